@@ -1,0 +1,42 @@
+# Quick start: `make run` serves the demo on http://127.0.0.1:5000, `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+FLASK  := $(BIN)/flask --app wsgi
+
+.PHONY: run test test-pg e2e install install-test translations clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+run: install
+	$(FLASK) db upgrade
+	$(FLASK) demo load
+	@echo
+	@echo "Serving on http://127.0.0.1:$(PORT)  (Ctrl+C to stop)"
+	$(BIN)/python -m flask --app wsgi run --host 127.0.0.1 --port $(PORT)
+
+# The whole suite on SQLite; with TEST_DATABASE_URL set, on PostgreSQL.
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+translations: install-test
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o training/translations/messages.pot .
+	$(BIN)/pybabel update -i training/translations/messages.pot -d training/translations --no-fuzzy-matching
+	$(BIN)/pybabel compile -d training/translations
+
+clean:
+	rm -rf $(VENV) instance/*.db instance/mail

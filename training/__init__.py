@@ -1,0 +1,270 @@
+"""Smart-manufacturing training platform: the app factory."""
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from pathlib import Path
+
+from flask import Flask, g, jsonify, render_template, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from . import config as config_module
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("training.request")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+                instance_path=str(ROOT / "instance"), instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(config_module.load(Path(app.instance_path)))
+    if config:
+        app.config.update(config)
+
+    _init_database(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    from flask_bootstrap import Bootstrap5
+    Bootstrap5(app)
+
+    _register_models()
+    _register_blueprints(app)
+    _register_handlers(app)
+    _register_templating(app)
+    from . import cli
+    cli.register(app)
+    return app
+
+
+def _register_models() -> None:
+    # Import every model module so metadata is complete (migrations, create_all).
+    from .accounts import models as _a  # noqa: F401
+    from .admin import models as _ad  # noqa: F401
+    from .attendance import models as _at  # noqa: F401
+    from .catalogue import models as _c  # noqa: F401
+    from .certificates import models as _ce  # noqa: F401
+    from .enrolment import models as _e  # noqa: F401
+    from . import jobs as _j  # noqa: F401
+    from . import mail as _m  # noqa: F401
+
+
+def _init_database(app: Flask) -> None:
+    db.init_app(app)
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite":
+            _sqlite_setup(engine)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """Foreign keys on, WAL, and BEGIN IMMEDIATE: SQLite has no row locks, so
+    every transaction takes the write lock up front and writers are
+    serialised instead of failing half-way (the same guarantee the
+    PostgreSQL row lock gives)."""
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database and engine.url.database != ":memory:":
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _select_locale():
+    from flask import current_app
+    languages = list(current_app.config["LANGUAGES"])
+    chosen = request.args.get("lang") if request else None
+    if chosen in languages:
+        return chosen
+    if session.get("lang") in languages:
+        return session["lang"]
+    user = getattr(g, "_login_user", None) or (current_user if _has_user() else None)
+    if user is not None and getattr(user, "is_authenticated", False) and user.locale in languages:
+        return user.locale
+    return request.accept_languages.best_match(languages) or "en"
+
+
+def _has_user() -> bool:
+    try:
+        return bool(current_user)
+    except Exception:  # outside a request or before login is set up
+        return False
+
+
+def _select_timezone():
+    return None
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .accounts.routes import bp as accounts_bp
+    from .admin.routes import bp as admin_bp
+    from .api import bp as api_bp
+    from .attendance.routes import bp as attendance_bp
+    from .catalogue.routes import bp as catalogue_bp
+    from .certificates.routes import bp as certificates_bp
+    from .enrolment.routes import bp as enrolment_bp
+    from .trainers.routes import bp as trainers_bp
+
+    app.register_blueprint(catalogue_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(trainers_bp)
+    app.register_blueprint(enrolment_bp)
+    app.register_blueprint(attendance_bp)
+    app.register_blueprint(certificates_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    csrf.exempt(api_bp)  # bearer-token API: no cookies, no CSRF
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz():
+        from sqlalchemy import text
+        checks = {}
+        try:
+            db.session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # report, don't crash: this is the readiness probe
+            checks["database"] = f"error: {type(exc).__name__}"
+        if app.config.get("REDIS_URL"):
+            try:
+                from redis import Redis
+                Redis.from_url(app.config["REDIS_URL"], socket_timeout=2).ping()
+                checks["redis"] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready
+                checks["redis"] = f"error: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _register_handlers(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+    from werkzeug.exceptions import HTTPException
+
+    from .errors import DomainError
+
+    @login_manager.user_loader
+    def load_user(session_id: str):
+        from .accounts.services import load_session_user
+        return load_session_user(session_id)
+
+    @login_manager.request_loader
+    def load_user_from_request(req):
+        header = req.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            from .accounts.services import user_for_token
+            return user_for_token(header[7:].strip())
+        return None
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        from flask import flash, redirect, url_for
+        from flask_babel import gettext
+        if _wants_json():
+            return _json_error("unauthorized", "Authentication required: send Authorization: Bearer <token>.", 401)
+        flash(gettext("Please log in to see this page."), "info")
+        return redirect(url_for("accounts.login", next=request.full_path if request.query_string else request.path))
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        if _wants_json():
+            return _json_error(exc.code, exc.message, exc.status, exc.fields, exc.extra)
+        return render_template("error.html", status=exc.status, message=exc.message), exc.status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        if _wants_json():
+            return _json_error("csrf_failed", exc.description, 400)
+        return render_template("error.html", status=400, message=exc.description), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if _wants_json():
+            code = (exc.name or "error").lower().replace(" ", "_")
+            return _json_error(code, exc.description or exc.name, exc.code or 500)
+        return render_template("error.html", status=exc.code, message=exc.description), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        db.session.rollback()
+        app.logger.exception("unhandled error, request id %s", getattr(g, "request_id", "-"))
+        if app.testing and not app.config.get("CATCH_IN_TESTS"):
+            raise exc
+        if _wants_json():
+            return _json_error("internal_error", f"Something went wrong (request id {g.get('request_id')}).", 500)
+        return render_template("error.html", status=500,
+                               message=f"Something went wrong. Request id: {g.get('request_id')}"), 500
+
+    @app.before_request
+    def start_timer():
+        g.request_started = time.perf_counter()
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+        g.csp_nonce = secrets.token_urlsafe(16)
+
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+            f"script-src 'self' 'nonce-{g.get('csp_nonce', '')}'; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'none'")
+        response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        started = g.get("request_started")
+        elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
+        user_id = current_user.get_id().split(":")[0] if _has_user() and current_user.is_authenticated else "-"
+        log.info("%s %s %s %.1fms user=%s rid=%s", request.method, request.path, response.status_code,
+                 elapsed, user_id, g.get("request_id"))
+        return response
+
+
+def _json_error(code: str, message: str, status: int, fields=None, extra=None):
+    body = {"error": {"code": code, "message": message, "fields": fields or {}}}
+    if extra:
+        body["error"].update({k: v for k, v in extra.items() if v is not None})
+    return jsonify(body), status
+
+
+def _register_templating(app: Flask) -> None:
+    from . import permissions
+    from .certificates.codes import display as display_code
+    from .markdown import render_markdown
+
+    app.jinja_env.globals.update(
+        can=permissions.can, display_code=display_code,
+        languages=lambda: app.config["LANGUAGES"],
+        current_locale=lambda: str(get_locale() or "en"),
+        csp_nonce=lambda: g.get("csp_nonce", ""),
+    )
+    app.jinja_env.filters["markdown"] = render_markdown

@@ -1,0 +1,223 @@
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from ..errors import DomainError
+from ..extensions import db, limiter
+from . import services
+from .forms import (ConfirmForm, LoginForm, PasswordForm, RegisterForm, ResetForm, ResetRequestForm,
+                    SettingsForm, TokenForm)
+from .models import ApiToken
+
+bp = Blueprint("accounts", __name__)
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a local path: no scheme, no host, no protocol-relative or backslash tricks."""
+    if not target or not isinstance(target, str) or len(target) > 2000:
+        return None
+    if any(c in target for c in "\\\r\n\t") or not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _login(user, remember=False):
+    # A fresh session at login: nothing from before survives (no session fixation).
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(user, remember=remember)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10/minute;50/hour", methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("catalogue.index"))
+    form = LoginForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is None:
+            flash(_("The e-mail or password is not right, or the account is locked for a while."), "danger")
+        else:
+            _login(user, remember=form.remember.data)
+            flash(_("Welcome, %(name)s.", name=user.display_name), "success")
+            return redirect(safe_next(form.next.data) or url_for("accounts.home"))
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.get("/home")
+@login_required
+def home():
+    if current_user.role == "admin":
+        return redirect(url_for("admin.dashboard"))
+    if current_user.role == "trainer":
+        return redirect(url_for("attendance.today"))
+    return redirect(url_for("enrolment.my_training"))
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("catalogue.index"))
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit("5/minute;30/hour", methods=["POST"])
+def register():
+    if current_user.is_authenticated:
+        return redirect(url_for("catalogue.index"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            locale = str(request.accept_languages.best_match(["en", "zh"]) or "en")
+            user = services.create_user(email=form.email.data, name=form.name.data, password=form.password.data,
+                                        company=form.company.data or None, locale=session.get("lang") or locale)
+        except DomainError as exc:
+            target = getattr(form, next(iter(exc.fields), ""), None) if exc.fields else None
+            if exc.code == "email_taken":
+                # Say nothing about whether the address exists beyond what a login would.
+                flash(_("We could not create this account. If you already have one, log in or reset your password."),
+                      "danger")
+            elif target is not None:
+                target.errors.append(_(exc.message))
+            else:
+                flash(_(exc.message), "danger")
+        else:
+            _login(user)
+            flash(_("Your account is ready. Find a course and enrol."), "success")
+            return redirect(safe_next(request.args.get("next")) or url_for("catalogue.index"))
+    return render_template("accounts/register.html", form=form)
+
+
+@bp.get("/lang/<code>")
+def set_language(code):
+    from flask import current_app
+    if code in current_app.config["LANGUAGES"]:
+        session["lang"] = code
+        if current_user.is_authenticated:
+            current_user.locale = code
+            db.session.commit()
+    return redirect(safe_next(request.args.get("next")) or url_for("catalogue.index"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def settings():
+    form = SettingsForm(obj=current_user, name=current_user.display_name)
+    if form.validate_on_submit():
+        try:
+            current_user.display_name = services.clean_name(form.name.data)
+        except DomainError as exc:
+            form.name.errors.append(_(exc.message))
+        else:
+            current_user.company = form.company.data or None
+            current_user.phone = form.phone.data or None
+            current_user.locale = form.locale.data or None
+            if form.locale.data:
+                session["lang"] = form.locale.data
+            else:
+                session.pop("lang", None)
+            db.session.commit()
+            flash(_("Your settings are saved."), "success")
+            return redirect(url_for("accounts.settings"))
+    tokens = list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == current_user.id)
+                                     .order_by(ApiToken.created_at.desc())))
+    return render_template("accounts/settings.html", form=form, password_form=PasswordForm(),
+                           token_form=TokenForm(), confirm=ConfirmForm(), tokens=tokens)
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    form = PasswordForm()
+    if form.validate_on_submit():
+        if services.authenticate(current_user.email, form.current.data) is None:
+            flash(_("The current password is not right."), "danger")
+        else:
+            try:
+                services.set_password(current_user, form.password.data)
+            except DomainError as exc:
+                flash(_(exc.message), "danger")
+            else:
+                _login(current_user)
+                flash(_("Password changed. Other sessions were logged out."), "success")
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error, "danger")
+    return redirect(url_for("accounts.settings"))
+
+
+@bp.post("/account/tokens")
+@login_required
+@limiter.limit("10/hour")
+def create_token():
+    form = TokenForm()
+    if form.validate_on_submit():
+        token = services.create_token(current_user, form.name.data or "")
+        flash(_("Your new API token (shown only once): %(token)s", token=token), "warning")
+    return redirect(url_for("accounts.settings"))
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id):
+    if ConfirmForm().validate_on_submit():
+        services.revoke_token(current_user, token_id)
+        flash(_("The token is revoked."), "info")
+    return redirect(url_for("accounts.settings"))
+
+
+@bp.post("/account/logout-everywhere")
+@login_required
+def logout_everywhere():
+    if ConfirmForm().validate_on_submit():
+        services.end_all_sessions(current_user)
+        logout_user()
+        session.clear()
+        flash(_("You are logged out on every device and all your API tokens are revoked."), "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit("5/minute;20/hour", methods=["POST"])
+def forgot_password():
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        services.request_password_reset(
+            form.email.data, lambda token: url_for("accounts.reset_password", token=token, _external=True))
+        flash(_("If an account exists for this address, we have sent a link to reset the password."), "info")
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/forgot.html", form=form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def reset_password(token):
+    user = services.user_for_reset_token(token)
+    if user is None:
+        flash(_("This reset link is invalid, used or expired. Ask for a new one."), "danger")
+        return redirect(url_for("accounts.forgot_password"))
+    form = ResetForm()
+    if form.validate_on_submit():
+        try:
+            services.set_password(user, form.password.data)
+        except DomainError as exc:
+            form.password.errors.append(_(exc.message))
+        else:
+            flash(_("Your password is set. Please log in."), "success")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset.html", form=form)

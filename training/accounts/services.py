@@ -1,0 +1,275 @@
+"""Accounts: users, passwords, API tokens, password resets."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select
+
+from ..admin.models import record
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..extensions import db
+from ..types import utcnow
+from .models import ApiToken, Role, TrainerProfile, User
+
+_STRONG = PasswordHasher()
+# Tests build hundreds of accounts; they use cheap parameters (ARGON2_FAST), never production.
+_FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+_dummy_hashes: dict[int, str] = {}
+
+
+class _Hasher:
+    """The argon2 hasher for this app's configuration."""
+
+    def _pick(self) -> PasswordHasher:
+        return _FAST if current_app.config.get("ARGON2_FAST") else _STRONG
+
+    def hash(self, password: str) -> str:
+        return self._pick().hash(password)
+
+    def verify(self, hashed: str, password: str) -> bool:
+        return self._pick().verify(hashed, password)
+
+    def check_needs_rehash(self, hashed: str) -> bool:
+        return self._pick().check_needs_rehash(hashed)
+
+    def dummy(self) -> str:
+        # Verified against when the e-mail is unknown, so a login takes as long either way.
+        picked = self._pick()
+        if id(picked) not in _dummy_hashes:
+            _dummy_hashes[id(picked)] = picked.hash("not-a-real-password-ever")
+        return _dummy_hashes[id(picked)]
+
+
+_hasher = _Hasher()
+
+MAX_FAILED_LOGINS = 5
+LOCK_MINUTES = 15
+MIN_PASSWORD_LENGTH = 10
+_COMMON = {"password", "password1", "password123", "123456789", "1234567890", "qwertyuiop",
+           "iloveyou", "admin12345", "welcome123", "letmein123", "1q2w3e4r5t", "abc1234567"}
+
+
+def normalise_email(email: str) -> str:
+    """Validate the syntax (no DNS lookup) and return the lower-cased address."""
+    email = (email or "").strip()
+    if len(email) > 254:
+        raise ValidationFailed("The e-mail address is too long.", fields={"email": "too long"})
+    try:
+        result = validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationFailed(f"Invalid e-mail address: {exc}", fields={"email": str(exc)}) from None
+    return result.normalized.lower()
+
+
+def clean_name(name: str) -> str:
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationFailed("A name is required.", fields={"name": "required"})
+    if len(name) > 200:
+        raise ValidationFailed("The name is longer than 200 characters.", fields={"name": "too long"})
+    return name
+
+
+def password_problem(password: str, *, email: str = "", name: str = "") -> str | None:
+    """Why a password is too weak, or None."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > 256:
+        return "Use at most 256 characters."
+    lowered = password.lower()
+    if lowered in _COMMON or len(set(password)) < 4:
+        return "This password is too common or too simple."
+    local = email.split("@")[0].lower()
+    if local and len(local) >= 4 and local in lowered:
+        return "The password must not contain your e-mail address."
+    return None
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def find_user_by_email(email: str) -> User | None:
+    email = (email or "").strip().lower()
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def create_user(*, email: str, name: str, password: str | None = None, role: str = "trainee",
+                locale: str | None = None, company: str | None = None, phone: str | None = None,
+                check_strength: bool = True, commit: bool = True, actor=None) -> User:
+    email = normalise_email(email)
+    name = clean_name(name)
+    if role not in {r.value for r in Role}:
+        raise ValidationFailed(f"Unknown role {role!r}.", fields={"role": "unknown"})
+    if password is not None and check_strength:
+        problem = password_problem(password, email=email, name=name)
+        if problem:
+            raise ValidationFailed(problem, fields={"password": problem})
+    if find_user_by_email(email) is not None:
+        raise Conflict("An account with this e-mail address already exists.", code="email_taken",
+                       fields={"email": "taken"})
+    user = User(email=email, display_name=name, role=role, locale=locale,
+                password_hash=hash_password(password) if password else None,
+                company=company, phone=phone, active=True, session_version=1)
+    if role == Role.trainer.value:
+        user.trainer_profile = TrainerProfile(bio="", expertise="")
+    db.session.add(user)
+    if actor is not None:
+        db.session.flush()
+        record(actor, "user.create", user, f"{email} as {role}")
+    if commit:
+        db.session.commit()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user, or None. Never says whether the e-mail exists; locks after
+    repeated failures for a while."""
+    user = find_user_by_email(email)
+    now = utcnow()
+    if user is None or not user.password_hash:
+        try:
+            _hasher.verify(_hasher.dummy(), password or "")
+        except VerificationError:
+            pass
+        return None
+    if user.locked_until and user.locked_until > now:
+        try:
+            _hasher.verify(_hasher.dummy(), password or "")
+        except VerificationError:
+            pass
+        return None
+    try:
+        _hasher.verify(user.password_hash, password or "")
+    except (VerificationError, InvalidHashError):
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+            user.failed_logins = 0
+        db.session.commit()
+        return None
+    if not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = now
+    db.session.commit()
+    return user
+
+
+def set_password(user: User, password: str, *, end_sessions: bool = True) -> None:
+    problem = password_problem(password, email=user.email, name=user.display_name)
+    if problem:
+        raise ValidationFailed(problem, fields={"password": problem})
+    user.password_hash = hash_password(password)
+    if end_sessions:
+        user.session_version = (user.session_version or 1) + 1
+    db.session.commit()
+
+
+def end_all_sessions(user: User) -> None:
+    """Log the user out everywhere and revoke every API token."""
+    user.session_version = (user.session_version or 1) + 1
+    now = utcnow()
+    for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                            ApiToken.revoked_at.is_(None))):
+        token.revoked_at = now
+    db.session.commit()
+
+
+def load_session_user(session_id: str) -> User | None:
+    try:
+        user_id, version = (int(p) for p in session_id.split(":", 1))
+    except (ValueError, AttributeError):
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or user.session_version != version or not user.active:
+        return None
+    return user
+
+
+# --- API tokens -------------------------------------------------------------
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(user: User, name: str = "") -> str:
+    """A new bearer token; only its hash is stored, the token is returned once."""
+    token = "trn_" + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), name=name[:100]))
+    db.session.commit()
+    return token
+
+
+def user_for_token(token: str) -> User | None:
+    if not token or len(token) > 200:
+        return None
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None or row.revoked_at is not None or not row.user.active:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
+        row.last_used_at = now
+        db.session.commit()
+    return row.user
+
+
+def revoke_token(user: User, token_id: int) -> None:
+    row = db.session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound("No such token.")
+    row.revoked_at = row.revoked_at or utcnow()
+    db.session.commit()
+
+
+# --- Password reset -----------------------------------------------------------
+
+RESET_MAX_AGE = 3600
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+
+
+def password_reset_token(user: User) -> str:
+    # Bound to the current hash: once the password changes, the token is spent.
+    return _reset_serializer().dumps({"u": user.id, "h": (user.password_hash or "")[-16:]})
+
+
+def user_for_reset_token(token: str) -> User | None:
+    try:
+        data = _reset_serializer().loads(token, max_age=RESET_MAX_AGE)
+    except (BadSignature, SignatureExpired):
+        return None
+    user = db.session.get(User, data.get("u")) if isinstance(data, dict) else None
+    if user is None or (user.password_hash or "")[-16:] != data.get("h") or not user.active:
+        return None
+    return user
+
+
+def request_password_reset(email: str, reset_url_for) -> None:
+    """E-mail a reset link if the account exists; the caller says the same either way."""
+    from .. import mail
+    user = find_user_by_email(email)
+    if user is None or not user.active:
+        return
+    token = password_reset_token(user)
+    mail.queue(mail.build(user.email, "Reset your password", "password_reset",
+                          locale=user.locale, user=user, url=reset_url_for(token)))
+    db.session.commit()
+
+
+def new_calendar_token(user: User) -> str:
+    user.calendar_token = secrets.token_urlsafe(24)
+    db.session.commit()
+    return user.calendar_token

@@ -1,0 +1,6 @@
+from . import bp
+
+
+@bp.get("/docs")
+def docs():
+    return "docs"

@@ -1,0 +1,8 @@
+from flask import Blueprint
+
+bp = Blueprint("attendance", __name__)
+
+
+@bp.get("/teaching")
+def today():
+    return "today"

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (Boolean, CheckConstraint, Column, Date, Float, ForeignKey, Integer,
+                        String, Table, Text)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User
+from ..extensions import db
+from ..types import UTCDateTime, utcnow
+
+
+class Level(str, enum.Enum):
+    beginner = "beginner"
+    intermediate = "intermediate"
+    advanced = "advanced"
+
+
+class Mode(str, enum.Enum):
+    in_person = "in_person"
+    online = "online"
+    blended = "blended"
+
+
+class RunStatus(str, enum.Enum):
+    draft = "draft"
+    open = "open"
+    closed = "closed"
+    cancelled = "cancelled"
+
+
+class Category(db.Model):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    name_zh: Mapped[str | None] = mapped_column(String(120))
+
+    def label(self, locale: str | None) -> str:
+        if locale and locale.startswith("zh") and self.name_zh:
+            return self.name_zh
+        return self.name
+
+
+class Course(db.Model):
+    __tablename__ = "courses"
+    __table_args__ = (
+        CheckConstraint("min_attendance_pct >= 0 AND min_attendance_pct <= 100", name="min_attendance"),
+        CheckConstraint("hours > 0", name="hours_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")  # Markdown, sanitised on render
+    outcomes: Mapped[str] = mapped_column(Text, default="")  # Markdown
+    prerequisites: Mapped[str] = mapped_column(Text, default="")  # Markdown, informal
+    audience: Mapped[str] = mapped_column(Text, default="")  # Markdown: who it is for
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
+    level: Mapped[str] = mapped_column(String(16), default=Level.beginner.value)
+    hours: Mapped[float] = mapped_column(Float)
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    # Completion rule: present and late count; excused counts only if the course says so.
+    min_attendance_pct: Mapped[int] = mapped_column(Integer, default=80)
+    excused_counts: Mapped[bool] = mapped_column(Boolean, default=False)
+    weight_by_length: Mapped[bool] = mapped_column(Boolean, default=False)
+    pass_mark: Mapped[int | None] = mapped_column(Integer)  # final assessment, optional
+    # A valid certificate of this course is required before enrolling.
+    prerequisite_course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
+    validity_months: Mapped[int | None] = mapped_column(Integer)  # certificate expiry, optional
+    auto_issue: Mapped[bool] = mapped_column(Boolean, default=False)
+    published: Mapped[bool] = mapped_column(Boolean, default=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    category: Mapped[Category | None] = relationship()
+    prerequisite_course: Mapped[Course | None] = relationship(remote_side=[id])
+    runs: Mapped[list[Run]] = relationship(back_populates="course", order_by="Run.starts_on")
+
+
+run_trainers = Table(
+    "run_trainers",
+    db.Model.metadata,
+    Column("run_id", ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Run(db.Model):
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
+        CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
+    starts_on: Mapped[date] = mapped_column(Date, index=True)
+    ends_on: Mapped[date] = mapped_column(Date)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    mode: Mapped[str] = mapped_column(String(16), default=Mode.in_person.value)
+    location: Mapped[str] = mapped_column(String(300), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    capacity: Mapped[int] = mapped_column(Integer)
+    # None means "the start of the first meeting" (see enrolment.services.enrol_deadline).
+    enrol_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # After this, only an admin can cancel an enrolment. None: until the first meeting starts.
+    cancel_cutoff: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.open.value)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    course: Mapped[Course] = relationship(back_populates="runs")
+    trainers: Mapped[list[User]] = relationship(secondary=run_trainers, order_by=User.display_name)
+    meetings: Mapped[list[Meeting]] = relationship(
+        back_populates="run", order_by="Meeting.starts_at", cascade="all, delete-orphan")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def is_taught_by(self, user) -> bool:
+        return user is not None and getattr(user, "id", None) in {t.id for t in self.trainers}
+
+
+class Meeting(db.Model):
+    __tablename__ = "meetings"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="times_in_order"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    # Self check-in: a per-meeting secret from which 30-second codes are derived.
+    checkin_secret: Mapped[str | None] = mapped_column(String(64))
+
+    run: Mapped[Run] = relationship(back_populates="meetings")
+
+    @property
+    def minutes(self) -> float:
+        return (self.ends_at - self.starts_at).total_seconds() / 60

@@ -1,0 +1,449 @@
+"""Catalogue: courses, runs and meetings, and the rules that keep them possible."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from ..accounts.models import User
+from ..admin.models import record
+from ..enrolment.models import Enrolment, EnrolmentStatus
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..extensions import db
+from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus
+
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+LANGUAGES = ("en", "zh", "en+zh", "de")
+
+
+# --- parsing helpers shared by the API and forms ---------------------------
+
+def parse_date(value, field: str) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{field} must be a date like 2026-03-01.", fields={field: "invalid date"}) from None
+
+
+def parse_datetime(value, field: str, tz: ZoneInfo | None = None) -> datetime:
+    """An aware datetime from ISO 8601. A time without offset is read in ``tz``."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except (TypeError, ValueError):
+            raise ValidationFailed(f"{field} must be an ISO 8601 date-time with offset, like 2026-03-01T09:00:00+08:00.",
+                                   fields={field: "invalid datetime"}) from None
+    if parsed.tzinfo is None:
+        if tz is None:
+            raise ValidationFailed(f"{field} needs a UTC offset.", fields={field: "offset required"})
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed
+
+
+def parse_timezone(name: str | None) -> str:
+    name = (name or "Asia/Shanghai").strip()
+    try:
+        if "/" not in name and name != "UTC":
+            raise ZoneInfoNotFoundError(name)
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationFailed(f"Unknown time zone {name!r}; use an IANA name like Asia/Shanghai.",
+                               fields={"timezone": "unknown"}) from None
+    return name
+
+
+def _int(value, field: str, *, minimum: int = 0, maximum: int = 100000) -> int:
+    if isinstance(value, bool):
+        raise ValidationFailed(f"{field} must be a whole number.", fields={field: "not an integer"})
+    try:
+        number = int(value)
+        if isinstance(value, float) and value != number:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{field} must be a whole number.", fields={field: "not an integer"}) from None
+    if not minimum <= number <= maximum:
+        raise ValidationFailed(f"{field} must be between {minimum} and {maximum}.", fields={field: "out of range"})
+    return number
+
+
+def _text(value, field: str, *, max_length: int, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{field} must be text.", fields={field: "not a string"})
+    value = value.strip()
+    if required and not value:
+        raise ValidationFailed(f"{field} is required.", fields={field: "required"})
+    if len(value) > max_length:
+        raise ValidationFailed(f"{field} is longer than {max_length} characters.", fields={field: "too long"})
+    return value
+
+
+# --- courses ---------------------------------------------------------------
+
+def get_course(course_id: int) -> Course:
+    course = db.session.get(Course, course_id)
+    if course is None:
+        raise NotFound("No such course.")
+    return course
+
+
+def category_by_slug_or_name(value: str | None) -> Category | None:
+    if not value:
+        return None
+    value = value.strip()
+    slug = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-") or value
+    category = db.session.scalar(select(Category).where(
+        (Category.slug == slug) | (Category.name == value) | (Category.name_zh == value)))
+    if category is None:
+        category = Category(slug=slug[:64], name=value[:120])
+        db.session.add(category)
+        db.session.flush()
+    return category
+
+
+COURSE_FIELDS = ("code", "title", "summary", "description", "outcomes", "prerequisites", "audience",
+                 "category", "level", "hours", "language", "min_attendance_pct", "excused_counts",
+                 "weight_by_length", "pass_mark", "validity_months", "auto_issue", "published",
+                 "prerequisite_course_id")
+
+
+def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
+    if creating or "code" in data:
+        code = _text(data.get("code"), "code", max_length=32, required=True)
+        if not CODE_RE.match(code):
+            raise ValidationFailed("code may hold letters, digits, dot, dash and underscore only.",
+                                   fields={"code": "invalid"})
+        clash = db.session.scalar(select(Course.id).where(func.lower(Course.code) == code.lower()))
+        if clash is not None and clash != course.id:
+            raise Conflict(f"A course with code {code} already exists.", code="code_taken",
+                           fields={"code": "taken"})
+        course.code = code
+    if creating or "title" in data:
+        course.title = _text(data.get("title"), "title", max_length=200, required=True)
+    if creating or "hours" in data:
+        hours = data.get("hours")
+        try:
+            hours = float(hours)
+        except (TypeError, ValueError):
+            raise ValidationFailed("hours must be a number.", fields={"hours": "not a number"}) from None
+        if isinstance(data.get("hours"), bool) or not 0 < hours <= 10000:
+            raise ValidationFailed("hours must be more than 0 and at most 10000.", fields={"hours": "out of range"})
+        course.hours = hours
+    for field, limit in (("summary", 500), ("description", 50000), ("outcomes", 20000),
+                         ("prerequisites", 20000), ("audience", 20000)):
+        if field in data or creating:
+            setattr(course, field, _text(data.get(field), field, max_length=limit))
+    if "category" in data or creating:
+        category = _text(data.get("category"), "category", max_length=120)
+        course.category = category_by_slug_or_name(category)
+    if "level" in data or creating:
+        level = data.get("level") or Level.beginner.value
+        if level not in {lv.value for lv in Level}:
+            raise ValidationFailed("level must be beginner, intermediate or advanced.", fields={"level": "unknown"})
+        course.level = level
+    if "language" in data or creating:
+        language = data.get("language") or "en"
+        if language not in LANGUAGES:
+            raise ValidationFailed(f"language must be one of {', '.join(LANGUAGES)}.", fields={"language": "unknown"})
+        course.language = language
+    if "min_attendance_pct" in data or creating:
+        value = data.get("min_attendance_pct")
+        course.min_attendance_pct = 80 if value in (None, "") else _int(value, "min_attendance_pct", maximum=100)
+    for field in ("pass_mark", "validity_months"):
+        if field in data:
+            value = data.get(field)
+            setattr(course, field, None if value in (None, "") else
+                    _int(value, field, minimum=0 if field == "pass_mark" else 1,
+                         maximum=100 if field == "pass_mark" else 600))
+    for field in ("excused_counts", "weight_by_length", "auto_issue", "published"):
+        if field in data:
+            setattr(course, field, bool(data[field]))
+        elif creating:
+            setattr(course, field, field == "published")
+    if "prerequisite_course_id" in data:
+        value = data.get("prerequisite_course_id")
+        if value in (None, "", 0):
+            course.prerequisite_course_id = None
+        else:
+            prereq = db.session.get(Course, _int(value, "prerequisite_course_id", minimum=1, maximum=2**31))
+            if prereq is None or prereq.id == course.id:
+                raise ValidationFailed("The prerequisite course does not exist.",
+                                       fields={"prerequisite_course_id": "unknown"})
+            course.prerequisite_course_id = prereq.id
+
+
+def create_course(actor, data: dict) -> Course:
+    course = Course()
+    _apply_course(course, data, creating=True)
+    db.session.add(course)
+    db.session.flush()
+    record(actor, "course.create", course, course.code)
+    db.session.commit()
+    return course
+
+
+def update_course(actor, course: Course, data: dict) -> Course:
+    _apply_course(course, data, creating=False)
+    record(actor, "course.update", course, ", ".join(sorted(k for k in data if k in COURSE_FIELDS)))
+    db.session.commit()
+    return course
+
+
+def archive_course(actor, course: Course) -> Course:
+    """Courses with history are archived, never deleted."""
+    course.archived = True
+    course.published = False
+    record(actor, "course.archive", course, course.code)
+    db.session.commit()
+    return course
+
+
+# --- runs --------------------------------------------------------------------
+
+def get_run(run_id: int, *, lock: bool = False) -> Run:
+    stmt = select(Run).where(Run.id == run_id)
+    if lock:
+        # Serialises everything that counts this run's seats (PostgreSQL row lock;
+        # SQLite transactions here are BEGIN IMMEDIATE, which serialises writers).
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    run = db.session.scalar(stmt)
+    if run is None:
+        raise NotFound("No such run.")
+    return run
+
+
+def confirmed_count(run_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(Enrolment).where(
+        Enrolment.run_id == run_id, Enrolment.status == EnrolmentStatus.confirmed.value)) or 0
+
+
+def confirmed_counts(run_ids) -> dict[int, int]:
+    """Confirmed enrolments per run, in one query, for list pages."""
+    run_ids = list(run_ids)
+    if not run_ids:
+        return {}
+    rows = db.session.execute(select(Enrolment.run_id, func.count()).where(
+        Enrolment.run_id.in_(run_ids), Enrolment.status == EnrolmentStatus.confirmed.value
+    ).group_by(Enrolment.run_id))
+    counts = {run_id: 0 for run_id in run_ids}
+    counts.update({run_id: n for run_id, n in rows})
+    return counts
+
+
+def seats_left(run: Run, confirmed: int | None = None) -> int:
+    if confirmed is None:
+        confirmed = confirmed_count(run.id)
+    return max(run.capacity - confirmed, 0)
+
+
+def _trainers_by_email(emails) -> list[User]:
+    if emails is None:
+        return []
+    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+        raise ValidationFailed("trainer_emails must be a list of e-mail addresses.",
+                               fields={"trainer_emails": "invalid"})
+    wanted = {e.strip().lower() for e in emails if e.strip()}
+    trainers = list(db.session.scalars(select(User).where(User.email.in_(wanted))))
+    found = {t.email for t in trainers}
+    missing = sorted(wanted - found)
+    if missing:
+        raise ValidationFailed(f"No user with e-mail {', '.join(missing)}.", fields={"trainer_emails": "unknown"})
+    not_trainers = sorted(t.email for t in trainers if t.role not in ("trainer", "admin"))
+    if not_trainers:
+        raise ValidationFailed(f"{', '.join(not_trainers)} is not a trainer.", fields={"trainer_emails": "not a trainer"})
+    return trainers
+
+
+def _parse_meetings(items, tz: ZoneInfo) -> list[tuple[datetime, datetime, str]]:
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ValidationFailed("meetings must be a list.", fields={"meetings": "invalid"})
+    if len(items) > 500:
+        raise ValidationFailed("A run has at most 500 meetings.", fields={"meetings": "too many"})
+    parsed = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValidationFailed(f"meetings[{i}] must be an object.", fields={"meetings": "invalid"})
+        starts = parse_datetime(item.get("starts_at"), f"meetings[{i}].starts_at", tz)
+        ends = parse_datetime(item.get("ends_at"), f"meetings[{i}].ends_at", tz)
+        if ends <= starts:
+            raise ValidationFailed(f"meetings[{i}] ends before it starts.", fields={"meetings": "times out of order"})
+        if ends - starts > timedelta(hours=24):
+            raise ValidationFailed(f"meetings[{i}] lasts more than 24 hours.", fields={"meetings": "too long"})
+        title = _text(item.get("title"), f"meetings[{i}].title", max_length=200)
+        parsed.append((starts, ends, title))
+    return sorted(parsed)
+
+
+def _check_meetings_inside(run: Run, meetings) -> None:
+    tz = run.tz
+    for starts, ends, *_ in meetings:
+        if starts.astimezone(tz).date() < run.starts_on or ends.astimezone(tz).date() > run.ends_on:
+            raise ValidationFailed(
+                f"A meeting on {starts.astimezone(tz):%Y-%m-%d %H:%M} lies outside the run's dates "
+                f"({run.starts_on} to {run.ends_on}).", fields={"meetings": "outside the run"})
+
+
+def run_end(run: Run) -> datetime:
+    if run.meetings:
+        return max(m.ends_at for m in run.meetings)
+    return datetime.combine(run.ends_on, time(23, 59, 59), tzinfo=run.tz)
+
+
+def run_start(run: Run) -> datetime:
+    if run.meetings:
+        return min(m.starts_at for m in run.meetings)
+    return datetime.combine(run.starts_on, time(0, 0), tzinfo=run.tz)
+
+
+RUN_FIELDS = ("starts_on", "ends_on", "capacity", "timezone", "location", "city", "mode",
+              "enrol_deadline", "cancel_cutoff", "requires_approval", "status", "notes", "trainer_emails")
+
+
+def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
+    if creating or "timezone" in data:
+        run.timezone = parse_timezone(data.get("timezone"))
+    tz = run.tz
+    if creating or "starts_on" in data:
+        run.starts_on = parse_date(data.get("starts_on"), "starts_on")
+    if creating or "ends_on" in data:
+        run.ends_on = parse_date(data.get("ends_on"), "ends_on")
+    if run.ends_on < run.starts_on:
+        raise ValidationFailed("The run ends before it starts.", fields={"ends_on": "before starts_on"})
+    if creating or "capacity" in data:
+        run.capacity = _int(data.get("capacity"), "capacity", minimum=1, maximum=100000)
+    if creating or "mode" in data:
+        mode = data.get("mode") or Mode.in_person.value
+        if mode not in {m.value for m in Mode}:
+            raise ValidationFailed("mode must be in_person, online or blended.", fields={"mode": "unknown"})
+        run.mode = mode
+    for field, limit in (("location", 300), ("city", 100), ("notes", 5000)):
+        if creating or field in data:
+            setattr(run, field, _text(data.get(field), field, max_length=limit))
+    for field in ("enrol_deadline", "cancel_cutoff"):
+        if field in data or creating:
+            value = data.get(field)
+            setattr(run, field, None if value in (None, "") else parse_datetime(value, field, tz))
+    if "requires_approval" in data:
+        run.requires_approval = bool(data["requires_approval"])
+    elif creating:
+        run.requires_approval = False
+    if "status" in data or creating:
+        status = data.get("status") or RunStatus.open.value
+        if status not in {s.value for s in RunStatus}:
+            raise ValidationFailed("status must be draft, open, closed or cancelled.", fields={"status": "unknown"})
+        if status == RunStatus.cancelled.value and run.status != RunStatus.cancelled.value and not creating:
+            raise ValidationFailed("Cancel a run with its own action, which tells every trainee.",
+                                   fields={"status": "use cancel"})
+        run.status = status
+    if "trainer_emails" in data or creating:
+        run.trainers = _trainers_by_email(data.get("trainer_emails") or [])
+
+
+def _check_deadline(run: Run) -> None:
+    if run.enrol_deadline is not None and run.enrol_deadline > run_end(run):
+        raise ValidationFailed("The enrolment deadline can be at most the end of the run.",
+                               fields={"enrol_deadline": "after the run"})
+
+
+def create_run(actor, course: Course, data: dict) -> Run:
+    if course.archived:
+        raise Conflict("This course is archived; runs cannot be added.", code="course_archived")
+    run = Run(course=course)
+    _apply_run(run, data, creating=True)
+    meetings = _parse_meetings(data.get("meetings"), run.tz)
+    _check_meetings_inside(run, meetings)
+    run.meetings = [Meeting(starts_at=s, ends_at=e, title=t) for s, e, t in meetings]
+    _check_deadline(run)
+    db.session.add(run)
+    db.session.flush()
+    record(actor, "run.create", run, f"{course.code} {run.starts_on}")
+    db.session.commit()
+    return run
+
+
+def update_run(actor, run_id: int, data: dict) -> Run:
+    """Edit a run; capacity never drops below the confirmed trainees, and added
+    seats promote the waitlist in the same transaction."""
+    from ..enrolment.services import promote_waitlist
+    run = get_run(run_id, lock=True)
+    if run.status == RunStatus.cancelled.value:
+        raise Conflict("This run is cancelled and can no longer be changed.", code="run_cancelled")
+    _apply_run(run, data, creating=False)
+    confirmed = confirmed_count(run.id)
+    if run.capacity < confirmed:
+        raise ValidationFailed(f"Capacity cannot be below the {confirmed} confirmed trainees.",
+                               fields={"capacity": "below confirmed"})
+    if "meetings" in data:
+        replace_meetings(run, _parse_meetings(data.get("meetings"), run.tz))
+    _check_meetings_inside(run, [(m.starts_at, m.ends_at) for m in run.meetings])
+    _check_deadline(run)
+    promote_waitlist(run)
+    record(actor, "run.update", run, ", ".join(sorted(k for k in data if k in RUN_FIELDS or k == "meetings")))
+    db.session.commit()
+    return run
+
+
+def replace_meetings(run: Run, meetings) -> None:
+    """Keep meetings that already have attendance; refuse to drop them."""
+    from ..attendance.models import Attendance
+    taken = set(db.session.scalars(select(Attendance.meeting_id).join(Meeting).where(Meeting.run_id == run.id)))
+    wanted = {(s, e): t for s, e, t in meetings}
+    for meeting in list(run.meetings):
+        key = (meeting.starts_at, meeting.ends_at)
+        if key in wanted:
+            meeting.title = wanted.pop(key)
+        elif meeting.id in taken:
+            raise Conflict("A meeting with attendance cannot be removed.", code="meeting_has_attendance")
+        else:
+            run.meetings.remove(meeting)
+    for (s, e), t in wanted.items():
+        run.meetings.append(Meeting(starts_at=s, ends_at=e, title=t))
+
+
+def add_meeting(actor, run_id: int, starts_at, ends_at, title: str = "") -> Meeting:
+    run = get_run(run_id, lock=True)
+    (s, e, t), = _parse_meetings([{"starts_at": starts_at, "ends_at": ends_at, "title": title}], run.tz)
+    _check_meetings_inside(run, [(s, e)])
+    meeting = Meeting(run=run, starts_at=s, ends_at=e, title=t)
+    db.session.add(meeting)
+    db.session.flush()
+    record(actor, "meeting.create", meeting, f"run {run.id}")
+    db.session.commit()
+    return meeting
+
+
+def delete_meeting(actor, meeting: Meeting) -> None:
+    from ..attendance.models import Attendance
+    if db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting.id)):
+        raise Conflict("A meeting with attendance cannot be removed.", code="meeting_has_attendance")
+    record(actor, "meeting.delete", meeting, f"run {meeting.run_id}")
+    db.session.delete(meeting)
+    db.session.commit()
+
+
+def load_run_for_page(run_id: int) -> Run:
+    run = db.session.scalar(select(Run).where(Run.id == run_id).options(
+        selectinload(Run.meetings), selectinload(Run.trainers), selectinload(Run.course)))
+    if run is None:
+        raise NotFound("No such run.")
+    return run
+
+
+@dataclass
+class CoursePage:
+    items: list
+    page: int
+    pages: int
+    total: int
+    per_page: int

@@ -1,0 +1,72 @@
+"""flask commands: users, demo, data."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from .errors import DomainError
+from .extensions import db
+
+users = AppGroup("users", help="Manage user accounts.")
+demo = AppGroup("demo", help="Demo data.")
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["trainee", "trainer", "admin"]), default="trainee", show_default=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--locale", type=click.Choice(["en", "zh"]), default=None)
+def users_create(email, name, role, password, locale):
+    """Create a user account."""
+    from .accounts.services import create_user
+    try:
+        user = create_user(email=email, name=name, password=password, role=role, locale=locale)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Created {user.role} {user.email} (id {user.id}).")
+
+
+@users.command("token")
+@click.argument("email")
+@click.option("--name", default="cli", show_default=True, help="A label for the token.")
+def users_token(email, name):
+    """Print a new API token for EMAIL on the last line (only its hash is stored)."""
+    from .accounts.services import create_token, find_user_by_email
+    user = find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No user with e-mail {email}.")
+    if not user.active:
+        raise click.ClickException(f"{email} is deactivated.")
+    token = create_token(user, name)
+    click.echo(f"API token for {user.email} ({user.role}); it is shown only once:")
+    click.echo(token)
+
+
+@users.command("list")
+def users_list():
+    """List accounts."""
+    from sqlalchemy import select
+    from .accounts.models import User
+    for user in db.session.scalars(select(User).order_by(User.id)):
+        click.echo(f"{user.id:>5}  {user.role:<8} {'active' if user.active else 'inactive':<8} {user.email}  {user.display_name}")
+
+
+@demo.command("load")
+@click.option("--force", is_flag=True, help="Load even when the database already holds courses.")
+def demo_load(force):
+    """Load a realistic smart-manufacturing demo (skipped when data exists)."""
+    from .demo import load_demo
+    summary = load_demo(force=force)
+    click.echo(summary)
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(demo)
+    try:
+        from .data import data
+        app.cli.add_command(data)
+    except ImportError:
+        pass

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User
+from ..catalogue.models import Run
+from ..extensions import db
+from ..types import UTCDateTime, utcnow
+
+
+class EnrolmentStatus(str, enum.Enum):
+    confirmed = "confirmed"
+    waitlisted = "waitlisted"
+    pending = "pending"  # waiting for an admin's approval; holds no seat
+    rejected = "rejected"
+    cancelled = "cancelled"
+
+
+ACTIVE_STATUSES = (EnrolmentStatus.confirmed.value, EnrolmentStatus.waitlisted.value,
+                   EnrolmentStatus.pending.value)
+
+
+class Enrolment(db.Model):
+    """One trainee in one run. There is at most one row per (run, trainee):
+    enrolling again after a cancellation re-activates the same row."""
+
+    __tablename__ = "enrolments"
+    __table_args__ = (
+        UniqueConstraint("run_id", "user_id"),
+        Index("ix_enrolments_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16), default="self")  # self, admin, import, api
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Waitlist order: first come, first served; the id breaks ties.
+    waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text, default="")  # of a rejection or an admin's change
+    company: Mapped[str | None] = mapped_column(String(200))
+    assessment_score: Mapped[int | None] = mapped_column(Integer)
+
+    run: Mapped[Run] = relationship()
+    user: Mapped[User] = relationship()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES

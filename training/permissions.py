@@ -1,0 +1,58 @@
+"""can(user, action, obj): the one answer to "may this person do this?".
+
+Pages, the API and the CLI all ask here; nothing else decides access.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+
+from .types import utcnow
+
+
+def _is(user, role: str) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False)
+                and getattr(user, "active", False) and user.role == role)
+
+
+def is_admin(user) -> bool:
+    return _is(user, "admin")
+
+
+def is_trainer(user) -> bool:
+    return _is(user, "trainer")
+
+
+def teaches(user, run) -> bool:
+    return is_trainer(user) and run.is_taught_by(user)
+
+
+def can(user, action: str, obj=None) -> bool:
+    authenticated = bool(user is not None and getattr(user, "is_authenticated", False)
+                         and getattr(user, "active", False))
+    if action in {"manage", "manage_catalogue", "manage_users", "issue_certificates",
+                  "revoke_certificate", "import_enrolments", "view_audit_log"}:
+        return is_admin(user)
+    if action == "enrol_self":
+        return authenticated and user.role == "trainee"
+    if action == "view_enrolment":  # obj: Enrolment
+        return authenticated and (is_admin(user) or obj.user_id == user.id or teaches(user, obj.run))
+    if action == "cancel_enrolment":  # obj: Enrolment; the cut-off is a rule in enrolment.services
+        return authenticated and (is_admin(user) or obj.user_id == user.id)
+    if action == "view_roster":  # obj: Run
+        return is_admin(user) or teaches(user, obj)
+    if action == "mark_attendance":  # obj: Meeting
+        if is_admin(user):
+            return True
+        if not teaches(user, obj.run):
+            return False
+        lead = timedelta(minutes=current_app.config["TRAINER_MARK_LEAD_MINUTES"])
+        return utcnow() >= obj.starts_at - lead
+    if action == "view_meeting_roster":  # obj: Meeting (trainers see it before they may mark)
+        return is_admin(user) or teaches(user, obj.run)
+    if action == "edit_trainer_profile":  # obj: User (the trainer)
+        return is_admin(user) or (is_trainer(user) and obj.id == user.id)
+    if action == "download_certificate":  # obj: Certificate
+        return is_admin(user) or (authenticated and obj.enrolment.user_id == user.id)
+    raise ValueError(f"unknown action {action!r}")

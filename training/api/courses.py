@@ -1,0 +1,2 @@
+"""API: courses."""
+from . import bp  # noqa: F401

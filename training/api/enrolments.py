@@ -1,0 +1,2 @@
+"""API: enrolments."""
+from . import bp  # noqa: F401

@@ -1,0 +1,2 @@
+"""API: jobs."""
+from . import bp  # noqa: F401

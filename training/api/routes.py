@@ -1,6 +1,0 @@
-from . import bp
-
-
-@bp.get("/docs")
-def docs():
-    return "docs"

@@ -1,0 +1,2 @@
+"""API: trainers (see the issue for this area)."""
+from . import bp  # noqa: F401

@@ -1,0 +1,2 @@
+"""Admin pages: catalogue."""
+from .routes import bp  # noqa: F401

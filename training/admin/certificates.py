@@ -1,0 +1,2 @@
+"""Admin pages: certificates."""
+from .routes import bp  # noqa: F401

@@ -1,0 +1,2 @@
+"""Admin pages: enrolments."""
+from .routes import bp  # noqa: F401

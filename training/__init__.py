@@ -223,6 +223,8 @@ def _register_handlers(app: Flask) -> None:
 
     @app.before_request
     def start_timer():
+        # Tests reuse one app context across requests; the user is per request.
+        g.pop("_login_user", None)
         g.request_started = time.perf_counter()
         g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
         g.csp_nonce = secrets.token_urlsafe(16)

@@ -1,2 +1,93 @@
-"""API: courses."""
-from . import bp  # noqa: F401
+"""API: courses and runs."""
+from __future__ import annotations
+
+from flask import url_for
+
+from ..catalogue import services
+from ..catalogue.search import CatalogueQuery, search_courses
+from ..errors import NotFound
+from ..permissions import is_admin
+from . import bp
+from .helpers import body, require
+from .serializers import course_to_dict, run_to_dict
+
+
+@bp.post("/courses")
+def create_course():
+    actor = require("manage_catalogue")
+    course = services.create_course(actor, body())
+    return course_to_dict(course), 201, {"Location": url_for("api.get_course", course_id=course.id)}
+
+
+@bp.get("/courses")
+def list_courses():
+    from flask import request
+    from flask_login import current_user
+    query = CatalogueQuery.from_args(request.args, strict=True)
+    page = search_courses(query, include_unpublished=is_admin(current_user))
+    return {"items": [course_to_dict(card.course, upcoming_runs=card.upcoming_runs, seats=card.seats)
+                      for card in page.items],
+            "page": page.page, "per_page": page.per_page, "pages": page.pages, "total": page.total}
+
+
+@bp.get("/courses/<int:course_id>")
+def get_course(course_id):
+    from flask_login import current_user
+    course = services.get_course(course_id)
+    if not course.published and not is_admin(current_user):
+        raise NotFound("No such course.")
+    runs = [r for r in course.runs if r.status != "draft" or is_admin(current_user)]
+    counts = services.confirmed_counts(r.id for r in runs)
+    return course_to_dict(course, upcoming_runs=runs,
+                          seats={r.id: max(r.capacity - counts[r.id], 0) for r in runs})
+
+
+@bp.patch("/courses/<int:course_id>")
+def update_course(course_id):
+    actor = require("manage_catalogue")
+    course = services.update_course(actor, services.get_course(course_id), body())
+    return course_to_dict(course)
+
+
+@bp.post("/courses/<int:course_id>/runs")
+def create_run(course_id):
+    actor = require("manage_catalogue")
+    course = services.get_course(course_id)
+    run = services.create_run(actor, course, body())
+    return run_to_dict(run, run.capacity, confirmed=0), 201, {"Location": url_for("api.get_run", run_id=run.id)}
+
+
+def _run_response(run):
+    from ..enrolment.models import Enrolment
+    from sqlalchemy import func, select
+    from ..extensions import db
+    counts = dict(db.session.execute(select(Enrolment.status, func.count()).where(
+        Enrolment.run_id == run.id).group_by(Enrolment.status)).all())
+    confirmed = counts.get("confirmed", 0)
+    return run_to_dict(run, max(run.capacity - confirmed, 0), confirmed=confirmed,
+                       waitlisted=counts.get("waitlisted", 0))
+
+
+@bp.get("/runs/<int:run_id>")
+def get_run(run_id):
+    from flask_login import current_user
+    run = services.load_run_for_page(run_id)
+    if (run.status == "draft" or not run.course.published) and not is_admin(current_user):
+        raise NotFound("No such run.")
+    return _run_response(run)
+
+
+@bp.patch("/runs/<int:run_id>")
+def update_run(run_id):
+    actor = require("manage_catalogue")
+    run = services.update_run(actor, run_id, body())
+    return _run_response(services.load_run_for_page(run.id))
+
+
+@bp.post("/runs/<int:run_id>/cancel")
+def cancel_run(run_id):
+    from ..enrolment.services import cancel_run as cancel
+    actor = require("manage_catalogue")
+    data = body()
+    count = cancel(actor, run_id, data.get("reason") if isinstance(data.get("reason"), str) else "")
+    return {"run_id": run_id, "status": "cancelled", "enrolments_cancelled": count}

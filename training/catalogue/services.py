@@ -359,12 +359,14 @@ def _check_deadline(run: Run) -> None:
 def create_run(actor, course: Course, data: dict) -> Run:
     if course.archived:
         raise Conflict("This course is archived; runs cannot be added.", code="course_archived")
-    run = Run(course=course)
-    _apply_run(run, data, creating=True)
-    meetings = _parse_meetings(data.get("meetings"), run.tz)
-    _check_meetings_inside(run, meetings)
-    run.meetings = [Meeting(starts_at=s, ends_at=e, title=t) for s, e, t in meetings]
-    _check_deadline(run)
+    run = Run(course_id=course.id)
+    with db.session.no_autoflush:
+        _apply_run(run, data, creating=True)
+        meetings = _parse_meetings(data.get("meetings"), run.tz)
+        _check_meetings_inside(run, meetings)
+        run.meetings = [Meeting(starts_at=s, ends_at=e, title=t) for s, e, t in meetings]
+        _check_deadline(run)
+    run.course = course
     db.session.add(run)
     db.session.flush()
     record(actor, "run.create", run, f"{course.code} {run.starts_on}")

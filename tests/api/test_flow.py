@@ -1,0 +1,151 @@
+"""The whole flow through the JSON API, and each endpoint's refusals."""
+from tests.conftest import api
+
+
+def _course(client, admin, **extra):
+    body = {"code": "PLC-101", "title": "PLC programming with IEC 61131-3", "hours": 16,
+            "category": "PLC programming", "level": "beginner", "language": "zh"}
+    body.update(extra)
+    return api(client, admin).post("/api/v1/courses", json=body)
+
+
+def _run_body(trainer, **extra):
+    body = {"starts_on": "2031-03-02", "ends_on": "2031-03-03", "capacity": 2, "timezone": "Asia/Shanghai",
+            "location": "Suzhou Industrial Park, Hall B", "mode": "in_person", "trainer_emails": [trainer.email],
+            "meetings": [{"starts_at": "2031-03-02T09:00:00+08:00", "ends_at": "2031-03-02T17:00:00+08:00"},
+                         {"starts_at": "2031-03-03T09:00:00+08:00", "ends_at": "2031-03-03T17:00:00+08:00"}]}
+    body.update(extra)
+    return body
+
+
+def test_create_course_and_run(client, factory):
+    admin, trainer = factory.admin(), factory.trainer()
+    response = _course(client, admin)
+    assert response.status_code == 201, response.json
+    course = response.json
+    assert course["id"] and course["code"] == "PLC-101" and course["hours"] == 16
+    response = api(client, admin).post(f"/api/v1/courses/{course['id']}/runs", json=_run_body(trainer))
+    assert response.status_code == 201, response.json
+    run = response.json
+    assert run["course_id"] == course["id"] and run["seats_left"] == 2
+    assert [m["starts_at"] for m in run["meetings"]] == ["2031-03-02T01:00:00+00:00", "2031-03-03T01:00:00+00:00"]
+    assert run["enrol_deadline"] == "2031-03-02T01:00:00+00:00"
+    got = api(client).get(f"/api/v1/runs/{run['id']}").json
+    assert got["id"] == run["id"] and got["trainers"][0]["name"] == trainer.display_name
+    listing = api(client).get("/api/v1/courses?q=PLC&page=1&per_page=10").json
+    assert listing["total"] == 1 and listing["items"][0]["id"] == course["id"]
+    assert {"items", "page", "pages", "total"} <= listing.keys()
+
+
+def test_course_refusals(client, factory):
+    admin, trainee = factory.admin(), factory.trainee()
+    assert api(client).post("/api/v1/courses", json={"code": "X", "title": "X", "hours": 1}).status_code == 401
+    assert api(client, trainee).post("/api/v1/courses", json={"code": "X", "title": "X", "hours": 1}).status_code == 403
+    bad = api(client, admin).post("/api/v1/courses", json={"code": "", "title": "", "hours": "many"})
+    assert bad.status_code == 422 and bad.json["error"]["code"] == "validation_failed"
+    assert api(client, admin).post("/api/v1/courses", data="not json",
+                                   headers={"Content-Type": "application/json"}).status_code == 400
+    assert _course(client, admin).status_code == 201
+    dup = _course(client, admin)
+    assert dup.status_code == 409 and dup.json["error"]["fields"] == {"code": "taken"}
+    assert api(client).get("/api/v1/courses/999999").status_code == 404
+    assert api(client).get("/api/v1/courses?page=abc").status_code == 422
+    assert api(client).get("/api/v1/courses?level=wizard").status_code == 422
+
+
+def test_run_refusals(client, factory):
+    admin, trainer, trainee = factory.admin(), factory.trainer(), factory.trainee()
+    course_id = _course(client, admin).json["id"]
+    url = f"/api/v1/courses/{course_id}/runs"
+    assert api(client, trainee).post(url, json=_run_body(trainer)).status_code == 403
+    cases = [
+        {"ends_on": "2031-03-01"},
+        {"capacity": -1},
+        {"timezone": "Mars/Olympus"},
+        {"trainer_emails": ["nobody@example.com"]},
+        {"trainer_emails": [trainee.email]},
+        {"meetings": [{"starts_at": "2031-03-02T09:00:00+08:00", "ends_at": "2031-03-02T08:00:00+08:00"}]},
+        {"meetings": [{"starts_at": "2031-04-02T09:00:00+08:00", "ends_at": "2031-04-02T10:00:00+08:00"}]},
+        {"meetings": [{"starts_at": "yesterday", "ends_at": "today"}]},
+        {"enrol_deadline": "2032-01-01T00:00:00+08:00"},
+    ]
+    for extra in cases:
+        response = api(client, admin).post(url, json=_run_body(trainer, **extra))
+        assert response.status_code == 422, (extra, response.json)
+        assert response.json["error"]["message"]
+    assert api(client, admin).post("/api/v1/courses/424242/runs", json=_run_body(trainer)).status_code == 404
+
+
+def test_enrol_waitlist_cancel_promote(client, factory):
+    admin, trainer = factory.admin(), factory.trainer()
+    course_id = _course(client, admin).json["id"]
+    run_id = api(client, admin).post(f"/api/v1/courses/{course_id}/runs", json=_run_body(trainer)).json["id"]
+    a, b, c = factory.trainee(), factory.trainee(), factory.trainee(name="欧阳晓燕")
+    ra = api(client, a).post(f"/api/v1/runs/{run_id}/enrolments", json={})
+    rb = api(client, b).post(f"/api/v1/runs/{run_id}/enrolments", json={})
+    rc = api(client, c).post(f"/api/v1/runs/{run_id}/enrolments")
+    assert (ra.status_code, ra.json["status"]) == (201, "confirmed")
+    assert rb.json["status"] == "confirmed"
+    assert (rc.status_code, rc.json["status"], rc.json["waitlist_position"]) == (201, "waitlisted", 1)
+    again = api(client, a).post(f"/api/v1/runs/{run_id}/enrolments", json={})
+    assert again.status_code == 409
+    assert again.json["error"]["enrolment_id"] == ra.json["id"]
+    assert api(client, admin).get(f"/api/v1/runs/{run_id}").json["seats_left"] == 0
+    # The trainee sees their own enrolment, another trainee does not.
+    assert api(client, a).get(f"/api/v1/enrolments/{ra.json['id']}").status_code == 200
+    assert api(client, b).get(f"/api/v1/enrolments/{ra.json['id']}").status_code == 403
+    assert api(client, trainer).get(f"/api/v1/enrolments/{ra.json['id']}").status_code == 200
+    assert api(client, b).delete(f"/api/v1/enrolments/{ra.json['id']}").status_code == 403
+    assert api(client, trainer).delete(f"/api/v1/enrolments/{ra.json['id']}").status_code == 403
+    # Cancelling promotes the first on the waitlist.
+    cancelled = api(client, a).delete(f"/api/v1/enrolments/{ra.json['id']}")
+    assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
+    assert api(client, c).get(f"/api/v1/enrolments/{rc.json['id']}").json["status"] == "confirmed"
+    assert api(client, a).delete(f"/api/v1/enrolments/{ra.json['id']}").status_code == 409
+    roster = api(client, trainer).get(f"/api/v1/runs/{run_id}/enrolments?page=1&per_page=10")
+    assert roster.status_code == 200 and roster.json["total"] == 3
+    assert api(client, b).get(f"/api/v1/runs/{run_id}/enrolments").status_code == 403
+    assert api(client, factory.trainer()).get(f"/api/v1/runs/{run_id}/enrolments").status_code == 403
+    assert api(client).get(f"/api/v1/runs/{run_id}/enrolments").status_code == 401
+
+
+def test_admin_enrols_someone_by_email(client, factory):
+    admin, trainer = factory.admin(), factory.trainer()
+    course_id = _course(client, admin).json["id"]
+    run_id = api(client, admin).post(f"/api/v1/courses/{course_id}/runs", json=_run_body(trainer)).json["id"]
+    response = api(client, admin).post(f"/api/v1/runs/{run_id}/enrolments",
+                                       json={"email": "Wang.XM@Example.com", "name": "王小明"})
+    assert response.status_code == 201 and response.json["status"] == "confirmed"
+    enrolment = api(client, admin).get(f"/api/v1/enrolments/{response.json['id']}").json
+    assert enrolment["trainee"]["email"] == "wang.xm@example.com"
+    assert enrolment["trainee"]["name"] == "王小明"
+    again = api(client, admin).post(f"/api/v1/runs/{run_id}/enrolments", json={"email": "wang.xm@example.com", "name": "x"})
+    assert again.status_code == 409
+    trainee = factory.trainee()
+    assert api(client, trainee).post(f"/api/v1/runs/{run_id}/enrolments",
+                                     json={"email": "x@example.com", "name": "X"}).status_code == 403
+    bad = api(client, admin).post(f"/api/v1/runs/{run_id}/enrolments", json={"email": "not-an-email", "name": "X"})
+    assert bad.status_code == 422
+    assert api(client, admin).post("/api/v1/runs/99999/enrolments", json={"email": "a@example.com", "name": "A"}).status_code == 404
+
+
+def test_trainee_cannot_enrol_after_deadline(client, factory):
+    from datetime import datetime, timedelta, timezone
+    run = factory.run(start=datetime.now(timezone.utc) - timedelta(hours=1))
+    trainee, admin = factory.trainee(), factory.admin()
+    response = api(client, trainee).post(f"/api/v1/runs/{run.id}/enrolments", json={})
+    assert response.status_code == 409 and response.json["error"]["code"] == "enrolment_closed"
+    # Admins enrol at any time.
+    assert api(client, admin).post(f"/api/v1/runs/{run.id}/enrolments",
+                                   json={"email": trainee.email, "name": trainee.display_name}).status_code == 201
+
+
+def test_bad_tokens(client, factory):
+    assert client.get("/api/v1/runs/1/enrolments", headers={"Authorization": "Bearer nope"}).status_code == 401
+    assert client.get("/api/v1/runs/1/enrolments", headers={"Authorization": "Basic abc"}).status_code == 401
+    user = factory.trainee()
+    from training.accounts.services import create_token, end_all_sessions
+    token = create_token(user)
+    assert client.get("/api/v1/enrolments/1", headers={"Authorization": f"Bearer {token}"}).status_code == 404
+    end_all_sessions(user)
+    assert client.get("/api/v1/enrolments/1", headers={"Authorization": f"Bearer {token}"}).status_code == 401

@@ -1,0 +1,70 @@
+"""How models look in the JSON API (the v1 contract)."""
+from __future__ import annotations
+
+from ..catalogue.models import Course, Meeting, Run
+from ..enrolment.models import Enrolment
+
+
+def iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def course_to_dict(course: Course, *, upcoming_runs=None, seats=None) -> dict:
+    data = {
+        "id": course.id, "code": course.code, "title": course.title, "summary": course.summary,
+        "description": course.description,
+        "category": course.category.slug if course.category else None,
+        "category_name": course.category.name if course.category else None,
+        "level": course.level, "hours": course.hours, "language": course.language,
+        "min_attendance_pct": course.min_attendance_pct, "published": course.published,
+        "archived": course.archived,
+        "prerequisite_course_id": course.prerequisite_course_id,
+        "validity_months": course.validity_months,
+    }
+    if upcoming_runs is not None:
+        data["upcoming_runs"] = [run_summary(r, (seats or {}).get(r.id)) for r in upcoming_runs]
+    return data
+
+
+def meeting_to_dict(meeting: Meeting) -> dict:
+    return {"id": meeting.id, "starts_at": iso(meeting.starts_at), "ends_at": iso(meeting.ends_at),
+            "title": meeting.title}
+
+
+def run_summary(run: Run, seats_left: int | None) -> dict:
+    return {"id": run.id, "starts_on": iso(run.starts_on), "ends_on": iso(run.ends_on), "mode": run.mode,
+            "city": run.city, "status": run.status, "seats_left": seats_left}
+
+
+def run_to_dict(run: Run, seats_left: int, *, confirmed: int | None = None, waitlisted: int | None = None) -> dict:
+    from ..enrolment.services import cancel_cutoff, enrol_deadline
+    data = {
+        "id": run.id, "course_id": run.course_id, "course_code": run.course.code, "course_title": run.course.title,
+        "starts_on": iso(run.starts_on), "ends_on": iso(run.ends_on), "timezone": run.timezone,
+        "mode": run.mode, "location": run.location, "city": run.city, "capacity": run.capacity,
+        "seats_left": seats_left, "status": run.status, "requires_approval": run.requires_approval,
+        "enrol_deadline": iso(enrol_deadline(run)), "cancel_cutoff": iso(cancel_cutoff(run)),
+        "trainers": [{"id": t.id, "name": t.display_name} for t in run.trainers],
+        "meetings": [meeting_to_dict(m) for m in run.meetings],
+    }
+    if confirmed is not None:
+        data["confirmed"] = confirmed
+    if waitlisted is not None:
+        data["waitlisted"] = waitlisted
+    return data
+
+
+def enrolment_to_dict(enrolment: Enrolment, *, position: int | None = None, with_user: bool = True) -> dict:
+    data = {
+        "id": enrolment.id, "run_id": enrolment.run_id, "user_id": enrolment.user_id, "status": enrolment.status,
+        "created_at": iso(enrolment.created_at), "confirmed_at": iso(enrolment.confirmed_at),
+        "cancelled_at": iso(enrolment.cancelled_at), "source": enrolment.source,
+    }
+    if enrolment.reason:
+        data["reason"] = enrolment.reason
+    if position is not None:
+        data["waitlist_position"] = position
+    if with_user:
+        data["trainee"] = {"id": enrolment.user.id, "name": enrolment.user.display_name,
+                           "email": enrolment.user.email, "company": enrolment.company}
+    return data

@@ -1,0 +1,108 @@
+"""Admin: user management, the dashboard's figures and the audit log."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from ..accounts.models import Role, TrainerProfile, User
+from ..accounts.services import clean_name
+from ..catalogue.models import Course, Run
+from ..catalogue.services import confirmed_counts
+from ..certificates.models import Certificate
+from ..enrolment.models import Enrolment
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..extensions import db
+from ..types import utcnow
+from .models import AuditEntry, record
+
+
+def list_users(q: str = "", role: str = "", page: int = 1, per_page: int = 50):
+    stmt = select(User)
+    if q:
+        like = f"%{q.strip().lower()[:100]}%"
+        stmt = stmt.where(or_(User.email.like(like), func.lower(User.display_name).like(like),
+                              func.lower(User.company).like(like)))
+    if role in {r.value for r in Role}:
+        stmt = stmt.where(User.role == role)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    users = list(db.session.scalars(stmt.order_by(User.display_name, User.id)
+                                    .limit(per_page).offset((max(page, 1) - 1) * per_page)))
+    return users, total
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def update_user(actor: User, user: User, *, name: str, role: str, company: str | None, phone: str | None,
+                active: bool) -> User:
+    if role not in {r.value for r in Role}:
+        raise ValidationFailed("Unknown role.", fields={"role": "unknown"})
+    if user.id == actor.id and (role != "admin" or not active):
+        raise Conflict("You cannot remove your own admin rights or deactivate yourself.", code="self_demotion")
+    changes = []
+    name = clean_name(name)
+    for attr, value in (("display_name", name), ("role", role), ("company", company or None),
+                        ("phone", phone or None), ("active", active)):
+        if getattr(user, attr) != value:
+            changes.append(f"{attr}: {getattr(user, attr)!r} -> {value!r}")
+            setattr(user, attr, value)
+    if role == "trainer" and user.trainer_profile is None:
+        user.trainer_profile = TrainerProfile(bio="", expertise="")
+    if not active:
+        user.session_version = (user.session_version or 1) + 1  # ends their sessions at once
+    if changes:
+        record(actor, "user.update", user, "; ".join(changes))
+    db.session.commit()
+    return user
+
+
+@dataclass
+class Dashboard:
+    courses: int
+    upcoming_runs: list
+    seats: dict
+    waitlisted: dict
+    pending: int
+    trainees: int
+    certificates_30d: int
+
+
+def dashboard() -> Dashboard:
+    today = date.today()
+    runs = list(db.session.scalars(select(Run).where(Run.ends_on >= today, Run.status != "cancelled")
+                                   .options(selectinload(Run.course), selectinload(Run.trainers))
+                                   .order_by(Run.starts_on, Run.id).limit(15)))
+    counts = confirmed_counts(r.id for r in runs)
+    waitlisted = dict(db.session.execute(select(Enrolment.run_id, func.count()).where(
+        Enrolment.run_id.in_([r.id for r in runs]), Enrolment.status == "waitlisted").group_by(Enrolment.run_id)).all())
+    return Dashboard(
+        courses=db.session.scalar(select(func.count()).select_from(Course).where(Course.archived.is_(False))) or 0,
+        upcoming_runs=runs, seats={r.id: max(r.capacity - counts.get(r.id, 0), 0) for r in runs},
+        waitlisted=waitlisted,
+        pending=db.session.scalar(select(func.count()).select_from(Enrolment).where(Enrolment.status == "pending")) or 0,
+        trainees=db.session.scalar(select(func.count()).select_from(User).where(User.role == "trainee")) or 0,
+        certificates_30d=db.session.scalar(select(func.count()).select_from(Certificate).where(
+            Certificate.issued_at >= utcnow() - timedelta(days=30))) or 0,
+    )
+
+
+def audit_log(*, action: str = "", actor_q: str = "", target_type: str = "", page: int = 1, per_page: int = 50):
+    stmt = select(AuditEntry)
+    if action:
+        stmt = stmt.where(AuditEntry.action.like(f"{action[:60]}%"))
+    if target_type:
+        stmt = stmt.where(AuditEntry.target_type == target_type[:32])
+    if actor_q:
+        stmt = stmt.join(User, AuditEntry.actor_id == User.id).where(User.email.like(f"%{actor_q.lower()[:100]}%"))
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    entries = list(db.session.scalars(stmt.options(selectinload(AuditEntry.actor))
+                                      .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+                                      .limit(per_page).offset((max(page, 1) - 1) * per_page)))
+    return entries, total

@@ -91,7 +91,9 @@ def _sqlite_setup(engine: Engine) -> None:
 
 
 def _select_locale():
-    from flask import current_app
+    from flask import current_app, has_request_context
+    if not has_request_context():  # jobs, CLI: messages in the default language
+        return None
     languages = list(current_app.config["LANGUAGES"])
     chosen = request.args.get("lang") if request else None
     if chosen in languages:

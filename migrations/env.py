@@ -15,6 +15,15 @@ fileConfig(config.config_file_name)
 logger = logging.getLogger('alembic.env')
 
 
+def render_item(type_, obj, autogen_context):
+    """Write the project's column types as plain SQLAlchemy types, so that
+    migrations never import application code."""
+    from training.types import UTCDateTime
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def get_engine():
     try:
         # this works with Flask-SQLAlchemy<3 and Alchemical
@@ -97,6 +106,9 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        conf_args.setdefault("render_item", render_item)
+        conf_args.setdefault("compare_type", True)
+        conf_args.setdefault("render_as_batch", True)
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

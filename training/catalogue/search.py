@@ -1,39 +1,78 @@
 """Catalogue search and filters: one service for the HTML catalogue, the API
-and the benchmark. (First version: LIKE matching; see issue 3 for the
-full-text version.)"""
+and the benchmark.
+
+Full-text search runs against a search index with one row per course holding
+its code, title, summary, description, category names and trainer names:
+
+* SQLite: an FTS5 virtual table ``course_search`` with the trigram tokenizer,
+  so any substring of three or more characters matches, Chinese included
+  (Chinese has no spaces, so word splitting would not do). Terms of one or
+  two characters (``机器``, ``UA``) fall back to LIKE over the same table.
+* PostgreSQL: a table ``course_search`` with a lower-cased ``document`` column
+  and a pg_trgm GIN index, searched with LIKE (which the trigram index serves).
+
+Either way the index is kept in sync by database triggers on courses,
+categories, runs, run_trainers and users, so every writer (services,
+factories, imports, raw SQL) keeps it right. ``install_search_support`` creates
+all of it, idempotently; ``create_all`` runs it through a metadata event and
+the Alembic migration must call it (see its docstring).
+
+Search semantics are the same on both databases: every term must occur
+somewhere in the course (AND), as a case-insensitive substring.
+"""
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Float, Integer, and_, event, exists, func, select, text
+from sqlalchemy.orm import joinedload
 
 from ..errors import ValidationFailed
 from ..extensions import db
-from .models import Category, Course, Run
-from .services import confirmed_counts
+from ..types import utcnow
+from .models import Category, Course, Level, Mode, Run, RunStatus
+from .services import LANGUAGES, confirmed_counts
 
 MAX_PER_PAGE = 100
+MAX_PAGE = 100000
+MAX_TERMS = 8
+SORTS = ("relevance", "next", "title", "newest")
+TRUE_VALUES = {"1", "true", "yes", "on"}
+FALSE_VALUES = {"", "0", "false", "no", "off"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _clean(value, limit: int) -> str:
+    """Text from a query string: control characters (NUL breaks PostgreSQL)
+    removed, Unicode normalised (full-width letters become ASCII), trimmed."""
+    if not isinstance(value, str):
+        return ""
+    value = unicodedata.normalize("NFKC", _CONTROL.sub(" ", value))
+    return " ".join(value.split())[:limit]
 
 
 @dataclass
 class CatalogueQuery:
     q: str = ""
-    category: str | None = None
+    category: str | None = None  # category slug
     level: str | None = None
     language: str | None = None
     mode: str | None = None
     city: str | None = None
-    month: str | None = None  # YYYY-MM
+    month: str | None = None  # YYYY-MM: a run starts in this month
     open_only: bool = False
     sort: str = "next"
     page: int = 1
     per_page: int = 20
+    # Strict queries (the API) refuse unknown values instead of ignoring them.
+    strict: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
-    def from_args(cls, args, *, strict: bool = False) -> "CatalogueQuery":
+    def from_args(cls, args, *, strict: bool = False, default_per_page: int = 20) -> "CatalogueQuery":
         """Read a query string. Unknown or malformed values are ignored on pages
         (strict=False) and refused with a 422 in the API (strict=True)."""
         def bad(field_name, message):
@@ -41,8 +80,8 @@ class CatalogueQuery:
                 raise ValidationFailed(message, fields={field_name: "invalid"})
 
         def integer(name, default, lo, hi):
-            raw = args.get(name)
-            if raw in (None, ""):
+            raw = _clean(args.get(name), 20)
+            if raw == "":
                 return default
             try:
                 value = int(raw)
@@ -54,32 +93,83 @@ class CatalogueQuery:
                 return min(max(value, lo), hi)
             return value
 
-        q = (args.get("q") or "").strip()[:200]
-        query = cls(q=q)
-        query.page = integer("page", 1, 1, 100000)
-        query.per_page = integer("per_page", 20, 1, MAX_PER_PAGE)
-        for name, allowed in (("level", {"beginner", "intermediate", "advanced"}),
-                              ("mode", {"in_person", "online", "blended"}),
-                              ("language", {"en", "zh", "en+zh", "de"}),
-                              ("sort", {"next", "title", "newest"})):
-            value = (args.get(name) or "").strip()
+        query = cls(q=_clean(args.get("q"), 200), strict=strict)
+        query.page = integer("page", 1, 1, MAX_PAGE)
+        query.per_page = integer("per_page", default_per_page, 1, MAX_PER_PAGE)
+        for name, allowed in (("level", {lv.value for lv in Level}),
+                              ("mode", {m.value for m in Mode}),
+                              ("language", set(LANGUAGES)),
+                              ("sort", set(SORTS))):
+            value = _clean(args.get(name), 32)
             if value and value not in allowed:
                 bad(name, f"{name} must be one of {', '.join(sorted(allowed))}.")
                 value = ""
             if value:
                 setattr(query, name, value)
-        query.category = (args.get("category") or "").strip()[:64] or None
-        query.city = (args.get("city") or "").strip()[:100] or None
-        month = (args.get("month") or "").strip()
+        if not _clean(args.get("sort"), 32) or (query.sort == "relevance" and not query.q):
+            # Default order: best match first for a search, else the next start date.
+            query.sort = "relevance" if query.q else "next"
+        query.category = _clean(args.get("category"), 64) or None
+        query.city = _clean(args.get("city"), 100) or None
+        month = _clean(args.get("month"), 7)
         if month:
-            try:
-                date.fromisoformat(month + "-01")
+            if re.fullmatch(r"\d{4}-\d{2}", month) and 1 <= int(month[5:]) <= 12 and 2000 <= int(month[:4]) <= 2999:
                 query.month = month
-            except ValueError:
+            else:
                 bad("month", "month must look like 2026-12.")
-        open_only = str(args.get("open_only") or "").lower()
-        query.open_only = open_only in {"1", "true", "yes", "on"}
+        open_only = _clean(args.get("open_only"), 8).lower()
+        if open_only not in TRUE_VALUES | FALSE_VALUES:
+            bad("open_only", "open_only must be true or false.")
+        query.open_only = open_only in TRUE_VALUES
         return query
+
+    @property
+    def terms(self) -> list[str]:
+        return search_terms(self.q)
+
+    @property
+    def month_range(self) -> tuple[date, date] | None:
+        if not self.month:
+            return None
+        first = date(int(self.month[:4]), int(self.month[5:]), 1)
+        following = (first + timedelta(days=32)).replace(day=1)
+        return first, following - timedelta(days=1)
+
+    @property
+    def has_run_filters(self) -> bool:
+        return bool(self.mode or self.city or self.month or self.open_only)
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.q or self.category or self.level or self.language or self.has_run_filters)
+
+    def to_args(self, **changes) -> dict:
+        """The query string for this query (with changes): what links carry.
+        Defaults are left out so URLs stay short."""
+        values = {"q": self.q, "category": self.category, "level": self.level, "language": self.language,
+                  "mode": self.mode, "city": self.city, "month": self.month,
+                  "open_only": "1" if self.open_only else None, "sort": self.sort, "page": self.page,
+                  "per_page": self.per_page}
+        values.update(changes)
+        default_sort = "relevance" if values.get("q") else "next"
+        if values.get("sort") == default_sort:
+            values["sort"] = None
+        if values.get("page") == 1:
+            values["page"] = None
+        if values.get("per_page") == CatalogueQuery.per_page:
+            values["per_page"] = None
+        return {k: v for k, v in values.items() if v not in (None, "", False)}
+
+
+def search_terms(q: str) -> list[str]:
+    """The query split into terms (at most MAX_TERMS, each at most 64 chars),
+    lower-cased, without duplicates."""
+    terms: list[str] = []
+    for term in (q or "").split():
+        term = term.strip("\"'“”‘’").lower()[:64]
+        if term and term not in terms:
+            terms.append(term)
+    return terms[:MAX_TERMS]
 
 
 @dataclass
@@ -104,33 +194,405 @@ class Page:
     def pages(self) -> int:
         return max(1, math.ceil(self.total / self.per_page)) if self.per_page else 1
 
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    def window(self, size: int = 2) -> list[int | None]:
+        """Page numbers to show: first, last and a window around the current
+        page, with None where numbers are skipped."""
+        shown = {1, self.pages} | set(range(max(1, self.page - size), min(self.pages, self.page + size) + 1))
+        out: list[int | None] = []
+        previous = 0
+        for number in sorted(shown):
+            if number - previous > 1:
+                out.append(None)
+            out.append(number)
+            previous = number
+        return out
+
+
+# --- the query -----------------------------------------------------------------
+
+def _today() -> date:
+    return utcnow().date()
+
+
+def _run_conditions(query: CatalogueQuery) -> list:
+    """What makes a run count for the catalogue: open, not over, and matching
+    the run filters (mode, city, month, open seats)."""
+    conditions = [Run.status == RunStatus.open.value, Run.ends_on >= _today()]
+    if query.mode:
+        conditions.append(Run.mode == query.mode)
+    if query.city:
+        conditions.append(func.lower(Run.city) == query.city.lower())
+    if query.month_range:
+        first, last = query.month_range
+        conditions.append(Run.starts_on.between(first, last))
+    if query.open_only:
+        from ..enrolment.models import Enrolment, EnrolmentStatus
+        confirmed = (select(func.count()).select_from(Enrolment)
+                     .where(Enrolment.run_id == Run.id, Enrolment.status == EnrolmentStatus.confirmed.value)
+                     .correlate(Run).scalar_subquery())
+        conditions.append(Run.capacity > confirmed)
+    return conditions
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_SQLITE_ALL = "(code || ' ' || title || ' ' || summary || ' ' || description || ' ' || category || ' ' || trainers)"
+
+
+def _sqlite_matches(terms: list[str]):
+    """Matching course ids with a rank (lower is better) from the FTS5 index."""
+    long_terms = [t for t in terms if len(t) >= 3]
+    short_terms = [t for t in terms if len(t) < 3]
+    where, params = [], {}
+    if long_terms:
+        where.append("course_search MATCH :fts")
+        params["fts"] = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
+        # Weights per column: code, title, summary, description, category, trainers.
+        rank = "bm25(course_search, 10.0, 6.0, 3.0, 1.0, 3.0, 3.0)"
+    else:
+        rank = ("CASE WHEN code LIKE :s0 ESCAPE '\\' THEN -4 WHEN title LIKE :s0 ESCAPE '\\' THEN -3 "
+                "WHEN summary LIKE :s0 ESCAPE '\\' OR category LIKE :s0 ESCAPE '\\' "
+                "OR trainers LIKE :s0 ESCAPE '\\' THEN -2 ELSE -1 END")
+    for i, term in enumerate(short_terms):
+        where.append(f"{_SQLITE_ALL} LIKE :s{i} ESCAPE '\\'")
+        params[f"s{i}"] = f"%{_like_escape(term)}%"
+    sql = f"SELECT rowid AS course_id, {rank} AS rank FROM course_search WHERE {' AND '.join(where)}"
+    return text(sql).bindparams(**params).columns(course_id=Integer, rank=Float).subquery("matches")
+
+
+def _postgresql_matches(terms: list[str]):
+    """Matching course ids with a rank (lower is better) from the trigram index."""
+    where, scores, params = [], [], {}
+    for i, term in enumerate(terms):
+        name = f"p{i}"
+        params[name] = f"%{_like_escape(term)}%"
+        where.append(f"document LIKE lower(:{name})")
+        scores.append(
+            f"(CASE WHEN lower(code) LIKE lower(:{name}) THEN 10 ELSE 0 END"
+            f" + CASE WHEN lower(title) LIKE lower(:{name}) THEN 6 ELSE 0 END"
+            f" + CASE WHEN lower(summary) LIKE lower(:{name}) THEN 3 ELSE 0 END"
+            f" + CASE WHEN lower(category) LIKE lower(:{name}) THEN 3 ELSE 0 END"
+            f" + CASE WHEN lower(trainers) LIKE lower(:{name}) THEN 3 ELSE 0 END + 1)")
+    sql = (f"SELECT course_id, -({' + '.join(scores)})::float AS rank FROM course_search "
+           f"WHERE {' AND '.join(where)}")
+    return text(sql).bindparams(**params).columns(course_id=Integer, rank=Float).subquery("matches")
+
+
+def _matches(terms: list[str]):
+    if db.session.get_bind().dialect.name == "postgresql":
+        return _postgresql_matches(terms)
+    return _sqlite_matches(terms)
+
 
 def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) -> Page:
+    """One page of course cards for the query; a fixed number of SQL queries
+    whatever the page size (count, page, runs, seats)."""
+    if query.strict and query.category and db.session.scalar(
+            select(Category.id).where(Category.slug == query.category)) is None:
+        raise ValidationFailed(f"Unknown category {query.category!r}.", fields={"category": "unknown"})
+
     stmt = select(Course)
     if not include_unpublished:
         stmt = stmt.where(Course.published.is_(True), Course.archived.is_(False))
-    if query.q:
-        like = f"%{query.q.lower()}%"
-        stmt = stmt.where(or_(func.lower(Course.code).like(like), func.lower(Course.title).like(like),
-                              func.lower(Course.summary).like(like), func.lower(Course.description).like(like)))
+    matches = None
+    terms = query.terms
+    if terms:
+        matches = _matches(terms)
+        stmt = stmt.join(matches, matches.c.course_id == Course.id)
     if query.category:
-        stmt = stmt.join(Category).where(Category.slug == query.category)
+        stmt = stmt.where(Course.category_id == select(Category.id).where(
+            Category.slug == query.category).scalar_subquery())
     if query.level:
         stmt = stmt.where(Course.level == query.level)
     if query.language:
         stmt = stmt.where(Course.language == query.language)
+
+    run_conditions = _run_conditions(query)
+    next_start = None
+    if query.has_run_filters or query.sort == "next":
+        upcoming = (select(Run.course_id.label("course_id"), func.min(Run.starts_on).label("next_on"))
+                    .where(*run_conditions).group_by(Run.course_id).subquery("upcoming"))
+        if query.has_run_filters:
+            stmt = stmt.join(upcoming, upcoming.c.course_id == Course.id)
+        else:
+            stmt = stmt.outerjoin(upcoming, upcoming.c.course_id == Course.id)
+        next_start = upcoming.c.next_on
+
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    order = {"title": Course.title, "newest": Course.created_at.desc()}.get(query.sort, Course.title)
-    courses = list(db.session.scalars(stmt.order_by(order, Course.id).limit(query.per_page)
-                                      .offset((query.page - 1) * query.per_page)
-                                      .options(selectinload(Course.category))))
-    today = date.today()
-    runs = list(db.session.scalars(select(Run).where(Run.course_id.in_([c.id for c in courses]),
-                                                     Run.ends_on >= today, Run.status == "open")
-                                   .order_by(Run.starts_on)))
-    counts = confirmed_counts(r.id for r in runs)
+
+    if query.sort == "relevance" and matches is not None:
+        order = [matches.c.rank, Course.title]
+    elif query.sort == "title":
+        order = [Course.title]
+    elif query.sort == "newest":
+        order = [Course.created_at.desc()]
+    elif next_start is not None:
+        order = [next_start.is_(None), next_start, Course.title]
+    else:
+        order = [Course.title]
+    courses: list[Course] = []
+    if total and (query.page - 1) * query.per_page < total:
+        courses = list(db.session.scalars(
+            stmt.order_by(*order, Course.id).limit(query.per_page).offset((query.page - 1) * query.per_page)
+            .options(joinedload(Course.category))))
+
     cards = {c.id: CourseCard(c) for c in courses}
-    for run in runs:
-        cards[run.course_id].upcoming_runs.append(run)
-        cards[run.course_id].seats[run.id] = max(run.capacity - counts.get(run.id, 0), 0)
+    if courses:
+        runs = list(db.session.scalars(select(Run).where(Run.course_id.in_(list(cards)), *run_conditions)
+                                       .order_by(Run.starts_on, Run.id)))
+        counts = confirmed_counts(r.id for r in runs)
+        for run in runs:
+            cards[run.course_id].upcoming_runs.append(run)
+            cards[run.course_id].seats[run.id] = max(run.capacity - counts.get(run.id, 0), 0)
     return Page(items=[cards[c.id] for c in courses], page=query.page, per_page=query.per_page, total=total)
+
+
+@dataclass
+class Facets:
+    categories: list  # (slug, Category, course count)
+    cities: list[str]
+    months: list[str]  # YYYY-MM, the coming months
+
+
+def catalogue_facets(*, include_unpublished: bool = False) -> Facets:
+    """What the filter sidebar offers: categories with their course counts,
+    the cities of upcoming runs, and the next twelve months (two queries)."""
+    visible = [Course.archived.is_(False)] if include_unpublished else [
+        Course.published.is_(True), Course.archived.is_(False)]
+    rows = db.session.execute(
+        select(Category, func.count(Course.id)).join(Course, and_(Course.category_id == Category.id, *visible))
+        .group_by(Category.id).order_by(Category.name)).all()
+    cities = sorted({c for c in db.session.scalars(
+        select(Run.city).where(Run.status == RunStatus.open.value, Run.ends_on >= _today(), Run.city != "")
+        .distinct().limit(200)) if c})
+    today = _today()
+    months = []
+    year, month = today.year, today.month
+    for _ in range(12):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return Facets(categories=[(cat.slug, cat, n) for cat, n in rows], cities=cities, months=months)
+
+
+# --- the search index: DDL, triggers and rebuild ---------------------------------
+
+_SQLITE_SOURCE = """
+CREATE VIEW IF NOT EXISTS course_search_source AS
+SELECT c.id AS course_id, c.code AS code, c.title AS title,
+       coalesce(c.summary, '') AS summary, coalesce(c.description, '') AS description,
+       coalesce((SELECT cat.name || ' ' || coalesce(cat.name_zh, '') || ' ' || cat.slug
+                 FROM categories cat WHERE cat.id = c.category_id), '') AS category,
+       coalesce((SELECT group_concat(DISTINCT u.display_name)
+                 FROM run_trainers rt JOIN runs r ON r.id = rt.run_id JOIN users u ON u.id = rt.user_id
+                 WHERE r.course_id = c.id), '') AS trainers
+FROM courses c
+"""
+
+_SQLITE_COLUMNS = "code, title, summary, description, category, trainers"
+
+
+def _sqlite_refresh(course_ids_sql: str) -> str:
+    return (f"DELETE FROM course_search WHERE rowid IN ({course_ids_sql});\n"
+            f"  INSERT INTO course_search(rowid, {_SQLITE_COLUMNS}) SELECT course_id, {_SQLITE_COLUMNS} "
+            f"FROM course_search_source WHERE course_id IN ({course_ids_sql});")
+
+
+_SQLITE_TRIGGERS = {
+    "course_search_courses_ai": ("AFTER INSERT ON courses", _sqlite_refresh("SELECT NEW.id")),
+    "course_search_courses_au": ("AFTER UPDATE OF code, title, summary, description, category_id ON courses",
+                                 _sqlite_refresh("SELECT OLD.id UNION SELECT NEW.id")),
+    "course_search_courses_ad": ("AFTER DELETE ON courses", "DELETE FROM course_search WHERE rowid = OLD.id;"),
+    "course_search_categories_au": ("AFTER UPDATE OF name, name_zh, slug ON categories",
+                                    _sqlite_refresh("SELECT id FROM courses WHERE category_id = NEW.id")),
+    "course_search_run_trainers_ai": ("AFTER INSERT ON run_trainers",
+                                      _sqlite_refresh("SELECT course_id FROM runs WHERE id = NEW.run_id")),
+    "course_search_run_trainers_ad": ("AFTER DELETE ON run_trainers",
+                                      _sqlite_refresh("SELECT course_id FROM runs WHERE id = OLD.run_id")),
+    "course_search_runs_au": ("AFTER UPDATE OF course_id ON runs",
+                              _sqlite_refresh("SELECT OLD.course_id UNION SELECT NEW.course_id")),
+    "course_search_runs_ad": ("AFTER DELETE ON runs", _sqlite_refresh("SELECT OLD.course_id")),
+    "course_search_users_au": ("AFTER UPDATE OF display_name ON users", _sqlite_refresh(
+        "SELECT r.course_id FROM runs r JOIN run_trainers rt ON rt.run_id = r.id WHERE rt.user_id = NEW.id")),
+}
+
+
+def _install_sqlite(connection) -> None:
+    run = connection.exec_driver_sql
+    run("CREATE VIRTUAL TABLE IF NOT EXISTS course_search USING fts5("
+        f"{_SQLITE_COLUMNS}, tokenize = 'trigram')")
+    run("DROP VIEW IF EXISTS course_search_source")
+    run(_SQLITE_SOURCE)
+    for name, (when, body) in _SQLITE_TRIGGERS.items():
+        run(f"DROP TRIGGER IF EXISTS {name}")
+        run(f"CREATE TRIGGER {name} {when} BEGIN\n  {body}\nEND")
+    _rebuild_sqlite(connection)
+
+
+def _rebuild_sqlite(connection) -> None:
+    connection.exec_driver_sql("DELETE FROM course_search")
+    connection.exec_driver_sql(f"INSERT INTO course_search(rowid, {_SQLITE_COLUMNS}) "
+                               f"SELECT course_id, {_SQLITE_COLUMNS} FROM course_search_source")
+
+
+_PG_STATEMENTS = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    """CREATE TABLE IF NOT EXISTS course_search (
+        course_id integer PRIMARY KEY REFERENCES courses(id) ON DELETE CASCADE,
+        code text NOT NULL DEFAULT '', title text NOT NULL DEFAULT '', summary text NOT NULL DEFAULT '',
+        description text NOT NULL DEFAULT '', category text NOT NULL DEFAULT '',
+        trainers text NOT NULL DEFAULT '', document text NOT NULL DEFAULT '')""",
+    "CREATE INDEX IF NOT EXISTS ix_course_search_document_trgm ON course_search USING gin (document gin_trgm_ops)",
+    """CREATE OR REPLACE VIEW course_search_source AS
+    SELECT c.id AS course_id, c.code::text AS code, c.title::text AS title,
+           coalesce(c.summary, '')::text AS summary, coalesce(c.description, '')::text AS description,
+           coalesce((SELECT concat_ws(' ', cat.name, cat.name_zh, cat.slug)
+                     FROM categories cat WHERE cat.id = c.category_id), '')::text AS category,
+           coalesce((SELECT string_agg(DISTINCT u.display_name, ', ')
+                     FROM run_trainers rt JOIN runs r ON r.id = rt.run_id JOIN users u ON u.id = rt.user_id
+                     WHERE r.course_id = c.id), '')::text AS trainers
+    FROM courses c""",
+    """CREATE OR REPLACE FUNCTION course_search_refresh(ids integer[]) RETURNS void
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO course_search (course_id, code, title, summary, description, category, trainers, document)
+      SELECT s.course_id, s.code, s.title, s.summary, s.description, s.category, s.trainers,
+             lower(concat_ws(' ', s.code, s.title, s.summary, s.description, s.category, s.trainers))
+      FROM course_search_source s WHERE s.course_id = ANY(ids)
+      ON CONFLICT (course_id) DO UPDATE SET
+        code = EXCLUDED.code, title = EXCLUDED.title, summary = EXCLUDED.summary,
+        description = EXCLUDED.description, category = EXCLUDED.category,
+        trainers = EXCLUDED.trainers, document = EXCLUDED.document;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION course_search_on_course() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM course_search_refresh(ARRAY[NEW.id]); RETURN NULL; END $$""",
+    """CREATE OR REPLACE FUNCTION course_search_on_category() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM course_search_refresh(ARRAY(SELECT id FROM courses WHERE category_id = NEW.id));
+    RETURN NULL; END $$""",
+    """CREATE OR REPLACE FUNCTION course_search_on_run_trainer() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'DELETE' THEN
+        PERFORM course_search_refresh(ARRAY(SELECT course_id FROM runs WHERE id = OLD.run_id));
+      ELSE
+        PERFORM course_search_refresh(ARRAY(SELECT course_id FROM runs WHERE id = NEW.run_id));
+      END IF;
+      RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION course_search_on_run() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF TG_OP = 'DELETE' THEN
+        PERFORM course_search_refresh(ARRAY[OLD.course_id]);
+      ELSE
+        PERFORM course_search_refresh(ARRAY[OLD.course_id, NEW.course_id]);
+      END IF;
+      RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION course_search_on_user() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM course_search_refresh(ARRAY(
+      SELECT DISTINCT r.course_id FROM runs r JOIN run_trainers rt ON rt.run_id = r.id WHERE rt.user_id = NEW.id));
+    RETURN NULL; END $$""",
+]
+
+_PG_TRIGGERS = {
+    "course_search_courses": ("AFTER INSERT OR UPDATE OF code, title, summary, description, category_id",
+                              "courses", "course_search_on_course"),
+    "course_search_categories": ("AFTER UPDATE OF name, name_zh, slug", "categories", "course_search_on_category"),
+    "course_search_run_trainers": ("AFTER INSERT OR DELETE", "run_trainers", "course_search_on_run_trainer"),
+    "course_search_runs": ("AFTER UPDATE OF course_id OR DELETE", "runs", "course_search_on_run"),
+    "course_search_users": ("AFTER UPDATE OF display_name", "users", "course_search_on_user"),
+}
+
+
+def _install_postgresql(connection) -> None:
+    for statement in _PG_STATEMENTS:
+        connection.exec_driver_sql(statement)
+    for name, (when, table, function) in _PG_TRIGGERS.items():
+        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        connection.exec_driver_sql(f"CREATE TRIGGER {name} {when} ON {table} "
+                                   f"FOR EACH ROW EXECUTE FUNCTION {function}()")
+    _rebuild_postgresql(connection)
+
+
+def _rebuild_postgresql(connection) -> None:
+    connection.exec_driver_sql("DELETE FROM course_search")
+    connection.exec_driver_sql("SELECT course_search_refresh(ARRAY(SELECT id FROM courses))")
+
+
+def install_search_support(connection) -> None:
+    """Create the search index, its triggers and fill it from the courses.
+
+    Idempotent and dialect-aware (SQLite FTS5, PostgreSQL pg_trgm); needs the
+    courses, categories, runs, run_trainers and users tables to exist. The
+    Alembic migration calls it at the end of ``upgrade()``::
+
+        from training.catalogue.search import install_search_support
+        install_search_support(op.get_bind())
+
+    and again after any later migration that recreates one of those tables
+    (SQLite batch mode drops a table's triggers with it).
+    """
+    name = connection.dialect.name
+    if name == "sqlite":
+        _install_sqlite(connection)
+    elif name == "postgresql":
+        _install_postgresql(connection)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise RuntimeError(f"no search support for {name}")
+
+
+def uninstall_search_support(connection) -> None:
+    """Drop what install_search_support created (Alembic ``downgrade()``)."""
+    if connection.dialect.name == "sqlite":
+        for trigger in _SQLITE_TRIGGERS:
+            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+        connection.exec_driver_sql("DROP VIEW IF EXISTS course_search_source")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS course_search")
+    elif connection.dialect.name == "postgresql":
+        for trigger, (_when, table, _function) in _PG_TRIGGERS.items():
+            if connection.exec_driver_sql(f"SELECT to_regclass('{table}')").scalar() is not None:
+                connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS course_search")
+        connection.exec_driver_sql("DROP VIEW IF EXISTS course_search_source")
+        for function in ("course_search_on_course", "course_search_on_category", "course_search_on_run_trainer",
+                         "course_search_on_run", "course_search_on_user"):
+            connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {function}()")
+        connection.exec_driver_sql("DROP FUNCTION IF EXISTS course_search_refresh(integer[])")
+
+
+def rebuild_search_index() -> None:
+    """Refill the index from the courses (after a bulk load with triggers off,
+    or to repair it); commits."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        _rebuild_postgresql(connection)
+    else:
+        _rebuild_sqlite(connection)
+    db.session.commit()
+
+
+def _search_tables_needed(tables) -> bool:
+    names = {t.name for t in tables or ()}
+    return not names or "courses" in names
+
+
+@event.listens_for(db.Model.metadata, "after_create")
+def _after_create(target, connection, **kw):
+    # create_all (tests, scratch databases) installs the index with the tables.
+    if _search_tables_needed(kw.get("tables")) and connection.dialect.name in ("sqlite", "postgresql"):
+        install_search_support(connection)
+
+
+@event.listens_for(db.Model.metadata, "before_drop")
+def _before_drop(target, connection, **kw):
+    # The PostgreSQL index references courses: drop it first so drop_all works.
+    if connection.dialect.name in ("sqlite", "postgresql"):
+        uninstall_search_support(connection)

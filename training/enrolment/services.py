@@ -1,35 +1,81 @@
 """Enrolment: the one place that decides seats, waitlists and approvals.
 
-Every function that changes who holds a seat locks the run row first
-(``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), then
-counts, then writes, then commits: simultaneous requests are served one after
-the other and a run is never oversold.
+Concurrency. Every function that changes who holds a seat locks the run row
+first (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite),
+then counts, then writes, then commits: simultaneous enrolments, cancellations
+and capacity changes of one run are served one after the other, so a run is
+never oversold and no waitlist place is lost. The unique (run, trainee)
+constraint is the last line of defence; hitting it is a 409, never a 500.
 
-Pending approval requests hold no seat: the seat is taken when the admin
-approves, and if the run is full by then the trainee goes on the waitlist.
+Seats. A seat is held by a *confirmed* enrolment only. ``capacity - confirmed``
+seats are free, and they always go to the waitlist first (first come, first
+served by ``waitlisted_at``, the id breaking ties): a newcomer is confirmed only
+when nobody is waiting.
+
+Approvals. On a run that ``requires_approval``, a trainee's request is
+*pending* and **holds no seat**: an unapproved request must not block trainees
+who can start now, and a seat held for a request that is later rejected would
+have been turned away from someone else. When an admin approves, the trainee
+takes a free seat, or joins the end of the waitlist if the run is full by
+then (the approval time is the waitlist time). Admins enrolling someone skip
+the approval (they are the approvers).
+
+Deadlines. Trainees enrol until ``enrol_deadline(run)`` and cancel a
+confirmed place until ``cancel_cutoff(run)``; waitlisted and pending requests
+may be withdrawn at any time. Admins may enrol and cancel at any time.
+
+Notifications are queued in the transaction and sent after it commits
+(training.mail); many at once (a cancelled run, a bulk import) are rendered
+and sent by a background job, never in the web request.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
 
-from .. import mail
+from .. import jobs, mail
 from ..accounts.models import User
 from ..admin.models import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import confirmed_count, get_run, run_start, seats_left
-from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotFound, ValidationFailed
+from ..catalogue.services import confirmed_count, get_run, run_start
+from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can, is_admin
 from ..types import utcnow
 from .models import ACTIVE_STATUSES, Enrolment, EnrolmentStatus
 
 S = EnrolmentStatus
+MAX_REASON = 2000
 
+# Mail subjects: marked for translation here, rendered in the recipient's language by mail.build.
+SUBJECTS = {
+    "enrol_confirmed": _l("Your place is confirmed: %(course)s"),
+    "enrol_waitlisted": _l("You are on the waitlist: %(course)s"),
+    "enrol_pending": _l("Your enrolment request was received: %(course)s"),
+    "enrol_promoted": _l("A place became free, you are confirmed: %(course)s"),
+    "enrol_approved": _l("Your enrolment request was approved: %(course)s"),
+    "enrol_rejected": _l("Your enrolment request was declined: %(course)s"),
+    "enrol_cancelled": _l("Your enrolment was cancelled: %(course)s"),
+    "run_cancelled": _l("Course run cancelled: %(course)s"),
+    "reminder": _l("Reminder: %(course)s starts soon"),
+}
+# Which template renders each notification (approval reuses the confirmation/waitlist bodies).
+TEMPLATES = {"enrol_approved": "enrol_confirmed"}
+
+
+class RunFull(Conflict):
+    code = "run_full"
+
+
+# --- rules about time -------------------------------------------------------
 
 def enrol_deadline(run: Run) -> datetime:
     """Trainees may enrol until this moment: the run's own deadline, else the
@@ -38,6 +84,8 @@ def enrol_deadline(run: Run) -> datetime:
 
 
 def cancel_cutoff(run: Run) -> datetime:
+    """After this moment only an admin can cancel a confirmed place: the run's
+    own cut-off, else the start of its first meeting."""
     return run.cancel_cutoff or run_start(run)
 
 
@@ -51,15 +99,94 @@ def public_base_url() -> str:
     return "http://127.0.0.1:5000"
 
 
-def _notify(enrolment: Enrolment, template: str, subject: str, *, with_calendar: bool = False, **extra) -> None:
+# --- notifications ----------------------------------------------------------
+
+def _message(enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, **extra):
     user, run = enrolment.user, enrolment.run
     attachments = []
-    if with_calendar:
-        attachments.append(("course.ics", "text/calendar", run_calendar(run, public_base_url())))
-    mail.queue(mail.build(user.email, subject, template, locale=user.locale, attachments=attachments,
-                          user=user, run=run, course=run.course, enrolment=enrolment,
-                          base_url=public_base_url(), **extra))
+    if calendar is not None:
+        attachments.append(("course.ics", "text/calendar", calendar))
+    subject = SUBJECTS[kind]
+    return mail.build(user.email, subject, TEMPLATES.get(kind, kind), locale=user.locale, attachments=attachments,
+                      subject_args={"course": run.course.title},
+                      user=user, run=run, course=run.course, enrolment=enrolment, kind=kind,
+                      base_url=public_base_url(), cutoff=cancel_cutoff(run), **extra)
 
+
+def _notify(enrolment: Enrolment, kind: str, *, with_calendar: bool = False, **extra) -> None:
+    """Queue one notification in the current transaction (sent after commit)."""
+    calendar = run_calendar(enrolment.run, public_base_url()) if with_calendar else None
+    mail.queue(_message(enrolment, kind, calendar=calendar, **extra))
+
+
+def _notify_later(enrolment_ids: list[int], kind: str, **extra) -> None:
+    """Many notifications: rendered and sent by a background job once the
+    current transaction has committed (whoever commits it), dropped if it
+    rolls back."""
+    if enrolment_ids:
+        db.session.info.setdefault(_BULK_KEY, []).append(
+            {"enrolment_ids": list(enrolment_ids), "kind": kind, "extra": extra})
+
+
+_BULK_KEY = "enrolment_bulk_notify"
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session):
+    for item in session.info.pop(_BULK_KEY, None) or []:
+        jobs.fire_and_forget("enrolment_notify", **item)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session, previous_transaction):
+    if previous_transaction.parent is None:
+        session.info.pop(_BULK_KEY, None)
+
+
+def _commit() -> None:
+    db.session.commit()
+
+
+@jobs.job("enrolment_notify")
+def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None = None) -> int:
+    """Render and send one notification per enrolment, in batches. Uses a
+    session of its own: it may run inside the commit that queued it."""
+    extra = extra or {}
+    calendars: dict[int, bytes] = {}
+    sent = 0
+    batch_size = 200
+    total = len(enrolment_ids)
+    with Session(db.engine) as session:
+        for start in range(0, total, batch_size):
+            ids = enrolment_ids[start:start + batch_size]
+            rows = list(session.scalars(select(Enrolment).where(Enrolment.id.in_(ids)).options(
+                selectinload(Enrolment.user),
+                selectinload(Enrolment.run).selectinload(Run.course),
+                selectinload(Enrolment.run).selectinload(Run.meetings),
+                selectinload(Enrolment.run).selectinload(Run.trainers))))
+            positions = {}
+            if kind == "enrol_waitlisted":
+                positions = waitlist_positions({e.run_id for e in rows}, session=session)
+            messages = []
+            for enrolment in rows:
+                calendar = None
+                if kind in CALENDAR_KINDS and enrolment.status == S.confirmed.value:
+                    if enrolment.run_id not in calendars:
+                        calendars[enrolment.run_id] = run_calendar(enrolment.run, public_base_url())
+                    calendar = calendars[enrolment.run_id]
+                messages.append(_message(enrolment, kind, calendar=calendar, position=positions.get(enrolment.id),
+                                         **extra).as_bytes())
+            mail.send_messages(lambda *_a: None, messages)
+            sent += len(messages)
+            progress(sent, total)
+        session.rollback()
+    return sent
+
+
+CALENDAR_KINDS = ("enrol_confirmed", "enrol_promoted", "enrol_approved", "reminder")
+
+
+# --- rules about who may enrol -----------------------------------------------
 
 def _check_prerequisite(run: Run, user: User) -> None:
     from ..certificates.models import Certificate
@@ -69,103 +196,159 @@ def _check_prerequisite(run: Run, user: User) -> None:
     certs = db.session.scalars(select(Certificate).join(Enrolment, Certificate.enrolment_id == Enrolment.id).where(
         Enrolment.user_id == user.id, Certificate.course_code == prereq.code))
     if not any(c.status == "valid" for c in certs):
-        raise Forbidden(f"This course requires a valid certificate of {prereq.code} {prereq.title}.",
-                        code="prerequisite_missing", prerequisite=prereq.code)
+        raise NotEligible(_("This course requires a valid certificate of %(code)s %(title)s.",
+                            code=prereq.code, title=prereq.title),
+                          code="prerequisite_missing", prerequisite=prereq.code)
+
+
+def check_can_enrol(actor: User, run: Run, trainee: User) -> None:
+    """Every refusal of an enrolment, in one place. Raises a DomainError."""
+    admin = is_admin(actor)
+    if trainee.id != actor.id and not admin:
+        raise Forbidden(_("Only an admin can enrol someone else."))
+    if trainee.id == actor.id and not admin and not can(actor, "enrol_self"):
+        raise Forbidden(_("Only trainee accounts can enrol in a course run."), code="not_a_trainee")
+    if not trainee.active:
+        raise Forbidden(_("This account is deactivated."), code="account_inactive")
+    if run.status == RunStatus.cancelled.value:
+        raise EnrolmentClosed(_("This run has been cancelled."), code="run_cancelled")
+    if admin:
+        return
+    if run.status != RunStatus.open.value or not run.course.published or run.course.archived:
+        raise EnrolmentClosed(_("This run is not open for enrolment."))
+    if utcnow() > enrol_deadline(run):
+        raise EnrolmentClosed(_("The enrolment deadline for this run has passed."), code="deadline_passed")
+    _check_prerequisite(run, trainee)
 
 
 def _existing(run_id: int, user_id: int) -> Enrolment | None:
-    return db.session.scalar(select(Enrolment).where(Enrolment.run_id == run_id, Enrolment.user_id == user_id))
+    return db.session.scalar(select(Enrolment).where(Enrolment.run_id == run_id, Enrolment.user_id == user_id)
+                             .execution_options(populate_existing=True))
 
+
+def _already(enrolment: Enrolment) -> AlreadyEnrolled:
+    return AlreadyEnrolled(_("Already enrolled in this run (enrolment %(id)s, %(status)s).",
+                             id=enrolment.id, status=status_label(enrolment.status)),
+                           enrolment_id=enrolment.id, enrolment_status=enrolment.status)
+
+
+def free_seats(run: Run) -> int:
+    """Seats a newcomer may take now: free seats once the waitlist has been
+    served. The caller holds the run lock."""
+    promote_waitlist(run)
+    if db.session.scalar(select(func.count()).select_from(Enrolment).where(
+            Enrolment.run_id == run.id, Enrolment.status == S.waitlisted.value)):
+        return 0
+    return max(run.capacity - confirmed_count(run.id), 0)
+
+
+def _place(enrolment: Enrolment, run: Run, now: datetime, *, seat_free: bool) -> None:
+    if seat_free:
+        enrolment.status = S.confirmed.value
+        enrolment.confirmed_at = now
+        enrolment.waitlisted_at = None
+    else:
+        enrolment.status = S.waitlisted.value
+        enrolment.waitlisted_at = now
+
+
+# --- enrol, cancel, decide --------------------------------------------------
 
 def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str = "self",
           commit: bool = True) -> Enrolment:
     """Enrol ``trainee`` (default: the actor) in the run. Returns the enrolment,
     confirmed, waitlisted or pending. Raises AlreadyEnrolled (409) when an
-    active enrolment exists."""
+    active enrolment exists, EnrolmentClosed/NotEligible/Forbidden otherwise."""
     trainee = trainee or actor
-    admin = is_admin(actor)
-    if trainee.id != actor.id and not admin:
-        raise Forbidden("Only an admin can enrol someone else.")
-    if trainee.id == actor.id and not admin and not can(actor, "enrol_self"):
-        raise Forbidden("Only trainee accounts can enrol in a course run.", code="not_a_trainee")
     run = get_run(run_id, lock=True)
-    if run.status == RunStatus.cancelled.value:
-        raise EnrolmentClosed("This run has been cancelled.")
-    if not admin:
-        if run.status != RunStatus.open.value or not run.course.published:
-            raise EnrolmentClosed("This run is not open for enrolment.")
-        if utcnow() > enrol_deadline(run):
-            raise EnrolmentClosed("The enrolment deadline for this run has passed.")
-        _check_prerequisite(run, trainee)
+    check_can_enrol(actor, run, trainee)
     enrolment = _existing(run.id, trainee.id)
     if enrolment is not None and enrolment.is_active:
-        raise AlreadyEnrolled(f"Already enrolled in this run (enrolment {enrolment.id}, {enrolment.status}).",
-                              enrolment_id=enrolment.id, enrolment_status=enrolment.status)
+        raise _already(enrolment)
     if enrolment is None:
-        enrolment = Enrolment(run=run, user=trainee)
+        # Added as "cancelled" (holding nothing) until placed: the seat count below flushes it.
+        enrolment = Enrolment(run_id=run.id, user_id=trainee.id, run=run, user=trainee, status=S.cancelled.value)
         db.session.add(enrolment)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            # Only reachable if the row lock was bypassed; a duplicate is a conflict, not a crash.
+            db.session.rollback()
+            existing = _existing(run_id, trainee.id)
+            if existing is not None:
+                raise _already(existing) from None
+            raise AlreadyEnrolled(_("Already enrolled in this run.")) from None
     enrolment.source = source
     enrolment.cancelled_at = None
     enrolment.reason = ""
     enrolment.company = trainee.company
     now = utcnow()
-    if run.requires_approval and not admin:
+    if run.requires_approval and not is_admin(actor):
         enrolment.status = S.pending.value
         enrolment.waitlisted_at = None
-        template, subject = "enrol_pending", "Your enrolment request was received"
-    elif confirmed_count(run.id) < run.capacity:
-        enrolment.status = S.confirmed.value
-        enrolment.confirmed_at = now
-        enrolment.waitlisted_at = None
-        template, subject = "enrol_confirmed", "Your place is confirmed"
+        kind = "enrol_pending"
     else:
-        enrolment.status = S.waitlisted.value
-        enrolment.waitlisted_at = now
-        template, subject = "enrol_waitlisted", "You are on the waitlist"
-    try:
+        enrolment.status = S.cancelled.value  # not counted while the seats are counted
         db.session.flush()
-    except IntegrityError:
-        # Only reachable if the row lock was bypassed; a duplicate is a conflict, not a crash.
-        db.session.rollback()
-        existing = _existing(run_id, trainee.id)
-        raise AlreadyEnrolled("Already enrolled in this run.",
-                              enrolment_id=existing.id if existing else None) from None
-    _notify(enrolment, template, subject, with_calendar=enrolment.status == S.confirmed.value,
+        _place(enrolment, run, now, seat_free=free_seats(run) > 0)
+        kind = "enrol_confirmed" if enrolment.status == S.confirmed.value else "enrol_waitlisted"
+    db.session.flush()
+    _notify(enrolment, kind, with_calendar=enrolment.status == S.confirmed.value,
             position=waitlist_position(enrolment))
     record(actor, f"enrolment.{enrolment.status}", enrolment, f"{trainee.email} run {run.id} via {source}")
     if commit:
-        db.session.commit()
+        _commit()
     return enrolment
 
 
 def get_enrolment(enrolment_id: int) -> Enrolment:
     enrolment = db.session.get(Enrolment, enrolment_id)
     if enrolment is None:
-        raise NotFound("No such enrolment.")
+        raise NotFound(_("No such enrolment."))
     return enrolment
+
+
+def _clean_reason(reason: str | None, *, required: bool = False) -> str:
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if required and not reason:
+        raise ValidationFailed(_("Give a reason."), fields={"reason": "required"})
+    if len(reason) > MAX_REASON:
+        raise ValidationFailed(_("The reason is longer than %(n)s characters.", n=MAX_REASON),
+                               fields={"reason": "too long"})
+    return reason
+
+
+def can_self_cancel(enrolment: Enrolment, now: datetime | None = None) -> bool:
+    """Whether the trainee may still cancel this enrolment themself."""
+    if not enrolment.is_active:
+        return False
+    if enrolment.status != S.confirmed.value:
+        return True
+    return (now or utcnow()) <= cancel_cutoff(enrolment.run)
 
 
 def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = True) -> Enrolment:
     """Cancel an enrolment; a freed seat goes to the first on the waitlist."""
     enrolment = get_enrolment(enrolment_id)
     if not can(actor, "cancel_enrolment", enrolment):
-        raise Forbidden("You cannot cancel this enrolment.")
+        raise Forbidden(_("You cannot cancel this enrolment."))
+    reason = _clean_reason(reason)
     run = get_run(enrolment.run_id, lock=True)
     db.session.refresh(enrolment)
     if not enrolment.is_active:
-        raise Conflict("This enrolment is already cancelled.", code="already_cancelled")
-    if not is_admin(actor) and enrolment.status == S.confirmed.value and utcnow() > cancel_cutoff(run):
-        raise EnrolmentClosed("The cancellation cut-off has passed; please ask the training office.",
+        raise Conflict(_("This enrolment is already cancelled."), code="already_cancelled")
+    if not is_admin(actor) and not can_self_cancel(enrolment):
+        raise EnrolmentClosed(_("The cancellation cut-off has passed; please ask the training office."),
                               code="cancel_cutoff_passed")
     enrolment.status = S.cancelled.value
     enrolment.cancelled_at = utcnow()
     enrolment.waitlisted_at = None
-    enrolment.reason = (reason or "")[:2000]
+    enrolment.reason = reason
     if notify:
-        _notify(enrolment, "enrol_cancelled", "Your enrolment was cancelled", reason=reason)
+        _notify(enrolment, "enrol_cancelled", reason=reason, by_admin=actor.id != enrolment.user_id)
     record(actor, "enrolment.cancel", enrolment, reason)
     promote_waitlist(run)
-    db.session.commit()
+    _commit()
     return enrolment
 
 
@@ -178,18 +361,25 @@ def promote_waitlist(run: Run) -> list[Enrolment]:
     """Fill free seats from the waitlist, first come first served. The caller
     holds the run lock and commits."""
     db.session.flush()
-    free = run.capacity - confirmed_count(run.id)
-    if free <= 0 or run.status == RunStatus.cancelled.value:
+    if run.status == RunStatus.cancelled.value:
         return []
-    promoted = list(db.session.scalars(waitlist_query(run.id).limit(free)))
+    free = run.capacity - confirmed_count(run.id)
+    if free <= 0:
+        return []
+    promoted = list(db.session.scalars(waitlist_query(run.id).limit(free)
+                                       .execution_options(populate_existing=True)))
     now = utcnow()
     for enrolment in promoted:
         enrolment.status = S.confirmed.value
         enrolment.confirmed_at = now
         enrolment.waitlisted_at = None
-        _notify(enrolment, "enrol_promoted", "A place became free: you are confirmed", with_calendar=True)
         record(None, "enrolment.promote", enrolment, f"run {run.id}")
     db.session.flush()
+    if len(promoted) > 20:
+        _notify_later([e.id for e in promoted], "enrol_promoted")
+    else:
+        for enrolment in promoted:
+            _notify(enrolment, "enrol_promoted", with_calendar=True)
     return promoted
 
 
@@ -203,47 +393,112 @@ def waitlist_position(enrolment: Enrolment) -> int | None:
     return (ahead or 0) + 1
 
 
+def waitlist_positions(run_ids, *, session=None) -> dict[int, int]:
+    """Waitlist position of every waitlisted enrolment of these runs, in one query."""
+    run_ids = list(set(run_ids))
+    if not run_ids:
+        return {}
+    positions: dict[int, int] = {}
+    counters: dict[int, int] = {}
+    rows = (session or db.session).execute(select(Enrolment.id, Enrolment.run_id).where(
+        Enrolment.run_id.in_(run_ids), Enrolment.status == S.waitlisted.value
+    ).order_by(Enrolment.run_id, Enrolment.waitlisted_at, Enrolment.id))
+    for enrolment_id, run_id in rows:
+        counters[run_id] = counters.get(run_id, 0) + 1
+        positions[enrolment_id] = counters[run_id]
+    return positions
+
+
 def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> Enrolment:
-    """Approve or reject a pending request (admins)."""
+    """Approve or reject a pending request (admins). A rejection needs a reason,
+    which the trainee is told."""
     if not is_admin(actor):
-        raise Forbidden("Only an admin can approve enrolments.")
+        raise Forbidden(_("Only an admin can approve enrolments."))
     enrolment = get_enrolment(enrolment_id)
+    reason = _clean_reason(reason, required=not approve)
     run = get_run(enrolment.run_id, lock=True)
     db.session.refresh(enrolment)
     if enrolment.status != S.pending.value:
-        raise Conflict("This enrolment is not waiting for approval.", code="not_pending")
+        raise Conflict(_("This enrolment is not waiting for approval."), code="not_pending")
+    if run.status == RunStatus.cancelled.value:
+        raise Conflict(_("This run has been cancelled."), code="run_cancelled")
     if not approve:
-        if not (reason or "").strip():
-            raise ValidationFailed("Give a reason for the rejection.", fields={"reason": "required"})
         enrolment.status = S.rejected.value
-        enrolment.reason = reason.strip()[:2000]
-        _notify(enrolment, "enrol_rejected", "Your enrolment request was declined", reason=enrolment.reason)
+        enrolment.reason = reason
+        _notify(enrolment, "enrol_rejected", reason=reason)
         record(actor, "enrolment.reject", enrolment, reason)
-    elif confirmed_count(run.id) < run.capacity:
-        enrolment.status = S.confirmed.value
-        enrolment.confirmed_at = utcnow()
-        _notify(enrolment, "enrol_confirmed", "Your place is confirmed", with_calendar=True, approved=True)
-        record(actor, "enrolment.approve", enrolment, "confirmed")
     else:
+        enrolment.reason = reason
+        enrolment.status = S.cancelled.value
+        db.session.flush()
+        _place(enrolment, run, utcnow(), seat_free=free_seats(run) > 0)
+        confirmed = enrolment.status == S.confirmed.value
+        _notify(enrolment, "enrol_approved" if confirmed else "enrol_waitlisted", with_calendar=confirmed,
+                approved=True, position=waitlist_position(enrolment))
+        record(actor, "enrolment.approve", enrolment, f"{enrolment.status}; {reason}".strip("; "))
+    _commit()
+    return enrolment
+
+
+ADMIN_TARGETS = ("confirmed", "waitlisted", "cancelled", "rejected")
+
+
+def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> Enrolment:
+    """An admin moves an enrolment to another status, with a reason kept on the
+    enrolment and in the audit log. Seats stay exact: confirming needs a free
+    seat (never an oversell; raise the capacity instead), and a seat freed by
+    the change goes to the waitlist."""
+    if not is_admin(actor):
+        raise Forbidden(_("Only an admin can change an enrolment's status."))
+    if status not in ADMIN_TARGETS:
+        raise ValidationFailed(_("Unknown status."), fields={"status": "unknown"})
+    reason = _clean_reason(reason, required=True)
+    enrolment = get_enrolment(enrolment_id)
+    if status == "cancelled":
+        return cancel(actor, enrolment_id, reason)
+    if status == "rejected":
+        return decide(actor, enrolment_id, False, reason)
+    run = get_run(enrolment.run_id, lock=True)
+    db.session.refresh(enrolment)
+    if run.status == RunStatus.cancelled.value:
+        raise Conflict(_("This run has been cancelled."), code="run_cancelled")
+    old = enrolment.status
+    if old == status:
+        raise Conflict(_("The enrolment is already %(status)s.", status=status_label(status)), code="unchanged")
+    now = utcnow()
+    if status == "confirmed":
+        if confirmed_count(run.id) >= run.capacity:
+            raise RunFull(_("The run is full (%(n)s seats). Raise the capacity first.", n=run.capacity))
+        enrolment.status = S.confirmed.value
+        enrolment.confirmed_at = now
+        enrolment.waitlisted_at = None
+        kind = "enrol_confirmed"
+    else:  # waitlisted: to the end of the waitlist
         enrolment.status = S.waitlisted.value
-        enrolment.waitlisted_at = utcnow()
-        _notify(enrolment, "enrol_waitlisted", "You are on the waitlist", approved=True,
-                position=waitlist_position(enrolment))
-        record(actor, "enrolment.approve", enrolment, "waitlisted")
-    db.session.commit()
+        enrolment.waitlisted_at = now
+        kind = "enrol_waitlisted"
+    enrolment.cancelled_at = None
+    enrolment.reason = reason
+    db.session.flush()
+    if old == S.confirmed.value:
+        promote_waitlist(run)
+        db.session.refresh(enrolment)
+    _notify(enrolment, kind, with_calendar=enrolment.status == S.confirmed.value, reason=reason,
+            position=waitlist_position(enrolment))
+    record(actor, "enrolment.status", enrolment, f"{old} -> {enrolment.status}: {reason}")
+    _commit()
     return enrolment
 
 
 def cancel_run(actor: User, run_id: int, reason: str) -> int:
     """Cancel a run: every active enrolment is cancelled and every trainee told
-    (the mails go out in the background after the commit)."""
+    (the mails are rendered and sent by a background job after the commit)."""
     if not is_admin(actor):
-        raise Forbidden("Only an admin can cancel a run.")
-    if not (reason or "").strip():
-        raise ValidationFailed("Give a reason; it is sent to every trainee.", fields={"reason": "required"})
+        raise Forbidden(_("Only an admin can cancel a run."))
+    reason = _clean_reason(reason, required=True)
     run = get_run(run_id, lock=True)
     if run.status == RunStatus.cancelled.value:
-        raise Conflict("This run is already cancelled.", code="run_cancelled")
+        raise Conflict(_("This run is already cancelled."), code="run_cancelled")
     run.status = RunStatus.cancelled.value
     enrolments = list(db.session.scalars(select(Enrolment).where(
         Enrolment.run_id == run.id, Enrolment.status.in_(ACTIVE_STATUSES))))
@@ -252,10 +507,10 @@ def cancel_run(actor: User, run_id: int, reason: str) -> int:
         enrolment.status = S.cancelled.value
         enrolment.cancelled_at = now
         enrolment.waitlisted_at = None
-        enrolment.reason = reason.strip()[:2000]
-        _notify(enrolment, "run_cancelled", "Your course run has been cancelled", reason=reason.strip())
-    record(actor, "run.cancel", run, f"{len(enrolments)} enrolments; {reason.strip()}")
-    db.session.commit()
+        enrolment.reason = reason
+    record(actor, "run.cancel", run, f"{len(enrolments)} enrolments; {reason}")
+    _notify_later([e.id for e in enrolments], "run_cancelled", reason=reason)
+    _commit()
     return len(enrolments)
 
 
@@ -267,25 +522,128 @@ def set_capacity(actor: User, run_id: int, capacity: int) -> Run:
 def enrol_person(actor: User, run_id: int, email: str, name: str, *, source: str = "admin",
                  company: str | None = None, phone: str | None = None) -> tuple[Enrolment, bool]:
     """Admin enrols someone by e-mail, creating a trainee account when needed.
-    Returns (enrolment, account_created)."""
-    from ..accounts.services import create_user, find_user_by_email, normalise_email
+    Returns (enrolment, account_created). Nothing is saved on a refusal."""
+    from ..accounts.services import clean_name, create_user, find_user_by_email, normalise_email
     if not is_admin(actor):
-        raise Forbidden("Only an admin can enrol someone else.")
+        raise Forbidden(_("Only an admin can enrol someone else."))
     email = normalise_email(email)
+    company = _optional(company, "company", 200)
+    phone = _optional(phone, "phone", 50)
     user = find_user_by_email(email)
     created = False
-    if user is None:
-        user = create_user(email=email, name=name, password=None, role="trainee",
-                           company=company, phone=phone, commit=False, actor=actor)
-        db.session.flush()
-        created = True
-    return enrol(actor, run_id, user, source=source), created
+    try:
+        if user is None:
+            user = create_user(email=email, name=clean_name(name), password=None, role="trainee",
+                               company=company, phone=phone, commit=False, actor=actor)
+            db.session.flush()
+            created = True
+        return enrol(actor, run_id, user, source=source), created
+    except Exception:
+        db.session.rollback()
+        raise
 
 
-def my_enrolments(user: User):
-    from sqlalchemy.orm import selectinload
-    from ..catalogue.models import Run as RunModel
+def _optional(value, field: str, limit: int) -> str | None:
+    value = " ".join(str(value or "").split())
+    if len(value) > limit:
+        raise ValidationFailed(_("%(field)s is longer than %(n)s characters.", field=field, n=limit),
+                               fields={field: "too long"})
+    return value or None
+
+
+# --- reading ----------------------------------------------------------------
+
+STATUS_LABELS = {
+    "confirmed": _l("Confirmed"), "waitlisted": _l("Waitlisted"), "pending": _l("Awaiting approval"),
+    "rejected": _l("Declined"), "cancelled": _l("Cancelled"),
+}
+
+
+def status_label(status: str) -> str:
+    return str(STATUS_LABELS.get(status, status))
+
+
+def my_enrolments(user: User) -> list[Enrolment]:
     return list(db.session.scalars(select(Enrolment).where(Enrolment.user_id == user.id).options(
-        selectinload(Enrolment.run).selectinload(RunModel.course),
-        selectinload(Enrolment.run).selectinload(RunModel.meetings),
+        selectinload(Enrolment.run).selectinload(Run.course),
+        selectinload(Enrolment.run).selectinload(Run.meetings),
+        selectinload(Enrolment.run).selectinload(Run.trainers),
     ).order_by(Enrolment.created_at.desc())))
+
+
+@dataclass
+class MyTraining:
+    upcoming: list
+    waitlisted: list
+    pending: list
+    past: list
+    ended: list  # cancelled, declined
+    positions: dict
+    progress: dict
+    certificates: dict
+
+
+def my_training(user: User) -> MyTraining:
+    """Everything the "My training" page shows, in a handful of queries."""
+    from ..attendance.services import load_progress
+    from ..catalogue.services import run_end
+    from ..certificates.models import Certificate
+    enrolments = my_enrolments(user)
+    now = utcnow()
+    upcoming, waitlisted, pending, past, ended = [], [], [], [], []
+    for e in enrolments:
+        if e.status == S.waitlisted.value:
+            waitlisted.append(e)
+        elif e.status == S.pending.value:
+            pending.append(e)
+        elif e.status == S.confirmed.value:
+            (past if run_end(e.run) < now else upcoming).append(e)
+        else:
+            ended.append(e)
+    upcoming.sort(key=lambda e: run_start(e.run))
+    past.sort(key=lambda e: run_start(e.run), reverse=True)
+    positions = waitlist_positions({e.run_id for e in waitlisted})
+    confirmed = upcoming + past
+    progress = load_progress(confirmed)
+    certificates = {}
+    if confirmed:
+        for cert in db.session.scalars(select(Certificate).where(
+                Certificate.enrolment_id.in_([e.id for e in confirmed]),
+                Certificate.superseded_by_id.is_(None))):
+            certificates[cert.enrolment_id] = cert
+    return MyTraining(upcoming, waitlisted, pending, past, ended, positions, progress, certificates)
+
+
+# --- reminders ----------------------------------------------------------------
+
+def send_reminders(hours_before: int = 48, now: datetime | None = None) -> dict[int, int]:
+    """Remind every confirmed trainee of runs whose first meeting starts within
+    ``hours_before`` hours. Each run is reminded once (``reminder_sent_at``),
+    even when two schedulers call this at the same time. Returns {run_id: mails}."""
+    from ..catalogue.models import Meeting
+    now = now or utcnow()
+    horizon = now + timedelta(hours=hours_before)
+    first = select(Meeting.run_id, func.min(Meeting.starts_at).label("first")).group_by(Meeting.run_id).subquery()
+    run_ids = list(db.session.scalars(select(Run.id).join(first, first.c.run_id == Run.id).where(
+        Run.reminder_sent_at.is_(None), Run.status.in_((RunStatus.open.value, RunStatus.closed.value)),
+        first.c.first > now, first.c.first <= horizon).order_by(first.c.first)))
+    db.session.rollback()
+    result = {}
+    for run_id in run_ids:
+        run = get_run(run_id, lock=True)
+        if run.reminder_sent_at is not None or run.status == RunStatus.cancelled.value:
+            db.session.rollback()
+            continue
+        ids = list(db.session.scalars(select(Enrolment.id).where(
+            Enrolment.run_id == run.id, Enrolment.status == S.confirmed.value).order_by(Enrolment.id)))
+        run.reminder_sent_at = now
+        record(None, "run.reminders", run, f"{len(ids)} trainees")
+        _notify_later(ids, "reminder")
+        _commit()
+        result[run_id] = len(ids)
+    return result
+
+
+@jobs.job("send_reminders")
+def reminders_job(progress, hours_before: int = 48) -> dict:
+    return {str(k): v for k, v in send_reminders(hours_before).items()}

@@ -9,6 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
@@ -60,35 +61,35 @@ def normalise_email(email: str) -> str:
     """Validate the syntax (no DNS lookup) and return the lower-cased address."""
     email = (email or "").strip()
     if len(email) > 254:
-        raise ValidationFailed("The e-mail address is too long.", fields={"email": "too long"})
+        raise ValidationFailed(_("The e-mail address is too long."), fields={"email": "too long"})
     try:
         result = validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValidationFailed(f"Invalid e-mail address: {exc}", fields={"email": str(exc)}) from None
+        raise ValidationFailed(_("Invalid e-mail address: %(problem)s", problem=str(exc)), fields={"email": str(exc)}) from None
     return result.normalized.lower()
 
 
 def clean_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
-        raise ValidationFailed("A name is required.", fields={"name": "required"})
+        raise ValidationFailed(_("A name is required."), fields={"name": "required"})
     if len(name) > 200:
-        raise ValidationFailed("The name is longer than 200 characters.", fields={"name": "too long"})
+        raise ValidationFailed(_("The name is longer than 200 characters."), fields={"name": "too long"})
     return name
 
 
 def password_problem(password: str, *, email: str = "", name: str = "") -> str | None:
     """Why a password is too weak, or None."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+        return _("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
     if len(password) > 256:
-        return "Use at most 256 characters."
+        return _("Use at most 256 characters.")
     lowered = password.lower()
     if lowered in _COMMON or len(set(password)) < 4:
-        return "This password is too common or too simple."
+        return _("This password is too common or too simple.")
     local = email.split("@")[0].lower()
     if local and len(local) >= 4 and local in lowered:
-        return "The password must not contain your e-mail address."
+        return _("The password must not contain your e-mail address.")
     return None
 
 
@@ -107,13 +108,13 @@ def create_user(*, email: str, name: str, password: str | None = None, role: str
     email = normalise_email(email)
     name = clean_name(name)
     if role not in {r.value for r in Role}:
-        raise ValidationFailed(f"Unknown role {role!r}.", fields={"role": "unknown"})
+        raise ValidationFailed(_("Unknown role %(role)s.", role=role), fields={"role": "unknown"})
     if password is not None and check_strength:
         problem = password_problem(password, email=email, name=name)
         if problem:
             raise ValidationFailed(problem, fields={"password": problem})
     if find_user_by_email(email) is not None:
-        raise Conflict("An account with this e-mail address already exists.", code="email_taken",
+        raise Conflict(_("An account with this e-mail address already exists."), code="email_taken",
                        fields={"email": "taken"})
     user = User(email=email, display_name=name, role=role, locale=locale,
                 password_hash=hash_password(password) if password else None,
@@ -227,7 +228,7 @@ def user_for_token(token: str) -> User | None:
 def revoke_token(user: User, token_id: int) -> None:
     row = db.session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
-        raise NotFound("No such token.")
+        raise NotFound(_("No such token."))
     row.revoked_at = row.revoked_at or utcnow()
     db.session.commit()
 

@@ -56,3 +56,18 @@ class AttendanceChange(db.Model):
     idempotency_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     changed_by: Mapped[User | None] = relationship()
+    enrolment: Mapped[Enrolment] = relationship()
+
+
+class AttendanceReceipt(db.Model):
+    """Every idempotency key the server has accepted, whether or not the mark
+    changed anything: a replayed offline mark is recognised and skipped even
+    when its first delivery found the status already set (and so wrote no
+    AttendanceChange)."""
+
+    __tablename__ = "attendance_receipts"
+
+    idempotency_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id", ondelete="CASCADE"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,42 @@
+"""Helpers for the attendance tests: a run whose first meeting is under way."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import event
+
+from training.extensions import db
+
+
+def now():
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture
+def live(factory):
+    """A trainer, a run with 4 meetings (the first started 5 minutes ago) and 3 confirmed trainees."""
+    trainer = factory.trainer(name="Li Wei")
+    run = factory.run(trainers=[trainer], meetings=4, start=now() - timedelta(minutes=5), capacity=50)
+    trainees = [factory.enrolment(run, factory.trainee(name=n)) for n in ("欧阳晓燕", "Anna Müller", "Bob Smith")]
+
+    class Live:
+        pass
+    ctx = Live()
+    ctx.trainer, ctx.run, ctx.meeting, ctx.enrolments = trainer, run, run.meetings[0], trainees
+    return ctx
+
+
+@contextmanager
+def count_queries():
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)

@@ -11,6 +11,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 from . import config as config_module
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -23,6 +24,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(ROOT / "instance"), instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.url_map.converters["int"] = _DatabaseInt
     app.config.update(config_module.load(Path(app.instance_path)))
     if config:
         app.config.update(config)
@@ -47,6 +49,15 @@ def create_app(config: dict | None = None) -> Flask:
     from . import cli
     cli.register(app)
     return app
+
+
+class _DatabaseInt(IntegerConverter):
+    """``<int:...>`` limited to what an INTEGER column holds: a larger id is a
+    404 from routing instead of an overflow error (a 500) in the database driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def _register_models() -> None:

@@ -85,6 +85,9 @@ def _local_date(value, fmt: str = "long") -> str:
     return format_date(value, fmt, locale=get_locale() or "en")
 
 
+local_time, local_date = _local_time, _local_date
+
+
 def queue(message: EmailMessage) -> None:
     db.session.info.setdefault(_KEY, []).append(message.as_bytes())
 

@@ -68,13 +68,15 @@ class ImportRefused(ValidationFailed):
 
 # --- reading a CSV --------------------------------------------------------------
 
-def decode(data: bytes) -> str:
+def decode(data: bytes, size: int | None = None) -> str:
     """Text of an uploaded CSV: UTF-8 (with or without BOM), UTF-16 with BOM
-    (Excel "Unicode text"), or GB18030/GBK (Chinese Excel's "CSV")."""
-    if len(data) > MAX_BYTES:
+    (Excel "Unicode text"), or GB18030/GBK (Chinese Excel's "CSV").
+    ``size``: the whole upload's size when only its start was read."""
+    size = max(size or 0, len(data))
+    if size > MAX_BYTES:
         raise ImportRefused(_("The file is %(size)s MB; at most %(max)s MB can be imported at once. "
                               "Split it into smaller files.",
-                              size=f"{len(data) / 1024 / 1024:.1f}", max=MAX_BYTES // 1024 // 1024))
+                              size=f"{size / 1024 / 1024:.1f}", max=MAX_BYTES // 1024 // 1024))
     if not data.strip():
         raise ImportRefused(_("The file is empty."))
     head = data[:8]
@@ -111,11 +113,11 @@ def _header_key(cell: str) -> str | None:
     return None
 
 
-def read_csv(data: bytes) -> list[dict]:
+def read_csv(data: bytes, size: int | None = None) -> list[dict]:
     """Rows as dicts {row, email, name, company, phone}; ``row`` is the line of
     the spreadsheet (the header is row 1). Raises ImportRefused for a file
     that is not a readable CSV of trainees."""
-    text = decode(data)
+    text = decode(data, size)
     first_line = text.lstrip("\ufeff").split("\n", 1)[0]
     delimiter = max(",;\t", key=first_line.count) if any(d in first_line for d in ",;\t") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)

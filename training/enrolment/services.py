@@ -647,3 +647,85 @@ def send_reminders(hours_before: int = 48, now: datetime | None = None) -> dict[
 @jobs.job("send_reminders")
 def reminders_job(progress, hours_before: int = 48) -> dict:
     return {str(k): v for k, v in send_reminders(hours_before).items()}
+
+
+# --- admin views ----------------------------------------------------------------
+
+ROSTER_ORDER = {"confirmed": 0, "pending": 1, "waitlisted": 2, "rejected": 3, "cancelled": 4}
+
+
+@dataclass
+class Roster:
+    run: Run
+    enrolments: list
+    counts: dict
+    positions: dict
+
+    @property
+    def confirmed(self) -> int:
+        return self.counts.get("confirmed", 0)
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.run.capacity - self.confirmed, 0)
+
+    @property
+    def fill_pct(self) -> float:
+        return round(100 * self.confirmed / self.run.capacity, 1) if self.run.capacity else 100.0
+
+
+def roster(run_id: int, status: str | None = None, q: str = "") -> Roster:
+    """A run's enrolments for the admin roster: seats at a glance, then the
+    trainees (confirmed, pending, the waitlist in order, then the rest)."""
+    from ..catalogue.services import load_run_for_page
+    run = load_run_for_page(run_id)
+    counts = dict(db.session.execute(select(Enrolment.status, func.count()).where(
+        Enrolment.run_id == run.id).group_by(Enrolment.status)).all())
+    stmt = select(Enrolment).where(Enrolment.run_id == run.id).options(selectinload(Enrolment.user))
+    if status:
+        if status not in STATUS_LABELS:
+            raise ValidationFailed(_("Unknown status."), fields={"status": "unknown"})
+        stmt = stmt.where(Enrolment.status == status)
+    q = (q or "").strip().lower()[:100]
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.join(User, User.id == Enrolment.user_id).where(or_(
+            func.lower(User.email).like(like), func.lower(User.display_name).like(like),
+            func.lower(func.coalesce(Enrolment.company, "")).like(like)))
+    rows = list(db.session.scalars(stmt))
+    positions = waitlist_positions([run.id])
+    rows.sort(key=lambda e: (ROSTER_ORDER.get(e.status, 9), positions.get(e.id, 0),
+                             e.user.display_name.casefold()))
+    return Roster(run, rows, counts, positions)
+
+
+def runs_overview(limit: int = 200) -> list[tuple[Run, dict]]:
+    """Runs that are running or to come (and those ended in the last 30 days),
+    with their enrolment counts, for the admin enrolments index."""
+    from ..catalogue.models import Meeting
+    since = utcnow() - timedelta(days=30)
+    last = select(Meeting.run_id, func.max(Meeting.ends_at).label("last")).group_by(Meeting.run_id).subquery()
+    runs = list(db.session.scalars(select(Run).outerjoin(last, last.c.run_id == Run.id).where(
+        or_(last.c.last >= since, and_(last.c.last.is_(None), Run.ends_on >= since.date()))
+    ).options(selectinload(Run.course), selectinload(Run.trainers)).order_by(Run.starts_on, Run.id).limit(limit)))
+    counts: dict[int, dict] = {r.id: {} for r in runs}
+    if runs:
+        for run_id, status, n in db.session.execute(select(Enrolment.run_id, Enrolment.status, func.count()).where(
+                Enrolment.run_id.in_(list(counts))).group_by(Enrolment.run_id, Enrolment.status)):
+            counts[run_id][status] = n
+    return [(r, counts[r.id]) for r in runs]
+
+
+def export_rows(run_id: int) -> list[list]:
+    """The roster as rows for a CSV (header first)."""
+    data = roster(run_id)
+    header = ["enrolment_id", "status", "waitlist_position", "name", "email", "company", "phone", "source",
+              "enrolled_at", "confirmed_at", "cancelled_at", "reason"]
+    out = [header]
+    for e in data.enrolments:
+        out.append([e.id, e.status, data.positions.get(e.id, ""), e.user.display_name, e.user.email,
+                    e.company or e.user.company or "", e.user.phone or "", e.source,
+                    e.created_at.isoformat(timespec="seconds") if e.created_at else "",
+                    e.confirmed_at.isoformat(timespec="seconds") if e.confirmed_at else "",
+                    e.cancelled_at.isoformat(timespec="seconds") if e.cancelled_at else "", e.reason or ""])
+    return out

@@ -1,12 +1,19 @@
 """How models look in the JSON API (the v1 contract)."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from ..catalogue.models import Course, Meeting, Run
 from ..enrolment.models import Enrolment
 
 
 def iso(value):
-    return value.isoformat() if value is not None else None
+    """ISO 8601; aware date-times in UTC (the API's promise), dates as they are."""
+    if value is None:
+        return None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.isoformat()
 
 
 def course_to_dict(course: Course, *, upcoming_runs=None, seats=None) -> dict:

@@ -1,0 +1,455 @@
+"""The OpenAPI 3.1 description of JSON API v1, as plain data.
+
+One entry per operation in PATHS, built with ``op(...)`` so that auth, the
+error responses and the JSON body read the same everywhere. When you add a
+route under /api/v1, add it here too: tests/api/test_openapi.py fails for any
+route of the app's url_map that this document does not describe, and a
+schemathesis run checks that the answers match the schemas below.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+# --- small builders -----------------------------------------------------------
+
+
+def ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema_type: str, **extra) -> dict:
+    return {"type": [schema_type, "null"], **extra}
+
+
+def obj(properties: dict, required: tuple[str, ...] | list[str] = (), *, extra: bool = True, **more) -> dict:
+    schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if not extra:
+        schema["additionalProperties"] = False
+    schema.update(more)
+    return schema
+
+
+def array(items: dict, **extra) -> dict:
+    return {"type": "array", "items": items, **extra}
+
+
+STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
+NUMBER = {"type": "number"}
+BOOLEAN = {"type": "boolean"}
+DATE = {"type": "string", "format": "date"}
+DATETIME = {"type": "string", "format": "date-time"}
+ID = {"type": "integer", "minimum": 1}
+
+ERROR_TEXT = {
+    400: "The request is malformed (for instance, the body is not JSON).",
+    401: "No valid bearer token was sent.",
+    403: "The caller may not do this.",
+    404: "No such resource (or the caller may not know it exists).",
+    405: "The method is not allowed on this path.",
+    409: "The request conflicts with the current state (already enrolled, run full, ...).",
+    413: "The body is too large.",
+    415: "The body has the wrong media type.",
+    422: "A value is missing or invalid; `fields` names each field and what is wrong.",
+    429: "Too many requests: slow down (see the Retry-After header).",
+}
+
+# Every answer may be one of these errors; each operation adds its own.
+COMMON_ERRORS = (400, 405, 429)
+
+
+def error(status: int) -> dict:
+    return {"$ref": f"#/components/responses/Error{status}"}
+
+
+def path_id(name: str, description: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "integer", "minimum": 0}}
+
+
+def query(name: str, description: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or STRING}
+
+
+PAGE_PARAMS = [
+    query("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "maximum": 1000000}),
+    query("per_page", "Items per page.", {"type": "integer", "minimum": 1, "maximum": 100}),
+]
+
+AUTH_NONE = "none"          # no token needed
+AUTH_OPTIONAL = "optional"  # works without a token; a token may show more (admins see drafts)
+AUTH_USER = "user"          # any valid token
+AUTH_ADMIN = "admin"        # an admin's token
+
+
+def op(summary: str, *, tag: str, auth: str, description: str = "", params: list | None = None,
+       body: dict | None = None, body_required: bool = True, ok: int = 200, ok_schema: dict | None = None,
+       ok_description: str = "Success.", ok_content: dict | None = None, errors: tuple[int, ...] = (),
+       headers: dict | None = None, who: str = "") -> dict:
+    """One operation. ``auth`` is one of the AUTH_* names; ``who`` says in words
+    who may call it (checked by ``permissions.can`` in the code)."""
+    operation: dict[str, Any] = {"summary": summary, "tags": [tag], "x-auth": auth}
+    text = description
+    if who:
+        text = (text + "\n\n" if text else "") + f"**Who:** {who}"
+    if text:
+        operation["description"] = text
+    if auth == AUTH_NONE:
+        operation["security"] = []
+    elif auth == AUTH_OPTIONAL:
+        operation["security"] = [{}, {"bearerAuth": []}]
+    else:
+        operation["security"] = [{"bearerAuth": []}]
+    if params:
+        operation["parameters"] = params
+    if body is not None:
+        operation["requestBody"] = {"required": body_required,
+                                    "content": {"application/json": {"schema": body}}}
+    ok_response: dict[str, Any] = {"description": ok_description}
+    if ok_content is not None:
+        ok_response["content"] = ok_content
+    elif ok_schema is not None:
+        ok_response["content"] = {"application/json": {"schema": ok_schema}}
+    if headers:
+        ok_response["headers"] = headers
+    responses: dict[str, Any] = {str(ok): ok_response}
+    statuses = set(errors) | set(COMMON_ERRORS)
+    if auth in (AUTH_USER, AUTH_ADMIN):
+        statuses.add(401)
+    if auth == AUTH_ADMIN:
+        statuses.add(403)
+    if body is not None:
+        statuses |= {413, 415, 422}
+    for status in sorted(statuses):
+        responses[str(status)] = error(status)
+    operation["responses"] = responses
+    return operation
+
+
+LOCATION = {"Location": {"description": "The URL of the new resource.", "schema": STRING}}
+
+# --- schemas --------------------------------------------------------------------
+
+SCHEMAS: dict[str, dict] = {
+    "Error": obj({
+        "error": obj({
+            "code": {"type": "string", "description": "Stable machine-readable code, e.g. `validation_failed`."},
+            "message": {"type": "string", "description": "A sentence to show a person."},
+            "fields": {"type": "object", "description": "Field name to what is wrong with it.",
+                       "additionalProperties": True},
+        }, ("code", "message", "fields"),
+            description="Some errors add keys, e.g. `enrolment_id` on `already_enrolled`."),
+    }, ("error",)),
+    "Page": obj({
+        "page": INTEGER, "per_page": INTEGER, "pages": INTEGER, "total": INTEGER,
+    }, ("page", "pages", "total")),
+    "RunSummary": obj({
+        "id": INTEGER, "starts_on": DATE, "ends_on": DATE, "mode": STRING, "city": nullable("string"),
+        "status": {"type": "string", "enum": ["draft", "open", "closed", "cancelled"]},
+        "seats_left": nullable("integer"),
+    }, ("id", "starts_on", "ends_on", "status")),
+    "Course": obj({
+        "id": INTEGER, "code": STRING, "title": STRING, "summary": nullable("string"),
+        "description": nullable("string"),
+        "category": nullable("string", description="The category's slug."),
+        "category_name": nullable("string"),
+        "level": {"type": "string", "enum": ["beginner", "intermediate", "advanced"]},
+        "hours": NUMBER, "language": STRING, "min_attendance_pct": INTEGER,
+        "published": BOOLEAN, "archived": BOOLEAN,
+        "prerequisite_course_id": nullable("integer"), "validity_months": nullable("integer"),
+        "upcoming_runs": array(ref("RunSummary")),
+    }, ("id", "code", "title", "hours", "level", "language", "published")),
+    "CourseInput": obj({
+        "code": {"type": "string", "maxLength": 32, "pattern": "^[A-Za-z0-9._-]+$"},
+        "title": {"type": "string", "maxLength": 200},
+        "hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
+        "summary": {"type": "string", "maxLength": 500},
+        "description": {"type": "string", "maxLength": 50000, "description": "Markdown."},
+        "outcomes": {"type": "string", "maxLength": 20000},
+        "prerequisites": {"type": "string", "maxLength": 20000},
+        "audience": {"type": "string", "maxLength": 20000},
+        "category": {"type": "string", "maxLength": 120, "description": "A category slug or name."},
+        "level": {"type": "string", "enum": ["beginner", "intermediate", "advanced"]},
+        "language": {"type": "string", "description": "A language code such as en or zh."},
+        "min_attendance_pct": {"type": "integer", "minimum": 0, "maximum": 100},
+        "pass_mark": nullable("integer", minimum=0, maximum=100),
+        "validity_months": nullable("integer", minimum=1, maximum=600),
+        "excused_counts": BOOLEAN, "weight_by_length": BOOLEAN, "auto_issue": BOOLEAN, "published": BOOLEAN,
+        "prerequisite_course_id": nullable("integer"),
+    }, ("code", "title", "hours")),
+    "Meeting": obj({"id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string")},
+                   ("id", "starts_at", "ends_at")),
+    "MeetingInput": obj({"starts_at": DATETIME, "ends_at": DATETIME, "title": {"type": "string", "maxLength": 200}},
+                        ("starts_at", "ends_at")),
+    "Run": obj({
+        "id": INTEGER, "course_id": INTEGER, "course_code": STRING, "course_title": STRING,
+        "starts_on": DATE, "ends_on": DATE, "timezone": {"type": "string", "description": "IANA name."},
+        "mode": {"type": "string", "enum": ["in_person", "online", "blended"]},
+        "location": nullable("string"), "city": nullable("string"), "capacity": INTEGER,
+        "seats_left": INTEGER, "status": {"type": "string", "enum": ["draft", "open", "closed", "cancelled"]},
+        "requires_approval": BOOLEAN, "enrol_deadline": nullable("string", format="date-time"),
+        "cancel_cutoff": nullable("string", format="date-time"),
+        "trainers": array(obj({"id": INTEGER, "name": STRING}, ("id", "name"))),
+        "meetings": array(ref("Meeting")),
+        "confirmed": INTEGER, "waitlisted": INTEGER,
+    }, ("id", "course_id", "starts_on", "ends_on", "capacity", "seats_left", "status", "meetings")),
+    "RunInput": obj({
+        "starts_on": DATE, "ends_on": DATE, "capacity": {"type": "integer", "minimum": 1, "maximum": 100000},
+        "timezone": {"type": "string", "description": "IANA name, default Asia/Shanghai."},
+        "location": {"type": "string", "maxLength": 300}, "city": {"type": "string", "maxLength": 100},
+        "notes": {"type": "string", "maxLength": 5000},
+        "mode": {"type": "string", "enum": ["in_person", "online", "blended"]},
+        "enrol_deadline": nullable("string", format="date-time",
+                                   description="Default: the start of the first meeting; at most the end of the run."),
+        "cancel_cutoff": nullable("string", format="date-time"),
+        "requires_approval": BOOLEAN,
+        "status": {"type": "string", "enum": ["draft", "open", "closed"]},
+        "trainer_emails": array({"type": "string", "format": "email"}),
+        "meetings": array(ref("MeetingInput")),
+    }, ("starts_on", "ends_on", "capacity")),
+    "RunCancelled": obj({"run_id": INTEGER, "status": {"const": "cancelled"}, "enrolments_cancelled": INTEGER},
+                        ("run_id", "status", "enrolments_cancelled")),
+    "EnrolmentStatus": {"type": "string", "enum": ["confirmed", "waitlisted", "pending", "rejected", "cancelled"]},
+    "EnrolmentCreated": obj({
+        "id": INTEGER, "run_id": INTEGER, "status": ref("EnrolmentStatus"),
+        "waitlist_position": {"type": "integer", "minimum": 1},
+    }, ("id", "run_id", "status")),
+    "EnrolmentInput": obj({
+        "email": {"type": "string", "format": "email", "description": "Admins only: the person to enrol."},
+        "name": {"type": "string", "maxLength": 200, "description": "Admins only: their name, for a new account."},
+    }, description="Empty for a trainee enrolling themself; email and name for an admin enrolling someone."),
+    "Enrolment": obj({
+        "id": INTEGER, "run_id": INTEGER, "user_id": INTEGER, "status": ref("EnrolmentStatus"),
+        "created_at": DATETIME, "confirmed_at": nullable("string", format="date-time"),
+        "cancelled_at": nullable("string", format="date-time"), "source": STRING, "reason": STRING,
+        "waitlist_position": {"type": "integer", "minimum": 1},
+        "trainee": obj({"id": INTEGER, "name": STRING, "email": STRING, "company": nullable("string")},
+                       ("id", "name", "email")),
+    }, ("id", "run_id", "user_id", "status", "created_at")),
+    "ImportInput": obj({
+        "trainees": array(obj({
+            "email": {"type": "string", "format": "email"}, "name": {"type": "string", "maxLength": 200},
+            "company": {"type": "string", "maxLength": 200}, "phone": {"type": "string", "maxLength": 50},
+        }, ("email", "name")), maxItems=5000),
+    }, ("trainees",)),
+    "ImportResult": obj({
+        "run_id": INTEGER, "enrolled": INTEGER, "waitlisted": INTEGER, "existing": INTEGER,
+        "accounts_created": INTEGER,
+        "errors": array(obj({"row": INTEGER, "email": nullable("string"), "message": STRING}, ("row", "message"))),
+    }, ("run_id", "enrolled", "waitlisted", "existing", "accounts_created", "errors")),
+    "AttendanceStatus": {"type": "string", "enum": ["present", "late", "absent", "excused"]},
+    "AttendanceRoster": obj({
+        "meeting": obj({
+            "id": INTEGER, "run_id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string"),
+            "course_code": STRING, "course_title": STRING,
+        }, ("id", "run_id", "starts_at", "ends_at")),
+        "counts": obj({"present": INTEGER, "late": INTEGER, "absent": INTEGER, "excused": INTEGER,
+                       "unmarked": INTEGER}, ("unmarked",)),
+        "items": array(obj({
+            "enrolment_id": INTEGER, "user_id": INTEGER, "name": STRING,
+            "status": {"anyOf": [ref("AttendanceStatus"), {"type": "null"}]},
+            "note": nullable("string"),
+            "marked_by": {"anyOf": [obj({"id": INTEGER, "name": STRING}, ("id", "name")), {"type": "null"}]},
+            "marked_at": nullable("string", format="date-time"), "source": nullable("string"),
+        }, ("enrolment_id", "user_id", "name", "status"))),
+        "changed": {"type": "integer", "description": "After a PUT: how many records changed."},
+    }, ("meeting", "counts", "items")),
+    "AttendanceInput": obj({
+        "records": array(obj({
+            "enrolment_id": INTEGER, "status": ref("AttendanceStatus"),
+            "note": {"type": "string", "maxLength": 2000},
+            "idempotency_key": {"type": "string", "maxLength": 64,
+                                "description": "A record whose key was already received is skipped (safe retries)."},
+        }, ("enrolment_id", "status"))),
+    }, ("records",)),
+    "ReasonInput": obj({"reason": {"type": "string", "maxLength": 2000}}),
+    "Job": obj({
+        "id": STRING, "kind": STRING,
+        "state": {"type": "string", "enum": ["queued", "running", "finished", "failed"]},
+        "done": INTEGER, "total": INTEGER, "result": {"description": "What the job returned, when finished."},
+        "error": nullable("string"),
+    }, ("id", "state", "done", "total")),
+}
+
+
+def changes_of(name: str) -> dict:
+    """The same fields as ``name``, none required: the body of a PATCH."""
+    schema = copy.deepcopy(SCHEMAS[name])
+    schema.pop("required", None)
+    schema["description"] = "Only the fields to change."
+    return schema
+
+
+SCHEMAS["CourseChanges"] = changes_of("CourseInput")
+SCHEMAS["RunChanges"] = changes_of("RunInput")
+
+
+def page_of(item: str) -> dict:
+    return {"allOf": [ref("Page"), obj({"items": array(ref(item))}, ("items",))]}
+
+
+SCHEMAS["CoursePage"] = page_of("Course")
+SCHEMAS["EnrolmentPage"] = page_of("Enrolment")
+
+# --- paths ------------------------------------------------------------------------
+
+COURSE_ID = path_id("course_id", "The course's id.")
+RUN_ID = path_id("run_id", "The run's id.")
+ENROLMENT_ID = path_id("enrolment_id", "The enrolment's id.")
+MEETING_ID = path_id("meeting_id", "The meeting's id.")
+
+PATHS: dict[str, dict] = {
+    "/courses": {
+        "get": op("Search the catalogue", tag="Courses", auth=AUTH_OPTIONAL, params=[
+            query("q", "Words to search for in code, title, summary and description (any script)."),
+            query("category", "A category slug."),
+            query("level", "Course level.", {"type": "string", "enum": ["beginner", "intermediate", "advanced"]}),
+            query("language", "Language code of the course."),
+            query("mode", "Only courses with a run in this mode.",
+                  {"type": "string", "enum": ["in_person", "online", "blended"]}),
+            query("city", "Only courses with a run in this city."),
+            query("month", "Only courses with a run starting in this month (YYYY-MM).",
+                  {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}),
+            query("open_only", "Only courses with a run open for enrolment.",
+                  {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}),
+            query("sort", "Order.", {"type": "string", "enum": ["relevance", "next", "title", "newest"]}),
+            *PAGE_PARAMS,
+        ], ok_schema=ref("CoursePage"), errors=(422,),
+            description="Published courses with their upcoming runs; an admin's token also shows unpublished ones. "
+                        "Unknown filter values are refused with 422.",
+            who="anyone"),
+        "post": op("Create a course", tag="Courses", auth=AUTH_ADMIN, body=ref("CourseInput"), ok=201,
+                   ok_schema=ref("Course"), headers=LOCATION, errors=(409,), who="admins"),
+    },
+    "/courses/{course_id}": {
+        "parameters": [COURSE_ID],
+        "get": op("A course with its runs", tag="Courses", auth=AUTH_OPTIONAL, ok_schema=ref("Course"), errors=(404,),
+                  who="anyone for a published course; admins for any"),
+        "patch": op("Change a course", tag="Courses", auth=AUTH_ADMIN,
+                    body=ref("CourseChanges"), ok_schema=ref("Course"),
+                    errors=(404, 409), description="Send only the fields to change.", who="admins"),
+    },
+    "/courses/{course_id}/runs": {
+        "parameters": [COURSE_ID],
+        "post": op("Schedule a run of a course", tag="Runs", auth=AUTH_ADMIN, body=ref("RunInput"), ok=201,
+                   ok_schema=ref("Run"), headers=LOCATION, errors=(404, 409),
+                   description="Times in ISO 8601 with an offset; the timezone is an IANA name.", who="admins"),
+    },
+    "/runs/{run_id}": {
+        "parameters": [RUN_ID],
+        "get": op("A run with its meetings and seats left", tag="Runs", auth=AUTH_OPTIONAL, ok_schema=ref("Run"),
+                  errors=(404,), who="anyone for an open run of a published course; admins for any"),
+        "patch": op("Change a run", tag="Runs", auth=AUTH_ADMIN, body=ref("RunChanges"),
+                    ok_schema=ref("Run"), errors=(404, 409),
+                    description="Send only the fields to change. Capacity never drops below the confirmed "
+                                "trainees; added seats promote the waitlist.", who="admins"),
+    },
+    "/runs/{run_id}/cancel": {
+        "parameters": [RUN_ID],
+        "post": op("Cancel a run and every enrolment in it", tag="Runs", auth=AUTH_ADMIN, body=ref("ReasonInput"),
+                   body_required=False, ok_schema=ref("RunCancelled"), errors=(404, 409), who="admins"),
+    },
+    "/runs/{run_id}/enrolments": {
+        "parameters": [RUN_ID],
+        "post": op("Enrol in a run", tag="Enrolments", auth=AUTH_USER, body=ref("EnrolmentInput"),
+                   body_required=False, ok=201, ok_schema=ref("EnrolmentCreated"), headers=LOCATION,
+                   errors=(403, 404, 409),
+                   description="A trainee with `{}` enrols themself; an admin with `{email, name}` enrols that "
+                               "person, creating the account when needed. When the run is full the trainee is "
+                               "waitlisted. Enrolling again answers 409 `already_enrolled` with `enrolment_id`.",
+                   who="trainees (themselves), admins (anyone)"),
+        "get": op("The run's enrolments", tag="Enrolments", auth=AUTH_USER, params=[
+            query("status", "Only enrolments in this state.", ref("EnrolmentStatus")),
+            PAGE_PARAMS[0],
+            query("per_page", "Items per page.", {"type": "integer", "minimum": 1, "maximum": 500}),
+        ], ok_schema=ref("EnrolmentPage"), errors=(403, 404, 422), who="the run's trainers, admins"),
+    },
+    "/runs/{run_id}/enrolments/import": {
+        "parameters": [RUN_ID],
+        "post": op("Enrol many trainees at once", tag="Imports", auth=AUTH_ADMIN, body=ref("ImportInput"),
+                   ok_schema=ref("ImportResult"), errors=(404, 409),
+                   description="At most 5,000 rows. Valid rows are enrolled in one transaction (seats first, "
+                               "then the waitlist in the given order), creating accounts when needed; invalid "
+                               "rows are reported by their position (from 1) and change nothing. Sending the "
+                               "same list again changes nothing.", who="admins"),
+    },
+    "/enrolments/{enrolment_id}": {
+        "parameters": [ENROLMENT_ID],
+        "get": op("An enrolment", tag="Enrolments", auth=AUTH_USER, ok_schema=ref("Enrolment"), errors=(403, 404),
+                  who="the trainee, the run's trainers, admins"),
+        "delete": op("Cancel an enrolment", tag="Enrolments", auth=AUTH_USER, body=ref("ReasonInput"),
+                     body_required=False, ok_schema=ref("Enrolment"), errors=(403, 404, 409),
+                     description="The first waitlisted trainee takes the freed seat. Trainees may cancel until "
+                                 "the run's cancellation cut-off; admins at any time.",
+                     who="the trainee, admins"),
+    },
+    "/meetings/{meeting_id}/attendance": {
+        "parameters": [MEETING_ID],
+        "get": op("A meeting's roster with attendance", tag="Attendance", auth=AUTH_USER,
+                  ok_schema=ref("AttendanceRoster"), errors=(403, 404), who="the run's trainers, admins"),
+        "put": op("Mark attendance", tag="Attendance", auth=AUTH_USER, body=ref("AttendanceInput"),
+                  ok_schema=ref("AttendanceRoster"), errors=(403, 404, 409),
+                  description="Trainers of the run may mark from 30 minutes before the meeting starts "
+                              "(403 `too_early` before); admins at any time. Answers the roster after the change "
+                              "with `changed`.", who="the run's trainers, admins"),
+    },
+    "/jobs/{job_id}": {
+        "parameters": [{"name": "job_id", "in": "path", "required": True, "description": "The job's id (a UUID).",
+                        "schema": {"type": "string", "maxLength": 36}}],
+        "get": op("Progress of a background job", tag="Jobs", auth=AUTH_USER, ok_schema=ref("Job"),
+                  errors=(403, 404), who="the user who started it, admins"),
+    },
+    "/openapi.json": {
+        "get": op("This document", tag="Documentation", auth=AUTH_NONE,
+                  ok_content={"application/json": {"schema": {"type": "object"}}}, who="anyone"),
+    },
+    "/docs": {
+        "get": op("This document as a web page", tag="Documentation", auth=AUTH_NONE,
+                  ok_content={"text/html": {"schema": {"type": "string"}}}, who="anyone"),
+    },
+}
+
+DESCRIPTION = """\
+The JSON API of the training platform, for HR systems, MES, mobile check-in and integrators.
+
+**Authentication.** Send `Authorization: Bearer <token>`. A user creates tokens on their account
+page (or an operator with `flask users token EMAIL`); only a hash is stored, and the user can
+revoke each token or all of them at once.
+
+**Errors.** Every error is JSON: `{"error": {"code": "...", "message": "...", "fields": {...}}}`
+with status 400, 401, 403, 404, 405, 409, 413, 415, 422 or 429. `code` is stable; `message`
+is for people; `fields` maps a field name to what is wrong with it.
+
+**Times.** Date-times are ISO 8601 with an offset and are answered in UTC; dates are `YYYY-MM-DD`.
+"""
+
+
+def _responses() -> dict:
+    return {f"Error{status}": {"description": text,
+                               "content": {"application/json": {"schema": ref("Error")}}}
+            for status, text in sorted(ERROR_TEXT.items())}
+
+
+def build_document(server_url: str = "/api/v1") -> dict:
+    """The whole document (a fresh copy each call, so callers may change it)."""
+    return copy.deepcopy({
+        "openapi": "3.1.0",
+        "info": {"title": "Smart Manufacturing Training API", "version": "1.0.0", "description": DESCRIPTION},
+        "servers": [{"url": server_url}],
+        "tags": [{"name": name} for name in TAGS],
+        "paths": PATHS,
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                               "description": "A personal API token."}},
+            "schemas": SCHEMAS,
+            "responses": _responses(),
+        },
+    })
+
+
+TAGS = ["Courses", "Runs", "Enrolments", "Attendance", "Certificates", "Imports", "Trainers", "Jobs",
+        "Documentation"]

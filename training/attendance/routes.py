@@ -160,7 +160,7 @@ def checkin_screen(meeting_id: int):
     meeting = services.get_meeting(meeting_id)
     _require("view_meeting_roster", meeting, _("Only the run's trainers and admins can show the check-in code."))
     return render_template("attendance/checkin_screen.html", meeting=meeting, run=meeting.run,
-                           screen=_screen_json(meeting))
+                           screen=_screen_json(meeting), opens_at=checkin.window(meeting)[0])
 
 
 def _screen_json(meeting) -> dict:

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..admin.models import record
 from ..catalogue.models import Course, Meeting, Run, RunStatus, run_trainers
@@ -344,6 +345,9 @@ def load_progress(enrolments: list[Enrolment], *, now: datetime | None = None) -
     run_ids = {e.run_id for e in enrolments}
     runs = {r.id: r for r in db.session.scalars(select(Run).where(Run.id.in_(run_ids)).options(
         selectinload(Run.course)))}
+    for e in enrolments:  # attach the runs so that e.run.course never costs a query later
+        if "run" in inspect(e).unloaded:
+            set_committed_value(e, "run", runs[e.run_id])
     meetings_by_run: dict[int, list[Meeting]] = {}
     for meeting in db.session.scalars(select(Meeting).where(Meeting.run_id.in_(run_ids)).order_by(Meeting.starts_at)):
         meetings_by_run.setdefault(meeting.run_id, []).append(meeting)

@@ -1,5 +1,14 @@
-"""iCalendar documents for runs and personal feeds (RFC 5545, via icalendar)."""
+"""iCalendar documents for runs and personal feeds (RFC 5545, via icalendar).
+
+One VEVENT per meeting, in the run's own time zone (TZID plus a VTIMEZONE
+written from the zoneinfo database), so a calendar abroad shows the right
+local time. A run without meetings yet becomes one all-day event over its
+dates. UIDs are stable, so re-importing or refreshing a feed updates events
+instead of duplicating them; a cancelled run's events say STATUS:CANCELLED.
+"""
 from __future__ import annotations
+
+from datetime import timedelta
 
 from icalendar import Calendar, Event
 
@@ -11,29 +20,53 @@ def _calendar(name: str) -> Calendar:
     cal.add("prodid", "-//Smart Manufacturing Training//training//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", name)
+    # Subscribed feeds: ask clients to refresh a few times a day.
+    cal.add("refresh-interval", timedelta(hours=6), parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", "PT6H")
     return cal
+
+
+def _place(run) -> str:
+    if run.mode == "online":
+        return run.location or "Online"
+    return ", ".join(p for p in (run.location, run.city) if p)
 
 
 def _add_run(cal: Calendar, run, base_url: str) -> None:
     tz = run.tz
-    place = ", ".join(p for p in (run.location, run.city) if p) or ("Online" if run.mode == "online" else "")
-    for index, meeting in enumerate(run.meetings, start=1):
-        event = Event()
-        event.add("uid", f"meeting-{meeting.id}@training")
-        event.add("summary", f"{run.course.code} {run.course.title} ({index}/{len(run.meetings)})")
-        # Local times with TZID so calendars show the room's time zone;
-        # icalendar writes the VTIMEZONE from the zoneinfo database.
-        event.add("dtstart", meeting.starts_at.astimezone(tz))
-        event.add("dtend", meeting.ends_at.astimezone(tz))
-        event.add("dtstamp", utcnow())
+    place = _place(run)
+    url = f"{base_url}/courses/{run.course_id}#run-{run.id}"
+    description = "\n\n".join(p for p in (run.course.summary or run.course.title, url) if p)
+    stamp = utcnow()
+
+    def event(uid: str, summary: str) -> Event:
+        ev = Event()
+        ev.add("uid", uid)
+        ev.add("summary", summary)
+        ev.add("dtstamp", stamp)
         if place:
-            event.add("location", place)
-        event.add("url", f"{base_url}/courses/{run.course_id}#run-{run.id}")
-        event.add("description", run.course.summary or run.course.title)
-        if run.status == "cancelled":
-            event.add("status", "CANCELLED")
-        cal.add_component(event)
+            ev.add("location", place)
+        ev.add("url", url)
+        ev.add("description", description)
+        ev.add("status", "CANCELLED" if run.status == "cancelled" else "CONFIRMED")
+        return ev
+
+    title = f"{run.course.code} {run.course.title}"
+    if not run.meetings:
+        ev = event(f"run-{run.id}@training", title)
+        ev.add("dtstart", run.starts_on)
+        ev.add("dtend", run.ends_on + timedelta(days=1))  # DTEND of an all-day event is exclusive
+        cal.add_component(ev)
+        return
+    for index, meeting in enumerate(run.meetings, start=1):
+        suffix = f" ({index}/{len(run.meetings)})" if len(run.meetings) > 1 else ""
+        ev = event(f"meeting-{meeting.id}@training", f"{title}{suffix}" + (f": {meeting.title}" if meeting.title else ""))
+        # Local times with TZID so calendars show the room's time zone.
+        ev.add("dtstart", meeting.starts_at.astimezone(tz))
+        ev.add("dtend", meeting.ends_at.astimezone(tz))
+        cal.add_component(ev)
 
 
 def run_calendar(run, base_url: str) -> bytes:

@@ -1,8 +1,111 @@
-from flask import Blueprint, render_template
+"""Catalogue pages: the catalogue (home), course pages, run calendars and the
+personal calendar feed."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..enrolment.services import public_base_url
+from ..markdown import plain_text
+from ..permissions import is_admin
+from . import services
+from .calendar import feed_calendar, run_calendar
+from .search import CatalogueQuery, catalogue_facets, search_courses
 
 bp = Blueprint("catalogue", __name__)
+
+PER_PAGE = 18  # three columns of cards on wide screens, two on tablets
 
 
 @bp.get("/")
 def index():
-    return render_template("catalogue/index.html")
+    query = CatalogueQuery.from_args(request.args, default_per_page=PER_PAGE)
+    admin = is_admin(current_user)
+    page = search_courses(query, include_unpublished=False)
+    facets = catalogue_facets()
+    return render_template("catalogue/index.html", query=query, page=page, facets=facets, admin=admin)
+
+
+@bp.get("/courses/<int:course_id>")
+def course(course_id):
+    detail = services.course_detail(course_id, current_user)
+    course = detail.course
+    description = course.summary or plain_text(course.description, 300) or course.title
+    return render_template("catalogue/course.html", d=detail, course=course, meta_description=description,
+                           canonical_url=public_base_url() + url_for("catalogue.course", course_id=course.id),
+                           json_ld=_course_json_ld(detail, description))
+
+
+def _course_json_ld(detail, description: str) -> dict:
+    """schema.org Course with one CourseInstance per upcoming run."""
+    from flask import current_app
+    course = detail.course
+    base = public_base_url()
+    org = {"@type": "Organization", "name": current_app.config.get("ORG_NAME"), "url": base + "/"}
+    modes = {"in_person": "onsite", "online": "online", "blended": "blended"}
+    instances = []
+    for run in detail.runs:
+        if run.status not in services.PUBLIC_RUN_STATUSES:
+            continue
+        instance = {"@type": "CourseInstance", "courseMode": modes.get(run.mode, run.mode),
+                    "startDate": run.starts_on.isoformat(), "endDate": run.ends_on.isoformat(),
+                    "instructor": [{"@type": "Person", "name": t.display_name,
+                                    "url": base + url_for("trainers.profile", user_id=t.id)} for t in run.trainers]}
+        if run.mode != "online" and (run.location or run.city):
+            instance["location"] = {"@type": "Place", "name": run.location or run.city,
+                                    "address": run.city or run.location}
+        instances.append(instance)
+    data = {
+        "@context": "https://schema.org", "@type": "Course", "name": course.title, "courseCode": course.code,
+        "description": description, "provider": org,
+        "url": base + url_for("catalogue.course", course_id=course.id),
+        "inLanguage": {"en+zh": ["en", "zh"]}.get(course.language, course.language),
+        "timeRequired": f"PT{course.hours:g}H",
+        "educationalLevel": course.level,
+        "educationalCredentialAwarded": {"@type": "EducationalOccupationalCredential",
+                                         "name": f"{course.title} ({course.code})",
+                                         "credentialCategory": "certificate"},
+    }
+    if course.category:
+        data["about"] = course.category.name
+    if course.prerequisite_course:
+        data["coursePrerequisites"] = f"{course.prerequisite_course.code} {course.prerequisite_course.title}"
+    if instances:
+        data["hasCourseInstance"] = instances
+    return data
+
+
+@bp.get("/runs/<int:run_id>/calendar.ics")
+def run_ics(run_id):
+    run = services.run_for_calendar(run_id, current_user)
+    body = run_calendar(run, public_base_url())
+    return Response(body, mimetype="text/calendar", headers={
+        "Content-Disposition": f'attachment; filename="{run.course.code}-{run.starts_on}.ics"'})
+
+
+@bp.get("/calendar/<token>.ics")
+def feed(token):
+    user, runs = services.calendar_feed_runs(token)
+    body = feed_calendar(runs, _("%(name)s: training", name=user.display_name), public_base_url())
+    # The URL is the secret: never cache it in shared caches, never index it.
+    return Response(body, mimetype="text/calendar", headers={
+        "Cache-Control": "private, max-age=900", "X-Robots-Tag": "noindex"})
+
+
+@bp.get("/my/calendar")
+@login_required
+def my_calendar():
+    token = current_user.calendar_token
+    feed_url = public_base_url() + url_for("catalogue.feed", token=token) if token else None
+    return render_template("catalogue/my_calendar.html", feed_url=feed_url)
+
+
+@bp.post("/my/calendar/reset")
+@login_required
+def reset_calendar():
+    had_token = bool(current_user.calendar_token)
+    services.reset_calendar_token(current_user)
+    flash(_("Your calendar link was reset: subscribe again with the new link; the old one no longer works.")
+          if had_token else _("Your personal calendar link is ready."), "success")
+    return redirect(url_for("catalogue.my_calendar"))

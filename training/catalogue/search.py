@@ -361,7 +361,10 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
 class Facets:
     categories: list  # (slug, Category, course count)
     cities: list[str]
-    months: list[str]  # YYYY-MM, the coming months
+    months: list[tuple[str, date]]  # (YYYY-MM, its first day), the coming months
+
+    def category(self, slug: str | None) -> Category | None:
+        return next((cat for s, cat, _n in self.categories if s == slug), None)
 
 
 def catalogue_facets(*, include_unpublished: bool = False) -> Facets:
@@ -379,7 +382,7 @@ def catalogue_facets(*, include_unpublished: bool = False) -> Facets:
     months = []
     year, month = today.year, today.month
     for _ in range(12):
-        months.append(f"{year:04d}-{month:02d}")
+        months.append((f"{year:04d}-{month:02d}", date(year, month, 1)))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return Facets(categories=[(cat.slug, cat, n) for cat, n in rows], cities=cities, months=months)
 

@@ -14,7 +14,7 @@ from ..admin.models import record
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus
+from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus, run_trainers
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 LANGUAGES = ("en", "zh", "en+zh", "de")
@@ -449,3 +449,241 @@ class CoursePage:
     pages: int
     total: int
     per_page: int
+
+
+# --- pages: the course page, calendars, admin listings -------------------------
+# Each builds everything its page shows in a fixed number of queries, so
+# templates never load lazily in a loop.
+
+PUBLIC_RUN_STATUSES = (RunStatus.open.value, RunStatus.closed.value)
+
+
+@dataclass
+class CourseDetail:
+    course: Course
+    runs: list  # upcoming runs the viewer may see, meetings and trainers loaded
+    seats: dict  # run id -> seats left
+    states: dict  # run id -> what the viewer can do: see run_state()
+    enrolments: dict  # run id -> the viewer's active enrolment
+    positions: dict  # run id -> the viewer's waitlist position
+    trainers: list  # who teaches (or taught) the course, profiles loaded
+    leads_to: list  # published courses that require this one
+    deadlines: dict  # run id -> last moment to enrol (aware datetime)
+
+
+def run_state(run: Run, seats: int, enrolment=None, viewer=None) -> str:
+    """What the course page offers for a run: enrolled, waitlisted, pending,
+    cancelled, closed, approval (request a place), full (join the waitlist)
+    or open. Mirrors the rules enrolment.services.enrol applies."""
+    from ..enrolment.services import enrol_deadline
+    from ..types import utcnow
+    if enrolment is not None and enrolment.status in (EnrolmentStatus.confirmed.value,
+                                                      EnrolmentStatus.waitlisted.value,
+                                                      EnrolmentStatus.pending.value):
+        return {"confirmed": "enrolled"}.get(enrolment.status, enrolment.status)
+    if run.status == RunStatus.cancelled.value:
+        return "cancelled"
+    if run.status != RunStatus.open.value or utcnow() > enrol_deadline(run):
+        return "closed"
+    if run.requires_approval:
+        return "approval"
+    return "open" if seats > 0 else "full"
+
+
+def course_detail(course_id: int, viewer=None) -> CourseDetail:
+    """The course page: the course, its upcoming runs with seats and the
+    viewer's state in each, its trainers and the courses it opens the way to.
+    Unpublished or archived courses exist only for admins."""
+    from ..enrolment.models import ACTIVE_STATUSES
+    from ..enrolment.services import waitlist_position
+    from ..permissions import is_admin
+    from ..types import utcnow
+    admin = is_admin(viewer)
+    course = db.session.scalar(select(Course).where(Course.id == course_id).options(
+        selectinload(Course.category), selectinload(Course.prerequisite_course)))
+    if course is None or (not admin and (not course.published or course.archived)):
+        raise NotFound("No such course.")
+    statuses = PUBLIC_RUN_STATUSES + ((RunStatus.draft.value, RunStatus.cancelled.value) if admin else ())
+    runs = list(db.session.scalars(
+        select(Run).where(Run.course_id == course.id, Run.status.in_(statuses), Run.ends_on >= utcnow().date())
+        .order_by(Run.starts_on, Run.id)
+        .options(selectinload(Run.meetings),
+                 selectinload(Run.trainers).selectinload(User.trainer_profile))))
+    counts = confirmed_counts(r.id for r in runs)
+    seats = {r.id: seats_left(r, counts[r.id]) for r in runs}
+    enrolments: dict = {}
+    if viewer is not None and getattr(viewer, "is_authenticated", False) and runs:
+        enrolments = {e.run_id: e for e in db.session.scalars(select(Enrolment).where(
+            Enrolment.user_id == viewer.id, Enrolment.run_id.in_(list(seats)),
+            Enrolment.status.in_(ACTIVE_STATUSES)))}
+    positions = {run_id: waitlist_position(e) for run_id, e in enrolments.items()
+                 if e.status == EnrolmentStatus.waitlisted.value}
+    states = {r.id: run_state(r, seats[r.id], enrolments.get(r.id), viewer) for r in runs}
+    trainers: list[User] = []
+    for run in runs:
+        trainers.extend(t for t in run.trainers if t not in trainers)
+    if not trainers:  # nothing scheduled: who taught it before
+        trainers = list(db.session.scalars(
+            select(User).join(run_trainers, run_trainers.c.user_id == User.id)
+            .join(Run, Run.id == run_trainers.c.run_id)
+            .where(Run.course_id == course.id, Run.status != RunStatus.cancelled.value)
+            .group_by(User.id).order_by(func.max(Run.starts_on).desc()).limit(6)
+            .options(selectinload(User.trainer_profile))))
+    leads_to = list(db.session.scalars(select(Course).where(
+        Course.prerequisite_course_id == course.id, Course.published.is_(True),
+        Course.archived.is_(False)).order_by(Course.title).limit(10)))
+    from ..enrolment.services import enrol_deadline
+    return CourseDetail(course=course, runs=runs, seats=seats, states=states, enrolments=enrolments,
+                        positions=positions, trainers=trainers, leads_to=leads_to,
+                        deadlines={r.id: enrol_deadline(r) for r in runs})
+
+
+def run_for_calendar(run_id: int, viewer=None) -> Run:
+    """A run whose calendar anyone may download: published course, not a draft
+    (admins: any run)."""
+    from ..permissions import is_admin
+    run = load_run_for_page(run_id)
+    if not is_admin(viewer) and (run.status == RunStatus.draft.value or not run.course.published):
+        raise NotFound("No such run.")
+    return run
+
+
+def calendar_feed_runs(token: str):
+    """The owner of a calendar token and the runs in their personal feed: the
+    runs they hold a confirmed place in, and for trainers the runs they teach."""
+    from ..enrolment.models import EnrolmentStatus as ES
+    if not token or len(token) > 64:
+        raise NotFound("No such calendar.")
+    user = db.session.scalar(select(User).where(User.calendar_token == token))
+    if user is None or not user.active:
+        raise NotFound("No such calendar.")
+    confirmed = select(Enrolment.run_id).where(Enrolment.user_id == user.id,
+                                               Enrolment.status == ES.confirmed.value)
+    taught = select(run_trainers.c.run_id).where(run_trainers.c.user_id == user.id)
+    runs = list(db.session.scalars(
+        select(Run).where((Run.id.in_(confirmed)) | (Run.id.in_(taught)), Run.status != RunStatus.draft.value)
+        .order_by(Run.starts_on).limit(500)
+        .options(selectinload(Run.meetings), selectinload(Run.course))))
+    return user, runs
+
+
+def reset_calendar_token(user: User) -> str:
+    """A new secret feed URL; the old one stops working at once."""
+    from ..accounts.services import new_calendar_token
+    record(user, "calendar.reset", user, "")
+    return new_calendar_token(user)
+
+
+# --- categories --------------------------------------------------------------
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+def list_categories() -> list[tuple[Category, int]]:
+    """Every category with its number of courses (archived included)."""
+    return list(db.session.execute(
+        select(Category, func.count(Course.id)).outerjoin(Course, Course.category_id == Category.id)
+        .group_by(Category.id).order_by(Category.name)).all())
+
+
+def get_category(category_id: int) -> Category:
+    category = db.session.get(Category, category_id)
+    if category is None:
+        raise NotFound("No such category.")
+    return category
+
+
+def save_category(actor, category: Category | None, data: dict) -> Category:
+    """Create (category None) or edit a category: a unique slug and a name."""
+    creating = category is None
+    category = category or Category()
+    name = _text(data.get("name"), "name", max_length=120, required=True)
+    name_zh = _text(data.get("name_zh"), "name_zh", max_length=120) or None
+    slug = _text(data.get("slug"), "slug", max_length=64) or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if not SLUG_RE.match(slug or ""):
+        raise ValidationFailed("The slug may hold lower-case letters, digits and dashes only.",
+                               fields={"slug": "invalid"})
+    clash = db.session.scalar(select(Category.id).where(Category.slug == slug))
+    if clash is not None and clash != category.id:
+        raise Conflict(f"A category with slug {slug} already exists.", code="slug_taken", fields={"slug": "taken"})
+    category.name, category.name_zh, category.slug = name, name_zh, slug
+    if creating:
+        db.session.add(category)
+    db.session.flush()
+    record(actor, "category.create" if creating else "category.update", category, slug)
+    db.session.commit()
+    return category
+
+
+def delete_category(actor, category: Category) -> None:
+    """Only a category no course uses can go."""
+    used = db.session.scalar(select(func.count()).select_from(Course).where(Course.category_id == category.id))
+    if used:
+        raise Conflict(f"{used} course(s) use this category; move them first.", code="category_in_use")
+    record(actor, "category.delete", category, category.slug)
+    db.session.delete(category)
+    db.session.commit()
+
+
+# --- admin: courses and runs ---------------------------------------------------
+
+def course_has_history(course: Course) -> bool:
+    return db.session.scalar(select(func.count()).select_from(Run).where(Run.course_id == course.id)) > 0
+
+
+def delete_course(actor, course: Course) -> None:
+    """A course that never had a run may be deleted; one with history is archived."""
+    if course_has_history(course):
+        raise Conflict("This course has runs; archive it instead.", code="course_has_history")
+    record(actor, "course.delete", course, course.code)
+    db.session.delete(course)
+    db.session.commit()
+
+
+def restore_course(actor, course: Course) -> Course:
+    """Bring an archived course back, unpublished, for an admin to review."""
+    course.archived = False
+    record(actor, "course.restore", course, course.code)
+    db.session.commit()
+    return course
+
+
+def course_runs_for_admin(course_id: int) -> tuple[Course, list[Run], dict[int, int]]:
+    course = db.session.scalar(select(Course).where(Course.id == course_id).options(selectinload(Course.category)))
+    if course is None:
+        raise NotFound("No such course.")
+    runs = list(db.session.scalars(select(Run).where(Run.course_id == course.id).order_by(Run.starts_on.desc())
+                                   .options(selectinload(Run.trainers), selectinload(Run.meetings))))
+    return course, runs, confirmed_counts(r.id for r in runs)
+
+
+def list_runs_for_admin(when: str = "upcoming", status: str | None = None, page: int = 1,
+                        per_page: int = 50) -> tuple[list[Run], int, dict[int, int]]:
+    """Runs for the admin list: upcoming (not ended) or past, newest first for past."""
+    from ..types import utcnow
+    today = utcnow().date()
+    stmt = select(Run)
+    if when == "upcoming":
+        stmt = stmt.where(Run.ends_on >= today)
+    elif when == "past":
+        stmt = stmt.where(Run.ends_on < today)
+    if status in {s.value for s in RunStatus}:
+        stmt = stmt.where(Run.status == status)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order = Run.starts_on.desc() if when == "past" else Run.starts_on
+    runs = list(db.session.scalars(stmt.order_by(order, Run.id).limit(per_page).offset((page - 1) * per_page)
+                                   .options(selectinload(Run.course), selectinload(Run.trainers))))
+    return runs, total, confirmed_counts(r.id for r in runs)
+
+
+def trainer_choices() -> list[User]:
+    """People who can be assigned to teach a run."""
+    return list(db.session.scalars(select(User).where(User.role.in_(("trainer", "admin")), User.active.is_(True))
+                                   .order_by(User.display_name)))
+
+
+def course_by_code(code: str) -> Course | None:
+    code = (code or "").strip()
+    if not code:
+        return None
+    return db.session.scalar(select(Course).where(func.lower(Course.code) == code.lower()))

@@ -1,0 +1,216 @@
+"""Trainer profiles: the public directory and profile pages, editing, photos.
+
+Trainers edit their own profile, admins any (permissions: edit_trainer_profile).
+Every list is built in a fixed number of queries.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from ..accounts.models import Role, TrainerProfile, User
+from ..accounts.services import clean_name
+from ..admin.models import record
+from ..catalogue.models import Course, Run, RunStatus, run_trainers
+from ..catalogue.search import Page, _like_escape
+from ..catalogue.services import PUBLIC_RUN_STATUSES, confirmed_counts, seats_left
+from ..errors import Forbidden, NotFound, ValidationFailed
+from ..extensions import db
+from ..permissions import can
+from ..types import utcnow
+from . import photos
+
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 60
+
+
+@dataclass
+class TrainerCard:
+    user: User
+    upcoming: int = 0  # upcoming public runs they teach
+
+
+def _public_trainers():
+    return (select(User).join(TrainerProfile, TrainerProfile.user_id == User.id)
+            .where(User.role == Role.trainer.value, User.active.is_(True), TrainerProfile.public.is_(True)))
+
+
+def _upcoming_run_conditions() -> list:
+    return [Run.status.in_(PUBLIC_RUN_STATUSES), Run.ends_on >= utcnow().date(),
+            Run.course_id.in_(select(Course.id).where(Course.published.is_(True), Course.archived.is_(False)))]
+
+
+def list_trainers(q: str = "", page: int = 1, per_page: int = 24) -> Page:
+    """Public trainers, matching ``q`` in name, title, organisation or expertise;
+    those teaching soonest first is less useful than a stable order, so by name."""
+    stmt = _public_trainers()
+    for term in (q or "").split()[:5]:
+        like = f"%{_like_escape(term.lower()[:60])}%"
+        stmt = stmt.where(or_(*(func.lower(column).like(like, escape="\\") for column in (
+            User.display_name, TrainerProfile.title, TrainerProfile.organisation, TrainerProfile.expertise))))
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    users = list(db.session.scalars(stmt.order_by(User.display_name, User.id).limit(per_page)
+                                    .offset((page - 1) * per_page).options(selectinload(User.trainer_profile))))
+    counts = {}
+    if users:
+        counts = dict(db.session.execute(
+            select(run_trainers.c.user_id, func.count()).join(Run, Run.id == run_trainers.c.run_id)
+            .where(run_trainers.c.user_id.in_([u.id for u in users]), *_upcoming_run_conditions())
+            .group_by(run_trainers.c.user_id)).all())
+    return Page(items=[TrainerCard(u, counts.get(u.id, 0)) for u in users], page=page, per_page=per_page,
+                total=total)
+
+
+def get_trainer(user_id: int, viewer=None) -> User:
+    """A trainer whose profile the viewer may see: public ones for everyone,
+    hidden ones for themselves and admins."""
+    user = db.session.scalar(select(User).where(User.id == user_id).options(selectinload(User.trainer_profile)))
+    if user is None or user.role != Role.trainer.value:
+        raise NotFound(_("No such trainer."))
+    visible = user.active and user.trainer_profile is not None and user.trainer_profile.public
+    if not visible and not can(viewer, "edit_trainer_profile", user):
+        raise NotFound(_("No such trainer."))
+    if user.trainer_profile is None:
+        user.trainer_profile = TrainerProfile(bio="", expertise="")
+        db.session.flush()
+    return user
+
+
+@dataclass
+class TakenCourse:
+    course: Course
+    runs: int
+    last: object  # date of the last run
+
+
+@dataclass
+class TrainerDetail:
+    user: User
+    profile: TrainerProfile
+    upcoming: list  # runs, course and category loaded
+    seats: dict  # run id -> seats left
+    courses_taught: list[TakenCourse] = field(default_factory=list)
+
+
+def trainer_detail(user_id: int, viewer=None) -> TrainerDetail:
+    """The profile page: who they are, the runs they teach next and the
+    courses they have taught (published ones), in five queries."""
+    user = get_trainer(user_id, viewer)
+    taught = select(run_trainers.c.run_id).where(run_trainers.c.user_id == user.id)
+    upcoming = list(db.session.scalars(
+        select(Run).where(Run.id.in_(taught), *_upcoming_run_conditions()).order_by(Run.starts_on, Run.id)
+        .limit(20).options(selectinload(Run.course).selectinload(Course.category))))
+    counts = confirmed_counts(r.id for r in upcoming)
+    rows = db.session.execute(
+        select(Course, func.count(Run.id), func.max(Run.ends_on)).join(Run, Run.course_id == Course.id)
+        .where(Run.id.in_(taught), Run.ends_on < utcnow().date(), Run.status != RunStatus.cancelled.value,
+               Course.published.is_(True), Course.archived.is_(False))
+        .group_by(Course.id).order_by(func.max(Run.ends_on).desc()).limit(50)).all()
+    return TrainerDetail(user=user, profile=user.trainer_profile, upcoming=upcoming,
+                         seats={r.id: seats_left(r, counts[r.id]) for r in upcoming},
+                         courses_taught=[TakenCourse(c, n, last) for c, n, last in rows])
+
+
+def _editable(actor, user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None or user.role != Role.trainer.value:
+        raise NotFound(_("No such trainer."))
+    if not can(actor, "edit_trainer_profile", user):
+        raise Forbidden(_("You can only edit your own trainer profile."))
+    if user.trainer_profile is None:
+        user.trainer_profile = TrainerProfile(bio="", expertise="")
+    return user
+
+
+def normalise_tags(value: str) -> str:
+    """Expertise tags from text separated by commas (also 、，；;): trimmed,
+    without duplicates, stored comma-separated."""
+    tags: list[str] = []
+    for tag in re.split(r"[,，、;；\n]+", value or ""):
+        tag = " ".join(tag.split())
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG_LENGTH:
+            raise ValidationFailed(_("A tag is longer than %(n)s characters: %(tag)s", n=MAX_TAG_LENGTH, tag=tag[:20] + "…"),
+                                   fields={"expertise": "tag too long"})
+        if tag.lower() not in {t.lower() for t in tags}:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise ValidationFailed(_("Use at most %(n)s expertise tags.", n=MAX_TAGS), fields={"expertise": "too many"})
+    joined = ", ".join(tags)
+    if len(joined) > 500:
+        raise ValidationFailed(_("The expertise tags are too long together (500 characters at most)."),
+                               fields={"expertise": "too long"})
+    return joined
+
+
+def _text(value, field_name: str, limit: int) -> str:
+    value = value if isinstance(value, str) else ""
+    value = value.replace("\r\n", "\n").strip()
+    if len(value) > limit:
+        raise ValidationFailed(_("%(field)s is longer than %(n)s characters.", field=field_name, n=limit),
+                               fields={field_name: "too long"})
+    return value
+
+
+def update_profile(actor, user_id: int, data: dict) -> TrainerProfile:
+    """Save the profile fields given in ``data`` (name, title, organisation,
+    expertise, bio, public). Nothing is saved when one of them is invalid."""
+    user = _editable(actor, user_id)
+    profile = user.trainer_profile
+    changes = {}
+    if "name" in data:
+        changes["display_name"] = clean_name(data.get("name") or "")
+    for key, limit in (("title", 200), ("organisation", 200)):
+        if key in data:
+            changes[key] = _text(data.get(key), key, limit) or None
+    if "expertise" in data:
+        changes["expertise"] = normalise_tags(data.get("expertise") if isinstance(data.get("expertise"), str) else "")
+    if "bio" in data:
+        changes["bio"] = _text(data.get("bio"), "bio", 20000)
+    if "public" in data:
+        changes["public"] = bool(data.get("public"))
+    if "display_name" in changes:
+        user.display_name = changes.pop("display_name")
+    for key, value in changes.items():
+        setattr(profile, key, value)
+    profile.updated_at = utcnow()
+    record(actor, "trainer.update", user, ", ".join(sorted(k for k in data)))
+    db.session.commit()
+    return profile
+
+
+def set_photo(actor, user_id: int, stream) -> TrainerProfile:
+    """Replace the trainer's photo. The upload is read (5 MB at most), checked
+    and re-encoded before anything changes; the old files go after the commit."""
+    user = _editable(actor, user_id)
+    sizes = photos.render_sizes(photos.read_upload(stream))
+    stem = photos.store(sizes)
+    profile = user.trainer_profile
+    old = profile.photo
+    profile.photo = stem
+    profile.updated_at = utcnow()
+    record(actor, "trainer.photo", user, "")
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        photos.delete(stem)
+        raise
+    photos.delete(old)
+    return profile
+
+
+def remove_photo(actor, user_id: int) -> TrainerProfile:
+    user = _editable(actor, user_id)
+    profile = user.trainer_profile
+    old = profile.photo
+    profile.photo = None
+    record(actor, "trainer.photo_remove", user, "")
+    db.session.commit()
+    photos.delete(old)
+    return profile

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, String, Text
+from sqlalchemy import Date, Float, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -44,6 +44,9 @@ class Certificate(db.Model):
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
     expiry_reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # On a reissued certificate: the code it replaces (printed on the document).
+    reissue_of_code: Mapped[str | None] = mapped_column(String(40))
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     enrolment: Mapped[Enrolment] = relationship()
     issued_by: Mapped[User | None] = relationship(foreign_keys=[issued_by_id])
@@ -65,3 +68,37 @@ class Certificate(db.Model):
     @property
     def trainers(self) -> list[str]:
         return [t for t in self.trainer_names.split("; ") if t]
+
+
+class CertificateTemplate(db.Model):
+    """How certificates look and what they say. The row without a course is the
+    default; a course may have its own. Text is plain (no markup); images are
+    stored normalised as JPEG (see certificates.templates)."""
+
+    __tablename__ = "certificate_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), unique=True)
+    language: Mapped[str] = mapped_column(String(16), default="bilingual")  # en, zh, bilingual
+    title_en: Mapped[str] = mapped_column(String(120), default="Certificate of Completion")
+    title_zh: Mapped[str] = mapped_column(String(60), default="结业证书")
+    intro_en: Mapped[str] = mapped_column(String(200), default="This is to certify that")
+    intro_zh: Mapped[str] = mapped_column(String(100), default="兹证明")
+    body_en: Mapped[str] = mapped_column(String(200), default="has successfully completed the training course")
+    body_zh: Mapped[str] = mapped_column(String(100), default="已完成以下培训课程，成绩合格")
+    primary_color: Mapped[str] = mapped_column(String(7), default="#0B3C6E")
+    accent_color: Mapped[str] = mapped_column(String(7), default="#B08D3C")
+    paper_color: Mapped[str] = mapped_column(String(7), default="#FFFDF6")
+    border: Mapped[str] = mapped_column(String(16), default="guilloche")  # guilloche, double, simple
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    signatory1_name: Mapped[str] = mapped_column(String(120), default="")
+    signatory1_title: Mapped[str] = mapped_column(String(120), default="")
+    signatory1_image: Mapped[bytes | None] = mapped_column(LargeBinary)
+    signatory2_name: Mapped[str] = mapped_column(String(120), default="")
+    signatory2_title: Mapped[str] = mapped_column(String(120), default="")
+    signatory2_image: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    course = relationship("Course")

@@ -1,14 +1,17 @@
 """Certificates: issuing (never early, never twice), revoking, reissuing, verifying."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from .. import mail
+from ..accounts.models import User
 from ..admin.models import record
 from ..attendance.services import eligibility_for_run
 from ..catalogue.models import Run
@@ -18,7 +21,7 @@ from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can
 from ..types import utcnow
-from . import codes
+from . import bulk, codes, pdf, signing, templates
 from .models import Certificate
 
 
@@ -34,7 +37,7 @@ def _snapshot(enrolment: Enrolment, percent: float | None) -> Certificate:
         issuer_name=current_app.config["ORG_NAME"], attendance_pct=percent, expires_on=expires)
 
 
-def issue_for_run(actor, run_id: int) -> dict:
+def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
     """Issue every eligible certificate of the run not issued yet.
 
     The run row is locked for the whole transaction and the database allows one
@@ -42,10 +45,10 @@ def issue_for_run(actor, run_id: int) -> dict:
     certificate per enrolment between them.
     """
     if actor is not None and not can(actor, "issue_certificates"):
-        raise Forbidden("Only an admin can issue certificates.")
+        raise Forbidden(_("Only an admin can issue certificates."))
     run = get_run(run_id, lock=True)
     if run.status == "cancelled":
-        raise Conflict("This run was cancelled.", code="run_cancelled")
+        raise Conflict(_("This run was cancelled."), code="run_cancelled")
     existing = set(db.session.scalars(select(Certificate.current_for_enrolment_id).join(
         Enrolment, Certificate.enrolment_id == Enrolment.id).where(
         Enrolment.run_id == run.id, Certificate.current_for_enrolment_id.is_not(None))))
@@ -53,49 +56,60 @@ def issue_for_run(actor, run_id: int) -> dict:
     for enrolment, verdict in eligibility_for_run(run.id):
         if enrolment.id in existing:
             skipped.append({"enrolment_id": enrolment.id, "reason": "already_issued",
-                            "message": "A certificate was already issued."})
+                            "message": _("A certificate was already issued.")})
         elif not verdict.eligible:
             skipped.append({"enrolment_id": enrolment.id, "reason": verdict.code, "message": verdict.reason})
         else:
             certificate = _snapshot(enrolment, verdict.progress.percent if verdict.progress else None)
             certificate.issued_by_id = getattr(actor, "id", None)
             new.append(certificate)
+    if progress:
+        progress(0, len(new))
+        run = get_run(run_id, lock=True)  # progress() committed: take the lock again
+        taken = set(db.session.scalars(select(Certificate.current_for_enrolment_id).where(
+            Certificate.current_for_enrolment_id.in_([c.enrolment_id for c in new]))))
+        for certificate in [c for c in new if c.enrolment_id in taken]:
+            new.remove(certificate)
+            skipped.append({"enrolment_id": certificate.enrolment_id, "reason": "already_issued",
+                            "message": _("A certificate was already issued.")})
     db.session.add_all(new)
     try:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict("Certificates for this run are being issued by someone else; try again.",
+        raise Conflict(_("Certificates for this run are being issued by someone else; try again."),
                        code="issue_in_progress") from None
     for certificate in new:
         issued.append({"code": certificate.code, "enrolment_id": certificate.enrolment_id})
     if new:
         record(actor, "certificate.issue", run, f"{len(new)} certificates")
     db.session.commit()
+    if progress:
+        progress(len(new), len(new))
     return {"issued": issued, "skipped": skipped}
 
 
 def get_by_code(text: str) -> Certificate:
     code = codes.normalise(text)
     if code is None:
-        raise NotFound("No certificate has this code.")
+        raise NotFound(_("This is not a valid certificate code: check it and try again."), code="invalid_code")
     certificate = db.session.scalar(select(Certificate).where(Certificate.code == code).options(
-        selectinload(Certificate.superseded_by)))
+        selectinload(Certificate.superseded_by), selectinload(Certificate.enrolment)))
     if certificate is None:
-        raise NotFound("No certificate has this code.")
+        raise NotFound(_("No certificate has this code."))
     return certificate
 
 
 def revoke(actor, code: str, reason: str) -> Certificate:
     if not can(actor, "revoke_certificate"):
-        raise Forbidden("Only an admin can revoke certificates.")
+        raise Forbidden(_("Only an admin can revoke certificates."))
     if not isinstance(reason, str) or not reason.strip():
-        raise ValidationFailed("Give a reason for revoking.", fields={"reason": "required"})
+        raise ValidationFailed(_("Give a reason for revoking."), fields={"reason": _("Give a reason for revoking.")})
     if len(reason) > 2000:
-        raise ValidationFailed("The reason is longer than 2000 characters.", fields={"reason": "too long"})
+        raise ValidationFailed(_("The reason is longer than 2000 characters."), fields={"reason": "too long"})
     certificate = get_by_code(code)
     if certificate.revoked_at is not None:
-        raise Conflict("This certificate is already revoked.", code="already_revoked")
+        raise Conflict(_("This certificate is already revoked."), code="already_revoked")
     certificate.revoked_at = utcnow()
     certificate.revoked_reason = reason.strip()
     certificate.revoked_by_id = actor.id
@@ -108,17 +122,21 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
     """A new certificate for the same completion (e.g. after a name correction):
     new code, the original completion date, the old one marked superseded."""
     if not can(actor, "issue_certificates"):
-        raise Forbidden("Only an admin can reissue certificates.")
+        raise Forbidden(_("Only an admin can reissue certificates."))
+    if holder_name is not None and not isinstance(holder_name, str):
+        raise ValidationFailed(_("The name must be text."), fields={"holder_name": "invalid"})
     old = get_by_code(code)
-    if old.superseded_by_id is not None:
-        raise Conflict("This certificate was already superseded.", code="superseded")
-    if old.revoked_at is not None:
-        raise Conflict("A revoked certificate cannot be reissued.", code="already_revoked")
     get_run(old.enrolment.run_id, lock=True)
+    db.session.refresh(old)
+    if old.superseded_by_id is not None:
+        raise Conflict(_("This certificate was already superseded."), code="superseded")
+    if old.revoked_at is not None:
+        raise Conflict(_("A revoked certificate cannot be reissued."), code="already_revoked")
     enrolment = old.enrolment
-    name = (holder_name or enrolment.user.display_name).strip()
+    name = " ".join((holder_name or enrolment.user.display_name).split())
     if not name or len(name) > 200:
-        raise ValidationFailed("The name must be 1 to 200 characters.", fields={"holder_name": "invalid"})
+        message = _("The name must be 1 to 200 characters.")
+        raise ValidationFailed(message, fields={"holder_name": message})
     old.current_for_enrolment_id = None
     db.session.flush()
     new = Certificate(
@@ -126,7 +144,7 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
         holder_name=name, course_code=old.course_code, course_title=old.course_title, hours=old.hours,
         run_starts_on=old.run_starts_on, run_ends_on=old.run_ends_on, completed_on=old.completed_on,
         trainer_names=old.trainer_names, issuer_name=old.issuer_name, attendance_pct=old.attendance_pct,
-        expires_on=old.expires_on, issued_by_id=actor.id)
+        expires_on=old.expires_on, issued_by_id=actor.id, reissue_of_code=old.code)
     db.session.add(new)
     db.session.flush()
     old.superseded_by_id = new.id
@@ -137,7 +155,9 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
 
 def certificates_of(user) -> list[Certificate]:
     return list(db.session.scalars(select(Certificate).join(Enrolment, Certificate.enrolment_id == Enrolment.id)
-                                   .where(Enrolment.user_id == user.id).order_by(Certificate.issued_at.desc())))
+                                   .where(Enrolment.user_id == user.id).options(
+                                       selectinload(Certificate.superseded_by))
+                                   .order_by(Certificate.issued_at.desc(), Certificate.id.desc())))
 
 
 def run_certificates(run_id: int) -> list[Certificate]:
@@ -161,5 +181,242 @@ def public_view(certificate: Certificate, today: date | None = None) -> dict:
         "revoked_on": certificate.revoked_at.date().isoformat() if certificate.revoked_at else None,
         "revoked_reason": certificate.revoked_reason if certificate.revoked_at else None,
         "superseded_by": certificate.superseded_by.code if certificate.superseded_by else None,
+        "reissue_of": certificate.reissue_of_code,
+        "verify_url": verify_url(certificate.code),
+        "badge_url": verify_url(certificate.code) + "/badge.json",
     }
     return data
+
+
+# --- documents ----------------------------------------------------------------------
+
+def verify_url(code: str) -> str:
+    from ..enrolment.services import public_base_url
+    return f"{public_base_url()}/verify/{code}"
+
+
+def doc_for(certificate: Certificate, today: date | None = None) -> pdf.CertificateDoc:
+    return pdf.CertificateDoc(
+        code=certificate.code, holder_name=certificate.holder_name, course_title=certificate.course_title,
+        course_code=certificate.course_code, hours=certificate.hours, starts_on=certificate.run_starts_on,
+        ends_on=certificate.run_ends_on, completed_on=certificate.completed_on,
+        issued_on=certificate.issued_at.date(), verify_url=verify_url(certificate.code),
+        trainers=tuple(certificate.trainers), expires_on=certificate.expires_on,
+        reissue_of=certificate.reissue_of_code, status=certificate.status_on(today or utcnow().date()))
+
+
+def _course_id(certificate: Certificate) -> int | None:
+    return certificate.enrolment.run.course_id if certificate.enrolment and certificate.enrolment.run else None
+
+
+def filename_for(certificate: Certificate) -> str:
+    return f"certificate-{certificate.course_code}-{codes.display(certificate.code)}.pdf"
+
+
+def pdf_for(actor, code: str) -> tuple[str, bytes]:
+    """The signed PDF of one certificate, for its holder and admins. A revoked,
+    superseded or expired certificate is stamped as such across the page."""
+    certificate = get_by_code(code)
+    if not can(actor, "download_certificate", certificate):
+        raise Forbidden(_("Only the holder and admins can download this certificate."))
+    design = templates.designs_for_courses([_course_id(certificate)])
+    data = pdf.render(doc_for(certificate), design.get(_course_id(certificate)) or design[None],
+                      signer=signing.current_signer())
+    return filename_for(certificate), data
+
+
+def run_certificates(run_id: int, *, current_only: bool = True) -> list[Certificate]:
+    stmt = (select(Certificate).join(Enrolment, Certificate.enrolment_id == Enrolment.id)
+            .where(Enrolment.run_id == run_id)
+            .options(selectinload(Certificate.enrolment).selectinload(Enrolment.user),
+                     selectinload(Certificate.enrolment).selectinload(Enrolment.run),
+                     selectinload(Certificate.superseded_by))
+            .order_by(Certificate.holder_name, Certificate.id))
+    if current_only:
+        stmt = stmt.where(Certificate.current_for_enrolment_id.is_not(None))
+    return list(db.session.scalars(stmt))
+
+
+def _run_items(run_id: int) -> list[tuple[Certificate, pdf.CertificateDoc, pdf.Design]]:
+    certificates = [c for c in run_certificates(run_id) if c.revoked_at is None]
+    designs = templates.designs_for_courses({_course_id(c) for c in certificates})
+    today = utcnow().date()
+    return [(c, doc_for(c, today), designs.get(_course_id(c)) or designs[None]) for c in certificates]
+
+
+def signed_pdfs_for_run(actor, run_id: int, progress=None) -> list[tuple[Certificate, str, bytes]]:
+    """Every current, unrevoked certificate of the run as a signed PDF, rendered
+    on all cores for big runs."""
+    if not can(actor, "issue_certificates"):
+        raise Forbidden(_("Only an admin can download a run's certificates."))
+    get_run(run_id)
+    items = _run_items(run_id)
+    config = current_app.config
+    data = bulk.render_signed_many([(doc, design) for _c, doc, design in items], signing.signer_settings(config),
+                                   bulk.processes_wanted(config), progress=progress)
+    return [(c, filename_for(c), pdf_bytes) for (c, _d, _g), pdf_bytes in zip(items, data)]
+
+
+def zip_for_run(actor, run_id: int) -> bytes:
+    return bulk.zip_pdfs([(name, data) for _c, name, data in signed_pdfs_for_run(actor, run_id)])
+
+
+def print_pdf_for_run(actor, run_id: int) -> bytes:
+    """One PDF with every current certificate of the run, one per page, for printing (unsigned)."""
+    if not can(actor, "issue_certificates"):
+        raise Forbidden(_("Only an admin can download a run's certificates."))
+    run = get_run(run_id)
+    items = _run_items(run_id)
+    if not items:
+        raise NotFound(_("This run has no certificates yet."), code="no_certificates")
+    return pdf.render_many([(doc, design) for _c, doc, design in items],
+                           title=f"{run.course.code} certificates")
+
+
+# --- e-mail -----------------------------------------------------------------------
+
+def email_holders(actor, run_id: int, *, only_new: bool = True, progress=None) -> int:
+    """E-mail each holder of a current certificate of the run their signed PDF,
+    in their language. With ``only_new``, those already e-mailed are left out."""
+    if actor is not None and not can(actor, "issue_certificates"):
+        raise Forbidden(_("Only an admin can e-mail certificates."))
+    pdfs = signed_pdfs_for_run(actor, run_id) if actor is not None else _signed_for_system(run_id)
+    sent = 0
+    now = utcnow()
+    for i, (certificate, name, data) in enumerate(pdfs, 1):
+        if only_new and certificate.emailed_at is not None:
+            continue
+        user = certificate.enrolment.user
+        mail.queue(mail.build(
+            user.email, "Your certificate: %(course)s", "certificate_issued", locale=user.locale,
+            attachments=[(name, "application/pdf", data)], user=user, certificate=certificate,
+            course=certificate.course_title, verify_url=verify_url(certificate.code),
+            display_code=codes.display(certificate.code)))
+        certificate.emailed_at = now
+        sent += 1
+        if progress and i % 50 == 0:
+            db.session.commit()
+            progress(i, len(pdfs))
+    db.session.commit()
+    return sent
+
+
+def _signed_for_system(run_id: int):
+    items = _run_items(run_id)
+    config = current_app.config
+    data = bulk.render_signed_many([(doc, design) for _c, doc, design in items], signing.signer_settings(config),
+                                   bulk.processes_wanted(config))
+    return [(c, filename_for(c), pdf_bytes) for (c, _d, _g), pdf_bytes in zip(items, data)]
+
+
+# --- background jobs ----------------------------------------------------------------
+
+from .. import jobs  # noqa: E402
+
+
+@jobs.job("certificates.issue_run")
+def issue_run_job(progress, run_id: int, actor_id: int | None, email: bool = False) -> dict:
+    actor = db.session.get(User, actor_id) if actor_id else None
+    result = issue_for_run(actor, run_id, progress=progress)
+    if email and result["issued"]:
+        n = len(result["issued"])
+        result["emailed"] = email_holders(actor, run_id, progress=lambda done, total: progress(n + done, n + total))
+    return result
+
+
+@jobs.job("certificates.email_run")
+def email_run_job(progress, run_id: int, actor_id: int | None, only_new: bool = True) -> dict:
+    actor = db.session.get(User, actor_id) if actor_id else None
+    return {"emailed": email_holders(actor, run_id, only_new=only_new, progress=progress)}
+
+
+def start_issue(actor, run_id: int, *, email: bool = False):
+    """Issue a run's certificates as a background job (returns the Job)."""
+    if not can(actor, "issue_certificates"):
+        raise Forbidden(_("Only an admin can issue certificates."))
+    get_run(run_id)
+    return jobs.submit("certificates.issue_run", created_by=actor, run_id=run_id, actor_id=actor.id, email=email)
+
+
+def start_email(actor, run_id: int, *, only_new: bool = True):
+    if not can(actor, "issue_certificates"):
+        raise Forbidden(_("Only an admin can e-mail certificates."))
+    get_run(run_id)
+    return jobs.submit("certificates.email_run", created_by=actor, run_id=run_id, actor_id=actor.id,
+                       only_new=only_new)
+
+
+def eligible_count(run_id: int) -> int:
+    existing = set(db.session.scalars(select(Certificate.current_for_enrolment_id).join(
+        Enrolment, Certificate.enrolment_id == Enrolment.id).where(
+        Enrolment.run_id == run_id, Certificate.current_for_enrolment_id.is_not(None))))
+    return sum(1 for e, verdict in eligibility_for_run(run_id) if verdict.eligible and e.id not in existing)
+
+
+def issue_page(run_id: int) -> dict:
+    """What the admin issue page shows: each confirmed trainee, their verdict and certificate."""
+    run = get_run(run_id)
+    rows = eligibility_for_run(run_id)
+    by_enrolment = {}
+    for certificate in run_certificates(run_id, current_only=False):
+        current = by_enrolment.get(certificate.enrolment_id)
+        if current is None or certificate.current_for_enrolment_id is not None:
+            by_enrolment[certificate.enrolment_id] = certificate
+    rows.sort(key=lambda pair: pair[0].user.display_name.casefold())
+    return {"run": run, "rows": [(e, v, by_enrolment.get(e.id)) for e, v in rows],
+            "eligible": sum(1 for e, v in rows if v.eligible and (by_enrolment.get(e.id) is None or
+                                                                  by_enrolment[e.id].current_for_enrolment_id is None)),
+            "issued": sum(1 for c in by_enrolment.values() if c.current_for_enrolment_id is not None)}
+
+
+# --- renewals and automatic issuing -------------------------------------------------------
+
+def renewals(within_days: int = 90, today: date | None = None) -> list[Certificate]:
+    """Current, unrevoked certificates that expire within ``within_days`` or expired
+    in the last year: the people to invite to a refresher."""
+    today = today or utcnow().date()
+    return list(db.session.scalars(select(Certificate).where(
+        Certificate.current_for_enrolment_id.is_not(None), Certificate.revoked_at.is_(None),
+        Certificate.expires_on.is_not(None), Certificate.expires_on <= today + timedelta(days=within_days),
+        Certificate.expires_on >= today - timedelta(days=365)).options(
+        selectinload(Certificate.enrolment).selectinload(Enrolment.user)).order_by(Certificate.expires_on)))
+
+
+def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None = None) -> int:
+    """E-mail holders whose certificate lapses within ``within_days`` (once per certificate)."""
+    if actor is not None and not can(actor, "issue_certificates"):
+        raise Forbidden(_("Only an admin can send reminders."))
+    today = today or utcnow().date()
+    sent = 0
+    for certificate in renewals(within_days, today):
+        if certificate.expiry_reminder_sent_at is not None or certificate.expires_on < today:
+            continue
+        user = certificate.enrolment.user
+        mail.queue(mail.build(
+            user.email, "Your certificate expires on %(date)s", "certificate_expiring", locale=user.locale,
+            user=user, certificate=certificate, course=certificate.course_title,
+            date=certificate.expires_on.isoformat(), verify_url=verify_url(certificate.code),
+            display_code=codes.display(certificate.code)))
+        certificate.expiry_reminder_sent_at = utcnow()
+        sent += 1
+    if sent:
+        record(actor, "certificate.expiry_reminders", None, f"{sent} reminders")
+    db.session.commit()
+    return sent
+
+
+def auto_issue_due(now=None) -> dict:
+    """Issue certificates of ended runs whose course issues automatically; e-mail the new holders."""
+    from ..catalogue.models import Course, Meeting
+    from sqlalchemy import func
+    now = now or utcnow()
+    ended = select(Meeting.run_id).group_by(Meeting.run_id).having(func.max(Meeting.ends_at) <= now)
+    run_ids = list(db.session.scalars(select(Run.id).join(Course, Run.course_id == Course.id).where(
+        Course.auto_issue.is_(True), Run.status != "cancelled", Run.id.in_(ended))))
+    summary = {}
+    for run_id in run_ids:
+        result = issue_for_run(None, run_id)
+        if result["issued"]:
+            email_holders(None, run_id)
+            summary[run_id] = len(result["issued"])
+    return summary

@@ -65,8 +65,5 @@ def demo_load(force):
 def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo)
-    try:
-        from .data import data
-        app.cli.add_command(data)
-    except ImportError:
-        pass
+    from .data import data
+    app.cli.add_command(data)

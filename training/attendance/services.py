@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -152,23 +152,47 @@ def _mark(actor, meeting_id: int, records, source: str) -> list[Attendance]:
     keys = {w.key for w in wanted if w.key}
     applied = set(db.session.scalars(select(AttendanceReceipt.idempotency_key).where(
         AttendanceReceipt.idempotency_key.in_(keys)))) if keys else set()
-    current = {a.enrolment_id: a for a in db.session.scalars(select(Attendance).where(
+    current = {a.enrolment_id: (a.id, a.status, a.note) for a in db.session.scalars(select(Attendance).where(
         Attendance.meeting_id == meeting.id, Attendance.enrolment_id.in_({w.enrolment_id for w in wanted})))}
+    state = {eid: (status, note) for eid, (_id, status, note) in current.items()}
     now = utcnow()
-    changed: dict[int, Attendance] = {}
+    changes, receipts, changed = [], [], set()
     # In order: a trainee marked twice in one batch (present, then late) ends as the last mark.
     for w in wanted:
         if w.key:
             if w.key in applied:
                 continue  # a replay: this mark was already counted
             applied.add(w.key)
-            db.session.add(AttendanceReceipt(idempotency_key=w.key, meeting_id=meeting.id,
-                                             enrolment_id=w.enrolment_id, received_at=now))
-        row = write_record(meeting.id, current, w.enrolment_id, w.status, w.note, actor.id, now, source, w.key)
-        if row is not None:
-            changed[w.enrolment_id] = row
+            receipts.append({"idempotency_key": w.key, "meeting_id": meeting.id, "enrolment_id": w.enrolment_id,
+                             "received_at": now})
+        old = state.get(w.enrolment_id)
+        if old == (w.status, w.note):
+            continue
+        changes.append({"enrolment_id": w.enrolment_id, "meeting_id": meeting.id,
+                        "old_status": old[0] if old else None, "new_status": w.status, "note": w.note,
+                        "changed_by_id": actor.id, "changed_at": now, "source": source,
+                        "idempotency_key": w.key})
+        state[w.enrolment_id] = (w.status, w.note)
+        changed.add(w.enrolment_id)
+    # Bulk statements: the number of queries does not grow with the roster.
+    common = {"marked_by_id": actor.id, "marked_at": now, "source": source}
+    inserts = [{"enrolment_id": eid, "meeting_id": meeting.id, "status": state[eid][0], "note": state[eid][1],
+                **common} for eid in changed if eid not in current]
+    updates = [{"id": current[eid][0], "status": state[eid][0], "note": state[eid][1], **common}
+               for eid in changed if eid in current]
+    if inserts:
+        db.session.execute(insert(Attendance), inserts)
+    if updates:
+        db.session.execute(update(Attendance), updates)
+    if changes:
+        db.session.execute(insert(AttendanceChange), changes)
+    if receipts:
+        db.session.execute(insert(AttendanceReceipt), receipts)
     db.session.commit()
-    return list(changed.values())
+    if not changed:
+        return []
+    return list(db.session.scalars(select(Attendance).where(
+        Attendance.meeting_id == meeting.id, Attendance.enrolment_id.in_(changed))))
 
 
 def mark(actor, meeting_id: int, records: list[dict], *, source: str = "roster") -> list[Attendance]:

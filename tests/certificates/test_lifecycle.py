@@ -1,0 +1,258 @@
+"""Issuing (never twice, in bulk, as a job), revoking, reissuing, expiry,
+verification lookups with bad input, permissions, e-mail, renewals."""
+from __future__ import annotations
+
+import io
+import os
+import threading
+import zipfile
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.certificates.conftest import completed_run
+from tests.conftest import api, login
+from training.certificates import codes, services
+from training.certificates.models import Certificate
+from training.extensions import db
+
+
+def _count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Certificate))
+
+
+def test_issuing_twice_gives_one_certificate_per_enrolment(client, factory, admin):
+    run, enrolments = completed_run(factory, ["Anna Müller", "李娜", "Absent Person"], absent=["Absent Person"])
+    first = services.issue_for_run(admin, run.id)
+    assert len(first["issued"]) == 2
+    assert [s["reason"] for s in first["skipped"]] == ["attendance_below_minimum"]
+    second = api(client, admin).post(f"/api/v1/runs/{run.id}/certificates").get_json()
+    assert second["issued"] == []
+    assert sorted(s["reason"] for s in second["skipped"]) == ["already_issued", "already_issued",
+                                                                "attendance_below_minimum"]
+    assert _count() == 2
+
+
+def test_never_before_the_run_is_complete(factory, admin):
+    run = factory.run(meetings=2)  # in the future
+    factory.enrolment(run)
+    result = services.issue_for_run(admin, run.id)
+    assert result["issued"] == [] and result["skipped"][0]["reason"] == "incomplete"
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
+                    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions")
+def test_two_admins_issuing_at_once_on_postgresql(app, factory):
+    run, enrolments = completed_run(factory, [f"Trainee {i}" for i in range(12)])
+    admins = [factory.admin(), factory.admin()]
+    admin_ids, run_id = [a.id for a in admins], run.id
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def issue(admin_id):
+        with app.app_context():
+            try:
+                from training.accounts.models import User
+                actor = db.session.get(User, admin_id)
+                barrier.wait(timeout=10)
+                results.append(services.issue_for_run(actor, run_id))
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=issue, args=(i,)) for i in admin_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert sum(len(r["issued"]) for r in results) == 12
+    assert _count() == 12
+
+
+def test_big_runs_are_issued_as_a_job_with_progress(app, client, factory, admin):
+    app.config["CERT_SYNC_LIMIT"] = 2
+    run, enrolments = completed_run(factory, ["A One", "B Two", "C Three"])
+    response = api(client, admin).post(f"/api/v1/runs/{run.id}/certificates")
+    assert response.status_code == 202
+    location = response.headers["Location"]
+    assert location.startswith("/api/v1/jobs/")
+    job = api(client, admin).get(location).get_json()
+    assert job["state"] == "finished" and job["done"] == job["total"] == 3
+    assert len(job["result"]["issued"]) == 3
+    assert _count() == 3
+
+
+def test_admin_issue_page_shows_reasons_and_issues_in_the_background(client, factory, admin, mailbox):
+    run, _ = completed_run(factory, ["Anna Müller", "Absent Person"], absent=["Absent Person"])
+    login(client, admin)
+    page = client.get(f"/admin/runs/{run.id}/certificates").get_data(as_text=True)
+    assert "below the required" in page and "Eligible" in page
+    response = client.post(f"/admin/runs/{run.id}/certificates/issue", data={"email": "1"})
+    assert response.status_code == 302 and "/admin/certificates/jobs/" in response.headers["Location"]
+    job = client.get(response.headers["Location"] + "&format=json").get_json()
+    assert job["state"] == "finished" and len(job["result"]["issued"]) == 1 and job["result"]["emailed"] == 1
+    (message,) = mailbox()
+    attachments = [p for p in message.iter_attachments()]
+    assert attachments[0].get_content_type() == "application/pdf"
+    assert attachments[0].get_content().startswith(b"%PDF")
+    assert codes.display(job["result"]["issued"][0]["code"]) in message.get_body().get_content()
+
+
+def test_revoking_shows_on_the_verification_page_at_once(client, factory, admin):
+    run, _ = completed_run(factory, ["Anna Müller"])
+    code = services.issue_for_run(admin, run.id)["issued"][0]["code"]
+    assert 'data-status="valid"' in client.get(f"/verify/{code}").get_data(as_text=True)
+    response = api(client, admin).post(f"/api/v1/certificates/{code}/revoke", json={"reason": "Attendance sheet forged"})
+    assert response.status_code == 200 and response.get_json()["status"] == "revoked"
+    page = client.get(f"/verify/{code}")
+    html = page.get_data(as_text=True)
+    assert 'data-status="revoked"' in html and "Attendance sheet forged" in html
+    assert date.today().isoformat()[:4] in html
+    assert page.headers["Cache-Control"] == "no-store"
+    assert api(client).get(f"/api/v1/certificates/{code}").get_json()["status"] == "revoked"
+    again = api(client, admin).post(f"/api/v1/certificates/{code}/revoke", json={"reason": "again"})
+    assert again.status_code == 409
+    no_reason = api(client, admin).post(f"/api/v1/certificates/{codes.generate()}/revoke", json={})
+    assert no_reason.status_code == 422
+
+
+def test_reissue_after_name_correction_supersedes_the_old_one(client, factory, admin):
+    run, (enrolment,) = completed_run(factory, ["Ouyang Xiaoyn"])
+    old = services.issue_for_run(admin, run.id)["issued"][0]["code"]
+    login(client, admin)
+    response = client.post(f"/admin/certificates/{old}/reissue", data={"holder_name": "欧阳晓燕"})
+    assert response.status_code == 302
+    new = db.session.scalar(select(Certificate).where(Certificate.reissue_of_code == old))
+    old_cert = db.session.scalar(select(Certificate).where(Certificate.code == old))
+    assert new.holder_name == "欧阳晓燕" and new.completed_on == old_cert.completed_on
+    html = client.get(f"/verify/{old}").get_data(as_text=True)
+    assert 'data-status="superseded"' in html and f"/verify/{new.code}" in html
+    assert services.issue_for_run(admin, run.id)["issued"] == []  # still one current certificate
+    twice = api(client, admin).post(f"/api/v1/certificates/{old}/reissue", json={})
+    assert twice.status_code == 409
+
+
+def test_expired_certificates_show_as_expired(client, factory, admin):
+    course = factory.course(validity_months=1)
+    run, _ = completed_run(factory, ["Anna Müller"], course=course)
+    code = services.issue_for_run(admin, run.id)["issued"][0]["code"]
+    cert = db.session.scalar(select(Certificate).where(Certificate.code == code))
+    cert.expires_on = date.today() - timedelta(days=1)
+    db.session.commit()
+    assert api(client).get(f"/api/v1/certificates/{code}").get_json()["status"] == "expired"
+    assert 'data-status="expired"' in client.get(f"/verify/{code}").get_data(as_text=True)
+
+
+def test_codes_typed_in_lower_case_with_spaces_and_dashes_are_accepted(client, factory, admin):
+    run, _ = completed_run(factory, ["Anna Müller"])
+    code = services.issue_for_run(admin, run.id)["issued"][0]["code"]
+    typed = " ".join(codes.display(code).lower().split("-"))
+    response = client.get("/verify", query_string={"code": typed})
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/verify/{code}")
+    assert client.get(f"/verify/{codes.display(code).lower()}").status_code == 301
+    assert api(client).get(f"/api/v1/certificates/{codes.display(code).lower()}").status_code == 200
+
+
+@pytest.mark.parametrize("bad", [
+    "NOTACODE", "0" * 27 + "X", "", "<script>alert(1)</script>", "A" * 500,
+])
+def test_forged_truncated_and_garbage_codes_are_clear_404s(client, factory, admin, bad):
+    run, _ = completed_run(factory, ["Anna Müller"])
+    real = services.issue_for_run(admin, run.id)["issued"][0]["code"]
+    for text in (bad, real[:-3], real[:-1] + ("0" if real[-1] != "0" else "1")):
+        if not text:
+            continue
+        response = api(client).get(f"/api/v1/certificates/{text}")
+        assert response.status_code == 404, text
+        assert response.get_json()["error"]["code"] in ("not_found", "invalid_code")
+        page = client.get(f"/verify/{text}")
+        assert page.status_code in (404, 301), text
+    forged = codes.generate()  # well-formed with a valid check character, never issued
+    assert api(client).get(f"/api/v1/certificates/{forged}").get_json()["error"]["code"] == "not_found"
+    response = client.get("/verify", query_string={"code": bad})
+    assert response.status_code in (200, 422)
+    if bad:
+        assert "not a valid certificate code" in response.get_data(as_text=True)
+
+
+def test_permission_refusals(client, factory, admin):
+    run, (enrolment, other) = completed_run(factory, ["Anna Müller", "Bob Builder"])
+    trainee, trainer = enrolment.user, factory.trainer()
+    assert api(client, trainee).post(f"/api/v1/runs/{run.id}/certificates").status_code == 403
+    assert api(client, trainer).post(f"/api/v1/runs/{run.id}/certificates").status_code == 403
+    assert api(client).post(f"/api/v1/runs/{run.id}/certificates").status_code == 401
+    code = services.issue_for_run(admin, run.id)["issued"][0]["code"]
+    mine = db.session.scalar(select(Certificate).where(Certificate.code == code)).enrolment.user
+    someone_else = other.user if mine.id == enrolment.user.id else enrolment.user
+    assert api(client, someone_else).get(f"/api/v1/certificates/{code}/pdf").status_code == 403
+    assert api(client).get(f"/api/v1/certificates/{code}/pdf").status_code == 401
+    assert api(client, mine).get(f"/api/v1/certificates/{code}/pdf").status_code == 200
+    assert api(client, mine).post(f"/api/v1/certificates/{code}/revoke", json={"reason": "x"}).status_code == 403
+    assert api(client, trainer).get(f"/api/v1/runs/{run.id}/certificates.zip").status_code == 403
+    login(client, someone_else)
+    assert client.get(f"/certificates/{code}.pdf").status_code == 403
+    for url in (f"/admin/runs/{run.id}/certificates", "/admin/certificates/templates", f"/admin/certificates/{code}"):
+        assert client.get(url).status_code == 403
+    assert client.post(f"/admin/certificates/{code}/revoke", data={"reason": "x"}).status_code == 403
+    assert api(client).get(f"/api/v1/certificates/{code}").get_json()["status"] == "valid"
+
+
+def test_public_view_carries_no_personal_data(client, factory, admin):
+    run, (enrolment,) = completed_run(factory, ["Anna Mueller"])
+    code = services.issue_for_run(admin, run.id)["issued"][0]["code"]
+    body = api(client).get(f"/api/v1/certificates/{code}").get_data(as_text=True)
+    badge = client.get(f"/verify/{code}/badge.json").get_data(as_text=True)
+    page = client.get(f"/verify/{code}").get_data(as_text=True)
+    for text in (body, badge, page):
+        assert enrolment.user.email not in text and "@" not in text.replace("@context", "")
+        assert "Anna Mueller" in text
+
+
+def test_run_zip_holds_one_signed_pdf_per_certificate(client, factory, admin):
+    run, _ = completed_run(factory, ["Anna Müller", "李娜", "José Álvarez"])
+    services.issue_for_run(admin, run.id)
+    response = api(client, admin).get(f"/api/v1/runs/{run.id}/certificates.zip")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        names = archive.namelist()
+        assert len(names) == 3
+        assert all(archive.read(n).startswith(b"%PDF") and b"/ETSI.CAdES.detached" in archive.read(n) for n in names)
+    login(client, admin)
+    printed = client.get(f"/admin/runs/{run.id}/certificates-print.pdf")
+    assert printed.status_code == 200 and printed.data.count(b"/Type /Page\n") + printed.data.count(b"/Type /Page ") >= 3
+
+
+def test_renewal_list_and_reminders_once(client, factory, admin, mailbox):
+    course = factory.course(validity_months=36)
+    run, _ = completed_run(factory, ["Anna Müller"], course=course)
+    code = services.issue_for_run(admin, run.id)["issued"][0]["code"]
+    cert = db.session.scalar(select(Certificate).where(Certificate.code == code))
+    assert cert.expires_on > date.today() + timedelta(days=1000)
+    cert.expires_on = date.today() + timedelta(days=20)
+    db.session.commit()
+    login(client, admin)
+    assert "Anna Müller" in client.get("/admin/certificates/renewals").get_data(as_text=True)
+    assert client.post("/admin/certificates/renewals/remind").status_code == 302
+    assert services.send_expiry_reminders(admin) == 0
+    assert len(mailbox()) == 1
+
+
+def test_auto_issue_for_courses_that_issue_automatically(factory, mailbox):
+    course = factory.course(auto_issue=True)
+    run, _ = completed_run(factory, ["Anna Müller"], course=course)
+    manual_run, _ = completed_run(factory, ["Bob Builder"])
+    assert services.auto_issue_due() == {run.id: 1}
+    assert services.auto_issue_due() == {}
+    assert _count() == 1 and len(mailbox()) == 1
+
+
+def test_lookups_are_rate_limited(tmp_path, pg_database):
+    from tests.conftest import make_test_app
+    app = make_test_app(tmp_path, pg_database, RATELIMIT_ENABLED=True)
+    client = app.test_client()
+    with app.app_context():
+        statuses = [client.get("/verify", headers={"X-Forwarded-For": "x"}).status_code for _ in range(31)]
+        db.engine.dispose()
+    assert statuses[:30] == [200] * 30 and statuses[30] == 429

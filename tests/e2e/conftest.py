@@ -1,0 +1,99 @@
+"""Browser test fixtures: the app served on 127.0.0.1 from a background thread
+against the test's own database, and a Playwright page in Debian's Chromium.
+
+``live_server`` yields an object with ``url`` (base URL, no trailing slash)
+and ``app``; data made with the ``factory`` fixture in the test is visible to
+the server (same database). End the test's own transaction before the
+browser acts (``db.session.commit()`` after building data, ``rollback()``
+after reading): on SQLite every transaction holds the write lock.
+``page`` is a phone-sized page by default; ask for
+another viewport with ``@pytest.mark.viewport(width, height)``. Without
+/usr/bin/chromium the browser tests skip, unless REQUIRE_BROWSER=1, when they fail.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+PHONE = {"width": 390, "height": 844}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "viewport(width, height): browser viewport for the page fixture")
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+
+
+@pytest.fixture
+def live_server(app):
+    from werkzeug.serving import make_server
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing")
+        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (set REQUIRE_BROWSER=1 to make this a failure)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=["--no-sandbox", "--disable-background-networking"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(request, browser, live_server):
+    marker = request.node.get_closest_marker("viewport")
+    viewport = {"width": marker.args[0], "height": marker.args[1]} if marker else PHONE
+    mobile = viewport["width"] < 600
+    context = browser.new_context(viewport=viewport, base_url=live_server.url, is_mobile=mobile, has_touch=mobile,
+                                  device_scale_factor=2 if mobile else 1, locale="en-GB")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.js_errors = errors
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot under test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def log_in(page, email: str, password: str) -> None:
+    page.goto("/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.locator("form button[type=submit], form input[type=submit]").first.click()
+    page.wait_for_load_state()

@@ -130,7 +130,14 @@ def seeded_schema(app, factory):
     run = factory.run(course, trainers=[trainer], capacity=2)
     enrolment = factory.enrolment(run, trainee)
     past = factory.past_run(course, trainers=[trainer])
-    factory.enrolment(past, factory.trainee())
+    finished = factory.enrolment(past, factory.trainee(name="欧阳晓燕"))
+    from training.attendance.models import Attendance
+    from training.certificates.services import issue_for_run
+    from training.extensions import db
+    for meeting in past.meetings:
+        db.session.add(Attendance(enrolment_id=finished.id, meeting_id=meeting.id, status="present"))
+    db.session.commit()
+    code = issue_for_run(admin, past.id)["issued"][0]["code"]
     from training.accounts.services import create_token
     token = create_token(admin, "schemathesis")
     app.config["CATCH_IN_TESTS"] = True  # a 5xx must come back as a response for the check to see it
@@ -138,7 +145,7 @@ def seeded_schema(app, factory):
     schema.auth_header = {"Authorization": f"Bearer {token}"}
     # Generated ids rarely exist; the "seeded" pass sends these so the happy paths run too.
     schema.seeded_ids = {"course_id": course.id, "run_id": run.id, "enrolment_id": enrolment.id,
-                         "meeting_id": past.meetings[0].id}
+                         "meeting_id": past.meetings[0].id, "code": code, "user_id": trainer.id}
     return schema
 
 

@@ -134,6 +134,12 @@ LOCATION = {"Location": {"description": "The URL of the new resource.", "schema"
 
 # --- schemas --------------------------------------------------------------------
 
+TRAINER_FIELDS = {
+    "id": INTEGER, "name": STRING, "title": nullable("string"), "organisation": nullable("string"),
+    "expertise": array(STRING), "photo_url": nullable("string"), "thumbnail_url": nullable("string"),
+    "url": STRING,
+}
+
 SCHEMAS: dict[str, dict] = {
     "Error": obj({
         "error": obj({
@@ -266,6 +272,41 @@ SCHEMAS: dict[str, dict] = {
                                 "description": "A record whose key was already received is skipped (safe retries)."},
         }, ("enrolment_id", "status"))),
     }, ("records",)),
+    "Certificate": obj({
+        "code": STRING, "display_code": {"type": "string", "description": "The code grouped for reading aloud."},
+        "status": {"type": "string", "enum": ["valid", "revoked", "superseded", "expired"]},
+        "holder_name": STRING, "course_code": STRING, "course_title": STRING, "hours": NUMBER,
+        "starts_on": DATE, "ends_on": DATE, "completed_on": DATE, "issued_on": DATE, "trainers": array(STRING),
+        "issuer": STRING, "expires_on": nullable("string", format="date"),
+        "revoked_on": nullable("string", format="date"), "revoked_reason": nullable("string"),
+        "superseded_by": nullable("string", description="The code of the certificate that replaced this one."),
+        "reissue_of": nullable("string"), "verify_url": {"type": "string", "format": "uri"},
+        "badge_url": {"type": "string", "format": "uri"},
+        "enrolment_id": {"type": "integer", "description": "Only in an admin's list of a run's certificates."},
+    }, ("code", "status", "holder_name", "course_title", "hours", "issued_on"),
+        description="What anyone may see of a certificate: no e-mail or other personal data."),
+    "CertificateList": obj({"items": array(ref("Certificate"))}, ("items",)),
+    "IssueInput": obj({"email": {"type": "boolean", "description": "Also e-mail each new certificate to its holder."}}),
+    "IssueResult": obj({
+        "issued": array(obj({"code": STRING, "enrolment_id": INTEGER}, ("code", "enrolment_id"))),
+        "skipped": array(obj({"enrolment_id": INTEGER, "reason": STRING, "message": STRING},
+                             ("enrolment_id", "reason"))),
+        "emailed": INTEGER,
+    }, ("issued", "skipped")),
+    "IssueStarted": obj({"job": ref("Job"), "location": STRING}, ("job", "location")),
+    "ReissueInput": obj({"holder_name": {"type": "string", "maxLength": 200,
+                                         "description": "The corrected name; default the current one."}}),
+    "RevokeInput": obj({"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}, ("reason",)),
+    "OpenBadgeCredential": {"type": "object", "description": "An Open Badges 3.0 credential (JSON-LD).",
+                            "required": ["@context", "type", "issuer", "credentialSubject"]},
+    "TrainerSummary": obj(dict(TRAINER_FIELDS, upcoming_runs={
+        "type": "integer", "description": "How many upcoming runs they teach."}), ("id", "name", "expertise", "url")),
+    "Trainer": obj(dict(
+        TRAINER_FIELDS, bio=STRING, bio_html={"type": "string", "description": "The bio as sanitised HTML."},
+        upcoming_runs=array(ref("RunSummary")),
+        courses_taught=array(obj({"id": INTEGER, "code": STRING, "title": STRING, "runs": INTEGER,
+                                  "last_run_ended_on": nullable("string", format="date")}, ("id", "code", "title"))),
+    ), ("id", "name", "expertise", "url", "bio", "upcoming_runs", "courses_taught")),
     "ReasonInput": obj({"reason": {"type": "string", "maxLength": 2000}}),
     "Job": obj({
         "id": STRING, "kind": STRING,
@@ -294,6 +335,7 @@ def page_of(item: str) -> dict:
 
 SCHEMAS["CoursePage"] = page_of("Course")
 SCHEMAS["EnrolmentPage"] = page_of("Enrolment")
+SCHEMAS["TrainerPage"] = page_of("TrainerSummary")
 
 # --- paths ------------------------------------------------------------------------
 
@@ -301,6 +343,9 @@ COURSE_ID = path_id("course_id", "The course's id.")
 RUN_ID = path_id("run_id", "The run's id.")
 ENROLMENT_ID = path_id("enrolment_id", "The enrolment's id.")
 MEETING_ID = path_id("meeting_id", "The meeting's id.")
+CODE = {"name": "code", "in": "path", "required": True,
+        "description": "The certificate code, with or without its dashes and in any case.",
+        "schema": {"type": "string", "maxLength": 64}}
 
 PATHS: dict[str, dict] = {
     "/courses": {
@@ -396,6 +441,65 @@ PATHS: dict[str, dict] = {
                   description="Trainers of the run may mark from 30 minutes before the meeting starts "
                               "(403 `too_early` before); admins at any time. Answers the roster after the change "
                               "with `changed`.", who="the run's trainers, admins"),
+    },
+    "/runs/{run_id}/certificates": {
+        "parameters": [RUN_ID],
+        "post": op("Issue every eligible certificate of a run", tag="Certificates", auth=AUTH_ADMIN,
+                   body=ref("IssueInput"), body_required=False, ok_schema=ref("IssueResult"), errors=(404, 409),
+                   description="Eligible: every meeting has attendance (or the run has ended) and the trainee "
+                               "attended at least the course's minimum. One certificate per enrolment. When many "
+                               "are due the answer is 202 with the job to poll in `Location` "
+                               "(`GET /jobs/{job_id}`).", who="admins"),
+        "get": op("The certificates of a run", tag="Certificates", auth=AUTH_ADMIN,
+                  ok_schema=ref("CertificateList"), errors=(404,), who="admins"),
+    },
+    "/runs/{run_id}/certificates.zip": {
+        "parameters": [RUN_ID],
+        "get": op("Every certificate PDF of a run, in one ZIP", tag="Certificates", auth=AUTH_ADMIN,
+                  ok_content={"application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}},
+                  errors=(404, 409), who="admins"),
+    },
+    "/certificates/{code}": {
+        "parameters": [CODE],
+        "get": op("Verify a certificate", tag="Certificates", auth=AUTH_NONE, ok_schema=ref("Certificate"),
+                  errors=(404,), description="Unknown or malformed codes answer 404. Rate-limited per client.",
+                  who="anyone"),
+    },
+    "/certificates/{code}/pdf": {
+        "parameters": [CODE],
+        "get": op("Download the certificate PDF", tag="Certificates", auth=AUTH_USER,
+                  ok_content={"application/pdf": {"schema": {"type": "string",
+                                                             "contentMediaType": "application/pdf"}}},
+                  errors=(403, 404), who="the holder, admins"),
+    },
+    "/certificates/{code}/revoke": {
+        "parameters": [CODE],
+        "post": op("Revoke a certificate", tag="Certificates", auth=AUTH_ADMIN, body=ref("RevokeInput"),
+                   ok_schema=ref("Certificate"), errors=(404, 409), who="admins"),
+    },
+    "/certificates/{code}/reissue": {
+        "parameters": [CODE],
+        "post": op("Reissue a certificate (e.g. a corrected name); the old one is superseded", tag="Certificates",
+                   auth=AUTH_ADMIN, body=ref("ReissueInput"), body_required=False, ok=201,
+                   ok_schema=ref("Certificate"), headers=LOCATION, errors=(404, 409), who="admins"),
+    },
+    "/certificates/{code}/badge": {
+        "parameters": [CODE],
+        "get": op("The certificate as an Open Badges 3.0 credential", tag="Certificates", auth=AUTH_NONE,
+                  ok_content={"application/ld+json": {"schema": ref("OpenBadgeCredential")}}, errors=(404,),
+                  who="anyone"),
+    },
+    "/trainers": {
+        "get": op("The trainer directory", tag="Trainers", auth=AUTH_NONE, params=[
+            query("q", "Words in the name, organisation or expertise."),
+            PAGE_PARAMS[0], query("per_page", "Items per page.", {"type": "integer", "minimum": 1, "maximum": 100}),
+        ], ok_schema=ref("TrainerPage"), errors=(422,), who="anyone"),
+    },
+    "/trainers/{user_id}": {
+        "parameters": [path_id("user_id", "The trainer's user id.")],
+        "get": op("A trainer's public profile", tag="Trainers", auth=AUTH_OPTIONAL, ok_schema=ref("Trainer"),
+                  errors=(404,), description="No e-mail address or other contact data.",
+                  who="anyone, for a public profile"),
     },
     "/jobs/{job_id}": {
         "parameters": [{"name": "job_id", "in": "path", "required": True, "description": "The job's id (a UUID).",

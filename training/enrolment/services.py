@@ -201,8 +201,10 @@ def _check_prerequisite(run: Run, user: User) -> None:
                           code="prerequisite_missing", prerequisite=prereq.code)
 
 
-def check_can_enrol(actor: User, run: Run, trainee: User) -> None:
-    """Every refusal of an enrolment, in one place. Raises a DomainError."""
+def check_can_enrol(actor: User, run: Run, trainee: User, *, prerequisites: bool = True) -> None:
+    """Every refusal of an enrolment, in one place. Raises a DomainError.
+    ``enrol`` calls it once before taking the run lock (the prerequisite is
+    not about seats) and again, without it, on the locked run."""
     admin = is_admin(actor)
     if trainee.id != actor.id and not admin:
         raise Forbidden(_("Only an admin can enrol someone else."))
@@ -218,7 +220,13 @@ def check_can_enrol(actor: User, run: Run, trainee: User) -> None:
         raise EnrolmentClosed(_("This run is not open for enrolment."))
     if utcnow() > enrol_deadline(run):
         raise EnrolmentClosed(_("The enrolment deadline for this run has passed."), code="deadline_passed")
-    _check_prerequisite(run, trainee)
+    if prerequisites:
+        _check_prerequisite(run, trainee)
+
+
+def _status_counts(run_id: int) -> dict[str, int]:
+    return dict(db.session.execute(select(Enrolment.status, func.count()).where(
+        Enrolment.run_id == run_id).group_by(Enrolment.status)).all())
 
 
 def _existing(run_id: int, user_id: int) -> Enrolment | None:
@@ -258,46 +266,60 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
           commit: bool = True) -> Enrolment:
     """Enrol ``trainee`` (default: the actor) in the run. Returns the enrolment,
     confirmed, waitlisted or pending. Raises AlreadyEnrolled (409) when an
-    active enrolment exists, EnrolmentClosed/NotEligible/Forbidden otherwise."""
+    active enrolment exists, EnrolmentClosed/NotEligible/Forbidden otherwise.
+
+    The run lock is held from the seat count to the commit only: checks that
+    do not depend on seats run before it, and with ``commit`` the e-mail is
+    rendered after it, so simultaneous enrolments queue for as short as
+    possible."""
     trainee = trainee or actor
+    check_can_enrol(actor, get_run(run_id), trainee)
     run = get_run(run_id, lock=True)
-    check_can_enrol(actor, run, trainee)
+    check_can_enrol(actor, run, trainee, prerequisites=False)
     enrolment = _existing(run.id, trainee.id)
     if enrolment is not None and enrolment.is_active:
         raise _already(enrolment)
+    now = utcnow()
+    if run.requires_approval and not is_admin(actor):
+        status, position = S.pending.value, None
+    else:
+        counts = _status_counts(run.id)
+        confirmed, waiting = counts.get(S.confirmed.value, 0), counts.get(S.waitlisted.value, 0)
+        if waiting and confirmed < run.capacity:  # free seats while people wait: they come first
+            promote_waitlist(run)
+            counts = _status_counts(run.id)
+            confirmed, waiting = counts.get(S.confirmed.value, 0), counts.get(S.waitlisted.value, 0)
+        seat_free = confirmed < run.capacity and not waiting
+        status, position = (S.confirmed.value, None) if seat_free else (S.waitlisted.value, waiting + 1)
     if enrolment is None:
-        # Added as "cancelled" (holding nothing) until placed: the seat count below flushes it.
-        enrolment = Enrolment(run_id=run.id, user_id=trainee.id, run=run, user=trainee, status=S.cancelled.value)
+        enrolment = Enrolment(run_id=run.id, user_id=trainee.id, run=run, user=trainee, status=status)
         db.session.add(enrolment)
-        try:
-            db.session.flush()
-        except IntegrityError:
-            # Only reachable if the row lock was bypassed; a duplicate is a conflict, not a crash.
-            db.session.rollback()
-            existing = _existing(run_id, trainee.id)
-            if existing is not None:
-                raise _already(existing) from None
-            raise AlreadyEnrolled(_("Already enrolled in this run.")) from None
+    enrolment.status = status
     enrolment.source = source
     enrolment.cancelled_at = None
     enrolment.reason = ""
     enrolment.company = trainee.company
-    now = utcnow()
-    if run.requires_approval and not is_admin(actor):
-        enrolment.status = S.pending.value
-        enrolment.waitlisted_at = None
-        kind = "enrol_pending"
-    else:
-        enrolment.status = S.cancelled.value  # not counted while the seats are counted
+    enrolment.confirmed_at = now if status == S.confirmed.value else None
+    enrolment.waitlisted_at = now if status == S.waitlisted.value else None
+    try:
         db.session.flush()
-        _place(enrolment, run, now, seat_free=free_seats(run) > 0)
-        kind = "enrol_confirmed" if enrolment.status == S.confirmed.value else "enrol_waitlisted"
-    db.session.flush()
-    _notify(enrolment, kind, with_calendar=enrolment.status == S.confirmed.value,
-            position=waitlist_position(enrolment))
-    record(actor, f"enrolment.{enrolment.status}", enrolment, f"{trainee.email} run {run.id} via {source}")
-    if commit:
-        _commit()
+    except IntegrityError:
+        # Only reachable if the row lock was bypassed; a duplicate is a conflict, not a crash.
+        db.session.rollback()
+        existing = _existing(run_id, trainee.id)
+        if existing is not None:
+            raise _already(existing) from None
+        raise AlreadyEnrolled(_("Already enrolled in this run.")) from None
+    record(actor, f"enrolment.{status}", enrolment, f"{trainee.email} run {run.id} via {source}")
+    kind = {S.pending.value: "enrol_pending", S.confirmed.value: "enrol_confirmed"}.get(status, "enrol_waitlisted")
+    if not commit:
+        _notify(enrolment, kind, with_calendar=status == S.confirmed.value, position=position)
+        return enrolment
+    db.session.commit()
+    # Rendered after the commit, outside the lock; sent in the background like any mail.
+    calendar = run_calendar(enrolment.run, public_base_url()) if status == S.confirmed.value else None
+    message = _message(enrolment, kind, calendar=calendar, position=position)
+    jobs.fire_and_forget("send_mail", messages=[message.as_bytes()])
     return enrolment
 
 

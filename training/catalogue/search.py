@@ -106,14 +106,15 @@ class CatalogueQuery:
                 value = ""
             if value:
                 setattr(query, name, value)
-        if not _clean(args.get("sort"), 32) or (query.sort == "relevance" and not query.q):
+        if _clean(args.get("sort"), 32) not in SORTS or (query.sort == "relevance" and not query.q):
             # Default order: best match first for a search, else the next start date.
             query.sort = "relevance" if query.q else "next"
         query.category = _clean(args.get("category"), 64) or None
         query.city = _clean(args.get("city"), 100) or None
         month = _clean(args.get("month"), 7)
         if month:
-            if re.fullmatch(r"\d{4}-\d{2}", month) and 1 <= int(month[5:]) <= 12 and 2000 <= int(month[:4]) <= 2999:
+            if (re.fullmatch(r"[0-9]{4}-[0-9]{2}", month) and 1 <= int(month[5:]) <= 12
+                    and 2000 <= int(month[:4]) <= 2999):
                 query.month = month
             else:
                 bad("month", "month must look like 2026-12.")

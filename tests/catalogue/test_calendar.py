@@ -1,0 +1,75 @@
+"""Run calendars and the personal feed at a secret, resettable URL."""
+from datetime import datetime, timezone
+
+from icalendar import Calendar
+
+from tests.conftest import login
+
+
+def test_run_calendar_has_one_event_per_meeting_in_the_run_time_zone(client, factory):
+    start = datetime(2031, 3, 3, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
+    run = factory.run(factory.course(code="ROB-1", title="机器人"), meetings=3, start=start,
+                      timezone_name="Asia/Shanghai")
+    response = client.get(f"/runs/{run.id}/calendar.ics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/calendar"
+    cal = Calendar.from_ical(response.data)
+    events = [c for c in cal.walk("VEVENT")]
+    assert len(events) == 3
+    first = events[0]
+    assert first["DTSTART"].dt.hour == 9 and str(first["DTSTART"].dt.tzinfo) == "Asia/Shanghai"
+    assert first.get("DTSTART").params.get("TZID") == "Asia/Shanghai"
+    assert cal.walk("VTIMEZONE")
+    assert "机器人" in str(first["SUMMARY"])
+    assert len({str(e["UID"]) for e in events}) == 3
+
+
+def test_run_without_meetings_is_an_all_day_event(client, factory):
+    run = factory.run(meetings=0)
+    cal = Calendar.from_ical(client.get(f"/runs/{run.id}/calendar.ics").data)
+    (event,) = cal.walk("VEVENT")
+    assert event["DTSTART"].dt == run.starts_on
+
+
+def test_draft_run_calendar_is_hidden(client, factory):
+    run = factory.run(status="draft")
+    assert client.get(f"/runs/{run.id}/calendar.ics").status_code == 404
+    assert client.get("/runs/424242/calendar.ics").status_code == 404
+
+
+def test_personal_feed_lists_confirmed_runs_only_and_reset_revokes_it(client, factory):
+    trainee = factory.trainee()
+    confirmed = factory.run(factory.course(title="Confirmed course"))
+    waiting = factory.run(factory.course(title="Waitlisted course"))
+    factory.enrolment(confirmed, trainee)
+    factory.enrolment(waiting, trainee, status="waitlisted")
+    login(client, trainee)
+    page = client.get("/my/calendar")
+    assert page.status_code == 200 and "Create my calendar link" in page.get_data(as_text=True)
+    client.post("/my/calendar/reset")
+    token = trainee.calendar_token
+    assert token and token in client.get("/my/calendar").get_data(as_text=True)
+    client.get("/", headers={})  # the feed needs no login
+    feed = client.get(f"/calendar/{token}.ics")
+    assert feed.status_code == 200
+    summaries = [str(e["SUMMARY"]) for e in Calendar.from_ical(feed.data).walk("VEVENT")]
+    assert summaries and all("Confirmed course" in s for s in summaries)
+    client.post("/my/calendar/reset")
+    assert client.get(f"/calendar/{token}.ics").status_code == 404
+    assert client.get(f"/calendar/{trainee.calendar_token}.ics").status_code == 200
+
+
+def test_calendar_page_needs_login_and_reset_needs_csrf(app, factory):
+    client = app.test_client()
+    assert client.get("/my/calendar").status_code == 302
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        login(client, factory.trainee())
+        assert client.post("/my/calendar/reset").status_code == 400
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+
+
+def test_unknown_feed_token_is_404(client):
+    assert client.get("/calendar/nope.ics").status_code == 404
+    assert client.get("/calendar/" + "x" * 300 + ".ics").status_code == 404

@@ -1,0 +1,188 @@
+"""Catalogue search: English and Chinese, filters, sorting, paging, and the
+index kept in sync with courses, categories and trainers (SQLite FTS5 and
+PostgreSQL pg_trgm behave the same)."""
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from training.catalogue.models import Category
+from training.catalogue.search import CatalogueQuery, rebuild_search_index, search_courses
+from training.errors import ValidationFailed
+from training.extensions import db
+
+
+def codes(**args):
+    page = search_courses(CatalogueQuery.from_args(args))
+    return [card.course.code for card in page.items]
+
+
+@pytest.fixture
+def catalogue(factory):
+    robots = Category(slug="robotics", name="Industrial robotics", name_zh="工业机器人")
+    plc = Category(slug="plc", name="PLC programming", name_zh="PLC 编程")
+    db.session.add_all([robots, plc])
+    db.session.commit()
+    anna = factory.trainer(name="Anna Müller")
+    wang = factory.trainer(name="王小明")
+    rob = factory.course(code="ROB-110", title="工业机器人操作与编程", summary="Jogging, frames and tool data.",
+                         category=robots, language="zh")
+    opc = factory.course(code="OPC-150", title="OPC UA from the ground up", summary="Information models.",
+                         description="Secure channels and **certificates**.", level="intermediate")
+    plc101 = factory.course(code="PLC-101", title="PLC fundamentals", summary="Ladder logic on S7-1500.",
+                            category=plc, level="beginner")
+    factory.course(code="HID-1", title="Hidden robot course", published=False)
+    factory.run(rob, trainers=[wang], city="Shenzhen")
+    factory.run(opc, trainers=[anna], city="Suzhou")
+    return {"rob": rob, "opc": opc, "plc": plc101, "anna": anna, "wang": wang, "robots": robots}
+
+
+def test_chinese_substring_finds_course(catalogue):
+    assert codes(q="机器人") == ["ROB-110"]
+    assert codes(q="操作与编程") == ["ROB-110"]
+
+
+def test_one_and_two_character_chinese_queries_fall_back_to_like(catalogue):
+    assert codes(q="机器") == ["ROB-110"]
+    assert codes(q="编") == ["ROB-110", "PLC-101"] or set(codes(q="编")) == {"ROB-110", "PLC-101"}
+
+
+def test_english_search_is_case_insensitive_and_covers_code_summary_description(catalogue):
+    assert codes(q="opc") == ["OPC-150"]
+    assert codes(q="OPC UA") == ["OPC-150"]
+    assert codes(q="rob-110") == ["ROB-110"]
+    assert codes(q="ladder") == ["PLC-101"]
+    assert codes(q="CERTIFICATES") == ["OPC-150"]
+
+
+def test_category_and_trainer_names_are_searchable(catalogue):
+    assert codes(q="industrial robotics") == ["ROB-110"]
+    assert codes(q="müller") == ["OPC-150"]
+    assert codes(q="王小明") == ["ROB-110"]
+
+
+def test_all_terms_must_match(catalogue):
+    assert codes(q="opc ladder") == []
+    assert codes(q="plc s7") == ["PLC-101"]
+
+
+def test_unpublished_courses_are_not_found_but_admin_listing_sees_them(catalogue):
+    assert codes(q="hidden") == []
+    page = search_courses(CatalogueQuery.from_args({"q": "hidden"}), include_unpublished=True)
+    assert [c.course.code for c in page.items] == ["HID-1"]
+
+
+def test_index_follows_course_category_and_trainer_changes(catalogue):
+    catalogue["opc"].title = "Fieldbus gateways"
+    db.session.commit()
+    assert codes(q="fieldbus") == ["OPC-150"]
+    catalogue["robots"].name = "Cobots"
+    db.session.commit()
+    assert codes(q="cobots") == ["ROB-110"]
+    catalogue["anna"].display_name = "Anna Schmidt"
+    db.session.commit()
+    assert codes(q="schmidt") == ["OPC-150"]
+    assert codes(q="müller") == []
+    run = catalogue["opc"].runs[0]
+    run.trainers = [catalogue["wang"]]
+    db.session.commit()
+    assert codes(q="schmidt") == []
+    assert set(codes(q="王小明")) == {"ROB-110", "OPC-150"}
+
+
+def test_rebuild_keeps_results(catalogue):
+    rebuild_search_index()
+    assert codes(q="机器人") == ["ROB-110"]
+
+
+def test_like_wildcards_are_literal(catalogue, factory):
+    factory.course(code="PCT-1", title="100% uptime")
+    assert codes(q="%") == ["PCT-1"]
+    assert codes(q="_") == []
+
+
+def test_filters_by_category_level_language(catalogue):
+    assert codes(category="robotics") == ["ROB-110"]
+    assert codes(level="intermediate") == ["OPC-150"]
+    assert codes(language="zh") == ["ROB-110"]
+    assert codes(category="no-such-category") == []
+
+
+def test_run_filters_need_one_run_matching_all_of_them(catalogue, factory):
+    assert codes(city="shenzhen") == ["ROB-110"]
+    assert codes(mode="online") == []
+    online = factory.run(catalogue["plc"], mode="online", city="")
+    assert codes(mode="online") == ["PLC-101"]
+    month = online.starts_on.strftime("%Y-%m")
+    assert "PLC-101" in codes(month=month)
+    assert codes(month="2001-01") == []
+    # open seats: fill the PLC run
+    for _ in range(online.capacity):
+        factory.enrolment(online)
+    assert "PLC-101" not in codes(open_only="1")
+    assert set(codes(open_only="1")) == {"ROB-110", "OPC-150"}
+
+
+def test_past_and_cancelled_runs_do_not_count(catalogue, factory):
+    factory.past_run(catalogue["plc"], city="Ningbo")
+    factory.run(catalogue["plc"], city="Xiamen", status="cancelled")
+    assert codes(city="ningbo") == []
+    assert codes(city="xiamen") == []
+
+
+def test_cards_carry_next_run_and_seats(catalogue, factory):
+    opc = catalogue["opc"]
+    later = factory.run(opc, start=datetime.now(timezone.utc) + timedelta(days=40), capacity=5)
+    factory.enrolment(later)
+    page = search_courses(CatalogueQuery.from_args({"q": "opc"}))
+    card = page.items[0]
+    assert card.next_run.id == opc.runs[0].id
+    assert card.seats[later.id] == 4
+    assert [r.id for r in card.upcoming_runs] == sorted([r.id for r in card.upcoming_runs],
+                                                        key=lambda i: next(r.starts_on for r in opc.runs if r.id == i))
+
+
+def test_sorting(catalogue, factory):
+    soon = factory.run(catalogue["plc"], start=datetime.now(timezone.utc) + timedelta(days=2))
+    assert soon
+    assert codes(sort="next")[:1] == ["PLC-101"]
+    assert codes(sort="title") == ["OPC-150", "PLC-101", "ROB-110"] or codes(sort="title")[0] == "OPC-150"
+    assert codes(sort="newest")[0] == "PLC-101"
+    # a search is ordered by relevance: the code match comes first
+    factory.course(code="X-1", title="Introduction", summary="Mentions OPC once.")
+    assert codes(q="opc")[0] == "OPC-150"
+
+
+def test_pagination_and_page_past_the_end(factory):
+    for i in range(7):
+        factory.course(code=f"P-{i}", title=f"Course {i:02d}")
+    page = search_courses(CatalogueQuery.from_args({"per_page": "3", "page": "3", "sort": "title"}))
+    assert (page.total, page.pages, page.page) == (7, 3, 3)
+    assert [c.course.code for c in page.items] == ["P-6"]
+    past = search_courses(CatalogueQuery.from_args({"per_page": "3", "page": "99"}))
+    assert past.items == [] and past.total == 7
+
+
+def test_lenient_parsing_ignores_bad_values():
+    query = CatalogueQuery.from_args({"page": "abc", "per_page": "100000", "level": "guru", "month": "2026-13",
+                                      "sort": "sideways", "open_only": "maybe", "q": "a\x00b" + "x" * 500})
+    assert query.page == 1 and query.per_page == 100 and query.level is None and query.month is None
+    assert query.sort == "relevance" and not query.open_only
+    assert "\x00" not in query.q and len(query.q) <= 200
+
+
+@pytest.mark.parametrize("args", [{"page": "0"}, {"per_page": "x"}, {"level": "guru"}, {"mode": "teleport"},
+                                  {"language": "xx"}, {"sort": "random"}, {"month": "2026-1"},
+                                  {"open_only": "perhaps"}])
+def test_strict_parsing_refuses_bad_values(args):
+    with pytest.raises(ValidationFailed):
+        CatalogueQuery.from_args(args, strict=True)
+
+
+def test_strict_search_refuses_unknown_category(app):
+    with pytest.raises(ValidationFailed):
+        search_courses(CatalogueQuery.from_args({"category": "nope"}, strict=True))
+
+
+def test_month_range_handles_december():
+    query = CatalogueQuery.from_args({"month": "2026-12"})
+    assert query.month_range == (date(2026, 12, 1), date(2026, 12, 31))

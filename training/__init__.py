@@ -29,6 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
 
+    _configure_logging(app)
     _init_database(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
@@ -49,6 +50,19 @@ def create_app(config: dict | None = None) -> Flask:
     from . import cli
     cli.register(app)
     return app
+
+
+def _configure_logging(app: Flask) -> None:
+    """The request log (``training.request``, one line per request) and errors
+    go to stderr at LOG_LEVEL (default INFO) unless logging is configured
+    already (gunicorn --log-config, a test runner): Python's default would
+    drop every INFO line in production."""
+    import os
+    logger = logging.getLogger("training")
+    if logger.level == logging.NOTSET:
+        level = str(app.config.get("LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO").upper()
+        logger.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+    _ = app.logger  # Flask adds its stderr handler to "training" when nothing handles these records yet
 
 
 class _DatabaseInt(IntegerConverter):

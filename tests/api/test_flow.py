@@ -149,3 +149,57 @@ def test_bad_tokens(client, factory):
     assert client.get("/api/v1/enrolments/1", headers={"Authorization": f"Bearer {token}"}).status_code == 404
     end_all_sessions(user)
     assert client.get("/api/v1/enrolments/1", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_whole_flow_through_the_api(client, factory):
+    """Course, run, enrolment, attendance, certificate, verification, revocation: the contract of issue 2."""
+    from datetime import datetime, timedelta, timezone
+    admin, trainer = factory.admin(), factory.trainer(name="Anna Müller")
+    trainee = factory.trainee(name="欧阳晓燕")
+    course = _course(client, admin, code="OPC-150", title="OPC UA from the ground up").json
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    start = now - timedelta(minutes=5)
+    run_body = _run_body(trainer, starts_on=(now - timedelta(days=1)).date().isoformat(),
+                         ends_on=(now + timedelta(days=1)).date().isoformat(),
+                         enrol_deadline=(now + timedelta(hours=3)).isoformat(), timezone="UTC",
+                         meetings=[{"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=4)).isoformat()}])
+    run = api(client, admin).post(f"/api/v1/courses/{course['id']}/runs", json=run_body).json
+    enrolment = api(client, trainee).post(f"/api/v1/runs/{run['id']}/enrolments", json={}).json
+    assert enrolment["status"] == "confirmed"
+    meeting_id = run["meetings"][0]["id"]
+
+    # Only the run's trainers and admins mark attendance.
+    records = {"records": [{"enrolment_id": enrolment["id"], "status": "present"}]}
+    assert api(client, trainee).put(f"/api/v1/meetings/{meeting_id}/attendance", json=records).status_code == 403
+    assert api(client, factory.trainer()).put(f"/api/v1/meetings/{meeting_id}/attendance", json=records).status_code == 403
+    bad = api(client, trainer).put(f"/api/v1/meetings/{meeting_id}/attendance",
+                                   json={"records": [{"enrolment_id": enrolment["id"], "status": "asleep"}]})
+    assert bad.status_code == 422
+    assert api(client, trainer).put(f"/api/v1/meetings/{meeting_id}/attendance", json=records).status_code == 200
+
+    # Issuing: admins only; one certificate per enrolment, however often it is asked.
+    assert api(client, trainer).post(f"/api/v1/runs/{run['id']}/certificates").status_code == 403
+    issued = api(client, admin).post(f"/api/v1/runs/{run['id']}/certificates")
+    assert issued.status_code == 200, issued.json
+    assert [i["enrolment_id"] for i in issued.json["issued"]] == [enrolment["id"]]
+    again = api(client, admin).post(f"/api/v1/runs/{run['id']}/certificates").json
+    assert again["issued"] == [] and again["skipped"][0]["enrolment_id"] == enrolment["id"]
+    code = issued.json["issued"][0]["code"]
+
+    public = api(client).get(f"/api/v1/certificates/{code}")
+    assert public.status_code == 200
+    assert public.json["status"] == "valid" and public.json["holder_name"] == "欧阳晓燕"
+    assert public.json["course_title"] == "OPC UA from the ground up" and public.json["hours"] == 16
+    assert trainee.email not in str(public.json)
+    assert api(client).get("/api/v1/certificates/NOT-A-CODE").status_code == 404
+
+    assert api(client).get(f"/api/v1/certificates/{code}/pdf").status_code == 401
+    assert api(client, factory.trainee()).get(f"/api/v1/certificates/{code}/pdf").status_code == 403
+    pdf = api(client, trainee).get(f"/api/v1/certificates/{code}/pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+
+    assert api(client, trainee).post(f"/api/v1/certificates/{code}/revoke", json={"reason": "x"}).status_code == 403
+    assert api(client, admin).post(f"/api/v1/certificates/{code}/revoke", json={}).status_code == 422
+    revoked = api(client, admin).post(f"/api/v1/certificates/{code}/revoke", json={"reason": "Issued in error"})
+    assert revoked.status_code == 200
+    assert api(client).get(f"/api/v1/certificates/{code}").json["status"] == "revoked"

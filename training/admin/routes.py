@@ -30,9 +30,9 @@ def admin_required(view):
 
 # Admin sections of the other areas, shown in the admin navigation when present.
 AREA_LINKS = [
-    ("admin.courses", "Courses"), ("admin.categories", "Categories"), ("admin.runs", "Runs"),
-    ("admin.certificates", "Certificates"), ("admin.certificate_templates", "Certificate templates"),
-    ("admin.renewals", "Renewals"),
+    ("admin.courses", "Courses"), ("admin.runs", "Runs"), ("admin.categories", "Categories"),
+    ("admin.enrolments", "Enrolments"), ("admin.certificates", "Certificates"),
+    ("admin.certificate_templates", "Certificate templates"), ("admin.renewals", "Renewals"),
 ]
 
 

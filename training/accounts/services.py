@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 
@@ -265,7 +266,7 @@ def request_password_reset(email: str, reset_url_for) -> None:
     if user is None or not user.active:
         return
     token = password_reset_token(user)
-    mail.queue(mail.build(user.email, "Reset your password", "password_reset",
+    mail.queue(mail.build(user.email, _l("Reset your password"), "password_reset",
                           locale=user.locale, user=user, url=reset_url_for(token)))
     db.session.commit()
 

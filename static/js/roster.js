@@ -82,6 +82,8 @@
       saveButton.classList.toggle('btn-primary', changed > 0);
       saveButton.classList.toggle('btn-outline-primary', changed === 0);
     }
+    const markAllButton = document.getElementById('mark-all');
+    if (markAllButton) markAllButton.disabled = counts.unmarked === 0;
     if (pendingBadge) {
       pendingBadge.textContent = memoryOutbox.length ? memoryOutbox.length + ' ' + form.dataset.msgPending : '';
       pendingBadge.classList.toggle('d-none', !memoryOutbox.length);

@@ -48,7 +48,7 @@ def test_trainer_takes_attendance_on_a_phone(page, live_server, factory):
     page.get_by_role("button", name="Mark all present").click()
     late_row = page.locator(".roster-row", has_text="Bob Smith")
     late_row.locator("label", has_text="Late").click()
-    assert page.locator("#save-roster").inner_text() == "Save 6 changes"
+    assert page.locator("#save-roster").inner_text() == "Save (6)"
     screenshot(page, "attendance-phone-3-marked")
 
     page.locator("#save-roster").click()

@@ -19,6 +19,7 @@ import hashlib
 import io
 import math
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -121,10 +122,29 @@ def fmt_range(a: date, b: date, lang: str) -> str:
 
 
 def _font(text: str, bold: bool = False) -> str:
+    """The CJK font for CJK text; for other regular text too when it has every
+    glyph (one embedded font subset fewer per file), else the Latin font."""
     f = fonts()
     if needs_cjk(text):
         return f.cjk
-    return f.latin_bold if bold else f.latin
+    if bold:
+        return f.latin_bold
+    covered = _cjk_coverage()
+    if covered and all(ord(ch) in covered for ch in text):
+        return f.cjk
+    return f.latin
+
+
+@lru_cache(maxsize=4)
+def _cjk_coverage_for(name: str) -> frozenset:
+    from reportlab.pdfbase.pdfmetrics import getFont
+    face = getattr(getFont(name), "face", None)
+    return frozenset(getattr(face, "charToGlyph", {}) or ())
+
+
+def _cjk_coverage() -> frozenset:
+    f = fonts()
+    return _cjk_coverage_for(f.cjk) if f.cjk_embedded else frozenset()
 
 
 def _width(text: str, font: str, size: float) -> float:
@@ -380,12 +400,39 @@ def _draw_centered(c, text: str, y: float, size: float, colour, *, bold=False, m
     return y
 
 
+class _PrecompressedForm(pdfdoc.PDFObject):
+    """A Form XObject whose (Flate) stream was compressed once per process."""
+
+    def __init__(self, compressed: bytes):
+        self.compressed = compressed
+
+    def format(self, document):
+        return (b"<< /Type /XObject /Subtype /Form /FormType 1 /BBox [0 0 %.2f %.2f] /Resources << >> "
+                b"/Filter /FlateDecode /Length %d >>\nstream\n" % (PAGE_W, PAGE_H, len(self.compressed))
+                + self.compressed + b"\nendstream")
+
+
+@lru_cache(maxsize=32)
+def _background_form(design: Design) -> tuple[str, bytes]:
+    name = "CertBg" + hashlib.sha256(design.key.encode() + repr(design).encode()).hexdigest()[:12]
+    return name, zlib.compress(background_ops(design).encode("ascii"), 9)
+
+
+def _draw_background(c, design: Design) -> None:
+    name, compressed = _background_form(design)
+    internal = c._doc.getXObjectName(name)
+    if internal not in c._doc.idToObject:
+        c._doc.Reference(_PrecompressedForm(compressed), internal)
+    c._code.append(f"/{internal} Do")
+    c._formsinuse.append(name)
+
+
 def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool = False) -> None:
     primary, accent = HexColor(design.primary), HexColor(design.accent)
     ink, muted = HexColor("#1B1B1B"), HexColor("#555555")
     langs = _labels(design)
     bilingual = len(langs) == 2
-    c._code.append(background_ops(design))
+    _draw_background(c, design)
 
     # header: logo and issuer
     y = PAGE_H - 78
@@ -511,9 +558,9 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
     label = {"zh": "证书编号 · 扫码验证", "en": "Certificate no. · scan to verify"}
     c.drawRightString(qx - 8, qy + 58, "  ".join(label[lang] for lang in langs))
     verify_text = doc.verify_url.split("://", 1)[-1]
-    c.setFont(fonts().latin, 6)
-    _, vsize = fit_lines(verify_text, fonts().latin, 250, 6, 3, 1)
-    c.setFont(fonts().latin, vsize)
+    vfont = _font(verify_text)
+    _, vsize = fit_lines(verify_text, vfont, 250, 6, 3, 1)
+    c.setFont(vfont, vsize)
     c.drawRightString(qx - 8, qy + 38, verify_text)
 
     left = []

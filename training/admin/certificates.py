@@ -102,7 +102,8 @@ def certificates():
         stmt = stmt.where(or_(Certificate.code == code, Certificate.holder_name.ilike(like),
                               Certificate.course_code.ilike(like), Certificate.course_title.ilike(like)))
     rows = list(db.session.scalars(stmt))
-    return render_template("admin/certificates/list.html", certificates=rows, q=q)
+    runs = [] if q else services.runs_to_certify()
+    return render_template("admin/certificates/list.html", certificates=rows, q=q, runs=runs)
 
 
 @bp.get("/certificates/<code>")

@@ -420,3 +420,23 @@ def auto_issue_due(now=None) -> dict:
             email_holders(None, run_id)
             summary[run_id] = len(result["issued"])
     return summary
+
+
+def runs_to_certify(limit: int = 20) -> list[tuple[Run, int, int]]:
+    """Recently ended runs with their confirmed trainees and current certificates,
+    for the admin's list (three queries)."""
+    from sqlalchemy import func
+    from ..catalogue.models import Meeting
+    from ..enrolment.models import EnrolmentStatus
+    ended = select(Meeting.run_id).group_by(Meeting.run_id).having(func.max(Meeting.ends_at) <= utcnow())
+    runs = list(db.session.scalars(select(Run).where(Run.id.in_(ended), Run.status != "cancelled")
+                                   .options(selectinload(Run.course)).order_by(Run.ends_on.desc()).limit(limit)))
+    ids = [r.id for r in runs]
+    if not ids:
+        return []
+    trainees = dict(db.session.execute(select(Enrolment.run_id, func.count()).where(
+        Enrolment.run_id.in_(ids), Enrolment.status == EnrolmentStatus.confirmed.value).group_by(Enrolment.run_id)).all())
+    issued = dict(db.session.execute(select(Enrolment.run_id, func.count()).join(
+        Certificate, Certificate.enrolment_id == Enrolment.id).where(
+        Enrolment.run_id.in_(ids), Certificate.current_for_enrolment_id.is_not(None)).group_by(Enrolment.run_id)).all())
+    return [(r, trainees.get(r.id, 0), issued.get(r.id, 0)) for r in runs]

@@ -82,3 +82,19 @@ def mine():
 def download(code: str):
     filename, data = services.pdf_for(current_user, code)
     return _pdf_response(filename, data)
+
+
+# flask --app wsgi certificates auto-issue | remind-expiring (for cron or a scheduler)
+@bp.cli.command("auto-issue")
+def auto_issue_command():
+    """Issue the certificates of ended runs whose course issues automatically."""
+    import click
+    summary = services.auto_issue_due()
+    click.echo(f"Issued {sum(summary.values())} certificates in {len(summary)} runs.")
+
+
+@bp.cli.command("remind-expiring")
+def remind_expiring_command():
+    """E-mail holders whose certificate expires within 60 days (once each)."""
+    import click
+    click.echo(f"Sent {services.send_expiry_reminders(None, within_days=60)} reminders.")

@@ -4,7 +4,7 @@ import enum
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (Boolean, CheckConstraint, Column, Date, Float, ForeignKey, Integer,
+from sqlalchemy import (Boolean, CheckConstraint, Column, Date, Float, ForeignKey, Index, Integer,
                         String, Table, Text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -51,6 +51,8 @@ class Course(db.Model):
     __table_args__ = (
         CheckConstraint("min_attendance_pct >= 0 AND min_attendance_pct <= 100", name="min_attendance"),
         CheckConstraint("hours > 0", name="hours_positive"),
+        # The catalogue's filters and facet counts read only these columns.
+        Index("ix_courses_listing", "published", "archived", "category_id", "level", "language"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -71,7 +73,7 @@ class Course(db.Model):
     weight_by_length: Mapped[bool] = mapped_column(Boolean, default=False)
     pass_mark: Mapped[int | None] = mapped_column(Integer)  # final assessment, optional
     # A valid certificate of this course is required before enrolling.
-    prerequisite_course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"))
+    prerequisite_course_id: Mapped[int | None] = mapped_column(ForeignKey("courses.id"), index=True)
     validity_months: Mapped[int | None] = mapped_column(Integer)  # certificate expiry, optional
     auto_issue: Mapped[bool] = mapped_column(Boolean, default=False)
     published: Mapped[bool] = mapped_column(Boolean, default=True)

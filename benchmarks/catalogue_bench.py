@@ -1,0 +1,238 @@
+"""Catalogue benchmark: loads 10,000 courses, 2,000 runs and 300 trainers,
+then reports SQL queries per page and median/p95 server time for the
+catalogue's first page, a filtered page, English and Chinese searches (and
+the course and trainer pages), on SQLite and, when given a PostgreSQL URL,
+on PostgreSQL.
+
+    python benchmarks/catalogue_bench.py [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+                                         [--requests 40] [--time-limit 240]
+
+It builds throw-away databases (a temporary SQLite file; on PostgreSQL a new
+database on that server, dropped at the end) and never touches real data.
+Targets (issue 3): at most 10 queries per page, p95 under 50 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, event, insert, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+COURSES, RUNS, TRAINERS, TRAINEES, ENROLMENTS = 10_000, 2_000, 300, 1_000, 6_000
+TOPICS = [("PLC programming", "PLC 编程", "plc"), ("Industrial robotics", "工业机器人", "robotics"),
+          ("MES", "制造执行系统", "mes"), ("OPC UA and IIoT", "OPC UA 与工业物联网", "iiot"),
+          ("Machine vision", "机器视觉", "vision"), ("Additive manufacturing", "增材制造", "additive"),
+          ("Functional safety", "功能安全", "safety"), ("Lean", "精益生产", "lean")]
+TITLE_WORDS = ["fundamentals", "in practice", "for maintenance teams", "advanced lab", "commissioning",
+               "troubleshooting", "architecture", "data and analytics", "safety integration", "from the ground up"]
+ZH_WORDS = ["基础", "实战", "进阶", "调试", "维护", "编程", "架构", "数据分析", "安全集成", "入门"]
+CITIES = ["Suzhou", "Shanghai", "Shenzhen", "Stuttgart", "Ningbo", "Wuxi", "Chengdu", "Online"]
+SURNAMES = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "Müller", "Schmidt", "Smith", "Garcia", "Rossi"]
+GIVEN = ["伟", "敏", "静", "磊", "洋", "Anna", "Hans", "Oliver", "Maria", "Li", "Chen", "Jun"]
+
+
+def build_app(url: str):
+    from training import create_app
+    from training.extensions import db
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": False, "RATELIMIT_ENABLED": False,
+                      "WTF_CSRF_ENABLED": False, "JOBS_MODE": "inline", "ARGON2_FAST": True,
+                      "PUBLIC_BASE_URL": "http://127.0.0.1"})
+    with app.app_context():
+        db.create_all()  # also installs the search index (training.catalogue.search)
+    return app
+
+
+def load(app, rng: random.Random) -> None:
+    from training.accounts.models import TrainerProfile, User
+    from training.catalogue.models import Category, Course, Meeting, Run, run_trainers
+    from training.enrolment.models import Enrolment
+    from training.extensions import db
+    now = datetime.now(timezone.utc)
+    with app.app_context():
+        conn = db.session.connection()
+        conn.execute(insert(Category), [{"id": i + 1, "slug": slug, "name": name, "name_zh": zh}
+                                        for i, (name, zh, slug) in enumerate(TOPICS)])
+        users = []
+        for i in range(TRAINERS + TRAINEES):
+            trainer = i < TRAINERS
+            name = rng.choice(SURNAMES) + ("" if rng.random() < .5 else " ") + rng.choice(GIVEN) + f" {i}"
+            users.append({"id": i + 1, "email": f"user{i}@bench.example", "display_name": name,
+                          "role": "trainer" if trainer else "trainee", "active": True, "session_version": 1,
+                          "failed_logins": 0, "created_at": now, "password_hash": None})
+        conn.execute(insert(User), users)
+        conn.execute(insert(TrainerProfile), [{
+            "user_id": i + 1, "title": "Senior engineer", "organisation": "Bench Automation Ltd",
+            "bio": "Twenty years of commissioning lines. 多年产线调试经验。", "public": True, "updated_at": now,
+            "expertise": ", ".join(rng.sample([t[0] for t in TOPICS], 3))} for i in range(TRAINERS)])
+        courses = []
+        for i in range(COURSES):
+            cat = rng.randrange(len(TOPICS))
+            name, zh, _slug = TOPICS[cat]
+            word, zh_word = rng.choice(TITLE_WORDS), rng.choice(ZH_WORDS)
+            courses.append({
+                "id": i + 1, "code": f"B{i:05d}", "title": f"{name} {word} {zh}{zh_word}",
+                "summary": f"A {word} course on {name.lower()}: hands-on labs and real equipment. {zh}{zh_word}课程。",
+                "description": (f"## {name}\n\nThis course covers {name} {word}. " * 4
+                                + f"\n\n课程内容：{zh}、{zh_word}、现场实操与案例分析。" * 3),
+                "outcomes": "- Apply it on your line", "prerequisites": "", "audience": "Engineers",
+                "category_id": cat + 1, "level": rng.choice(["beginner", "intermediate", "advanced"]),
+                "hours": rng.choice([8, 12, 16, 24]), "language": rng.choice(["en", "zh", "en+zh"]),
+                "min_attendance_pct": 80, "excused_counts": False, "weight_by_length": False, "auto_issue": False,
+                "published": rng.random() > .03, "archived": False,
+                "created_at": now - timedelta(days=rng.randrange(1000))})
+        for chunk in range(0, COURSES, 2000):
+            conn.execute(insert(Course), courses[chunk:chunk + 2000])
+        runs, meetings, teaching = [], [], []
+        for i in range(RUNS):
+            start = date.today() + timedelta(days=rng.randrange(-120, 240))
+            city = rng.choice(CITIES)
+            runs.append({"id": i + 1, "course_id": rng.randrange(COURSES) + 1, "starts_on": start,
+                         "ends_on": start + timedelta(days=2), "timezone": "Asia/Shanghai",
+                         "mode": "online" if city == "Online" else rng.choice(["in_person", "in_person", "blended"]),
+                         "location": "" if city == "Online" else "Training centre", "city": "" if city == "Online" else city,
+                         "capacity": rng.choice([8, 12, 16, 20]), "requires_approval": False,
+                         "status": rng.choice(["open"] * 8 + ["closed", "draft"]), "notes": "", "created_at": now})
+            for d in range(3):
+                day = datetime.combine(start + timedelta(days=d), datetime.min.time(), tzinfo=timezone.utc)
+                meetings.append({"run_id": i + 1, "starts_at": day + timedelta(hours=1),
+                                 "ends_at": day + timedelta(hours=9), "title": ""})
+            for t in rng.sample(range(TRAINERS), 2):
+                teaching.append({"run_id": i + 1, "user_id": t + 1})
+        conn.execute(insert(Run), runs)
+        conn.execute(insert(Meeting), meetings)
+        conn.execute(insert(run_trainers), teaching)
+        pairs = set()
+        while len(pairs) < ENROLMENTS:
+            pairs.add((rng.randrange(RUNS) + 1, TRAINERS + rng.randrange(TRAINEES) + 1))
+        conn.execute(insert(Enrolment), [{"run_id": r, "user_id": u, "status": "confirmed", "source": "import",
+                                          "created_at": now, "updated_at": now, "confirmed_at": now, "reason": ""}
+                                         for r, u in sorted(pairs)])
+        db.session.commit()
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("ANALYZE"))
+            db.session.commit()
+
+
+def measure(app, requests: int, deadline: float) -> list[tuple]:
+    from training.extensions import db
+    next_month = (date.today().replace(day=1) + timedelta(days=32)).strftime("%Y-%m")
+    scenarios = [
+        ("first page", "/"),
+        ("filtered page", f"/?category=robotics&open_only=1&month={next_month}&mode=in_person"),
+        ("search (English)", "/?q=opc+ua+commissioning"),
+        ("search (Chinese)", "/?q=机器人"),
+        ("search (Chinese, 2 chars)", "/?q=机器"),
+        ("search + filters", "/?q=safety&level=advanced&open_only=1&sort=title"),
+        ("deep page", "/?page=400"),
+        ("course page", "/courses/42"),
+        ("trainer directory", "/trainers"),
+        ("trainer profile", "/trainers/7"),
+        ("API search", "/api/v1/courses?q=vision&per_page=50"),
+    ]
+    rows = []
+    with app.app_context():
+        client = app.test_client()
+        counter = {"n": 0}
+
+        @event.listens_for(db.engine, "before_cursor_execute")
+        def _count(*_args):
+            counter["n"] += 1
+
+        for label, url in scenarios:
+            for _ in range(2):  # warm up caches and prepared plans
+                response = client.get(url)
+                assert response.status_code == 200, (url, response.status_code)
+            timings, queries = [], 0
+            for _ in range(requests):
+                if time.monotonic() > deadline:
+                    break
+                counter["n"] = 0
+                started = time.perf_counter()
+                response = client.get(url)
+                timings.append((time.perf_counter() - started) * 1000)
+                queries = counter["n"]
+            if not timings:
+                rows.append((label, url, None, None, None, 0))
+                continue
+            timings.sort()
+            p95 = timings[min(len(timings) - 1, int(round(0.95 * (len(timings) - 1))))]
+            rows.append((label, url, queries, statistics.median(timings), p95, len(timings)))
+        event.remove(db.engine, "before_cursor_execute", _count)
+    return rows
+
+
+def report(name: str, load_seconds: float, rows) -> None:
+    print(f"\n== {name}: {COURSES} courses, {RUNS} runs, {TRAINERS} trainers (loaded in {load_seconds:.1f} s)")
+    print(f"{'page':<28}{'queries':>8}{'median ms':>11}{'p95 ms':>9}{'n':>5}  target")
+    for label, url, queries, median, p95, n in rows:
+        if median is None:
+            print(f"{label:<28}{'-':>8}{'-':>11}{'-':>9}{0:>5}  (time limit reached)")
+            continue
+        ok = queries <= 10 and p95 < 50
+        print(f"{label:<28}{queries:>8}{median:>11.1f}{p95:>9.1f}{n:>5}  {'ok' if ok else 'MISSED'}")
+
+
+def run_sqlite(args, deadline) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        app = build_app(f"sqlite:///{folder}/bench.db")
+        started = time.perf_counter()
+        load(app, random.Random(7))
+        report("SQLite", time.perf_counter() - started, measure(app, args.requests, deadline))
+        with app.app_context():
+            from training.extensions import db
+            db.engine.dispose()
+
+
+def run_postgres(args, deadline) -> None:
+    base = make_url(args.postgres)
+    if base.drivername in ("postgresql", "postgres"):
+        base = base.set(drivername="postgresql+psycopg")
+    if base.host not in (None, "127.0.0.1", "localhost", "::1"):
+        raise SystemExit("The benchmark only talks to a PostgreSQL on this machine (127.0.0.1).")
+    name = f"catalogue_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        app = build_app(base.set(database=name).render_as_string(hide_password=False))
+        started = time.perf_counter()
+        load(app, random.Random(7))
+        report("PostgreSQL", time.perf_counter() - started, measure(app, args.requests, deadline))
+        with app.app_context():
+            from training.extensions import db
+            db.engine.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--postgres", help="PostgreSQL server URL on 127.0.0.1 (a database is created and dropped)")
+    parser.add_argument("--requests", type=int, default=40, help="timed requests per page (default 40)")
+    parser.add_argument("--time-limit", type=float, default=300, help="stop measuring after this many seconds")
+    args = parser.parse_args()
+    args.requests = max(1, min(args.requests, 1000))
+    deadline = time.monotonic() + args.time_limit
+    import logging
+    logging.getLogger("training.request").setLevel(logging.WARNING)
+    run_sqlite(args, deadline)
+    if args.postgres:
+        run_postgres(args, deadline)
+
+
+if __name__ == "__main__":
+    main()

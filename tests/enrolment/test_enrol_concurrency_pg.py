@@ -58,3 +58,57 @@ def test_100_simultaneous_enrolments_and_20_repeats_never_oversell(load_server):
     assert [told[r.id] for r in waitlisted] == list(range(1, 92))
     assert all(told[r.id] is None for r in confirmed)
     assert all(a.body["status"] in ("confirmed", "waitlisted") for a in answers if a.status == 201)
+
+
+def test_simultaneous_cancellations_enrolments_and_capacity_change_keep_the_order(app, factory):
+    """Threads, each with its own session: 5 cancellations, 10 newcomers and a
+    capacity increase at once. Seats go to the waitlist in order, never more
+    than the capacity, and newcomers queue behind."""
+    import threading
+
+    from training.catalogue.services import update_run
+    from training.enrolment import services
+    from training.enrolment.models import Enrolment
+    from training.extensions import db
+
+    admin = factory.admin()
+    run = factory.run(capacity=5)
+    confirmed = [services.enrol(factory.trainee(), run.id) for _ in range(5)]
+    waiting = [services.enrol(factory.trainee(), run.id) for _ in range(10)]
+    newcomers = [factory.trainee() for _ in range(10)]
+    ids = {"confirmed": [(e.user_id, e.id) for e in confirmed], "waiting": [e.user_id for e in waiting],
+           "new": [u.id for u in newcomers], "admin": admin.id, "run": run.id}
+    db.session.remove()
+    barrier = threading.Barrier(16)
+    failures = []
+
+    def work(kind, arg):
+        from training.accounts.models import User
+        with app.app_context():
+            try:
+                barrier.wait(timeout=30)
+                if kind == "cancel":
+                    user_id, enrolment_id = arg
+                    services.cancel(db.session.get(User, user_id), enrolment_id)
+                elif kind == "enrol":
+                    services.enrol(db.session.get(User, arg), ids["run"])
+                else:
+                    update_run(db.session.get(User, ids["admin"]), ids["run"], {"capacity": 8})
+            except Exception as exc:  # collected and asserted below
+                failures.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = ([threading.Thread(target=work, args=("cancel", c)) for c in ids["confirmed"]]
+               + [threading.Thread(target=work, args=("enrol", u)) for u in ids["new"]]
+               + [threading.Thread(target=work, args=("capacity", None))])
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not failures
+    rows = {e.user_id: e for e in db.session.query(Enrolment).filter_by(run_id=ids["run"])}
+    now_confirmed = sorted(uid for uid, e in rows.items() if e.status == "confirmed")
+    assert now_confirmed == sorted(ids["waiting"][:8])
+    order = [e.user_id for e in db.session.scalars(services.waitlist_query(ids["run"]))]
+    assert order[:2] == ids["waiting"][8:] and sorted(order[2:]) == sorted(ids["new"])

@@ -66,4 +66,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo)
     from .data import data
+    from .enrolment.cli import enrolment_cli
     app.cli.add_command(data)
+    app.cli.add_command(enrolment_cli)

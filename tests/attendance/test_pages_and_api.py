@@ -6,7 +6,6 @@ import io
 from datetime import timedelta
 
 import pypdfium2 as pdfium
-import pytest
 
 from training.attendance import services, sheets
 from training.attendance.models import Attendance

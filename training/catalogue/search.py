@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Float, Integer, and_, event, exists, func, select, text
+from sqlalchemy import Float, Integer, and_, event, func, select, text
 from sqlalchemy.orm import joinedload
 
 from ..errors import ValidationFailed

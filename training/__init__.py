@@ -256,6 +256,16 @@ def _register_handlers(app: Flask) -> None:
         g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
         g.csp_nonce = secrets.token_urlsafe(16)
 
+    @app.before_request
+    def refuse_nul_characters():
+        # No database stores NUL in text (PostgreSQL refuses it): a clear 400, never a 500.
+        from flask import abort
+        fields = request.args.lists()
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            fields = list(fields) + list(request.form.lists())
+        if any("\x00" in value for _name, values in fields for value in values):
+            abort(400, "Text must not contain NUL characters.")
+
     @app.after_request
     def headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -36,7 +36,21 @@ def body() -> dict:
         raise DomainError("The body must be JSON (Content-Type: application/json).", code="bad_json", status=400)
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.")
+    if _has_nul(data):
+        raise ValidationFailed("Text must not contain NUL characters.", code="nul_character")
     return data
+
+
+def _has_nul(value, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 20:
+        return False
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False
 
 
 def page_args(default_per_page: int = 20, max_per_page: int = 100) -> tuple[int, int]:

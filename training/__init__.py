@@ -260,10 +260,11 @@ def _register_handlers(app: Flask) -> None:
     def refuse_nul_characters():
         # No database stores NUL in text (PostgreSQL refuses it): a clear 400, never a 500.
         from flask import abort
-        fields = request.args.lists()
-        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            fields = list(fields) + list(request.form.lists())
-        if any("\x00" in value for _name, values in fields for value in values):
+        # (Query strings are the pages' business: search and filters ignore what they cannot use.)
+        if request.method in ("GET", "HEAD", "OPTIONS") or request.mimetype not in (
+                "application/x-www-form-urlencoded", "multipart/form-data"):
+            return None
+        if any("\x00" in value for _name, values in request.form.lists() for value in values):
             abort(400, "Text must not contain NUL characters.")
 
     @app.after_request

@@ -1,0 +1,93 @@
+"""Translatable labels for values stored as data.
+
+Statuses, roles, levels and modes are kept in the database as short English
+codes ("open", "waitlisted", "in_person", ...). Some templates and messages
+translate the code itself (``{{ _(run.status) }}``, ``_(u.role)``); gettext can
+only do that when the code is also a msgid in the catalogue. Extraction finds
+the literals below (``pybabel extract -k _l``), so each code has a message
+whose msgid is exactly the stored value.
+
+``label(value)`` returns the translated label for any of these codes, or the
+value itself when it is not one of them.
+"""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+RUN_STATUS_LABELS = {
+    "draft": _l("draft"),
+    "open": _l("open"),
+    "closed": _l("closed"),
+    "cancelled": _l("cancelled"),
+}
+
+ENROLMENT_STATUS_LABELS = {
+    "confirmed": _l("confirmed"),
+    "waitlisted": _l("waitlisted"),
+    "pending": _l("pending"),
+    "rejected": _l("rejected"),
+    "cancelled": _l("cancelled"),
+}
+
+ATTENDANCE_STATUS_LABELS = {
+    "present": _l("present"),
+    "late": _l("late"),
+    "absent": _l("absent"),
+    "excused": _l("excused"),
+}
+
+ROLE_LABELS = {
+    "trainee": _l("trainee"),
+    "trainer": _l("trainer"),
+    "admin": _l("admin"),
+}
+
+LEVEL_LABELS = {
+    "beginner": _l("beginner"),
+    "intermediate": _l("intermediate"),
+    "advanced": _l("advanced"),
+}
+
+MODE_LABELS = {
+    "in_person": _l("in_person"),
+    "online": _l("online"),
+    "blended": _l("blended"),
+}
+
+CERTIFICATE_STATUS_LABELS = {
+    "valid": _l("valid"),
+    "revoked": _l("revoked"),
+    "superseded": _l("superseded"),
+    "expired": _l("expired"),
+}
+
+# How an enrolment came about (Enrolment.source), shown as "via %(source)s".
+ENROLMENT_SOURCE_LABELS = {
+    "self": _l("self"),
+    "admin": _l("admin"),
+    "import": _l("import"),
+    "api": _l("api"),
+}
+
+ALL_LABELS = {
+    **RUN_STATUS_LABELS, **ENROLMENT_STATUS_LABELS, **ATTENDANCE_STATUS_LABELS, **ROLE_LABELS,
+    **LEVEL_LABELS, **MODE_LABELS, **CERTIFICATE_STATUS_LABELS, **ENROLMENT_SOURCE_LABELS,
+}
+
+
+def label(value: str | None) -> str:
+    """The translated label of a stored code, or the value unchanged."""
+    if value is None:
+        return ""
+    found = ALL_LABELS.get(value)
+    return str(found) if found is not None else value
+
+
+# Messages that the code translates inside the arguments of another gettext
+# call (training/attendance/sheets.py, the completion rule of the register
+# PDF). Babel's extractor does not descend into those arguments, so they are
+# marked here to reach the catalogue; the runtime lookup uses the same msgid.
+NESTED_MESSAGES = (
+    _l("excused counts"),
+    _l("pass mark %(n)s"),
+)

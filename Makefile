@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 5000
 FLASK  := $(BIN)/flask --app wsgi
+# Two test processes: the suite is written to run in parallel (each test has its own database).
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test test-pg e2e install install-test translations clean
 

@@ -252,6 +252,7 @@ def _register_handlers(app: Flask) -> None:
     def start_timer():
         # Tests reuse one app context across requests; the user is per request.
         g.pop("_login_user", None)
+        g.pop("_flask_babel", None)
         g.request_started = time.perf_counter()
         g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
         g.csp_nonce = secrets.token_urlsafe(16)
@@ -301,10 +302,19 @@ def _register_templating(app: Flask) -> None:
     from .certificates.codes import display as display_code
     from .markdown import render_markdown
 
+    from .labels import label
     app.jinja_env.globals.update(
-        can=permissions.can, display_code=display_code,
+        can=permissions.can, display_code=display_code, label=label,
         languages=lambda: app.config["LANGUAGES"],
         current_locale=lambda: str(get_locale() or "en"),
         csp_nonce=lambda: g.get("csp_nonce", ""),
     )
     app.jinja_env.filters["markdown"] = render_markdown
+
+    def dateskeleton(value, skeleton: str = "yMMMd") -> str:
+        """A date in the reader's language from a CLDR skeleton ("MMMEd": Sat, Dec 5 / 12月5日周六)."""
+        from babel.dates import format_skeleton
+        if value is None:
+            return ""
+        return format_skeleton(skeleton, value, locale=str(get_locale() or "en"))
+    app.jinja_env.filters["dateskeleton"] = dateskeleton

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..accounts.services import create_user
+from ..labels import label
 from ..errors import DomainError
 from ..permissions import can
 from . import services
@@ -81,7 +82,7 @@ def user_new():
                 next(iter(exc.fields), ""), ""), None) if exc.fields else None
             (field.errors.append(exc.message) if field is not None else flash(exc.message, "danger"))
         else:
-            flash(_("Created %(name)s (%(role)s).", name=user.display_name, role=user.role), "success")
+            flash(_("Created %(name)s (%(role)s).", name=user.display_name, role=label(user.role)), "success")
             return redirect(url_for("admin.user_edit", user_id=user.id))
     return render_template("admin/user_form.html", form=form, user=None)
 

@@ -1,0 +1,95 @@
+"""A small world for the security tests: every role, a run with its trainer,
+enrolments, a meeting that may be marked now, a finished run with a
+certificate, and one of each other record a route may name."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from training.extensions import db
+from training.types import utcnow
+
+
+@dataclass
+class World:
+    admin: object
+    trainer: object          # teaches run and past_run
+    other_trainer: object    # teaches nothing here
+    trainee: object          # enrolled in run and past_run (holds the certificate)
+    other_trainee: object    # enrolled in nothing of theirs
+    course: object
+    run: object
+    past_run: object
+    meeting: object          # of run, starting now: its trainer may mark it
+    enrolment: object        # trainee in run
+    other_enrolment: object  # a third trainee in run
+    past_enrolment: object
+    certificate: object
+    category: object
+    template: object
+    token_id: int            # an API token of trainee's
+
+    def ids(self) -> dict:
+        """Values for every URL argument a route may take."""
+        return {
+            "course_id": self.course.id, "run_id": self.run.id, "meeting_id": self.meeting.id,
+            "enrolment_id": self.enrolment.id, "user_id": self.trainer.id, "token_id": self.token_id,
+            "category_id": self.category.id, "template_id": self.template.id, "code": self.certificate.code,
+            "job_id": "00000000-0000-0000-0000-000000000000", "token": "not-a-real-token",
+            "name": "nothing-thumb.jpg", "filename": "css/app.css", "format": "json",
+        }
+
+
+def build_world(factory) -> World:
+    from training.accounts.models import ApiToken
+    from training.accounts.services import create_token
+    from training.attendance.models import Attendance
+    from training.catalogue.models import Category
+    from training.certificates.services import issue_for_run
+    from training.certificates.templates import default_template
+
+    admin = factory.admin(name="Admin Wang")
+    trainer = factory.trainer(name="Trainer Li")
+    other_trainer = factory.trainer(name="Trainer Other")
+    trainee = factory.trainee(name="欧阳晓燕")
+    other_trainee = factory.trainee(name="Other Trainee")
+    category = Category(slug="plc", name="PLC programming", name_zh="PLC 编程")
+    db.session.add(category)
+    course = factory.course(category=category, code="PLC-101")
+    start = (utcnow() + timedelta(minutes=5)).replace(microsecond=0)
+    run = factory.run(course, trainers=[trainer], start=start, capacity=5)
+    enrolment = factory.enrolment(run, trainee)
+    third = factory.enrolment(run, factory.trainee(name="Third Trainee"))
+    past_run = factory.past_run(course, trainers=[trainer])
+    past_enrolment = factory.enrolment(past_run, trainee)
+    for meeting in past_run.meetings:
+        db.session.add(Attendance(enrolment_id=past_enrolment.id, meeting_id=meeting.id, status="present"))
+    db.session.commit()
+    code = issue_for_run(admin, past_run.id)["issued"][0]["code"]
+    from training.certificates.models import Certificate
+    from sqlalchemy import select
+    certificate = db.session.scalar(select(Certificate).where(Certificate.code == code))
+    create_token(trainee, "phone")
+    token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == trainee.id))
+    template = default_template()
+    db.session.commit()
+    return World(admin=admin, trainer=trainer, other_trainer=other_trainer, trainee=trainee,
+                 other_trainee=other_trainee, course=course, run=run, past_run=past_run, meeting=run.meetings[0],
+                 enrolment=enrolment, other_enrolment=third, past_enrolment=past_enrolment, certificate=certificate,
+                 category=category, template=template, token_id=token_id)
+
+
+@pytest.fixture
+def world(factory) -> World:
+    return build_world(factory)
+
+
+def snapshot() -> str:
+    """Every row of every table, as the data export writes it: equal snapshots, no change."""
+    from training.data import dumps, export_data
+    archive = export_data()
+    # Reading with a token stamps last_used_at; that is not a change a refusal may make, but not data either.
+    archive["tables"].pop("api_tokens", None)
+    return dumps(archive)

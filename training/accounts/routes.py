@@ -29,6 +29,9 @@ def safe_next(target: str | None) -> str | None:
 
 def _login(user, remember=False):
     # A fresh session at login: nothing from before survives (no session fixation).
+    # Never store the current_user proxy itself: it would then resolve to itself
+    # forever (the password change crashed the worker this way).
+    user = user._get_current_object() if hasattr(user, "_get_current_object") else user
     lang = session.get("lang")
     session.clear()
     if lang:

@@ -1,0 +1,313 @@
+"""Load test: the app under gunicorn on PostgreSQL, 32 concurrent clients.
+
+    python benchmarks/load.py [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+                              [--clients 32] [--seconds 6] [--max-requests 30000] [--workers 2]
+
+What it does, all on this machine (loopback only):
+
+1. creates a fresh PostgreSQL database (dropped at the end), runs the
+   migrations (``flask db upgrade``), loads the demo (``flask demo load``) and
+   adds trainees with API tokens and an open run with room for all of them;
+2. starts gunicorn (sync workers, as in production) on 127.0.0.1;
+3. for each scenario, runs ``--clients`` concurrent clients for at most
+   ``--seconds`` seconds and ``--max-requests`` requests (after a short
+   warm-up) and prints requests per second, p50 and p99 latency and errors:
+
+   - /healthz: a trivial endpoint, the machine's own ceiling in this run;
+   - the catalogue (/), a course page, the certificate verification page;
+   - enrolment: POST /api/v1/runs/<id>/enrolments, each request a different
+     trainee (so every one writes: a locked seat count and a new row).
+
+The client is plain Python (asyncio, HTTP/1.1, one connection per request as
+gunicorn's sync workers close it), spread over two processes so it is not
+the bottleneck on a small machine. Rate limits are switched off in the server
+(RATELIMIT_ENABLED=0): all requests come from one address and would
+otherwise be answered 429. Figures are printed, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HOST = "127.0.0.1"
+TRAINEES = 3000
+
+
+# --- the database -------------------------------------------------------------------
+
+def _psycopg_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+
+
+def create_database(admin_url: str) -> tuple[str, str]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    base = make_url(_psycopg_url(admin_url))
+    name = f"training_load_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return name, base.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    engine = create_engine(make_url(_psycopg_url(admin_url)), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    engine.dispose()
+
+
+def server_env(url: str, instance: Path) -> dict:
+    env = dict(os.environ, DATABASE_URL=url, RATELIMIT_ENABLED="0", JOBS_MODE="thread", SECRET_KEY="load-test",
+               MAIL_SERVER="", LOG_LEVEL="WARNING", UPLOAD_DIR=str(instance / "uploads"),
+               SIGNING_DIR=str(instance / "signing"), PUBLIC_BASE_URL=f"http://{HOST}")
+    env.pop("REDIS_URL", None)
+    return env
+
+
+def prepare(url: str, env: dict) -> dict:
+    """Migrate, load the demo, add trainees with tokens; return the targets."""
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+    for args in (["db", "upgrade"], ["demo", "load"]):
+        subprocess.run(flask + args, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+    os.environ.update({k: v for k, v in env.items() if k in ("DATABASE_URL", "SECRET_KEY")})
+    from sqlalchemy import select
+    from training import create_app
+    from training.accounts.models import ApiToken, User
+    from training.accounts.services import _token_hash
+    from training.catalogue.models import Course, Meeting, Run
+    from training.certificates.models import Certificate
+    from training.extensions import db
+    from training.types import utcnow
+    import secrets
+    from datetime import timedelta
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        course = db.session.scalar(select(Course).where(Course.published.is_(True)).order_by(Course.id))
+        start = (utcnow() + timedelta(days=30)).replace(microsecond=0)
+        run = Run(course=course, capacity=TRAINEES + 10, timezone="Asia/Shanghai", status="open",
+                  starts_on=start.date(), ends_on=(start + timedelta(days=1)).date(), location="Load test hall",
+                  city="Suzhou", meetings=[Meeting(starts_at=start, ends_at=start + timedelta(hours=8))])
+        db.session.add(run)
+        tokens = []
+        users = [User(email=f"load{i}@example.com", display_name=f"Load Trainee {i}", role="trainee",
+                      active=True, session_version=1) for i in range(TRAINEES)]
+        db.session.add_all(users)
+        db.session.flush()
+        for user in users:
+            token = "trn_" + secrets.token_urlsafe(32)
+            tokens.append(token)
+            db.session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), name="load"))
+        db.session.commit()
+        code = db.session.scalar(select(Certificate.code).where(Certificate.revoked_at.is_(None))
+                                 .order_by(Certificate.id))
+        return {"course_id": course.id, "run_id": run.id, "code": code, "tokens": tokens}
+
+
+# --- the server ------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
+         "--bind", f"{HOST}:{port}", "--backlog", "2048", "--log-level", "warning", "wsgi:app"],
+        cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=1) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+# --- the client ---------------------------------------------------------------------------
+
+def _request_bytes(method: str, path: str, headers: dict, body: bytes) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", "Connection: close", "Accept-Language: en"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _one(port: int, payload: bytes) -> tuple[int, float]:
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        writer.write(payload)
+        data = await reader.read()  # the server closes the connection
+    finally:
+        writer.close()
+    status = int(data[9:12]) if data[:5] == b"HTTP/" else 0
+    return status, time.perf_counter() - started
+
+
+async def _client_loop(port, requests, start_index, step, stop_at, max_requests, warmup_until, results):
+    index = start_index
+    while True:
+        now = time.perf_counter()
+        if now >= stop_at or index >= max_requests:
+            return
+        payload = requests(index)
+        index += step
+        try:
+            status, elapsed = await _one(port, payload)
+        except OSError:
+            status, elapsed = 0, time.perf_counter() - now
+        if now >= warmup_until:
+            results.append((status, elapsed, time.monotonic()))
+
+
+def _client_process(port, scenario, params, first, step, clients, seconds, warmup, max_requests, queue):
+    requests = make_requests(scenario, params)
+    results: list = []
+    window = {}
+
+    async def main():
+        begin = time.perf_counter()
+        warmup_until, stop_at = begin + warmup, begin + warmup + seconds
+        window["start"] = time.monotonic() + warmup
+        await asyncio.gather(*(_client_loop(port, requests, first + i * step, step * clients, stop_at,
+                                            max_requests, warmup_until, results) for i in range(clients)))
+    asyncio.run(main())
+    queue.put((window["start"], results))
+
+
+def make_requests(scenario: str, params: dict):
+    if scenario == "healthz":
+        payload = _request_bytes("GET", "/healthz", {}, b"")
+        return lambda i: payload
+    if scenario == "catalogue":
+        payload = _request_bytes("GET", "/", {}, b"")
+        return lambda i: payload
+    if scenario == "course page":
+        payload = _request_bytes("GET", f"/courses/{params['course_id']}", {}, b"")
+        return lambda i: payload
+    if scenario == "verify":
+        payload = _request_bytes("GET", f"/verify/{params['code']}", {}, b"")
+        return lambda i: payload
+    if scenario == "enrolment":
+        tokens, run_id = params["tokens"], params["run_id"]
+        return lambda i: _request_bytes("POST", f"/api/v1/runs/{run_id}/enrolments",
+                                        {"Authorization": f"Bearer {tokens[i % len(tokens)]}",
+                                         "Content-Type": "application/json"}, b"{}")
+    raise ValueError(scenario)
+
+
+def measure(port, scenario, params, clients, seconds, max_requests, processes=2, warmup=0.5):
+    queue = multiprocessing.get_context("fork").Queue()
+    per_process = clients // processes
+    workers = [multiprocessing.get_context("fork").Process(
+        target=_client_process,
+        args=(port, scenario, params, p, processes, per_process, seconds, warmup, max_requests, queue))
+        for p in range(processes)]
+    for w in workers:
+        w.start()
+    parts = [queue.get(timeout=seconds + 120) for _ in workers]
+    for w in workers:
+        w.join(timeout=30)
+    results = [r for _start, rs in parts for r in rs]
+    began = min(start for start, _rs in parts)
+    window = max((r[2] for r in results), default=began + seconds) - began
+    ok = [r for r in results if 200 <= r[0] < 400]
+    errors = len(results) - len(ok)
+    latencies = sorted(r[1] for r in results)
+    statuses: dict[int, int] = {}
+    for status, *_ in results:
+        statuses[status] = statuses.get(status, 0) + 1
+    return {
+        "scenario": scenario, "requests": len(results), "errors": errors, "statuses": statuses,
+        "rps": len(results) / window if results and window > 0 else 0.0,
+        "p50": 1000 * latencies[len(latencies) // 2] if latencies else float("nan"),
+        "p99": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
+        "mean": 1000 * statistics.fmean(latencies) if latencies else float("nan"),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres", default=os.environ.get("LOAD_POSTGRES_URL",
+                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=6.0, help="per scenario, after warm-up (max 60)")
+    parser.add_argument("--max-requests", type=int, default=30000, help="per scenario")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn sync workers")
+    args = parser.parse_args()
+    args.seconds = min(args.seconds, 60.0)
+    args.max_requests = min(args.max_requests, 200000)
+    from sqlalchemy.engine import make_url
+    if make_url(_psycopg_url(args.postgres)).host not in ("127.0.0.1", "localhost", "::1"):
+        parser.error("loopback only: the PostgreSQL server must be on 127.0.0.1")
+
+    name, url = create_database(args.postgres)
+    instance = Path(os.environ.get("TMPDIR", "/tmp")) / f"training-load-{name}"
+    instance.mkdir(parents=True, exist_ok=True)
+    env = server_env(url, instance)
+    server = None
+    try:
+        started = time.perf_counter()
+        params = prepare(url, env)
+        print(f"database {name} ready in {time.perf_counter() - started:.1f}s "
+              f"(demo data, {TRAINEES} trainees with tokens)", flush=True)
+        port = free_port()
+        server = start_gunicorn(env, port, args.workers)
+        print(f"gunicorn: {args.workers} sync workers on {HOST}:{port}; {args.clients} clients; "
+              f"{args.seconds:g}s per scenario (max {args.max_requests} requests)\n", flush=True)
+        rows = []
+        for scenario in ("healthz", "catalogue", "course page", "verify", "enrolment"):
+            limit = min(args.max_requests, TRAINEES) if scenario == "enrolment" else args.max_requests
+            rows.append(measure(port, scenario, params, args.clients, args.seconds, limit))
+        ceiling = rows[0]["rps"] or 1.0
+        print(f"{'scenario':<14}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'of /healthz':>13}")
+        for r in rows:
+            print(f"{r['scenario']:<14}{r['requests']:>9}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}"
+                  f"{r['p99']:>9.1f}{100 * r['rps'] / ceiling:>12.0f}%")
+        odd = {r["scenario"]: r["statuses"] for r in rows if r["errors"]}
+        if odd:
+            print("\nstatus codes where there were errors:", odd)
+        print(f"\nenrolment: at most {TRAINEES} requests, one per trainee (each one a new enrolment); "
+              "req/s is over the time they took.")
+    finally:
+        if server is not None:
+            stop(server)
+        drop_database(args.postgres, name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -49,7 +49,23 @@ def create_app(config: dict | None = None) -> Flask:
     _register_templating(app)
     from . import cli
     cli.register(app)
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind a reverse proxy, TRUSTED_PROXIES=<how many> makes the client's
+    address (rate limits, logs), scheme (HSTS, secure links) and host come from
+    X-Forwarded-*. Off by default: without a proxy those headers are forged."""
+    import os
+    raw = app.config.get("TRUSTED_PROXIES", os.environ.get("TRUSTED_PROXIES", "0"))
+    try:
+        count = int(raw or 0)
+    except (TypeError, ValueError):
+        raise RuntimeError(f"TRUSTED_PROXIES must be a number of proxies, not {raw!r}") from None
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
 
 
 def _configure_logging(app: Flask) -> None:

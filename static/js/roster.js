@@ -109,7 +109,9 @@
       }
       if (r.status) {
         const label = form.dataset['label' + r.status[0].toUpperCase() + r.status.slice(1)] || r.status;
-        const time = r.marked_at ? new Date(r.marked_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) : '';
+        // In the run's time zone and on a 24-hour clock, as the server renders it, whatever the device's zone.
+        const time = r.marked_at ? new Date(r.marked_at).toLocaleTimeString([], {
+          hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: form.dataset.tz || undefined }) : '';
         row.querySelector('.roster-marked').textContent =
           [label, fmt(form.dataset.msgBy, { name: r.marked_by || '—' }), time].filter(Boolean).join(' · ');
       }

@@ -24,10 +24,11 @@ pytestmark = pytest.mark.e2e
 SCREEN = {"width": 1280, "height": 800}  # the laptop on the projector
 
 
-def _context(browser, live_server, viewport=PHONE):
+def _context(browser, live_server, viewport=PHONE, timezone_id="Asia/Shanghai"):
     mobile = viewport["width"] < 600
     context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
-                                  is_mobile=mobile, has_touch=mobile, device_scale_factor=2 if mobile else 1)
+                                  timezone_id=timezone_id, is_mobile=mobile, has_touch=mobile,
+                                  device_scale_factor=2 if mobile else 1)
     context.set_default_timeout(10_000)
     return context
 
@@ -64,7 +65,8 @@ def test_trainer_takes_attendance_on_a_phone_from_the_teaching_page(browser, liv
     meeting_id = run.meetings[0].id
     db.session.commit()  # and touch no expired object until the browser is done writing
 
-    context = _context(browser, live_server)
+    # A visiting trainer whose phone still runs on Berlin time: the page shows the run's local times.
+    context = _context(browser, live_server, timezone_id="Europe/Berlin")
     page = context.new_page()
     errors = _track_errors(page)
     log_in(page, "li.wei@example.com", PASSWORD)
@@ -102,6 +104,7 @@ def test_trainer_takes_attendance_on_a_phone_from_the_teaching_page(browser, liv
     page.locator("#save-roster").click()
     expect(page.locator("#roster-status.alert-success")).to_be_visible()
     expect(page.locator("#save-roster")).to_have_text("Save")
+    marked_after_save = page.locator(".roster-row", has_text="欧阳晓燕").locator(".roster-marked").inner_text()
     assert _statuses(meeting_id) == {
         "欧阳晓燕": ("present", "", "roster"), "Anna Müller": ("present", "", "roster"),
         "张伟": ("excused", "病假 sick note", "roster"), "Bob Smith": ("absent", "", "roster")}
@@ -111,7 +114,9 @@ def test_trainer_takes_attendance_on_a_phone_from_the_teaching_page(browser, liv
     page.reload()
     expect(page.locator(".roster-row", has_text="Bob Smith").locator("input[value=absent]")).to_be_checked()
     expect(page.locator(".roster-row", has_text="张伟").get_by_label("Note")).to_have_value("病假 sick note")
-    expect(page.locator(".roster-row", has_text="欧阳晓燕").locator(".roster-marked")).to_contain_text("by Li Wei")
+    # The time of the mark reads the same before and after the reload: the run's local time.
+    expect(page.locator(".roster-row", has_text="欧阳晓燕").locator(".roster-marked")).to_have_text(marked_after_save)
+    assert re.fullmatch(r"Present · by Li Wei · \d\d:\d\d", marked_after_save), marked_after_save
     page.get_by_role("link", name="Today").click()
     page.wait_for_url("**/teaching")
     expect(page.locator(".today-card .stat-sm")).to_have_text("4/4")

@@ -1,6 +1,7 @@
 """Admin: user management, the dashboard's figures and the audit log."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -36,16 +37,16 @@ def list_users(q: str = "", role: str = "", page: int = 1, per_page: int = 50):
 def get_user(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(_("No such user."))
     return user
 
 
 def update_user(actor: User, user: User, *, name: str, role: str, company: str | None, phone: str | None,
                 active: bool) -> User:
     if role not in {r.value for r in Role}:
-        raise ValidationFailed("Unknown role.", fields={"role": "unknown"})
+        raise ValidationFailed(_("Unknown role."), fields={"role": "unknown"})
     if user.id == actor.id and (role != "admin" or not active):
-        raise Conflict("You cannot remove your own admin rights or deactivate yourself.", code="self_demotion")
+        raise Conflict(_("You cannot remove your own admin rights or deactivate yourself."), code="self_demotion")
     changes = []
     name = clean_name(name)
     for attr, value in (("display_name", name), ("role", role), ("company", company or None),

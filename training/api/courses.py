@@ -1,6 +1,7 @@
 """API: courses and runs."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask import url_for
 
 from ..catalogue import services
@@ -35,7 +36,7 @@ def get_course(course_id):
     from flask_login import current_user
     course = services.get_course(course_id)
     if not course.published and not is_admin(current_user):
-        raise NotFound("No such course.")
+        raise NotFound(_("No such course."))
     runs = [r for r in course.runs if r.status != "draft" or is_admin(current_user)]
     counts = services.confirmed_counts(r.id for r in runs)
     return course_to_dict(course, upcoming_runs=runs,
@@ -73,7 +74,7 @@ def get_run(run_id):
     from flask_login import current_user
     run = services.load_run_for_page(run_id)
     if (run.status == "draft" or not run.course.published) and not is_admin(current_user):
-        raise NotFound("No such run.")
+        raise NotFound(_("No such run."))
     return _run_response(run)
 
 

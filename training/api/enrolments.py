@@ -1,6 +1,7 @@
 """API: enrolments."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask import url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -23,12 +24,12 @@ def enrol(run_id):
     data = body()
     if data.get("email") is not None or data.get("name") is not None:
         if not is_admin(actor):
-            raise Forbidden("Only an admin can enrol someone else.")
+            raise Forbidden(_("Only an admin can enrol someone else."))
         email, name = data.get("email"), data.get("name")
         if not isinstance(email, str) or not email.strip():
-            raise ValidationFailed("email is required to enrol someone else.", fields={"email": "required"})
+            raise ValidationFailed(_("email is required to enrol someone else."), fields={"email": "required"})
         if not isinstance(name, str):
-            raise ValidationFailed("name is required to enrol someone else.", fields={"name": "required"})
+            raise ValidationFailed(_("name is required to enrol someone else."), fields={"name": "required"})
         get_run(run_id)
         enrolment, _created = services.enrol_person(actor, run_id, email, name, source="api")
     else:
@@ -45,7 +46,7 @@ def get_enrolment(enrolment_id):
     actor = caller()
     enrolment = services.get_enrolment(enrolment_id)
     if not can(actor, "view_enrolment", enrolment):
-        raise Forbidden("You cannot see this enrolment.")
+        raise Forbidden(_("You cannot see this enrolment."))
     return enrolment_to_dict(enrolment, position=services.waitlist_position(enrolment))
 
 
@@ -63,14 +64,14 @@ def list_enrolments(run_id):
     actor = caller()
     run = get_run(run_id)
     if not can(actor, "view_roster", run):
-        raise Forbidden("Only the run's trainers and admins can see its enrolments.")
+        raise Forbidden(_("Only the run's trainers and admins can see its enrolments."))
     page, per_page = page_args(50, 500)
     stmt = select(Enrolment).where(Enrolment.run_id == run.id)
     from flask import request
     status = request.args.get("status")
     if status:
         if status not in {"confirmed", "waitlisted", "pending", "rejected", "cancelled"}:
-            raise ValidationFailed("Unknown status filter.", fields={"status": "unknown"})
+            raise ValidationFailed(_("Unknown status filter."), fields={"status": "unknown"})
         stmt = stmt.where(Enrolment.status == status)
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = list(db.session.scalars(stmt.options(selectinload(Enrolment.user)).order_by(Enrolment.id)

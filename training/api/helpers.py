@@ -1,6 +1,7 @@
 """Small helpers every API module uses: the caller, the body, pagination."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask import request
 from flask_login import current_user
 
@@ -16,14 +17,14 @@ class Unauthorized(DomainError):
 def caller():
     """The authenticated user, or a 401."""
     if not current_user.is_authenticated:
-        raise Unauthorized("Authentication required: send Authorization: Bearer <token>.")
+        raise Unauthorized(_("Authentication required: send Authorization: Bearer <token>."))
     return current_user._get_current_object()
 
 
 def require(action: str, obj=None):
     user = caller()
     if not can(user, action, obj):
-        raise Forbidden("You are not allowed to do this.")
+        raise Forbidden(_("You are not allowed to do this."))
     return user
 
 
@@ -33,11 +34,11 @@ def body() -> dict:
         return {}
     data = request.get_json(silent=True)
     if data is None:
-        raise DomainError("The body must be JSON (Content-Type: application/json).", code="bad_json", status=400)
+        raise DomainError(_("The body must be JSON (Content-Type: application/json)."), code="bad_json", status=400)
     if not isinstance(data, dict):
-        raise ValidationFailed("The body must be a JSON object.")
+        raise ValidationFailed(_("The body must be a JSON object."))
     if _has_nul(data):
-        raise ValidationFailed("Text must not contain NUL characters.", code="nul_character")
+        raise ValidationFailed(_("Text must not contain NUL characters."), code="nul_character")
     return data
 
 
@@ -61,9 +62,9 @@ def page_args(default_per_page: int = 20, max_per_page: int = 100) -> tuple[int,
         try:
             value = int(raw)
         except ValueError:
-            raise ValidationFailed(f"{name} must be a whole number.", fields={name: "invalid"}) from None
+            raise ValidationFailed(_("%(name)s must be a whole number.", name=name), fields={name: "invalid"}) from None
         if not 1 <= value <= hi:
-            raise ValidationFailed(f"{name} must be between 1 and {hi}.", fields={name: "out of range"})
+            raise ValidationFailed(_("%(name)s must be between 1 and %(hi)s.", name=name, hi=hi), fields={name: "out of range"})
         return value
     return integer("page", 1, 1_000_000), integer("per_page", default_per_page, max_per_page)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from flask_babel import gettext as _
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,7 +29,7 @@ def parse_date(value, field: str) -> date:
     try:
         return date.fromisoformat(str(value))
     except (TypeError, ValueError):
-        raise ValidationFailed(f"{field} must be a date like 2026-03-01.", fields={field: "invalid date"}) from None
+        raise ValidationFailed(_("%(field)s must be a date like 2026-03-01.", field=field), fields={field: "invalid date"}) from None
 
 
 def parse_datetime(value, field: str, tz: ZoneInfo | None = None) -> datetime:
@@ -39,11 +40,11 @@ def parse_datetime(value, field: str, tz: ZoneInfo | None = None) -> datetime:
         try:
             parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except (TypeError, ValueError):
-            raise ValidationFailed(f"{field} must be an ISO 8601 date-time with offset, like 2026-03-01T09:00:00+08:00.",
+            raise ValidationFailed(_("%(field)s must be an ISO 8601 date-time with offset, like 2026-03-01T09:00:00+08:00.", field=field),
                                    fields={field: "invalid datetime"}) from None
     if parsed.tzinfo is None:
         if tz is None:
-            raise ValidationFailed(f"{field} needs a UTC offset.", fields={field: "offset required"})
+            raise ValidationFailed(_("%(field)s needs a UTC offset.", field=field), fields={field: "offset required"})
         parsed = parsed.replace(tzinfo=tz)
     return parsed
 
@@ -55,22 +56,22 @@ def parse_timezone(name: str | None) -> str:
             raise ZoneInfoNotFoundError(name)
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed(f"Unknown time zone {name!r}; use an IANA name like Asia/Shanghai.",
+        raise ValidationFailed(_("Unknown time zone %(name)s; use an IANA name like Asia/Shanghai.", name=name),
                                fields={"timezone": "unknown"}) from None
     return name
 
 
 def _int(value, field: str, *, minimum: int = 0, maximum: int = 100000) -> int:
     if isinstance(value, bool):
-        raise ValidationFailed(f"{field} must be a whole number.", fields={field: "not an integer"})
+        raise ValidationFailed(_("%(field)s must be a whole number.", field=field), fields={field: "not an integer"})
     try:
         number = int(value)
         if isinstance(value, float) and value != number:
             raise ValueError
     except (TypeError, ValueError):
-        raise ValidationFailed(f"{field} must be a whole number.", fields={field: "not an integer"}) from None
+        raise ValidationFailed(_("%(field)s must be a whole number.", field=field), fields={field: "not an integer"}) from None
     if not minimum <= number <= maximum:
-        raise ValidationFailed(f"{field} must be between {minimum} and {maximum}.", fields={field: "out of range"})
+        raise ValidationFailed(_("%(field)s must be between %(minimum)s and %(maximum)s.", field=field, minimum=minimum, maximum=maximum), fields={field: "out of range"})
     return number
 
 
@@ -78,12 +79,12 @@ def _text(value, field: str, *, max_length: int, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise ValidationFailed(f"{field} must be text.", fields={field: "not a string"})
+        raise ValidationFailed(_("%(field)s must be text.", field=field), fields={field: "not a string"})
     value = value.strip()
     if required and not value:
-        raise ValidationFailed(f"{field} is required.", fields={field: "required"})
+        raise ValidationFailed(_("%(field)s is required.", field=field), fields={field: "required"})
     if len(value) > max_length:
-        raise ValidationFailed(f"{field} is longer than {max_length} characters.", fields={field: "too long"})
+        raise ValidationFailed(_("%(field)s is longer than %(max_length)s characters.", field=field, max_length=max_length), fields={field: "too long"})
     return value
 
 
@@ -92,7 +93,7 @@ def _text(value, field: str, *, max_length: int, required: bool = False) -> str:
 def get_course(course_id: int) -> Course:
     course = db.session.get(Course, course_id)
     if course is None:
-        raise NotFound("No such course.")
+        raise NotFound(_("No such course."))
     return course
 
 
@@ -120,11 +121,11 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
     if creating or "code" in data:
         code = _text(data.get("code"), "code", max_length=32, required=True)
         if not CODE_RE.match(code):
-            raise ValidationFailed("code may hold letters, digits, dot, dash and underscore only.",
+            raise ValidationFailed(_("code may hold letters, digits, dot, dash and underscore only."),
                                    fields={"code": "invalid"})
         clash = db.session.scalar(select(Course.id).where(func.lower(Course.code) == code.lower()))
         if clash is not None and clash != course.id:
-            raise Conflict(f"A course with code {code} already exists.", code="code_taken",
+            raise Conflict(_("A course with code %(code)s already exists.", code=code), code="code_taken",
                            fields={"code": "taken"})
         course.code = code
     if creating or "title" in data:
@@ -134,9 +135,9 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
         try:
             hours = float(hours)
         except (TypeError, ValueError):
-            raise ValidationFailed("hours must be a number.", fields={"hours": "not a number"}) from None
+            raise ValidationFailed(_("hours must be a number."), fields={"hours": "not a number"}) from None
         if isinstance(data.get("hours"), bool) or not 0 < hours <= 10000:
-            raise ValidationFailed("hours must be more than 0 and at most 10000.", fields={"hours": "out of range"})
+            raise ValidationFailed(_("hours must be more than 0 and at most 10000."), fields={"hours": "out of range"})
         course.hours = hours
     for field, limit in (("summary", 500), ("description", 50000), ("outcomes", 20000),
                          ("prerequisites", 20000), ("audience", 20000)):
@@ -148,12 +149,12 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
     if "level" in data or creating:
         level = data.get("level") or Level.beginner.value
         if level not in {lv.value for lv in Level}:
-            raise ValidationFailed("level must be beginner, intermediate or advanced.", fields={"level": "unknown"})
+            raise ValidationFailed(_("level must be beginner, intermediate or advanced."), fields={"level": "unknown"})
         course.level = level
     if "language" in data or creating:
         language = data.get("language") or "en"
         if language not in LANGUAGES:
-            raise ValidationFailed(f"language must be one of {', '.join(LANGUAGES)}.", fields={"language": "unknown"})
+            raise ValidationFailed(_("language must be one of %(value)s.", value=', '.join(LANGUAGES)), fields={"language": "unknown"})
         course.language = language
     if "min_attendance_pct" in data or creating:
         value = data.get("min_attendance_pct")
@@ -176,7 +177,7 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
         else:
             prereq = db.session.get(Course, _int(value, "prerequisite_course_id", minimum=1, maximum=2**31))
             if prereq is None or prereq.id == course.id:
-                raise ValidationFailed("The prerequisite course does not exist.",
+                raise ValidationFailed(_("The prerequisite course does not exist."),
                                        fields={"prerequisite_course_id": "unknown"})
             course.prerequisite_course_id = prereq.id
 
@@ -217,7 +218,7 @@ def get_run(run_id: int, *, lock: bool = False) -> Run:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     run = db.session.scalar(stmt)
     if run is None:
-        raise NotFound("No such run.")
+        raise NotFound(_("No such run."))
     return run
 
 
@@ -249,17 +250,17 @@ def _trainers_by_email(emails) -> list[User]:
     if emails is None:
         return []
     if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
-        raise ValidationFailed("trainer_emails must be a list of e-mail addresses.",
+        raise ValidationFailed(_("trainer_emails must be a list of e-mail addresses."),
                                fields={"trainer_emails": "invalid"})
     wanted = {e.strip().lower() for e in emails if e.strip()}
     trainers = list(db.session.scalars(select(User).where(User.email.in_(wanted))))
     found = {t.email for t in trainers}
     missing = sorted(wanted - found)
     if missing:
-        raise ValidationFailed(f"No user with e-mail {', '.join(missing)}.", fields={"trainer_emails": "unknown"})
+        raise ValidationFailed(_("No user with e-mail %(value)s.", value=', '.join(missing)), fields={"trainer_emails": "unknown"})
     not_trainers = sorted(t.email for t in trainers if t.role not in ("trainer", "admin"))
     if not_trainers:
-        raise ValidationFailed(f"{', '.join(not_trainers)} is not a trainer.", fields={"trainer_emails": "not a trainer"})
+        raise ValidationFailed(_("%(value)s is not a trainer.", value=', '.join(not_trainers)), fields={"trainer_emails": "not a trainer"})
     return trainers
 
 
@@ -267,19 +268,19 @@ def _parse_meetings(items, tz: ZoneInfo) -> list[tuple[datetime, datetime, str]]
     if items is None:
         return []
     if not isinstance(items, list):
-        raise ValidationFailed("meetings must be a list.", fields={"meetings": "invalid"})
+        raise ValidationFailed(_("meetings must be a list."), fields={"meetings": "invalid"})
     if len(items) > 500:
-        raise ValidationFailed("A run has at most 500 meetings.", fields={"meetings": "too many"})
+        raise ValidationFailed(_("A run has at most 500 meetings."), fields={"meetings": "too many"})
     parsed = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            raise ValidationFailed(f"meetings[{i}] must be an object.", fields={"meetings": "invalid"})
+            raise ValidationFailed(_("meetings[%(i)s] must be an object.", i=i), fields={"meetings": "invalid"})
         starts = parse_datetime(item.get("starts_at"), f"meetings[{i}].starts_at", tz)
         ends = parse_datetime(item.get("ends_at"), f"meetings[{i}].ends_at", tz)
         if ends <= starts:
-            raise ValidationFailed(f"meetings[{i}] ends before it starts.", fields={"meetings": "times out of order"})
+            raise ValidationFailed(_("meetings[%(i)s] ends before it starts.", i=i), fields={"meetings": "times out of order"})
         if ends - starts > timedelta(hours=24):
-            raise ValidationFailed(f"meetings[{i}] lasts more than 24 hours.", fields={"meetings": "too long"})
+            raise ValidationFailed(_("meetings[%(i)s] lasts more than 24 hours.", i=i), fields={"meetings": "too long"})
         title = _text(item.get("title"), f"meetings[{i}].title", max_length=200)
         parsed.append((starts, ends, title))
     return sorted(parsed)
@@ -319,13 +320,13 @@ def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
     if creating or "ends_on" in data:
         run.ends_on = parse_date(data.get("ends_on"), "ends_on")
     if run.ends_on < run.starts_on:
-        raise ValidationFailed("The run ends before it starts.", fields={"ends_on": "before starts_on"})
+        raise ValidationFailed(_("The run ends before it starts."), fields={"ends_on": "before starts_on"})
     if creating or "capacity" in data:
         run.capacity = _int(data.get("capacity"), "capacity", minimum=1, maximum=100000)
     if creating or "mode" in data:
         mode = data.get("mode") or Mode.in_person.value
         if mode not in {m.value for m in Mode}:
-            raise ValidationFailed("mode must be in_person, online or blended.", fields={"mode": "unknown"})
+            raise ValidationFailed(_("mode must be in_person, online or blended."), fields={"mode": "unknown"})
         run.mode = mode
     for field, limit in (("location", 300), ("city", 100), ("notes", 5000)):
         if creating or field in data:
@@ -341,9 +342,9 @@ def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
     if "status" in data or creating:
         status = data.get("status") or RunStatus.open.value
         if status not in {s.value for s in RunStatus}:
-            raise ValidationFailed("status must be draft, open, closed or cancelled.", fields={"status": "unknown"})
+            raise ValidationFailed(_("status must be draft, open, closed or cancelled."), fields={"status": "unknown"})
         if status == RunStatus.cancelled.value and run.status != RunStatus.cancelled.value and not creating:
-            raise ValidationFailed("Cancel a run with its own action, which tells every trainee.",
+            raise ValidationFailed(_("Cancel a run with its own action, which tells every trainee."),
                                    fields={"status": "use cancel"})
         run.status = status
     if "trainer_emails" in data or creating:
@@ -352,13 +353,13 @@ def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
 
 def _check_deadline(run: Run) -> None:
     if run.enrol_deadline is not None and run.enrol_deadline > run_end(run):
-        raise ValidationFailed("The enrolment deadline can be at most the end of the run.",
+        raise ValidationFailed(_("The enrolment deadline can be at most the end of the run."),
                                fields={"enrol_deadline": "after the run"})
 
 
 def create_run(actor, course: Course, data: dict) -> Run:
     if course.archived:
-        raise Conflict("This course is archived; runs cannot be added.", code="course_archived")
+        raise Conflict(_("This course is archived; runs cannot be added."), code="course_archived")
     run = Run(course_id=course.id)
     with db.session.no_autoflush:
         _apply_run(run, data, creating=True)
@@ -380,11 +381,11 @@ def update_run(actor, run_id: int, data: dict) -> Run:
     from ..enrolment.services import promote_waitlist
     run = get_run(run_id, lock=True)
     if run.status == RunStatus.cancelled.value:
-        raise Conflict("This run is cancelled and can no longer be changed.", code="run_cancelled")
+        raise Conflict(_("This run is cancelled and can no longer be changed."), code="run_cancelled")
     _apply_run(run, data, creating=False)
     confirmed = confirmed_count(run.id)
     if run.capacity < confirmed:
-        raise ValidationFailed(f"Capacity cannot be below the {confirmed} confirmed trainees.",
+        raise ValidationFailed(_("Capacity cannot be below the %(confirmed)s confirmed trainees.", confirmed=confirmed),
                                fields={"capacity": "below confirmed"})
     if "meetings" in data:
         replace_meetings(run, _parse_meetings(data.get("meetings"), run.tz))
@@ -406,7 +407,7 @@ def replace_meetings(run: Run, meetings) -> None:
         if key in wanted:
             meeting.title = wanted.pop(key)
         elif meeting.id in taken:
-            raise Conflict("A meeting with attendance cannot be removed.", code="meeting_has_attendance")
+            raise Conflict(_("A meeting with attendance cannot be removed."), code="meeting_has_attendance")
         else:
             run.meetings.remove(meeting)
     for (s, e), t in wanted.items():
@@ -428,7 +429,7 @@ def add_meeting(actor, run_id: int, starts_at, ends_at, title: str = "") -> Meet
 def delete_meeting(actor, meeting: Meeting) -> None:
     from ..attendance.models import Attendance
     if db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting.id)):
-        raise Conflict("A meeting with attendance cannot be removed.", code="meeting_has_attendance")
+        raise Conflict(_("A meeting with attendance cannot be removed."), code="meeting_has_attendance")
     record(actor, "meeting.delete", meeting, f"run {meeting.run_id}")
     db.session.delete(meeting)
     db.session.commit()
@@ -438,7 +439,7 @@ def load_run_for_page(run_id: int) -> Run:
     run = db.session.scalar(select(Run).where(Run.id == run_id).options(
         selectinload(Run.meetings), selectinload(Run.trainers), selectinload(Run.course)))
     if run is None:
-        raise NotFound("No such run.")
+        raise NotFound(_("No such run."))
     return run
 
 
@@ -502,7 +503,7 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
     course = db.session.scalar(select(Course).where(Course.id == course_id).options(
         selectinload(Course.category), selectinload(Course.prerequisite_course)))
     if course is None or (not admin and (not course.published or course.archived)):
-        raise NotFound("No such course.")
+        raise NotFound(_("No such course."))
     statuses = PUBLIC_RUN_STATUSES + ((RunStatus.draft.value, RunStatus.cancelled.value) if admin else ())
     runs = list(db.session.scalars(
         select(Run).where(Run.course_id == course.id, Run.status.in_(statuses), Run.ends_on >= utcnow().date())
@@ -544,7 +545,7 @@ def run_for_calendar(run_id: int, viewer=None) -> Run:
     from ..permissions import is_admin
     run = load_run_for_page(run_id)
     if not is_admin(viewer) and (run.status == RunStatus.draft.value or not run.course.published):
-        raise NotFound("No such run.")
+        raise NotFound(_("No such run."))
     return run
 
 
@@ -553,10 +554,10 @@ def calendar_feed_runs(token: str):
     runs they hold a confirmed place in, and for trainers the runs they teach."""
     from ..enrolment.models import EnrolmentStatus as ES
     if not token or len(token) > 64:
-        raise NotFound("No such calendar.")
+        raise NotFound(_("No such calendar."))
     user = db.session.scalar(select(User).where(User.calendar_token == token))
     if user is None or not user.active:
-        raise NotFound("No such calendar.")
+        raise NotFound(_("No such calendar."))
     confirmed = select(Enrolment.run_id).where(Enrolment.user_id == user.id,
                                                Enrolment.status == ES.confirmed.value)
     taught = select(run_trainers.c.run_id).where(run_trainers.c.user_id == user.id)
@@ -589,7 +590,7 @@ def list_categories() -> list[tuple[Category, int]]:
 def get_category(category_id: int) -> Category:
     category = db.session.get(Category, category_id)
     if category is None:
-        raise NotFound("No such category.")
+        raise NotFound(_("No such category."))
     return category
 
 
@@ -601,11 +602,11 @@ def save_category(actor, category: Category | None, data: dict) -> Category:
     name_zh = _text(data.get("name_zh"), "name_zh", max_length=120) or None
     slug = _text(data.get("slug"), "slug", max_length=64) or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     if not SLUG_RE.match(slug or ""):
-        raise ValidationFailed("The slug may hold lower-case letters, digits and dashes only.",
+        raise ValidationFailed(_("The slug may hold lower-case letters, digits and dashes only."),
                                fields={"slug": "invalid"})
     clash = db.session.scalar(select(Category.id).where(Category.slug == slug))
     if clash is not None and clash != category.id:
-        raise Conflict(f"A category with slug {slug} already exists.", code="slug_taken", fields={"slug": "taken"})
+        raise Conflict(_("A category with slug %(slug)s already exists.", slug=slug), code="slug_taken", fields={"slug": "taken"})
     category.name, category.name_zh, category.slug = name, name_zh, slug
     if creating:
         db.session.add(category)
@@ -619,7 +620,7 @@ def delete_category(actor, category: Category) -> None:
     """Only a category no course uses can go."""
     used = db.session.scalar(select(func.count()).select_from(Course).where(Course.category_id == category.id))
     if used:
-        raise Conflict(f"{used} course(s) use this category; move them first.", code="category_in_use")
+        raise Conflict(_("%(used)s course(s) use this category; move them first.", used=used), code="category_in_use")
     record(actor, "category.delete", category, category.slug)
     db.session.delete(category)
     db.session.commit()
@@ -634,7 +635,7 @@ def course_has_history(course: Course) -> bool:
 def delete_course(actor, course: Course) -> None:
     """A course that never had a run may be deleted; one with history is archived."""
     if course_has_history(course):
-        raise Conflict("This course has runs; archive it instead.", code="course_has_history")
+        raise Conflict(_("This course has runs; archive it instead."), code="course_has_history")
     record(actor, "course.delete", course, course.code)
     db.session.delete(course)
     db.session.commit()
@@ -651,7 +652,7 @@ def restore_course(actor, course: Course) -> Course:
 def course_runs_for_admin(course_id: int) -> tuple[Course, list[Run], dict[int, int]]:
     course = db.session.scalar(select(Course).where(Course.id == course_id).options(selectinload(Course.category)))
     if course is None:
-        raise NotFound("No such course.")
+        raise NotFound(_("No such course."))
     runs = list(db.session.scalars(select(Run).where(Run.course_id == course.id).order_by(Run.starts_on.desc())
                                    .options(selectinload(Run.trainers), selectinload(Run.meetings))))
     return course, runs, confirmed_counts(r.id for r in runs)

@@ -27,9 +27,13 @@ class World:
     other_enrolment: object  # a third trainee in run
     past_enrolment: object
     certificate: object
-    category: object
+    category: object         # in use by course
+    free_category: object    # used by nothing: may be deleted
+    free_course: object      # no runs: may be deleted
+    pending: object          # an enrolment waiting for approval (in run)
     template: object
     token_id: int            # an API token of trainee's
+    job_id: str              # a background job started by admin
 
     def ids(self) -> dict:
         """Values for every URL argument a route may take."""
@@ -37,7 +41,7 @@ class World:
             "course_id": self.course.id, "run_id": self.run.id, "meeting_id": self.meeting.id,
             "enrolment_id": self.enrolment.id, "user_id": self.trainer.id, "token_id": self.token_id,
             "category_id": self.category.id, "template_id": self.template.id, "code": self.certificate.code,
-            "job_id": "00000000-0000-0000-0000-000000000000", "token": "not-a-real-token",
+            "job_id": self.job_id, "token": self.trainee.calendar_token,
             "name": "nothing-thumb.jpg", "filename": "css/app.css", "format": "json",
         }
 
@@ -62,6 +66,10 @@ def build_world(factory) -> World:
     run = factory.run(course, trainers=[trainer], start=start, capacity=5)
     enrolment = factory.enrolment(run, trainee)
     third = factory.enrolment(run, factory.trainee(name="Third Trainee"))
+    pending = factory.enrolment(run, factory.trainee(name="Pending Trainee"), status="pending")
+    free_category = Category(slug="spare", name="Spare category")
+    db.session.add(free_category)
+    free_course = factory.course(code="EMPTY-1", title="A course without runs")
     past_run = factory.past_run(course, trainers=[trainer])
     past_enrolment = factory.enrolment(past_run, trainee)
     for meeting in past_run.meetings:
@@ -74,11 +82,18 @@ def build_world(factory) -> World:
     create_token(trainee, "phone")
     token_id = db.session.scalar(select(ApiToken.id).where(ApiToken.user_id == trainee.id))
     template = default_template()
+    from training.accounts.services import new_calendar_token
+    from training.jobs import Job
+    import uuid
+    job = Job(id=str(uuid.uuid4()), kind="certificates.issue", state="finished", created_by_id=admin.id)
+    db.session.add(job)
     db.session.commit()
+    new_calendar_token(trainee)
     return World(admin=admin, trainer=trainer, other_trainer=other_trainer, trainee=trainee,
                  other_trainee=other_trainee, course=course, run=run, past_run=past_run, meeting=run.meetings[0],
                  enrolment=enrolment, other_enrolment=third, past_enrolment=past_enrolment, certificate=certificate,
-                 category=category, template=template, token_id=token_id)
+                 category=category, free_category=free_category, free_course=free_course, pending=pending,
+                 template=template, token_id=token_id, job_id=job.id)
 
 
 @pytest.fixture

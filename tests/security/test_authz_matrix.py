@@ -315,13 +315,9 @@ def test_authorisation_matrix(matrix_app):
 
 
 def _reset(app):
-    """Empty every table for the next route's fresh world."""
-    from sqlalchemy import text
+    """Empty every table for the next route's fresh world (DELETE: on a few
+    rows it is much faster than TRUNCATE on PostgreSQL)."""
     db.session.remove()
-    tables = list(db.metadata.sorted_tables)
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-    else:
-        for table in reversed(tables):
-            db.session.execute(table.delete())
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
     db.session.commit()

@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -306,6 +307,7 @@ def main() -> int:
         if server is not None:
             stop(server)
         drop_database(args.postgres, name)
+        shutil.rmtree(instance, ignore_errors=True)
     return 0
 
 

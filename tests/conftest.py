@@ -58,6 +58,7 @@ def make_test_app(tmp_path: Path, pg_url: str | None, **overrides):
         "RATELIMIT_ENABLED": False,
         "ARGON2_FAST": True,
         "JOBS_MODE": "inline",
+        "PUBLIC_PAGE_CACHE_SECONDS": 0,
         "SERVER_NAME": None,
         "PUBLIC_BASE_URL": "http://localhost",
         "MAIL_SERVER": None,

@@ -43,6 +43,9 @@ def create_app(config: dict | None = None) -> Flask:
     from flask_bootstrap import Bootstrap5
     Bootstrap5(app)
 
+    from . import pagecache
+    pagecache.init_app(app)
+
     _register_models()
     _register_blueprints(app)
     _register_handlers(app)

@@ -84,4 +84,6 @@ def load(instance: Path) -> dict:
         "CHECKIN_MARGIN_MINUTES": int(os.environ.get("CHECKIN_MARGIN_MINUTES", 15)),
         "CHECKIN_LATE_AFTER_MINUTES": int(os.environ.get("CHECKIN_LATE_AFTER_MINUTES", 10)),
         "CERT_SYNC_LIMIT": 50,
+        # Anonymous catalogue pages are kept this many seconds (see training/pagecache.py); 0 turns it off.
+        "PUBLIC_PAGE_CACHE_SECONDS": float(os.environ.get("PUBLIC_PAGE_CACHE_SECONDS", 10)),
     }

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 
 from ..enrolment.services import public_base_url
 from ..markdown import plain_text
+from ..pagecache import cached_for_anonymous
 from ..permissions import is_admin
 from . import services
 from .calendar import feed_calendar, run_calendar
@@ -19,6 +20,7 @@ PER_PAGE = 18  # three columns of cards on wide screens, two on tablets
 
 
 @bp.get("/")
+@cached_for_anonymous
 def index():
     query = CatalogueQuery.from_args(request.args, default_per_page=PER_PAGE)
     admin = is_admin(current_user)

@@ -1,0 +1,35 @@
+"""The anonymous catalogue cache: served again while fresh, dropped on change,
+never used for logged-in visitors or pages carrying a message."""
+from tests.conftest import login
+from training.catalogue import services
+from training.extensions import db
+
+
+def test_anonymous_catalogue_is_cached_and_dropped_on_change(app, client, factory):
+    app.config["PUBLIC_PAGE_CACHE_SECONDS"] = 60
+    course = factory.course(title="PLC fundamentals")
+    first = client.get("/?q=PLC")
+    assert first.headers["X-Page-Cache"] == "miss" and b"PLC fundamentals" in first.data
+    second = client.get("/?q=PLC")
+    assert second.headers["X-Page-Cache"] == "hit" and second.data == first.data
+    assert "default-src 'self'" in second.headers["Content-Security-Policy"]
+    # Another language or query is another page.
+    assert client.get("/?q=PLC&lang=zh").headers["X-Page-Cache"] == "miss"
+    # A committed change to the catalogue drops the cached pages at once.
+    services.update_course(factory.admin(), course, {"title": "PLC fundamentals, 2nd edition"})
+    third = client.get("/?q=PLC")
+    assert third.headers["X-Page-Cache"] == "miss" and b"2nd edition" in third.data
+
+
+def test_logged_in_visitors_and_flash_messages_bypass_the_cache(app, client, factory):
+    app.config["PUBLIC_PAGE_CACHE_SECONDS"] = 60
+    factory.course()
+    client.get("/")
+    assert client.get("/").headers["X-Page-Cache"] == "hit"
+    with client.session_transaction() as sess:
+        sess["_flashes"] = [("info", "You are logged out.")]
+    response = client.get("/")
+    assert "X-Page-Cache" not in response.headers and b"You are logged out." in response.data
+    login(client, factory.trainee())
+    assert "X-Page-Cache" not in client.get("/").headers
+    db.session.rollback()

@@ -30,6 +30,7 @@ def index():
 
 
 @bp.get("/courses/<int:course_id>")
+@cached_for_anonymous
 def course(course_id):
     detail = services.course_detail(course_id, current_user)
     course = detail.course

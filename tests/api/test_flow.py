@@ -203,3 +203,11 @@ def test_whole_flow_through_the_api(client, factory):
     revoked = api(client, admin).post(f"/api/v1/certificates/{code}/revoke", json={"reason": "Issued in error"})
     assert revoked.status_code == 200
     assert api(client).get(f"/api/v1/certificates/{code}").json["status"] == "revoked"
+
+
+def test_absurd_years_are_refused(client, factory):
+    admin, trainer = factory.admin(), factory.trainer()
+    course_id = _course(client, admin).json["id"]
+    response = api(client, admin).post(f"/api/v1/courses/{course_id}/runs",
+                                       json=_run_body(trainer, starts_on="1241-03-02", meetings=[]))
+    assert response.status_code == 422 and response.json["error"]["fields"] == {"starts_on": "out of range"}

@@ -23,13 +23,25 @@ LANGUAGES = ("en", "zh", "en+zh", "de")
 
 # --- parsing helpers shared by the API and forms ---------------------------
 
+# Training records start well after 1970 and are planned at most a few years ahead.
+YEARS = range(1970, 2201)
+
+
+def _check_year(value, field: str):
+    if value.year not in YEARS:
+        raise ValidationFailed(_("%(field)s must lie between the years %(first)s and %(last)s.", field=field,
+                                 first=YEARS[0], last=YEARS[-1]), fields={field: "out of range"})
+    return value
+
+
 def parse_date(value, field: str) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
+        return _check_year(value, field)
     try:
-        return date.fromisoformat(str(value))
+        parsed = date.fromisoformat(str(value))
     except (TypeError, ValueError):
         raise ValidationFailed(_("%(field)s must be a date like 2026-03-01.", field=field), fields={field: "invalid date"}) from None
+    return _check_year(parsed, field)
 
 
 def parse_datetime(value, field: str, tz: ZoneInfo | None = None) -> datetime:
@@ -46,7 +58,7 @@ def parse_datetime(value, field: str, tz: ZoneInfo | None = None) -> datetime:
         if tz is None:
             raise ValidationFailed(_("%(field)s needs a UTC offset.", field=field), fields={field: "offset required"})
         parsed = parsed.replace(tzinfo=tz)
-    return parsed
+    return _check_year(parsed, field)
 
 
 def parse_timezone(name: str | None) -> str:

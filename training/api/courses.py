@@ -1,12 +1,17 @@
 """API: courses and runs."""
 from __future__ import annotations
 
+from flask import request, url_for
 from flask_babel import gettext as _
-from flask import url_for
+from flask_login import current_user
+from sqlalchemy import func, select
 
 from ..catalogue import services
 from ..catalogue.search import CatalogueQuery, search_courses
+from ..enrolment.models import Enrolment
+from ..enrolment.services import cancel_run as cancel_run_service
 from ..errors import NotFound
+from ..extensions import db
 from ..permissions import is_admin
 from . import bp
 from .helpers import body, require
@@ -22,8 +27,6 @@ def create_course():
 
 @bp.get("/courses")
 def list_courses():
-    from flask import request
-    from flask_login import current_user
     query = CatalogueQuery.from_args(request.args, strict=True)
     page = search_courses(query, include_unpublished=is_admin(current_user))
     return {"items": [course_to_dict(card.course, upcoming_runs=card.upcoming_runs, seats=card.seats)
@@ -33,7 +36,6 @@ def list_courses():
 
 @bp.get("/courses/<int:course_id>")
 def get_course(course_id):
-    from flask_login import current_user
     course = services.get_course(course_id)
     if not course.published and not is_admin(current_user):
         raise NotFound(_("No such course."))
@@ -59,9 +61,6 @@ def create_run(course_id):
 
 
 def _run_response(run):
-    from ..enrolment.models import Enrolment
-    from sqlalchemy import func, select
-    from ..extensions import db
     counts = dict(db.session.execute(select(Enrolment.status, func.count()).where(
         Enrolment.run_id == run.id).group_by(Enrolment.status)).all())
     confirmed = counts.get("confirmed", 0)
@@ -71,7 +70,6 @@ def _run_response(run):
 
 @bp.get("/runs/<int:run_id>")
 def get_run(run_id):
-    from flask_login import current_user
     run = services.load_run_for_page(run_id)
     if (run.status == "draft" or not run.course.published) and not is_admin(current_user):
         raise NotFound(_("No such run."))
@@ -87,8 +85,7 @@ def update_run(run_id):
 
 @bp.post("/runs/<int:run_id>/cancel")
 def cancel_run(run_id):
-    from ..enrolment.services import cancel_run as cancel
     actor = require("manage_catalogue")
     data = body()
-    count = cancel(actor, run_id, data.get("reason") if isinstance(data.get("reason"), str) else "")
+    count = cancel_run_service(actor, run_id, data.get("reason") if isinstance(data.get("reason"), str) else "")
     return {"run_id": run_id, "status": "cancelled", "enrolments_cancelled": count}

@@ -10,8 +10,13 @@ RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?\+00:00$")
 
 def test_run_without_meetings_answers_utc(client, factory):
     admin, course = factory.admin(), factory.course()
+    # Years whose zone offsets had seconds (local mean time) are refused outright now ...
     response = api(client, admin).post(f"/api/v1/courses/{course.id}/runs", json={
         "starts_on": "1241-11-26", "ends_on": "1241-11-27", "capacity": 3, "timezone": "Asia/Shanghai"})
+    assert response.status_code == 422, response.json
+    # ... and the earliest year allowed still answers in UTC.
+    response = api(client, admin).post(f"/api/v1/courses/{course.id}/runs", json={
+        "starts_on": "1970-01-01", "ends_on": "1970-01-02", "capacity": 3, "timezone": "Asia/Shanghai"})
     assert response.status_code == 201, response.json
     for key in ("enrol_deadline", "cancel_cutoff"):
         assert RFC3339.match(response.json[key]), response.json[key]

@@ -304,7 +304,11 @@ def _register_handlers(app: Flask) -> None:
         started = g.get("request_started")
         elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
         user_id = current_user.get_id().split(":")[0] if _has_user() and current_user.is_authenticated else "-"
-        log.info("%s %s %s %.1fms user=%s rid=%s", request.method, request.path, response.status_code,
+        path = request.path
+        secret = (request.view_args or {}).get("token")
+        if isinstance(secret, str) and secret:
+            path = path.replace(secret, "[secret]")  # calendar feeds, password resets
+        log.info("%s %s %s %.1fms user=%s rid=%s", request.method, path, response.status_code,
                  elapsed, user_id, g.get("request_id"))
         return response
 

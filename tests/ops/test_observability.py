@@ -37,6 +37,17 @@ def test_one_log_line_per_request_with_user(app, client, factory, caplog):
     assert second.startswith("GET /api/v1/courses/424242 404 ") and "user=-" in second
 
 
+def test_secret_tokens_in_paths_stay_out_of_the_log(app, client, factory, caplog):
+    caplog.set_level(logging.INFO, logger="training.request")
+    from training.accounts.services import new_calendar_token
+    token = new_calendar_token(factory.trainee())
+    assert client.get(f"/calendar/{token}.ics").status_code == 200
+    client.get("/password/reset/some-secret-reset-token")
+    lines = " ".join(r.getMessage() for r in caplog.records if r.name == "training.request")
+    assert token not in lines and "some-secret-reset-token" not in lines
+    assert "GET /calendar/[secret].ics 200" in lines
+
+
 def test_request_log_is_printed_in_production():
     """A process that configures no logging still prints the INFO lines (gunicorn, make run)."""
     code = ("from training import create_app\n"

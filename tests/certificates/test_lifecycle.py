@@ -41,6 +41,7 @@ def test_never_before_the_run_is_complete(factory, admin):
     assert result["issued"] == [] and result["skipped"][0]["reason"] == "incomplete"
 
 
+@pytest.mark.postgres
 @pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
                     reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions")
 def test_two_admins_issuing_at_once_on_postgresql(app, factory):

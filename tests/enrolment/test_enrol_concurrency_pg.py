@@ -9,6 +9,7 @@ from tests.enrolment.load_harness import LoadDatabase, Server, fire
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 pytestmark = [
+    pytest.mark.postgres,
     pytest.mark.postgres, pytest.mark.slow,
     pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set TEST_DATABASE_URL to run the concurrency proof"),
 ]

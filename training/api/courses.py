@@ -42,7 +42,7 @@ def get_course(course_id):
     runs = [r for r in course.runs if r.status != "draft" or is_admin(current_user)]
     counts = services.confirmed_counts(r.id for r in runs)
     return course_to_dict(course, upcoming_runs=runs,
-                          seats={r.id: max(r.capacity - counts[r.id], 0) for r in runs})
+                          seats={r.id: services.seats_left(r, counts[r.id]) for r in runs})
 
 
 @bp.patch("/courses/<int:course_id>")
@@ -64,7 +64,7 @@ def _run_response(run):
     counts = dict(db.session.execute(select(Enrolment.status, func.count()).where(
         Enrolment.run_id == run.id).group_by(Enrolment.status)).all())
     confirmed = counts.get("confirmed", 0)
-    return run_to_dict(run, max(run.capacity - confirmed, 0), confirmed=confirmed,
+    return run_to_dict(run, services.seats_left(run, confirmed), confirmed=confirmed,
                        waitlisted=counts.get("waitlisted", 0))
 
 

@@ -35,7 +35,7 @@ from ..errors import ValidationFailed
 from ..extensions import db
 from ..types import utcnow
 from .models import Category, Course, Level, Mode, Run, RunStatus
-from .services import LANGUAGES, confirmed_counts
+from .services import LANGUAGES, confirmed_counts, seats_left
 
 MAX_PER_PAGE = 100
 MAX_PAGE = 100000
@@ -376,7 +376,7 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
         counts = confirmed_counts(r.id for r in runs)
         for run in runs:
             cards[run.course_id].upcoming_runs.append(run)
-            cards[run.course_id].seats[run.id] = max(run.capacity - counts.get(run.id, 0), 0)
+            cards[run.course_id].seats[run.id] = seats_left(run, counts.get(run.id, 0))
     return Page(items=[cards[c.id] for c in courses], page=query.page, per_page=query.per_page, total=total)
 
 

@@ -45,7 +45,7 @@ from ..accounts.models import User
 from ..admin.models import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import confirmed_count, get_run, run_start
+from ..catalogue.services import confirmed_count, get_run, run_start, seats_left
 from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can, is_admin
@@ -247,7 +247,7 @@ def free_seats(run: Run) -> int:
     if db.session.scalar(select(func.count()).select_from(Enrolment).where(
             Enrolment.run_id == run.id, Enrolment.status == S.waitlisted.value)):
         return 0
-    return max(run.capacity - confirmed_count(run.id), 0)
+    return seats_left(run)
 
 
 def _place(enrolment: Enrolment, run: Run, now: datetime, *, seat_free: bool) -> None:
@@ -689,7 +689,7 @@ class Roster:
 
     @property
     def seats_left(self) -> int:
-        return max(self.run.capacity - self.confirmed, 0)
+        return seats_left(self.run, self.confirmed)
 
     @property
     def fill_pct(self) -> float:
@@ -735,6 +735,8 @@ def runs_overview(limit: int = 200) -> list[tuple[Run, dict]]:
         for run_id, status, n in db.session.execute(select(Enrolment.run_id, Enrolment.status, func.count()).where(
                 Enrolment.run_id.in_(list(counts))).group_by(Enrolment.run_id, Enrolment.status)):
             counts[run_id][status] = n
+    for run in runs:
+        counts[run.id]["seats_left"] = seats_left(run, counts[run.id].get("confirmed", 0))
     return [(r, counts[r.id]) for r in runs]
 
 

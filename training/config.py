@@ -68,6 +68,8 @@ def load(instance: Path) -> dict:
         "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
         "ORG_NAME": os.environ.get("ORG_NAME", "Smart Manufacturing Training Alliance"),
         "ORG_NAME_ZH": os.environ.get("ORG_NAME_ZH", "智能制造培训联盟"),
+        # Issue and expiry dates, report months and "today" on pages are dates in this zone.
+        "ORG_TIMEZONE": os.environ.get("ORG_TIMEZONE") or "Asia/Shanghai",
         # Absolute base of links printed on certificates and in emails; falls back to the request's host.
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,
         "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,

@@ -1,7 +1,8 @@
 """Column types shared by all domains."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
@@ -38,3 +39,24 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def org_tz() -> ZoneInfo:
+    """The organisation's time zone (``ORG_TIMEZONE``): the zone of issue and
+    expiry dates, report months and every "today" a page shows that is not
+    tied to one run (a run's own dates are in the run's time zone)."""
+    from flask import current_app, has_app_context
+
+    name = current_app.config.get("ORG_TIMEZONE") if has_app_context() else None
+    return ZoneInfo(name or "Asia/Shanghai")
+
+
+def org_today(now: datetime | None = None) -> date:
+    """Today's date in the organisation's time zone (never the server's local date)."""
+    return (now or utcnow()).astimezone(org_tz()).date()
+
+
+def local_date(moment: datetime, tz: str | ZoneInfo | None = None) -> date:
+    """The calendar date of an aware moment in ``tz`` (default: the organisation's zone)."""
+    zone = ZoneInfo(tz) if isinstance(tz, str) else (tz or org_tz())
+    return moment.astimezone(zone).date()

@@ -2,7 +2,7 @@
 reserved seats; users' free-text companies matched into company records
 
 Revision ID: 0015_companies
-Revises: 0001
+Revises: 0010a_registers
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_companies"
-down_revision = "0001"
+down_revision = "0010a_registers"
 branch_labels = None
 depends_on = None
 

@@ -280,7 +280,7 @@ class RunSeats:
         return self.reserved.get(company_id, 0) if company_id is not None else 0
 
 
-def _unused_reserved(run_ids) -> tuple[dict[int, dict[int, int]], dict[int, dict[int, bool]]]:
+def unused_reserved(run_ids) -> tuple[dict[int, dict[int, int]], dict[int, dict[int, bool]]]:
     """Per run: {company: unused reserved seats} and {company: overflow}, of
     the allocations still held, in at most two queries."""
     from .models import SeatAllocation
@@ -308,7 +308,7 @@ def seat_counts(run: Run, confirmed: int | None = None) -> RunSeats:
     """The run's seats right now (the caller holds the run lock when it acts on them)."""
     if confirmed is None:
         confirmed = confirmed_count(run.id)
-    reserved, overflow = _unused_reserved([run.id])
+    reserved, overflow = unused_reserved([run.id])
     return RunSeats(run.capacity, confirmed, reserved[run.id], overflow[run.id])
 
 
@@ -318,7 +318,7 @@ def seats_left(run: Run, confirmed: int | None = None, held: int | None = None) 
     if confirmed is None:
         confirmed = confirmed_count(run.id)
     if held is None:
-        held = sum(_unused_reserved([run.id])[0][run.id].values())
+        held = sum(unused_reserved([run.id])[0][run.id].values())
     return max(run.capacity - confirmed - held, 0)
 
 

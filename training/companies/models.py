@@ -75,6 +75,10 @@ class Company(db.Model):
     reviewed: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    @property
+    def tier_label(self) -> str:
+        return MembershipTier(self.tier).label
+
     def label(self, locale: str | None = None) -> str:
         if locale and str(locale).startswith("zh") and self.name_zh:
             return self.name_zh

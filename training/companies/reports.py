@@ -254,3 +254,50 @@ def to_xlsx(company: Company, report: Figures) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+# --- the monthly e-mail ---------------------------------------------------------------------
+
+def send_monthly_reports(now=None) -> int:
+    """Last month's report to every active coordinator, in their language,
+    once per coordinator and month (a ReportMail row is the guarantee, even
+    when two schedulers run at once); a company with nothing to report gets no
+    e-mail. Returns the number of e-mails queued."""
+    from sqlalchemy.exc import IntegrityError
+
+    from .. import mail
+    from ..accounts.models import Role, User
+    from ..enrolment.services import public_base_url
+    from .models import ReportMail
+    from .services import SUBJECTS
+    today = org_today(now)
+    last = today.replace(day=1) - timedelta(days=1)
+    first = last.replace(day=1)
+    month = f"{first.year:04d}-{first.month:02d}"
+    sent = 0
+    for company in list(db.session.scalars(select(Company).order_by(Company.id))):
+        coordinators = list(db.session.scalars(select(User).where(
+            User.company_id == company.id, User.role == Role.coordinator.value, User.active.is_(True))
+            .order_by(User.id)))
+        done = set(db.session.scalars(select(ReportMail.user_id).where(
+            ReportMail.company_id == company.id, ReportMail.month == month)))
+        todo = [u for u in coordinators if u.id not in done]
+        if not todo:
+            continue
+        report = figures(first, last, company.id)
+        if report.empty:
+            continue
+        for user in todo:
+            try:
+                with db.session.begin_nested():
+                    db.session.add(ReportMail(company_id=company.id, user_id=user.id, month=month))
+            except IntegrityError:
+                continue  # another run sent it
+            url = f"{public_base_url()}/companies/{company.id}/report?from={first.isoformat()}&to={last.isoformat()}"
+            mail.queue(mail.build(user.email, SUBJECTS["company_report"], "company_report", locale=user.locale,
+                                  subject_args={"company": company.label(user.locale), "month": month},
+                                  user=user, company_name=company.label(user.locale), month=month,
+                                  report=report, url=url))
+            sent += 1
+        db.session.commit()
+    return sent

@@ -35,7 +35,8 @@ from sqlalchemy.orm import selectinload
 
 from .. import mail
 from ..accounts.models import Role, User
-from ..accounts.services import clean_name, create_user, find_user_by_email, hash_password, normalise_email
+from ..accounts.services import (clean_name, create_user, ensure_trainees, find_user_by_email, hash_password,
+                                 normalise_email)
 from ..admin.models import record
 from ..catalogue.models import Run, RunStatus, SeatAllocation
 from ..catalogue.services import get_run, parse_datetime, seat_counts
@@ -523,33 +524,33 @@ def import_people(actor, company_id: int, data: bytes, size: int | None = None) 
 
 # --- enrolling on behalf of the company ---------------------------------------------------
 
-def enrol_person(actor, run_id: int, email, name) -> Enrolment:
-    """A coordinator enrols a person into a run for the company: a new
-    address gets an account in the company. A person of another company (or
-    of none) is not the coordinator's to enrol (404: nothing of theirs shows)."""
-    company = company_of(actor)
+def enrol_person(actor, run_id: int, email, name, *, company_id: int | None = None) -> Enrolment:
+    """A coordinator (or an admin, naming the company) enrols a person into a
+    run for the company: a new address gets an account in the company. A
+    person of another company (or of none) is not the coordinator's to enrol
+    (404: nothing of theirs shows)."""
+    if company_id is not None:
+        company = visible_company(company_id, actor, "manage_company_people")
+    else:
+        company = company_of(actor)
     email_text, name_text = _require_text(email, "email"), name if isinstance(name, str) else ""
 
-    def work():
+    try:
         address = normalise_email(email_text)
-        get_run(run_id)
+        run = get_run(run_id)
+        if run.status == RunStatus.cancelled.value:
+            raise Conflict(_("This run has been cancelled."), code="run_cancelled")
         user = find_user_by_email(address)
         if user is None:
-            user = create_user(email=address, name=clean_name(name_text), password=None, role=Role.trainee.value,
-                               commit=False, actor=actor,
-                               locale="zh" if any("\u3400" <= c <= "\u9fff" for c in name_text) else None)
-            user.company_id = company.id
-            db.session.flush()
-        elif user.company_id != company.id:
+            # Race-free: simultaneous requests for one new address make one account (accounts.ensure_trainees).
+            users, _created = ensure_trainees([{
+                "email": address, "name": clean_name(name_text), "company_id": company.id,
+                "locale": "zh" if any("\u3400" <= c <= "\u9fff" for c in name_text) else None}], actor=actor)
+            user = users[address]
+        if user.company_id != company.id:
             raise NotFound(_("No such person in your company. Add them to your people first."),
                            code="not_in_company", fields={"email": "not in your company"})
         return enrolment_services.enrol(actor, run_id, user, source="coordinator")
-
-    try:
-        return work()
-    except IntegrityError:  # the same new address at the same moment: the second sees the first's account
-        db.session.rollback()
-        return work()
     except Exception:
         db.session.rollback()
         raise
@@ -776,3 +777,47 @@ def warn_before_release(now: datetime | None = None, hours: int = 72) -> dict[in
             db.session.rollback()
             raise
     return result
+
+
+# --- coordinator pages --------------------------------------------------------------------
+
+@dataclass
+class RunChoice:
+    run: Run
+    reserved: int  # the company's unused reserved seats
+    public: int    # seats anyone may take
+
+
+def runs_to_enrol(company_id: int, viewer, limit: int = 100) -> list[RunChoice]:
+    """Open runs still to start, with the company's reserved seats first."""
+    from ..catalogue.models import Course
+    from ..catalogue.services import seats_by_run, unused_reserved
+    company = visible_company(company_id, viewer)
+    today = utcnow().date()
+    runs = list(db.session.scalars(select(Run).join(Course, Course.id == Run.course_id).where(
+        Run.status == RunStatus.open.value, Run.ends_on >= today, Course.published.is_(True),
+        Course.archived.is_(False)).options(selectinload(Run.course)).order_by(Run.starts_on, Run.id).limit(limit)))
+    public = seats_by_run(runs)
+    reserved, _overflow = unused_reserved(r.id for r in runs)
+    choices = [RunChoice(r, reserved[r.id].get(company.id, 0), public[r.id]) for r in runs]
+    choices.sort(key=lambda c: (c.reserved == 0, c.run.starts_on, c.run.id))
+    return choices
+
+
+def company_attendance(company_id: int, viewer) -> list[tuple[Enrolment, object]]:
+    """Confirmed company enrolments with their attendance progress."""
+    from ..attendance.services import load_progress
+    enrolments = company_enrolments(company_id, viewer, status=S.confirmed.value)
+    progress = load_progress(enrolments)
+    return [(e, progress.get(e.id)) for e in enrolments]
+
+
+def company_certificates(company_id: int, viewer) -> list:
+    """Current certificates of enrolments made for the company, newest first."""
+    from ..certificates.models import Certificate
+    company = visible_company(company_id, viewer)
+    return list(db.session.scalars(select(Certificate).join(Enrolment, Enrolment.id == Certificate.enrolment_id)
+                                   .where(Enrolment.company_id == company.id,
+                                          Certificate.superseded_by_id.is_(None))
+                                   .options(selectinload(Certificate.enrolment).selectinload(Enrolment.user))
+                                   .order_by(Certificate.issued_at.desc())))

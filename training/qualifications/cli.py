@@ -13,7 +13,9 @@ qualifications_cli = AppGroup("qualifications", help="Qualifications: renewal re
 def remind_expiring(today):
     """E-mail each person, and the admins, about grants that lapse in 90, 30 or 7 days (once each)."""
     from ..errors import DomainError
+    from ..urls import require_public_base_url
     from . import services
+    require_public_base_url()  # the reminders carry links
     try:
         sent = services.send_renewal_reminders(None, services.parse_date(today, "today") if today else None)
     except DomainError as exc:

@@ -804,7 +804,8 @@ def send_renewal_reminders(actor=None, today: date | None = None) -> int:
 
 
 def _person_url(user_id: int) -> str:
-    return f"{enrolment_services.public_base_url()}/qualifications/people/{user_id}"
+    from ..urls import external_url
+    return external_url("qualifications.person", user_id=user_id)
 
 
 # --- certificates: grants follow them in the same transaction ---------------------------

@@ -1,13 +1,13 @@
 """catalogue indexes: title order and courses that have a prerequisite
 
 Revision ID: 0013a_catalogue_indexes
-Revises: 0001
+Revises: 0010a_registers
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013a_catalogue_indexes"
-down_revision = "0001"
+down_revision = "0010a_registers"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """qualification matrix: skills, positions, requirements, grants, reminders (issue 14)
 
 Revision ID: 0014_qualifications
-Revises: 0010a_registers
+Revises: 0013a_catalogue_indexes
 Create Date: 2026-11-30 00:18:49.378904
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0014_qualifications"
-down_revision = "0010a_registers"
+down_revision = "0013a_catalogue_indexes"
 branch_labels = None
 depends_on = None
 

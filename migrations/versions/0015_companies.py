@@ -2,7 +2,7 @@
 reserved seats; users' free-text companies matched into company records
 
 Revision ID: 0015_companies
-Revises: 0010a_registers
+Revises: 0014_qualifications
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_companies"
-down_revision = "0010a_registers"
+down_revision = "0014_qualifications"
 branch_labels = None
 depends_on = None
 

@@ -234,6 +234,27 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "api.create_allocation"): API_ADMIN,
     ("GET", "api.list_allocations"): API_ADMIN,
     ("GET", "api.company_report"): API_ADMIN,
+    # --- qualifications (issue 14); user_id is the trainee's (ARGUMENT_OVERRIDES). Assessors are
+    # covered in tests/qualifications (they are not one of the six people here).
+    ("GET", "qualifications.matrix"): ADMIN,
+    ("GET", "qualifications.matrix_xlsx"): ADMIN,
+    ("GET", "qualifications.matrix_pdf"): ADMIN,
+    ("GET", "qualifications.qualified"): ADMIN,
+    ("GET", "qualifications.mine"): USER,
+    ("GET", "qualifications.person"): "LODODO",   # the person, trainers of their runs, admins
+    ("GET", "qualifications.evidence"): "LODODO",
+    ("POST", "qualifications.add_grant"): ADMIN,   # assessors and admins
+    ("POST", "qualifications.enrol_gap"): "LODDDO",  # the person themself, admins (enrolment rules on top)
+    ("GET", "api.list_skills"): "UOOOOO",
+    ("POST", "api.create_skill"): API_ADMIN,
+    ("PUT", "api.set_course_skills"): API_ADMIN,
+    ("POST", "api.create_position"): API_ADMIN,
+    ("PUT", "api.set_position_people"): API_ADMIN,
+    ("GET", "api.position_coverage"): API_ADMIN,
+    ("GET", "api.person_qualifications"): "UODODO",
+    ("POST", "api.grant_qualification"): API_ADMIN,
+    ("GET", "api.qualified"): API_ADMIN,
+    ("GET", "api.matrix_xlsx"): API_ADMIN,
 }
 
 # Outcomes for (co, co2). A route not listed gets tr2's outcome for both: a
@@ -297,6 +318,9 @@ ARGUMENT_OVERRIDES = {
     "admin.enrolment_approve": lambda w: {"enrolment_id": w.pending.id},
     "companies.admin_merge": lambda w: {"company_id": w.spare_company.id},
     "admin.enrolment_reject": lambda w: {"enrolment_id": w.pending.id},
+    **{endpoint: (lambda w: {"user_id": w.trainee.id}) for endpoint in (
+        "qualifications.person", "qualifications.evidence", "qualifications.add_grant", "qualifications.enrol_gap",
+        "api.person_qualifications", "api.grant_qualification")},
 }
 
 

@@ -692,6 +692,7 @@ PATHS: dict[str, dict] = {
                                "confirmed trainees, a cancelled run.", who="admins"),
         "get": op("A run's reserved seats", tag="Companies", auth=AUTH_USER, ok_schema=ref("AllocationPage"),
                   errors=(403, 404), who="admins (all), coordinators (their company's)"),
+    },
     "/skills": {
         "get": op("The skills", tag="Qualifications", auth=AUTH_USER, ok_schema=ref("SkillList"), who="anyone signed in"),
         "post": op("Define a skill", tag="Qualifications", auth=AUTH_ADMIN, body=ref("SkillInput"), ok=201,

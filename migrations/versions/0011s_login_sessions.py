@@ -1,14 +1,14 @@
 """login sessions that logout ends on the server; failed logins by account and source
 
 Revision ID: 0011s_login_sessions
-Revises: 0010a_registers
+Revises: 0015_companies
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0011s_login_sessions"
-down_revision = "0010a_registers"
+down_revision = "0015_companies"
 branch_labels = None
 depends_on = None
 

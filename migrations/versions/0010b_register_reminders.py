@@ -1,13 +1,13 @@
 """open registers are reminded once
 
 Revision ID: 0010b_register_reminders
-Revises: 0010a_registers
+Revises: 0014_qualifications
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0010b_register_reminders"
-down_revision = "0010a_registers"
+down_revision = "0014_qualifications"
 branch_labels = None
 depends_on = None
 

@@ -11,9 +11,15 @@ from ..errors import DomainError, Forbidden
 from ..extensions import limiter
 from ..permissions import can
 from ..types import utcnow
+<<<<<<< HEAD
 from . import checkin, meetings, registers, services, sheets
 from .forms import (AssessmentForm, CancelMeetingForm, CheckinForm, FinaliseForm, MoveMeetingForm, ReopenForm,
                     RosterForm, TicketForm, assessment_scores, roster_records)
+=======
+from ..urls import external_url
+from . import checkin, services, sheets
+from .forms import AssessmentForm, CheckinForm, RosterForm, TicketForm, assessment_scores, roster_records
+>>>>>>> main
 
 bp = Blueprint("attendance", __name__)
 
@@ -278,9 +284,9 @@ def _screen_json(meeting) -> dict:
     screen = checkin.screen_code(meeting)
     data = {"state": screen.state, "seconds_left": screen.seconds_left, "period": checkin._seconds(),
             "opens_at": screen.opens_at.isoformat(), "closes_at": screen.closes_at.isoformat(),
-            "typed_url": url_for(".checkin_form", _external=True)}
+            "typed_url": external_url("attendance.checkin_form")}
     if screen.state == "open":
-        url = url_for(".scan", meeting_id=meeting.id, c=screen.long_code, _external=True)
+        url = external_url("attendance.scan", meeting_id=meeting.id, c=screen.long_code)
         data.update(code=checkin.display(screen.code), url=url, qr=checkin.qr_data_uri(url))
     return data
 

@@ -165,8 +165,8 @@ class CurrentCode:
 
 def current_code(actor, meeting_id: int, now: datetime | None = None) -> CurrentCode:
     """The code to show now (the run's trainers and admins), or ``checkin_closed``."""
-    from flask import url_for
     from ..errors import Forbidden
+    from ..urls import external_url
     from ..permissions import can
     now = now or utcnow()
     meeting = services.get_meeting(meeting_id)
@@ -176,7 +176,7 @@ def current_code(actor, meeting_id: int, now: datetime | None = None) -> Current
     ensure_secret(meeting)
     step = step_at(now)
     long_code = code_at(meeting, step)
-    url = url_for("attendance.scan", meeting_id=meeting.id, c=long_code, _external=True)
+    url = external_url("attendance.scan", meeting_id=meeting.id, c=long_code)
     return CurrentCode(long_code[:SHORT_LENGTH], expires_at(step), _seconds(), url)
 
 

@@ -21,6 +21,7 @@ from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
 from ..extensions import db
 from ..permissions import can
 from ..types import utcnow
+from ..urls import public_base_url
 from . import services
 from .models import Attendance
 from .registers import reason_text
@@ -51,7 +52,6 @@ def _load(actor, meeting_id: int, action: str, message: str) -> Meeting:
 
 def _notify(meeting: Meeting, kind: str, **extra) -> int:
     """Queue one e-mail per confirmed trainee and trainer, in their language (sent after commit)."""
-    from ..enrolment.services import public_base_url
     base_url = public_base_url()
     calendar = meeting_calendar(meeting, base_url, current_app.config["MAIL_FROM"])
     people = {e.user.id: e.user for e in db.session.scalars(select(Enrolment).where(

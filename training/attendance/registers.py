@@ -23,6 +23,7 @@ from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
 from ..extensions import db
 from ..permissions import can
 from ..types import utcnow
+from ..urls import public_base_url
 from . import services
 
 REASON_MAX = 500
@@ -99,6 +100,7 @@ def remind_open_registers(now: datetime | None = None) -> dict[int, int]:
     is reminded once (``register_reminded_at``), even when two schedulers run
     this at the same moment. Returns {trainer id: registers}."""
     now = now or utcnow()
+    base_url = public_base_url()  # refuse before any work when links cannot be written
     candidates = [m for m in db.session.scalars(_open_query(now).where(Meeting.register_reminded_at.is_(None))
                                                 .order_by(Meeting.ends_at))
                   if m.ends_at < datetime.combine(now.astimezone(m.run.tz).date(), time(0), m.run.tz)
@@ -114,8 +116,6 @@ def remind_open_registers(now: datetime | None = None) -> dict[int, int]:
         for trainer in meeting.run.trainers:
             if trainer.active:
                 due.setdefault(trainer.id, _Due(trainer, [])).meetings.append(meeting)
-    from ..enrolment.services import public_base_url
-    base_url = public_base_url()
     for item in due.values():
         mail.queue(mail.build(item.trainer.email, OPEN_REGISTERS_SUBJECT, "open_registers",
                               locale=item.trainer.locale, subject_args={"n": len(item.meetings)},

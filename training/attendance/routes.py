@@ -11,15 +11,10 @@ from ..errors import DomainError, Forbidden
 from ..extensions import limiter
 from ..permissions import can
 from ..types import utcnow
-<<<<<<< HEAD
+from ..urls import external_url
 from . import checkin, meetings, registers, services, sheets
 from .forms import (AssessmentForm, CancelMeetingForm, CheckinForm, FinaliseForm, MoveMeetingForm, ReopenForm,
                     RosterForm, TicketForm, assessment_scores, roster_records)
-=======
-from ..urls import external_url
-from . import checkin, services, sheets
-from .forms import AssessmentForm, CheckinForm, RosterForm, TicketForm, assessment_scores, roster_records
->>>>>>> main
 
 bp = Blueprint("attendance", __name__)
 

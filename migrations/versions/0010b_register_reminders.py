@@ -1,13 +1,13 @@
 """open registers are reminded once
 
 Revision ID: 0010b_register_reminders
-Revises: 0014_qualifications
+Revises: 0015_companies
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0010b_register_reminders"
-down_revision = "0014_qualifications"
+down_revision = "0015_companies"
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """open registers are reminded once
 
 Revision ID: 0010b_register_reminders
-Revises: 0015_companies
+Revises: 0011s_login_sessions
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0010b_register_reminders"
-down_revision = "0015_companies"
+down_revision = "0011s_login_sessions"
 branch_labels = None
 depends_on = None
 

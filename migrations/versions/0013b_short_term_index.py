@@ -1,12 +1,12 @@
 """catalogue search: the short-term index (one- and two-character terms)
 
 Revision ID: 0013b_short_term_index
-Revises: 0013a_catalogue_indexes
+Revises: 0015_companies
 """
 from alembic import op
 
 revision = "0013b_short_term_index"
-down_revision = "0013a_catalogue_indexes"
+down_revision = "0015_companies"
 branch_labels = None
 depends_on = None
 

@@ -1,12 +1,12 @@
 """catalogue search: the short-term index (one- and two-character terms)
 
 Revision ID: 0013b_short_term_index
-Revises: 0015_companies
+Revises: 0011s_login_sessions
 """
 from alembic import op
 
 revision = "0013b_short_term_index"
-down_revision = "0015_companies"
+down_revision = "0011s_login_sessions"
 branch_labels = None
 depends_on = None
 

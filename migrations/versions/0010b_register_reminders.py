@@ -1,13 +1,13 @@
 """open registers are reminded once
 
 Revision ID: 0010b_register_reminders
-Revises: 0011s_login_sessions
+Revises: 0013b_short_term_index
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0010b_register_reminders"
-down_revision = "0011s_login_sessions"
+down_revision = "0013b_short_term_index"
 branch_labels = None
 depends_on = None
 

@@ -69,3 +69,5 @@ def register(app: Flask) -> None:
     from .enrolment.cli import enrolment_cli
     app.cli.add_command(data)
     app.cli.add_command(enrolment_cli)
+    from .certificates.cli import signing_cli
+    app.cli.add_command(signing_cli)

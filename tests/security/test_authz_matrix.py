@@ -57,6 +57,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "certificates.verify"): PUBLIC,
     ("GET", "certificates.badge"): PUBLIC,
     ("GET", "certificates.badge_jwt"): PUBLIC,
+    ("POST", "certificates.check_document"): PUBLIC,   # a PDF checked against the issued one, not kept
     ("GET", "static"): PUBLIC,
     ("GET", "bootstrap.static"): PUBLIC,
     ("GET", "healthz"): PUBLIC,
@@ -88,6 +89,7 @@ EXPECTED: dict[tuple[str, str], str] = {
                                                   # refused); admins may enrol anyone, themselves too
     ("POST", "enrolment.cancel"): HOLDER,
     ("GET", "certificates.download"): HOLDER,
+    ("GET", "certificates.download_status_copy"): HOLDER,
     ("GET", "attendance.my_attendance"): "LODODO",
     ("GET", "attendance.checkin_form"): USER,
     ("POST", "attendance.checkin_form"): USER,

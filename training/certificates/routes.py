@@ -45,12 +45,37 @@ def verify(code: str):
     if canonical is not None and canonical != code:
         return redirect(url_for("certificates.verify", code=canonical), 301)
     try:
-        certificate = services.get_by_code(code)
+        view = services.public_record(code)
     except NotFound as exc:
         return render_template("certificates/verify_form.html", code_text=code[:80], error=exc.message), 404
-    view = services.public_view(certificate)
-    response = Response(render_template("certificates/verify.html", cert=view))
+    response = Response(render_template("certificates/verify.html", cert=view, check=None))
     response.headers["Cache-Control"] = "no-store"  # revocation shows at once
+    return response
+
+
+CHECK_MAX_BYTES = 20 * 1024 * 1024
+
+
+@bp.post("/verify/<code>")
+@limiter.limit(LOOKUP_LIMIT)
+def check_document(code: str):
+    """A PDF dropped onto (or chosen on) the verification page: compared with the
+    issued document and its signature checked, here; the file is not kept."""
+    upload = request.files.get("document")
+    data = upload.stream.read(CHECK_MAX_BYTES + 1) if upload is not None else b""
+    try:
+        view = services.public_record(code)
+    except NotFound as exc:
+        return render_template("certificates/verify_form.html", code_text=code[:80], error=exc.message), 404
+    if not data or len(data) > CHECK_MAX_BYTES:
+        error = _("Choose a PDF file of at most 20 MB.") if data else _("Choose a PDF file to check.")
+        response = Response(render_template("certificates/verify.html", cert=view, check=None, check_error=error),
+                            status=422)
+    else:
+        result = services.check_document(code, data)
+        response = Response(render_template("certificates/verify.html", cert=result["certificate"], check=result,
+                                            filename=(upload.filename or "")[:120]))
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -80,7 +105,16 @@ def mine():
 @bp.get("/certificates/<code>.pdf")
 @login_required
 def download(code: str):
+    """The issued document: the same bytes on every download."""
     filename, data = services.pdf_for(current_user, code)
+    return _pdf_response(filename, data)
+
+
+@bp.get("/certificates/<code>/status.pdf")
+@login_required
+def download_status_copy(code: str):
+    """A copy stamped with the current status (revoked, superseded, expired)."""
+    filename, data = services.status_pdf_for(current_user, code)
     return _pdf_response(filename, data)
 
 
@@ -91,6 +125,27 @@ def auto_issue_command():
     import click
     summary = services.auto_issue_due()
     click.echo(f"Issued {sum(summary.values())} certificates in {len(summary)} runs.")
+
+
+@bp.cli.command("store-documents")
+def store_documents_command():
+    """Make and store the issued document of every certificate that has none yet
+    (certificates issued before documents were stored); safe to run again."""
+    import click
+    from sqlalchemy import select
+
+    from ..extensions import db
+    from .models import Certificate
+    done = 0
+    while True:
+        batch = list(db.session.scalars(select(Certificate).where(Certificate.document_sha256.is_(None))
+                                        .order_by(Certificate.id).limit(200)))
+        if not batch:
+            break
+        services.ensure_documents(batch)
+        done += len(batch)
+        click.echo(f"{done} documents stored")
+    click.echo(f"Done: {done} documents stored.")
 
 
 @bp.cli.command("remind-expiring")

@@ -58,6 +58,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "certificates.badge"): PUBLIC,
     ("GET", "certificates.badge_jwt"): PUBLIC,
     ("POST", "certificates.check_document"): PUBLIC,   # a PDF checked against the issued one, not kept
+    ("GET", "certificates.jwks"): PUBLIC,
+    ("GET", "certificates.did_document"): PUBLIC,
+    ("GET", "certificates.status_list"): PUBLIC,
     ("GET", "static"): PUBLIC,
     ("GET", "bootstrap.static"): PUBLIC,
     ("GET", "healthz"): PUBLIC,
@@ -213,6 +216,7 @@ ARGUMENT_OVERRIDES = {
     "admin.course_delete": lambda w: {"course_id": w.free_course.id},
     "admin.enrolment_approve": lambda w: {"enrolment_id": w.pending.id},
     "admin.enrolment_reject": lambda w: {"enrolment_id": w.pending.id},
+    "certificates.status_list": lambda w: {"number": 1},
 }
 
 

@@ -14,6 +14,7 @@ from . import badges, codes, services
 bp = Blueprint("certificates", __name__)
 
 LOOKUP_LIMIT = "30 per minute;300 per hour"
+PUBLIC_DOCUMENT = {"Access-Control-Allow-Origin": "*"}  # verifiers may fetch credentials and keys from any origin
 
 
 def _pdf_response(filename: str, data: bytes, inline: bool = False) -> Response:
@@ -48,12 +49,19 @@ def verify(code: str):
         view = services.public_record(code)
     except NotFound as exc:
         return render_template("certificates/verify_form.html", code_text=code[:80], error=exc.message), 404
-    response = Response(render_template("certificates/verify.html", cert=view, check=None))
+    response = Response(render_template("certificates/verify.html", cert=view, check=None, **_verifier_context(view)))
     response.headers["Cache-Control"] = "no-store"  # revocation shows at once
     return response
 
 
 CHECK_MAX_BYTES = 20 * 1024 * 1024
+
+
+def _verifier_context(view: dict) -> dict:
+    """What the "for developers" section names: the issuer's DID and the status entry."""
+    from ..enrolment.services import public_base_url
+    certificate = services.get_by_code(view["code"])
+    return {"issuer_did": badges.issuer_did(), "status_entry": badges.status_entry(certificate, public_base_url())}
 
 
 @bp.post("/verify/<code>")
@@ -69,12 +77,12 @@ def check_document(code: str):
         return render_template("certificates/verify_form.html", code_text=code[:80], error=exc.message), 404
     if not data or len(data) > CHECK_MAX_BYTES:
         error = _("Choose a PDF file of at most 20 MB.") if data else _("Choose a PDF file to check.")
-        response = Response(render_template("certificates/verify.html", cert=view, check=None, check_error=error),
-                            status=422)
+        response = Response(render_template("certificates/verify.html", cert=view, check=None, check_error=error,
+                                            **_verifier_context(view)), status=422)
     else:
         result = services.check_document(code, data)
         response = Response(render_template("certificates/verify.html", cert=result["certificate"], check=result,
-                                            filename=(upload.filename or "")[:120]))
+                                            filename=(upload.filename or "")[:120], **_verifier_context(view)))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -84,7 +92,7 @@ def check_document(code: str):
 def badge(code: str):
     certificate = services.get_by_code(code)
     body = json.dumps(badges.credential(certificate), ensure_ascii=False, indent=2)
-    return Response(body, mimetype="application/ld+json", headers={"Cache-Control": "no-store"})
+    return Response(body, mimetype="application/ld+json", headers={**PUBLIC_DOCUMENT, "Cache-Control": "no-store"})
 
 
 @bp.get("/verify/<code>/badge.jwt")
@@ -92,7 +100,34 @@ def badge(code: str):
 def badge_jwt(code: str):
     certificate = services.get_by_code(code)
     return Response(badges.credential_jwt(certificate), mimetype="application/vc+jwt",
-                    headers={"Cache-Control": "no-store"})
+                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "no-store"})
+
+
+# --- what a relying party fetches: keys, the issuer's DID, status lists ---------------
+
+@bp.get("/.well-known/jwks.json")
+def jwks():
+    """Every key that ever signed a credential here (current and retired), with kid."""
+    return Response(json.dumps(badges.jwks(), indent=2), mimetype="application/jwk-set+json",
+                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=300"})
+
+
+@bp.get("/.well-known/did.json")
+def did_document():
+    """The did:web document of the issuer (the same keys as verification methods)."""
+    return Response(json.dumps(badges.did_document(), indent=2), mimetype="application/did+json",
+                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=300"})
+
+
+@bp.get("/credentials/status/<int:number>")
+@limiter.limit("120 per minute")
+def status_list(number: int):
+    """A Bitstring Status List credential (revocation), signed as a VC-JWT, made
+    from the database on each request: a revocation shows at once."""
+    if number < 1 or number > badges.list_count():
+        raise NotFound(_("No such status list."))
+    token = badges.sign_jwt(badges.status_list_credential(number))
+    return Response(token, mimetype="application/vc+jwt", headers={**PUBLIC_DOCUMENT, "Cache-Control": "no-store"})
 
 
 @bp.get("/my/certificates")

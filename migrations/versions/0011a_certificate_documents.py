@@ -1,13 +1,13 @@
 """certificates: the SHA-256 of the issued document
 
 Revision ID: 0011a_certificate_documents
-Revises: 0010a_registers
+Revises: 0013a_catalogue_indexes
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011a_certificate_documents"
-down_revision = "0010a_registers"
+down_revision = "0013a_catalogue_indexes"
 branch_labels = None
 depends_on = None
 

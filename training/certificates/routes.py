@@ -59,7 +59,7 @@ CHECK_MAX_BYTES = 20 * 1024 * 1024
 
 def _verifier_context(view: dict) -> dict:
     """What the "for developers" section names: the issuer's DID and the status entry."""
-    from ..enrolment.services import public_base_url
+    from ..urls import public_base_url
     certificate = services.get_by_code(view["code"])
     return {"issuer_did": badges.issuer_did(), "status_entry": badges.status_entry(certificate, public_base_url())}
 
@@ -158,6 +158,9 @@ def download_status_copy(code: str):
 def auto_issue_command():
     """Issue the certificates of ended runs whose course issues automatically."""
     import click
+
+    from ..urls import require_public_base_url
+    require_public_base_url()  # certificates and their e-mails carry links
     summary = services.auto_issue_due()
     click.echo(f"Issued {sum(summary.values())} certificates in {len(summary)} runs.")
 
@@ -170,7 +173,9 @@ def store_documents_command():
     from sqlalchemy import select
 
     from ..extensions import db
+    from ..urls import require_public_base_url
     from .models import Certificate
+    require_public_base_url()  # the documents' QR codes carry links
     done = 0
     while True:
         batch = list(db.session.scalars(select(Certificate).where(Certificate.document_sha256.is_(None))
@@ -187,4 +192,7 @@ def store_documents_command():
 def remind_expiring_command():
     """E-mail holders whose certificate expires within 60 days (once each)."""
     import click
+
+    from ..urls import require_public_base_url
+    require_public_base_url()
     click.echo(f"Sent {services.send_expiry_reminders(None, within_days=60)} reminders.")

@@ -50,6 +50,7 @@ from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotE
 from ..extensions import db
 from ..permissions import can, is_admin
 from ..types import utcnow
+from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, Enrolment, EnrolmentStatus
 
 S = EnrolmentStatus
@@ -87,16 +88,6 @@ def cancel_cutoff(run: Run) -> datetime:
     """After this moment only an admin can cancel a confirmed place: the run's
     own cut-off, else the start of its first meeting."""
     return run.cancel_cutoff or run_start(run)
-
-
-def public_base_url() -> str:
-    from flask import has_request_context, request
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if base:
-        return base.rstrip("/")
-    if has_request_context():
-        return request.host_url.rstrip("/")
-    return "http://127.0.0.1:5000"
 
 
 # --- notifications ----------------------------------------------------------

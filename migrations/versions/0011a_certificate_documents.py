@@ -1,13 +1,13 @@
 """certificates: the SHA-256 of the issued document
 
 Revision ID: 0011a_certificate_documents
-Revises: 0013a_catalogue_indexes
+Revises: 0014_qualifications
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011a_certificate_documents"
-down_revision = "0013a_catalogue_indexes"
+down_revision = "0014_qualifications"
 branch_labels = None
 depends_on = None
 

@@ -110,9 +110,19 @@ class PdfSigner:
             self._timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=int(os.environ.get("TSA_TIMEOUT", 15)))
             self.reserve += 2 * TIMESTAMP_RESERVE
 
+    def _run(self, make_coroutine):
+        """Run one of pyHanko's coroutines to completion, also when the calling
+        thread already runs an event loop (then on a short-lived thread)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop.run_until_complete(make_coroutine())
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(lambda: asyncio.run(make_coroutine())).result()
+
     def _pyhanko_cms(self, digest: bytes) -> bytes:
-        content_info = self._loop.run_until_complete(
-            self._signer.async_sign(digest, self.digest, use_pades=True))
+        content_info = self._run(lambda: self._signer.async_sign(digest, self.digest, use_pades=True))
         return content_info.dump()
 
     def _prepare_template(self):
@@ -157,7 +167,7 @@ class PdfSigner:
             # and adds it as an unsigned attribute (one round trip per document).
             from pyhanko.sign.timestamps.common_utils import TimestampRequestError
             try:
-                content_info = self._loop.run_until_complete(self._signer.async_sign(
+                content_info = self._run(lambda: self._signer.async_sign(
                     digest, self.digest, use_pades=True, timestamper=self._timestamper))
             except (TimestampRequestError, OSError) as exc:
                 raise SigningUnavailable(f"the timestamp authority did not answer: {exc}") from exc

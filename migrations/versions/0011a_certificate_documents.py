@@ -1,13 +1,13 @@
 """certificates: the SHA-256 of the issued document
 
 Revision ID: 0011a_certificate_documents
-Revises: 0014_qualifications
+Revises: 0015_companies
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011a_certificate_documents"
-down_revision = "0014_qualifications"
+down_revision = "0015_companies"
 branch_labels = None
 depends_on = None
 

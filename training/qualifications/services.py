@@ -49,6 +49,11 @@ CODE_RE = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 REMINDER_DAYS = (90, 30, 7)
 MAX_EVIDENCE = 2000
 MAX_IDS = 5000
+MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer exist nowhere (and SQLite would overflow on them)
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 REMINDER_SUBJECT = _l("Your qualification %(skill)s expires on %(date)s")
 REMINDER_SUBJECT_ADMIN = _l("Qualification expiring: %(person)s, %(skill)s on %(date)s")
@@ -173,7 +178,7 @@ def list_skills() -> list[Skill]:
 
 
 def get_skill(skill_id) -> Skill:
-    skill = db.session.get(Skill, skill_id) if isinstance(skill_id, int) and not isinstance(skill_id, bool) else None
+    skill = db.session.get(Skill, skill_id) if _is_id(skill_id) else None
     if skill is None:
         raise NotFound(_("No such skill."), fields={"skill_id": "unknown"})
     return skill
@@ -190,7 +195,7 @@ def _skill_level(item: dict, index: int, key: str = "grants") -> tuple[Skill, in
     if not isinstance(item, dict):
         raise _fail(key, _("Item %(n)s must be an object.", n=index))
     skill_id = item.get("skill_id")
-    if isinstance(skill_id, bool) or not isinstance(skill_id, int) or db.session.get(Skill, skill_id) is None:
+    if not _is_id(skill_id) or db.session.get(Skill, skill_id) is None:
         raise _fail(key, _("Item %(n)s: no such skill.", n=index))
     skill = db.session.get(Skill, skill_id)
     return skill, _int(item.get("level"), "level", 1, skill.level_count)
@@ -260,7 +265,7 @@ def create_position(actor, data: dict) -> Position:
 
 def get_position(position_id) -> Position:
     position = None
-    if isinstance(position_id, int) and not isinstance(position_id, bool):
+    if _is_id(position_id):
         position = db.session.scalar(select(Position).where(Position.id == position_id).options(
             selectinload(Position.requirements).selectinload(PositionRequirement.skill),
             selectinload(Position.people)))
@@ -272,12 +277,11 @@ def get_position(position_id) -> Position:
 def set_position_people(actor, position_id: int, data: dict) -> Position:
     """Replace who works on the position."""
     _check(actor, "manage_qualifications", message=_("Only an admin can assign people to positions."))
-    position = db.session.get(Position, position_id, with_for_update=True)
+    position = db.session.get(Position, position_id, with_for_update=True) if _is_id(position_id) else None
     if position is None:
         raise NotFound(_("No such position."))
     ids = data.get("user_ids")
-    if not isinstance(ids, list) or len(ids) > MAX_IDS or \
-            any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+    if not isinstance(ids, list) or len(ids) > MAX_IDS or not all(_is_id(i) for i in ids):
         raise _fail("user_ids", _("user_ids must be a list of user ids."))
     wanted = set(ids)
     if len(wanted) != len(ids):
@@ -305,7 +309,7 @@ def list_positions() -> list[Position]:
 # --- grants ----------------------------------------------------------------------------
 
 def _person(user_id) -> User:
-    user = db.session.get(User, user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else None
+    user = db.session.get(User, user_id) if _is_id(user_id) else None
     if user is None:
         raise NotFound(_("No such person."))
     return user
@@ -318,7 +322,7 @@ def grant(actor, user_id: int, data: dict) -> Grant:
     skill_id = data.get("skill_id")
     if isinstance(skill_id, bool) or not isinstance(skill_id, int):
         raise _fail("skill_id", _("skill_id must be a whole number."))
-    skill = db.session.get(Skill, skill_id)
+    skill = db.session.get(Skill, skill_id) if _is_id(skill_id) else None
     if skill is None:
         raise _fail("skill_id", _("No such skill."))
     level = _int(data.get("level"), "level", 1, skill.level_count)

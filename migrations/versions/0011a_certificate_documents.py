@@ -1,13 +1,13 @@
 """certificates: the SHA-256 of the issued document
 
 Revision ID: 0011a_certificate_documents
-Revises: 0015_companies
+Revises: 0011s_login_sessions
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011a_certificate_documents"
-down_revision = "0015_companies"
+down_revision = "0011s_login_sessions"
 branch_labels = None
 depends_on = None
 

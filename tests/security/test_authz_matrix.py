@@ -80,6 +80,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "accounts.forgot_password"): PUBLIC,
     ("GET", "accounts.reset_password"): "DDDDDD",   # public, but the token is the key: a bad one is refused
     ("POST", "accounts.reset_password"): "DDDDDD",
+    ("GET", "accounts.confirm_registration"): "DDDDDD",   # the e-mailed token is the key: a bad one is refused
+    ("POST", "accounts.confirm_registration"): "DDDDDD",
     # --- one's own account
     ("GET", "accounts.home"): USER,
     ("POST", "accounts.logout"): USER,

@@ -248,6 +248,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "qualifications.matrix_pdf"): ADMIN,
     ("GET", "qualifications.qualified"): ADMIN,
     ("GET", "qualifications.mine"): USER,
+    ("GET", "qualifications.skill"): PUBLIC,     # where a credential's alignment points
     ("GET", "qualifications.person"): "LODODO",   # the person, trainers of their runs, admins
     ("GET", "qualifications.evidence"): "LODODO",
     ("POST", "qualifications.add_grant"): ADMIN,   # assessors and admins
@@ -326,6 +327,7 @@ ARGUMENT_OVERRIDES = {
     "companies.admin_merge": lambda w: {"company_id": w.spare_company.id},
     "admin.enrolment_reject": lambda w: {"enrolment_id": w.pending.id},
     "certificates.status_list": lambda w: {"number": 1},
+    "qualifications.skill": lambda w: {"code": "PLC-BASICS"},
     **{endpoint: (lambda w: {"user_id": w.trainee.id}) for endpoint in (
         "qualifications.person", "qualifications.evidence", "qualifications.add_grant", "qualifications.enrol_gap",
         "api.person_qualifications", "api.grant_qualification")},

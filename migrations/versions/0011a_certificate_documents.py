@@ -1,13 +1,13 @@
 """certificates: the SHA-256 of the issued document
 
 Revision ID: 0011a_certificate_documents
-Revises: 0011s_login_sessions
+Revises: 0013b_short_term_index
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011a_certificate_documents"
-down_revision = "0011s_login_sessions"
+down_revision = "0013b_short_term_index"
 branch_labels = None
 depends_on = None
 

@@ -1,13 +1,13 @@
 """open registers are reminded once
 
 Revision ID: 0010b_register_reminders
-Revises: 0013b_short_term_index
+Revises: 0011a_certificate_documents
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0010b_register_reminders"
-down_revision = "0013b_short_term_index"
+down_revision = "0011a_certificate_documents"
 branch_labels = None
 depends_on = None
 

@@ -54,6 +54,14 @@ class Figures:
     certificates_expiring: int = 0  # valid, expiring within EXPIRING_DAYS
     certificates_expired: int = 0
     monthly: list = field(default_factory=list)  # [(YYYY-MM, enrolments)] for the chart
+    # Positions the company's people work on (training.qualifications): requirements met by its people.
+    position_requirements: int = 0
+    requirements_covered: int = 0
+
+    @property
+    def coverage_rate(self) -> float | None:
+        return round(100 * self.requirements_covered / self.position_requirements, 1) \
+            if self.position_requirements else None
 
     @property
     def attendance_rate(self) -> float | None:
@@ -183,7 +191,13 @@ def figures(first: date, last: date, company_id: int | None = None) -> Figures:
 
 
 def company_report(company: Company, first: date, last: date) -> Figures:
-    return figures(first, last, company.id)
+    """The figures, and the coverage of the company's positions on the period's last day (or today)."""
+    from .services import qualifications_of
+    report = figures(first, last, company.id)
+    coverage = qualifications_of(company.id, min(last, org_today())).coverage
+    report.position_requirements = len(coverage)
+    report.requirements_covered = sum(1 for c in coverage if c.covered)
+    return report
 
 
 def report_to_dict(report: Figures) -> dict:
@@ -193,6 +207,7 @@ def report_to_dict(report: Figures) -> dict:
     del data["first"], data["last"]
     data["attendance_rate"] = report.attendance_rate
     data["completion_rate"] = report.completion_rate
+    data["coverage_rate"] = report.coverage_rate
     data["monthly"] = [{"month": m, "enrolments": n} for m, n in report.monthly]
     return data
 
@@ -236,6 +251,7 @@ def rows_for_export(company: Company, report: Figures) -> list[tuple[str, object
         (_("Certificates valid"), report.certificates_valid),
         (_("Certificates expiring within 60 days"), report.certificates_expiring),
         (_("Certificates expired"), report.certificates_expired),
+        (_("Position requirements covered"), f"{report.requirements_covered} / {report.position_requirements}"),
     ]
 
 

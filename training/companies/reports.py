@@ -78,7 +78,8 @@ class Figures:
 
 
 def parse_period(first, last) -> tuple[date, date]:
-    """?from=YYYY-MM-DD&to=YYYY-MM-DD; default: the last twelve months to today."""
+    """?from=YYYY-MM-DD&to=YYYY-MM-DD; default: the last twelve months and the
+    next six (so the runs a coordinator has booked show)."""
     today = org_today()
 
     def one(value, name, default):
@@ -93,7 +94,7 @@ def parse_period(first, last) -> tuple[date, date]:
             raise ValidationFailed(_("%(field)s is out of range.", field=name), fields={name: "out of range"})
         return parsed
     start = one(first, "from", today.replace(day=1) - timedelta(days=365))
-    end = one(last, "to", today)
+    end = one(last, "to", today + timedelta(days=183))
     if end < start:
         raise ValidationFailed(_("to is before from."), fields={"to": "before from"})
     if (end - start).days > MAX_DAYS:
@@ -232,7 +233,7 @@ def bar_chart_svg(monthly: list[tuple[str, int]], *, title: str) -> str:
         if value:
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - pad - h - 4:.1f}" font-size="11" '
                          f'text-anchor="middle">{value}</text>')
-        if n <= 13 or i % max(n // 12, 1) == 0:
+        if i % -(-n // 8) == 0:  # at most eight month labels: they stay legible on a phone
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 8}" font-size="10" '
                          f'text-anchor="middle">{escape(month[2:])}</text>')
     parts.append("</svg>")
@@ -241,8 +242,8 @@ def bar_chart_svg(monthly: list[tuple[str, int]], *, title: str) -> str:
 
 def rows_for_export(company: Company, report: Figures) -> list[tuple[str, object]]:
     return [
-        (_("Company"), f"{company.code} {company.name}"), (_("From"), report.first.isoformat()),
-        (_("To"), report.last.isoformat()),
+        (_("Company"), f"{company.code} {company.name}"), (_("Period from"), report.first.isoformat()),
+        (_("Period to"), report.last.isoformat()),
         (_("Seats reserved"), report.seats_reserved), (_("Seats used"), report.seats_used),
         (_("Seats released"), report.seats_released), (_("Enrolments"), report.enrolments),
         (_("Attendance rate %"), report.attendance_rate if report.attendance_rate is not None else ""),

@@ -28,11 +28,28 @@ def teaches(user, run) -> bool:
     return is_trainer(user) and run.is_taught_by(user)
 
 
+def is_coordinator(user) -> bool:
+    return _is(user, "coordinator")
+
+
+def report_limits(user) -> dict | None:
+    """What a person's reports may cover: ``{}`` everything (admins),
+    ``{"trainer_id": id}`` the runs they teach (trainers), ``{"company_id": id}``
+    their company's enrolments (coordinators); None: no reports at all."""
+    if is_admin(user):
+        return {}
+    if is_trainer(user):
+        return {"trainer_id": user.id}
+    if is_coordinator(user) and getattr(user, "company_id", None) is not None:
+        return {"company_id": user.company_id}
+    return None
+
+
 def can(user, action: str, obj=None) -> bool:
     authenticated = bool(user is not None and getattr(user, "is_authenticated", False)
                          and getattr(user, "active", False))
     if action in {"manage", "manage_catalogue", "manage_users", "issue_certificates",
-                  "revoke_certificate", "import_enrolments", "view_audit_log"}:
+                  "revoke_certificate", "import_enrolments", "view_audit_log", "manage_reports"}:
         return is_admin(user)
     if action == "enrol_self":
         return authenticated and user.role == "trainee"
@@ -55,4 +72,12 @@ def can(user, action: str, obj=None) -> bool:
         return is_admin(user) or (is_trainer(user) and obj.id == user.id)
     if action == "download_certificate":  # obj: Certificate
         return is_admin(user) or (authenticated and obj.enrolment.user_id == user.id)
+    if action == "view_reports":  # obj: None; what they cover is report_limits(user)
+        return report_limits(user) is not None
+    if action == "view_feedback":  # obj: feedback results of the viewer's own scope (answers, min_answers)
+        # Trainers see their runs' results only from a few answers on, so no answer points to a person.
+        return is_admin(user) or (is_trainer(user) and obj.answers >= obj.min_answers)
+    if action == "answer_feedback":  # obj: Enrolment
+        return authenticated and obj.user_id == user.id
     raise ValueError(f"unknown action {action!r}")
+

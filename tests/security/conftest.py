@@ -34,6 +34,9 @@ class World:
     template: object
     token_id: int            # an API token of trainee's
     job_id: str              # a background job started by admin
+    survey_token: str = ""   # trainee's feedback invitation for past_run
+    question_id: int = 0     # a feedback question
+    subscription_id: int = 0  # admin's weekly report subscription
 
     def ids(self) -> dict:
         """Values for every URL argument a route may take."""
@@ -43,6 +46,8 @@ class World:
             "category_id": self.category.id, "template_id": self.template.id, "code": self.certificate.code,
             "job_id": self.job_id, "token": self.trainee.calendar_token,
             "name": "nothing-thumb.jpg", "filename": "css/app.css", "format": "json",
+            "survey_token": self.survey_token, "question_id": self.question_id,
+            "subscription_id": self.subscription_id,
         }
 
 
@@ -89,11 +94,19 @@ def build_world(factory) -> World:
     db.session.add(job)
     db.session.commit()
     new_calendar_token(trainee)
+    from training.reports import feedback, scheduled
+    from training.reports.models import FeedbackInvitation
+    feedback.send_due_surveys()
+    survey_token = db.session.scalar(select(FeedbackInvitation.token).where(
+        FeedbackInvitation.enrolment_id == past_enrolment.id))
+    question_id = feedback.question_set()[0].id
+    subscription_id = scheduled.subscribe(admin, admin.email, "weekly").id
     return World(admin=admin, trainer=trainer, other_trainer=other_trainer, trainee=trainee,
                  other_trainee=other_trainee, course=course, run=run, past_run=past_run, meeting=run.meetings[0],
                  enrolment=enrolment, other_enrolment=third, past_enrolment=past_enrolment, certificate=certificate,
                  category=category, free_category=free_category, free_course=free_course, pending=pending,
-                 template=template, token_id=token_id, job_id=job.id)
+                 template=template, token_id=token_id, job_id=job.id, survey_token=survey_token,
+                 question_id=question_id, subscription_id=subscription_id)
 
 
 @pytest.fixture

@@ -42,6 +42,8 @@ HOLDER = "LODDDO"     # the trainee concerned (owner), and admins
 API_PUBLIC = "OOOOOO"
 API_ADMIN = "UDDDDO"
 API_STAFF = "UDDODO"
+REPORTS = "LDDOOO"    # admins (everything) and trainers (their own runs; none here for the other trainer)
+API_REPORTS = "UDDOOO"
 
 # (method, endpoint): outcome for anon, tr, tr2, run_t, oth_t, admin
 EXPECTED: dict[tuple[str, str], str] = {
@@ -168,6 +170,17 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "admin.delete_certificate_template"): ADMIN,
     ("GET", "admin.certificate_template_preview"): ADMIN,
     ("GET", "admin.certificate_template_preview_png"): ADMIN,
+    # --- reports and feedback
+    ("GET", "reports.dashboard"): REPORTS,
+    ("GET", "reports.export"): REPORTS,
+    ("GET", "reports.survey"): "LODDDD",        # only the invited trainee (not even an admin answers for them)
+    ("POST", "reports.survey"): "LODDDD",
+    ("GET", "reports.questions"): ADMIN,
+    ("POST", "reports.questions"): ADMIN,
+    ("POST", "reports.question_edit"): ADMIN,
+    ("GET", "reports.subscriptions"): ADMIN,
+    ("POST", "reports.subscriptions"): ADMIN,
+    ("POST", "reports.unsubscribe"): ADMIN,
     # --- JSON API (bearer tokens)
     ("GET", "api.openapi"): API_PUBLIC,
     ("GET", "api.docs"): API_PUBLIC,
@@ -197,6 +210,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "api.list_trainers"): API_PUBLIC,
     ("GET", "api.get_trainer"): API_PUBLIC,
     ("GET", "api.get_job"): API_ADMIN,            # the job's creator (admin here) and admins
+    ("GET", "api.reports_summary"): API_REPORTS,
+    ("GET", "api.reports_monthly"): API_REPORTS,
 }
 
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}

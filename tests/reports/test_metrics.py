@@ -83,3 +83,18 @@ def test_the_figures_take_a_fixed_number_of_queries(app, dataset, factory):
     with count_queries() as after:
         services.dashboard(dataset.admin, dataset.args)
     assert after.count == before.count
+
+
+def test_cancelled_meetings_and_open_registers(app, dataset):
+    from training.extensions import db
+    from training.types import utcnow
+    m2 = dataset.run1.meetings[1]
+    m2.cancelled_at, m2.cancel_reason = utcnow(), "Power cut"
+    dataset.run2.meetings[1].finalised_at = None
+    db.session.commit()
+    got = services.summary(dataset.admin, dataset.args).as_dict()
+    # run1 now has one meeting: e1 present, e2 late, e3 absent -> 2 of 3; run2 still 4 of 4
+    assert got["attendance_rate"] == pytest.approx(6 / 7)
+    # run2's register is open again: only run1 counts for no-shows and completion
+    assert got["no_show_rate"] == pytest.approx(1 / 3)
+    assert got["completion_rate"] == pytest.approx(1 / 3)

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..admin.models import record
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -123,12 +124,67 @@ def create_user(*, email: str, name: str, password: str | None = None, role: str
     if role == Role.trainer.value:
         user.trainer_profile = TrainerProfile(bio="", expertise="")
     db.session.add(user)
-    if actor is not None:
+    try:
         db.session.flush()
+    except IntegrityError:
+        # Someone registered the same address between the check and the insert.
+        db.session.rollback()
+        raise Conflict(_("An account with this e-mail address already exists."), code="email_taken",
+                       fields={"email": "taken"}) from None
+    if actor is not None:
         record(actor, "user.create", user, f"{email} as {role}")
     if commit:
         db.session.commit()
     return user
+
+
+def ensure_trainees(people: list[dict], *, actor=None) -> tuple[dict[str, User], set[str]]:
+    """One account per e-mail address, whatever runs at the same moment.
+
+    ``people``: dicts with a normalised ``email`` and ``name``, optionally
+    ``company``, ``phone`` and ``locale``. Missing addresses become trainee
+    accounts without a password; existing accounts are left as they are.
+    Returns ({email: user}, {emails created now}).
+
+    This is its own unit of work (it commits): the insert skips an address
+    that exists or that a concurrent transaction is inserting (PostgreSQL
+    waits for that transaction, then skips), so simultaneous callers never
+    meet the unique index. Addresses are inserted in sorted order and no other
+    lock is held, so two bulk callers cannot deadlock; callers take their
+    run locks afterwards."""
+    wanted: dict[str, dict] = {}
+    for person in people:
+        wanted.setdefault(person["email"], person)
+    emails = sorted(wanted)
+    found: dict[str, User] = {}
+    for start in range(0, len(emails), 500):
+        for user in db.session.scalars(select(User).where(User.email.in_(emails[start:start + 500]))):
+            found[user.email] = user
+    missing = [e for e in emails if e not in found]
+    created: set[str] = set()
+    if missing:
+        dialect = db.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        now = utcnow()
+        for start in range(0, len(missing), 500):
+            rows = [{"email": e, "display_name": wanted[e]["name"], "role": Role.trainee.value, "active": True,
+                     "locale": wanted[e].get("locale"), "company": wanted[e].get("company") or None,
+                     "phone": wanted[e].get("phone") or None, "password_hash": None, "session_version": 1,
+                     "failed_logins": 0, "created_at": now} for e in missing[start:start + 500]]
+            stmt = insert(User).values(rows).on_conflict_do_nothing(index_elements=["email"])
+            for user_id, email in db.session.execute(stmt.returning(User.id, User.email)):
+                created.add(email)
+                if actor is not None:
+                    entry = record(actor, "user.create", None, f"{email} as trainee")
+                    entry.target_type, entry.target_id = "User", user_id
+        db.session.commit()
+        for start in range(0, len(missing), 500):
+            for user in db.session.scalars(select(User).where(User.email.in_(missing[start:start + 500]))):
+                found[user.email] = user
+    return found, created
 
 
 def authenticate(email: str, password: str) -> User | None:

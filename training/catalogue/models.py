@@ -134,7 +134,11 @@ class Run(db.Model):
 
 class Meeting(db.Model):
     __tablename__ = "meetings"
-    __table_args__ = (CheckConstraint("ends_at > starts_at", name="times_in_order"),)
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="times_in_order"),
+        CheckConstraint("sequence >= 0", name="sequence_nonnegative"),
+        CheckConstraint("finalised_by_id IS NULL OR finalised_at IS NOT NULL", name="finalised_by_when_finalised"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -143,8 +147,25 @@ class Meeting(db.Model):
     title: Mapped[str] = mapped_column(String(200), default="")
     # Self check-in: a per-meeting secret from which 30-second codes are derived.
     checkin_secret: Mapped[str | None] = mapped_column(String(64))
+    # A cancelled meeting stays on record but no longer counts toward completion.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # iCalendar SEQUENCE: raised whenever the event changes (moved, cancelled).
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The register is signed off: no self check-ins, no trainer changes until an admin reopens it.
+    finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finalised_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     run: Mapped[Run] = relationship(back_populates="meetings")
+    finalised_by: Mapped[User | None] = relationship(foreign_keys=[finalised_by_id])
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    @property
+    def is_finalised(self) -> bool:
+        return self.finalised_at is not None
 
     @property
     def minutes(self) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 
-from ..enrolment.services import public_base_url
+from ..urls import public_base_url
 from .models import Certificate
 
 CONTEXT = ["https://www.w3.org/ns/credentials/v2",

@@ -50,6 +50,7 @@ from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotE
 from ..extensions import db
 from ..permissions import can, is_admin
 from ..types import utcnow
+from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, Enrolment, EnrolmentStatus
 
 S = EnrolmentStatus
@@ -87,16 +88,6 @@ def cancel_cutoff(run: Run) -> datetime:
     """After this moment only an admin can cancel a confirmed place: the run's
     own cut-off, else the start of its first meeting."""
     return run.cancel_cutoff or run_start(run)
-
-
-def public_base_url() -> str:
-    from flask import has_request_context, request
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if base:
-        return base.rstrip("/")
-    if has_request_context():
-        return request.host_url.rstrip("/")
-    return "http://127.0.0.1:5000"
 
 
 # --- notifications ----------------------------------------------------------
@@ -544,22 +535,28 @@ def set_capacity(actor: User, run_id: int, capacity: int) -> Run:
 def enrol_person(actor: User, run_id: int, email: str, name: str, *, source: str = "admin",
                  company: str | None = None, phone: str | None = None) -> tuple[Enrolment, bool]:
     """Admin enrols someone by e-mail, creating a trainee account when needed.
-    Returns (enrolment, account_created). Nothing is saved on a refusal."""
-    from ..accounts.services import clean_name, create_user, find_user_by_email, normalise_email
+    Returns (enrolment, account_created).
+
+    Any number of these at once for one address (a double click, two admins,
+    an import) give one account and one enrolment: the account is made by
+    ``ensure_trainees`` (which never trips over the unique address) before the
+    run lock is taken, and every later caller gets AlreadyEnrolled (409) naming
+    the enrolment. Refusals known before the lock (bad input, a cancelled
+    run) save nothing."""
+    from ..accounts.services import clean_name, ensure_trainees, normalise_email
     if not is_admin(actor):
         raise Forbidden(_("Only an admin can enrol someone else."))
     email = normalise_email(email)
+    name = clean_name(name)
     company = _optional(company, "company", 200)
     phone = _optional(phone, "phone", 50)
-    user = find_user_by_email(email)
-    created = False
+    run = get_run(run_id)
+    if run.status == RunStatus.cancelled.value:
+        raise EnrolmentClosed(_("This run has been cancelled."), code="run_cancelled")
+    users, created = ensure_trainees([{"email": email, "name": name, "company": company, "phone": phone}],
+                                     actor=actor)
     try:
-        if user is None:
-            user = create_user(email=email, name=clean_name(name), password=None, role="trainee",
-                               company=company, phone=phone, commit=False, actor=actor)
-            db.session.flush()
-            created = True
-        return enrol(actor, run_id, user, source=source), created
+        return enrol(actor, run_id, users[email], source=source), email in created
     except Exception:
         db.session.rollback()
         raise

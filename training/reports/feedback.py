@@ -144,6 +144,8 @@ def send_due_surveys(now: datetime | None = None) -> int:
     last OPEN_DAYS days and who has no invitation yet; returns how many were
     invited. Safe to run as often as you like, also twice at once."""
     from .. import mail
+    from ..urls import external_url, require_public_base_url
+    require_public_base_url()  # a link is needed: refuse before any work when there is none
     now = now or utcnow()
     last = _last_meeting_end()
     due = list(db.session.execute(
@@ -156,13 +158,12 @@ def send_due_surveys(now: datetime | None = None) -> int:
     if not due:
         return 0
     _ensure_defaults()
-    from ..enrolment.services import public_base_url
     for enrolment, ended in due:
         invitation = FeedbackInvitation(enrolment_id=enrolment.id, run_id=enrolment.run_id,
                                         token=secrets.token_urlsafe(24), sent_at=now,
                                         closes_at=ended + timedelta(days=OPEN_DAYS))
         db.session.add(invitation)
-        link = f"{public_base_url()}/feedback/{invitation.token}"  # the route reports.survey (also from the CLI)
+        link = external_url("reports.survey", survey_token=invitation.token)
         mail.queue(mail.build(enrolment.user.email, _l("How was %(course)s? Two minutes of feedback"),
                               "feedback_invitation", locale=enrolment.user.locale, user=enrolment.user,
                               run=enrolment.run, course=enrolment.run.course.title, link=link,

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import and_, case, distinct, func, literal, or_, select, true
+from sqlalchemy import and_, case, distinct, func, literal, or_, select
 
 from ..accounts.models import User
 from ..attendance.models import Attendance, AttendanceStatus
@@ -82,14 +82,12 @@ def rate(part: float, whole: float) -> float | None:
 
 def meeting_counts():
     """A meeting that was not cancelled (cancelled meetings count nowhere)."""
-    column = getattr(Meeting, "cancelled_at", None)  # TEMP until issue 10's columns are on main
-    return column.is_(None) if column is not None else true()
+    return Meeting.cancelled_at.is_(None)
 
 
-def _register_open(now_lit):
-    """A meeting whose register is not finalised yet."""
-    column = getattr(Meeting, "finalised_at", None)  # TEMP until issue 10's columns are on main
-    return column.is_(None) if column is not None else Meeting.ends_at > now_lit
+def _register_open():
+    """A meeting whose register has not been finalised (signed off) yet."""
+    return Meeting.finalised_at.is_(None)
 
 
 def _minutes(start, end):
@@ -171,7 +169,7 @@ def run_facts(scope: Scope, now: datetime | None = None) -> dict[int, RunFacts]:
         select(Run.id, Run.course_id, Run.capacity,
                func.count(case((counts, Meeting.id))),
                func.count(case((and_(counts, Meeting.ends_at <= now_lit), Meeting.id))),
-               func.count(case((and_(counts, _register_open(now_lit)), Meeting.id))))
+               func.count(case((and_(counts, _register_open()), Meeting.id))))
         .select_from(Run).outerjoin(Meeting, Meeting.run_id == Run.id)
         .where(Run.id.in_(ids)).group_by(Run.id, Run.course_id, Run.capacity))
     for run_id, course_id, capacity, meetings, ended, open_registers in rows:

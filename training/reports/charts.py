@@ -62,27 +62,42 @@ def _legend(series_names: list[str], width: int) -> list[str]:
     for i, name in enumerate(series_names):
         parts.append(f'<rect x="{x:.1f}" y="6" width="12" height="12" fill="{PALETTE[i % len(PALETTE)]}"/>')
         parts.append(_text(x + 16, 16, name, anchor="start", size=12))
-        x += 24 + 7.5 * len(name) + 12
+        x += 24 + 7 * len(name) + 12
     return parts
+
+
+def nice_top(value: float) -> tuple[float, float]:
+    """A round top for an axis (1, 2, 2.5 or 5 times a power of ten) and its step for four intervals."""
+    import math
+    if value <= 0:
+        return 4.0, 1.0
+    step = value / 4
+    power = 10 ** math.floor(math.log10(step))
+    for factor in (1, 2, 2.5, 5, 10):
+        if step <= factor * power:
+            step = factor * power
+            break
+    if step < 1:
+        step = 1.0  # counts: whole numbers only
+    return step * 4, step
 
 
 def columns(title: str, desc: str, labels: list[str], series: list[tuple[str, list]], kind: str = "int",
             top: float | None = None) -> Markup:
     """Vertical bars: one group per label, one bar per series."""
-    width, height, left, bottom, head = 640, 280, 44, 48, 30
+    width, height, left, bottom, head = 480, 260, 40, 52, 30
     plot_w, plot_h = width - left - 10, height - bottom - head
     values = [v or 0 for _n, vs in series for v in vs]
-    top = top or max(values + [1])
-    if kind == "int":
-        top = max(1, top)
+    if top is None:
+        top, _step = nice_top(max(values + [0]))
     chart_id = f"chart{next(_ids)}"
     body = _legend([n for n, _v in series], width) if len(series) > 1 else []
     for i in range(5):  # grid lines and scale
         value = top * i / 4
         y = head + plot_h - plot_h * i / 4
         body.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd" stroke-width="1"/>')
-        body.append(_text(left - 4, y + 4, _fmt(value, kind) if kind != "int" else f"{value:.0f}",
-                          anchor="end", size=10, fill="#666"))
+        body.append(_text(left - 4, y + 4, _fmt(value, kind) if kind != "int" else f"{value:g}",
+                          anchor="end", size=11, fill="#555"))
     group_w = plot_w / max(len(labels), 1)
     bar_w = max(2.0, min(28.0, (group_w - 4) / max(len(series), 1)))
     step = max(1, -(-len(labels) // 12))  # at most 12 axis labels
@@ -95,7 +110,12 @@ def columns(title: str, desc: str, labels: list[str], series: list[tuple[str, li
                         f'height="{h:.1f}" fill="{PALETTE[s % len(PALETTE)]}"><title>{escape(label)}: '
                         f'{escape(name)} {escape(_fmt(vs[g], kind))}</title></rect>')
         if g % step == 0:
-            body.append(_text(left + g * group_w + group_w / 2, height - bottom + 16, label, size=10))
+            x = left + g * group_w + group_w / 2
+            if len(labels) > 6:  # slanted, so that month names never overlap on a phone
+                body.append(_text(x, height - bottom + 12, label, anchor="end", size=11,
+                                  extra=f' transform="rotate(-35 {x:.1f} {height - bottom + 12:.1f})"'))
+            else:
+                body.append(_text(x, height - bottom + 16, label, size=11))
     body.append(f'<line x1="{left}" x2="{width - 10}" y1="{head + plot_h}" y2="{head + plot_h}" stroke="#999"/>')
     return _frame(chart_id, width, height, title, desc, body)
 
@@ -103,18 +123,18 @@ def columns(title: str, desc: str, labels: list[str], series: list[tuple[str, li
 def bars(title: str, desc: str, labels: list[str], series: list[tuple[str, list]], kind: str = "pct",
          top: float | None = None) -> Markup:
     """Horizontal bars: one row per label (long course names fit on a phone)."""
-    label_h, bar_h = 16, 12
+    label_h, bar_h = 17, 13
     row_h = label_h + bar_h * len(series) + 8
-    width, head = 640, 30 if len(series) > 1 else 8
+    width, head = 420, 30 if len(series) > 1 else 8
     height = head + row_h * max(len(labels), 1) + 8
     values = [v or 0 for _n, vs in series for v in vs]
     top = top or max(values + [1 if kind == "pct" else 1])
     chart_id = f"chart{next(_ids)}"
     body = _legend([n for n, _v in series], width) if len(series) > 1 else []
-    plot_w = width - 70
+    plot_w = width - 50
     for r, label in enumerate(labels):
         y = head + r * row_h
-        body.append(_text(0, y + 12, label[:90], anchor="start", size=12))
+        body.append(_text(0, y + 13, label if len(label) <= 46 else label[:45] + "…", anchor="start", size=13))
         for s, (name, vs) in enumerate(series):
             value = vs[r]
             w = plot_w * (value or 0) / top if top else 0
@@ -122,7 +142,7 @@ def bars(title: str, desc: str, labels: list[str], series: list[tuple[str, list]
             body.append(f'<rect x="0" y="{yy:.1f}" width="{w:.1f}" height="{bar_h - 2}" '
                         f'fill="{PALETTE[s % len(PALETTE)]}"><title>{escape(label)}: {escape(name)} '
                         f'{escape(_fmt(value, kind))}</title></rect>')
-            body.append(_text(w + 4, yy + bar_h - 3, _fmt(value, kind), anchor="start", size=10, fill="#333"))
+            body.append(_text(w + 4, yy + bar_h - 3, _fmt(value, kind), anchor="start", size=11, fill="#333"))
     return _frame(chart_id, width, height, title, desc, body)
 
 

@@ -367,6 +367,8 @@ def _register_templating(app: Flask) -> None:
         csp_nonce=lambda: g.get("csp_nonce", ""),
     )
     app.jinja_env.filters["markdown"] = render_markdown
+    from . import rendering
+    rendering.init_app(app)  # translations resolved once per request, cached icons and dates
 
     def dateskeleton(value, skeleton: str = "yMMMd") -> str:
         """A date in the reader's language from a CLDR skeleton ("MMMEd": Sat, Dec 5 / 12月5日周六)."""

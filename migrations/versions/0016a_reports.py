@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0016a_reports'
-down_revision = "0010a_registers"
+down_revision = "0013a_catalogue_indexes"
 branch_labels = None
 depends_on = None
 

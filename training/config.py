@@ -70,6 +70,8 @@ def load(instance: Path) -> dict:
         "ORG_NAME_ZH": os.environ.get("ORG_NAME_ZH", "智能制造培训联盟"),
         # Issue and expiry dates, report months and "today" on pages are dates in this zone.
         "ORG_TIMEZONE": os.environ.get("ORG_TIMEZONE") or "Asia/Shanghai",
+        # A qualification lapsing within this many days is shown as "expiring".
+        "QUALIFICATION_EXPIRING_DAYS": int(os.environ.get("QUALIFICATION_EXPIRING_DAYS") or 90),
         # Absolute base of every link (certificates, QR codes, e-mails, calendars, credentials); see
         # training/urls.py. Unset: a request's own host, and only hosts in TRUSTED_HOSTS are served.
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,

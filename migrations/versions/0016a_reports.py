@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0016a_reports'
-down_revision = "0013a_catalogue_indexes"
+down_revision = "0015_companies"
 branch_labels = None
 depends_on = None
 

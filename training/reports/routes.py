@@ -49,8 +49,7 @@ def _admin() -> None:
 def dashboard():
     d = services.dashboard(current_user, request.args)
     args = {k: v for k, v in request.args.items() if v}
-    return render_template("reports/dashboard.html", d=d, charts=charts.dashboard_charts(d), args=args,
-                           companies=services.companies_available())
+    return render_template("reports/dashboard.html", d=d, charts=charts.dashboard_charts(d), args=args)
 
 
 @bp.get("/reports/export.xlsx")

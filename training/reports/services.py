@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from ..accounts.models import User
 from ..catalogue.models import Category, Course, Run, RunStatus, run_trainers
 from ..catalogue.services import parse_date
+from ..companies.models import Company
 from ..enrolment.models import Enrolment
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
@@ -26,11 +27,6 @@ from .metrics import Scope
 
 MAX_YEARS = 10
 ID_FILTERS = ("course_id", "category_id", "trainer_id", "company_id", "run_id")
-
-
-def companies_available() -> bool:
-    """Member companies (issue 15) are on this installation."""
-    return hasattr(Enrolment, "company_id")
 
 
 def default_period(today: date | None = None) -> tuple[date, date]:
@@ -72,11 +68,7 @@ def scope_for(viewer, args: Mapping) -> Scope:
         raise ValidationFailed(_("A report covers at most %(n)s years.", n=MAX_YEARS), fields={"to": "too far"})
     ids = {name: _id(args, name) for name in ID_FILTERS}
     city = str(args.get("city") or "").strip()[:100] or None
-    if ids["company_id"] is not None or "company_id" in limits:
-        if not companies_available():
-            raise ValidationFailed(_("There are no member companies here."), fields={"company_id": "unknown"})
-        from ..companies.models import Company  # issue 15
-        _exists(Company, ids["company_id"], "company_id")
+    _exists(Company, ids["company_id"], "company_id")
     _exists(Course, ids["course_id"], "course_id")
     _exists(Category, ids["category_id"], "category_id")
     _exists(Run, ids["run_id"], "run_id")
@@ -119,7 +111,7 @@ class FilterOptions:
     categories: list[Category]
     cities: list[str]
     trainers: list[User]
-    companies: list = field(default_factory=list)
+    companies: list[Company] = field(default_factory=list)
 
 
 @dataclass
@@ -157,13 +149,10 @@ def _options(limits: dict) -> FilterOptions:
     cities = sorted({c for c in db.session.scalars(select(Run.city).where(Run.id.in_(runs)).distinct()) if c})
     trainers = list(db.session.scalars(select(User).where(User.id.in_(
         select(run_trainers.c.user_id).where(run_trainers.c.run_id.in_(runs)))).order_by(User.display_name)))
-    companies = []
-    if companies_available():
-        from ..companies.models import Company  # issue 15
-        stmt = select(Company).order_by(Company.name)
-        if "company_id" in limits:
-            stmt = stmt.where(Company.id == limits["company_id"])
-        companies = list(db.session.scalars(stmt))
+    stmt = select(Company).order_by(Company.name)
+    if "company_id" in limits:
+        stmt = stmt.where(Company.id == limits["company_id"])
+    companies = list(db.session.scalars(stmt))
     return FilterOptions(courses, categories, cities, trainers, companies)
 
 

@@ -691,6 +691,7 @@ PATHS: dict[str, dict] = {
         "get": op("Enrolments, certificates and attendance rate per month", tag="Reports", auth=AUTH_USER,
                   params=REPORT_PARAMS, ok_schema=ref("ReportMonthly"), errors=(403, 422),
                   who="admins, trainers (their runs), coordinators (their company)"),
+    },
     "/companies": {
         "post": op("Add a member company", tag="Companies", auth=AUTH_ADMIN, body=ref("CompanyInput"), ok=201,
                    ok_schema=ref("Company"), headers=LOCATION, errors=(409,),

@@ -131,7 +131,10 @@ def mailbox(app):
 
 
 def login(client, user):
-    """Log the test client in as ``user`` (a real Flask-Login session)."""
+    """Log the test client in as ``user`` (a real Flask-Login session, with its
+    login session on the server)."""
+    from training.accounts.services import start_session
+    start_session(user)
     with client.session_transaction() as sess:
         sess["_user_id"] = user.get_id()
         sess["_fresh"] = True

@@ -59,6 +59,9 @@ def load(instance: Path) -> dict:
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # REMEMBER_COOKIE_SECURE follows SESSION_COOKIE_SECURE (set in create_app).
+        # A login (session or remember cookie) lasts at most this many days; logout ends it at once.
+        "LOGIN_SESSION_DAYS": float(os.environ.get("LOGIN_SESSION_DAYS", 30)),
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", 60 * 1024 * 1024)),
         "BOOTSTRAP_SERVE_LOCAL": True,

@@ -78,6 +78,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "accounts.forgot_password"): PUBLIC,
     ("GET", "accounts.reset_password"): "DDDDDD",   # public, but the token is the key: a bad one is refused
     ("POST", "accounts.reset_password"): "DDDDDD",
+    ("GET", "accounts.confirm_registration"): "DDDDDD",   # the e-mailed token is the key: a bad one is refused
+    ("POST", "accounts.confirm_registration"): "DDDDDD",
     # --- one's own account
     ("GET", "accounts.home"): USER,
     ("POST", "accounts.logout"): USER,
@@ -256,6 +258,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "qualifications.matrix_pdf"): ADMIN,
     ("GET", "qualifications.qualified"): ADMIN,
     ("GET", "qualifications.mine"): USER,
+    ("GET", "qualifications.skill"): PUBLIC,     # where a credential's alignment points
     ("GET", "qualifications.person"): "LODODO",   # the person, trainers of their runs, admins
     ("GET", "qualifications.evidence"): "LODODO",
     ("POST", "qualifications.add_grant"): ADMIN,   # assessors and admins
@@ -337,6 +340,7 @@ ARGUMENT_OVERRIDES = {
     "admin.enrolment_approve": lambda w: {"enrolment_id": w.pending.id},
     "companies.admin_merge": lambda w: {"company_id": w.spare_company.id},
     "admin.enrolment_reject": lambda w: {"enrolment_id": w.pending.id},
+    "qualifications.skill": lambda w: {"code": "PLC-BASICS"},
     **{endpoint: (lambda w: {"user_id": w.trainee.id}) for endpoint in (
         "qualifications.person", "qualifications.evidence", "qualifications.add_grant", "qualifications.enrol_gap",
         "api.person_qualifications", "api.grant_qualification")},

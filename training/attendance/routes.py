@@ -199,7 +199,8 @@ def _checked_in(result):
 
 
 def _checkin_limit_key():
-    return f"checkin:{current_user.get_id() if current_user.is_authenticated else request.remote_addr}"
+    # Per person (not per login session: logging in again must not buy more tries), else per address.
+    return f"checkin:user:{current_user.id}" if current_user.is_authenticated else f"checkin:{request.remote_addr}"
 
 
 @bp.route("/checkin", methods=["GET", "POST"])

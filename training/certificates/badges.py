@@ -62,6 +62,11 @@ def credential(certificate: Certificate) -> dict:
         "evidence": [{"id": verify, "type": ["Evidence"], "name": "Verification page",
                       "narrative": f"Certificate {certificate.code}, verifiable at {verify}."}],
     }
+    # Issue 14: what the certificate qualifies for (the skills it grants), answered by subscribers.
+    from .. import signals
+    alignment = [item for _receiver, items in signals.credential_alignment.send(certificate) for item in items or []]
+    if alignment:
+        body["credentialSubject"]["achievement"]["alignment"] = alignment
     if certificate.expires_on:
         body["validUntil"] = f"{certificate.expires_on.isoformat()}T23:59:59Z"
     return body

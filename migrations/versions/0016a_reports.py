@@ -1,7 +1,7 @@
 """reports: feedback surveys and scheduled report deliveries (issue 16)
 
 Revision ID: 0016a_reports
-Revises: 0011s_login_sessions
+Revises: 0010b_register_reminders
 Create Date: 2026-11-30 00:27:08.144906
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0016a_reports'
-down_revision = "0011s_login_sessions"
+down_revision = "0010b_register_reminders"
 branch_labels = None
 depends_on = None
 

@@ -220,16 +220,20 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
                     ["present", "late", "excused"], weights=[88, 9, 3])[0]
                 db.session.add(Attendance(enrolment_id=enrolment.id, meeting_id=meeting.id, status=status,
                                           marked_by_id=trainer.id, marked_at=meeting.starts_at + timedelta(minutes=20)))
+    from .qualifications.demo import load_grants, load_plant
+    plant = load_plant(admin, trainees, DEMO_PASSWORD, random.Random(seed + 14))  # issue 14: skills, positions
     db.session.commit()
 
     from .certificates.services import issue_for_run
     issued = 0
     for run in past_runs:
         issued += len(issue_for_run(admin, run.id)["issued"])
+    load_grants(plant, random.Random(seed + 15))  # issue 14: assessments on top of the certificates' grants
 
     return (f"Loaded {len(courses)} courses, {len(trainers)} trainers, {len(trainees)} trainees, "
             f"{len(past_runs)} past runs with {issued} certificates.\n"
             f"Demo logins (password: {DEMO_PASSWORD}):\n"
             f"  admin    admin@demo.smt-academy.cn\n"
             f"  trainer  {TRAINERS[0][0]}\n"
-            f"  trainee  ouyang.xiaoyan@demo.smt-academy.cn")
+            f"  trainee  ouyang.xiaoyan@demo.smt-academy.cn\n"
+            f"  assessor assessor@demo.smt-academy.cn")

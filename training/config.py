@@ -90,6 +90,11 @@ def load(instance: Path) -> dict:
         "MAIL_DIR": str(instance / "mail"),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR") or str(instance / "uploads"),
         "SIGNING_DIR": os.environ.get("SIGNING_DIR") or str(instance / "signing"),
+        # Issued certificate PDFs, write-once by SHA-256 (see certificates/documents.py). Back it up.
+        "DOCUMENT_STORE": os.environ.get("DOCUMENT_STORE") or "file",
+        "DOCUMENT_DIR": os.environ.get("DOCUMENT_DIR") or str(instance / "documents"),
+        # RFC 3161 timestamp authority for PAdES B-T signatures; unset: no timestamp.
+        "TSA_URL": os.environ.get("TSA_URL") or None,
         "TRAINER_MARK_LEAD_MINUTES": 30,
         "CHECKIN_CODE_SECONDS": 30,
         "CHECKIN_MARGIN_MINUTES": int(os.environ.get("CHECKIN_MARGIN_MINUTES", 15)),

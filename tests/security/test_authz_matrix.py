@@ -63,6 +63,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "certificates.verify"): PUBLIC,
     ("GET", "certificates.badge"): PUBLIC,
     ("GET", "certificates.badge_jwt"): PUBLIC,
+    ("POST", "certificates.check_document"): PUBLIC,   # a PDF checked against the issued one, not kept
+    ("GET", "certificates.jwks"): PUBLIC,
+    ("GET", "certificates.did_document"): PUBLIC,
+    ("GET", "certificates.status_list"): PUBLIC,
     ("GET", "static"): PUBLIC,
     ("GET", "bootstrap.static"): PUBLIC,
     ("GET", "healthz"): PUBLIC,
@@ -96,6 +100,7 @@ EXPECTED: dict[tuple[str, str], str] = {
                                                   # refused); admins may enrol anyone, themselves too
     ("POST", "enrolment.cancel"): HOLDER,
     ("GET", "certificates.download"): HOLDER,
+    ("GET", "certificates.download_status_copy"): HOLDER,
     ("GET", "attendance.my_attendance"): "LODODO",
     ("GET", "attendance.checkin_form"): USER,
     ("POST", "attendance.checkin_form"): USER,
@@ -321,6 +326,7 @@ ARGUMENT_OVERRIDES = {
     "admin.enrolment_approve": lambda w: {"enrolment_id": w.pending.id},
     "companies.admin_merge": lambda w: {"company_id": w.spare_company.id},
     "admin.enrolment_reject": lambda w: {"enrolment_id": w.pending.id},
+    "certificates.status_list": lambda w: {"number": 1},
     "qualifications.skill": lambda w: {"code": "PLC-BASICS"},
     **{endpoint: (lambda w: {"user_id": w.trainee.id}) for endpoint in (
         "qualifications.person", "qualifications.evidence", "qualifications.add_grant", "qualifications.enrol_gap",

@@ -286,6 +286,9 @@ SCHEMAS: dict[str, dict] = {
         "superseded_by": nullable("string", description="The code of the certificate that replaced this one."),
         "reissue_of": nullable("string"), "verify_url": {"type": "string", "format": "uri"},
         "badge_url": {"type": "string", "format": "uri"},
+        "sha256": nullable("string", pattern="^[0-9a-f]{64}$",
+                           description="SHA-256 (hex) of the signed PDF issued for this certificate: every download "
+                                       "is exactly these bytes."),
         "enrolment_id": {"type": "integer", "description": "Only in an admin's list of a run's certificates."},
     }, ("code", "status", "holder_name", "course_title", "hours", "issued_on"),
         description="What anyone may see of a certificate: no e-mail or other personal data."),

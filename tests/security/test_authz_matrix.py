@@ -120,6 +120,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "attendance.register_csv"): STAFF,
     ("GET", "attendance.register_pdf"): STAFF,
     ("POST", "attendance.save_assessment"): STAFF,
+    ("POST", "attendance.finalise"): STAFF,
+    ("POST", "attendance.reopen"): ADMIN,
+    ("GET", "attendance.manage_meeting"): ADMIN,
+    ("POST", "attendance.cancel_meeting"): ADMIN,
+    ("POST", "attendance.move_meeting"): ADMIN,
+    ("GET", "attendance.service_worker"): PUBLIC,  # the roster's offline cache script, no data in it
     ("GET", "trainers.edit_profile"): STAFF,      # user_id is the run's trainer: themself and admins
     ("POST", "trainers.edit_profile"): STAFF,
     ("POST", "trainers.upload_photo"): STAFF,
@@ -199,6 +205,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("DELETE", "api.cancel_enrolment"): "UODDDO",
     ("GET", "api.meeting_attendance"): API_STAFF,
     ("PUT", "api.mark_attendance"): API_STAFF,
+    ("POST", "api.finalise_register"): API_STAFF,
+    ("POST", "api.reopen_register"): API_ADMIN,
+    ("GET", "api.checkin_code"): API_STAFF,
+    ("POST", "api.self_checkin"): "UOOOOO",       # any signed-in person; the code and the enrolment decide (422/409)
+    ("POST", "api.cancel_meeting"): API_ADMIN,
+    ("POST", "api.move_meeting"): API_ADMIN,
     ("POST", "api.issue_run_certificates"): API_ADMIN,
     ("GET", "api.list_run_certificates"): API_ADMIN,
     ("GET", "api.run_certificates_zip"): API_ADMIN,

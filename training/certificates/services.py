@@ -552,13 +552,17 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
 
 
 def auto_issue_due(now=None) -> dict:
-    """Issue certificates of ended runs whose course issues automatically; e-mail the new holders."""
+    """Issue certificates of ended runs whose course issues automatically and
+    whose registers are all finalised; e-mail the new holders."""
     from ..catalogue.models import Course, Meeting
     from sqlalchemy import func
     now = now or utcnow()
-    ended = select(Meeting.run_id).group_by(Meeting.run_id).having(func.max(Meeting.ends_at) <= now)
+    # Never before every register of the run (cancelled meetings aside) is finalised.
+    held = Meeting.cancelled_at.is_(None)
+    ended = select(Meeting.run_id).where(held).group_by(Meeting.run_id).having(func.max(Meeting.ends_at) <= now)
+    open_registers = select(Meeting.run_id).where(held, Meeting.finalised_at.is_(None))
     run_ids = list(db.session.scalars(select(Run.id).join(Course, Run.course_id == Course.id).where(
-        Course.auto_issue.is_(True), Run.status != "cancelled", Run.id.in_(ended))))
+        Course.auto_issue.is_(True), Run.status != "cancelled", Run.id.in_(ended), Run.id.not_in(open_registers))))
     summary = {}
     for run_id in run_ids:
         result = issue_for_run(None, run_id)

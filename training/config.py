@@ -70,6 +70,8 @@ def load(instance: Path) -> dict:
         "ORG_NAME_ZH": os.environ.get("ORG_NAME_ZH", "智能制造培训联盟"),
         # Issue and expiry dates, report months and "today" on pages are dates in this zone.
         "ORG_TIMEZONE": os.environ.get("ORG_TIMEZONE") or "Asia/Shanghai",
+        # After a run's enrolment deadline a freed seat is offered; the trainee has this many hours to accept.
+        "SEAT_OFFER_HOURS": max(1, int(os.environ.get("SEAT_OFFER_HOURS") or 48)),
         # Absolute base of links printed on certificates and in emails; falls back to the request's host.
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,
         "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,

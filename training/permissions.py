@@ -40,6 +40,10 @@ def can(user, action: str, obj=None) -> bool:
         return authenticated and (is_admin(user) or obj.user_id == user.id or teaches(user, obj.run))
     if action == "cancel_enrolment":  # obj: Enrolment; the cut-off is a rule in enrolment.services
         return authenticated and (is_admin(user) or obj.user_id == user.id)
+    if action == "offer_seat":  # obj: Enrolment (a waitlisted one; the rules are in enrolment.offers)
+        return is_admin(user)
+    if action == "answer_offer":  # obj: Enrolment: accept or decline a seat offered to it
+        return authenticated and (is_admin(user) or obj.user_id == user.id)
     if action == "view_roster":  # obj: Run
         return is_admin(user) or teaches(user, obj)
     if action == "mark_attendance":  # obj: Meeting

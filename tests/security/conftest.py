@@ -34,6 +34,8 @@ class World:
     template: object
     token_id: int            # an API token of trainee's
     job_id: str              # a background job started by admin
+    offered: object = None   # trainee's enrolment holding a seat offered after late_run's deadline
+    offerable: object = None  # first on late_run's waitlist, with a free seat to offer them
 
     def ids(self) -> dict:
         """Values for every URL argument a route may take."""
@@ -67,6 +69,13 @@ def build_world(factory) -> World:
     enrolment = factory.enrolment(run, trainee)
     third = factory.enrolment(run, factory.trainee(name="Third Trainee"))
     pending = factory.enrolment(run, factory.trainee(name="Pending Trainee"), status="pending")
+    # a run past its enrolment deadline: a seat on offer to trainee, one free seat for the next in line
+    late_run = factory.run(course, start=start + timedelta(days=3), capacity=2,
+                           enrol_deadline=utcnow() - timedelta(hours=1))
+    offered = factory.enrolment(late_run, trainee, status="waitlisted")
+    offered.status, offered.offered_at = "offered", utcnow()
+    offered.offer_expires_at = utcnow() + timedelta(hours=48)
+    offerable = factory.enrolment(late_run, factory.trainee(name="Waiting Trainee"), status="waitlisted")
     free_category = Category(slug="spare", name="Spare category")
     db.session.add(free_category)
     free_course = factory.course(code="EMPTY-1", title="A course without runs")
@@ -93,7 +102,7 @@ def build_world(factory) -> World:
                  other_trainee=other_trainee, course=course, run=run, past_run=past_run, meeting=run.meetings[0],
                  enrolment=enrolment, other_enrolment=third, past_enrolment=past_enrolment, certificate=certificate,
                  category=category, free_category=free_category, free_course=free_course, pending=pending,
-                 template=template, token_id=token_id, job_id=job.id)
+                 template=template, token_id=token_id, job_id=job.id, offered=offered, offerable=offerable)
 
 
 @pytest.fixture

@@ -87,6 +87,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "enrolment.enrol"): "LDODDO",        # trainees enrol themselves (tr is already enrolled:
                                                   # refused); admins may enrol anyone, themselves too
     ("POST", "enrolment.cancel"): HOLDER,
+    ("GET", "enrolment.offer"): HOLDER,
+    ("POST", "enrolment.accept_offer"): HOLDER,
+    ("POST", "enrolment.decline_offer"): HOLDER,
     ("GET", "certificates.download"): HOLDER,
     ("GET", "attendance.my_attendance"): "LODODO",
     ("GET", "attendance.checkin_form"): USER,
@@ -150,6 +153,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "admin.enrolment_approve"): ADMIN,
     ("POST", "admin.enrolment_reject"): ADMIN,
     ("POST", "admin.enrolment_status"): ADMIN,
+    ("POST", "admin.enrolment_offer"): ADMIN,
     ("GET", "admin.certificates"): ADMIN,
     ("GET", "admin.certificate"): ADMIN,
     ("POST", "admin.revoke"): ADMIN,
@@ -184,6 +188,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "api.import_enrolments"): API_ADMIN,
     ("GET", "api.get_enrolment"): "UODODO",
     ("DELETE", "api.cancel_enrolment"): "UODDDO",
+    ("POST", "api.offer_seat"): API_ADMIN,
+    ("POST", "api.accept_offer"): "UODDDO",
+    ("POST", "api.decline_offer"): "UODDDO",
     ("GET", "api.meeting_attendance"): API_STAFF,
     ("PUT", "api.mark_attendance"): API_STAFF,
     ("POST", "api.issue_run_certificates"): API_ADMIN,
@@ -211,6 +218,13 @@ ARGUMENT_OVERRIDES = {
     "admin.course_delete": lambda w: {"course_id": w.free_course.id},
     "admin.enrolment_approve": lambda w: {"enrolment_id": w.pending.id},
     "admin.enrolment_reject": lambda w: {"enrolment_id": w.pending.id},
+    "admin.enrolment_offer": lambda w: {"enrolment_id": w.offerable.id},
+    "api.offer_seat": lambda w: {"enrolment_id": w.offerable.id},
+    "enrolment.offer": lambda w: {"enrolment_id": w.offered.id},
+    "enrolment.accept_offer": lambda w: {"enrolment_id": w.offered.id},
+    "enrolment.decline_offer": lambda w: {"enrolment_id": w.offered.id},
+    "api.accept_offer": lambda w: {"enrolment_id": w.offered.id},
+    "api.decline_offer": lambda w: {"enrolment_id": w.offered.id},
 }
 
 

@@ -28,6 +28,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config_module.load(Path(app.instance_path)))
     if config:
         app.config.update(config)
+    from . import urls
+    urls.configure_trusted_hosts(app)
 
     _configure_logging(app)
     _init_database(app)
@@ -59,16 +61,27 @@ def create_app(config: dict | None = None) -> Flask:
 def _trust_proxies(app: Flask) -> None:
     """Behind a reverse proxy, TRUSTED_PROXIES=<how many> makes the client's
     address (rate limits, logs), scheme (HSTS, secure links) and host come from
-    X-Forwarded-*. Off by default: without a proxy those headers are forged."""
+    X-Forwarded-*. Off by default: without a proxy those headers are forged.
+    The forwarded host is checked against TRUSTED_HOSTS like a direct one.
+    X-Forwarded-Prefix (a path prefix in every link of every page) is trusted
+    only with TRUSTED_PROXY_PREFIX=<how many>: a proxy that neither sets nor
+    clears it would let one forged request rewrite the links of cached pages."""
     import os
-    raw = app.config.get("TRUSTED_PROXIES", os.environ.get("TRUSTED_PROXIES", "0"))
-    try:
-        count = int(raw or 0)
-    except (TypeError, ValueError):
-        raise RuntimeError(f"TRUSTED_PROXIES must be a number of proxies, not {raw!r}") from None
-    if count > 0:
+
+    def count(name: str) -> int:
+        raw = app.config.get(name, os.environ.get(name, "0"))
+        try:
+            value = int(raw or 0)
+        except (TypeError, ValueError):
+            raise RuntimeError(f"{name} must be a number of proxies, not {raw!r}") from None
+        if value < 0:
+            raise RuntimeError(f"{name} must be a number of proxies, not {raw!r}")
+        return value
+
+    proxies, prefix = count("TRUSTED_PROXIES"), count("TRUSTED_PROXY_PREFIX")
+    if proxies > 0 or prefix > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=prefix)
 
 
 def _configure_logging(app: Flask) -> None:
@@ -211,7 +224,7 @@ def _wants_json() -> bool:
 
 def _register_handlers(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
-    from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import HTTPException, SecurityError
 
     from .errors import DomainError
 
@@ -248,6 +261,24 @@ def _register_handlers(app: Flask) -> None:
         if _wants_json():
             return _json_error("csrf_failed", exc.description, 400)
         return render_template("error.html", status=400, message=exc.description), 400
+
+    @app.before_request
+    def refuse_untrusted_host():
+        # Flask found the Host (or X-Forwarded-Host) outside TRUSTED_HOSTS while
+        # routing; stop before anything else runs for this request.
+        if isinstance(request.routing_exception, SecurityError):
+            raise request.routing_exception
+    app.before_request_funcs[None].insert(0, app.before_request_funcs[None].pop())
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc: SecurityError):
+        # No URLs can be built for an untrusted host: a page without links.
+        message = "This server does not answer to that host name (see TRUSTED_HOSTS and PUBLIC_BASE_URL)."
+        if _wants_json():
+            return _json_error("untrusted_host", message, 400)
+        from markupsafe import escape
+        return (f"<!doctype html><title>400 Bad Request</title><h1>400 Bad Request</h1><p>{escape(message)}</p>",
+                400, {"Content-Type": "text/html; charset=utf-8"})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -333,6 +364,8 @@ def _register_templating(app: Flask) -> None:
         csp_nonce=lambda: g.get("csp_nonce", ""),
     )
     app.jinja_env.filters["markdown"] = render_markdown
+    from . import rendering
+    rendering.init_app(app)  # translations resolved once per request, cached icons and dates
 
     def dateskeleton(value, skeleton: str = "yMMMd") -> str:
         """A date in the reader's language from a CLDR skeleton ("MMMEd": Sat, Dec 5 / 12月5日周六)."""

@@ -69,3 +69,28 @@ def register(app: Flask) -> None:
     from .enrolment.cli import enrolment_cli
     app.cli.add_command(data)
     app.cli.add_command(enrolment_cli)
+    _refuse_links_without_base(app.cli)
+
+
+def _refuse_links_without_base(group: click.Group) -> None:
+    """A command that would write a link while PUBLIC_BASE_URL is unset (no
+    request, so no trusted host) stops with one clear line, not a traceback."""
+    import functools
+
+    from .urls import PublicBaseUrlMissing
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _refuse_links_without_base(command)
+            continue
+        callback = command.callback
+        if callback is None or getattr(callback, "_refuses_without_base", False):
+            continue
+
+        @functools.wraps(callback)
+        def wrapped(*args, __callback=callback, **kwargs):
+            try:
+                return __callback(*args, **kwargs)
+            except PublicBaseUrlMissing as exc:
+                raise click.ClickException(str(exc)) from None
+        wrapped._refuses_without_base = True
+        command.callback = wrapped

@@ -72,8 +72,12 @@ def load(instance: Path) -> dict:
         "ORG_TIMEZONE": os.environ.get("ORG_TIMEZONE") or "Asia/Shanghai",
         # After a run's enrolment deadline a freed seat is offered; the trainee has this many hours to accept.
         "SEAT_OFFER_HOURS": max(1, int(os.environ.get("SEAT_OFFER_HOURS") or 48)),
-        # Absolute base of links printed on certificates and in emails; falls back to the request's host.
+        # Absolute base of every link (certificates, QR codes, e-mails, calendars, credentials); see
+        # training/urls.py. Unset: a request's own host, and only hosts in TRUSTED_HOSTS are served.
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,
+        # Host names served (comma-separated; a port is ignored, ".example.com" admits subdomains).
+        # Unset: loopback only when PUBLIC_BASE_URL is unset, any host when it is set.
+        "TRUSTED_HOSTS": os.environ.get("TRUSTED_HOSTS") or None,
         "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,
         "MAIL_PORT": int(os.environ.get("MAIL_PORT", 25)),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,

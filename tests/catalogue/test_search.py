@@ -186,3 +186,33 @@ def test_strict_search_refuses_unknown_category(app):
 def test_month_range_handles_december():
     query = CatalogueQuery.from_args({"month": "2026-12"})
     assert query.month_range == (date(2026, 12, 1), date(2026, 12, 31))
+
+
+def test_default_order_pages_through_dated_then_undated_courses(app, factory):
+    """Courses with upcoming runs come first by their next start, then the others
+    by title, with every page boundary (inside the dated part, across the two,
+    inside the undated part) giving each course exactly once."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    dated = []
+    for days, title in [(30, "Beta"), (10, "Delta"), (20, "Alpha"), (10, "Charlie"), (40, "Echo")]:
+        course = factory.course(title=title)
+        factory.run(course, start=now + timedelta(days=days))
+        factory.past_run(course)  # ended runs never give a course its date
+        dated.append((days, title, course.id))
+    undated = []
+    for title in ["Zulu", "Kilo", "Mike", "Lima"]:
+        course = factory.course(title=title)
+        factory.past_run(course)
+        undated.append((title, course.id))
+    cancelled = factory.course(title="Cancelled run")
+    factory.run(cancelled, start=now + timedelta(days=5), status="cancelled")
+    undated.append(("Cancelled run", cancelled.id))
+    expected = [cid for _d, _t, cid in sorted(dated)] + [cid for _t, cid in sorted(undated)]
+    assert [card.course.id for card in search_courses(CatalogueQuery(per_page=50)).items] == expected
+    for per_page in (1, 2, 3, 4, 7):
+        seen = []
+        for page in range(1, 12):
+            result = search_courses(CatalogueQuery(per_page=per_page, page=page))
+            assert result.total == 10
+            seen += [card.course.id for card in result.items]
+        assert seen == expected, per_page

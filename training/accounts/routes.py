@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from ..errors import DomainError
 from ..extensions import db, limiter
+from ..urls import external_url
 from . import services
 from .forms import (ConfirmForm, LoginForm, PasswordForm, RegisterForm, ResetForm, ResetRequestForm,
                     SettingsForm, TokenForm)
@@ -201,7 +202,7 @@ def forgot_password():
     form = ResetRequestForm()
     if form.validate_on_submit():
         services.request_password_reset(
-            form.email.data, lambda token: url_for("accounts.reset_password", token=token, _external=True))
+            form.email.data, lambda token: external_url("accounts.reset_password", token=token))
         flash(_("If an account exists for this address, we have sent a link to reset the password."), "info")
         return redirect(url_for("accounts.login"))
     return render_template("accounts/forgot.html", form=form)

@@ -11,6 +11,7 @@ from ..errors import DomainError, Forbidden
 from ..extensions import limiter
 from ..permissions import can
 from ..types import utcnow
+from ..urls import external_url
 from . import checkin, services, sheets
 from .forms import AssessmentForm, CheckinForm, RosterForm, TicketForm, assessment_scores, roster_records
 
@@ -167,9 +168,9 @@ def _screen_json(meeting) -> dict:
     screen = checkin.screen_code(meeting)
     data = {"state": screen.state, "seconds_left": screen.seconds_left, "period": checkin._seconds(),
             "opens_at": screen.opens_at.isoformat(), "closes_at": screen.closes_at.isoformat(),
-            "typed_url": url_for(".checkin_form", _external=True)}
+            "typed_url": external_url("attendance.checkin_form")}
     if screen.state == "open":
-        url = url_for(".scan", meeting_id=meeting.id, c=screen.long_code, _external=True)
+        url = external_url("attendance.scan", meeting_id=meeting.id, c=screen.long_code)
         data.update(code=checkin.display(screen.code), url=url, qr=checkin.qr_data_uri(url))
     return data
 

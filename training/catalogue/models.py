@@ -5,7 +5,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (Boolean, CheckConstraint, Column, Date, Float, ForeignKey, Index, Integer,
-                        String, Table, Text)
+                        String, Table, Text, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -53,6 +53,13 @@ class Course(db.Model):
         CheckConstraint("hours > 0", name="hours_positive"),
         # The catalogue's filters and facet counts read only these columns.
         Index("ix_courses_listing", "published", "archived", "category_id", "level", "language"),
+        # Title order (the catalogue's undated courses, sort=title) read from the index, not sorted.
+        Index("ix_courses_listing_title", "published", "archived", "title"),
+        # "Courses that build on this one": almost every row has no prerequisite, so the plain
+        # column index looks useless to SQLite's planner; this one holds only the rows that have one.
+        Index("ix_courses_prerequisite_set", "prerequisite_course_id",
+              sqlite_where=text("prerequisite_course_id IS NOT NULL"),
+              postgresql_where=text("prerequisite_course_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import Float, Integer, and_, event, func, select, text
+from sqlalchemy import Date, Float, Integer, and_, cast, event, func, literal, null, select, text, union_all
 from sqlalchemy.orm import joinedload
 
 from ..errors import ValidationFailed
@@ -329,40 +329,11 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
         stmt = stmt.where(Course.language == query.language)
 
     run_conditions = _run_conditions(query)
-    next_start = None
-    if query.has_run_filters or query.sort == "next":
-        upcoming = (select(Run.course_id.label("course_id"), func.min(Run.starts_on).label("next_on"))
-                    .where(*run_conditions).group_by(Run.course_id).subquery("upcoming"))
-        if query.has_run_filters:
-            stmt = stmt.join(upcoming, upcoming.c.course_id == Course.id)
-            counted = stmt
-        else:
-            counted = stmt  # the outer join only orders: counting does without it
-            stmt = stmt.outerjoin(upcoming, upcoming.c.course_id == Course.id)
-        next_start = upcoming.c.next_on
+    offset, limit = (query.page - 1) * query.per_page, query.per_page
+    if query.sort == "next" and not query.has_run_filters:
+        total, ids = _page_by_next_start(stmt, run_conditions, offset, limit)
     else:
-        counted = stmt
-
-    if query.sort == "relevance" and matches is not None:
-        order = [matches.c.rank, Course.title]
-    elif query.sort == "title":
-        order = [Course.title]
-    elif query.sort == "newest":
-        order = [Course.created_at.desc()]
-    elif next_start is not None:
-        order = [next_start.is_(None), next_start, Course.title]
-    else:
-        order = [Course.title]
-    # Count, then sort and page over narrow rows (ids), then load the page's
-    # courses: sorting whole course rows, descriptions included, is what makes
-    # a catalogue of thousands slow. (A count(*) OVER () window measured slower.)
-    narrow = stmt.with_only_columns(Course.id)
-    total = db.session.scalar(select(func.count()).select_from(counted.with_only_columns(Course.id).subquery())) or 0
-    rows = []
-    if total and (query.page - 1) * query.per_page < total:
-        rows = db.session.execute(narrow.order_by(*order, Course.id).limit(query.per_page)
-                                  .offset((query.page - 1) * query.per_page)).all()
-    ids = [row.id for row in rows]
+        total, ids = _page(stmt, query, matches, run_conditions, offset, limit)
     courses: list[Course] = []
     if ids:
         loaded = {c.id: c for c in db.session.scalars(
@@ -378,6 +349,80 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
             cards[run.course_id].upcoming_runs.append(run)
             cards[run.course_id].seats[run.id] = seats_left(run, counts.get(run.id, 0))
     return Page(items=[cards[c.id] for c in courses], page=query.page, per_page=query.per_page, total=total)
+
+
+def _page(stmt, query: CatalogueQuery, matches, run_conditions, offset: int, limit: int) -> tuple[int, list[int]]:
+    """Count, then sort and page over narrow rows (ids): sorting whole course
+    rows, descriptions included, is what makes a catalogue of thousands slow.
+    (A count(*) OVER () window measured slower.)"""
+    next_start = None
+    counted = stmt
+    if query.has_run_filters or query.sort == "next":
+        upcoming = _upcoming(run_conditions)
+        if query.has_run_filters:
+            stmt = counted = stmt.join(upcoming, upcoming.c.course_id == Course.id)
+        else:
+            stmt = stmt.outerjoin(upcoming, upcoming.c.course_id == Course.id)
+        next_start = upcoming.c.next_on
+    if query.sort == "relevance" and matches is not None:
+        order = [matches.c.rank, Course.title]
+    elif query.sort == "title":
+        order = [Course.title]
+    elif query.sort == "newest":
+        order = [Course.created_at.desc()]
+    elif next_start is not None:
+        order = [next_start.is_(None), next_start, Course.title]
+    else:
+        order = [Course.title]
+    total = db.session.scalar(select(func.count()).select_from(counted.with_only_columns(Course.id).subquery())) or 0
+    if not total or offset >= total:
+        return total, []
+    rows = db.session.execute(stmt.with_only_columns(Course.id).order_by(*order, Course.id)
+                              .limit(limit).offset(offset)).all()
+    return total, [row.id for row in rows]
+
+
+def _upcoming(run_conditions):
+    return (select(Run.course_id.label("course_id"), func.min(Run.starts_on).label("next_on"))
+            .where(*run_conditions).group_by(Run.course_id).subquery("upcoming"))
+
+
+def _page_by_next_start(stmt, run_conditions, offset: int, limit: int) -> tuple[int, list[int]]:
+    """The default order (courses with dates first, by their next start, then
+    the rest by title) in two queries whatever the catalogue's size.
+
+    Sorting every course by an outer-joined "next start" made the first page
+    cost a sort of the whole catalogue. Instead the courses *with* upcoming
+    runs (a few hundred) are sorted by date, the courses without are read in
+    title order from the listing index, and one query takes the page's slice
+    of each: both counts first, then both slices in one UNION ALL."""
+    upcoming = _upcoming(run_conditions)
+    dated = stmt.join(upcoming, upcoming.c.course_id == Course.id)
+    undated = stmt.where(~select(Run.id).where(Run.course_id == Course.id, *run_conditions).exists())
+    total, with_dates = db.session.execute(select(
+        select(func.count()).select_from(stmt.with_only_columns(Course.id).subquery()).scalar_subquery(),
+        select(func.count()).select_from(dated.with_only_columns(Course.id).subquery()).scalar_subquery(),
+    )).one()
+    total, with_dates = total or 0, with_dates or 0
+    if not total or offset >= total:
+        return total, []
+    dated_offset, dated_limit = min(offset, with_dates), max(0, min(limit, with_dates - offset))
+    undated_offset, undated_limit = max(0, offset - with_dates), limit - dated_limit
+    parts = []
+    if dated_limit:
+        parts.append(dated.with_only_columns(Course.id.label("id"), literal(0).label("part"),
+                                             upcoming.c.next_on.label("next_on"), Course.title.label("title"))
+                     .order_by(upcoming.c.next_on, Course.title, Course.id)
+                     .limit(dated_limit).offset(dated_offset).subquery().select())
+    if undated_limit:
+        parts.append(undated.with_only_columns(Course.id.label("id"), literal(1).label("part"),
+                                               cast(null(), Date).label("next_on"), Course.title.label("title"))
+                     .order_by(Course.title, Course.id)
+                     .limit(undated_limit).offset(undated_offset).subquery().select())
+    both = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("page")
+    # The outer sort repeats each part's order over at most two pages of rows.
+    rows = db.session.execute(select(both.c.id).order_by(both.c.part, both.c.next_on, both.c.title, both.c.id)).all()
+    return total, [row.id for row in rows]
 
 
 @dataclass

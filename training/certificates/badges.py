@@ -12,8 +12,8 @@ import json
 from datetime import datetime, time, timezone
 
 from ..catalogue.services import run_end, run_start
-from ..enrolment.services import public_base_url
 from ..types import org_tz
+from ..urls import public_base_url
 from .models import Certificate
 
 CONTEXT = ["https://www.w3.org/ns/credentials/v2",

@@ -89,6 +89,9 @@ def download(code: str):
 def auto_issue_command():
     """Issue the certificates of ended runs whose course issues automatically."""
     import click
+
+    from ..urls import require_public_base_url
+    require_public_base_url()  # certificates and their e-mails carry links
     summary = services.auto_issue_due()
     click.echo(f"Issued {sum(summary.values())} certificates in {len(summary)} runs.")
 
@@ -97,4 +100,7 @@ def auto_issue_command():
 def remind_expiring_command():
     """E-mail holders whose certificate expires within 60 days (once each)."""
     import click
+
+    from ..urls import require_public_base_url
+    require_public_base_url()
     click.echo(f"Sent {services.send_expiry_reminders(None, within_days=60)} reminders.")

@@ -191,7 +191,7 @@ def public_view(certificate: Certificate, today: date | None = None) -> dict:
 # --- documents ----------------------------------------------------------------------
 
 def verify_url(code: str) -> str:
-    from ..enrolment.services import public_base_url
+    from ..urls import public_base_url
     return f"{public_base_url()}/verify/{code}"
 
 

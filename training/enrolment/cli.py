@@ -15,7 +15,9 @@ enrolment_cli = AppGroup("enrolment", help="Enrolment: reminders, seat offers.")
 def remind(hours, background):
     """E-mail every confirmed trainee of runs that start soon (once per run)."""
     from .. import jobs
+    from ..urls import require_public_base_url
     from . import services
+    require_public_base_url()  # the e-mails link to the course and the trainee's overview
     if background:
         job = jobs.submit("send_reminders", hours_before=hours)
         click.echo(f"Queued job {job.id}.")
@@ -31,6 +33,8 @@ def remind(hours, background):
 def expire_offers():
     """End seat offers whose time is up and offer each seat to the next in line
     (run it every few minutes or hourly; it is idempotent)."""
+    from ..urls import require_public_base_url
     from . import offers
+    require_public_base_url()  # the e-mails link to the offer page
     n = offers.expire_offers()
     click.echo(f"{n} offers expired." if n else "No offer has expired.")

@@ -31,6 +31,7 @@ from ..errors import Conflict, Forbidden, NotFound
 from ..extensions import db
 from ..permissions import can
 from ..types import utcnow
+from ..urls import public_base_url
 from . import services
 from .models import Enrolment, EnrolmentStatus
 
@@ -62,7 +63,7 @@ def _make_offer(enrolment: Enrolment, run: Run, now: datetime, actor: User | Non
     record(actor, "enrolment.offer", enrolment,
            f"run {run.id} until {enrolment.offer_expires_at.isoformat(timespec='minutes')}")
     services._notify(enrolment, "enrol_offered", expires_at=enrolment.offer_expires_at,
-                     offer_url=f"{services.public_base_url()}/enrolments/{enrolment.id}/offer")
+                     offer_url=f"{public_base_url()}/enrolments/{enrolment.id}/offer")
 
 
 def pass_on(run: Run, now: datetime | None = None) -> list[Enrolment]:

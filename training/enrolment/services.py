@@ -57,6 +57,7 @@ from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotE
 from ..extensions import db
 from ..permissions import can, is_admin
 from ..types import utcnow
+from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
 
 S = EnrolmentStatus
@@ -109,16 +110,6 @@ def waitlist_moves(run: Run, now: datetime | None = None) -> bool:
 def run_moment(moment: datetime, run: Run) -> str:
     """A moment as trainees of the run read it: in the run's time zone, named."""
     return f"{mail.local_time(moment, run.tz)} ({run.timezone})"
-
-
-def public_base_url() -> str:
-    from flask import has_request_context, request
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if base:
-        return base.rstrip("/")
-    if has_request_context():
-        return request.host_url.rstrip("/")
-    return "http://127.0.0.1:5000"
 
 
 # --- notifications ----------------------------------------------------------

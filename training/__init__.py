@@ -114,6 +114,7 @@ def _register_models() -> None:
     from .catalogue import models as _c  # noqa: F401
     from .certificates import models as _ce  # noqa: F401
     from .enrolment import models as _e  # noqa: F401
+    from .qualifications import models as _q  # noqa: F401
     from . import jobs as _j  # noqa: F401
     from . import mail as _m  # noqa: F401
 
@@ -182,6 +183,7 @@ def _register_blueprints(app: Flask) -> None:
     from .catalogue.routes import bp as catalogue_bp
     from .certificates.routes import bp as certificates_bp
     from .enrolment.routes import bp as enrolment_bp
+    from .qualifications.routes import bp as qualifications_bp
     from .trainers.routes import bp as trainers_bp
 
     app.register_blueprint(catalogue_bp)
@@ -190,6 +192,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(enrolment_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(certificates_bp)
+    app.register_blueprint(qualifications_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # bearer-token API: no cookies, no CSRF

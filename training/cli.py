@@ -15,7 +15,7 @@ demo = AppGroup("demo", help="Demo data.")
 @users.command("create")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["trainee", "trainer", "admin"]), default="trainee", show_default=True)
+@click.option("--role", type=click.Choice(["trainee", "trainer", "assessor", "admin"]), default="trainee", show_default=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--locale", type=click.Choice(["en", "zh"]), default=None)
 def users_create(email, name, role, password, locale):
@@ -69,6 +69,8 @@ def register(app: Flask) -> None:
     from .enrolment.cli import enrolment_cli
     app.cli.add_command(data)
     app.cli.add_command(enrolment_cli)
+    from .qualifications.cli import qualifications_cli
+    app.cli.add_command(qualifications_cli)
     _refuse_links_without_base(app.cli)
 
 

@@ -42,6 +42,7 @@ ATTENDANCE_STATUS_LABELS = {
 ROLE_LABELS = {
     "trainee": _l("trainee"),
     "trainer": _l("trainer"),
+    "assessor": _l("assessor"),
     "admin": _l("admin"),
 }
 

@@ -28,6 +28,24 @@ def teaches(user, run) -> bool:
     return is_trainer(user) and run.is_taught_by(user)
 
 
+def is_assessor(user) -> bool:
+    return _is(user, "assessor")
+
+
+def teaches_person(user, person_id: int) -> bool:
+    """A trainer teaches a run in which the person holds (or held) a confirmed place."""
+    if not is_trainer(user):
+        return False
+    from sqlalchemy import select
+
+    from .catalogue.models import run_trainers
+    from .enrolment.models import Enrolment
+    from .extensions import db
+    return db.session.scalar(select(Enrolment.id).join(run_trainers, run_trainers.c.run_id == Enrolment.run_id).where(
+        run_trainers.c.user_id == user.id, Enrolment.user_id == person_id,
+        Enrolment.status == "confirmed").limit(1)) is not None
+
+
 def can(user, action: str, obj=None) -> bool:
     authenticated = bool(user is not None and getattr(user, "is_authenticated", False)
                          and getattr(user, "active", False))
@@ -57,6 +75,16 @@ def can(user, action: str, obj=None) -> bool:
         return is_admin(user) or teaches(user, obj.run)
     if action == "edit_trainer_profile":  # obj: User (the trainer)
         return is_admin(user) or (is_trainer(user) and obj.id == user.id)
+    # --- qualifications (issue 14)
+    if action == "manage_qualifications":  # skills, positions, course skills, people on positions
+        return is_admin(user)
+    if action in ("grant_qualification", "view_matrix"):  # manual grants; the matrix, exports, "who is qualified"
+        return is_admin(user) or is_assessor(user)
+    if action == "view_qualifications":  # obj: User (the person): themself, their trainers, assessors, admins
+        return authenticated and (is_admin(user) or is_assessor(user) or obj.id == user.id
+                                  or teaches_person(user, obj.id))
+    if action == "enrol_for_gap":  # obj: User; the enrolment service applies its own rules on top
+        return authenticated and (is_admin(user) or (obj.id == user.id and can(user, "enrol_self")))
     if action == "download_certificate":  # obj: Certificate
         return is_admin(user) or (authenticated and obj.enrolment.user_id == user.id)
     raise ValueError(f"unknown action {action!r}")

@@ -36,6 +36,7 @@ class World:
     job_id: str              # a background job started by admin
     offered: object = None   # trainee's enrolment holding a seat offered after late_run's deadline
     offerable: object = None  # first on late_run's waitlist, with a free seat to offer them
+    position_id: int = 0     # a position (issue 14) the trainee works on, requiring a skill the course grants
 
     def ids(self) -> dict:
         """Values for every URL argument a route may take."""
@@ -45,6 +46,7 @@ class World:
             "category_id": self.category.id, "template_id": self.template.id, "code": self.certificate.code,
             "job_id": self.job_id, "token": self.trainee.calendar_token,
             "name": "nothing-thumb.jpg", "filename": "css/app.css", "format": "json",
+            "position_id": self.position_id,
         }
 
 
@@ -98,11 +100,29 @@ def build_world(factory) -> World:
     db.session.add(job)
     db.session.commit()
     new_calendar_token(trainee)
-    return World(admin=admin, trainer=trainer, other_trainer=other_trainer, trainee=trainee,
+    position_id = _qualifications(course, trainee)
+    return World(position_id=position_id, admin=admin, trainer=trainer, other_trainer=other_trainer, trainee=trainee,
                  other_trainee=other_trainee, course=course, run=run, past_run=past_run, meeting=run.meetings[0],
                  enrolment=enrolment, other_enrolment=third, past_enrolment=past_enrolment, certificate=certificate,
                  category=category, free_category=free_category, free_course=free_course, pending=pending,
                  template=template, token_id=token_id, job_id=job.id, offered=offered, offerable=offerable)
+
+
+def _qualifications(course, trainee) -> int:
+    """A skill the course grants and a position that needs it, with the trainee on it (issue 14)."""
+    from training.qualifications.models import CourseSkill, Position, PositionPerson, PositionRequirement, Skill
+    skill = Skill(code="PLC-BASICS", name="PLC basics", name_zh="PLC 基础")
+    db.session.add(skill)
+    db.session.flush()
+    db.session.add(CourseSkill(course_id=course.id, skill_id=skill.id, level=2))
+    position = Position(code="L1-ST10", name="Line 1 station 10", name_zh="一号线 10 工位", site="Suzhou",
+                        department="Assembly")
+    position.requirements.append(PositionRequirement(skill_id=skill.id, level=2, min_people=1))
+    db.session.add(position)
+    db.session.flush()
+    db.session.add(PositionPerson(position_id=position.id, user_id=trainee.id))
+    db.session.commit()
+    return position.id
 
 
 @pytest.fixture

@@ -204,6 +204,27 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "api.list_trainers"): API_PUBLIC,
     ("GET", "api.get_trainer"): API_PUBLIC,
     ("GET", "api.get_job"): API_ADMIN,            # the job's creator (admin here) and admins
+    # --- qualifications (issue 14); user_id is the trainee's (ARGUMENT_OVERRIDES). Assessors are
+    # covered in tests/qualifications (they are not one of the six people here).
+    ("GET", "qualifications.matrix"): ADMIN,
+    ("GET", "qualifications.matrix_xlsx"): ADMIN,
+    ("GET", "qualifications.matrix_pdf"): ADMIN,
+    ("GET", "qualifications.qualified"): ADMIN,
+    ("GET", "qualifications.mine"): USER,
+    ("GET", "qualifications.person"): "LODODO",   # the person, trainers of their runs, admins
+    ("GET", "qualifications.evidence"): "LODODO",
+    ("POST", "qualifications.add_grant"): ADMIN,   # assessors and admins
+    ("POST", "qualifications.enrol_gap"): "LODDDO",  # the person themself, admins (enrolment rules on top)
+    ("GET", "api.list_skills"): "UOOOOO",
+    ("POST", "api.create_skill"): API_ADMIN,
+    ("PUT", "api.set_course_skills"): API_ADMIN,
+    ("POST", "api.create_position"): API_ADMIN,
+    ("PUT", "api.set_position_people"): API_ADMIN,
+    ("GET", "api.position_coverage"): API_ADMIN,
+    ("GET", "api.person_qualifications"): "UODODO",
+    ("POST", "api.grant_qualification"): API_ADMIN,
+    ("GET", "api.qualified"): API_ADMIN,
+    ("GET", "api.matrix_xlsx"): API_ADMIN,
 }
 
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
@@ -225,6 +246,9 @@ ARGUMENT_OVERRIDES = {
     "enrolment.decline_offer": lambda w: {"enrolment_id": w.offered.id},
     "api.accept_offer": lambda w: {"enrolment_id": w.offered.id},
     "api.decline_offer": lambda w: {"enrolment_id": w.offered.id},
+    **{endpoint: (lambda w: {"user_id": w.trainee.id}) for endpoint in (
+        "qualifications.person", "qualifications.evidence", "qualifications.add_grant", "qualifications.enrol_gap",
+        "api.person_qualifications", "api.grant_qualification")},
 }
 
 

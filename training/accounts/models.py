@@ -19,6 +19,7 @@ class Role(str, enum.Enum):
     trainee = "trainee"
     trainer = "trainer"
     admin = "admin"
+    assessor = "assessor"  # grants qualifications (issue 14)
 
 
 class User(UserMixin, db.Model):

@@ -322,6 +322,82 @@ SCHEMAS: dict[str, dict] = {
 }
 
 
+# --- qualifications (issue 14) ----------------------------------------------------------
+
+LEVEL = {"type": "integer", "minimum": 1, "maximum": 9}
+QUALIFICATION_STATE = {"type": "string", "enum": ["valid", "expiring", "expired", "revoked"],
+                       "description": "On the date asked: expiring = valid, but lapses within the window "
+                                      "(default 90 days); expired and revoked count as not qualified."}
+SCHEMAS.update({
+    "SkillLevel": obj({"level": INTEGER, "code": STRING, "name": STRING, "name_zh": nullable("string")},
+                      ("level", "code", "name")),
+    "Skill": obj({"id": INTEGER, "code": STRING, "name": STRING, "name_zh": nullable("string"),
+                  "category": nullable("string"), "levels": array(ref("SkillLevel")),
+                  "validity_months": nullable("integer")}, ("id", "code", "name", "levels", "validity_months")),
+    "SkillList": obj({"items": array(ref("Skill"))}, ("items",)),
+    "SkillInput": obj({
+        "code": {"type": "string", "maxLength": 32, "pattern": "^[A-Za-z0-9._-]+$"},
+        "name": {"type": "string", "maxLength": 200}, "name_zh": {"type": "string", "maxLength": 200},
+        "category": {"type": "string", "maxLength": 100},
+        "levels": array({"anyOf": [{"type": "string", "maxLength": 100},
+                                   obj({"code": {"type": "string", "maxLength": 8},
+                                        "name": {"type": "string", "maxLength": 100},
+                                        "name_zh": {"type": "string", "maxLength": 100}}, ("name",))]},
+                        minItems=1, maxItems=9, description="Default: I-L-U-O (four levels)."),
+        "validity_months": nullable("integer", minimum=1, maximum=600,
+                                    description="A grant lapses this many months after it starts; null: never."),
+    }, ("code", "name")),
+    "CourseSkillsInput": obj({"grants": array(obj({"skill_id": INTEGER, "level": LEVEL}, ("skill_id", "level")),
+                                              maxItems=300)}, ("grants",)),
+    "CourseSkills": obj({"course_id": INTEGER, "grants": array(obj(
+        {"skill_id": INTEGER, "skill_code": STRING, "level": INTEGER}, ("skill_id", "level")))},
+        ("course_id", "grants")),
+    "Position": obj({
+        "id": INTEGER, "code": STRING, "name": STRING, "name_zh": nullable("string"), "site": nullable("string"),
+        "department": nullable("string"),
+        "requirements": array(obj({"skill_id": INTEGER, "level": INTEGER, "min_people": INTEGER},
+                                  ("skill_id", "level", "min_people"))),
+        "user_ids": array(INTEGER),
+    }, ("id", "code", "name", "requirements", "user_ids")),
+    "PositionInput": obj({
+        "code": {"type": "string", "maxLength": 32, "pattern": "^[A-Za-z0-9._-]+$"},
+        "name": {"type": "string", "maxLength": 200}, "name_zh": {"type": "string", "maxLength": 200},
+        "site": {"type": "string", "maxLength": 100}, "department": {"type": "string", "maxLength": 100},
+        "requirements": array(obj({"skill_id": INTEGER, "level": LEVEL,
+                                   "min_people": {"type": "integer", "minimum": 0, "maximum": 10000,
+                                                  "description": "Qualified people needed per shift; default 1."}},
+                                  ("skill_id", "level")), maxItems=300),
+    }, ("code", "name")),
+    "PositionPeopleInput": obj({"user_ids": array(INTEGER, maxItems=5000)}, ("user_ids",)),
+    "Qualification": obj({
+        "id": INTEGER, "skill_id": INTEGER, "skill_code": STRING, "level": INTEGER,
+        "source": {"type": "string", "enum": ["certificate", "assessment", "manual"]},
+        "certificate_code": nullable("string"), "valid_from": DATE, "valid_until": nullable("string", format="date"),
+        "state": {"anyOf": [QUALIFICATION_STATE, {"type": "null"}]},
+    }, ("skill_id", "skill_code", "level", "source", "certificate_code", "valid_from", "valid_until", "state")),
+    "QualificationList": obj({"user_id": INTEGER, "on": DATE, "items": array(ref("Qualification"))}, ("items",)),
+    "GrantInput": obj({
+        "skill_id": INTEGER, "level": LEVEL,
+        "valid_from": {"type": "string", "format": "date", "description": "Default: today (organisation's zone)."},
+        "valid_until": nullable("string", format="date", description="Default: the skill's validity."),
+        "source": {"type": "string", "enum": ["assessment", "manual"], "description": "Default: assessment."},
+        "evidence": {"type": "string", "minLength": 1, "maxLength": 2000},
+    }, ("skill_id", "level", "evidence")),
+    "Coverage": obj({
+        "position_id": INTEGER, "on": DATE,
+        "requirements": array(obj({
+            "skill_id": INTEGER, "level": INTEGER, "min_people": INTEGER,
+            "qualified": array(INTEGER, description="People of the position qualified on the date (expiring included)."),
+            "expiring": array(INTEGER, description="Those of `qualified` whose qualification lapses within the window."),
+            "gap": {"type": "integer", "minimum": 0, "description": "max(0, min_people - qualified)."},
+        }, ("skill_id", "level", "min_people", "qualified", "expiring", "gap"))),
+    }, ("position_id", "on", "requirements")),
+    "QualifiedList": obj({"items": array(obj({"user_id": INTEGER, "name": STRING, "level": INTEGER,
+                                              "valid_until": nullable("string", format="date")},
+                                             ("user_id", "name", "level", "valid_until")))}, ("items",)),
+})
+
+
 def changes_of(name: str) -> dict:
     """The same fields as ``name``, none required: the body of a PATCH."""
     schema = copy.deepcopy(SCHEMAS[name])
@@ -351,6 +427,10 @@ MEETING_ID = path_id("meeting_id", "The meeting's id.")
 CODE = {"name": "code", "in": "path", "required": True,
         "description": "The certificate code, with or without its dashes and in any case.",
         "schema": {"type": "string", "maxLength": 64}}
+
+POSITION_ID = path_id("position_id", "The position's id.")
+ON_PARAM = query("on", "The date (YYYY-MM-DD); default today in the organisation's time zone.", DATE)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 PATHS: dict[str, dict] = {
     "/courses": {
@@ -539,6 +619,59 @@ PATHS: dict[str, dict] = {
         "get": op("Progress of a background job", tag="Jobs", auth=AUTH_USER, ok_schema=ref("Job"),
                   errors=(403, 404), who="the user who started it, admins"),
     },
+    "/skills": {
+        "get": op("The skills", tag="Qualifications", auth=AUTH_USER, ok_schema=ref("SkillList"), who="anyone signed in"),
+        "post": op("Define a skill", tag="Qualifications", auth=AUTH_ADMIN, body=ref("SkillInput"), ok=201,
+                   ok_schema=ref("Skill"), errors=(409,), who="admins"),
+    },
+    "/courses/{course_id}/skills": {
+        "parameters": [COURSE_ID],
+        "put": op("Set the skills a course grants", tag="Qualifications", auth=AUTH_ADMIN,
+                  body=ref("CourseSkillsInput"), ok_schema=ref("CourseSkills"), errors=(404, 409),
+                  description="Replaces the list. Each certificate of the course issued from now on grants these "
+                              "skills at these levels, in the certificate's own transaction.", who="admins"),
+    },
+    "/positions": {
+        "post": op("Define a position (station, machine, line or role) and its requirements", tag="Qualifications",
+                   auth=AUTH_ADMIN, body=ref("PositionInput"), ok=201, ok_schema=ref("Position"),
+                   headers=LOCATION, errors=(409,), who="admins"),
+    },
+    "/positions/{position_id}/people": {
+        "parameters": [POSITION_ID],
+        "put": op("Set who works on a position", tag="Qualifications", auth=AUTH_ADMIN,
+                  body=ref("PositionPeopleInput"), ok_schema=ref("Position"), errors=(404, 409), who="admins"),
+    },
+    "/positions/{position_id}/coverage": {
+        "parameters": [POSITION_ID],
+        "get": op("Coverage of a position on a date", tag="Qualifications", auth=AUTH_ADMIN, params=[ON_PARAM],
+                  ok_schema=ref("Coverage"), errors=(403, 404, 422), who="assessors, admins"),
+    },
+    "/people/{user_id}/qualifications": {
+        "parameters": [path_id("user_id", "The person's user id.")],
+        "get": op("A person's qualifications on a date", tag="Qualifications", auth=AUTH_USER, params=[ON_PARAM],
+                  ok_schema=ref("QualificationList"), errors=(403, 404, 422),
+                  description="Every grant that exists on the date, with its state; expired and revoked ones "
+                              "included (they count as not qualified).",
+                  who="the person, trainers of their runs, assessors, admins"),
+        "post": op("Grant a qualification (assessment or sign-off)", tag="Qualifications", auth=AUTH_ADMIN,
+                   body=ref("GrantInput"), ok=201, ok_schema=ref("Qualification"), errors=(403, 404, 409),
+                   description="With evidence; audited. Nobody grants to themself.", who="assessors, admins"),
+    },
+    "/qualified": {
+        "get": op("Who is qualified in a skill on a date", tag="Qualifications", auth=AUTH_ADMIN, params=[
+            {"name": "skill", "in": "query", "required": True, "description": "The skill's code.",
+             "schema": {"type": "string", "maxLength": 32}},
+            query("level", "At least this level (default 1).", {"type": "integer", "minimum": 1, "maximum": 9}),
+            ON_PARAM,
+        ], ok_schema=ref("QualifiedList"), errors=(403, 404, 422), who="assessors, admins"),
+    },
+    "/matrix.xlsx": {
+        "get": op("The qualification matrix as an Excel file", tag="Qualifications", auth=AUTH_ADMIN, params=[
+            query("position", "A position's id.", {"type": "integer", "minimum": 1}),
+            query("site", "A site's name (one of the two is required)."), ON_PARAM,
+        ], ok_content={XLSX: {"schema": {"type": "string", "contentMediaType": XLSX}}}, errors=(403, 404, 422),
+            description="The counts of the matrix page, bilingual headers.", who="assessors, admins"),
+    },
     "/openapi.json": {
         "get": op("This document", tag="Documentation", auth=AUTH_NONE,
                   ok_content={"application/json": {"schema": {"type": "object"}}}, who="anyone"),
@@ -588,4 +721,4 @@ def build_document(server_url: str = "/api/v1") -> dict:
 
 
 TAGS = ["Courses", "Runs", "Enrolments", "Attendance", "Certificates", "Imports", "Trainers", "Jobs",
-        "Documentation"]
+        "Qualifications", "Documentation"]

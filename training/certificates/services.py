@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from .. import mail
+from .. import mail, signals
 from ..accounts.models import User
 from ..admin.models import record
 from ..attendance.services import eligibility_for_run
@@ -81,6 +81,7 @@ def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
                        code="issue_in_progress") from None
     for certificate in new:
         issued.append({"code": certificate.code, "enrolment_id": certificate.enrolment_id})
+        signals.certificate_issued.send(certificate)  # issue 14: subscribers write in this transaction
     if new:
         record(actor, "certificate.issue", run, f"{len(new)} certificates")
     db.session.commit()
@@ -114,6 +115,7 @@ def revoke(actor, code: str, reason: str) -> Certificate:
     certificate.revoked_reason = reason.strip()
     certificate.revoked_by_id = actor.id
     record(actor, "certificate.revoke", certificate, reason.strip())
+    signals.certificate_revoked.send(certificate)  # issue 14: subscribers write in this transaction
     db.session.commit()
     return certificate
 
@@ -148,6 +150,7 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
     db.session.add(new)
     db.session.flush()
     old.superseded_by_id = new.id
+    signals.certificate_superseded.send(old, new=new)  # issue 14: subscribers write in this transaction
     record(actor, "certificate.reissue", new, f"replaces {old.code}")
     db.session.commit()
     return new

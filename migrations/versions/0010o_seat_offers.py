@@ -1,14 +1,14 @@
 """seats offered after the enrolment deadline: offer states, offer times, known statuses
 
 Revision ID: 0010o_seat_offers
-Revises: 0013a_catalogue_indexes
+Revises: 0014_qualifications
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0010o_seat_offers"
-down_revision = "0013a_catalogue_indexes"
+down_revision = "0014_qualifications"
 branch_labels = None
 depends_on = None
 

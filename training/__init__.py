@@ -113,6 +113,7 @@ def _register_models() -> None:
     from .attendance import models as _at  # noqa: F401
     from .catalogue import models as _c  # noqa: F401
     from .certificates import models as _ce  # noqa: F401
+    from .companies import models as _co  # noqa: F401
     from .enrolment import models as _e  # noqa: F401
     from .qualifications import models as _q  # noqa: F401
     from . import jobs as _j  # noqa: F401
@@ -182,6 +183,7 @@ def _register_blueprints(app: Flask) -> None:
     from .attendance.routes import bp as attendance_bp
     from .catalogue.routes import bp as catalogue_bp
     from .certificates.routes import bp as certificates_bp
+    from .companies.routes import bp as companies_bp
     from .enrolment.routes import bp as enrolment_bp
     from .qualifications.routes import bp as qualifications_bp
     from .trainers.routes import bp as trainers_bp
@@ -192,6 +194,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(enrolment_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(certificates_bp)
+    app.register_blueprint(companies_bp)
     app.register_blueprint(qualifications_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")

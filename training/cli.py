@@ -67,6 +67,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo)
     from .data import data
     from .enrolment.cli import enrolment_cli
+    from .companies.cli import companies_cli
+    app.cli.add_command(companies_cli)
     app.cli.add_command(data)
     app.cli.add_command(enrolment_cli)
     from .qualifications.cli import qualifications_cli

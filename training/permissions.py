@@ -24,6 +24,16 @@ def is_trainer(user) -> bool:
     return _is(user, "trainer")
 
 
+def is_coordinator(user) -> bool:
+    return _is(user, "coordinator")
+
+
+def coordinates(user, company_id) -> bool:
+    """A coordinator of this company (a coordinator is scoped to one company:
+    nothing of another company is theirs to see)."""
+    return company_id is not None and is_coordinator(user) and user.company_id == company_id
+
+
 def teaches(user, run) -> bool:
     return is_trainer(user) and run.is_taught_by(user)
 
@@ -55,9 +65,17 @@ def can(user, action: str, obj=None) -> bool:
     if action == "enrol_self":
         return authenticated and user.role == "trainee"
     if action == "view_enrolment":  # obj: Enrolment
-        return authenticated and (is_admin(user) or obj.user_id == user.id or teaches(user, obj.run))
+        return authenticated and (is_admin(user) or obj.user_id == user.id or teaches(user, obj.run)
+                                  or coordinates(user, obj.company_id))
     if action == "cancel_enrolment":  # obj: Enrolment; the cut-off is a rule in enrolment.services
-        return authenticated and (is_admin(user) or obj.user_id == user.id)
+        return authenticated and (is_admin(user) or obj.user_id == user.id or coordinates(user, obj.company_id))
+    # --- member companies (training.companies); obj: Company unless said otherwise
+    if action == "manage_companies":  # create companies, name coordinators, reserve seats
+        return is_admin(user)
+    if action in {"view_company", "manage_company_people"}:
+        return is_admin(user) or coordinates(user, obj.id)
+    if action == "manage_person":  # obj: User: enrol or change them on their behalf
+        return is_admin(user) or coordinates(user, obj.company_id)
     if action == "offer_seat":  # obj: Enrolment (a waitlisted one; the rules are in enrolment.offers)
         return is_admin(user)
     if action == "answer_offer":  # obj: Enrolment: accept or decline a seat offered to it

@@ -1,14 +1,14 @@
 """seats offered after the enrolment deadline: offer states, offer times, known statuses
 
 Revision ID: 0010o_seat_offers
-Revises: 0014_qualifications
+Revises: 0015_companies
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0010o_seat_offers"
-down_revision = "0014_qualifications"
+down_revision = "0015_companies"
 branch_labels = None
 depends_on = None
 

@@ -34,6 +34,11 @@ class World:
     template: object
     token_id: int            # an API token of trainee's
     job_id: str              # a background job started by admin
+    company: object          # trainee's member company: enrolment and past_enrolment were made for it
+    coordinator: object      # the company's coordinator
+    other_company: object    # another member company, with its own coordinator and person
+    other_coordinator: object
+    spare_company: object    # made by the migration from free text, nothing attached: may be merged
     offered: object = None   # trainee's enrolment holding a seat offered after late_run's deadline
     offerable: object = None  # first on late_run's waitlist, with a free seat to offer them
     position_id: int = 0     # a position (issue 14) the trainee works on, requiring a skill the course grants
@@ -44,7 +49,7 @@ class World:
             "course_id": self.course.id, "run_id": self.run.id, "meeting_id": self.meeting.id,
             "enrolment_id": self.enrolment.id, "user_id": self.trainer.id, "token_id": self.token_id,
             "category_id": self.category.id, "template_id": self.template.id, "code": self.certificate.code,
-            "job_id": self.job_id, "token": self.trainee.calendar_token,
+            "job_id": self.job_id, "token": self.trainee.calendar_token, "company_id": self.company.id,
             "name": "nothing-thumb.jpg", "filename": "css/app.css", "format": "json",
             "position_id": self.position_id,
         }
@@ -101,11 +106,25 @@ def build_world(factory) -> World:
     db.session.commit()
     new_calendar_token(trainee)
     position_id = _qualifications(course, trainee)
+    company = factory.company(code="SZ-AUTO", name="Suzhou Auto Parts")
+    other_company = factory.company(code="WEBER-SZ", name="Weber Suzhou")
+    trainee.company_id = company.id
+    for e in (enrolment, past_enrolment):
+        e.company_id = company.id
+    db.session.commit()
+    coordinator = factory.coordinator(company, name="Coordinator Zhang")
+    other_coordinator = factory.coordinator(other_company, name="Coordinator Weber")
+    factory.member(other_company, name="Weber Person")
+    factory.allocation(run, company, 1)
+    spare_company = factory.company(code="SUZHOU-AUTO", name="suzhou auto parts ", reviewed=False)
+    factory.allocation(run, other_company, 1)
     return World(position_id=position_id, admin=admin, trainer=trainer, other_trainer=other_trainer, trainee=trainee,
                  other_trainee=other_trainee, course=course, run=run, past_run=past_run, meeting=run.meetings[0],
                  enrolment=enrolment, other_enrolment=third, past_enrolment=past_enrolment, certificate=certificate,
                  category=category, free_category=free_category, free_course=free_course, pending=pending,
-                 template=template, token_id=token_id, job_id=job.id, offered=offered, offerable=offerable)
+                 template=template, token_id=token_id, job_id=job.id, company=company, coordinator=coordinator,
+                 other_company=other_company, other_coordinator=other_coordinator, spare_company=spare_company,
+                 offered=offered, offerable=offerable)
 
 
 def _qualifications(course, trainee) -> int:

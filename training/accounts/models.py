@@ -20,6 +20,7 @@ class Role(str, enum.Enum):
     trainer = "trainer"
     admin = "admin"
     assessor = "assessor"  # grants qualifications (issue 14)
+    coordinator = "coordinator"  # manages the people and bookings of one company (User.company_id)
 
 
 class User(UserMixin, db.Model):
@@ -33,7 +34,9 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.trainee.value)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str | None] = mapped_column(String(10))
-    company: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(200))  # free text as typed; company_id is the record
+    # The member company the person belongs to now (training.companies); history stays on enrolments.
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
     phone: Mapped[str | None] = mapped_column(String(50))
     # Bumped to end every session of the user (logout everywhere, password change).
     session_version: Mapped[int] = mapped_column(Integer, default=1)
@@ -61,6 +64,10 @@ class User(UserMixin, db.Model):
     @property
     def is_trainer(self) -> bool:
         return self.role == Role.trainer.value
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role == Role.coordinator.value
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"

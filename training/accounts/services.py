@@ -142,7 +142,7 @@ def ensure_trainees(people: list[dict], *, actor=None) -> tuple[dict[str, User],
     """One account per e-mail address, whatever runs at the same moment.
 
     ``people``: dicts with a normalised ``email`` and ``name``, optionally
-    ``company``, ``phone`` and ``locale``. Missing addresses become trainee
+    ``company``, ``company_id``, ``phone`` and ``locale``. Missing addresses become trainee
     accounts without a password; existing accounts are left as they are.
     Returns ({email: user}, {emails created now}).
 
@@ -173,6 +173,7 @@ def ensure_trainees(people: list[dict], *, actor=None) -> tuple[dict[str, User],
             rows = [{"email": e, "display_name": wanted[e]["name"], "role": Role.trainee.value, "active": True,
                      "locale": wanted[e].get("locale"), "company": wanted[e].get("company") or None,
                      "phone": wanted[e].get("phone") or None, "password_hash": None, "session_version": 1,
+                     "company_id": wanted[e].get("company_id"),
                      "failed_logins": 0, "created_at": now} for e in missing[start:start + 500]]
             stmt = insert(User).values(rows).on_conflict_do_nothing(index_elements=["email"])
             for user_id, email in db.session.execute(stmt.returning(User.id, User.email)):

@@ -226,16 +226,20 @@ SCHEMAS: dict[str, dict] = {
                                        "trainee said no or did not answer in time, and left the waitlist."},
     "EnrolmentCreated": obj({
         "id": INTEGER, "run_id": INTEGER, "status": ref("EnrolmentStatus"),
+        "company_id": nullable("integer", description="The member company the enrolment was made for."),
         "waitlist_position": {"type": "integer", "minimum": 1},
     }, ("id", "run_id", "status")),
     "EnrolmentInput": obj({
-        "email": {"type": "string", "format": "email", "description": "Admins only: the person to enrol."},
-        "name": {"type": "string", "maxLength": 200, "description": "Admins only: their name, for a new account."},
+        "email": {"type": "string", "format": "email",
+                  "description": "Admins and coordinators only: the person to enrol."},
+        "name": {"type": "string", "maxLength": 200, "description": "Admins and coordinators only: their name, "
+                                                                    "for a new account."},
     }, description="Empty for a trainee enrolling themself; email and name for an admin enrolling someone."),
     "Enrolment": obj({
         "id": INTEGER, "run_id": INTEGER, "user_id": INTEGER, "status": ref("EnrolmentStatus"),
         "created_at": DATETIME, "confirmed_at": nullable("string", format="date-time"),
         "cancelled_at": nullable("string", format="date-time"), "source": STRING, "reason": STRING,
+        "company_id": nullable("integer", description="The member company the trainee was in when enrolling."),
         "waitlist_position": {"type": "integer", "minimum": 1},
         "offered_at": DATETIME, "offer_expires_at": DATETIME,
         "trainee": obj({"id": INTEGER, "name": STRING, "email": STRING, "company": nullable("string")},
@@ -414,7 +418,57 @@ def page_of(item: str) -> dict:
     return {"allOf": [ref("Page"), obj({"items": array(ref(item))}, ("items",))]}
 
 
+SCHEMAS.update({
+    "Company": obj({
+        "id": INTEGER, "code": STRING, "name": STRING, "name_zh": nullable("string"),
+        "credit_code": nullable("string"), "address": STRING,
+        "tier": {"type": "string", "enum": ["member", "associate", "founding"]},
+        "contact_name": STRING, "contact_email": STRING, "contact_phone": STRING,
+    }, ("id", "code", "name", "tier")),
+    "CompanyInput": obj({
+        "code": {"type": "string", "maxLength": 32, "pattern": "^[A-Za-z0-9._-]+$"},
+        "name": {"type": "string", "maxLength": 200}, "name_zh": {"type": "string", "maxLength": 200},
+        "credit_code": {"type": "string", "maxLength": 32,
+                        "description": "Unified social credit code (18 characters) or a VAT id."},
+        "tier": {"type": "string", "enum": ["member", "associate", "founding"]},
+        "address": {"type": "string", "maxLength": 2000}, "contact_name": {"type": "string", "maxLength": 200},
+        "contact_email": {"type": "string", "format": "email"}, "contact_phone": {"type": "string", "maxLength": 50},
+    }, ("code", "name")),
+    "PersonInput": obj({"email": {"type": "string", "format": "email"}, "name": {"type": "string", "maxLength": 200}},
+                       ("email", "name")),
+    "Person": obj({
+        "id": nullable("integer", description="The account's id; null while the invitation is pending."),
+        "email": STRING, "name": STRING, "role": {"type": "string", "enum": ["trainee", "coordinator"]},
+        "status": {"type": "string", "enum": ["member", "pending"],
+                   "description": "pending: an existing account, invited; it joins when the person signs in."},
+        "company_id": INTEGER,
+    }, ("id", "email", "name", "role", "status", "company_id")),
+    "AllocationInput": obj({
+        "company_id": ID, "seats": {"type": "integer", "minimum": 0, "maximum": 100000},
+        "release_at": nullable("string", format="date-time",
+                               description="Unused reserved seats return to the public then; without an offset "
+                                           "in the run's time zone."),
+        "overflow": {"type": "boolean", "description": "Coordinators may also take public seats (default true)."},
+    }, ("company_id", "seats")),
+    "Allocation": obj({
+        "id": INTEGER, "run_id": INTEGER, "company_id": INTEGER, "seats": INTEGER, "used": INTEGER,
+        "overflow": BOOLEAN, "release_at": nullable("string", format="date-time"),
+        "released_at": nullable("string", format="date-time"), "released_seats": INTEGER,
+    }, ("id", "run_id", "company_id", "seats", "used", "released_seats")),
+    "CompanyReport": obj({
+        "from": DATE, "to": DATE, "company_id": nullable("integer"),
+        "seats_reserved": INTEGER, "seats_used": INTEGER, "seats_released": INTEGER,
+        "enrolments": INTEGER, "by_status": {"type": "object", "additionalProperties": INTEGER},
+        "attended_marks": INTEGER, "marks": INTEGER, "attendance_rate": nullable("number"),
+        "no_shows": INTEGER, "completed": INTEGER, "ended": INTEGER, "completion_rate": nullable("number"),
+        "certificates_valid": INTEGER, "certificates_expiring": INTEGER, "certificates_expired": INTEGER,
+        "monthly": array(obj({"month": STRING, "enrolments": INTEGER}, ("month", "enrolments"))),
+    }, ("from", "to", "seats_reserved", "seats_used", "seats_released", "enrolments", "attendance_rate",
+        "no_shows", "completion_rate", "certificates_valid", "certificates_expiring", "certificates_expired")),
+})
 SCHEMAS["CoursePage"] = page_of("Course")
+SCHEMAS["PersonPage"] = page_of("Person")
+SCHEMAS["AllocationPage"] = page_of("Allocation")
 SCHEMAS["EnrolmentPage"] = page_of("Enrolment")
 SCHEMAS["TrainerPage"] = page_of("TrainerSummary")
 
@@ -424,6 +478,7 @@ COURSE_ID = path_id("course_id", "The course's id.")
 RUN_ID = path_id("run_id", "The run's id.")
 ENROLMENT_ID = path_id("enrolment_id", "The enrolment's id.")
 MEETING_ID = path_id("meeting_id", "The meeting's id.")
+COMPANY_ID = path_id("company_id", "The company's id.")
 CODE = {"name": "code", "in": "path", "required": True,
         "description": "The certificate code, with or without its dashes and in any case.",
         "schema": {"type": "string", "maxLength": 64}}
@@ -489,7 +544,9 @@ PATHS: dict[str, dict] = {
                    body_required=False, ok=201, ok_schema=ref("EnrolmentCreated"), headers=LOCATION,
                    errors=(403, 404, 409),
                    description="A trainee with `{}` enrols themself; an admin with `{email, name}` enrols that "
-                               "person, creating the account when needed. When the run is full the trainee is "
+                               "person, creating the account when needed; a coordinator with `{email, name}` enrols "
+                               "a person of their company (a new address joins the company) into the company's "
+                               "reserved seats first, then public seats; 409 `no_company_seat` when none is left. When the run is full the trainee is "
                                "waitlisted. Enrolling again answers 409 `already_enrolled` with `enrolment_id`.",
                    who="trainees (themselves), admins (anyone)"),
         "get": op("The run's enrolments", tag="Enrolments", auth=AUTH_USER, params=[
@@ -619,6 +676,55 @@ PATHS: dict[str, dict] = {
         "get": op("Progress of a background job", tag="Jobs", auth=AUTH_USER, ok_schema=ref("Job"),
                   errors=(403, 404), who="the user who started it, admins"),
     },
+    "/companies": {
+        "post": op("Add a member company", tag="Companies", auth=AUTH_ADMIN, body=ref("CompanyInput"), ok=201,
+                   ok_schema=ref("Company"), headers=LOCATION, errors=(409,),
+                   description="Users whose free-text company equals the code or a name (ignoring case and "
+                               "full-width letters) join it.", who="admins"),
+    },
+    "/companies/{company_id}": {
+        "parameters": [COMPANY_ID],
+        "get": op("A member company", tag="Companies", auth=AUTH_USER, ok_schema=ref("Company"), errors=(404,),
+                  description="404 for a company the caller may not see.", who="admins, the company's coordinators"),
+    },
+    "/companies/{company_id}/coordinators": {
+        "parameters": [COMPANY_ID],
+        "post": op("Name a coordinator of the company", tag="Companies", auth=AUTH_USER, body=ref("PersonInput"),
+                   ok=201, ok_schema=ref("Person"), errors=(403, 404, 409),
+                   description="A new address gets a coordinator account in the company; the invitation e-mail "
+                               "leads to a page that sets the password (or `flask users create --role "
+                               "coordinator --company CODE`).", who="admins"),
+    },
+    "/companies/{company_id}/people": {
+        "parameters": [COMPANY_ID],
+        "post": op("Add a person to the company", tag="Companies", auth=AUTH_USER, body=ref("PersonInput"), ok=201,
+                   ok_schema=ref("Person"), errors=(403, 404, 409),
+                   description="A new address gets an account in the company and an invitation; an existing "
+                               "account is invited (`pending`) and joins when the person signs in.",
+                   who="admins, the company's coordinators"),
+        "get": op("The company's people", tag="Companies", auth=AUTH_USER, ok_schema=ref("PersonPage"),
+                  errors=(404,), who="admins, the company's coordinators"),
+    },
+    "/companies/{company_id}/report": {
+        "parameters": [COMPANY_ID],
+        "get": op("The company report for a period", tag="Companies", auth=AUTH_USER, params=[
+            query("from", "First day (runs starting on or after it).", DATE),
+            query("to", "Last day (runs starting on or before it).", DATE),
+        ], ok_schema=ref("CompanyReport"), errors=(404, 422),
+            description="Rates come with their numerator and denominator; every figure is the platform's "
+                        "figure for the same period restricted to the company's enrolments.",
+            who="admins, the company's coordinators"),
+    },
+    "/runs/{run_id}/allocations": {
+        "parameters": [RUN_ID],
+        "post": op("Reserve seats of a run for a company", tag="Companies", auth=AUTH_ADMIN,
+                   body=ref("AllocationInput"), ok=201, ok_schema=ref("Allocation"), errors=(404, 409),
+                   description="Sending it again for the same company changes the reservation (answered with "
+                               "200). Refused with 409: more seats than are free, fewer than the company's "
+                               "confirmed trainees, a cancelled run.", who="admins"),
+        "get": op("A run's reserved seats", tag="Companies", auth=AUTH_USER, ok_schema=ref("AllocationPage"),
+                  errors=(403, 404), who="admins (all), coordinators (their company's)"),
+    },
     "/skills": {
         "get": op("The skills", tag="Qualifications", auth=AUTH_USER, ok_schema=ref("SkillList"), who="anyone signed in"),
         "post": op("Define a skill", tag="Qualifications", auth=AUTH_ADMIN, body=ref("SkillInput"), ok=201,
@@ -720,5 +826,5 @@ def build_document(server_url: str = "/api/v1") -> dict:
     })
 
 
-TAGS = ["Courses", "Runs", "Enrolments", "Attendance", "Certificates", "Imports", "Trainers", "Jobs",
+TAGS = ["Courses", "Runs", "Enrolments", "Attendance", "Certificates", "Imports", "Companies", "Trainers", "Jobs",
         "Qualifications", "Documentation"]

@@ -66,6 +66,7 @@ def enrolment_to_dict(enrolment: Enrolment, *, position: int | None = None, with
         "id": enrolment.id, "run_id": enrolment.run_id, "user_id": enrolment.user_id, "status": enrolment.status,
         "created_at": iso(enrolment.created_at), "confirmed_at": iso(enrolment.confirmed_at),
         "cancelled_at": iso(enrolment.cancelled_at), "source": enrolment.source,
+        "company_id": enrolment.company_id,
     }
     if enrolment.reason:
         data["reason"] = enrolment.reason

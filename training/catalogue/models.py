@@ -5,7 +5,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (Boolean, CheckConstraint, Column, Date, Float, ForeignKey, Index, Integer,
-                        String, Table, Text, text)
+                        String, Table, Text, UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -177,3 +177,39 @@ class Meeting(db.Model):
     @property
     def minutes(self) -> float:
         return (self.ends_at - self.starts_at).total_seconds() / 60
+
+
+class SeatAllocation(db.Model):
+    """Seats of a run reserved for one member company (training.companies).
+
+    Until ``released_at`` the company's unused reserved seats (``seats`` minus
+    the company's confirmed trainees in the run) are held back from the
+    public; catalogue.services.seat_counts is the one place that counts them.
+    A release (at ``release_at``, or by an admin) returns the unused seats to
+    the public pool and records how many (``released_seats``)."""
+
+    __tablename__ = "seat_allocations"
+    __table_args__ = (
+        UniqueConstraint("run_id", "company_id"),
+        CheckConstraint("seats >= 0", name="seats_nonnegative"),
+        CheckConstraint("released_seats >= 0", name="released_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    seats: Mapped[int] = mapped_column(Integer)
+    # When the company's reserved seats are full, its coordinators may still take public seats.
+    overflow: Mapped[bool] = mapped_column(Boolean, default=True)
+    release_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_seats: Mapped[int] = mapped_column(Integer, default=0)
+    # When the coordinators were told that unused seats are about to be released (once).
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    run: Mapped[Run] = relationship()
+
+    @property
+    def held(self) -> bool:
+        return self.released_at is None

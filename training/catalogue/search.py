@@ -35,7 +35,7 @@ from ..errors import ValidationFailed
 from ..extensions import db
 from ..types import org_today
 from .models import Category, Course, Level, Mode, Run, RunStatus
-from .services import LANGUAGES, confirmed_counts, seats_left
+from .services import LANGUAGES, public_seats_left_sql, seats_by_run
 
 MAX_PER_PAGE = 100
 MAX_PAGE = 100000
@@ -235,11 +235,7 @@ def _run_conditions(query: CatalogueQuery) -> list:
         first, last = query.month_range
         conditions.append(Run.starts_on.between(first, last))
     if query.open_only:
-        from ..enrolment.models import Enrolment, EnrolmentStatus
-        confirmed = (select(func.count()).select_from(Enrolment)
-                     .where(Enrolment.run_id == Run.id, Enrolment.status == EnrolmentStatus.confirmed.value)
-                     .correlate(Run).scalar_subquery())
-        conditions.append(Run.capacity > confirmed)
+        conditions.append(public_seats_left_sql() > 0)
     return conditions
 
 
@@ -344,10 +340,10 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
     if courses:
         runs = list(db.session.scalars(select(Run).where(Run.course_id.in_(list(cards)), *run_conditions)
                                        .order_by(Run.starts_on, Run.id)))
-        counts = confirmed_counts(r.id for r in runs)
+        seats = seats_by_run(runs)
         for run in runs:
             cards[run.course_id].upcoming_runs.append(run)
-            cards[run.course_id].seats[run.id] = seats_left(run, counts.get(run.id, 0))
+            cards[run.course_id].seats[run.id] = seats[run.id]
     return Page(items=[cards[c.id] for c in courses], page=query.page, per_page=query.per_page, total=total)
 
 

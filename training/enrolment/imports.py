@@ -38,7 +38,7 @@ from ..accounts.models import User
 from ..accounts.services import ensure_trainees, normalise_email
 from ..admin.models import record
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import get_run
+from ..catalogue.services import get_run, seats_left
 from ..errors import Conflict, EnrolmentClosed, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can
@@ -268,7 +268,7 @@ def plan(run: Run, raw_rows: list[dict], *, seats_free: int | None = None) -> Pl
     if seats_free is None:
         counts = dict(db.session.execute(select(Enrolment.status, func.count()).where(
             Enrolment.run_id == run.id).group_by(Enrolment.status)).all())
-        seats_free = max(run.capacity - counts.get("confirmed", 0) - counts.get("waitlisted", 0), 0)
+        seats_free = max(seats_left(run, counts.get("confirmed", 0)) - counts.get("waitlisted", 0), 0)
     free = seats_free
     for r in valid:
         user = users.get(r.email)
@@ -370,6 +370,7 @@ def commit(actor, run_id: int, raw_rows: list[dict], *, all_or_nothing: bool = T
         # Strictly increasing times keep the file's order on the waitlist.
         at = now + timedelta(microseconds=i)
         e = Enrolment(run_id=run.id, user_id=user.id, source=source, company=user.company,
+                      company_id=user.company_id,
                       status=r.outcome, created_at=at,
                       confirmed_at=at if r.outcome == "confirmed" else None,
                       waitlisted_at=at if r.outcome == "waitlisted" else None)

@@ -26,7 +26,7 @@ from .. import jobs
 from ..accounts.models import User
 from ..admin.models import record
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import confirmed_count, get_run, run_end
+from ..catalogue.services import get_run, run_end, seat_counts
 from ..errors import Conflict, Forbidden, NotFound
 from ..extensions import db
 from ..permissions import can
@@ -76,15 +76,32 @@ def pass_on(run: Run, now: datetime | None = None) -> list[Enrolment]:
         return []
     if services.waitlist_moves(run, now):
         return services.promote_waitlist(run)
-    free = run.capacity - confirmed_count(run.id)
-    if free <= 0:
-        return []
-    offered = list(db.session.scalars(services.waitlist_query(run.id).limit(free)
-                                      .execution_options(populate_existing=True)))
+    offered = in_line(run)
     for enrolment in offered:
         _make_offer(enrolment, run, now, None)
     db.session.flush()
     return offered
+
+
+def in_line(run: Run) -> list[Enrolment]:
+    """The waitlisted enrolments the run's free seats would go to now, in
+    waitlist order: a company's people to its unused reserved seats, anyone
+    to the public seats (the same rule as services.promote_waitlist)."""
+    db.session.flush()
+    seats = seat_counts(run)
+    free, reserved = seats.public, dict(seats.reserved)
+    chosen = []
+    for enrolment in db.session.scalars(services.waitlist_query(run.id).execution_options(populate_existing=True)):
+        if reserved.get(enrolment.company_id, 0) > 0:
+            reserved[enrolment.company_id] -= 1
+        elif free > 0:
+            free -= 1
+        elif not any(reserved.values()):
+            break
+        else:
+            continue
+        chosen.append(enrolment)
+    return chosen
 
 
 def _load(enrolment_id: int) -> tuple[Enrolment, Run]:
@@ -120,12 +137,12 @@ def offer_seat(actor: User, enrolment_id: int, now: datetime | None = None) -> E
     if now <= services.enrol_deadline(run):
         _fail(Conflict(_("Until the enrolment deadline free seats go to the waitlist by themselves."),
                        code="before_deadline"))
-    if confirmed_count(run.id) >= run.capacity:
+    line = in_line(run)
+    if not line:
         _fail(Conflict(_("There is no free seat to offer. Raise the capacity first."), code="run_full"))
-    ahead = services.waitlist_position(enrolment)
-    if ahead and ahead > 1:
+    if line[0].id != enrolment.id:
         _fail(Conflict(_("Offer the seat to the first on the waitlist first (this trainee is number %(n)s).",
-                         n=ahead), code="not_next_in_line"))
+                         n=services.waitlist_position(enrolment)), code="not_next_in_line"))
     _make_offer(enrolment, run, now, actor)
     services._commit()
     return enrolment
@@ -225,11 +242,9 @@ def offer_for(actor: User, enrolment_id: int) -> Enrolment:
 
 def waitlist_for_offers(run: Run) -> dict:
     """What the roster shows about offers: whether seats are given out by
-    offers now, how many are free to offer, and the id of the next in line."""
-    now = utcnow()
-    free = max(run.capacity - confirmed_count(run.id), 0)
-    first = db.session.scalar(select(Enrolment.id).where(
-        Enrolment.run_id == run.id, Enrolment.status == S.waitlisted.value
-    ).order_by(Enrolment.waitlisted_at, Enrolment.id).limit(1))
-    return {"by_offer": can_offer(run, now), "free": free, "next_id": first,
-            "hours": offer_hours()}
+    offers now, how many waitlisted trainees free seats would go to, and the
+    id of the next in line."""
+    if not can_offer(run):
+        return {"by_offer": False, "free": 0, "next_id": None, "hours": offer_hours()}
+    line = in_line(run)
+    return {"by_offer": True, "free": len(line), "next_id": line[0].id if line else None, "hours": offer_hours()}

@@ -52,10 +52,10 @@ from ..accounts.models import User
 from ..admin.models import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import confirmed_count, get_run, run_start, seats_left
+from ..catalogue.services import get_run, run_start, seat_counts, seats_left
 from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can, is_admin
+from ..permissions import can, is_admin, is_coordinator
 from ..types import utcnow
 from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
@@ -220,7 +220,7 @@ def check_can_enrol(actor: User, run: Run, trainee: User, *, prerequisites: bool
     ``enrol`` calls it once before taking the run lock (the prerequisite is
     not about seats) and again, without it, on the locked run."""
     admin = is_admin(actor)
-    if trainee.id != actor.id and not admin:
+    if trainee.id != actor.id and not admin and not can(actor, "manage_person", trainee):
         raise Forbidden(_("Only an admin can enrol someone else."))
     if trainee.id == actor.id and not admin and not can(actor, "enrol_self"):
         raise Forbidden(_("Only trainee accounts can enrol in a course run."), code="not_a_trainee")
@@ -258,14 +258,17 @@ def _already(enrolment: Enrolment) -> AlreadyEnrolled:
                            enrolment_id=enrolment.id, enrolment_status=enrolment.status)
 
 
-def free_seats(run: Run) -> int:
-    """Seats a newcomer may take now: free seats once the waitlist has been
-    served. The caller holds the run lock."""
+def free_seats(run: Run, company_id: int | None = None) -> int:
+    """Seats a newcomer may take now: seats reserved for their company (which
+    the public waitlist does not get), then public seats once the waitlist has
+    been served. The caller holds the run lock."""
     promote_waitlist(run)
+    seats = seat_counts(run)
+    reserved = seats.reserved_for(company_id)
     if db.session.scalar(select(func.count()).select_from(Enrolment).where(
             Enrolment.run_id == run.id, Enrolment.status == S.waitlisted.value)):
-        return 0
-    return seats_left(run)
+        return reserved
+    return reserved + seats.public
 
 
 def _place(enrolment: Enrolment, run: Run, now: datetime, *, seat_free: bool) -> None:
@@ -303,11 +306,18 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     else:
         counts = _status_counts(run.id)
         confirmed, waiting = _held(counts), counts.get(S.waitlisted.value, 0)
-        if waiting and confirmed < run.capacity:  # free seats while people wait: they come first
+        if waiting and seats_left(run, confirmed) > 0:  # free seats while people wait: they come first
             promote_waitlist(run)
             counts = _status_counts(run.id)
             confirmed, waiting = _held(counts), counts.get(S.waitlisted.value, 0)
-        seat_free = confirmed < run.capacity and not waiting
+        # The company's reserved seats first (the public waitlist has no claim on them), then public seats.
+        seats = seat_counts(run, confirmed)
+        by_coordinator = is_coordinator(actor) and trainee.id != actor.id
+        may_take_public = not by_coordinator or seats.overflow.get(trainee.company_id, True)
+        seat_free = seats.reserved_for(trainee.company_id) > 0 or (
+            may_take_public and seats.public > 0 and not waiting)
+        if not seat_free and by_coordinator:
+            raise RunFull(_("No seat is left for your company in this run."), code="no_company_seat")
         status, position = (S.confirmed.value, None) if seat_free else (S.waitlisted.value, waiting + 1)
     if enrolment is None:
         enrolment = Enrolment(run_id=run.id, user_id=trainee.id, run=run, user=trainee, status=status)
@@ -317,6 +327,7 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     enrolment.cancelled_at = None
     enrolment.reason = ""
     enrolment.company = trainee.company
+    enrolment.company_id = trainee.company_id
     enrolment.confirmed_at = now if status == S.confirmed.value else None
     enrolment.waitlisted_at = now if status == S.waitlisted.value else None
     try:
@@ -358,6 +369,12 @@ def _clean_reason(reason: str | None, *, required: bool = False) -> str:
     return reason
 
 
+# Refusals a domain built on this one adds to ``cancel`` (companies: a company
+# seat whose trainee has attendance marked is not given back). Each is called
+# with (actor, enrolment) on the locked run and raises a DomainError to refuse.
+CANCEL_CHECKS: list = []
+
+
 def can_self_cancel(enrolment: Enrolment, now: datetime | None = None) -> bool:
     """Whether the trainee may still cancel this enrolment themself."""
     if not enrolment.is_active:
@@ -381,6 +398,12 @@ def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = T
         raise EnrolmentClosed(_("The cancellation cut-off has passed; please ask the training office."),
                               code="cancel_cutoff_passed")
     was = enrolment.status
+    try:
+        for check in CANCEL_CHECKS:
+            check(actor, enrolment)
+    except Exception:
+        db.session.rollback()
+        raise
     enrolment.status = S.cancelled.value
     enrolment.cancelled_at = utcnow()
     enrolment.waitlisted_at = None
@@ -444,11 +467,22 @@ def promote_waitlist(run: Run) -> list[Enrolment]:
     db.session.flush()
     if run.status == RunStatus.cancelled.value or not waitlist_moves(run):
         return []
-    free = run.capacity - confirmed_count(run.id)
-    if free <= 0:
+    seats = seat_counts(run)
+    free, reserved = seats.public, dict(seats.reserved)
+    if free <= 0 and not seats.held:
         return []
-    promoted = list(db.session.scalars(waitlist_query(run.id).limit(free)
-                                       .execution_options(populate_existing=True)))
+    promoted = []
+    # In waitlist order: a company's people take its unused reserved seats, anyone the public seats.
+    for enrolment in list(db.session.scalars(waitlist_query(run.id).execution_options(populate_existing=True))):
+        if reserved.get(enrolment.company_id, 0) > 0:
+            reserved[enrolment.company_id] -= 1
+        elif free > 0:
+            free -= 1
+        else:
+            if not any(reserved.values()):
+                break
+            continue
+        promoted.append(enrolment)
     now = utcnow()
     for enrolment in promoted:
         enrolment.status = S.confirmed.value
@@ -512,7 +546,7 @@ def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> E
         enrolment.reason = reason
         enrolment.status = S.cancelled.value
         db.session.flush()
-        _place(enrolment, run, utcnow(), seat_free=free_seats(run) > 0)
+        _place(enrolment, run, utcnow(), seat_free=free_seats(run, enrolment.company_id) > 0)
         confirmed = enrolment.status == S.confirmed.value
         _notify(enrolment, "enrol_approved" if confirmed else "enrol_waitlisted", with_calendar=confirmed,
                 approved=True, position=waitlist_position(enrolment))
@@ -548,7 +582,8 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
         raise Conflict(_("The enrolment is already %(status)s.", status=status_label(status)), code="unchanged")
     now = utcnow()
     if status == "confirmed":
-        if old not in SEAT_STATUSES and confirmed_count(run.id) >= run.capacity:
+        seats = seat_counts(run)
+        if old not in SEAT_STATUSES and seats.public <= 0 and seats.reserved_for(enrolment.company_id) <= 0:
             raise RunFull(_("The run is full (%(n)s seats). Raise the capacity first.", n=run.capacity))
         enrolment.status = S.confirmed.value
         enrolment.confirmed_at = now

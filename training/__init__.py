@@ -23,6 +23,8 @@ log = logging.getLogger("training.request")
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(ROOT / "instance"), instance_relative_config=True)
+    from .json_provider import StrictJSONProvider
+    app.json = StrictJSONProvider(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.url_map.converters["int"] = _DatabaseInt
     app.config.update(config_module.load(Path(app.instance_path)))
@@ -30,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     from . import urls
     urls.configure_trusted_hosts(app)
+    _configure_cookies(app, config or {})
 
     _configure_logging(app)
     _init_database(app)
@@ -55,7 +58,18 @@ def create_app(config: dict | None = None) -> Flask:
     from . import cli
     cli.register(app)
     _trust_proxies(app)
+    from . import limits
+    limits.check_app(app)
     return app
+
+
+def _configure_cookies(app: Flask, given: dict) -> None:
+    """The remember cookie is as secure as the session cookie and lasts no longer than a login."""
+    from datetime import timedelta
+    if "REMEMBER_COOKIE_SECURE" not in given:
+        app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE"))
+    if "REMEMBER_COOKIE_DURATION" not in given:
+        app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=float(app.config.get("LOGIN_SESSION_DAYS", 30)))
 
 
 def _trust_proxies(app: Flask) -> None:
@@ -279,7 +293,8 @@ def _register_handlers(app: Flask) -> None:
     @app.errorhandler(SecurityError)
     def untrusted_host(exc: SecurityError):
         # No URLs can be built for an untrusted host: a page without links.
-        message = "This server does not answer to that host name (see TRUSTED_HOSTS and PUBLIC_BASE_URL)."
+        from flask_babel import gettext
+        message = gettext("This server does not answer to that host name (see TRUSTED_HOSTS and PUBLIC_BASE_URL).")
         if _wants_json():
             return _json_error("untrusted_host", message, 400)
         from markupsafe import escape

@@ -71,6 +71,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(companies_cli)
     app.cli.add_command(data)
     app.cli.add_command(enrolment_cli)
+    from .certificates.cli import signing_cli
+    app.cli.add_command(signing_cli)
     from .qualifications.cli import qualifications_cli
     app.cli.add_command(qualifications_cli)
     _refuse_links_without_base(app.cli)

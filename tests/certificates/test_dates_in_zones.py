@@ -135,7 +135,7 @@ def test_no_code_reads_the_servers_local_date_or_clock():
     server's zone (or none); every date comes from training.types instead."""
     root = Path(__file__).resolve().parents[2]
     banned = re.compile(r"date\.today\(\)|datetime\.now\(\)|datetime\.utcnow\(\)|time\.localtime\(|"
-                        r"utcnow\(\)\.date\(\)|fromtimestamp\([^,()]*\)")
+                        r"utcnow\(\)\.date\(\)|_at\.date\(\)|fromtimestamp\([^,()]*\)")
     offenders = []
     for folder in ("training", "templates"):
         for path in (root / folder).rglob("*"):

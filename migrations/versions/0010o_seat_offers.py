@@ -1,14 +1,14 @@
 """seats offered after the enrolment deadline: offer states, offer times, known statuses
 
 Revision ID: 0010o_seat_offers
-Revises: 0010b_register_reminders
+Revises: 0016a_reports
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0010o_seat_offers"
-down_revision = "0010b_register_reminders"
+down_revision = "0016a_reports"
 branch_labels = None
 depends_on = None
 

@@ -42,6 +42,7 @@ from ..catalogue.models import Run, RunStatus, SeatAllocation
 from ..catalogue.services import get_run, parse_datetime, seat_counts
 from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment, EnrolmentStatus
+from ..enrolment.offers import pass_on
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can, coordinates, is_admin, is_coordinator
@@ -663,7 +664,7 @@ def reserve_seats(actor, run_id: int, data: dict) -> tuple[SeatAllocation, bool]
         if "release_at" in data:
             allocation.warned_at = None
         db.session.flush()
-        enrolment_services.promote_waitlist(run)  # seats given back go to the waitlist in order
+        pass_on(run)  # seats given back go to the waitlist in order (offers after the deadline)
         record(actor, "allocation.set", allocation, f"run {run.id} {company.code}: {seats} seats")
         return allocation, created
     return _unit(work)
@@ -710,7 +711,7 @@ def _release(allocation: SeatAllocation, run: Run, now: datetime) -> int:
     allocation.released_seats = max(allocation.seats - used, 0)
     allocation.released_at = now
     db.session.flush()
-    enrolment_services.promote_waitlist(run)
+    pass_on(run)
     record(None, "allocation.release", allocation, f"{allocation.released_seats} seats to the public")
     return allocation.released_seats
 

@@ -207,7 +207,7 @@ def test_trainers_are_reminded_the_next_morning_once(app, factory, mailbox, runn
     assert registers.remind_open_registers(now=morning + timedelta(hours=1)) == {}
     # The next morning the early meeting's register is reminded, once.
     assert registers.remind_open_registers(now=morning + timedelta(days=1)) == {trainer.id: 1}
-    assert "Early course" in mailbox()[-1].get_content() and len(mailbox()) == 2
+    assert len(mailbox()) == 2 and sum("Early course" in m.get_content() for m in mailbox()) == 1
     assert done.meetings[0].register_reminded_at is None
     out = runner.invoke(args=["attendance", "remind-open-registers"])
     assert out.exit_code == 0 and "Reminded 0 trainers" in out.output

@@ -114,6 +114,8 @@ def bench(url: str, label: str, trainees: int, repeat: int, deadline: float) -> 
 
             client = app.test_client()
             with client.session_transaction() as sess:
+                from training.accounts.services import start_session
+                start_session(trainer)
                 sess["_user_id"] = trainer.get_id()
 
             def post():

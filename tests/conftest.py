@@ -65,6 +65,7 @@ def make_test_app(tmp_path: Path, pg_url: str | None, **overrides):
         "MAIL_DIR": str(tmp_path / "mail"),
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "SIGNING_DIR": str(tmp_path.parent / "signing-shared"),
+        "DOCUMENT_DIR": str(tmp_path / "documents"),
         "SQLALCHEMY_DATABASE_URI": pg_url or f"sqlite:///{tmp_path / 'test.db'}",
     }
     config.update(overrides)
@@ -131,7 +132,10 @@ def mailbox(app):
 
 
 def login(client, user):
-    """Log the test client in as ``user`` (a real Flask-Login session)."""
+    """Log the test client in as ``user`` (a real Flask-Login session, with its
+    login session on the server)."""
+    from training.accounts.services import start_session
+    start_session(user)
     with client.session_transaction() as sess:
         sess["_user_id"] = user.get_id()
         sess["_fresh"] = True

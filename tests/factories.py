@@ -59,9 +59,21 @@ class Factory:
         db.session.commit()
         return run
 
-    def past_run(self, course=None, **kw) -> Run:
+    def past_run(self, course=None, *, finalised=True, **kw) -> Run:
+        """A run that has ended; its registers are finalised unless ``finalised=False``."""
         start = (datetime.now(timezone.utc) - timedelta(days=10)).replace(microsecond=0)
-        return self.run(course, start=start, **kw)
+        run = self.run(course, start=start, **kw)
+        if finalised:
+            self.finalise(run)
+        return run
+
+    def finalise(self, run_or_meetings, by=None) -> None:
+        """Sign registers off (as a trainer would at the end of each meeting)."""
+        meetings = getattr(run_or_meetings, "meetings", run_or_meetings)
+        for meeting in meetings:
+            meeting.finalised_at = meeting.ends_at
+            meeting.finalised_by_id = getattr(by, "id", None)
+        db.session.commit()
 
     def enrolment(self, run, user=None, status="confirmed") -> Enrolment:
         user = user or self.trainee()
@@ -71,6 +83,47 @@ class Factory:
         db.session.add(enrolment)
         db.session.commit()
         return enrolment
+
+    # --- member companies (training.companies)
+
+    def company(self, code=None, name=None, **kw):
+        from training.companies.models import Company
+        n = next(_seq)
+        data = dict(address="", contact_name="", contact_email="", contact_phone="", tier="member", reviewed=True)
+        data.update(kw)
+        company = Company(code=code or f"CO{n:04d}", name=name or f"Company {n}", **data)
+        db.session.add(company)
+        db.session.commit()
+        return company
+
+    def coordinator(self, company, **kw) -> User:
+        user = self.user("coordinator", **kw)
+        user.company_id = company.id
+        db.session.commit()
+        return user
+
+    def member(self, company, **kw) -> User:
+        """A trainee of the company."""
+        user = self.user("trainee", **kw)
+        user.company_id = company.id
+        db.session.commit()
+        return user
+
+    def allocation(self, run, company, seats, **kw):
+        from training.catalogue.models import SeatAllocation
+        allocation = SeatAllocation(run_id=run.id, company_id=company.id, seats=seats, released_seats=0,
+                                    overflow=kw.pop("overflow", True), **kw)
+        db.session.add(allocation)
+        db.session.commit()
+        return allocation
+
+    def company_enrolment(self, run, user, status="confirmed") -> Enrolment:
+        """An enrolment made while ``user`` was in their current company."""
+        enrolment = self.enrolment(run, user, status=status)
+        enrolment.company_id = user.company_id
+        db.session.commit()
+        return enrolment
+
 
 
 class ApiClient:
@@ -98,3 +151,4 @@ class ApiClient:
 
     def delete(self, path, **kw):
         return self._call("DELETE", path, **kw)
+

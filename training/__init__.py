@@ -23,11 +23,16 @@ log = logging.getLogger("training.request")
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
                 instance_path=str(ROOT / "instance"), instance_relative_config=True)
+    from .json_provider import StrictJSONProvider
+    app.json = StrictJSONProvider(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.url_map.converters["int"] = _DatabaseInt
     app.config.update(config_module.load(Path(app.instance_path)))
     if config:
         app.config.update(config)
+    from . import urls
+    urls.configure_trusted_hosts(app)
+    _configure_cookies(app, config or {})
 
     _configure_logging(app)
     from . import logs
@@ -57,22 +62,44 @@ def create_app(config: dict | None = None) -> Flask:
     from . import cli
     cli.register(app)
     _trust_proxies(app)
+    from . import limits
+    limits.check_app(app)
     return app
+
+
+def _configure_cookies(app: Flask, given: dict) -> None:
+    """The remember cookie is as secure as the session cookie and lasts no longer than a login."""
+    from datetime import timedelta
+    if "REMEMBER_COOKIE_SECURE" not in given:
+        app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE"))
+    if "REMEMBER_COOKIE_DURATION" not in given:
+        app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=float(app.config.get("LOGIN_SESSION_DAYS", 30)))
 
 
 def _trust_proxies(app: Flask) -> None:
     """Behind a reverse proxy, TRUSTED_PROXIES=<how many> makes the client's
     address (rate limits, logs), scheme (HSTS, secure links) and host come from
-    X-Forwarded-*. Off by default: without a proxy those headers are forged."""
+    X-Forwarded-*. Off by default: without a proxy those headers are forged.
+    The forwarded host is checked against TRUSTED_HOSTS like a direct one.
+    X-Forwarded-Prefix (a path prefix in every link of every page) is trusted
+    only with TRUSTED_PROXY_PREFIX=<how many>: a proxy that neither sets nor
+    clears it would let one forged request rewrite the links of cached pages."""
     import os
-    raw = app.config.get("TRUSTED_PROXIES", os.environ.get("TRUSTED_PROXIES", "0"))
-    try:
-        count = int(raw or 0)
-    except (TypeError, ValueError):
-        raise RuntimeError(f"TRUSTED_PROXIES must be a number of proxies, not {raw!r}") from None
-    if count > 0:
+
+    def count(name: str) -> int:
+        raw = app.config.get(name, os.environ.get(name, "0"))
+        try:
+            value = int(raw or 0)
+        except (TypeError, ValueError):
+            raise RuntimeError(f"{name} must be a number of proxies, not {raw!r}") from None
+        if value < 0:
+            raise RuntimeError(f"{name} must be a number of proxies, not {raw!r}")
+        return value
+
+    proxies, prefix = count("TRUSTED_PROXIES"), count("TRUSTED_PROXY_PREFIX")
+    if proxies > 0 or prefix > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_prefix=count)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=prefix)
 
 
 def _configure_logging(app: Flask) -> None:
@@ -104,7 +131,9 @@ def _register_models() -> None:
     from .attendance import models as _at  # noqa: F401
     from .catalogue import models as _c  # noqa: F401
     from .certificates import models as _ce  # noqa: F401
+    from .companies import models as _co  # noqa: F401
     from .enrolment import models as _e  # noqa: F401
+    from .qualifications import models as _q  # noqa: F401
     from . import jobs as _j  # noqa: F401
     from . import mail as _m  # noqa: F401
     from . import outbox as _o  # noqa: F401
@@ -175,7 +204,9 @@ def _register_blueprints(app: Flask) -> None:
     from .attendance.routes import bp as attendance_bp
     from .catalogue.routes import bp as catalogue_bp
     from .certificates.routes import bp as certificates_bp
+    from .companies.routes import bp as companies_bp
     from .enrolment.routes import bp as enrolment_bp
+    from .qualifications.routes import bp as qualifications_bp
     from .trainers.routes import bp as trainers_bp
 
     app.register_blueprint(catalogue_bp)
@@ -184,6 +215,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(enrolment_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(certificates_bp)
+    app.register_blueprint(companies_bp)
+    app.register_blueprint(qualifications_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     csrf.exempt(api_bp)  # bearer-token API: no cookies, no CSRF
@@ -218,7 +251,7 @@ def _wants_json() -> bool:
 
 def _register_handlers(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
-    from werkzeug.exceptions import HTTPException
+    from werkzeug.exceptions import HTTPException, SecurityError
 
     from .errors import DomainError
 
@@ -255,6 +288,25 @@ def _register_handlers(app: Flask) -> None:
         if _wants_json():
             return _json_error("csrf_failed", exc.description, 400)
         return render_template("error.html", status=400, message=exc.description), 400
+
+    @app.before_request
+    def refuse_untrusted_host():
+        # Flask found the Host (or X-Forwarded-Host) outside TRUSTED_HOSTS while
+        # routing; stop before anything else runs for this request.
+        if isinstance(request.routing_exception, SecurityError):
+            raise request.routing_exception
+    app.before_request_funcs[None].insert(0, app.before_request_funcs[None].pop())
+
+    @app.errorhandler(SecurityError)
+    def untrusted_host(exc: SecurityError):
+        # No URLs can be built for an untrusted host: a page without links.
+        from flask_babel import gettext
+        message = gettext("This server does not answer to that host name (see TRUSTED_HOSTS and PUBLIC_BASE_URL).")
+        if _wants_json():
+            return _json_error("untrusted_host", message, 400)
+        from markupsafe import escape
+        return (f"<!doctype html><title>400 Bad Request</title><h1>400 Bad Request</h1><p>{escape(message)}</p>",
+                400, {"Content-Type": "text/html; charset=utf-8"})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -374,6 +426,8 @@ def _register_templating(app: Flask) -> None:
         csp_nonce=lambda: g.get("csp_nonce", ""),
     )
     app.jinja_env.filters["markdown"] = render_markdown
+    from . import rendering
+    rendering.init_app(app)  # translations resolved once per request, cached icons and dates
 
     def dateskeleton(value, skeleton: str = "yMMMd") -> str:
         """A date in the reader's language from a CLDR skeleton ("MMMEd": Sat, Dec 5 / 12月5日周六)."""

@@ -15,7 +15,7 @@ demo = AppGroup("demo", help="Demo data.")
 @users.command("create")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["trainee", "trainer", "admin"]), default="trainee", show_default=True)
+@click.option("--role", type=click.Choice(["trainee", "trainer", "assessor", "admin"]), default="trainee", show_default=True)
 @click.option("--password", envvar="USER_PASSWORD", default=None,
               help="The password (or the USER_PASSWORD environment variable); asked for when missing and a "
                    "terminal is attached.")
@@ -141,5 +141,36 @@ def register(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     from .data import data
     from .enrolment.cli import enrolment_cli
+    from .companies.cli import companies_cli
+    app.cli.add_command(companies_cli)
     app.cli.add_command(data)
     app.cli.add_command(enrolment_cli)
+    from .certificates.cli import signing_cli
+    app.cli.add_command(signing_cli)
+    from .qualifications.cli import qualifications_cli
+    app.cli.add_command(qualifications_cli)
+    _refuse_links_without_base(app.cli)
+
+
+def _refuse_links_without_base(group: click.Group) -> None:
+    """A command that would write a link while PUBLIC_BASE_URL is unset (no
+    request, so no trusted host) stops with one clear line, not a traceback."""
+    import functools
+
+    from .urls import PublicBaseUrlMissing
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _refuse_links_without_base(command)
+            continue
+        callback = command.callback
+        if callback is None or getattr(callback, "_refuses_without_base", False):
+            continue
+
+        @functools.wraps(callback)
+        def wrapped(*args, __callback=callback, **kwargs):
+            try:
+                return __callback(*args, **kwargs)
+            except PublicBaseUrlMissing as exc:
+                raise click.ClickException(str(exc)) from None
+        wrapped._refuses_without_base = True
+        command.callback = wrapped

@@ -73,6 +73,9 @@ def load(instance: Path) -> dict:
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # REMEMBER_COOKIE_SECURE follows SESSION_COOKIE_SECURE (set in create_app).
+        # A login (session or remember cookie) lasts at most this many days; logout ends it at once.
+        "LOGIN_SESSION_DAYS": float(os.environ.get("LOGIN_SESSION_DAYS", 30)),
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", 60 * 1024 * 1024)),
         "BOOTSTRAP_SERVE_LOCAL": True,
@@ -84,8 +87,14 @@ def load(instance: Path) -> dict:
         "ORG_NAME_ZH": os.environ.get("ORG_NAME_ZH", "智能制造培训联盟"),
         # Issue and expiry dates, report months and "today" on pages are dates in this zone.
         "ORG_TIMEZONE": os.environ.get("ORG_TIMEZONE") or "Asia/Shanghai",
-        # Absolute base of links printed on certificates and in emails; falls back to the request's host.
+        # A qualification lapsing within this many days is shown as "expiring".
+        "QUALIFICATION_EXPIRING_DAYS": int(os.environ.get("QUALIFICATION_EXPIRING_DAYS") or 90),
+        # Absolute base of every link (certificates, QR codes, e-mails, calendars, credentials); see
+        # training/urls.py. Unset: a request's own host, and only hosts in TRUSTED_HOSTS are served.
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or None,
+        # Host names served (comma-separated; a port is ignored, ".example.com" admits subdomains).
+        # Unset: loopback only when PUBLIC_BASE_URL is unset, any host when it is set.
+        "TRUSTED_HOSTS": os.environ.get("TRUSTED_HOSTS") or None,
         "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,
         "MAIL_PORT": int(os.environ.get("MAIL_PORT", 25)),
         "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
@@ -95,10 +104,22 @@ def load(instance: Path) -> dict:
         "MAIL_DIR": str(instance / "mail"),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR") or str(instance / "uploads"),
         "SIGNING_DIR": os.environ.get("SIGNING_DIR") or str(instance / "signing"),
+        # Issued certificate PDFs, write-once by SHA-256 (see certificates/documents.py). Back it up.
+        "DOCUMENT_STORE": os.environ.get("DOCUMENT_STORE") or "file",
+        "DOCUMENT_DIR": os.environ.get("DOCUMENT_DIR") or str(instance / "documents"),
+        # RFC 3161 timestamp authority for PAdES B-T signatures; unset: no timestamp.
+        "TSA_URL": os.environ.get("TSA_URL") or None,
         "TRAINER_MARK_LEAD_MINUTES": 30,
         "CHECKIN_CODE_SECONDS": 30,
         "CHECKIN_MARGIN_MINUTES": int(os.environ.get("CHECKIN_MARGIN_MINUTES", 15)),
         "CHECKIN_LATE_AFTER_MINUTES": int(os.environ.get("CHECKIN_LATE_AFTER_MINUTES", 10)),
+        # A check-in code is accepted during its period plus this grace for clock skew and typing.
+        "CHECKIN_GRACE_SECONDS": int(os.environ.get("CHECKIN_GRACE_SECONDS", 15)),
+        # Optional: where check-in is accepted, by run location: {"Plant 2, Suzhou": ["10.20.0.0/16"]}.
+        # A location not listed accepts check-in from any network.
+        "CHECKIN_NETWORKS": {},
+        # A roster mark recorded on the device this long before it arrives is an offline replay.
+        "OFFLINE_MARK_AFTER_SECONDS": 60,
         "CERT_SYNC_LIMIT": 50,
         # Anonymous catalogue pages are kept this many seconds (see training/pagecache.py); 0 turns it off.
         "PUBLIC_PAGE_CACHE_SECONDS": float(os.environ.get("PUBLIC_PAGE_CACHE_SECONDS", 10)),

@@ -218,8 +218,12 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
             for meeting in run.meetings:
                 status = rng.choice(["absent", "present"]) if weak else rng.choices(
                     ["present", "late", "excused"], weights=[88, 9, 3])[0]
+                marked_at = meeting.starts_at + timedelta(minutes=20)
                 db.session.add(Attendance(enrolment_id=enrolment.id, meeting_id=meeting.id, status=status,
-                                          marked_by_id=trainer.id, marked_at=meeting.starts_at + timedelta(minutes=20)))
+                                          marked_by_id=trainer.id, marked_at=marked_at, recorded_at=marked_at))
+        # The trainer signed every register off at the end of its meeting.
+        for meeting in run.meetings:
+            meeting.finalised_at, meeting.finalised_by_id = meeting.ends_at, trainer.id
     db.session.commit()
 
     from .certificates.services import issue_for_run

@@ -39,6 +39,7 @@ ATTENDANCE_STATUS_LABELS = {
 ROLE_LABELS = {
     "trainee": _l("trainee"),
     "trainer": _l("trainer"),
+    "assessor": _l("assessor"),
     "admin": _l("admin"),
 }
 
@@ -79,8 +80,10 @@ def label(value: str | None) -> str:
     """The translated label of a stored code, or the value unchanged."""
     if value is None:
         return ""
-    found = ALL_LABELS.get(value)
-    return str(found) if found is not None else value
+    if value not in ALL_LABELS:
+        return value
+    from .rendering import gettext  # each msgid above is exactly the stored value
+    return gettext(value)
 
 
 # Messages that the code translates inside the arguments of another gettext

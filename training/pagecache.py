@@ -118,7 +118,7 @@ def cached_for_anonymous(view):
                 or session.get("_flashes")):
             return view(*args, **kwargs)
         cache: PageCache = current_app.extensions["page_cache"]
-        key = (request.endpoint, str(get_locale() or "en"), request.full_path)
+        key = cache_key()
         version = current_version()  # read before rendering: a change after it makes the copy stale
         if version is None:
             return view(*args, **kwargs)
@@ -134,6 +134,18 @@ def cached_for_anonymous(view):
         response.headers["X-Page-Cache"] = "hit"
         return response
     return wrapped
+
+
+def cache_key() -> tuple:
+    """Everything a cached page depends on, and nothing a client can choose
+    beyond the path and query: the language (from the query, session or
+    Accept-Language), and the base of its links (PUBLIC_BASE_URL, or the
+    request's own host, which is one of TRUSTED_HOSTS) and the script root of
+    its relative links (X-Forwarded-Prefix counts only with TRUSTED_PROXY_PREFIX).
+    Other headers (X-Forwarded-*, cookies) never change a cached page."""
+    from .urls import public_base_url
+    return (request.endpoint, str(get_locale() or "en"), public_base_url(), request.script_root,
+            request.full_path)
 
 
 @event.listens_for(Session, "before_flush")

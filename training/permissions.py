@@ -24,8 +24,36 @@ def is_trainer(user) -> bool:
     return _is(user, "trainer")
 
 
+def is_coordinator(user) -> bool:
+    return _is(user, "coordinator")
+
+
+def coordinates(user, company_id) -> bool:
+    """A coordinator of this company (a coordinator is scoped to one company:
+    nothing of another company is theirs to see)."""
+    return company_id is not None and is_coordinator(user) and user.company_id == company_id
+
+
 def teaches(user, run) -> bool:
     return is_trainer(user) and run.is_taught_by(user)
+
+
+def is_assessor(user) -> bool:
+    return _is(user, "assessor")
+
+
+def teaches_person(user, person_id: int) -> bool:
+    """A trainer teaches a run in which the person holds (or held) a confirmed place."""
+    if not is_trainer(user):
+        return False
+    from sqlalchemy import select
+
+    from .catalogue.models import run_trainers
+    from .enrolment.models import Enrolment
+    from .extensions import db
+    return db.session.scalar(select(Enrolment.id).join(run_trainers, run_trainers.c.run_id == Enrolment.run_id).where(
+        run_trainers.c.user_id == user.id, Enrolment.user_id == person_id,
+        Enrolment.status == "confirmed").limit(1)) is not None
 
 
 def can(user, action: str, obj=None) -> bool:
@@ -37,9 +65,17 @@ def can(user, action: str, obj=None) -> bool:
     if action == "enrol_self":
         return authenticated and user.role == "trainee"
     if action == "view_enrolment":  # obj: Enrolment
-        return authenticated and (is_admin(user) or obj.user_id == user.id or teaches(user, obj.run))
+        return authenticated and (is_admin(user) or obj.user_id == user.id or teaches(user, obj.run)
+                                  or coordinates(user, obj.company_id))
     if action == "cancel_enrolment":  # obj: Enrolment; the cut-off is a rule in enrolment.services
-        return authenticated and (is_admin(user) or obj.user_id == user.id)
+        return authenticated and (is_admin(user) or obj.user_id == user.id or coordinates(user, obj.company_id))
+    # --- member companies (training.companies); obj: Company unless said otherwise
+    if action == "manage_companies":  # create companies, name coordinators, reserve seats
+        return is_admin(user)
+    if action in {"view_company", "manage_company_people"}:
+        return is_admin(user) or coordinates(user, obj.id)
+    if action == "manage_person":  # obj: User: enrol or change them on their behalf
+        return is_admin(user) or coordinates(user, obj.company_id)
     if action == "view_roster":  # obj: Run
         return is_admin(user) or teaches(user, obj)
     if action == "mark_attendance":  # obj: Meeting
@@ -51,8 +87,24 @@ def can(user, action: str, obj=None) -> bool:
         return utcnow() >= obj.starts_at - lead
     if action == "view_meeting_roster":  # obj: Meeting (trainers see it before they may mark)
         return is_admin(user) or teaches(user, obj.run)
+    if action == "finalise_register":  # obj: Meeting; from its start (a rule in attendance.registers)
+        return is_admin(user) or teaches(user, obj.run)
+    if action in {"reopen_register", "cancel_meeting", "move_meeting"}:  # obj: Meeting
+        return is_admin(user)
+    if action == "view_checkin_code":  # obj: Meeting
+        return is_admin(user) or teaches(user, obj.run)
     if action == "edit_trainer_profile":  # obj: User (the trainer)
         return is_admin(user) or (is_trainer(user) and obj.id == user.id)
+    # --- qualifications (issue 14)
+    if action == "manage_qualifications":  # skills, positions, course skills, people on positions
+        return is_admin(user)
+    if action in ("grant_qualification", "view_matrix"):  # manual grants; the matrix, exports, "who is qualified"
+        return is_admin(user) or is_assessor(user)
+    if action == "view_qualifications":  # obj: User (the person): themself, their trainers, assessors, admins
+        return authenticated and (is_admin(user) or is_assessor(user) or obj.id == user.id
+                                  or teaches_person(user, obj.id))
+    if action == "enrol_for_gap":  # obj: User; the enrolment service applies its own rules on top
+        return authenticated and (is_admin(user) or (obj.id == user.id and can(user, "enrol_self")))
     if action == "download_certificate":  # obj: Certificate
         return is_admin(user) or (authenticated and obj.enrolment.user_id == user.id)
     raise ValueError(f"unknown action {action!r}")

@@ -36,3 +36,15 @@ def certificates_expiry_reminders():
 def outbox_prune():
     from .outbox import prune
     return {"pruned": prune()}
+
+
+@recurring("attendance.open_register_reminders", HOUR)
+def open_register_reminders():
+    from .attendance.registers import remind_open_registers
+    return {str(k): v for k, v in remind_open_registers().items()}
+
+
+@recurring("qualifications.renewal_reminders", DAY)
+def qualification_renewal_reminders():
+    from .qualifications.services import send_renewal_reminders
+    return {"reminded": send_renewal_reminders()}

@@ -97,3 +97,19 @@ def log_in(page, email: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.locator("form button[type=submit], form input[type=submit]").first.click()
     page.wait_for_load_state()
+
+
+def open_registration_link(page, live_server: LiveServer, email: str) -> None:
+    """Registering sends a link by e-mail: open the one sent to ``email`` and
+    press the page's button that creates the account."""
+    import re
+    from email import message_from_bytes, policy
+    from urllib.parse import urlsplit
+    page.wait_for_load_state()
+    folder = Path(live_server.app.config["MAIL_DIR"])
+    mails = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in folder.glob("*.eml")]
+    bodies = [m.get_body(("plain",)).get_content() for m in mails if m["To"] == email]
+    link = re.search(r"https?://\S+/register/confirm/\S+", bodies[-1]).group(0)
+    page.goto(urlsplit(link).path)
+    page.locator("main form button[type=submit], form button[type=submit]").last.click()
+    page.wait_for_load_state()

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import log_in, screenshot
+from tests.e2e.conftest import log_in, open_registration_link, screenshot
 from tests.factories import PASSWORD
 from training.certificates.models import Certificate
 from training.extensions import db
@@ -43,7 +43,7 @@ def test_register_enrol_mark_issue_verify(browser, live_server, factory):
     page.fill("input[name=password]", "Gear-box-2031!")
     page.fill("input[name=confirm]", "Gear-box-2031!")
     page.click("form button[type=submit], form input[type=submit]")
-    page.wait_for_load_state()
+    open_registration_link(page, live_server, "xiaoyan@example.com")
     assert "欧阳晓燕" in page.content()
     page.goto(f"/courses/{course_id}")
     page.get_by_role("button", name="Enrol").first.click()

@@ -24,7 +24,7 @@ from training.enrolment.models import Enrolment
 from training.extensions import db
 from training.types import utcnow
 
-from .conftest import PHONE, log_in, screenshot
+from .conftest import PHONE, log_in, open_registration_link, screenshot
 
 pytestmark = pytest.mark.e2e
 DESKTOP = {"width": 1280, "height": 900}
@@ -100,6 +100,8 @@ def test_trainee_waitlisted_then_promoted_sees_attendance_and_downloads_certific
     page.locator("input[name=password]").fill("Gear-box-2031!")
     page.locator("input[name=confirm]").fill("Gear-box-2031!")
     page.locator("form button[type=submit], form input[type=submit]").click()
+    expect(page.get_by_role("alert").filter(has_text="Open the link in it")).to_be_visible()
+    open_registration_link(page, live_server, "xiaoyan@example.com")
     expect(page.get_by_role("alert").filter(has_text="Your account is ready")).to_be_visible()
     screenshot(page, "journey-trainee-1-registered")
 
@@ -215,6 +217,7 @@ def test_trainee_in_chinese_finds_enrols_and_sees_my_training(browser, live_serv
     page.locator("input[name=password]").fill("Gear-box-2031!")
     page.locator("input[name=confirm]").fill("Gear-box-2031!")
     page.locator("form button[type=submit], form input[type=submit]").click()
+    open_registration_link(page, live_server, "zhang.wei@example.com")
     expect(page.get_by_role("alert").filter(has_text=zh("Your account is ready. Find a course and enrol."))).to_be_visible()
 
     page.goto(f"/courses/{course_id}")

@@ -34,6 +34,12 @@ class World:
     template: object
     token_id: int            # an API token of trainee's
     job_id: str              # a background job started by admin
+    company: object          # trainee's member company: enrolment and past_enrolment were made for it
+    coordinator: object      # the company's coordinator
+    other_company: object    # another member company, with its own coordinator and person
+    other_coordinator: object
+    spare_company: object    # made by the migration from free text, nothing attached: may be merged
+    position_id: int = 0     # a position (issue 14) the trainee works on, requiring a skill the course grants
 
     def ids(self) -> dict:
         """Values for every URL argument a route may take."""
@@ -41,8 +47,9 @@ class World:
             "course_id": self.course.id, "run_id": self.run.id, "meeting_id": self.meeting.id,
             "enrolment_id": self.enrolment.id, "user_id": self.trainer.id, "token_id": self.token_id,
             "category_id": self.category.id, "template_id": self.template.id, "code": self.certificate.code,
-            "job_id": self.job_id, "token": self.trainee.calendar_token,
+            "job_id": self.job_id, "token": self.trainee.calendar_token, "company_id": self.company.id,
             "name": "nothing-thumb.jpg", "filename": "css/app.css", "format": "json",
+            "position_id": self.position_id,
         }
 
 
@@ -89,11 +96,42 @@ def build_world(factory) -> World:
     db.session.add(job)
     db.session.commit()
     new_calendar_token(trainee)
-    return World(admin=admin, trainer=trainer, other_trainer=other_trainer, trainee=trainee,
+    position_id = _qualifications(course, trainee)
+    company = factory.company(code="SZ-AUTO", name="Suzhou Auto Parts")
+    other_company = factory.company(code="WEBER-SZ", name="Weber Suzhou")
+    trainee.company_id = company.id
+    for e in (enrolment, past_enrolment):
+        e.company_id = company.id
+    db.session.commit()
+    coordinator = factory.coordinator(company, name="Coordinator Zhang")
+    other_coordinator = factory.coordinator(other_company, name="Coordinator Weber")
+    factory.member(other_company, name="Weber Person")
+    factory.allocation(run, company, 1)
+    spare_company = factory.company(code="SUZHOU-AUTO", name="suzhou auto parts ", reviewed=False)
+    factory.allocation(run, other_company, 1)
+    return World(position_id=position_id, admin=admin, trainer=trainer, other_trainer=other_trainer, trainee=trainee,
                  other_trainee=other_trainee, course=course, run=run, past_run=past_run, meeting=run.meetings[0],
                  enrolment=enrolment, other_enrolment=third, past_enrolment=past_enrolment, certificate=certificate,
                  category=category, free_category=free_category, free_course=free_course, pending=pending,
-                 template=template, token_id=token_id, job_id=job.id)
+                 template=template, token_id=token_id, job_id=job.id, company=company, coordinator=coordinator,
+                 other_company=other_company, other_coordinator=other_coordinator, spare_company=spare_company)
+
+
+def _qualifications(course, trainee) -> int:
+    """A skill the course grants and a position that needs it, with the trainee on it (issue 14)."""
+    from training.qualifications.models import CourseSkill, Position, PositionPerson, PositionRequirement, Skill
+    skill = Skill(code="PLC-BASICS", name="PLC basics", name_zh="PLC 基础")
+    db.session.add(skill)
+    db.session.flush()
+    db.session.add(CourseSkill(course_id=course.id, skill_id=skill.id, level=2))
+    position = Position(code="L1-ST10", name="Line 1 station 10", name_zh="一号线 10 工位", site="Suzhou",
+                        department="Assembly")
+    position.requirements.append(PositionRequirement(skill_id=skill.id, level=2, min_people=1))
+    db.session.add(position)
+    db.session.flush()
+    db.session.add(PositionPerson(position_id=position.id, user_id=trainee.id))
+    db.session.commit()
+    return position.id
 
 
 @pytest.fixture
@@ -107,4 +145,29 @@ def snapshot() -> str:
     archive = export_data()
     # Reading with a token stamps last_used_at; that is not a change a refusal may make, but not data either.
     archive["tables"].pop("api_tokens", None)
+    # Sign-in bookkeeping, not data: a login (the tests' own login helper too) starts a session on the
+    # server, and a refused login is recorded on purpose (throttling by account and source).
+    archive["tables"].pop("login_sessions", None)
+    archive["tables"].pop("login_failures", None)
     return dumps(archive)
+
+
+class Clock:
+    """A fixed "now" for the accounts services, moved on by hand (no sleeps)."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **delta):
+        self.now = self.now + timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from training.accounts import services
+    fixed = Clock(utcnow().replace(microsecond=0))
+    monkeypatch.setattr(services, "utcnow", fixed)
+    return fixed

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from tests.conftest import api
 from tests.factories import PASSWORD
-from training.accounts import services
+from training.accounts import services, throttle
 from training.accounts.models import ApiToken, User
 from training.accounts.routes import safe_next
 from training.extensions import db
@@ -83,17 +83,14 @@ def test_fresh_session_at_login(app, client, factory):
     assert '<html lang="zh-CN">' in client.get("/my/training").get_data(as_text=True)
 
 
-def test_repeated_failures_lock_the_account_for_a_while(client, factory):
+def test_repeated_failures_make_that_source_wait_a_while(client, factory, clock):
     user = factory.trainee()
-    for _ in range(services.MAX_FAILED_LOGINS):
+    for _ in range(throttle.FREE_FAILURES):
         assert _post_login(client, user.email, "wrong password!").status_code == 200
-    db.session.refresh(user)
-    assert user.locked_until and user.locked_until > utcnow()
-    locked = _post_login(client, user.email)  # the right password, but locked
-    assert locked.status_code == 200 and "not right, or the account is locked" in locked.get_data(as_text=True)
+    held = _post_login(client, user.email)  # the right password, but this source must wait
+    assert held.status_code == 200 and "not right, or the account is locked" in held.get_data(as_text=True)
     assert client.get("/my/training").status_code == 302
-    user.locked_until = utcnow()  # the lock has run out
-    db.session.commit()
+    clock.advance(minutes=1)  # the wait has run out
     assert _post_login(client, user.email).status_code == 302
 
 
@@ -118,9 +115,12 @@ def test_login_says_nothing_about_which_emails_exist(app, client, factory, monke
     wrong = attempt(user.email, "whatever password")
     assert unknown == wrong  # same status, same words, same work (one argon2 verification)
     assert unknown[2] == 1
-    for _ in range(services.MAX_FAILED_LOGINS):
+    for _ in range(throttle.FREE_FAILURES):
         attempt(user.email, "whatever password")
-    assert attempt(user.email, PASSWORD) == wrong  # locked looks the same too
+    assert attempt(user.email, PASSWORD) == wrong  # held back looks the same too
+    for _ in range(throttle.FREE_FAILURES):
+        attempt("nobody@example.com", "whatever password")
+    assert attempt("nobody@example.com", PASSWORD) == wrong  # and unknown addresses are held back alike
 
 
 def test_forgot_password_says_the_same_for_unknown_addresses(client, factory, mailbox):

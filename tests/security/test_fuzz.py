@@ -179,3 +179,55 @@ def test_fuzz_every_form_and_api_endpoint(fuzz_app):
         except Exception as exc:  # report every endpoint that fails, with its falsifying example
             failures.append(f"{method} {rule.rule} as {who}: {type(exc).__name__}: {exc}"[:3000])
     assert not failures, "\n\n".join(failures)
+
+
+# --- numbers JSON does not have, and nesting no parser should follow ----------------------
+
+NON_FINITE = ["Infinity", "-Infinity", "NaN", "1e400", "-1e400"]
+DEEP = ["[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000, "[" * 65 + "]" * 65]
+
+
+def _integer_fields() -> list[str]:
+    from training.api.openapi import SCHEMAS
+    names: set[str] = set()
+    for schema in SCHEMAS.values():
+        for name, spec in schema.get("properties", {}).items():
+            types = spec.get("type") if isinstance(spec, dict) else None
+            if types == "integer" or (isinstance(types, list) and "integer" in types) or \
+                    any(option.get("type") == "integer" for option in spec.get("anyOf", []) if isinstance(option, dict)):
+                names.add(name)
+    return sorted(names)
+
+
+def test_non_finite_numbers_and_deep_nesting_are_a_400_everywhere(fuzz_app):
+    """Infinity/NaN/1e400 in every integer field, and deeply nested bodies, sent
+    to every state-changing API endpoint as someone allowed to use it: a 400
+    in the one error format, and nothing changes."""
+    fields = _integer_fields()
+    assert {"capacity", "min_attendance_pct"} <= set(fields)
+    bodies = [DEEP[0], DEEP[1], DEEP[2]]
+    bodies += ["{" + ", ".join(f'"{name}": {number}' for name in fields) + "}" for number in NON_FINITE]
+    bodies += ['{"records": [{"enrolment_id": %s, "status": "present"}]}' % number for number in NON_FINITE]
+    failures = []
+    for method, rule in _targets(fuzz_app):
+        if method not in STATE_CHANGING or not rule.rule.startswith("/api/"):
+            continue
+        _reset(fuzz_app)
+        world = build_world(Factory())
+        who = _allowed_person((method, rule.endpoint))
+        user = getattr(world, ACTOR[who]) if who != "anon" else None
+        ids = dict(world.ids(), **ARGUMENT_OVERRIDES.get(rule.endpoint, lambda w: {})(world))
+        url = rule.build({name: ids[name] for name in rule.arguments}, append_unknown=False)[1]
+        caller = ApiClient(fuzz_app.test_client(), user)
+        for raw in bodies:
+            g.pop("_login_user", None)
+            before = snapshot()
+            response = caller._call(method, url, data=raw, headers={"Content-Type": "application/json"})
+            status, payload = response.status_code, response.get_json(silent=True)
+            response.close()
+            db.session.expire_all()
+            if status != 400 or not (payload or {}).get("error", {}).get("code"):
+                failures.append(f"{method} {rule.rule} as {who}: {status} for {raw[:60]!r}")
+            elif snapshot() != before:
+                failures.append(f"{method} {rule.rule}: refused but changed data for {raw[:60]!r}")
+    assert not failures, "\n".join(failures)

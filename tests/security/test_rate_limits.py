@@ -153,3 +153,55 @@ def test_memory_storage_counts_per_process():
     prefix = f"test-{uuid.uuid4().hex}"
     assert _worker("memory://", prefix, 6) == [200] * 6
     assert _worker("memory://", prefix, 6) == [200] * 6
+
+
+def test_several_workers_without_shared_storage_are_warned_about(monkeypatch, caplog):
+    """gunicorn's when_ready hook (gunicorn.conf.py) says so with the real worker count."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", ROOT / "gunicorn.conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+
+    class Server:
+        def __init__(self, workers):
+            self.cfg = type("Cfg", (), {"workers": workers})()
+            self.warnings = []
+            self.log = type("Log", (), {"warning": lambda _self, *args: self.warnings.append(args[0] % args[1:])})()
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("RATELIMIT_ENABLED", raising=False)
+    two = Server(2)
+    conf.when_ready(two)
+    assert len(two.warnings) == 1 and "2 worker processes" in two.warnings[0] and "REDIS_URL" in two.warnings[0]
+    one = Server(1)
+    conf.when_ready(one)
+    assert one.warnings == []
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    shared = Server(4)
+    conf.when_ready(shared)
+    assert shared.warnings == []
+
+
+@pytest.mark.parametrize("environ, workers", [
+    ({}, 1), ({"WEB_CONCURRENCY": "3"}, 3), ({"GUNICORN_CMD_ARGS": "--workers 4 --bind 127.0.0.1:8000"}, 4),
+    ({"GUNICORN_CMD_ARGS": "-w 2"}, 2), ({"GUNICORN_CMD_ARGS": "--workers=5"}, 5), ({"WEB_CONCURRENCY": "x"}, 1)])
+def test_the_app_reads_the_worker_count_from_the_environment(environ, workers):
+    from training.limits import workers_from_environment
+    assert workers_from_environment(environ) == workers
+
+
+def test_the_app_warns_at_start_up(monkeypatch, tmp_path, caplog):
+    from training import create_app
+    monkeypatch.setenv("WEB_CONCURRENCY", "4")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with caplog.at_level("WARNING", logger="training.limits"):
+        create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'w.db'}",
+                    "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://", "PUBLIC_BASE_URL": "http://x"})
+    assert any("4 worker processes" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="training.limits"):
+        create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'w.db'}",
+                    "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
+                    "PUBLIC_BASE_URL": "http://x"})
+    assert not any("worker processes" in r.getMessage() for r in caplog.records)

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, func
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -19,6 +19,8 @@ class Role(str, enum.Enum):
     trainee = "trainee"
     trainer = "trainer"
     admin = "admin"
+    assessor = "assessor"  # grants qualifications (issue 14)
+    coordinator = "coordinator"  # manages the people and bookings of one company (User.company_id)
 
 
 class User(UserMixin, db.Model):
@@ -32,21 +34,34 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.trainee.value)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[str | None] = mapped_column(String(10))
-    company: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(200))  # free text as typed; company_id is the record
+    # The member company the person belongs to now (training.companies); history stays on enrolments.
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
     phone: Mapped[str | None] = mapped_column(String(50))
     # Bumped to end every session of the user (logout everywhere, password change).
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     # Secret for the personal calendar feed URL; reset by the user.
     calendar_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    # An account-wide lock, only under a distributed attack (see accounts.throttle); a reset link ends it.
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the owner was last told of such a lock (at most one e-mail a day).
+    lock_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     trainer_profile: Mapped[TrainerProfile | None] = relationship(
         back_populates="user", uselist=False, cascade="all, delete-orphan")
 
-    def get_id(self) -> str:  # Flask-Login: the session holds id and version
+    # The login session this request runs in (set at login and by the session loader).
+    login_session_key = None  # type: str | None
+
+    def get_id(self) -> str:
+        """Flask-Login keeps this in the session and the remember cookie: the id,
+        the version (bumped to end every session) and the key of this login
+        session, which logout deletes on the server."""
+        if self.login_session_key:
+            return f"{self.id}:{self.session_version}:{self.login_session_key}"
         return f"{self.id}:{self.session_version}"
 
     @property
@@ -60,6 +75,10 @@ class User(UserMixin, db.Model):
     @property
     def is_trainer(self) -> bool:
         return self.role == Role.trainer.value
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role == Role.coordinator.value
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
@@ -99,3 +118,27 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class LoginSession(db.Model):
+    """One login (a browser's session cookie and its remember cookie). Logging
+    out deletes the row, so a cookie copied before then opens nothing."""
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the key the cookies carry; the key itself is never stored.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class LoginFailure(db.Model):
+    """A failed login: which account (a hash of the address typed, known or not)
+    from which source (an IPv4 address or an IPv6 /64), when."""
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_account_created", "account_key", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from ..errors import DomainError
 from ..extensions import db, limiter
+from ..urls import external_url
 from . import services
 from .forms import (ConfirmForm, LoginForm, PasswordForm, RegisterForm, ResetForm, ResetRequestForm,
                     SettingsForm, TokenForm)
@@ -36,7 +37,20 @@ def _login(user, remember=False):
     session.clear()
     if lang:
         session["lang"] = lang
+    services.start_session(user)
     login_user(user, remember=remember)
+
+
+def _logout():
+    """End this login on the server and in the browser (session and remember cookie)."""
+    services.end_session(current_user._get_current_object())
+    lang = session.get("lang")
+    session.clear()
+    # After clear(): logout_user() notes in the session that the remember cookie
+    # is to be deleted; clearing after it wiped that note and kept the cookie.
+    logout_user()
+    if lang:
+        session["lang"] = lang
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -48,7 +62,7 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
+        user = services.authenticate(form.email.data, form.password.data, source=request.remote_addr)
         if user is None:
             flash(_("The e-mail or password is not right, or the account is locked for a while."), "danger")
         else:
@@ -71,8 +85,7 @@ def home():
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
-    session.clear()
+    _logout()
     flash(_("You are logged out."), "info")
     return redirect(url_for("catalogue.index"))
 
@@ -86,23 +99,45 @@ def register():
     if form.validate_on_submit():
         try:
             locale = str(request.accept_languages.best_match(["en", "zh"]) or "en")
-            user = services.create_user(email=form.email.data, name=form.name.data, password=form.password.data,
-                                        company=form.company.data or None, locale=session.get("lang") or locale)
+            email = services.register(
+                email=form.email.data, name=form.name.data, password=form.password.data,
+                company=form.company.data or None, locale=session.get("lang") or locale,
+                confirm_url_for=lambda token: external_url("accounts.confirm_registration", token=token),
+                login_url=external_url("accounts.login"), reset_url=external_url("accounts.forgot_password"))
         except DomainError as exc:
             target = getattr(form, next(iter(exc.fields), ""), None) if exc.fields else None
-            if exc.code == "email_taken":
-                # Say nothing about whether the address exists beyond what a login would.
-                flash(_("We could not create this account. If you already have one, log in or reset your password."),
-                      "danger")
-            elif target is not None:
+            if target is not None:
                 target.errors.append(_(exc.message))
             else:
                 flash(_(exc.message), "danger")
         else:
-            _login(user)
-            flash(_("Your account is ready. Find a course and enrol."), "success")
-            return redirect(safe_next(request.args.get("next")) or url_for("catalogue.index"))
+            # The same answer whether or not the address has an account (the e-mail differs).
+            flash(_("We have sent an e-mail to %(email)s. Open the link in it to finish.", email=email), "info")
+            return redirect(url_for("accounts.login"))
     return render_template("accounts/register.html", form=form)
+
+
+@bp.route("/register/confirm/<token>", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def confirm_registration(token):
+    """The e-mailed link: a page with a button (mail scanners follow links, they do not press buttons)."""
+    pending = services.pending_registration(token)
+    if pending is None:
+        flash(_("This link is invalid or expired. Please register again."), "danger")
+        return redirect(url_for("accounts.register"))
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            user = services.confirm_registration(token)
+        except DomainError as exc:
+            if exc.code != "email_taken":
+                raise
+            flash(_("This account exists already. Please log in."), "info")
+            return redirect(url_for("accounts.login"))
+        _login(user)
+        flash(_("Your account is ready. Find a course and enrol."), "success")
+        return redirect(url_for("catalogue.index"))
+    return render_template("accounts/register_confirm.html", form=form, pending=pending)
 
 
 @bp.get("/lang/<code>")
@@ -147,7 +182,7 @@ def settings():
 def change_password():
     form = PasswordForm()
     if form.validate_on_submit():
-        if services.authenticate(current_user.email, form.current.data) is None:
+        if services.authenticate(current_user.email, form.current.data, source=request.remote_addr) is None:
             flash(_("The current password is not right."), "danger")
         else:
             try:
@@ -189,8 +224,7 @@ def revoke_token(token_id):
 def logout_everywhere():
     if ConfirmForm().validate_on_submit():
         services.end_all_sessions(current_user)
-        logout_user()
-        session.clear()
+        _logout()
         flash(_("You are logged out on every device and all your API tokens are revoked."), "info")
     return redirect(url_for("accounts.login"))
 
@@ -201,7 +235,7 @@ def forgot_password():
     form = ResetRequestForm()
     if form.validate_on_submit():
         services.request_password_reset(
-            form.email.data, lambda token: url_for("accounts.reset_password", token=token, _external=True))
+            form.email.data, lambda token: external_url("accounts.reset_password", token=token))
         flash(_("If an account exists for this address, we have sent a link to reset the password."), "info")
         return redirect(url_for("accounts.login"))
     return render_template("accounts/forgot.html", form=form)

@@ -12,13 +12,15 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from ..admin.models import record
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..types import utcnow
-from .models import ApiToken, Role, TrainerProfile, User
+from . import throttle
+from .models import ApiToken, LoginSession, Role, TrainerProfile, User
 
 _STRONG = PasswordHasher()
 # Tests build hundreds of accounts; they use cheap parameters (ARGON2_FAST), never production.
@@ -51,8 +53,6 @@ class _Hasher:
 
 _hasher = _Hasher()
 
-MAX_FAILED_LOGINS = 5
-LOCK_MINUTES = 15
 MIN_PASSWORD_LENGTH = 10
 _COMMON = {"password", "password1", "password123", "123456789", "1234567890", "qwertyuiop",
            "iloveyou", "admin12345", "welcome123", "letmein123", "1q2w3e4r5t", "abc1234567"}
@@ -105,7 +105,10 @@ def find_user_by_email(email: str) -> User | None:
 
 def create_user(*, email: str, name: str, password: str | None = None, role: str = "trainee",
                 locale: str | None = None, company: str | None = None, phone: str | None = None,
-                check_strength: bool = True, commit: bool = True, actor=None) -> User:
+                check_strength: bool = True, commit: bool = True, actor=None,
+                password_hash: str | None = None) -> User:
+    """A new account. ``password_hash`` (instead of ``password``): one hashed
+    earlier, when a registration was confirmed by e-mail."""
     email = normalise_email(email)
     name = clean_name(name)
     if role not in {r.value for r in Role}:
@@ -118,54 +121,133 @@ def create_user(*, email: str, name: str, password: str | None = None, role: str
         raise Conflict(_("An account with this e-mail address already exists."), code="email_taken",
                        fields={"email": "taken"})
     user = User(email=email, display_name=name, role=role, locale=locale,
-                password_hash=hash_password(password) if password else None,
+                password_hash=hash_password(password) if password else password_hash,
                 company=company, phone=phone, active=True, session_version=1)
     if role == Role.trainer.value:
         user.trainer_profile = TrainerProfile(bio="", expertise="")
     db.session.add(user)
-    if actor is not None:
+    try:
         db.session.flush()
+    except IntegrityError:
+        # Someone registered the same address between the check and the insert.
+        db.session.rollback()
+        raise Conflict(_("An account with this e-mail address already exists."), code="email_taken",
+                       fields={"email": "taken"}) from None
+    if actor is not None:
         record(actor, "user.create", user, f"{email} as {role}")
     if commit:
         db.session.commit()
     return user
 
 
-def authenticate(email: str, password: str) -> User | None:
-    """The user, or None. Never says whether the e-mail exists; locks after
-    repeated failures for a while."""
-    user = find_user_by_email(email)
+def ensure_trainees(people: list[dict], *, actor=None) -> tuple[dict[str, User], set[str]]:
+    """One account per e-mail address, whatever runs at the same moment.
+
+    ``people``: dicts with a normalised ``email`` and ``name``, optionally
+    ``company``, ``company_id``, ``phone`` and ``locale``. Missing addresses become trainee
+    accounts without a password; existing accounts are left as they are.
+    Returns ({email: user}, {emails created now}).
+
+    This is its own unit of work (it commits): the insert skips an address
+    that exists or that a concurrent transaction is inserting (PostgreSQL
+    waits for that transaction, then skips), so simultaneous callers never
+    meet the unique index. Addresses are inserted in sorted order and no other
+    lock is held, so two bulk callers cannot deadlock; callers take their
+    run locks afterwards."""
+    wanted: dict[str, dict] = {}
+    for person in people:
+        wanted.setdefault(person["email"], person)
+    emails = sorted(wanted)
+    found: dict[str, User] = {}
+    for start in range(0, len(emails), 500):
+        for user in db.session.scalars(select(User).where(User.email.in_(emails[start:start + 500]))):
+            found[user.email] = user
+    missing = [e for e in emails if e not in found]
+    created: set[str] = set()
+    if missing:
+        dialect = db.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        now = utcnow()
+        for start in range(0, len(missing), 500):
+            rows = [{"email": e, "display_name": wanted[e]["name"], "role": Role.trainee.value, "active": True,
+                     "locale": wanted[e].get("locale"), "company": wanted[e].get("company") or None,
+                     "phone": wanted[e].get("phone") or None, "password_hash": None, "session_version": 1,
+                     "company_id": wanted[e].get("company_id"),
+                     "failed_logins": 0, "created_at": now} for e in missing[start:start + 500]]
+            stmt = insert(User).values(rows).on_conflict_do_nothing(index_elements=["email"])
+            for user_id, email in db.session.execute(stmt.returning(User.id, User.email)):
+                created.add(email)
+                if actor is not None:
+                    entry = record(actor, "user.create", None, f"{email} as trainee")
+                    entry.target_type, entry.target_id = "User", user_id
+        db.session.commit()
+        for start in range(0, len(missing), 500):
+            for user in db.session.scalars(select(User).where(User.email.in_(missing[start:start + 500]))):
+                found[user.email] = user
+    return found, created
+
+
+def _spend_a_verification(password: str | None) -> None:
+    """The work of one argon2 verification, so every refusal takes as long as a real check."""
+    try:
+        _hasher.verify(_hasher.dummy(), password or "")
+    except VerificationError:
+        pass
+
+
+def authenticate(email: str, password: str, source: str | None = None) -> User | None:
+    """The user, or None. Never says whether the e-mail exists or why it was
+    refused; throttles by account and source (see accounts.throttle)."""
     now = utcnow()
-    if user is None or not user.password_hash:
-        try:
-            _hasher.verify(_hasher.dummy(), password or "")
-        except VerificationError:
-            pass
+    key, origin = throttle.account_key(email), throttle.source_of(source)
+    user = find_user_by_email(email)
+    if throttle.source_wait(key, origin, now):
+        _spend_a_verification(password)
         return None
-    if user.locked_until and user.locked_until > now:
-        try:
-            _hasher.verify(_hasher.dummy(), password or "")
-        except VerificationError:
-            pass
+    if throttle.account_locked(key, now):
+        _spend_a_verification(password)
+        _failed(key, origin, now, user)  # the attack goes on: so does the lock
+        return None
+    if user is None or not user.password_hash:
+        _spend_a_verification(password)
+        _failed(key, origin, now, None)
         return None
     try:
         _hasher.verify(user.password_hash, password or "")
     except (VerificationError, InvalidHashError):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            user.failed_logins = 0
-        db.session.commit()
+        _failed(key, origin, now, user)
         return None
     if not user.active:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.failed_logins = 0
-    user.locked_until = None
+    throttle.forget_source(key, origin)
     user.last_login_at = now
     db.session.commit()
     return user
+
+
+LOCK_NOTICE_EVERY = timedelta(days=1)
+
+
+def _failed(key: str, source: str, now, user: User | None) -> None:
+    """Record a failure; when it makes a distributed attack, lock the account
+    and tell its owner (with a way in: a password-reset link)."""
+    throttle.record_failure(key, source, now)
+    db.session.flush()
+    if user is not None and user.active and throttle.account_locked(key, now):
+        user.locked_until = now + throttle.LOCK_WINDOW
+        if user.lock_notified_at is None or user.lock_notified_at < now - LOCK_NOTICE_EVERY:
+            from .. import mail
+            from ..urls import external_url
+            user.lock_notified_at = now
+            mail.queue(mail.build(user.email, _l("Sign-ins to your account are paused"), "account_locked",
+                                  locale=user.locale, user=user,
+                                  url=external_url("accounts.reset_password", token=password_reset_token(user))))
+    db.session.commit()
 
 
 def set_password(user: User, password: str, *, end_sessions: bool = True) -> None:
@@ -175,12 +257,17 @@ def set_password(user: User, password: str, *, end_sessions: bool = True) -> Non
     user.password_hash = hash_password(password)
     if end_sessions:
         user.session_version = (user.session_version or 1) + 1
+        db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    # Whoever knows the password now (or read the reset e-mail) may sign in from anywhere again.
+    throttle.forget_account(throttle.account_key(user.email))
+    user.locked_until = None
     db.session.commit()
 
 
 def end_all_sessions(user: User) -> None:
     """Log the user out everywhere and revoke every API token."""
     user.session_version = (user.session_version or 1) + 1
+    db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
     now = utcnow()
     for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
                                                             ApiToken.revoked_at.is_(None))):
@@ -188,14 +275,51 @@ def end_all_sessions(user: User) -> None:
     db.session.commit()
 
 
+# --- login sessions ------------------------------------------------------------
+# The session cookie and the remember cookie carry "<user id>:<version>:<key>";
+# the key names a LoginSession row. Logout deletes the row, so those cookies,
+# copied or not, open nothing afterwards; bumping the version ends them all.
+
+def _session_lifetime() -> timedelta:
+    return timedelta(days=float(current_app.config.get("LOGIN_SESSION_DAYS", 30)))
+
+
+def start_session(user: User) -> str:
+    """A new login session for ``user``; its key is set on the user for get_id()."""
+    now = utcnow()
+    key = secrets.token_urlsafe(24)
+    db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id,
+                                                  LoginSession.created_at < now - _session_lifetime()))
+    db.session.add(LoginSession(user_id=user.id, key_hash=_token_hash(key), created_at=now))
+    db.session.commit()
+    user.login_session_key = key
+    return key
+
+
+def end_session(user: User) -> None:
+    """Log out: the session this request runs in ends on the server."""
+    key = getattr(user, "login_session_key", None)
+    if key:
+        db.session.execute(delete(LoginSession).where(LoginSession.key_hash == _token_hash(key)))
+        db.session.commit()
+        user.login_session_key = None
+
+
 def load_session_user(session_id: str) -> User | None:
     try:
-        user_id, version = (int(p) for p in session_id.split(":", 1))
+        raw_id, raw_version, key = session_id.split(":", 2)
+        user_id, version = int(raw_id), int(raw_version)
     except (ValueError, AttributeError):
         return None
-    user = db.session.get(User, user_id)
+    if not key or len(key) > 100:
+        return None
+    user = db.session.scalar(
+        select(User).join(LoginSession, LoginSession.user_id == User.id)
+        .where(User.id == user_id, LoginSession.key_hash == _token_hash(key),
+               LoginSession.created_at > utcnow() - _session_lifetime()))
     if user is None or user.session_version != version or not user.active:
         return None
+    user.login_session_key = key
     return user
 
 
@@ -275,3 +399,74 @@ def new_calendar_token(user: User) -> str:
     user.calendar_token = secrets.token_urlsafe(24)
     db.session.commit()
     return user.calendar_token
+
+
+# --- Registration -------------------------------------------------------------
+# Registering answers the same way, after the same work, whether or not the
+# address has an account: the form never tells who is registered. The address
+# gets an e-mail either way: a link that creates the account, or (it has one)
+# a note with links to log in and to reset the password. Nothing is stored
+# until the link is opened; the link carries the registration encrypted (the
+# password only as its argon2 hash) for REGISTRATION_MAX_AGE seconds.
+
+REGISTRATION_MAX_AGE = 48 * 3600
+
+
+def _registration_box():
+    from base64 import urlsafe_b64encode
+
+    from cryptography.fernet import Fernet
+    key = hashlib.sha256(b"registration:" + current_app.config["SECRET_KEY"].encode()).digest()
+    return Fernet(urlsafe_b64encode(key))
+
+
+def register(*, email: str, name: str, password: str, company: str | None, locale: str | None,
+             confirm_url_for, login_url: str, reset_url: str) -> str:
+    """Check the form, then e-mail the address (see above). Returns the
+    normalised address. Refusals (weak password, bad name) never depend on
+    whether the address is taken."""
+    import json
+
+    from .. import mail
+    email = normalise_email(email)
+    name = clean_name(name)
+    problem = password_problem(password, email=email, name=name)
+    if problem:
+        raise ValidationFailed(problem, fields={"password": problem})
+    company = " ".join((company or "").split())[:200] or None
+    hashed = hash_password(password)  # the expensive step, on both paths
+    token = _registration_box().encrypt(json.dumps(
+        {"e": email, "n": name, "c": company, "l": locale, "h": hashed}).encode()).decode()
+    existing = find_user_by_email(email)
+    if existing is None:
+        mail.queue(mail.build(email, _l("Confirm your e-mail address"), "register_confirm", locale=locale,
+                              name=name, url=confirm_url_for(token)))
+    else:
+        mail.queue(mail.build(existing.email, _l("You already have an account"), "register_existing",
+                              locale=existing.locale or locale, user=existing, login_url=login_url,
+                              reset_url=reset_url))
+    db.session.commit()
+    return email
+
+
+def pending_registration(token: str) -> dict | None:
+    """What an e-mailed registration link holds, or None (forged, expired)."""
+    import json
+
+    from cryptography.fernet import InvalidToken
+    if not token or len(token) > 4000:
+        return None
+    try:
+        data = json.loads(_registration_box().decrypt(token.encode(), ttl=REGISTRATION_MAX_AGE))
+    except (InvalidToken, ValueError, UnicodeError):
+        return None
+    return data if isinstance(data, dict) and {"e", "n", "h"} <= set(data) else None
+
+
+def confirm_registration(token: str) -> User:
+    """Create the account the link describes (its own unit of work)."""
+    data = pending_registration(token)
+    if data is None:
+        raise ValidationFailed(_("This link is invalid or expired. Please register again."), code="invalid_link")
+    return create_user(email=data["e"], name=data["n"], password_hash=data["h"], company=data.get("c"),
+                       locale=data.get("l"), check_strength=False)

@@ -145,8 +145,9 @@ def renewals():
     days = request.args.get("days", 90, type=int)
     days = min(max(days or 90, 1), 3650)
     today = date.today()
+    from ..qualifications.services import renewals as qualification_renewals
     return render_template("admin/certificates/renewals.html", certificates=services.renewals(days), days=days,
-                           today=today, soon=today + timedelta(days=60))
+                           today=today, soon=today + timedelta(days=60), grants=qualification_renewals(days))
 
 
 @bp.post("/certificates/renewals/remind")

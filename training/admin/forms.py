@@ -3,7 +3,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
 
-ROLE_CHOICES = [("trainee", _l("Trainee")), ("trainer", _l("Trainer")), ("admin", _l("Admin"))]
+ROLE_CHOICES = [("trainee", _l("Trainee")), ("trainer", _l("Trainer")), ("assessor", _l("Assessor")), ("admin", _l("Admin")),
+                ("coordinator", _l("Coordinator"))]
 
 
 class UserCreateForm(FlaskForm):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from ..accounts.models import Role, TrainerProfile, User
 from ..accounts.services import clean_name
 from ..catalogue.models import Course, Run
-from ..catalogue.services import confirmed_counts, seats_left
+from ..catalogue.services import confirmed_counts, seats_by_run
 from ..certificates.models import Certificate
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, NotFound, ValidationFailed
@@ -85,7 +85,7 @@ def dashboard() -> Dashboard:
         Enrolment.run_id.in_([r.id for r in runs]), Enrolment.status == "waitlisted").group_by(Enrolment.run_id)).all())
     return Dashboard(
         courses=db.session.scalar(select(func.count()).select_from(Course).where(Course.archived.is_(False))) or 0,
-        upcoming_runs=runs, seats={r.id: seats_left(r, counts.get(r.id, 0)) for r in runs},
+        upcoming_runs=runs, seats=seats_by_run(runs, counts),
         waitlisted=waitlisted,
         pending=db.session.scalar(select(func.count()).select_from(Enrolment).where(Enrolment.status == "pending")) or 0,
         trainees=db.session.scalar(select(func.count()).select_from(User).where(User.role == "trainee")) or 0,

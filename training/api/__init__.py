@@ -22,4 +22,5 @@ def _bearer_only():
     g._login_user = user or login_manager.anonymous_user()
 
 # One module per area; each adds its routes to bp.
-from . import attendance, certificates, courses, docs, enrolments, imports, jobs, trainers  # noqa: E402,F401
+from . import (attendance, certificates, companies, courses, docs, enrolments, imports, jobs,  # noqa: E402,F401
+               qualifications, trainers)

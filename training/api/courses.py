@@ -42,7 +42,7 @@ def get_course(course_id):
     runs = [r for r in course.runs if r.status != "draft" or is_admin(current_user)]
     counts = services.confirmed_counts(r.id for r in runs)
     return course_to_dict(course, upcoming_runs=runs,
-                          seats={r.id: services.seats_left(r, counts[r.id]) for r in runs})
+                          seats=services.seats_by_run(runs, counts))
 
 
 @bp.patch("/courses/<int:course_id>")

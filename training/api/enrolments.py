@@ -11,7 +11,7 @@ from ..enrolment import services
 from ..enrolment.models import Enrolment
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
-from ..permissions import can, is_admin
+from ..permissions import can, is_admin, is_coordinator
 from . import bp
 from .helpers import body, caller, page_args, page_body
 from .serializers import enrolment_to_dict
@@ -22,7 +22,10 @@ def enrol(run_id):
     """A trainee with {} enrols themself; an admin with {email, name} enrols that person."""
     actor = caller()
     data = body()
-    if data.get("email") is not None or data.get("name") is not None:
+    if (data.get("email") is not None or data.get("name") is not None) and is_coordinator(actor):
+        from .companies import enrol_for_company
+        enrolment = enrol_for_company(actor, run_id, data)
+    elif data.get("email") is not None or data.get("name") is not None:
         if not is_admin(actor):
             raise Forbidden(_("Only an admin can enrol someone else."))
         email, name = data.get("email"), data.get("name")
@@ -34,7 +37,8 @@ def enrol(run_id):
         enrolment, _created = services.enrol_person(actor, run_id, email, name, source="api")
     else:
         enrolment = services.enrol(actor, run_id, source="api")
-    result = {"id": enrolment.id, "run_id": enrolment.run_id, "status": enrolment.status}
+    result = {"id": enrolment.id, "run_id": enrolment.run_id, "status": enrolment.status,
+              "company_id": enrolment.company_id}
     position = services.waitlist_position(enrolment)
     if position is not None:
         result["waitlist_position"] = position

@@ -187,7 +187,11 @@ SCHEMAS: dict[str, dict] = {
         "excused_counts": BOOLEAN, "weight_by_length": BOOLEAN, "auto_issue": BOOLEAN, "published": BOOLEAN,
         "prerequisite_course_id": nullable("integer"),
     }, ("code", "title", "hours")),
-    "Meeting": obj({"id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string")},
+    "Meeting": obj({"id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string"),
+                    "cancelled_at": nullable("string", format="date-time",
+                                             description="Set when the meeting was cancelled; it counts for no one."),
+                    "finalised_at": nullable("string", format="date-time",
+                                             description="When its register was signed off.")},
                    ("id", "starts_at", "ends_at")),
     "MeetingInput": obj({"starts_at": DATETIME, "ends_at": DATETIME, "title": {"type": "string", "maxLength": 200}},
                         ("starts_at", "ends_at")),
@@ -222,16 +226,20 @@ SCHEMAS: dict[str, dict] = {
     "EnrolmentStatus": {"type": "string", "enum": ["confirmed", "waitlisted", "pending", "rejected", "cancelled"]},
     "EnrolmentCreated": obj({
         "id": INTEGER, "run_id": INTEGER, "status": ref("EnrolmentStatus"),
+        "company_id": nullable("integer", description="The member company the enrolment was made for."),
         "waitlist_position": {"type": "integer", "minimum": 1},
     }, ("id", "run_id", "status")),
     "EnrolmentInput": obj({
-        "email": {"type": "string", "format": "email", "description": "Admins only: the person to enrol."},
-        "name": {"type": "string", "maxLength": 200, "description": "Admins only: their name, for a new account."},
+        "email": {"type": "string", "format": "email",
+                  "description": "Admins and coordinators only: the person to enrol."},
+        "name": {"type": "string", "maxLength": 200, "description": "Admins and coordinators only: their name, "
+                                                                    "for a new account."},
     }, description="Empty for a trainee enrolling themself; email and name for an admin enrolling someone."),
     "Enrolment": obj({
         "id": INTEGER, "run_id": INTEGER, "user_id": INTEGER, "status": ref("EnrolmentStatus"),
         "created_at": DATETIME, "confirmed_at": nullable("string", format="date-time"),
         "cancelled_at": nullable("string", format="date-time"), "source": STRING, "reason": STRING,
+        "company_id": nullable("integer", description="The member company the trainee was in when enrolling."),
         "waitlist_position": {"type": "integer", "minimum": 1},
         "trainee": obj({"id": INTEGER, "name": STRING, "email": STRING, "company": nullable("string")},
                        ("id", "name", "email")),
@@ -248,30 +256,79 @@ SCHEMAS: dict[str, dict] = {
         "errors": array(obj({"row": INTEGER, "email": nullable("string"), "message": STRING}, ("row", "message"))),
     }, ("run_id", "enrolled", "waitlisted", "existing", "accounts_created", "errors")),
     "AttendanceStatus": {"type": "string", "enum": ["present", "late", "absent", "excused"]},
+    "Person": obj({"id": INTEGER, "name": STRING}, ("id", "name")),
+    "MeetingState": obj({
+        "id": INTEGER, "run_id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string"),
+        "course_code": STRING, "course_title": STRING,
+        "cancelled_at": nullable("string", format="date-time", description="Set when the meeting was cancelled."),
+        "cancel_reason": STRING,
+        "sequence": {"type": "integer", "description": "The calendar SEQUENCE: raised on every move or cancel."},
+        "finalised_at": nullable("string", format="date-time"),
+        "finalised_by": {"anyOf": [ref("Person"), {"type": "null"}]},
+    }, ("id", "run_id", "starts_at", "ends_at")),
     "AttendanceRoster": obj({
-        "meeting": obj({
-            "id": INTEGER, "run_id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string"),
-            "course_code": STRING, "course_title": STRING,
-        }, ("id", "run_id", "starts_at", "ends_at")),
+        "meeting": ref("MeetingState"),
+        "finalised_at": nullable("string", format="date-time",
+                                 description="When the register was signed off; null while it is open."),
+        "finalised_by": {"anyOf": [ref("Person"), {"type": "null"}]},
+        "cancelled": BOOLEAN,
         "counts": obj({"present": INTEGER, "late": INTEGER, "absent": INTEGER, "excused": INTEGER,
                        "unmarked": INTEGER}, ("unmarked",)),
         "items": array(obj({
             "enrolment_id": INTEGER, "user_id": INTEGER, "name": STRING,
             "status": {"anyOf": [ref("AttendanceStatus"), {"type": "null"}]},
             "note": nullable("string"),
-            "marked_by": {"anyOf": [obj({"id": INTEGER, "name": STRING}, ("id", "name")), {"type": "null"}]},
-            "marked_at": nullable("string", format="date-time"), "source": nullable("string"),
+            "marked_by": {"anyOf": [ref("Person"), {"type": "null"}]},
+            "marked_at": nullable("string", format="date-time"),
+            "recorded_at": nullable("string", format="date-time",
+                                    description="When the mark was made on the device; the newest wins."),
+            "source": {"anyOf": [ref("AttendanceSource"), {"type": "null"}]},
+            "self_checkin": BOOLEAN,
+            "device_flag": {"type": "boolean",
+                            "description": "Another account tried to check in from the same browser."},
         }, ("enrolment_id", "user_id", "name", "status"))),
         "changed": {"type": "integer", "description": "After a PUT: how many records changed."},
-    }, ("meeting", "counts", "items")),
+        "conflicts": array(ref("AttendanceConflict"),
+                           description="After a PUT: marks not applied because a newer one was recorded."),
+    }, ("meeting", "finalised_at", "counts", "items")),
+    "AttendanceSource": {"type": "string", "enum": ["roster", "offline", "checkin", "api", "admin"],
+                         "description": "Decided by the server, never by the client."},
+    "AttendanceConflict": obj({
+        "enrolment_id": INTEGER,
+        "kept": obj({"status": ref("AttendanceStatus"), "note": STRING, "source": STRING,
+                     "recorded_at": DATETIME, "marked_by": nullable("string")}, ("status", "recorded_at")),
+        "offered": obj({"status": ref("AttendanceStatus"), "note": STRING, "recorded_at": DATETIME},
+                       ("status", "recorded_at")),
+    }, ("enrolment_id", "kept", "offered")),
     "AttendanceInput": obj({
         "records": array(obj({
             "enrolment_id": INTEGER, "status": ref("AttendanceStatus"),
-            "note": {"type": "string", "maxLength": 2000},
-            "idempotency_key": {"type": "string", "maxLength": 64,
+            "note": {"type": "string", "maxLength": 1000},
+            "idempotency_key": {"type": "string", "minLength": 8, "maxLength": 64,
                                 "description": "A record whose key was already received is skipped (safe retries)."},
+            "recorded_at": {"type": "string", "format": "date-time",
+                            "description": "When the mark was made on the device (ISO 8601 with offset); "
+                                           "default: when it arrives. An older mark than the one held is not "
+                                           "applied and comes back in `conflicts`."},
         }, ("enrolment_id", "status"))),
     }, ("records",)),
+    "Finalised": obj({"finalised_at": nullable("string", format="date-time"),
+                      "finalised_by": {"anyOf": [ref("Person"), {"type": "null"}]},
+                      "meeting": ref("MeetingState")}, ("finalised_at", "finalised_by")),
+    "RequiredReason": obj({"reason": {"type": "string", "minLength": 3, "maxLength": 500}}, ("reason",)),
+    "CheckinCode": obj({
+        "code": {"type": "string", "description": "The 6-character code to type (or scan via `url`)."},
+        "expires_at": {"type": "string", "format": "date-time",
+                       "description": "The last moment this code is accepted (its period plus a small grace)."},
+        "period_seconds": {"type": "integer", "description": "How often the code changes."},
+        "url": {"type": "string", "description": "The link the room's QR code holds."},
+    }, ("code", "expires_at", "period_seconds")),
+    "CheckinInput": obj({"code": {"type": "string", "maxLength": 32}}, ("code",)),
+    "CheckinResult": obj({
+        "enrolment_id": INTEGER, "status": {"type": "string", "enum": ["present", "late", "excused", "absent"]},
+        "already": {"type": "boolean", "description": "The trainee was already marked; nothing changed."},
+    }, ("enrolment_id", "status")),
+    "MoveInput": obj({"starts_at": DATETIME, "ends_at": DATETIME}, ("starts_at", "ends_at")),
     "Certificate": obj({
         "code": STRING, "display_code": {"type": "string", "description": "The code grouped for reading aloud."},
         "status": {"type": "string", "enum": ["valid", "revoked", "superseded", "expired"]},
@@ -282,6 +339,9 @@ SCHEMAS: dict[str, dict] = {
         "superseded_by": nullable("string", description="The code of the certificate that replaced this one."),
         "reissue_of": nullable("string"), "verify_url": {"type": "string", "format": "uri"},
         "badge_url": {"type": "string", "format": "uri"},
+        "sha256": nullable("string", pattern="^[0-9a-f]{64}$",
+                           description="SHA-256 (hex) of the signed PDF issued for this certificate: every download "
+                                       "is exactly these bytes."),
         "enrolment_id": {"type": "integer", "description": "Only in an admin's list of a run's certificates."},
     }, ("code", "status", "holder_name", "course_title", "hours", "issued_on"),
         description="What anyone may see of a certificate: no e-mail or other personal data."),
@@ -317,6 +377,82 @@ SCHEMAS: dict[str, dict] = {
 }
 
 
+# --- qualifications (issue 14) ----------------------------------------------------------
+
+LEVEL = {"type": "integer", "minimum": 1, "maximum": 9}
+QUALIFICATION_STATE = {"type": "string", "enum": ["valid", "expiring", "expired", "revoked"],
+                       "description": "On the date asked: expiring = valid, but lapses within the window "
+                                      "(default 90 days); expired and revoked count as not qualified."}
+SCHEMAS.update({
+    "SkillLevel": obj({"level": INTEGER, "code": STRING, "name": STRING, "name_zh": nullable("string")},
+                      ("level", "code", "name")),
+    "Skill": obj({"id": INTEGER, "code": STRING, "name": STRING, "name_zh": nullable("string"),
+                  "category": nullable("string"), "levels": array(ref("SkillLevel")),
+                  "validity_months": nullable("integer")}, ("id", "code", "name", "levels", "validity_months")),
+    "SkillList": obj({"items": array(ref("Skill"))}, ("items",)),
+    "SkillInput": obj({
+        "code": {"type": "string", "maxLength": 32, "pattern": "^[A-Za-z0-9._-]+$"},
+        "name": {"type": "string", "maxLength": 200}, "name_zh": {"type": "string", "maxLength": 200},
+        "category": {"type": "string", "maxLength": 100},
+        "levels": array({"anyOf": [{"type": "string", "maxLength": 100},
+                                   obj({"code": {"type": "string", "maxLength": 8},
+                                        "name": {"type": "string", "maxLength": 100},
+                                        "name_zh": {"type": "string", "maxLength": 100}}, ("name",))]},
+                        minItems=1, maxItems=9, description="Default: I-L-U-O (four levels)."),
+        "validity_months": nullable("integer", minimum=1, maximum=600,
+                                    description="A grant lapses this many months after it starts; null: never."),
+    }, ("code", "name")),
+    "CourseSkillsInput": obj({"grants": array(obj({"skill_id": INTEGER, "level": LEVEL}, ("skill_id", "level")),
+                                              maxItems=300)}, ("grants",)),
+    "CourseSkills": obj({"course_id": INTEGER, "grants": array(obj(
+        {"skill_id": INTEGER, "skill_code": STRING, "level": INTEGER}, ("skill_id", "level")))},
+        ("course_id", "grants")),
+    "Position": obj({
+        "id": INTEGER, "code": STRING, "name": STRING, "name_zh": nullable("string"), "site": nullable("string"),
+        "department": nullable("string"),
+        "requirements": array(obj({"skill_id": INTEGER, "level": INTEGER, "min_people": INTEGER},
+                                  ("skill_id", "level", "min_people"))),
+        "user_ids": array(INTEGER),
+    }, ("id", "code", "name", "requirements", "user_ids")),
+    "PositionInput": obj({
+        "code": {"type": "string", "maxLength": 32, "pattern": "^[A-Za-z0-9._-]+$"},
+        "name": {"type": "string", "maxLength": 200}, "name_zh": {"type": "string", "maxLength": 200},
+        "site": {"type": "string", "maxLength": 100}, "department": {"type": "string", "maxLength": 100},
+        "requirements": array(obj({"skill_id": INTEGER, "level": LEVEL,
+                                   "min_people": {"type": "integer", "minimum": 0, "maximum": 10000,
+                                                  "description": "Qualified people needed per shift; default 1."}},
+                                  ("skill_id", "level")), maxItems=300),
+    }, ("code", "name")),
+    "PositionPeopleInput": obj({"user_ids": array(INTEGER, maxItems=5000)}, ("user_ids",)),
+    "Qualification": obj({
+        "id": INTEGER, "skill_id": INTEGER, "skill_code": STRING, "level": INTEGER,
+        "source": {"type": "string", "enum": ["certificate", "assessment", "manual"]},
+        "certificate_code": nullable("string"), "valid_from": DATE, "valid_until": nullable("string", format="date"),
+        "state": {"anyOf": [QUALIFICATION_STATE, {"type": "null"}]},
+    }, ("skill_id", "skill_code", "level", "source", "certificate_code", "valid_from", "valid_until", "state")),
+    "QualificationList": obj({"user_id": INTEGER, "on": DATE, "items": array(ref("Qualification"))}, ("items",)),
+    "GrantInput": obj({
+        "skill_id": INTEGER, "level": LEVEL,
+        "valid_from": {"type": "string", "format": "date", "description": "Default: today (organisation's zone)."},
+        "valid_until": nullable("string", format="date", description="Default: the skill's validity."),
+        "source": {"type": "string", "enum": ["assessment", "manual"], "description": "Default: assessment."},
+        "evidence": {"type": "string", "minLength": 1, "maxLength": 2000},
+    }, ("skill_id", "level", "evidence")),
+    "Coverage": obj({
+        "position_id": INTEGER, "on": DATE,
+        "requirements": array(obj({
+            "skill_id": INTEGER, "level": INTEGER, "min_people": INTEGER,
+            "qualified": array(INTEGER, description="People of the position qualified on the date (expiring included)."),
+            "expiring": array(INTEGER, description="Those of `qualified` whose qualification lapses within the window."),
+            "gap": {"type": "integer", "minimum": 0, "description": "max(0, min_people - qualified)."},
+        }, ("skill_id", "level", "min_people", "qualified", "expiring", "gap"))),
+    }, ("position_id", "on", "requirements")),
+    "QualifiedList": obj({"items": array(obj({"user_id": INTEGER, "name": STRING, "level": INTEGER,
+                                              "valid_until": nullable("string", format="date")},
+                                             ("user_id", "name", "level", "valid_until")))}, ("items",)),
+})
+
+
 def changes_of(name: str) -> dict:
     """The same fields as ``name``, none required: the body of a PATCH."""
     schema = copy.deepcopy(SCHEMAS[name])
@@ -333,7 +469,57 @@ def page_of(item: str) -> dict:
     return {"allOf": [ref("Page"), obj({"items": array(ref(item))}, ("items",))]}
 
 
+SCHEMAS.update({
+    "Company": obj({
+        "id": INTEGER, "code": STRING, "name": STRING, "name_zh": nullable("string"),
+        "credit_code": nullable("string"), "address": STRING,
+        "tier": {"type": "string", "enum": ["member", "associate", "founding"]},
+        "contact_name": STRING, "contact_email": STRING, "contact_phone": STRING,
+    }, ("id", "code", "name", "tier")),
+    "CompanyInput": obj({
+        "code": {"type": "string", "maxLength": 32, "pattern": "^[A-Za-z0-9._-]+$"},
+        "name": {"type": "string", "maxLength": 200}, "name_zh": {"type": "string", "maxLength": 200},
+        "credit_code": {"type": "string", "maxLength": 32,
+                        "description": "Unified social credit code (18 characters) or a VAT id."},
+        "tier": {"type": "string", "enum": ["member", "associate", "founding"]},
+        "address": {"type": "string", "maxLength": 2000}, "contact_name": {"type": "string", "maxLength": 200},
+        "contact_email": {"type": "string", "format": "email"}, "contact_phone": {"type": "string", "maxLength": 50},
+    }, ("code", "name")),
+    "PersonInput": obj({"email": {"type": "string", "format": "email"}, "name": {"type": "string", "maxLength": 200}},
+                       ("email", "name")),
+    "Person": obj({
+        "id": nullable("integer", description="The account's id; null while the invitation is pending."),
+        "email": STRING, "name": STRING, "role": {"type": "string", "enum": ["trainee", "coordinator"]},
+        "status": {"type": "string", "enum": ["member", "pending"],
+                   "description": "pending: an existing account, invited; it joins when the person signs in."},
+        "company_id": INTEGER,
+    }, ("id", "email", "name", "role", "status", "company_id")),
+    "AllocationInput": obj({
+        "company_id": ID, "seats": {"type": "integer", "minimum": 0, "maximum": 100000},
+        "release_at": nullable("string", format="date-time",
+                               description="Unused reserved seats return to the public then; without an offset "
+                                           "in the run's time zone."),
+        "overflow": {"type": "boolean", "description": "Coordinators may also take public seats (default true)."},
+    }, ("company_id", "seats")),
+    "Allocation": obj({
+        "id": INTEGER, "run_id": INTEGER, "company_id": INTEGER, "seats": INTEGER, "used": INTEGER,
+        "overflow": BOOLEAN, "release_at": nullable("string", format="date-time"),
+        "released_at": nullable("string", format="date-time"), "released_seats": INTEGER,
+    }, ("id", "run_id", "company_id", "seats", "used", "released_seats")),
+    "CompanyReport": obj({
+        "from": DATE, "to": DATE, "company_id": nullable("integer"),
+        "seats_reserved": INTEGER, "seats_used": INTEGER, "seats_released": INTEGER,
+        "enrolments": INTEGER, "by_status": {"type": "object", "additionalProperties": INTEGER},
+        "attended_marks": INTEGER, "marks": INTEGER, "attendance_rate": nullable("number"),
+        "no_shows": INTEGER, "completed": INTEGER, "ended": INTEGER, "completion_rate": nullable("number"),
+        "certificates_valid": INTEGER, "certificates_expiring": INTEGER, "certificates_expired": INTEGER,
+        "monthly": array(obj({"month": STRING, "enrolments": INTEGER}, ("month", "enrolments"))),
+    }, ("from", "to", "seats_reserved", "seats_used", "seats_released", "enrolments", "attendance_rate",
+        "no_shows", "completion_rate", "certificates_valid", "certificates_expiring", "certificates_expired")),
+})
 SCHEMAS["CoursePage"] = page_of("Course")
+SCHEMAS["PersonPage"] = page_of("Person")
+SCHEMAS["AllocationPage"] = page_of("Allocation")
 SCHEMAS["EnrolmentPage"] = page_of("Enrolment")
 SCHEMAS["TrainerPage"] = page_of("TrainerSummary")
 
@@ -343,9 +529,14 @@ COURSE_ID = path_id("course_id", "The course's id.")
 RUN_ID = path_id("run_id", "The run's id.")
 ENROLMENT_ID = path_id("enrolment_id", "The enrolment's id.")
 MEETING_ID = path_id("meeting_id", "The meeting's id.")
+COMPANY_ID = path_id("company_id", "The company's id.")
 CODE = {"name": "code", "in": "path", "required": True,
         "description": "The certificate code, with or without its dashes and in any case.",
         "schema": {"type": "string", "maxLength": 64}}
+
+POSITION_ID = path_id("position_id", "The position's id.")
+ON_PARAM = query("on", "The date (YYYY-MM-DD); default today in the organisation's time zone.", DATE)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 PATHS: dict[str, dict] = {
     "/courses": {
@@ -404,7 +595,9 @@ PATHS: dict[str, dict] = {
                    body_required=False, ok=201, ok_schema=ref("EnrolmentCreated"), headers=LOCATION,
                    errors=(403, 404, 409),
                    description="A trainee with `{}` enrols themself; an admin with `{email, name}` enrols that "
-                               "person, creating the account when needed. When the run is full the trainee is "
+                               "person, creating the account when needed; a coordinator with `{email, name}` enrols "
+                               "a person of their company (a new address joins the company) into the company's "
+                               "reserved seats first, then public seats; 409 `no_company_seat` when none is left. When the run is full the trainee is "
                                "waitlisted. Enrolling again answers 409 `already_enrolled` with `enrolment_id`.",
                    who="trainees (themselves), admins (anyone)"),
         "get": op("The run's enrolments", tag="Enrolments", auth=AUTH_USER, params=[
@@ -439,15 +632,70 @@ PATHS: dict[str, dict] = {
         "put": op("Mark attendance", tag="Attendance", auth=AUTH_USER, body=ref("AttendanceInput"),
                   ok_schema=ref("AttendanceRoster"), errors=(403, 404, 409),
                   description="Trainers of the run may mark from 30 minutes before the meeting starts "
-                              "(403 `too_early` before); admins at any time. Answers the roster after the change "
-                              "with `changed`.", who="the run's trainers, admins"),
+                              "(403 `too_early` before); admins at any time. The newest mark by `recorded_at` "
+                              "wins: an older one is not applied and is listed in `conflicts`. 409 "
+                              "`register_finalised` once the register is finalised, `meeting_cancelled` on a "
+                              "cancelled meeting. Answers the roster after the change with `changed`.",
+                  who="the run's trainers, admins"),
+    },
+    "/meetings/{meeting_id}/attendance/finalise": {
+        "parameters": [MEETING_ID],
+        "post": op("Finalise (sign off) the register", tag="Attendance", auth=AUTH_USER, ok_schema=ref("Finalised"),
+                   errors=(403, 404, 409),
+                   description="From the meeting's start. A finalised register takes no self check-ins and no "
+                               "changes until an admin reopens it. Finalising again changes nothing. 409 "
+                               "`too_early`, `meeting_cancelled`, `run_cancelled`.",
+                   who="the run's trainers, admins"),
+    },
+    "/meetings/{meeting_id}/attendance/reopen": {
+        "parameters": [MEETING_ID],
+        "post": op("Reopen a finalised register", tag="Attendance", auth=AUTH_ADMIN, body=ref("RequiredReason"),
+                   ok_schema=ref("Finalised"), errors=(404, 409),
+                   description="The reason is kept in the audit log. 409 `register_open` if it is not finalised.",
+                   who="admins"),
+    },
+    "/meetings/{meeting_id}/checkin-code": {
+        "parameters": [MEETING_ID],
+        "get": op("The current self check-in code", tag="Attendance", auth=AUTH_USER, ok_schema=ref("CheckinCode"),
+                  errors=(403, 404, 409),
+                  description="409 `checkin_closed` outside the check-in window (from before the start until the "
+                              "scheduled end), on a cancelled meeting or a finalised register.",
+                  who="the run's trainers, admins"),
+    },
+    "/meetings/{meeting_id}/checkin": {
+        "parameters": [MEETING_ID],
+        "post": op("Check in with the room's code", tag="Attendance", auth=AUTH_USER, body=ref("CheckinInput"),
+                   ok_schema=ref("CheckinResult"), errors=(403, 404, 409),
+                   description="The signed-in trainee, confirmed on the run, marks themself present (late after "
+                               "the late threshold). Refusals: 422 `code_invalid` (wrong or expired code), 409 "
+                               "`checkin_closed` (before the window, after the scheduled end, cancelled, "
+                               "finalised), `not_enrolled`, `device_used` (another account already checked in "
+                               "from this browser), `network_not_allowed`, `other_meeting`.",
+                   who="the trainee"),
+    },
+    "/meetings/{meeting_id}/cancel": {
+        "parameters": [MEETING_ID],
+        "post": op("Cancel a meeting", tag="Attendance", auth=AUTH_ADMIN, body=ref("RequiredReason"),
+                   ok_schema=ref("MeetingState"), errors=(404, 409),
+                   description="The meeting stays on record as cancelled and counts toward no one's completion; "
+                               "its marks stay in the audit trail. Confirmed trainees and trainers are e-mailed "
+                               "with the cancelled calendar event (SEQUENCE raised).", who="admins"),
+    },
+    "/meetings/{meeting_id}/move": {
+        "parameters": [MEETING_ID],
+        "post": op("Move a meeting", tag="Attendance", auth=AUTH_ADMIN, body=ref("MoveInput"),
+                   ok_schema=ref("MeetingState"), errors=(404, 409),
+                   description="New times (ISO 8601 with offset). Confirmed trainees and trainers are e-mailed "
+                               "with the updated calendar event. 409 `register_finalised`, `meeting_cancelled`.",
+                   who="admins"),
     },
     "/runs/{run_id}/certificates": {
         "parameters": [RUN_ID],
         "post": op("Issue every eligible certificate of a run", tag="Certificates", auth=AUTH_ADMIN,
                    body=ref("IssueInput"), body_required=False, ok_schema=ref("IssueResult"), errors=(404, 409),
-                   description="Eligible: every meeting has attendance (or the run has ended) and the trainee "
-                               "attended at least the course's minimum. One certificate per enrolment. When many "
+                   description="Eligible: the register of every meeting that was not cancelled is finalised "
+                               "(else skipped with `register_open`) and the trainee attended at least the "
+                               "course's minimum. One certificate per enrolment. When many "
                                "are due the answer is 202 with the job to poll in `Location` "
                                "(`GET /jobs/{job_id}`).", who="admins"),
         "get": op("The certificates of a run", tag="Certificates", auth=AUTH_ADMIN,
@@ -507,6 +755,108 @@ PATHS: dict[str, dict] = {
         "get": op("Progress of a background job", tag="Jobs", auth=AUTH_USER, ok_schema=ref("Job"),
                   errors=(403, 404), who="the user who started it, admins"),
     },
+    "/companies": {
+        "post": op("Add a member company", tag="Companies", auth=AUTH_ADMIN, body=ref("CompanyInput"), ok=201,
+                   ok_schema=ref("Company"), headers=LOCATION, errors=(409,),
+                   description="Users whose free-text company equals the code or a name (ignoring case and "
+                               "full-width letters) join it.", who="admins"),
+    },
+    "/companies/{company_id}": {
+        "parameters": [COMPANY_ID],
+        "get": op("A member company", tag="Companies", auth=AUTH_USER, ok_schema=ref("Company"), errors=(404,),
+                  description="404 for a company the caller may not see.", who="admins, the company's coordinators"),
+    },
+    "/companies/{company_id}/coordinators": {
+        "parameters": [COMPANY_ID],
+        "post": op("Name a coordinator of the company", tag="Companies", auth=AUTH_USER, body=ref("PersonInput"),
+                   ok=201, ok_schema=ref("Person"), errors=(403, 404, 409),
+                   description="A new address gets a coordinator account in the company; the invitation e-mail "
+                               "leads to a page that sets the password (or `flask users create --role "
+                               "coordinator --company CODE`).", who="admins"),
+    },
+    "/companies/{company_id}/people": {
+        "parameters": [COMPANY_ID],
+        "post": op("Add a person to the company", tag="Companies", auth=AUTH_USER, body=ref("PersonInput"), ok=201,
+                   ok_schema=ref("Person"), errors=(403, 404, 409),
+                   description="A new address gets an account in the company and an invitation; an existing "
+                               "account is invited (`pending`) and joins when the person signs in.",
+                   who="admins, the company's coordinators"),
+        "get": op("The company's people", tag="Companies", auth=AUTH_USER, ok_schema=ref("PersonPage"),
+                  errors=(404,), who="admins, the company's coordinators"),
+    },
+    "/companies/{company_id}/report": {
+        "parameters": [COMPANY_ID],
+        "get": op("The company report for a period", tag="Companies", auth=AUTH_USER, params=[
+            query("from", "First day (runs starting on or after it).", DATE),
+            query("to", "Last day (runs starting on or before it).", DATE),
+        ], ok_schema=ref("CompanyReport"), errors=(404, 422),
+            description="Rates come with their numerator and denominator; every figure is the platform's "
+                        "figure for the same period restricted to the company's enrolments.",
+            who="admins, the company's coordinators"),
+    },
+    "/runs/{run_id}/allocations": {
+        "parameters": [RUN_ID],
+        "post": op("Reserve seats of a run for a company", tag="Companies", auth=AUTH_ADMIN,
+                   body=ref("AllocationInput"), ok=201, ok_schema=ref("Allocation"), errors=(404, 409),
+                   description="Sending it again for the same company changes the reservation (answered with "
+                               "200). Refused with 409: more seats than are free, fewer than the company's "
+                               "confirmed trainees, a cancelled run.", who="admins"),
+        "get": op("A run's reserved seats", tag="Companies", auth=AUTH_USER, ok_schema=ref("AllocationPage"),
+                  errors=(403, 404), who="admins (all), coordinators (their company's)"),
+    },
+    "/skills": {
+        "get": op("The skills", tag="Qualifications", auth=AUTH_USER, ok_schema=ref("SkillList"), who="anyone signed in"),
+        "post": op("Define a skill", tag="Qualifications", auth=AUTH_ADMIN, body=ref("SkillInput"), ok=201,
+                   ok_schema=ref("Skill"), errors=(409,), who="admins"),
+    },
+    "/courses/{course_id}/skills": {
+        "parameters": [COURSE_ID],
+        "put": op("Set the skills a course grants", tag="Qualifications", auth=AUTH_ADMIN,
+                  body=ref("CourseSkillsInput"), ok_schema=ref("CourseSkills"), errors=(404, 409),
+                  description="Replaces the list. Each certificate of the course issued from now on grants these "
+                              "skills at these levels, in the certificate's own transaction.", who="admins"),
+    },
+    "/positions": {
+        "post": op("Define a position (station, machine, line or role) and its requirements", tag="Qualifications",
+                   auth=AUTH_ADMIN, body=ref("PositionInput"), ok=201, ok_schema=ref("Position"),
+                   headers=LOCATION, errors=(409,), who="admins"),
+    },
+    "/positions/{position_id}/people": {
+        "parameters": [POSITION_ID],
+        "put": op("Set who works on a position", tag="Qualifications", auth=AUTH_ADMIN,
+                  body=ref("PositionPeopleInput"), ok_schema=ref("Position"), errors=(404, 409), who="admins"),
+    },
+    "/positions/{position_id}/coverage": {
+        "parameters": [POSITION_ID],
+        "get": op("Coverage of a position on a date", tag="Qualifications", auth=AUTH_ADMIN, params=[ON_PARAM],
+                  ok_schema=ref("Coverage"), errors=(403, 404, 422), who="assessors, admins"),
+    },
+    "/people/{user_id}/qualifications": {
+        "parameters": [path_id("user_id", "The person's user id.")],
+        "get": op("A person's qualifications on a date", tag="Qualifications", auth=AUTH_USER, params=[ON_PARAM],
+                  ok_schema=ref("QualificationList"), errors=(403, 404, 422),
+                  description="Every grant that exists on the date, with its state; expired and revoked ones "
+                              "included (they count as not qualified).",
+                  who="the person, trainers of their runs, assessors, admins"),
+        "post": op("Grant a qualification (assessment or sign-off)", tag="Qualifications", auth=AUTH_ADMIN,
+                   body=ref("GrantInput"), ok=201, ok_schema=ref("Qualification"), errors=(403, 404, 409),
+                   description="With evidence; audited. Nobody grants to themself.", who="assessors, admins"),
+    },
+    "/qualified": {
+        "get": op("Who is qualified in a skill on a date", tag="Qualifications", auth=AUTH_ADMIN, params=[
+            {"name": "skill", "in": "query", "required": True, "description": "The skill's code.",
+             "schema": {"type": "string", "maxLength": 32}},
+            query("level", "At least this level (default 1).", {"type": "integer", "minimum": 1, "maximum": 9}),
+            ON_PARAM,
+        ], ok_schema=ref("QualifiedList"), errors=(403, 404, 422), who="assessors, admins"),
+    },
+    "/matrix.xlsx": {
+        "get": op("The qualification matrix as an Excel file", tag="Qualifications", auth=AUTH_ADMIN, params=[
+            query("position", "A position's id.", {"type": "integer", "minimum": 1}),
+            query("site", "A site's name (one of the two is required)."), ON_PARAM,
+        ], ok_content={XLSX: {"schema": {"type": "string", "contentMediaType": XLSX}}}, errors=(403, 404, 422),
+            description="The counts of the matrix page, bilingual headers.", who="assessors, admins"),
+    },
     "/openapi.json": {
         "get": op("This document", tag="Documentation", auth=AUTH_NONE,
                   ok_content={"application/json": {"schema": {"type": "object"}}}, who="anyone"),
@@ -555,5 +905,5 @@ def build_document(server_url: str = "/api/v1") -> dict:
     })
 
 
-TAGS = ["Courses", "Runs", "Enrolments", "Attendance", "Certificates", "Imports", "Trainers", "Jobs",
-        "Documentation"]
+TAGS = ["Courses", "Runs", "Enrolments", "Attendance", "Certificates", "Imports", "Companies", "Trainers", "Jobs",
+        "Qualifications", "Documentation"]

@@ -35,7 +35,8 @@ def course_to_dict(course: Course, *, upcoming_runs=None, seats=None) -> dict:
 
 def meeting_to_dict(meeting: Meeting) -> dict:
     return {"id": meeting.id, "starts_at": iso(meeting.starts_at), "ends_at": iso(meeting.ends_at),
-            "title": meeting.title}
+            "title": meeting.title, "cancelled_at": iso(meeting.cancelled_at),
+            "finalised_at": iso(meeting.finalised_at)}
 
 
 def run_summary(run: Run, seats_left: int | None) -> dict:
@@ -66,6 +67,7 @@ def enrolment_to_dict(enrolment: Enrolment, *, position: int | None = None, with
         "id": enrolment.id, "run_id": enrolment.run_id, "user_id": enrolment.user_id, "status": enrolment.status,
         "created_at": iso(enrolment.created_at), "confirmed_at": iso(enrolment.confirmed_at),
         "cancelled_at": iso(enrolment.cancelled_at), "source": enrolment.source,
+        "company_id": enrolment.company_id,
     }
     if enrolment.reason:
         data["reason"] = enrolment.reason

@@ -2,10 +2,11 @@
 other contact data: the same facts as the public pages."""
 from __future__ import annotations
 
-from flask import request, url_for
+from flask import request
 from flask_login import current_user
 
 from ..markdown import render_markdown
+from ..urls import external_url
 from ..trainers import services
 from . import bp
 from .helpers import page_args, page_body
@@ -14,7 +15,7 @@ from .helpers import page_args, page_body
 def _photo(profile, size: str):
     if profile is None or not profile.photo:
         return None
-    return url_for("trainers.photo", name=f"{profile.photo}-{size}.jpg", _external=True)
+    return external_url("trainers.photo", name=f"{profile.photo}-{size}.jpg")
 
 
 def trainer_summary(user, upcoming: int | None = None) -> dict:
@@ -25,7 +26,7 @@ def trainer_summary(user, upcoming: int | None = None) -> dict:
         "organisation": profile.organisation if profile else None,
         "expertise": profile.expertise_tags if profile else [],
         "photo_url": _photo(profile, "large"), "thumbnail_url": _photo(profile, "thumb"),
-        "url": url_for("trainers.profile", user_id=user.id, _external=True),
+        "url": external_url("trainers.profile", user_id=user.id),
     }
     if upcoming is not None:
         data["upcoming_runs"] = upcoming

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (Boolean, CheckConstraint, Column, Date, Float, ForeignKey, Index, Integer,
-                        String, Table, Text)
+                        String, Table, Text, UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -53,6 +53,13 @@ class Course(db.Model):
         CheckConstraint("hours > 0", name="hours_positive"),
         # The catalogue's filters and facet counts read only these columns.
         Index("ix_courses_listing", "published", "archived", "category_id", "level", "language"),
+        # Title order (the catalogue's undated courses, sort=title) read from the index, not sorted.
+        Index("ix_courses_listing_title", "published", "archived", "title"),
+        # "Courses that build on this one": almost every row has no prerequisite, so the plain
+        # column index looks useless to SQLite's planner; this one holds only the rows that have one.
+        Index("ix_courses_prerequisite_set", "prerequisite_course_id",
+              sqlite_where=text("prerequisite_course_id IS NOT NULL"),
+              postgresql_where=text("prerequisite_course_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -134,7 +141,11 @@ class Run(db.Model):
 
 class Meeting(db.Model):
     __tablename__ = "meetings"
-    __table_args__ = (CheckConstraint("ends_at > starts_at", name="times_in_order"),)
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="times_in_order"),
+        CheckConstraint("sequence >= 0", name="sequence_nonnegative"),
+        CheckConstraint("finalised_by_id IS NULL OR finalised_at IS NOT NULL", name="finalised_by_when_finalised"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -143,9 +154,64 @@ class Meeting(db.Model):
     title: Mapped[str] = mapped_column(String(200), default="")
     # Self check-in: a per-meeting secret from which 30-second codes are derived.
     checkin_secret: Mapped[str | None] = mapped_column(String(64))
+    # A cancelled meeting stays on record but no longer counts toward completion.
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # iCalendar SEQUENCE: raised whenever the event changes (moved, cancelled).
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The register is signed off: no self check-ins, no trainer changes until an admin reopens it.
+    finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finalised_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The trainers were e-mailed that this register is still open (once, the morning after).
+    register_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     run: Mapped[Run] = relationship(back_populates="meetings")
+    finalised_by: Mapped[User | None] = relationship(foreign_keys=[finalised_by_id])
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    @property
+    def is_finalised(self) -> bool:
+        return self.finalised_at is not None
 
     @property
     def minutes(self) -> float:
         return (self.ends_at - self.starts_at).total_seconds() / 60
+
+
+class SeatAllocation(db.Model):
+    """Seats of a run reserved for one member company (training.companies).
+
+    Until ``released_at`` the company's unused reserved seats (``seats`` minus
+    the company's confirmed trainees in the run) are held back from the
+    public; catalogue.services.seat_counts is the one place that counts them.
+    A release (at ``release_at``, or by an admin) returns the unused seats to
+    the public pool and records how many (``released_seats``)."""
+
+    __tablename__ = "seat_allocations"
+    __table_args__ = (
+        UniqueConstraint("run_id", "company_id"),
+        CheckConstraint("seats >= 0", name="seats_nonnegative"),
+        CheckConstraint("released_seats >= 0", name="released_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    seats: Mapped[int] = mapped_column(Integer)
+    # When the company's reserved seats are full, its coordinators may still take public seats.
+    overflow: Mapped[bool] = mapped_column(Boolean, default=True)
+    release_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_seats: Mapped[int] = mapped_column(Integer, default=0)
+    # When the coordinators were told that unused seats are about to be released (once).
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    run: Mapped[Run] = relationship()
+
+    @property
+    def held(self) -> bool:
+        return self.released_at is None

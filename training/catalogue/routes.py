@@ -6,7 +6,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..enrolment.services import public_base_url
+from ..urls import external_url, public_base_url
 from ..markdown import plain_text
 from ..pagecache import cached_for_anonymous
 from ..permissions import is_admin
@@ -36,7 +36,7 @@ def course(course_id):
     course = detail.course
     description = course.summary or plain_text(course.description, 300) or course.title
     return render_template("catalogue/course.html", d=detail, course=course, meta_description=description,
-                           canonical_url=public_base_url() + url_for("catalogue.course", course_id=course.id),
+                           canonical_url=external_url("catalogue.course", course_id=course.id),
                            json_ld=_course_json_ld(detail, description))
 
 
@@ -54,7 +54,7 @@ def _course_json_ld(detail, description: str) -> dict:
         instance = {"@type": "CourseInstance", "courseMode": modes.get(run.mode, run.mode),
                     "startDate": run.starts_on.isoformat(), "endDate": run.ends_on.isoformat(),
                     "instructor": [{"@type": "Person", "name": t.display_name,
-                                    "url": base + url_for("trainers.profile", user_id=t.id)} for t in run.trainers]}
+                                    "url": external_url("trainers.profile", user_id=t.id)} for t in run.trainers]}
         if run.mode != "online" and (run.location or run.city):
             instance["location"] = {"@type": "Place", "name": run.location or run.city,
                                     "address": run.city or run.location}
@@ -62,7 +62,7 @@ def _course_json_ld(detail, description: str) -> dict:
     data = {
         "@context": "https://schema.org", "@type": "Course", "name": course.title, "courseCode": course.code,
         "description": description, "provider": org,
-        "url": base + url_for("catalogue.course", course_id=course.id),
+        "url": external_url("catalogue.course", course_id=course.id),
         "inLanguage": {"en+zh": ["en", "zh"]}.get(course.language, course.language),
         "timeRequired": f"PT{course.hours:g}H",
         "educationalLevel": course.level,
@@ -100,7 +100,7 @@ def feed(token):
 @login_required
 def my_calendar():
     token = current_user.calendar_token
-    feed_url = public_base_url() + url_for("catalogue.feed", token=token) if token else None
+    feed_url = external_url("catalogue.feed", token=token) if token else None
     return render_template("catalogue/my_calendar.html", feed_url=feed_url)
 
 

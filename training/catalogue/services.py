@@ -252,10 +252,102 @@ def confirmed_counts(run_ids) -> dict[int, int]:
     return counts
 
 
-def seats_left(run: Run, confirmed: int | None = None) -> int:
+# --- seats: the one place that counts them ------------------------------------
+#
+# A run's ``capacity`` seats are held by confirmed enrolments. Seats reserved for
+# a member company (SeatAllocation, until released) and not yet used by the
+# company's confirmed trainees are held back from the public. Every page, the
+# API, enrolment and imports ask here; nobody computes seats another way.
+
+@dataclass(frozen=True)
+class RunSeats:
+    capacity: int
+    confirmed: int
+    reserved: dict[int, int]   # company id -> reserved seats the company has not used yet
+    overflow: dict[int, bool]  # company id -> may the company also take public seats
+
+    @property
+    def held(self) -> int:
+        """Reserved seats not yet used: not for the public."""
+        return sum(self.reserved.values())
+
+    @property
+    def public(self) -> int:
+        """Seats anyone may take."""
+        return max(self.capacity - self.confirmed - self.held, 0)
+
+    def reserved_for(self, company_id: int | None) -> int:
+        return self.reserved.get(company_id, 0) if company_id is not None else 0
+
+
+def unused_reserved(run_ids) -> tuple[dict[int, dict[int, int]], dict[int, dict[int, bool]]]:
+    """Per run: {company: unused reserved seats} and {company: overflow}, of
+    the allocations still held, in at most two queries."""
+    from .models import SeatAllocation
+    run_ids = list(run_ids)
+    reserved: dict[int, dict[int, int]] = {r: {} for r in run_ids}
+    overflow: dict[int, dict[int, bool]] = {r: {} for r in run_ids}
+    if not run_ids:
+        return reserved, overflow
+    allocations = db.session.execute(select(
+        SeatAllocation.run_id, SeatAllocation.company_id, SeatAllocation.seats, SeatAllocation.overflow).where(
+        SeatAllocation.run_id.in_(run_ids), SeatAllocation.released_at.is_(None))).all()
+    if not allocations:
+        return reserved, overflow
+    used = {(r, c): n for r, c, n in db.session.execute(
+        select(Enrolment.run_id, Enrolment.company_id, func.count()).where(
+            Enrolment.run_id.in_({a.run_id for a in allocations}), Enrolment.company_id.is_not(None),
+            Enrolment.status == EnrolmentStatus.confirmed.value).group_by(Enrolment.run_id, Enrolment.company_id))}
+    for run_id, company_id, seats, may_overflow in allocations:
+        reserved[run_id][company_id] = max(seats - used.get((run_id, company_id), 0), 0)
+        overflow[run_id][company_id] = bool(may_overflow)
+    return reserved, overflow
+
+
+def seat_counts(run: Run, confirmed: int | None = None) -> RunSeats:
+    """The run's seats right now (the caller holds the run lock when it acts on them)."""
     if confirmed is None:
         confirmed = confirmed_count(run.id)
-    return max(run.capacity - confirmed, 0)
+    reserved, overflow = unused_reserved([run.id])
+    return RunSeats(run.capacity, confirmed, reserved[run.id], overflow[run.id])
+
+
+def seats_left(run: Run, confirmed: int | None = None, held: int | None = None) -> int:
+    """Seats the public may take: capacity minus confirmed minus reserved seats
+    not yet used. List pages pass ``confirmed`` and ``held`` (see seats_by_run)."""
+    if confirmed is None:
+        confirmed = confirmed_count(run.id)
+    if held is None:
+        held = sum(unused_reserved([run.id])[0][run.id].values())
+    return max(run.capacity - confirmed - held, 0)
+
+
+def public_seats_left_sql():
+    """``seats_left`` as an SQL expression over ``Run`` (filters such as "open
+    seats only"): capacity minus confirmed minus unused reserved seats."""
+    from sqlalchemy import case
+    from .models import SeatAllocation
+    confirmed = (select(func.count()).select_from(Enrolment)
+                 .where(Enrolment.run_id == Run.id, Enrolment.status == EnrolmentStatus.confirmed.value)
+                 .correlate(Run).scalar_subquery())
+    used = (select(func.count()).select_from(Enrolment).where(
+        Enrolment.run_id == SeatAllocation.run_id, Enrolment.company_id == SeatAllocation.company_id,
+        Enrolment.status == EnrolmentStatus.confirmed.value).correlate(SeatAllocation).scalar_subquery())
+    held = (select(func.coalesce(func.sum(case((SeatAllocation.seats > used, SeatAllocation.seats - used),
+                                               else_=0)), 0))
+            .where(SeatAllocation.run_id == Run.id, SeatAllocation.released_at.is_(None))
+            .correlate(Run).scalar_subquery())
+    return Run.capacity - confirmed - held
+
+
+def seats_by_run(runs, confirmed: dict[int, int] | None = None) -> dict[int, int]:
+    """Public seats left of many runs, in one query (list pages). ``confirmed``
+    is accepted for callers that have it, but the count is taken afresh."""
+    runs = list(runs)
+    if not runs:
+        return {}
+    rows = dict(db.session.execute(select(Run.id, public_seats_left_sql()).where(Run.id.in_([r.id for r in runs]))).all())
+    return {r.id: max(int(rows.get(r.id) or 0), 0) for r in runs}
 
 
 def _trainers_by_email(emails) -> list[User]:
@@ -522,8 +614,7 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
         .order_by(Run.starts_on, Run.id)
         .options(selectinload(Run.meetings),
                  selectinload(Run.trainers).selectinload(User.trainer_profile))))
-    counts = confirmed_counts(r.id for r in runs)
-    seats = {r.id: seats_left(r, counts[r.id]) for r in runs}
+    seats = seats_by_run(runs)
     enrolments: dict = {}
     if viewer is not None and getattr(viewer, "is_authenticated", False) and runs:
         enrolments = {e.run_id: e for e in db.session.scalars(select(Enrolment).where(

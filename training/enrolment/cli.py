@@ -15,7 +15,9 @@ enrolment_cli = AppGroup("enrolment", help="Enrolment: reminders.")
 def remind(hours, background):
     """E-mail every confirmed trainee of runs that start soon (once per run)."""
     from .. import jobs
+    from ..urls import require_public_base_url
     from . import services
+    require_public_base_url()  # the e-mails link to the course and the trainee's overview
     if background:
         job = jobs.submit("send_reminders", hours_before=hours)
         click.echo(f"Queued job {job.id}.")

@@ -34,11 +34,11 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..accounts.models import Role, User
-from ..accounts.services import normalise_email
+from ..accounts.models import User
+from ..accounts.services import ensure_trainees, normalise_email
 from ..admin.models import record
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import get_run
+from ..catalogue.services import get_run, seats_left
 from ..errors import Conflict, EnrolmentClosed, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can
@@ -268,7 +268,7 @@ def plan(run: Run, raw_rows: list[dict], *, seats_free: int | None = None) -> Pl
     if seats_free is None:
         counts = dict(db.session.execute(select(Enrolment.status, func.count()).where(
             Enrolment.run_id == run.id).group_by(Enrolment.status)).all())
-        seats_free = max(run.capacity - counts.get("confirmed", 0) - counts.get("waitlisted", 0), 0)
+        seats_free = max(seats_left(run, counts.get("confirmed", 0)) - counts.get("waitlisted", 0), 0)
     free = seats_free
     for r in valid:
         user = users.get(r.email)
@@ -322,71 +322,83 @@ class ImportResult:
 
 def commit(actor, run_id: int, raw_rows: list[dict], *, all_or_nothing: bool = True,
            source: str = "import") -> ImportResult:
-    """Enrol the planned rows in one transaction under the run lock."""
+    """Enrol the planned rows in one transaction under the run lock.
+
+    Missing accounts are made first, before the run lock, by
+    ``ensure_trainees`` (one account per address even when an admin enrols
+    the same person at the same moment); the rows are then planned again on
+    the locked run, so someone enrolled meanwhile is "existing", never a
+    duplicate. Invalid rows are found before anything is written."""
     _require(actor)
-    run = get_run(run_id, lock=True)
+    run = get_run(run_id)
     _check_run(run)
-    result = plan(run, raw_rows, seats_free=services.free_seats(run))
-    errors = [{"row": r.row, "email": r.email, "message": r.message} for r in result.errors]
+    first = plan(run, raw_rows)
+    errors = _errors(first)
+    todo = [r for r in first.rows if r.outcome in ("confirmed", "waitlisted")]
+    missing = [r for r in todo if r.account == "new" and not r.name]
+    for r in missing:
+        errors.append({"row": r.row, "email": r.email, "message": _("A name is needed for a new account.")})
     if errors and all_or_nothing:
         db.session.rollback()
         raise ValidationFailed(_("%(n)s rows are invalid; nothing was imported. Correct them and upload "
                                  "the file again.", n=len(errors)), code="import_invalid", rows=errors)
-    todo = [r for r in result.rows if r.outcome in ("confirmed", "waitlisted")]
-    now = utcnow()
-    new_users = {r.email: User(email=r.email, display_name=r.name or r.email.split("@")[0],
-                               role=Role.trainee.value, active=True, session_version=1,
-                               locale="zh" if _CJK.search(r.name) else None,
-                               company=r.company or None, phone=r.phone or None, password_hash=None)
-                 for r in todo if r.account == "new"}
-    if any(not r.name for r in todo if r.account == "new"):
-        missing = [r for r in todo if r.account == "new" and not r.name]
-        for r in missing:
-            errors.append({"row": r.row, "email": r.email, "message": _("A name is needed for a new account.")})
-        if all_or_nothing:
-            db.session.rollback()
-            raise ValidationFailed(_("%(n)s rows are invalid; nothing was imported. Correct them and upload "
-                                     "the file again.", n=len(missing)), code="import_invalid", rows=errors)
-        todo = [r for r in todo if not (r.account == "new" and not r.name)]
-        for r in missing:
-            new_users.pop(r.email, None)
-    db.session.add_all(new_users.values())
-    try:
-        db.session.flush()
-    except IntegrityError:
+    skip = {r.email for r in missing}
+    people = [{"email": r.email, "name": r.name, "company": r.company, "phone": r.phone,
+               "locale": "zh" if _CJK.search(r.name) else None}
+              for r in todo if r.account == "new" and r.email not in skip]
+    _users, new_emails = ensure_trainees(people, actor=actor) if people else ({}, set())
+
+    run = get_run(run_id, lock=True)
+    _check_run(run)
+    result = plan(run, raw_rows, seats_free=services.free_seats(run))
+    late = [e for e in _errors(result) if e["row"] not in {x["row"] for x in errors}]
+    if late and all_or_nothing:
         db.session.rollback()
-        raise Conflict(_("Some of these accounts were created by someone else at the same moment; "
-                         "import the file again."), code="import_conflict") from None
-    users = dict(new_users)
-    existing_emails = [r.email for r in todo if r.account == "existing"]
-    for start in range(0, len(existing_emails), 500):
-        for user in db.session.scalars(select(User).where(User.email.in_(existing_emails[start:start + 500]))):
+        raise ValidationFailed(_("%(n)s rows are invalid; nothing was imported. Correct them and upload "
+                                 "the file again.", n=len(late)), code="import_invalid", rows=late)
+    errors += late
+    todo = [r for r in result.rows if r.outcome in ("confirmed", "waitlisted") and r.email not in skip]
+    users: dict[str, User] = {}
+    emails = [r.email for r in todo]
+    for start in range(0, len(emails), 500):
+        for user in db.session.scalars(select(User).where(User.email.in_(emails[start:start + 500]))):
             users[user.email] = user
+    now = utcnow()
     created: list[Enrolment] = []
     for i, r in enumerate(todo):
         user = users[r.email]
         # Strictly increasing times keep the file's order on the waitlist.
         at = now + timedelta(microseconds=i)
         e = Enrolment(run_id=run.id, user_id=user.id, source=source, company=user.company,
+                      company_id=user.company_id,
                       status=r.outcome, created_at=at,
                       confirmed_at=at if r.outcome == "confirmed" else None,
                       waitlisted_at=at if r.outcome == "waitlisted" else None)
         created.append(e)
     db.session.add_all(created)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # only if the run lock was bypassed
+        db.session.rollback()
+        raise Conflict(_("Some of these trainees were enrolled by someone else at the same moment; "
+                         "import the file again."), code="import_conflict") from None
     confirmed = [e for e in created if e.status == S.confirmed.value]
     waitlisted = [e for e in created if e.status == S.waitlisted.value]
-    new_ids = {u.id for u in new_users.values()}
+    new_ids = {users[email].id for email in new_emails if email in users}
     for group, kind in ((confirmed, "enrol_confirmed"), (waitlisted, "enrol_waitlisted")):
         services._notify_later([e.id for e in group if e.user_id in new_ids], kind, new_account=True)
         services._notify_later([e.id for e in group if e.user_id not in new_ids], kind)
+    unchanged = result.counts["existing"] + result.counts["cancelled_before"]
     record(actor, "enrolment.import", run,
-           f"{len(confirmed)} confirmed, {len(waitlisted)} waitlisted, {len(new_users)} new accounts, "
-           f"{result.counts['existing'] + result.counts['cancelled_before']} unchanged, {len(errors)} invalid")
+           f"{len(confirmed)} confirmed, {len(waitlisted)} waitlisted, {len(new_emails)} new accounts, "
+           f"{unchanged} unchanged, {len(errors)} invalid")
     db.session.commit()
-    return ImportResult(enrolled=len(confirmed), waitlisted=len(waitlisted),
-                        existing=result.counts["existing"] + result.counts["cancelled_before"],
-                        accounts_created=len(new_users), errors=errors, plan=result)
+    return ImportResult(enrolled=len(confirmed), waitlisted=len(waitlisted), existing=unchanged,
+                        accounts_created=len(new_emails), errors=errors, plan=result)
+
+
+def _errors(p: Plan) -> list[dict]:
+    return [{"row": r.row, "email": r.email, "message": r.message} for r in p.errors]
 
 
 # --- uploads kept between preview and commit ---------------------------------------

@@ -47,6 +47,8 @@ class Enrolment(db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(Text, default="")  # of a rejection or an admin's change
     company: Mapped[str | None] = mapped_column(String(200))
+    # The member company the trainee was in when enrolling: moving a person keeps this history.
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
     assessment_score: Mapped[int | None] = mapped_column(Integer)
 
     run: Mapped[Run] = relationship()

@@ -45,11 +45,12 @@ from ..accounts.models import User
 from ..admin.models import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import confirmed_count, get_run, run_start, seats_left
+from ..catalogue.services import get_run, run_start, seat_counts, seats_left
 from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can, is_admin
+from ..permissions import can, is_admin, is_coordinator
 from ..types import utcnow
+from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, Enrolment, EnrolmentStatus
 
 S = EnrolmentStatus
@@ -87,16 +88,6 @@ def cancel_cutoff(run: Run) -> datetime:
     """After this moment only an admin can cancel a confirmed place: the run's
     own cut-off, else the start of its first meeting."""
     return run.cancel_cutoff or run_start(run)
-
-
-def public_base_url() -> str:
-    from flask import has_request_context, request
-    base = current_app.config.get("PUBLIC_BASE_URL")
-    if base:
-        return base.rstrip("/")
-    if has_request_context():
-        return request.host_url.rstrip("/")
-    return "http://127.0.0.1:5000"
 
 
 # --- notifications ----------------------------------------------------------
@@ -206,7 +197,7 @@ def check_can_enrol(actor: User, run: Run, trainee: User, *, prerequisites: bool
     ``enrol`` calls it once before taking the run lock (the prerequisite is
     not about seats) and again, without it, on the locked run."""
     admin = is_admin(actor)
-    if trainee.id != actor.id and not admin:
+    if trainee.id != actor.id and not admin and not can(actor, "manage_person", trainee):
         raise Forbidden(_("Only an admin can enrol someone else."))
     if trainee.id == actor.id and not admin and not can(actor, "enrol_self"):
         raise Forbidden(_("Only trainee accounts can enrol in a course run."), code="not_a_trainee")
@@ -240,14 +231,17 @@ def _already(enrolment: Enrolment) -> AlreadyEnrolled:
                            enrolment_id=enrolment.id, enrolment_status=enrolment.status)
 
 
-def free_seats(run: Run) -> int:
-    """Seats a newcomer may take now: free seats once the waitlist has been
-    served. The caller holds the run lock."""
+def free_seats(run: Run, company_id: int | None = None) -> int:
+    """Seats a newcomer may take now: seats reserved for their company (which
+    the public waitlist does not get), then public seats once the waitlist has
+    been served. The caller holds the run lock."""
     promote_waitlist(run)
+    seats = seat_counts(run)
+    reserved = seats.reserved_for(company_id)
     if db.session.scalar(select(func.count()).select_from(Enrolment).where(
             Enrolment.run_id == run.id, Enrolment.status == S.waitlisted.value)):
-        return 0
-    return seats_left(run)
+        return reserved
+    return reserved + seats.public
 
 
 def _place(enrolment: Enrolment, run: Run, now: datetime, *, seat_free: bool) -> None:
@@ -285,11 +279,18 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     else:
         counts = _status_counts(run.id)
         confirmed, waiting = counts.get(S.confirmed.value, 0), counts.get(S.waitlisted.value, 0)
-        if waiting and confirmed < run.capacity:  # free seats while people wait: they come first
+        if waiting and seats_left(run, confirmed) > 0:  # free seats while people wait: they come first
             promote_waitlist(run)
             counts = _status_counts(run.id)
             confirmed, waiting = counts.get(S.confirmed.value, 0), counts.get(S.waitlisted.value, 0)
-        seat_free = confirmed < run.capacity and not waiting
+        # The company's reserved seats first (the public waitlist has no claim on them), then public seats.
+        seats = seat_counts(run, confirmed)
+        by_coordinator = is_coordinator(actor) and trainee.id != actor.id
+        may_take_public = not by_coordinator or seats.overflow.get(trainee.company_id, True)
+        seat_free = seats.reserved_for(trainee.company_id) > 0 or (
+            may_take_public and seats.public > 0 and not waiting)
+        if not seat_free and by_coordinator:
+            raise RunFull(_("No seat is left for your company in this run."), code="no_company_seat")
         status, position = (S.confirmed.value, None) if seat_free else (S.waitlisted.value, waiting + 1)
     if enrolment is None:
         enrolment = Enrolment(run_id=run.id, user_id=trainee.id, run=run, user=trainee, status=status)
@@ -299,6 +300,7 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     enrolment.cancelled_at = None
     enrolment.reason = ""
     enrolment.company = trainee.company
+    enrolment.company_id = trainee.company_id
     enrolment.confirmed_at = now if status == S.confirmed.value else None
     enrolment.waitlisted_at = now if status == S.waitlisted.value else None
     try:
@@ -340,6 +342,12 @@ def _clean_reason(reason: str | None, *, required: bool = False) -> str:
     return reason
 
 
+# Refusals a domain built on this one adds to ``cancel`` (companies: a company
+# seat whose trainee has attendance marked is not given back). Each is called
+# with (actor, enrolment) on the locked run and raises a DomainError to refuse.
+CANCEL_CHECKS: list = []
+
+
 def can_self_cancel(enrolment: Enrolment, now: datetime | None = None) -> bool:
     """Whether the trainee may still cancel this enrolment themself."""
     if not enrolment.is_active:
@@ -362,6 +370,12 @@ def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = T
     if not is_admin(actor) and not can_self_cancel(enrolment):
         raise EnrolmentClosed(_("The cancellation cut-off has passed; please ask the training office."),
                               code="cancel_cutoff_passed")
+    try:
+        for check in CANCEL_CHECKS:
+            check(actor, enrolment)
+    except Exception:
+        db.session.rollback()
+        raise
     enrolment.status = S.cancelled.value
     enrolment.cancelled_at = utcnow()
     enrolment.waitlisted_at = None
@@ -385,11 +399,22 @@ def promote_waitlist(run: Run) -> list[Enrolment]:
     db.session.flush()
     if run.status == RunStatus.cancelled.value:
         return []
-    free = run.capacity - confirmed_count(run.id)
-    if free <= 0:
+    seats = seat_counts(run)
+    free, reserved = seats.public, dict(seats.reserved)
+    if free <= 0 and not seats.held:
         return []
-    promoted = list(db.session.scalars(waitlist_query(run.id).limit(free)
-                                       .execution_options(populate_existing=True)))
+    promoted = []
+    # In waitlist order: a company's people take its unused reserved seats, anyone the public seats.
+    for enrolment in list(db.session.scalars(waitlist_query(run.id).execution_options(populate_existing=True))):
+        if reserved.get(enrolment.company_id, 0) > 0:
+            reserved[enrolment.company_id] -= 1
+        elif free > 0:
+            free -= 1
+        else:
+            if not any(reserved.values()):
+                break
+            continue
+        promoted.append(enrolment)
     now = utcnow()
     for enrolment in promoted:
         enrolment.status = S.confirmed.value
@@ -453,7 +478,7 @@ def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> E
         enrolment.reason = reason
         enrolment.status = S.cancelled.value
         db.session.flush()
-        _place(enrolment, run, utcnow(), seat_free=free_seats(run) > 0)
+        _place(enrolment, run, utcnow(), seat_free=free_seats(run, enrolment.company_id) > 0)
         confirmed = enrolment.status == S.confirmed.value
         _notify(enrolment, "enrol_approved" if confirmed else "enrol_waitlisted", with_calendar=confirmed,
                 approved=True, position=waitlist_position(enrolment))
@@ -489,7 +514,8 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
         raise Conflict(_("The enrolment is already %(status)s.", status=status_label(status)), code="unchanged")
     now = utcnow()
     if status == "confirmed":
-        if confirmed_count(run.id) >= run.capacity:
+        seats = seat_counts(run)
+        if seats.public <= 0 and seats.reserved_for(enrolment.company_id) <= 0:
             raise RunFull(_("The run is full (%(n)s seats). Raise the capacity first.", n=run.capacity))
         enrolment.status = S.confirmed.value
         enrolment.confirmed_at = now
@@ -544,22 +570,28 @@ def set_capacity(actor: User, run_id: int, capacity: int) -> Run:
 def enrol_person(actor: User, run_id: int, email: str, name: str, *, source: str = "admin",
                  company: str | None = None, phone: str | None = None) -> tuple[Enrolment, bool]:
     """Admin enrols someone by e-mail, creating a trainee account when needed.
-    Returns (enrolment, account_created). Nothing is saved on a refusal."""
-    from ..accounts.services import clean_name, create_user, find_user_by_email, normalise_email
+    Returns (enrolment, account_created).
+
+    Any number of these at once for one address (a double click, two admins,
+    an import) give one account and one enrolment: the account is made by
+    ``ensure_trainees`` (which never trips over the unique address) before the
+    run lock is taken, and every later caller gets AlreadyEnrolled (409) naming
+    the enrolment. Refusals known before the lock (bad input, a cancelled
+    run) save nothing."""
+    from ..accounts.services import clean_name, ensure_trainees, normalise_email
     if not is_admin(actor):
         raise Forbidden(_("Only an admin can enrol someone else."))
     email = normalise_email(email)
+    name = clean_name(name)
     company = _optional(company, "company", 200)
     phone = _optional(phone, "phone", 50)
-    user = find_user_by_email(email)
-    created = False
+    run = get_run(run_id)
+    if run.status == RunStatus.cancelled.value:
+        raise EnrolmentClosed(_("This run has been cancelled."), code="run_cancelled")
+    users, created = ensure_trainees([{"email": email, "name": name, "company": company, "phone": phone}],
+                                     actor=actor)
     try:
-        if user is None:
-            user = create_user(email=email, name=clean_name(name), password=None, role="trainee",
-                               company=company, phone=phone, commit=False, actor=actor)
-            db.session.flush()
-            created = True
-        return enrol(actor, run_id, user, source=source), created
+        return enrol(actor, run_id, users[email], source=source), email in created
     except Exception:
         db.session.rollback()
         raise

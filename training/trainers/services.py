@@ -17,7 +17,7 @@ from ..accounts.services import clean_name
 from ..admin.models import record
 from ..catalogue.models import Course, Run, RunStatus, run_trainers
 from ..catalogue.search import Page, _like_escape
-from ..catalogue.services import PUBLIC_RUN_STATUSES, confirmed_counts, seats_left
+from ..catalogue.services import PUBLIC_RUN_STATUSES, confirmed_counts, seats_by_run
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can
@@ -111,7 +111,7 @@ def trainer_detail(user_id: int, viewer=None) -> TrainerDetail:
                Course.published.is_(True), Course.archived.is_(False))
         .group_by(Course.id).order_by(func.max(Run.ends_on).desc()).limit(50)).all()
     return TrainerDetail(user=user, profile=user.trainer_profile, upcoming=upcoming,
-                         seats={r.id: seats_left(r, counts[r.id]) for r in upcoming},
+                         seats=seats_by_run(upcoming, counts),
                          courses_taught=[TakenCourse(c, n, last) for c, n, last in rows])
 
 

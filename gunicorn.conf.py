@@ -1,0 +1,12 @@
+"""gunicorn reads this file from the working directory (the repository root):
+settings stay on the command line (see README); this only adds start-up checks."""
+
+
+def when_ready(server):
+    """Several workers without Redis count rate limits each on their own: say so."""
+    import os
+
+    from training.limits import warn_if_not_shared
+    from training.config import _bool
+    storage = os.environ.get("REDIS_URL") or "memory://"  # as training/config.py decides
+    warn_if_not_shared(server.cfg.workers, storage, _bool("RATELIMIT_ENABLED", True), warn=server.log.warning)

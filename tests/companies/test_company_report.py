@@ -1,0 +1,118 @@
+"""The company report: figures that reconcile with the platform's for the
+same period, the page, the XLSX export, the API and the monthly e-mail."""
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from tests.conftest import api, login
+from training.attendance.models import Attendance
+from training.catalogue.models import SeatAllocation
+from training.certificates.models import Certificate
+from training.companies import reports
+from training.extensions import db
+
+COUNTS = ("seats_reserved", "seats_used", "seats_released", "enrolments", "attended_marks", "marks", "no_shows",
+          "completed", "ended", "certificates_valid", "certificates_expiring", "certificates_expired")
+
+
+def _certificate(enrolment, code, expires_on=None):
+    run = enrolment.run
+    cert = Certificate(code=code, enrolment_id=enrolment.id, current_for_enrolment_id=enrolment.id,
+                       holder_name=enrolment.user.display_name, course_code=run.course.code,
+                       course_title=run.course.title, hours=8, run_starts_on=run.starts_on, run_ends_on=run.ends_on,
+                       completed_on=run.ends_on, issuer_name="SMT Academy", expires_on=expires_on)
+    db.session.add(cert)
+    db.session.commit()
+    return cert
+
+
+@pytest.fixture
+def world(factory):
+    a, b = factory.company(code="A"), factory.company(code="B")
+    coordinator = factory.coordinator(a, locale="zh")
+    past = factory.past_run(capacity=10)
+    future = factory.run(capacity=10)
+    db.session.add(SeatAllocation(run_id=past.id, company_id=a.id, seats=3, released_seats=1,
+                                  released_at=datetime.now(timezone.utc)))
+    db.session.commit()
+    people_a = [factory.member(a) for _ in range(3)]
+    people_b = [factory.member(b) for _ in range(2)]
+    loner = factory.trainee()
+    enrolments = {}
+    for person in people_a[:2] + people_b + [loner]:
+        e = factory.company_enrolment(past, person)
+        enrolments[person.id] = e
+        for i, meeting in enumerate(past.meetings):
+            status = "absent" if person is people_a[1] else ("late" if i else "present")
+            db.session.add(Attendance(enrolment_id=e.id, meeting_id=meeting.id, status=status))
+    factory.company_enrolment(future, people_a[2])
+    factory.company_enrolment(future, people_b[0], status="waitlisted")
+    db.session.commit()
+    today = date.today()
+    _certificate(enrolments[people_a[0].id], "CERT-A1", expires_on=today + timedelta(days=30))
+    _certificate(enrolments[people_b[0].id], "CERT-B1")
+    _certificate(enrolments[loner.id], "CERT-L1", expires_on=today - timedelta(days=1))
+    return a, b, coordinator, past, future
+
+
+def test_company_figures_add_up_to_the_platform_figures(world):
+    a, b, _coordinator, past, future = world
+    first, last = past.starts_on - timedelta(days=1), future.ends_on
+    platform = reports.figures(first, last)
+    fa, fb = reports.figures(first, last, a.id), reports.figures(first, last, b.id)
+    nobody = reports.figures(first, last, None)
+    assert fa.enrolments == 3 and fa.seats_reserved == 3 and fa.seats_used == 2 and fa.seats_released == 1
+    assert fa.no_shows == 1 and fa.marks == 4 and fa.attended_marks == 2 and fa.attendance_rate == 50.0
+    assert fa.completed == 1 and fa.ended == 2 and fa.completion_rate == 50.0
+    assert (fa.certificates_valid, fa.certificates_expiring, fa.certificates_expired) == (1, 1, 0)
+    assert (fb.certificates_valid, fb.certificates_expired) == (1, 0)
+    assert nobody.certificates_expired == 1  # the loner's, in the platform's figures only
+    loner_only = {k: getattr(platform, k) - getattr(fa, k) - getattr(fb, k) for k in COUNTS}
+    assert loner_only == {"seats_reserved": 0, "seats_used": 0, "seats_released": 0, "enrolments": 1,
+                          "attended_marks": 2, "marks": 2, "no_shows": 0, "completed": 1, "ended": 1,
+                          "certificates_valid": 0, "certificates_expiring": 0, "certificates_expired": 1}
+    assert platform.by_status["waitlisted"] == fb.by_status["waitlisted"] == 1
+
+
+def test_the_report_api_answers_the_figures_and_hides_other_companies(client, world):
+    a, b, coordinator, past, future = world
+    caller = api(client, coordinator)
+    query = f"from={past.starts_on - timedelta(days=1)}&to={future.ends_on}"
+    body = caller.get(f"/api/v1/companies/{a.id}/report?{query}").json
+    assert body["enrolments"] == 3 and body["attendance_rate"] == 50.0 and body["company_id"] == a.id
+    assert caller.get(f"/api/v1/companies/{b.id}/report?{query}").status_code == 404
+    for bad in ("from=2026-13-01", "from=2026-02-01&to=2026-01-01", "to=yesterday", "from=1900-01-01"):
+        r = caller.get(f"/api/v1/companies/{a.id}/report?{bad}")
+        assert r.status_code == 422, bad
+
+
+def test_the_report_page_has_a_chart_and_an_xlsx_export(client, world):
+    from openpyxl import load_workbook
+    a, _b, coordinator, past, future = world
+    login(client, coordinator)
+    query = f"from={past.starts_on - timedelta(days=1)}&to={future.ends_on}"
+    page = client.get(f"/companies/{a.id}/report?{query}")
+    assert page.status_code == 200 and b"<svg" in page.data and "出勤率".encode() in page.data
+    xlsx = client.get(f"/companies/{a.id}/report.xlsx?{query}")
+    assert xlsx.status_code == 200
+    rows = list(load_workbook(io.BytesIO(xlsx.data)).active.iter_rows(values_only=True))
+    assert rows[0][1] == f"{a.code} {a.name}" and rows[6][1] == 3 and rows[9][1] == 50.0
+
+
+def test_the_monthly_email_goes_once_in_the_coordinators_language_and_not_when_empty(factory, world, mailbox):
+    a, b, coordinator, past, _future = world
+    b_coordinator = factory.coordinator(b)
+    empty = factory.company(code="EMPTY")
+    factory.coordinator(empty)
+    month_after = past.starts_on.replace(day=28) + timedelta(days=10)
+    now = datetime(month_after.year, month_after.month, 2, 3, tzinfo=timezone.utc)
+    sent = reports.send_monthly_reports(now)
+    assert reports.send_monthly_reports(now) == 0
+    to = sorted(m["To"] for m in mailbox() if "report" in m["Subject"].lower() or "报告" in m["Subject"])
+    assert sent == len(to)
+    assert coordinator.email in to and b_coordinator.email in to and len(to) == 2
+    zh = [m for m in mailbox() if m["To"] == coordinator.email][0]
+    assert "培训报告" in zh["Subject"]

@@ -1,0 +1,303 @@
+"""The company report: figures per company and period that reconcile with the
+platform-wide figures for the same filter.
+
+Every figure is computed by ``figures(first, last, company_id)`` and only
+there: ``company_id=None`` is the whole platform, so a company's numbers and
+the platform's are the same query with one more condition, and the counts of
+all companies plus the people of no company add up to the platform's exactly.
+Rates are kept as numerator and denominator so they reconcile too. (When the
+platform's metric glossary lands in ``training.reports``, this is the one
+function to point at it.)
+
+The period selects runs by their first day (``Run.starts_on``, a date in the
+run's own time zone) between ``first`` and ``last`` inclusive; certificate
+states are as of ``last`` (or today, if earlier), in the organisation's zone.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import and_, func, select
+
+from ..attendance.models import Attendance, AttendanceStatus
+from ..catalogue.models import Meeting, Run, RunStatus, SeatAllocation
+from ..certificates.models import Certificate
+from ..enrolment.models import Enrolment, EnrolmentStatus
+from ..errors import ValidationFailed
+from ..extensions import db
+from ..types import org_today
+from .models import Company
+
+EXPIRING_DAYS = 60
+MAX_DAYS = 3700
+
+
+@dataclass
+class Figures:
+    first: date
+    last: date
+    company_id: int | None
+    seats_reserved: int = 0
+    seats_used: int = 0
+    seats_released: int = 0
+    enrolments: int = 0           # confirmed enrolments in runs of the period
+    by_status: dict = field(default_factory=dict)
+    attended_marks: int = 0       # present or late
+    marks: int = 0                # every attendance mark of those enrolments
+    no_shows: int = 0             # confirmed, attendance taken in the run, never present nor late
+    completed: int = 0            # confirmed in an ended run, holding a current certificate
+    ended: int = 0                # confirmed enrolments of runs that have ended
+    certificates_valid: int = 0
+    certificates_expiring: int = 0  # valid, expiring within EXPIRING_DAYS
+    certificates_expired: int = 0
+    monthly: list = field(default_factory=list)  # [(YYYY-MM, enrolments)] for the chart
+
+    @property
+    def attendance_rate(self) -> float | None:
+        return round(100 * self.attended_marks / self.marks, 1) if self.marks else None
+
+    @property
+    def completion_rate(self) -> float | None:
+        return round(100 * self.completed / self.ended, 1) if self.ended else None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.enrolments or self.seats_reserved or self.by_status or self.certificates_valid
+                    or self.certificates_expired)
+
+
+def parse_period(first, last) -> tuple[date, date]:
+    """?from=YYYY-MM-DD&to=YYYY-MM-DD; default: the last twelve months to today."""
+    today = org_today()
+
+    def one(value, name, default):
+        if value in (None, ""):
+            return default
+        try:
+            parsed = date.fromisoformat(str(value))
+        except ValueError:
+            raise ValidationFailed(_("%(field)s must be a date like 2026-03-01.", field=name),
+                                   fields={name: "invalid date"}) from None
+        if not 1970 <= parsed.year <= 2200:
+            raise ValidationFailed(_("%(field)s is out of range.", field=name), fields={name: "out of range"})
+        return parsed
+    start = one(first, "from", today.replace(day=1) - timedelta(days=365))
+    end = one(last, "to", today)
+    if end < start:
+        raise ValidationFailed(_("to is before from."), fields={"to": "before from"})
+    if (end - start).days > MAX_DAYS:
+        raise ValidationFailed(_("A report covers at most ten years."), fields={"from": "too early"})
+    return start, end
+
+
+def figures(first: date, last: date, company_id: int | None = None) -> Figures:
+    """Every figure of the report, for one company or (None) the platform."""
+    result = Figures(first, last, company_id)
+    in_period = and_(Run.starts_on >= first, Run.starts_on <= last)
+
+    def scoped(stmt):
+        return stmt.where(Enrolment.company_id == company_id) if company_id is not None else stmt
+
+    # Reserved seats of the period's runs.
+    alloc = select(SeatAllocation).join(Run, Run.id == SeatAllocation.run_id).where(in_period)
+    if company_id is not None:
+        alloc = alloc.where(SeatAllocation.company_id == company_id)
+    allocations = list(db.session.scalars(alloc))
+    if allocations:
+        used = dict(((r, c), n) for r, c, n in db.session.execute(
+            select(Enrolment.run_id, Enrolment.company_id, func.count()).where(
+                Enrolment.run_id.in_({a.run_id for a in allocations}),
+                Enrolment.status == EnrolmentStatus.confirmed.value).group_by(Enrolment.run_id, Enrolment.company_id)))
+        for a in allocations:
+            result.seats_reserved += a.seats
+            result.seats_used += min(used.get((a.run_id, a.company_id), 0), a.seats)
+            result.seats_released += a.released_seats
+
+    # Enrolments by status.
+    base = scoped(select(Enrolment.status, func.count()).join(Run, Run.id == Enrolment.run_id)
+                  .where(in_period, Run.status != RunStatus.cancelled.value).group_by(Enrolment.status))
+    result.by_status = {s: n for s, n in db.session.execute(base)}
+    result.enrolments = result.by_status.get(EnrolmentStatus.confirmed.value, 0)
+
+    confirmed = scoped(select(Enrolment.id).join(Run, Run.id == Enrolment.run_id).where(
+        in_period, Run.status != RunStatus.cancelled.value,
+        Enrolment.status == EnrolmentStatus.confirmed.value))
+    confirmed_ids = confirmed.subquery()
+
+    # Attendance marks (cancelled meetings do not count).
+    attended = (AttendanceStatus.present.value, AttendanceStatus.late.value)
+    marks = select(Attendance.enrolment_id, Attendance.status).join(Meeting, Meeting.id == Attendance.meeting_id) \
+        .where(Attendance.enrolment_id.in_(select(confirmed_ids.c.id)))
+    if hasattr(Meeting, "cancelled_at"):
+        marks = marks.where(Meeting.cancelled_at.is_(None))
+    per_enrolment: dict[int, list[int]] = {}
+    for enrolment_id, status in db.session.execute(marks):
+        counts = per_enrolment.setdefault(enrolment_id, [0, 0])
+        counts[1] += 1
+        if status in attended:
+            counts[0] += 1
+    result.attended_marks = sum(a for a, _m in per_enrolment.values())
+    result.marks = sum(m for _a, m in per_enrolment.values())
+    result.no_shows = sum(1 for a, m in per_enrolment.values() if m and not a)
+
+    # Completion: confirmed enrolments of runs that ended (in their own dates) holding a current certificate.
+    today = org_today()
+    ended_ids = list(db.session.scalars(scoped(select(Enrolment.id).join(Run, Run.id == Enrolment.run_id).where(
+        in_period, Run.status != RunStatus.cancelled.value, Run.ends_on < today,
+        Enrolment.status == EnrolmentStatus.confirmed.value))))
+    result.ended = len(ended_ids)
+    if ended_ids:
+        result.completed = db.session.scalar(select(func.count(func.distinct(Certificate.enrolment_id))).where(
+            Certificate.enrolment_id.in_(ended_ids), Certificate.revoked_at.is_(None),
+            Certificate.superseded_by_id.is_(None))) or 0
+
+    # Certificates of the period's enrolments, as of the end of the period.
+    as_of = min(last, today)
+    certs = select(Certificate).join(Enrolment, Enrolment.id == Certificate.enrolment_id).join(
+        Run, Run.id == Enrolment.run_id).where(in_period, Certificate.superseded_by_id.is_(None))
+    for cert in db.session.scalars(scoped(certs)):
+        state = cert.status_on(as_of)
+        if state == "valid":
+            result.certificates_valid += 1
+            if cert.expires_on is not None and cert.expires_on <= as_of + timedelta(days=EXPIRING_DAYS):
+                result.certificates_expiring += 1
+        elif state == "expired":
+            result.certificates_expired += 1
+
+    # Confirmed enrolments per month of the run's start, for the chart.
+    months: dict[str, int] = {}
+    rows = db.session.execute(scoped(select(Run.starts_on).join(Enrolment, Enrolment.run_id == Run.id).where(
+        in_period, Run.status != RunStatus.cancelled.value, Enrolment.status == EnrolmentStatus.confirmed.value)))
+    for (starts_on,) in rows:
+        key = f"{starts_on.year:04d}-{starts_on.month:02d}"
+        months[key] = months.get(key, 0) + 1
+    cursor = date(first.year, first.month, 1)
+    while cursor <= last and len(result.monthly) < 121:
+        key = f"{cursor.year:04d}-{cursor.month:02d}"
+        result.monthly.append((key, months.get(key, 0)))
+        cursor = date(cursor.year + (cursor.month == 12), cursor.month % 12 + 1, 1)
+    return result
+
+
+def company_report(company: Company, first: date, last: date) -> Figures:
+    return figures(first, last, company.id)
+
+
+def report_to_dict(report: Figures) -> dict:
+    data = asdict(report)
+    data["from"] = report.first.isoformat()
+    data["to"] = report.last.isoformat()
+    del data["first"], data["last"]
+    data["attendance_rate"] = report.attendance_rate
+    data["completion_rate"] = report.completion_rate
+    data["monthly"] = [{"month": m, "enrolments": n} for m, n in report.monthly]
+    return data
+
+
+# --- chart and export -------------------------------------------------------------------
+
+def bar_chart_svg(monthly: list[tuple[str, int]], *, title: str) -> str:
+    """Confirmed enrolments per month as a small server-side SVG bar chart."""
+    from markupsafe import escape
+    width, height, pad = 640, 200, 28
+    n = max(len(monthly), 1)
+    top = max([v for _m, v in monthly] + [1])
+    bar = (width - 2 * pad) / n
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="{escape(title)}" class="company-chart">', f"<title>{escape(title)}</title>",
+             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#888"/>']
+    for i, (month, value) in enumerate(monthly):
+        h = (height - 2 * pad) * value / top
+        x = pad + i * bar
+        parts.append(f'<rect x="{x + 2:.1f}" y="{height - pad - h:.1f}" width="{max(bar - 4, 1):.1f}" '
+                     f'height="{h:.1f}" fill="#0B3C6E"><title>{escape(month)}: {value}</title></rect>')
+        if value:
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - pad - h - 4:.1f}" font-size="11" '
+                         f'text-anchor="middle">{value}</text>')
+        if n <= 13 or i % max(n // 12, 1) == 0:
+            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 8}" font-size="10" '
+                         f'text-anchor="middle">{escape(month[2:])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def rows_for_export(company: Company, report: Figures) -> list[tuple[str, object]]:
+    return [
+        (_("Company"), f"{company.code} {company.name}"), (_("From"), report.first.isoformat()),
+        (_("To"), report.last.isoformat()),
+        (_("Seats reserved"), report.seats_reserved), (_("Seats used"), report.seats_used),
+        (_("Seats released"), report.seats_released), (_("Enrolments"), report.enrolments),
+        (_("Attendance rate %"), report.attendance_rate if report.attendance_rate is not None else ""),
+        (_("No-shows"), report.no_shows),
+        (_("Completion rate %"), report.completion_rate if report.completion_rate is not None else ""),
+        (_("Certificates valid"), report.certificates_valid),
+        (_("Certificates expiring within 60 days"), report.certificates_expiring),
+        (_("Certificates expired"), report.certificates_expired),
+    ]
+
+
+def to_xlsx(company: Company, report: Figures) -> bytes:
+    from openpyxl import Workbook
+    book = Workbook()
+    sheet = book.active
+    sheet.title = _("Report")[:31]
+    for label, value in rows_for_export(company, report):
+        sheet.append([str(label), value])
+    months = book.create_sheet(_("Months")[:31])
+    months.append([_("Month"), _("Enrolments")])
+    for month, value in report.monthly:
+        months.append([month, value])
+    sheet.column_dimensions["A"].width = 40
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# --- the monthly e-mail ---------------------------------------------------------------------
+
+def send_monthly_reports(now=None) -> int:
+    """Last month's report to every active coordinator, in their language,
+    once per coordinator and month (a ReportMail row is the guarantee, even
+    when two schedulers run at once); a company with nothing to report gets no
+    e-mail. Returns the number of e-mails queued."""
+    from sqlalchemy.exc import IntegrityError
+
+    from .. import mail
+    from ..accounts.models import Role, User
+    from ..enrolment.services import public_base_url
+    from .models import ReportMail
+    from .services import SUBJECTS
+    today = org_today(now)
+    last = today.replace(day=1) - timedelta(days=1)
+    first = last.replace(day=1)
+    month = f"{first.year:04d}-{first.month:02d}"
+    sent = 0
+    for company in list(db.session.scalars(select(Company).order_by(Company.id))):
+        coordinators = list(db.session.scalars(select(User).where(
+            User.company_id == company.id, User.role == Role.coordinator.value, User.active.is_(True))
+            .order_by(User.id)))
+        done = set(db.session.scalars(select(ReportMail.user_id).where(
+            ReportMail.company_id == company.id, ReportMail.month == month)))
+        todo = [u for u in coordinators if u.id not in done]
+        if not todo:
+            continue
+        report = figures(first, last, company.id)
+        if report.empty:
+            continue
+        for user in todo:
+            try:
+                with db.session.begin_nested():
+                    db.session.add(ReportMail(company_id=company.id, user_id=user.id, month=month))
+            except IntegrityError:
+                continue  # another run sent it
+            url = f"{public_base_url()}/companies/{company.id}/report?from={first.isoformat()}&to={last.isoformat()}"
+            mail.queue(mail.build(user.email, SUBJECTS["company_report"], "company_report", locale=user.locale,
+                                  subject_args={"company": company.label(user.locale), "month": month},
+                                  user=user, company_name=company.label(user.locale), month=month,
+                                  report=report, url=url))
+            sent += 1
+        db.session.commit()
+    return sent

@@ -1,0 +1,142 @@
+"""Pages: the matrix (and its XLSX / PDF), "who is qualified?", a person's
+qualifications with gaps and the one-click enrolment, the evidence pack."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..errors import Forbidden, NotFound, ValidationFailed
+from ..permissions import can
+from . import exports, services
+from .forms import GrantForm
+from .models import STATE_GLYPHS, QualificationState
+
+bp = Blueprint("qualifications", __name__, url_prefix="/qualifications")
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 12:
+        raise ValidationFailed(_("%(field)s must be a whole number.", field=name), fields={name: "invalid"})
+    return int(raw)
+
+
+def _locale() -> str:
+    return str(get_locale() or "en")
+
+
+def _file(data: bytes, mimetype: str, filename: str) -> Response:
+    return Response(data, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"})
+
+
+def _matrix():
+    return services.matrix(current_user, site=request.args.get("site", "").strip()[:100],
+                           department=request.args.get("department", "").strip()[:100],
+                           position_id=_int_arg("position"), on=services.on_date(request.args.get("on")))
+
+
+@bp.get("/matrix")
+@login_required
+def matrix():
+    m = _matrix()
+    return render_template("qualifications/matrix.html", m=m, glyphs=STATE_GLYPHS, states=list(QualificationState),
+                           locale=_locale(), args={k: v for k, v in request.args.items() if v})
+
+
+@bp.get("/matrix.xlsx")
+@login_required
+def matrix_xlsx():
+    m = _matrix()
+    return _file(exports.matrix_xlsx(m), exports.XLSX_MIME, exports.matrix_filename(m, "xlsx"))
+
+
+@bp.get("/matrix.pdf")
+@login_required
+def matrix_pdf():
+    m = _matrix()
+    return _file(exports.matrix_pdf(m), "application/pdf", exports.matrix_filename(m, "pdf"))
+
+
+@bp.get("/qualified")
+@login_required
+def qualified():
+    """For a position (its coverage and everyone who could work it) or a skill at a level, on a date."""
+    on = services.on_date(request.args.get("on"))
+    position_id, skill_id = _int_arg("position"), _int_arg("skill")
+    level = _int_arg("level") or 1
+    result = services.who_is_qualified(current_user, on, position_id=position_id, skill_id=skill_id, level=level)
+    return render_template("qualifications/qualified.html", r=result, on=on, glyphs=STATE_GLYPHS,
+                           locale=_locale())
+
+
+@bp.get("/skills/<code>")
+def skill(code: str):
+    """A skill's public description: where a credential's alignment points."""
+    return render_template("qualifications/skill.html", skill=services.skill_by_code(code[:32]), locale=_locale())
+
+
+@bp.get("/mine")
+@login_required
+def mine():
+    return redirect(url_for("qualifications.person", user_id=current_user.id))
+
+
+@bp.get("/people/<int:user_id>")
+@login_required
+def person(user_id: int):
+    on = services.on_date(request.args.get("on"))
+    view = services.person_view(current_user, user_id, on)
+    form = GrantForm.for_skills(services.list_skills(), _locale())
+    return render_template("qualifications/person.html", v=view, form=form, glyphs=STATE_GLYPHS,
+                           locale=_locale(), can_grant=can(current_user, "grant_qualification"),
+                           can_enrol=can(current_user, "enrol_for_gap", view.person))
+
+
+@bp.get("/people/<int:user_id>/evidence.pdf")
+@login_required
+def evidence(user_id: int):
+    on = services.on_date(request.args.get("on"))
+    view = services.person_view(current_user, user_id, on)
+    return _file(exports.evidence_pdf(view, _locale()), "application/pdf",
+                 f"evidence-{user_id}-{on.isoformat()}.pdf")
+
+
+@bp.post("/people/<int:user_id>/grants")
+@login_required
+def add_grant(user_id: int):
+    form = GrantForm.for_skills(services.list_skills(), _locale())
+    form.validate()
+    try:
+        services.grant(current_user, user_id, form.to_data())
+    except (Forbidden, NotFound):
+        raise
+    except ValidationFailed as exc:
+        flash(exc.message, "warning")
+    else:
+        flash(_("Qualification granted."), "success")
+    return redirect(url_for("qualifications.person", user_id=user_id))
+
+
+@bp.post("/people/<int:user_id>/enrol")
+@login_required
+def enrol_gap(user_id: int):
+    from ..errors import DomainError
+    try:
+        enrolment = services.enrol_for_gap(current_user, user_id, request.form.get("skill_id", ""),
+                                           request.form.get("level", ""))
+    except (Forbidden, NotFound) as exc:
+        if exc.code != "no_run":
+            raise
+        flash(exc.message, "warning")
+    except DomainError as exc:
+        flash(exc.message, "warning")
+    else:
+        flash(_("Enrolled in %(course)s (%(start)s): %(status)s.", course=enrolment.run.course.title,
+                start=enrolment.run.starts_on.isoformat(), status=_(enrolment.status)), "success")
+    return redirect(request.form.get("back") if request.form.get("back", "").startswith("/qualifications/")
+                    else url_for("qualifications.person", user_id=user_id))

@@ -1,0 +1,120 @@
+"""What every page pays for: translations, icons and dates in templates.
+
+A catalogue page makes a few hundred ``_()`` calls. Flask-Babel resolves the
+translations object on each of them (several context-local look-ups a call);
+here it is resolved once per request and locale and reused, still following
+``force_locale`` (e-mails rendered in the recipient's language). Icons are the
+same few SVG snippets on every page, built once per process, and dates shown
+by ``dateformat`` are formatted once per (date, format, locale).
+
+Nothing here changes what is rendered, only how often it is computed.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import lru_cache
+
+from flask import Flask, g, url_for
+from flask_babel import format_date, get_translations
+from markupsafe import Markup, escape
+
+_BOOTSTRAP_COLOURS = frozenset(
+    {"primary", "secondary", "success", "danger", "warning", "info", "light", "dark", "muted"})
+
+
+def translations():
+    """The translations of the current request's locale, resolved once.
+
+    Keyed by the locale object Flask-Babel holds on its context, so
+    ``force_locale`` (which swaps that object and restores it) is honoured."""
+    ctx = g.get("_flask_babel") if g else None
+    if ctx is not None:
+        cached = getattr(ctx, "rendering_translations", None)
+        if cached is not None and cached[0] is getattr(ctx, "babel_locale", None):
+            return cached[1]
+    found = get_translations()
+    ctx = g.get("_flask_babel") if g else None
+    if ctx is not None and getattr(ctx, "babel_locale", None) is not None:
+        ctx.rendering_translations = (ctx.babel_locale, found)
+    return found
+
+
+def gettext(message: str) -> str:
+    return translations().ugettext(message)
+
+
+def ngettext(singular: str, plural: str, num: int) -> str:
+    return translations().ungettext(singular, plural, num)
+
+
+def pgettext(context: str, message: str) -> str:
+    return translations().upgettext(context, message)
+
+
+def npgettext(context: str, singular: str, plural: str, num: int) -> str:
+    return translations().unpgettext(context, singular, plural, num)
+
+
+@lru_cache(maxsize=512)
+def _icon(sprite: str, name: str, size, color, title, desc, classes, font) -> Markup:
+    # The same markup as Bootstrap-Flask's render_icon macro.
+    if font is True:
+        colour_class = f" text-{color}" if color in _BOOTSTRAP_COLOURS else ""
+        style = f"color: {escape(color)}; " if color and color not in _BOOTSTRAP_COLOURS else ""
+        return Markup(f'<i class="bi-{escape(name)}{colour_class}" style="{style}font-size: {escape(size)};"></i>')
+    if not color:
+        attrs = f'class="bi{" " + str(escape(classes)) if classes else ""}"'
+    elif color in _BOOTSTRAP_COLOURS:
+        attrs = f'class="bi text-{color}"'
+    else:
+        attrs = f'class="bi" style="color: {escape(color)}"'
+    sized = f' width="{escape(size)}" height="{escape(size)}"' if size else ""
+    parts = [f'<svg {attrs}{sized} fill="currentColor">']
+    if title is not None:
+        parts.append(f"<title>{escape(title)}</title>")
+    if desc is not None:
+        parts.append(f"<desc>{escape(desc)}</desc>")
+    parts.append(f'<use xlink:href="{escape(sprite)}#{escape(name)}"/></svg>')
+    return Markup("".join(parts))
+
+
+def icon(name: str, size=None, color=None, title=None, desc=None, classes=None, font=None) -> Markup:
+    """A Bootstrap icon from the locally served sprite (see templates/bootstrap5/utils.html)."""
+    sprite = g.get("icon_sprite_url") if g else None
+    if sprite is None:
+        sprite = url_for("bootstrap.static", filename="icons/bootstrap-icons.svg")
+        if g:
+            g.icon_sprite_url = sprite
+    return _icon(sprite, str(name), size, color, None if title is None else str(title),
+                 None if desc is None else str(desc), classes, font)
+
+
+def dateformat(value, format=None):
+    """Flask-Babel's ``dateformat`` filter, memoised for plain dates (no time zone involved)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        key = (value, format, str(translations_locale()))
+        found = _DATES.get(key)
+        if found is None:
+            if len(_DATES) > 20_000:
+                _DATES.clear()
+            found = _DATES[key] = format_date(value, format)
+        return found
+    return format_date(value, format)
+
+
+_DATES: dict = {}
+
+
+def translations_locale():
+    from flask_babel import get_locale
+    ctx = g.get("_flask_babel") if g else None
+    locale = getattr(ctx, "babel_locale", None) if ctx is not None else None
+    return locale if locale is not None else get_locale()
+
+
+def init_app(app: Flask) -> None:
+    """Install the fast callables; call after Flask-Babel and Bootstrap-Flask are set up."""
+    app.jinja_env.install_gettext_callables(
+        gettext=gettext, ngettext=ngettext, pgettext=pgettext, npgettext=npgettext, newstyle=True)
+    app.jinja_env.globals["icon"] = icon
+    app.jinja_env.filters["dateformat"] = dateformat

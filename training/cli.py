@@ -15,16 +15,29 @@ demo = AppGroup("demo", help="Demo data.")
 @users.command("create")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["trainee", "trainer", "assessor", "admin"]), default="trainee", show_default=True)
+@click.option("--role", type=click.Choice(["trainee", "trainer", "assessor", "admin", "coordinator"]), default="trainee",
+              show_default=True)
+@click.option("--company", "company_code", default=None, help="The member company's code (coordinators, trainees).")
 @click.option("--password", envvar="USER_PASSWORD", default=None,
               help="The password (or the USER_PASSWORD environment variable); asked for when missing and a "
                    "terminal is attached.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--locale", type=click.Choice(["en", "zh"]), default=None)
-def users_create(email, name, role, password, password_stdin, locale):
+def users_create(email, name, role, company_code, password, password_stdin, locale):
     """Create a user account. Non-interactive with --password-stdin or USER_PASSWORD."""
     import sys
+
+    from sqlalchemy import select
+
     from .accounts.services import create_user
+    from .companies.models import Company
+    company = None
+    if company_code:
+        company = db.session.scalar(select(Company).where(Company.code == company_code.strip().upper()))
+        if company is None:
+            raise click.ClickException(f"No company with code {company_code}.")
+    if role == "coordinator" and company is None:
+        raise click.ClickException("A coordinator needs --company CODE.")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif password is None:
@@ -32,8 +45,11 @@ def users_create(email, name, role, password, password_stdin, locale):
             raise click.ClickException("No password given: use --password-stdin, USER_PASSWORD or --password.")
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = create_user(email=email, name=name, password=password, role=role, locale=locale)
+        user = create_user(email=email, name=name, password=password, role=role, locale=locale, commit=False)
+        user.company_id = company.id if company else None
+        db.session.commit()
     except DomainError as exc:
+        db.session.rollback()
         raise click.ClickException(exc.message) from None
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
 

@@ -20,7 +20,7 @@ from ..enrolment.models import Enrolment
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can
-from ..types import utcnow
+from ..types import local_date, org_today, utcnow
 from . import bulk, codes, documents, pdf, signing, templates
 from .models import Certificate
 
@@ -175,17 +175,17 @@ def run_certificates(run_id: int) -> list[Certificate]:
 
 def public_view(certificate: Certificate, today: date | None = None) -> dict:
     """What anyone may see of a certificate: no e-mail, no other personal data."""
-    status = certificate.status_on(today or utcnow().date())
+    status = certificate.status_on(today or org_today())
     data = {
         "code": certificate.code, "display_code": codes.display(certificate.code), "status": status,
         "holder_name": certificate.holder_name, "course_code": certificate.course_code,
         "course_title": certificate.course_title, "hours": certificate.hours,
         "starts_on": certificate.run_starts_on.isoformat(), "ends_on": certificate.run_ends_on.isoformat(),
         "completed_on": certificate.completed_on.isoformat(),
-        "issued_on": certificate.issued_at.date().isoformat(), "trainers": certificate.trainers,
+        "issued_on": certificate.issued_on.isoformat(), "trainers": certificate.trainers,
         "issuer": certificate.issuer_name,
         "expires_on": certificate.expires_on.isoformat() if certificate.expires_on else None,
-        "revoked_on": certificate.revoked_at.date().isoformat() if certificate.revoked_at else None,
+        "revoked_on": local_date(certificate.revoked_at).isoformat() if certificate.revoked_at else None,
         "revoked_reason": certificate.revoked_reason if certificate.revoked_at else None,
         "superseded_by": certificate.superseded_by.code if certificate.superseded_by else None,
         "reissue_of": certificate.reissue_of_code,
@@ -208,9 +208,9 @@ def doc_for(certificate: Certificate, today: date | None = None) -> pdf.Certific
         code=certificate.code, holder_name=certificate.holder_name, course_title=certificate.course_title,
         course_code=certificate.course_code, hours=certificate.hours, starts_on=certificate.run_starts_on,
         ends_on=certificate.run_ends_on, completed_on=certificate.completed_on,
-        issued_on=certificate.issued_at.date(), verify_url=verify_url(certificate.code),
+        issued_on=certificate.issued_on, verify_url=verify_url(certificate.code),
         trainers=tuple(certificate.trainers), expires_on=certificate.expires_on,
-        reissue_of=certificate.reissue_of_code, status=certificate.status_on(today or utcnow().date()))
+        reissue_of=certificate.reissue_of_code, status=certificate.status_on(today or org_today()))
 
 
 def _course_id(certificate: Certificate) -> int | None:
@@ -311,7 +311,7 @@ def status_pdf_for(actor, code: str) -> tuple[str, bytes]:
     certificate = get_by_code(code)
     if not can(actor, "download_certificate", certificate):
         raise Forbidden(_("Only the holder and admins can download this certificate."))
-    doc = doc_for(certificate, utcnow().date())
+    doc = doc_for(certificate, org_today())
     if doc.status == "valid":
         return filename_for(certificate), document_for(certificate)
     design = templates.designs_for_courses([_course_id(certificate)])
@@ -322,19 +322,40 @@ def status_pdf_for(actor, code: str) -> tuple[str, bytes]:
     return filename_for(certificate).replace(".pdf", f"-{doc.status}.pdf"), data
 
 
-def check_document(code: str, data: bytes) -> dict:
-    """Is this file the document issued for the certificate? (hash), is its
-    signature intact? (pyHanko), and the certificate's current status. The file
-    is only read, never kept."""
+def verification_page(code: str) -> dict:
+    """What the public verification page shows: the record (with the document's
+    SHA-256) and, for relying parties, the issuer's DID and the credential's status entry."""
+    from ..urls import public_base_url
+    from . import badges
     certificate = get_by_code(code)
     ensure_documents([certificate])
+    return {"cert": public_view(certificate), "issuer_did": badges.issuer_did(),
+            "status_entry": badges.status_entry(certificate, public_base_url()), "check": None}
+
+
+def check_document(code: str, data: bytes) -> dict:
+    """Is this file the document issued for the certificate? (hash), is its
+    signature intact? (pyHanko), and the certificate's current status: the
+    verification page with ``check`` filled in. The file is only read, never kept."""
+    page = verification_page(code)
     digest = documents.sha256(data)
-    matches = digest == certificate.document_sha256
+    matches = digest == page["cert"]["sha256"]
     other = None
     if not matches:
         other = db.session.scalar(select(Certificate.code).where(Certificate.document_sha256 == digest).limit(1))
-    return {"certificate": public_view(certificate), "sha256": digest, "matches": matches,
-            "other_code": other, "signature": signature_verdict(data)}
+    page["check"] = {"sha256": digest, "matches": matches, "other_code": other, "signature": signature_verdict(data)}
+    return page
+
+
+def check_any_document(data: bytes) -> dict:
+    """A PDF without a code: the certificate it belongs to (by hash, else by the
+    code its title names) checked as by ``check_document``; ``cert`` is None when
+    it belongs to none (then ``check`` has the hash and the signature alone)."""
+    code = certificate_code_for_document(data)
+    if code is not None:
+        return check_document(code, data)
+    return {"cert": None, "check": {"sha256": documents.sha256(data), "matches": False, "other_code": None,
+                                    "signature": signature_verdict(data)}}
 
 
 def certificate_code_for_document(data: bytes) -> str | None:
@@ -409,7 +430,7 @@ def run_certificates(run_id: int, *, current_only: bool = True) -> list[Certific
 def _run_items(run_id: int) -> list[tuple[Certificate, pdf.CertificateDoc, pdf.Design]]:
     certificates = [c for c in run_certificates(run_id) if c.revoked_at is None]
     designs = templates.designs_for_courses({_course_id(c) for c in certificates})
-    today = utcnow().date()
+    today = org_today()
     return [(c, doc_for(c, today), designs.get(_course_id(c)) or designs[None]) for c in certificates]
 
 
@@ -485,11 +506,15 @@ from .. import jobs  # noqa: E402
 
 @jobs.job("certificates.issue_run")
 def issue_run_job(progress, run_id: int, actor_id: int | None, email: bool = False) -> dict:
+    """Issue, then (with ``email``) e-mail the holders not e-mailed yet. Run
+    again after a crash it finishes the work: issuing skips what is issued, and
+    e-mailing skips who was e-mailed. Progress counts certificates of the stage
+    at hand ("issuing", then "emailing"), never the two added up."""
     actor = db.session.get(User, actor_id) if actor_id else None
-    result = issue_for_run(actor, run_id, progress=progress)
-    if email and result["issued"]:
-        n = len(result["issued"])
-        result["emailed"] = email_holders(actor, run_id, progress=lambda done, total: progress(n + done, n + total))
+    result = issue_for_run(actor, run_id, progress=lambda done, total: progress(done, total, "issuing"))
+    if email:
+        result["emailed"] = email_holders(actor, run_id, progress=lambda done, total: progress(done, total, "emailing"))
+        progress(result["emailed"], result["emailed"], "emailing")
     return result
 
 
@@ -543,7 +568,7 @@ def issue_page(run_id: int) -> dict:
 def renewals(within_days: int = 90, today: date | None = None) -> list[Certificate]:
     """Current, unrevoked certificates that expire within ``within_days`` or expired
     in the last year: the people to invite to a refresher."""
-    today = today or utcnow().date()
+    today = today or org_today()
     return list(db.session.scalars(select(Certificate).where(
         Certificate.current_for_enrolment_id.is_not(None), Certificate.revoked_at.is_(None),
         Certificate.expires_on.is_not(None), Certificate.expires_on <= today + timedelta(days=within_days),
@@ -555,7 +580,7 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
     """E-mail holders whose certificate lapses within ``within_days`` (once per certificate)."""
     if actor is not None and not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can send reminders."))
-    today = today or utcnow().date()
+    today = today or org_today()
     sent = 0
     for certificate in renewals(within_days, today):
         if certificate.expiry_reminder_sent_at is not None or certificate.expires_on < today:

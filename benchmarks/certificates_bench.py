@@ -104,7 +104,8 @@ def end_to_end(count: int, processes: int, workdir: Path) -> None:
     from training.enrolment.models import Enrolment
     from training.extensions import db
 
-    app = create_app({"SIGNING_DIR": str(workdir / "signing"), "PUBLIC_BASE_URL": "https://training.example.com",
+    app = create_app({"SIGNING_DIR": str(workdir / "signing"), "DOCUMENT_DIR": str(workdir / "documents"),
+                      "PUBLIC_BASE_URL": "https://training.example.com",
                       "CERT_PROCESSES": processes, "JOBS_MODE": "inline", "MAIL_DIR": str(workdir / "mail")})
     with app.app_context():
         db.create_all()
@@ -147,8 +148,8 @@ def end_to_end(count: int, processes: int, workdir: Path) -> None:
         total = t2 - t0
         print(f"\nend to end, {len(result['issued'])} certificates on {processes} processes "
               f"(worker start-up included):")
-        print(f"  issue (database)          : {(t1 - t0):6.2f} s")
-        print(f"  render + sign + zip       : {(t2 - t1):6.2f} s   ({len(archive) / 1048576:.1f} MiB ZIP)")
+        print(f"  issue: render, sign, store: {(t1 - t0):6.2f} s   (each document is made once, at issue)")
+        print(f"  zip of stored documents   : {(t2 - t1):6.2f} s   ({len(archive) / 1048576:.1f} MiB ZIP)")
         print(f"  total                     : {total:6.2f} s wall = {1000 * total / count:.2f} ms per certificate "
               f"(target 10 ms)")
         print(f"  CPU: this process {parent_cpu:.2f} s, workers {workers_cpu:.2f} s (start-up included)")
@@ -159,11 +160,16 @@ def end_to_end(count: int, processes: int, workdir: Path) -> None:
         pool = bulk.get_pool(signing.signer_settings(app.config), processes)
         list(pool.map(bulk._init_worker, [signing.signer_settings(app.config)] * processes, [None] * processes))
         t3 = time.perf_counter()
-        services.issue_for_run(admin, run_id)  # nothing left to issue: the database check alone
-        services.zip_for_run(admin, run_id)
+        items = services._run_items(run_id)
+        bulk.render_signed_many([(doc, design) for _c, doc, design in items], signing.signer_settings(app.config),
+                                processes)
         t4 = time.perf_counter()
-        print(f"  with warm workers         : {(t4 - t3):6.2f} s render + sign + zip "
+        print(f"  with warm workers         : {(t4 - t3):6.2f} s render + sign "
               f"= {1000 * (t4 - t3) / count:.2f} ms per certificate")
+        t5 = time.perf_counter()
+        services.zip_for_run(admin, run_id)
+        t6 = time.perf_counter()
+        print(f"  every later ZIP           : {(t6 - t5):6.2f} s (stored bytes, nothing signed again)")
         bulk.shutdown_pool()
         load = os.getloadavg()
         print(f"load average during the run: {load[0]:.2f} (other processes compete for the cores when > 0.5)")

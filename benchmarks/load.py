@@ -78,7 +78,8 @@ def drop_database(admin_url: str, name: str) -> None:
 def server_env(url: str, instance: Path) -> dict:
     env = dict(os.environ, DATABASE_URL=url, RATELIMIT_ENABLED="0", JOBS_MODE="thread", SECRET_KEY="load-test",
                MAIL_SERVER="", LOG_LEVEL="WARNING", UPLOAD_DIR=str(instance / "uploads"),
-               SIGNING_DIR=str(instance / "signing"), PUBLIC_BASE_URL=f"http://{HOST}")
+               SIGNING_DIR=str(instance / "signing"), DOCUMENT_DIR=str(instance / "documents"),
+               PUBLIC_BASE_URL=f"http://{HOST}")
     env.pop("REDIS_URL", None)
     return env
 

@@ -65,6 +65,7 @@ def make_test_app(tmp_path: Path, pg_url: str | None, **overrides):
         "MAIL_DIR": str(tmp_path / "mail"),
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "SIGNING_DIR": str(tmp_path.parent / "signing-shared"),
+        "DOCUMENT_DIR": str(tmp_path / "documents"),
         "SQLALCHEMY_DATABASE_URI": pg_url or f"sqlite:///{tmp_path / 'test.db'}",
     }
     config.update(overrides)

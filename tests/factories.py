@@ -59,9 +59,21 @@ class Factory:
         db.session.commit()
         return run
 
-    def past_run(self, course=None, **kw) -> Run:
+    def past_run(self, course=None, *, finalised=True, **kw) -> Run:
+        """A run that has ended; its registers are finalised unless ``finalised=False``."""
         start = (datetime.now(timezone.utc) - timedelta(days=10)).replace(microsecond=0)
-        return self.run(course, start=start, **kw)
+        run = self.run(course, start=start, **kw)
+        if finalised:
+            self.finalise(run)
+        return run
+
+    def finalise(self, run_or_meetings, by=None) -> None:
+        """Sign registers off (as a trainer would at the end of each meeting)."""
+        meetings = getattr(run_or_meetings, "meetings", run_or_meetings)
+        for meeting in meetings:
+            meeting.finalised_at = meeting.ends_at
+            meeting.finalised_by_id = getattr(by, "id", None)
+        db.session.commit()
 
     def enrolment(self, run, user=None, status="confirmed") -> Enrolment:
         user = user or self.trainee()

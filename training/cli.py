@@ -15,15 +15,30 @@ demo = AppGroup("demo", help="Demo data.")
 @users.command("create")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["trainee", "trainer", "assessor", "admin"]), default="trainee", show_default=True)
+@click.option("--role", type=click.Choice(["trainee", "trainer", "assessor", "admin", "coordinator"]), default="trainee",
+              show_default=True)
+@click.option("--company", "company_code", default=None, help="The member company's code (coordinators, trainees).")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--locale", type=click.Choice(["en", "zh"]), default=None)
-def users_create(email, name, role, password, locale):
+def users_create(email, name, role, company_code, password, locale):
     """Create a user account."""
+    from sqlalchemy import select
+
     from .accounts.services import create_user
+    from .companies.models import Company
+    company = None
+    if company_code:
+        company = db.session.scalar(select(Company).where(Company.code == company_code.strip().upper()))
+        if company is None:
+            raise click.ClickException(f"No company with code {company_code}.")
+    if role == "coordinator" and company is None:
+        raise click.ClickException("A coordinator needs --company CODE.")
     try:
-        user = create_user(email=email, name=name, password=password, role=role, locale=locale)
+        user = create_user(email=email, name=name, password=password, role=role, locale=locale, commit=False)
+        user.company_id = company.id if company else None
+        db.session.commit()
     except DomainError as exc:
+        db.session.rollback()
         raise click.ClickException(exc.message) from None
     click.echo(f"Created {user.role} {user.email} (id {user.id}).")
 
@@ -71,6 +86,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(companies_cli)
     app.cli.add_command(data)
     app.cli.add_command(enrolment_cli)
+    from .certificates.cli import signing_cli
+    app.cli.add_command(signing_cli)
     from .qualifications.cli import qualifications_cli
     app.cli.add_command(qualifications_cli)
     _refuse_links_without_base(app.cli)

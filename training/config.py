@@ -90,10 +90,22 @@ def load(instance: Path) -> dict:
         "MAIL_DIR": str(instance / "mail"),
         "UPLOAD_DIR": os.environ.get("UPLOAD_DIR") or str(instance / "uploads"),
         "SIGNING_DIR": os.environ.get("SIGNING_DIR") or str(instance / "signing"),
+        # Issued certificate PDFs, write-once by SHA-256 (see certificates/documents.py). Back it up.
+        "DOCUMENT_STORE": os.environ.get("DOCUMENT_STORE") or "file",
+        "DOCUMENT_DIR": os.environ.get("DOCUMENT_DIR") or str(instance / "documents"),
+        # RFC 3161 timestamp authority for PAdES B-T signatures; unset: no timestamp.
+        "TSA_URL": os.environ.get("TSA_URL") or None,
         "TRAINER_MARK_LEAD_MINUTES": 30,
         "CHECKIN_CODE_SECONDS": 30,
         "CHECKIN_MARGIN_MINUTES": int(os.environ.get("CHECKIN_MARGIN_MINUTES", 15)),
         "CHECKIN_LATE_AFTER_MINUTES": int(os.environ.get("CHECKIN_LATE_AFTER_MINUTES", 10)),
+        # A check-in code is accepted during its period plus this grace for clock skew and typing.
+        "CHECKIN_GRACE_SECONDS": int(os.environ.get("CHECKIN_GRACE_SECONDS", 15)),
+        # Optional: where check-in is accepted, by run location: {"Plant 2, Suzhou": ["10.20.0.0/16"]}.
+        # A location not listed accepts check-in from any network.
+        "CHECKIN_NETWORKS": {},
+        # A roster mark recorded on the device this long before it arrives is an offline replay.
+        "OFFLINE_MARK_AFTER_SECONDS": 60,
         "CERT_SYNC_LIMIT": 50,
         # Anonymous catalogue pages are kept this many seconds (see training/pagecache.py); 0 turns it off.
         "PUBLIC_PAGE_CACHE_SECONDS": float(os.environ.get("PUBLIC_PAGE_CACHE_SECONDS", 10)),

@@ -218,8 +218,12 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
             for meeting in run.meetings:
                 status = rng.choice(["absent", "present"]) if weak else rng.choices(
                     ["present", "late", "excused"], weights=[88, 9, 3])[0]
+                marked_at = meeting.starts_at + timedelta(minutes=20)
                 db.session.add(Attendance(enrolment_id=enrolment.id, meeting_id=meeting.id, status=status,
-                                          marked_by_id=trainer.id, marked_at=meeting.starts_at + timedelta(minutes=20)))
+                                          marked_by_id=trainer.id, marked_at=marked_at, recorded_at=marked_at))
+        # The trainer signed every register off at the end of its meeting.
+        for meeting in run.meetings:
+            meeting.finalised_at, meeting.finalised_by_id = meeting.ends_at, trainer.id
     db.session.commit()
 
     from .certificates.services import issue_for_run
@@ -227,9 +231,86 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
     for run in past_runs:
         issued += len(issue_for_run(admin, run.id)["issued"])
 
+    companies = _load_companies(today)
+
     return (f"Loaded {len(courses)} courses, {len(trainers)} trainers, {len(trainees)} trainees, "
-            f"{len(past_runs)} past runs with {issued} certificates.\n"
+            f"{len(past_runs)} past runs with {issued} certificates, {companies} member companies.\n"
             f"Demo logins (password: {DEMO_PASSWORD}):\n"
-            f"  admin    admin@demo.smt-academy.cn\n"
-            f"  trainer  {TRAINERS[0][0]}\n"
-            f"  trainee  ouyang.xiaoyan@demo.smt-academy.cn")
+            f"  admin        admin@demo.smt-academy.cn\n"
+            f"  trainer      {TRAINERS[0][0]}\n"
+            f"  trainee      ouyang.xiaoyan@demo.smt-academy.cn\n"
+            f"  coordinator  {MEMBER_COMPANIES[0]['coordinator'][0]}")
+
+
+# Member companies (issue 15): code, names, credit code, the free-text spellings of their people, a coordinator,
+# staff without a password yet (they set one through the invitation), and seats to reserve on upcoming runs.
+MEMBER_COMPANIES = [
+    {"code": "SZPP", "name": "Suzhou Precision Parts Co., Ltd.", "name_zh": "苏州精密零部件有限公司",
+     "credit_code": "91320594MA1MXK7Q2L", "tier": "founding",
+     "address": "88 Xinghu Street, Suzhou Industrial Park, Jiangsu 苏州工业园区星湖街 88 号",
+     "spellings": ("Suzhou Precision Parts Co.", "苏州精密零部件有限公司"),
+     "coordinator": ("zhou.hong@demo.smt-academy.cn", "周红"),
+     "staff": [("sun.qiang@szpp.example.cn", "孙强"), ("he.li@szpp.example.cn", "何丽"),
+               ("tang.jun@szpp.example.cn", "唐军")],
+     "seats": 4},
+    {"code": "RHEIN-SZ", "name": "Rhein Maschinenbau (Suzhou) Co., Ltd.", "name_zh": "莱茵机械（苏州）有限公司",
+     "credit_code": "91320500MA1P8RHN3X", "tier": "member",
+     "address": "15 Tinglan Lane, Suzhou New District 苏州高新区汀兰巷 15 号",
+     "spellings": ("Rhein Maschinenbau GmbH",),
+     "coordinator": ("katrin.vogel@demo.smt-academy.de", "Katrin Vogel"),
+     "staff": [("lukas.brandt@rhein-sz.example.com", "Lukas Brandt"), ("xu.tao@rhein-sz.example.com", "徐涛")],
+     "seats": 3},
+    {"code": "SZEA", "name": "Shenzhen Electronics Assembly Ltd.", "name_zh": "深圳电子组装有限公司",
+     "credit_code": "91440300MA5F2EMS8K", "tier": "associate",
+     "address": "Building 6, Bao'an Industrial Zone, Shenzhen 深圳市宝安工业区 6 栋",
+     "spellings": ("Shenzhen Electronics Assembly",),
+     "coordinator": ("lin.na@demo.smt-academy.cn", "林娜"),
+     "staff": [("deng.hui@szea.example.cn", "邓辉"), ("priya.nair@szea.example.com", "Priya Nair")],
+     "seats": 2},
+]
+
+
+def _load_companies(today: date) -> int:
+    """Three member companies with coordinators, staff, their history and reserved seats."""
+    from .catalogue.models import SeatAllocation
+    from .catalogue.services import seat_counts
+    from .companies.models import Company, name_key
+    upcoming = list(db.session.scalars(select(Run).where(Run.starts_on > today + timedelta(days=7),
+                                                         Run.status == "open").order_by(Run.starts_on, Run.id)))
+    for index, spec in enumerate(MEMBER_COMPANIES):
+        if db.session.scalar(select(Company).where(Company.code == spec["code"])):
+            continue
+        company = Company(code=spec["code"], name=spec["name"], name_zh=spec["name_zh"],
+                          credit_code=spec["credit_code"], tier=spec["tier"], address=spec["address"],
+                          contact_name=spec["coordinator"][1], contact_email=spec["coordinator"][0],
+                          contact_phone="", reviewed=True)
+        db.session.add(company)
+        db.session.flush()
+        keys = {name_key(s) for s in spec["spellings"]}
+        for user in db.session.scalars(select(User).where(User.company.is_not(None), User.company_id.is_(None))):
+            if name_key(user.company) in keys:
+                user.company_id = company.id
+        db.session.flush()
+        for enrolment in db.session.scalars(select(Enrolment).join(User, User.id == Enrolment.user_id).where(
+                User.company_id == company.id)):
+            enrolment.company_id = company.id  # they enrolled while in the company
+        email, name = spec["coordinator"]
+        coordinator = find_user_by_email(email) or create_user(
+            email=email, name=name, password=DEMO_PASSWORD, role="coordinator", check_strength=False, commit=False,
+            locale="zh" if any(ord(c) > 0x2e80 for c in name) else "en")
+        coordinator.company_id = company.id
+        for staff_email, staff_name in spec["staff"]:
+            person = find_user_by_email(staff_email) or create_user(
+                email=staff_email, name=staff_name, password=None, role="trainee", commit=False,
+                locale="zh" if any(ord(c) > 0x2e80 for c in staff_name) else "en")
+            person.company_id = company.id
+        db.session.flush()
+        for n, run in enumerate(upcoming[index::3][:2]):
+            seats = min(spec["seats"], seat_counts(run).public)
+            if seats > 0:
+                starts = min(m.starts_at for m in run.meetings)
+                db.session.add(SeatAllocation(run_id=run.id, company_id=company.id, seats=seats, overflow=n == 0,
+                                              released_seats=0, release_at=starts - timedelta(days=7)))
+                db.session.flush()
+    db.session.commit()
+    return len(MEMBER_COMPANIES)

@@ -87,6 +87,12 @@ def can(user, action: str, obj=None) -> bool:
         return utcnow() >= obj.starts_at - lead
     if action == "view_meeting_roster":  # obj: Meeting (trainers see it before they may mark)
         return is_admin(user) or teaches(user, obj.run)
+    if action == "finalise_register":  # obj: Meeting; from its start (a rule in attendance.registers)
+        return is_admin(user) or teaches(user, obj.run)
+    if action in {"reopen_register", "cancel_meeting", "move_meeting"}:  # obj: Meeting
+        return is_admin(user)
+    if action == "view_checkin_code":  # obj: Meeting
+        return is_admin(user) or teaches(user, obj.run)
     if action == "edit_trainer_profile":  # obj: User (the trainer)
         return is_admin(user) or (is_trainer(user) and obj.id == user.id)
     # --- qualifications (issue 14)

@@ -10,6 +10,11 @@ change fail and roll back. Receivers never commit.
 - ``certificate_issued.send(certificate)``
 - ``certificate_revoked.send(certificate)``
 - ``certificate_superseded.send(old, new=new)``: a reissue replaced ``old`` by ``new``.
+
+A question a lower domain asks the higher ones (receivers answer, never write):
+
+- ``credential_alignment.send(certificate)``: each receiver returns a list of Open
+  Badges 3.0 ``Alignment`` objects (e.g. the skills the certificate grants).
 """
 from __future__ import annotations
 
@@ -20,3 +25,4 @@ _signals = Namespace()
 certificate_issued = _signals.signal("certificate-issued")
 certificate_revoked = _signals.signal("certificate-revoked")
 certificate_superseded = _signals.signal("certificate-superseded")
+credential_alignment = _signals.signal("credential-alignment")

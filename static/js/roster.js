@@ -6,7 +6,12 @@
 // If the network is down the marks stay in the outbox, shown as pending, and
 // are sent again when the browser comes back online (and every 20 s). The
 // server records each key once, so a mark delivered twice counts once.
-// Without JavaScript the form posts normally.
+// Each mark carries when it was made on this device (recorded_at): the server
+// keeps the newest fact, so an old offline mark never replaces a newer one
+// (e.g. a trainee's self check-in); such marks come back as conflicts, shown
+// here with a choice to keep the register or use the mark after all.
+// A service worker keeps the page and its assets, so the roster opens offline
+// once it has been visited. Without JavaScript the form posts normally.
 (function () {
   'use strict';
   const form = document.getElementById('roster-form');
@@ -17,7 +22,10 @@
   const banner = document.getElementById('roster-status');
   const saveButton = document.getElementById('save-roster');
   const pendingBadge = document.getElementById('pending-count');
-  const csrf = (form.querySelector('input[name="csrf_token"]') || {}).value || '';
+  let csrf = (form.querySelector('input[name="csrf_token"]') || {}).value || '';
+  const conflictBox = document.getElementById('roster-conflicts');
+  const conflictList = document.getElementById('conflict-list');
+  const finaliseForm = document.getElementById('finalise-form');
   const rows = Array.from(form.querySelectorAll('.roster-row'));
   const byId = new Map(rows.map((row) => [row.dataset.enrolment, row]));
   let sending = false;
@@ -108,13 +116,78 @@
         if (r.status) setStatus(row, r.status);
       }
       if (r.status) {
-        const label = form.dataset['label' + r.status[0].toUpperCase() + r.status.slice(1)] || r.status;
         // In the run's time zone and on a 24-hour clock, as the server renders it, whatever the device's zone.
-        const time = r.marked_at ? new Date(r.marked_at).toLocaleTimeString([], {
-          hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: form.dataset.tz || undefined }) : '';
         row.querySelector('.roster-marked').textContent =
-          [label, fmt(form.dataset.msgBy, { name: r.marked_by || '—' }), time].filter(Boolean).join(' · ');
+          [labelOf(r.status), fmt(form.dataset.msgBy, { name: r.marked_by || '—' }), timeOf(r.marked_at)]
+            .filter(Boolean).join(' · ');
       }
+      const self = row.querySelector('.self-checkin');
+      if (self) self.classList.toggle('d-none', r.source !== 'checkin');
+    });
+  }
+
+  const labelOf = (status) => form.dataset['label' + status[0].toUpperCase() + status.slice(1)] || status;
+  const sourceOf = (source) => form.dataset['source' + (source || '')[0].toUpperCase() + (source || '').slice(1)] || source || '';
+  const timeOf = (iso) => (iso ? new Date(iso).toLocaleTimeString([], {
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: form.dataset.tz || undefined }) : '');
+
+  function showConflicts(conflicts) {
+    if (!conflictBox || !conflicts || !conflicts.length) return;
+    conflicts.forEach((c) => {
+      const row = byId.get(String(c.enrolment_id));
+      const name = row ? row.querySelector('.roster-name').textContent : String(c.enrolment_id);
+      const item = document.createElement('li');
+      item.className = 'conflict-item d-flex flex-wrap align-items-center gap-2 py-1';
+      item.dataset.enrolment = c.enrolment_id;
+      const text = document.createElement('span');
+      text.className = 'flex-grow-1';
+      text.textContent = fmt(form.dataset.msgConflict, {
+        name, kept: labelOf(c.kept.status), source: sourceOf(c.kept.source), kept_time: timeOf(c.kept.recorded_at),
+        offered: labelOf(c.offered.status), offered_time: timeOf(c.offered.recorded_at) });
+      const keep = document.createElement('button');
+      keep.type = 'button'; keep.className = 'btn btn-sm btn-outline-secondary conflict-keep';
+      keep.textContent = form.dataset.msgKeep;
+      const mine = document.createElement('button');
+      mine.type = 'button'; mine.className = 'btn btn-sm btn-danger conflict-use-mine';
+      mine.textContent = form.dataset.msgUseMine;
+      keep.addEventListener('click', () => { item.remove(); hideConflictsIfEmpty(); });
+      mine.addEventListener('click', () => {
+        // A new decision, made now: it is the newest fact.
+        const outbox = loadOutbox();
+        outbox.push({ enrolment_id: Number(c.enrolment_id), status: c.offered.status, note: c.offered.note || '',
+                      idempotency_key: newKey(), queued_at: new Date().toISOString(),
+                      prev_status: c.kept.status, prev_note: c.kept.note || '' });
+        saveOutbox(outbox);
+        if (row) { setStatus(row, c.offered.status); row.dataset.savedStatus = c.offered.status; }
+        item.remove(); hideConflictsIfEmpty(); refresh(); flush();
+      });
+      const old = conflictList.querySelector('[data-enrolment="' + c.enrolment_id + '"]');
+      if (old) old.remove();
+      item.append(text, keep, mine);
+      conflictList.append(item);
+    });
+    conflictBox.classList.remove('d-none');
+  }
+  function hideConflictsIfEmpty() {
+    if (conflictBox && !conflictList.children.length) conflictBox.classList.add('d-none');
+  }
+
+  async function refreshCsrf() {
+    // A page opened from the offline cache may hold an old token: take the current one.
+    try {
+      const page = await fetch(window.location.href, { credentials: 'same-origin', cache: 'no-store' });
+      const match = (await page.text()).match(/name="csrf_token"[^>]*value="([^"]+)"/);
+      if (match) { csrf = match[1]; return true; }
+    } catch (e) { /* still offline */ }
+    return false;
+  }
+
+  async function post(batch) {
+    return fetch(form.dataset.saveUrl, {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf, Accept: 'application/json' },
+      body: JSON.stringify({ records: batch.map(({ enrolment_id, status, note, idempotency_key, queued_at }) =>
+        ({ enrolment_id, status, note, idempotency_key, recorded_at: queued_at })) }),
     });
   }
 
@@ -124,17 +197,18 @@
     const batch = memoryOutbox.slice();
     say(fmt(form.dataset.msgSending, { n: batch.length }), 'info');
     try {
-      const response = await fetch(form.dataset.saveUrl, {
-        method: 'POST', credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrf, Accept: 'application/json' },
-        body: JSON.stringify({ records: batch.map(({ enrolment_id, status, note, idempotency_key }) =>
-          ({ enrolment_id, status, note, idempotency_key })) }),
-      });
+      let response = await post(batch);
+      if (response.status === 400 && await refreshCsrf()) response = await post(batch);
       const sentKeys = new Set(batch.map((m) => m.idempotency_key));
       if (response.ok) {
         const data = await response.json();
         saveOutbox(loadOutbox().filter((m) => !sentKeys.has(m.idempotency_key)));
+        (data.conflicts || []).forEach((c) => {
+          const row = byId.get(String(c.enrolment_id));
+          if (row) row.classList.remove('is-changed');
+        });
         applyServerRows(data.rows || []);
+        showConflicts(data.conflicts || []);
         say(form.dataset.msgSaved, 'success');
         setTimeout(() => { if (!memoryOutbox.length) say('', 'info'); }, 2500);
       } else if (response.status === 401 || response.status === 403 || response.status === 400 ||
@@ -221,6 +295,23 @@
     if (input) input.focus();
     refresh();
   });
+
+  if (finaliseForm) {
+    finaliseForm.addEventListener('submit', (event) => {
+      queueChanges();
+      refresh();
+      if (memoryOutbox.length) {
+        event.preventDefault();
+        say(form.dataset.msgFinalisePending, 'warning');
+        flush();
+      }
+    });
+  }
+
+  // The roster opens offline once visited: the worker keeps this page and its assets.
+  if ('serviceWorker' in navigator && form.dataset.sw) {
+    navigator.serviceWorker.register(form.dataset.sw, { scope: '/meetings/' }).catch(() => { /* not over http(s) */ });
+  }
 
   window.addEventListener('online', flush);
   setInterval(() => { if (navigator.onLine !== false) flush(); }, 20000);

@@ -177,6 +177,12 @@ def test_whole_flow_through_the_api(client, factory):
     assert bad.status_code == 422
     assert api(client, trainer).put(f"/api/v1/meetings/{meeting_id}/attendance", json=records).status_code == 200
 
+    # Nothing is issued while the register is open; the trainer signs it off.
+    skipped = api(client, admin).post(f"/api/v1/runs/{run['id']}/certificates").json
+    assert skipped["issued"] == [] and skipped["skipped"][0]["reason"] == "register_open"
+    signed = api(client, trainer).post(f"/api/v1/meetings/{meeting_id}/attendance/finalise")
+    assert signed.status_code == 200 and signed.json["finalised_by"]["id"] == trainer.id
+
     # Issuing: admins only; one certificate per enrolment, however often it is asked.
     assert api(client, trainer).post(f"/api/v1/runs/{run['id']}/certificates").status_code == 403
     issued = api(client, admin).post(f"/api/v1/runs/{run['id']}/certificates")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -48,17 +48,20 @@ def test_code_is_forgiving_about_case_dashes_and_look_alikes(live):
     assert status_of(live.meeting, live.enrolments[0]) == "present"
 
 
-def test_previous_code_still_works_older_is_expired(live):
-    t = live.meeting.starts_at + timedelta(minutes=2)
-    step = checkin._seconds()
+def test_a_code_lives_its_period_plus_the_grace_then_is_refused(live, app):
+    period, grace = checkin._seconds(), app.config["CHECKIN_GRACE_SECONDS"]
+    step = checkin.step_at(live.meeting.starts_at + timedelta(minutes=2))
+    begin = datetime.fromtimestamp(step * period, timezone.utc)  # the code's period starts
     checkin.ensure_secret(live.meeting)
-    previous = checkin.code_at(live.meeting, checkin.step_at(t) - 1, checkin.SHORT_LENGTH)
-    checkin.check_in(live.enrolments[0].user, code=previous, now=t)
-    old = checkin.code_at(live.meeting, checkin.step_at(t - timedelta(seconds=3 * step)), checkin.SHORT_LENGTH)
+    code = checkin.code_at(live.meeting, step, checkin.SHORT_LENGTH)
+    assert checkin.expires_at(step) == begin + timedelta(seconds=period + grace)
+    # Typed a few seconds after the screen changed to the next code: still accepted.
+    checkin.check_in(live.enrolments[0].user, code=code, now=begin + timedelta(seconds=period + grace - 1))
     with pytest.raises(CheckinRefused) as refused:
-        checkin.check_in(live.enrolments[1].user, code=old, now=t)
-    assert refused.value.code == "code_expired"
+        checkin.check_in(live.enrolments[1].user, code=code, now=begin + timedelta(seconds=period + grace + 1))
+    assert refused.value.code == "code_invalid" and refused.value.status == 422
     assert "expired" in refused.value.message
+    assert status_of(live.meeting, live.enrolments[1]) is None
 
 
 def test_a_friend_texting_the_code_minutes_later_is_refused(live):
@@ -66,7 +69,7 @@ def test_a_friend_texting_the_code_minutes_later_is_refused(live):
     code = code_now(live.meeting, t)
     with pytest.raises(CheckinRefused) as refused:
         checkin.check_in(live.enrolments[1].user, code=code, now=t + timedelta(minutes=3))
-    assert refused.value.code == "code_expired"
+    assert refused.value.code == "code_invalid"
 
 
 def test_wrong_and_malformed_codes_are_refused(live):
@@ -90,18 +93,22 @@ def test_code_of_another_meeting_is_refused_on_this_meetings_link(live, factory)
     assert refused.value.code == "other_meeting"
 
 
-def test_meeting_not_started_and_ended_are_refused(live, app):
+def test_check_in_opens_before_the_start_and_closes_at_the_scheduled_end(live, app):
     margin = timedelta(minutes=app.config["CHECKIN_MARGIN_MINUTES"])
     early = live.meeting.starts_at - margin - timedelta(minutes=1)
     with pytest.raises(CheckinRefused) as refused:
         checkin.check_in(live.enrolments[0].user, code=code_now(live.meeting, early), now=early)
-    assert refused.value.code == "not_started"
+    assert refused.value.code == "checkin_closed" and refused.value.status == 409
     just_open = live.meeting.starts_at - margin + timedelta(minutes=1)
     checkin.check_in(live.enrolments[0].user, code=code_now(live.meeting, just_open), now=just_open)
-    late = live.meeting.ends_at + margin + timedelta(minutes=1)
-    with pytest.raises(CheckinRefused) as refused:
-        checkin.check_in(live.enrolments[1].user, code=code_now(live.meeting, late), now=late)
-    assert refused.value.code == "ended"
+    last_minute = live.meeting.ends_at - timedelta(seconds=30)
+    assert checkin.check_in(live.enrolments[1].user, code=code_now(live.meeting, last_minute),
+                            now=last_minute).attendance.status == "late"
+    for after in (live.meeting.ends_at, live.meeting.ends_at + timedelta(minutes=1)):
+        with pytest.raises(CheckinRefused) as refused:
+            checkin.check_in(live.enrolments[2].user, code=code_now(live.meeting, after), now=after)
+        assert refused.value.code == "checkin_closed"
+    assert status_of(live.meeting, live.enrolments[2]) is None
 
 
 def test_someone_not_enrolled_is_refused(live, factory):
@@ -112,7 +119,7 @@ def test_someone_not_enrolled_is_refused(live, factory):
         with pytest.raises(CheckinRefused) as refused:
             checkin.check_in(user, code=code_now(live.meeting, t), now=t)
         assert refused.value.code == "not_enrolled"
-        assert refused.value.status == 403
+        assert refused.value.status == 409
 
 
 def test_check_in_never_downgrades_a_trainers_mark(live):
@@ -180,7 +187,7 @@ def test_ticket_opened_by_one_trainee_cannot_be_used_by_another(client, live):
     ticket = parse_qs(urlsplit(scanned.location).query)["t"][0]
     login(client, b.user)
     refused = client.post("/checkin/confirm", data={"ticket": ticket})
-    assert refused.status_code == 403
+    assert refused.status_code == 409
     assert status_of(live.meeting, b) is None
 
 

@@ -73,3 +73,30 @@ def test_calendar_page_needs_login_and_reset_needs_csrf(app, factory):
 def test_unknown_feed_token_is_404(client):
     assert client.get("/calendar/nope.ics").status_code == 404
     assert client.get("/calendar/" + "x" * 300 + ".ics").status_code == 404
+
+
+def test_cached_time_zones_write_what_icalendar_writes():
+    """add_timezones builds each VTIMEZONE once per process; the calendar is the
+    same as icalendar's own add_missing_timezones makes."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from icalendar import Calendar, Event
+
+    from training.catalogue.calendar import add_timezones
+
+    def build():
+        cal = Calendar()
+        for i, zone in enumerate(["Asia/Shanghai", "Europe/Berlin", "Asia/Shanghai"]):
+            event = Event()
+            event.add("uid", f"e{i}")
+            event.add("dtstart", datetime(2027, 3, 28, 9, tzinfo=ZoneInfo(zone)))
+            cal.add_component(event)
+        return cal
+
+    ours, theirs = build(), build()
+    add_timezones(ours)
+    add_timezones(ours)  # nothing missing the second time
+    theirs.add_missing_timezones()
+    assert sorted(tz.tz_name for tz in ours.timezones) == ["Asia/Shanghai", "Europe/Berlin"]
+    assert sorted(ours.to_ical().splitlines()) == sorted(theirs.to_ical().splitlines())

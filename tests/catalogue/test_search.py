@@ -216,3 +216,50 @@ def test_default_order_pages_through_dated_then_undated_courses(app, factory):
             assert result.total == 10
             seen += [card.course.id for card in result.items]
         assert seen == expected, per_page
+
+
+def _grams(course_id):
+    return set(db.session.execute(db.text("SELECT gram FROM course_search_grams WHERE course_id = :c"),
+                                  {"c": course_id}).scalars())
+
+
+def test_short_terms_use_the_short_term_index_and_follow_every_change(catalogue, factory):
+    rob, wang = catalogue["rob"], catalogue["wang"]
+    assert {"机", "机器", "器人", "ro", "b-"} <= _grams(rob.id)
+    assert not any(" " in gram for gram in _grams(rob.id))
+    assert codes(q="器人") == ["ROB-110"]
+    assert codes(q="ua") == ["OPC-150"]
+    assert set(codes(q="小")) == {"ROB-110"}  # the trainer's name
+    rob.title = "焊接工作站"
+    db.session.commit()
+    assert codes(q="机器") == ["ROB-110"]  # still in the category name 工业机器人
+    assert codes(q="焊接") == ["ROB-110"]
+    assert "操作" not in _grams(rob.id)
+    wang.display_name = "李娜"
+    db.session.commit()
+    assert codes(q="李娜") == ["ROB-110"] and codes(q="小明") == []
+    catalogue["robots"].name_zh = "自动化"
+    db.session.commit()
+    assert codes(q="机器") == [] and codes(q="自动") == ["ROB-110"]
+    db.session.delete(rob.runs[0]) if rob.runs else None
+    db.session.commit()
+    assert codes(q="李娜") == []
+    rebuild_search_index()
+    assert codes(q="焊接") == ["ROB-110"]
+
+
+def test_short_terms_are_literal_and_combine_with_long_ones(catalogue):
+    assert codes(q="%") == [] and codes(q="_") == []
+    assert codes(q="机器 编程") == ["ROB-110"]
+    assert codes(q="ua channels") == ["OPC-150"]  # the long term reaches the description
+
+
+def test_plurals_and_verb_forms_find_the_word(catalogue, factory):
+    factory.course(code="VIS-1", title="Machine vision for robot cells", summary="Inspecting welded seams.")
+    factory.course(code="FAC-1", title="Smart factory basics", summary="Programme management.")
+    assert set(codes(q="robots")) == {"VIS-1", "ROB-110"}  # ROB-110: "Industrial robotics"
+    assert codes(q="factories") == ["FAC-1"]
+    assert set(codes(q="programming")) == {"FAC-1", "PLC-101"}  # "Programme", "PLC programming"
+    assert codes(q="welding") == ["VIS-1"]
+    assert codes(q="inspected") == ["VIS-1"]
+    assert codes(q="seam") == ["VIS-1"]

@@ -88,22 +88,32 @@ def test_signature_validates_and_one_changed_byte_breaks_it(client, factory, adm
     assert broken.summary().startswith("INVALID")
 
 
-def test_embedded_key_is_generated_once_and_kept(tmp_path):
+def test_embedded_key_is_generated_once_encrypted_and_kept(tmp_path):
     settings = {"SIGNING_DIR": str(tmp_path / "keys"), "ORG_NAME": "Test Org"}
     first = signing.load_material(settings)
-    assert (tmp_path / "keys" / "signing-key.pem").exists()
-    assert (tmp_path / "keys" / "signing-key.pem").stat().st_mode & 0o077 == 0
+    key_file = tmp_path / "keys" / "keys" / f"{first.kid}.key.pem"
+    assert key_file.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert key_file.stat().st_mode & 0o077 == 0
+    passphrase = tmp_path / "signing-passphrase"  # generated next to SIGNING_DIR (the embedded default)
+    assert passphrase.stat().st_mode & 0o077 == 0
     second = signing.load_material(settings)
     assert first.cert.dump() == second.cert.dump()
     assert "Test Org" in first.cert.subject.human_friendly
 
 
 def test_signer_uses_configured_key_files(tmp_path):
-    signing.load_material({"SIGNING_DIR": str(tmp_path / "k"), "ORG_NAME": "Org"})
-    settings = {"SIGNING_KEY_FILE": str(tmp_path / "k" / "signing-key.pem"),
-                "SIGNING_CERT_FILE": str(tmp_path / "k" / "signing-cert.pem")}
-    material = signing.load_material(settings)
-    assert material.source.startswith("files:")
+    from cryptography.hazmat.primitives import serialization
+    material = signing.load_material({"SIGNING_DIR": str(tmp_path / "k"), "ORG_NAME": "Org"})
+    (tmp_path / "key.pem").write_bytes(material.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"file secret")))
+    (tmp_path / "cert.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\n" + __import__("base64").encodebytes(
+        material.cert.dump()) + b"-----END CERTIFICATE-----\n")
+    (tmp_path / "pass").write_text("file secret\n")
+    settings = {"SIGNING_KEY_FILE": str(tmp_path / "key.pem"), "SIGNING_CERT_FILE": str(tmp_path / "cert.pem"),
+                "SIGNING_KEY_PASSPHRASE_FILE": str(tmp_path / "pass")}
+    loaded = signing.load_material(settings)
+    assert loaded.source.startswith("files:") and loaded.kid == material.kid
     with pytest.raises(signing.SigningUnavailable):
         signing.load_material({"SIGNING_KEY_FILE": str(tmp_path / "missing.pem"),
                                "SIGNING_CERT_FILE": str(tmp_path / "missing.pem")})

@@ -38,7 +38,7 @@ def test_never_before_the_run_is_complete(factory, admin):
     run = factory.run(meetings=2)  # in the future
     factory.enrolment(run)
     result = services.issue_for_run(admin, run.id)
-    assert result["issued"] == [] and result["skipped"][0]["reason"] == "incomplete"
+    assert result["issued"] == [] and result["skipped"][0]["reason"] == "register_open"
 
 
 @pytest.mark.postgres

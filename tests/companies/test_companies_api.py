@@ -153,3 +153,15 @@ def test_bad_people_input_is_422_and_saves_nothing(client, factory, data):
     r = caller.post(f"/api/v1/companies/{company.id}/people", json=data)
     assert r.status_code == 422, r.json
     assert _count(User) == before and _count(CompanyInvitation) == 0
+
+
+def test_the_cli_creates_a_coordinator_of_a_company(runner, factory):
+    company = factory.company(code="EMS-KS")
+    result = runner.invoke(args=["users", "create", "--email", "hr@ems.example", "--name", "HR Chen", "--role",
+                                 "coordinator", "--company", "ems-ks", "--password", "a long secret 2026"])
+    assert result.exit_code == 0, result.output
+    user = find("hr@ems.example")
+    assert user.role == "coordinator" and user.company_id == company.id
+    missing = runner.invoke(args=["users", "create", "--email", "x@ems.example", "--name", "X", "--role",
+                                  "coordinator", "--password", "a long secret 2026"])
+    assert missing.exit_code != 0 and find("x@ems.example") is None

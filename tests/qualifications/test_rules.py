@@ -238,3 +238,14 @@ def test_renewals_list_shows_expiring_grants(plant, client):
     login(client, plant.admin)
     page = client.get("/admin/certificates/renewals").get_data(as_text=True)
     assert "SMT-OP" in page and plant.trainee.display_name in page
+
+
+def test_open_badges_credential_names_the_skills_it_grants(plant, client):
+    cert = _issue(plant)
+    body = client.get(f"/verify/{cert.code}/badge.json").get_json()
+    [alignment] = body["credentialSubject"]["achievement"]["alignment"]
+    assert alignment["targetCode"] == "SMT-OP" and alignment["type"] == ["Alignment"]
+    assert "SMT 产线操作" in alignment["targetName"] and alignment["targetDescription"].startswith("Level L")
+    page = client.get(alignment["targetUrl"].replace("http://localhost", ""))
+    assert page.status_code == 200 and "SMT-OP" in page.get_data(as_text=True)
+    assert client.get("/qualifications/skills/NOPE").status_code == 404

@@ -63,6 +63,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "certificates.verify"): PUBLIC,
     ("GET", "certificates.badge"): PUBLIC,
     ("GET", "certificates.badge_jwt"): PUBLIC,
+    ("POST", "certificates.check_document"): PUBLIC,   # a PDF checked against the issued one, not kept
+    ("GET", "certificates.jwks"): PUBLIC,
+    ("GET", "certificates.did_document"): PUBLIC,
+    ("GET", "certificates.status_list"): PUBLIC,
     ("GET", "static"): PUBLIC,
     ("GET", "bootstrap.static"): PUBLIC,
     ("GET", "healthz"): PUBLIC,
@@ -96,6 +100,7 @@ EXPECTED: dict[tuple[str, str], str] = {
                                                   # refused); admins may enrol anyone, themselves too
     ("POST", "enrolment.cancel"): HOLDER,
     ("GET", "certificates.download"): HOLDER,
+    ("GET", "certificates.download_status_copy"): HOLDER,
     ("GET", "attendance.my_attendance"): "LODODO",
     ("GET", "attendance.checkin_form"): USER,
     ("POST", "attendance.checkin_form"): USER,
@@ -115,6 +120,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "attendance.register_csv"): STAFF,
     ("GET", "attendance.register_pdf"): STAFF,
     ("POST", "attendance.save_assessment"): STAFF,
+    ("POST", "attendance.finalise"): STAFF,
+    ("POST", "attendance.reopen"): ADMIN,
+    ("GET", "attendance.manage_meeting"): ADMIN,
+    ("POST", "attendance.cancel_meeting"): ADMIN,
+    ("POST", "attendance.move_meeting"): ADMIN,
+    ("GET", "attendance.service_worker"): PUBLIC,  # the roster's offline cache script, no data in it
     ("GET", "trainers.edit_profile"): STAFF,      # user_id is the run's trainer: themself and admins
     ("POST", "trainers.edit_profile"): STAFF,
     ("POST", "trainers.upload_photo"): STAFF,
@@ -194,6 +205,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("DELETE", "api.cancel_enrolment"): "UODDDO",
     ("GET", "api.meeting_attendance"): API_STAFF,
     ("PUT", "api.mark_attendance"): API_STAFF,
+    ("POST", "api.finalise_register"): API_STAFF,
+    ("POST", "api.reopen_register"): API_ADMIN,
+    ("GET", "api.checkin_code"): API_STAFF,
+    ("POST", "api.self_checkin"): "UOOOOO",       # any signed-in person; the code and the enrolment decide (422/409)
+    ("POST", "api.cancel_meeting"): API_ADMIN,
+    ("POST", "api.move_meeting"): API_ADMIN,
     ("POST", "api.issue_run_certificates"): API_ADMIN,
     ("GET", "api.list_run_certificates"): API_ADMIN,
     ("GET", "api.run_certificates_zip"): API_ADMIN,
@@ -243,6 +260,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "qualifications.matrix_pdf"): ADMIN,
     ("GET", "qualifications.qualified"): ADMIN,
     ("GET", "qualifications.mine"): USER,
+    ("GET", "qualifications.skill"): PUBLIC,     # where a credential's alignment points
     ("GET", "qualifications.person"): "LODODO",   # the person, trainers of their runs, admins
     ("GET", "qualifications.evidence"): "LODODO",
     ("POST", "qualifications.add_grant"): ADMIN,   # assessors and admins
@@ -320,6 +338,8 @@ ARGUMENT_OVERRIDES = {
     "admin.enrolment_approve": lambda w: {"enrolment_id": w.pending.id},
     "companies.admin_merge": lambda w: {"company_id": w.spare_company.id},
     "admin.enrolment_reject": lambda w: {"enrolment_id": w.pending.id},
+    "certificates.status_list": lambda w: {"number": 1},
+    "qualifications.skill": lambda w: {"code": "PLC-BASICS"},
     **{endpoint: (lambda w: {"user_id": w.trainee.id}) for endpoint in (
         "qualifications.person", "qualifications.evidence", "qualifications.add_grant", "qualifications.enrol_gap",
         "api.person_qualifications", "api.grant_qualification")},

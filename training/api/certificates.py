@@ -47,7 +47,8 @@ def run_certificates_zip(run_id: int):
 @bp.get("/certificates/<code>")
 @limiter.limit(LOOKUP_LIMIT)
 def get_certificate(code: str):
-    return services.public_view(services.get_by_code(code))
+    """The public record, with ``sha256`` of the issued document."""
+    return services.public_record(code)
 
 
 @bp.get("/certificates/<code>/pdf")

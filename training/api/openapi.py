@@ -187,7 +187,11 @@ SCHEMAS: dict[str, dict] = {
         "excused_counts": BOOLEAN, "weight_by_length": BOOLEAN, "auto_issue": BOOLEAN, "published": BOOLEAN,
         "prerequisite_course_id": nullable("integer"),
     }, ("code", "title", "hours")),
-    "Meeting": obj({"id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string")},
+    "Meeting": obj({"id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string"),
+                    "cancelled_at": nullable("string", format="date-time",
+                                             description="Set when the meeting was cancelled; it counts for no one."),
+                    "finalised_at": nullable("string", format="date-time",
+                                             description="When its register was signed off.")},
                    ("id", "starts_at", "ends_at")),
     "MeetingInput": obj({"starts_at": DATETIME, "ends_at": DATETIME, "title": {"type": "string", "maxLength": 200}},
                         ("starts_at", "ends_at")),
@@ -252,30 +256,79 @@ SCHEMAS: dict[str, dict] = {
         "errors": array(obj({"row": INTEGER, "email": nullable("string"), "message": STRING}, ("row", "message"))),
     }, ("run_id", "enrolled", "waitlisted", "existing", "accounts_created", "errors")),
     "AttendanceStatus": {"type": "string", "enum": ["present", "late", "absent", "excused"]},
+    "Person": obj({"id": INTEGER, "name": STRING}, ("id", "name")),
+    "MeetingState": obj({
+        "id": INTEGER, "run_id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string"),
+        "course_code": STRING, "course_title": STRING,
+        "cancelled_at": nullable("string", format="date-time", description="Set when the meeting was cancelled."),
+        "cancel_reason": STRING,
+        "sequence": {"type": "integer", "description": "The calendar SEQUENCE: raised on every move or cancel."},
+        "finalised_at": nullable("string", format="date-time"),
+        "finalised_by": {"anyOf": [ref("Person"), {"type": "null"}]},
+    }, ("id", "run_id", "starts_at", "ends_at")),
     "AttendanceRoster": obj({
-        "meeting": obj({
-            "id": INTEGER, "run_id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string"),
-            "course_code": STRING, "course_title": STRING,
-        }, ("id", "run_id", "starts_at", "ends_at")),
+        "meeting": ref("MeetingState"),
+        "finalised_at": nullable("string", format="date-time",
+                                 description="When the register was signed off; null while it is open."),
+        "finalised_by": {"anyOf": [ref("Person"), {"type": "null"}]},
+        "cancelled": BOOLEAN,
         "counts": obj({"present": INTEGER, "late": INTEGER, "absent": INTEGER, "excused": INTEGER,
                        "unmarked": INTEGER}, ("unmarked",)),
         "items": array(obj({
             "enrolment_id": INTEGER, "user_id": INTEGER, "name": STRING,
             "status": {"anyOf": [ref("AttendanceStatus"), {"type": "null"}]},
             "note": nullable("string"),
-            "marked_by": {"anyOf": [obj({"id": INTEGER, "name": STRING}, ("id", "name")), {"type": "null"}]},
-            "marked_at": nullable("string", format="date-time"), "source": nullable("string"),
+            "marked_by": {"anyOf": [ref("Person"), {"type": "null"}]},
+            "marked_at": nullable("string", format="date-time"),
+            "recorded_at": nullable("string", format="date-time",
+                                    description="When the mark was made on the device; the newest wins."),
+            "source": {"anyOf": [ref("AttendanceSource"), {"type": "null"}]},
+            "self_checkin": BOOLEAN,
+            "device_flag": {"type": "boolean",
+                            "description": "Another account tried to check in from the same browser."},
         }, ("enrolment_id", "user_id", "name", "status"))),
         "changed": {"type": "integer", "description": "After a PUT: how many records changed."},
-    }, ("meeting", "counts", "items")),
+        "conflicts": array(ref("AttendanceConflict"),
+                           description="After a PUT: marks not applied because a newer one was recorded."),
+    }, ("meeting", "finalised_at", "counts", "items")),
+    "AttendanceSource": {"type": "string", "enum": ["roster", "offline", "checkin", "api", "admin"],
+                         "description": "Decided by the server, never by the client."},
+    "AttendanceConflict": obj({
+        "enrolment_id": INTEGER,
+        "kept": obj({"status": ref("AttendanceStatus"), "note": STRING, "source": STRING,
+                     "recorded_at": DATETIME, "marked_by": nullable("string")}, ("status", "recorded_at")),
+        "offered": obj({"status": ref("AttendanceStatus"), "note": STRING, "recorded_at": DATETIME},
+                       ("status", "recorded_at")),
+    }, ("enrolment_id", "kept", "offered")),
     "AttendanceInput": obj({
         "records": array(obj({
             "enrolment_id": INTEGER, "status": ref("AttendanceStatus"),
-            "note": {"type": "string", "maxLength": 2000},
-            "idempotency_key": {"type": "string", "maxLength": 64,
+            "note": {"type": "string", "maxLength": 1000},
+            "idempotency_key": {"type": "string", "minLength": 8, "maxLength": 64,
                                 "description": "A record whose key was already received is skipped (safe retries)."},
+            "recorded_at": {"type": "string", "format": "date-time",
+                            "description": "When the mark was made on the device (ISO 8601 with offset); "
+                                           "default: when it arrives. An older mark than the one held is not "
+                                           "applied and comes back in `conflicts`."},
         }, ("enrolment_id", "status"))),
     }, ("records",)),
+    "Finalised": obj({"finalised_at": nullable("string", format="date-time"),
+                      "finalised_by": {"anyOf": [ref("Person"), {"type": "null"}]},
+                      "meeting": ref("MeetingState")}, ("finalised_at", "finalised_by")),
+    "RequiredReason": obj({"reason": {"type": "string", "minLength": 3, "maxLength": 500}}, ("reason",)),
+    "CheckinCode": obj({
+        "code": {"type": "string", "description": "The 6-character code to type (or scan via `url`)."},
+        "expires_at": {"type": "string", "format": "date-time",
+                       "description": "The last moment this code is accepted (its period plus a small grace)."},
+        "period_seconds": {"type": "integer", "description": "How often the code changes."},
+        "url": {"type": "string", "description": "The link the room's QR code holds."},
+    }, ("code", "expires_at", "period_seconds")),
+    "CheckinInput": obj({"code": {"type": "string", "maxLength": 32}}, ("code",)),
+    "CheckinResult": obj({
+        "enrolment_id": INTEGER, "status": {"type": "string", "enum": ["present", "late", "excused", "absent"]},
+        "already": {"type": "boolean", "description": "The trainee was already marked; nothing changed."},
+    }, ("enrolment_id", "status")),
+    "MoveInput": obj({"starts_at": DATETIME, "ends_at": DATETIME}, ("starts_at", "ends_at")),
     "Certificate": obj({
         "code": STRING, "display_code": {"type": "string", "description": "The code grouped for reading aloud."},
         "status": {"type": "string", "enum": ["valid", "revoked", "superseded", "expired"]},
@@ -286,6 +339,9 @@ SCHEMAS: dict[str, dict] = {
         "superseded_by": nullable("string", description="The code of the certificate that replaced this one."),
         "reissue_of": nullable("string"), "verify_url": {"type": "string", "format": "uri"},
         "badge_url": {"type": "string", "format": "uri"},
+        "sha256": nullable("string", pattern="^[0-9a-f]{64}$",
+                           description="SHA-256 (hex) of the signed PDF issued for this certificate: every download "
+                                       "is exactly these bytes."),
         "enrolment_id": {"type": "integer", "description": "Only in an admin's list of a run's certificates."},
     }, ("code", "status", "holder_name", "course_title", "hours", "issued_on"),
         description="What anyone may see of a certificate: no e-mail or other personal data."),
@@ -576,15 +632,70 @@ PATHS: dict[str, dict] = {
         "put": op("Mark attendance", tag="Attendance", auth=AUTH_USER, body=ref("AttendanceInput"),
                   ok_schema=ref("AttendanceRoster"), errors=(403, 404, 409),
                   description="Trainers of the run may mark from 30 minutes before the meeting starts "
-                              "(403 `too_early` before); admins at any time. Answers the roster after the change "
-                              "with `changed`.", who="the run's trainers, admins"),
+                              "(403 `too_early` before); admins at any time. The newest mark by `recorded_at` "
+                              "wins: an older one is not applied and is listed in `conflicts`. 409 "
+                              "`register_finalised` once the register is finalised, `meeting_cancelled` on a "
+                              "cancelled meeting. Answers the roster after the change with `changed`.",
+                  who="the run's trainers, admins"),
+    },
+    "/meetings/{meeting_id}/attendance/finalise": {
+        "parameters": [MEETING_ID],
+        "post": op("Finalise (sign off) the register", tag="Attendance", auth=AUTH_USER, ok_schema=ref("Finalised"),
+                   errors=(403, 404, 409),
+                   description="From the meeting's start. A finalised register takes no self check-ins and no "
+                               "changes until an admin reopens it. Finalising again changes nothing. 409 "
+                               "`too_early`, `meeting_cancelled`, `run_cancelled`.",
+                   who="the run's trainers, admins"),
+    },
+    "/meetings/{meeting_id}/attendance/reopen": {
+        "parameters": [MEETING_ID],
+        "post": op("Reopen a finalised register", tag="Attendance", auth=AUTH_ADMIN, body=ref("RequiredReason"),
+                   ok_schema=ref("Finalised"), errors=(404, 409),
+                   description="The reason is kept in the audit log. 409 `register_open` if it is not finalised.",
+                   who="admins"),
+    },
+    "/meetings/{meeting_id}/checkin-code": {
+        "parameters": [MEETING_ID],
+        "get": op("The current self check-in code", tag="Attendance", auth=AUTH_USER, ok_schema=ref("CheckinCode"),
+                  errors=(403, 404, 409),
+                  description="409 `checkin_closed` outside the check-in window (from before the start until the "
+                              "scheduled end), on a cancelled meeting or a finalised register.",
+                  who="the run's trainers, admins"),
+    },
+    "/meetings/{meeting_id}/checkin": {
+        "parameters": [MEETING_ID],
+        "post": op("Check in with the room's code", tag="Attendance", auth=AUTH_USER, body=ref("CheckinInput"),
+                   ok_schema=ref("CheckinResult"), errors=(403, 404, 409),
+                   description="The signed-in trainee, confirmed on the run, marks themself present (late after "
+                               "the late threshold). Refusals: 422 `code_invalid` (wrong or expired code), 409 "
+                               "`checkin_closed` (before the window, after the scheduled end, cancelled, "
+                               "finalised), `not_enrolled`, `device_used` (another account already checked in "
+                               "from this browser), `network_not_allowed`, `other_meeting`.",
+                   who="the trainee"),
+    },
+    "/meetings/{meeting_id}/cancel": {
+        "parameters": [MEETING_ID],
+        "post": op("Cancel a meeting", tag="Attendance", auth=AUTH_ADMIN, body=ref("RequiredReason"),
+                   ok_schema=ref("MeetingState"), errors=(404, 409),
+                   description="The meeting stays on record as cancelled and counts toward no one's completion; "
+                               "its marks stay in the audit trail. Confirmed trainees and trainers are e-mailed "
+                               "with the cancelled calendar event (SEQUENCE raised).", who="admins"),
+    },
+    "/meetings/{meeting_id}/move": {
+        "parameters": [MEETING_ID],
+        "post": op("Move a meeting", tag="Attendance", auth=AUTH_ADMIN, body=ref("MoveInput"),
+                   ok_schema=ref("MeetingState"), errors=(404, 409),
+                   description="New times (ISO 8601 with offset). Confirmed trainees and trainers are e-mailed "
+                               "with the updated calendar event. 409 `register_finalised`, `meeting_cancelled`.",
+                   who="admins"),
     },
     "/runs/{run_id}/certificates": {
         "parameters": [RUN_ID],
         "post": op("Issue every eligible certificate of a run", tag="Certificates", auth=AUTH_ADMIN,
                    body=ref("IssueInput"), body_required=False, ok_schema=ref("IssueResult"), errors=(404, 409),
-                   description="Eligible: every meeting has attendance (or the run has ended) and the trainee "
-                               "attended at least the course's minimum. One certificate per enrolment. When many "
+                   description="Eligible: the register of every meeting that was not cancelled is finalised "
+                               "(else skipped with `register_open`) and the trainee attended at least the "
+                               "course's minimum. One certificate per enrolment. When many "
                                "are due the answer is 202 with the job to poll in `Location` "
                                "(`GET /jobs/{job_id}`).", who="admins"),
         "get": op("The certificates of a run", tag="Certificates", auth=AUTH_ADMIN,

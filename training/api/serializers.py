@@ -35,7 +35,8 @@ def course_to_dict(course: Course, *, upcoming_runs=None, seats=None) -> dict:
 
 def meeting_to_dict(meeting: Meeting) -> dict:
     return {"id": meeting.id, "starts_at": iso(meeting.starts_at), "ends_at": iso(meeting.ends_at),
-            "title": meeting.title}
+            "title": meeting.title, "cancelled_at": iso(meeting.cancelled_at),
+            "finalised_at": iso(meeting.finalised_at)}
 
 
 def run_summary(run: Run, seats_left: int | None) -> dict:

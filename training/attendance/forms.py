@@ -5,7 +5,10 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from wtforms import DateField, HiddenField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length
 
 from ..errors import ValidationFailed
@@ -29,6 +32,29 @@ class CheckinForm(FlaskForm):
 
 class TicketForm(FlaskForm):
     ticket = HiddenField()
+
+
+class FinaliseForm(FlaskForm):
+    """Only the CSRF token: one tap signs the register off."""
+
+
+class ReopenForm(FlaskForm):
+    reason = TextAreaField(_l("Why reopen this register?"), validators=[DataRequired(), Length(min=3, max=500)])
+
+
+class CancelMeetingForm(FlaskForm):
+    reason = TextAreaField(_l("Reason, told to the trainees"), validators=[DataRequired(), Length(min=3, max=500)])
+
+
+class MoveMeetingForm(FlaskForm):
+    day = DateField(_l("Day"), validators=[DataRequired()])
+    starts = TimeField(_l("Starts"), validators=[DataRequired()])
+    ends = TimeField(_l("Ends"), validators=[DataRequired()])
+
+    def moments(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
+        """The new times, read in the run's time zone."""
+        return (datetime.combine(self.day.data, self.starts.data, tz),
+                datetime.combine(self.day.data, self.ends.data, tz))
 
 
 def roster_records(formdata, enrolment_ids, *, fill_unmarked: str | None = None) -> list[dict]:

@@ -2,7 +2,7 @@
 register and the printable sheets. Rules live in services and checkin."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -12,12 +12,15 @@ from ..extensions import limiter
 from ..permissions import can
 from ..types import utcnow
 from ..urls import external_url
-from . import checkin, services, sheets
-from .forms import AssessmentForm, CheckinForm, RosterForm, TicketForm, assessment_scores, roster_records
+from . import checkin, meetings, registers, services, sheets
+from .forms import (AssessmentForm, CancelMeetingForm, CheckinForm, FinaliseForm, MoveMeetingForm, ReopenForm,
+                    RosterForm, TicketForm, assessment_scores, roster_records)
 
 bp = Blueprint("attendance", __name__)
 
 STATUS_LABELS = {"present": _l("Present"), "late": _l("Late"), "absent": _l("Absent"), "excused": _l("Excused")}
+SOURCE_LABELS = {"roster": _l("roster"), "offline": _l("offline mark"), "checkin": _l("self check-in"),
+                 "api": _l("API"), "admin": _l("admin")}
 
 
 def initials(name: str) -> str:
@@ -39,7 +42,8 @@ def avatar_class(seed: int) -> str:
 @bp.context_processor
 def helpers():
     return {"initials": initials, "avatar_class": avatar_class,
-            "local_time": lambda dt, run: dt.astimezone(run.tz), "now": utcnow(), "status_labels": STATUS_LABELS}
+            "local_time": lambda dt, run: dt.astimezone(run.tz), "now": utcnow(), "status_labels": STATUS_LABELS,
+            "source_labels": SOURCE_LABELS}
 
 
 def _require(action: str, obj, message: str | None = None) -> None:
@@ -68,10 +72,17 @@ def today():
 
 # --- roster --------------------------------------------------------------------
 
-def _roster_page(meeting, form, posted=None, status=200):
+def _roster_page(meeting, form, posted=None, status=200, reopen_form=None):
     rows = services.roster(meeting)
+    open_register = meeting.finalised_at is None and meeting.cancelled_at is None
     return render_template("attendance/roster.html", meeting=meeting, run=meeting.run, rows=rows, form=form,
-                           counts=services.roster_counts(rows), may_mark=can(current_user, "mark_attendance", meeting),
+                           counts=services.roster_counts(rows),
+                           may_mark=open_register and can(current_user, "mark_attendance", meeting),
+                           may_finalise=open_register and can(current_user, "finalise_register", meeting)
+                           and utcnow() >= meeting.starts_at,
+                           may_reopen=meeting.finalised_at is not None and can(current_user, "reopen_register", meeting),
+                           finalise_form=FinaliseForm(), reopen_form=reopen_form or ReopenForm(),
+                           flagged=services.device_flags(meeting),
                            posted=posted or {}, statuses=services.STATUSES), status
 
 
@@ -112,6 +123,7 @@ def _row_json(enrolment, record) -> dict:
             "note": record.note if record else "",
             "marked_by": record.marked_by.display_name if record and record.marked_by else None,
             "marked_at": record.marked_at.isoformat() if record else None,
+            "recorded_at": services.recorded_time(record).isoformat() if record else None,
             "source": record.source if record else None}
 
 
@@ -124,13 +136,112 @@ def save_roster_json(meeting_id: int):
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
             raise DomainError(_("The body must be a JSON object."), code="bad_json", status=400)
-        changed = services.mark(current_user, meeting_id, data.get("records"), source=data.get("source") or "roster")
+        # Any "source" the client sends is ignored: the server decides it.
+        changed = services.mark(current_user, meeting_id, data.get("records"), source="roster")
     except DomainError as exc:
         return jsonify(error={"code": exc.code, "message": exc.message, "fields": exc.fields}), exc.status
     meeting = services.get_meeting(meeting_id)
     rows = services.roster(meeting)
-    return jsonify(changed=len(changed), counts=services.roster_counts(rows),
+    return jsonify(changed=len(changed), counts=services.roster_counts(rows), conflicts=changed.conflicts,
+                   finalised_at=meeting.finalised_at.isoformat() if meeting.finalised_at else None,
                    rows=[_row_json(e, r) for e, r in rows])
+
+
+@bp.post("/meetings/<int:meeting_id>/attendance/finalise")
+@login_required
+def finalise(meeting_id: int):
+    if not FinaliseForm().validate_on_submit():
+        flash(_("The form expired. Please try again."), "danger")
+        return redirect(url_for(".roster", meeting_id=meeting_id))
+    try:
+        registers.finalise(current_user, meeting_id)
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        flash(exc.message, "danger")
+        return _roster_page(services.get_meeting(meeting_id), RosterForm(), status=exc.status)
+    flash(_("Register finalised."), "success")
+    return redirect(url_for(".roster", meeting_id=meeting_id))
+
+
+@bp.post("/meetings/<int:meeting_id>/attendance/reopen")
+@login_required
+def reopen(meeting_id: int):
+    form = ReopenForm()
+    try:
+        registers.reopen(current_user, meeting_id, form.reason.data if form.validate_on_submit() else None)
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        form.reason.errors = [*form.reason.errors, exc.message]
+        return _roster_page(services.get_meeting(meeting_id), RosterForm(), status=exc.status, reopen_form=form)
+    flash(_("Register reopened: the trainer can change it and finalise it again."), "success")
+    return redirect(url_for(".roster", meeting_id=meeting_id))
+
+
+# --- cancelling and moving a meeting (admins) ----------------------------------------
+
+def _manage_page(meeting, cancel_form=None, move_form=None, status=200):
+    tz = meeting.run.tz
+    if move_form is None:
+        move_form = MoveMeetingForm(formdata=None)
+        local_start, local_end = meeting.starts_at.astimezone(tz), meeting.ends_at.astimezone(tz)
+        move_form.day.data, move_form.starts.data, move_form.ends.data = \
+            local_start.date(), local_start.time(), local_end.time()
+    return render_template("attendance/manage_meeting.html", meeting=meeting, run=meeting.run,
+                           cancel_form=cancel_form or CancelMeetingForm(), move_form=move_form), status
+
+
+@bp.get("/meetings/<int:meeting_id>/manage")
+@login_required
+def manage_meeting(meeting_id: int):
+    meeting = services.get_meeting(meeting_id)
+    _require("cancel_meeting", meeting, _("Only an admin can cancel or move a meeting."))
+    return _manage_page(meeting)
+
+
+@bp.post("/meetings/<int:meeting_id>/cancel")
+@login_required
+def cancel_meeting(meeting_id: int):
+    meeting = services.get_meeting(meeting_id)
+    _require("cancel_meeting", meeting, _("Only an admin can cancel or move a meeting."))
+    form = CancelMeetingForm()
+    try:
+        meetings.cancel(current_user, meeting_id, form.reason.data if form.validate_on_submit() else None)
+    except DomainError as exc:
+        form.reason.errors = [*form.reason.errors, exc.message]
+        return _manage_page(services.get_meeting(meeting_id), cancel_form=form, status=exc.status)
+    flash(_("Meeting cancelled; the trainees and trainers are being told."), "success")
+    return redirect(url_for(".manage_meeting", meeting_id=meeting_id))
+
+
+@bp.post("/meetings/<int:meeting_id>/move")
+@login_required
+def move_meeting(meeting_id: int):
+    meeting = services.get_meeting(meeting_id)
+    _require("move_meeting", meeting, _("Only an admin can cancel or move a meeting."))
+    form = MoveMeetingForm()
+    try:
+        if not form.validate_on_submit():
+            raise DomainError(_("Give the day and the new start and end times."), code="validation_failed")
+        starts, ends = form.moments(meeting.run.tz)
+        meetings.move(current_user, meeting_id, starts.isoformat(), ends.isoformat())
+    except DomainError as exc:
+        form.day.errors = [*form.day.errors, exc.message]
+        return _manage_page(services.get_meeting(meeting_id), move_form=form, status=exc.status)
+    flash(_("Meeting moved; the trainees and trainers are being told."), "success")
+    return redirect(url_for(".manage_meeting", meeting_id=meeting_id))
+
+
+@bp.get("/meetings/roster-sw.js")
+def service_worker():
+    """The roster's service worker, served under /meetings/ so that it may
+    control the roster pages (a script under /static/ could not)."""
+    response = make_response(render_template("attendance/roster-sw.js"))
+    response.headers["Content-Type"] = "text/javascript; charset=utf-8"
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Service-Worker-Allowed"] = "/meetings/"
+    return response
 
 
 @bp.get("/meetings/<int:meeting_id>/attendance/history")
@@ -203,14 +314,34 @@ def _checkin_limit_key():
     return f"checkin:user:{current_user.id}" if current_user.is_authenticated else f"checkin:{request.remote_addr}"
 
 
+def device_cookie() -> str:
+    """This browser's check-in device id (a random cookie, set on first use)."""
+    value = request.cookies.get(checkin.DEVICE_COOKIE)
+    if checkin.device_hash(value) is None:
+        value = g.get("new_device_cookie") or checkin.new_device_cookie()
+        g.new_device_cookie = value
+    return value
+
+
+@bp.after_app_request
+def _set_device_cookie(response):
+    value = g.get("new_device_cookie")
+    if value:
+        response.set_cookie(checkin.DEVICE_COOKIE, value, max_age=400 * 24 * 3600, httponly=True, samesite="Lax",
+                            secure=request.is_secure, path="/")
+    return response
+
+
 @bp.route("/checkin", methods=["GET", "POST"])
 @login_required
 @limiter.limit("12/minute", methods=["POST"], key_func=_checkin_limit_key)
 def checkin_form():
     form = CheckinForm()
+    device = device_cookie()
     if form.validate_on_submit():
         try:
-            return _checked_in(checkin.check_in(current_user, code=form.code.data))
+            return _checked_in(checkin.check_in(current_user, code=form.code.data, device=device,
+                                                ip=request.remote_addr))
         except DomainError as exc:
             form.code.errors = [*form.code.errors, exc.message]
             return render_template("attendance/checkin.html", form=form), exc.status
@@ -220,15 +351,17 @@ def checkin_form():
 @bp.get("/checkin/<int:meeting_id>")
 @limiter.limit("30/minute", key_func=_checkin_limit_key)
 def scan(meeting_id: int):
-    """Where the QR code leads: the code is checked at once (it lives 30 to 60
-    seconds), then exchanged for a short ticket so logging in does not make it expire."""
+    """Where the QR code leads: the code is checked at once, then exchanged for a
+    ticket bound to this browser and to the code's lifetime, so signing in
+    first does not lose it but forwarding the link does not work."""
+    device = device_cookie()
     try:
         meeting, step = checkin.verify_code(request.args.get("c"), meeting_id=meeting_id)
     except DomainError as exc:
         form = CheckinForm() if current_user.is_authenticated else None
         return render_template("attendance/checkin.html", form=form, refusal=exc.message), exc.status
     user_id = current_user.id if current_user.is_authenticated else None
-    ticket = checkin.make_ticket(meeting, step, user_id)
+    ticket = checkin.make_ticket(meeting, step, user_id, checkin.device_hash(device))
     return redirect(url_for(".confirm", t=ticket))
 
 
@@ -236,15 +369,18 @@ def scan(meeting_id: int):
 @login_required
 def confirm():
     form = TicketForm()
+    device = device_cookie()
     ticket = request.form.get("ticket") if request.method == "POST" else request.args.get("t", "")
     try:
-        meeting = services.get_meeting(checkin.read_ticket(ticket or "", current_user).id)
+        parsed = checkin.read_ticket(ticket or "", current_user, device_hash=checkin.device_hash(device))
+        meeting = services.get_meeting(parsed.meeting.id)
         if form.validate_on_submit():
-            return _checked_in(checkin.check_in(current_user, ticket=ticket))
+            return _checked_in(checkin.check_in(current_user, ticket=ticket, device=device, ip=request.remote_addr))
     except DomainError as exc:
         return render_template("attendance/checkin.html", form=CheckinForm(), refusal=exc.message), exc.status
     form.ticket.data = ticket
-    return render_template("attendance/checkin_confirm.html", form=form, meeting=meeting, run=meeting.run)
+    return render_template("attendance/checkin_confirm.html", form=form, meeting=meeting, run=meeting.run,
+                           expires_at=checkin.expires_at(parsed.step))
 
 
 # --- the run's register and completion -----------------------------------------
@@ -307,3 +443,12 @@ def my_attendance(enrolment_id: int):
     return render_template("attendance/mine.html", enrolment=enrolment, run=enrolment.run, meetings=meetings,
                            verdict=verdict, progress=verdict.progress)
 
+
+
+# flask --app wsgi attendance remind-open-registers (each morning, from cron or a scheduler)
+@bp.cli.command("remind-open-registers")
+def remind_open_registers_command():
+    """E-mail trainers the registers of theirs still open from before today (once per meeting)."""
+    import click
+    result = registers.remind_open_registers()
+    click.echo(f"Reminded {len(result)} trainers of {sum(result.values())} open registers.")

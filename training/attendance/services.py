@@ -7,10 +7,11 @@ Contract used by other areas: ``mark``, ``roster``, ``load_progress``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, inspect, select, update
+from sqlalchemy import exists, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -18,11 +19,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..admin.models import record
 from ..catalogue.models import Course, Meeting, Run, RunStatus, run_trainers
 from ..enrolment.models import Enrolment, EnrolmentStatus
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can, is_admin
 from ..types import utcnow
-from .models import Attendance, AttendanceChange, AttendanceReceipt, AttendanceStatus
+from .models import Attendance, AttendanceChange, AttendanceReceipt, AttendanceSource, AttendanceStatus
 
 STATUSES = tuple(s.value for s in AttendanceStatus)
 MAX_RECORDS = 5000
@@ -64,6 +65,16 @@ def roster(meeting: Meeting) -> list[tuple[Enrolment, Attendance | None]]:
     return [(e, records.get(e.id)) for e in enrolments]
 
 
+def device_flags(meeting: Meeting) -> set[int]:
+    """Users involved in a check-in from a browser another account also used for
+    this meeting (the refused attempt and the account that checked in there)."""
+    from .models import CheckinDevice
+    rows = list(db.session.execute(select(CheckinDevice.device_hash, CheckinDevice.user_id, CheckinDevice.refused)
+                                   .where(CheckinDevice.meeting_id == meeting.id)))
+    shared = {h for h, _u, refused in rows if refused}
+    return {u for h, u, _r in rows if h in shared}
+
+
 def roster_counts(rows) -> dict[str, int]:
     counts = {s: 0 for s in STATUSES}
     counts["unmarked"] = 0
@@ -86,12 +97,69 @@ def check_can_mark(actor, meeting: Meeting) -> None:
 
 # --- marking -------------------------------------------------------------------
 
+class RegisterFinalised(Conflict):
+    code = "register_finalised"
+
+
+def check_register_open(meeting: Meeting) -> None:
+    """Refuse any change to a cancelled meeting or a signed-off register."""
+    if meeting.cancelled_at is not None:
+        raise Conflict(_("This meeting was cancelled; its attendance can no longer be changed."),
+                       code="meeting_cancelled")
+    if meeting.finalised_at is not None:
+        raise RegisterFinalised(_("This register was finalised; an admin must reopen it before it can change."))
+
+
+def lock_meeting(meeting_id: int) -> Meeting:
+    """The meeting, its row locked until the transaction ends (PostgreSQL), with
+    fresh values: marks, check-ins, finalising and cancelling of one meeting
+    happen one after the other."""
+    meeting = db.session.scalar(select(Meeting).where(Meeting.id == meeting_id).with_for_update()
+                                .execution_options(populate_existing=True))
+    if meeting is None:
+        raise NotFound(_("No such meeting."))
+    return get_meeting(meeting_id)
+
+
 @dataclass
 class _Wanted:
     enrolment_id: int
     status: str
     note: str
     key: str | None
+    recorded_at: datetime | None = None
+    index: int = 0
+
+
+class Marked(list):
+    """The records a marking changed (a list, as before) and the marks that
+    were not applied because a newer fact was already recorded (``conflicts``)."""
+
+    def __init__(self, rows=(), conflicts=None):
+        super().__init__(rows)
+        self.conflicts: list[dict] = conflicts or []
+
+
+def parse_moment(value, field_name: str) -> datetime | None:
+    """An ISO 8601 moment with its offset (e.g. 2026-11-30T09:02:11+08:00 or ...Z), as UTC; None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValidationFailed(_("%(field)s must be an ISO 8601 date and time with its offset.", field=field_name),
+                               fields={field_name: "invalid"})
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValidationFailed(_("%(field)s must be an ISO 8601 date and time with its offset.", field=field_name),
+                               fields={field_name: "invalid"}) from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValidationFailed(_("%(field)s needs a time zone offset, such as +08:00 or Z.", field=field_name),
+                               fields={field_name: "no offset"})
+    try:
+        return moment.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise ValidationFailed(_("%(field)s is out of range.", field=field_name),
+                               fields={field_name: "out of range"}) from None
 
 
 def _parse_records(records, enrolment_ids: set[int]) -> list[_Wanted]:
@@ -106,9 +174,10 @@ def _parse_records(records, enrolment_ids: set[int]) -> list[_Wanted]:
         enrolment_id, status = item.get("enrolment_id"), item.get("status")
         if isinstance(enrolment_id, bool) or not isinstance(enrolment_id, int) or enrolment_id not in enrolment_ids:
             raise ValidationFailed(
-                _("records[%(i)s]: enrolment %(id)s is not a confirmed trainee of this run.", i=i, id=repr(enrolment_id)),
+                _("records[%(i)s]: enrolment %(id)s is not a confirmed trainee of this run.", i=i,
+                  id=repr(enrolment_id)[:40]),
                 fields={f"records[{i}].enrolment_id": "unknown"})
-        if status not in STATUSES:
+        if not isinstance(status, str) or status not in STATUSES:
             raise ValidationFailed(_("records[%(i)s]: status must be present, late, absent or excused.", i=i),
                                    fields={f"records[{i}].status": "unknown"})
         note = item.get("note")
@@ -120,8 +189,13 @@ def _parse_records(records, enrolment_ids: set[int]) -> list[_Wanted]:
         if key is not None and (not isinstance(key, str) or not 8 <= len(key) <= 64):
             raise ValidationFailed(_("records[%(i)s]: idempotency_key must be 8 to 64 characters.", i=i),
                                    fields={f"records[{i}].idempotency_key": "invalid"})
-        wanted.append(_Wanted(enrolment_id, status, note.strip(), key or None))
+        recorded_at = parse_moment(item.get("recorded_at"), f"records[{i}].recorded_at")
+        wanted.append(_Wanted(enrolment_id, status, note.strip(), key or None, recorded_at, i))
     return wanted
+
+
+def recorded_time(row: Attendance) -> datetime:
+    return row.recorded_at or row.marked_at
 
 
 def write_record(meeting_id: int, current: dict[int, Attendance], enrolment_id: int, status: str, note: str,
@@ -136,29 +210,60 @@ def write_record(meeting_id: int, current: dict[int, Attendance], enrolment_id: 
         db.session.add(row)
         current[enrolment_id] = row
     row.status, row.note = status, note
-    row.marked_by_id, row.marked_at, row.source = actor_id, now, source
+    row.marked_by_id, row.marked_at, row.source, row.recorded_at = actor_id, now, source, now
     db.session.add(AttendanceChange(enrolment_id=enrolment_id, meeting_id=meeting_id, old_status=old,
                                     new_status=status, note=note, changed_by_id=actor_id, changed_at=now,
-                                    source=source, idempotency_key=key))
+                                    source=source, idempotency_key=key, recorded_at=now))
     return row
 
 
-def _mark(actor, meeting_id: int, records, source: str) -> list[Attendance]:
+def _source(actor, meeting: Meeting, channel: str, recorded_at: datetime | None, now: datetime) -> str:
+    """The server decides where a mark came from; whatever the client says is ignored."""
+    if channel == AttendanceSource.api.value:
+        return AttendanceSource.api.value
+    if not meeting.run.is_taught_by(actor):
+        return AttendanceSource.admin.value
+    threshold = timedelta(seconds=int(current_app.config.get("OFFLINE_MARK_AFTER_SECONDS", 60)))
+    if recorded_at is not None and now - recorded_at > threshold:
+        return AttendanceSource.offline.value
+    return AttendanceSource.roster.value
+
+
+def _offer(row_or_wanted) -> dict:
+    if isinstance(row_or_wanted, Attendance):
+        row = row_or_wanted
+        return {"status": row.status, "note": row.note, "source": row.source,
+                "recorded_at": recorded_time(row).isoformat(),
+                "marked_by": row.marked_by.display_name if row.marked_by else None}
+    w = row_or_wanted
+    return {"status": w.status, "note": w.note, "recorded_at": w.recorded_at.isoformat()}
+
+
+def _mark(actor, meeting_id: int, records, channel: str) -> Marked:
     meeting = get_meeting(meeting_id)
     check_can_mark(actor, meeting)
     enrolment_ids = set(db.session.scalars(select(Enrolment.id).where(
         Enrolment.run_id == meeting.run_id, Enrolment.status == CONFIRMED)))
     wanted = _parse_records(records, enrolment_ids)
+    meeting = lock_meeting(meeting_id)
+    check_register_open(meeting)
+    now = utcnow()
+    for w in wanted:
+        # No record, or one from a device whose clock runs ahead: the server's time.
+        if w.recorded_at is None or w.recorded_at > now:
+            w.recorded_at = now
     keys = {w.key for w in wanted if w.key}
     applied = set(db.session.scalars(select(AttendanceReceipt.idempotency_key).where(
         AttendanceReceipt.idempotency_key.in_(keys)))) if keys else set()
-    current = {a.enrolment_id: (a.id, a.status, a.note) for a in db.session.scalars(select(Attendance).where(
-        Attendance.meeting_id == meeting.id, Attendance.enrolment_id.in_({w.enrolment_id for w in wanted})))}
-    state = {eid: (status, note) for eid, (_id, status, note) in current.items()}
-    now = utcnow()
-    changes, receipts, changed = [], [], set()
-    # In order: a trainee marked twice in one batch (present, then late) ends as the last mark.
-    for w in wanted:
+    current = {a.enrolment_id: a for a in db.session.scalars(select(Attendance).where(
+        Attendance.meeting_id == meeting.id, Attendance.enrolment_id.in_({w.enrolment_id for w in wanted}))
+        .options(selectinload(Attendance.marked_by)))}
+    # enrolment id -> (status, note, recorded at, source)
+    state = {eid: (a.status, a.note, recorded_time(a), a.source) for eid, a in current.items()}
+    changes, receipts, changed, conflicts = [], [], {}, []
+    # The newest recorded mark wins, whatever order the marks arrive in; within one
+    # batch, equal times keep the order sent (present, then late ends as late).
+    for w in sorted(wanted, key=lambda w: (w.recorded_at, w.index)):
         if w.key:
             if w.key in applied:
                 continue  # a replay: this mark was already counted
@@ -166,20 +271,30 @@ def _mark(actor, meeting_id: int, records, source: str) -> list[Attendance]:
             receipts.append({"idempotency_key": w.key, "meeting_id": meeting.id, "enrolment_id": w.enrolment_id,
                              "received_at": now})
         old = state.get(w.enrolment_id)
-        if old == (w.status, w.note):
+        if old is not None and old[:2] == (w.status, w.note):
             continue
+        if old is not None and w.recorded_at < old[2]:
+            kept = current.get(w.enrolment_id)
+            conflicts.append({"enrolment_id": w.enrolment_id,
+                              "kept": _offer(kept) if kept is not None and w.enrolment_id not in changed else
+                              {"status": old[0], "note": old[1], "source": old[3], "recorded_at": old[2].isoformat(),
+                               "marked_by": actor.display_name},
+                              "offered": _offer(w)})
+            continue
+        source = _source(actor, meeting, channel, w.recorded_at, now)
         changes.append({"enrolment_id": w.enrolment_id, "meeting_id": meeting.id,
                         "old_status": old[0] if old else None, "new_status": w.status, "note": w.note,
                         "changed_by_id": actor.id, "changed_at": now, "source": source,
-                        "idempotency_key": w.key})
-        state[w.enrolment_id] = (w.status, w.note)
-        changed.add(w.enrolment_id)
+                        "idempotency_key": w.key, "recorded_at": w.recorded_at})
+        state[w.enrolment_id] = (w.status, w.note, w.recorded_at, source)
+        changed[w.enrolment_id] = True
     # Bulk statements: the number of queries does not grow with the roster.
-    common = {"marked_by_id": actor.id, "marked_at": now, "source": source}
-    inserts = [{"enrolment_id": eid, "meeting_id": meeting.id, "status": state[eid][0], "note": state[eid][1],
-                **common} for eid in changed if eid not in current]
-    updates = [{"id": current[eid][0], "status": state[eid][0], "note": state[eid][1], **common}
-               for eid in changed if eid in current]
+    def values(eid):
+        status, note, recorded_at, source = state[eid]
+        return {"status": status, "note": note, "recorded_at": recorded_at, "source": source,
+                "marked_by_id": actor.id, "marked_at": now}
+    inserts = [{"enrolment_id": eid, "meeting_id": meeting.id, **values(eid)} for eid in changed if eid not in current]
+    updates = [{"id": current[eid].id, **values(eid)} for eid in changed if eid in current]
     if inserts:
         db.session.execute(insert(Attendance), inserts)
     if updates:
@@ -190,30 +305,43 @@ def _mark(actor, meeting_id: int, records, source: str) -> list[Attendance]:
         db.session.execute(insert(AttendanceReceipt), receipts)
     db.session.commit()
     if not changed:
-        return []
-    return list(db.session.scalars(select(Attendance).where(
-        Attendance.meeting_id == meeting.id, Attendance.enrolment_id.in_(changed))))
+        return Marked([], conflicts)
+    return Marked(db.session.scalars(select(Attendance).where(
+        Attendance.meeting_id == meeting.id, Attendance.enrolment_id.in_(list(changed)))
+        .execution_options(populate_existing=True)), conflicts)
 
 
-def mark(actor, meeting_id: int, records: list[dict], *, source: str = "roster") -> list[Attendance]:
+def mark(actor, meeting_id: int, records: list[dict], *, source: str = "roster") -> Marked:
     """Set the status of several trainees at one meeting in one transaction.
 
-    ``records``: [{enrolment_id, status, note?, idempotency_key?}]. A record whose
-    idempotency key was already received is skipped, so offline replays count
-    once. Nothing is saved if any record is invalid. Returns the changed records.
+    ``records``: [{enrolment_id, status, note?, idempotency_key?, recorded_at?}].
+    ``recorded_at`` is when the mark was made on the device (server time when
+    absent): a mark older than the record it would replace is not applied and
+    comes back in ``.conflicts``. A record whose idempotency key was already
+    received is skipped, so offline replays count once. Nothing is saved if any
+    record is invalid, the meeting was cancelled or its register is finalised.
+    ``source`` is the channel, "roster" or "api"; the source stored with each
+    mark is decided here (roster, offline, admin, api), never by the client.
     The number of SQL statements does not grow with the number of records.
     """
+    channel = AttendanceSource.api.value if source == AttendanceSource.api.value else AttendanceSource.roster.value
     try:
-        return _mark(actor, meeting_id, records, source)
+        return _mark(actor, meeting_id, records, channel)
     except IntegrityError:
         # Two deliveries of the same marks at once (PostgreSQL): the second finds the first's receipts.
         db.session.rollback()
+    except DomainError:
+        db.session.rollback()
+        raise
     try:
-        return _mark(actor, meeting_id, records, source)
+        return _mark(actor, meeting_id, records, channel)
     except IntegrityError:
         db.session.rollback()
         raise Conflict(_("Someone saved this roster at the same moment; please save again."),
                        code="concurrent_update") from None
+    except DomainError:
+        db.session.rollback()
+        raise
 
 
 def history(meeting: Meeting, *, limit: int = 1000) -> list[AttendanceChange]:
@@ -227,6 +355,29 @@ def history(meeting: Meeting, *, limit: int = 1000) -> list[AttendanceChange]:
 
 # --- the trainer's day -------------------------------------------------------
 
+def open_registers_query(now: datetime):
+    return (select(Meeting).join(Run, Meeting.run_id == Run.id).where(
+        Run.status != RunStatus.cancelled.value, Meeting.cancelled_at.is_(None), Meeting.finalised_at.is_(None),
+        Meeting.ends_at <= now)
+        .options(selectinload(Meeting.run).selectinload(Run.course),
+                 selectinload(Meeting.run).selectinload(Run.trainers)))
+
+
+def open_registers(user, *, now: datetime | None = None, limit: int = 100) -> list[Meeting]:
+    """Registers still open after their meeting ended: a trainer's own; for an
+    admin, those of every run that has ended (all its meetings over)."""
+    now = now or utcnow()
+    stmt = open_registers_query(now)
+    if is_admin(user):
+        later_meeting = Meeting.__table__.alias("later_meeting")
+        stmt = stmt.where(~exists().where(later_meeting.c.run_id == Run.id, later_meeting.c.ends_at > now,
+                                          later_meeting.c.cancelled_at.is_(None)))
+    else:
+        stmt = stmt.join(run_trainers, run_trainers.c.run_id == Run.id).where(run_trainers.c.user_id == user.id)
+    return list(db.session.scalars(stmt.order_by(Meeting.ends_at, Meeting.id).limit(limit)))
+
+
+
 @dataclass
 class TeachingDay:
     today: list[Meeting]
@@ -234,6 +385,7 @@ class TeachingDay:
     runs: list[Run]
     confirmed: dict[int, int]  # run id -> confirmed trainees
     marked: dict[int, int]  # meeting id -> records taken
+    open_registers: list[Meeting] = field(default_factory=list)  # ended, not finalised yet
 
 
 def _taught_meetings(user):
@@ -275,7 +427,7 @@ def teaching_day(user, *, now: datetime | None = None, upcoming_limit: int = 8) 
     marked = dict(db.session.execute(select(Attendance.meeting_id, func.count()).where(
         Attendance.meeting_id.in_(meeting_ids)).group_by(Attendance.meeting_id)).all()) if meeting_ids else {}
     confirmed = confirmed_counts({m.run_id for m in today + upcoming} | {r.id for r in runs})
-    return TeachingDay(today, upcoming, runs, confirmed, marked)
+    return TeachingDay(today, upcoming, runs, confirmed, marked, open_registers(user, now=now))
 
 
 # --- completion ----------------------------------------------------------------
@@ -287,7 +439,8 @@ class Progress:
     attended_weight: float = 0.0
     planned_weight: float = 0.0
     meetings_total: int = 0
-    meetings_taken: int = 0  # meetings where attendance was taken for anyone
+    meetings_taken: int = 0  # meetings whose register is finalised
+    registers_open: int = 0  # meetings (not cancelled) whose register is not finalised yet
     counts: dict = field(default_factory=dict)  # status -> meetings, for this trainee
     remaining_weight: float = 0.0  # meetings still open for this trainee
     required_pct: int = 0
@@ -326,15 +479,17 @@ def _counts_as_attended(status: str, course: Course) -> bool:
 
 
 def progress_for(enrolment: Enrolment, meetings: list[Meeting], records: dict[int, Attendance],
-                 taken_meeting_ids: set[int], *, course: Course | None = None,
+                 taken_meeting_ids: set[int] | None = None, *, course: Course | None = None,
                  now: datetime | None = None) -> Progress:
-    """Attendance against every planned meeting of the run, not only past ones.
+    """Attendance against every planned meeting of the run that was not
+    cancelled, not only past ones. A cancelled meeting counts for no one (its
+    marks stay in the audit trail).
 
-    A meeting still counts as open for the trainee (``remaining_weight``) while
-    they have no record there, no attendance was taken there yet and the run
-    has not ended."""
+    A meeting is *taken* once its register is finalised; until then it still
+    counts as open for a trainee without a record there (``remaining_weight``)."""
     course = course or enrolment.run.course
     now = now or utcnow()
+    meetings = [m for m in meetings if m.cancelled_at is None]
     run_ended = bool(meetings) and max(m.ends_at for m in meetings) <= now
     result = Progress(meetings_total=len(meetings), required_pct=course.min_attendance_pct,
                       weighted=course.weight_by_length, run_ended=run_ended, excused_counts=course.excused_counts)
@@ -342,13 +497,15 @@ def progress_for(enrolment: Enrolment, meetings: list[Meeting], records: dict[in
         weight = meeting.minutes if course.weight_by_length else 1.0
         result.planned_weight += weight
         row = records.get(meeting.id)
-        if meeting.id in taken_meeting_ids:
+        if meeting.finalised_at is not None:
             result.meetings_taken += 1
+        else:
+            result.registers_open += 1
         if row is not None:
             result.counts[row.status] = result.counts.get(row.status, 0) + 1
             if _counts_as_attended(row.status, course):
                 result.attended_weight += weight
-        elif meeting.id not in taken_meeting_ids and not run_ended:
+        elif meeting.finalised_at is None:
             result.remaining_weight += weight
     return result
 
@@ -362,7 +519,7 @@ def _attendance_by_enrolment(enrolment_ids) -> dict[int, dict[int, Attendance]]:
 
 
 def load_progress(enrolments: list[Enrolment], *, now: datetime | None = None) -> dict[int, Progress]:
-    """Progress of many enrolments (possibly of several runs) in five queries,
+    """Progress of many enrolments (possibly of several runs) in four queries,
     however many enrolments."""
     if not enrolments:
         return {}
@@ -377,9 +534,7 @@ def load_progress(enrolments: list[Enrolment], *, now: datetime | None = None) -
         meetings_by_run.setdefault(meeting.run_id, []).append(meeting)
     meeting_ids = [m.id for ms in meetings_by_run.values() for m in ms]
     records = _attendance_by_enrolment([e.id for e in enrolments]) if meeting_ids else {}
-    taken = set(db.session.scalars(select(Attendance.meeting_id).where(
-        Attendance.meeting_id.in_(meeting_ids)).distinct())) if meeting_ids else set()
-    return {e.id: progress_for(e, meetings_by_run.get(e.run_id, []), records.get(e.id, {}), taken,
+    return {e.id: progress_for(e, meetings_by_run.get(e.run_id, []), records.get(e.id, {}),
                                course=runs[e.run_id].course, now=now)
             for e in enrolments}
 
@@ -393,19 +548,20 @@ class Eligibility:
 
 
 def eligibility(enrolment: Enrolment, progress: Progress) -> Eligibility:
-    """The completion rule, alone deciding certificate eligibility:
-    every meeting taken (or the run ended), attendance at or above the course's
-    minimum (present and late count, excused when the course says so), and the
-    final assessment at or above the pass mark when the course has one."""
+    """The completion rule, alone deciding certificate eligibility: the
+    register of every meeting that was not cancelled is finalised, attendance
+    is at or above the course's minimum (present and late count, excused when
+    the course says so), and the final assessment is at or above the pass mark
+    when the course has one."""
     course = enrolment.run.course
     if enrolment.status != CONFIRMED:
         return Eligibility(False, _("The enrolment is not confirmed."), "not_confirmed", progress)
     if progress.meetings_total == 0:
         return Eligibility(False, _("The run has no meetings."), "no_meetings", progress)
-    if progress.meetings_taken < progress.meetings_total and not progress.run_ended:
-        return Eligibility(False, _("Attendance has been taken at %(taken)s of %(total)s meetings and the run "
-                                    "has not ended yet.", taken=progress.meetings_taken,
-                                    total=progress.meetings_total), "incomplete", progress)
+    if progress.registers_open:
+        return Eligibility(False, _("The registers of %(open)s of %(total)s meetings are not finalised yet.",
+                                    open=progress.registers_open, total=progress.meetings_total),
+                           "register_open", progress)
     if not progress.reached:
         reason = _("Attendance is %(pct)s%%, below the required %(min)s%%.",
                    pct=f"{progress.percent:g}", min=course.min_attendance_pct)

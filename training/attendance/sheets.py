@@ -89,6 +89,8 @@ def sign_in_sheet(meeting: Meeting, rows) -> bytes:
     page = A4
     header_lines = [_("Meeting: %(when)s %(title)s", when=meeting_label(meeting), title=meeting.title or ""),
                     *_run_lines(run)]
+    if meeting.cancelled_at is not None:
+        header_lines.insert(0, _("CANCELLED: %(reason)s", reason=meeting.cancel_reason or ""))
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=page, leftMargin=14 * mm, rightMargin=14 * mm,
                             topMargin=_header_height(header_lines), bottomMargin=16 * mm,
@@ -114,6 +116,11 @@ def sign_in_sheet(meeting: Meeting, rows) -> bytes:
         _("Sign-in sheet")
     decor = _page_decor(f"{course.code} · {course.title}", header_lines, footer)
     story = [table] if rows else [_para(_("No confirmed trainees."), 10)]
+    if meeting.cancelled_at is not None:
+        # Nobody signs in to a meeting that does not take place.
+        story = [_para(_("This meeting was cancelled: it counts toward no one’s attendance."), 16, bold=True,
+                       color=colors.HexColor("#b02a37")),
+                 _para(_("Reason: %(reason)s", reason=meeting.cancel_reason or ""), 11)]
     doc.build(story, onFirstPage=decor, onLaterPages=decor)
     return buffer.getvalue()
 
@@ -151,7 +158,8 @@ def safe_cell(value) -> str:
 
 
 def meeting_label_short(meeting: Meeting, run: Run) -> str:
-    return f"{_local(meeting.starts_at, run):%Y-%m-%d %H:%M}"
+    label = f"{_local(meeting.starts_at, run):%Y-%m-%d %H:%M}"
+    return label + " " + _("(cancelled)") if meeting.cancelled_at is not None else label
 
 
 def register_pdf(register: Register) -> bytes:
@@ -181,7 +189,8 @@ def register_pdf(register: Register) -> bytes:
         head = [_para(_("Trainee"), 8, bold=True)]
         for m in block:
             local = _local(m.starts_at, run)
-            head.append(_para(f"{local:%m-%d}\n{local:%H:%M}".replace("\n", " "), 6.5, bold=True, align=center))
+            label = f"{local:%m-%d} {local:%H:%M}" + (" " + _("(cancelled)") if m.cancelled_at is not None else "")
+            head.append(_para(label, 6.5, bold=True, align=center))
         if last:
             head += [_para(_("Attendance"), 7, bold=True, align=center), _para(_("Score"), 7, bold=True, align=center),
                      _para(_("Eligible"), 7, bold=True, align=center)]

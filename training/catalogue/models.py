@@ -162,6 +162,8 @@ class Meeting(db.Model):
     # The register is signed off: no self check-ins, no trainer changes until an admin reopens it.
     finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finalised_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The trainers were e-mailed that this register is still open (once, the morning after).
+    register_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     run: Mapped[Run] = relationship(back_populates="meetings")
     finalised_by: Mapped[User | None] = relationship(foreign_keys=[finalised_by_id])

@@ -167,10 +167,36 @@ def search_terms(q: str) -> list[str]:
     lower-cased, without duplicates."""
     terms: list[str] = []
     for term in (q or "").split():
-        term = term.strip("\"'“”‘’").lower()[:64]
+        term = stem(term.strip("\"'“”‘’").lower()[:64])
         if term and term not in terms:
             terms.append(term)
     return terms[:MAX_TERMS]
+
+
+_DOUBLED = re.compile(r"([b-df-hj-np-tv-z])\1$")
+
+
+def stem(term: str) -> str:
+    """An English word cut back to a stem that is a substring of its other forms,
+    so that "robots" finds "robot", "programming" finds "programme" and
+    "factories" finds "factory" (matching is by substring, so a shorter stem only
+    widens the search). Other terms, Chinese included, are left as they are.
+
+    A stemmer such as Snowball is built for indexes that are stemmed too; its
+    stems ("safeti", "factori") are not substrings of the words in our
+    unstemmed index, so these few suffix rules serve substring search better."""
+    if len(term) < 4 or not term.isascii() or not term.isalpha():
+        return term
+    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ches", "ch"), ("shes", "sh"),
+                                ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
+        if term.endswith(suffix) and not (suffix == "s" and term.endswith(("ss", "us", "is"))):
+            cut = term[: len(term) - len(suffix)] + replacement
+            if suffix in ("ing", "ed"):
+                if len(cut) < 4:  # speed, string, used: no suffix to cut
+                    return term
+                cut = _DOUBLED.sub(r"\1", cut)  # programm(ing) -> program, controll(ed) -> control
+            return cut if len(cut) >= 3 else term
+    return term
 
 
 @dataclass
@@ -244,7 +270,6 @@ def _like_escape(term: str) -> str:
 
 
 _SQLITE_ALL = "(code || ' ' || title || ' ' || summary || ' ' || description || ' ' || category || ' ' || trainers)"
-_SQLITE_SHORT = "(code || ' ' || title || ' ' || summary || ' ' || category || ' ' || trainers)"
 
 
 def _sqlite_matches(terms: list[str]):
@@ -262,10 +287,17 @@ def _sqlite_matches(terms: list[str]):
                 "WHEN summary LIKE :s0 ESCAPE '\\' OR category LIKE :s0 ESCAPE '\\' "
                 "OR trainers LIKE :s0 ESCAPE '\\' THEN -2 ELSE -1 END")
     for i, term in enumerate(short_terms):
-        # One or two characters cannot use the trigram index: scan, but skip
-        # the long descriptions when no longer term has narrowed the rows.
-        where.append(f"{_SQLITE_ALL if long_terms else _SQLITE_SHORT} LIKE :s{i} ESCAPE '\\'")
-        params[f"s{i}"] = f"%{_like_escape(term)}%"
+        # One or two characters cannot use the trigram index. Alone they are
+        # looked up in the short-term index (code, title, summary, category,
+        # trainers); beside a longer term, whose match has narrowed the rows
+        # already, they are checked with LIKE, descriptions included.
+        if long_terms or i == 0:  # :s0 also ranks the rows when no longer term is given
+            params[f"s{i}"] = f"%{_like_escape(term)}%"
+        if long_terms:
+            where.append(f"{_SQLITE_ALL} LIKE :s{i} ESCAPE '\\'")
+        else:
+            where.append(f"rowid IN (SELECT course_id FROM course_search_grams WHERE gram = :g{i})")
+            params[f"g{i}"] = term
     sql = f"SELECT rowid AS course_id, {rank} AS rank FROM course_search WHERE {' AND '.join(where)}"
     # MATERIALIZED: run the full-text match once. Left to itself, SQLite may
     # loop over courses and repeat the MATCH for each one (seconds, not ms).
@@ -282,8 +314,9 @@ def _postgresql_matches(terms: list[str]):
         params[name] = f"%{_like_escape(term)}%"
         if len(term) >= 3 or has_long:
             where.append(f"document LIKE lower(:{name})")
-        else:  # as on SQLite: short terms alone do not search the descriptions
-            where.append(f"lower(concat_ws(' ', code, title, summary, category, trainers)) LIKE lower(:{name})")
+        else:  # as on SQLite: short terms alone use the short-term index (no descriptions)
+            where.append(f"course_id IN (SELECT course_id FROM course_search_grams WHERE gram = lower(:g{i}))")
+            params[f"g{i}"] = term
         scores.append(
             f"(CASE WHEN lower(code) LIKE lower(:{name}) THEN 10 ELSE 0 END"
             f" + CASE WHEN lower(title) LIKE lower(:{name}) THEN 6 ELSE 0 END"
@@ -468,17 +501,41 @@ FROM courses c
 _SQLITE_COLUMNS = "code, title, summary, description, category, trainers"
 
 
+# The short-term index: every character and every pair of adjacent characters
+# (no blanks) of a course's code, title, summary, category and trainer names,
+# lower-cased. A one- or two-character term (机, 机器, UA) is one primary-key
+# look-up there instead of a LIKE scan over every course. SQLite triggers
+# cannot loop, so they cut the grams against a table of positions 1..N
+# (N = GRAM_POSITIONS; text beyond it is not in the short-term index).
+GRAM_POSITIONS = 3000
+_SQLITE_SHORT_DOC = "lower(code || ' ' || title || ' ' || summary || ' ' || category || ' ' || trainers)"
+
+
+def _sqlite_grams(course_ids_sql: str) -> str:
+    docs = (f"(SELECT course_id, {_SQLITE_SHORT_DOC} AS doc FROM course_search_source "
+            f"WHERE course_id IN ({course_ids_sql}))")
+    return (f"DELETE FROM course_search_grams WHERE course_id IN ({course_ids_sql});\n"
+            f"  INSERT OR IGNORE INTO course_search_grams(gram, course_id) "
+            f"SELECT DISTINCT substr(d.doc, p.i, 2), d.course_id FROM {docs} d "
+            f"JOIN course_search_positions p ON p.i < length(d.doc) WHERE instr(substr(d.doc, p.i, 2), ' ') = 0;\n"
+            f"  INSERT OR IGNORE INTO course_search_grams(gram, course_id) "
+            f"SELECT DISTINCT substr(d.doc, p.i, 1), d.course_id FROM {docs} d "
+            f"JOIN course_search_positions p ON p.i <= length(d.doc) WHERE substr(d.doc, p.i, 1) <> ' ';")
+
+
 def _sqlite_refresh(course_ids_sql: str) -> str:
     return (f"DELETE FROM course_search WHERE rowid IN ({course_ids_sql});\n"
             f"  INSERT INTO course_search(rowid, {_SQLITE_COLUMNS}) SELECT course_id, {_SQLITE_COLUMNS} "
-            f"FROM course_search_source WHERE course_id IN ({course_ids_sql});")
+            f"FROM course_search_source WHERE course_id IN ({course_ids_sql});\n  "
+            + _sqlite_grams(course_ids_sql))
 
 
 _SQLITE_TRIGGERS = {
     "course_search_courses_ai": ("AFTER INSERT ON courses", _sqlite_refresh("SELECT NEW.id")),
     "course_search_courses_au": ("AFTER UPDATE OF code, title, summary, description, category_id ON courses",
                                  _sqlite_refresh("SELECT OLD.id UNION SELECT NEW.id")),
-    "course_search_courses_ad": ("AFTER DELETE ON courses", "DELETE FROM course_search WHERE rowid = OLD.id;"),
+    "course_search_courses_ad": ("AFTER DELETE ON courses", "DELETE FROM course_search WHERE rowid = OLD.id;\n"
+                                 "  DELETE FROM course_search_grams WHERE course_id = OLD.id;"),
     "course_search_categories_au": ("AFTER UPDATE OF name, name_zh, slug ON categories",
                                     _sqlite_refresh("SELECT id FROM courses WHERE category_id = NEW.id")),
     "course_search_run_trainers_ai": ("AFTER INSERT ON run_trainers",
@@ -497,6 +554,11 @@ def _install_sqlite(connection) -> None:
     run = connection.exec_driver_sql
     run("CREATE VIRTUAL TABLE IF NOT EXISTS course_search USING fts5("
         f"{_SQLITE_COLUMNS}, tokenize = 'trigram')")
+    run("CREATE TABLE IF NOT EXISTS course_search_grams (gram TEXT NOT NULL, course_id INTEGER NOT NULL, "
+        "PRIMARY KEY (gram, course_id)) WITHOUT ROWID")
+    run("CREATE TABLE IF NOT EXISTS course_search_positions (i INTEGER PRIMARY KEY)")
+    run(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {GRAM_POSITIONS}) "
+        "INSERT OR IGNORE INTO course_search_positions(i) SELECT i FROM n")
     run("DROP VIEW IF EXISTS course_search_source")
     run(_SQLITE_SOURCE)
     for name, (when, body) in _SQLITE_TRIGGERS.items():
@@ -509,6 +571,8 @@ def _rebuild_sqlite(connection) -> None:
     connection.exec_driver_sql("DELETE FROM course_search")
     connection.exec_driver_sql(f"INSERT INTO course_search(rowid, {_SQLITE_COLUMNS}) "
                                f"SELECT course_id, {_SQLITE_COLUMNS} FROM course_search_source")
+    for statement in _sqlite_grams("SELECT id FROM courses").split(";\n"):
+        connection.exec_driver_sql(statement.strip().rstrip(";"))
 
 
 _PG_STATEMENTS = [
@@ -519,6 +583,9 @@ _PG_STATEMENTS = [
         description text NOT NULL DEFAULT '', category text NOT NULL DEFAULT '',
         trainers text NOT NULL DEFAULT '', document text NOT NULL DEFAULT '')""",
     "CREATE INDEX IF NOT EXISTS ix_course_search_document_trgm ON course_search USING gin (document gin_trgm_ops)",
+    """CREATE TABLE IF NOT EXISTS course_search_grams (
+        gram text NOT NULL, course_id integer NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
+        PRIMARY KEY (gram, course_id))""",
     """CREATE OR REPLACE VIEW course_search_source AS
     SELECT c.id AS course_id, c.code::text AS code, c.title::text AS title,
            coalesce(c.summary, '')::text AS summary, coalesce(c.description, '')::text AS description,
@@ -539,6 +606,15 @@ _PG_STATEMENTS = [
         code = EXCLUDED.code, title = EXCLUDED.title, summary = EXCLUDED.summary,
         description = EXCLUDED.description, category = EXCLUDED.category,
         trainers = EXCLUDED.trainers, document = EXCLUDED.document;
+      DELETE FROM course_search_grams WHERE course_id = ANY(ids);
+      INSERT INTO course_search_grams (gram, course_id)
+      SELECT DISTINCT g.gram, d.course_id
+      FROM (SELECT course_id, lower(concat_ws(' ', code, title, summary, category, trainers)) AS doc
+            FROM course_search WHERE course_id = ANY(ids)) d
+      CROSS JOIN LATERAL (
+        SELECT substr(d.doc, i, 2) AS gram FROM generate_series(1, length(d.doc) - 1) AS i
+        UNION SELECT substr(d.doc, i, 1) FROM generate_series(1, length(d.doc)) AS i) g
+      WHERE position(' ' in g.gram) = 0 AND g.gram <> '';
     END $$""",
     """CREATE OR REPLACE FUNCTION course_search_on_course() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM course_search_refresh(ARRAY[NEW.id]); RETURN NULL; END $$""",
@@ -590,6 +666,7 @@ def _install_postgresql(connection) -> None:
 
 
 def _rebuild_postgresql(connection) -> None:
+    connection.exec_driver_sql("DELETE FROM course_search_grams")
     connection.exec_driver_sql("DELETE FROM course_search")
     connection.exec_driver_sql("SELECT course_search_refresh(ARRAY(SELECT id FROM courses))")
 
@@ -623,10 +700,13 @@ def uninstall_search_support(connection) -> None:
             connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
         connection.exec_driver_sql("DROP VIEW IF EXISTS course_search_source")
         connection.exec_driver_sql("DROP TABLE IF EXISTS course_search")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS course_search_grams")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS course_search_positions")
     elif connection.dialect.name == "postgresql":
         for trigger, (_when, table, _function) in _PG_TRIGGERS.items():
             if connection.exec_driver_sql(f"SELECT to_regclass('{table}')").scalar() is not None:
                 connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS course_search_grams")
         connection.exec_driver_sql("DROP TABLE IF EXISTS course_search")
         connection.exec_driver_sql("DROP VIEW IF EXISTS course_search_source")
         for function in ("course_search_on_course", "course_search_on_category", "course_search_on_run_trainer",

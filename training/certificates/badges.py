@@ -2,6 +2,20 @@
 describing the achievement, and the same credential secured as a VC-JOSE
 compact JWS (``application/vc+jwt``) signed with the organisation's key.
 
+Anyone can check a credential without trusting the token itself:
+
+- the issuer is a ``did:web`` identifier built from ``PUBLIC_BASE_URL``; its DID
+  document (``/.well-known/did.json``) and ``/.well-known/jwks.json`` publish
+  every key that ever signed here (current and retired), each with its ``kid``
+  (a DID URL: ``<did>#<RFC 7638 thumbprint>``), which the JWT header names;
+- every credential carries a ``credentialStatus`` (W3C Bitstring Status List
+  v1.0, ``BitstringStatusListEntry``, purpose ``revocation``): the certificate's
+  bit in a list credential served signed at ``/credentials/status/<n>``, made
+  from the database on each request, so revoking flips the bit at once. A
+  certificate's index is its id (list ``id // LIST_BITS + 1``, position
+  ``id % LIST_BITS``). Revoked and superseded certificates have the bit set:
+  neither is valid any more (the verification page tells which).
+
 Only what the public verification page shows goes in: the holder's name (as an
 OB 3.0 IdentityObject of type "name"), course, hours, dates, issuer. No e-mail.
 """
@@ -22,8 +36,30 @@ def _iso(dt) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+LIST_BITS = 16 * 1024 * 8  # the specification's minimum list size: 16 KB, 131,072 entries
+
+
+def issuer_did(base: str | None = None) -> str:
+    """did:web of this site: the host (a port's colon encoded as %3A), then any path."""
+    from urllib.parse import quote, urlsplit
+    parts = urlsplit(base or public_base_url())
+    host = parts.hostname or "localhost"
+    if parts.port:
+        host = f"{host}%3A{parts.port}"
+    segments = [quote(p, safe="") for p in parts.path.split("/") if p]
+    return ":".join(["did:web", host, *segments])
+
+
+def status_entry(certificate: Certificate, base: str) -> dict:
+    number, index = certificate.id // LIST_BITS + 1, certificate.id % LIST_BITS
+    url = f"{base}/credentials/status/{number}"
+    return {"id": f"{url}#{index}", "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+            "statusListIndex": str(index), "statusListCredential": url}
+
+
 def credential(certificate: Certificate) -> dict:
     base = public_base_url()
+    did = issuer_did(base)
     verify = f"{base}/verify/{certificate.code}"
     hours = f"{certificate.hours:g}"
     narrative = (f"Attended {certificate.course_code} {certificate.course_title} ({hours} hours, "
@@ -35,7 +71,7 @@ def credential(certificate: Certificate) -> dict:
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": f"{certificate.course_title}",
         "issuer": {
-            "id": f"{base}/",
+            "id": did,
             "type": ["Profile"],
             "name": certificate.issuer_name,
             "url": f"{base}/",
@@ -55,15 +91,21 @@ def credential(certificate: Certificate) -> dict:
                 "humanCode": certificate.course_code,
                 "description": f"{certificate.course_title}: {hours} hours of training by {certificate.issuer_name}.",
                 "criteria": {"narrative": narrative},
-                "creator": {"id": f"{base}/", "type": ["Profile"], "name": certificate.issuer_name},
+                "creator": {"id": did, "type": ["Profile"], "name": certificate.issuer_name},
                 "fieldOfStudy": "Smart manufacturing",
             },
         },
         "evidence": [{"id": verify, "type": ["Evidence"], "name": "Verification page",
                       "narrative": f"Certificate {certificate.code}, verifiable at {verify}."}],
     }
+    # Issue 14: what the certificate qualifies for (the skills it grants), answered by subscribers.
+    from .. import signals
+    alignment = [item for _receiver, items in signals.credential_alignment.send(certificate) for item in items or []]
+    if alignment:
+        body["credentialSubject"]["achievement"]["alignment"] = alignment
     if certificate.expires_on:
         body["validUntil"] = f"{certificate.expires_on.isoformat()}T23:59:59Z"
+    body["credentialStatus"] = status_entry(certificate, base)
     return body
 
 
@@ -71,18 +113,18 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def credential_jwt(certificate: Certificate) -> str:
-    """The credential as a VC-JOSE compact JWS (RS256 or ES256), with the signing
-    certificate in ``x5c`` so a verifier can check it against the PDF signer."""
+def sign_jwt(payload: dict, typ: str = "vc+jwt") -> str:
+    """A VC-JOSE compact JWS (RS256 or ES256) with the current key; the header
+    names the key (``kid``, a DID URL found in the DID document and the JWKS) and
+    carries the signing certificate (``x5c``)."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
-    from .signing import current_signer
+    from .signing import current_signer, key_id
     signer = current_signer()
     key = signer.material.key
     alg = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
-    header = {"alg": alg, "typ": "vc+jwt", "cty": "vc",
+    header = {"alg": alg, "typ": typ, "cty": "vc", "kid": f"{issuer_did()}#{key_id(signer.material.cert)}",
               "x5c": [base64.b64encode(c.dump()).decode() for c in [signer.material.cert, *signer.material.chain]]}
-    payload = credential(certificate)
     signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}." \
                     f"{_b64(json.dumps(payload, separators=(',', ':'), ensure_ascii=False).encode())}"
     if alg == "RS256":
@@ -91,3 +133,82 @@ def credential_jwt(certificate: Certificate) -> str:
         r, s = utils.decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return f"{signing_input}.{_b64(signature)}"
+
+
+def credential_jwt(certificate: Certificate) -> str:
+    """The credential as a VC-JOSE compact JWS. A revoked certificate still gets
+    its credential: its status entry says revoked."""
+    return sign_jwt(credential(certificate))
+
+
+# --- published keys ---------------------------------------------------------------
+
+def _jwk(cert, did: str) -> dict:
+    from .signing import key_id, public_jwk
+    jwk = public_jwk(cert)
+    return {**jwk, "kid": f"{did}#{key_id(cert)}", "alg": "ES256" if jwk["kty"] == "EC" else "RS256",
+            "use": "sig", "x5c": [base64.b64encode(cert.dump()).decode()]}
+
+
+def jwks() -> dict:
+    """Every key that signs or signed credentials here, current and retired."""
+    from flask import current_app
+    from .signing import published_certificates
+    did = issuer_did()
+    return {"keys": [_jwk(cert, did) for cert in published_certificates(current_app.config)]}
+
+
+def did_document() -> dict:
+    did = issuer_did()
+    keys = jwks()["keys"]
+    methods = [{"id": k["kid"], "type": "JsonWebKey2020", "controller": did,
+                "publicKeyJwk": {name: k[name] for name in ("kty", "n", "e", "crv", "x", "y", "alg") if name in k}}
+               for k in keys]
+    return {"@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"],
+            "id": did, "verificationMethod": methods,
+            "assertionMethod": [m["id"] for m in methods], "authentication": [m["id"] for m in methods],
+            "service": [{"id": f"{did}#website", "type": "LinkedDomains", "serviceEndpoint": f"{public_base_url()}/"}]}
+
+
+# --- status lists -------------------------------------------------------------------
+
+def list_count() -> int:
+    from sqlalchemy import func, select
+
+    from ..extensions import db
+    highest = db.session.scalar(select(func.max(Certificate.id))) or 0
+    return highest // LIST_BITS + 1
+
+
+def encoded_list(number: int) -> str:
+    """The revocation bits of list ``number`` (certificate ids (number-1)*LIST_BITS
+    up to number*LIST_BITS), GZIP-compressed, base64url without padding, with the
+    multibase prefix ``u``. Bit 0 is the most significant bit of the first byte."""
+    import gzip
+
+    from sqlalchemy import or_, select
+
+    from ..extensions import db
+    first = (number - 1) * LIST_BITS
+    bits = bytearray(LIST_BITS // 8)
+    for cid in db.session.scalars(select(Certificate.id).where(
+            Certificate.id >= first, Certificate.id < first + LIST_BITS,
+            or_(Certificate.revoked_at.is_not(None), Certificate.superseded_by_id.is_not(None)))):
+        index = cid - first
+        bits[index // 8] |= 0x80 >> (index % 8)
+    return "u" + _b64(gzip.compress(bytes(bits), mtime=0))
+
+
+def status_list_credential(number: int) -> dict:
+    from datetime import datetime, timezone
+    base = public_base_url()
+    url = f"{base}/credentials/status/{number}"
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": url,
+        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+        "issuer": issuer_did(base),
+        "validFrom": _iso(datetime.now(timezone.utc)),
+        "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": "revocation",
+                              "encodedList": encoded_list(number)},
+    }

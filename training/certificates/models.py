@@ -47,6 +47,10 @@ class Certificate(db.Model):
     # On a reissued certificate: the code it replaces (printed on the document).
     reissue_of_code: Mapped[str | None] = mapped_column(String(40))
     emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SHA-256 (hex) of the signed PDF made at issue and kept write-once in the
+    # document store (certificates.documents); NULL only for certificates issued
+    # before documents were stored, until their document is made (see services.document_for).
+    document_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
 
     enrolment: Mapped[Enrolment] = relationship()
     issued_by: Mapped[User | None] = relationship(foreign_keys=[issued_by_id])

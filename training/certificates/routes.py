@@ -14,6 +14,7 @@ from . import badges, codes, services
 bp = Blueprint("certificates", __name__)
 
 LOOKUP_LIMIT = "30 per minute;300 per hour"
+PUBLIC_DOCUMENT = {"Access-Control-Allow-Origin": "*"}  # verifiers may fetch credentials and keys from any origin
 
 
 def _pdf_response(filename: str, data: bytes, inline: bool = False) -> Response:
@@ -45,12 +46,44 @@ def verify(code: str):
     if canonical is not None and canonical != code:
         return redirect(url_for("certificates.verify", code=canonical), 301)
     try:
-        certificate = services.get_by_code(code)
+        view = services.public_record(code)
     except NotFound as exc:
         return render_template("certificates/verify_form.html", code_text=code[:80], error=exc.message), 404
-    view = services.public_view(certificate)
-    response = Response(render_template("certificates/verify.html", cert=view))
+    response = Response(render_template("certificates/verify.html", cert=view, check=None, **_verifier_context(view)))
     response.headers["Cache-Control"] = "no-store"  # revocation shows at once
+    return response
+
+
+CHECK_MAX_BYTES = 20 * 1024 * 1024
+
+
+def _verifier_context(view: dict) -> dict:
+    """What the "for developers" section names: the issuer's DID and the status entry."""
+    from ..urls import public_base_url
+    certificate = services.get_by_code(view["code"])
+    return {"issuer_did": badges.issuer_did(), "status_entry": badges.status_entry(certificate, public_base_url())}
+
+
+@bp.post("/verify/<code>")
+@limiter.limit(LOOKUP_LIMIT)
+def check_document(code: str):
+    """A PDF dropped onto (or chosen on) the verification page: compared with the
+    issued document and its signature checked, here; the file is not kept."""
+    upload = request.files.get("document")
+    data = upload.stream.read(CHECK_MAX_BYTES + 1) if upload is not None else b""
+    try:
+        view = services.public_record(code)
+    except NotFound as exc:
+        return render_template("certificates/verify_form.html", code_text=code[:80], error=exc.message), 404
+    if not data or len(data) > CHECK_MAX_BYTES:
+        error = _("Choose a PDF file of at most 20 MB.") if data else _("Choose a PDF file to check.")
+        response = Response(render_template("certificates/verify.html", cert=view, check=None, check_error=error,
+                                            **_verifier_context(view)), status=422)
+    else:
+        result = services.check_document(code, data)
+        response = Response(render_template("certificates/verify.html", cert=result["certificate"], check=result,
+                                            filename=(upload.filename or "")[:120], **_verifier_context(view)))
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -59,7 +92,7 @@ def verify(code: str):
 def badge(code: str):
     certificate = services.get_by_code(code)
     body = json.dumps(badges.credential(certificate), ensure_ascii=False, indent=2)
-    return Response(body, mimetype="application/ld+json", headers={"Cache-Control": "no-store"})
+    return Response(body, mimetype="application/ld+json", headers={**PUBLIC_DOCUMENT, "Cache-Control": "no-store"})
 
 
 @bp.get("/verify/<code>/badge.jwt")
@@ -67,7 +100,34 @@ def badge(code: str):
 def badge_jwt(code: str):
     certificate = services.get_by_code(code)
     return Response(badges.credential_jwt(certificate), mimetype="application/vc+jwt",
-                    headers={"Cache-Control": "no-store"})
+                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "no-store"})
+
+
+# --- what a relying party fetches: keys, the issuer's DID, status lists ---------------
+
+@bp.get("/.well-known/jwks.json")
+def jwks():
+    """Every key that ever signed a credential here (current and retired), with kid."""
+    return Response(json.dumps(badges.jwks(), indent=2), mimetype="application/jwk-set+json",
+                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=300"})
+
+
+@bp.get("/.well-known/did.json")
+def did_document():
+    """The did:web document of the issuer (the same keys as verification methods)."""
+    return Response(json.dumps(badges.did_document(), indent=2), mimetype="application/did+json",
+                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=300"})
+
+
+@bp.get("/credentials/status/<int:number>")
+@limiter.limit("120 per minute")
+def status_list(number: int):
+    """A Bitstring Status List credential (revocation), signed as a VC-JWT, made
+    from the database on each request: a revocation shows at once."""
+    if number < 1 or number > badges.list_count():
+        raise NotFound(_("No such status list."))
+    token = badges.sign_jwt(badges.status_list_credential(number))
+    return Response(token, mimetype="application/vc+jwt", headers={**PUBLIC_DOCUMENT, "Cache-Control": "no-store"})
 
 
 @bp.get("/my/certificates")
@@ -80,7 +140,16 @@ def mine():
 @bp.get("/certificates/<code>.pdf")
 @login_required
 def download(code: str):
+    """The issued document: the same bytes on every download."""
     filename, data = services.pdf_for(current_user, code)
+    return _pdf_response(filename, data)
+
+
+@bp.get("/certificates/<code>/status.pdf")
+@login_required
+def download_status_copy(code: str):
+    """A copy stamped with the current status (revoked, superseded, expired)."""
+    filename, data = services.status_pdf_for(current_user, code)
     return _pdf_response(filename, data)
 
 
@@ -94,6 +163,29 @@ def auto_issue_command():
     require_public_base_url()  # certificates and their e-mails carry links
     summary = services.auto_issue_due()
     click.echo(f"Issued {sum(summary.values())} certificates in {len(summary)} runs.")
+
+
+@bp.cli.command("store-documents")
+def store_documents_command():
+    """Make and store the issued document of every certificate that has none yet
+    (certificates issued before documents were stored); safe to run again."""
+    import click
+    from sqlalchemy import select
+
+    from ..extensions import db
+    from ..urls import require_public_base_url
+    from .models import Certificate
+    require_public_base_url()  # the documents' QR codes carry links
+    done = 0
+    while True:
+        batch = list(db.session.scalars(select(Certificate).where(Certificate.document_sha256.is_(None))
+                                        .order_by(Certificate.id).limit(200)))
+        if not batch:
+            break
+        services.ensure_documents(batch)
+        done += len(batch)
+        click.echo(f"{done} documents stored")
+    click.echo(f"Done: {done} documents stored.")
 
 
 @bp.cli.command("remind-expiring")

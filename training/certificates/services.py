@@ -1,7 +1,7 @@
 """Certificates: issuing (never early, never twice), revoking, reissuing, verifying."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 
 from dateutil.relativedelta import relativedelta
 from flask import current_app
@@ -17,11 +17,11 @@ from ..attendance.services import eligibility_for_run
 from ..catalogue.models import Run
 from ..catalogue.services import get_run, run_end
 from ..enrolment.models import Enrolment
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can
 from ..types import utcnow
-from . import bulk, codes, pdf, signing, templates
+from . import bulk, codes, documents, pdf, signing, templates
 from .models import Certificate
 
 
@@ -46,6 +46,7 @@ def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
     """
     if actor is not None and not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can issue certificates."))
+    templates.default_template()  # made (and committed) on first use: before the lock, not inside the issue
     run = get_run(run_id, lock=True)
     if run.status == "cancelled":
         raise Conflict(_("This run was cancelled."), code="run_cancelled")
@@ -79,6 +80,7 @@ def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
         db.session.rollback()
         raise Conflict(_("Certificates for this run are being issued by someone else; try again."),
                        code="issue_in_progress") from None
+    _make_documents([(certificate, run.course_id) for certificate in new])
     for certificate in new:
         issued.append({"code": certificate.code, "enrolment_id": certificate.enrolment_id})
         signals.certificate_issued.send(certificate)  # issue 14: subscribers write in this transaction
@@ -127,6 +129,7 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
         raise Forbidden(_("Only an admin can reissue certificates."))
     if holder_name is not None and not isinstance(holder_name, str):
         raise ValidationFailed(_("The name must be text."), fields={"holder_name": "invalid"})
+    templates.default_template()
     old = get_by_code(code)
     get_run(old.enrolment.run_id, lock=True)
     db.session.refresh(old)
@@ -149,6 +152,7 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
         expires_on=old.expires_on, issued_by_id=actor.id, reissue_of_code=old.code)
     db.session.add(new)
     db.session.flush()
+    _make_documents([(new, _course_id(old))])  # the old one keeps its document
     old.superseded_by_id = new.id
     signals.certificate_superseded.send(old, new=new)  # issue 14: subscribers write in this transaction
     record(actor, "certificate.reissue", new, f"replaces {old.code}")
@@ -185,6 +189,7 @@ def public_view(certificate: Certificate, today: date | None = None) -> dict:
         "revoked_reason": certificate.revoked_reason if certificate.revoked_at else None,
         "superseded_by": certificate.superseded_by.code if certificate.superseded_by else None,
         "reissue_of": certificate.reissue_of_code,
+        "sha256": certificate.document_sha256,
         "verify_url": verify_url(certificate.code),
         "badge_url": verify_url(certificate.code) + "/badge.json",
     }
@@ -216,16 +221,154 @@ def filename_for(certificate: Certificate) -> str:
     return f"certificate-{certificate.course_code}-{codes.display(certificate.code)}.pdf"
 
 
+def _issued_doc(certificate: Certificate) -> pdf.CertificateDoc:
+    """The document as issued: never stamped with a later status."""
+    from dataclasses import replace
+    return replace(doc_for(certificate), status="valid")
+
+
+def _signing_failed(exc: Exception) -> DomainError:
+    current_app.logger.error("certificate signing failed: %s", exc)
+    return DomainError(_("Certificates cannot be signed right now (the signing key or the timestamp authority "
+                         "is unavailable); nothing was issued. Try again later."),
+                       code="signing_unavailable", status=503)
+
+
+def _make_documents(pairs: list[tuple[Certificate, int | None]]) -> None:
+    """Render, sign and store the issued document of each (certificate, course id);
+    sets ``document_sha256``. Many at once are rendered on every core."""
+    if not pairs:
+        return
+    designs = templates.designs_for_courses({course_id for _c, course_id in pairs})
+    items = [(_issued_doc(c), designs.get(course_id) or designs[None]) for c, course_id in pairs]
+    config = current_app.config
+    try:
+        data = bulk.render_signed_many(items, signing.signer_settings(config), bulk.processes_wanted(config))
+    except signing.SigningUnavailable as exc:
+        db.session.rollback()
+        raise _signing_failed(exc) from None
+    store = documents.store()
+    for (certificate, _course), pdf_bytes in zip(pairs, data):
+        certificate.document_sha256 = store.put(pdf_bytes)
+
+
+def ensure_documents(certificates: list[Certificate]) -> None:
+    """Certificates issued before documents were stored get theirs now, once:
+    made, stored and recorded only where no other process recorded one first
+    (the update is conditional), then committed."""
+    from sqlalchemy import update
+    missing = [c for c in certificates if c.document_sha256 is None]
+    if not missing:
+        return
+    designs = templates.designs_for_courses({_course_id(c) for c in missing})
+    items = [(_issued_doc(c), designs.get(_course_id(c)) or designs[None]) for c in missing]
+    config = current_app.config
+    try:
+        data = bulk.render_signed_many(items, signing.signer_settings(config), bulk.processes_wanted(config))
+    except signing.SigningUnavailable as exc:
+        db.session.rollback()
+        raise _signing_failed(exc) from None
+    store = documents.store()
+    for certificate, pdf_bytes in zip(missing, data):
+        db.session.execute(update(Certificate).where(
+            Certificate.id == certificate.id, Certificate.document_sha256.is_(None)).values(
+            document_sha256=store.put(pdf_bytes)))
+    db.session.commit()
+    for certificate in missing:
+        db.session.refresh(certificate, ["document_sha256"])
+
+
+def document_for(certificate: Certificate) -> bytes:
+    """The issued document's bytes, the same on every call."""
+    ensure_documents([certificate])
+    try:
+        return documents.store().get(certificate.document_sha256)
+    except documents.DocumentMissing as exc:
+        current_app.logger.error("certificate %s: %s", certificate.code, exc)
+        raise DomainError(_("The document of this certificate is unavailable right now; the training office "
+                            "has been told."), code="document_unavailable", status=503) from None
+
+
+def public_record(code: str) -> dict:
+    """What anyone may see of a certificate, with the SHA-256 of its issued document."""
+    certificate = get_by_code(code)
+    ensure_documents([certificate])
+    return public_view(certificate)
+
+
 def pdf_for(actor, code: str) -> tuple[str, bytes]:
-    """The signed PDF of one certificate, for its holder and admins. A revoked,
-    superseded or expired certificate is stamped as such across the page."""
+    """The issued, signed PDF of one certificate, for its holder and admins: the
+    bytes stored at issue, whatever happened since (its status is on the record)."""
     certificate = get_by_code(code)
     if not can(actor, "download_certificate", certificate):
         raise Forbidden(_("Only the holder and admins can download this certificate."))
+    return filename_for(certificate), document_for(certificate)
+
+
+def status_pdf_for(actor, code: str) -> tuple[str, bytes]:
+    """A copy stamped with the current status (REVOKED, SUPERSEDED, EXPIRED) for
+    the holder and admins; for a valid certificate, the issued document."""
+    certificate = get_by_code(code)
+    if not can(actor, "download_certificate", certificate):
+        raise Forbidden(_("Only the holder and admins can download this certificate."))
+    doc = doc_for(certificate, utcnow().date())
+    if doc.status == "valid":
+        return filename_for(certificate), document_for(certificate)
     design = templates.designs_for_courses([_course_id(certificate)])
-    data = pdf.render(doc_for(certificate), design.get(_course_id(certificate)) or design[None],
-                      signer=signing.current_signer())
-    return filename_for(certificate), data
+    try:
+        data = pdf.render(doc, design.get(_course_id(certificate)) or design[None], signer=signing.current_signer())
+    except signing.SigningUnavailable as exc:
+        raise _signing_failed(exc) from None
+    return filename_for(certificate).replace(".pdf", f"-{doc.status}.pdf"), data
+
+
+def check_document(code: str, data: bytes) -> dict:
+    """Is this file the document issued for the certificate? (hash), is its
+    signature intact? (pyHanko), and the certificate's current status. The file
+    is only read, never kept."""
+    certificate = get_by_code(code)
+    ensure_documents([certificate])
+    digest = documents.sha256(data)
+    matches = digest == certificate.document_sha256
+    other = None
+    if not matches:
+        other = db.session.scalar(select(Certificate.code).where(Certificate.document_sha256 == digest).limit(1))
+    return {"certificate": public_view(certificate), "sha256": digest, "matches": matches,
+            "other_code": other, "signature": signature_verdict(data)}
+
+
+def signature_verdict(data: bytes) -> dict:
+    """The PDF's signature as a verifier sees it: ``state`` is intact, broken,
+    unsigned or unreadable; ``ours`` whether a key of this issuer made it."""
+    import io
+    import logging
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+    if not data.startswith(b"%PDF"):
+        return {"state": "unreadable"}
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        signatures = reader.embedded_signatures
+    except Exception:  # noqa: BLE001 - any malformed upload is "unreadable", never a 500
+        return {"state": "unreadable"}
+    if not signatures:
+        return {"state": "unsigned"}
+    roots = signing.published_certificates(current_app.config)
+    try:
+        status = validate_pdf_signature(signatures[-1], ValidationContext(trust_roots=roots))
+    except Exception:  # noqa: BLE001
+        return {"state": "broken"}
+    intact = bool(status.intact and status.valid and status.coverage.name == "ENTIRE_FILE")
+    verdict = {"state": "intact" if intact else "broken", "ours": bool(intact and status.trusted),
+               "signer": status.signing_cert.subject.human_friendly if status.signing_cert else None,
+               "timestamp": None}
+    ts = getattr(status, "timestamp_validity", None)
+    if ts is not None and ts.intact and ts.valid:
+        verdict["timestamp"] = ts.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return verdict
 
 
 def run_certificates(run_id: int, *, current_only: bool = True) -> list[Certificate]:
@@ -247,17 +390,21 @@ def _run_items(run_id: int) -> list[tuple[Certificate, pdf.CertificateDoc, pdf.D
     return [(c, doc_for(c, today), designs.get(_course_id(c)) or designs[None]) for c in certificates]
 
 
+def _stored_for_run(run_id: int) -> list[tuple[Certificate, str, bytes]]:
+    certificates = [c for c in run_certificates(run_id) if c.revoked_at is None]
+    ensure_documents(certificates)
+    return [(c, filename_for(c), document_for(c)) for c in certificates]
+
+
 def signed_pdfs_for_run(actor, run_id: int, progress=None) -> list[tuple[Certificate, str, bytes]]:
-    """Every current, unrevoked certificate of the run as a signed PDF, rendered
-    on all cores for big runs."""
+    """Every current, unrevoked certificate of the run: its issued, signed PDF."""
     if not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can download a run's certificates."))
     get_run(run_id)
-    items = _run_items(run_id)
-    config = current_app.config
-    data = bulk.render_signed_many([(doc, design) for _c, doc, design in items], signing.signer_settings(config),
-                                   bulk.processes_wanted(config), progress=progress)
-    return [(c, filename_for(c), pdf_bytes) for (c, _d, _g), pdf_bytes in zip(items, data)]
+    out = _stored_for_run(run_id)
+    if progress:
+        progress(len(out), len(out))
+    return out
 
 
 def zip_for_run(actor, run_id: int) -> bytes:
@@ -305,11 +452,7 @@ def email_holders(actor, run_id: int, *, only_new: bool = True, progress=None) -
 
 
 def _signed_for_system(run_id: int):
-    items = _run_items(run_id)
-    config = current_app.config
-    data = bulk.render_signed_many([(doc, design) for _c, doc, design in items], signing.signer_settings(config),
-                                   bulk.processes_wanted(config))
-    return [(c, filename_for(c), pdf_bytes) for (c, _d, _g), pdf_bytes in zip(items, data)]
+    return _stored_for_run(run_id)
 
 
 # --- background jobs ----------------------------------------------------------------
@@ -409,13 +552,17 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
 
 
 def auto_issue_due(now=None) -> dict:
-    """Issue certificates of ended runs whose course issues automatically; e-mail the new holders."""
+    """Issue certificates of ended runs whose course issues automatically and
+    whose registers are all finalised; e-mail the new holders."""
     from ..catalogue.models import Course, Meeting
     from sqlalchemy import func
     now = now or utcnow()
-    ended = select(Meeting.run_id).group_by(Meeting.run_id).having(func.max(Meeting.ends_at) <= now)
+    # Never before every register of the run (cancelled meetings aside) is finalised.
+    held = Meeting.cancelled_at.is_(None)
+    ended = select(Meeting.run_id).where(held).group_by(Meeting.run_id).having(func.max(Meeting.ends_at) <= now)
+    open_registers = select(Meeting.run_id).where(held, Meeting.finalised_at.is_(None))
     run_ids = list(db.session.scalars(select(Run.id).join(Course, Run.course_id == Course.id).where(
-        Course.auto_issue.is_(True), Run.status != "cancelled", Run.id.in_(ended))))
+        Course.auto_issue.is_(True), Run.status != "cancelled", Run.id.in_(ended), Run.id.not_in(open_registers))))
     summary = {}
     for run_id in run_ids:
         result = issue_for_run(None, run_id)

@@ -4,16 +4,25 @@ Where the key comes from is configuration (app config or environment):
 
 - ``SIGNING_PKCS12_FILE`` (+ ``SIGNING_KEY_PASSPHRASE``): a PKCS#12 bundle; or
 - ``SIGNING_KEY_FILE`` and ``SIGNING_CERT_FILE`` (PEM or DER, + optional
-  ``SIGNING_CHAIN_FILE`` with intermediate certificates and ``SIGNING_KEY_PASSPHRASE``);
-- otherwise (the embedded default) an RSA-2048 key and a self-signed
-  certificate are generated on first run under ``SIGNING_DIR`` and kept there.
+  ``SIGNING_CHAIN_FILE`` with intermediate certificates and the passphrase from
+  ``SIGNING_KEY_PASSPHRASE`` or ``SIGNING_KEY_PASSPHRASE_FILE``): e.g. a
+  CA-issued document-signing certificate;
+- otherwise the key ring under ``SIGNING_DIR`` (``KeyRing``): keys encrypted with
+  the passphrase, made by ``flask signing init`` (or on first use: the embedded
+  default, with a generated passphrase file next to ``SIGNING_DIR``) and rotated
+  by ``flask signing rotate``; retired keys stay, so old documents keep verifying.
+
+With ``TSA_URL`` set, every signature carries an RFC 3161 timestamp from that
+authority (PAdES B-T): it proves the signature existed while the key was valid,
+after the signing certificate expires or the key is retired.
 
 Speed: pyHanko's standard PDF signer re-reads the key and rewrites the PDF as
 an incremental update for every signature. Here the PDF writer (certificates.pdf)
 already writes the signature field, the signature dictionary and a zero-filled
 ``/Contents`` placeholder; signing only fills in ``/ByteRange``, hashes the two
 covered ranges and asks pyHanko for the CMS container (PAdES baseline B, with
-the signing-certificate-v2 attribute) with a key loaded once per process.
+the signing-certificate-v2 attribute; B-T with a timestamp token when a TSA is
+set) with a key loaded once per process.
 The result is an ordinary PAdES signature covering the whole file, which
 pyHanko, Acrobat and other validators check as usual.
 """
@@ -36,6 +45,8 @@ from cryptography.x509.oid import NameOID
 from pyhanko.sign.signers.pdf_cms import SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+# Bytes kept for an RFC 3161 timestamp token (the TSA's signature and certificates).
+TIMESTAMP_RESERVE = 12_000
 BYTE_RANGE_PLACEHOLDER = b"/ByteRange [0 0000000000 0000000000 0000000000]"
 CONTENTS_KEY = b"/Contents <"
 
@@ -70,13 +81,18 @@ class KeyMaterial:
     chain: list[asn1_x509.Certificate]
     source: str
 
+    @property
+    def kid(self) -> str:
+        return key_id(self.cert)
+
 
 class PdfSigner:
     """Signs PDFs written with a placeholder (see certificates.pdf). One per process."""
 
-    def __init__(self, material: KeyMaterial, digest: str = "sha256"):
+    def __init__(self, material: KeyMaterial, digest: str = "sha256", tsa_url: str | None = None):
         self.material = material
         self.digest = digest
+        self.tsa_url = tsa_url
         key_der = material.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption())
         self._signer = _PreloadedSigner(
@@ -84,13 +100,29 @@ class PdfSigner:
             cert_registry=SimpleCertificateStore.from_certs([material.cert, *material.chain]))
         self._loop = asyncio.new_event_loop()
         self._template = self._prepare_template()
-        # Room for the CMS container, in hex digits: measured once, with margin.
+        # Room for the CMS container, in hex digits: measured once, with margin
+        # (and room for the timestamp token with its TSA's certificates).
         sample = self._cms(b"\0" * 32)
         self.reserve = 2 * len(sample) + 2048
+        self._timestamper = None
+        if tsa_url:
+            from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+            self._timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=int(os.environ.get("TSA_TIMEOUT", 15)))
+            self.reserve += 2 * TIMESTAMP_RESERVE
+
+    def _run(self, make_coroutine):
+        """Run one of pyHanko's coroutines to completion, also when the calling
+        thread already runs an event loop (then on a short-lived thread)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._loop.run_until_complete(make_coroutine())
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
     def _pyhanko_cms(self, digest: bytes) -> bytes:
-        content_info = self._loop.run_until_complete(
-            self._signer.async_sign(digest, self.digest, use_pades=True))
+        content_info = self._run(lambda: self._signer.async_sign(digest, self.digest, use_pades=True))
         return content_info.dump()
 
     def _prepare_template(self):
@@ -130,6 +162,16 @@ class PdfSigner:
         return bytes(out)
 
     def _cms(self, digest: bytes) -> bytes:
+        if getattr(self, "_timestamper", None) is not None:
+            # PAdES B-T: pyHanko asks the TSA for a token over the signature value
+            # and adds it as an unsigned attribute (one round trip per document).
+            from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+            try:
+                content_info = self._run(lambda: self._signer.async_sign(
+                    digest, self.digest, use_pades=True, timestamper=self._timestamper))
+            except (TimestampRequestError, OSError) as exc:
+                raise SigningUnavailable(f"the timestamp authority did not answer: {exc}") from exc
+            return content_info.dump()
         if self._template is not None:
             return self._patched_cms(self._template, digest)
         return self._pyhanko_cms(digest)
@@ -185,8 +227,36 @@ def _load_certs(data: bytes) -> list[asn1_x509.Certificate]:
     return [asn1_x509.Certificate.load(data)]
 
 
+def key_id(cert: asn1_x509.Certificate) -> str:
+    """The key's id (``kid``): its RFC 7638 JWK thumbprint, base64url."""
+    import base64
+    import json
+    jwk = public_jwk(cert)
+    members = {k: jwk[k] for k in (("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n"))}
+    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def public_jwk(cert: asn1_x509.Certificate) -> dict:
+    """The certificate's public key as a JWK (RFC 7517), without kid."""
+    import base64
+
+    def b64(n: int, length: int | None = None) -> str:
+        raw = n.to_bytes(length or max(1, (n.bit_length() + 7) // 8), "big")
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    public = serialization.load_der_public_key(cert.public_key.dump())
+    if isinstance(public, rsa.RSAPublicKey):
+        numbers = public.public_numbers()
+        return {"kty": "RSA", "n": b64(numbers.n), "e": b64(numbers.e)}
+    if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp256r1":
+        numbers = public.public_numbers()
+        return {"kty": "EC", "crv": "P-256", "x": b64(numbers.x, 32), "y": b64(numbers.y, 32)}
+    raise SigningUnavailable(f"unsupported public key {type(public).__name__}")
+
+
 def load_material(config=None) -> KeyMaterial:
-    """The organisation's key and certificate, from configuration or the embedded default."""
+    """The key that signs new documents: configured files, or the current key of
+    the key ring under ``SIGNING_DIR`` (made on first use: the embedded default)."""
     passphrase = _setting(config, "SIGNING_KEY_PASSPHRASE")
     passphrase = passphrase.encode() if passphrase else None
     try:
@@ -198,6 +268,7 @@ def load_material(config=None) -> KeyMaterial:
             return KeyMaterial(key, to_asn1(cert), [to_asn1(c) for c in extra or []], f"pkcs12:{p12}")
         key_file, cert_file = _setting(config, "SIGNING_KEY_FILE"), _setting(config, "SIGNING_CERT_FILE")
         if key_file and cert_file:
+            passphrase = passphrase or _file_passphrase(config)
             key = _load_private_key(Path(key_file).read_bytes(), passphrase)
             certs = _load_certs(Path(cert_file).read_bytes())
             chain_file = _setting(config, "SIGNING_CHAIN_FILE")
@@ -205,41 +276,183 @@ def load_material(config=None) -> KeyMaterial:
             return KeyMaterial(key, certs[0], certs[1:] + chain, f"files:{key_file}")
     except (OSError, ValueError, TypeError) as exc:
         raise SigningUnavailable(f"cannot load the signing key: {exc}") from exc
-    directory = _setting(config, "SIGNING_DIR") or "instance/signing"
-    org = _setting(config, "ORG_NAME") or "Training Organisation"
-    return _embedded_default(Path(directory), org)
+    return KeyRing(config).current(create=True)
 
 
-def _embedded_default(directory: Path, org: str) -> KeyMaterial:
-    """Generate a key and self-signed certificate on first run and keep them.
-    Creation is atomic (a lock file made with O_EXCL), so two processes starting
-    together end up with the same key."""
-    key_path, cert_path = directory / "signing-key.pem", directory / "signing-cert.pem"
-    if not (key_path.exists() and cert_path.exists()):
-        directory.mkdir(parents=True, exist_ok=True)
-        lock = directory / ".generating"
+def _file_passphrase(config) -> bytes | None:
+    path = _setting(config, "SIGNING_KEY_PASSPHRASE_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes().strip() or None
+    except OSError as exc:
+        raise SigningUnavailable(f"cannot read SIGNING_KEY_PASSPHRASE_FILE: {exc}") from exc
+
+
+class KeyRing:
+    """Signing keys under ``SIGNING_DIR``: ``keys/<kid>.key.pem`` (PKCS#8, encrypted
+    with the passphrase), ``keys/<kid>.cert.pem`` and ``current`` (the kid that signs
+    new documents). Retired keys stay, so that everything they signed keeps verifying
+    and their public keys stay published (``/.well-known/jwks.json``).
+
+    The passphrase is ``SIGNING_KEY_PASSPHRASE``, or the contents of
+    ``SIGNING_KEY_PASSPHRASE_FILE``; with neither (the embedded default, e.g.
+    ``make run``), a random one is generated into ``signing-passphrase`` next to
+    ``SIGNING_DIR`` when the first key is made (and only then)."""
+
+    def __init__(self, config=None):
+        self.config = config
+        self.directory = Path(_setting(config, "SIGNING_DIR") or "instance/signing")
+        self.keys = self.directory / "keys"
+        self.org = _setting(config, "ORG_NAME") or "Training Organisation"
+
+    # passphrase
+    @property
+    def default_passphrase_file(self) -> Path:
+        return self.directory.parent / "signing-passphrase"
+
+    def passphrase(self, create: bool = False) -> bytes:
+        value = _setting(self.config, "SIGNING_KEY_PASSPHRASE")
+        if value:
+            return value.encode()
+        from_file = _file_passphrase(self.config)
+        if from_file:
+            return from_file
+        path = self.default_passphrase_file
+        if path.exists():
+            return path.read_bytes().strip()
+        if not create:
+            raise SigningUnavailable("no passphrase for the signing keys: set SIGNING_KEY_PASSPHRASE or "
+                                     "SIGNING_KEY_PASSPHRASE_FILE")
+        import secrets
+        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except FileExistsError:
-            fd = None
-        if fd is not None:
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_urlsafe(32).encode() + b"\n")
+        return path.read_bytes().strip()
+
+    # listing
+    def kids(self) -> list[str]:
+        if not self.keys.is_dir():
+            return []
+        return sorted(p.name.removesuffix(".cert.pem") for p in self.keys.glob("*.cert.pem"))
+
+    def current_kid(self) -> str | None:
+        try:
+            kid = (self.directory / "current").read_text().strip()
+        except OSError:
+            return None
+        return kid if kid in self.kids() else None
+
+    def certificates(self) -> list[asn1_x509.Certificate]:
+        """Every key's certificate, current and retired."""
+        out = []
+        for kid in self.kids():
             try:
-                if not (key_path.exists() and cert_path.exists()):
-                    _generate(key_path, cert_path, org)
+                out.append(_load_certs((self.keys / f"{kid}.cert.pem").read_bytes())[0])
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def load(self, kid: str) -> KeyMaterial:
+        try:
+            key = serialization.load_pem_private_key((self.keys / f"{kid}.key.pem").read_bytes(),
+                                                     password=self.passphrase())
+            certs = _load_certs((self.keys / f"{kid}.cert.pem").read_bytes())
+        except (OSError, ValueError, TypeError) as exc:
+            raise SigningUnavailable(f"cannot load signing key {kid}: {exc}") from exc
+        return KeyMaterial(key, certs[0], certs[1:], f"keyring:{self.directory}#{kid}")
+
+    def current(self, create: bool = False) -> KeyMaterial:
+        kid = self.current_kid()
+        if kid is None and create:
+            kid = self.init(exist_ok=True)
+        if kid is None:
+            raise SigningUnavailable(f"no signing key in {self.directory}: run `flask signing init`")
+        return self.load(kid)
+
+    # making keys
+    def init(self, exist_ok: bool = False) -> str:
+        """Make the first key (or import an unencrypted key of an older version).
+        Atomic: a lock file made with O_EXCL, so two processes starting together
+        end up with the same key."""
+        with self._lock():
+            kid = self.current_kid()
+            if kid is not None:
+                if exist_ok:
+                    return kid
+                raise SigningUnavailable(f"{self.directory} already has a signing key ({kid}); "
+                                         f"use `flask signing rotate` for a new one")
+            legacy_key, legacy_cert = self.directory / "signing-key.pem", self.directory / "signing-cert.pem"
+            if legacy_key.exists() and legacy_cert.exists():
+                key = serialization.load_pem_private_key(legacy_key.read_bytes(), password=None)
+                kid = self._store(key, legacy_cert.read_bytes())
+                legacy_key.unlink()  # the key now lives encrypted in the ring
+                return kid
+            return self._store(*_generate(self.org))
+
+    def rotate(self) -> str:
+        """A new key for new documents; the old ones stay for verification."""
+        with self._lock():
+            return self._store(*_generate(self.org))
+
+    def _store(self, key, cert_pem: bytes) -> str:
+        passphrase = self.passphrase(create=True)
+        cert = _load_certs(cert_pem)[0]
+        kid = key_id(cert)
+        self.keys.mkdir(parents=True, exist_ok=True)
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.BestAvailableEncryption(passphrase))
+        _write_new(self.keys / f"{kid}.key.pem", key_pem, 0o600)
+        _write_new(self.keys / f"{kid}.cert.pem", cert_pem, 0o644)
+        _write_new(self.directory / "current", kid.encode() + b"\n", 0o644, replace=True)
+        return kid
+
+    def _lock(self):
+        import contextlib
+        import time
+
+        @contextlib.contextmanager
+        def held():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            lock = self.directory / ".generating"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+                    break
+                except FileExistsError:
+                    if time.monotonic() > deadline:  # a crashed holder: take over
+                        lock.unlink(missing_ok=True)
+                        continue
+                    time.sleep(0.05)
+            try:
+                yield
             finally:
                 os.close(fd)
                 lock.unlink(missing_ok=True)
-        else:
-            import time
-            deadline = time.monotonic() + 30
-            while lock.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    certs = _load_certs(cert_path.read_bytes())
-    return KeyMaterial(key, certs[0], certs[1:], f"embedded:{directory}")
+        return held()
 
 
-def _generate(key_path: Path, cert_path: Path, org: str) -> None:
+def _write_new(path: Path, data: bytes, mode: int, replace: bool = False) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, mode)
+    if not replace and path.exists():
+        tmp.unlink()
+        raise SigningUnavailable(f"{path} exists already")
+    tmp.replace(path)
+
+
+def _generate(org: str) -> tuple[object, bytes]:
+    """A new RSA-2048 key and a self-signed document-signing certificate (10 years)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([
         x509.NameAttribute(NameOID.COMMON_NAME, f"{org} certificate signing"[:64]),
@@ -255,13 +468,31 @@ def _generate(key_path: Path, cert_path: Path, org: str) -> None:
                                          crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .sign(key, hashes.SHA256()))
-    tmp_key, tmp_cert = key_path.with_suffix(".tmp"), cert_path.with_suffix(".tmp")
-    tmp_key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    tmp_key.chmod(0o600)
-    tmp_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    tmp_key.replace(key_path)
-    tmp_cert.replace(cert_path)
+    return key, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def published_certificates(config=None) -> list[asn1_x509.Certificate]:
+    """Every certificate whose key signs or signed documents and credentials here:
+    the key ring's (current and retired) and a configured key's."""
+    certs = {key_id(c): c for c in KeyRing(config).certificates()}
+    if _setting(config, "SIGNING_PKCS12_FILE") or (_setting(config, "SIGNING_KEY_FILE")
+                                                   and _setting(config, "SIGNING_CERT_FILE")):
+        try:
+            cert = get_signer(config).certificate
+            certs[key_id(cert)] = cert
+        except SigningUnavailable:
+            pass
+    else:
+        get_signer(config)  # the embedded default: make the first key if there is none yet
+        certs = {key_id(c): c for c in KeyRing(config).certificates()}
+    for path in (_setting(config, "SIGNING_RETIRED_CERTS") or "").split(os.pathsep):
+        if path.strip():
+            try:
+                for cert in _load_certs(Path(path.strip()).read_bytes())[:1]:
+                    certs.setdefault(key_id(cert), cert)
+            except (OSError, ValueError):
+                continue
+    return list(certs.values())
 
 
 # --- one signer per process ---------------------------------------------------------
@@ -269,7 +500,7 @@ def _generate(key_path: Path, cert_path: Path, org: str) -> None:
 _signers: dict[tuple, PdfSigner] = {}
 
 CONFIG_KEYS = ("SIGNING_PKCS12_FILE", "SIGNING_KEY_FILE", "SIGNING_CERT_FILE", "SIGNING_CHAIN_FILE",
-               "SIGNING_KEY_PASSPHRASE", "SIGNING_DIR", "ORG_NAME")
+               "SIGNING_KEY_PASSPHRASE", "SIGNING_KEY_PASSPHRASE_FILE", "SIGNING_DIR", "ORG_NAME", "TSA_URL")
 
 
 def signer_settings(config) -> dict:
@@ -278,12 +509,19 @@ def signer_settings(config) -> dict:
 
 
 def get_signer(config=None) -> PdfSigner:
-    """The process's signer for these settings (key loaded once)."""
+    """The process's signer for these settings (key loaded once). After
+    `flask signing rotate`, running processes pick up the new key when they
+    see the key ring's ``current`` change."""
     settings = signer_settings(config)
-    cache_key = tuple(sorted(settings.items()))
-    signer = _signers.get(cache_key)
+    external = bool(settings.get("SIGNING_PKCS12_FILE") or settings.get("SIGNING_KEY_FILE"))
+    frozen = tuple(sorted(settings.items()))
+
+    def ring_kid():
+        return None if external else KeyRing(settings).current_kid()
+    signer = _signers.get((frozen, ring_kid()))
     if signer is None:
-        signer = _signers[cache_key] = PdfSigner(load_material(settings))
+        signer = PdfSigner(load_material(settings), tsa_url=settings.get("TSA_URL"))
+        _signers[(frozen, ring_kid())] = signer
     return signer
 
 

@@ -74,6 +74,12 @@ def qualified():
                            locale=_locale())
 
 
+@bp.get("/skills/<code>")
+def skill(code: str):
+    """A skill's public description: where a credential's alignment points."""
+    return render_template("qualifications/skill.html", skill=services.skill_by_code(code[:32]), locale=_locale())
+
+
 @bp.get("/mine")
 @login_required
 def mine():

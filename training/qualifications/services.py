@@ -855,6 +855,22 @@ def _on_certificate_superseded(old: Certificate, new: Certificate | None = None,
         g.replaced_by_id = copy.id
 
 
+@signals.credential_alignment.connect
+def _credential_alignment(certificate: Certificate, **_kw) -> list[dict]:
+    """The skills a certificate grants, as Open Badges 3.0 alignments, so a skill
+    travels with the person to another employer."""
+    from ..urls import external_url
+    out = []
+    for g in grants_of_certificate(certificate.id):
+        skill = g.skill
+        out.append({"type": ["Alignment"], "targetType": "ceasn:Competency", "targetCode": skill.code,
+                    "targetName": skill.name + (f" / {skill.name_zh}" if skill.name_zh else ""),
+                    "targetDescription": f"Level {skill.level_code(g.level)} "
+                                         f"({skill.level_name(g.level)}) of {skill.level_count}",
+                    "targetUrl": external_url("qualifications.skill", code=skill.code)})
+    return out
+
+
 def grants_of_certificate(certificate_id: int) -> list[Grant]:
     return list(db.session.scalars(select(Grant).where(Grant.certificate_id == certificate_id)
                                    .options(selectinload(Grant.skill)).order_by(Grant.skill_id)))

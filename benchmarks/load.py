@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 HOST = "127.0.0.1"
 TRAINEES = 3000
+CATALOGUE_COURSES = 300  # the signed-in catalogue scenario of issue 13
 
 
 # --- the database -------------------------------------------------------------------
@@ -120,7 +121,44 @@ def prepare(url: str, env: dict) -> dict:
         db.session.commit()
         code = db.session.scalar(select(Certificate.code).where(Certificate.revoked_at.is_(None))
                                  .order_by(Certificate.id))
-        return {"course_id": course.id, "run_id": run.id, "code": code, "tokens": tokens}
+        params = {"course_id": course.id, "run_id": run.id, "code": code, "tokens": tokens}
+        _fill_catalogue(db, course)
+    params["cookie"] = _signed_in_cookie(url)
+    return params
+
+
+def _fill_catalogue(db, like) -> None:
+    """Published courses up to CATALOGUE_COURSES, a quarter of them with an upcoming run."""
+    from sqlalchemy import func, select
+    from training.catalogue.models import Course, Meeting, Run
+    from training.types import utcnow
+    from datetime import timedelta
+    have = db.session.scalar(select(func.count()).select_from(Course).where(Course.published.is_(True)))
+    start = (utcnow() + timedelta(days=20)).replace(microsecond=0)
+    for i in range(max(0, CATALOGUE_COURSES - have)):
+        course = Course(code=f"LOAD-{i:04d}", title=f"Load test course {i:04d} 负载测试课程",
+                        summary="A course that fills the catalogue for the load test.", hours=8, language="en",
+                        level="beginner", min_attendance_pct=80, published=True, category_id=like.category_id)
+        db.session.add(course)
+        if i % 4 == 0:
+            when = start + timedelta(days=i % 60)
+            db.session.add(Run(course=course, capacity=20, timezone="Asia/Shanghai", status="open",
+                               starts_on=when.date(), ends_on=when.date(), location="Hall 2", city="Suzhou",
+                               meetings=[Meeting(starts_at=when, ends_at=when + timedelta(hours=8))]))
+    db.session.commit()
+
+
+def _signed_in_cookie(url: str) -> str:
+    """A demo trainee's session cookie, from a real login through the app."""
+    from training import create_app
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
+    client = app.test_client()
+    response = client.post("/login", data={"email": "ouyang.xiaoyan@demo.smt-academy.cn",
+                                           "password": "demo-password-2026"})
+    assert response.status_code == 302, response.status_code
+    cookie = client.get_cookie(app.config.get("SESSION_COOKIE_NAME", "session"))
+    assert cookie is not None, "no session cookie after login"
+    return f"{cookie.key}={cookie.value}"
 
 
 # --- the server ------------------------------------------------------------------------
@@ -217,6 +255,9 @@ def make_requests(scenario: str, params: dict):
     if scenario == "catalogue":
         payload = _request_bytes("GET", "/", {}, b"")
         return lambda i: payload
+    if scenario == "catalogue (signed in)":
+        payload = _request_bytes("GET", "/", {"Cookie": params["cookie"]}, b"")
+        return lambda i: payload
     if scenario == "course page":
         payload = _request_bytes("GET", f"/courses/{params['course_id']}", {}, b"")
         return lambda i: payload
@@ -291,13 +332,13 @@ def main() -> int:
         print(f"gunicorn: {args.workers} sync workers on {HOST}:{port}; {args.clients} clients; "
               f"{args.seconds:g}s per scenario (max {args.max_requests} requests)\n", flush=True)
         rows = []
-        for scenario in ("healthz", "catalogue", "course page", "verify", "enrolment"):
+        for scenario in ("healthz", "catalogue", "catalogue (signed in)", "course page", "verify", "enrolment"):
             limit = min(args.max_requests, TRAINEES) if scenario == "enrolment" else args.max_requests
             rows.append(measure(port, scenario, params, args.clients, args.seconds, limit))
         ceiling = rows[0]["rps"] or 1.0
-        print(f"{'scenario':<14}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'of /healthz':>13}")
+        print(f"{'scenario':<24}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'of /healthz':>13}")
         for r in rows:
-            print(f"{r['scenario']:<14}{r['requests']:>9}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}"
+            print(f"{r['scenario']:<24}{r['requests']:>9}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}"
                   f"{r['p99']:>9.1f}{100 * r['rps'] / ceiling:>12.0f}%")
         odd = {r["scenario"]: r["statuses"] for r in rows if r["errors"]}
         if odd:

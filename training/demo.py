@@ -224,12 +224,15 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
         # The trainer signed every register off at the end of its meeting.
         for meeting in run.meetings:
             meeting.finalised_at, meeting.finalised_by_id = meeting.ends_at, trainer.id
+    from .qualifications.demo import load_grants, load_plant
+    plant = load_plant(admin, trainees, DEMO_PASSWORD, random.Random(seed + 14))  # issue 14: skills, positions
     db.session.commit()
 
     from .certificates.services import issue_for_run
     issued = 0
     for run in past_runs:
         issued += len(issue_for_run(admin, run.id)["issued"])
+    load_grants(plant, random.Random(seed + 15))  # issue 14: assessments on top of the certificates' grants
 
     companies = _load_companies(today)
 
@@ -239,7 +242,8 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
             f"  admin        admin@demo.smt-academy.cn\n"
             f"  trainer      {TRAINERS[0][0]}\n"
             f"  trainee      ouyang.xiaoyan@demo.smt-academy.cn\n"
-            f"  coordinator  {MEMBER_COMPANIES[0]['coordinator'][0]}")
+            f"  coordinator  {MEMBER_COMPANIES[0]['coordinator'][0]}\n"
+            f"  assessor     assessor@demo.smt-academy.cn")
 
 
 # Member companies (issue 15): code, names, credit code, the free-text spellings of their people, a coordinator,

@@ -247,3 +247,46 @@ def test_an_unreachable_tsa_refuses_to_issue_and_changes_nothing(app, client, fa
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "signing_unavailable"
     assert db.session.scalar(db.select(db.func.count()).select_from(Certificate)) == 0
+
+
+def test_an_unencrypted_key_of_an_older_version_is_imported_encrypted(tmp_path):
+    key, cert_pem = signing._generate("Old Org")
+    from cryptography.hazmat.primitives import serialization
+    old = tmp_path / "signing"
+    old.mkdir()
+    (old / "signing-key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (old / "signing-cert.pem").write_bytes(cert_pem)
+    material = signing.load_material({"SIGNING_DIR": str(old), "ORG_NAME": "Old Org"})
+    assert material.cert.dump() == signing._load_certs(cert_pem)[0].dump()  # the same key signs on
+    assert not (old / "signing-key.pem").exists()
+    assert (old / "keys" / f"{material.kid}.key.pem").read_bytes().startswith(b"-----BEGIN ENCRYPTED")
+
+
+@pytest.mark.postgres
+def test_two_first_downloads_at_once_store_one_document(app, client, factory, admin):
+    import threading
+    run, (enrolment,) = completed_run(factory, ["Race Condition"])
+    (code,) = _issue(client, admin, run)
+    db.session.execute(update(Certificate).values(document_sha256=None))
+    db.session.commit()
+    token_client = api(app.test_client(), enrolment.user)
+    callers = [api(app.test_client(), enrolment.user) for _ in range(2)]
+    db.session.commit()
+    barrier, results = threading.Barrier(2), []
+
+    def download(caller):
+        barrier.wait(timeout=30)
+        response = caller.get(f"/api/v1/certificates/{code}/pdf")
+        results.append((response.status_code, response.data))
+    threads = [threading.Thread(target=download, args=(caller,)) for caller in callers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert [status for status, _data in results] == [200, 200]
+    assert results[0][1] == results[1][1]
+    db.session.expire_all()
+    recorded = db.session.scalar(db.select(Certificate.document_sha256).where(Certificate.code == code))
+    assert recorded == hashlib.sha256(results[0][1]).hexdigest()
+    assert token_client.get(f"/api/v1/certificates/{code}/pdf").data == results[0][1]

@@ -49,7 +49,10 @@ def processes_wanted(config) -> int:
 def get_pool(settings: dict, processes: int) -> ProcessPoolExecutor:
     """The process's worker pool for these signing settings (made once)."""
     global _pool, _pool_key
-    key = (tuple(sorted(settings.items())), processes, os.environ.get("PDF_CJK_FONT"))
+    # The key ring's current key is part of the key: after `flask signing rotate`
+    # a new pool starts, whose workers load the new key.
+    key = (tuple(sorted(settings.items())), processes, os.environ.get("PDF_CJK_FONT"),
+           signing.KeyRing(settings).current_kid())
     if _pool is None or _pool_key != key:
         if _pool is not None:
             _pool.shutdown(wait=False, cancel_futures=True)

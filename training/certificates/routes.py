@@ -109,14 +109,14 @@ def badge_jwt(code: str):
 def jwks():
     """Every key that ever signed a credential here (current and retired), with kid."""
     return Response(json.dumps(badges.jwks(), indent=2), mimetype="application/jwk-set+json",
-                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=300"})
+                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=60"})
 
 
 @bp.get("/.well-known/did.json")
 def did_document():
     """The did:web document of the issuer (the same keys as verification methods)."""
     return Response(json.dumps(badges.did_document(), indent=2), mimetype="application/did+json",
-                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=300"})
+                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=60"})
 
 
 @bp.get("/credentials/status/<int:number>")

@@ -129,6 +129,7 @@ def _register_models() -> None:
     from .certificates import models as _ce  # noqa: F401
     from .companies import models as _co  # noqa: F401
     from .enrolment import models as _e  # noqa: F401
+    from .reports import models as _r  # noqa: F401
     from .qualifications import models as _q  # noqa: F401
     from . import jobs as _j  # noqa: F401
     from . import mail as _m  # noqa: F401
@@ -199,6 +200,7 @@ def _register_blueprints(app: Flask) -> None:
     from .certificates.routes import bp as certificates_bp
     from .companies.routes import bp as companies_bp
     from .enrolment.routes import bp as enrolment_bp
+    from .reports.routes import bp as reports_bp
     from .qualifications.routes import bp as qualifications_bp
     from .trainers.routes import bp as trainers_bp
 
@@ -208,6 +210,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(enrolment_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(certificates_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(companies_bp)
     app.register_blueprint(qualifications_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")

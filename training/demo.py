@@ -5,7 +5,8 @@ and certificates on past runs. Loaded by ``flask demo load`` (and ``make run``).
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, time, timedelta
+import secrets
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -211,7 +212,8 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
         trainer = run.trainers[0]
         for user in enrolled:
             enrolment = Enrolment(run=run, user=user, status="confirmed", source="self", company=user.company,
-                                  confirmed_at=utcnow() - timedelta(days=60))
+                                  confirmed_at=datetime.combine(run.starts_on, time(0), timezone.utc)
+                                  - timedelta(days=rng.randint(5, 30)))
             db.session.add(enrolment)
             db.session.flush()
             weak = user is not trainees[0] and rng.random() < 0.15
@@ -232,6 +234,7 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
     issued = 0
     for run in past_runs:
         issued += len(issue_for_run(admin, run.id)["issued"])
+    _demo_feedback(past_runs, rng)
     load_grants(plant, random.Random(seed + 15))  # issue 14: assessments on top of the certificates' grants
 
     companies = _load_companies(today)
@@ -244,6 +247,48 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
             f"  trainee      ouyang.xiaoyan@demo.smt-academy.cn\n"
             f"  coordinator  {MEMBER_COMPANIES[0]['coordinator'][0]}\n"
             f"  assessor     assessor@demo.smt-academy.cn")
+
+
+DEMO_COMMENTS = [
+    "The hands-on exercises on the real line were the best part.",
+    "实操环节很有帮助，希望能多一些练习时间。",
+    "Clear explanations; the second day was a bit rushed.",
+    "培训师讲解清楚，案例贴近我们工厂的实际情况。",
+    "More time on troubleshooting, please.",
+    "课程资料很好，建议提前发给学员预习。",
+]
+
+
+def _demo_feedback(past_runs, rng) -> None:
+    """Feedback on the past runs: most trainees answered, a few left a comment."""
+    from .reports import feedback
+    from .reports.models import FeedbackAnswer, FeedbackInvitation, FeedbackResponse
+    feedback.question_set()  # the default questions
+    for run in past_runs:
+        questions = feedback.questions_for(run.course_id)
+        ended = max(m.ends_at for m in run.meetings)
+        bias = rng.choice([0, 1, 1, 2])  # some runs went better than others
+        enrolments = db.session.scalars(select(Enrolment).where(Enrolment.run_id == run.id,
+                                                                Enrolment.status == "confirmed")).all()
+        for enrolment in enrolments:
+            answered = rng.random() < 0.8
+            day = (ended + timedelta(days=rng.randint(0, 5))).date()
+            db.session.add(FeedbackInvitation(
+                enrolment_id=enrolment.id, run_id=run.id, token=secrets.token_urlsafe(24), sent_at=ended,
+                closes_at=ended + timedelta(days=feedback.OPEN_DAYS),
+                answered_at=datetime.combine(day, time(0), timezone.utc) if answered else None))
+            if not answered:
+                continue
+            response = FeedbackResponse(run_id=run.id, submitted_on=day,
+                                        recommend=min(10, max(0, rng.choice([6, 7, 8, 8, 9, 9, 10, 10]) - bias + 1)))
+            for question in questions:
+                if question.kind == "rating":
+                    response.answers.append(FeedbackAnswer(question_id=question.id,
+                                                           rating=min(5, max(1, rng.choice([3, 4, 4, 5, 5]) - bias + 1))))
+                elif question.kind == "text" and rng.random() < 0.3:
+                    response.answers.append(FeedbackAnswer(question_id=question.id, text=rng.choice(DEMO_COMMENTS)))
+            db.session.add(response)
+    db.session.commit()
 
 
 # Member companies (issue 15): code, names, credit code, the free-text spellings of their people, a coordinator,

@@ -38,6 +38,19 @@ def teaches(user, run) -> bool:
     return is_trainer(user) and run.is_taught_by(user)
 
 
+def report_limits(user) -> dict | None:
+    """What a person's reports may cover: ``{}`` everything (admins),
+    ``{"trainer_id": id}`` the runs they teach (trainers), ``{"company_id": id}``
+    their company's enrolments (coordinators); None: no reports at all."""
+    if is_admin(user):
+        return {}
+    if is_trainer(user):
+        return {"trainer_id": user.id}
+    if is_coordinator(user) and user.company_id is not None:
+        return {"company_id": user.company_id}
+    return None
+
+
 def is_assessor(user) -> bool:
     return _is(user, "assessor")
 
@@ -60,7 +73,7 @@ def can(user, action: str, obj=None) -> bool:
     authenticated = bool(user is not None and getattr(user, "is_authenticated", False)
                          and getattr(user, "active", False))
     if action in {"manage", "manage_catalogue", "manage_users", "issue_certificates",
-                  "revoke_certificate", "import_enrolments", "view_audit_log"}:
+                  "revoke_certificate", "import_enrolments", "view_audit_log", "manage_reports"}:
         return is_admin(user)
     if action == "enrol_self":
         return authenticated and user.role == "trainee"
@@ -107,4 +120,12 @@ def can(user, action: str, obj=None) -> bool:
         return authenticated and (is_admin(user) or (obj.id == user.id and can(user, "enrol_self")))
     if action == "download_certificate":  # obj: Certificate
         return is_admin(user) or (authenticated and obj.enrolment.user_id == user.id)
+    if action == "view_reports":  # obj: None; what they cover is report_limits(user)
+        return report_limits(user) is not None
+    if action == "view_feedback":  # obj: feedback results of the viewer's own scope (answers, min_answers)
+        # Trainers see their runs' results only from a few answers on, so no answer points to a person.
+        return is_admin(user) or (is_trainer(user) and obj.answers >= obj.min_answers)
+    if action == "answer_feedback":  # obj: Enrolment
+        return authenticated and obj.user_id == user.id
     raise ValueError(f"unknown action {action!r}")
+

@@ -41,8 +41,11 @@ def live_server(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    # Absolute links (QR codes, e-mails) come from PUBLIC_BASE_URL: point it at this server.
+    app.config["PUBLIC_BASE_URL"] = url
     try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
+        yield LiveServer(url, app)
     finally:
         server.shutdown()
         thread.join(timeout=10)

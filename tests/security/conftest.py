@@ -40,6 +40,9 @@ class World:
     other_coordinator: object
     spare_company: object    # made by the migration from free text, nothing attached: may be merged
     position_id: int = 0     # a position (issue 14) the trainee works on, requiring a skill the course grants
+    survey_token: str = ""   # trainee's feedback invitation for past_run
+    question_id: int = 0     # a feedback question
+    subscription_id: int = 0  # admin's weekly report subscription
 
     def ids(self) -> dict:
         """Values for every URL argument a route may take."""
@@ -49,6 +52,8 @@ class World:
             "category_id": self.category.id, "template_id": self.template.id, "code": self.certificate.code,
             "job_id": self.job_id, "token": self.trainee.calendar_token, "company_id": self.company.id,
             "name": "nothing-thumb.jpg", "filename": "css/app.css", "format": "json",
+            "survey_token": self.survey_token, "question_id": self.question_id,
+            "subscription_id": self.subscription_id,
             "position_id": self.position_id,
         }
 
@@ -96,6 +101,13 @@ def build_world(factory) -> World:
     db.session.add(job)
     db.session.commit()
     new_calendar_token(trainee)
+    from training.reports import feedback, scheduled
+    from training.reports.models import FeedbackInvitation
+    feedback.send_due_surveys()
+    survey_token = db.session.scalar(select(FeedbackInvitation.token).where(
+        FeedbackInvitation.enrolment_id == past_enrolment.id))
+    question_id = feedback.question_set()[0].id
+    subscription_id = scheduled.subscribe(admin, admin.email, "weekly").id
     position_id = _qualifications(course, trainee)
     company = factory.company(code="SZ-AUTO", name="Suzhou Auto Parts")
     other_company = factory.company(code="WEBER-SZ", name="Weber Suzhou")
@@ -114,7 +126,8 @@ def build_world(factory) -> World:
                  enrolment=enrolment, other_enrolment=third, past_enrolment=past_enrolment, certificate=certificate,
                  category=category, free_category=free_category, free_course=free_course, pending=pending,
                  template=template, token_id=token_id, job_id=job.id, company=company, coordinator=coordinator,
-                 other_company=other_company, other_coordinator=other_coordinator, spare_company=spare_company)
+                 other_company=other_company, other_coordinator=other_coordinator, spare_company=spare_company,
+                 survey_token=survey_token, question_id=question_id, subscription_id=subscription_id)
 
 
 def _qualifications(course, trainee) -> int:

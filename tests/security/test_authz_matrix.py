@@ -48,6 +48,8 @@ HOLDER = "LODDDO"     # the trainee concerned (owner), and admins
 API_PUBLIC = "OOOOOO"
 API_ADMIN = "UDDDDO"
 API_STAFF = "UDDODO"
+REPORTS = "LDDOOO"    # admins (everything), trainers (their own runs; none here for the other trainer), coordinators
+API_REPORTS = "UDDOOO"
 
 # (method, endpoint): outcome for anon, tr, tr2, run_t, oth_t, admin
 EXPECTED: dict[tuple[str, str], str] = {
@@ -187,6 +189,17 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "admin.delete_certificate_template"): ADMIN,
     ("GET", "admin.certificate_template_preview"): ADMIN,
     ("GET", "admin.certificate_template_preview_png"): ADMIN,
+    # --- reports and feedback
+    ("GET", "reports.dashboard"): REPORTS,
+    ("GET", "reports.export"): REPORTS,
+    ("GET", "reports.survey"): "LODDDD",        # only the invited trainee (not even an admin answers for them)
+    ("POST", "reports.survey"): "LODDDD",
+    ("GET", "reports.questions"): ADMIN,
+    ("POST", "reports.questions"): ADMIN,
+    ("POST", "reports.question_edit"): ADMIN,
+    ("GET", "reports.subscriptions"): ADMIN,
+    ("POST", "reports.subscriptions"): ADMIN,
+    ("POST", "reports.unsubscribe"): ADMIN,
     # --- JSON API (bearer tokens)
     ("GET", "api.openapi"): API_PUBLIC,
     ("GET", "api.docs"): API_PUBLIC,
@@ -222,6 +235,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "api.list_trainers"): API_PUBLIC,
     ("GET", "api.get_trainer"): API_PUBLIC,
     ("GET", "api.get_job"): API_ADMIN,            # the job's creator (admin here) and admins
+    ("GET", "api.reports_summary"): API_REPORTS,
+    ("GET", "api.reports_monthly"): API_REPORTS,
     # --- member companies: company_id is the trainee's company (co's); every refusal of a company page is 404
     ("GET", "companies.mine"): "LDDDDO",          # a coordinator's own company (co, co2: see below)
     ("GET", "companies.home"): ADMIN,
@@ -316,6 +331,10 @@ COORDINATOR_EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "api.company_report"): "OD",
     ("GET", "companies.join"): "DD",
     ("POST", "companies.join"): "DD",
+    ("GET", "reports.dashboard"): "OO",           # each coordinator: their company's enrolments
+    ("GET", "reports.export"): "OO",
+    ("GET", "api.reports_summary"): "OO",
+    ("GET", "api.reports_monthly"): "OO",
 }
 
 

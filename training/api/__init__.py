@@ -23,4 +23,4 @@ def _bearer_only():
 
 # One module per area; each adds its routes to bp.
 from . import (attendance, certificates, companies, courses, docs, enrolments, imports, jobs,  # noqa: E402,F401
-               qualifications, trainers)
+               qualifications, reports, trainers)

@@ -461,6 +461,33 @@ def changes_of(name: str) -> dict:
     return schema
 
 
+RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+        "description": "A fraction from 0 to 1; null when its denominator is 0 (see the glossary)."}
+SCHEMAS["ReportSummary"] = obj({
+    "runs": {"type": "integer", "description": "Runs starting in the period, cancelled runs left out."},
+    "capacity": {"type": "integer", "description": "Their seats."},
+    "confirmed": {"type": "integer", "description": "Their confirmed enrolments."},
+    "attendance_rate": dict(RATE, description="Attended ÷ planned participant-meetings of confirmed enrolments "
+                                              "(meetings held, cancelled ones excluded)."),
+    "no_show_rate": dict(RATE, description="Confirmed enrolments with no attended meeting ÷ confirmed "
+                                           "enrolments, in runs whose registers are complete."),
+    "fill_rate": dict(RATE, description="Confirmed at the first meeting ÷ capacity."),
+    "completion_rate": dict(RATE, description="Confirmed enrolments holding a certificate ÷ confirmed "
+                                              "enrolments, in runs whose registers are complete."),
+    "certificates_issued": {"type": "integer", "description": "Issued in the period (reissues not counted again)."},
+    "as_of": DATETIME,
+}, ("runs", "capacity", "confirmed", "attendance_rate", "no_show_rate", "fill_rate", "completion_rate",
+    "certificates_issued", "as_of"), extra=False)
+SCHEMAS["ReportMonthly"] = obj({
+    "from": DATE, "to": DATE, "as_of": DATETIME,
+    "months": array(obj({
+        "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+        "enrolments": {"type": "integer", "description": "Enrolments confirmed in the month."},
+        "certificates": {"type": "integer", "description": "Certificates first issued in the month."},
+        "attendance_rate": dict(RATE, description="The attendance rate of the meetings held in the month."),
+    }, ("month", "enrolments", "certificates", "attendance_rate"))),
+}, ("from", "to", "as_of", "months"))
+
 SCHEMAS["CourseChanges"] = changes_of("CourseInput")
 SCHEMAS["RunChanges"] = changes_of("RunInput")
 
@@ -534,6 +561,14 @@ CODE = {"name": "code", "in": "path", "required": True,
         "description": "The certificate code, with or without its dashes and in any case.",
         "schema": {"type": "string", "maxLength": 64}}
 
+REPORT_PARAMS = [
+    query("from", "First day (YYYY-MM-DD); default: the first day of the month eleven months ago.", DATE),
+    query("to", "Last day (YYYY-MM-DD); default: today. At most ten years after from.", DATE),
+    query("course_id", "Only this course.", ID),
+    query("trainer_id", "Only runs this trainer teaches.", ID),
+    query("company_id", "Only enrolments of this company.", ID),
+    query("run_id", "Only this run.", ID),
+]
 POSITION_ID = path_id("position_id", "The position's id.")
 ON_PARAM = query("on", "The date (YYYY-MM-DD); default today in the organisation's time zone.", DATE)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -755,6 +790,19 @@ PATHS: dict[str, dict] = {
         "get": op("Progress of a background job", tag="Jobs", auth=AUTH_USER, ok_schema=ref("Job"),
                   errors=(403, 404), who="the user who started it, admins"),
     },
+    "/reports/summary": {
+        "get": op("The glossary's figures for a period", tag="Reports", auth=AUTH_USER, params=REPORT_PARAMS,
+                  ok_schema=ref("ReportSummary"), errors=(403, 422),
+                  description="Months and dates in the organisation's time zone; a run belongs to the period "
+                              "in which it starts. Trainers see only the runs they teach, company coordinators "
+                              "their company; asking for more is a 403.",
+                  who="admins, trainers (their runs), coordinators (their company)"),
+    },
+    "/reports/monthly": {
+        "get": op("Enrolments, certificates and attendance rate per month", tag="Reports", auth=AUTH_USER,
+                  params=REPORT_PARAMS, ok_schema=ref("ReportMonthly"), errors=(403, 422),
+                  who="admins, trainers (their runs), coordinators (their company)"),
+    },
     "/companies": {
         "post": op("Add a member company", tag="Companies", auth=AUTH_ADMIN, body=ref("CompanyInput"), ok=201,
                    ok_schema=ref("Company"), headers=LOCATION, errors=(409,),
@@ -906,4 +954,4 @@ def build_document(server_url: str = "/api/v1") -> dict:
 
 
 TAGS = ["Courses", "Runs", "Enrolments", "Attendance", "Certificates", "Imports", "Companies", "Trainers", "Jobs",
-        "Qualifications", "Documentation"]
+        "Qualifications", "Reports", "Documentation"]

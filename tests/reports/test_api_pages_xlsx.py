@@ -1,0 +1,104 @@
+"""The same figures through the API, the dashboard page and the XLSX; refusals."""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from openpyxl import load_workbook
+
+from tests.conftest import api, login
+from tests.reports.conftest import EXPECTED
+
+
+def _summary_sheet(content: bytes) -> dict:
+    wb = load_workbook(io.BytesIO(content))
+    sheet = wb[wb.sheetnames[0]]
+    return {row[0].split(" / ")[0]: row[1] for row in sheet.iter_rows(min_row=2, values_only=True)}
+
+
+def test_api_summary(app, client, dataset):
+    response = api(client, dataset.admin).get("/api/v1/reports/summary", query_string=dataset.args)
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert set(body) == {"runs", "capacity", "confirmed", "attendance_rate", "no_show_rate", "fill_rate",
+                         "completion_rate", "certificates_issued", "as_of"}
+    for key, value in EXPECTED.items():
+        assert body[key] == pytest.approx(value), key
+
+
+def test_api_monthly(app, client, dataset):
+    response = api(client, dataset.admin).get("/api/v1/reports/monthly", query_string=dataset.args)
+    assert response.status_code == 200
+    months = response.json["months"]
+    assert [m["month"] for m in months] == sorted(m["month"] for m in months)
+    assert all(re.fullmatch(r"\d{4}-\d{2}", m["month"]) for m in months)
+    assert sum(m["certificates"] for m in months) == EXPECTED["certificates_issued"]
+    assert all(m["attendance_rate"] is None or 0 <= m["attendance_rate"] <= 1 for m in months)
+
+
+def test_page_shows_the_same_figures(app, client, dataset):
+    login(client, dataset.admin)
+    page = client.get("/reports", query_string=dataset.args)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+
+    def figure(key):
+        return re.search(rf'data-figure="{key}">([^<]*)<', html).group(1).strip()
+    assert figure("runs") == "3" and figure("confirmed") == "6" and figure("certificates_issued") == "3"
+    assert figure("attendance_rate") == "70%" and figure("no_show_rate") == "20%"
+    assert figure("fill_rate") == f"{round(700 / 11)}%" and figure("completion_rate") == "40%"
+    assert html.count('role="img"') == 5 and html.count("<title id=") == 5 and html.count("<desc id=") == 5
+    assert "<script>" not in html and "cdn" not in html.lower()
+
+
+def test_xlsx_has_the_same_totals(app, client, dataset):
+    login(client, dataset.admin)
+    response = client.get("/reports/export.xlsx", query_string=dataset.args)
+    assert response.status_code == 200
+    assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    values = _summary_sheet(response.data)
+    for key, label in (("runs", "Runs"), ("capacity", "Capacity"), ("confirmed", "Confirmed"),
+                       ("attendance_rate", "Attendance rate"), ("no_show_rate", "No-show rate"),
+                       ("fill_rate", "Fill rate"), ("completion_rate", "Completion rate"),
+                       ("certificates_issued", "Certificates issued")):
+        assert values[label] == pytest.approx(EXPECTED[key]), label
+    wb = load_workbook(io.BytesIO(response.data))
+    summary = wb[wb.sheetnames[0]]
+    assert summary.cell(7, 2).number_format == "0.0%"  # rates are numbers shown as percentages
+    assert summary.cell(2, 2).is_date  # dates are dates
+    assert " / " in summary.cell(1, 1).value  # bilingual headers
+
+
+@pytest.mark.parametrize("query", [
+    {"from": "2026-13-01"}, {"from": "yesterday"}, {"to": "2026-02-30"}, {"from": "2026-05-01", "to": "2026-04-01"},
+    {"from": "1900-01-01", "to": "2026-01-01"}, {"course_id": "abc"}, {"course_id": "-1"}, {"run_id": "1.5"},
+    {"trainer_id": "99999999999"}, {"course_id": "424242"}, {"run_id": "٣"},
+])
+def test_bad_dates_and_ids_are_refused(app, client, dataset, query):
+    for path in ("/api/v1/reports/summary", "/api/v1/reports/monthly"):
+        response = api(client, dataset.admin).get(path, query_string=query)
+        assert response.status_code in (400, 422), (path, query, response.status_code)
+        assert response.json["error"]["code"]
+    login(client, dataset.admin)
+    assert client.get("/reports/export.xlsx", query_string=query).status_code in (400, 422)
+
+
+def test_refusals_outside_ones_scope(app, client, dataset):
+    assert api(client).get("/api/v1/reports/summary").status_code == 401
+    assert api(client, dataset.trainee).get("/api/v1/reports/summary").status_code == 403
+    trainer = api(client, dataset.trainer2)
+    assert trainer.get("/api/v1/reports/summary", query_string={"trainer_id": dataset.trainer1.id}).status_code == 403
+    assert trainer.get("/api/v1/reports/summary", query_string={"run_id": dataset.run1.id}).status_code == 403
+    assert trainer.get("/api/v1/reports/summary", query_string={"run_id": dataset.run2.id}).status_code == 200
+    login(client, dataset.trainee)
+    assert client.get("/reports").status_code == 403
+    assert client.get("/reports/export.xlsx").status_code == 403
+    login(client, dataset.trainer2)
+    assert client.get("/reports/export.xlsx", query_string={"run_id": dataset.run1.id}).status_code == 403
+
+
+def test_anonymous_pages_ask_to_log_in(app, client):
+    for path in ("/reports", "/reports/export.xlsx"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/login" in response.location

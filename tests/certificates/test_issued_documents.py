@@ -290,3 +290,29 @@ def test_two_first_downloads_at_once_store_one_document(app, client, factory, ad
     recorded = db.session.scalar(db.select(Certificate.document_sha256).where(Certificate.code == code))
     assert recorded == hashlib.sha256(results[0][1]).hexdigest()
     assert token_client.get(f"/api/v1/certificates/{code}/pdf").data == results[0][1]
+
+
+def test_a_pdf_dropped_on_the_verify_form_is_found_by_hash_or_by_the_code_it_names(client, factory, admin):
+    run, _ = completed_run(factory, ["Huang Lei"])
+    (code,) = _issue(client, admin, run)
+    genuine = api(client, admin).get(f"/api/v1/certificates/{code}/pdf").data
+    found = client.post("/verify", data={"document": (io.BytesIO(genuine), "c.pdf")},
+                        content_type="multipart/form-data")
+    assert found.status_code == 200
+    assert _verdict(found.get_data(as_text=True)) == {"verdict": "genuine", "matches": "yes", "signature": "intact",
+                                                       "status": "valid"}
+
+    changed = bytearray(genuine)
+    at = genuine.index(b"/Contents <") + 60  # a hex digit of the signature value
+    changed[at] = ord("0") if changed[at] != ord("0") else ord("1")
+    named = client.post("/verify", data={"document": (io.BytesIO(bytes(changed)), "c.pdf")},
+                        content_type="multipart/form-data")
+    assert named.status_code == 200
+    assert _verdict(named.get_data(as_text=True))["verdict"] == "not-genuine"
+    assert "Huang Lei" in named.get_data(as_text=True)
+
+    unknown = client.post("/verify", data={"document": (io.BytesIO(b"%PDF-1.4 nothing"), "x.pdf")},
+                          content_type="multipart/form-data")
+    assert unknown.status_code == 200
+    assert 'data-verdict="unknown"' in unknown.get_data(as_text=True)
+    assert client.post("/verify", data={}, content_type="multipart/form-data").status_code == 422

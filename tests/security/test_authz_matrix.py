@@ -66,6 +66,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "certificates.badge"): PUBLIC,
     ("GET", "certificates.badge_jwt"): PUBLIC,
     ("POST", "certificates.check_document"): PUBLIC,   # a PDF checked against the issued one, not kept
+    ("POST", "certificates.check_any_document"): PUBLIC,
     ("GET", "certificates.jwks"): PUBLIC,
     ("GET", "certificates.did_document"): PUBLIC,
     ("GET", "certificates.status_list"): PUBLIC,

@@ -64,6 +64,30 @@ def _verifier_context(view: dict) -> dict:
     return {"issuer_did": badges.issuer_did(), "status_entry": badges.status_entry(certificate, public_base_url())}
 
 
+@bp.post("/verify")
+@limiter.limit(LOOKUP_LIMIT)
+def check_any_document():
+    """A PDF dropped on the verification form, without a code: found by its hash
+    (or by the code it names), then checked as on the certificate's page."""
+    upload = request.files.get("document")
+    data = upload.stream.read(CHECK_MAX_BYTES + 1) if upload is not None else b""
+    if not data or len(data) > CHECK_MAX_BYTES:
+        error = _("Choose a PDF file of at most 20 MB.") if data else _("Choose a PDF file to check.")
+        return render_template("certificates/verify_form.html", code_text="", error=None, check_error=error), 422
+    code = services.certificate_code_for_document(data)
+    if code is None:
+        result = {"sha256": services.documents.sha256(data), "signature": services.signature_verdict(data)}
+        response = Response(render_template("certificates/verify_form.html", code_text="", error=None,
+                                            unknown_file=result))
+    else:
+        view = services.public_record(code)
+        result = services.check_document(code, data)
+        response = Response(render_template("certificates/verify.html", cert=result["certificate"], check=result,
+                                            filename=(upload.filename or "")[:120], **_verifier_context(view)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.post("/verify/<code>")
 @limiter.limit(LOOKUP_LIMIT)
 def check_document(code: str):

@@ -337,6 +337,29 @@ def check_document(code: str, data: bytes) -> dict:
             "other_code": other, "signature": signature_verdict(data)}
 
 
+def certificate_code_for_document(data: bytes) -> str | None:
+    """The certificate a PDF belongs to: the one whose issued document has its
+    hash, else the one its title names (a changed copy still names its code)."""
+    import re
+    digest = documents.sha256(data)
+    code = db.session.scalar(select(Certificate.code).where(Certificate.document_sha256 == digest).limit(1))
+    if code is not None:
+        return code
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    try:
+        title = str(PdfFileReader(io.BytesIO(data), strict=False).trailer_view["/Info"]["/Title"])
+    except Exception:  # noqa: BLE001 - an unreadable upload names no certificate
+        title = ""
+    match = re.search(r"Certificate ([0-9A-Za-z]{4}(?:-[0-9A-Za-z]{4}){5,9})", title)
+    if match:
+        candidate = codes.normalise(match.group(1))
+        if candidate and db.session.scalar(select(Certificate.id).where(Certificate.code == candidate)):
+            return candidate
+    return None
+
+
 def signature_verdict(data: bytes) -> dict:
     """The PDF's signature as a verifier sees it: ``state`` is intact, broken,
     unsigned or unreadable; ``ours`` whether a key of this issuer made it."""

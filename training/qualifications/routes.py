@@ -40,12 +40,38 @@ def _matrix():
                            position_id=_int_arg("position"), on=services.on_date(request.args.get("on")))
 
 
+def _grid(m, locale: str) -> list[list[tuple | None]]:
+    """Each person's row of cells as plain tuples (state, level code, glyph, title), built once
+    here so the template does no lookups, translations or calls per cell (thousands of them)."""
+    labels = {state: state.label for state in QualificationState}
+    names = {c.skill.id: [c.skill.level_name(n, locale) for n in range(1, c.skill.level_count + 1)] for c in m.columns}
+    codes = {c.skill.id: [c.skill.level_code(n) for n in range(1, c.skill.level_count + 1)] for c in m.columns}
+    grid = []
+    for person in m.people:
+        row = []
+        for c in m.columns:
+            cell = m.cells.get((person.id, c.skill.id))
+            if cell is None or cell.state is None:
+                row.append(None)
+                continue
+            n = cell.level - 1
+            known = 0 <= n < len(codes[c.skill.id])
+            title = f"{names[c.skill.id][n] if known else cell.level} · {labels[cell.state]}" + (
+                f" · → {cell.valid_until.isoformat()}" if cell.valid_until else "")
+            row.append((cell.state.value, codes[c.skill.id][n] if known else str(cell.level),
+                        STATE_GLYPHS[cell.state], labels[cell.state], title))
+        grid.append(row)
+    return grid
+
+
 @bp.get("/matrix")
 @login_required
 def matrix():
     m = _matrix()
-    return render_template("qualifications/matrix.html", m=m, glyphs=STATE_GLYPHS, states=list(QualificationState),
-                           locale=_locale(), args={k: v for k, v in request.args.items() if v})
+    locale = _locale()
+    return render_template("qualifications/matrix.html", m=m, grid=_grid(m, locale), glyphs=STATE_GLYPHS,
+                           states=list(QualificationState), locale=locale,
+                           args={k: v for k, v in request.args.items() if v})
 
 
 @bp.get("/matrix.xlsx")

@@ -398,3 +398,12 @@ def _register_templating(app: Flask) -> None:
             return ""
         return format_skeleton(skeleton, value, locale=str(get_locale() or "en"))
     app.jinja_env.filters["dateskeleton"] = dateskeleton
+
+    def org_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """A moment not tied to a run (audit entries, account dates) on the
+        organisation's clock (``ORG_TIMEZONE``), never the server's."""
+        from .types import org_tz
+        if value is None:
+            return ""
+        return value.astimezone(org_tz()).strftime(fmt)
+    app.jinja_env.filters["org_time"] = org_time

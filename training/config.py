@@ -73,6 +73,8 @@ def load(instance: Path) -> dict:
         "ORG_NAME_ZH": os.environ.get("ORG_NAME_ZH", "智能制造培训联盟"),
         # Issue and expiry dates, report months and "today" on pages are dates in this zone.
         "ORG_TIMEZONE": os.environ.get("ORG_TIMEZONE") or "Asia/Shanghai",
+        # After a run's enrolment deadline a freed seat is offered; the trainee has this many hours to accept.
+        "SEAT_OFFER_HOURS": max(1, int(os.environ.get("SEAT_OFFER_HOURS") or 48)),
         # A qualification lapsing within this many days is shown as "expiring".
         "QUALIFICATION_EXPIRING_DAYS": int(os.environ.get("QUALIFICATION_EXPIRING_DAYS") or 90),
         # Absolute base of every link (certificates, QR codes, e-mails, calendars, credentials); see

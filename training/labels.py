@@ -27,6 +27,9 @@ ENROLMENT_STATUS_LABELS = {
     "pending": _l("pending"),
     "rejected": _l("rejected"),
     "cancelled": _l("cancelled"),
+    "offered": _l("offered"),
+    "offer_declined": _l("offer_declined"),
+    "offer_expired": _l("offer_expired"),
 }
 
 ATTENDANCE_STATUS_LABELS = {

@@ -89,6 +89,10 @@ def can(user, action: str, obj=None) -> bool:
         return is_admin(user) or coordinates(user, obj.id)
     if action == "manage_person":  # obj: User: enrol or change them on their behalf
         return is_admin(user) or coordinates(user, obj.company_id)
+    if action == "offer_seat":  # obj: Enrolment (a waitlisted one; the rules are in enrolment.offers)
+        return is_admin(user)
+    if action == "answer_offer":  # obj: Enrolment: accept or decline a seat offered to it
+        return authenticated and (is_admin(user) or obj.user_id == user.id)
     if action == "view_roster":  # obj: Run
         return is_admin(user) or teaches(user, obj)
     if action == "mark_attendance":  # obj: Meeting

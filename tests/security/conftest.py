@@ -39,6 +39,8 @@ class World:
     other_company: object    # another member company, with its own coordinator and person
     other_coordinator: object
     spare_company: object    # made by the migration from free text, nothing attached: may be merged
+    offered: object = None   # trainee's enrolment holding a seat offered after late_run's deadline
+    offerable: object = None  # first on late_run's waitlist, with a free seat to offer them
     position_id: int = 0     # a position (issue 14) the trainee works on, requiring a skill the course grants
     survey_token: str = ""   # trainee's feedback invitation for past_run
     question_id: int = 0     # a feedback question
@@ -79,6 +81,13 @@ def build_world(factory) -> World:
     enrolment = factory.enrolment(run, trainee)
     third = factory.enrolment(run, factory.trainee(name="Third Trainee"))
     pending = factory.enrolment(run, factory.trainee(name="Pending Trainee"), status="pending")
+    # a run past its enrolment deadline: a seat on offer to trainee, one free seat for the next in line
+    late_run = factory.run(course, start=start + timedelta(days=3), capacity=2,
+                           enrol_deadline=utcnow() - timedelta(hours=1))
+    offered = factory.enrolment(late_run, trainee, status="waitlisted")
+    offered.status, offered.offered_at = "offered", utcnow()
+    offered.offer_expires_at = utcnow() + timedelta(hours=48)
+    offerable = factory.enrolment(late_run, factory.trainee(name="Waiting Trainee"), status="waitlisted")
     free_category = Category(slug="spare", name="Spare category")
     db.session.add(free_category)
     free_course = factory.course(code="EMPTY-1", title="A course without runs")
@@ -127,7 +136,8 @@ def build_world(factory) -> World:
                  category=category, free_category=free_category, free_course=free_course, pending=pending,
                  template=template, token_id=token_id, job_id=job.id, company=company, coordinator=coordinator,
                  other_company=other_company, other_coordinator=other_coordinator, spare_company=spare_company,
-                 survey_token=survey_token, question_id=question_id, subscription_id=subscription_id)
+                 survey_token=survey_token, question_id=question_id, subscription_id=subscription_id,
+                 offered=offered, offerable=offerable)
 
 
 def _qualifications(course, trainee) -> int:

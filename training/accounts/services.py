@@ -171,14 +171,17 @@ def ensure_trainees(people: list[dict], *, actor=None) -> tuple[dict[str, User],
         else:
             from sqlalchemy.dialects.sqlite import insert
         now = utcnow()
+        table = User.__table__
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["email"]).returning(table.c.id, table.c.email)
+        connection = db.session.connection()
         for start in range(0, len(missing), 500):
             rows = [{"email": e, "display_name": wanted[e]["name"], "role": Role.trainee.value, "active": True,
                      "locale": wanted[e].get("locale"), "company": wanted[e].get("company") or None,
                      "phone": wanted[e].get("phone") or None, "password_hash": None, "session_version": 1,
                      "company_id": wanted[e].get("company_id"),
                      "failed_logins": 0, "created_at": now} for e in missing[start:start + 500]]
-            stmt = insert(User).values(rows).on_conflict_do_nothing(index_elements=["email"])
-            for user_id, email in db.session.execute(stmt.returning(User.id, User.email)):
+            # executemany: compiled once, sent in batches (insertmanyvalues), RETURNING the rows inserted
+            for user_id, email in connection.execute(stmt, rows):
                 created.add(email)
                 if actor is not None:
                     entry = record(actor, "user.create", None, f"{email} as trainee")

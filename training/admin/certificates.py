@@ -2,7 +2,7 @@
 print downloads, e-mail, templates with preview, renewals)."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -18,6 +18,7 @@ from ..enrolment.models import Enrolment
 from ..errors import DomainError
 from ..extensions import db
 from ..jobs import Job
+from ..types import org_today
 from .routes import admin_required, bp
 
 
@@ -144,7 +145,7 @@ def reissue(code: str):
 def renewals():
     days = request.args.get("days", 90, type=int)
     days = min(max(days or 90, 1), 3650)
-    today = date.today()
+    today = org_today()
     from ..qualifications.services import renewals as qualification_renewals
     return render_template("admin/certificates/renewals.html", certificates=services.renewals(days), days=days,
                            today=today, soon=today + timedelta(days=60), grants=qualification_renewals(days))

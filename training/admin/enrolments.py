@@ -11,12 +11,12 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
-from ..enrolment import imports, services
+from ..enrolment import imports, offers, services
 from ..enrolment.forms import AdminEnrolForm, ImportCommitForm, ImportForm, ReasonForm, StatusForm
 from ..errors import DomainError
 from .routes import admin_required, bp
 
-STATUS_FILTERS = ("confirmed", "waitlisted", "pending", "cancelled", "rejected")
+STATUS_FILTERS = ("confirmed", "offered", "waitlisted", "pending", "cancelled", "rejected")
 
 
 def _roster_url(run_id: int, **args) -> str:
@@ -45,7 +45,7 @@ def run_enrolments(run_id):
     return render_template("admin/enrolments/roster.html", r=data, status=status, q=q,
                            filters=STATUS_FILTERS, status_labels=services.STATUS_LABELS,
                            status_form=StatusForm(), reason_form=ReasonForm(), enrol_form=AdminEnrolForm(),
-                           now=services.utcnow())
+                           now=services.utcnow(), offering=offers.waitlist_for_offers(data.run))
 
 
 @bp.get("/runs/<int:run_id>/enrolments.csv")
@@ -112,6 +112,27 @@ def enrolment_status(enrolment_id):
         return redirect(_back(run_id))
     flash(_("%(name)s is now %(status)s.", name=enrolment.user.display_name,
             status=services.status_label(enrolment.status)), "success")
+    return redirect(_back(run_id))
+
+
+@bp.post("/enrolments/<int:enrolment_id>/offer")
+@admin_required
+def enrolment_offer(enrolment_id):
+    """Offer a free seat (after the enrolment deadline) to the next on the waitlist."""
+    form = ReasonForm()
+    enrolment = services.get_enrolment(enrolment_id)
+    run_id = enrolment.run_id
+    if not form.validate_on_submit():
+        flash(_("The form expired. Please try again."), "danger")
+        return redirect(_back(run_id))
+    try:
+        enrolment = offers.offer_seat(current_user, enrolment_id)
+    except DomainError as exc:
+        flash(exc.message, "danger")
+        return redirect(_back(run_id))
+    flash(_("Offered the seat to %(name)s until %(until)s; they have been e-mailed a link to accept it.",
+            name=enrolment.user.display_name, until=services.run_moment(enrolment.offer_expires_at, enrolment.run)),
+          "success")
     return redirect(_back(run_id))
 
 

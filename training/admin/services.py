@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -14,9 +14,10 @@ from ..catalogue.models import Course, Run
 from ..catalogue.services import confirmed_counts, seats_by_run
 from ..certificates.models import Certificate
 from ..enrolment.models import Enrolment
+from ..enrolment.services import release_seats_of
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from ..types import utcnow
+from ..types import org_today, utcnow
 from .models import AuditEntry, record
 
 
@@ -56,10 +57,15 @@ def update_user(actor: User, user: User, *, name: str, role: str, company: str |
             setattr(user, attr, value)
     if role == "trainer" and user.trainer_profile is None:
         user.trainer_profile = TrainerProfile(bio="", expertise="")
+    deactivated = user.active is False and any(c.startswith("active:") for c in changes)
     if not active:
         user.session_version = (user.session_version or 1) + 1  # ends their sessions at once
     if changes:
         record(actor, "user.update", user, "; ".join(changes))
+    if deactivated:
+        released = release_seats_of(actor, user)
+        if released:
+            record(actor, "user.release_seats", user, f"{len(released)} enrolments in runs to come cancelled")
     db.session.commit()
     return user
 
@@ -76,7 +82,7 @@ class Dashboard:
 
 
 def dashboard() -> Dashboard:
-    today = date.today()
+    today = org_today()
     runs = list(db.session.scalars(select(Run).where(Run.ends_on >= today, Run.status != "cancelled")
                                    .options(selectinload(Run.course), selectinload(Run.trainers))
                                    .order_by(Run.starts_on, Run.id).limit(15)))

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..catalogue.services import get_run
-from ..enrolment import services
+from ..enrolment import offers, services
 from ..enrolment.models import Enrolment
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
@@ -63,6 +63,27 @@ def cancel_enrolment(enrolment_id):
     return enrolment_to_dict(enrolment)
 
 
+@bp.post("/enrolments/<int:enrolment_id>/offer")
+def offer_seat(enrolment_id):
+    """Admins: offer a free seat (after the enrolment deadline) to the next on the waitlist."""
+    enrolment = offers.offer_seat(caller(), enrolment_id)
+    return enrolment_to_dict(enrolment)
+
+
+@bp.post("/enrolments/<int:enrolment_id>/accept-offer")
+def accept_offer(enrolment_id):
+    """The trainee takes the seat offered to them: confirmed."""
+    enrolment = offers.accept_offer(caller(), enrolment_id)
+    return enrolment_to_dict(enrolment)
+
+
+@bp.post("/enrolments/<int:enrolment_id>/decline-offer")
+def decline_offer(enrolment_id):
+    """The trainee declines the seat: it is offered to the next in line."""
+    enrolment = offers.decline_offer(caller(), enrolment_id)
+    return enrolment_to_dict(enrolment)
+
+
 @bp.get("/runs/<int:run_id>/enrolments")
 def list_enrolments(run_id):
     actor = caller()
@@ -74,7 +95,7 @@ def list_enrolments(run_id):
     from flask import request
     status = request.args.get("status")
     if status:
-        if status not in {"confirmed", "waitlisted", "pending", "rejected", "cancelled"}:
+        if status not in set(services.STATUS_LABELS):
             raise ValidationFailed(_("Unknown status filter."), fields={"status": "unknown"})
         stmt = stmt.where(Enrolment.status == status)
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0

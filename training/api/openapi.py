@@ -223,7 +223,11 @@ SCHEMAS: dict[str, dict] = {
     }, ("starts_on", "ends_on", "capacity")),
     "RunCancelled": obj({"run_id": INTEGER, "status": {"const": "cancelled"}, "enrolments_cancelled": INTEGER},
                         ("run_id", "status", "enrolments_cancelled")),
-    "EnrolmentStatus": {"type": "string", "enum": ["confirmed", "waitlisted", "pending", "rejected", "cancelled"]},
+    "EnrolmentStatus": {"type": "string", "enum": ["confirmed", "waitlisted", "pending", "rejected", "cancelled",
+                                                   "offered", "offer_declined", "offer_expired"],
+                        "description": "`offered`: a seat freed after the enrolment deadline is held for this "
+                                       "trainee until `offer_expires_at`; `offer_declined`/`offer_expired`: the "
+                                       "trainee said no or did not answer in time, and left the waitlist."},
     "EnrolmentCreated": obj({
         "id": INTEGER, "run_id": INTEGER, "status": ref("EnrolmentStatus"),
         "company_id": nullable("integer", description="The member company the enrolment was made for."),
@@ -241,6 +245,7 @@ SCHEMAS: dict[str, dict] = {
         "cancelled_at": nullable("string", format="date-time"), "source": STRING, "reason": STRING,
         "company_id": nullable("integer", description="The member company the trainee was in when enrolling."),
         "waitlist_position": {"type": "integer", "minimum": 1},
+        "offered_at": DATETIME, "offer_expires_at": DATETIME,
         "trainee": obj({"id": INTEGER, "name": STRING, "email": STRING, "company": nullable("string")},
                        ("id", "name", "email")),
     }, ("id", "run_id", "user_id", "status", "created_at")),
@@ -656,9 +661,36 @@ PATHS: dict[str, dict] = {
                   who="the trainee, the run's trainers, admins"),
         "delete": op("Cancel an enrolment", tag="Enrolments", auth=AUTH_USER, body=ref("ReasonInput"),
                      body_required=False, ok_schema=ref("Enrolment"), errors=(403, 404, 409),
-                     description="The first waitlisted trainee takes the freed seat. Trainees may cancel until "
+                     description="Until the run's enrolment deadline the first waitlisted trainee takes the freed "
+                                 "seat; after it an admin offers the seat (see `/enrolments/{enrolment_id}/offer`), "
+                                 "and after the run's end nobody moves up. Trainees may cancel until "
                                  "the run's cancellation cut-off; admins at any time.",
                      who="the trainee, admins"),
+    },
+    "/enrolments/{enrolment_id}/offer": {
+        "parameters": [ENROLMENT_ID],
+        "post": op("Offer a free seat to the next on the waitlist", tag="Enrolments", auth=AUTH_ADMIN,
+                   ok_schema=ref("Enrolment"), errors=(403, 404, 409),
+                   description="After the run's enrolment deadline freed seats are not handed to the waitlist by "
+                               "themselves: an admin offers each one. The enrolment becomes `offered` and holds "
+                               "the seat until `offer_expires_at` (`SEAT_OFFER_HOURS` later, never after the run's "
+                               "end); the trainee is e-mailed a link. 409 `before_deadline`, `run_ended`, "
+                               "`run_cancelled`, `run_full` (no free seat), `not_waitlisted`, `already_offered`, "
+                               "`not_next_in_line` (someone is ahead on the waitlist).", who="admins"),
+    },
+    "/enrolments/{enrolment_id}/accept-offer": {
+        "parameters": [ENROLMENT_ID],
+        "post": op("Accept a seat offered to you", tag="Enrolments", auth=AUTH_USER, ok_schema=ref("Enrolment"),
+                   errors=(403, 404, 409),
+                   description="The enrolment becomes `confirmed` and the calendar is e-mailed. 409 `no_offer` "
+                               "(nothing on offer, e.g. a replay) or `offer_expired`.", who="the trainee, admins"),
+    },
+    "/enrolments/{enrolment_id}/decline-offer": {
+        "parameters": [ENROLMENT_ID],
+        "post": op("Decline a seat offered to you", tag="Enrolments", auth=AUTH_USER, ok_schema=ref("Enrolment"),
+                   errors=(403, 404, 409),
+                   description="The enrolment becomes `offer_declined` (off the waitlist) and the seat is offered "
+                               "to the next in line. 409 `no_offer`.", who="the trainee, admins"),
     },
     "/meetings/{meeting_id}/attendance": {
         "parameters": [MEETING_ID],

@@ -71,6 +71,9 @@ def enrolment_to_dict(enrolment: Enrolment, *, position: int | None = None, with
     }
     if enrolment.reason:
         data["reason"] = enrolment.reason
+    if enrolment.offered_at is not None:
+        data["offered_at"] = iso(enrolment.offered_at)
+        data["offer_expires_at"] = iso(enrolment.offer_expires_at)
     if position is not None:
         data["waitlist_position"] = position
     if with_user:

@@ -33,7 +33,7 @@ from sqlalchemy.orm import joinedload
 
 from ..errors import ValidationFailed
 from ..extensions import db
-from ..types import utcnow
+from ..types import org_today
 from .models import Category, Course, Level, Mode, Run, RunStatus
 from .services import LANGUAGES, public_seats_left_sql, seats_by_run
 
@@ -246,7 +246,7 @@ class Page:
 # --- the query -----------------------------------------------------------------
 
 def _today() -> date:
-    return utcnow().date()
+    return org_today()
 
 
 def _run_conditions(query: CatalogueQuery) -> list:

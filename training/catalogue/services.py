@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
 from ..admin.models import record
-from ..enrolment.models import Enrolment, EnrolmentStatus
+from ..enrolment.models import SEAT_STATUSES, Enrolment, EnrolmentStatus
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus, run_trainers
@@ -235,17 +235,19 @@ def get_run(run_id: int, *, lock: bool = False) -> Run:
 
 
 def confirmed_count(run_id: int) -> int:
+    """Seats held in the run: confirmed trainees and seats on offer (an
+    offered seat is kept for its trainee until the offer ends)."""
     return db.session.scalar(select(func.count()).select_from(Enrolment).where(
-        Enrolment.run_id == run_id, Enrolment.status == EnrolmentStatus.confirmed.value)) or 0
+        Enrolment.run_id == run_id, Enrolment.status.in_(SEAT_STATUSES))) or 0
 
 
 def confirmed_counts(run_ids) -> dict[int, int]:
-    """Confirmed enrolments per run, in one query, for list pages."""
+    """Seats held per run (see confirmed_count), in one query, for list pages."""
     run_ids = list(run_ids)
     if not run_ids:
         return {}
     rows = db.session.execute(select(Enrolment.run_id, func.count()).where(
-        Enrolment.run_id.in_(run_ids), Enrolment.status == EnrolmentStatus.confirmed.value
+        Enrolment.run_id.in_(run_ids), Enrolment.status.in_(SEAT_STATUSES)
     ).group_by(Enrolment.run_id))
     counts = {run_id: 0 for run_id in run_ids}
     counts.update({run_id: n for run_id, n in rows})
@@ -254,7 +256,8 @@ def confirmed_counts(run_ids) -> dict[int, int]:
 
 # --- seats: the one place that counts them ------------------------------------
 #
-# A run's ``capacity`` seats are held by confirmed enrolments. Seats reserved for
+# A run's ``capacity`` seats are held by confirmed enrolments and open seat
+# offers (enrolment SEAT_STATUSES). Seats reserved for
 # a member company (SeatAllocation, until released) and not yet used by the
 # company's confirmed trainees are held back from the public. Every page, the
 # API, enrolment and imports ask here; nobody computes seats another way.
@@ -297,7 +300,7 @@ def unused_reserved(run_ids) -> tuple[dict[int, dict[int, int]], dict[int, dict[
     used = {(r, c): n for r, c, n in db.session.execute(
         select(Enrolment.run_id, Enrolment.company_id, func.count()).where(
             Enrolment.run_id.in_({a.run_id for a in allocations}), Enrolment.company_id.is_not(None),
-            Enrolment.status == EnrolmentStatus.confirmed.value).group_by(Enrolment.run_id, Enrolment.company_id))}
+            Enrolment.status.in_(SEAT_STATUSES)).group_by(Enrolment.run_id, Enrolment.company_id))}
     for run_id, company_id, seats, may_overflow in allocations:
         reserved[run_id][company_id] = max(seats - used.get((run_id, company_id), 0), 0)
         overflow[run_id][company_id] = bool(may_overflow)
@@ -328,11 +331,11 @@ def public_seats_left_sql():
     from sqlalchemy import case
     from .models import SeatAllocation
     confirmed = (select(func.count()).select_from(Enrolment)
-                 .where(Enrolment.run_id == Run.id, Enrolment.status == EnrolmentStatus.confirmed.value)
+                 .where(Enrolment.run_id == Run.id, Enrolment.status.in_(SEAT_STATUSES))
                  .correlate(Run).scalar_subquery())
     used = (select(func.count()).select_from(Enrolment).where(
         Enrolment.run_id == SeatAllocation.run_id, Enrolment.company_id == SeatAllocation.company_id,
-        Enrolment.status == EnrolmentStatus.confirmed.value).correlate(SeatAllocation).scalar_subquery())
+        Enrolment.status.in_(SEAT_STATUSES)).correlate(SeatAllocation).scalar_subquery())
     held = (select(func.coalesce(func.sum(case((SeatAllocation.seats > used, SeatAllocation.seats - used),
                                                else_=0)), 0))
             .where(SeatAllocation.run_id == Run.id, SeatAllocation.released_at.is_(None))
@@ -578,13 +581,14 @@ class CourseDetail:
 
 def run_state(run: Run, seats: int, enrolment=None, viewer=None) -> str:
     """What the course page offers for a run: enrolled, waitlisted, pending,
-    cancelled, closed, approval (request a place), full (join the waitlist)
+    offered (a seat waits for the viewer's answer), cancelled, closed, approval (request a place), full (join the waitlist)
     or open. Mirrors the rules enrolment.services.enrol applies."""
     from ..enrolment.services import enrol_deadline
     from ..types import utcnow
     if enrolment is not None and enrolment.status in (EnrolmentStatus.confirmed.value,
                                                       EnrolmentStatus.waitlisted.value,
-                                                      EnrolmentStatus.pending.value):
+                                                      EnrolmentStatus.pending.value,
+                                                      EnrolmentStatus.offered.value):
         return {"confirmed": "enrolled"}.get(enrolment.status, enrolment.status)
     if run.status == RunStatus.cancelled.value:
         return "cancelled"
@@ -602,7 +606,7 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
     from ..enrolment.models import ACTIVE_STATUSES
     from ..enrolment.services import waitlist_position
     from ..permissions import is_admin
-    from ..types import utcnow
+    from ..types import org_today
     admin = is_admin(viewer)
     course = db.session.scalar(select(Course).where(Course.id == course_id).options(
         selectinload(Course.category), selectinload(Course.prerequisite_course)))
@@ -610,7 +614,7 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
         raise NotFound(_("No such course."))
     statuses = PUBLIC_RUN_STATUSES + ((RunStatus.draft.value, RunStatus.cancelled.value) if admin else ())
     runs = list(db.session.scalars(
-        select(Run).where(Run.course_id == course.id, Run.status.in_(statuses), Run.ends_on >= utcnow().date())
+        select(Run).where(Run.course_id == course.id, Run.status.in_(statuses), Run.ends_on >= org_today())
         .order_by(Run.starts_on, Run.id)
         .options(selectinload(Run.meetings),
                  selectinload(Run.trainers).selectinload(User.trainer_profile))))
@@ -764,8 +768,8 @@ def course_runs_for_admin(course_id: int) -> tuple[Course, list[Run], dict[int, 
 def list_runs_for_admin(when: str = "upcoming", status: str | None = None, page: int = 1,
                         per_page: int = 50) -> tuple[list[Run], int, dict[int, int]]:
     """Runs for the admin list: upcoming (not ended) or past, newest first for past."""
-    from ..types import utcnow
-    today = utcnow().date()
+    from ..types import org_today
+    today = org_today()
     stmt = select(Run)
     if when == "upcoming":
         stmt = stmt.where(Run.ends_on >= today)

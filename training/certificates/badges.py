@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime, time, timezone
 
+from ..catalogue.services import run_end, run_start
+from ..types import org_tz
 from ..urls import public_base_url
 from .models import Certificate
 
@@ -32,8 +35,32 @@ CONTEXT = ["https://www.w3.org/ns/credentials/v2",
 
 
 def _iso(dt) -> str:
-    from datetime import timezone
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _with_offset(dt, tz) -> str:
+    """A moment as ISO 8601 with the real UTC offset of ``tz`` at that moment
+    (e.g. 2026-03-05T17:00:00+08:00), never a local time labelled UTC."""
+    return dt.astimezone(tz).isoformat(timespec="seconds")
+
+
+def _activity(certificate: Certificate) -> tuple[str, str]:
+    """When the training took place: the first meeting's start and the
+    completion (the last meeting's end), in the run's time zone with offsets;
+    without the run, midnight of the snapshot dates in the organisation's zone."""
+    run = certificate.enrolment.run if certificate.enrolment is not None else None
+    if run is not None:
+        return _with_offset(run_start(run), run.tz), _with_offset(run_end(run), run.tz)
+    tz = org_tz()
+    return (_with_offset(datetime.combine(certificate.run_starts_on, time(0, 0), tzinfo=tz), tz),
+            _with_offset(datetime.combine(certificate.completed_on, time(23, 59, 59), tzinfo=tz), tz))
+
+
+def _valid_until(certificate: Certificate) -> str:
+    """The end of the expiry date in the organisation's time zone (expiry is
+    judged on the organisation's calendar)."""
+    tz = org_tz()
+    return _with_offset(datetime.combine(certificate.expires_on, time(23, 59, 59), tzinfo=tz), tz)
 
 
 LIST_BITS = 16 * 1024 * 8  # the specification's minimum list size: 16 KB, 131,072 entries
@@ -65,6 +92,7 @@ def credential(certificate: Certificate) -> dict:
     narrative = (f"Attended {certificate.course_code} {certificate.course_title} ({hours} hours, "
                  f"{certificate.run_starts_on.isoformat()} to {certificate.run_ends_on.isoformat()}) and met the "
                  f"course's completion rule (minimum attendance and any final assessment).")
+    started, ended = _activity(certificate)
     body = {
         "@context": CONTEXT,
         "id": f"{verify}/badge.json",
@@ -81,8 +109,8 @@ def credential(certificate: Certificate) -> dict:
             "type": ["AchievementSubject"],
             "identifier": [{"type": "IdentityObject", "identityType": "name", "hashed": False,
                             "identityHash": certificate.holder_name}],
-            "activityStartDate": f"{certificate.run_starts_on.isoformat()}T00:00:00Z",
-            "activityEndDate": f"{certificate.completed_on.isoformat()}T00:00:00Z",
+            "activityStartDate": started,
+            "activityEndDate": ended,
             "achievement": {
                 "id": f"{base}/courses/{certificate.course_code}#achievement",
                 "type": ["Achievement"],
@@ -104,7 +132,7 @@ def credential(certificate: Certificate) -> dict:
     if alignment:
         body["credentialSubject"]["achievement"]["alignment"] = alignment
     if certificate.expires_on:
-        body["validUntil"] = f"{certificate.expires_on.isoformat()}T23:59:59Z"
+        body["validUntil"] = _valid_until(certificate)
     body["credentialStatus"] = status_entry(certificate, base)
     return body
 

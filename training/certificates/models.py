@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import User
 from ..enrolment.models import Enrolment
 from ..extensions import db
-from ..types import UTCDateTime, utcnow
+from ..types import UTCDateTime, local_date, org_today, utcnow
 
 
 class Certificate(db.Model):
@@ -67,7 +67,15 @@ class Certificate(db.Model):
 
     @property
     def status(self) -> str:
-        return self.status_on(utcnow().date())
+        """Judged on today's date in the organisation's time zone (``ORG_TIMEZONE``)."""
+        return self.status_on(org_today())
+
+    @property
+    def issued_on(self) -> date:
+        """The issue date printed and shown: the day of issue in the
+        organisation's time zone, never before the completion date (which is
+        in the run's zone, possibly ahead of the organisation's)."""
+        return max(local_date(self.issued_at), self.completed_on)
 
     @property
     def trainers(self) -> list[str]:

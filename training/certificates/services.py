@@ -20,7 +20,7 @@ from ..enrolment.models import Enrolment
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can
-from ..types import utcnow
+from ..types import local_date, org_today, utcnow
 from . import bulk, codes, documents, pdf, signing, templates
 from .models import Certificate
 
@@ -175,17 +175,17 @@ def run_certificates(run_id: int) -> list[Certificate]:
 
 def public_view(certificate: Certificate, today: date | None = None) -> dict:
     """What anyone may see of a certificate: no e-mail, no other personal data."""
-    status = certificate.status_on(today or utcnow().date())
+    status = certificate.status_on(today or org_today())
     data = {
         "code": certificate.code, "display_code": codes.display(certificate.code), "status": status,
         "holder_name": certificate.holder_name, "course_code": certificate.course_code,
         "course_title": certificate.course_title, "hours": certificate.hours,
         "starts_on": certificate.run_starts_on.isoformat(), "ends_on": certificate.run_ends_on.isoformat(),
         "completed_on": certificate.completed_on.isoformat(),
-        "issued_on": certificate.issued_at.date().isoformat(), "trainers": certificate.trainers,
+        "issued_on": certificate.issued_on.isoformat(), "trainers": certificate.trainers,
         "issuer": certificate.issuer_name,
         "expires_on": certificate.expires_on.isoformat() if certificate.expires_on else None,
-        "revoked_on": certificate.revoked_at.date().isoformat() if certificate.revoked_at else None,
+        "revoked_on": local_date(certificate.revoked_at).isoformat() if certificate.revoked_at else None,
         "revoked_reason": certificate.revoked_reason if certificate.revoked_at else None,
         "superseded_by": certificate.superseded_by.code if certificate.superseded_by else None,
         "reissue_of": certificate.reissue_of_code,
@@ -208,9 +208,9 @@ def doc_for(certificate: Certificate, today: date | None = None) -> pdf.Certific
         code=certificate.code, holder_name=certificate.holder_name, course_title=certificate.course_title,
         course_code=certificate.course_code, hours=certificate.hours, starts_on=certificate.run_starts_on,
         ends_on=certificate.run_ends_on, completed_on=certificate.completed_on,
-        issued_on=certificate.issued_at.date(), verify_url=verify_url(certificate.code),
+        issued_on=certificate.issued_on, verify_url=verify_url(certificate.code),
         trainers=tuple(certificate.trainers), expires_on=certificate.expires_on,
-        reissue_of=certificate.reissue_of_code, status=certificate.status_on(today or utcnow().date()))
+        reissue_of=certificate.reissue_of_code, status=certificate.status_on(today or org_today()))
 
 
 def _course_id(certificate: Certificate) -> int | None:
@@ -311,7 +311,7 @@ def status_pdf_for(actor, code: str) -> tuple[str, bytes]:
     certificate = get_by_code(code)
     if not can(actor, "download_certificate", certificate):
         raise Forbidden(_("Only the holder and admins can download this certificate."))
-    doc = doc_for(certificate, utcnow().date())
+    doc = doc_for(certificate, org_today())
     if doc.status == "valid":
         return filename_for(certificate), document_for(certificate)
     design = templates.designs_for_courses([_course_id(certificate)])
@@ -409,7 +409,7 @@ def run_certificates(run_id: int, *, current_only: bool = True) -> list[Certific
 def _run_items(run_id: int) -> list[tuple[Certificate, pdf.CertificateDoc, pdf.Design]]:
     certificates = [c for c in run_certificates(run_id) if c.revoked_at is None]
     designs = templates.designs_for_courses({_course_id(c) for c in certificates})
-    today = utcnow().date()
+    today = org_today()
     return [(c, doc_for(c, today), designs.get(_course_id(c)) or designs[None]) for c in certificates]
 
 
@@ -543,7 +543,7 @@ def issue_page(run_id: int) -> dict:
 def renewals(within_days: int = 90, today: date | None = None) -> list[Certificate]:
     """Current, unrevoked certificates that expire within ``within_days`` or expired
     in the last year: the people to invite to a refresher."""
-    today = today or utcnow().date()
+    today = today or org_today()
     return list(db.session.scalars(select(Certificate).where(
         Certificate.current_for_enrolment_id.is_not(None), Certificate.revoked_at.is_(None),
         Certificate.expires_on.is_not(None), Certificate.expires_on <= today + timedelta(days=within_days),
@@ -555,7 +555,7 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
     """E-mail holders whose certificate lapses within ``within_days`` (once per certificate)."""
     if actor is not None and not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can send reminders."))
-    today = today or utcnow().date()
+    today = today or org_today()
     sent = 0
     for certificate in renewals(within_days, today):
         if certificate.expiry_reminder_sent_at is not None or certificate.expires_on < today:

@@ -237,9 +237,9 @@ def sample_doc(key: str) -> pdf.CertificateDoc:
     from datetime import timedelta
     from . import codes
     from .services import verify_url
-    from ..types import utcnow
+    from ..types import org_today
     _label, name, title = SAMPLES[key]
-    today = utcnow().date()
+    today = org_today()
     code = "0" * (codes.BODY_LENGTH)
     code = code + codes.check_char(code)
     return pdf.CertificateDoc(

@@ -45,7 +45,7 @@ from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can, coordinates, is_admin, is_coordinator
-from ..types import utcnow
+from ..types import org_today, utcnow
 from .models import Company, CompanyInvitation, InvitationStatus, MembershipTier, name_key
 
 S = EnrolmentStatus
@@ -793,7 +793,7 @@ def runs_to_enrol(company_id: int, viewer, limit: int = 100) -> list[RunChoice]:
     from ..catalogue.models import Course
     from ..catalogue.services import seats_by_run, unused_reserved
     company = visible_company(company_id, viewer)
-    today = utcnow().date()
+    today = org_today()
     runs = list(db.session.scalars(select(Run).join(Course, Course.id == Run.course_id).where(
         Run.status == RunStatus.open.value, Run.ends_on >= today, Course.published.is_(True),
         Course.archived.is_(False)).options(selectinload(Run.course)).order_by(Run.starts_on, Run.id).limit(limit)))

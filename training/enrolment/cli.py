@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-enrolment_cli = AppGroup("enrolment", help="Enrolment: reminders.")
+enrolment_cli = AppGroup("enrolment", help="Enrolment: reminders, seat offers.")
 
 
 @enrolment_cli.command("remind")
@@ -27,3 +27,14 @@ def remind(hours, background):
         click.echo("No run needs a reminder.")
     for run_id, n in result.items():
         click.echo(f"Run {run_id}: reminding {n} trainees.")
+
+
+@enrolment_cli.command("expire-offers")
+def expire_offers():
+    """End seat offers whose time is up and offer each seat to the next in line
+    (run it every few minutes or hourly; it is idempotent)."""
+    from ..urls import require_public_base_url
+    from . import offers
+    require_public_base_url()  # the e-mails link to the offer page
+    n = offers.expire_offers()
+    click.echo(f"{n} offers expired." if n else "No offer has expired.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -18,10 +18,18 @@ class EnrolmentStatus(str, enum.Enum):
     pending = "pending"  # waiting for an admin's approval; holds no seat
     rejected = "rejected"
     cancelled = "cancelled"
+    # After the enrolment deadline a freed seat is offered by an admin to the
+    # next on the waitlist; the offer holds the seat until ``offer_expires_at``.
+    offered = "offered"
+    offer_declined = "offer_declined"  # the trainee said no: off the waitlist
+    offer_expired = "offer_expired"  # no answer in time: off the waitlist, the seat passed on
 
 
 ACTIVE_STATUSES = (EnrolmentStatus.confirmed.value, EnrolmentStatus.waitlisted.value,
-                   EnrolmentStatus.pending.value)
+                   EnrolmentStatus.pending.value, EnrolmentStatus.offered.value)
+# Enrolments that hold one of the run's seats.
+SEAT_STATUSES = (EnrolmentStatus.confirmed.value, EnrolmentStatus.offered.value)
+_STATUSES_IN = ", ".join(f"'{s.value}'" for s in EnrolmentStatus)
 
 
 class Enrolment(db.Model):
@@ -32,6 +40,9 @@ class Enrolment(db.Model):
     __table_args__ = (
         UniqueConstraint("run_id", "user_id"),
         Index("ix_enrolments_run_status", "run_id", "status"),
+        Index("ix_enrolments_offer_expires_at", "offer_expires_at"),
+        CheckConstraint(f"status IN ({_STATUSES_IN})", name="status_known"),
+        CheckConstraint("status <> 'offered' OR offer_expires_at IS NOT NULL", name="offer_has_expiry"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,6 +56,9 @@ class Enrolment(db.Model):
     # Waitlist order: first come, first served; the id breaks ties.
     waitlisted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A seat offered after the deadline: when, and until when the trainee may accept it.
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(Text, default="")  # of a rejection or an admin's change
     company: Mapped[str | None] = mapped_column(String(200))
     # The member company the trainee was in when enrolling: moving a person keeps this history.
@@ -57,3 +71,7 @@ class Enrolment(db.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    @property
+    def holds_seat(self) -> bool:
+        return self.status in SEAT_STATUSES

@@ -9,7 +9,7 @@ from ..catalogue.services import get_run, run_end, run_start
 from ..errors import DomainError
 from ..mail import local_date, local_time
 from ..types import utcnow
-from . import services
+from . import offers, services
 from .forms import ActionForm, CancelForm
 
 bp = Blueprint("enrolment", __name__)
@@ -108,4 +108,50 @@ def my_training():
                     for e in data.upcoming}
     return render_template("enrolment/my_training.html", data=data, form=ActionForm(), now=now,
                            next_meeting=next_meeting, run_start=run_start, run_end=run_end,
-                           can_self_cancel=services.can_self_cancel, cancel_cutoff=services.cancel_cutoff)
+                           can_self_cancel=services.can_self_cancel, cancel_cutoff=services.cancel_cutoff,
+                           status_label=services.status_label)
+
+
+@bp.get("/enrolments/<int:enrolment_id>/offer")
+@login_required
+def offer(enrolment_id):
+    """The page the offer e-mail links to: the seat, until when, accept or decline."""
+    enrolment = offers.offer_for(current_user, enrolment_id)
+    return render_template("enrolment/offer.html", e=enrolment, run=enrolment.run, form=ActionForm(),
+                           now=utcnow(), status_label=services.status_label)
+
+
+@bp.post("/enrolments/<int:enrolment_id>/offer/accept")
+@login_required
+def accept_offer(enrolment_id):
+    return _answer_offer(enrolment_id, accept=True)
+
+
+@bp.post("/enrolments/<int:enrolment_id>/offer/decline")
+@login_required
+def decline_offer(enrolment_id):
+    return _answer_offer(enrolment_id, accept=False)
+
+
+def _answer_offer(enrolment_id: int, *, accept: bool):
+    form = ActionForm()
+    back = _safe_next(form.next.data) or url_for("enrolment.offer", enrolment_id=enrolment_id)
+    if not form.validate_on_submit():
+        flash(_("The form expired. Please try again."), "danger")
+        return redirect(back)
+    try:
+        if accept:
+            enrolment = offers.accept_offer(current_user, enrolment_id)
+        else:
+            enrolment = offers.decline_offer(current_user, enrolment_id)
+    except DomainError as exc:
+        flash(exc.message, "danger")
+        return redirect(back)
+    course = enrolment.run.course.title
+    if accept:
+        flash(_("The place is yours: you are enrolled in %(course)s. A confirmation with a calendar file is on "
+                "its way to %(email)s.", course=course, email=enrolment.user.email), "success")
+    else:
+        flash(_("You declined the place in %(course)s; it goes to the next person on the waitlist.",
+                course=course), "info")
+    return redirect(back)

@@ -24,13 +24,20 @@ Deadlines. Trainees enrol until ``enrol_deadline(run)`` and cancel a
 confirmed place until ``cancel_cutoff(run)``; waitlisted and pending requests
 may be withdrawn at any time. Admins may enrol and cancel at any time.
 
+After the deadline. Freed seats are no longer handed to the waitlist by
+themselves (the trainee may no longer be able to come at short notice): an
+admin *offers* the seat to the next on the waitlist, the offer holds the seat
+for ``SEAT_OFFER_HOURS`` and, declined or unanswered, passes on to the next in
+order (training.enrolment.offers). Once the run has ended nothing moves and
+nobody is written to.
+
 Notifications are queued in the transaction and sent after it commits
 (training.mail); many at once (a cancelled run, a bulk import) are rendered
 and sent by a background job, never in the web request.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -51,7 +58,7 @@ from ..extensions import db
 from ..permissions import can, is_admin, is_coordinator
 from ..types import utcnow
 from ..urls import public_base_url  # noqa: F401 - the one place links come from
-from .models import ACTIVE_STATUSES, Enrolment, EnrolmentStatus
+from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
 
 S = EnrolmentStatus
 MAX_REASON = 2000
@@ -62,6 +69,8 @@ SUBJECTS = {
     "enrol_waitlisted": _l("You are on the waitlist: %(course)s"),
     "enrol_pending": _l("Your enrolment request was received: %(course)s"),
     "enrol_promoted": _l("A place became free, you are confirmed: %(course)s"),
+    "enrol_offered": _l("A place is offered to you: %(course)s"),
+    "enrol_offer_expired": _l("The offered place has passed on: %(course)s"),
     "enrol_approved": _l("Your enrolment request was approved: %(course)s"),
     "enrol_rejected": _l("Your enrolment request was declined: %(course)s"),
     "enrol_cancelled": _l("Your enrolment was cancelled: %(course)s"),
@@ -88,6 +97,19 @@ def cancel_cutoff(run: Run) -> datetime:
     """After this moment only an admin can cancel a confirmed place: the run's
     own cut-off, else the start of its first meeting."""
     return run.cancel_cutoff or run_start(run)
+
+
+def waitlist_moves(run: Run, now: datetime | None = None) -> bool:
+    """Whether freed seats go to the waitlist by themselves: until the
+    enrolment deadline, and never once the run has ended."""
+    from ..catalogue.services import run_end
+    now = now or utcnow()
+    return now <= enrol_deadline(run) and now < run_end(run)
+
+
+def run_moment(moment: datetime, run: Run) -> str:
+    """A moment as trainees of the run read it: in the run's time zone, named."""
+    return f"{mail.local_time(moment, run.tz)} ({run.timezone})"
 
 
 # --- notifications ----------------------------------------------------------
@@ -175,6 +197,7 @@ def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None
 
 
 CALENDAR_KINDS = ("enrol_confirmed", "enrol_promoted", "enrol_approved", "reminder")
+OFFER_KINDS = ("enrol_offered",)
 
 
 # --- rules about who may enrol -----------------------------------------------
@@ -218,6 +241,10 @@ def check_can_enrol(actor: User, run: Run, trainee: User, *, prerequisites: bool
 def _status_counts(run_id: int) -> dict[str, int]:
     return dict(db.session.execute(select(Enrolment.status, func.count()).where(
         Enrolment.run_id == run_id).group_by(Enrolment.status)).all())
+
+
+def _held(counts: dict[str, int]) -> int:
+    return sum(counts.get(status, 0) for status in SEAT_STATUSES)
 
 
 def _existing(run_id: int, user_id: int) -> Enrolment | None:
@@ -278,11 +305,11 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
         status, position = S.pending.value, None
     else:
         counts = _status_counts(run.id)
-        confirmed, waiting = counts.get(S.confirmed.value, 0), counts.get(S.waitlisted.value, 0)
+        confirmed, waiting = _held(counts), counts.get(S.waitlisted.value, 0)
         if waiting and seats_left(run, confirmed) > 0:  # free seats while people wait: they come first
             promote_waitlist(run)
             counts = _status_counts(run.id)
-            confirmed, waiting = counts.get(S.confirmed.value, 0), counts.get(S.waitlisted.value, 0)
+            confirmed, waiting = _held(counts), counts.get(S.waitlisted.value, 0)
         # The company's reserved seats first (the public waitlist has no claim on them), then public seats.
         seats = seat_counts(run, confirmed)
         by_coordinator = is_coordinator(actor) and trainee.id != actor.id
@@ -370,6 +397,7 @@ def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = T
     if not is_admin(actor) and not can_self_cancel(enrolment):
         raise EnrolmentClosed(_("The cancellation cut-off has passed; please ask the training office."),
                               code="cancel_cutoff_passed")
+    was = enrolment.status
     try:
         for check in CANCEL_CHECKS:
             check(actor, enrolment)
@@ -383,9 +411,48 @@ def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = T
     if notify:
         _notify(enrolment, "enrol_cancelled", reason=reason, by_admin=actor.id != enrolment.user_id)
     record(actor, "enrolment.cancel", enrolment, reason)
-    promote_waitlist(run)
+    seat_freed(run, was)
     _commit()
     return enrolment
+
+
+def seat_freed(run: Run, was: str) -> None:
+    """Give out a seat freed by an enrolment that was ``was``, by the rules:
+    before the deadline the waitlist moves up; after it the seat waits for an
+    admin's offer, except that a seat that was on offer passes on to the next
+    in line; after the run's end nothing moves. The caller holds the run lock."""
+    if was == S.offered.value:
+        from .offers import pass_on
+        pass_on(run)
+    elif was in SEAT_STATUSES:
+        promote_waitlist(run)
+
+
+def release_seats_of(actor: User | None, user: User, now: datetime | None = None) -> list[Enrolment]:
+    """A deactivated account gives up its places in runs that have not
+    started: each active enrolment there is cancelled (no e-mail to the closed
+    account) and the seat goes on by the rules (promotion before the deadline,
+    an offer to pass on after it). Runs are locked in id order. The caller
+    commits, in the same unit of work as the deactivation."""
+    now = now or utcnow()
+    rows = list(db.session.execute(select(Enrolment.id, Enrolment.run_id).where(
+        Enrolment.user_id == user.id, Enrolment.status.in_(ACTIVE_STATUSES)).order_by(Enrolment.run_id)))
+    released = []
+    for enrolment_id, run_id in rows:
+        run = get_run(run_id, lock=True)
+        enrolment = db.session.get(Enrolment, enrolment_id)
+        db.session.refresh(enrolment)
+        if not enrolment.is_active or run_start(run) <= now:
+            continue
+        was = enrolment.status
+        enrolment.status = S.cancelled.value
+        enrolment.cancelled_at = now
+        enrolment.waitlisted_at = None
+        enrolment.reason = _("The account was deactivated.")
+        record(actor, "enrolment.cancel", enrolment, "account deactivated")
+        seat_freed(run, was)
+        released.append(enrolment)
+    return released
 
 
 def waitlist_query(run_id: int):
@@ -394,10 +461,11 @@ def waitlist_query(run_id: int):
 
 
 def promote_waitlist(run: Run) -> list[Enrolment]:
-    """Fill free seats from the waitlist, first come first served. The caller
-    holds the run lock and commits."""
+    """Fill free seats from the waitlist, first come first served, until the
+    enrolment deadline (after it seats are offered, see offers.py; after the
+    run's end nothing moves). The caller holds the run lock and commits."""
     db.session.flush()
-    if run.status == RunStatus.cancelled.value:
+    if run.status == RunStatus.cancelled.value or not waitlist_moves(run):
         return []
     seats = seat_counts(run)
     free, reserved = seats.public, dict(seats.reserved)
@@ -515,7 +583,7 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
     now = utcnow()
     if status == "confirmed":
         seats = seat_counts(run)
-        if seats.public <= 0 and seats.reserved_for(enrolment.company_id) <= 0:
+        if old not in SEAT_STATUSES and seats.public <= 0 and seats.reserved_for(enrolment.company_id) <= 0:
             raise RunFull(_("The run is full (%(n)s seats). Raise the capacity first.", n=run.capacity))
         enrolment.status = S.confirmed.value
         enrolment.confirmed_at = now
@@ -528,8 +596,8 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
     enrolment.cancelled_at = None
     enrolment.reason = reason
     db.session.flush()
-    if old == S.confirmed.value:
-        promote_waitlist(run)
+    if old in SEAT_STATUSES and enrolment.status not in SEAT_STATUSES:
+        seat_freed(run, old)
         db.session.refresh(enrolment)
     _notify(enrolment, kind, with_calendar=enrolment.status == S.confirmed.value, reason=reason,
             position=waitlist_position(enrolment))
@@ -609,7 +677,8 @@ def _optional(value, field: str, limit: int) -> str | None:
 
 STATUS_LABELS = {
     "confirmed": _l("Confirmed"), "waitlisted": _l("Waitlisted"), "pending": _l("Awaiting approval"),
-    "rejected": _l("Declined"), "cancelled": _l("Cancelled"),
+    "rejected": _l("Declined"), "cancelled": _l("Cancelled"), "offered": _l("Seat offered"),
+    "offer_declined": _l("Offer declined"), "offer_expired": _l("Offer expired"),
 }
 
 
@@ -635,6 +704,7 @@ class MyTraining:
     positions: dict
     progress: dict
     certificates: dict
+    offers: list = field(default_factory=list)  # seats offered after the deadline
 
 
 def my_training(user: User) -> MyTraining:
@@ -644,9 +714,11 @@ def my_training(user: User) -> MyTraining:
     from ..certificates.models import Certificate
     enrolments = my_enrolments(user)
     now = utcnow()
-    upcoming, waitlisted, pending, past, ended = [], [], [], [], []
+    upcoming, waitlisted, pending, past, ended, offers = [], [], [], [], [], []
     for e in enrolments:
-        if e.status == S.waitlisted.value:
+        if e.status == S.offered.value:
+            offers.append(e)
+        elif e.status == S.waitlisted.value:
             waitlisted.append(e)
         elif e.status == S.pending.value:
             pending.append(e)
@@ -665,7 +737,7 @@ def my_training(user: User) -> MyTraining:
                 Certificate.enrolment_id.in_([e.id for e in confirmed]),
                 Certificate.superseded_by_id.is_(None))):
             certificates[cert.enrolment_id] = cert
-    return MyTraining(upcoming, waitlisted, pending, past, ended, positions, progress, certificates)
+    return MyTraining(upcoming, waitlisted, pending, past, ended, positions, progress, certificates, offers)
 
 
 # --- reminders ----------------------------------------------------------------
@@ -705,7 +777,8 @@ def reminders_job(progress, hours_before: int = 48) -> dict:
 
 # --- admin views ----------------------------------------------------------------
 
-ROSTER_ORDER = {"confirmed": 0, "pending": 1, "waitlisted": 2, "rejected": 3, "cancelled": 4}
+ROSTER_ORDER = {"confirmed": 0, "offered": 1, "pending": 2, "waitlisted": 3, "rejected": 4, "cancelled": 5,
+                "offer_declined": 6, "offer_expired": 7}
 
 
 @dataclass
@@ -720,12 +793,17 @@ class Roster:
         return self.counts.get("confirmed", 0)
 
     @property
+    def held(self) -> int:
+        """Seats held: confirmed trainees and open offers."""
+        return _held(self.counts)
+
+    @property
     def seats_left(self) -> int:
-        return seats_left(self.run, self.confirmed)
+        return seats_left(self.run, self.held)
 
     @property
     def fill_pct(self) -> float:
-        return round(100 * self.confirmed / self.run.capacity, 1) if self.run.capacity else 100.0
+        return round(100 * self.held / self.run.capacity, 1) if self.run.capacity else 100.0
 
 
 def roster(run_id: int, status: str | None = None, q: str = "") -> Roster:
@@ -768,7 +846,7 @@ def runs_overview(limit: int = 200) -> list[tuple[Run, dict]]:
                 Enrolment.run_id.in_(list(counts))).group_by(Enrolment.run_id, Enrolment.status)):
             counts[run_id][status] = n
     for run in runs:
-        counts[run.id]["seats_left"] = seats_left(run, counts[run.id].get("confirmed", 0))
+        counts[run.id]["seats_left"] = seats_left(run, _held(counts[run.id]))
     return [(r, counts[r.id]) for r in runs]
 
 

@@ -21,7 +21,7 @@ from ..catalogue.services import PUBLIC_RUN_STATUSES, confirmed_counts, seats_by
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can
-from ..types import utcnow
+from ..types import org_today, utcnow
 from . import photos
 
 MAX_TAGS = 20
@@ -40,7 +40,7 @@ def _public_trainers():
 
 
 def _upcoming_run_conditions() -> list:
-    return [Run.status.in_(PUBLIC_RUN_STATUSES), Run.ends_on >= utcnow().date(),
+    return [Run.status.in_(PUBLIC_RUN_STATUSES), Run.ends_on >= org_today(),
             Run.course_id.in_(select(Course.id).where(Course.published.is_(True), Course.archived.is_(False)))]
 
 
@@ -107,7 +107,7 @@ def trainer_detail(user_id: int, viewer=None) -> TrainerDetail:
     counts = confirmed_counts(r.id for r in upcoming)
     rows = db.session.execute(
         select(Course, func.count(Run.id), func.max(Run.ends_on)).join(Run, Run.course_id == Course.id)
-        .where(Run.id.in_(taught), Run.ends_on < utcnow().date(), Run.status != RunStatus.cancelled.value,
+        .where(Run.id.in_(taught), Run.ends_on < org_today(), Run.status != RunStatus.cancelled.value,
                Course.published.is_(True), Course.archived.is_(False))
         .group_by(Course.id).order_by(func.max(Run.ends_on).desc()).limit(50)).all()
     return TrainerDetail(user=user, profile=user.trainer_profile, upcoming=upcoming,

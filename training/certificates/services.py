@@ -485,11 +485,15 @@ from .. import jobs  # noqa: E402
 
 @jobs.job("certificates.issue_run")
 def issue_run_job(progress, run_id: int, actor_id: int | None, email: bool = False) -> dict:
+    """Issue, then (with ``email``) e-mail the holders not e-mailed yet. Run
+    again after a crash it finishes the work: issuing skips what is issued, and
+    e-mailing skips who was e-mailed. Progress counts certificates of the stage
+    at hand ("issuing", then "emailing"), never the two added up."""
     actor = db.session.get(User, actor_id) if actor_id else None
-    result = issue_for_run(actor, run_id, progress=progress)
-    if email and result["issued"]:
-        n = len(result["issued"])
-        result["emailed"] = email_holders(actor, run_id, progress=lambda done, total: progress(n + done, n + total))
+    result = issue_for_run(actor, run_id, progress=lambda done, total: progress(done, total, "issuing"))
+    if email:
+        result["emailed"] = email_holders(actor, run_id, progress=lambda done, total: progress(done, total, "emailing"))
+        progress(result["emailed"], result["emailed"], "emailing")
     return result
 
 

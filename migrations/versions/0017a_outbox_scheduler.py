@@ -1,13 +1,13 @@
 """Transactional outbox, job leases, scheduler leadership and task state, page cache version.
 
 Revision ID: 0017a_outbox_scheduler
-Revises: 0016a_reports
+Revises: 0010o_seat_offers
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0017a_outbox_scheduler"
-down_revision = "0016a_reports"
+down_revision = "0010o_seat_offers"
 branch_labels = None
 depends_on = None
 

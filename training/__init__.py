@@ -35,6 +35,8 @@ def create_app(config: dict | None = None) -> Flask:
     _configure_cookies(app, config or {})
 
     _configure_logging(app)
+    from . import logs
+    logs.configure(app)
     _init_database(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
@@ -50,6 +52,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import pagecache
     pagecache.init_app(app)
+    from . import metrics
+    metrics.init_app(app)
 
     _register_models()
     _register_blueprints(app)
@@ -133,6 +137,9 @@ def _register_models() -> None:
     from .qualifications import models as _q  # noqa: F401
     from . import jobs as _j  # noqa: F401
     from . import mail as _m  # noqa: F401
+    from . import outbox as _o  # noqa: F401
+    from . import scheduler as _s  # noqa: F401
+    from . import recurring_tasks as _r  # noqa: F401
 
 
 def _init_database(app: Flask) -> None:
@@ -311,6 +318,30 @@ def _register_handlers(app: Flask) -> None:
             return _json_error(code, exc.description or exc.name, exc.code or 500)
         return render_template("error.html", status=exc.code, message=exc.description), exc.code
 
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(DisconnectionError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(exc: Exception):
+        """The database is unreachable or restarting: 503 with Retry-After (a
+        load balancer or the client tries again), never a 500."""
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection is gone already
+            db.session.remove()
+        app.logger.warning("database unavailable (%s), request id %s: %s", type(exc).__name__,
+                           g.get("request_id", "-"), str(getattr(exc, "orig", exc)).splitlines()[0][:200])
+        from flask_babel import gettext
+        message = gettext("The service is briefly unavailable. Please try again in a moment.")
+        if _wants_json():
+            response, status = _json_error("service_unavailable", message, 503)
+        else:
+            response, status = render_template("error.html", status=503, message=message), 503
+        return response, status, {"Retry-After": "5"}
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         db.session.rollback()
@@ -321,6 +352,14 @@ def _register_handlers(app: Flask) -> None:
             return _json_error("internal_error", f"Something went wrong (request id {g.get('request_id')}).", 500)
         return render_template("error.html", status=500,
                                message=f"Something went wrong. Request id: {g.get('request_id')}"), 500
+
+    @app.before_request
+    def start_scheduler():
+        # The embedded set-up runs recurring work in the web process (one
+        # leader among all processes); production runs `flask scheduler run`.
+        if app.config.get("SCHEDULER_IN_WEB") and not app.testing:
+            from . import scheduler
+            scheduler.start_in_process(app)
 
     @app.before_request
     def start_timer():
@@ -363,8 +402,10 @@ def _register_handlers(app: Flask) -> None:
         secret = (request.view_args or {}).get("token")
         if isinstance(secret, str) and secret:
             path = path.replace(secret, "[secret]")  # calendar feeds, password resets
-        log.info("%s %s %s %.1fms user=%s rid=%s", request.method, path, response.status_code,
-                 elapsed, user_id, g.get("request_id"))
+        log.info("%s %s %s %.1fms user=%s client=%s rid=%s", request.method, path, response.status_code,
+                 elapsed, user_id, request.remote_addr or "-", g.get("request_id"),
+                 extra={"method": request.method, "path": path, "status": response.status_code,
+                        "duration_ms": round(elapsed, 1), "user_id": None if user_id == "-" else user_id})
         return response
 
 

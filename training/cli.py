@@ -18,10 +18,15 @@ demo = AppGroup("demo", help="Demo data.")
 @click.option("--role", type=click.Choice(["trainee", "trainer", "assessor", "admin", "coordinator"]), default="trainee",
               show_default=True)
 @click.option("--company", "company_code", default=None, help="The member company's code (coordinators, trainees).")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--password", envvar="USER_PASSWORD", default=None,
+              help="The password (or the USER_PASSWORD environment variable); asked for when missing and a "
+                   "terminal is attached.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--locale", type=click.Choice(["en", "zh"]), default=None)
-def users_create(email, name, role, company_code, password, locale):
-    """Create a user account."""
+def users_create(email, name, role, company_code, password, password_stdin, locale):
+    """Create a user account. Non-interactive with --password-stdin or USER_PASSWORD."""
+    import sys
+
     from sqlalchemy import select
 
     from .accounts.services import create_user
@@ -33,6 +38,12 @@ def users_create(email, name, role, company_code, password, locale):
             raise click.ClickException(f"No company with code {company_code}.")
     if role == "coordinator" and company is None:
         raise click.ClickException("A coordinator needs --company CODE.")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif password is None:
+        if not sys.stdin.isatty():
+            raise click.ClickException("No password given: use --password-stdin, USER_PASSWORD or --password.")
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user = create_user(email=email, name=name, password=password, role=role, locale=locale, commit=False)
         user.company_id = company.id if company else None
@@ -77,9 +88,73 @@ def demo_load(force):
     click.echo(summary)
 
 
+scheduler_cli = AppGroup("scheduler", help="Recurring work inside the deployment (one runner at a time).")
+outbox_cli = AppGroup("outbox", help="E-mails and jobs waiting to be delivered.")
+jobs_cli = AppGroup("jobs", help="Background jobs.")
+
+
+@scheduler_cli.command("run")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.2, 3600),
+              help="Seconds between two ticks.")
+@click.option("--once", is_flag=True, help="One tick, then exit (for cron).")
+def scheduler_run(interval, once):
+    """Run the scheduler loop (start it on every machine; one of them leads)."""
+    import signal
+    import threading
+    from flask import current_app
+    from . import scheduler
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_a: stop.set())
+    app = current_app._get_current_object()
+    scheduler.run_loop(app, interval=interval, stop=stop, max_ticks=1 if once else None)
+
+
+@scheduler_cli.command("list")
+def scheduler_list():
+    """The recurring tasks, their interval and last start."""
+    from . import scheduler
+    for name, task in sorted(scheduler.tasks().items()):
+        state = db.session.get(scheduler.ScheduledTask, name)
+        last = state.last_started_at.isoformat(timespec="seconds") if state and state.last_started_at else "never"
+        click.echo(f"{name:<36} every {task.every}  last started {last}")
+
+
+@outbox_cli.command("status")
+def outbox_status():
+    """Pending and failed rows, and the age of the oldest pending one."""
+    from . import outbox
+    b = outbox.backlog()
+    click.echo(f"pending {b['pending']}, failed {b['failed']}, oldest pending {b['oldest_seconds']:.0f} s")
+
+
+@outbox_cli.command("relay")
+def outbox_relay():
+    """Deliver what is due now."""
+    from . import outbox
+    click.echo(str(outbox.relay()))
+
+
+@outbox_cli.command("retry-failed")
+def outbox_retry_failed():
+    """Give rows that failed too often another series of tries."""
+    from . import outbox
+    click.echo(f"{outbox.retry_failed()} rows will be tried again.")
+
+
+@jobs_cli.command("reap")
+def jobs_reap():
+    """Hand out again the jobs whose runner died."""
+    from . import jobs
+    click.echo(str(jobs.reap()))
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo)
+    app.cli.add_command(scheduler_cli)
+    app.cli.add_command(outbox_cli)
+    app.cli.add_command(jobs_cli)
     from .data import data
     from .enrolment.cli import enrolment_cli
     from .companies.cli import companies_cli

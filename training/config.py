@@ -53,6 +53,20 @@ def load(instance: Path) -> dict:
         # "inline" runs them at once (tests).
         "JOBS_MODE": os.environ.get("JOBS_MODE") or ("rq" if redis_url else "thread"),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # Redis down: count in this process's memory until it is back, never fail the request.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2} if redis_url else {},
+        "RQ_QUEUE": os.environ.get("RQ_QUEUE") or "training",
+        # A running job's lease (renewed while it runs): a dead worker's job is handed out again after it.
+        "JOB_LEASE_SECONDS": float(os.environ.get("JOB_LEASE_SECONDS", 60)),
+        "JOB_MAX_ATTEMPTS": int(os.environ.get("JOB_MAX_ATTEMPTS", 3)),
+        # Recurring work: in the web process in the embedded set-up; with REDIS_URL run `flask scheduler run`.
+        "SCHEDULER_IN_WEB": _bool("SCHEDULER_IN_WEB", not redis_url),
+        "SCHEDULER_INTERVAL_SECONDS": float(os.environ.get("SCHEDULER_INTERVAL_SECONDS", 10)),
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "text",
+        # /metrics: with a token, only with it; without, only from loopback and private addresses.
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -1,12 +1,14 @@
 """Outgoing e-mail, sent only after the transaction that caused it commits.
 
-Services call ``queue(message)`` inside their transaction; when the session
-commits, the queued messages are handed to a background job; when it rolls
-back, they are dropped. With ``MAIL_SERVER`` set they go over SMTP; otherwise
-they are written as .eml files under instance/mail so nothing is lost.
+Services call ``queue(message)`` inside their transaction: the message is
+written to the outbox (training/outbox.py) in that transaction, so it exists
+exactly when the change does, and the relay delivers it after the commit,
+retrying while SMTP is down. With ``MAIL_SERVER`` set messages go over SMTP;
+otherwise they are written as .eml files under instance/mail.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import smtplib
 import uuid
@@ -89,14 +91,22 @@ local_time, local_date = _local_time, _local_date
 
 
 def queue(message: EmailMessage) -> None:
-    db.session.info.setdefault(_KEY, []).append(message.as_bytes())
+    """Send ``message`` once the current transaction commits: it is written to
+    the outbox in that transaction (dropped with it on rollback) and delivered
+    by the relay after the commit, retried until it goes out."""
+    from . import outbox
+    outbox.add_mail(message.as_bytes(), key=_key_of(message), recipient=str(message["To"] or ""))
+    db.session.info.setdefault(_KEY, []).append(message["Message-ID"])
+
+
+def _key_of(message: EmailMessage) -> str:
+    mid = str(message["Message-ID"] or "").strip("<> ")
+    return f"mail:{mid}" if mid else f"mail:{uuid.uuid4().hex}"
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session):
-    outbox = session.info.pop(_KEY, None)
-    if outbox:
-        jobs.fire_and_forget("send_mail", messages=outbox)
+    session.info.pop(_KEY, None)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -107,35 +117,70 @@ def _after_rollback(session, previous_transaction):
 
 @jobs.job("send_mail")
 def send_messages(progress, messages: list[bytes]) -> int:
+    """Hand rendered messages to the outbox in a transaction of their own (for
+    work that runs after the commit that caused it, e.g. a job's batch of
+    notifications). Inside a job, a message's key comes from the job and the
+    message, so a job that runs again after a crash sends nothing twice."""
     from email import message_from_bytes, policy
-    config = current_app.config
-    sent = 0
-    if config.get("MAIL_SERVER"):
-        try:
-            with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30) as smtp:
+    from . import outbox
+    rows = []
+    for raw in messages:
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8")
+        parsed = message_from_bytes(raw, policy=policy.SMTP)
+        recipient = str(parsed["To"] or "")[:320] or None
+        if outbox.current_key.get():
+            key = outbox.derived_key(raw, recipient)
+        else:
+            mid = str(parsed["Message-ID"] or "").strip("<> ")
+            key = f"mail:{mid}" if mid else f"mail:{uuid.uuid4().hex}"
+        rows.append({"key": key[:255], "kind": "mail", "name": "mail", "recipient": recipient, "payload": raw})
+    outbox.write(rows)
+    return len(rows)
+
+
+class Connection:
+    """Delivers raw messages: over SMTP when ``MAIL_SERVER`` is set (one
+    connection for a batch), else as ``MAIL_DIR/<key>.eml`` (the same key
+    writes the same file, so a message is never there twice)."""
+
+    def __init__(self) -> None:
+        self.config = current_app.config
+        self.smtp: smtplib.SMTP | None = None
+
+    def send(self, raw: bytes, key: str) -> None:
+        from email import message_from_bytes, policy
+        raw = bytes(raw)
+        if not self.config.get("MAIL_SERVER"):
+            folder = Path(self.config["MAIL_DIR"])
+            folder.mkdir(parents=True, exist_ok=True)
+            name = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+            tmp = folder / f".{name}.tmp"
+            tmp.write_bytes(raw)
+            tmp.replace(folder / f"{name}.eml")
+            return
+        if self.smtp is None:
+            config = self.config
+            smtp = smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=30)
+            try:
                 if config.get("MAIL_USE_TLS"):
                     smtp.starttls()
                 if config.get("MAIL_USERNAME"):
                     smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-                for raw in messages:
-                    msg = message_from_bytes(raw, policy=policy.SMTP)
-                    smtp.send_message(msg)
-                    sent += 1
-                    progress(sent, len(messages))
-        except (OSError, smtplib.SMTPException):
-            # Nothing is lost: what was not sent is kept as .eml files to resend.
-            log.exception("SMTP failed after %s of %s messages; keeping the rest under MAIL_DIR/unsent",
-                          sent, len(messages))
-            _write_files(Path(config["MAIL_DIR"]) / "unsent", messages[sent:])
-            if current_app.config.get("TESTING"):
+            except Exception:
+                smtp.close()
                 raise
-    else:
-        sent = _write_files(Path(config["MAIL_DIR"]), messages)
-    return sent
+            self.smtp = smtp
+        self.smtp.send_message(message_from_bytes(raw, policy=policy.SMTP))
 
+    def reset(self) -> None:
+        """After a failure: start with a new connection."""
+        self.close()
 
-def _write_files(folder: Path, messages: list[bytes]) -> int:
-    folder.mkdir(parents=True, exist_ok=True)
-    for raw in messages:
-        (folder / f"{uuid.uuid4().hex}.eml").write_bytes(raw)
-    return len(messages)
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self.smtp.close()
+            self.smtp = None

@@ -9,6 +9,13 @@ enrolments, categories or users. Other worker processes see the change when
 their copy expires, so "seats left" shown to anonymous visitors may lag by at
 most that many seconds; enrolling always checks seats in the locked
 transaction, and logged-in visitors always get a fresh page.
+
+Several app servers: each copy is kept with the version of the shared counter
+``cache_versions.pages`` it was rendered under. A commit that changes a
+watched row increments that counter (right after the commit, in a short
+statement of its own), and every cache hit first reads it (one primary-key
+read): a copy rendered before another server's change is never served, so no
+visitor sees seats that another server already sold.
 """
 from __future__ import annotations
 
@@ -19,32 +26,74 @@ from functools import wraps
 from flask import Response, current_app, request, session
 from flask_babel import get_locale
 from flask_login import current_user
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, String, event, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .extensions import db
 
 _WATCHED = {"Course", "Run", "Meeting", "Enrolment", "Category", "User", "TrainerProfile"}
 _MAX_ENTRIES = 2000
 
 
+VERSION_NAME = "pages"
+
+
+class CacheVersion(db.Model):
+    """A counter shared by every server, bumped when cached pages go stale."""
+    __tablename__ = "cache_versions"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+def current_version() -> int | None:
+    """The shared version, or None if it cannot be read (then nothing is served from the cache)."""
+    table = CacheVersion.__table__
+    try:
+        return db.session.scalar(select(table.c.version).where(table.c.name == VERSION_NAME)) or 0
+    except Exception:  # noqa: BLE001 - an old schema or a database hiccup: render afresh
+        db.session.rollback()
+        return None
+
+
+def bump_version(engine) -> None:
+    table = CacheVersion.__table__
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(update(table).where(table.c.name == VERSION_NAME)
+                                  .values(version=table.c.version + 1))
+            if result.rowcount == 0:
+                conn.execute(table.insert().values(name=VERSION_NAME, version=1))
+    except Exception:  # noqa: BLE001 - two first inserts at once, or the table is missing
+        try:
+            with engine.begin() as conn:
+                conn.execute(update(table).where(table.c.name == VERSION_NAME).values(version=table.c.version + 1))
+        except Exception:  # noqa: BLE001
+            import logging
+            logging.getLogger(__name__).warning("could not bump the page cache version", exc_info=True)
+
+
 class PageCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[tuple, tuple[float, bytes]] = {}
+        self._entries: dict[tuple, tuple[float, bytes, int | None]] = {}
 
-    def get(self, key: tuple) -> bytes | None:
+    def get(self, key: tuple, version: int | None = None) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
+        if version is not None and entry[2] != version:
+            return None
         return entry[1]
 
-    def put(self, key: tuple, body: bytes, seconds: float) -> None:
+    def put(self, key: tuple, body: bytes, seconds: float, version: int | None = None) -> None:
         with self._lock:
             if len(self._entries) >= _MAX_ENTRIES:
                 now = time.monotonic()
                 self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
                 if len(self._entries) >= _MAX_ENTRIES:
                     self._entries.clear()
-            self._entries[key] = (time.monotonic() + seconds, body)
+            self._entries[key] = (time.monotonic() + seconds, body, version)
 
     def clear(self) -> None:
         with self._lock:
@@ -70,12 +119,15 @@ def cached_for_anonymous(view):
             return view(*args, **kwargs)
         cache: PageCache = current_app.extensions["page_cache"]
         key = cache_key()
-        body = cache.get(key)
+        version = current_version()  # read before rendering: a change after it makes the copy stale
+        if version is None:
+            return view(*args, **kwargs)
+        body = cache.get(key, version)
         if body is None:
             response = current_app.make_response(view(*args, **kwargs))
             if response.status_code != 200 or response.direct_passthrough:
                 return response
-            cache.put(key, response.get_data(), seconds)
+            cache.put(key, response.get_data(), seconds, version)
             response.headers["X-Page-Cache"] = "miss"
             return response
         response = Response(body, mimetype="text/html")
@@ -109,6 +161,11 @@ def _drop_stale_pages(session):
     if session.info.pop("page_cache_stale", False):
         for cache in _caches:
             cache.clear()
+        try:
+            engine = session.get_bind()
+        except Exception:  # noqa: BLE001 - no app context: nothing shared to tell
+            return
+        bump_version(engine)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -111,15 +111,38 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(smtp_app):
 
 
 def test_smtp_failure_keeps_the_mail(tmp_path, pg_database):
+    """SMTP down: the enrolment answers normally and the message waits in the
+    outbox; once SMTP is back it goes out exactly once."""
+    from datetime import timedelta
+
     from tests.factories import Factory
-    app = make_test_app(tmp_path, pg_database, MAIL_SERVER="127.0.0.1", MAIL_PORT=_port())  # nobody listens
+    from training import outbox
+    from training.types import utcnow
+    port = _port()
+    app = make_test_app(tmp_path, pg_database, MAIL_SERVER="127.0.0.1", MAIL_PORT=port)  # nobody listens
     with app.app_context():
         factory = Factory()
         run = factory.run()
-        with app.test_request_context(), pytest.raises(OSError):
-            services.enrol(factory.trainee(), run.id)
-        kept = list((tmp_path / "mail" / "unsent").glob("*.eml"))
-        assert len(kept) == 1
+        trainee = factory.trainee()
+        with app.test_request_context():
+            services.enrol(trainee, run.id)
+        row, = db.session.scalars(db.select(outbox.OutboxMessage)).all()
+        assert (row.state, row.attempts, row.recipient) == ("pending", 1, trainee.email)
+        assert "ConnectionRefusedError" in row.last_error and row.next_attempt_at > utcnow()
+        db.session.rollback()  # the relay works in transactions of its own
+        inbox = Inbox()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            assert outbox.relay()["sent"] == 0  # not due yet: it waits for its back-off
+            later = utcnow() + timedelta(minutes=5)
+            assert outbox.relay(now=later)["sent"] == 1
+            assert outbox.relay(now=later + timedelta(hours=1))["sent"] == 0
+        finally:
+            controller.stop()
+        assert [r for r, _m in inbox.messages] == [[trainee.email]]
+        db.session.expire_all()
+        assert db.session.get(outbox.OutboxMessage, row.id).state == "done"
         db.session.remove()
         db.engine.dispose()
 

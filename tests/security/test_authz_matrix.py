@@ -74,6 +74,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "bootstrap.static"): PUBLIC,
     ("GET", "healthz"): PUBLIC,
     ("GET", "readyz"): PUBLIC,
+    ("GET", "metrics"): PUBLIC,                   # loopback/private addresses only, or METRICS_TOKEN (tests/ops)
     ("GET", "accounts.set_language"): PUBLIC,
     ("GET", "accounts.login"): PUBLIC,
     ("POST", "accounts.login"): PUBLIC,

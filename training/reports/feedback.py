@@ -363,7 +363,9 @@ def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
         for answer, run_id, day in db.session.execute(
                 select(FeedbackAnswer, FeedbackResponse.run_id, FeedbackResponse.submitted_on)
                 .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
-                .where(FeedbackResponse.run_id.in_(ids), FeedbackAnswer.text != "")
+                .join(FeedbackQuestion, FeedbackQuestion.id == FeedbackAnswer.question_id)
+                .where(FeedbackResponse.run_id.in_(ids), FeedbackQuestion.kind == QuestionKind.text.value,
+                       FeedbackAnswer.text != "")
                 .options(selectinload(FeedbackAnswer.question))
                 .order_by(FeedbackResponse.submitted_on.desc(), FeedbackAnswer.id.desc()).limit(comments_limit)):
             comments.append(Comment(runs[run_id], answer.question, answer.text, day))

@@ -344,14 +344,18 @@ def expiring_by_month(scope: Scope, now: datetime | None = None, months: int = 1
     """Current certificates expiring in each of the next ``months`` months (this month from today)."""
     today = org_today(now)
     firsts = [today.replace(day=1) + relativedelta(months=i) for i in range(months + 1)]
-    bucket = _bucket(Certificate.expires_on, firsts)
+    bucket, at = _month_bucket(Certificate.expires_on, firsts[:-1], firsts, is_date=True)
     rows = dict(db.session.execute(
         select(bucket, func.count()).where(
             Certificate.revoked_at.is_(None), Certificate.superseded_by_id.is_(None),
             Certificate.expires_on >= today, Certificate.expires_on < firsts[-1],
             Certificate.enrolment_id.in_(select(Enrolment.id).where(*_certificate_scope(scope))))
         .group_by(bucket)).all())
-    return [(firsts[i], int(rows.get(i, 0))) for i in range(months)]
+    counts = [0] * months
+    for key, n in rows.items():
+        if at(key) is not None:
+            counts[at(key)] += int(n)
+    return list(zip(firsts[:months], counts))
 
 
 # --- months ------------------------------------------------------------------------------
@@ -369,6 +373,17 @@ def _bucket(column, edges: list):
     """The index i of the interval edges[i] <= column < edges[i+1] (None outside)."""
     whens = [(and_(column >= edges[i], column < edges[i + 1]), i) for i in range(len(edges) - 1)]
     return case(*whens, else_=None) if whens else literal(None)
+
+
+def _month_bucket(column, months: list[date], edges: list, *, is_date: bool = False):
+    """(expression, key -> month index): the month of ``column`` in the
+    organisation's zone. PostgreSQL computes it (to_char, one step per row);
+    SQLite, which has no time zones, compares with the months' UTC edges."""
+    if db.engine.dialect.name == "postgresql":
+        local = column if is_date else func.timezone(org_tz().key, column)
+        index = {m.strftime("%Y-%m"): i for i, m in enumerate(months)}
+        return func.to_char(local, "YYYY-MM"), index.get
+    return _bucket(column, edges), lambda i: i
 
 
 @dataclass
@@ -398,39 +413,39 @@ def monthly(scope: Scope, now: datetime | None = None) -> list[Month]:
     runs = run_ids(scope, period=False)
     efilter = _enrolment_filters(scope)
 
-    bucket = _bucket(Enrolment.confirmed_at, edges)
-    for i, n in db.session.execute(select(bucket, func.count()).where(
+    bucket, at = _month_bucket(Enrolment.confirmed_at, months, edges)
+    for key, n in db.session.execute(select(bucket, func.count()).where(
             Enrolment.run_id.in_(runs), Enrolment.confirmed_at >= edges[0], Enrolment.confirmed_at < edges[-1],
             *efilter).group_by(bucket)):
-        if i is not None:
-            series[i].enrolments = n
+        if at(key) is not None:
+            series[at(key)].enrolments = n
 
-    bucket = _bucket(Certificate.issued_at, edges)
-    for i, n in db.session.execute(
+    bucket, at = _month_bucket(Certificate.issued_at, months, edges)
+    for key, n in db.session.execute(
             select(bucket, func.count()).select_from(Certificate)
             .join(Enrolment, Enrolment.id == Certificate.enrolment_id)
             .where(Certificate.reissue_of_code.is_(None), Certificate.issued_at >= edges[0],
                    Certificate.issued_at < edges[-1], *_certificate_scope(scope)).group_by(bucket)):
-        if i is not None:
-            series[i].certificates = n
+        if at(key) is not None:
+            series[at(key)].certificates = n
 
     held = and_(meeting_counts(), Meeting.ends_at <= now_lit, Meeting.starts_at >= edges[0],
                 Meeting.starts_at < edges[-1], Meeting.run_id.in_(runs))
-    bucket = _bucket(Meeting.starts_at, edges)
-    for i, n in db.session.execute(
+    bucket, at = _month_bucket(Meeting.starts_at, months, edges)
+    for key, n in db.session.execute(
             select(bucket, func.count()).select_from(Meeting)
             .join(Enrolment, Enrolment.run_id == Meeting.run_id)
             .where(held, Enrolment.status == CONFIRMED, *efilter).group_by(bucket)):
-        if i is not None:
-            series[i].planned = n
-    for i, n in db.session.execute(
+        if at(key) is not None:
+            series[at(key)].planned = n
+    for key, n in db.session.execute(
             select(bucket, func.count()).select_from(Attendance)
             .join(Meeting, Meeting.id == Attendance.meeting_id)
             .join(Enrolment, Enrolment.id == Attendance.enrolment_id)
             .join(Run, Run.id == Meeting.run_id).join(Course, Course.id == Run.course_id)
             .where(held, Enrolment.status == CONFIRMED, _attended(), *efilter).group_by(bucket)):
-        if i is not None:
-            series[i].attended = n
+        if at(key) is not None:
+            series[at(key)].attended = n
     return series
 
 

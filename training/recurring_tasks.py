@@ -54,3 +54,15 @@ def open_register_reminders():
 def qualification_renewal_reminders():
     from .qualifications.services import send_renewal_reminders
     return {"reminded": send_renewal_reminders()}
+
+
+@recurring("reports.feedback_surveys", HOUR)
+def feedback_surveys():
+    from .reports.feedback import send_due_surveys
+    return {"invited": send_due_surveys()}
+
+
+@recurring("reports.scheduled_reports", HOUR)
+def scheduled_reports():
+    from .reports.scheduled import send_scheduled
+    return send_scheduled()

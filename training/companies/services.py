@@ -504,8 +504,8 @@ def import_people(actor, company_id: int, data: bytes, size: int | None = None) 
                 if email in seen:
                     raise ValidationFailed(_("The same e-mail address as row %(row)s.", row=seen[email]))
                 seen[email] = raw["row"]
-                with db.session.begin_nested():
-                    _person, new = _add(actor, company, email, raw.get("name") or "", Role.trainee.value)
+                # _add refuses before it writes anything, so a refused row leaves nothing behind (no savepoint).
+                _person, new = _add(actor, company, email, raw.get("name") or "", Role.trainee.value)
                 created += new
                 invited += not new
             except Conflict as exc:

@@ -60,8 +60,11 @@ def load(app, rng: random.Random) -> None:
     from training.enrolment.models import Enrolment
     from training.extensions import db
     now = datetime.now(timezone.utc)
+    from training.catalogue.search import install_search_support, uninstall_search_support
     with app.app_context():
         conn = db.session.connection()
+        # Bulk load without the search triggers, then build the index in one pass.
+        uninstall_search_support(conn)
         conn.execute(insert(Category), [{"id": i + 1, "slug": slug, "name": name, "name_zh": zh}
                                         for i, (name, zh, slug) in enumerate(TOPICS)])
         users = []
@@ -119,6 +122,7 @@ def load(app, rng: random.Random) -> None:
         conn.execute(insert(Enrolment), [{"run_id": r, "user_id": u, "status": "confirmed", "source": "import",
                                           "created_at": now, "updated_at": now, "confirmed_at": now, "reason": ""}
                                          for r, u in sorted(pairs)])
+        install_search_support(conn)
         db.session.commit()
         if db.engine.dialect.name == "postgresql":
             db.session.execute(text("ANALYZE"))

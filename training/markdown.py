@@ -2,6 +2,8 @@
 sanitised with nh3 so no script, event handler or javascript: link survives."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import markdown as md
 import nh3
 from markupsafe import Markup
@@ -12,10 +14,15 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 
 
 def render_markdown(text: str | None) -> Markup:
-    html = md.markdown(text or "", extensions=["extra", "sane_lists"], output_format="html")
-    clean = nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                      url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
-    return Markup(clean)
+    return Markup(_render(text or ""))
+
+
+@lru_cache(maxsize=2048)
+def _render(text: str) -> str:
+    # A pure function of the text: descriptions and bios are rendered once per process, not per page view.
+    html = md.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
+    return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                     url_schemes={"http", "https", "mailto"}, link_rel="noopener noreferrer nofollow")
 
 
 def plain_text(text: str | None, limit: int = 300) -> str:

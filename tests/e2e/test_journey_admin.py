@@ -57,7 +57,7 @@ def _finished_run(factory, admin):
     """A run that ended last week: three trainees, two attended, one missed a session."""
     trainer = factory.trainer(name="Li Wei")
     course = factory.course(code="SAF-301", title="Functional safety: ISO 13849 in practice", hours=16)
-    run = factory.past_run(course, meetings=2, trainers=[trainer])
+    run = factory.past_run(course, meetings=2, trainers=[trainer], finalised=False)
     marks = {"陈静": ["present", "present"], "刘洋": ["present", "late"], "Bob Smith": ["present", "absent"]}
     records = {0: [], 1: []}
     for name, statuses in marks.items():
@@ -66,6 +66,7 @@ def _finished_run(factory, admin):
             records[i].append({"enrolment_id": enrolment.id, "status": status})
     for i, meeting in enumerate(run.meetings):
         attendance.mark(admin, meeting.id, records[i])  # the trainer's job, not this journey's point
+    factory.finalise(run, by=trainer)
     return run
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from tests.factories import PASSWORD
 from training.accounts.models import User
 from training.attendance import services as attendance
+from training.attendance import registers
 from training.certificates import services as certificates
 from training.enrolment.models import Enrolment
 from training.extensions import db
@@ -153,7 +154,9 @@ def test_trainee_waitlisted_then_promoted_sees_attendance_and_downloads_certific
 
     # The trainer marks the meeting and the office issues the certificate (not this journey's point).
     enrolment_id = _enrolment_id("xiaoyan@example.com")
-    attendance.mark(db.session.get(User, trainer_id), meeting_id, [{"enrolment_id": enrolment_id, "status": "present"}])
+    trainer = db.session.get(User, trainer_id)
+    attendance.mark(trainer, meeting_id, [{"enrolment_id": enrolment_id, "status": "present"}])
+    registers.finalise(trainer, meeting_id)
     db.session.rollback()
     result = certificates.issue_for_run(db.session.get(User, admin_id), run_id)
     db.session.rollback()

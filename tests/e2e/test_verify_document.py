@@ -72,6 +72,12 @@ def test_dropping_a_genuine_and_a_tampered_pdf(browser, live_server, factory):
             expect(result.locator("[data-check=signature]")).to_contain_text("Digital signature intact")
             expect(result.locator("[data-check=status]")).to_contain_text("valid")
             screenshot(page, f"verify-document-{label}-1-genuine")
+            page.locator("#verifier-steps summary").click()  # the steps an HR system's developer copies
+            steps = page.locator("#verifier-steps")
+            expect(steps).to_contain_text("did:web:127.0.0.1%3A")
+            expect(steps).to_contain_text("statusListIndex")
+            expect(steps.get_by_role("link", name="/.well-known/jwks.json")).to_be_visible()
+            screenshot(page, f"verify-document-{label}-1b-developer-steps")
 
             with page.expect_navigation():
                 _drop(page, _tampered(genuine), "certificate-edited.pdf")

@@ -102,3 +102,31 @@ def test_anonymous_pages_ask_to_log_in(app, client):
     for path in ("/reports", "/reports/export.xlsx"):
         response = client.get(path)
         assert response.status_code == 302 and "/login" in response.location
+
+
+def test_coordinators_see_their_company_only(app, client, dataset, factory):
+    from training.extensions import db
+    company, other = factory.company(), factory.company()
+    # e1 (present twice, certified) and e3 (absent twice) of run1 were booked for the company
+    for key in (1, 3):
+        dataset.enrolments[key].company_id = company.id
+    db.session.commit()
+    coordinator, other_coordinator = factory.coordinator(company), factory.coordinator(other)
+    body = api(client, coordinator).get("/api/v1/reports/summary", query_string=dataset.args).json
+    # run1 only; its capacity stays the run's (4): fill is the company's share
+    assert body["runs"] == 1 and body["capacity"] == 4 and body["confirmed"] == 2
+    assert body["attendance_rate"] == pytest.approx(0.5) and body["no_show_rate"] == pytest.approx(0.5)
+    assert body["fill_rate"] == pytest.approx(0.5) and body["completion_rate"] == pytest.approx(0.5)
+    assert body["certificates_issued"] == 1
+    same = api(client, coordinator).get("/api/v1/reports/summary",
+                                        query_string=dict(dataset.args, company_id=company.id))
+    assert same.status_code == 200 and same.json["confirmed"] == 2
+    refused = api(client, coordinator).get("/api/v1/reports/summary",
+                                           query_string=dict(dataset.args, company_id=other.id))
+    assert refused.status_code == 403
+    assert api(client, other_coordinator).get("/api/v1/reports/summary",
+                                              query_string=dataset.args).json["runs"] == 0
+    login(client, coordinator)
+    page = client.get("/reports", query_string=dataset.args).get_data(as_text=True)
+    assert 'data-figure="confirmed">2<' in page and "Your company only." in page
+    assert client.get("/reports/export.xlsx", query_string=dict(dataset.args, company_id=other.id)).status_code == 403

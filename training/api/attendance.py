@@ -82,7 +82,9 @@ def mark_attendance(meeting_id):
 
 @bp.post("/meetings/<int:meeting_id>/attendance/finalise")
 def finalise_register(meeting_id):
-    meeting = registers.finalise(caller(), meeting_id)
+    actor = caller()
+    body()  # no fields, but a malformed body is still a 400
+    meeting = registers.finalise(actor, meeting_id)
     return {"finalised_at": iso(meeting.finalised_at), "finalised_by": _person(meeting.finalised_by)}
 
 

@@ -325,7 +325,7 @@ def device_cookie() -> str:
 
 @bp.after_app_request
 def _set_device_cookie(response):
-    value = g.get("new_device_cookie")
+    value = g.pop("new_device_cookie", None)
     if value:
         response.set_cookie(checkin.DEVICE_COOKIE, value, max_age=400 * 24 * 3600, httponly=True, samesite="Lax",
                             secure=request.is_secure, path="/")

@@ -97,6 +97,8 @@ run_trainers = Table(
     db.Model.metadata,
     Column("run_id", ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    # The primary key serves "trainers of a run"; this one serves "runs of a trainer" (profiles, Teaching).
+    Index("ix_run_trainers_user_id", "user_id"),
 )
 
 

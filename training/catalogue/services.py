@@ -637,9 +637,10 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
             .where(Run.course_id == course.id, Run.status != RunStatus.cancelled.value)
             .group_by(User.id).order_by(func.max(Run.starts_on).desc()).limit(6)
             .options(selectinload(User.trainer_profile))))
-    leads_to = list(db.session.scalars(select(Course).where(
-        Course.prerequisite_course_id == course.id, Course.published.is_(True),
-        Course.archived.is_(False)).order_by(Course.title).limit(10)))
+    # Filtered and sorted here, not in SQL: with "published ... ORDER BY title" the planner may walk
+    # the whole title index instead of the few rows of ix_courses_prerequisite_set.
+    leads_to = sorted((c for c in db.session.scalars(select(Course).where(Course.prerequisite_course_id == course.id))
+                       if c.published and not c.archived), key=lambda c: (c.title, c.id))[:10]
     from ..enrolment.services import enrol_deadline
     return CourseDetail(course=course, runs=runs, seats=seats, states=states, enrolments=enrolments,
                         positions=positions, trainers=trainers, leads_to=leads_to,

@@ -46,10 +46,10 @@ def verify(code: str):
     if canonical is not None and canonical != code:
         return redirect(url_for("certificates.verify", code=canonical), 301)
     try:
-        view = services.public_record(code)
+        page = services.verification_page(code)
     except NotFound as exc:
         return render_template("certificates/verify_form.html", code_text=code[:80], error=exc.message), 404
-    response = Response(render_template("certificates/verify.html", cert=view, check=None, **_verifier_context(view)))
+    response = Response(render_template("certificates/verify.html", **page))
     response.headers["Cache-Control"] = "no-store"  # revocation shows at once
     return response
 
@@ -57,11 +57,15 @@ def verify(code: str):
 CHECK_MAX_BYTES = 20 * 1024 * 1024
 
 
-def _verifier_context(view: dict) -> dict:
-    """What the "for developers" section names: the issuer's DID and the status entry."""
-    from ..urls import public_base_url
-    certificate = services.get_by_code(view["code"])
-    return {"issuer_did": badges.issuer_did(), "status_entry": badges.status_entry(certificate, public_base_url())}
+def _uploaded_pdf() -> tuple[bytes, str, str | None]:
+    """The uploaded file's bytes (at most CHECK_MAX_BYTES), its name, and an error to show."""
+    upload = request.files.get("document")
+    data = upload.stream.read(CHECK_MAX_BYTES + 1) if upload is not None else b""
+    if not data:
+        return b"", "", _("Choose a PDF file to check.")
+    if len(data) > CHECK_MAX_BYTES:
+        return b"", "", _("Choose a PDF file of at most 20 MB.")
+    return data, (upload.filename or "")[:120], None
 
 
 @bp.post("/verify")
@@ -69,23 +73,15 @@ def _verifier_context(view: dict) -> dict:
 def check_any_document():
     """A PDF dropped on the verification form, without a code: found by its hash
     (or by the code it names), then checked as on the certificate's page."""
-    upload = request.files.get("document")
-    data = upload.stream.read(CHECK_MAX_BYTES + 1) if upload is not None else b""
-    if not data or len(data) > CHECK_MAX_BYTES:
-        error = _("Choose a PDF file of at most 20 MB.") if data else _("Choose a PDF file to check.")
+    data, filename, error = _uploaded_pdf()
+    if error:
         return render_template("certificates/verify_form.html", code_text="", error=None, check_error=error), 422
-    code = services.certificate_code_for_document(data)
-    if code is None:
-        result = {"sha256": services.documents.sha256(data), "signature": services.signature_verdict(data)}
-        response = Response(render_template("certificates/verify_form.html", code_text="", error=None,
-                                            unknown_file=result))
+    page = services.check_any_document(data)
+    if page["cert"] is None:
+        body = render_template("certificates/verify_form.html", code_text="", error=None, unknown_file=page["check"])
     else:
-        view = services.public_record(code)
-        result = services.check_document(code, data)
-        response = Response(render_template("certificates/verify.html", cert=result["certificate"], check=result,
-                                            filename=(upload.filename or "")[:120], **_verifier_context(view)))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+        body = render_template("certificates/verify.html", filename=filename, **page)
+    return Response(body, headers={"Cache-Control": "no-store"})
 
 
 @bp.post("/verify/<code>")
@@ -93,22 +89,16 @@ def check_any_document():
 def check_document(code: str):
     """A PDF dropped onto (or chosen on) the verification page: compared with the
     issued document and its signature checked, here; the file is not kept."""
-    upload = request.files.get("document")
-    data = upload.stream.read(CHECK_MAX_BYTES + 1) if upload is not None else b""
+    data, filename, error = _uploaded_pdf()
     try:
-        view = services.public_record(code)
+        if error:
+            page, status = services.verification_page(code), 422
+        else:
+            page, status = services.check_document(code, data), 200
     except NotFound as exc:
         return render_template("certificates/verify_form.html", code_text=code[:80], error=exc.message), 404
-    if not data or len(data) > CHECK_MAX_BYTES:
-        error = _("Choose a PDF file of at most 20 MB.") if data else _("Choose a PDF file to check.")
-        response = Response(render_template("certificates/verify.html", cert=view, check=None, check_error=error,
-                                            **_verifier_context(view)), status=422)
-    else:
-        result = services.check_document(code, data)
-        response = Response(render_template("certificates/verify.html", cert=result["certificate"], check=result,
-                                            filename=(upload.filename or "")[:120], **_verifier_context(view)))
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    body = render_template("certificates/verify.html", filename=filename, check_error=error, **page)
+    return Response(body, status=status, headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/verify/<code>/badge.json")

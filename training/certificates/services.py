@@ -322,19 +322,40 @@ def status_pdf_for(actor, code: str) -> tuple[str, bytes]:
     return filename_for(certificate).replace(".pdf", f"-{doc.status}.pdf"), data
 
 
-def check_document(code: str, data: bytes) -> dict:
-    """Is this file the document issued for the certificate? (hash), is its
-    signature intact? (pyHanko), and the certificate's current status. The file
-    is only read, never kept."""
+def verification_page(code: str) -> dict:
+    """What the public verification page shows: the record (with the document's
+    SHA-256) and, for relying parties, the issuer's DID and the credential's status entry."""
+    from ..urls import public_base_url
+    from . import badges
     certificate = get_by_code(code)
     ensure_documents([certificate])
+    return {"cert": public_view(certificate), "issuer_did": badges.issuer_did(),
+            "status_entry": badges.status_entry(certificate, public_base_url()), "check": None}
+
+
+def check_document(code: str, data: bytes) -> dict:
+    """Is this file the document issued for the certificate? (hash), is its
+    signature intact? (pyHanko), and the certificate's current status: the
+    verification page with ``check`` filled in. The file is only read, never kept."""
+    page = verification_page(code)
     digest = documents.sha256(data)
-    matches = digest == certificate.document_sha256
+    matches = digest == page["cert"]["sha256"]
     other = None
     if not matches:
         other = db.session.scalar(select(Certificate.code).where(Certificate.document_sha256 == digest).limit(1))
-    return {"certificate": public_view(certificate), "sha256": digest, "matches": matches,
-            "other_code": other, "signature": signature_verdict(data)}
+    page["check"] = {"sha256": digest, "matches": matches, "other_code": other, "signature": signature_verdict(data)}
+    return page
+
+
+def check_any_document(data: bytes) -> dict:
+    """A PDF without a code: the certificate it belongs to (by hash, else by the
+    code its title names) checked as by ``check_document``; ``cert`` is None when
+    it belongs to none (then ``check`` has the hash and the signature alone)."""
+    code = certificate_code_for_document(data)
+    if code is not None:
+        return check_document(code, data)
+    return {"cert": None, "check": {"sha256": documents.sha256(data), "matches": False, "other_code": None,
+                                    "signature": signature_verdict(data)}}
 
 
 def certificate_code_for_document(data: bytes) -> str | None:

@@ -207,8 +207,9 @@ def matrix_pdf(m: Matrix) -> bytes:
 
 def evidence_pdf(view: PersonView, locale: str = "en") -> bytes:
     """Every grant of the person on the date with its source, dates, state and
-    evidence; a certificate's grant carries the certificate's verification QR code."""
-    page = A4
+    evidence; a certificate's grant carries the certificate's verification QR code.
+    A4 landscape, so the evidence has room beside the QR code."""
+    page = landscape(A4)
     buffer = io.BytesIO()
     person = view.person
     title = _("Evidence pack: %(name)s", name=person.display_name)
@@ -251,7 +252,7 @@ def evidence_pdf(view: PersonView, locale: str = "en") -> bytes:
             qr,
         ])
         styles.append(("BACKGROUND", (5, i), (5, i), colors.HexColor("#" + STATE_FILL[state])))
-    widths = [38 * mm, 26 * mm, 20 * mm, 18 * mm, 18 * mm, 20 * mm]
+    widths = [44 * mm, 32 * mm, 22 * mm, 23 * mm, 23 * mm, 22 * mm]
     widths += [page[0] - doc.leftMargin - doc.rightMargin - sum(widths) - qr_size - 4 * mm, qr_size + 4 * mm]
     table = Table(data, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle(styles))

@@ -65,9 +65,19 @@ def _register_command(group: str, name: str, every: timedelta) -> None:
 
 for _group, _name, _every in (
         ("enrolment", "expire-offers", timedelta(minutes=15)),
-        ("reports", "send-surveys", HOUR),
-        ("reports", "send-scheduled", DAY),
         ("companies", "release-seats", timedelta(minutes=5)),
         ("companies", "warn-release", HOUR),
         ("companies", "send-reports", DAY)):
     _register_command(_group, _name, _every)
+
+
+@recurring("reports.feedback_surveys", HOUR)
+def feedback_surveys():
+    from .reports.feedback import send_due_surveys
+    return {"invited": send_due_surveys()}
+
+
+@recurring("reports.scheduled_reports", HOUR)
+def scheduled_reports():
+    from .reports.scheduled import send_scheduled
+    return send_scheduled()

@@ -267,7 +267,7 @@ def send_monthly_reports(now=None) -> int:
 
     from .. import mail
     from ..accounts.models import Role, User
-    from ..enrolment.services import public_base_url
+    from ..urls import public_base_url
     from .models import ReportMail
     from .services import SUBJECTS
     today = org_today(now)

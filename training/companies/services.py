@@ -316,7 +316,7 @@ def invitation_for_token(token: str) -> CompanyInvitation:
 
 
 def _invite_mail(invitation: CompanyInvitation, user: User | None, kind: str = "company_invitation") -> None:
-    from ..enrolment.services import public_base_url
+    from ..urls import public_base_url
     company = invitation.company
     locale = (user.locale if user is not None else None) or ("zh" if any("\u3400" <= c <= "\u9fff" for c in
                                                                         invitation.name) else None)
@@ -743,7 +743,7 @@ def release_due(now: datetime | None = None) -> dict[int, int]:
 def warn_before_release(now: datetime | None = None, hours: int = 72) -> dict[int, int]:
     """Tell each coordinator once when their company's unused reserved seats
     will be released within ``hours``. Returns {allocation id: mails}."""
-    from ..enrolment.services import public_base_url
+    from ..urls import public_base_url
     now = now or utcnow()
     due = list(db.session.scalars(select(SeatAllocation.id).where(
         SeatAllocation.released_at.is_(None), SeatAllocation.warned_at.is_(None),

@@ -20,6 +20,12 @@ def enrolment_reminders():
     return {str(k): v for k, v in send_reminders(48).items()}
 
 
+@recurring("enrolment.expire_offers", timedelta(minutes=15))
+def enrolment_expire_offers():
+    from .enrolment.offers import expire_offers
+    return {"expired": expire_offers()}
+
+
 @recurring("certificates.auto_issue", HOUR)
 def certificates_auto_issue():
     from .certificates.services import auto_issue_due

@@ -66,3 +66,21 @@ def feedback_surveys():
 def scheduled_reports():
     from .reports.scheduled import send_scheduled
     return send_scheduled()
+
+
+@recurring("companies.release_seats", timedelta(minutes=5))
+def companies_release_seats():
+    from .companies.services import release_due
+    return {str(k): v for k, v in release_due().items()}
+
+
+@recurring("companies.warn_release", HOUR)
+def companies_warn_release():
+    from .companies.services import warn_before_release
+    return {str(k): v for k, v in warn_before_release().items()}
+
+
+@recurring("companies.monthly_reports", DAY)
+def companies_monthly_reports():
+    from .companies.reports import send_monthly_reports
+    return {"sent": send_monthly_reports()}

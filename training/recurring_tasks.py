@@ -20,6 +20,12 @@ def enrolment_reminders():
     return {str(k): v for k, v in send_reminders(48).items()}
 
 
+@recurring("enrolment.expire_offers", timedelta(minutes=15))
+def enrolment_expire_offers():
+    from .enrolment.offers import expire_offers
+    return {"expired": expire_offers()}
+
+
 @recurring("certificates.auto_issue", HOUR)
 def certificates_auto_issue():
     from .certificates.services import auto_issue_due
@@ -48,3 +54,33 @@ def open_register_reminders():
 def qualification_renewal_reminders():
     from .qualifications.services import send_renewal_reminders
     return {"reminded": send_renewal_reminders()}
+
+
+@recurring("reports.feedback_surveys", HOUR)
+def feedback_surveys():
+    from .reports.feedback import send_due_surveys
+    return {"invited": send_due_surveys()}
+
+
+@recurring("reports.scheduled_reports", HOUR)
+def scheduled_reports():
+    from .reports.scheduled import send_scheduled
+    return send_scheduled()
+
+
+@recurring("companies.release_seats", timedelta(minutes=5))
+def companies_release_seats():
+    from .companies.services import release_due
+    return {str(k): v for k, v in release_due().items()}
+
+
+@recurring("companies.warn_release", HOUR)
+def companies_warn_release():
+    from .companies.services import warn_before_release
+    return {str(k): v for k, v in warn_before_release().items()}
+
+
+@recurring("companies.monthly_reports", DAY)
+def companies_monthly_reports():
+    from .companies.reports import send_monthly_reports
+    return {"sent": send_monthly_reports()}

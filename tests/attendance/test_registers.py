@@ -196,6 +196,7 @@ def test_trainers_are_reminded_the_next_morning_once(app, factory, mailbox, runn
                         start=datetime(2026, 11, 19, 22, 0, tzinfo=utc))
     done = factory.past_run(meetings=1, trainers=[trainer])  # finalised: never reminded
     morning = datetime(2026, 11, 20, 1, 0, tzinfo=utc)  # 09:00 in Shanghai
+    assert registers.remind_open_registers(now=morning - timedelta(hours=3)) == {}  # 06:00: not yet
     assert registers.remind_open_registers(now=morning) == {trainer.id: 1}
     (message,) = mailbox()
     assert message["To"] == trainer.email and message["Subject"] == "待签署的签到表：1 份"

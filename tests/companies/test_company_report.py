@@ -116,3 +116,31 @@ def test_the_monthly_email_goes_once_in_the_coordinators_language_and_not_when_e
     assert coordinator.email in to and b_coordinator.email in to and len(to) == 2
     zh = [m for m in mailbox() if m["To"] == coordinator.email][0]
     assert "培训报告" in zh["Subject"]
+
+
+def test_coverage_counts_only_the_companys_people_on_its_positions(client, factory):
+    from training.qualifications.models import Grant, Position, PositionPerson, PositionRequirement, Skill
+    a, b = factory.company(code="CA"), factory.company(code="CB")
+    coordinator = factory.coordinator(a)
+    welder_a, welder_b, idle_a = factory.member(a), factory.member(b), factory.member(a)
+    skill = Skill(code="WELD", name="Welding", name_zh="焊接")
+    db.session.add(skill)
+    db.session.flush()
+    station = Position(code="ST-1", name="Welding station", name_zh="焊接工位", site="Suzhou", department="Body")
+    station.requirements.append(PositionRequirement(skill_id=skill.id, level=1, min_people=2))
+    db.session.add(station)
+    db.session.flush()
+    for person in (welder_a, welder_b, idle_a):
+        db.session.add(PositionPerson(position_id=station.id, user_id=person.id))
+    for person in (welder_a, welder_b):
+        db.session.add(Grant(user_id=person.id, skill_id=skill.id, level=1, source="manual",
+                             valid_from=date.today() - timedelta(days=10)))
+    db.session.commit()
+    report = api(client, coordinator).get(f"/api/v1/companies/{a.id}/report").json
+    # Two people of company A work there, one qualified: B's qualified welder does not cover A's gap.
+    assert report["position_requirements"] == 1 and report["requirements_covered"] == 0
+    assert report["coverage_rate"] == 0.0
+    login(client, coordinator)
+    page = client.get(f"/companies/{a.id}/qualifications")
+    assert page.status_code == 200 and b"ST-1" in page.data and welder_b.display_name.encode() not in page.data
+    assert client.get(f"/companies/{b.id}/qualifications").status_code == 404

@@ -289,3 +289,18 @@ def test_offer_api(client, factory):
     assert r.status_code == 409 and r.json["error"]["code"] == "no_offer"
     listed = as_admin.get(f"/api/v1/runs/{run.id}/enrolments?status=offer_declined")
     assert listed.status_code == 200 and [e["id"] for e in listed.json["items"]] == [b.id]
+
+
+def test_the_scheduler_expires_offers_every_quarter_hour(factory):
+    from datetime import timedelta as td
+
+    from training import scheduler
+    task = scheduler._tasks["enrolment.expire_offers"]
+    assert task.every == td(minutes=15)
+    admin = factory.admin()
+    run, (a,), (b, c) = _after_deadline_run(factory)
+    services.cancel(admin, a.id)
+    offers.offer_seat(admin, b.id)
+    assert task.fn() == {"expired": 0}  # nothing due yet; idempotent
+    _refresh()
+    assert b.status == "offered"

@@ -546,6 +546,7 @@ SCHEMAS.update({
         "no_shows": INTEGER, "completed": INTEGER, "ended": INTEGER, "completion_rate": nullable("number"),
         "certificates_valid": INTEGER, "certificates_expiring": INTEGER, "certificates_expired": INTEGER,
         "monthly": array(obj({"month": STRING, "enrolments": INTEGER}, ("month", "enrolments"))),
+        "position_requirements": INTEGER, "requirements_covered": INTEGER, "coverage_rate": nullable("number"),
     }, ("from", "to", "seats_reserved", "seats_used", "seats_released", "enrolments", "attendance_rate",
         "no_shows", "completion_rate", "certificates_valid", "certificates_expiring", "certificates_expired")),
 })

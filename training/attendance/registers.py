@@ -5,7 +5,7 @@ and no changes until an admin reopens it, with a reason (audited).
 Certificates need every register of the run (cancelled meetings aside) to be
 finalised, see ``services.eligibility``. Trainers see their open registers on
 "Today" and are e-mailed about them the morning after (``remind_open_registers``,
-run from a scheduler: each meeting is reminded once).
+run hourly by the scheduler, see training/recurring_tasks.py: each meeting is reminded once).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
-from .. import jobs, mail
+from .. import mail
 from ..admin.models import record
 from ..catalogue.models import Meeting, RunStatus
 from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
@@ -27,6 +27,7 @@ from ..urls import public_base_url
 from . import services
 
 REASON_MAX = 500
+MORNING_HOUR = 7  # reminders go out from 07:00 in the run's time zone, about meetings of earlier days
 
 
 def _fail(exc: DomainError):
@@ -96,7 +97,8 @@ class _Due:
 
 def remind_open_registers(now: datetime | None = None) -> dict[int, int]:
     """E-mail each trainer the registers of theirs still open from meetings that
-    ended before today (in the run's time zone): the morning after. Each meeting
+    ended before today (in the run's time zone): the morning after, from
+    ``MORNING_HOUR``. Each meeting
     is reminded once (``register_reminded_at``), even when two schedulers run
     this at the same moment. Returns {trainer id: registers}."""
     now = now or utcnow()
@@ -104,7 +106,7 @@ def remind_open_registers(now: datetime | None = None) -> dict[int, int]:
     candidates = [m for m in db.session.scalars(_open_query(now).where(Meeting.register_reminded_at.is_(None))
                                                 .order_by(Meeting.ends_at))
                   if m.ends_at < datetime.combine(now.astimezone(m.run.tz).date(), time(0), m.run.tz)
-                  and m.run.trainers]
+                  and now.astimezone(m.run.tz).hour >= MORNING_HOUR and m.run.trainers]
     db.session.rollback()
     due: dict[int, _Due] = {}
     for meeting in candidates:
@@ -131,7 +133,3 @@ def open_count(run_id: int) -> int:
         Meeting.run_id == run_id, Meeting.cancelled_at.is_(None), Meeting.finalised_at.is_(None))) or 0
 
 
-
-@jobs.job("remind_open_registers")
-def remind_open_registers_job(progress) -> dict:
-    return {str(k): v for k, v in remind_open_registers().items()}

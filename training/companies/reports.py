@@ -54,6 +54,14 @@ class Figures:
     certificates_expiring: int = 0  # valid, expiring within EXPIRING_DAYS
     certificates_expired: int = 0
     monthly: list = field(default_factory=list)  # [(YYYY-MM, enrolments)] for the chart
+    # Positions the company's people work on (training.qualifications): requirements met by its people.
+    position_requirements: int = 0
+    requirements_covered: int = 0
+
+    @property
+    def coverage_rate(self) -> float | None:
+        return round(100 * self.requirements_covered / self.position_requirements, 1) \
+            if self.position_requirements else None
 
     @property
     def attendance_rate(self) -> float | None:
@@ -70,7 +78,8 @@ class Figures:
 
 
 def parse_period(first, last) -> tuple[date, date]:
-    """?from=YYYY-MM-DD&to=YYYY-MM-DD; default: the last twelve months to today."""
+    """?from=YYYY-MM-DD&to=YYYY-MM-DD; default: the last twelve months and the
+    next six (so the runs a coordinator has booked show)."""
     today = org_today()
 
     def one(value, name, default):
@@ -85,7 +94,7 @@ def parse_period(first, last) -> tuple[date, date]:
             raise ValidationFailed(_("%(field)s is out of range.", field=name), fields={name: "out of range"})
         return parsed
     start = one(first, "from", today.replace(day=1) - timedelta(days=365))
-    end = one(last, "to", today)
+    end = one(last, "to", today + timedelta(days=183))
     if end < start:
         raise ValidationFailed(_("to is before from."), fields={"to": "before from"})
     if (end - start).days > MAX_DAYS:
@@ -183,7 +192,13 @@ def figures(first: date, last: date, company_id: int | None = None) -> Figures:
 
 
 def company_report(company: Company, first: date, last: date) -> Figures:
-    return figures(first, last, company.id)
+    """The figures, and the coverage of the company's positions on the period's last day (or today)."""
+    from .services import qualifications_of
+    report = figures(first, last, company.id)
+    coverage = qualifications_of(company.id, min(last, org_today())).coverage
+    report.position_requirements = len(coverage)
+    report.requirements_covered = sum(1 for c in coverage if c.covered)
+    return report
 
 
 def report_to_dict(report: Figures) -> dict:
@@ -193,6 +208,7 @@ def report_to_dict(report: Figures) -> dict:
     del data["first"], data["last"]
     data["attendance_rate"] = report.attendance_rate
     data["completion_rate"] = report.completion_rate
+    data["coverage_rate"] = report.coverage_rate
     data["monthly"] = [{"month": m, "enrolments": n} for m, n in report.monthly]
     return data
 
@@ -217,7 +233,7 @@ def bar_chart_svg(monthly: list[tuple[str, int]], *, title: str) -> str:
         if value:
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - pad - h - 4:.1f}" font-size="11" '
                          f'text-anchor="middle">{value}</text>')
-        if n <= 13 or i % max(n // 12, 1) == 0:
+        if i % -(-n // 8) == 0:  # at most eight month labels: they stay legible on a phone
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 8}" font-size="10" '
                          f'text-anchor="middle">{escape(month[2:])}</text>')
     parts.append("</svg>")
@@ -226,8 +242,8 @@ def bar_chart_svg(monthly: list[tuple[str, int]], *, title: str) -> str:
 
 def rows_for_export(company: Company, report: Figures) -> list[tuple[str, object]]:
     return [
-        (_("Company"), f"{company.code} {company.name}"), (_("From"), report.first.isoformat()),
-        (_("To"), report.last.isoformat()),
+        (_("Company"), f"{company.code} {company.name}"), (_("Period from"), report.first.isoformat()),
+        (_("Period to"), report.last.isoformat()),
         (_("Seats reserved"), report.seats_reserved), (_("Seats used"), report.seats_used),
         (_("Seats released"), report.seats_released), (_("Enrolments"), report.enrolments),
         (_("Attendance rate %"), report.attendance_rate if report.attendance_rate is not None else ""),
@@ -236,6 +252,7 @@ def rows_for_export(company: Company, report: Figures) -> list[tuple[str, object
         (_("Certificates valid"), report.certificates_valid),
         (_("Certificates expiring within 60 days"), report.certificates_expiring),
         (_("Certificates expired"), report.certificates_expired),
+        (_("Position requirements covered"), f"{report.requirements_covered} / {report.position_requirements}"),
     ]
 
 

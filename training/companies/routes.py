@@ -203,6 +203,15 @@ def certificates(company_id):
                            certificates=services.company_certificates(company.id, current_user))
 
 
+@bp.get("/companies/<int:company_id>/qualifications")
+@login_required
+def qualifications(company_id):
+    from ..types import org_today
+    company = services.visible_company(company_id, current_user)
+    return render_template("companies/qualifications.html", company=company,
+                           q=services.company_qualifications(company.id, current_user, org_today()))
+
+
 @bp.get("/companies/<int:company_id>/report")
 @login_required
 def report(company_id):

@@ -42,6 +42,7 @@ from ..catalogue.models import Run, RunStatus, SeatAllocation
 from ..catalogue.services import get_run, parse_datetime, seat_counts
 from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment, EnrolmentStatus
+from ..enrolment.offers import pass_on
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can, coordinates, is_admin, is_coordinator
@@ -663,7 +664,7 @@ def reserve_seats(actor, run_id: int, data: dict) -> tuple[SeatAllocation, bool]
         if "release_at" in data:
             allocation.warned_at = None
         db.session.flush()
-        enrolment_services.promote_waitlist(run)  # seats given back go to the waitlist in order
+        pass_on(run)  # seats given back go to the waitlist in order (offers after the deadline)
         record(actor, "allocation.set", allocation, f"run {run.id} {company.code}: {seats} seats")
         return allocation, created
     return _unit(work)
@@ -710,7 +711,7 @@ def _release(allocation: SeatAllocation, run: Run, now: datetime) -> int:
     allocation.released_seats = max(allocation.seats - used, 0)
     allocation.released_at = now
     db.session.flush()
-    enrolment_services.promote_waitlist(run)
+    pass_on(run)
     record(None, "allocation.release", allocation, f"{allocation.released_seats} seats to the public")
     return allocation.released_seats
 
@@ -821,3 +822,63 @@ def company_certificates(company_id: int, viewer) -> list:
                                           Certificate.superseded_by_id.is_(None))
                                    .options(selectinload(Certificate.enrolment).selectinload(Enrolment.user))
                                    .order_by(Certificate.issued_at.desc())))
+
+
+# --- qualifications of the company's people (training.qualifications) -------------------
+
+@dataclass
+class RequirementCoverage:
+    """One requirement of a position that the company's people work on: how
+    many of them qualify on the date, against the position's minimum."""
+    position: object
+    requirement: object
+    qualified: int
+    expiring: int
+
+    @property
+    def covered(self) -> bool:
+        return self.qualified >= self.requirement.min_people
+
+
+@dataclass
+class CompanyQualifications:
+    people: list
+    skills: list
+    cells: dict               # (user id, skill id) -> qualifications.services.Cell
+    coverage: list            # [RequirementCoverage]
+
+    @property
+    def requirements_covered(self) -> int:
+        return sum(1 for c in self.coverage if c.covered)
+
+
+def company_qualifications(company_id: int, viewer, on) -> CompanyQualifications:
+    """The company's people with their qualifications on ``on``, and the
+    coverage of the positions they work on, counting only the company's
+    people (another company's people on the same position are not shown)."""
+    company = visible_company(company_id, viewer)
+    return qualifications_of(company.id, on)
+
+
+def qualifications_of(company_id: int, on) -> CompanyQualifications:
+    from ..qualifications.models import Position, PositionPerson, PositionRequirement, Skill
+    from ..qualifications.services import cells_for
+    people = list(db.session.scalars(select(User).where(User.company_id == company_id)
+                                     .order_by(User.display_name, User.id)))
+    ids = [p.id for p in people]
+    positions = list(db.session.scalars(select(Position).where(Position.id.in_(
+        select(PositionPerson.position_id).where(PositionPerson.user_id.in_(ids)))).options(
+        selectinload(Position.requirements).selectinload(PositionRequirement.skill),
+        selectinload(Position.people)).order_by(Position.code))) if ids else []
+    skills = list(db.session.scalars(select(Skill).order_by(Skill.code)))
+    cells = cells_for(ids, [s.id for s in skills], on)
+    mine = set(ids)
+    coverage = []
+    for position in positions:
+        staff = [pp.user_id for pp in position.people if pp.user_id in mine]
+        for req in position.requirements:
+            states = [cells[(u, req.skill_id)].qualifies(req.level) for u in staff if (u, req.skill_id) in cells]
+            qualified = [s for s in states if s is not None]
+            coverage.append(RequirementCoverage(position, req, len(qualified),
+                                                sum(1 for s in qualified if s.value == "expiring")))
+    return CompanyQualifications(people, skills, cells, coverage)

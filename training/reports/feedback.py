@@ -145,7 +145,6 @@ def send_due_surveys(now: datetime | None = None) -> int:
     invited. Safe to run as often as you like, also twice at once."""
     from .. import mail
     from ..urls import external_url, require_public_base_url
-    require_public_base_url()  # a link is needed: refuse before any work when there is none
     now = now or utcnow()
     last = _last_meeting_end()
     due = list(db.session.execute(
@@ -157,6 +156,7 @@ def send_due_surveys(now: datetime | None = None) -> int:
         .options(selectinload(Enrolment.user), selectinload(Enrolment.run).selectinload(Run.course))))
     if not due:
         return 0
+    require_public_base_url()  # links are needed: refuse before any change when there is no base for them
     _ensure_defaults()
     for enrolment, ended in due:
         invitation = FeedbackInvitation(enrolment_id=enrolment.id, run_id=enrolment.run_id,

@@ -30,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config_module.load(Path(app.instance_path)))
     if config:
         app.config.update(config)
+    _refuse_private_state(app, config or {})
     from . import urls
     urls.configure_trusted_hosts(app)
     _configure_cookies(app, config or {})
@@ -74,6 +75,28 @@ def _configure_cookies(app: Flask, given: dict) -> None:
         app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE"))
     if "REMEMBER_COOKIE_DURATION" not in given:
         app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=float(app.config.get("LOGIN_SESSION_DAYS", 30)))
+
+
+def _refuse_private_state(app: Flask, given: dict) -> None:
+    """Production (PostgreSQL, not testing) runs on several servers: each must
+    use the same secret key, signing key and document store instead of
+    generating its own under instance/. Refuse to start until they are
+    configured (``ALLOW_LOCAL_STATE=1`` for a deliberate single server)."""
+    import os
+    uri = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
+    if not uri.startswith("postgresql") or app.config.get("TESTING"):
+        return
+    if str(os.environ.get("ALLOW_LOCAL_STATE", given.get("ALLOW_LOCAL_STATE", ""))).lower() in ("1", "true", "yes", "on"):
+        return
+    wanted = ["SECRET_KEY", "SIGNING_DIR"]
+    if str(app.config.get("DOCUMENT_STORE") or "file") == "file":
+        wanted.append("DOCUMENT_DIR")
+    missing = [name for name in wanted if not os.environ.get(name) and name not in given]
+    if missing:
+        raise RuntimeError(
+            "Refusing to start on PostgreSQL without shared state: set " + ", ".join(missing)
+            + " (the same on every server: a secret key, and directories on shared storage for the signing key "
+              "and the issued documents), or ALLOW_LOCAL_STATE=1 for a single server.")
 
 
 def _trust_proxies(app: Flask) -> None:

@@ -104,10 +104,16 @@ def scheduler_run(interval, once):
     from flask import current_app
     from . import scheduler
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_a: stop.set())
     app = current_app._get_current_object()
-    scheduler.run_loop(app, interval=interval, stop=stop, max_ticks=1 if once else None)
+    if once:
+        scheduler.run_loop(app, interval=interval, stop=stop, max_ticks=1)
+        return
+    previous = {sig: signal.signal(sig, lambda *_a: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        scheduler.run_loop(app, interval=interval, stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @scheduler_cli.command("list")

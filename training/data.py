@@ -20,6 +20,8 @@ transaction, and then moves PostgreSQL's id sequences past the restored ids.
 from __future__ import annotations
 
 import base64
+import re
+import binascii
 import gzip
 import json
 from datetime import date, datetime, timezone
@@ -29,6 +31,7 @@ from typing import Any, Iterable
 import click
 from flask.cli import AppGroup
 from sqlalchemy import Date, DateTime, Integer, LargeBinary, Table, func, inspect, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import db
 
@@ -110,13 +113,19 @@ def write_archive(path: Path, archive: dict) -> None:
 
 
 def read_archive(path: Path) -> dict:
-    payload = path.read_bytes()
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read: {exc.strerror or exc}.") from None
     if payload[:2] == b"\x1f\x8b":
-        payload = gzip.decompress(payload)
+        try:
+            payload = gzip.decompress(payload)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise DataError(f"{path} is a damaged gzip file ({exc}); nothing was imported.") from None
     try:
         archive = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path} is not a JSON archive: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise DataError(f"{path} is not a JSON archive ({str(exc)[:120]}); nothing was imported.") from None
     if not isinstance(archive, dict) or archive.get("format") != FORMAT:
         raise DataError(f"{path} is not a {FORMAT} archive.")
     if archive.get("version") != VERSION:
@@ -145,22 +154,37 @@ def import_data(archive: dict) -> dict[str, int]:
                         + ", ".join(f"{name}: {n} rows" for name, n in list(filled.items())[:5])
                         + "). Import only restores into an empty database.")
     known = {t.name: t for t in tables}
+    if not isinstance(archive.get("tables"), dict):
+        raise DataError("The archive has no tables.")
     unknown = sorted(set(archive["tables"]) - set(known))
     if unknown:
         raise DataError(f"The archive has tables this version does not know: {', '.join(unknown)}.")
     inserted: dict[str, int] = {}
+    current = None
     try:
         for table in tables:  # dependency order: parents first
             content = archive["tables"].get(table.name)
             if not content:
                 continue
+            current = table.name
+            if not isinstance(content, dict):
+                raise DataError(f"Table {table.name}: not an object with columns and rows.")
             inserted[table.name] = _insert_table(table, content)
+        current = None
         db.session.flush()
         _reset_sequences(tables)
         db.session.commit()
-    except Exception:
+    except DataError:
         db.session.rollback()
         raise
+    except (SQLAlchemyError, ValueError, TypeError, binascii.Error) as exc:
+        # One clear line, without the rows (an archive holds personal data); nothing is kept.
+        db.session.rollback()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        reason = re.sub(r"'[^']*'|\"[^\"]*\"|\([^)]*\)=\([^)]*\)", "…", reason)  # values stay out
+        where = f"Table {current}" if current else "The archive"
+        raise DataError(f"{where} does not fit this database ({type(getattr(exc, 'orig', None) or exc).__name__}"
+                        f"{': ' + reason if reason else ''}); nothing was imported.") from None
     from .catalogue.search import rebuild_search_index
     rebuild_search_index()
     return inserted

@@ -64,7 +64,10 @@ def test_register_enrol_mark_issue_verify(browser, live_server, factory):
     page.wait_for_load_state()
     if page.locator("#save-roster").count():
         page.click("#save-roster")
-        page.wait_for_load_state()
+        page.locator("#roster-status.alert-success").wait_for()
+    # ... and signs the register off: certificates wait for it.
+    page.get_by_role("button", name="Finalise register").click()
+    page.locator("#finalised-note").wait_for()
     screenshot(page, "flow-2-trainer-marked")
     db.session.rollback()
 

@@ -124,7 +124,8 @@ def server_config(url: str, workdir: Path) -> dict:
     return {"SQLALCHEMY_DATABASE_URI": str(_pg(url).render_as_string(hide_password=False)),
             "SECRET_KEY": "load-test", "RATELIMIT_ENABLED": False, "JOBS_MODE": "thread",
             "MAIL_SERVER": None, "MAIL_DIR": str(workdir / "mail"), "UPLOAD_DIR": str(workdir / "uploads"),
-            "PUBLIC_BASE_URL": "http://127.0.0.1"}
+            "PUBLIC_BASE_URL": "http://127.0.0.1", "SIGNING_DIR": str(workdir / "signing"),
+            "DOCUMENT_DIR": str(workdir / "documents")}
 
 
 class Server:

@@ -102,3 +102,42 @@ def test_import_refuses_a_bad_archive(runner, tmp_path):
     result = runner.invoke(args=["data", "import", str(bad)])
     assert result.exit_code != 0 and "no column 'no_such_column'" in result.output
     assert db.session.scalar(select(func.count()).select_from(Course)) == 0
+
+
+def test_damaged_archives_give_one_clear_line_and_change_nothing(app, runner, factory, tmp_path):
+    """Each damage is one line (no traceback, no row data) and the database stays empty."""
+    factory.course(code="ARC-1")
+    good = tmp_path / "good.json"
+    assert runner.invoke(args=["data", "export", str(good)]).exit_code == 0
+    archive = json.loads(good.read_text("utf-8"))
+    _empty_database()
+
+    packed = gzip.compress(good.read_bytes())
+    truncated = tmp_path / "truncated.json.gz"
+    truncated.write_bytes(packed[: len(packed) // 2])
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\x00\xffnot json at all")
+    wrong_type = json.loads(json.dumps(archive))
+    courses = wrong_type["tables"]["courses"]
+    courses["rows"][0][courses["columns"].index("hours")] = "forty"
+    bad_type = tmp_path / "bad-type.json"
+    bad_type.write_text(json.dumps(wrong_type), "utf-8")
+    orphan = json.loads(json.dumps(archive))
+    orphan["tables"]["users"]["rows"] = []  # rows that point at users that are not there
+    orphan["tables"]["courses"]["rows"] = [[("x" if c == "code" else v) for c, v in
+                                            zip(orphan["tables"]["courses"]["columns"], row)]
+                                           for row in orphan["tables"]["courses"]["rows"]] * 2
+    duplicate = tmp_path / "duplicate.json"
+    duplicate.write_text(json.dumps(orphan), "utf-8")
+    shapeless = tmp_path / "shapeless.json"
+    shapeless.write_text(json.dumps({"format": "smt-training-data", "version": 1, "tables": {"courses": [1, 2]}}))
+
+    for path, words in ((truncated, "damaged gzip"), (garbage, "not a JSON archive"),
+                        (bad_type, "courses"), (duplicate, "courses"), (shapeless, "courses")):
+        result = runner.invoke(args=["data", "import", str(path)])
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 1, (path.name, result.output)
+        assert len(lines) == 1 and words in lines[0] and "Traceback" not in result.output, (path.name, result.output)
+        assert "forty" not in result.output  # no row data in the message
+        assert sum(db.session.scalar(select(func.count()).select_from(t)) for t in db.metadata.sorted_tables) == 0
+        db.session.rollback()

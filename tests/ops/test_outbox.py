@@ -227,3 +227,26 @@ def test_database_errors_answer_503_not_500(tmp_path):
     answer = client.get("/api/v1/courses")
     assert answer.status_code == 503 and answer.get_json()["error"]["code"] == "service_unavailable"
     assert client.post("/login", data={"email": "a@example.com", "password": "x"}).status_code == 503
+
+
+def test_production_refuses_to_start_without_shared_state(monkeypatch, pg_database):
+    from training import create_app
+    for name in ("SECRET_KEY", "SIGNING_DIR", "DOCUMENT_DIR", "ALLOW_LOCAL_STATE"):
+        monkeypatch.delenv(name, raising=False)
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/unused"
+    with pytest.raises(RuntimeError, match="SECRET_KEY, SIGNING_DIR, DOCUMENT_DIR"):
+        create_app({"SQLALCHEMY_DATABASE_URI": url})
+    monkeypatch.setenv("SECRET_KEY", "k")
+    monkeypatch.setenv("SIGNING_DIR", "/srv/shared/signing")
+    monkeypatch.setenv("DOCUMENT_DIR", "/srv/shared/documents")
+    assert create_app({"SQLALCHEMY_DATABASE_URI": url}) is not None
+    monkeypatch.delenv("SIGNING_DIR")
+    monkeypatch.setenv("ALLOW_LOCAL_STATE", "1")
+    assert create_app({"SQLALCHEMY_DATABASE_URI": url}) is not None
+
+
+def test_openapi_documents_the_202_of_issuing(client):
+    doc = client.get("/api/v1/openapi.json").get_json()
+    responses = doc["paths"]["/runs/{run_id}/certificates"]["post"]["responses"]
+    assert "202" in responses and "Location" in responses["202"]["headers"]
+    assert responses["202"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/IssueStarted"}

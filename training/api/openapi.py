@@ -89,7 +89,7 @@ AUTH_ADMIN = "admin"        # an admin's token
 def op(summary: str, *, tag: str, auth: str, description: str = "", params: list | None = None,
        body: dict | None = None, body_required: bool = True, ok: int = 200, ok_schema: dict | None = None,
        ok_description: str = "Success.", ok_content: dict | None = None, errors: tuple[int, ...] = (),
-       headers: dict | None = None, who: str = "") -> dict:
+       headers: dict | None = None, who: str = "", also: dict | None = None) -> dict:
     """One operation. ``auth`` is one of the AUTH_* names; ``who`` says in words
     who may call it (checked by ``permissions.can`` in the code)."""
     operation: dict[str, Any] = {"summary": summary, "tags": [tag], "x-auth": auth}
@@ -117,6 +117,8 @@ def op(summary: str, *, tag: str, auth: str, description: str = "", params: list
     if headers:
         ok_response["headers"] = headers
     responses: dict[str, Any] = {str(ok): ok_response}
+    for status, extra in (also or {}).items():  # other successful answers (e.g. 202 with a job)
+        responses[str(status)] = extra
     statuses = set(errors) | set(COMMON_ERRORS)
     if auth in (AUTH_USER, AUTH_ADMIN):
         statuses.add(401)
@@ -377,6 +379,7 @@ SCHEMAS: dict[str, dict] = {
         "id": STRING, "kind": STRING,
         "state": {"type": "string", "enum": ["queued", "running", "finished", "failed"]},
         "done": INTEGER, "total": INTEGER, "result": {"description": "What the job returned, when finished."},
+        "stage": nullable("string"),
         "error": nullable("string"),
     }, ("id", "state", "done", "total")),
 }
@@ -765,7 +768,11 @@ PATHS: dict[str, dict] = {
                                "(else skipped with `register_open`) and the trainee attended at least the "
                                "course's minimum. One certificate per enrolment. When many "
                                "are due the answer is 202 with the job to poll in `Location` "
-                               "(`GET /jobs/{job_id}`).", who="admins"),
+                               "(`GET /jobs/{job_id}`).", who="admins",
+                   also={202: {"description": "Many certificates are due: they are issued by a background job; "
+                                              "poll it at `Location`.",
+                               "headers": {"Location": {"description": "The job to poll.", "schema": STRING}},
+                               "content": {"application/json": {"schema": ref("IssueStarted")}}}}),
         "get": op("The certificates of a run", tag="Certificates", auth=AUTH_ADMIN,
                   ok_schema=ref("CertificateList"), errors=(404,), who="admins"),
     },

@@ -5,18 +5,18 @@ and no changes until an admin reopens it, with a reason (audited).
 Certificates need every register of the run (cancelled meetings aside) to be
 finalised, see ``services.eligibility``. Trainers see their open registers on
 "Today" and are e-mailed about them the morning after (``remind_open_registers``,
-run from a scheduler: each meeting is reminded once).
+run hourly by the scheduler, see training/recurring_tasks.py: each meeting is reminded once).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
-from .. import jobs, mail
+from .. import mail
 from ..admin.models import record
 from ..catalogue.models import Meeting, RunStatus
 from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
@@ -133,8 +133,3 @@ def open_count(run_id: int) -> int:
         Meeting.run_id == run_id, Meeting.cancelled_at.is_(None), Meeting.finalised_at.is_(None))) or 0
 
 
-
-@jobs.recurring("attendance.open_register_reminders", timedelta(hours=1))
-def open_register_reminders() -> dict:
-    """Hourly: each run's trainers hear about its open registers once, the morning after."""
-    return {str(k): v for k, v in remind_open_registers().items()}

@@ -1,0 +1,123 @@
+"""Dependencies between domain packages point down (ARCHITECTURE.md).
+
+Every import inside ``training/`` is read, function-local ones included (an
+import hidden in a function is still a dependency). An import from one domain
+package of another that lies on a cycle between domain packages fails this
+test unless it is one of the cycles that predate it (``KNOWN``): those are to
+be cut, never added to."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent / "training"
+DOMAINS = sorted(p.name for p in ROOT.iterdir()
+                 if p.is_dir() and (p / "__init__.py").exists() and p.name != "translations")
+
+# Imports on cycles when the test was written: (importing package, imported package).
+KNOWN: set[tuple[str, str]] = {
+    ("accounts", "admin"),
+    ("admin", "accounts"),
+    ("admin", "catalogue"),
+    ("admin", "certificates"),
+    ("admin", "enrolment"),
+    ("admin", "qualifications"),
+    ("attendance", "accounts"),
+    ("attendance", "admin"),
+    ("attendance", "catalogue"),
+    ("attendance", "enrolment"),
+    ("catalogue", "accounts"),
+    ("catalogue", "admin"),
+    ("catalogue", "attendance"),
+    ("catalogue", "enrolment"),
+    ("certificates", "accounts"),
+    ("certificates", "admin"),
+    ("certificates", "attendance"),
+    ("certificates", "catalogue"),
+    ("certificates", "enrolment"),
+    ("enrolment", "accounts"),
+    ("enrolment", "admin"),
+    ("enrolment", "attendance"),
+    ("enrolment", "catalogue"),
+    ("enrolment", "certificates"),
+    ("qualifications", "accounts"),
+    ("qualifications", "admin"),
+    ("qualifications", "attendance"),
+    ("qualifications", "catalogue"),
+    ("qualifications", "certificates"),
+    ("qualifications", "enrolment"),
+}
+
+
+def _edges() -> dict[tuple[str, str], list[str]]:
+    edges: dict[tuple[str, str], list[str]] = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT).parts
+        if parts[0] not in DOMAINS:
+            continue
+        source, package = parts[0], ["training", *parts[:-1]]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[list[str]] = []
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package[: len(package) - node.level + 1]
+                    targets = ([base + node.module.split(".")] if node.module
+                               else [base + [alias.name] for alias in node.names])
+                elif node.module and node.module.startswith("training."):
+                    targets = [node.module.split(".")]
+            elif isinstance(node, ast.Import):
+                targets = [a.name.split(".") for a in node.names if a.name.startswith("training.")]
+            for target in targets:
+                if len(target) > 1 and target[1] in DOMAINS and target[1] != source:
+                    edges.setdefault((source, target[1]), []).append(
+                        f"{path.relative_to(ROOT.parent)}:{node.lineno}")
+    return edges
+
+
+def _components(nodes, edges) -> dict[str, int]:
+    """Strongly connected components (Tarjan): package -> the root package of its component."""
+    graph = {n: sorted(b for (a, b) in edges if a == n) for n in nodes}
+    index, low, stack, on_stack, component = {}, {}, [], set(), {}
+    counter = [0]
+
+    def visit(node):
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for successor in graph[node]:
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component[member] = node  # the component's root names it
+                if member == node:
+                    break
+
+    for node in nodes:
+        if node not in index:
+            visit(node)
+    return component
+
+
+def cyclic_edges() -> dict[tuple[str, str], list[str]]:
+    edges = _edges()
+    component = _components(DOMAINS, edges)
+    return {edge: where for edge, where in edges.items() if component[edge[0]] == component[edge[1]]}
+
+
+def test_no_new_import_closes_a_cycle_between_domain_packages():
+    new = {edge: where for edge, where in cyclic_edges().items() if edge not in KNOWN}
+    assert not new, "imports that close a cycle between domain packages (see ARCHITECTURE.md): " + "; ".join(
+        f"{a} -> {b} at {', '.join(where[:3])}" for (a, b), where in sorted(new.items()))
+
+
+def test_the_known_cycles_are_still_there_or_are_removed_from_the_list():
+    still = set(cyclic_edges())
+    gone = KNOWN - still
+    assert not gone, f"these cycles were cut; remove them from KNOWN: {sorted(gone)}"

@@ -213,11 +213,24 @@ def _content_of(raw: bytes) -> bytes:
 
 # --- after commit: wake the relay ------------------------------------------------------
 
+_KICK = "training_outbox_kick"
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session):
     session.info.pop(_WROTE, None)
     rows = session.info.pop(_KEY, None)
     if rows:
+        session.info[_KICK] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session, transaction):
+    # Kick once the committed transaction has given its connection back to the
+    # pool: relaying inside after_commit held that connection while taking a
+    # second one, and as many threads as the pool is large then waited for
+    # each other until the pool timed out.
+    if transaction.parent is None and session.info.pop(_KICK, False):
         kick()
 
 

@@ -161,6 +161,15 @@ def _drop_stale_pages(session):
     if session.info.pop("page_cache_stale", False):
         for cache in _caches:
             cache.clear()
+        session.info["page_cache_bump"] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _tell_other_servers(session, transaction):
+    # After the committed transaction has given its connection back: bumping
+    # inside after_commit held it while taking a second one from the pool,
+    # and threads as many as the pool then waited on each other.
+    if transaction.parent is None and session.info.pop("page_cache_bump", False):
         try:
             engine = session.get_bind()
         except Exception:  # noqa: BLE001 - no app context: nothing shared to tell

@@ -142,12 +142,23 @@ def _notify_later(enrolment_ids: list[int], kind: str, **extra) -> None:
 
 
 _BULK_KEY = "enrolment_bulk_notify"
+_BULK_READY = "enrolment_bulk_notify_committed"
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session):
-    for item in session.info.pop(_BULK_KEY, None) or []:
-        jobs.fire_and_forget("enrolment_notify", **item)
+    committed = session.info.pop(_BULK_KEY, None)
+    if committed:
+        session.info.setdefault(_BULK_READY, []).extend(committed)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session, transaction):
+    # Only once the committed transaction has given its connection back to the pool
+    # (fire_and_forget writes its outbox row on a connection of its own).
+    if transaction.parent is None:
+        for item in session.info.pop(_BULK_READY, None) or []:
+            jobs.fire_and_forget("enrolment_notify", **item)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -33,7 +33,8 @@ def build_app(url: str):
     from training.extensions import db
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": False, "RATELIMIT_ENABLED": False,
                       "WTF_CSRF_ENABLED": False, "JOBS_MODE": "inline", "ARGON2_FAST": True,
-                      "PUBLIC_BASE_URL": "http://127.0.0.1", "PUBLIC_PAGE_CACHE_SECONDS": 0})
+                      "PUBLIC_BASE_URL": "http://127.0.0.1", "PUBLIC_PAGE_CACHE_SECONDS": 0,
+                      "SECRET_KEY": "reports-bench", "ALLOW_LOCAL_STATE": "1"})
     with app.app_context():
         db.create_all()
     return app

@@ -10,7 +10,8 @@ from sqlalchemy import func, inspect, select
 
 from tests.conftest import login
 from training.extensions import db
-from training.reports import feedback, metrics
+from training.figures import metrics
+from training.reports import feedback
 from training.reports.models import FeedbackAnswer, FeedbackInvitation, FeedbackResponse
 from training.types import utcnow
 

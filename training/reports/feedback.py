@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -28,10 +28,10 @@ from ..catalogue.models import Course, Meeting, Run, RunStatus
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
+from ..figures import metrics
+from ..figures.metrics import Scope
 from ..permissions import can, is_admin
 from ..types import utcnow
-from . import metrics
-from .metrics import Scope
 from .models import FeedbackAnswer, FeedbackInvitation, FeedbackQuestion, FeedbackResponse, QuestionKind
 
 OPEN_DAYS = 14
@@ -258,7 +258,7 @@ def submit(user, survey_token: str, form: Mapping, *, locale: str = "en", now: d
     if not answered:
         raise ValidationFailed(_("Answer at least one question."), fields={})
     # The marker first, conditionally: of two answers at once, one finds it already set.
-    day = datetime.combine(now.date(), time(0), timezone.utc)
+    day = datetime.combine(now.date(), time(0), UTC)
     used = db.session.execute(update(FeedbackInvitation).where(
         FeedbackInvitation.id == survey.invitation.id, FeedbackInvitation.answered_at.is_(None))
         .values(answered_at=day)).rowcount

@@ -4,8 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import (Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -14,7 +13,7 @@ from ..extensions import db
 from ..types import UTCDateTime, utcnow
 
 
-class QuestionKind(str, enum.Enum):
+class QuestionKind(enum.StrEnum):
     rating = "rating"        # 1 (poor) to 5 (excellent)
     recommend = "recommend"  # 0 to 10: would you recommend this course?
     text = "text"            # free text
@@ -100,7 +99,7 @@ class FeedbackAnswer(db.Model):
     question: Mapped[FeedbackQuestion] = relationship()
 
 
-class Frequency(str, enum.Enum):
+class Frequency(enum.StrEnum):
     weekly = "weekly"
     monthly = "monthly"
 

@@ -20,10 +20,10 @@ from ..companies.models import Company
 from ..enrolment.models import Enrolment
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
+from ..figures import metrics, summaries
+from ..figures.metrics import Scope
 from ..permissions import report_limits
 from ..types import org_today, utcnow
-from . import metrics
-from .metrics import Scope
 
 MAX_YEARS = 10
 ID_FILTERS = ("course_id", "category_id", "trainer_id", "company_id", "run_id")
@@ -94,13 +94,15 @@ def course_choices() -> list[Course]:
 
 
 def summary(viewer, args: Mapping) -> metrics.Summary:
-    return metrics.summary(scope_for(viewer, args))
+    """The key figures (from the summaries: ``as_of`` says when they were taken)."""
+    scope = scope_for(viewer, args)
+    return metrics.summary(scope, utcnow(), summaries.facts(scope))
 
 
 def monthly(viewer, args: Mapping) -> tuple[Scope, list[metrics.Month], datetime]:
     scope = scope_for(viewer, args)
-    now = utcnow()
-    return scope, metrics.monthly(scope, now), now
+    source = summaries.facts(scope)
+    return scope, metrics.monthly(scope, source=source), source.as_of
 
 
 # --- the dashboard ---------------------------------------------------------------------------
@@ -139,7 +141,8 @@ class Dashboard:
 def _options(limits: dict) -> FilterOptions:
     runs = select(Run.id).where(Run.status != RunStatus.cancelled.value)
     if "trainer_id" in limits:
-        runs = runs.where(Run.id.in_(select(run_trainers.c.run_id).where(run_trainers.c.user_id == limits["trainer_id"])))
+        runs = runs.where(Run.id.in_(
+            select(run_trainers.c.run_id).where(run_trainers.c.user_id == limits["trainer_id"])))
     if "company_id" in limits:
         runs = runs.where(Run.id.in_(select(Enrolment.run_id).where(Enrolment.company_id == limits["company_id"])))
     courses = list(db.session.scalars(select(Course).where(
@@ -159,10 +162,12 @@ def _options(limits: dict) -> FilterOptions:
 def dashboard(viewer, args: Mapping) -> Dashboard:
     scope = scope_for(viewer, args)
     now = utcnow()
+    source = summaries.facts(scope, now)
     return Dashboard(
-        scope=scope, summary=metrics.summary(scope, now), months=metrics.monthly(scope, now),
-        courses=metrics.by_course(scope, now), distribution=metrics.attendance_distribution(scope, now),
-        expiring=metrics.expiring_by_month(scope, now), trainers=metrics.trainer_hours(scope, now),
+        scope=scope, summary=metrics.summary(scope, now, source), months=metrics.monthly(scope, source=source),
+        courses=metrics.by_course(scope, source=source),
+        distribution=metrics.attendance_distribution(scope, source=source),
+        expiring=metrics.expiring_by_month(scope, now), trainers=metrics.trainer_hours(scope, source=source),
         options=_options(report_limits(viewer) or {}), feedback=_feedback(viewer, scope),
         limits=report_limits(viewer) or {})
 

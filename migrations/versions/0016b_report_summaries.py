@@ -1,0 +1,62 @@
+"""report summaries: the glossary's facts per run and per day, kept by a refresh job
+
+Revision ID: 0016b_report_summaries
+Revises: 0013c_run_trainers_user_index
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0016b_report_summaries"
+down_revision = "0013c_run_trainers_user_index"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        "report_run_summaries",
+        sa.Column("run_id", sa.Integer(), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("company_id", sa.Integer(), primary_key=True),
+        sa.Column("meetings", sa.Integer(), nullable=False),
+        sa.Column("meetings_ended", sa.Integer(), nullable=False),
+        sa.Column("open_registers", sa.Integer(), nullable=False),
+        sa.Column("minutes_held", sa.Float(), nullable=False),
+        sa.Column("confirmed", sa.Integer(), nullable=False),
+        sa.Column("confirmed_at_start", sa.Integer(), nullable=False),
+        sa.Column("attended", sa.Integer(), nullable=False),
+        sa.Column("attendees", sa.Integer(), nullable=False),
+        sa.Column("certified", sa.Integer(), nullable=False),
+        sa.Column("distribution", sa.String(120), nullable=False),
+        sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "report_day_summaries",
+        sa.Column("run_id", sa.Integer(), sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("company_id", sa.Integer(), primary_key=True),
+        sa.Column("day", sa.Date(), primary_key=True),
+        sa.Column("enrolments", sa.Integer(), nullable=False),
+        sa.Column("certificates", sa.Integer(), nullable=False),
+        sa.Column("planned", sa.Integer(), nullable=False),
+        sa.Column("attended", sa.Integer(), nullable=False),
+    )
+    op.create_index("ix_report_day_summaries_company_day", "report_day_summaries", ["company_id", "day"])
+    op.create_table(
+        "report_summary_changes",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("key", sa.Integer(), nullable=False),
+    )
+    op.create_table(
+        "report_summary_state",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("rebuilt_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade():
+    op.drop_table("report_summary_state")
+    op.drop_table("report_summary_changes")
+    op.drop_index("ix_report_day_summaries_company_day", table_name="report_day_summaries")
+    op.drop_table("report_day_summaries")
+    op.drop_table("report_run_summaries")

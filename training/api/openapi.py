@@ -547,6 +547,7 @@ SCHEMAS.update({
         "enrolments": INTEGER, "by_status": {"type": "object", "additionalProperties": INTEGER},
         "attended_marks": INTEGER, "marks": INTEGER, "attendance_rate": nullable("number"),
         "no_shows": INTEGER, "completed": INTEGER, "ended": INTEGER, "completion_rate": nullable("number"),
+        "no_show_rate": nullable("number"), "as_of": nullable("string"),
         "certificates_valid": INTEGER, "certificates_expiring": INTEGER, "certificates_expired": INTEGER,
         "monthly": array(obj({"month": STRING, "enrolments": INTEGER}, ("month", "enrolments"))),
         "position_requirements": INTEGER, "requirements_covered": INTEGER, "coverage_rate": nullable("number"),
@@ -878,8 +879,12 @@ PATHS: dict[str, dict] = {
             query("from", "First day (runs starting on or after it).", DATE),
             query("to", "Last day (runs starting on or before it).", DATE),
         ], ok_schema=ref("CompanyReport"), errors=(404, 422),
-            description="Rates come with their numerator and denominator; every figure is the platform's "
-                        "figure for the same period restricted to the company's enrolments.",
+            description="The glossary's figures (the same as `GET /reports/summary?company_id=`), rates as "
+                        "percentages 0-100 with one decimal, each with its numerator and denominator: "
+                        "`attended_marks` / `marks` are attended / planned participant-meetings; `no_shows`, "
+                        "`completed` / `ended` count confirmed enrolments of runs whose registers are complete; "
+                        "`certificates_expiring` are current certificates expiring within 90 days from today; "
+                        "`as_of` is the moment the figures describe.",
             who="admins, the company's coordinators"),
     },
     "/runs/{run_id}/allocations": {

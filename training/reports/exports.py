@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 
-from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from ..labels import bilingual
 from ..types import org_tz
 
 PCT = "0.0%"
@@ -18,15 +18,6 @@ DATE = "yyyy-mm-dd"
 MONTH = "yyyy-mm"
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="0B3C6E")
-
-
-def bilingual(message) -> str:
-    """'English / 中文' from one lazy message (headers read the same for every reader)."""
-    with force_locale("en"):
-        en = str(message)
-    with force_locale("zh"):
-        zh = str(message)
-    return en if en == zh else f"{en} / {zh}"
 
 
 def _sheet(wb: Workbook, title: str, headers: list[str], rows, formats: dict[int, str] | None = None):

@@ -29,7 +29,7 @@ import logging
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, event, func, insert, or_, select
+from sqlalchemy import and_, delete, event, func, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -237,6 +237,8 @@ def refresh(now: datetime | None = None, *, full: bool = False) -> dict:
     if full or now - state.rebuilt_at >= REBUILD_EVERY or any(kind == "all" for _i, kind, _k in changes):
         count = _recompute(select(Run.id), now)
         state.rebuilt_at, full = now, True
+        if db.engine.dialect.name == "postgresql":  # fresh statistics, or the planner guesses one row
+            db.session.execute(text("ANALYZE report_run_summaries, report_day_summaries"))
     else:
         ids = sorted(_runs_changed([(kind, key) for _i, kind, key in changes]) | _time_passed(state.as_of, now))
         count = sum(_recompute(ids[i:i + BATCH], now) for i in range(0, len(ids), BATCH))

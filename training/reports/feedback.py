@@ -320,6 +320,35 @@ class Overview:
         return can(self.viewer, "view_feedback", stat)
 
 
+@dataclass
+class RunRef:
+    """What the results show of a run: loaded as plain columns, since a
+    report over years holds thousands of runs."""
+    id: int
+    course: Course
+    starts_on: object
+    trainers: list = field(default_factory=list)
+
+
+def _run_refs(ids, wanted: set[int]) -> dict[int, RunRef]:
+    """The runs ``wanted`` among the runs ``ids`` (a subquery), with their course and trainers, in three queries."""
+    from ..accounts.models import User
+    from ..catalogue.models import run_trainers
+    if not wanted:
+        return {}
+    rows = [r for r in db.session.execute(select(Run.id, Run.course_id, Run.starts_on).where(Run.id.in_(ids)))
+            if r[0] in wanted]
+    courses = {c.id: c for c in db.session.scalars(select(Course).where(Course.id.in_({r[1] for r in rows})))}
+    refs = {run_id: RunRef(run_id, courses[course_id], starts_on) for run_id, course_id, starts_on in rows}
+    pairs = [(r, u) for r, u in db.session.execute(select(run_trainers.c.run_id, run_trainers.c.user_id).where(
+        run_trainers.c.run_id.in_(ids))) if r in refs]
+    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_({u for _r, u in pairs})))} \
+        if pairs else {}
+    for run_id, user_id in sorted(pairs):
+        refs[run_id].trainers.append(users[user_id])
+    return refs
+
+
 def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
     """Feedback of the runs in scope in six grouped queries. Coordinators get
     nothing (answers carry no company); trainers see only what ``can`` shows."""
@@ -333,13 +362,12 @@ def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
                               .where(FeedbackResponse.run_id.in_(ids)).group_by(FeedbackResponse.run_id)).all()
     answered = {r[0]: (r[1], float(r[2] or 0), r[3]) for r in rows}
     run_ids = set(invited) | set(answered)
-    runs = {r.id: r for r in db.session.scalars(select(Run).where(Run.id.in_(run_ids)).options(
-        selectinload(Run.course), selectinload(Run.trainers)))} if run_ids else {}
+    runs = _run_refs(ids, run_ids)
     total, by_run, by_course, by_trainer = Stat(), {}, {}, {}
     for run_id, run in runs.items():
         n, s, rn = answered.get(run_id, (0, 0.0, 0))
         groups = [total, by_run.setdefault(run_id, Stat(f"{run.course.code} {run.starts_on}", key=run)),
-                  by_course.setdefault(run.course_id, Stat(f"{run.course.code} {run.course.title}", key=run.course))]
+                  by_course.setdefault(run.course.id, Stat(f"{run.course.code} {run.course.title}", key=run.course))]
         for trainer in run.trainers:
             if scope.trainer_id is None or trainer.id == scope.trainer_id:
                 groups.append(by_trainer.setdefault(trainer.id, Stat(trainer.display_name, key=trainer)))

@@ -575,6 +575,8 @@ REPORT_PARAMS = [
     query("from", "First day (YYYY-MM-DD); default: the first day of the month eleven months ago.", DATE),
     query("to", "Last day (YYYY-MM-DD); default: today. At most ten years after from.", DATE),
     query("course_id", "Only this course.", ID),
+    query("category_id", "Only courses of this category.", ID),
+    query("city", "Only runs in this city (any case).", {"type": "string", "maxLength": 100}),
     query("trainer_id", "Only runs this trainer teaches.", ID),
     query("company_id", "Only enrolments of this company.", ID),
     query("run_id", "Only this run.", ID),
@@ -836,7 +838,11 @@ PATHS: dict[str, dict] = {
                   ok_schema=ref("ReportSummary"), errors=(403, 422),
                   description="Months and dates in the organisation's time zone; a run belongs to the period "
                               "in which it starts. Trainers see only the runs they teach, company coordinators "
-                              "their company; asking for more is a 403.",
+                              "their company; asking for more is a 403. A bad period (not a date, `from` after "
+                              "`to`, more than ten years) is a 400; a malformed or unknown id a 422. The figures "
+                              "come from summaries refreshed every minute: `as_of` is the moment they describe. "
+                              "The same filters give the dashboard (`/reports`) and its XLSX "
+                              "(`/reports/export.xlsx`, signed-in pages).",
                   who="admins, trainers (their runs), coordinators (their company)"),
     },
     "/reports/monthly": {

@@ -138,3 +138,21 @@ class ReportDelivery(db.Model):
     period_key: Mapped[str] = mapped_column(String(32))  # e.g. "2026-W48", "2026-11"
     sent: Mapped[bool] = mapped_column(Boolean, default=False)  # False: skipped, the report was empty
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FeedbackStat(db.Model):
+    """Feedback counts of one run (``question_id`` 0: invited, answers, sum and
+    number of the 0-10 recommendations) or of one run and rating question
+    (answers, sum of the ratings). Kept in the transaction that sends the
+    invitations or records an answer (neither is ever edited afterwards), so
+    results over years read a few thousand rows; ``feedback.rebuild_stats``
+    recomputes them from the answers."""
+
+    __tablename__ = "feedback_stats"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    question_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invited: Mapped[int] = mapped_column(Integer, default=0)
+    answers: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    counted: Mapped[int] = mapped_column(Integer, default=0)

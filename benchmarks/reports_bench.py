@@ -165,9 +165,9 @@ def main() -> None:
         started = time.perf_counter()
         counts = load(app, today)
         print(f"loaded {counts} in {time.perf_counter() - started:.1f} s")
+        from training.accounts.models import User
         from training.accounts.services import create_token
         from training.extensions import db
-        from training.accounts.models import User
         with app.app_context():
             admin = db.session.get(User, 1)
             token = create_token(admin, "bench")

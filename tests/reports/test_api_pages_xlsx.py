@@ -181,6 +181,7 @@ def test_every_role_outside_its_scope_is_refused_and_nothing_is_a_500(app, clien
 def test_the_filters_live_in_the_url(app, client, dataset, factory):
     """Every filter comes from the query string; the XLSX link carries the same ones."""
     from html import unescape
+
     from training.catalogue.models import Category
     from training.extensions import db
     category = Category(slug="rpt-cat", name="Reporting", name_zh="报表")

@@ -42,7 +42,8 @@ DEFAULT_QUESTIONS = [
     (QuestionKind.rating, "The content was relevant to my work.", "课程内容与我的工作相关。"),
     (QuestionKind.rating, "The trainer explained things clearly.", "培训师讲解清楚。"),
     (QuestionKind.rating, "The hands-on exercises and equipment were good.", "实操练习和设备良好。"),
-    (QuestionKind.rating, "The organisation (room, schedule, materials) was good.", "组织安排（场地、日程、资料）良好。"),
+    (QuestionKind.rating, "The organisation (room, schedule, materials) was good.",
+     "组织安排（场地、日程、资料）良好。"),
     (QuestionKind.recommend, "How likely are you to recommend this course to a colleague?",
      "您向同事推荐本课程的可能性有多大？"),
     (QuestionKind.text, "What should we keep, and what should we change?", "哪些地方值得保留，哪些需要改进？"),
@@ -226,7 +227,8 @@ def _rating(raw, low: int, high: int, name: str) -> int | None:
         return None
     text = str(raw).strip()
     if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
-        raise ValidationFailed(_("Choose a value from %(low)s to %(high)s.", low=low, high=high), fields={name: "out of range"})
+        raise ValidationFailed(_("Choose a value from %(low)s to %(high)s.", low=low, high=high),
+                               fields={name: "out of range"})
     return int(text)
 
 

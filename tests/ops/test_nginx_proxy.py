@@ -225,14 +225,21 @@ def test_a_session_needs_no_sticky_routing(proxy):
     for _ in range(4):  # nginx takes the two servers in turn
         status, _h, html = browser.call("GET", "/my/training")
         assert status == 200 and "Proxy Trainee" in html
-    served = [proxy.access_log(i).count("GET /my/training") - before[i] for i in range(2)]
-    assert sum(served) == 4 and min(served) >= 1, served
+
+    def served():  # gunicorn writes its access log line after the answer has gone out: wait for all four
+        counts = [proxy.access_log(i).count("GET /my/training") - before[i] for i in range(2)]
+        return counts if sum(counts) >= 4 else None
+    counts = stack.wait_until(served, "the access log lines", timeout=60)
+    assert counts == [2, 2], counts
 
 
 def test_one_server_killed_under_load_costs_no_request(proxy):
-    """Four clients, 400 GETs; after the first 100 answers the second gunicorn (master and workers) gets
-    SIGKILL. nginx passes what it cannot serve to the other: fewer than 0.1 % errors (here: none)."""
-    total, clients, kill_after = 400, 4, 100
+    """Four clients, 3,000 GETs; after the first 500 answers the second gunicorn (master and workers) gets
+    SIGKILL. nginx passes every request the dead server refused or dropped before answering to the other.
+    Only an answer cut off mid-way (the server died between writing its headers and its body: nginx has
+    already passed them on) cannot be retried; there are at most as many of those as the dead server had
+    workers, so the error rate stays under 0.1 %."""
+    total, clients, kill_after = 3000, 4, 500
     paths = ["/", f"/courses/{proxy.data['course_id']}", "/healthz"]
     lock = threading.Lock()
     results: list[tuple[int, str]] = []
@@ -248,8 +255,8 @@ def test_one_server_killed_under_load_costs_no_request(proxy):
             path = paths[index % len(paths)]
             try:
                 status = proxy.get(path)[0]
-            except OSError as exc:  # a reset or refused connection counts as an error
-                status = f"{type(exc).__name__}"
+            except Exception as exc:  # noqa: BLE001 - a reset, refused or cut-off answer counts as an error
+                status = f"{type(exc).__name__}: {exc}"
             with lock:
                 results.append((status, path))
                 if len(results) == kill_after and not killed.is_set():

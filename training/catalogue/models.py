@@ -9,7 +9,7 @@ from sqlalchemy import (Boolean, CheckConstraint, Column, Date, Float, ForeignKe
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..extensions import db
+from ..extensions import Model, db
 from ..types import UTCDateTime, utcnow
 
 
@@ -35,7 +35,7 @@ class RunStatus(str, enum.Enum):
 ORIGINAL_LANGUAGE_CHECK = "original_language IN ('en', 'zh')"
 
 
-class Category(db.Model):
+class Category(Model):
     __tablename__ = "categories"
     __table_args__ = (CheckConstraint(ORIGINAL_LANGUAGE_CHECK, name="original_language_known"),)
 
@@ -51,7 +51,7 @@ class Category(db.Model):
         return localized(self, "name", locale or "en")
 
 
-class Course(db.Model):
+class Course(Model):
     __tablename__ = "courses"
     __table_args__ = (
         CheckConstraint("min_attendance_pct >= 0 AND min_attendance_pct <= 100", name="min_attendance"),
@@ -117,7 +117,7 @@ run_trainers = Table(
 )
 
 
-class Run(db.Model):
+class Run(Model):
     __tablename__ = "runs"
     __table_args__ = (
         CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
@@ -157,11 +157,11 @@ class Run(db.Model):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def is_taught_by(self, user) -> bool:
+    def is_taught_by(self, user: object) -> bool:
         return user is not None and getattr(user, "id", None) in {t.id for t in self.trainers}
 
 
-class Meeting(db.Model):
+class Meeting(Model):
     __tablename__ = "meetings"
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="times_in_order"),
@@ -203,7 +203,7 @@ class Meeting(db.Model):
         return (self.ends_at - self.starts_at).total_seconds() / 60
 
 
-class SeatAllocation(db.Model):
+class SeatAllocation(Model):
     """Seats of a run reserved for one member company (training.companies).
 
     Until ``released_at`` the company's unused reserved seats (``seats`` minus

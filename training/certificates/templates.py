@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Set
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -95,7 +96,7 @@ def designs_for_courses(course_ids) -> dict[int | None, pdf.Design]:
     """Designs by course id (None: the default), in one query."""
     course_ids = {c for c in course_ids if c is not None}
     default = design_of(default_template())
-    found = {None: default}
+    found: dict[int | None, pdf.Design] = {None: default}
     if course_ids:
         for template in db.session.scalars(select(CertificateTemplate).where(
                 CertificateTemplate.course_id.in_(course_ids))):
@@ -151,7 +152,7 @@ def prepare_image(data: bytes, field: str, paper: str = "#FFFFFF") -> bytes:
 
 @unit_of_work
 def save_template(actor, template: CertificateTemplate | None, data: dict,
-                  images: dict[str, bytes | None] | None = None, remove: set[str] = frozenset()) -> CertificateTemplate:
+                  images: dict[str, bytes | None] | None = None, remove: Set[str] = frozenset()) -> CertificateTemplate:
     """Create or update a template. Validates everything before changing anything."""
     if not can(actor, "manage"):
         raise Forbidden(_("Only an admin can edit certificate templates."))

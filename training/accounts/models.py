@@ -8,7 +8,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class Role(str, enum.Enum):
     coordinator = "coordinator"  # manages the people and bookings of one company (User.company_id)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):  # type: ignore[misc]  # Flask-Login has no types
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,7 +84,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.email}>"
 
 
-class TrainerProfile(db.Model):
+class TrainerProfile(Model):
     __tablename__ = "trainer_profiles"
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
@@ -105,7 +105,7 @@ class TrainerProfile(db.Model):
         return [t.strip() for t in (self.expertise or "").split(",") if t.strip()]
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -120,7 +120,7 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship()
 
 
-class LoginSession(db.Model):
+class LoginSession(Model):
     """One login (a browser's session cookie and its remember cookie). Logging
     out deletes the row, so a cookie copied before then opens nothing."""
     __tablename__ = "login_sessions"
@@ -132,7 +132,7 @@ class LoginSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
-class LoginFailure(db.Model):
+class LoginFailure(Model):
     """A failed login: which account (a hash of the address typed, known or not)
     from which source (an IPv4 address or an IPv6 /64), when."""
     __tablename__ = "login_failures"

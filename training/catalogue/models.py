@@ -9,7 +9,7 @@ from sqlalchemy import (Boolean, CheckConstraint, Column, Date, Float, ForeignKe
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..extensions import db
+from ..extensions import Model, db
 from ..types import UTCDateTime, utcnow
 
 
@@ -32,7 +32,7 @@ class RunStatus(str, enum.Enum):
     cancelled = "cancelled"
 
 
-class Category(db.Model):
+class Category(Model):
     __tablename__ = "categories"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,7 +46,7 @@ class Category(db.Model):
         return self.name
 
 
-class Course(db.Model):
+class Course(Model):
     __tablename__ = "courses"
     __table_args__ = (
         CheckConstraint("min_attendance_pct >= 0 AND min_attendance_pct <= 100", name="min_attendance"),
@@ -102,7 +102,7 @@ run_trainers = Table(
 )
 
 
-class Run(db.Model):
+class Run(Model):
     __tablename__ = "runs"
     __table_args__ = (
         CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
@@ -137,11 +137,11 @@ class Run(db.Model):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def is_taught_by(self, user) -> bool:
+    def is_taught_by(self, user: object) -> bool:
         return user is not None and getattr(user, "id", None) in {t.id for t in self.trainers}
 
 
-class Meeting(db.Model):
+class Meeting(Model):
     __tablename__ = "meetings"
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="times_in_order"),
@@ -183,7 +183,7 @@ class Meeting(db.Model):
         return (self.ends_at - self.starts_at).total_seconds() / 60
 
 
-class SeatAllocation(db.Model):
+class SeatAllocation(Model):
     """Seats of a run reserved for one member company (training.companies).
 
     Until ``released_at`` the company's unused reserved seats (``seats`` minus

@@ -27,8 +27,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import Date, Float, Integer, and_, cast, event, func, literal, null, select, text, union_all
+from sqlalchemy import Date, Float, Integer, Select, and_, cast, event, func, literal, null, select, text, union_all
 from sqlalchemy.orm import joinedload
 
 from ..errors import ValidationFailed
@@ -437,7 +438,7 @@ def _page_by_next_start(stmt, run_conditions, offset: int, limit: int) -> tuple[
         return total, []
     dated_offset, dated_limit = min(offset, with_dates), max(0, min(limit, with_dates - offset))
     undated_offset, undated_limit = max(0, offset - with_dates), limit - dated_limit
-    parts = []
+    parts: list[Select[Any]] = []
     if dated_limit:
         parts.append(dated.with_only_columns(Course.id.label("id"), literal(0).label("part"),
                                              upcoming.c.next_on.label("next_on"), Course.title.label("title"))

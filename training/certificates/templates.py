@@ -27,6 +27,7 @@ from ..extensions import db
 from ..permissions import can
 from . import pdf
 from .models import CertificateTemplate
+from ..transactions import unit_of_work
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
@@ -45,6 +46,7 @@ IMAGE_FIELDS = ("logo", "signatory1_image", "signatory2_image")
 _designs: dict[tuple, pdf.Design] = {}
 
 
+@unit_of_work
 def default_template() -> CertificateTemplate:
     """The template used by courses without their own (created on first use)."""
     template = db.session.scalar(select(CertificateTemplate).where(CertificateTemplate.course_id.is_(None))
@@ -149,6 +151,7 @@ def prepare_image(data: bytes, field: str, paper: str = "#FFFFFF") -> bytes:
         raise ValidationFailed(message, fields={field: message}) from None
 
 
+@unit_of_work
 def save_template(actor, template: CertificateTemplate | None, data: dict,
                   images: dict[str, bytes | None] | None = None, remove: Set[str] = frozenset()) -> CertificateTemplate:
     """Create or update a template. Validates everything before changing anything."""
@@ -213,6 +216,7 @@ def save_template(actor, template: CertificateTemplate | None, data: dict,
     return template
 
 
+@unit_of_work
 def delete_template(actor, template: CertificateTemplate) -> None:
     if not can(actor, "manage"):
         raise Forbidden(_("Only an admin can edit certificate templates."))

@@ -33,6 +33,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -396,3 +398,315 @@ def worker_kill(app, workdir: Path, *, count: int = 2000, lease: float = 3.0, ti
         for proc in reversed(procs):
             proc.stop()
         redis.stop()
+
+
+# --- clients: log in, check in, enrol -----------------------------------------------------
+
+PASSWORD = "fault-proof-password-2026"
+COURSE_PREFIX = "Fault proof course"
+
+
+def seed_trainees(app, clients: int, runs: int) -> dict:
+    """``clients`` trainees (password, API token) confirmed on a run whose
+    meeting is under way (check-in open), and ``runs`` open runs with room for
+    everyone, each of its own course (so every confirmation names its run)."""
+    from training.accounts.models import User
+    from training.accounts.services import hash_password
+    from training.attendance import checkin
+    from training.catalogue.models import Course, Meeting, Run
+    from training.enrolment.models import Enrolment
+    from training.extensions import db
+    with app.app_context():
+        now = datetime.now(UTC).replace(microsecond=0)
+        tag = uuid.uuid4().hex[:6]
+        hashed = hash_password(PASSWORD)
+        users = [User(email=f"client{i}-{tag}@example.com", display_name=f"学员 Client {i}", role="trainee",
+                      active=True, session_version=1, locale="en", password_hash=hashed) for i in range(clients)]
+        live_course = Course(code=f"LIVE-{tag}", title="Live meeting for check-in", hours=8, published=True)
+        meeting = Meeting(starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=6))
+        live = Run(course=live_course, capacity=clients, starts_on=now.date(), ends_on=now.date(),
+                   timezone="Asia/Shanghai", status="open", meetings=[meeting])
+        later = now + timedelta(days=21)
+        open_runs = []
+        for k in range(runs):
+            course = Course(code=f"FP{k:02d}-{tag}", title=f"{COURSE_PREFIX} {k:02d}", hours=8, published=True)
+            open_runs.append(Run(course=course, capacity=clients + 10, starts_on=later.date(),
+                                 ends_on=later.date(), timezone="Asia/Shanghai", status="open",
+                                 meetings=[Meeting(starts_at=later, ends_at=later + timedelta(hours=8))]))
+        db.session.add_all([*users, live, *open_runs])
+        db.session.flush()
+        tokens = []
+        for user in users:
+            db.session.add(Enrolment(run_id=live.id, user_id=user.id, status="confirmed", confirmed_at=now))
+            token, row = _token(user.id)
+            db.session.add(row)
+            tokens.append(token)
+        db.session.commit()
+        checkin.ensure_secret(meeting)
+        out = {"emails": [u.email for u in users], "tokens": tokens, "meeting_id": meeting.id,
+               "run_ids": [r.id for r in open_runs], "titles": {r.id: r.course.title for r in open_runs}}
+        db.session.remove()
+    return out
+
+
+def checkin_code(app, meeting_id: int) -> str:
+    from training.attendance import checkin
+    from training.catalogue.models import Meeting
+    from training.extensions import db
+    with app.app_context():
+        meeting = db.session.get(Meeting, meeting_id)
+        code = checkin.code_at(meeting, checkin.step_at(datetime.now(UTC)))
+        db.session.remove()
+    return code
+
+
+@dataclass
+class Outcome:
+    action: str
+    status: int  # 0: no answer (connection refused or reset, timeout)
+    started: float
+    detail: str = ""
+
+
+@dataclass
+class Load:
+    """32 client threads, each: log in (the form, with its CSRF token), check in
+    to the live meeting (API), enrol in the next open run (API); one round every
+    ``pace`` seconds, at most ``rounds`` rounds, until ``stop`` is set."""
+    base: str
+    seed: dict
+    code: Callable[[], str]
+    pace: float = 2.0
+    rounds: int = 40
+    outcomes: list[Outcome] = field(default_factory=list)
+    enrolled: list[tuple[str, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def record(self, action: str, status: int, started: float, detail: str = "") -> None:
+        with self.lock:
+            self.outcomes.append(Outcome(action, status, started, detail))
+
+    def _call(self, session, action: str, method: str, path: str, **kw):
+        import requests
+        started = time.monotonic()
+        try:
+            response = session.request(method, self.base + path, timeout=180, allow_redirects=False, **kw)
+        except requests.RequestException as exc:
+            self.record(action, 0, started, type(exc).__name__)
+            return None
+        detail = response.text[:300] if response.status_code >= 400 else ""
+        self.record(action, response.status_code, started, detail)
+        return response
+
+    def client(self, i: int) -> None:
+        import re
+
+        import requests
+        email, token = self.seed["emails"][i], self.seed["tokens"][i]
+        bearer = {"Authorization": f"Bearer {token}"}
+        for k in range(self.rounds):
+            if self.stop.is_set():
+                return
+            began = time.monotonic()
+            with requests.Session() as session:
+                # Each round from an address of its own (behind TRUSTED_PROXIES=1), as 32 people would be.
+                session.headers["X-Forwarded-For"] = f"10.{i}.{k // 250}.{k % 250 + 1}"
+                page = self._call(session, "login form", "GET", "/login")
+                match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text) if page else None
+                match = match or (re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text) if page else None)
+                if match:
+                    self._call(session, "login", "POST", "/login",
+                               data={"csrf_token": match.group(1), "email": email, "password": PASSWORD})
+                self._call(session, "check-in", "POST", f"/api/v1/meetings/{self.seed['meeting_id']}/checkin",
+                           json={"code": self.code()}, headers=bearer)
+                if k < len(self.seed["run_ids"]):
+                    run_id = self.seed["run_ids"][k]
+                    answer = self._call(session, "enrol", "POST", f"/api/v1/runs/{run_id}/enrolments", json={},
+                                        headers=bearer)
+                    if answer is not None and answer.status_code == 201:
+                        with self.lock:
+                            self.enrolled.append((email, run_id))
+            self.stop.wait(max(0.0, self.pace - (time.monotonic() - began)))
+
+    def start(self, clients: int) -> list[threading.Thread]:
+        threads = [threading.Thread(target=self.client, args=(i,), name=f"client-{i}", daemon=True)
+                   for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def table(self, windows: dict[str, tuple[float, float]]) -> dict:
+        """Counts by phase and action: answers, 2xx/3xx, 4xx, 429, 5xx, no answer."""
+        out: dict = {}
+        with self.lock:
+            outcomes = list(self.outcomes)
+        for phase, (start, end) in windows.items():
+            for o in outcomes:
+                if not start <= o.started < end:
+                    continue
+                row = out.setdefault(phase, {}).setdefault(o.action, {"n": 0, "ok": 0, "4xx": 0, "429": 0,
+                                                                     "503": 0, "5xx": 0, "none": 0})
+                row["n"] += 1
+                if o.status == 0:
+                    row["none"] += 1
+                elif o.status < 400:
+                    row["ok"] += 1
+                elif o.status == 429:
+                    row["429"] += 1
+                elif o.status < 500:
+                    row["4xx"] += 1
+                elif o.status == 503:
+                    row["503"] += 1
+                else:
+                    row["5xx"] += 1
+        return out
+
+    def failures(self, limit: int = 5, least: int = 500) -> list[str]:
+        with self.lock:
+            return [f"{o.action} {o.status} {o.detail[:200]}" for o in self.outcomes
+                    if o.status >= least or o.status == 0][:limit]
+
+    def answered_since(self, since: float, action: str) -> int:
+        with self.lock:
+            return sum(1 for o in self.outcomes if o.action == action and o.started >= since and o.status)
+
+    def wait_for_each(self, since: float, actions: tuple[str, ...], count: int, timeout: float) -> None:
+        """Until every action has ``count`` answers to requests sent since
+        ``since`` (bounded): a phase lasts until it has really been exercised,
+        however slow the machine is."""
+        try:
+            wait_until(lambda: all(self.answered_since(since, a) >= count for a in actions), timeout, interval=0.25,
+                       what=f"{count} answers of each action")
+        except TimeoutError:
+            pass
+
+
+def mail_tally(smtp: SmtpCapture, enrolled: list[tuple[str, int]], titles: dict[int, str]) -> dict:
+    """Confirmations the successful enrolments asked for, against what arrived."""
+    from collections import Counter
+    from email import message_from_bytes, policy
+    expected = Counter((email, f"Your place is confirmed: {titles[run_id]}") for email, run_id in enrolled)
+    arrived: Counter = Counter()
+    with smtp.lock:
+        messages = list(smtp.messages)
+    ids = Counter(m[0] for m in messages)
+    for _id, rcpts, raw in messages:
+        subject = str(message_from_bytes(raw, policy=policy.default)["Subject"] or "")
+        if COURSE_PREFIX in subject:
+            for rcpt in rcpts:
+                arrived[(rcpt, subject)] += 1
+    lost = sum(max(0, n - arrived[key]) for key, n in expected.items())
+    duplicates = sum(max(0, arrived[key] - expected.get(key, 0)) for key in arrived if key in expected)
+    unexpected = sum(n for key, n in arrived.items() if key not in expected)
+    return {"expected": sum(expected.values()), "arrived": sum(arrived.values()), "lost": lost,
+            "duplicates": duplicates + sum(n - 1 for n in ids.values() if n > 1), "unexpected": unexpected,
+            "all_messages": len(messages)}
+
+
+def _server_env(app, **extra) -> dict:
+    return python_env(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], SECRET_KEY=app.config["SECRET_KEY"],
+                      SIGNING_DIR=app.config["SIGNING_DIR"], DOCUMENT_DIR=app.config["DOCUMENT_DIR"],
+                      UPLOAD_DIR=app.config["UPLOAD_DIR"], TRUSTED_PROXIES=1, **extra)
+
+
+# --- 2. Redis stopped while 32 clients work ------------------------------------------------
+
+ACTIONS = ("login", "check-in", "enrol")
+
+
+def redis_outage(app, workdir: Path, *, clients: int = 32, before: float = 10, outage: float = 20,
+                 after: float = 15, each: int = 0, drain: float = 180, limit: float = 600, log=print) -> dict:
+    """gunicorn (2 workers) with REDIS_URL at a redis-server of its own, the
+    outbox relay (``flask scheduler run``), an RQ worker, a local SMTP server;
+    ``clients`` threads work ``before`` s, redis-server is killed (SIGKILL) for
+    ``outage`` s and started again on the same port, the clients go on for
+    ``after`` s. With ``each``, the outage and the time after it last until
+    each action has that many answers too (at most ``limit`` s each), so a slow
+    machine still exercises them. Then the mail is counted (waiting at most
+    ``drain`` s)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    redis = RedisServer(workdir)
+    redis.start()
+    smtp = SmtpCapture()
+    port = free_port()
+    env = _server_env(app, REDIS_URL=redis.url, JOBS_MODE="rq", MAIL_SERVER=HOST, MAIL_PORT=smtp.port,
+                      MAIL_FROM="SMT Academy <training@example.com>", PUBLIC_BASE_URL=f"http://{HOST}:{port}",
+                      RATELIMIT_ENABLED=1)
+    figures: dict = {"clients": clients, "outage_seconds": outage, "load_before": load_average()}
+    procs: list[Proc] = []
+    try:
+        seed = seed_trainees(app, clients, runs=int((before + outage + after) / 3) + 2)
+        web = gunicorn(env, workdir, port, workers=2)
+        procs.append(web)
+        procs.append(scheduler(env, workdir, interval=1.0))
+        worker = rq_worker(env, workdir, redis.url, "worker")
+        procs.append(worker)
+        wait_healthy(port, web)
+        load = Load(f"http://{HOST}:{port}", seed, code=lambda: checkin_code(app, seed["meeting_id"]),
+                    rounds=len(seed["run_ids"]))
+        t0 = time.monotonic()
+        threads = load.start(clients)
+        time.sleep(before)
+        down = time.monotonic()
+        redis.kill(signal.SIGKILL)
+        log(f"redis-server (pid {redis.proc.pid}) killed with SIGKILL; down for {outage:.0f} s")
+        time.sleep(outage)
+        if each:
+            load.wait_for_each(down, ACTIONS, each, limit)
+        redis.start()
+        up = time.monotonic()
+        figures["outage_seconds"] = round(up - down, 1)
+        log(f"redis-server started again on port {redis.port} (pid {redis.proc.pid})")
+        worker_restarts = 0
+        end = up + after
+
+        def more():
+            if time.monotonic() < end:
+                return True
+            return bool(each) and time.monotonic() < up + limit and not all(
+                load.answered_since(up, a) >= each for a in ACTIONS)
+        while more():
+            if not worker.alive() and worker_restarts < 5:  # as systemd's Restart=always would
+                worker_restarts += 1
+                worker.stop()
+                worker = rq_worker(env, workdir, redis.url, f"worker-r{worker_restarts}")
+                procs.append(worker)
+            time.sleep(0.5)
+        load.stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        stopped = time.monotonic()
+        figures["phases"] = load.table({"before": (t0, down), "outage": (down, up), "after": (up, stopped)})
+        figures["server_errors"] = load.failures()
+        figures["refusals"] = load.failures(least=400)
+        figures["worker_restarts"] = worker_restarts
+        figures["enrolled"] = len(load.enrolled)
+
+        def delivered():
+            tally = mail_tally(smtp, load.enrolled, seed["titles"])
+            return tally if tally["lost"] == 0 else None
+        drain_started = time.monotonic()
+        try:
+            wait_until(delivered, drain, interval=0.5, what="every confirmation delivered")
+        except TimeoutError:
+            pass
+        figures["drain_seconds"] = round(time.monotonic() - drain_started, 1)
+        time.sleep(3)  # a relay that would send one twice has had its chance
+        figures["mail"] = mail_tally(smtp, load.enrolled, seed["titles"])
+        figures["load_after"] = load_average()
+        return figures
+    except Exception:
+        for proc in procs:
+            log(f"--- {proc.name} log ---\n{proc.tail()}")
+        raise
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        redis.stop()
+        smtp.stop()
+
+
+def five_xx(phases: dict, actions=None) -> int:
+    return sum(row["5xx"] + row["503"] for rows in phases.values() for action, row in rows.items()
+               if actions is None or action in actions)

@@ -61,3 +61,23 @@ def test_a_bulk_issue_survives_kill_9_of_its_worker(pg_app, tmp_path):
     assert figures["duplicates"] == 0 and figures["without_document"] == 0
     assert figures["done"] == figures["total"] == 2000
     assert figures["progress_above_total"] == 0 and figures["progress_backwards"] == 0
+
+
+def test_redis_stopped_under_load_costs_no_request_and_no_mail(pg_app, tmp_path):
+    """32 clients log in, check in and enrol through gunicorn while redis-server
+    is killed and started again: no 5xx for any of these (none needs Redis), and
+    every confirmation that a successful enrolment asked for arrives exactly once."""
+    _need_redis_server()
+    figures = harness.redis_outage(pg_app, tmp_path / "faults", clients=32, before=4, outage=5, after=3,
+                                   each=5, drain=240)
+    print(figures)
+    phases = figures["phases"]
+    assert harness.five_xx(phases) == 0, figures["server_errors"]
+    assert sum(row["none"] for rows in phases.values() for row in rows.values()) == 0, figures["server_errors"]
+    for action in harness.ACTIONS:  # each really ran while Redis was down, and after
+        assert phases["outage"][action]["ok"] > 0, (action, phases["outage"], figures["refusals"])
+        assert phases["after"][action]["ok"] > 0, (action, phases["after"], figures["refusals"])
+    assert figures["enrolled"] > 0
+    mail = figures["mail"]
+    assert mail["expected"] == figures["enrolled"]
+    assert mail["lost"] == 0 and mail["duplicates"] == 0 and mail["unexpected"] == 0, mail

@@ -162,7 +162,7 @@ def _register_models() -> None:
     from . import mail as _m  # noqa: F401
     from . import outbox as _o  # noqa: F401
     from . import scheduler as _s  # noqa: F401
-    from . import recurring_tasks as _r  # noqa: F401
+    from . import recurring_tasks as _rt  # noqa: F401
 
 
 def _init_database(app: Flask) -> None:

@@ -395,7 +395,7 @@ def _parse_meetings(items, tz: ZoneInfo) -> list[tuple[datetime, datetime, str]]
 
 def _check_meetings_inside(run: Run, meetings) -> None:
     tz = run.tz
-    for starts, ends, *_ in meetings:
+    for starts, ends, *_rest in meetings:
         if starts.astimezone(tz).date() < run.starts_on or ends.astimezone(tz).date() > run.ends_on:
             raise ValidationFailed(
                 f"A meeting on {starts.astimezone(tz):%Y-%m-%d %H:%M} lies outside the run's dates "

@@ -217,7 +217,7 @@ def _ops_colour(hex_colour: str, stroke: bool) -> str:
 def _mix(hex_colour: str, towards: str, t: float) -> str:
     a, b = _rgb(hex_colour), _rgb(towards)
     r, g, bl = (a[i] + (b[i] - a[i]) * t for i in range(3))
-    return "#%02X%02X%02X" % (round(r * 255), round(g * 255), round(bl * 255))
+    return f"#{round(r * 255):02X}{round(g * 255):02X}{round(bl * 255):02X}"
 
 
 def _rounded_rect_ops(x, y, w, h, r) -> str:
@@ -532,7 +532,7 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
 
     # signatories, left and right of the seal
     sigs = list(design.signatories)[:2]
-    slots = list(zip((PAGE_W / 2 - 215, PAGE_W / 2 + 215), sigs))
+    slots = list(zip((PAGE_W / 2 - 215, PAGE_W / 2 + 215), sigs, strict=False))
     for cx, sig in slots:
         if sig.image:
             c.drawImage(image_file(sig.image), cx - 70, SIG_LINE_Y + 3, width=140, height=42,

@@ -171,12 +171,6 @@ def certificates_of(user) -> list[Certificate]:
                                    .order_by(Certificate.issued_at.desc(), Certificate.id.desc())))
 
 
-def run_certificates(run_id: int) -> list[Certificate]:
-    return list(db.session.scalars(select(Certificate).join(Enrolment, Certificate.enrolment_id == Enrolment.id)
-                                   .where(Enrolment.run_id == run_id).options(selectinload(Certificate.enrolment))
-                                   .order_by(Certificate.holder_name)))
-
-
 def public_view(certificate: Certificate, today: date | None = None) -> dict:
     """What anyone may see of a certificate: no e-mail, no other personal data."""
     status = certificate.status_on(today or org_today())
@@ -253,7 +247,7 @@ def _make_documents(pairs: list[tuple[Certificate, int | None]]) -> None:
         db.session.rollback()
         raise _signing_failed(exc) from None
     store = documents.store()
-    for (certificate, _course), pdf_bytes in zip(pairs, data):
+    for (certificate, _course), pdf_bytes in zip(pairs, data, strict=False):
         certificate.document_sha256 = store.put(pdf_bytes)
 
 
@@ -274,7 +268,7 @@ def ensure_documents(certificates: list[Certificate]) -> None:
         db.session.rollback()
         raise _signing_failed(exc) from None
     store = documents.store()
-    for certificate, pdf_bytes in zip(missing, data):
+    for certificate, pdf_bytes in zip(missing, data, strict=False):
         db.session.execute(update(Certificate).where(
             Certificate.id == certificate.id, Certificate.document_sha256.is_(None)).values(
             document_sha256=store.put(pdf_bytes)))

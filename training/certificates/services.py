@@ -177,7 +177,8 @@ def public_view(certificate: Certificate, today: date | None = None) -> dict:
     data = {
         "code": certificate.code, "display_code": codes.display(certificate.code), "status": status,
         "holder_name": certificate.holder_name, "course_code": certificate.course_code,
-        "course_title": certificate.course_title, "hours": certificate.hours,
+        "course_title": certificate.course_title, "course_title_i18n": certificate.course_titles,
+        "hours": certificate.hours,
         "starts_on": certificate.run_starts_on.isoformat(), "ends_on": certificate.run_ends_on.isoformat(),
         "completed_on": certificate.completed_on.isoformat(),
         "issued_on": certificate.issued_on.isoformat(), "trainers": certificate.trainers,
@@ -483,7 +484,7 @@ def email_holders(actor, run_id: int, *, only_new: bool = True, progress=None) -
         mail.queue(mail.build(
             user.email, "Your certificate: %(course)s", "certificate_issued", locale=user.locale,
             attachments=[(name, "application/pdf", data)], user=user, certificate=certificate,
-            course=certificate.course_title, verify_url=verify_url(certificate.code),
+            course=certificate.course_title_in(user.locale or "en"), verify_url=verify_url(certificate.code),
             display_code=codes.display(certificate.code)))
         certificate.emailed_at = now
         sent += 1
@@ -587,7 +588,7 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
         user = certificate.enrolment.user
         mail.queue(mail.build(
             user.email, "Your certificate expires on %(date)s", "certificate_expiring", locale=user.locale,
-            user=user, certificate=certificate, course=certificate.course_title,
+            user=user, certificate=certificate, course=certificate.course_title_in(user.locale or "en"),
             date=certificate.expires_on.isoformat(), verify_url=verify_url(certificate.code),
             display_code=codes.display(certificate.code)))
         certificate.expiry_reminder_sent_at = utcnow()

@@ -32,7 +32,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .extensions import db
+from .extensions import Model, db
 from .types import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ QUEUED, RUNNING, FINISHED, FAILED = "queued", "running", "finished", "failed"
 QUEUE_GRACE = timedelta(minutes=10)
 
 
-class Job(db.Model):
+class Job(Model):
     __tablename__ = "jobs"
     __table_args__ = (CheckConstraint("state IN ('queued', 'running', 'finished', 'failed')", name="state"),)
 

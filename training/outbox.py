@@ -32,7 +32,7 @@ from flask import current_app
 from sqlalchemy import CheckConstraint, Index, Integer, LargeBinary, String, Text, event, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .extensions import db
+from .extensions import Model, db
 from .types import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class OutboxState:
     failed = "failed"
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     __tablename__ = "outbox"
     __table_args__ = (
         CheckConstraint("kind IN ('mail', 'job')", name="kind"),

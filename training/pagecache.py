@@ -29,7 +29,7 @@ from flask_login import current_user
 from sqlalchemy import BigInteger, String, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .extensions import db
+from .extensions import Model, db
 
 _WATCHED = {"Course", "Run", "Meeting", "Enrolment", "Category", "User", "TrainerProfile"}
 _MAX_ENTRIES = 2000
@@ -38,7 +38,7 @@ _MAX_ENTRIES = 2000
 VERSION_NAME = "pages"
 
 
-class CacheVersion(db.Model):
+class CacheVersion(Model):
     """A counter shared by every server, bumped when cached pages go stale."""
     __tablename__ = "cache_versions"
 

@@ -39,7 +39,7 @@ from flask import current_app
 from sqlalchemy import Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .extensions import db
+from .extensions import Model, db
 from .types import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 LEADER = "scheduler"
 
 
-class Lease(db.Model):
+class Lease(Model):
     """A named lease held by one process at a time (the scheduler's leadership)."""
     __tablename__ = "leases"
 
@@ -56,7 +56,7 @@ class Lease(db.Model):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class ScheduledTask(db.Model):
+class ScheduledTask(Model):
     """When each recurring task last started, and how it ended."""
     __tablename__ = "scheduler_tasks"
 

@@ -210,7 +210,6 @@ def certificate_template(template_id: int | None = None):
         try:
             saved = templates.save_template(current_user, template, data, images, remove)
         except DomainError as exc:
-            db.session.rollback()
             placed = False
             for field, message in exc.fields.items():
                 if hasattr(form, field):

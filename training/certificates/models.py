@@ -8,11 +8,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .. import content_i18n
 from ..accounts.models import User
 from ..enrolment.models import Enrolment
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime, local_date, org_today, utcnow
 
 
-class Certificate(db.Model):
+class Certificate(Model):
     """An issued certificate. What it says is a snapshot taken at issue time, so
     that later edits of the course or the holder's name never change it;
     a name correction is a reissue (new code, old one superseded)."""
@@ -102,7 +102,7 @@ content_i18n.register("Certificate", content_i18n.Layout(
     "original", {"course_title": ("course_title", "course_title_translation")}, marker="course_title_language"))
 
 
-class CertificateTemplate(db.Model):
+class CertificateTemplate(Model):
     """How certificates look and what they say. The row without a course is the
     default; a course may have its own. Text is plain (no markup); images are
     stored normalised as JPEG (see certificates.templates)."""

@@ -456,6 +456,8 @@ def _register_templating(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     from . import rendering
     rendering.init_app(app)  # translations resolved once per request, cached icons and dates
+    from . import content_i18n
+    content_i18n.init_app(app)  # ltext(): course titles etc. in the reader's language
 
     def dateskeleton(value, skeleton: str = "yMMMd") -> str:
         """A date in the reader's language from a CLDR skeleton ("MMMEd": Sat, Dec 5 / 12月5日周六)."""

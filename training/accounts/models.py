@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
@@ -86,11 +86,17 @@ class User(UserMixin, Model):  # type: ignore[misc]  # Flask-Login has no types
 
 class TrainerProfile(Model):
     __tablename__ = "trainer_profiles"
+    __table_args__ = (CheckConstraint("original_language IN ('en', 'zh')", name="original_language_known"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     title: Mapped[str | None] = mapped_column(String(200))
     organisation: Mapped[str | None] = mapped_column(String(200))
     bio: Mapped[str] = mapped_column(Text, default="")
+    # title and bio are in the original language; the translations hold the other one
+    # ("" when not translated). See training.content_i18n.
+    original_language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
+    title_translation: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    bio_translation: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Comma-separated tags, e.g. "PLC, IEC 61131-3, Siemens TIA Portal".
     expertise: Mapped[str] = mapped_column(String(500), default="")
     # Server-chosen file stem of the stored photo (see trainers.photos).

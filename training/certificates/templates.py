@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Set
+from typing import Any, cast
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -167,7 +168,8 @@ def save_template(actor, template: CertificateTemplate | None, data: dict,
         raise ValidationFailed(_("Choose a border."), fields={"border": "invalid"})
     colours = {}
     for field in ("primary_color", "accent_color", "paper_color"):
-        value = data.get(field, getattr(template, field, None)) or CertificateTemplate.__table__.c[field].default.arg
+        value = (data.get(field, getattr(template, field, None))
+                 or cast(Any, CertificateTemplate.__table__.c[field].default).arg)  # the columns have defaults
         if not isinstance(value, str) or not COLOUR_RE.match(value.strip()):
             message = _("A colour like #0B3C6E.")
             raise ValidationFailed(message, fields={field: message})

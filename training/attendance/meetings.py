@@ -19,7 +19,7 @@ from ..catalogue.models import Meeting, RunStatus
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
 from ..extensions import db
-from ..permissions import can
+from ..permissions import Action, can
 from ..types import utcnow
 from ..urls import public_base_url
 from . import services
@@ -38,7 +38,7 @@ def _fail(exc: DomainError):
     raise exc
 
 
-def _load(actor, meeting_id: int, action: str, message: str) -> Meeting:
+def _load(actor, meeting_id: int, action: Action, message: str) -> Meeting:
     meeting = services.get_meeting(meeting_id)
     if not can(actor, action, meeting):
         raise Forbidden(message)

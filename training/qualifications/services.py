@@ -39,7 +39,7 @@ from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can
+from ..permissions import Action, can
 from ..types import org_today, utcnow
 from .models import (DEFAULT_LEVELS, MAX_LEVELS, CourseSkill, Grant, GrantSource, Position, PositionPerson,
                      PositionRequirement, QualificationReminder, QualificationState, Skill, day_start_utc,
@@ -150,7 +150,7 @@ def _commit_or_conflict(message: str) -> None:
         raise Conflict(message, code="duplicate") from None
 
 
-def _check(actor, action: str, obj=None, message: str | None = None) -> None:
+def _check(actor, action: Action, obj=None, message: str | None = None) -> None:
     if not can(actor, action, obj):
         raise Forbidden(message or _("You are not allowed to do this."))
 

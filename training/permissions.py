@@ -83,7 +83,7 @@ Action = Literal[
     "mark_attendance", "view_meeting_roster", "finalise_register", "reopen_register", "cancel_meeting",
     "move_meeting", "view_checkin_code", "edit_trainer_profile", "manage_qualifications", "grant_qualification",
     "view_matrix", "view_qualifications", "enrol_for_gap", "download_certificate", "view_reports", "view_feedback",
-    "answer_feedback",
+    "answer_feedback", "view_course", "view_run",
 ]
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 
@@ -142,6 +142,16 @@ def _manage_person(user: Any, obj: Any, authenticated: bool) -> bool:
 @_rule("answer_offer")  # obj: Enrolment: accept or decline a seat offered to it
 def _answer_offer(user: Any, obj: Any, authenticated: bool) -> bool:
     return authenticated and (is_admin(user) or obj.user_id == user.id)
+
+
+@_rule("view_course")  # obj: Course; the catalogue shows published courses that are not archived
+def _view_course(user: Any, obj: Any, authenticated: bool) -> bool:
+    return is_admin(user) or bool(obj.published and not obj.archived)
+
+
+@_rule("view_run")  # obj: Run (course loaded): what the course page, calendar and API show
+def _view_run(user: Any, obj: Any, authenticated: bool) -> bool:
+    return is_admin(user) or bool(obj.status != "draft" and obj.course.published)
 
 
 @_rule("view_roster")  # obj: Run

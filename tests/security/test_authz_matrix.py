@@ -353,8 +353,8 @@ COORDINATOR_EXPECTED: dict[tuple[str, str], str] = {
 
 def expected_for(key) -> dict[str, str]:
     """Every person's expected outcome for a route: the table's six, then the two coordinators."""
-    row = dict(zip(PEOPLE, EXPECTED[key]))
-    row.update(zip(COORDINATORS, COORDINATOR_EXPECTED.get(key, row["tr2"] * 2)))
+    row = dict(zip(PEOPLE, EXPECTED[key], strict=False))
+    row.update(zip(COORDINATORS, COORDINATOR_EXPECTED.get(key, row["tr2"] * 2), strict=False))
     return row
 
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}

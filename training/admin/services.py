@@ -19,6 +19,7 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..types import org_today, utcnow
 from .models import AuditEntry, record
+from ..transactions import unit_of_work
 
 
 def list_users(q: str = "", role: str = "", page: int = 1, per_page: int = 50):
@@ -42,6 +43,7 @@ def get_user(user_id: int) -> User:
     return user
 
 
+@unit_of_work
 def update_user(actor: User, user: User, *, name: str, role: str, company: str | None, phone: str | None,
                 active: bool) -> User:
     if role not in {r.value for r in Role}:

@@ -7,11 +7,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
 from ..enrolment.models import Enrolment
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime, local_date, org_today, utcnow
 
 
-class Certificate(db.Model):
+class Certificate(Model):
     """An issued certificate. What it says is a snapshot taken at issue time, so
     that later edits of the course or the holder's name never change it;
     a name correction is a reissue (new code, old one superseded)."""
@@ -82,7 +82,7 @@ class Certificate(db.Model):
         return [t for t in self.trainer_names.split("; ") if t]
 
 
-class CertificateTemplate(db.Model):
+class CertificateTemplate(Model):
     """How certificates look and what they say. The row without a course is the
     default; a course may have its own. Text is plain (no markup); images are
     stored normalised as JPEG (see certificates.templates)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Set
+from typing import Any, cast
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -25,6 +27,7 @@ from ..extensions import db
 from ..permissions import can
 from . import pdf
 from .models import CertificateTemplate
+from ..transactions import unit_of_work
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
@@ -43,6 +46,7 @@ IMAGE_FIELDS = ("logo", "signatory1_image", "signatory2_image")
 _designs: dict[tuple, pdf.Design] = {}
 
 
+@unit_of_work
 def default_template() -> CertificateTemplate:
     """The template used by courses without their own (created on first use)."""
     template = db.session.scalar(select(CertificateTemplate).where(CertificateTemplate.course_id.is_(None))
@@ -93,7 +97,7 @@ def designs_for_courses(course_ids) -> dict[int | None, pdf.Design]:
     """Designs by course id (None: the default), in one query."""
     course_ids = {c for c in course_ids if c is not None}
     default = design_of(default_template())
-    found = {None: default}
+    found: dict[int | None, pdf.Design] = {None: default}
     if course_ids:
         for template in db.session.scalars(select(CertificateTemplate).where(
                 CertificateTemplate.course_id.in_(course_ids))):
@@ -147,8 +151,9 @@ def prepare_image(data: bytes, field: str, paper: str = "#FFFFFF") -> bytes:
         raise ValidationFailed(message, fields={field: message}) from None
 
 
+@unit_of_work
 def save_template(actor, template: CertificateTemplate | None, data: dict,
-                  images: dict[str, bytes | None] | None = None, remove: set[str] = frozenset()) -> CertificateTemplate:
+                  images: dict[str, bytes | None] | None = None, remove: Set[str] = frozenset()) -> CertificateTemplate:
     """Create or update a template. Validates everything before changing anything."""
     if not can(actor, "manage"):
         raise Forbidden(_("Only an admin can edit certificate templates."))
@@ -162,7 +167,8 @@ def save_template(actor, template: CertificateTemplate | None, data: dict,
         raise ValidationFailed(_("Choose a border."), fields={"border": "invalid"})
     colours = {}
     for field in ("primary_color", "accent_color", "paper_color"):
-        value = data.get(field, getattr(template, field, None)) or CertificateTemplate.__table__.c[field].default.arg
+        value = (data.get(field, getattr(template, field, None))
+                 or cast(Any, CertificateTemplate.__table__.c[field].default).arg)  # the columns have defaults
         if not isinstance(value, str) or not COLOUR_RE.match(value.strip()):
             message = _("A colour like #0B3C6E.")
             raise ValidationFailed(message, fields={field: message})
@@ -210,6 +216,7 @@ def save_template(actor, template: CertificateTemplate | None, data: dict,
     return template
 
 
+@unit_of_work
 def delete_template(actor, template: CertificateTemplate) -> None:
     if not can(actor, "manage"):
         raise Forbidden(_("Only an admin can edit certificate templates."))

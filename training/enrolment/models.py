@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
 from ..catalogue.models import Run
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime, utcnow
 
 
@@ -32,7 +32,7 @@ SEAT_STATUSES = (EnrolmentStatus.confirmed.value, EnrolmentStatus.offered.value)
 _STATUSES_IN = ", ".join(f"'{s.value}'" for s in EnrolmentStatus)
 
 
-class Enrolment(db.Model):
+class Enrolment(Model):
     """One trainee in one run. There is at most one row per (run, trainee):
     enrolling again after a cancellation re-activates the same row."""
 

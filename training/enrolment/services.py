@@ -59,6 +59,7 @@ from ..permissions import can, is_admin, is_coordinator
 from ..types import utcnow
 from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
+from ..transactions import unit_of_work
 
 S = EnrolmentStatus
 MAX_REASON = 2000
@@ -294,6 +295,7 @@ def _place(enrolment: Enrolment, run: Run, now: datetime, *, seat_free: bool) ->
 
 # --- enrol, cancel, decide --------------------------------------------------
 
+@unit_of_work
 def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str = "self",
           commit: bool = True) -> Enrolment:
     """Enrol ``trainee`` (default: the actor) in the run. Returns the enrolment,
@@ -395,6 +397,7 @@ def can_self_cancel(enrolment: Enrolment, now: datetime | None = None) -> bool:
     return (now or utcnow()) <= cancel_cutoff(enrolment.run)
 
 
+@unit_of_work
 def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = True) -> Enrolment:
     """Cancel an enrolment; a freed seat goes to the first on the waitlist."""
     enrolment = get_enrolment(enrolment_id)
@@ -535,6 +538,7 @@ def waitlist_positions(run_ids, *, session=None) -> dict[int, int]:
     return positions
 
 
+@unit_of_work
 def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> Enrolment:
     """Approve or reject a pending request (admins). A rejection needs a reason,
     which the trainee is told."""
@@ -569,6 +573,7 @@ def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> E
 ADMIN_TARGETS = ("confirmed", "waitlisted", "cancelled", "rejected")
 
 
+@unit_of_work
 def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> Enrolment:
     """An admin moves an enrolment to another status, with a reason kept on the
     enrolment and in the audit log. Seats stay exact: confirming needs a free
@@ -617,6 +622,7 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
     return enrolment
 
 
+@unit_of_work
 def cancel_run(actor: User, run_id: int, reason: str) -> int:
     """Cancel a run: every active enrolment is cancelled and every trainee told
     (the mails are rendered and sent by a background job after the commit)."""
@@ -753,6 +759,7 @@ def my_training(user: User) -> MyTraining:
 
 # --- reminders ----------------------------------------------------------------
 
+@unit_of_work
 def send_reminders(hours_before: int = 48, now: datetime | None = None) -> dict[int, int]:
     """Remind every confirmed trainee of runs whose first meeting starts within
     ``hours_before`` hours. Each run is reminded once (``reminder_sent_at``),

@@ -131,7 +131,7 @@ def matrix_xlsx(m: Matrix) -> bytes:
                         safe_cell(position.department), safe_cell(_skill_head(skill)),
                         skill.level_code(c.requirement.level), c.requirement.min_people, len(c.qualified),
                         len(c.expiring), c.gap])
-    for letter, width in zip("ABCDEFGHI", (30, 14, 16, 34, 12, 12, 12, 12, 10), strict=True):
+    for letter, width in zip("ABCDEFGHI", (30, 14, 16, 34, 12, 12, 12, 12, 10), strict=False):
         cov.column_dimensions[letter].width = width
     out = io.BytesIO()
     wb.save(out)

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime, local_date, org_tz, utcnow
 
 # The I-L-U-O scale of the shop floor, the default of every new skill.
@@ -104,7 +104,7 @@ def grant_state(valid_from: date, valid_until: date | None, revoked_at: datetime
     return QualificationState.valid
 
 
-class Skill(db.Model):
+class Skill(Model):
     __tablename__ = "skills"
     __table_args__ = (
         CheckConstraint("validity_months IS NULL OR (validity_months >= 1 AND validity_months <= 600)",
@@ -117,7 +117,7 @@ class Skill(db.Model):
     name_zh: Mapped[str] = mapped_column(String(200), default="")
     category: Mapped[str] = mapped_column(String(100), default="")
     # [{"code", "name", "name_zh"}, ...], level n is levels[n - 1]; validated by the services.
-    levels: Mapped[list] = mapped_column(JSON, default=lambda: [dict(level) for level in DEFAULT_LEVELS])
+    levels: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=lambda: [dict(level) for level in DEFAULT_LEVELS])
     validity_months: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -140,7 +140,7 @@ class Skill(db.Model):
         return (self.name_zh if locale.startswith("zh") and self.name_zh else None) or self.name
 
 
-class CourseSkill(db.Model):
+class CourseSkill(Model):
     """Completing the course (its certificate) grants the skill at this level."""
 
     __tablename__ = "course_skills"
@@ -153,7 +153,7 @@ class CourseSkill(db.Model):
     skill: Mapped[Skill] = relationship()
 
 
-class Position(db.Model):
+class Position(Model):
     """A station, machine, line or job role, and what it takes to work it."""
 
     __tablename__ = "positions"
@@ -175,7 +175,7 @@ class Position(db.Model):
         return (self.name_zh if locale.startswith("zh") and self.name_zh else None) or self.name
 
 
-class PositionRequirement(db.Model):
+class PositionRequirement(Model):
     __tablename__ = "position_requirements"
     __table_args__ = (
         CheckConstraint("level >= 1", name="level_positive"),
@@ -192,7 +192,7 @@ class PositionRequirement(db.Model):
     skill: Mapped[Skill] = relationship()
 
 
-class PositionPerson(db.Model):
+class PositionPerson(Model):
     """Who works on a position (assigned by admins)."""
 
     __tablename__ = "position_people"
@@ -206,7 +206,7 @@ class PositionPerson(db.Model):
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
-class Grant(db.Model):
+class Grant(Model):
     """A person's qualification: a skill at a level, from a source, with evidence.
 
     Grants are never deleted: a revoked or expired grant stays visible and counts
@@ -267,7 +267,7 @@ class Grant(db.Model):
             self.revoked_by_id = actor_id
 
 
-class QualificationReminder(db.Model):
+class QualificationReminder(Model):
     """One renewal reminder sent for a grant, ``days_before`` its expiry (90, 30
     or 7): the unique key makes each reminder go out once."""
 

@@ -168,7 +168,7 @@ def dashboard_charts(d) -> list[Chart]:
     chart = Chart("months", title, _("Bars per month: confirmed enrolments and certificates issued."), summary,
                   [_("Month"), _("Enrolments"), _("Certificates"), _("Attendance rate")],
                   [[label, str(e), str(c), _fmt(m.attendance_rate, "pct")]
-                   for label, e, c, m in zip(labels, enrol, certs, d.months)])
+                   for label, e, c, m in zip(labels, enrol, certs, d.months, strict=False)])
     chart.svg = columns(title, chart.description, labels, [(_("Enrolments"), enrol), (_("Certificates"), certs)])
     charts.append(chart)
 
@@ -185,7 +185,7 @@ def dashboard_charts(d) -> list[Chart]:
     chart = Chart("courses", title, _("Two bars per course: fill rate and no-show rate, from 0 to 100%."), summary,
                   [_("Course"), _("Runs"), _("Capacity"), _("Confirmed"), _("Fill rate"), _("No-show rate")],
                   [[n, str(t.runs), str(t.capacity), str(t.confirmed), _fmt(t.fill_rate, "pct"),
-                    _fmt(t.no_show_rate, "pct")] for n, (_c, t) in zip(names, d.courses)])
+                    _fmt(t.no_show_rate, "pct")] for n, (_c, t) in zip(names, d.courses, strict=False)])
     chart.svg = bars(title, chart.description, names, [(_("Fill rate"), fill), (_("No-show rate"), noshow)],
                      kind="pct", top=1.0)
     charts.append(chart)
@@ -197,7 +197,7 @@ def dashboard_charts(d) -> list[Chart]:
     summary = _("%(reached)s of %(total)s confirmed trainees attended 80%% or more of the meetings held.",
                 reached=reached, total=total) if total else _("No meetings held in this period.")
     chart = Chart("distribution", title, _("Confirmed trainees by the share of meetings they attended."), summary,
-                  [_("Attended"), _("Trainees")], [[b, str(n)] for b, n in zip(buckets, d.distribution)])
+                  [_("Attended"), _("Trainees")], [[b, str(n)] for b, n in zip(buckets, d.distribution, strict=False)])
     chart.svg = columns(title, chart.description, buckets, [(_("Trainees"), d.distribution)])
     charts.append(chart)
 
@@ -207,7 +207,7 @@ def dashboard_charts(d) -> list[Chart]:
     summary = _("%(n)s certificates expire within 90 days, %(year)s within a year.", n=d.summary.expiring,
                 year=sum(counts))
     chart = Chart("expiring", title, _("Current certificates by the month in which they expire."), summary,
-                  [_("Month"), _("Certificates expiring")], [[m, str(n)] for m, n in zip(labels, counts)])
+                  [_("Month"), _("Certificates expiring")], [[m, str(n)] for m, n in zip(labels, counts, strict=False)])
     chart.svg = columns(title, chart.description, labels, [(_("Certificates expiring"), counts)])
     charts.append(chart)
 

@@ -75,7 +75,7 @@ def workbook(d) -> bytes:
            [(c.code, c.title, ct.runs, ct.capacity, ct.confirmed, ct.fill_rate, ct.attendance_rate,
              ct.no_show_rate, ct.completion_rate) for c, ct in d.courses], {6: PCT, 7: PCT, 8: PCT, 9: PCT})
     buckets = [f"{i * 10}-{i * 10 + 9}%" if i < 9 else "90-100%" for i in range(10)]
-    _sheet(wb, _l("Attendance distribution"), [_l("Attended"), _l("Trainees")], list(zip(buckets, d.distribution)))
+    _sheet(wb, _l("Attendance distribution"), [_l("Attended"), _l("Trainees")], list(zip(buckets, d.distribution, strict=False)))
     _sheet(wb, _l("Certificates expiring"), [_l("Month"), _l("Certificates expiring")], d.expiring, {1: MONTH})
     feedback = d.feedback
     ratings = {s.key.id: s for s in (feedback.trainers if feedback else [])}

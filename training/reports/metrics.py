@@ -355,7 +355,7 @@ def expiring_by_month(scope: Scope, now: datetime | None = None, months: int = 1
     for key, n in rows.items():
         if at(key) is not None:
             counts[at(key)] += int(n)
-    return list(zip(firsts[:months], counts))
+    return list(zip(firsts[:months], counts, strict=False))
 
 
 # --- months ------------------------------------------------------------------------------

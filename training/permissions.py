@@ -75,6 +75,10 @@ def can(user, action: str, obj=None) -> bool:
     if action in {"manage", "manage_catalogue", "manage_users", "issue_certificates",
                   "revoke_certificate", "import_enrolments", "view_audit_log", "manage_reports"}:
         return is_admin(user)
+    if action == "view_course":  # obj: Course; the catalogue shows published courses that are not archived
+        return is_admin(user) or (obj.published and not obj.archived)
+    if action == "view_run":  # obj: Run (course loaded): what the course page, calendar and API show
+        return is_admin(user) or (obj.status != "draft" and obj.course.published)
     if action == "enrol_self":
         return authenticated and user.role == "trainee"
     if action == "view_enrolment":  # obj: Enrolment

@@ -81,7 +81,7 @@ def _course_json_ld(detail, description: str) -> dict:
 
 @bp.get("/runs/<int:run_id>/calendar.ics")
 def run_ics(run_id):
-    run = services.run_for_calendar(run_id, current_user)
+    run = services.visible_run(run_id, current_user)
     body = run_calendar(run, public_base_url())
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": f'attachment; filename="{run.course.code}-{run.starts_on}.ics"'})

@@ -285,12 +285,9 @@ def free_seats(run: Run, company_id: int | None = None) -> int:
 
 def _place(enrolment: Enrolment, run: Run, now: datetime, *, seat_free: bool) -> None:
     if seat_free:
-        enrolment.status = S.confirmed.value
-        enrolment.confirmed_at = now
-        enrolment.waitlisted_at = None
+        enrolment.confirm(now)
     else:
-        enrolment.status = S.waitlisted.value
-        enrolment.waitlisted_at = now
+        enrolment.waitlist(now)
 
 
 # --- enrol, cancel, decide --------------------------------------------------
@@ -418,10 +415,7 @@ def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = T
     except Exception:
         db.session.rollback()
         raise
-    enrolment.status = S.cancelled.value
-    enrolment.cancelled_at = utcnow()
-    enrolment.waitlisted_at = None
-    enrolment.reason = reason
+    enrolment.cancel(utcnow(), reason)
     if notify:
         _notify(enrolment, "enrol_cancelled", reason=reason, by_admin=actor.id != enrolment.user_id)
     record(actor, "enrolment.cancel", enrolment, reason)
@@ -459,10 +453,7 @@ def release_seats_of(actor: User | None, user: User, now: datetime | None = None
         if not enrolment.is_active or run_start(run) <= now:
             continue
         was = enrolment.status
-        enrolment.status = S.cancelled.value
-        enrolment.cancelled_at = now
-        enrolment.waitlisted_at = None
-        enrolment.reason = _("The account was deactivated.")
+        enrolment.cancel(now, _("The account was deactivated."))
         record(actor, "enrolment.cancel", enrolment, "account deactivated")
         seat_freed(run, was)
         released.append(enrolment)
@@ -499,9 +490,7 @@ def promote_waitlist(run: Run) -> list[Enrolment]:
         promoted.append(enrolment)
     now = utcnow()
     for enrolment in promoted:
-        enrolment.status = S.confirmed.value
-        enrolment.confirmed_at = now
-        enrolment.waitlisted_at = None
+        enrolment.confirm(now)
         record(None, "enrolment.promote", enrolment, f"run {run.id}")
     db.session.flush()
     if len(promoted) > 20:
@@ -553,8 +542,7 @@ def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> E
     if run.status == RunStatus.cancelled.value:
         raise Conflict(_("This run has been cancelled."), code="run_cancelled")
     if not approve:
-        enrolment.status = S.rejected.value
-        enrolment.reason = reason
+        enrolment.reject(reason)
         _notify(enrolment, "enrol_rejected", reason=reason)
         record(actor, "enrolment.reject", enrolment, reason)
     else:
@@ -601,13 +589,10 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
         seats = seat_counts(run)
         if old not in SEAT_STATUSES and seats.public <= 0 and seats.reserved_for(enrolment.company_id) <= 0:
             raise RunFull(_("The run is full (%(n)s seats). Raise the capacity first.", n=run.capacity))
-        enrolment.status = S.confirmed.value
-        enrolment.confirmed_at = now
-        enrolment.waitlisted_at = None
+        enrolment.confirm(now)
         kind = "enrol_confirmed"
     else:  # waitlisted: to the end of the waitlist
-        enrolment.status = S.waitlisted.value
-        enrolment.waitlisted_at = now
+        enrolment.waitlist(now)
         kind = "enrol_waitlisted"
     enrolment.cancelled_at = None
     enrolment.reason = reason
@@ -637,10 +622,7 @@ def cancel_run(actor: User, run_id: int, reason: str) -> int:
         Enrolment.run_id == run.id, Enrolment.status.in_(ACTIVE_STATUSES))))
     now = utcnow()
     for enrolment in enrolments:
-        enrolment.status = S.cancelled.value
-        enrolment.cancelled_at = now
-        enrolment.waitlisted_at = None
-        enrolment.reason = reason
+        enrolment.cancel(now, reason)
     record(actor, "run.cancel", run, f"{len(enrolments)} enrolments; {reason}")
     _notify_later([e.id for e in enrolments], "run_cancelled", reason=reason)
     _commit()

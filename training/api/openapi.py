@@ -349,6 +349,9 @@ SCHEMAS: dict[str, dict] = {
         "code": STRING, "display_code": {"type": "string", "description": "The code grouped for reading aloud."},
         "status": {"type": "string", "enum": ["valid", "revoked", "superseded", "expired"]},
         "holder_name": STRING, "course_code": STRING, "course_title": STRING, "hours": NUMBER,
+        "course_title_i18n": obj({"en": STRING, "zh": STRING}, ("en", "zh"), description=(
+            "The course title as issued in each language (\"\" where the course had none); "
+            "course_title is the original.")),
         "starts_on": DATE, "ends_on": DATE, "completed_on": DATE, "issued_on": DATE, "trainers": array(STRING),
         "issuer": STRING, "expires_on": nullable("string", format="date"),
         "revoked_on": nullable("string", format="date"), "revoked_reason": nullable("string"),

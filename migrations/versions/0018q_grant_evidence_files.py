@@ -1,13 +1,13 @@
 """a qualification grant's attached evidence file (its SHA-256 in the document store)
 
 Revision ID: 0018q_grant_evidence_files
-Revises: 0018a_bilingual_content
+Revises: 0018b_certificate_titles
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0018q_grant_evidence_files"
-down_revision = "0018a_bilingual_content"
+down_revision = "0018b_certificate_titles"
 branch_labels = None
 depends_on = None
 

@@ -40,6 +40,7 @@ from ..accounts.services import (clean_name, create_user, ensure_trainees, find_
 from ..admin.models import record
 from ..catalogue.models import Run, RunStatus, SeatAllocation
 from ..catalogue.services import get_run, parse_datetime, seat_counts
+from ..content_i18n import localized
 from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..enrolment.offers import pass_on
@@ -768,7 +769,8 @@ def warn_before_release(now: datetime | None = None, hours: int = 72) -> dict[in
             company = db.session.get(Company, allocation.company_id)
             for user in coordinators:
                 mail.queue(mail.build(user.email, SUBJECTS["seats_release_soon"], "seats_release_soon",
-                                      locale=user.locale, subject_args={"course": run.course.title},
+                                      locale=user.locale,
+                                      subject_args={"course": localized(run.course, "title", user.locale or "en")},
                                       user=user, run=run, course=run.course, allocation=allocation,
                                       unused=unused, company_name=company.label(user.locale),
                                       base_url=public_base_url()))

@@ -53,6 +53,7 @@ from ..admin.models import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
 from ..catalogue.services import get_run, run_start, seat_counts, seats_left
+from ..content_i18n import localized, normalise_lang
 from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can, is_admin, is_coordinator
@@ -122,14 +123,14 @@ def _message(enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, 
         attachments.append(("course.ics", "text/calendar", calendar))
     subject = SUBJECTS[kind]
     return mail.build(user.email, subject, TEMPLATES.get(kind, kind), locale=user.locale, attachments=attachments,
-                      subject_args={"course": run.course.title},
+                      subject_args={"course": localized(run.course, "title", user.locale or "en")},
                       user=user, run=run, course=run.course, enrolment=enrolment, kind=kind,
                       base_url=public_base_url(), cutoff=cancel_cutoff(run), **extra)
 
 
 def _notify(enrolment: Enrolment, kind: str, *, with_calendar: bool = False, **extra) -> None:
     """Queue one notification in the current transaction (sent after commit)."""
-    calendar = run_calendar(enrolment.run, public_base_url()) if with_calendar else None
+    calendar = run_calendar(enrolment.run, public_base_url(), enrolment.user.locale or "en") if with_calendar else None
     mail.queue(_message(enrolment, kind, calendar=calendar, **extra))
 
 
@@ -177,7 +178,7 @@ def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None
     """Render and send one notification per enrolment, in batches. Uses a
     session of its own: it may run inside the commit that queued it."""
     extra = extra or {}
-    calendars: dict[int, bytes] = {}
+    calendars: dict[tuple[int, str], bytes] = {}
     sent = 0
     batch_size = 200
     total = len(enrolment_ids)
@@ -196,9 +197,11 @@ def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None
             for enrolment in rows:
                 calendar = None
                 if kind in CALENDAR_KINDS and enrolment.status == S.confirmed.value:
-                    if enrolment.run_id not in calendars:
-                        calendars[enrolment.run_id] = run_calendar(enrolment.run, public_base_url())
-                    calendar = calendars[enrolment.run_id]
+                    # One calendar per run and language: course titles and rooms are in the reader's.
+                    key = (enrolment.run_id, normalise_lang(enrolment.user.locale))
+                    if key not in calendars:
+                        calendars[key] = run_calendar(enrolment.run, public_base_url(), key[1])
+                    calendar = calendars[key]
                 messages.append(_message(enrolment, kind, calendar=calendar, position=positions.get(enrolment.id),
                                          **extra).as_bytes())
             mail.send_messages(lambda *_a: None, messages)
@@ -356,7 +359,8 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
         return enrolment
     db.session.commit()
     # Rendered after the commit, outside the lock; sent in the background like any mail.
-    calendar = run_calendar(enrolment.run, public_base_url()) if status == S.confirmed.value else None
+    calendar = run_calendar(enrolment.run, public_base_url(), trainee.locale or "en") \
+        if status == S.confirmed.value else None
     message = _message(enrolment, kind, calendar=calendar, position=position)
     jobs.fire_and_forget("send_mail", messages=[message.as_bytes()])
     return enrolment

@@ -7,7 +7,7 @@ FLASK  := $(BIN)/flask --app wsgi
 # Two test processes: the suite is written to run in parallel (each test has its own database).
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test test-pg e2e install install-test translations clean
+.PHONY: run test test-pg e2e lint install install-test translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ run: install
 # The whole suite on SQLite; with TEST_DATABASE_URL set, on PostgreSQL.
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Static checks: mypy on training/ (configured in pyproject.toml, which lists the modules held to strict).
+lint: install-test
+	$(BIN)/python -m mypy training
 
 translations: install-test
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o training/translations/messages.pot .

@@ -180,7 +180,7 @@ def measure(app, requests: int, deadline: float) -> list[tuple]:
 def report(name: str, load_seconds: float, rows) -> None:
     print(f"\n== {name}: {COURSES} courses, {RUNS} runs, {TRAINERS} trainers (loaded in {load_seconds:.1f} s)")
     print(f"{'page':<28}{'queries':>8}{'median ms':>11}{'p95 ms':>9}{'n':>5}  target")
-    for label, url, queries, median, p95, n in rows:
+    for label, _url, queries, median, p95, n in rows:
         if median is None:
             print(f"{label:<28}{'-':>8}{'-':>11}{'-':>9}{0:>5}  (time limit reached)")
             continue

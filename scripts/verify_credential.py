@@ -85,8 +85,9 @@ def check_jws(token: str, fetch, scheme: str) -> tuple[dict, dict]:
             key.verify(utils.encode_dss_signature(r, s), signed, ec.ECDSA(hashes.SHA256()))
         else:
             raise ValueError(f"unexpected algorithm {header.get('alg')!r}")
-    except InvalidSignature:
-        raise ValueError("the signature does not match: the credential was changed or not signed by this issuer")
+    except InvalidSignature as exc:
+        raise ValueError(
+            "the signature does not match: the credential was changed or not signed by this issuer") from exc
     return header, payload
 
 

@@ -122,7 +122,9 @@ def _trust_proxies(app: Flask) -> None:
     proxies, prefix = count("TRUSTED_PROXIES"), count("TRUSTED_PROXY_PREFIX")
     if proxies > 0 or prefix > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=prefix)
+        # Flask's documented way to add middleware; mypy sees a method being replaced.
+        app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
+                                x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=prefix)
 
 
 def _configure_logging(app: Flask) -> None:
@@ -164,7 +166,7 @@ def _register_models() -> None:
     from . import mail as _m  # noqa: F401
     from . import outbox as _o  # noqa: F401
     from . import scheduler as _s  # noqa: F401
-    from . import recurring_tasks as _r  # noqa: F401
+    from . import recurring_tasks as _rt  # noqa: F401
 
 
 def _init_database(app: Flask) -> None:
@@ -456,6 +458,8 @@ def _register_templating(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = render_markdown
     from . import rendering
     rendering.init_app(app)  # translations resolved once per request, cached icons and dates
+    from . import content_i18n
+    content_i18n.init_app(app)  # ltext(): course titles etc. in the reader's language
 
     def dateskeleton(value, skeleton: str = "yMMMd") -> str:
         """A date in the reader's language from a CLDR skeleton ("MMMEd": Sat, Dec 5 / 12月5日周六)."""

@@ -207,7 +207,7 @@ def _insert_table(table: Table, content: dict) -> int:
     for row in rows:
         if not isinstance(row, list) or len(row) != len(columns):
             raise DataError(f"Table {table.name}: a row does not match the columns.")
-        records.append({c.name: _load_value(c, v) for c, v in zip(columns, row)})
+        records.append({c.name: _load_value(c, v) for c, v in zip(columns, row, strict=False)})
     first = [{k: (None if table.c[k] in deferred else v) for k, v in r.items()} for r in records]
     for chunk in _chunks(first):
         db.session.execute(table.insert(), chunk)

@@ -99,7 +99,7 @@ NESTED_MESSAGES = (
 )
 
 
-def bilingual(message) -> str:
+def bilingual(message: object) -> str:
     """'English / 中文' from one lazy message (spreadsheet headers read the same for every reader)."""
     from flask_babel import force_locale
     with force_locale("en"):

@@ -14,6 +14,8 @@ instead of silently writing ``http://127.0.0.1:5000`` into an e-mail.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, current_app, has_request_context, request
 
 DEFAULT_TRUSTED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
@@ -45,7 +47,7 @@ def require_public_base_url() -> str:
     return public_base_url()
 
 
-def external_url(endpoint: str, **values) -> str:
+def external_url(endpoint: str, **values: Any) -> str:
     """``public_base_url()`` + the route's path (without the request's script root,
     which the base already holds)."""
     path = current_app.url_map.bind("localhost", script_name="/").build(endpoint, values)
@@ -59,14 +61,14 @@ class _Ipv6Literal(str):
     before the first ":" of each trusted name (to drop a port), which never
     matches a bracketed address; this keeps the whole literal instead."""
 
-    def partition(self, sep):  # type: ignore[override]
+    def partition(self, sep: str) -> tuple[str, str, str]:
         if sep == ":":
             literal = str(self)[:str(self).index("]") + 1]
             return literal, "", ""
         return str.partition(self, sep)
 
 
-def parse_trusted_hosts(value) -> list[str] | None:
+def parse_trusted_hosts(value: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
     """TRUSTED_HOSTS as Flask takes it: a list (or a comma-separated string) of
     names, a port after a name is ignored, ".example.com" admits subdomains."""
     if value is None:

@@ -86,7 +86,7 @@ def test_docs_page_lists_every_operation_and_schema(client):
     response = client.get("/api/v1/docs")
     assert response.status_code == 200 and response.mimetype == "text/html"
     html = response.get_data(as_text=True)
-    for path, item in document["paths"].items():
+    for path, _item in document["paths"].items():
         assert path in html, path
     for name in document["components"]["schemas"]:
         assert f'id="schema-{name}"' in html, name

@@ -14,7 +14,7 @@ from .conftest import count_queries, now
 
 
 def mark_all(actor, run, enrolment, statuses):
-    for meeting, status in zip(run.meetings, statuses):
+    for meeting, status in zip(run.meetings, statuses, strict=False):
         if status:
             services.mark(actor, meeting.id, [{"enrolment_id": enrolment.id, "status": status}])
 

@@ -37,7 +37,7 @@ def _verdict(html: str) -> dict:
     match = re.search(r'id="doc-check-result"\s+data-verdict="([^"]+)" data-matches="([^"]+)"\s+'
                       r'data-signature="([^"]+)" data-status="([^"]+)"', html)
     assert match, html[:2000]
-    return dict(zip(("verdict", "matches", "signature", "status"), match.groups()))
+    return dict(zip(("verdict", "matches", "signature", "status"), match.groups(), strict=False))
 
 
 def _flip_one_byte(data: bytes) -> bytes:

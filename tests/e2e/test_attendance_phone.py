@@ -95,4 +95,4 @@ def test_marks_left_offline_are_sent_on_the_next_visit(page, live_server, factor
     assert statuses(meeting) == {"刘洋": "excused"}
     assert len(services.history(meeting)) == 1
     db.session.rollback()
-    assert page.locator("#note-%d" % enrolment_id).input_value() == "flight delayed"
+    assert page.locator(f"#note-{enrolment_id}").input_value() == "flight delayed"

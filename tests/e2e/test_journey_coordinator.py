@@ -43,7 +43,7 @@ def test_coordinator_imports_staff_enrols_into_reserved_seats_and_reads_the_repo
         context.set_default_timeout(10_000)
         page = context.new_page()
         errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
         log_in(page, email, PASSWORD)
         page.goto("/company")
         expect(page.locator("h1")).to_contain_text("苏州精密零部件有限公司" if lang == "zh" else "Suzhou Precision")

@@ -57,7 +57,7 @@ def test_dropping_a_genuine_and_a_tampered_pdf(browser, live_server, factory):
         context.set_default_timeout(15_000)
         page = context.new_page()
         errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
         try:
             page.goto(f"/verify/{code}")
             expect(page.locator(".doc-drop-hint")).to_be_visible()  # the script is running

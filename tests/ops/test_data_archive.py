@@ -125,7 +125,7 @@ def test_damaged_archives_give_one_clear_line_and_change_nothing(app, runner, fa
     orphan = json.loads(json.dumps(archive))
     orphan["tables"]["users"]["rows"] = []  # rows that point at users that are not there
     orphan["tables"]["courses"]["rows"] = [[("x" if c == "code" else v) for c, v in
-                                            zip(orphan["tables"]["courses"]["columns"], row)]
+                                            zip(orphan["tables"]["courses"]["columns"], row, strict=False)]
                                            for row in orphan["tables"]["courses"]["rows"]] * 2
     duplicate = tmp_path / "duplicate.json"
     duplicate.write_text(json.dumps(orphan), "utf-8")

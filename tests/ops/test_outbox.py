@@ -2,6 +2,7 @@
 runner, and pages that answer normally while Redis or the database is down."""
 from __future__ import annotations
 
+import json
 import socket
 import time
 from datetime import timedelta
@@ -123,7 +124,7 @@ def test_a_job_whose_runner_died_is_finished_by_the_reaper_exactly_once(app, fac
     assert len(mailbox()) == 1
     dead = jobs.Job(id="00000000-0000-0000-0000-000000000001", kind="certificates.issue_run", state="running",
                     attempts=1, lease_until=utcnow() - timedelta(seconds=1), done=1, total=3, stage="emailing",
-                    args_json='{"run_id": %d, "actor_id": %d, "email": true}' % (run.id, admin.id))
+                    args_json=json.dumps({"run_id": run.id, "actor_id": admin.id, "email": True}))
     db.session.add(dead)
     db.session.commit()
     assert jobs.reap() == {"requeued": 1, "failed": 0}
@@ -203,7 +204,6 @@ def test_login_and_enrolment_answer_normally_while_redis_is_down(redis_down_app)
 
 
 def test_a_job_waits_while_redis_is_down_and_is_handed_out_later(redis_down_app, monkeypatch):
-    app = redis_down_app
     admin = Factory().admin()
     job = jobs.submit("send_reminders", created_by=admin, hours_before=1)  # Redis refuses: no exception
     db.session.expire_all()

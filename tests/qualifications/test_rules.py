@@ -2,7 +2,7 @@
 coverage counts, reminders once, refusals for the wrong person and bad input."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -82,7 +82,7 @@ def test_state_on_a_date_valid_expiring_expired_revoked(app):
     assert grant_state(date(2026, 1, 1), None, None, date(2200, 1, 1), 90) is QualificationState.valid
     assert grant_state(date(2026, 1, 1), until, None, date(2025, 12, 31), 90) is None  # not yet
     # Revoked at 23:30 UTC on 31 March is 1 April in Shanghai: still valid on 31 March there.
-    revoked = datetime(2027, 3, 31, 23, 30, tzinfo=timezone.utc)
+    revoked = datetime(2027, 3, 31, 23, 30, tzinfo=UTC)
     assert grant_state(date(2026, 1, 1), None, revoked, date(2027, 3, 31), 90) is QualificationState.valid
     assert grant_state(date(2026, 1, 1), None, revoked, date(2027, 4, 1), 90) is QualificationState.revoked
 
@@ -103,8 +103,9 @@ def test_coverage_counts_qualified_expiring_and_gap(plant, factory, client):
     caller = api(client, plant.admin)
     assert caller.put(f"/api/v1/positions/{plant.position.id}/people",
                       json={"user_ids": [plant.trainee.id] + [o.id for o in others]}).status_code == 200
-    grant = lambda who, **kw: caller.post(f"/api/v1/people/{who.id}/qualifications", json=dict(
-        skill_id=plant.skill.id, evidence="Observed on line 3", **kw))
+    def grant(who, **kw):
+        return caller.post(f"/api/v1/people/{who.id}/qualifications", json=dict(
+            skill_id=plant.skill.id, evidence="Observed on line 3", **kw))
     assert grant(others[0], level=3).status_code == 201                                          # valid
     assert grant(others[1], level=2, valid_until=(today + timedelta(days=10)).isoformat()).status_code == 201
     assert grant(others[2], level=1).status_code == 201                                          # too low
@@ -192,7 +193,8 @@ def test_reminders_go_once_per_stage_to_person_and_admins_in_their_language(plan
     db.session.commit()
     _issue(plant)
     [g] = _grants(plant.trainee.id)
-    day = lambda n: g.valid_until - timedelta(days=n)
+    def day(n):
+        return g.valid_until - timedelta(days=n)
     assert services.send_renewal_reminders(today=day(100)) == 0
     assert services.send_renewal_reminders(today=day(90)) == 1
     assert services.send_renewal_reminders(today=day(89)) == 0          # once

@@ -13,7 +13,7 @@ from tests.conftest import api
 from tests.factories import PASSWORD
 from training.accounts import services, throttle
 from training.accounts.models import ApiToken, User
-from training.accounts.routes import safe_next
+from training.web import safe_next
 from training.extensions import db
 from training.types import utcnow
 

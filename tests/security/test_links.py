@@ -30,7 +30,7 @@ def make_app(tmp_path, pg_database):
         apps.append((app, ctx))
         return app
     yield build
-    for app, ctx in reversed(apps):
+    for _app, ctx in reversed(apps):
         db.session.remove()
         ctx.pop()
 

@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class Role(str, enum.Enum):
     coordinator = "coordinator"  # manages the people and bookings of one company (User.company_id)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):  # type: ignore[misc]  # Flask-Login has no types
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,13 +84,19 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.email}>"
 
 
-class TrainerProfile(db.Model):
+class TrainerProfile(Model):
     __tablename__ = "trainer_profiles"
+    __table_args__ = (CheckConstraint("original_language IN ('en', 'zh')", name="original_language_known"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     title: Mapped[str | None] = mapped_column(String(200))
     organisation: Mapped[str | None] = mapped_column(String(200))
     bio: Mapped[str] = mapped_column(Text, default="")
+    # title and bio are in the original language; the translations hold the other one
+    # ("" when not translated). See training.content_i18n.
+    original_language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
+    title_translation: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    bio_translation: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Comma-separated tags, e.g. "PLC, IEC 61131-3, Siemens TIA Portal".
     expertise: Mapped[str] = mapped_column(String(500), default="")
     # Server-chosen file stem of the stored photo (see trainers.photos).
@@ -105,7 +111,7 @@ class TrainerProfile(db.Model):
         return [t.strip() for t in (self.expertise or "").split(",") if t.strip()]
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -120,7 +126,7 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship()
 
 
-class LoginSession(db.Model):
+class LoginSession(Model):
     """One login (a browser's session cookie and its remember cookie). Logging
     out deletes the row, so a cookie copied before then opens nothing."""
     __tablename__ = "login_sessions"
@@ -132,7 +138,7 @@ class LoginSession(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
-class LoginFailure(db.Model):
+class LoginFailure(Model):
     """A failed login: which account (a hash of the address typed, known or not)
     from which source (an IPv4 address or an IPv6 /64), when."""
     __tablename__ = "login_failures"

@@ -1,5 +1,3 @@
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -8,24 +6,13 @@ from sqlalchemy import select
 from ..errors import DomainError
 from ..extensions import db, limiter
 from ..urls import external_url
+from ..web import safe_next
 from . import services
 from .forms import (ConfirmForm, LoginForm, PasswordForm, RegisterForm, ResetForm, ResetRequestForm,
                     SettingsForm, TokenForm)
 from .models import ApiToken
 
 bp = Blueprint("accounts", __name__)
-
-
-def safe_next(target: str | None) -> str | None:
-    """Only a local path: no scheme, no host, no protocol-relative or backslash tricks."""
-    if not target or not isinstance(target, str) or len(target) > 2000:
-        return None
-    if any(c in target for c in "\\\r\n\t") or not target.startswith("/") or target.startswith("//"):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
 
 
 def _login(user, remember=False):
@@ -146,8 +133,7 @@ def set_language(code):
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
         if current_user.is_authenticated:
-            current_user.locale = code
-            db.session.commit()
+            services.set_locale(current_user, code)
     return redirect(safe_next(request.args.get("next")) or url_for("catalogue.index"))
 
 
@@ -157,18 +143,15 @@ def settings():
     form = SettingsForm(obj=current_user, name=current_user.display_name)
     if form.validate_on_submit():
         try:
-            current_user.display_name = services.clean_name(form.name.data)
+            services.update_settings(current_user, name=form.name.data, company=form.company.data,
+                                     phone=form.phone.data, locale=form.locale.data)
         except DomainError as exc:
             form.name.errors.append(_(exc.message))
         else:
-            current_user.company = form.company.data or None
-            current_user.phone = form.phone.data or None
-            current_user.locale = form.locale.data or None
             if form.locale.data:
                 session["lang"] = form.locale.data
             else:
                 session.pop("lang", None)
-            db.session.commit()
             flash(_("Your settings are saved."), "success")
             return redirect(url_for("accounts.settings"))
     tokens = list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == current_user.id)

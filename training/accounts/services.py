@@ -21,6 +21,7 @@ from ..extensions import db
 from ..types import utcnow
 from . import throttle
 from .models import ApiToken, LoginSession, Role, TrainerProfile, User
+from ..transactions import unit_of_work
 
 _STRONG = PasswordHasher()
 # Tests build hundreds of accounts; they use cheap parameters (ARGON2_FAST), never production.
@@ -103,6 +104,7 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == email))
 
 
+@unit_of_work
 def create_user(*, email: str, name: str, password: str | None = None, role: str = "trainee",
                 locale: str | None = None, company: str | None = None, phone: str | None = None,
                 check_strength: bool = True, commit: bool = True, actor=None,
@@ -140,6 +142,7 @@ def create_user(*, email: str, name: str, password: str | None = None, role: str
     return user
 
 
+@unit_of_work
 def ensure_trainees(people: list[dict], *, actor=None) -> tuple[dict[str, User], set[str]]:
     """One account per e-mail address, whatever runs at the same moment.
 
@@ -201,6 +204,7 @@ def _spend_a_verification(password: str | None) -> None:
         pass
 
 
+@unit_of_work
 def authenticate(email: str, password: str, source: str | None = None) -> User | None:
     """The user, or None. Never says whether the e-mail exists or why it was
     refused; throttles by account and source (see accounts.throttle)."""
@@ -253,6 +257,7 @@ def _failed(key: str, source: str, now, user: User | None) -> None:
     db.session.commit()
 
 
+@unit_of_work
 def set_password(user: User, password: str, *, end_sessions: bool = True) -> None:
     problem = password_problem(password, email=user.email, name=user.display_name)
     if problem:
@@ -267,6 +272,7 @@ def set_password(user: User, password: str, *, end_sessions: bool = True) -> Non
     db.session.commit()
 
 
+@unit_of_work
 def end_all_sessions(user: User) -> None:
     """Log the user out everywhere and revoke every API token."""
     user.session_version = (user.session_version or 1) + 1
@@ -287,6 +293,7 @@ def _session_lifetime() -> timedelta:
     return timedelta(days=float(current_app.config.get("LOGIN_SESSION_DAYS", 30)))
 
 
+@unit_of_work
 def start_session(user: User) -> str:
     """A new login session for ``user``; its key is set on the user for get_id()."""
     now = utcnow()
@@ -299,6 +306,7 @@ def start_session(user: User) -> str:
     return key
 
 
+@unit_of_work
 def end_session(user: User) -> None:
     """Log out: the session this request runs in ends on the server."""
     key = getattr(user, "login_session_key", None)
@@ -332,6 +340,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@unit_of_work
 def create_token(user: User, name: str = "") -> str:
     """A new bearer token; only its hash is stored, the token is returned once."""
     token = "trn_" + secrets.token_urlsafe(32)
@@ -340,6 +349,7 @@ def create_token(user: User, name: str = "") -> str:
     return token
 
 
+@unit_of_work
 def user_for_token(token: str) -> User | None:
     if not token or len(token) > 200:
         return None
@@ -353,6 +363,7 @@ def user_for_token(token: str) -> User | None:
     return row.user
 
 
+@unit_of_work
 def revoke_token(user: User, token_id: int) -> None:
     row = db.session.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
@@ -386,6 +397,7 @@ def user_for_reset_token(token: str) -> User | None:
     return user
 
 
+@unit_of_work
 def request_password_reset(email: str, reset_url_for) -> None:
     """E-mail a reset link if the account exists; the caller says the same either way."""
     from .. import mail
@@ -398,6 +410,7 @@ def request_password_reset(email: str, reset_url_for) -> None:
     db.session.commit()
 
 
+@unit_of_work
 def new_calendar_token(user: User) -> str:
     user.calendar_token = secrets.token_urlsafe(24)
     db.session.commit()
@@ -423,6 +436,7 @@ def _registration_box():
     return Fernet(urlsafe_b64encode(key))
 
 
+@unit_of_work
 def register(*, email: str, name: str, password: str, company: str | None, locale: str | None,
              confirm_url_for, login_url: str, reset_url: str) -> str:
     """Check the form, then e-mail the address (see above). Returns the
@@ -473,3 +487,20 @@ def confirm_registration(token: str) -> User:
         raise ValidationFailed(_("This link is invalid or expired. Please register again."), code="invalid_link")
     return create_user(email=data["e"], name=data["n"], password_hash=data["h"], company=data.get("c"),
                        locale=data.get("l"), check_strength=False)
+
+
+@unit_of_work
+def set_locale(user: User, code: str) -> None:
+    """The language ``user`` reads pages, e-mails and documents in."""
+    user.locale = code
+    db.session.commit()
+
+
+@unit_of_work
+def update_settings(user: User, *, name: str, company: str | None, phone: str | None, locale: str | None) -> None:
+    """The account settings a person edits for themselves; a bad name changes nothing."""
+    user.display_name = clean_name(name)
+    user.company = company or None
+    user.phone = phone or None
+    user.locale = locale or None
+    db.session.commit()

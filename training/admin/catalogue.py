@@ -14,6 +14,7 @@ from ..catalogue.models import Meeting
 from ..catalogue.search import CatalogueQuery, search_courses
 from ..errors import DomainError
 from ..extensions import db
+from ..web import page_arg, show_form_error
 from .routes import admin_required, bp
 
 # Service field names -> form field names, where they differ.
@@ -22,23 +23,7 @@ FIELD_ALIASES = {"trainer_emails": "trainers", "prerequisite_course_id": "prereq
 
 
 def _show_error(form, exc: DomainError) -> None:
-    """A service refusal beside the field it names, else as a flash."""
-    for name in exc.fields or {}:
-        field = getattr(form, FIELD_ALIASES.get(name, name), None)
-        if field is not None and isinstance(getattr(field, "errors", None), list):
-            field.errors.append(exc.message)
-            return
-        if field is not None:
-            field.errors = [exc.message]
-            return
-    flash(exc.message, "danger")
-
-
-def _page() -> int:
-    try:
-        return min(max(int(request.args.get("page", 1)), 1), 100000)
-    except (TypeError, ValueError):
-        return 1
+    show_form_error(form, exc, FIELD_ALIASES)
 
 
 # --- categories ----------------------------------------------------------------
@@ -70,7 +55,6 @@ def category_edit(category_id):
             services.save_category(current_user, category, {
                 "name": form.name.data, "name_zh": form.name_zh.data, "slug": form.slug.data})
         except DomainError as exc:
-            db.session.rollback()
             _show_error(form, exc)
         else:
             flash(_("Category saved."), "success")
@@ -139,7 +123,6 @@ def course_new():
         try:
             course = services.create_course(current_user, _course_data(form))
         except DomainError as exc:
-            db.session.rollback()
             _show_error(form, exc)
         else:
             flash(_("Course %(code)s created. Now schedule a run.", code=course.code), "success")
@@ -157,7 +140,6 @@ def course_edit(course_id):
         try:
             services.update_course(current_user, course, _course_data(form, course))
         except DomainError as exc:
-            db.session.rollback()
             _show_error(form, exc)
         else:
             flash(_("Course saved."), "success")
@@ -203,7 +185,7 @@ def course_delete(course_id):
 def runs():
     when = request.args.get("when") if request.args.get("when") in ("upcoming", "past", "all") else "upcoming"
     status = request.args.get("status") or None
-    page = _page()
+    page = page_arg()
     rows, total, counts = services.list_runs_for_admin(when, status, page, 50)
     return render_template("admin/catalogue/runs.html", runs=rows, total=total, counts=counts, when=when,
                            status=status, page=page, per_page=50)
@@ -265,7 +247,6 @@ def run_new(course_id):
             data["meetings"] = _daily_sessions(form)
             run = services.create_run(current_user, course, data)
         except DomainError as exc:
-            db.session.rollback()
             _show_error(form, exc)
         else:
             flash(_("Run scheduled with %(n)s sessions.", n=len(run.meetings)), "success")
@@ -293,7 +274,6 @@ def run_edit(run_id):
         try:
             services.update_run(current_user, run.id, _run_data(form, emails))
         except DomainError as exc:
-            db.session.rollback()
             _show_error(form, exc)
         else:
             flash(_("Run saved."), "success")
@@ -329,7 +309,6 @@ def meeting_add(run_id):
                                  datetime.combine(meeting_form.day.data, meeting_form.ends.data),
                                  meeting_form.title.data or "")
         except DomainError as exc:
-            db.session.rollback()
             meeting_form.day.errors.append(exc.message)
         else:
             flash(_("Session added."), "success")
@@ -356,7 +335,6 @@ def meeting_delete(meeting_id):
     try:
         services.delete_meeting(current_user, meeting)
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "danger")
     else:
         flash(_("Session removed."), "success")
@@ -373,7 +351,6 @@ def run_cancel(run_id):
         try:
             count = cancel_run(current_user, run.id, cancel_form.reason.data)
         except DomainError as exc:
-            db.session.rollback()
             cancel_form.reason.errors.append(exc.message)
         else:
             flash(_("Run cancelled; %(n)s trainees are being told.", n=count), "success")

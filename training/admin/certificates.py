@@ -22,7 +22,8 @@ from ..types import org_today
 from .routes import admin_required, bp
 
 
-def _file(data: bytes, mimetype: str, filename: str) -> Response:
+def _file(data, mimetype: str, filename: str) -> Response:
+    """A download; ``data`` is bytes or an iterator of pieces (streamed)."""
     return Response(data, mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"})
 
@@ -210,7 +211,6 @@ def certificate_template(template_id: int | None = None):
         try:
             saved = templates.save_template(current_user, template, data, images, remove)
         except DomainError as exc:
-            db.session.rollback()
             placed = False
             for field, message in exc.fields.items():
                 if hasattr(form, field):

@@ -14,6 +14,7 @@ from flask_login import current_user
 from ..enrolment import imports, offers, services
 from ..enrolment.forms import AdminEnrolForm, ImportCommitForm, ImportForm, ReasonForm, StatusForm
 from ..errors import DomainError
+from ..web import safe_next
 from .routes import admin_required, bp
 
 STATUS_FILTERS = ("confirmed", "offered", "waitlisted", "pending", "cancelled", "rejected")
@@ -24,7 +25,6 @@ def _roster_url(run_id: int, **args) -> str:
 
 
 def _back(run_id: int) -> str:
-    from ..accounts.routes import safe_next
     return safe_next(request.form.get("next")) or _roster_url(run_id)
 
 

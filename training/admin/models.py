@@ -6,11 +6,11 @@ from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..extensions import db
+from ..extensions import Model, db
 from ..types import UTCDateTime, utcnow
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """Who did what to which record, and when. Written by services in the same
     transaction as the change it describes."""
 
@@ -27,7 +27,7 @@ class AuditEntry(db.Model):
     actor: Mapped[User | None] = relationship()
 
 
-def record(actor, action: str, target, detail: str = "") -> AuditEntry:
+def record(actor: object, action: str, target: object, detail: str = "") -> AuditEntry:
     """Add an audit entry to the current transaction (the caller commits)."""
     entry = AuditEntry(
         actor_id=getattr(actor, "id", None), action=action,

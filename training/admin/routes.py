@@ -12,6 +12,7 @@ from ..accounts.services import create_user
 from ..labels import label
 from ..errors import DomainError
 from ..permissions import can
+from ..web import page_arg
 from . import services
 from .forms import UserCreateForm, UserEditForm
 
@@ -48,13 +49,6 @@ def _admin_links():
     return {"admin_links": admin_links}
 
 
-def _page() -> int:
-    try:
-        return min(max(int(request.args.get("page", 1)), 1), 100000)
-    except ValueError:
-        return 1
-
-
 @bp.get("/")
 @admin_required
 def dashboard():
@@ -64,7 +58,7 @@ def dashboard():
 @bp.get("/users")
 @admin_required
 def users():
-    q, role, page = request.args.get("q", "")[:100], request.args.get("role", ""), _page()
+    q, role, page = request.args.get("q", "")[:100], request.args.get("role", ""), page_arg()
     rows, total = services.list_users(q, role, page)
     return render_template("admin/users.html", users=rows, total=total, q=q, role=role, page=page, per_page=50)
 
@@ -109,7 +103,7 @@ def user_edit(user_id):
 @admin_required
 def audit():
     args = {k: request.args.get(k, "")[:100] for k in ("action", "actor", "target")}
-    page = _page()
+    page = page_arg()
     entries, total = services.audit_log(action=args["action"], actor_q=args["actor"],
                                         target_type=args["target"], page=page)
     return render_template("admin/audit.html", entries=entries, total=total, page=page, per_page=50, args=args)

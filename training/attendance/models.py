@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import User
 from ..catalogue.models import Meeting
 from ..enrolment.models import Enrolment
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime, utcnow
 
 
@@ -34,7 +34,7 @@ _IN = ", ".join(f"'{s}'" for s in SOURCES)
 _STATUSES_IN = ", ".join(f"'{s.value}'" for s in AttendanceStatus)
 
 
-class Attendance(db.Model):
+class Attendance(Model):
     __tablename__ = "attendance"
     __table_args__ = (
         UniqueConstraint("enrolment_id", "meeting_id"),
@@ -58,7 +58,7 @@ class Attendance(db.Model):
     marked_by: Mapped[User | None] = relationship()
 
 
-class AttendanceChange(db.Model):
+class AttendanceChange(Model):
     """Audit trail: every change of an attendance record, never edited."""
 
     __tablename__ = "attendance_changes"
@@ -80,7 +80,7 @@ class AttendanceChange(db.Model):
     enrolment: Mapped[Enrolment] = relationship()
 
 
-class AttendanceReceipt(db.Model):
+class AttendanceReceipt(Model):
     """Every idempotency key the server has accepted, whether or not the mark
     changed anything: a replayed offline mark is recognised and skipped even
     when its first delivery found the status already set (and so wrote no
@@ -94,7 +94,7 @@ class AttendanceReceipt(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class CheckinDevice(db.Model):
+class CheckinDevice(Model):
     """Which account checked in from which browser (a random device cookie) at
     a meeting. The first account of a device is accepted; another account's
     attempt from the same device is refused and kept here (``refused``) so the
@@ -116,7 +116,7 @@ class CheckinDevice(db.Model):
     user: Mapped[User] = relationship()
 
 
-class CheckinTicketUse(db.Model):
+class CheckinTicketUse(Model):
     """A QR link opened while signed out is redeemed once, by one account."""
 
     __tablename__ = "checkin_ticket_uses"

@@ -9,7 +9,7 @@ from sqlalchemy import (Boolean, CheckConstraint, Column, Date, Float, ForeignKe
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..extensions import db
+from ..extensions import Model, db
 from ..types import UTCDateTime, utcnow
 
 
@@ -32,25 +32,31 @@ class RunStatus(str, enum.Enum):
     cancelled = "cancelled"
 
 
-class Category(db.Model):
+ORIGINAL_LANGUAGE_CHECK = "original_language IN ('en', 'zh')"
+
+
+class Category(Model):
     __tablename__ = "categories"
+    __table_args__ = (CheckConstraint(ORIGINAL_LANGUAGE_CHECK, name="original_language_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     name_zh: Mapped[str | None] = mapped_column(String(120))
+    # Which of name (English) and name_zh is the original (training.content_i18n).
+    original_language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
 
     def label(self, locale: str | None) -> str:
-        if locale and locale.startswith("zh") and self.name_zh:
-            return self.name_zh
-        return self.name
+        from ..content_i18n import localized
+        return localized(self, "name", locale or "en")
 
 
-class Course(db.Model):
+class Course(Model):
     __tablename__ = "courses"
     __table_args__ = (
         CheckConstraint("min_attendance_pct >= 0 AND min_attendance_pct <= 100", name="min_attendance"),
         CheckConstraint("hours > 0", name="hours_positive"),
+        CheckConstraint(ORIGINAL_LANGUAGE_CHECK, name="original_language_known"),
         # The catalogue's filters and facet counts read only these columns.
         Index("ix_courses_listing", "published", "archived", "category_id", "level", "language"),
         # Title order (the catalogue's undated courses, sort=title) read from the index, not sorted.
@@ -70,6 +76,15 @@ class Course(db.Model):
     outcomes: Mapped[str] = mapped_column(Text, default="")  # Markdown
     prerequisites: Mapped[str] = mapped_column(Text, default="")  # Markdown, informal
     audience: Mapped[str] = mapped_column(Text, default="")  # Markdown: who it is for
+    # The texts above are in the original language; the *_translation columns hold the
+    # other one ("" when not translated). See training.content_i18n.
+    original_language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
+    title_translation: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    summary_translation: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    description_translation: Mapped[str] = mapped_column(Text, default="", server_default="")
+    outcomes_translation: Mapped[str] = mapped_column(Text, default="", server_default="")
+    prerequisites_translation: Mapped[str] = mapped_column(Text, default="", server_default="")
+    audience_translation: Mapped[str] = mapped_column(Text, default="", server_default="")
     category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
     level: Mapped[str] = mapped_column(String(16), default=Level.beginner.value)
     hours: Mapped[float] = mapped_column(Float)
@@ -102,11 +117,12 @@ run_trainers = Table(
 )
 
 
-class Run(db.Model):
+class Run(Model):
     __tablename__ = "runs"
     __table_args__ = (
         CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
         CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
+        CheckConstraint(ORIGINAL_LANGUAGE_CHECK, name="original_language_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -125,6 +141,10 @@ class Run(db.Model):
     requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.open.value)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # location and notes are in the original language; the translations hold the other one.
+    original_language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
+    location_translation: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    notes_translation: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -137,11 +157,11 @@ class Run(db.Model):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def is_taught_by(self, user) -> bool:
+    def is_taught_by(self, user: object) -> bool:
         return user is not None and getattr(user, "id", None) in {t.id for t in self.trainers}
 
 
-class Meeting(db.Model):
+class Meeting(Model):
     __tablename__ = "meetings"
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="times_in_order"),
@@ -183,7 +203,7 @@ class Meeting(db.Model):
         return (self.ends_at - self.starts_at).total_seconds() / 60
 
 
-class SeatAllocation(db.Model):
+class SeatAllocation(Model):
     """Seats of a run reserved for one member company (training.companies).
 
     Until ``released_at`` the company's unused reserved seats (``seats`` minus

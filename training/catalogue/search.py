@@ -27,8 +27,9 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import Date, Float, Integer, and_, cast, event, func, literal, null, select, text, union_all
+from sqlalchemy import Date, Float, Integer, Select, and_, cast, event, func, literal, null, select, text, union_all
 from sqlalchemy.orm import joinedload
 
 from ..errors import ValidationFailed
@@ -437,7 +438,7 @@ def _page_by_next_start(stmt, run_conditions, offset: int, limit: int) -> tuple[
         return total, []
     dated_offset, dated_limit = min(offset, with_dates), max(0, min(limit, with_dates - offset))
     undated_offset, undated_limit = max(0, offset - with_dates), limit - dated_limit
-    parts = []
+    parts: list[Select[Any]] = []
     if dated_limit:
         parts.append(dated.with_only_columns(Course.id.label("id"), literal(0).label("part"),
                                              upcoming.c.next_on.label("next_on"), Course.title.label("title"))
@@ -486,10 +487,30 @@ def catalogue_facets(*, include_unpublished: bool = False) -> Facets:
 
 # --- the search index: DDL, triggers and rebuild ---------------------------------
 
-_SQLITE_SOURCE = """
+# Both languages of a course's title, summary and description are indexed
+# (training.content_i18n: the column holds the original, *_translation the other).
+# Databases migrated only up to before the bilingual columns get the older source:
+# the early migrations call install_search_support too.
+_BILINGUAL = {
+    "title": "(c.title || ' ' || coalesce(c.title_translation, ''))",
+    "summary": "(coalesce(c.summary, '') || ' ' || coalesce(c.summary_translation, ''))",
+    "description": "(coalesce(c.description, '') || ' ' || coalesce(c.description_translation, ''))",
+}
+_SINGLE = {"title": "c.title", "summary": "coalesce(c.summary, '')", "description": "coalesce(c.description, '')"}
+_TRANSLATED_COLUMNS = ", title_translation, summary_translation, description_translation"
+
+
+def _bilingual(connection) -> bool:
+    from sqlalchemy import inspect
+    return "title_translation" in {c["name"] for c in inspect(connection).get_columns("courses")}
+
+
+def _sqlite_source(bilingual: bool) -> str:
+    cols = _BILINGUAL if bilingual else _SINGLE
+    return f"""
 CREATE VIEW IF NOT EXISTS course_search_source AS
-SELECT c.id AS course_id, c.code AS code, c.title AS title,
-       coalesce(c.summary, '') AS summary, coalesce(c.description, '') AS description,
+SELECT c.id AS course_id, c.code AS code, {cols["title"]} AS title,
+       {cols["summary"]} AS summary, {cols["description"]} AS description,
        coalesce((SELECT cat.name || ' ' || coalesce(cat.name_zh, '') || ' ' || cat.slug
                  FROM categories cat WHERE cat.id = c.category_id), '') AS category,
        coalesce((SELECT group_concat(DISTINCT u.display_name)
@@ -497,6 +518,7 @@ SELECT c.id AS course_id, c.code AS code, c.title AS title,
                  WHERE r.course_id = c.id), '') AS trainers
 FROM courses c
 """
+
 
 _SQLITE_COLUMNS = "code, title, summary, description, category, trainers"
 
@@ -530,6 +552,13 @@ def _sqlite_refresh(course_ids_sql: str) -> str:
             + _sqlite_grams(course_ids_sql))
 
 
+def _sqlite_triggers(bilingual: bool) -> dict:
+    translated = _TRANSLATED_COLUMNS if bilingual else ""
+    return {**_SQLITE_TRIGGERS, "course_search_courses_au": (
+        f"AFTER UPDATE OF code, title, summary, description{translated}, category_id ON courses",
+        _sqlite_refresh("SELECT OLD.id UNION SELECT NEW.id"))}
+
+
 _SQLITE_TRIGGERS = {
     "course_search_courses_ai": ("AFTER INSERT ON courses", _sqlite_refresh("SELECT NEW.id")),
     "course_search_courses_au": ("AFTER UPDATE OF code, title, summary, description, category_id ON courses",
@@ -560,8 +589,9 @@ def _install_sqlite(connection) -> None:
     run(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {GRAM_POSITIONS}) "
         "INSERT OR IGNORE INTO course_search_positions(i) SELECT i FROM n")
     run("DROP VIEW IF EXISTS course_search_source")
-    run(_SQLITE_SOURCE)
-    for name, (when, body) in _SQLITE_TRIGGERS.items():
+    bilingual = _bilingual(connection)
+    run(_sqlite_source(bilingual))
+    for name, (when, body) in _sqlite_triggers(bilingual).items():
         run(f"DROP TRIGGER IF EXISTS {name}")
         run(f"CREATE TRIGGER {name} {when} BEGIN\n  {body}\nEND")
     _rebuild_sqlite(connection)
@@ -587,8 +617,8 @@ _PG_STATEMENTS = [
         gram text NOT NULL, course_id integer NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
         PRIMARY KEY (gram, course_id))""",
     """CREATE OR REPLACE VIEW course_search_source AS
-    SELECT c.id AS course_id, c.code::text AS code, c.title::text AS title,
-           coalesce(c.summary, '')::text AS summary, coalesce(c.description, '')::text AS description,
+    SELECT c.id AS course_id, c.code::text AS code, {title}::text AS title,
+           {summary}::text AS summary, {description}::text AS description,
            coalesce((SELECT concat_ws(' ', cat.name, cat.name_zh, cat.slug)
                      FROM categories cat WHERE cat.id = c.category_id), '')::text AS category,
            coalesce((SELECT string_agg(DISTINCT u.display_name, ', ')
@@ -646,7 +676,7 @@ _PG_STATEMENTS = [
 ]
 
 _PG_TRIGGERS = {
-    "course_search_courses": ("AFTER INSERT OR UPDATE OF code, title, summary, description, category_id",
+    "course_search_courses": ("AFTER INSERT OR UPDATE OF code, title, summary, description{translated}, category_id",
                               "courses", "course_search_on_course"),
     "course_search_categories": ("AFTER UPDATE OF name, name_zh, slug", "categories", "course_search_on_category"),
     "course_search_run_trainers": ("AFTER INSERT OR DELETE", "run_trainers", "course_search_on_run_trainer"),
@@ -656,9 +686,14 @@ _PG_TRIGGERS = {
 
 
 def _install_postgresql(connection) -> None:
+    bilingual = _bilingual(connection)
+    cols = _BILINGUAL if bilingual else _SINGLE
     for statement in _PG_STATEMENTS:
+        if "course_search_source AS" in statement:
+            statement = statement.format(**cols)
         connection.exec_driver_sql(statement)
     for name, (when, table, function) in _PG_TRIGGERS.items():
+        when = when.replace("{translated}", _TRANSLATED_COLUMNS if bilingual else "")
         connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {table}")
         connection.exec_driver_sql(f"CREATE TRIGGER {name} {when} ON {table} "
                                    f"FOR EACH ROW EXECUTE FUNCTION {function}()")

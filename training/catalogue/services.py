@@ -16,6 +16,7 @@ from ..enrolment.models import SEAT_STATUSES, Enrolment, EnrolmentStatus
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus, run_trainers
+from ..transactions import unit_of_work
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 LANGUAGES = ("en", "zh", "en+zh", "de")
@@ -194,6 +195,7 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
             course.prerequisite_course_id = prereq.id
 
 
+@unit_of_work
 def create_course(actor, data: dict) -> Course:
     course = Course()
     _apply_course(course, data, creating=True)
@@ -204,6 +206,7 @@ def create_course(actor, data: dict) -> Course:
     return course
 
 
+@unit_of_work
 def update_course(actor, course: Course, data: dict) -> Course:
     _apply_course(course, data, creating=False)
     record(actor, "course.update", course, ", ".join(sorted(k for k in data if k in COURSE_FIELDS)))
@@ -211,6 +214,7 @@ def update_course(actor, course: Course, data: dict) -> Course:
     return course
 
 
+@unit_of_work
 def archive_course(actor, course: Course) -> Course:
     """Courses with history are archived, never deleted."""
     course.archived = True
@@ -395,7 +399,7 @@ def _parse_meetings(items, tz: ZoneInfo) -> list[tuple[datetime, datetime, str]]
 
 def _check_meetings_inside(run: Run, meetings) -> None:
     tz = run.tz
-    for starts, ends, *_ in meetings:
+    for starts, ends, *_rest in meetings:
         if starts.astimezone(tz).date() < run.starts_on or ends.astimezone(tz).date() > run.ends_on:
             raise ValidationFailed(
                 f"A meeting on {starts.astimezone(tz):%Y-%m-%d %H:%M} lies outside the run's dates "
@@ -464,6 +468,7 @@ def _check_deadline(run: Run) -> None:
                                fields={"enrol_deadline": "after the run"})
 
 
+@unit_of_work
 def create_run(actor, course: Course, data: dict) -> Run:
     if course.archived:
         raise Conflict(_("This course is archived; runs cannot be added."), code="course_archived")
@@ -482,6 +487,7 @@ def create_run(actor, course: Course, data: dict) -> Run:
     return run
 
 
+@unit_of_work
 def update_run(actor, run_id: int, data: dict) -> Run:
     """Edit a run; capacity never drops below the confirmed trainees, and added
     seats promote the waitlist in the same transaction."""
@@ -521,6 +527,7 @@ def replace_meetings(run: Run, meetings) -> None:
         run.meetings.append(Meeting(starts_at=s, ends_at=e, title=t))
 
 
+@unit_of_work
 def add_meeting(actor, run_id: int, starts_at, ends_at, title: str = "") -> Meeting:
     run = get_run(run_id, lock=True)
     (s, e, t), = _parse_meetings([{"starts_at": starts_at, "ends_at": ends_at, "title": title}], run.tz)
@@ -533,6 +540,7 @@ def add_meeting(actor, run_id: int, starts_at, ends_at, title: str = "") -> Meet
     return meeting
 
 
+@unit_of_work
 def delete_meeting(actor, meeting: Meeting) -> None:
     from ..attendance.models import Attendance
     if db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting.id)):
@@ -607,10 +615,11 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
     from ..enrolment.services import waitlist_position
     from ..permissions import is_admin
     from ..types import org_today
+    from ..permissions import can
     admin = is_admin(viewer)
     course = db.session.scalar(select(Course).where(Course.id == course_id).options(
         selectinload(Course.category), selectinload(Course.prerequisite_course)))
-    if course is None or (not admin and (not course.published or course.archived)):
+    if course is None or not can(viewer, "view_course", course):
         raise NotFound(_("No such course."))
     statuses = PUBLIC_RUN_STATUSES + ((RunStatus.draft.value, RunStatus.cancelled.value) if admin else ())
     runs = list(db.session.scalars(
@@ -647,14 +656,15 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
                         deadlines={r.id: enrol_deadline(r) for r in runs})
 
 
-def run_for_calendar(run_id: int, viewer=None) -> Run:
-    """A run whose calendar anyone may download: published course, not a draft
-    (admins: any run)."""
-    from ..permissions import is_admin
+def visible_run(run_id: int, viewer=None) -> Run:
+    """The run, loaded for a page, if ``viewer`` may see it (``view_run``):
+    the run page, its calendar and the API load it here, so they cannot drift."""
+    from ..permissions import can
     run = load_run_for_page(run_id)
-    if not is_admin(viewer) and (run.status == RunStatus.draft.value or not run.course.published):
+    if not can(viewer, "view_run", run):
         raise NotFound(_("No such run."))
     return run
+
 
 
 def calendar_feed_runs(token: str):
@@ -702,6 +712,7 @@ def get_category(category_id: int) -> Category:
     return category
 
 
+@unit_of_work
 def save_category(actor, category: Category | None, data: dict) -> Category:
     """Create (category None) or edit a category: a unique slug and a name."""
     creating = category is None
@@ -724,6 +735,7 @@ def save_category(actor, category: Category | None, data: dict) -> Category:
     return category
 
 
+@unit_of_work
 def delete_category(actor, category: Category) -> None:
     """Only a category no course uses can go."""
     used = db.session.scalar(select(func.count()).select_from(Course).where(Course.category_id == category.id))
@@ -740,6 +752,7 @@ def course_has_history(course: Course) -> bool:
     return db.session.scalar(select(func.count()).select_from(Run).where(Run.course_id == course.id)) > 0
 
 
+@unit_of_work
 def delete_course(actor, course: Course) -> None:
     """A course that never had a run may be deleted; one with history is archived."""
     if course_has_history(course):
@@ -749,6 +762,7 @@ def delete_course(actor, course: Course) -> None:
     db.session.commit()
 
 
+@unit_of_work
 def restore_course(actor, course: Course) -> Course:
     """Bring an archived course back, unpublished, for an admin to review."""
     course.archived = False

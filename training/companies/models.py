@@ -16,7 +16,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime, utcnow
 
 
@@ -54,7 +54,7 @@ def name_key(text: str | None) -> str:
     return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
 
 
-class Company(db.Model):
+class Company(Model):
     __tablename__ = "companies"
     __table_args__ = (
         CheckConstraint("tier IN ('member', 'associate', 'founding')", name="tier_known"),
@@ -88,7 +88,7 @@ class Company(db.Model):
         return f"<Company {self.id} {self.code}>"
 
 
-class CompanyInvitation(db.Model):
+class CompanyInvitation(Model):
     """An address a coordinator invited: a pending person until someone with
     that address registers or signs in, who then joins the company."""
 
@@ -118,7 +118,7 @@ class CompanyInvitation(db.Model):
         return InvitationStatus(self.status)
 
 
-class ReportMail(db.Model):
+class ReportMail(Model):
     """One monthly report mail per coordinator and month: the row is the
     guarantee that it goes out once, however often the scheduler runs."""
 

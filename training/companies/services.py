@@ -40,17 +40,18 @@ from ..accounts.services import (clean_name, create_user, ensure_trainees, find_
 from ..admin.models import record
 from ..catalogue.models import Run, RunStatus, SeatAllocation
 from ..catalogue.services import get_run, parse_datetime, seat_counts
+from ..content_i18n import localized
 from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..enrolment.offers import pass_on
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can, coordinates, is_admin, is_coordinator
+from ..permissions import Action, can, coordinates, is_admin, is_coordinator
 from ..types import org_today, utcnow
 from .models import Company, CompanyInvitation, InvitationStatus, MembershipTier, name_key
 
 S = EnrolmentStatus
-I = InvitationStatus
+Inv = InvitationStatus
 INVITE_MAX_AGE = 30 * 24 * 3600
 CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
@@ -86,7 +87,7 @@ def _int_id(value, field: str) -> int:
     return value
 
 
-def visible_company(company_id: int, viewer, action: str = "view_company") -> Company:
+def visible_company(company_id: int, viewer, action: Action = "view_company") -> Company:
     """The company, if ``viewer`` may do ``action`` on it; otherwise 404 (the
     same answer as for a company that does not exist)."""
     company = db.session.get(Company, company_id) if 0 < company_id < 2**31 else None
@@ -291,7 +292,7 @@ def people(company_id: int, viewer) -> list[Person]:
     users = list(db.session.scalars(select(User).where(User.company_id == company.id)
                                     .order_by(User.display_name, User.id)))
     pending = list(db.session.scalars(select(CompanyInvitation).where(
-        CompanyInvitation.company_id == company.id, CompanyInvitation.status == I.pending.value)
+        CompanyInvitation.company_id == company.id, CompanyInvitation.status == Inv.pending.value)
         .order_by(CompanyInvitation.created_at, CompanyInvitation.id)))
     return ([Person(u.email, u.display_name, u, None) for u in users]
             + [Person(i.email, i.name, None, i) for i in pending])
@@ -311,7 +312,7 @@ def invitation_for_token(token: str) -> CompanyInvitation:
     except (BadSignature, SignatureExpired):
         raise NotFound(_("This invitation link is not valid (any more).")) from None
     invitation = db.session.get(CompanyInvitation, data.get("i")) if isinstance(data, dict) else None
-    if invitation is None or invitation.email != data.get("e") or invitation.status == I.revoked.value:
+    if invitation is None or invitation.email != data.get("e") or invitation.status == Inv.revoked.value:
         raise NotFound(_("This invitation link is not valid (any more)."))
     return invitation
 
@@ -346,7 +347,7 @@ def _add(actor, company: Company, email: str, name: str, role: str) -> tuple[Per
         invitation = CompanyInvitation(company_id=company.id, email=email, name=name, role=role,
                                        invited_by_id=getattr(actor, "id", None))
         db.session.add(invitation)
-    invitation.name, invitation.role, invitation.status = name, role, I.pending.value
+    invitation.name, invitation.role, invitation.status = name, role, Inv.pending.value
     invitation.created_at = utcnow()
     created = False
     if user is None:
@@ -362,7 +363,7 @@ def _add(actor, company: Company, email: str, name: str, role: str) -> tuple[Per
     _invite_mail(invitation, user, "coordinator_invitation" if role == Role.coordinator.value
                  else "company_invitation")
     record(actor, f"company.{role}.add", company, f"{email} {'created' if created else invitation.status}")
-    return Person(email, name, user if invitation.status == I.linked.value else None, invitation), created
+    return Person(email, name, user if invitation.status == Inv.linked.value else None, invitation), created
 
 
 def add_person(actor, company_id: int, email, name) -> tuple[Person, bool]:
@@ -405,7 +406,7 @@ def _link(invitation: CompanyInvitation, user: User) -> None:
     user.company_id = invitation.company_id
     if invitation.role == Role.coordinator.value and user.role == Role.trainee.value:
         user.role = Role.coordinator.value
-    invitation.status = I.linked.value
+    invitation.status = Inv.linked.value
     invitation.user_id = user.id
     invitation.linked_at = utcnow()
 
@@ -414,7 +415,7 @@ def link_invitations(user: User) -> CompanyInvitation | None:
     """On sign-in or registration: the newest pending invitation of the
     address makes the person one of that company's people."""
     invitation = db.session.scalar(select(CompanyInvitation).where(
-        CompanyInvitation.email == user.email, CompanyInvitation.status == I.pending.value)
+        CompanyInvitation.email == user.email, CompanyInvitation.status == Inv.pending.value)
         .order_by(CompanyInvitation.created_at.desc(), CompanyInvitation.id.desc()).limit(1))
     if invitation is None:
         return None
@@ -768,7 +769,8 @@ def warn_before_release(now: datetime | None = None, hours: int = 72) -> dict[in
             company = db.session.get(Company, allocation.company_id)
             for user in coordinators:
                 mail.queue(mail.build(user.email, SUBJECTS["seats_release_soon"], "seats_release_soon",
-                                      locale=user.locale, subject_args={"course": run.course.title},
+                                      locale=user.locale,
+                                      subject_args={"course": localized(run.course, "title", user.locale or "en")},
                                       user=user, run=run, course=run.course, allocation=allocation,
                                       unused=unused, company_name=company.label(user.locale),
                                       base_url=public_base_url()))

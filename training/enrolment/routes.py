@@ -9,6 +9,7 @@ from ..catalogue.services import get_run, run_end, run_start
 from ..errors import DomainError
 from ..mail import local_date, local_time
 from ..types import utcnow
+from ..web import safe_next
 from . import offers, services
 from .forms import ActionForm, CancelForm
 
@@ -24,11 +25,6 @@ def _run_time(value, run, fmt: str = "medium") -> str:
 @bp.app_template_filter("long_date")
 def _long_date(value, fmt: str = "medium") -> str:
     return local_date(value, fmt)
-
-
-def _safe_next(target: str | None) -> str | None:
-    from ..accounts.routes import safe_next
-    return safe_next(target)
 
 
 def _course_url(run_id: int) -> str:
@@ -54,7 +50,7 @@ def _flash_enrolled(enrolment) -> None:
 
 @bp.post("/runs/<int:run_id>/enrol")
 def enrol(run_id):
-    back = _safe_next(request.form.get("next")) or _course_url(run_id)
+    back = safe_next(request.form.get("next")) or _course_url(run_id)
     if not current_user.is_authenticated:
         flash(_("Log in or register to enrol."), "info")
         return redirect(url_for("accounts.login", next=back))
@@ -78,7 +74,7 @@ def cancel(enrolment_id):
     enrolment = None
     try:
         enrolment = services.get_enrolment(enrolment_id)
-        back = _safe_next(form.next.data) or _course_url(enrolment.run_id)
+        back = safe_next(form.next.data) or _course_url(enrolment.run_id)
         if not form.validate_on_submit():
             flash(_("The form expired. Please try again."), "danger")
             return redirect(back)
@@ -86,7 +82,7 @@ def cancel(enrolment_id):
         services.cancel(current_user, enrolment_id, form.reason.data or "")
     except DomainError as exc:
         flash(exc.message, "danger")
-        return redirect(_safe_next(form.next.data) or (
+        return redirect(safe_next(form.next.data) or (
             _course_url(enrolment.run_id) if enrolment is not None else url_for("enrolment.my_training")))
     course = enrolment.run.course.title
     if was == "waitlisted":
@@ -135,7 +131,7 @@ def decline_offer(enrolment_id):
 
 def _answer_offer(enrolment_id: int, *, accept: bool):
     form = ActionForm()
-    back = _safe_next(form.next.data) or url_for("enrolment.offer", enrolment_id=enrolment_id)
+    back = safe_next(form.next.data) or url_for("enrolment.offer", enrolment_id=enrolment_id)
     if not form.validate_on_submit():
         flash(_("The form expired. Please try again."), "danger")
         return redirect(back)

@@ -8,13 +8,13 @@ from datetime import date, datetime
 from sqlalchemy import Date, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime
 
 ALL = 0  # company_id of the facts of all of a run's trainees (companies are numbered from 1)
 
 
-class RunSummary(db.Model):
+class RunSummary(Model):
     """The facts of one run (``metrics.RunFacts``) as of ``computed_at``:
     ``company_id`` ALL for all its trainees, else only the trainees booked for
     that company (a row for each company that has confirmed trainees in it)."""
@@ -36,7 +36,7 @@ class RunSummary(db.Model):
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class DaySummary(db.Model):
+class DaySummary(Model):
     """The day facts of one run, company (ALL: everybody) and organisation-local day."""
 
     __tablename__ = "report_day_summaries"
@@ -51,7 +51,7 @@ class DaySummary(db.Model):
     attended: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class SummaryChange(db.Model):
+class SummaryChange(Model):
     """Something a report depends on changed (written in the transaction of
     the change): ``kind`` run, enrolment, meeting, course or all, and its id.
     The next refresh recomputes the runs concerned and deletes the row."""
@@ -63,7 +63,7 @@ class SummaryChange(db.Model):
     key: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class SummaryState(db.Model):
+class SummaryState(Model):
     """One row (id 1): the moment the summaries describe (``as_of``: every
     change committed before it is in them) and when they were last rebuilt."""
 

@@ -111,7 +111,7 @@ def _bulk(state):
     if not (state.is_insert or state.is_update or state.is_delete):
         return
     table = getattr(getattr(state.statement, "table", None), "name", None)
-    kind = _TABLES.get(table)
+    kind = _TABLES.get(table or "")
     if kind is None:
         return
     params = state.parameters

@@ -7,14 +7,14 @@ page, export, API answer and reminder asks it.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime, local_date, org_tz, utcnow
 
 # The I-L-U-O scale of the shop floor, the default of every new skill.
@@ -81,8 +81,7 @@ STATE_GLYPHS = {
 
 def day_start_utc(day: date) -> datetime:
     """The first moment of ``day`` in the organisation's zone, as an aware UTC datetime."""
-    from datetime import timezone
-    return datetime.combine(day, time(), org_tz()).astimezone(timezone.utc)
+    return datetime.combine(day, time(), org_tz()).astimezone(UTC)
 
 
 def grant_state(valid_from: date, valid_until: date | None, revoked_at: datetime | None, on: date,
@@ -105,7 +104,7 @@ def grant_state(valid_from: date, valid_until: date | None, revoked_at: datetime
     return QualificationState.valid
 
 
-class Skill(db.Model):
+class Skill(Model):
     __tablename__ = "skills"
     __table_args__ = (
         CheckConstraint("validity_months IS NULL OR (validity_months >= 1 AND validity_months <= 600)",
@@ -118,7 +117,7 @@ class Skill(db.Model):
     name_zh: Mapped[str] = mapped_column(String(200), default="")
     category: Mapped[str] = mapped_column(String(100), default="")
     # [{"code", "name", "name_zh"}, ...], level n is levels[n - 1]; validated by the services.
-    levels: Mapped[list] = mapped_column(JSON, default=lambda: [dict(level) for level in DEFAULT_LEVELS])
+    levels: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=lambda: [dict(level) for level in DEFAULT_LEVELS])
     validity_months: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -141,7 +140,7 @@ class Skill(db.Model):
         return (self.name_zh if locale.startswith("zh") and self.name_zh else None) or self.name
 
 
-class CourseSkill(db.Model):
+class CourseSkill(Model):
     """Completing the course (its certificate) grants the skill at this level."""
 
     __tablename__ = "course_skills"
@@ -154,7 +153,7 @@ class CourseSkill(db.Model):
     skill: Mapped[Skill] = relationship()
 
 
-class Position(db.Model):
+class Position(Model):
     """A station, machine, line or job role, and what it takes to work it."""
 
     __tablename__ = "positions"
@@ -176,7 +175,7 @@ class Position(db.Model):
         return (self.name_zh if locale.startswith("zh") and self.name_zh else None) or self.name
 
 
-class PositionRequirement(db.Model):
+class PositionRequirement(Model):
     __tablename__ = "position_requirements"
     __table_args__ = (
         CheckConstraint("level >= 1", name="level_positive"),
@@ -193,7 +192,7 @@ class PositionRequirement(db.Model):
     skill: Mapped[Skill] = relationship()
 
 
-class PositionPerson(db.Model):
+class PositionPerson(Model):
     """Who works on a position (assigned by admins)."""
 
     __tablename__ = "position_people"
@@ -207,7 +206,7 @@ class PositionPerson(db.Model):
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
-class Grant(db.Model):
+class Grant(Model):
     """A person's qualification: a skill at a level, from a source, with evidence.
 
     Grants are never deleted: a revoked or expired grant stays visible and counts
@@ -220,6 +219,8 @@ class Grant(db.Model):
         CheckConstraint("source IN ('certificate', 'assessment', 'manual')", name="source_known"),
         CheckConstraint("source <> 'certificate' OR certificate_id IS NOT NULL", name="certificate_evidence"),
         CheckConstraint("valid_until IS NULL OR valid_until >= valid_from", name="dates_in_order"),
+        CheckConstraint("evidence_sha256 IS NULL OR evidence_mimetype IN "
+                        "('application/pdf', 'image/jpeg', 'image/png', 'image/webp')", name="evidence_file_type"),
         UniqueConstraint("certificate_id", "skill_id", name="uq_qualification_grants_certificate_skill"),
         Index("ix_qualification_grants_skill_user", "skill_id", "user_id"),
         Index("ix_qualification_grants_valid_until", "valid_until"),
@@ -232,6 +233,12 @@ class Grant(db.Model):
     source: Mapped[str] = mapped_column(String(16))
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), index=True)
     evidence: Mapped[str] = mapped_column(Text, default="")
+    # An attached file (a scanned sign-off sheet, a photo of the practical test): its bytes live
+    # write-once in the document store under this SHA-256 (training.certificates.documents).
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    evidence_filename: Mapped[str] = mapped_column(String(200), default="")
+    evidence_mimetype: Mapped[str] = mapped_column(String(64), default="")
+    evidence_size: Mapped[int | None] = mapped_column(Integer)
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     valid_from: Mapped[date] = mapped_column(Date)
@@ -260,7 +267,7 @@ class Grant(db.Model):
             self.revoked_by_id = actor_id
 
 
-class QualificationReminder(db.Model):
+class QualificationReminder(Model):
     """One renewal reminder sent for a grant, ``days_before`` its expiry (90, 30
     or 7): the unique key makes each reminder go out once."""
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
 from ..catalogue.models import Course, Run
-from ..extensions import db
+from ..extensions import Model
 from ..types import UTCDateTime, utcnow
 
 
@@ -19,7 +19,7 @@ class QuestionKind(enum.StrEnum):
     text = "text"            # free text
 
 
-class FeedbackQuestion(db.Model):
+class FeedbackQuestion(Model):
     """One survey question. Without a course it is asked after every run;
     with one, only after runs of that course (after the general questions)."""
 
@@ -41,7 +41,7 @@ class FeedbackQuestion(db.Model):
         return self.text_zh if locale and str(locale).startswith("zh") and self.text_zh else self.text_en
 
 
-class FeedbackInvitation(db.Model):
+class FeedbackInvitation(Model):
     """The survey offered to one confirmed enrolment: the marker that it may
     answer once. ``answered_at`` is set when it answers; the answer itself
     (FeedbackResponse) carries the run and never the person or this row's id,
@@ -63,7 +63,7 @@ class FeedbackInvitation(db.Model):
     run: Mapped[Run] = relationship()
 
 
-class FeedbackResponse(db.Model):
+class FeedbackResponse(Model):
     """One anonymous answer to a run's survey (no person, no invitation id)."""
 
     __tablename__ = "feedback_responses"
@@ -80,7 +80,7 @@ class FeedbackResponse(db.Model):
     answers: Mapped[list[FeedbackAnswer]] = relationship(back_populates="response", cascade="all, delete-orphan")
 
 
-class FeedbackAnswer(db.Model):
+class FeedbackAnswer(Model):
     """The answer to one rating or text question within a response."""
 
     __tablename__ = "feedback_answers"
@@ -104,7 +104,7 @@ class Frequency(enum.StrEnum):
     monthly = "monthly"
 
 
-class ReportSubscription(db.Model):
+class ReportSubscription(Model):
     """A person receives a report by e-mail every week or month, with the XLSX
     attached, covering what they may see (``permissions.report_limits``)."""
 
@@ -125,7 +125,7 @@ class ReportSubscription(db.Model):
     course: Mapped[Course | None] = relationship()
 
 
-class ReportDelivery(db.Model):
+class ReportDelivery(Model):
     """One delivery of a subscription for one period: the unique key makes
     each delivery happen exactly once, however often the job runs."""
 
@@ -140,7 +140,7 @@ class ReportDelivery(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class FeedbackStat(db.Model):
+class FeedbackStat(Model):
     """Feedback counts of one run (``question_id`` 0: invited, answers, sum and
     number of the 0-10 recommendations) or of one run and rating question
     (answers, sum of the ratings). Kept in the transaction that sends the

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from ..errors import DomainError
 from ..markdown import plain_text
 from ..permissions import can
+from ..web import page_arg, show_form_error
 from . import photos, services
 from .forms import PhotoForm, ProfileForm, RemovePhotoForm
 
@@ -16,17 +17,10 @@ bp = Blueprint("trainers", __name__)
 PER_PAGE = 24
 
 
-def _page_number() -> int:
-    try:
-        return min(max(int(request.args.get("page", 1)), 1), 100000)
-    except (TypeError, ValueError):
-        return 1
-
-
 @bp.get("/trainers")
 def directory():
     q = " ".join((request.args.get("q") or "").replace("\x00", " ").split())[:100]
-    page = services.list_trainers(q, _page_number(), PER_PAGE)
+    page = services.list_trainers(q, page_arg(), PER_PAGE)
     return render_template("trainers/directory.html", page=page, q=q)
 
 
@@ -54,23 +48,12 @@ def edit_profile(user_id):
                 "name": form.name.data, "title": form.title.data, "organisation": form.organisation.data,
                 "expertise": form.expertise.data, "bio": form.bio.data, "public": form.public.data})
         except DomainError as exc:
-            _form_error(form, exc)
+            show_form_error(form, exc, {"display_name": "name"})
         else:
             flash(_("Profile saved."), "success")
             return redirect(url_for("trainers.edit_profile", user_id=user.id))
     return render_template("trainers/edit.html", form=form, photo_form=PhotoForm(), remove_form=RemovePhotoForm(),
                            user=user, profile=profile), 422 if form.errors else 200
-
-
-def _form_error(form, exc: DomainError) -> None:
-    """Show a service's refusal beside its field, else at the top of the form."""
-    name = next(iter(exc.fields), None)
-    name = {"display_name": "name"}.get(name, name)
-    field = getattr(form, name, None) if name else None
-    if field is not None and hasattr(field, "errors") and isinstance(field.errors, list):
-        field.errors.append(exc.message)
-    else:
-        flash(exc.message, "danger")
 
 
 @bp.post("/trainers/<int:user_id>/photo")

@@ -23,6 +23,7 @@ from ..extensions import db
 from ..permissions import can
 from ..types import org_today, utcnow
 from . import photos
+from ..transactions import unit_of_work
 
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 60
@@ -157,6 +158,7 @@ def _text(value, field_name: str, limit: int) -> str:
     return value
 
 
+@unit_of_work
 def update_profile(actor, user_id: int, data: dict) -> TrainerProfile:
     """Save the profile fields given in ``data`` (name, title, organisation,
     expertise, bio, public). Nothing is saved when one of them is invalid."""
@@ -184,6 +186,7 @@ def update_profile(actor, user_id: int, data: dict) -> TrainerProfile:
     return profile
 
 
+@unit_of_work
 def set_photo(actor, user_id: int, stream) -> TrainerProfile:
     """Replace the trainer's photo. The upload is read (5 MB at most), checked
     and re-encoded before anything changes; the old files go after the commit."""
@@ -205,6 +208,7 @@ def set_photo(actor, user_id: int, stream) -> TrainerProfile:
     return profile
 
 
+@unit_of_work
 def remove_photo(actor, user_id: int) -> TrainerProfile:
     user = _editable(actor, user_id)
     profile = user.trainer_profile

@@ -1,13 +1,13 @@
 """report summaries: the glossary's facts per run and per day, kept by a refresh job; feedback counts per run
 
-Revision ID: 0016b_report_summaries
-Revises: 0013c_run_trainers_user_index
+Revision ID: 0019r_report_summaries
+Revises: 0018q_grant_evidence_files
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016b_report_summaries"
-down_revision = "0013c_run_trainers_user_index"
+revision = "0019r_report_summaries"
+down_revision = "0018q_grant_evidence_files"
 branch_labels = None
 depends_on = None
 

@@ -20,7 +20,7 @@ from ..content_i18n import localized, normalise_lang
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
 from ..extensions import db
-from ..permissions import can
+from ..permissions import Action, can
 from ..types import utcnow
 from ..urls import public_base_url
 from . import services
@@ -39,7 +39,7 @@ def _fail(exc: DomainError):
     raise exc
 
 
-def _load(actor, meeting_id: int, action: str, message: str) -> Meeting:
+def _load(actor, meeting_id: int, action: Action, message: str) -> Meeting:
     meeting = services.get_meeting(meeting_id)
     if not can(actor, action, meeting):
         raise Forbidden(message)

@@ -46,7 +46,7 @@ from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..enrolment.offers import pass_on
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can, coordinates, is_admin, is_coordinator
+from ..permissions import Action, can, coordinates, is_admin, is_coordinator
 from ..types import org_today, utcnow
 from .models import Company, CompanyInvitation, InvitationStatus, MembershipTier, name_key
 
@@ -87,7 +87,7 @@ def _int_id(value, field: str) -> int:
     return value
 
 
-def visible_company(company_id: int, viewer, action: str = "view_company") -> Company:
+def visible_company(company_id: int, viewer, action: Action = "view_company") -> Company:
     """The company, if ``viewer`` may do ``action`` on it; otherwise 404 (the
     same answer as for a company that does not exist)."""
     company = db.session.get(Company, company_id) if 0 < company_id < 2**31 else None

@@ -119,9 +119,10 @@ def check(upload: Upload) -> CheckedFile:
             raise _refuse(_("The evidence file is a PDF that cannot be opened (damaged or password-protected)."))
         mimetype = "application/pdf"
     else:
-        mimetype = _image_type(upload.data)
-        if mimetype is None:
+        image_type = _image_type(upload.data)
+        if image_type is None:
             raise _refuse(_("The evidence file must be a PDF or a JPEG, PNG or WebP image."))
+        mimetype = image_type
     return CheckedFile(upload.data, mimetype, clean_name(upload.filename, mimetype))
 
 

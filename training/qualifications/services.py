@@ -40,7 +40,7 @@ from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can
+from ..permissions import Action, can
 from ..transactions import unit_of_work
 from ..types import org_today, utcnow
 from . import evidence as evidence_files
@@ -164,7 +164,7 @@ def _commit_or_conflict(message: str) -> None:
         raise Conflict(message, code="duplicate") from None
 
 
-def _check(actor, action: str, obj=None, message: str | None = None) -> None:
+def _check(actor, action: Action, obj=None, message: str | None = None) -> None:
     if not can(actor, action, obj):
         raise Forbidden(message or _("You are not allowed to do this."))
 

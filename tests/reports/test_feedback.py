@@ -199,3 +199,38 @@ def test_the_counts_kept_with_the_answers_equal_a_recount(app, factory):
     assert (run.id, 0, 4, 3, 24, 3) in kept and (other.id, 0, 2, 1, 8, 1) in kept
     feedback.rebuild_stats()
     assert rows() == kept
+
+
+def test_the_xlsx_holds_the_feedback_results_and_free_text(app, client, factory):
+    """Per run: invited, answers, response rate (a number shown as a percentage), satisfaction; the
+    comments sheet lists the free-text answers. A trainer below five answers gets neither score nor text."""
+    import io
+
+    from openpyxl import load_workbook
+    trainer, admin = factory.trainer(), factory.admin()
+    run, enrolments = _ended_run(factory, trainer, n=6)
+    feedback.send_due_surveys()
+    _answer_all(enrolments[:metrics.MIN_ANSWERS])
+    args = {"from": (run.starts_on - timedelta(days=1)).isoformat(), "to": run.ends_on.isoformat()}
+    login(client, admin)
+    book = load_workbook(io.BytesIO(client.get("/reports/export.xlsx", query_string=args).data))
+    names = [n.split(" ")[0] for n in book.sheetnames]
+    results, comments = book.worksheets[names.index("Feedback")], book.worksheets[names.index("Comments")]
+    row = [c.value for c in results[2]]
+    assert row[0] == run.course.code and row[1].date() == run.starts_on and row[2:4] == [6, 5]
+    assert row[4] == pytest.approx(5 / 6) and results.cell(2, 5).number_format == "0.0%"
+    assert row[5] == pytest.approx(8.0)
+    texts = [r[4] for r in comments.iter_rows(min_row=2, values_only=True)]
+    assert texts == ["Good hands-on time"] * metrics.MIN_ANSWERS and comments.cell(2, 1).is_date
+    # the trainer, with one answer fewer on another run of theirs, sees no score there
+    other, others = _ended_run(factory, trainer, n=5)
+    feedback.send_due_surveys()
+    _answer_all(others[:metrics.MIN_ANSWERS - 1])
+    login(client, trainer)
+    args = {"from": (other.starts_on - timedelta(days=1)).isoformat(), "to": other.ends_on.isoformat(),
+            "run_id": other.id}
+    book = load_workbook(io.BytesIO(client.get("/reports/export.xlsx", query_string=args).data))
+    names = [n.split(" ")[0] for n in book.sheetnames]
+    row = [c.value for c in book.worksheets[names.index("Feedback")][2]]
+    assert row[3] == metrics.MIN_ANSWERS - 1 and row[5] is None
+    assert book.worksheets[names.index("Comments")].max_row == 1

@@ -66,7 +66,7 @@ def _key_changes(obj) -> set[tuple[str, int]]:
 
     own = state.dict.get("id")
     if isinstance(obj, Enrolment):
-        return {("run", v) for v in values("run_id")} | ({("enrolment", own)} if own else set())
+        return {("run", v) for v in values("run_id")}
     if isinstance(obj, Meeting):
         return {("run", v) for v in values("run_id")}
     if isinstance(obj, Run):

@@ -8,6 +8,8 @@ instead of duplicating them; a cancelled run's events say STATUS:CANCELLED.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import timedelta
 from functools import lru_cache
 
@@ -100,11 +102,39 @@ def _add_run(cal: Calendar, run, base_url: str, *, only: int | None = None, orga
         cal.add_component(ev)
 
 
+_RUN_CALENDARS: OrderedDict[tuple, bytes] = OrderedDict()
+_RUN_CALENDARS_MAX = 256
+_run_calendars_lock = threading.Lock()
+
+
+def _run_fingerprint(run, base_url: str) -> tuple:
+    """Everything a run's calendar says: a change to any of it makes a new calendar."""
+    course = run.course
+    return (run.id, base_url, run.course_id, course.code, course.title, course.summary, run.mode, run.location,
+            run.city, run.status, run.timezone, run.starts_on, run.ends_on,
+            tuple((m.id, m.starts_at, m.ends_at, m.title, getattr(m, "sequence", 0), getattr(m, "cancelled_at", None))
+                  for m in run.meetings))
+
+
 def run_calendar(run, base_url: str) -> bytes:
+    """The run's calendar, built once per change of the run (its course, meetings,
+    place or status) and kept per process: every confirmation e-mail of a run
+    carries the same one (its DTSTAMP is when it was built)."""
+    key = _run_fingerprint(run, base_url)
+    with _run_calendars_lock:
+        cached = _RUN_CALENDARS.get(key)
+        if cached is not None:
+            _RUN_CALENDARS.move_to_end(key)
+            return cached
     cal = _calendar(f"{run.course.code} {run.course.title}")
     _add_run(cal, run, base_url)
     add_timezones(cal)
-    return cal.to_ical()
+    data = cal.to_ical()
+    with _run_calendars_lock:
+        _RUN_CALENDARS[key] = data
+        while len(_RUN_CALENDARS) > _RUN_CALENDARS_MAX:
+            _RUN_CALENDARS.popitem(last=False)
+    return data
 
 
 def feed_calendar(runs, name: str, base_url: str) -> bytes:

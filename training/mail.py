@@ -62,7 +62,9 @@ def build(to: str, subject: object, template: str, *, locale: str | None = None,
     msg.set_content(body)
     for filename, mimetype, data in attachments:
         maintype, subtype = mimetype.split("/", 1)
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        # Text attachments (calendars) are UTF-8: say so, or readers fall back to ASCII on Chinese titles.
+        params = {"charset": "utf-8"} if maintype == "text" else None
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename, params=params)
     return msg
 
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -104,7 +106,7 @@ class SlimSubsetter:
     table. Glyphs are read from the font file once each and kept; reportlab
     copies the whole glyf table (megabytes for a CJK font) on every subset."""
 
-    def __init__(self, face, family: str):
+    def __init__(self, face: Any, family: str) -> None:
         self.face = face
         self.glyf_at = face.get_table_pos("glyf")[0]
         self.fixed = {"OS/2": face.get_table("OS/2"), "name": _name_table(family),
@@ -120,7 +122,7 @@ class SlimSubsetter:
             cached = self.glyphs[index] = _unhinted_glyph(raw) if raw else (b"", [])
         return cached
 
-    def __call__(self, subset) -> bytes:
+    def __call__(self, subset: Sequence[int]) -> bytes:
         char_to_glyph = self.face.charToGlyph
         glyph_map, glyph_set = [0], {0: 0}  # new index -> old; old -> new
         for code in subset:
@@ -176,7 +178,7 @@ class SlimSubsetter:
 
 
 def _slim_subsets_of(font: TTFont, family: str) -> None:
-    font.face.makeSubset = SlimSubsetter(font.face, family)
+    font.face.makeSubset = SlimSubsetter(font.face, family)  # type: ignore[method-assign]
 
 
 @lru_cache(maxsize=1)

@@ -465,6 +465,7 @@ class Outcome:
     action: str
     status: int  # 0: no answer (connection refused or reset, timeout)
     started: float
+    ended: float
     detail: str = ""
 
 
@@ -485,7 +486,7 @@ class Load:
 
     def record(self, action: str, status: int, started: float, detail: str = "") -> None:
         with self.lock:
-            self.outcomes.append(Outcome(action, status, started, detail))
+            self.outcomes.append(Outcome(action, status, started, time.monotonic(), detail))
 
     def _call(self, session, action: str, method: str, path: str, **kw):
         import requests
@@ -495,8 +496,10 @@ class Load:
         except requests.RequestException as exc:
             self.record(action, 0, started, type(exc).__name__)
             return None
-        detail = response.text[:300] if response.status_code >= 400 else ""
-        self.record(action, response.status_code, started, detail)
+        status, detail = response.status_code, response.text[:300] if response.status_code >= 400 else ""
+        if status == 503 and not response.headers.get("Retry-After"):
+            status, detail = 590, "503 without Retry-After: " + detail  # counted as another 5xx
+        self.record(action, status, started, detail)
         return response
 
     def client(self, i: int) -> None:
@@ -536,30 +539,31 @@ class Load:
             thread.start()
         return threads
 
-    def table(self, windows: dict[str, tuple[float, float]]) -> dict:
-        """Counts by phase and action: answers, 2xx/3xx, 4xx, 429, 5xx, no answer."""
+    def table(self, down: float, up: float) -> dict:
+        """Counts by phase and action: answers, 2xx/3xx, 4xx, 429, 503, other 5xx, no answer.
+        A request is in the outage when it was under way at any moment of it (a
+        request queued before and answered during it included); before: answered
+        before it began; after: sent once the server was back."""
         out: dict = {}
         with self.lock:
             outcomes = list(self.outcomes)
-        for phase, (start, end) in windows.items():
-            for o in outcomes:
-                if not start <= o.started < end:
-                    continue
-                row = out.setdefault(phase, {}).setdefault(o.action, {"n": 0, "ok": 0, "4xx": 0, "429": 0,
-                                                                     "503": 0, "5xx": 0, "none": 0})
-                row["n"] += 1
-                if o.status == 0:
-                    row["none"] += 1
-                elif o.status < 400:
-                    row["ok"] += 1
-                elif o.status == 429:
-                    row["429"] += 1
-                elif o.status < 500:
-                    row["4xx"] += 1
-                elif o.status == 503:
-                    row["503"] += 1
-                else:
-                    row["5xx"] += 1
+        for o in outcomes:
+            phase = "before" if o.ended < down else "after" if o.started >= up else "outage"
+            row = out.setdefault(phase, {}).setdefault(o.action, {"n": 0, "ok": 0, "4xx": 0, "429": 0,
+                                                                 "503": 0, "5xx": 0, "none": 0})
+            row["n"] += 1
+            if o.status == 0:
+                row["none"] += 1
+            elif o.status < 400:
+                row["ok"] += 1
+            elif o.status == 429:
+                row["429"] += 1
+            elif o.status < 500:
+                row["4xx"] += 1
+            elif o.status == 503:
+                row["503"] += 1
+            else:
+                row["5xx"] += 1
         return out
 
     def failures(self, limit: int = 5, least: int = 500) -> list[str]:
@@ -645,7 +649,6 @@ def redis_outage(app, workdir: Path, *, clients: int = 32, before: float = 10, o
         wait_healthy(port, web)
         load = Load(f"http://{HOST}:{port}", seed, code=lambda: checkin_code(app, seed["meeting_id"]),
                     rounds=len(seed["run_ids"]))
-        t0 = time.monotonic()
         threads = load.start(clients)
         time.sleep(before)
         down = time.monotonic()
@@ -675,9 +678,8 @@ def redis_outage(app, workdir: Path, *, clients: int = 32, before: float = 10, o
             time.sleep(0.5)
         load.stop.set()
         for thread in threads:
-            thread.join(timeout=60)
-        stopped = time.monotonic()
-        figures["phases"] = load.table({"before": (t0, down), "outage": (down, up), "after": (up, stopped)})
+            thread.join(timeout=200)
+        figures["phases"] = load.table(down, up)
         figures["server_errors"] = load.failures()
         figures["refusals"] = load.failures(least=400)
         figures["worker_restarts"] = worker_restarts
@@ -710,3 +712,219 @@ def redis_outage(app, workdir: Path, *, clients: int = 32, before: float = 10, o
 def five_xx(phases: dict, actions=None) -> int:
     return sum(row["5xx"] + row["503"] for rows in phases.values() for action, row in rows.items()
                if actions is None or action in actions)
+
+
+# --- 3. PostgreSQL restarted under load ----------------------------------------------------
+
+def postgres_tools() -> dict | None:
+    """initdb, pg_ctl and runuser, and the ``postgres`` user to run them as; None when missing."""
+    import pwd
+    found = {name: shutil.which(name) or next((str(p) for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}")),
+                                               None) for name in ("initdb", "pg_ctl")}
+    found["runuser"] = shutil.which("runuser") or ("/usr/sbin/runuser" if Path("/usr/sbin/runuser").exists() else None)
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return None
+    return found if all(found.values()) else None
+
+
+class PostgresCluster:
+    """A PostgreSQL cluster of its own: initdb into a fresh folder as the
+    ``postgres`` user, listening on 127.0.0.1 and a free port only; started with
+    pg_ctl, stopped by the postmaster's process id (SIGINT: fast shutdown)."""
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        import pwd
+        tools = postgres_tools()
+        if tools is None:
+            raise RuntimeError("PostgreSQL's initdb/pg_ctl, runuser or the postgres user is missing")
+        self.tools = tools
+        self.port = port or free_port()
+        # A folder of its own in the system's temporary directory (the postgres user cannot enter a
+        # pytest folder), owned by that user; removed by remove().
+        import tempfile
+        self.folder = Path(tempfile.mkdtemp(prefix="training-faults-pg-"))
+        self.data = self.folder / "data"
+        owner = pwd.getpwnam("postgres")
+        os.chown(self.folder, owner.pw_uid, owner.pw_gid)
+        os.chmod(self.folder, 0o700)
+        self.url = f"postgresql+psycopg://postgres@{HOST}:{self.port}/postgres"
+        self.starts = 0
+        self._run([tools["initdb"], "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                   "--locale=C.UTF-8"], timeout=180)
+
+    def _run(self, argv: list[str], timeout: float) -> None:
+        result = subprocess.run([self.tools["runuser"], "-u", "postgres", "--", *argv], cwd=str(self.folder),
+                                capture_output=True, timeout=timeout, env=python_env())
+        if result.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed: {(result.stdout + result.stderr).decode(errors='replace')[-2000:]}")
+
+    def start(self) -> None:
+        self.starts += 1
+        options = f"-p {self.port} -c listen_addresses={HOST} -k {self.folder} -c max_connections=100 -c fsync=off"
+        self._run([self.tools["pg_ctl"], "start", "-w", "-t", "120", "-D", str(self.data), "-l",
+                   str(self.folder / "server.log"), "-o", options], timeout=180)
+        wait_until(lambda: port_open(self.port), 60, what="PostgreSQL listening")
+
+    def pid(self) -> int | None:
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 60) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+
+        def gone():
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+        try:
+            wait_until(gone, timeout, what="PostgreSQL stopped")
+        except TimeoutError:
+            os.kill(pid, signal.SIGQUIT)  # immediate shutdown
+            wait_until(gone, 30, what="PostgreSQL stopped (immediate)")
+
+    def remove(self) -> None:
+        """Stop it and delete its folder."""
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def create_database(self, name: str) -> str:
+        from sqlalchemy import create_engine, text
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return f"postgresql+psycopg://postgres@{HOST}:{self.port}/{name}"
+
+
+def app_on(url: str, workdir: Path):
+    """An app on ``url`` with the schema created (what the servers of a scenario share)."""
+    from training import create_app
+    from training.extensions import db
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "fault-proof-" + uuid.uuid4().hex,
+                      "SIGNING_DIR": str(workdir / "signing"), "DOCUMENT_DIR": str(workdir / "documents"),
+                      "UPLOAD_DIR": str(workdir / "uploads"), "MAIL_DIR": str(workdir / "mail"),
+                      "PUBLIC_BASE_URL": f"http://{HOST}", "ALLOW_LOCAL_STATE": "1", "JOBS_MODE": "inline",
+                      "RATELIMIT_ENABLED": False, "SCHEDULER_IN_WEB": False})
+    with app.app_context():
+        db.create_all()
+        db.session.remove()
+    return app
+
+
+def postgres_restart(workdir: Path, *, clients: int = 32, before: float = 10, outage: float = 15, after: float = 15,
+                     each: int = 0, drain: float = 180, limit: float = 600, log=print) -> dict:
+    """A cluster of its own, gunicorn (2 workers, the embedded relay and
+    scheduler threads: no Redis), a local SMTP server; ``clients`` threads
+    work while the cluster is stopped (fast shutdown) for ``outage`` s and
+    started again. The app is never restarted."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cluster = PostgresCluster(workdir)
+    try:
+        cluster.start()
+    except Exception:
+        cluster.remove()
+        raise
+    smtp = SmtpCapture()
+    port = free_port()
+    procs: list[Proc] = []
+    figures: dict = {"clients": clients, "load_before": load_average()}
+    try:
+        url = cluster.create_database("faults")
+        app = app_on(url, workdir)
+        env = _server_env(app, MAIL_SERVER=HOST, MAIL_PORT=smtp.port, MAIL_FROM="SMT Academy <training@example.com>",
+                          PUBLIC_BASE_URL=f"http://{HOST}:{port}", RATELIMIT_ENABLED=1, JOBS_MODE="thread",
+                          SCHEDULER_IN_WEB=1, SCHEDULER_INTERVAL_SECONDS=2)
+        seed = seed_trainees(app, clients, runs=40)
+        with app.app_context():
+            from training.extensions import db
+            db.engine.dispose()
+        web = gunicorn(env, workdir, port, workers=2)
+        procs.append(web)
+        wait_healthy(port, web)
+        secret = {}
+
+        def code():
+            # Computed here from the meeting's secret (read while the database was up): the clients
+            # keep sending valid codes while it is down.
+            from training.attendance import checkin
+            if "meeting" not in secret:
+                with app.app_context():
+                    from training.catalogue.models import Meeting
+                    from training.extensions import db
+                    meeting = db.session.get(Meeting, seed["meeting_id"])
+                    db.session.expunge(meeting)
+                    secret["meeting"] = meeting
+                    db.session.remove()
+            with app.app_context():
+                return checkin.code_at(secret["meeting"], checkin.step_at(datetime.now(UTC)))
+        code()
+        load = Load(f"http://{HOST}:{port}", seed, code=code, rounds=len(seed["run_ids"]))
+        threads = load.start(clients)
+        time.sleep(before)
+        down = time.monotonic()
+        postmaster = cluster.pid()
+        cluster.stop(signal.SIGINT)
+        stopped = time.monotonic()
+        log(f"PostgreSQL (postmaster pid {postmaster}) stopped (fast shutdown, {stopped - down:.1f} s); "
+            f"down for {outage:.0f} s")
+        time.sleep(outage)
+        if each:
+            load.wait_for_each(stopped, ACTIONS, each, limit)
+        cluster.start()
+        up = time.monotonic()
+        figures["outage_seconds"] = round(up - down, 1)
+        log(f"PostgreSQL started again on port {cluster.port} (postmaster pid {cluster.pid()})")
+        end = up + after
+        wait_until(lambda: time.monotonic() >= end and (not each or all(
+            load.answered_since(up, a) >= each for a in ACTIONS)), max(after, limit), interval=0.5,
+            what="clients after the restart")
+        load.stop.set()
+        for thread in threads:
+            thread.join(timeout=200)
+        figures["phases"] = load.table(down, up)
+        figures["server_errors"] = load.failures()
+        figures["errors_other_than_503"] = [f for f in load.failures(limit=10) if not f.startswith(("login 503",
+                                           "check-in 503", "enrol 503", "login form 503"))][:5]
+        figures["refusals"] = [f for f in load.failures(limit=200, least=400) if not f.startswith(("login 503",
+                               "check-in 503", "enrol 503"))][:5]
+        figures["app_restarted"] = not web.alive()
+        figures["enrolled"] = len(load.enrolled)
+
+        def delivered():
+            tally = mail_tally(smtp, load.enrolled, seed["titles"])
+            return tally if tally["lost"] == 0 else None
+        drain_started = time.monotonic()
+        try:
+            wait_until(delivered, drain, interval=0.5, what="every confirmation delivered")
+        except TimeoutError:
+            pass
+        figures["drain_seconds"] = round(time.monotonic() - drain_started, 1)
+        time.sleep(3)
+        figures["mail"] = mail_tally(smtp, load.enrolled, seed["titles"])
+        figures["load_after"] = load_average()
+        return figures
+    except Exception:
+        for proc in procs:
+            log(f"--- {proc.name} log ---\n{proc.tail()}")
+        raise
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        smtp.stop()
+        cluster.remove()
+
+
+def count(phases: dict, phase: str, column: str, actions=None) -> int:
+    return sum(row[column] for action, row in phases.get(phase, {}).items() if actions is None or action in actions)

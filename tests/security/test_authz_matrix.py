@@ -290,6 +290,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "qualifications.evidence"): "LODODO",
     ("POST", "qualifications.add_grant"): ADMIN,   # assessors and admins
     ("POST", "qualifications.enrol_gap"): "LODDDO",  # the person themself, admins (enrolment rules on top)
+    ("GET", "qualifications.evidence_file"): "LODODO",  # the grant's person, their trainers, (assessors,) admins
+    ("GET", "api.grant_evidence_file"): "UODODO",
     ("GET", "api.list_skills"): "UOOOOO",
     ("POST", "api.create_skill"): API_ADMIN,
     ("PUT", "api.set_course_skills"): API_ADMIN,

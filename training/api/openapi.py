@@ -132,6 +132,15 @@ def op(summary: str, *, tag: str, auth: str, description: str = "", params: list
     return operation
 
 
+def _with_multipart(operation: dict) -> dict:
+    """The JSON body's fields may also come as multipart/form-data with a file part."""
+    schema = copy.deepcopy(operation["requestBody"]["content"]["application/json"]["schema"])
+    multipart = {"allOf": [schema, obj({"file": {"type": "string", "contentMediaType": "application/octet-stream",
+                                                 "description": "The evidence file (PDF, JPEG, PNG, WebP)."}})]}
+    operation["requestBody"]["content"]["multipart/form-data"] = {"schema": multipart}
+    return operation
+
+
 LOCATION = {"Location": {"description": "The URL of the new resource.", "schema": STRING}}
 
 # --- schemas --------------------------------------------------------------------
@@ -340,6 +349,9 @@ SCHEMAS: dict[str, dict] = {
         "code": STRING, "display_code": {"type": "string", "description": "The code grouped for reading aloud."},
         "status": {"type": "string", "enum": ["valid", "revoked", "superseded", "expired"]},
         "holder_name": STRING, "course_code": STRING, "course_title": STRING, "hours": NUMBER,
+        "course_title_i18n": obj({"en": STRING, "zh": STRING}, ("en", "zh"), description=(
+            "The course title as issued in each language (\"\" where the course had none); "
+            "course_title is the original.")),
         "starts_on": DATE, "ends_on": DATE, "completed_on": DATE, "issued_on": DATE, "trainers": array(STRING),
         "issuer": STRING, "expires_on": nullable("string", format="date"),
         "revoked_on": nullable("string", format="date"), "revoked_reason": nullable("string"),
@@ -437,6 +449,11 @@ SCHEMAS.update({
         "source": {"type": "string", "enum": ["certificate", "assessment", "manual"]},
         "certificate_code": nullable("string"), "valid_from": DATE, "valid_until": nullable("string", format="date"),
         "state": {"anyOf": [QUALIFICATION_STATE, {"type": "null"}]},
+        "evidence_file": {"anyOf": [obj({
+            "name": STRING, "mimetype": {"type": "string", "enum": ["application/pdf", "image/jpeg", "image/png",
+                                                                    "image/webp"]},
+            "size": INTEGER, "sha256": STRING, "url": STRING}, ("name", "mimetype", "size", "sha256", "url")),
+            {"type": "null"}], "description": "The file attached as evidence (manual grants), if any."},
     }, ("skill_id", "skill_code", "level", "source", "certificate_code", "valid_from", "valid_until", "state")),
     "QualificationList": obj({"user_id": INTEGER, "on": DATE, "items": array(ref("Qualification"))}, ("items",)),
     "GrantInput": obj({
@@ -926,9 +943,21 @@ PATHS: dict[str, dict] = {
                   description="Every grant that exists on the date, with its state; expired and revoked ones "
                               "included (they count as not qualified).",
                   who="the person, trainers of their runs, assessors, admins"),
-        "post": op("Grant a qualification (assessment or sign-off)", tag="Qualifications", auth=AUTH_ADMIN,
-                   body=ref("GrantInput"), ok=201, ok_schema=ref("Qualification"), errors=(403, 404, 409),
-                   description="With evidence; audited. Nobody grants to themself.", who="assessors, admins"),
+        "post": _with_multipart(op(
+            "Grant a qualification (assessment or sign-off)", tag="Qualifications", auth=AUTH_ADMIN,
+            body=ref("GrantInput"), ok=201, ok_schema=ref("Qualification"), errors=(403, 404, 409),
+            description="With evidence (a note, an attached file, or both); audited. Nobody grants to themself. "
+                        "To attach a file, send multipart/form-data with the same fields and the file in a "
+                        "part named `file`: a PDF, or a JPEG, PNG or WebP image, at most 10 MB (413 when "
+                        "larger; 422 when it is not a readable PDF or image).", who="assessors, admins")),
+    },
+    "/qualifications/{grant_id}/evidence": {
+        "parameters": [path_id("grant_id", "The grant's id (`id` of a qualification).")],
+        "get": op("The file attached to a grant as evidence", tag="Qualifications", auth=AUTH_USER,
+                  ok_content={kind: {"schema": {"type": "string", "contentMediaType": kind}}
+                              for kind in ("application/pdf", "image/jpeg", "image/png", "image/webp")},
+                  errors=(403, 404), description="An attachment, of the type checked on upload.",
+                  who="the person, trainers of their runs, assessors, admins"),
     },
     "/qualified": {
         "get": op("Who is qualified in a skill on a date", tag="Qualifications", auth=AUTH_ADMIN, params=[

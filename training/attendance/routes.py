@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from ..errors import DomainError, Forbidden
 from ..extensions import limiter
-from ..permissions import can
+from ..permissions import Action, can
 from ..types import utcnow
 from ..urls import external_url
 from . import checkin, meetings, registers, services, sheets
@@ -46,7 +46,7 @@ def helpers():
             "source_labels": SOURCE_LABELS}
 
 
-def _require(action: str, obj, message: str | None = None) -> None:
+def _require(action: Action, obj, message: str | None = None) -> None:
     if not can(current_user, action, obj):
         raise Forbidden(message or _("You are not allowed to see this page."))
 

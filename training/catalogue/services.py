@@ -625,10 +625,11 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
     from ..enrolment.services import waitlist_position
     from ..permissions import is_admin
     from ..types import org_today
+    from ..permissions import can
     admin = is_admin(viewer)
     course = db.session.scalar(select(Course).where(Course.id == course_id).options(
         selectinload(Course.category), selectinload(Course.prerequisite_course)))
-    if course is None or (not admin and (not course.published or course.archived)):
+    if course is None or not can(viewer, "view_course", course):
         raise NotFound(_("No such course."))
     statuses = PUBLIC_RUN_STATUSES + ((RunStatus.draft.value, RunStatus.cancelled.value) if admin else ())
     runs = list(db.session.scalars(
@@ -665,14 +666,15 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
                         deadlines={r.id: enrol_deadline(r) for r in runs})
 
 
-def run_for_calendar(run_id: int, viewer=None) -> Run:
-    """A run whose calendar anyone may download: published course, not a draft
-    (admins: any run)."""
-    from ..permissions import is_admin
+def visible_run(run_id: int, viewer=None) -> Run:
+    """The run, loaded for a page, if ``viewer`` may see it (``view_run``):
+    the run page, its calendar and the API load it here, so they cannot drift."""
+    from ..permissions import can
     run = load_run_for_page(run_id)
-    if not is_admin(viewer) and (run.status == RunStatus.draft.value or not run.course.published):
+    if not can(viewer, "view_run", run):
         raise NotFound(_("No such run."))
     return run
+
 
 
 def calendar_feed_runs(token: str):

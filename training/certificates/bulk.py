@@ -19,6 +19,7 @@ import zipfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from typing import IO, cast
 
 from . import documents, pdf, signing
 
@@ -95,7 +96,7 @@ def render_signed_stored(items: list[tuple[pdf.CertificateDoc, pdf.Design]], set
     if processes <= 1 or total < SERIAL_BELOW:
         signer = signing.get_signer(settings)
         store = documents.store(store_config)
-        out = []
+        out: list[str] = []
         for start in range(0, total, CHUNK):
             out += documents.put_many(store, [pdf.render(doc, design, signer=signer)
                                               for doc, design in items[start:start + CHUNK]])
@@ -105,7 +106,7 @@ def render_signed_stored(items: list[tuple[pdf.CertificateDoc, pdf.Design]], set
     pool = get_pool(settings, processes)
     chunks = (items[i:i + CHUNK] for i in range(0, total, CHUNK))
     in_flight: deque = deque()
-    out: list[str] = []
+    out = []
     for chunk in chunks:
         in_flight.append(pool.submit(_render_chunk, chunk, store_config))
         if len(in_flight) >= 4 * processes:
@@ -142,7 +143,7 @@ def zip_stream(named: Iterable[tuple[str, str]], store: documents.DocumentStore)
     is in memory at a time. Stored, not deflated again (PDF streams are compressed)."""
     sink = _Sink()
     seen: set[str] = set()
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+    with zipfile.ZipFile(cast(IO[bytes], sink), "w", compression=zipfile.ZIP_STORED) as archive:
         for name, digest in named:
             stem, n = name, 1
             while name in seen:

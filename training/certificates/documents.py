@@ -17,7 +17,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -137,7 +137,7 @@ def _syncfs(fd: int) -> bool:
     return bool(_libc) and _libc.syncfs(fd) == 0
 
 
-_libc = None
+_libc: Any = None
 
 
 def put_many(store: DocumentStore, items: list[bytes]) -> list[str]:

@@ -89,6 +89,9 @@ class CertificateDoc:
     verify_url: str
     trainers: tuple[str, ...] = ()
     course_code: str = ""
+    # The title in the other language ("" when the course has none) and the language of course_title.
+    course_title_translation: str = ""
+    course_title_language: str = "en"
     expires_on: date | None = None
     reissue_of: str | None = None  # the code this certificate replaces
     status: str = "valid"  # a non-valid status is stamped across the page
@@ -385,6 +388,16 @@ def _labels(design: Design) -> list[str]:
     return ["zh", "en"] if design.language == "bilingual" else [design.language]
 
 
+def course_titles(doc: CertificateDoc, design: Design) -> tuple[str, str]:
+    """The course title's two lines, (first, beneath): the original first on a
+    bilingual design; on a one-language design its language first when the course
+    has a title in it. The second is "" when the course has one title only."""
+    first, second = doc.course_title, (doc.course_title_translation or "").strip()
+    if second and design.language in ("en", "zh") and doc.course_title_language != design.language:
+        first, second = second, first
+    return first, second
+
+
 def _draw_centered(c, text: str, y: float, size: float, colour, *, bold=False, max_width=CONTENT_W,
                    min_size=7.0, max_lines=1, leading=1.18) -> float:
     """Draw text centred at y (baseline of the first line), fitted; returns the y below it."""
@@ -471,24 +484,30 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
                 parts.append(("Trainer " if len(doc.trainers) == 1 else "Trainers ") + ", ".join(doc.trainers))
         details.append("  ·  ".join(parts))
     wide = CONTENT_W - 120
+    title_first, title_second = course_titles(doc, design)
     # (text, size, min size, max lines, colour, bold, space before, max width)
     spec = [(intro, 12.5, 7, 1, muted, False, 0, wide),
             (doc.holder_name, 34, 14, 2, ink, True, 34, CONTENT_W - 140),
             ("—rule—", 0, 0, 0, None, False, 0, 0),
             (body, 12.5, 7, 1, muted, False, 16, wide),
-            (doc.course_title, 21, 10, 2, primary, True, 18, wide)]
+            (title_first, 21, 10, 2, primary, True, 18, wide)]
+    if title_second:  # the other language beneath, smaller: it shrinks with the first (see below)
+        spec.append((title_second, 14.5, 7, 2, primary, False, 3, wide))
+    second_at = 5 if title_second else None
     spec += [(line, 10.5, 6, 2, ink, False, 6 if i == 0 else 0, wide) for i, line in enumerate(details)]
     top, bottom = y, 222
     for scale in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
         blocks, height = [], 0.0
-        for text, size, min_size, max_lines, colour, bold, before, width in spec:
+        for index, (text, size, min_size, max_lines, colour, bold, before, width) in enumerate(spec):
             if text == "—rule—":
                 blocks.append(None)
                 height += 12
                 continue
             font = _font(text, bold)
-            lines, fitted = fit_lines(text, font, width, size * scale if size > 14 else size,
-                                      min(min_size, size * scale), max_lines)
+            wanted = size * scale if size > 14 else size
+            if index == second_at:  # never as large as the title above it
+                wanted = min(wanted, blocks[-1][1] * 0.72)
+            lines, fitted = fit_lines(text, font, width, wanted, min(min_size, wanted), max_lines)
             blocks.append((lines, fitted, font, colour, before * scale))
             height += before * scale + fitted * 1.2 * len(lines)
         if top - height >= bottom:
@@ -613,7 +632,7 @@ def render(doc: CertificateDoc, design: Design, *, signer=None, specimen: bool =
     fonts()
     buffer = io.BytesIO()
     c = _new_canvas(buffer, f"Certificate {display_code(doc.code)} · {doc.holder_name}", design.issuer_en)
-    c.setSubject(doc.course_title)
+    c.setSubject(" / ".join(t for t in (doc.course_title, doc.course_title_translation) if t))
     draw_certificate(c, doc, design, specimen=specimen)
     if signer is not None:
         _add_signature_field(c, signer.reserve, design.issuer_en)

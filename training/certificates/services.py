@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from .. import mail, signals
+from .. import content_i18n, mail, signals
 from ..accounts.models import User
 from ..admin.models import record
 from ..attendance.services import eligibility_for_run
@@ -30,9 +30,11 @@ def _snapshot(enrolment: Enrolment, percent: float | None) -> Certificate:
     run, course = enrolment.run, enrolment.run.course
     completed = run_end(run).astimezone(run.tz).date()
     expires = completed + relativedelta(months=course.validity_months) if course.validity_months else None
+    titles, original = content_i18n.texts(course, "title"), content_i18n.original_language(course)
     return Certificate(
         code=codes.generate(), enrolment_id=enrolment.id, current_for_enrolment_id=enrolment.id,
-        holder_name=enrolment.user.display_name, course_code=course.code, course_title=course.title,
+        holder_name=enrolment.user.display_name, course_code=course.code, course_title=titles[original],
+        course_title_language=original, course_title_translation=titles[content_i18n.other(original)],
         hours=course.hours, run_starts_on=run.starts_on, run_ends_on=run.ends_on, completed_on=completed,
         trainer_names="; ".join(t.display_name for t in run.trainers),
         issuer_name=current_app.config["ORG_NAME"], attendance_pct=percent, expires_on=expires)
@@ -187,7 +189,9 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
     db.session.flush()
     new = Certificate(
         code=codes.generate(), enrolment_id=enrolment.id, current_for_enrolment_id=enrolment.id,
-        holder_name=name, course_code=old.course_code, course_title=old.course_title, hours=old.hours,
+        holder_name=name, course_code=old.course_code, course_title=old.course_title,
+        course_title_language=old.course_title_language, course_title_translation=old.course_title_translation,
+        hours=old.hours,
         run_starts_on=old.run_starts_on, run_ends_on=old.run_ends_on, completed_on=old.completed_on,
         trainer_names=old.trainer_names, issuer_name=old.issuer_name, attendance_pct=old.attendance_pct,
         expires_on=old.expires_on, issued_by_id=actor.id, reissue_of_code=old.code)
@@ -214,7 +218,8 @@ def public_view(certificate: Certificate, today: date | None = None) -> dict:
     data = {
         "code": certificate.code, "display_code": codes.display(certificate.code), "status": status,
         "holder_name": certificate.holder_name, "course_code": certificate.course_code,
-        "course_title": certificate.course_title, "hours": certificate.hours,
+        "course_title": certificate.course_title, "course_title_i18n": certificate.course_titles,
+        "hours": certificate.hours,
         "starts_on": certificate.run_starts_on.isoformat(), "ends_on": certificate.run_ends_on.isoformat(),
         "completed_on": certificate.completed_on.isoformat(),
         "issued_on": certificate.issued_on.isoformat(), "trainers": certificate.trainers,
@@ -241,7 +246,8 @@ def verify_url(code: str) -> str:
 def doc_for(certificate: Certificate, today: date | None = None) -> pdf.CertificateDoc:
     return pdf.CertificateDoc(
         code=certificate.code, holder_name=certificate.holder_name, course_title=certificate.course_title,
-        course_code=certificate.course_code, hours=certificate.hours, starts_on=certificate.run_starts_on,
+        course_title_translation=certificate.course_title_translation or "",
+        course_title_language=certificate.course_title_language or "en", course_code=certificate.course_code, hours=certificate.hours, starts_on=certificate.run_starts_on,
         ends_on=certificate.run_ends_on, completed_on=certificate.completed_on,
         issued_on=certificate.issued_on, verify_url=verify_url(certificate.code),
         trainers=tuple(certificate.trainers), expires_on=certificate.expires_on,
@@ -529,7 +535,7 @@ def email_holders(actor, run_id: int, *, only_new: bool = True, progress=None) -
         mail.queue(mail.build(
             user.email, "Your certificate: %(course)s", "certificate_issued", locale=user.locale,
             attachments=[(name, "application/pdf", data)], user=user, certificate=certificate,
-            course=certificate.course_title, verify_url=verify_url(certificate.code),
+            course=certificate.course_title_in(user.locale or "en"), verify_url=verify_url(certificate.code),
             display_code=codes.display(certificate.code)))
         certificate.emailed_at = now
         sent += 1
@@ -629,7 +635,7 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
         user = certificate.enrolment.user
         mail.queue(mail.build(
             user.email, "Your certificate expires on %(date)s", "certificate_expiring", locale=user.locale,
-            user=user, certificate=certificate, course=certificate.course_title,
+            user=user, certificate=certificate, course=certificate.course_title_in(user.locale or "en"),
             date=certificate.expires_on.isoformat(), verify_url=verify_url(certificate.code),
             display_code=codes.display(certificate.code)))
         certificate.expiry_reminder_sent_at = utcnow()

@@ -72,6 +72,42 @@ class Enrolment(Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    # --- state changes: each sets the state and the fields that belong to it. The rules that decide
+    # whether a change is allowed (seats, deadlines, who asks) live in enrolment.services and .offers.
+
+    def confirm(self, now: datetime) -> None:
+        """A seat: confirmed now, off any waitlist."""
+        self.status = EnrolmentStatus.confirmed.value
+        self.confirmed_at = now
+        self.waitlisted_at = None
+
+    def waitlist(self, now: datetime) -> None:
+        """To the end of the run's waitlist."""
+        self.status = EnrolmentStatus.waitlisted.value
+        self.waitlisted_at = now
+
+    def offer(self, now: datetime, expires_at: datetime) -> None:
+        """A seat offered after the enrolment deadline, to be accepted before ``expires_at``."""
+        self.status = EnrolmentStatus.offered.value
+        self.offered_at = now
+        self.offer_expires_at = expires_at
+
+    def end(self, status: EnrolmentStatus, now: datetime, reason: str | None = None) -> None:
+        """Off the run for good: cancelled, or an offer declined or expired."""
+        self.status = status.value
+        self.cancelled_at = now
+        self.waitlisted_at = None
+        if reason is not None:
+            self.reason = reason
+
+    def cancel(self, now: datetime, reason: str | None = None) -> None:
+        self.end(EnrolmentStatus.cancelled, now, reason)
+
+    def reject(self, reason: str) -> None:
+        """A request for a place turned down."""
+        self.status = EnrolmentStatus.rejected.value
+        self.reason = reason
+
     @property
     def holds_seat(self) -> bool:
         return self.status in SEAT_STATUSES

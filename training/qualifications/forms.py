@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import DateField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import Optional
 
@@ -16,6 +17,8 @@ class GrantForm(FlaskForm):
                                                 (GrantSource.manual.value, _l("manual sign-off"))])
     valid_until = DateField(_l("Valid until (empty: the skill's validity)"), validators=[Optional()])
     evidence = TextAreaField(_l("Evidence (what was assessed, by whom, the record's reference)"))
+    # Read by the route (training.qualifications.evidence), checked by the service.
+    evidence_file = FileField(_l("Attach a file (PDF, JPEG, PNG or WebP, at most 10 MB)"))
 
     @classmethod
     def for_skills(cls, skills, locale: str = "en") -> GrantForm:

@@ -7,8 +7,9 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..errors import Forbidden, NotFound, ValidationFailed
+from ..errors import DomainError, Forbidden, NotFound, ValidationFailed
 from ..permissions import can
+from . import evidence as evidence_files
 from . import exports, services
 from .forms import GrantForm
 from .models import STATE_GLYPHS, QualificationState
@@ -138,20 +139,27 @@ def add_grant(user_id: int):
     form = GrantForm.for_skills(services.list_skills(), _locale())
     form.validate()
     try:
-        services.grant(current_user, user_id, form.to_data())
+        services.grant(current_user, user_id, form.to_data(), evidence_files.read(request.files.get("evidence_file")))
     except (Forbidden, NotFound):
         raise
-    except ValidationFailed as exc:
+    except DomainError as exc:
         flash(exc.message, "warning")
     else:
         flash(_("Qualification granted."), "success")
     return redirect(url_for("qualifications.person", user_id=user_id))
 
 
+@bp.get("/grants/<int:grant_id>/evidence")
+@login_required
+def evidence_file(grant_id: int):
+    """A grant's attached file, as an attachment of the type checked on upload."""
+    row, data = services.evidence_file(current_user, grant_id)
+    return evidence_files.response(row, data)
+
+
 @bp.post("/people/<int:user_id>/enrol")
 @login_required
 def enrol_gap(user_id: int):
-    from ..errors import DomainError
     try:
         enrolment = services.enrol_for_gap(current_user, user_id, request.form.get("skill_id", ""),
                                            request.form.get("level", ""))

@@ -34,16 +34,29 @@ from .. import mail, signals
 from ..accounts.models import Role, User
 from ..admin.models import record
 from ..catalogue.models import Course, Run, RunStatus
+from ..certificates.documents import DocumentMissing
 from ..certificates.models import Certificate
 from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can
+from ..permissions import Action, can
 from ..types import org_today, utcnow
-from .models import (DEFAULT_LEVELS, MAX_LEVELS, CourseSkill, Grant, GrantSource, Position, PositionPerson,
-                     PositionRequirement, QualificationReminder, QualificationState, Skill, day_start_utc,
-                     grant_state)
+from . import evidence as evidence_files
+from .models import (
+    DEFAULT_LEVELS,
+    MAX_LEVELS,
+    CourseSkill,
+    Grant,
+    GrantSource,
+    Position,
+    PositionPerson,
+    PositionRequirement,
+    QualificationReminder,
+    QualificationState,
+    Skill,
+    grant_state,
+)
 
 CODE_RE = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 REMINDER_DAYS = (90, 30, 7)
@@ -150,7 +163,7 @@ def _commit_or_conflict(message: str) -> None:
         raise Conflict(message, code="duplicate") from None
 
 
-def _check(actor, action: str, obj=None, message: str | None = None) -> None:
+def _check(actor, action: Action, obj=None, message: str | None = None) -> None:
     if not can(actor, action, obj):
         raise Forbidden(message or _("You are not allowed to do this."))
 
@@ -315,8 +328,10 @@ def _person(user_id) -> User:
     return user
 
 
-def grant(actor, user_id: int, data: dict) -> Grant:
-    """A manual grant or level-up by an assessor or an admin, with evidence; audited."""
+def grant(actor, user_id: int, data: dict, upload: evidence_files.Upload | None = None) -> Grant:
+    """A manual grant or level-up by an assessor or an admin, with evidence (a note, an
+    attached PDF or image, or both: at least one); audited. The file goes write-once into
+    the document store before the row is written; a refusal stores nothing."""
     _check(actor, "grant_qualification", message=_("Only an assessor or an admin can grant a qualification."))
     person = _person(user_id)
     skill_id = data.get("skill_id")
@@ -329,7 +344,7 @@ def grant(actor, user_id: int, data: dict) -> Grant:
     source = data.get("source", GrantSource.assessment.value)
     if source not in (GrantSource.assessment.value, GrantSource.manual.value):
         raise _fail("source", _("source must be assessment or manual."))
-    evidence = _text(data, "evidence", MAX_EVIDENCE, required=True)
+    evidence = _text(data, "evidence", MAX_EVIDENCE, required=upload is None)
     today = org_today()
     valid_from = parse_date(data["valid_from"], "valid_from") if data.get("valid_from") not in (None, "") else today
     if data.get("valid_until") not in (None, ""):
@@ -340,13 +355,36 @@ def grant(actor, user_id: int, data: dict) -> Grant:
         raise _fail("valid_until", _("valid_until must not be before valid_from."))
     if person.id == actor.id:
         raise Forbidden(_("Nobody can grant a qualification to themself."), code="own_grant")
+    checked = evidence_files.check(upload) if upload is not None else None
     row = Grant(user_id=person.id, skill_id=skill.id, level=level, source=source, evidence=evidence,
                 granted_by_id=actor.id, valid_from=valid_from, valid_until=valid_until)
+    if checked is not None:
+        row.evidence_sha256 = evidence_files.store().put(checked.data)
+        row.evidence_filename, row.evidence_mimetype = checked.filename, checked.mimetype
+        row.evidence_size = checked.size
     db.session.add(row)
     db.session.flush()
-    record(actor, "qualification.grant", row, f"{person.email} {skill.code} level {level} ({source})")
+    record(actor, "qualification.grant", row, f"{person.email} {skill.code} level {level} ({source})"
+           + (f" file {checked.filename} sha256 {row.evidence_sha256}" if checked is not None else ""))
     db.session.commit()
     return row
+
+
+def evidence_file(viewer, grant_id) -> tuple[Grant, bytes]:
+    """A grant's attached file, for those who may see the person's qualifications."""
+    row = db.session.get(Grant, grant_id) if _is_id(grant_id) else None
+    if row is None:
+        raise NotFound(_("No such qualification."))
+    _check(viewer, "view_qualifications", row.user)
+    if row.evidence_sha256 is None:
+        raise NotFound(_("This qualification has no attached file."))
+    try:
+        data = evidence_files.store().get(row.evidence_sha256)
+    except DocumentMissing:
+        current_app.logger.error("evidence file %s of grant %s is missing or damaged", row.evidence_sha256, row.id)
+        raise NotFound(_("The attached file is missing from the document store; tell an administrator."),
+                       code="document_missing") from None
+    return row, data
 
 
 def _grants_query(user_ids=None, skill_ids=None, on: date | None = None):

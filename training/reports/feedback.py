@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..catalogue.models import Course, Meeting, Run, RunStatus
+from ..content_i18n import localized
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -164,10 +165,11 @@ def send_due_surveys(now: datetime | None = None) -> int:
                                         closes_at=ended + timedelta(days=OPEN_DAYS))
         db.session.add(invitation)
         link = external_url("reports.survey", survey_token=invitation.token)
+        title = localized(enrolment.run.course, "title", enrolment.user.locale or "en")  # in the reader's language
         mail.queue(mail.build(enrolment.user.email, _l("How was %(course)s? Two minutes of feedback"),
                               "feedback_invitation", locale=enrolment.user.locale, user=enrolment.user,
-                              run=enrolment.run, course=enrolment.run.course.title, link=link,
-                              closes_at=invitation.closes_at, subject_args={"course": enrolment.run.course.title}))
+                              run=enrolment.run, course=title, link=link,
+                              closes_at=invitation.closes_at, subject_args={"course": title}))
     try:
         db.session.commit()
     except IntegrityError:

@@ -9,8 +9,9 @@ All on this machine (loopback only), bounded in time and count:
    an open run to enrol in and a meeting under way that all of them are confirmed on (benchmarks/load.py
    builds the same data; this adds the meeting);
 2. nginx (Debian's package) with the README's reverse-proxy block (tests/ops/nginx_stack.py derives the
-   runnable file from it) in front of ONE gunicorn server, then in front of TWO (each ``--workers`` sync
-   workers, the same settings, sharing the database);
+   runnable file from it) in front of ONE gunicorn server (``--workers`` sync workers), of one server with
+   twice as many workers (the control: as many processes as two servers), and of TWO servers (``--workers``
+   each), all with the same settings, sharing the database;
 3. for each set-up and scenario, ``--clients`` concurrent clients for at most ``--seconds`` seconds and
    ``--max-requests`` requests, printing req/s, p50 and p99 beside ``/healthz`` through the same proxy:
 
@@ -20,7 +21,7 @@ All on this machine (loopback only), bounded in time and count:
      trainee (one attendance row written each);
    - enrolment: POST /api/v1/runs/<id>/enrolments, each request another trainee (the run row is locked).
 
-Every trainee is used once per set-up (the first half of them for one server, the second half for two).
+Every trainee is used once (a third of them for each set-up).
 Rate limits are off in the servers (every request comes from one address). Figures are printed, never
 asserted; the machine's load average is printed beside them, since a shared machine moves them.
 """
@@ -109,15 +110,16 @@ _load_requests = load.make_requests
 load.make_requests = make_requests  # the client processes (forked) build their requests through this
 
 
-def run_setup(servers: int, args, env: dict, params: dict, tokens: list[str], workdir: Path) -> list[dict]:
+def run_setup(servers: int, workers: int, args, env: dict, params: dict, tokens: list[str], workdir: Path) -> list:
     ports = [stack.free_port() for _ in range(servers)]
     port = stack.free_port()
     processes = []
+    name = f"{servers}x{workers}"
     try:
         for i, p in enumerate(ports):
-            processes.append(stack.start_gunicorn(env, p, workdir / f"{servers}-app{i}", workers=args.workers,
+            processes.append(stack.start_gunicorn(env, p, workdir / f"{name}-app{i}", workers=workers,
                                                   host=stack.HOST))
-        conf = stack.write_nginx_conf(workdir / f"{servers}-nginx", listen_port=port, upstream_ports=ports)
+        conf = stack.write_nginx_conf(workdir / f"{name}-nginx", listen_port=port, upstream_ports=ports)
         processes.append(stack.start_nginx(conf, port))
         rows = []
         for scenario in SCENARIOS:
@@ -156,34 +158,42 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     env = load.server_env(url, workdir)
     env.update(TRUSTED_PROXIES="1", SCHEDULER_IN_WEB="0")
+    # This process makes apps too (the data); recurring work must not start in it, nor in the servers.
+    os.environ["SCHEDULER_IN_WEB"] = "0"
     try:
         started = time.perf_counter()
         params = load.prepare(url, env)
         params.update(add_meeting_under_way(url, params["tokens"]))
         print(f"database {name} ready in {time.perf_counter() - started:.1f}s (demo data, {load.TRAINEES} trainees "
               f"with tokens, {params['confirmed']} of them confirmed on a meeting under way)", flush=True)
-        half = len(params["tokens"]) // 2
+        # One server; one server with as many workers as two servers have (so that "more processes" and
+        # "another server" are told apart); two servers. Each set-up uses trainees of its own.
+        setups = [(1, args.workers), (1, 2 * args.workers), (2, args.workers)]
+        share = len(params["tokens"]) // len(setups)
         results = {}
-        for servers, tokens in ((1, params["tokens"][:half]), (2, params["tokens"][half:])):
+        for index, (servers, workers) in enumerate(setups):
             before = os.getloadavg()[0]
-            print(f"\nnginx + {servers} gunicorn ({args.workers} sync workers each); {args.clients} clients; "
+            print(f"\nnginx + {servers} gunicorn ({workers} sync workers each); {args.clients} clients; "
                   f"{args.seconds:g}s per scenario (max {args.max_requests} requests)", flush=True)
-            results[servers] = run_setup(servers, args, env, params, tokens, workdir)
+            tokens = params["tokens"][index * share:(index + 1) * share]
+            results[servers, workers] = run_setup(servers, workers, args, env, params, tokens, workdir)
             print(f"load average (1 min) before {before:.1f}, after {os.getloadavg()[0]:.1f}", flush=True)
-        print(f"\n{'scenario':<12}{'servers':>8}{'requests':>9}{'errors':>7}{'req/s':>8}{'p50 ms':>8}"
+        print(f"\n{'scenario':<12}{'set-up':>8}{'requests':>9}{'errors':>7}{'req/s':>8}{'p50 ms':>8}"
               f"{'p99 ms':>8}{'of /healthz':>12}")
         for scenario_index, scenario in enumerate(SCENARIOS):
-            for servers in (1, 2):
-                rows = results[servers]
+            for servers, workers in setups:
+                rows = results[servers, workers]
                 r, ceiling = rows[scenario_index], rows[0]["rps"] or 1.0
-                print(f"{scenario:<12}{servers:>8}{r['requests']:>9}{r['errors']:>7}{r['rps']:>8.0f}{r['p50']:>8.1f}"
-                      f"{r['p99']:>8.1f}{100 * r['rps'] / ceiling:>11.0f}%")
-        print("\nwhere the limit moves (req/s with two servers ÷ with one):")
+                print(f"{scenario:<12}{f'{servers}x{workers}':>8}{r['requests']:>9}{r['errors']:>7}{r['rps']:>8.0f}"
+                      f"{r['p50']:>8.1f}{r['p99']:>8.1f}{100 * r['rps'] / ceiling:>11.0f}%")
+        print("\nwhere the limit moves (req/s of each set-up ÷ one server; set-up = servers x workers each):")
         for scenario_index, scenario in enumerate(SCENARIOS):
-            one, two = results[1][scenario_index]["rps"], results[2][scenario_index]["rps"]
-            print(f"  {scenario:<12}{two / one if one else float('nan'):>6.2f}×")
-        odd = {f"{s} ({n})": r["statuses"] for n in (1, 2) for s, r in zip(SCENARIOS, results[n], strict=True)
-               if r["errors"]}
+            one = results[setups[0]][scenario_index]["rps"]
+            ratios = "".join(f"{f'{s}x{w}':>8} {results[s, w][scenario_index]['rps'] / one if one else float('nan'):.2f}×"
+                             for s, w in setups[1:])
+            print(f"  {scenario:<12}{ratios}")
+        odd = {f"{s} ({n}x{w})": r["statuses"] for n, w in setups
+               for s, r in zip(SCENARIOS, results[n, w], strict=True) if r["errors"]}
         if odd:
             print("\nstatus codes where there were errors:", odd)
         print(f"\nmachine: {os.cpu_count()} cores; load average now {', '.join(f'{x:.1f}' for x in os.getloadavg())}")

@@ -133,3 +133,13 @@ NESTED_MESSAGES = (
     _l("excused counts"),
     _l("pass mark %(n)s"),
 )
+
+
+def bilingual(message: object) -> str:
+    """'English / 中文' from one lazy message (spreadsheet headers read the same for every reader)."""
+    from flask_babel import force_locale
+    with force_locale("en"):
+        en = str(message)
+    with force_locale("zh"):
+        zh = str(message)
+    return en if en == zh else f"{en} / {zh}"

@@ -238,6 +238,16 @@ def get_run(run_id: int, *, lock: bool = False) -> Run:
     return run
 
 
+def lock_run(run: Run) -> Run:
+    """Take the run lock on a run already loaded in this transaction: its columns
+    (status, capacity, ...) are read again under the lock, its course, meetings
+    and trainers are not (nothing about seats is in them), so the lock is held
+    for one statement fewer than three."""
+    columns = [c.key for c in Run.__mapper__.column_attrs]
+    db.session.refresh(run, attribute_names=columns, with_for_update=True)
+    return run
+
+
 def confirmed_count(run_id: int) -> int:
     """Seats held in the run: confirmed trainees and seats on offer (an
     offered seat is kept for its trainee until the offer ends)."""

@@ -40,7 +40,10 @@ def course(course_id):
     chosen = request.args.get("content_lang")
     reading = chosen if chosen in content_i18n.LANGS else content_i18n.current_lang()
     other_lang = content_i18n.other(reading)
-    if not any(content_i18n.texts(course, f)[other_lang].strip() for f in ("title", "summary", "description")):
+    # The switch is offered when both versions have something to read (otherwise the
+    # one there is shows either way, marked).
+    if not all(any(content_i18n.texts(course, f)[lang].strip() for f in ("title", "summary", "description"))
+               for lang in content_i18n.LANGS):
         other_lang = None
     title = content_i18n.localized(course, "title", reading)
     description = (content_i18n.localized(course, "summary", reading)

@@ -158,6 +158,8 @@ def _register_models() -> None:
     from .certificates import models as _ce  # noqa: F401
     from .companies import models as _co  # noqa: F401
     from .enrolment import models as _e  # noqa: F401
+    from .figures import models as _f  # noqa: F401
+    from .figures import summaries as _fs  # noqa: F401
     from .reports import models as _r  # noqa: F401
     from .qualifications import models as _q  # noqa: F401
     from . import jobs as _j  # noqa: F401

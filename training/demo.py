@@ -15,91 +15,14 @@ from .accounts.models import TrainerProfile, User
 from .accounts.services import create_user, find_user_by_email
 from .attendance.models import Attendance
 from .catalogue.models import Category, Course, Meeting, Run
+from .content_i18n import assign, original_language
+from .demo_content import CATEGORIES, COURSES, RUN_NOTES, TRAINERS, VENUES
 from .enrolment.models import Enrolment
 from .extensions import db
 from .types import utcnow
 
 DEMO_PASSWORD = "demo-password-2026"
-
-CATEGORIES = [
-    ("plc", "PLC programming", "PLC 编程"),
-    ("robotics", "Industrial robotics", "工业机器人"),
-    ("mes", "MES and production IT", "MES 与生产信息化"),
-    ("iiot", "OPC UA and IIoT", "OPC UA 与工业物联网"),
-    ("vision", "Machine vision", "机器视觉"),
-    ("additive", "Additive manufacturing", "增材制造"),
-    ("safety", "Functional safety", "功能安全"),
-    ("lean", "Lean and Industry 4.0", "精益与工业 4.0"),
-]
-
-TRAINERS = [
-    ("li.wei@demo.smt-academy.cn", "李伟", "Senior Automation Engineer", "Suzhou Automation Institute",
-     "PLC, IEC 61131-3, Siemens TIA Portal, Structured Text",
-     "Li Wei has commissioned more than 60 production lines for automotive suppliers in the Yangtze River Delta. "
-     "He teaches **structured text** and clean PLC architecture the way it is used on real lines: with version "
-     "control, simulation before commissioning and alarms operators understand.\n\n"
-     "李伟拥有 15 年汽车零部件产线调试经验，擅长 PLC 架构设计与现场调试。"),
-    ("anna.mueller@demo.smt-academy.de", "Anna Müller", "Robotics Application Lead", "Rhein-Main Robotics GmbH",
-     "Industrial robots, KUKA, ABB RobotStudio, Collaborative robots, ISO 10218",
-     "Anna leads robot application projects for welding and palletising cells. She brings offline programming, "
-     "safety configuration and cycle-time optimisation together in hands-on sessions on real cells.\n\n"
-     "- Certified KUKA and ABB instructor\n- 12 years of cell integration"),
-    ("zhang.min@demo.smt-academy.cn", "张敏", "MES Architect", "East China Smart Factory Alliance",
-     "MES, ISA-95, Traceability, OEE",
-     "张敏主导过多个离散制造 MES 项目，熟悉 ISA-95 模型、追溯与 OEE 分析。She explains MES with the data of "
-     "real plants and leaves you with a rollout checklist you can use on Monday."),
-    ("oliver.grant@demo.smt-academy.com", "Oliver Grant", "IIoT Consultant", "Grant Industrial Connectivity",
-     "OPC UA, MQTT, Sparkplug B, Edge computing, Cybersecurity IEC 62443",
-     "Oliver has connected brownfield plants on three continents. His courses cover OPC UA information models, "
-     "secure channels and certificates, and bridging shop-floor data to the cloud without opening the firewall."),
-    ("chen.jing@demo.smt-academy.cn", "陈静", "Machine Vision Specialist", "Shenzhen Vision Lab",
-     "Machine vision, Halcon, Deep learning inspection, Lighting and optics",
-     "陈静专注于 3C 电子行业的视觉检测，精通光源与镜头选型以及深度学习缺陷检测。Her labs start with optics, "
-     "because most inspection problems are solved before the first line of code."),
-    ("hans.keller@demo.smt-academy.de", "Hans Keller", "Functional Safety Engineer (TÜV)", "Keller Safety Consulting",
-     "IEC 61508, ISO 13849, IEC 62061, Risk assessment",
-     "Hans has assessed safety functions for machine builders for 20 years. He teaches PL and SIL calculations "
-     "with worked examples from presses, robots and conveyors."),
-]
-
-COURSES = [
-    # code, title, category, level, hours, language, summary, validity months
-    ("PLC-101", "PLC programming fundamentals with IEC 61131-3", "plc", "beginner", 16, "zh",
-     "Ladder logic, function blocks and structured text on Siemens S7-1500, from first rung to a tested sequence.", None),
-    ("PLC-201", "Structured Text for machine builders 结构化文本进阶", "plc", "intermediate", 24, "en+zh",
-     "State machines, reusable function blocks, unit tests and version control for PLC code.", None),
-    ("ROB-110", "Industrial robot operation and programming 工业机器人操作与编程", "robotics", "beginner", 24, "zh",
-     "Jogging, frames, tool data and safe programming of six-axis robots, with a real cell in every session.", None),
-    ("ROB-230", "Offline programming and simulation with RobotStudio", "robotics", "advanced", 16, "en",
-     "Build a virtual cell, optimise cycle time and commission robot programs before the hardware arrives.", None),
-    ("MES-120", "MES essentials: ISA-95, traceability and OEE", "mes", "beginner", 12, "en+zh",
-     "What an MES does, how ISA-95 structures it, and how to measure OEE honestly.", None),
-    ("MES-240", "Rolling out MES in a brownfield plant", "mes", "advanced", 16, "zh",
-     "Requirements, integration with ERP and PLCs, change management and go-live in a running factory.", None),
-    ("OPC-150", "OPC UA from the ground up", "iiot", "intermediate", 16, "en",
-     "Information models, security policies, certificates and PubSub with hands-on servers and clients.", None),
-    ("IOT-210", "IIoT edge architecture with MQTT and Sparkplug B 工业物联网边缘架构", "iiot", "intermediate", 12, "en+zh",
-     "Edge gateways, unified namespace and secure data flows from the shop floor to analytics.", None),
-    ("VIS-120", "Machine vision basics: optics, lighting and inspection", "vision", "beginner", 16, "zh",
-     "Choose cameras, lenses and lights, and build robust measurement and presence inspections.", None),
-    ("VIS-310", "Deep learning for visual inspection 深度学习视觉检测", "vision", "advanced", 24, "en+zh",
-     "Data collection, labelling, training and validating defect classifiers for production lines.", None),
-    ("AM-140", "Metal additive manufacturing for production", "additive", "intermediate", 16, "en",
-     "Design for AM, process parameters, post-processing and quality assurance of laser powder bed fusion parts.", None),
-    ("FS-200", "Functional safety of machinery: ISO 13849 in practice 机械功能安全", "safety", "intermediate", 16, "en+zh",
-     "Risk assessment, PLr determination, SISTEMA calculations and validation of safety functions.", 36),
-    ("FS-300", "IEC 61508 and IEC 62061 for safety-related control systems", "safety", "advanced", 24, "en",
-     "SIL determination, hardware fault tolerance and software requirements for safety-related control.", 36),
-    ("LEAN-100", "Lean and Industry 4.0 for team leaders 精益与工业4.0", "lean", "beginner", 8, "zh",
-     "Value streams, standard work and where digital tools help — and where they do not.", None),
-]
-
-COURSE_TEXT = {
-    "outcomes": "- Apply the methods on your own line\n- Read and improve existing projects\n"
-                "- Pass the practical assessment at the end of the course",
-    "audience": "Engineers and technicians from production, maintenance and automation departments.",
-    "prerequisites": "Basic electrical knowledge; a laptop for the exercises.",
-}
+COURSE_FIELDS = ("title", "summary", "description", "outcomes", "prerequisites", "audience")
 
 TRAINEES = [
     ("欧阳晓燕", "ouyang.xiaoyan"), ("王小明", "wang.xiaoming"), ("李娜", "li.na"), ("张伟", "zhang.wei"),
@@ -111,16 +34,12 @@ TRAINEES = [
 ]
 COMPANIES = ["Suzhou Precision Parts Co.", "苏州精密零部件有限公司", "Ningbo Auto Components", "宁波汽车部件有限公司",
              "Rhein Maschinenbau GmbH", "Shenzhen Electronics Assembly", "Qingdao Heavy Industry"]
-CITIES = [("Suzhou", "Suzhou Industrial Park Training Centre, Hall B", "Asia/Shanghai"),
-          ("Shanghai", "Lingang Smart Manufacturing Academy, Room 3.12", "Asia/Shanghai"),
-          ("Shenzhen", "Nanshan Automation Lab", "Asia/Shanghai"),
-          ("Stuttgart", "Training Centre Vaihingen, Room 2", "Europe/Berlin")]
 
 
 def _meetings(start: date, days: int, tz: ZoneInfo) -> list[Meeting]:
     return [Meeting(starts_at=datetime.combine(start + timedelta(days=i), time(9, 0), tzinfo=tz),
-                    ends_at=datetime.combine(start + timedelta(days=i), time(17, 0), tzinfo=tz),
-                    title=f"Day {i + 1}") for i in range(days)]
+                    ends_at=datetime.combine(start + timedelta(days=i), time(17, 0), tzinfo=tz))
+            for i in range(days)]
 
 
 def load_demo(force: bool = False, seed: int = 2026) -> str:
@@ -133,18 +52,20 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
         email="admin@demo.smt-academy.cn", name="Training Office 培训办公室", password=DEMO_PASSWORD, role="admin",
         check_strength=False)
     categories = {}
-    for slug, name, name_zh in CATEGORIES:
+    for slug, names in CATEGORIES:
         category = db.session.scalar(select(Category).where(Category.slug == slug)) or Category(slug=slug)
-        category.name, category.name_zh = name, name_zh
+        assign(category, {"name": names}, original="en")
         db.session.add(category)
         categories[slug] = category
 
     trainers = []
-    for email, name, title, org, expertise, bio in TRAINERS:
-        user = find_user_by_email(email) or create_user(email=email, name=name, password=DEMO_PASSWORD,
-                                                        role="trainer", check_strength=False, commit=False)
+    for spec in TRAINERS:
+        user = find_user_by_email(spec["email"]) or create_user(
+            email=spec["email"], name=spec["name"], password=DEMO_PASSWORD, role="trainer", check_strength=False,
+            commit=False, locale=spec["original"])
         profile = user.trainer_profile or TrainerProfile()
-        profile.title, profile.organisation, profile.expertise, profile.bio = title, org, expertise, bio
+        profile.organisation, profile.expertise = spec["organisation"], spec["expertise"]
+        assign(profile, {"title": spec["title"], "bio": spec["bio"]}, original=spec["original"])
         user.trainer_profile = profile
         trainers.append(user)
 
@@ -159,21 +80,20 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
 
     trainer_for = {"plc": 0, "robotics": 1, "mes": 2, "iiot": 3, "vision": 4, "additive": 1, "safety": 5, "lean": 2}
     courses = []
-    for code, title, cat, level, hours, language, summary, validity in COURSES:
-        if db.session.scalar(select(Course).where(Course.code == code)):
+    for spec in COURSES:
+        if db.session.scalar(select(Course).where(Course.code == spec["code"])):
             continue
-        course = Course(code=code, title=title, category=categories[cat], level=level, hours=hours,
-                        language=language, summary=summary, validity_months=validity, published=True,
-                        description=f"{summary}\n\nEvery session mixes short explanations with exercises on "
-                                    f"real equipment. 课程以实操为主，每节课都有真实设备练习。",
-                        min_attendance_pct=80, **COURSE_TEXT)
+        course = Course(code=spec["code"], category=categories[spec["category"]], level=spec["level"],
+                        hours=spec["hours"], language=spec["language"], validity_months=spec["validity_months"],
+                        published=True, min_attendance_pct=80)
+        assign(course, {name: spec[name] for name in COURSE_FIELDS}, original=spec["original"])
         db.session.add(course)
-        courses.append((course, trainers[trainer_for[cat]]))
+        courses.append((course, trainers[trainer_for[spec["category"]]]))
     db.session.flush()
 
     past_runs = []
     for index, (course, trainer) in enumerate(courses):
-        city, location, tz_name = CITIES[index % len(CITIES)]
+        city, tz_name, venue_original, venue = VENUES[index % len(VENUES)]
         tz = ZoneInfo(tz_name)
         days = max(1, min(3, int(course.hours // 8)))
         # One past run for most courses, one or two upcoming ones for all.
@@ -181,11 +101,15 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
         starts += [today + timedelta(days=10 + 9 * index % 60), today + timedelta(days=45 + 11 * index % 50)]
         for n, start in enumerate(starts):
             run = Run(course=course, starts_on=start, ends_on=start + timedelta(days=days - 1), timezone=tz_name,
-                      city=city, location=location if index % 5 != 4 else "", status="open",
+                      city=city, status="open",
                       mode="online" if index % 5 == 4 else ("blended" if index % 7 == 6 else "in_person"),
                       capacity=[12, 16, 20, 8][(index + n) % 4], requires_approval=(index == 5 and n == 2))
-            if run.mode == "online":
+            notes = RUN_NOTES[run.mode] if n == 0 else {"en": "", "zh": ""}
+            if run.mode == "online":  # no room; the notes were written in the course's language
                 run.city = ""
+                assign(run, {"notes": notes}, original=original_language(course))
+            else:
+                assign(run, {"location": venue, "notes": notes}, original=venue_original)
             run.trainers = [trainer] + ([trainers[(trainer_for["iiot"] + index) % len(trainers)]]
                                         if index % 3 == 0 and trainers[(trainer_for["iiot"] + index) % len(trainers)] != trainer else [])
             run.meetings = _meetings(start, days, tz)
@@ -243,7 +167,7 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
             f"{len(past_runs)} past runs with {issued} certificates, {companies} member companies.\n"
             f"Demo logins (password: {DEMO_PASSWORD}):\n"
             f"  admin        admin@demo.smt-academy.cn\n"
-            f"  trainer      {TRAINERS[0][0]}\n"
+            f"  trainer      {TRAINERS[0]['email']}\n"
             f"  trainee      ouyang.xiaoyan@demo.smt-academy.cn\n"
             f"  coordinator  {MEMBER_COMPANIES[0]['coordinator'][0]}\n"
             f"  assessor     assessor@demo.smt-academy.cn")

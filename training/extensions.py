@@ -1,5 +1,5 @@
 """Flask extensions, created unbound here and bound to the app in create_app."""
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -8,7 +8,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     class Model(Base, _QueryModel):
         __abstract__ = True
+        __table__: ClassVar[Table]  # a mapped class's table (SQLAlchemy types it as any FromClause)
 else:
     Model = db.Model
 migrate = Migrate(render_as_batch=True, compare_type=True)

@@ -26,14 +26,22 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from collections.abc import Callable
+from contextvars import Token
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import current_app, has_app_context
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import Model, db
 from .types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from redis import Redis
+
+F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R", bound=Callable[[], object])
 
 log = logging.getLogger(__name__)
 
@@ -73,15 +81,15 @@ class Job(Model):
     def result(self) -> Any:
         return json.loads(self.result_json) if self.result_json else None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "state": self.state, "done": self.done,
                 "total": self.total, "stage": self.stage, "result": self.result, "error": self.error}
 
 
-def job(name: str):
+def job(name: str) -> Callable[[F], F]:
     """Register a function as a job. It is called as fn(progress, **kwargs),
     where progress(done, total, stage=None) records how far it got."""
-    def wrap(fn):
+    def wrap(fn: F) -> F:
         _registry[name] = fn
         return fn
     return wrap
@@ -91,7 +99,7 @@ def registered(name: str) -> bool:
     return name in _registry
 
 
-def _config(name: str, default):
+def _config(name: str, default: Any) -> Any:
     return current_app.config.get(name, default) if has_app_context() else default
 
 
@@ -101,7 +109,7 @@ def lease_length() -> timedelta:
 
 # --- tracked jobs -------------------------------------------------------------------------
 
-def submit(name: str, *, created_by=None, **kwargs) -> Job:
+def submit(name: str, *, created_by: object = None, **kwargs: Any) -> Job:
     """Record a job and start it. Commits the job row (callers have committed
     their own work). Never fails because Redis is down: the job waits and the
     reaper hands it out again."""
@@ -115,7 +123,7 @@ def submit(name: str, *, created_by=None, **kwargs) -> Job:
     return record
 
 
-def dispatch(job_id: str | None, name: str, kwargs: dict | None = None) -> None:
+def dispatch(job_id: str | None, name: str, kwargs: dict[str, Any] | None = None) -> None:
     """Hand a job row to a runner. Errors are logged, never raised: the row
     stays queued and is handed out again by the reaper."""
     mode = current_app.config["JOBS_MODE"]
@@ -128,9 +136,9 @@ def dispatch(job_id: str | None, name: str, kwargs: dict | None = None) -> None:
         except Exception as exc:  # noqa: BLE001 - Redis down: the reaper dispatches it later
             log.warning("could not hand job %s to RQ (%s); it waits for the reaper", job_id, exc)
         return
-    app = current_app._get_current_object()
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's object
 
-    def target():
+    def target() -> None:
         with app.app_context():
             try:
                 run(job_id, name, kwargs)
@@ -151,19 +159,19 @@ def queue_name() -> str:
     return str(_config("RQ_QUEUE", "training"))
 
 
-def redis_connection():
+def redis_connection() -> Redis:
     from redis import Redis
     return Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5)
 
 
-def enqueue_rq(func: str, *args, job_id: str | None = None) -> None:
+def enqueue_rq(func: str, *args: Any, job_id: str | None = None) -> None:
     from rq import Queue
     queue = Queue(queue_name(), connection=redis_connection())
     queue.enqueue(func, *args, job_id=job_id, job_timeout=int(_config("JOB_TIMEOUT_SECONDS", 3 * 3600)),
                   result_ttl=3600, failure_ttl=7 * 24 * 3600)
 
 
-def fire_and_forget(name: str, **kwargs) -> None:
+def fire_and_forget(name: str, **kwargs: Any) -> None:
     """Run a registered function in the background without a job row (e.g.
     sending mail). Inside a transaction that changed something, it is written
     to the outbox in that transaction; otherwise (after a commit) at once.
@@ -182,12 +190,12 @@ def fire_and_forget(name: str, **kwargs) -> None:
         log.exception("could not record background work %s; %s", name, _short(kwargs))
 
 
-def _short(kwargs: dict) -> str:
+def _short(kwargs: dict[str, Any]) -> str:
     text = json.dumps(kwargs, default=str)
     return text if len(text) < 300 else text[:300] + "..."
 
 
-def call(name: str, kwargs: dict) -> Any:
+def call(name: str, kwargs: dict[str, Any]) -> Any:
     """Run a registered function now, without a job row (the outbox's jobs)."""
     fn = _registry[name]
     return fn(lambda *_a, **_k: None, **kwargs)
@@ -210,7 +218,7 @@ def claim(job_id: str, now: datetime | None = None) -> bool:
 class _Heartbeat(threading.Thread):
     """Renews the job's lease while it runs, so only a dead runner loses it."""
 
-    def __init__(self, app, job_id: str, lease: timedelta) -> None:
+    def __init__(self, app: Flask, job_id: str, lease: timedelta) -> None:
         super().__init__(name=f"job-heartbeat-{job_id[:8]}", daemon=True)
         self.app, self.job_id, self.lease = app, job_id, lease
         self.stopped = threading.Event()
@@ -226,9 +234,11 @@ class _Heartbeat(threading.Thread):
                 log.warning("job %s heartbeat failed: %s", self.job_id, exc)
 
 
-def run(job_id: str | None, name: str | None = None, kwargs: dict | None = None) -> None:
+def run(job_id: str | None, name: str | None = None, kwargs: dict[str, Any] | None = None) -> None:
     """Run a tracked job once it is claimed (a job taken by another runner is left alone)."""
     if job_id is None:
+        if name is None:
+            raise ValueError("a job without a row needs a name")
         call(name, kwargs or {})
         return
     record = db.session.get(Job, job_id)
@@ -245,12 +255,13 @@ def run(job_id: str | None, name: str | None = None, kwargs: dict | None = None)
     token = _log_context(job_id)
     heartbeat = None
     if current_app.config.get("JOBS_MODE") != "inline":
-        heartbeat = _Heartbeat(current_app._get_current_object(), job_id, lease_length())
+        heartbeat = _Heartbeat(current_app._get_current_object(),  # type: ignore[attr-defined]
+                               job_id, lease_length())
         heartbeat.start()
     fn = _registry[name]
 
     def progress(done: int, total: int, stage: str | None = None) -> None:
-        values = {"done": done, "total": total, "lease_until": utcnow() + lease_length()}
+        values: dict[Any, Any] = {"done": done, "total": total, "lease_until": utcnow() + lease_length()}
         if stage is not None:
             values["stage"] = stage
         db.session.query(Job).filter_by(id=job_id).update(values)
@@ -266,6 +277,7 @@ def run(job_id: str | None, name: str | None = None, kwargs: dict | None = None)
             log.exception("job %s (%s) failed", job_id, name)
             db.session.rollback()
             record = db.session.get(Job, job_id)
+            assert record is not None  # the row was there when the job was claimed; rows are never deleted
             record.state = FAILED
             record.error = str(exc)[:2000]
             record.finished_at = utcnow()
@@ -273,6 +285,7 @@ def run(job_id: str | None, name: str | None = None, kwargs: dict | None = None)
             db.session.commit()
             return
         record = db.session.get(Job, job_id)
+        assert record is not None
         record.state = FINISHED
         record.result_json = json.dumps(result, default=str)
         record.finished_at = utcnow()
@@ -285,12 +298,12 @@ def run(job_id: str | None, name: str | None = None, kwargs: dict | None = None)
         _log_context_reset(token)
 
 
-def _log_context(job_id: str):
+def _log_context(job_id: str) -> Token[str | None]:
     from .logs import job_id as job_var
     return job_var.set(job_id)
 
 
-def _log_context_reset(token) -> None:
+def _log_context_reset(token: Token[str | None]) -> None:
     from .logs import job_id as job_var
     job_var.reset(token)
 
@@ -330,19 +343,39 @@ def reap(now: datetime | None = None) -> dict[str, int]:
 
 # --- on an RQ worker -----------------------------------------------------------------------
 
-_worker_app = None
+_worker_app: Flask | None = None
+_worker_app_pid: int | None = None
 
 
-def worker_app():
-    """The app of this worker process (built once, from the environment)."""
-    global _worker_app
+def worker_app() -> Flask:
+    """The app of this worker process (built once, from the environment). In a
+    work horse forked from a worker that built it already (``training.rq_worker``),
+    the inherited app is used; its connection pool starts empty, since any
+    connection in it belongs to the parent."""
+    import os
+    global _worker_app, _worker_app_pid
     if _worker_app is None:
         from . import create_app
         _worker_app = create_app()
+        _worker_app_pid = os.getpid()
+    elif _worker_app_pid != os.getpid():
+        with _worker_app.app_context():
+            db.engine.dispose(close=False)
+        _worker_app_pid = os.getpid()
     return _worker_app
 
 
-def run_in_worker(job_id: str | None, name: str | None = None, kwargs: dict | None = None) -> None:
+def prepare_worker_app() -> Flask:
+    """Build the app before the worker forks its first work horse, holding no
+    connection across the fork (see ``training.rq_worker``)."""
+    app = worker_app()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    return app
+
+
+def run_in_worker(job_id: str | None, name: str | None = None, kwargs: dict[str, Any] | None = None) -> None:
     """Entry point on an RQ worker."""
     with worker_app().app_context():
         try:
@@ -351,11 +384,11 @@ def run_in_worker(job_id: str | None, name: str | None = None, kwargs: dict | No
             db.session.remove()
 
 
-def queue_stats() -> list[dict]:
+def queue_stats() -> list[dict[str, Any]]:
     """Depth and oldest job's age (seconds) of each RQ queue (for /metrics)."""
     from rq import Queue
     connection = redis_connection()
-    out = []
+    out: list[dict[str, Any]] = []
     for queue in Queue.all(connection=connection):
         depth = queue.count
         oldest = 0.0
@@ -376,7 +409,7 @@ def queue_stats() -> list[dict]:
     return out
 
 
-def recurring(name: str, every: timedelta | float, *, run_as_job: bool = True):
+def recurring(name: str, every: timedelta | float, *, run_as_job: bool = True) -> Callable[[R], R]:
     """Register a function as recurring work: the scheduler runs it every
     ``every`` (a timedelta or seconds). See training/scheduler.py."""
     from . import scheduler

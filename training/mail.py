@@ -12,14 +12,17 @@ import hashlib
 import logging
 import smtplib
 import uuid
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, tzinfo
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import Any
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from . import jobs
 from .extensions import db
@@ -29,9 +32,9 @@ log = logging.getLogger(__name__)
 _KEY = "training_mail_outbox"
 
 
-def build(to: str, subject, template: str, *, locale: str | None = None,
-          attachments: list[tuple[str, str, bytes]] = (), subject_args: dict | None = None,
-          **context) -> EmailMessage:
+def build(to: str, subject: object, template: str, *, locale: str | None = None,
+          attachments: Sequence[tuple[str, str, bytes]] = (), subject_args: dict[str, Any] | None = None,
+          **context: Any) -> EmailMessage:
     """Render templates/email/<template>.txt in the recipient's language.
 
     ``subject`` is a msgid (a plain string, translated here) or a lazy string
@@ -59,11 +62,13 @@ def build(to: str, subject, template: str, *, locale: str | None = None,
     msg.set_content(body)
     for filename, mimetype, data in attachments:
         maintype, subtype = mimetype.split("/", 1)
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        # Text attachments (calendars) are UTF-8: say so, or readers fall back to ASCII on Chinese titles.
+        params = {"charset": "utf-8"} if maintype == "text" else None
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename, params=params)
     return msg
 
 
-def _local_time(value, tz=None, fmt: str = "medium") -> str:
+def _local_time(value: datetime | None, tz: tzinfo | None = None, fmt: str = "medium") -> str:
     """A moment in ``tz`` (a zone of the run), in the current (forced) language:
     "medium" is weekday, date and time, "time" the time of day only."""
     from babel.dates import format_skeleton, format_time
@@ -79,7 +84,7 @@ def _local_time(value, tz=None, fmt: str = "medium") -> str:
     return format_skeleton(fmt, local, locale=locale)
 
 
-def _local_date(value, fmt: str = "long") -> str:
+def _local_date(value: date | None, fmt: str = "long") -> str:
     from babel.dates import format_date
     from flask_babel import get_locale
     if value is None:
@@ -105,25 +110,25 @@ def _key_of(message: EmailMessage) -> str:
 
 
 @event.listens_for(Session, "after_commit")
-def _after_commit(session):
+def _after_commit(session: Session) -> None:
     session.info.pop(_KEY, None)
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session, previous_transaction):
+def _after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_KEY, None)
 
 
 @jobs.job("send_mail")
-def send_messages(progress, messages: list[bytes]) -> int:
+def send_messages(progress: Callable[..., None] | None, messages: list[bytes]) -> int:
     """Hand rendered messages to the outbox in a transaction of their own (for
     work that runs after the commit that caused it, e.g. a job's batch of
     notifications). Inside a job, a message's key comes from the job and the
     message, so a job that runs again after a crash sends nothing twice."""
     from email import message_from_bytes, policy
     from . import outbox
-    rows = []
+    rows: list[dict[str, Any]] = []
     for raw in messages:
         if isinstance(raw, str):
             raw = raw.encode("utf-8")

@@ -27,10 +27,13 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Literal, cast
 
-from flask import current_app
-from sqlalchemy import CheckConstraint, Index, Integer, LargeBinary, String, Text, event, func, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from flask import Flask, current_app
+from sqlalchemy import (CheckConstraint, CursorResult, Index, Insert, Integer, LargeBinary, String, Text, event, func,
+                        select, update)
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from .extensions import Model, db
 from .types import UTCDateTime, utcnow
@@ -85,7 +88,7 @@ def backoff(attempts: int) -> timedelta:
 
 def add_mail(raw: bytes, *, key: str, recipient: str | None, session: Session | None = None) -> OutboxMessage:
     """An e-mail, written in the session's current transaction."""
-    session = session or db.session
+    session = session or db.session()
     row = OutboxMessage(key=key[:255], kind="mail", name="mail", recipient=(recipient or "")[:320] or None,
                         payload=raw, next_attempt_at=utcnow())
     session.add(row)
@@ -93,9 +96,10 @@ def add_mail(raw: bytes, *, key: str, recipient: str | None, session: Session | 
     return row
 
 
-def add_job(name: str, kwargs: dict, *, session: Session | None = None, key: str | None = None) -> OutboxMessage:
+def add_job(name: str, kwargs: dict[str, Any], *, session: Session | None = None,
+            key: str | None = None) -> OutboxMessage:
     """A background job, written in the session's current transaction."""
-    session = session or db.session
+    session = session or db.session()
     row = OutboxMessage(key=(key or f"job:{name}:{uuid.uuid4().hex}")[:255], kind="job", name=name,
                         payload=json.dumps(kwargs, default=str).encode("utf-8"), next_attempt_at=utcnow())
     session.add(row)
@@ -103,7 +107,7 @@ def add_job(name: str, kwargs: dict, *, session: Session | None = None, key: str
     return row
 
 
-def _insert(rows: list[dict]) -> int:
+def _insert(rows: list[dict[str, Any]]) -> int:
     """Insert rows now (a key already present is skipped), in the session's
     read-only transaction if one is open (SQLite holds its write lock there),
     else in a transaction of its own."""
@@ -112,15 +116,18 @@ def _insert(rows: list[dict]) -> int:
     now = utcnow()
     values = [dict(state=OutboxState.pending, attempts=0, next_attempt_at=now, created_at=now, **r) for r in rows]
     table = OutboxMessage.__table__
+    statement: Insert
     if db.engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        statement = pg_insert(table).on_conflict_do_nothing(index_elements=["key"])
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).on_conflict_do_nothing(index_elements=["key"])
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["key"])
     session = db.session()
     transaction = session.get_transaction()
+    result: CursorResult[Any]
     if transaction is not None and transaction.is_active:
-        result = session.execute(statement, values)
+        result = cast(CursorResult[Any], session.execute(statement, values))
         session.commit()
     else:
         with db.engine.begin() as conn:
@@ -128,7 +135,7 @@ def _insert(rows: list[dict]) -> int:
     return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
 
 
-def changing(session=None) -> bool:
+def changing(session: Session | None = None) -> bool:
     """True inside a live transaction that has written something."""
     session = session or db.session()
     transaction = session.get_transaction()
@@ -141,11 +148,11 @@ _WROTE = "training_outbox_tx_wrote"
 
 
 @event.listens_for(Session, "after_flush")
-def _note_write(session, _context):
+def _note_write(session: Session, _context: UOWTransaction) -> None:
     session.info[_WROTE] = True
 
 
-def write(rows: list[dict]) -> None:
+def write(rows: list[dict[str, Any]]) -> None:
     """Record rows (dicts of key, kind, name, recipient, payload): in the
     current transaction when it changed something (delivered after its
     commit), collected while a job runs (written when it ends), otherwise at
@@ -167,7 +174,7 @@ def write(rows: list[dict]) -> None:
     kick()
 
 
-_collected: contextvars.ContextVar[list | None] = contextvars.ContextVar("outbox_collected", default=None)
+_collected: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar("outbox_collected", default=None)
 
 
 class collecting:
@@ -177,12 +184,12 @@ class collecting:
     def __init__(self, key: str | None = None) -> None:
         self.key = key
 
-    def __enter__(self):
-        self.rows: list = []
+    def __enter__(self) -> collecting:
+        self.rows: list[dict[str, Any]] = []
         self._tokens = (_collected.set(self.rows), current_key.set(self.key) if self.key else None)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> Literal[False]:
         collected_token, key_token = self._tokens
         _collected.reset(collected_token)
         if key_token is not None:
@@ -217,7 +224,7 @@ _KICK = "training_outbox_kick"
 
 
 @event.listens_for(Session, "after_commit")
-def _after_commit(session):
+def _after_commit(session: Session) -> None:
     session.info.pop(_WROTE, None)
     rows = session.info.pop(_KEY, None)
     if rows:
@@ -225,7 +232,7 @@ def _after_commit(session):
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _after_transaction_end(session, transaction):
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     # Kick once the committed transaction has given its connection back to the
     # pool: relaying inside after_commit held that connection while taking a
     # second one, and as many threads as the pool is large then waited for
@@ -235,7 +242,7 @@ def _after_transaction_end(session, transaction):
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session, previous_transaction):
+def _after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_KEY, None)
         session.info.pop(_WROTE, None)
@@ -250,7 +257,7 @@ def kick() -> None:
     """Deliver what is due now (inline) or soon (a thread of this process).
     Never raises: whatever is not delivered now waits in the table."""
     try:
-        app = current_app._get_current_object()
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's object
     except RuntimeError:
         return
     if app.config.get("JOBS_MODE") == "inline":
@@ -262,7 +269,7 @@ def kick() -> None:
     _start_thread_relay(app)
 
 
-def _start_thread_relay(app) -> None:
+def _start_thread_relay(app: Flask) -> None:
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -271,7 +278,7 @@ def _start_thread_relay(app) -> None:
             return  # a relay is queued already and will see the new rows
         _pending_kick.set()
 
-    def target():
+    def target() -> None:
         _pending_kick.clear()
         with app.app_context():
             try:
@@ -386,14 +393,14 @@ def _metric(kind: str, outcome: str) -> None:
         pass
 
 
-def _load(row_id: int) -> dict | None:
+def _load(row_id: int) -> dict[str, Any] | None:
     table = OutboxMessage.__table__
     with db.engine.connect() as conn:
         row = conn.execute(select(table).where(table.c.id == row_id)).mappings().first()
     return dict(row) if row else None
 
 
-def _deliver_job(row: dict) -> None:
+def _deliver_job(row: dict[str, Any]) -> None:
     from . import jobs
     kwargs = json.loads(bytes(row["payload"]).decode("utf-8"))
     if current_app.config.get("JOBS_MODE") == "rq":
@@ -436,7 +443,7 @@ def run_in_worker(row_id: int) -> None:
 
 # --- looking at it ----------------------------------------------------------------------
 
-def backlog(now: datetime | None = None) -> dict:
+def backlog(now: datetime | None = None) -> dict[str, Any]:
     """Pending rows, the age of the oldest in seconds, and failed rows."""
     now = now or utcnow()
     table = OutboxMessage.__table__

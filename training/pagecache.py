@@ -21,15 +21,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from functools import wraps
+from typing import Any, cast
 
-from flask import Response, current_app, request, session
+from flask import Flask, Response, current_app, request, session
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_login import current_user
-from sqlalchemy import BigInteger, String, event, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import BigInteger, Engine, String, event, select, text, update
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from .extensions import Model, db
+
+# What a cached page depends on: the endpoint, language, link base, script root and full path.
+CacheKey = tuple[str | None, str, str, str, str]
+_View = Callable[..., ResponseReturnValue]
 
 _WATCHED = {"Course", "Run", "Meeting", "Enrolment", "Category", "User", "TrainerProfile"}
 _MAX_ENTRIES = 2000
@@ -56,10 +63,14 @@ def current_version() -> int | None:
         return None
 
 
-def bump_version(engine) -> None:
+def bump_version(engine: Engine) -> None:
     table = CacheVersion.__table__
     try:
         with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # Seen by every server at once; no one waits for the disk: a lost bump
+                # (a crash in the next moment) costs at most one cache lifetime of a stale page.
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
             result = conn.execute(update(table).where(table.c.name == VERSION_NAME)
                                   .values(version=table.c.version + 1))
             if result.rowcount == 0:
@@ -76,9 +87,9 @@ def bump_version(engine) -> None:
 class PageCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[tuple, tuple[float, bytes, int | None]] = {}
+        self._entries: dict[CacheKey, tuple[float, bytes, int | None]] = {}
 
-    def get(self, key: tuple, version: int | None = None) -> bytes | None:
+    def get(self, key: CacheKey, version: int | None = None) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
@@ -86,7 +97,7 @@ class PageCache:
             return None
         return entry[1]
 
-    def put(self, key: tuple, body: bytes, seconds: float, version: int | None = None) -> None:
+    def put(self, key: CacheKey, body: bytes, seconds: float, version: int | None = None) -> None:
         with self._lock:
             if len(self._entries) >= _MAX_ENTRIES:
                 now = time.monotonic()
@@ -103,16 +114,16 @@ class PageCache:
 _caches: list[PageCache] = []
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     cache = PageCache()
     app.extensions["page_cache"] = cache
     _caches.append(cache)
 
 
-def cached_for_anonymous(view):
+def cached_for_anonymous(view: _View) -> _View:
     """Serve the view from the cache to anonymous visitors without pending flash messages."""
     @wraps(view)
-    def wrapped(*args, **kwargs):
+    def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         seconds = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 0)
         if (not seconds or request.method != "GET" or current_user.is_authenticated
                 or session.get("_flashes")):
@@ -136,7 +147,7 @@ def cached_for_anonymous(view):
     return wrapped
 
 
-def cache_key() -> tuple:
+def cache_key() -> CacheKey:
     """Everything a cached page depends on, and nothing a client can choose
     beyond the path and query: the language (from the query, session or
     Accept-Language), and the base of its links (PUBLIC_BASE_URL, or the
@@ -149,7 +160,7 @@ def cache_key() -> tuple:
 
 
 @event.listens_for(Session, "before_flush")
-def _note_changes(session, _flush_context, _instances):
+def _note_changes(session: Session, _flush_context: UOWTransaction, _instances: object) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
         if type(obj).__name__ in _WATCHED:
             session.info["page_cache_stale"] = True
@@ -157,7 +168,7 @@ def _note_changes(session, _flush_context, _instances):
 
 
 @event.listens_for(Session, "after_commit")
-def _drop_stale_pages(session):
+def _drop_stale_pages(session: Session) -> None:
     if session.info.pop("page_cache_stale", False):
         for cache in _caches:
             cache.clear()
@@ -165,7 +176,7 @@ def _drop_stale_pages(session):
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _tell_other_servers(session, transaction):
+def _tell_other_servers(session: Session, transaction: SessionTransaction) -> None:
     # After the committed transaction has given its connection back: bumping
     # inside after_commit held it while taking a second one from the pool,
     # and threads as many as the pool then waited on each other.
@@ -174,10 +185,10 @@ def _tell_other_servers(session, transaction):
             engine = session.get_bind()
         except Exception:  # noqa: BLE001 - no app context: nothing shared to tell
             return
-        bump_version(engine)
+        bump_version(cast(Engine, engine))  # the app's sessions are bound to the engine
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _forget(session, previous_transaction):
+def _forget(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:
         session.info.pop("page_cache_stale", None)

@@ -33,9 +33,10 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import Integer, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -80,22 +81,23 @@ class Task:
 
 
 _tasks: dict[str, Task] = {}
+R = TypeVar("R", bound=Callable[[], object])
 
 
-def recurring(name: str, every: timedelta | float, *, run_as_job: bool = True):
+def recurring(name: str, every: timedelta | float, *, run_as_job: bool = True) -> Callable[[R], R]:
     """Register ``fn()`` to run every ``every`` (timedelta or seconds)."""
     if not isinstance(every, timedelta):
         every = timedelta(seconds=float(every))
     if every.total_seconds() <= 0:
         raise ValueError("a recurring task needs a positive interval")
 
-    def wrap(fn):
+    def wrap(fn: R) -> R:
         from . import jobs
         task = Task(name, every, fn, run_as_job)
         _tasks[name] = task
 
         @jobs.job(task.job_name)
-        def _as_job(progress, _fn=fn):
+        def _as_job(progress: Callable[..., None], _fn: Callable[[], object] = fn) -> object:
             result = _fn()
             return result if isinstance(result, (dict, list, int, str, type(None))) else str(result)
         return fn
@@ -142,13 +144,13 @@ def release(holder: str, name: str = LEADER) -> None:
 
 # --- one tick ----------------------------------------------------------------------------
 
-def tick(holder: str, now: datetime | None = None) -> dict | None:
+def tick(holder: str, now: datetime | None = None) -> dict[str, Any] | None:
     """One round of the loop; None when another process leads."""
     from . import jobs, outbox
     now = now or utcnow()
     if not acquire(holder, now):
         return None
-    summary: dict = {"started": []}
+    summary: dict[str, Any] = {"started": []}
     try:
         summary["outbox"] = outbox.relay()
     except Exception:  # noqa: BLE001 - one failure never stops the loop
@@ -204,7 +206,7 @@ def _start_if_due(task: Task, now: datetime) -> bool:
 
 # --- the loop ----------------------------------------------------------------------------
 
-def run_loop(app, interval: float = 5.0, stop: threading.Event | None = None, holder: str | None = None,
+def run_loop(app: Flask, interval: float = 5.0, stop: threading.Event | None = None, holder: str | None = None,
              max_ticks: int | None = None) -> None:
     """Tick every ``interval`` seconds until ``stop`` is set."""
     stop = stop or threading.Event()
@@ -237,7 +239,7 @@ _thread_pid: int | None = None
 _thread_lock = threading.Lock()
 
 
-def start_in_process(app) -> None:
+def start_in_process(app: Flask) -> None:
     """The embedded set-up's scheduler: a daemon thread in this (web) process,
     started once per process; only the lease holder among them works."""
     global _thread, _thread_pid

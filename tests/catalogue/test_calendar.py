@@ -100,3 +100,50 @@ def test_cached_time_zones_write_what_icalendar_writes():
     theirs.add_missing_timezones()
     assert sorted(tz.tz_name for tz in ours.timezones) == ["Asia/Shanghai", "Europe/Berlin"]
     assert sorted(ours.to_ical().splitlines()) == sorted(theirs.to_ical().splitlines())
+
+
+def _bilingual_run(factory):
+    from training.content_i18n import assign
+    from training.extensions import db
+    course = factory.course(code="OPC-150", title="x")
+    assign(course, {"title": {"en": "OPC UA from the ground up", "zh": "OPC UA 入门：信息建模与安全通信"},
+                    "summary": {"en": "Information models and security.", "zh": "信息模型与安全。"}}, original="en")
+    run = factory.run(course, meetings=1)
+    assign(run, {"location": {"en": "Nanshan Automation Lab", "zh": "南山自动化实验室"}}, original="zh")
+    db.session.commit()
+    return run
+
+
+def test_run_calendar_is_in_the_readers_language(client, factory):
+    """Issue 18: the downloaded calendar names the course and the room in the visitor's language."""
+    run = _bilingual_run(factory)
+    for lang, title, room, summary in (("en", "OPC UA from the ground up", "Nanshan Automation Lab",
+                                        "Information models and security."),
+                                       ("zh", "OPC UA 入门：信息建模与安全通信", "南山自动化实验室", "信息模型与安全。")):
+        cal = Calendar.from_ical(client.get(f"/runs/{run.id}/calendar.ics?lang={lang}").data)
+        (event,) = cal.walk("VEVENT")
+        assert str(cal["X-WR-CALNAME"]) == f"OPC-150 {title}"
+        assert str(event["SUMMARY"]) == f"OPC-150 {title}"
+        assert str(event["LOCATION"]).startswith(room)
+        assert str(event["DESCRIPTION"]).startswith(summary)
+
+
+def test_personal_feed_is_in_its_owners_language(client, factory):
+    """Calendar apps fetch the feed without a session: it follows the owner's language."""
+    from training.catalogue.calendar import run_calendar
+    run = _bilingual_run(factory)
+    trainee = factory.trainee(locale="zh")
+    factory.enrolment(run, trainee)
+    login(client, trainee)
+    client.post("/my/calendar/reset")
+    anonymous = client.application.test_client()
+    feed = anonymous.get(f"/calendar/{trainee.calendar_token}.ics", headers={"Accept-Language": "en"})
+    (event,) = Calendar.from_ical(feed.data).walk("VEVENT")
+    assert str(event["SUMMARY"]) == "OPC-150 OPC UA 入门：信息建模与安全通信"
+    assert str(event["LOCATION"]).startswith("南山自动化实验室")
+    # An online run without a room says so in the reader's language.
+    run.mode, run.location, run.location_translation = "online", "", ""
+    (online,) = Calendar.from_ical(run_calendar(run, "http://localhost", "zh")).walk("VEVENT")
+    assert str(online["LOCATION"]) == "线上"
+    (online,) = Calendar.from_ical(run_calendar(run, "http://localhost", "en")).walk("VEVENT")
+    assert str(online["LOCATION"]) == "Online"

@@ -61,3 +61,49 @@ def test_a_bulk_issue_survives_kill_9_of_its_worker(pg_app, tmp_path):
     assert figures["duplicates"] == 0 and figures["without_document"] == 0
     assert figures["done"] == figures["total"] == 2000
     assert figures["progress_above_total"] == 0 and figures["progress_backwards"] == 0
+
+
+def test_redis_stopped_under_load_costs_no_request_and_no_mail(pg_app, tmp_path):
+    """32 clients log in, check in and enrol through gunicorn while redis-server
+    is killed and started again: no 5xx for any of these (none needs Redis), and
+    every confirmation that a successful enrolment asked for arrives exactly once."""
+    _need_redis_server()
+    figures = harness.redis_outage(pg_app, tmp_path / "faults", clients=32, before=4, outage=5, after=3,
+                                   each=5, drain=240)
+    print(figures)
+    phases = figures["phases"]
+    assert harness.five_xx(phases) == 0, figures["server_errors"]
+    assert sum(row["none"] for rows in phases.values() for row in rows.values()) == 0, figures["server_errors"]
+    for action in harness.ACTIONS:  # each really ran while Redis was down, and after
+        assert phases["outage"][action]["ok"] > 0, (action, phases["outage"], figures["refusals"])
+        assert phases["after"][action]["ok"] > 0, (action, phases["after"], figures["refusals"])
+    assert figures["enrolled"] > 0
+    mail = figures["mail"]
+    assert mail["expected"] == figures["enrolled"]
+    assert mail["lost"] == 0 and mail["duplicates"] == 0 and mail["unexpected"] == 0, mail
+
+
+def test_postgresql_restarted_under_load_answers_503_only_while_it_is_down(tmp_path):
+    """A cluster of our own is stopped and started again under 32 clients: the
+    app (never restarted) answers 503 with Retry-After while the database is
+    gone, never another 5xx, and serves every action again once it is back;
+    the confirmations of successful enrolments all arrive, once."""
+    if harness.postgres_tools() is None:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail("REQUIRE_POSTGRES=1 but initdb/pg_ctl, runuser or the postgres user is missing")
+        pytest.skip("needs PostgreSQL's initdb and pg_ctl, runuser and the postgres user")
+    workdir = tmp_path / "faults"
+    workdir.mkdir()
+    os.chmod(workdir, 0o755)
+    figures = harness.postgres_restart(workdir, clients=32, before=4, outage=4, after=3, each=5, drain=240)
+    print(figures)
+    phases = figures["phases"]
+    assert sum(harness.count(phases, phase, "5xx") for phase in phases) == 0, figures["errors_other_than_503"]
+    assert sum(harness.count(phases, phase, "none") for phase in phases) == 0, figures["server_errors"]
+    assert harness.count(phases, "outage", "503") > 0  # the outage was real and answered 503
+    assert harness.count(phases, "before", "503") == 0 and harness.count(phases, "after", "503") == 0, phases
+    for action in harness.ACTIONS:
+        assert phases["after"][action]["ok"] > 0, (action, phases["after"])
+    assert figures["app_restarted"] is False
+    mail = figures["mail"]
+    assert mail["expected"] == figures["enrolled"] and mail["lost"] == 0 and mail["duplicates"] == 0, mail

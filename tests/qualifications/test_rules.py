@@ -2,7 +2,7 @@
 coverage counts, reminders once, refusals for the wrong person and bad input."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -82,7 +82,7 @@ def test_state_on_a_date_valid_expiring_expired_revoked(app):
     assert grant_state(date(2026, 1, 1), None, None, date(2200, 1, 1), 90) is QualificationState.valid
     assert grant_state(date(2026, 1, 1), until, None, date(2025, 12, 31), 90) is None  # not yet
     # Revoked at 23:30 UTC on 31 March is 1 April in Shanghai: still valid on 31 March there.
-    revoked = datetime(2027, 3, 31, 23, 30, tzinfo=timezone.utc)
+    revoked = datetime(2027, 3, 31, 23, 30, tzinfo=UTC)
     assert grant_state(date(2026, 1, 1), None, revoked, date(2027, 3, 31), 90) is QualificationState.valid
     assert grant_state(date(2026, 1, 1), None, revoked, date(2027, 4, 1), 90) is QualificationState.revoked
 

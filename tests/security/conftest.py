@@ -42,6 +42,8 @@ class World:
     offered: object = None   # trainee's enrolment holding a seat offered after late_run's deadline
     offerable: object = None  # first on late_run's waitlist, with a free seat to offer them
     position_id: int = 0     # a position (issue 14) the trainee works on, requiring a skill the course grants
+    grant_id: int = 0        # the trainee's manual grant (issue 14) with an attached evidence file
+    skill_id: int = 0        # the skill of that position
     survey_token: str = ""   # trainee's feedback invitation for past_run
     question_id: int = 0     # a feedback question
     subscription_id: int = 0  # admin's weekly report subscription
@@ -56,7 +58,7 @@ class World:
             "name": "nothing-thumb.jpg", "filename": "css/app.css", "format": "json",
             "survey_token": self.survey_token, "question_id": self.question_id,
             "subscription_id": self.subscription_id,
-            "position_id": self.position_id,
+            "position_id": self.position_id, "grant_id": self.grant_id, "skill_id": self.skill_id,
         }
 
 
@@ -117,7 +119,7 @@ def build_world(factory) -> World:
         FeedbackInvitation.enrolment_id == past_enrolment.id))
     question_id = feedback.question_set()[0].id
     subscription_id = scheduled.subscribe(admin, admin.email, "weekly").id
-    position_id = _qualifications(course, trainee)
+    position_id, skill_id, grant_id = _qualifications(course, trainee, admin)
     company = factory.company(code="SZ-AUTO", name="Suzhou Auto Parts")
     other_company = factory.company(code="WEBER-SZ", name="Weber Suzhou")
     trainee.company_id = company.id
@@ -130,7 +132,7 @@ def build_world(factory) -> World:
     factory.allocation(run, company, 1)
     spare_company = factory.company(code="SUZHOU-AUTO", name="suzhou auto parts ", reviewed=False)
     factory.allocation(run, other_company, 1)
-    return World(position_id=position_id, admin=admin, trainer=trainer, other_trainer=other_trainer, trainee=trainee,
+    return World(position_id=position_id, skill_id=skill_id, grant_id=grant_id, admin=admin, trainer=trainer, other_trainer=other_trainer, trainee=trainee,
                  other_trainee=other_trainee, course=course, run=run, past_run=past_run, meeting=run.meetings[0],
                  enrolment=enrolment, other_enrolment=third, past_enrolment=past_enrolment, certificate=certificate,
                  category=category, free_category=free_category, free_course=free_course, pending=pending,
@@ -140,8 +142,11 @@ def build_world(factory) -> World:
                  offered=offered, offerable=offerable)
 
 
-def _qualifications(course, trainee) -> int:
-    """A skill the course grants and a position that needs it, with the trainee on it (issue 14)."""
+def _qualifications(course, trainee, admin) -> tuple[int, int, int]:
+    """A skill the course grants and a position that needs it, with the trainee on it, and a manual
+    grant of it to the trainee with a PDF attached as evidence (issue 14)."""
+    from training.qualifications import services
+    from training.qualifications.evidence import Upload
     from training.qualifications.models import CourseSkill, Position, PositionPerson, PositionRequirement, Skill
     skill = Skill(code="PLC-BASICS", name="PLC basics", name_zh="PLC 基础")
     db.session.add(skill)
@@ -154,7 +159,10 @@ def _qualifications(course, trainee) -> int:
     db.session.flush()
     db.session.add(PositionPerson(position_id=position.id, user_id=trainee.id))
     db.session.commit()
-    return position.id
+    from tests.qualifications.samples import pdf_bytes
+    grant = services.grant(admin, trainee.id, {"skill_id": skill.id, "level": 3, "evidence": "Practical test"},
+                           Upload("signoff.pdf", pdf_bytes()))
+    return position.id, skill.id, grant.id
 
 
 @pytest.fixture

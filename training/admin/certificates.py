@@ -22,7 +22,8 @@ from ..types import org_today
 from .routes import admin_required, bp
 
 
-def _file(data: bytes, mimetype: str, filename: str) -> Response:
+def _file(data, mimetype: str, filename: str) -> Response:
+    """A download; ``data`` is bytes or an iterator of pieces (streamed)."""
     return Response(data, mimetype=mimetype, headers={
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"})
 

@@ -10,10 +10,10 @@ from sqlalchemy.orm import selectinload
 
 from ..accounts.models import Role, TrainerProfile, User
 from ..accounts.services import clean_name
-from ..catalogue.models import Course, Run
+from ..catalogue.models import Course, Run, RunStatus
 from ..catalogue.services import confirmed_counts, seats_by_run
 from ..certificates.models import Certificate
-from ..enrolment.models import Enrolment
+from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..enrolment.services import release_seats_of
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -22,7 +22,7 @@ from .models import AuditEntry, record
 from ..transactions import unit_of_work
 
 
-def list_users(q: str = "", role: str = "", page: int = 1, per_page: int = 50):
+def list_users(q: str = "", role: str = "", page: int = 1, per_page: int = 50) -> tuple[list[User], int]:
     stmt = select(User)
     if q:
         like = f"%{q.strip().lower()[:100]}%"
@@ -48,7 +48,7 @@ def update_user(actor: User, user: User, *, name: str, role: str, company: str |
                 active: bool) -> User:
     if role not in {r.value for r in Role}:
         raise ValidationFailed(_("Unknown role."), fields={"role": "unknown"})
-    if user.id == actor.id and (role != "admin" or not active):
+    if user.id == actor.id and (role != Role.admin.value or not active):
         raise Conflict(_("You cannot remove your own admin rights or deactivate yourself."), code="self_demotion")
     changes = []
     name = clean_name(name)
@@ -57,7 +57,7 @@ def update_user(actor: User, user: User, *, name: str, role: str, company: str |
         if getattr(user, attr) != value:
             changes.append(f"{attr}: {getattr(user, attr)!r} -> {value!r}")
             setattr(user, attr, value)
-    if role == "trainer" and user.trainer_profile is None:
+    if role == Role.trainer.value and user.trainer_profile is None:
         user.trainer_profile = TrainerProfile(bio="", expertise="")
     deactivated = user.active is False and any(c.startswith("active:") for c in changes)
     if not active:
@@ -75,9 +75,9 @@ def update_user(actor: User, user: User, *, name: str, role: str, company: str |
 @dataclass
 class Dashboard:
     courses: int
-    upcoming_runs: list
-    seats: dict
-    waitlisted: dict
+    upcoming_runs: list[Run]
+    seats: dict[int, int]
+    waitlisted: dict[int, int]
     pending: int
     trainees: int
     certificates_30d: int
@@ -85,24 +85,26 @@ class Dashboard:
 
 def dashboard() -> Dashboard:
     today = org_today()
-    runs = list(db.session.scalars(select(Run).where(Run.ends_on >= today, Run.status != "cancelled")
+    runs = list(db.session.scalars(select(Run).where(Run.ends_on >= today, Run.status != RunStatus.cancelled.value)
                                    .options(selectinload(Run.course), selectinload(Run.trainers))
                                    .order_by(Run.starts_on, Run.id).limit(15)))
     counts = confirmed_counts(r.id for r in runs)
     waitlisted = dict(db.session.execute(select(Enrolment.run_id, func.count()).where(
-        Enrolment.run_id.in_([r.id for r in runs]), Enrolment.status == "waitlisted").group_by(Enrolment.run_id)).all())
+        Enrolment.run_id.in_([r.id for r in runs]), Enrolment.status == EnrolmentStatus.waitlisted.value).group_by(Enrolment.run_id)).all())
     return Dashboard(
         courses=db.session.scalar(select(func.count()).select_from(Course).where(Course.archived.is_(False))) or 0,
         upcoming_runs=runs, seats=seats_by_run(runs, counts),
         waitlisted=waitlisted,
-        pending=db.session.scalar(select(func.count()).select_from(Enrolment).where(Enrolment.status == "pending")) or 0,
-        trainees=db.session.scalar(select(func.count()).select_from(User).where(User.role == "trainee")) or 0,
+        pending=db.session.scalar(select(func.count()).select_from(Enrolment).where(
+            Enrolment.status == EnrolmentStatus.pending.value)) or 0,
+        trainees=db.session.scalar(select(func.count()).select_from(User).where(User.role == Role.trainee.value)) or 0,
         certificates_30d=db.session.scalar(select(func.count()).select_from(Certificate).where(
             Certificate.issued_at >= utcnow() - timedelta(days=30))) or 0,
     )
 
 
-def audit_log(*, action: str = "", actor_q: str = "", target_type: str = "", page: int = 1, per_page: int = 50):
+def audit_log(*, action: str = "", actor_q: str = "", target_type: str = "", page: int = 1,
+              per_page: int = 50) -> tuple[list[AuditEntry], int]:
     stmt = select(AuditEntry)
     if action:
         stmt = stmt.where(AuditEntry.action.like(f"{action[:60]}%"))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -10,7 +9,6 @@ from ..catalogue import services
 from ..catalogue.search import CatalogueQuery, search_courses
 from ..enrolment.models import Enrolment
 from ..enrolment.services import cancel_run as cancel_run_service
-from ..errors import NotFound
 from ..extensions import db
 from ..permissions import is_admin
 from . import bp
@@ -36,13 +34,9 @@ def list_courses():
 
 @bp.get("/courses/<int:course_id>")
 def get_course(course_id):
-    course = services.get_course(course_id)
-    if not course.published and not is_admin(current_user):
-        raise NotFound(_("No such course."))
-    runs = [r for r in course.runs if r.status != "draft" or is_admin(current_user)]
-    counts = services.confirmed_counts(r.id for r in runs)
-    return course_to_dict(course, upcoming_runs=runs,
-                          seats=services.seats_by_run(runs, counts))
+    # The same course and the same upcoming runs as the course page shows this viewer.
+    detail = services.course_detail(course_id, current_user)
+    return course_to_dict(detail.course, upcoming_runs=detail.runs, seats=detail.seats)
 
 
 @bp.patch("/courses/<int:course_id>")
@@ -70,10 +64,7 @@ def _run_response(run):
 
 @bp.get("/runs/<int:run_id>")
 def get_run(run_id):
-    run = services.load_run_for_page(run_id)
-    if (run.status == "draft" or not run.course.published) and not is_admin(current_user):
-        raise NotFound(_("No such run."))
-    return _run_response(run)
+    return _run_response(services.visible_run(run_id, current_user))
 
 
 @bp.patch("/runs/<int:run_id>")

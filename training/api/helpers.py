@@ -6,7 +6,7 @@ from flask import request
 from flask_login import current_user
 
 from ..errors import DomainError, Forbidden, ValidationFailed
-from ..permissions import can
+from ..permissions import Action, can
 
 
 class Unauthorized(DomainError):
@@ -21,7 +21,7 @@ def caller():
     return current_user._get_current_object()
 
 
-def require(action: str, obj=None):
+def require(action: Action, obj=None):
     user = caller()
     if not can(user, action, obj):
         raise Forbidden(_("You are not allowed to do this."))

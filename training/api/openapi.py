@@ -132,6 +132,15 @@ def op(summary: str, *, tag: str, auth: str, description: str = "", params: list
     return operation
 
 
+def _with_multipart(operation: dict) -> dict:
+    """The JSON body's fields may also come as multipart/form-data with a file part."""
+    schema = copy.deepcopy(operation["requestBody"]["content"]["application/json"]["schema"])
+    multipart = {"allOf": [schema, obj({"file": {"type": "string", "contentMediaType": "application/octet-stream",
+                                                 "description": "The evidence file (PDF, JPEG, PNG, WebP)."}})]}
+    operation["requestBody"]["content"]["multipart/form-data"] = {"schema": multipart}
+    return operation
+
+
 LOCATION = {"Location": {"description": "The URL of the new resource.", "schema": STRING}}
 
 # --- schemas --------------------------------------------------------------------
@@ -376,6 +385,9 @@ SCHEMAS: dict[str, dict] = {
         "code": STRING, "display_code": {"type": "string", "description": "The code grouped for reading aloud."},
         "status": {"type": "string", "enum": ["valid", "revoked", "superseded", "expired"]},
         "holder_name": STRING, "course_code": STRING, "course_title": STRING, "hours": NUMBER,
+        "course_title_i18n": obj({"en": STRING, "zh": STRING}, ("en", "zh"), description=(
+            "The course title as issued in each language (\"\" where the course had none); "
+            "course_title is the original.")),
         "starts_on": DATE, "ends_on": DATE, "completed_on": DATE, "issued_on": DATE, "trainers": array(STRING),
         "issuer": STRING, "expires_on": nullable("string", format="date"),
         "revoked_on": nullable("string", format="date"), "revoked_reason": nullable("string"),
@@ -473,6 +485,11 @@ SCHEMAS.update({
         "source": {"type": "string", "enum": ["certificate", "assessment", "manual"]},
         "certificate_code": nullable("string"), "valid_from": DATE, "valid_until": nullable("string", format="date"),
         "state": {"anyOf": [QUALIFICATION_STATE, {"type": "null"}]},
+        "evidence_file": {"anyOf": [obj({
+            "name": STRING, "mimetype": {"type": "string", "enum": ["application/pdf", "image/jpeg", "image/png",
+                                                                    "image/webp"]},
+            "size": INTEGER, "sha256": STRING, "url": STRING}, ("name", "mimetype", "size", "sha256", "url")),
+            {"type": "null"}], "description": "The file attached as evidence (manual grants), if any."},
     }, ("skill_id", "skill_code", "level", "source", "certificate_code", "valid_from", "valid_until", "state")),
     "QualificationList": obj({"user_id": INTEGER, "on": DATE, "items": array(ref("Qualification"))}, ("items",)),
     "GrantInput": obj({
@@ -583,6 +600,7 @@ SCHEMAS.update({
         "enrolments": INTEGER, "by_status": {"type": "object", "additionalProperties": INTEGER},
         "attended_marks": INTEGER, "marks": INTEGER, "attendance_rate": nullable("number"),
         "no_shows": INTEGER, "completed": INTEGER, "ended": INTEGER, "completion_rate": nullable("number"),
+        "no_show_rate": nullable("number"), "as_of": nullable("string"),
         "certificates_valid": INTEGER, "certificates_expiring": INTEGER, "certificates_expired": INTEGER,
         "monthly": array(obj({"month": STRING, "enrolments": INTEGER}, ("month", "enrolments"))),
         "position_requirements": INTEGER, "requirements_covered": INTEGER, "coverage_rate": nullable("number"),
@@ -610,6 +628,8 @@ REPORT_PARAMS = [
     query("from", "First day (YYYY-MM-DD); default: the first day of the month eleven months ago.", DATE),
     query("to", "Last day (YYYY-MM-DD); default: today. At most ten years after from.", DATE),
     query("course_id", "Only this course.", ID),
+    query("category_id", "Only courses of this category.", ID),
+    query("city", "Only runs in this city (any case).", {"type": "string", "maxLength": 100}),
     query("trainer_id", "Only runs this trainer teaches.", ID),
     query("company_id", "Only enrolments of this company.", ID),
     query("run_id", "Only this run.", ID),
@@ -871,7 +891,11 @@ PATHS: dict[str, dict] = {
                   ok_schema=ref("ReportSummary"), errors=(403, 422),
                   description="Months and dates in the organisation's time zone; a run belongs to the period "
                               "in which it starts. Trainers see only the runs they teach, company coordinators "
-                              "their company; asking for more is a 403.",
+                              "their company; asking for more is a 403. A bad period (not a date, `from` after "
+                              "`to`, more than ten years) is a 400; a malformed or unknown id a 422. The figures "
+                              "come from summaries refreshed every minute: `as_of` is the moment they describe. "
+                              "The same filters give the dashboard (`/reports`) and its XLSX "
+                              "(`/reports/export.xlsx`, signed-in pages).",
                   who="admins, trainers (their runs), coordinators (their company)"),
     },
     "/reports/monthly": {
@@ -914,8 +938,12 @@ PATHS: dict[str, dict] = {
             query("from", "First day (runs starting on or after it).", DATE),
             query("to", "Last day (runs starting on or before it).", DATE),
         ], ok_schema=ref("CompanyReport"), errors=(404, 422),
-            description="Rates come with their numerator and denominator; every figure is the platform's "
-                        "figure for the same period restricted to the company's enrolments.",
+            description="The glossary's figures (the same as `GET /reports/summary?company_id=`), rates as "
+                        "percentages 0-100 with one decimal, each with its numerator and denominator: "
+                        "`attended_marks` / `marks` are attended / planned participant-meetings; `no_shows`, "
+                        "`completed` / `ended` count confirmed enrolments of runs whose registers are complete; "
+                        "`certificates_expiring` are current certificates expiring within 90 days from today; "
+                        "`as_of` is the moment the figures describe.",
             who="admins, the company's coordinators"),
     },
     "/runs/{run_id}/allocations": {
@@ -962,9 +990,21 @@ PATHS: dict[str, dict] = {
                   description="Every grant that exists on the date, with its state; expired and revoked ones "
                               "included (they count as not qualified).",
                   who="the person, trainers of their runs, assessors, admins"),
-        "post": op("Grant a qualification (assessment or sign-off)", tag="Qualifications", auth=AUTH_ADMIN,
-                   body=ref("GrantInput"), ok=201, ok_schema=ref("Qualification"), errors=(403, 404, 409),
-                   description="With evidence; audited. Nobody grants to themself.", who="assessors, admins"),
+        "post": _with_multipart(op(
+            "Grant a qualification (assessment or sign-off)", tag="Qualifications", auth=AUTH_ADMIN,
+            body=ref("GrantInput"), ok=201, ok_schema=ref("Qualification"), errors=(403, 404, 409),
+            description="With evidence (a note, an attached file, or both); audited. Nobody grants to themself. "
+                        "To attach a file, send multipart/form-data with the same fields and the file in a "
+                        "part named `file`: a PDF, or a JPEG, PNG or WebP image, at most 10 MB (413 when "
+                        "larger; 422 when it is not a readable PDF or image).", who="assessors, admins")),
+    },
+    "/qualifications/{grant_id}/evidence": {
+        "parameters": [path_id("grant_id", "The grant's id (`id` of a qualification).")],
+        "get": op("The file attached to a grant as evidence", tag="Qualifications", auth=AUTH_USER,
+                  ok_content={kind: {"schema": {"type": "string", "contentMediaType": kind}}
+                              for kind in ("application/pdf", "image/jpeg", "image/png", "image/webp")},
+                  errors=(403, 404), description="An attachment, of the type checked on upload.",
+                  who="the person, trainers of their runs, assessors, admins"),
     },
     "/qualified": {
         "get": op("Who is qualified in a skill on a date", tag="Qualifications", auth=AUTH_ADMIN, params=[

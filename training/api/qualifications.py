@@ -5,6 +5,7 @@ from flask import Response, request, url_for
 from flask_babel import gettext as _
 
 from ..errors import ValidationFailed
+from ..qualifications import evidence as evidence_files
 from ..qualifications import exports, services
 from ..qualifications.models import Grant, Position, Skill
 from . import bp
@@ -32,7 +33,11 @@ def grant_to_dict(g: Grant, state) -> dict:
             "certificate_code": g.certificate.code if g.certificate_id and g.certificate else None,
             "valid_from": g.valid_from.isoformat(),
             "valid_until": g.valid_until.isoformat() if g.valid_until else None,
-            "state": state.value if state is not None else None}
+            "state": state.value if state is not None else None,
+            "evidence_file": {"name": g.evidence_filename, "mimetype": g.evidence_mimetype, "size": g.evidence_size,
+                              "sha256": g.evidence_sha256,
+                              "url": url_for("api.grant_evidence_file", grant_id=g.id, _external=False)}
+            if g.evidence_sha256 else None}
 
 
 def _on():
@@ -77,10 +82,32 @@ def person_qualifications(user_id: int):
     return {"user_id": user_id, "on": on.isoformat(), "items": [grant_to_dict(r.grant, r.state) for r in rows]}
 
 
+def _grant_body() -> tuple[dict, evidence_files.Upload | None]:
+    """JSON as ever; or multipart/form-data with the same fields and the evidence in a part named ``file``."""
+    if request.mimetype != "multipart/form-data":
+        return body(), None
+    data: dict = {k: v for k, v in request.form.items() if k in (
+        "skill_id", "level", "valid_from", "valid_until", "source", "evidence")}
+    raw = data.get("skill_id")
+    if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) < 12:
+        data["skill_id"] = int(raw)
+    if any("\x00" in v for v in data.values() if isinstance(v, str)):
+        raise ValidationFailed(_("Text must not contain NUL characters."), code="nul_character")
+    return data, evidence_files.read(request.files.get("file"))
+
+
 @bp.post("/people/<int:user_id>/qualifications")
 def grant_qualification(user_id: int):
-    g = services.grant(require("grant_qualification"), user_id, body())
+    actor = require("grant_qualification")
+    data, upload = _grant_body()
+    g = services.grant(actor, user_id, data, upload)
     return grant_to_dict(g, g.state_on(services.org_today(), services.expiring_window())), 201
+
+
+@bp.get("/qualifications/<int:grant_id>/evidence")
+def grant_evidence_file(grant_id: int):
+    row, data = services.evidence_file(caller(), grant_id)
+    return evidence_files.response(row, data)
 
 
 @bp.get("/positions/<int:position_id>/coverage")

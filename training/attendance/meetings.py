@@ -16,10 +16,11 @@ from .. import mail
 from ..admin.models import record
 from ..catalogue.calendar import meeting_calendar
 from ..catalogue.models import Meeting, RunStatus
+from ..content_i18n import localized, normalise_lang
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
 from ..extensions import db
-from ..permissions import can
+from ..permissions import Action, can
 from ..types import utcnow
 from ..urls import public_base_url
 from . import services
@@ -38,7 +39,7 @@ def _fail(exc: DomainError):
     raise exc
 
 
-def _load(actor, meeting_id: int, action: str, message: str) -> Meeting:
+def _load(actor, meeting_id: int, action: Action, message: str) -> Meeting:
     meeting = services.get_meeting(meeting_id)
     if not can(actor, action, meeting):
         raise Forbidden(message)
@@ -53,7 +54,7 @@ def _load(actor, meeting_id: int, action: str, message: str) -> Meeting:
 def _notify(meeting: Meeting, kind: str, **extra) -> int:
     """Queue one e-mail per confirmed trainee and trainer, in their language (sent after commit)."""
     base_url = public_base_url()
-    calendar = meeting_calendar(meeting, base_url, current_app.config["MAIL_FROM"])
+    calendars: dict[str, bytes] = {}  # one per language: the course title and room are in the reader's
     people = {e.user.id: e.user for e in db.session.scalars(select(Enrolment).where(
         Enrolment.run_id == meeting.run_id, Enrolment.status == services.CONFIRMED)
         .options(selectinload(Enrolment.user)))}
@@ -64,9 +65,13 @@ def _notify(meeting: Meeting, kind: str, **extra) -> int:
     for user in people.values():
         if not user.active:
             continue
+        lang = normalise_lang(user.locale)
+        if lang not in calendars:
+            calendars[lang] = meeting_calendar(meeting, base_url, current_app.config["MAIL_FROM"], lang)
         mail.queue(mail.build(user.email, SUBJECTS[kind], kind, locale=user.locale,
-                              attachments=[("meeting.ics", "text/calendar", calendar)],
-                              subject_args={"course": run.course.title}, user=user, run=run, course=run.course,
+                              attachments=[("meeting.ics", "text/calendar", calendars[lang])],
+                              subject_args={"course": localized(run.course, "title", lang)}, user=user, run=run,
+                              course=run.course,
                               meeting=meeting, base_url=base_url, **extra))
         sent += 1
     return sent

@@ -5,14 +5,26 @@ written from the zoneinfo database), so a calendar abroad shows the right
 local time. A run without meetings yet becomes one all-day event over its
 dates. UIDs are stable, so re-importing or refreshing a feed updates events
 instead of duplicating them; a cancelled run's events say STATUS:CANCELLED.
+
+Course titles, summaries and rooms are written in one language, ``lang``
+("en" or "zh"; None: the current request's), falling back to the other where
+the course has no text in it (issue 18): an e-mailed calendar is in its
+recipient's language, so callers that reuse a calendar key it by language too.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from contextlib import nullcontext
 from datetime import timedelta
 from functools import lru_cache
 
+from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
 from icalendar import Calendar, Event, Timezone
+from sqlalchemy import inspect as sa_inspect
 
+from ..content_i18n import localized, normalise_lang
 from ..types import utcnow
 
 
@@ -51,17 +63,29 @@ def _calendar(name: str, method: str = "PUBLISH") -> Calendar:
     return cal
 
 
-def _place(run) -> str:
+def _place(run, lang: str | None) -> str:
+    location = localized(run, "location", lang)
     if run.mode == "online":
-        return run.location or "Online"
-    return ", ".join(p for p in (run.location, run.city) if p)
+        return location or _("Online")
+    return ", ".join(p for p in (location, run.city) if p)
 
 
-def _add_run(cal: Calendar, run, base_url: str, *, only: int | None = None, organizer: str | None = None) -> None:
+def _title(run, lang: str | None) -> str:
+    return f"{run.course.code} {localized(run.course, 'title', lang)}"
+
+
+def _in(lang: str | None):
+    """Interface words (e.g. "Online") in ``lang``; the current locale when None."""
+    return force_locale(normalise_lang(lang)) if lang else nullcontext()
+
+
+def _add_run(cal: Calendar, run, base_url: str, *, only: int | None = None, organizer: str | None = None,
+             lang: str | None = None) -> None:
     tz = run.tz
-    place = _place(run)
+    place = _place(run, lang)
     url = f"{base_url}/courses/{run.course_id}#run-{run.id}"
-    description = "\n\n".join(p for p in (run.course.summary or run.course.title, url) if p)
+    summary = localized(run.course, "summary", lang) or localized(run.course, "title", lang)
+    description = "\n\n".join(p for p in (summary, url) if p)
     stamp = utcnow()
 
     def event(uid: str, summary: str) -> Event:
@@ -76,7 +100,7 @@ def _add_run(cal: Calendar, run, base_url: str, *, only: int | None = None, orga
         ev.add("status", "CANCELLED" if run.status == "cancelled" else "CONFIRMED")
         return ev
 
-    title = f"{run.course.code} {run.course.title}"
+    title = _title(run, lang)
     if not run.meetings:
         ev = event(f"run-{run.id}@training", title)
         ev.add("dtstart", run.starts_on)
@@ -100,28 +124,60 @@ def _add_run(cal: Calendar, run, base_url: str, *, only: int | None = None, orga
         cal.add_component(ev)
 
 
-def run_calendar(run, base_url: str) -> bytes:
-    cal = _calendar(f"{run.course.code} {run.course.title}")
-    _add_run(cal, run, base_url)
+_RUN_CALENDARS: OrderedDict[tuple, bytes] = OrderedDict()
+_RUN_CALENDARS_MAX = 256
+_run_calendars_lock = threading.Lock()
+
+
+def _columns(obj) -> tuple:
+    return tuple(getattr(obj, attr.key) for attr in sa_inspect(type(obj)).column_attrs)
+
+
+def _run_fingerprint(run, base_url: str, lang: str | None) -> tuple:
+    """Everything a run's calendar can say (every column of the run, its course and
+    its meetings, in the language it is written in): a change to any makes a new one."""
+    language = normalise_lang(lang) if lang else str(get_locale() or "en")
+    return (base_url, language, _columns(run), _columns(run.course), tuple(_columns(m) for m in run.meetings))
+
+
+def run_calendar(run, base_url: str, lang: str | None = None) -> bytes:
+    """The run's calendar in ``lang``, built once per change of the run (its course,
+    meetings, place or status) and kept per process: every confirmation e-mail of a
+    run carries the same one (its DTSTAMP is when it was built)."""
+    key = _run_fingerprint(run, base_url, lang)
+    with _run_calendars_lock:
+        cached = _RUN_CALENDARS.get(key)
+        if cached is not None:
+            _RUN_CALENDARS.move_to_end(key)
+            return cached
+    with _in(lang):
+        cal = _calendar(_title(run, lang))
+        _add_run(cal, run, base_url, lang=lang)
     add_timezones(cal)
-    return cal.to_ical()
+    data = cal.to_ical()
+    with _run_calendars_lock:
+        _RUN_CALENDARS[key] = data
+        while len(_RUN_CALENDARS) > _RUN_CALENDARS_MAX:
+            _RUN_CALENDARS.popitem(last=False)
+    return data
 
 
-def feed_calendar(runs, name: str, base_url: str) -> bytes:
+def feed_calendar(runs, name: str, base_url: str, lang: str | None = None) -> bytes:
     cal = _calendar(name)
-    for run in runs:
-        _add_run(cal, run, base_url)
+    with _in(lang):
+        for run in runs:
+            _add_run(cal, run, base_url, lang=lang)
     add_timezones(cal)
     return cal.to_ical()
 
 
-def meeting_calendar(meeting, base_url: str, organizer: str) -> bytes:
+def meeting_calendar(meeting, base_url: str, organizer: str, lang: str | None = None) -> bytes:
     """One meeting's event after it was moved or cancelled: METHOD:CANCEL with
     STATUS:CANCELLED for a cancelled meeting, else the updated event; the same
     UID with a higher SEQUENCE, so calendar apps update the event they hold."""
     run = meeting.run
-    cal = _calendar(f"{run.course.code} {run.course.title}",
-                    method="CANCEL" if meeting.cancelled_at is not None else "PUBLISH")
-    _add_run(cal, run, base_url, only=meeting.id, organizer=organizer)
+    with _in(lang):
+        cal = _calendar(_title(run, lang), method="CANCEL" if meeting.cancelled_at is not None else "PUBLISH")
+        _add_run(cal, run, base_url, only=meeting.id, organizer=organizer, lang=lang)
     add_timezones(cal)
     return cal.to_ical()

@@ -3,6 +3,7 @@ personal calendar feed."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -97,7 +98,7 @@ def _course_json_ld(detail, description: str, title: str) -> dict:
 
 @bp.get("/runs/<int:run_id>/calendar.ics")
 def run_ics(run_id):
-    run = services.run_for_calendar(run_id, current_user)
+    run = services.visible_run(run_id, current_user)
     body = run_calendar(run, public_base_url())
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": f'attachment; filename="{run.course.code}-{run.starts_on}.ics"'})
@@ -106,7 +107,10 @@ def run_ics(run_id):
 @bp.get("/calendar/<token>.ics")
 def feed(token):
     user, runs = services.calendar_feed_runs(token)
-    body = feed_calendar(runs, _("%(name)s: training", name=user.display_name), public_base_url())
+    # Fetched by calendar apps without the owner's session: in the owner's language.
+    with force_locale(user.locale or "en"):
+        name = _("%(name)s: training", name=user.display_name)
+    body = feed_calendar(runs, name, public_base_url(), user.locale or "en")
     # The URL is the secret: never cache it in shared caches, never index it.
     return Response(body, mimetype="text/calendar", headers={
         "Cache-Control": "private, max-age=900", "X-Robots-Tag": "noindex"})

@@ -238,6 +238,16 @@ def get_run(run_id: int, *, lock: bool = False) -> Run:
     return run
 
 
+def lock_run(run: Run) -> Run:
+    """Take the run lock on a run already loaded in this transaction: its columns
+    (status, capacity, ...) are read again under the lock, its course, meetings
+    and trainers are not (nothing about seats is in them), so the lock is held
+    for one statement fewer than three."""
+    columns = [c.key for c in Run.__mapper__.column_attrs]
+    db.session.refresh(run, attribute_names=columns, with_for_update=True)
+    return run
+
+
 def confirmed_count(run_id: int) -> int:
     """Seats held in the run: confirmed trainees and seats on offer (an
     offered seat is kept for its trainee until the offer ends)."""
@@ -623,10 +633,11 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
     from ..enrolment.services import waitlist_position
     from ..permissions import is_admin
     from ..types import org_today
+    from ..permissions import can
     admin = is_admin(viewer)
     course = db.session.scalar(select(Course).where(Course.id == course_id).options(
         selectinload(Course.category), selectinload(Course.prerequisite_course)))
-    if course is None or (not admin and (not course.published or course.archived)):
+    if course is None or not can(viewer, "view_course", course):
         raise NotFound(_("No such course."))
     statuses = PUBLIC_RUN_STATUSES + ((RunStatus.draft.value, RunStatus.cancelled.value) if admin else ())
     runs = list(db.session.scalars(
@@ -663,14 +674,15 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
                         deadlines={r.id: enrol_deadline(r) for r in runs})
 
 
-def run_for_calendar(run_id: int, viewer=None) -> Run:
-    """A run whose calendar anyone may download: published course, not a draft
-    (admins: any run)."""
-    from ..permissions import is_admin
+def visible_run(run_id: int, viewer=None) -> Run:
+    """The run, loaded for a page, if ``viewer`` may see it (``view_run``):
+    the run page, its calendar and the API load it here, so they cannot drift."""
+    from ..permissions import can
     run = load_run_for_page(run_id)
-    if not is_admin(viewer) and (run.status == RunStatus.draft.value or not run.course.published):
+    if not can(viewer, "view_run", run):
         raise NotFound(_("No such run."))
     return run
+
 
 
 def calendar_feed_runs(token: str):

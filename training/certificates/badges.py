@@ -32,6 +32,14 @@ from .models import Certificate
 
 CONTEXT = ["https://www.w3.org/ns/credentials/v2",
            "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
+# Issue 18: the course title in every language it has, as a JSON-LD language map. OB 3.0 keeps
+# ``name`` a plain string (its JSON Schema says so: it carries the title in its original language)
+# and allows a local context map among the contexts, so ``nameMap`` is declared here as the same
+# property (schema.org name) with language-tagged values: a JSON-LD processor reads one name per
+# language beside the plain one; a JSON Schema validator sees an allowed extra property.
+NAME_MAP_CONTEXT = {"nameMap": {"@id": "https://schema.org/name", "@container": "@language"}}
+# BCP 47 tags of the content languages.
+LANGUAGE_TAGS = {"en": "en", "zh": "zh-Hans"}
 
 
 def _iso(dt) -> str:
@@ -93,11 +101,13 @@ def credential(certificate: Certificate) -> dict:
                  f"{certificate.run_starts_on.isoformat()} to {certificate.run_ends_on.isoformat()}) and met the "
                  f"course's completion rule (minimum attendance and any final assessment).")
     started, ended = _activity(certificate)
+    name_map = {LANGUAGE_TAGS[lang]: title for lang, title in certificate.course_titles.items() if title.strip()}
     body = {
-        "@context": CONTEXT,
+        "@context": [*CONTEXT, NAME_MAP_CONTEXT],
         "id": f"{verify}/badge.json",
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": f"{certificate.course_title}",
+        "nameMap": name_map,
         "issuer": {
             "id": did,
             "type": ["Profile"],
@@ -116,6 +126,8 @@ def credential(certificate: Certificate) -> dict:
                 "type": ["Achievement"],
                 "achievementType": "Certificate",
                 "name": certificate.course_title,
+                "nameMap": name_map,
+                "inLanguage": LANGUAGE_TAGS.get(certificate.course_title_language, "en"),
                 "humanCode": certificate.course_code,
                 "description": f"{certificate.course_title}: {hours} hours of training by {certificate.issuer_name}.",
                 "criteria": {"narrative": narrative},

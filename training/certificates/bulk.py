@@ -1,21 +1,27 @@
 """Rendering and signing many certificates on every core.
 
-Work is plain data in, PDF bytes out (pdf.CertificateDoc, pdf.Design), so it
-runs in worker processes without a database. Each worker prepares fonts and
-the signer once (its initializer); the pool is kept for the life of the
-process that made it. Small batches are rendered in-process: starting workers
-costs more than it saves.
+Work is plain data in (pdf.CertificateDoc, pdf.Design), so it runs in worker
+processes without a database. Each worker prepares fonts and the signer once
+(its initializer); the pool is kept for the life of the process that made it.
+Small batches are rendered in-process: starting workers costs more than it saves.
+
+Documents never travel back as bytes: whoever renders one signs it and puts it
+in the document store at once, and only its SHA-256 comes back. A bulk issue
+therefore holds a few chunks of work in memory whatever the run's size, and a
+ZIP is streamed from the store one document at a time (``zip_stream``).
 """
 from __future__ import annotations
 
 import atexit
-import io
 import multiprocessing
 import os
 import zipfile
+from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from typing import IO, cast
 
-from . import pdf, signing
+from . import documents, pdf, signing
 
 SERIAL_BELOW = 40
 CHUNK = 25
@@ -34,9 +40,15 @@ def _init_worker(settings: dict, cjk_env: str | None) -> None:
     _worker_signer = signing.get_signer(settings) if settings is not None else None
 
 
-def _render_chunk(items: list[tuple[pdf.CertificateDoc, pdf.Design]], sign: bool) -> list[bytes]:
-    signer = _worker_signer if sign else None
-    return [pdf.render(doc, design, signer=signer) for doc, design in items]
+def _render_chunk(items: list[tuple[pdf.CertificateDoc, pdf.Design]], store_config: dict) -> list[str]:
+    """Render, sign and store each item; the documents' SHA-256 digests."""
+    return documents.put_many(documents.store(store_config),
+                              [pdf.render(doc, design, signer=_worker_signer) for doc, design in items])
+
+
+def store_settings(config) -> dict:
+    """The settings that choose the document store, as a plain dict (picklable for worker processes)."""
+    return {k: v for k, v in (config or {}).items() if k.startswith("DOCUMENT_")}
 
 
 def processes_wanted(config) -> int:
@@ -76,40 +88,68 @@ def shutdown_pool() -> None:
 atexit.register(shutdown_pool)
 
 
-def render_signed_many(items: list[tuple[pdf.CertificateDoc, pdf.Design]], settings: dict,
-                       processes: int = 1, progress=None) -> list[bytes]:
-    """Signed PDFs for every (doc, design), in order."""
-    if processes <= 1 or len(items) < SERIAL_BELOW:
+def render_signed_stored(items: list[tuple[pdf.CertificateDoc, pdf.Design]], settings: dict, store_config: dict,
+                         processes: int = 1, progress=None) -> list[str]:
+    """Render, sign and store every (doc, design); their SHA-256 digests, in order.
+    At most a few chunks per process are in flight, so memory does not grow with the count."""
+    total = len(items)
+    if processes <= 1 or total < SERIAL_BELOW:
         signer = signing.get_signer(settings)
-        out = []
-        for i, (doc, design) in enumerate(items, 1):
-            out.append(pdf.render(doc, design, signer=signer))
-            if progress and (i % CHUNK == 0 or i == len(items)):
-                progress(i, len(items))
+        store = documents.store(store_config)
+        out: list[str] = []
+        for start in range(0, total, CHUNK):
+            out += documents.put_many(store, [pdf.render(doc, design, signer=signer)
+                                              for doc, design in items[start:start + CHUNK]])
+            if progress:
+                progress(len(out), total)
         return out
     pool = get_pool(settings, processes)
-    chunks = [items[i:i + CHUNK] for i in range(0, len(items), CHUNK)]
-    futures = [pool.submit(_render_chunk, chunk, True) for chunk in chunks]
-    out, done = [], 0
-    for future in futures:
-        result = future.result()
-        out.extend(result)
-        done += len(result)
+    chunks = (items[i:i + CHUNK] for i in range(0, total, CHUNK))
+    in_flight: deque = deque()
+    out = []
+    for chunk in chunks:
+        in_flight.append(pool.submit(_render_chunk, chunk, store_config))
+        if len(in_flight) >= 4 * processes:
+            out.extend(in_flight.popleft().result())
+            if progress:
+                progress(len(out), total)
+    while in_flight:
+        out.extend(in_flight.popleft().result())
         if progress:
-            progress(done, len(items))
+            progress(len(out), total)
     return out
 
 
-def zip_pdfs(named: list[tuple[str, bytes]]) -> bytes:
-    """A ZIP of PDFs (stored, not deflated again: PDF streams are already compressed)."""
-    buffer = io.BytesIO()
+class _Sink:
+    """A write-only file for zipfile whose bytes are taken out as they come."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def zip_stream(named: Iterable[tuple[str, str]], store: documents.DocumentStore) -> Iterator[bytes]:
+    """A ZIP of stored PDFs (name, SHA-256), produced piece by piece: one document
+    is in memory at a time. Stored, not deflated again (PDF streams are compressed)."""
+    sink = _Sink()
     seen: set[str] = set()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, data in named:
+    with zipfile.ZipFile(cast(IO[bytes], sink), "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, digest in named:
             stem, n = name, 1
             while name in seen:
                 n += 1
                 name = stem.replace(".pdf", f"-{n}.pdf")
             seen.add(name)
-            archive.writestr(name, data)
-    return buffer.getvalue()
+            archive.writestr(name, store.get(digest))
+            yield sink.take()
+    yield sink.take()

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import CheckConstraint, Date, Float, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .. import content_i18n
 from ..accounts.models import User
 from ..enrolment.models import Enrolment
 from ..extensions import Model
@@ -17,6 +18,7 @@ class Certificate(Model):
     a name correction is a reissue (new code, old one superseded)."""
 
     __tablename__ = "certificates"
+    __table_args__ = (CheckConstraint("course_title_language IN ('en', 'zh')", name="course_title_language_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Canonical form: upper-case, no separators (see certificates.codes).
@@ -28,7 +30,11 @@ class Certificate(Model):
     current_for_enrolment_id: Mapped[int | None] = mapped_column(unique=True)
     holder_name: Mapped[str] = mapped_column(String(200))
     course_code: Mapped[str] = mapped_column(String(32))
+    # The course title as issued, in its original language (course_title_language), and in
+    # the other language ("" when the course had none): both are printed (issue 18).
     course_title: Mapped[str] = mapped_column(String(200))
+    course_title_language: Mapped[str] = mapped_column(String(2), default="en", server_default="en")
+    course_title_translation: Mapped[str] = mapped_column(String(200), default="", server_default="")
     hours: Mapped[float] = mapped_column(Float)
     run_starts_on: Mapped[date] = mapped_column(Date)
     run_ends_on: Mapped[date] = mapped_column(Date)
@@ -80,6 +86,20 @@ class Certificate(Model):
     @property
     def trainers(self) -> list[str]:
         return [t for t in self.trainer_names.split("; ") if t]
+
+    @property
+    def course_titles(self) -> dict[str, str]:
+        """{"en": ..., "zh": ...} as issued ("" for a language the course had no title in)."""
+        return content_i18n.texts(self, "course_title")
+
+    def course_title_in(self, lang: str | None = None) -> content_i18n.Localized:
+        """The title in ``lang`` (default: the current locale), else the other one, marked as a fallback."""
+        return content_i18n.localized(self, "course_title", lang)
+
+
+# The issued title is bilingual like the course's (the snapshot keeps the course's layout).
+content_i18n.register("Certificate", content_i18n.Layout(
+    "original", {"course_title": ("course_title", "course_title_translation")}, marker="course_title_language"))
 
 
 class CertificateTemplate(Model):

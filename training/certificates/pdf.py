@@ -89,6 +89,9 @@ class CertificateDoc:
     verify_url: str
     trainers: tuple[str, ...] = ()
     course_code: str = ""
+    # The title in the other language ("" when the course has none) and the language of course_title.
+    course_title_translation: str = ""
+    course_title_language: str = "en"
     expires_on: date | None = None
     reissue_of: str | None = None  # the code this certificate replaces
     status: str = "valid"  # a non-valid status is stamped across the page
@@ -228,27 +231,25 @@ def _rounded_rect_ops(x, y, w, h, r) -> str:
 
 
 def _wave_ops(x0, y0, x1, y1, amplitude, period, phase) -> list[str]:
-    """A sine wave from (x0,y0) to (x1,y1) drawn as cubic Béziers (two per period)."""
+    """A sine wave from (x0,y0) to (x1,y1) drawn as cubic Béziers (two per period).
+
+    The side gets a coordinate system of its own (origin at its start, x along
+    it) and each period is the same few operators followed by a shift of one
+    period: the stream repeats itself, so Flate stores a side in a few bytes
+    instead of a thousand distinct coordinates. Half periods meet on the axis
+    with the same tangent, so the strokes join without a seam."""
     length = math.hypot(x1 - x0, y1 - y0)
     ux, uy = (x1 - x0) / length, (y1 - y0) / length
-    nx, ny = -uy, ux
     n = max(2, round(length / (period / 2)))
     half = length / n
-    ops = []
-    for i in range(n + 1):
-        s = i * half
-        sign = (1 if i % 2 == 0 else -1) * (1 if phase == 0 else -1)
-        px, py = x0 + ux * s + nx * amplitude * sign * 0, y0 + uy * s
-        if i == 0:
-            ops.append(f"{px:.2f} {py:.2f} m")
-            continue
-        # a half period: from the axis, bulge to one side, back to the axis
-        s0 = s - half
-        c = 0.3642 * half  # control distances that approximate a sine arch
-        bx, by = x0 + ux * s0, y0 + uy * s0
-        h = amplitude * 1.27 * sign
-        ops.append(f"{bx + ux * c + nx * h:.2f} {by + uy * c + ny * h:.2f} "
-                   f"{px - ux * c + nx * h:.2f} {py - uy * c + ny * h:.2f} {px:.2f} {py:.2f} c")
+    c = 0.3642 * half  # control distances that approximate a sine arch
+    h = amplitude * 1.27 * (-1 if phase == 0 else 1)  # the first half bulges to this side
+    one = (f"0 0 m {c:.2f} {h:.2f} {half - c:.2f} {h:.2f} {half:.2f} 0 c "
+           f"{half + c:.2f} {-h:.2f} {2 * half - c:.2f} {-h:.2f} {2 * half:.2f} 0 c S 1 0 0 1 {2 * half:.5f} 0 cm")
+    ops = ["q", f"{ux:.4f} {uy:.4f} {-uy:.4f} {ux:.4f} {x0:.2f} {y0:.2f} cm", *([one] * (n // 2))]
+    if n % 2:
+        ops.append(f"0 0 m {c:.2f} {h:.2f} {half - c:.2f} {h:.2f} {half:.2f} 0 c S")
+    ops.append("Q")
     return ops
 
 
@@ -275,7 +276,7 @@ def background_ops(design: Design) -> str:
                 ops += [_ops_colour(colour, True), f"{width} w"]
                 for i in range(4):
                     (x0, y0), (x1, y1) = corners[i], corners[(i + 1) % 4]
-                    ops.append(" ".join(_wave_ops(x0, y0, x1, y1, amp, 14, phase)) + " S")
+                    ops.extend(_wave_ops(x0, y0, x1, y1, amp, 14, phase))
             # corner medallions
             ops += [_ops_colour(design.paper, False), _ops_colour(p, True), "1.2 w"]
             for cx, cy in corners:
@@ -387,6 +388,16 @@ def _labels(design: Design) -> list[str]:
     return ["zh", "en"] if design.language == "bilingual" else [design.language]
 
 
+def course_titles(doc: CertificateDoc, design: Design) -> tuple[str, str]:
+    """The course title's two lines, (first, beneath): the original first on a
+    bilingual design; on a one-language design its language first when the course
+    has a title in it. The second is "" when the course has one title only."""
+    first, second = doc.course_title, (doc.course_title_translation or "").strip()
+    if second and design.language in ("en", "zh") and doc.course_title_language != design.language:
+        first, second = second, first
+    return first, second
+
+
 def _draw_centered(c, text: str, y: float, size: float, colour, *, bold=False, max_width=CONTENT_W,
                    min_size=7.0, max_lines=1, leading=1.18) -> float:
     """Draw text centred at y (baseline of the first line), fitted; returns the y below it."""
@@ -473,24 +484,30 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
                 parts.append(("Trainer " if len(doc.trainers) == 1 else "Trainers ") + ", ".join(doc.trainers))
         details.append("  ·  ".join(parts))
     wide = CONTENT_W - 120
+    title_first, title_second = course_titles(doc, design)
     # (text, size, min size, max lines, colour, bold, space before, max width)
     spec = [(intro, 12.5, 7, 1, muted, False, 0, wide),
             (doc.holder_name, 34, 14, 2, ink, True, 34, CONTENT_W - 140),
             ("—rule—", 0, 0, 0, None, False, 0, 0),
             (body, 12.5, 7, 1, muted, False, 16, wide),
-            (doc.course_title, 21, 10, 2, primary, True, 18, wide)]
+            (title_first, 21, 10, 2, primary, True, 18, wide)]
+    if title_second:  # the other language beneath, smaller: it shrinks with the first (see below)
+        spec.append((title_second, 14.5, 7, 2, primary, False, 3, wide))
+    second_at = 5 if title_second else None
     spec += [(line, 10.5, 6, 2, ink, False, 6 if i == 0 else 0, wide) for i, line in enumerate(details)]
     top, bottom = y, 222
     for scale in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
         blocks, height = [], 0.0
-        for text, size, min_size, max_lines, colour, bold, before, width in spec:
+        for index, (text, size, min_size, max_lines, colour, bold, before, width) in enumerate(spec):
             if text == "—rule—":
                 blocks.append(None)
                 height += 12
                 continue
             font = _font(text, bold)
-            lines, fitted = fit_lines(text, font, width, size * scale if size > 14 else size,
-                                      min(min_size, size * scale), max_lines)
+            wanted = size * scale if size > 14 else size
+            if index == second_at:  # never as large as the title above it
+                wanted = min(wanted, blocks[-1][1] * 0.72)
+            lines, fitted = fit_lines(text, font, width, wanted, min(min_size, wanted), max_lines)
             blocks.append((lines, fitted, font, colour, before * scale))
             height += before * scale + fitted * 1.2 * len(lines)
         if top - height >= bottom:
@@ -615,7 +632,7 @@ def render(doc: CertificateDoc, design: Design, *, signer=None, specimen: bool =
     fonts()
     buffer = io.BytesIO()
     c = _new_canvas(buffer, f"Certificate {display_code(doc.code)} · {doc.holder_name}", design.issuer_en)
-    c.setSubject(doc.course_title)
+    c.setSubject(" / ".join(t for t in (doc.course_title, doc.course_title_translation) if t))
     draw_certificate(c, doc, design, specimen=specimen)
     if signer is not None:
         _add_signature_field(c, signer.reserve, design.issuer_en)

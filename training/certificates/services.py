@@ -1,6 +1,7 @@
 """Certificates: issuing (never early, never twice), revoking, reissuing, verifying."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta, timezone
 
 from dateutil.relativedelta import relativedelta
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from .. import mail, signals
+from .. import content_i18n, mail, signals
 from ..accounts.models import User
 from ..admin.models import record
 from ..attendance.services import eligibility_for_run
@@ -29,9 +30,11 @@ def _snapshot(enrolment: Enrolment, percent: float | None) -> Certificate:
     run, course = enrolment.run, enrolment.run.course
     completed = run_end(run).astimezone(run.tz).date()
     expires = completed + relativedelta(months=course.validity_months) if course.validity_months else None
+    titles, original = content_i18n.texts(course, "title"), content_i18n.original_language(course)
     return Certificate(
         code=codes.generate(), enrolment_id=enrolment.id, current_for_enrolment_id=enrolment.id,
-        holder_name=enrolment.user.display_name, course_code=course.code, course_title=course.title,
+        holder_name=enrolment.user.display_name, course_code=course.code, course_title=titles[original],
+        course_title_language=original, course_title_translation=titles[content_i18n.other(original)],
         hours=course.hours, run_starts_on=run.starts_on, run_ends_on=run.ends_on, completed_on=completed,
         trainer_names="; ".join(t.display_name for t in run.trainers),
         issuer_name=current_app.config["ORG_NAME"], attendance_pct=percent, expires_on=expires)
@@ -186,7 +189,9 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
     db.session.flush()
     new = Certificate(
         code=codes.generate(), enrolment_id=enrolment.id, current_for_enrolment_id=enrolment.id,
-        holder_name=name, course_code=old.course_code, course_title=old.course_title, hours=old.hours,
+        holder_name=name, course_code=old.course_code, course_title=old.course_title,
+        course_title_language=old.course_title_language, course_title_translation=old.course_title_translation,
+        hours=old.hours,
         run_starts_on=old.run_starts_on, run_ends_on=old.run_ends_on, completed_on=old.completed_on,
         trainer_names=old.trainer_names, issuer_name=old.issuer_name, attendance_pct=old.attendance_pct,
         expires_on=old.expires_on, issued_by_id=actor.id, reissue_of_code=old.code)
@@ -213,7 +218,8 @@ def public_view(certificate: Certificate, today: date | None = None) -> dict:
     data = {
         "code": certificate.code, "display_code": codes.display(certificate.code), "status": status,
         "holder_name": certificate.holder_name, "course_code": certificate.course_code,
-        "course_title": certificate.course_title, "hours": certificate.hours,
+        "course_title": certificate.course_title, "course_title_i18n": certificate.course_titles,
+        "hours": certificate.hours,
         "starts_on": certificate.run_starts_on.isoformat(), "ends_on": certificate.run_ends_on.isoformat(),
         "completed_on": certificate.completed_on.isoformat(),
         "issued_on": certificate.issued_on.isoformat(), "trainers": certificate.trainers,
@@ -240,7 +246,8 @@ def verify_url(code: str) -> str:
 def doc_for(certificate: Certificate, today: date | None = None) -> pdf.CertificateDoc:
     return pdf.CertificateDoc(
         code=certificate.code, holder_name=certificate.holder_name, course_title=certificate.course_title,
-        course_code=certificate.course_code, hours=certificate.hours, starts_on=certificate.run_starts_on,
+        course_title_translation=certificate.course_title_translation or "",
+        course_title_language=certificate.course_title_language or "en", course_code=certificate.course_code, hours=certificate.hours, starts_on=certificate.run_starts_on,
         ends_on=certificate.run_ends_on, completed_on=certificate.completed_on,
         issued_on=certificate.issued_on, verify_url=verify_url(certificate.code),
         trainers=tuple(certificate.trainers), expires_on=certificate.expires_on,
@@ -275,15 +282,20 @@ def _make_documents(pairs: list[tuple[Certificate, int | None]]) -> None:
         return
     designs = templates.designs_for_courses({course_id for _c, course_id in pairs})
     items = [(_issued_doc(c), designs.get(course_id) or designs[None]) for c, course_id in pairs]
-    config = current_app.config
     try:
-        data = bulk.render_signed_many(items, signing.signer_settings(config), bulk.processes_wanted(config))
+        digests = _render_stored(items)
     except signing.SigningUnavailable as exc:
         db.session.rollback()
         raise _signing_failed(exc) from None
-    store = documents.store()
-    for (certificate, _course), pdf_bytes in zip(pairs, data, strict=False):
-        certificate.document_sha256 = store.put(pdf_bytes)
+    for (certificate, _course), digest in zip(pairs, digests, strict=True):
+        certificate.document_sha256 = digest
+
+
+def _render_stored(items: list[tuple[pdf.CertificateDoc, pdf.Design]]) -> list[str]:
+    """Render, sign and store each document (on every core when there are many); their SHA-256."""
+    config = current_app.config
+    return bulk.render_signed_stored(items, signing.signer_settings(config), bulk.store_settings(config),
+                                     bulk.processes_wanted(config))
 
 
 def ensure_documents(certificates: list[Certificate]) -> None:
@@ -296,17 +308,15 @@ def ensure_documents(certificates: list[Certificate]) -> None:
         return
     designs = templates.designs_for_courses({_course_id(c) for c in missing})
     items = [(_issued_doc(c), designs.get(_course_id(c)) or designs[None]) for c in missing]
-    config = current_app.config
     try:
-        data = bulk.render_signed_many(items, signing.signer_settings(config), bulk.processes_wanted(config))
+        digests = _render_stored(items)
     except signing.SigningUnavailable as exc:
         db.session.rollback()
         raise _signing_failed(exc) from None
-    store = documents.store()
-    for certificate, pdf_bytes in zip(missing, data, strict=False):
+    for certificate, digest in zip(missing, digests, strict=True):
         db.session.execute(update(Certificate).where(
             Certificate.id == certificate.id, Certificate.document_sha256.is_(None)).values(
-            document_sha256=store.put(pdf_bytes)))
+            document_sha256=digest))
     db.session.commit()
     for certificate in missing:
         db.session.refresh(certificate, ["document_sha256"])
@@ -468,25 +478,29 @@ def _run_items(run_id: int) -> list[tuple[Certificate, pdf.CertificateDoc, pdf.D
     return [(c, doc_for(c, today), designs.get(_course_id(c)) or designs[None]) for c in certificates]
 
 
-def _stored_for_run(run_id: int) -> list[tuple[Certificate, str, bytes]]:
+def _stored_for_run(run_id: int) -> list[tuple[Certificate, str]]:
+    """Every current, unrevoked certificate of the run with its file name; their documents are stored."""
     certificates = [c for c in run_certificates(run_id) if c.revoked_at is None]
     ensure_documents(certificates)
-    return [(c, filename_for(c), document_for(c)) for c in certificates]
+    return [(c, filename_for(c)) for c in certificates]
 
 
-def signed_pdfs_for_run(actor, run_id: int, progress=None) -> list[tuple[Certificate, str, bytes]]:
-    """Every current, unrevoked certificate of the run: its issued, signed PDF."""
+def zip_for_run(actor, run_id: int) -> Iterator[bytes]:
+    """The ZIP of every current, unrevoked certificate's issued PDF, as pieces to
+    stream: read from the document store one at a time, never held whole. Every
+    document is checked to be in the store before the first byte, so a missing one
+    is a 503 rather than a cut-off download."""
     if not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can download a run's certificates."))
     get_run(run_id)
-    out = _stored_for_run(run_id)
-    if progress:
-        progress(len(out), len(out))
-    return out
-
-
-def zip_for_run(actor, run_id: int) -> bytes:
-    return bulk.zip_pdfs([(name, data) for _c, name, data in signed_pdfs_for_run(actor, run_id)])
+    named = [(name, c.document_sha256) for c, name in _stored_for_run(run_id)]
+    store = documents.store()
+    missing = next((digest for _name, digest in named if not store.exists(digest)), None)
+    if missing is not None:
+        current_app.logger.error("run %s: document %s is not in the store", run_id, missing)
+        raise DomainError(_("The document of this certificate is unavailable right now; the training office "
+                            "has been told."), code="document_unavailable", status=503)
+    return bulk.zip_stream(named, store)
 
 
 def print_pdf_for_run(actor, run_id: int) -> bytes:
@@ -508,17 +522,20 @@ def email_holders(actor, run_id: int, *, only_new: bool = True, progress=None) -
     in their language. With ``only_new``, those already e-mailed are left out."""
     if actor is not None and not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can e-mail certificates."))
-    pdfs = signed_pdfs_for_run(actor, run_id) if actor is not None else _signed_for_system(run_id)
+    if actor is not None:
+        get_run(run_id)
+    pdfs = _stored_for_run(run_id)
     sent = 0
     now = utcnow()
-    for i, (certificate, name, data) in enumerate(pdfs, 1):
+    for i, (certificate, name) in enumerate(pdfs, 1):
         if only_new and certificate.emailed_at is not None:
             continue
+        data = document_for(certificate)  # one document in memory at a time
         user = certificate.enrolment.user
         mail.queue(mail.build(
             user.email, "Your certificate: %(course)s", "certificate_issued", locale=user.locale,
             attachments=[(name, "application/pdf", data)], user=user, certificate=certificate,
-            course=certificate.course_title, verify_url=verify_url(certificate.code),
+            course=certificate.course_title_in(user.locale or "en"), verify_url=verify_url(certificate.code),
             display_code=codes.display(certificate.code)))
         certificate.emailed_at = now
         sent += 1
@@ -527,10 +544,6 @@ def email_holders(actor, run_id: int, *, only_new: bool = True, progress=None) -
             progress(i, len(pdfs))
     db.session.commit()
     return sent
-
-
-def _signed_for_system(run_id: int):
-    return _stored_for_run(run_id)
 
 
 # --- background jobs ----------------------------------------------------------------
@@ -622,7 +635,7 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
         user = certificate.enrolment.user
         mail.queue(mail.build(
             user.email, "Your certificate expires on %(date)s", "certificate_expiring", locale=user.locale,
-            user=user, certificate=certificate, course=certificate.course_title,
+            user=user, certificate=certificate, course=certificate.course_title_in(user.locale or "en"),
             date=certificate.expires_on.isoformat(), verify_url=verify_url(certificate.code),
             display_code=codes.display(certificate.code)))
         certificate.expiry_reminder_sent_at = utcnow()

@@ -47,6 +47,8 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 # Bytes kept for an RFC 3161 timestamp token (the TSA's signature and certificates).
 TIMESTAMP_RESERVE = 12_000
+# Hex digits of room beyond the measured CMS: ECDSA signatures and their DER lengths vary by a few bytes.
+SIGNATURE_SLACK = 256
 BYTE_RANGE_PLACEHOLDER = b"/ByteRange [0 0000000000 0000000000 0000000000]"
 CONTENTS_KEY = b"/Contents <"
 
@@ -103,7 +105,7 @@ class PdfSigner:
         # Room for the CMS container, in hex digits: measured once, with margin
         # (and room for the timestamp token with its TSA's certificates).
         sample = self._cms(b"\0" * 32)
-        self.reserve = 2 * len(sample) + 2048
+        self.reserve = 2 * len(sample) + SIGNATURE_SLACK
         self._timestamper = None
         if tsa_url:
             from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
@@ -192,7 +194,7 @@ class PdfSigner:
             raise ValueError("the PDF has no signature placeholder")
         start = buf.find(CONTENTS_KEY, at) + len(CONTENTS_KEY) - 1  # offset of "<"
         end = buf.index(b">", start) + 1
-        if end - start - 2 < self.reserve - 2048:
+        if end - start - 2 < self.reserve - SIGNATURE_SLACK:
             raise ValueError("the signature placeholder is too small for this signer")
         ranges = f"/ByteRange [0 {start:010d} {end:010d} {len(buf) - end:010d}]".encode()
         buf[at:at + len(BYTE_RANGE_PLACEHOLDER)] = ranges

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Set
+from typing import Any, cast
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -23,6 +24,7 @@ from ..admin.models import record
 from ..catalogue.models import Course
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
+from ..pdf_fonts import needs_cjk
 from ..permissions import can
 from . import pdf
 from .models import CertificateTemplate
@@ -166,7 +168,8 @@ def save_template(actor, template: CertificateTemplate | None, data: dict,
         raise ValidationFailed(_("Choose a border."), fields={"border": "invalid"})
     colours = {}
     for field in ("primary_color", "accent_color", "paper_color"):
-        value = data.get(field, getattr(template, field, None)) or CertificateTemplate.__table__.c[field].default.arg
+        value = (data.get(field, getattr(template, field, None))
+                 or cast(Any, CertificateTemplate.__table__.c[field].default).arg)  # the columns have defaults
         if not isinstance(value, str) or not COLOUR_RE.match(value.strip()):
             message = _("A colour like #0B3C6E.")
             raise ValidationFailed(message, fields={field: message})
@@ -228,13 +231,16 @@ def delete_template(actor, template: CertificateTemplate) -> None:
 # --- preview -------------------------------------------------------------------------
 
 SAMPLES = {
-    # key: (label, holder name, course title)
-    "cjk": (_l("Long Chinese name"), "爱新觉罗·欧阳司马慕容晓燕", "OPC UA 信息建模与工业物联网集成实战"),
+    # key: (label, holder name, course title in its original language, in the other language)
+    "cjk": (_l("Long Chinese name"), "爱新觉罗·欧阳司马慕容晓燕", "OPC UA 信息建模与工业物联网集成实战",
+            "OPC UA information modelling and IIoT integration in practice"),
     "latin": (_l("Long Latin name"), "Maximiliane Josephine Würtemberg-Hohenzollern von Schönfeld-Aldringen",
-              "PLC Programming with Siemens TIA Portal"),
+              "PLC Programming with Siemens TIA Portal", "基于西门子 TIA Portal 的 PLC 编程"),
     "title": (_l("Long course title"), "欧阳晓燕",
               "Advanced Industrial Robotics: Offline Programming, Simulation, Safety-Rated Monitored Stops and "
-              "Collaborative Applications with ABB, KUKA and FANUC Controllers in Mixed Production Cells"),
+              "Collaborative Applications with ABB, KUKA and FANUC Controllers in Mixed Production Cells",
+              "高级工业机器人：离线编程与仿真、安全级监控停止，以及 ABB、KUKA 与 FANUC 控制器在混线生产单元中的"
+              "人机协作应用"),
 }
 
 
@@ -243,12 +249,13 @@ def sample_doc(key: str) -> pdf.CertificateDoc:
     from . import codes
     from .services import verify_url
     from ..types import org_today
-    _label, name, title = SAMPLES[key]
+    _label, name, title, translation = SAMPLES[key]
     today = org_today()
     code = "0" * (codes.BODY_LENGTH)
     code = code + codes.check_char(code)
     return pdf.CertificateDoc(
-        code=code, holder_name=name, course_title=title, course_code="SAMPLE", hours=24,
+        code=code, holder_name=name, course_title=title, course_title_translation=translation,
+        course_title_language="zh" if needs_cjk(title) else "en", course_code="SAMPLE", hours=24,
         starts_on=today - timedelta(days=4), ends_on=today - timedelta(days=2), completed_on=today - timedelta(days=2),
         issued_on=today, verify_url=verify_url(code), trainers=("王建国", "Anna Müller"),
         expires_on=today + timedelta(days=3 * 365))

@@ -40,12 +40,13 @@ from ..accounts.services import (clean_name, create_user, ensure_trainees, find_
 from ..admin.models import record
 from ..catalogue.models import Run, RunStatus, SeatAllocation
 from ..catalogue.services import get_run, parse_datetime, seat_counts
+from ..content_i18n import localized
 from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..enrolment.offers import pass_on
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can, coordinates, is_admin, is_coordinator
+from ..permissions import Action, can, coordinates, is_admin, is_coordinator
 from ..types import org_today, utcnow
 from .models import Company, CompanyInvitation, InvitationStatus, MembershipTier, name_key
 
@@ -86,7 +87,7 @@ def _int_id(value, field: str) -> int:
     return value
 
 
-def visible_company(company_id: int, viewer, action: str = "view_company") -> Company:
+def visible_company(company_id: int, viewer, action: Action = "view_company") -> Company:
     """The company, if ``viewer`` may do ``action`` on it; otherwise 404 (the
     same answer as for a company that does not exist)."""
     company = db.session.get(Company, company_id) if 0 < company_id < 2**31 else None
@@ -768,7 +769,8 @@ def warn_before_release(now: datetime | None = None, hours: int = 72) -> dict[in
             company = db.session.get(Company, allocation.company_id)
             for user in coordinators:
                 mail.queue(mail.build(user.email, SUBJECTS["seats_release_soon"], "seats_release_soon",
-                                      locale=user.locale, subject_args={"course": run.course.title},
+                                      locale=user.locale,
+                                      subject_args={"course": localized(run.course, "title", user.locale or "en")},
                                       user=user, run=run, course=run.course, allocation=allocation,
                                       unused=unused, company_name=company.label(user.locale),
                                       base_url=public_base_url()))

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -9,10 +8,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import User
 from ..catalogue.models import Run
 from ..extensions import Model
+from ..labels import ENROLMENT_STATUS_TITLES, LabelledEnum, labels_for
 from ..types import UTCDateTime, utcnow
 
 
-class EnrolmentStatus(str, enum.Enum):
+class EnrolmentStatus(LabelledEnum):
     confirmed = "confirmed"
     waitlisted = "waitlisted"
     pending = "pending"  # waiting for an admin's approval; holds no seat
@@ -23,6 +23,9 @@ class EnrolmentStatus(str, enum.Enum):
     offered = "offered"
     offer_declined = "offer_declined"  # the trainee said no: off the waitlist
     offer_expired = "offer_expired"  # no answer in time: off the waitlist, the seat passed on
+
+
+labels_for(EnrolmentStatus, ENROLMENT_STATUS_TITLES)
 
 
 ACTIVE_STATUSES = (EnrolmentStatus.confirmed.value, EnrolmentStatus.waitlisted.value,
@@ -71,6 +74,42 @@ class Enrolment(Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    # --- state changes: each sets the state and the fields that belong to it. The rules that decide
+    # whether a change is allowed (seats, deadlines, who asks) live in enrolment.services and .offers.
+
+    def confirm(self, now: datetime) -> None:
+        """A seat: confirmed now, off any waitlist."""
+        self.status = EnrolmentStatus.confirmed.value
+        self.confirmed_at = now
+        self.waitlisted_at = None
+
+    def waitlist(self, now: datetime) -> None:
+        """To the end of the run's waitlist."""
+        self.status = EnrolmentStatus.waitlisted.value
+        self.waitlisted_at = now
+
+    def offer(self, now: datetime, expires_at: datetime) -> None:
+        """A seat offered after the enrolment deadline, to be accepted before ``expires_at``."""
+        self.status = EnrolmentStatus.offered.value
+        self.offered_at = now
+        self.offer_expires_at = expires_at
+
+    def end(self, status: EnrolmentStatus, now: datetime, reason: str | None = None) -> None:
+        """Off the run for good: cancelled, or an offer declined or expired."""
+        self.status = status.value
+        self.cancelled_at = now
+        self.waitlisted_at = None
+        if reason is not None:
+            self.reason = reason
+
+    def cancel(self, now: datetime, reason: str | None = None) -> None:
+        self.end(EnrolmentStatus.cancelled, now, reason)
+
+    def reject(self, reason: str) -> None:
+        """A request for a place turned down."""
+        self.status = EnrolmentStatus.rejected.value
+        self.reason = reason
 
     @property
     def holds_seat(self) -> bool:

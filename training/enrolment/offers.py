@@ -57,9 +57,7 @@ def can_offer(run: Run, now: datetime | None = None) -> bool:
 
 
 def _make_offer(enrolment: Enrolment, run: Run, now: datetime, actor: User | None) -> None:
-    enrolment.status = S.offered.value
-    enrolment.offered_at = now
-    enrolment.offer_expires_at = offer_window_ends(run, now)
+    enrolment.offer(now, offer_window_ends(run, now))
     record(actor, "enrolment.offer", enrolment,
            f"run {run.id} until {enrolment.offer_expires_at.isoformat(timespec='minutes')}")
     services._notify(enrolment, "enrol_offered", expires_at=enrolment.offer_expires_at,
@@ -166,9 +164,7 @@ def accept_offer(actor: User, enrolment_id: int, now: datetime | None = None) ->
     if now > enrolment.offer_expires_at or now >= run_end(run):
         _fail(Conflict(_("This offer expired at %(until)s; the seat has passed on.",
                          until=services.run_moment(enrolment.offer_expires_at, run)), code="offer_expired"))
-    enrolment.status = S.confirmed.value
-    enrolment.confirmed_at = now
-    enrolment.waitlisted_at = None
+    enrolment.confirm(now)
     record(actor, "enrolment.accept_offer", enrolment, f"run {run.id}")
     services._notify(enrolment, "enrol_confirmed", with_calendar=True)
     services._commit()
@@ -185,9 +181,7 @@ def decline_offer(actor: User, enrolment_id: int, now: datetime | None = None) -
         _fail(Conflict(_("There is no open offer for this enrolment (it is %(status)s).",
                          status=services.status_label(enrolment.status)), code="no_offer",
                        enrolment_status=enrolment.status))
-    enrolment.status = S.offer_declined.value
-    enrolment.cancelled_at = now
-    enrolment.waitlisted_at = None
+    enrolment.end(S.offer_declined, now)
     record(actor, "enrolment.decline_offer", enrolment, f"run {run.id}")
     pass_on(run, now)
     services._commit()
@@ -210,9 +204,7 @@ def expire_offers(now: datetime | None = None) -> int:
         if enrolment.status != S.offered.value or enrolment.offer_expires_at >= now:
             db.session.rollback()
             continue
-        enrolment.status = S.offer_expired.value
-        enrolment.cancelled_at = now
-        enrolment.waitlisted_at = None
+        enrolment.end(S.offer_expired, now)
         record(None, "enrolment.offer_expired", enrolment, f"run {run.id}")
         if now < run_end(run):
             services._notify(enrolment, "enrol_offer_expired")

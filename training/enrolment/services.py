@@ -52,14 +52,16 @@ from ..accounts.models import User
 from ..admin.models import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import get_run, run_start, seat_counts, seats_left
+from ..catalogue.services import get_run, lock_run, run_start, seat_counts, seats_left
+from ..content_i18n import localized, normalise_lang
 from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
+from ..labels import ENROLMENT_STATUS_TITLES
 from ..permissions import can, is_admin, is_coordinator
 from ..types import utcnow
 from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
-from ..transactions import unit_of_work
+from ..transactions import commit_releasing_locks_early, unit_of_work, wait_until_durable
 
 S = EnrolmentStatus
 MAX_REASON = 2000
@@ -122,14 +124,14 @@ def _message(enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, 
         attachments.append(("course.ics", "text/calendar", calendar))
     subject = SUBJECTS[kind]
     return mail.build(user.email, subject, TEMPLATES.get(kind, kind), locale=user.locale, attachments=attachments,
-                      subject_args={"course": run.course.title},
+                      subject_args={"course": localized(run.course, "title", user.locale or "en")},
                       user=user, run=run, course=run.course, enrolment=enrolment, kind=kind,
                       base_url=public_base_url(), cutoff=cancel_cutoff(run), **extra)
 
 
 def _notify(enrolment: Enrolment, kind: str, *, with_calendar: bool = False, **extra) -> None:
     """Queue one notification in the current transaction (sent after commit)."""
-    calendar = run_calendar(enrolment.run, public_base_url()) if with_calendar else None
+    calendar = run_calendar(enrolment.run, public_base_url(), enrolment.user.locale or "en") if with_calendar else None
     mail.queue(_message(enrolment, kind, calendar=calendar, **extra))
 
 
@@ -177,7 +179,7 @@ def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None
     """Render and send one notification per enrolment, in batches. Uses a
     session of its own: it may run inside the commit that queued it."""
     extra = extra or {}
-    calendars: dict[int, bytes] = {}
+    calendars: dict[tuple[int, str], bytes] = {}
     sent = 0
     batch_size = 200
     total = len(enrolment_ids)
@@ -196,9 +198,11 @@ def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None
             for enrolment in rows:
                 calendar = None
                 if kind in CALENDAR_KINDS and enrolment.status == S.confirmed.value:
-                    if enrolment.run_id not in calendars:
-                        calendars[enrolment.run_id] = run_calendar(enrolment.run, public_base_url())
-                    calendar = calendars[enrolment.run_id]
+                    # One calendar per run and language: course titles and rooms are in the reader's.
+                    key = (enrolment.run_id, normalise_lang(enrolment.user.locale))
+                    if key not in calendars:
+                        calendars[key] = run_calendar(enrolment.run, public_base_url(), key[1])
+                    calendar = calendars[key]
                 messages.append(_message(enrolment, kind, calendar=calendar, position=positions.get(enrolment.id),
                                          **extra).as_bytes())
             mail.send_messages(lambda *_a: None, messages)
@@ -285,12 +289,9 @@ def free_seats(run: Run, company_id: int | None = None) -> int:
 
 def _place(enrolment: Enrolment, run: Run, now: datetime, *, seat_free: bool) -> None:
     if seat_free:
-        enrolment.status = S.confirmed.value
-        enrolment.confirmed_at = now
-        enrolment.waitlisted_at = None
+        enrolment.confirm(now)
     else:
-        enrolment.status = S.waitlisted.value
-        enrolment.waitlisted_at = now
+        enrolment.waitlist(now)
 
 
 # --- enrol, cancel, decide --------------------------------------------------
@@ -307,8 +308,12 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     rendered after it, so simultaneous enrolments queue for as short as
     possible."""
     trainee = trainee or actor
-    check_can_enrol(actor, get_run(run_id), trainee)
-    run = get_run(run_id, lock=True)
+    run = get_run(run_id)
+    check_can_enrol(actor, run, trainee)
+    if not commit:
+        run = get_run(run_id, lock=True)  # part of a larger unit of work: everything read again under the lock
+    else:
+        lock_run(run)  # the seat-relevant columns read again under the lock; course and meetings are not
     check_can_enrol(actor, run, trainee, prerequisites=False)
     enrolment = _existing(run.id, trainee.id)
     if enrolment is not None and enrolment.is_active:
@@ -357,11 +362,21 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     if not commit:
         _notify(enrolment, kind, with_calendar=status == S.confirmed.value, position=position)
         return enrolment
-    db.session.commit()
-    # Rendered after the commit, outside the lock; sent in the background like any mail.
-    calendar = run_calendar(enrolment.run, public_base_url()) if status == S.confirmed.value else None
-    message = _message(enrolment, kind, calendar=calendar, position=position)
-    jobs.fire_and_forget("send_mail", messages=[message.as_bytes()])
+    # The run lock ends here, without waiting for the disk: the enrolment is made
+    # durable below, before anyone is told (the caller's 201, the e-mail).
+    commit_releasing_locks_early()
+    # Rendered after the commit, outside the lock (the calendar is built once per
+    # change of the run), and written to the outbox in a transaction of its own,
+    # committed synchronously: that flush makes the enrolment durable too.
+    try:
+        calendar = run_calendar(enrolment.run, public_base_url(), trainee.locale or "en") \
+            if status == S.confirmed.value else None
+        mail.queue(_message(enrolment, kind, calendar=calendar, position=position))
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - the enrolment stands; its e-mail is logged as lost
+        db.session.rollback()
+        current_app.logger.exception("enrolment %s: the %s e-mail could not be queued", enrolment.id, kind)
+        wait_until_durable()
     return enrolment
 
 
@@ -418,10 +433,7 @@ def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = T
     except Exception:
         db.session.rollback()
         raise
-    enrolment.status = S.cancelled.value
-    enrolment.cancelled_at = utcnow()
-    enrolment.waitlisted_at = None
-    enrolment.reason = reason
+    enrolment.cancel(utcnow(), reason)
     if notify:
         _notify(enrolment, "enrol_cancelled", reason=reason, by_admin=actor.id != enrolment.user_id)
     record(actor, "enrolment.cancel", enrolment, reason)
@@ -459,10 +471,7 @@ def release_seats_of(actor: User | None, user: User, now: datetime | None = None
         if not enrolment.is_active or run_start(run) <= now:
             continue
         was = enrolment.status
-        enrolment.status = S.cancelled.value
-        enrolment.cancelled_at = now
-        enrolment.waitlisted_at = None
-        enrolment.reason = _("The account was deactivated.")
+        enrolment.cancel(now, _("The account was deactivated."))
         record(actor, "enrolment.cancel", enrolment, "account deactivated")
         seat_freed(run, was)
         released.append(enrolment)
@@ -499,9 +508,7 @@ def promote_waitlist(run: Run) -> list[Enrolment]:
         promoted.append(enrolment)
     now = utcnow()
     for enrolment in promoted:
-        enrolment.status = S.confirmed.value
-        enrolment.confirmed_at = now
-        enrolment.waitlisted_at = None
+        enrolment.confirm(now)
         record(None, "enrolment.promote", enrolment, f"run {run.id}")
     db.session.flush()
     if len(promoted) > 20:
@@ -553,8 +560,7 @@ def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> E
     if run.status == RunStatus.cancelled.value:
         raise Conflict(_("This run has been cancelled."), code="run_cancelled")
     if not approve:
-        enrolment.status = S.rejected.value
-        enrolment.reason = reason
+        enrolment.reject(reason)
         _notify(enrolment, "enrol_rejected", reason=reason)
         record(actor, "enrolment.reject", enrolment, reason)
     else:
@@ -601,13 +607,10 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
         seats = seat_counts(run)
         if old not in SEAT_STATUSES and seats.public <= 0 and seats.reserved_for(enrolment.company_id) <= 0:
             raise RunFull(_("The run is full (%(n)s seats). Raise the capacity first.", n=run.capacity))
-        enrolment.status = S.confirmed.value
-        enrolment.confirmed_at = now
-        enrolment.waitlisted_at = None
+        enrolment.confirm(now)
         kind = "enrol_confirmed"
     else:  # waitlisted: to the end of the waitlist
-        enrolment.status = S.waitlisted.value
-        enrolment.waitlisted_at = now
+        enrolment.waitlist(now)
         kind = "enrol_waitlisted"
     enrolment.cancelled_at = None
     enrolment.reason = reason
@@ -637,10 +640,7 @@ def cancel_run(actor: User, run_id: int, reason: str) -> int:
         Enrolment.run_id == run.id, Enrolment.status.in_(ACTIVE_STATUSES))))
     now = utcnow()
     for enrolment in enrolments:
-        enrolment.status = S.cancelled.value
-        enrolment.cancelled_at = now
-        enrolment.waitlisted_at = None
-        enrolment.reason = reason
+        enrolment.cancel(now, reason)
     record(actor, "run.cancel", run, f"{len(enrolments)} enrolments; {reason}")
     _notify_later([e.id for e in enrolments], "run_cancelled", reason=reason)
     _commit()
@@ -692,11 +692,7 @@ def _optional(value, field: str, limit: int) -> str | None:
 
 # --- reading ----------------------------------------------------------------
 
-STATUS_LABELS = {
-    "confirmed": _l("Confirmed"), "waitlisted": _l("Waitlisted"), "pending": _l("Awaiting approval"),
-    "rejected": _l("Declined"), "cancelled": _l("Cancelled"), "offered": _l("Seat offered"),
-    "offer_declined": _l("Offer declined"), "offer_expired": _l("Offer expired"),
-}
+STATUS_LABELS = ENROLMENT_STATUS_TITLES  # the one wording of each state, in training/labels.py
 
 
 def status_label(status: str) -> str:

@@ -19,8 +19,8 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from ..attendance.sheets import safe_cell
 from ..certificates.pdf import draw_qr
 from ..certificates.services import verify_url
-from ..pdf_fonts import fonts, font_for
-from .models import QualificationState, STATE_GLYPHS
+from ..pdf_fonts import font_for, fonts
+from .models import STATE_GLYPHS, QualificationState
 from .services import Matrix, PersonView
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -238,6 +238,9 @@ def evidence_pdf(view: PersonView, locale: str = "en") -> bytes:
         evidence = g.evidence or ""
         if g.granted_by is not None and g.source != GrantSource.certificate.value:
             evidence += "\n" + _("Granted by %(name)s", name=g.granted_by.display_name)
+        if g.evidence_sha256:
+            evidence += "\n" + _("Attached file: %(name)s (%(kb)s KB), SHA-256 %(sha)s", name=g.evidence_filename,
+                                  kb=max(1, round((g.evidence_size or 0) / 1024)), sha=g.evidence_sha256)
         if g.revoked_at is not None and g.revoked_reason:
             evidence += "\n" + g.revoked_reason
         qr = QR(verify_url(g.certificate.code)) if g.certificate is not None else ""

@@ -7,13 +7,14 @@ page, export, API answer and reminder asks it.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
+from ..content_i18n import Localized, localized
 from ..extensions import Model
 from ..types import UTCDateTime, local_date, org_tz, utcnow
 
@@ -81,8 +82,7 @@ STATE_GLYPHS = {
 
 def day_start_utc(day: date) -> datetime:
     """The first moment of ``day`` in the organisation's zone, as an aware UTC datetime."""
-    from datetime import timezone
-    return datetime.combine(day, time(), org_tz()).astimezone(timezone.utc)
+    return datetime.combine(day, time(), org_tz()).astimezone(UTC)
 
 
 def grant_state(valid_from: date, valid_until: date | None, revoked_at: datetime | None, on: date,
@@ -137,8 +137,9 @@ class Skill(Model):
         entry = levels[level - 1]
         return (entry.get("name_zh") if locale.startswith("zh") else None) or entry.get("name") or entry["code"]
 
-    def display_name(self, locale: str = "en") -> str:
-        return (self.name_zh if locale.startswith("zh") and self.name_zh else None) or self.name
+    def display_name(self, locale: str | None = None) -> Localized:
+        """The name in ``locale`` (default: the current one), else the other language's (``.is_fallback``)."""
+        return localized(self, "name", locale)
 
 
 class CourseSkill(Model):
@@ -172,8 +173,9 @@ class Position(Model):
     people: Mapped[list[PositionPerson]] = relationship(
         back_populates="position", cascade="all, delete-orphan", order_by="PositionPerson.user_id")
 
-    def display_name(self, locale: str = "en") -> str:
-        return (self.name_zh if locale.startswith("zh") and self.name_zh else None) or self.name
+    def display_name(self, locale: str | None = None) -> Localized:
+        """The name in ``locale`` (default: the current one), else the other language's (``.is_fallback``)."""
+        return localized(self, "name", locale)
 
 
 class PositionRequirement(Model):
@@ -220,6 +222,8 @@ class Grant(Model):
         CheckConstraint("source IN ('certificate', 'assessment', 'manual')", name="source_known"),
         CheckConstraint("source <> 'certificate' OR certificate_id IS NOT NULL", name="certificate_evidence"),
         CheckConstraint("valid_until IS NULL OR valid_until >= valid_from", name="dates_in_order"),
+        CheckConstraint("evidence_sha256 IS NULL OR evidence_mimetype IN "
+                        "('application/pdf', 'image/jpeg', 'image/png', 'image/webp')", name="evidence_file_type"),
         UniqueConstraint("certificate_id", "skill_id", name="uq_qualification_grants_certificate_skill"),
         Index("ix_qualification_grants_skill_user", "skill_id", "user_id"),
         Index("ix_qualification_grants_valid_until", "valid_until"),
@@ -232,6 +236,12 @@ class Grant(Model):
     source: Mapped[str] = mapped_column(String(16))
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), index=True)
     evidence: Mapped[str] = mapped_column(Text, default="")
+    # An attached file (a scanned sign-off sheet, a photo of the practical test): its bytes live
+    # write-once in the document store under this SHA-256 (training.certificates.documents).
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))
+    evidence_filename: Mapped[str] = mapped_column(String(200), default="")
+    evidence_mimetype: Mapped[str] = mapped_column(String(64), default="")
+    evidence_size: Mapped[int | None] = mapped_column(Integer)
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     valid_from: Mapped[date] = mapped_column(Date)

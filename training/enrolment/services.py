@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .. import jobs, mail
 from ..accounts.models import User
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
 from ..catalogue.services import get_run, lock_run, run_start, seat_counts, seats_left

@@ -152,7 +152,7 @@ class _DatabaseInt(IntegerConverter):
 def _register_models() -> None:
     # Import every model module so metadata is complete (migrations, create_all).
     from .accounts import models as _a  # noqa: F401
-    from .admin import models as _ad  # noqa: F401
+    from . import audit as _ad  # noqa: F401
     from .attendance import models as _at  # noqa: F401
     from .catalogue import models as _c  # noqa: F401
     from .certificates import models as _ce  # noqa: F401

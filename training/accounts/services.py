@@ -15,7 +15,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from ..admin.models import record
+from ..audit import record
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..types import utcnow

@@ -49,13 +49,14 @@ from sqlalchemy.orm import Session, selectinload
 
 from .. import jobs, mail
 from ..accounts.models import User
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
 from ..catalogue.services import get_run, lock_run, run_start, seat_counts, seats_left
 from ..content_i18n import localized, normalise_lang
 from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
+from ..labels import ENROLMENT_STATUS_TITLES
 from ..permissions import can, is_admin, is_coordinator
 from ..types import utcnow
 from ..urls import public_base_url  # noqa: F401 - the one place links come from
@@ -693,11 +694,7 @@ def _optional(value, field: str, limit: int) -> str | None:
 
 # --- reading ----------------------------------------------------------------
 
-STATUS_LABELS = {
-    "confirmed": _l("Confirmed"), "waitlisted": _l("Waitlisted"), "pending": _l("Awaiting approval"),
-    "rejected": _l("Declined"), "cancelled": _l("Cancelled"), "offered": _l("Seat offered"),
-    "offer_declined": _l("Offer declined"), "offer_expired": _l("Offer expired"),
-}
+STATUS_LABELS = ENROLMENT_STATUS_TITLES  # the one wording of each state, in training/labels.py
 
 
 def status_label(status: str) -> str:

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 
 from tests.reports.conftest import EXPECTED
-from training.reports import metrics, services
+from training.figures import metrics
+from training.reports import services
 
 
 def _close(got: dict, expected: dict) -> None:
@@ -74,7 +75,7 @@ def test_trainer_hours(app, dataset):
 
 
 def test_the_figures_take_a_fixed_number_of_queries(app, dataset, factory):
-    from tests.catalogue.querycount import count_queries
+    from tests.toolkit import count_queries
     with count_queries() as before:
         services.dashboard(dataset.admin, dataset.args)
     for _ in range(5):  # more runs and enrolments: the same number of queries

@@ -145,8 +145,35 @@ LOCATION = {"Location": {"description": "The URL of the new resource.", "schema"
 
 # --- schemas --------------------------------------------------------------------
 
+LANGUAGE = {"type": "string", "enum": ["en", "zh"]}
+ORIGINAL_LANGUAGE = {"type": "string", "enum": ["en", "zh"],
+                     "description": "The language the texts were written in: `title` etc. are in it; the other "
+                                    "language of each text is a translation (possibly empty)."}
+
+
+def i18n(description: str = "", max_length: int | None = None, *, output: bool = True) -> dict:
+    """Both languages of a text: {"en": ..., "zh": ...}; "" where a language is missing."""
+    text = {"type": "string"} if max_length is None else {"type": "string", "maxLength": max_length}
+    schema = obj({"en": text, "zh": text}, ("en", "zh") if output else (), extra=False)
+    schema["description"] = description or (
+        "The text in English and in Simplified Chinese (\"\" when missing)." if output else
+        "The text by language; a language left out keeps its text. Wins over the plain field for the "
+        "language it names. The original language's text may not be empty when a translation is given.")
+    return schema
+
+
+def i18n_inputs(limits: dict[str, int]) -> dict:
+    out = {"original_language": {**ORIGINAL_LANGUAGE, "description": (
+        "Which language is the original (default: unchanged, `en` for new records). The plain fields "
+        "(e.g. `title`) write the original's text; texts move with their language when it changes.")}}
+    for name, limit in limits.items():
+        out[f"{name}_i18n"] = i18n(max_length=limit, output=False)
+    return out
+
+
 TRAINER_FIELDS = {
     "id": INTEGER, "name": STRING, "title": nullable("string"), "organisation": nullable("string"),
+    "title_i18n": i18n(), "original_language": ORIGINAL_LANGUAGE,
     "expertise": array(STRING), "photo_url": nullable("string"), "thumbnail_url": nullable("string"),
     "url": STRING,
 }
@@ -174,6 +201,10 @@ SCHEMAS: dict[str, dict] = {
         "description": nullable("string"),
         "category": nullable("string", description="The category's slug."),
         "category_name": nullable("string"),
+        "category_name_i18n": {**i18n(), "type": ["object", "null"]},
+        "original_language": ORIGINAL_LANGUAGE,
+        **{f"{name}_i18n": i18n() for name in ("title", "summary", "description", "outcomes", "prerequisites",
+                                                "audience")},
         "level": {"type": "string", "enum": ["beginner", "intermediate", "advanced"]},
         "hours": NUMBER, "language": STRING, "min_attendance_pct": INTEGER,
         "published": BOOLEAN, "archived": BOOLEAN,
@@ -197,7 +228,10 @@ SCHEMAS: dict[str, dict] = {
         "validity_months": nullable("integer", minimum=1, maximum=600),
         "excused_counts": BOOLEAN, "weight_by_length": BOOLEAN, "auto_issue": BOOLEAN, "published": BOOLEAN,
         "prerequisite_course_id": nullable("integer"),
-    }, ("code", "title", "hours")),
+        **i18n_inputs({"title": 200, "summary": 500, "description": 50000, "outcomes": 20000,
+                       "prerequisites": 20000, "audience": 20000}),
+    }, ("code", "hours"), description="`title` (the original language's title) or `title_i18n` with the "
+                                      "original language's title is required when creating."),
     "Meeting": obj({"id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string"),
                     "cancelled_at": nullable("string", format="date-time",
                                              description="Set when the meeting was cancelled; it counts for no one."),
@@ -208,6 +242,7 @@ SCHEMAS: dict[str, dict] = {
                         ("starts_at", "ends_at")),
     "Run": obj({
         "id": INTEGER, "course_id": INTEGER, "course_code": STRING, "course_title": STRING,
+        "course_title_i18n": i18n(), "original_language": ORIGINAL_LANGUAGE, "location_i18n": i18n(),
         "starts_on": DATE, "ends_on": DATE, "timezone": {"type": "string", "description": "IANA name."},
         "mode": {"type": "string", "enum": ["in_person", "online", "blended"]},
         "location": nullable("string"), "city": nullable("string"), "capacity": INTEGER,
@@ -231,6 +266,7 @@ SCHEMAS: dict[str, dict] = {
         "status": {"type": "string", "enum": ["draft", "open", "closed"]},
         "trainer_emails": array({"type": "string", "format": "email"}),
         "meetings": array(ref("MeetingInput")),
+        **i18n_inputs({"location": 300, "notes": 5000}),
     }, ("starts_on", "ends_on", "capacity")),
     "RunCancelled": obj({"run_id": INTEGER, "status": {"const": "cancelled"}, "enrolments_cancelled": INTEGER},
                         ("run_id", "status", "enrolments_cancelled")),
@@ -382,8 +418,8 @@ SCHEMAS: dict[str, dict] = {
         "type": "integer", "description": "How many upcoming runs they teach."}), ("id", "name", "expertise", "url")),
     "Trainer": obj(dict(
         TRAINER_FIELDS, bio=STRING, bio_html={"type": "string", "description": "The bio as sanitised HTML."},
-        upcoming_runs=array(ref("RunSummary")),
-        courses_taught=array(obj({"id": INTEGER, "code": STRING, "title": STRING, "runs": INTEGER,
+        bio_i18n=i18n(), upcoming_runs=array(ref("RunSummary")),
+        courses_taught=array(obj({"id": INTEGER, "code": STRING, "title": STRING, "title_i18n": i18n(), "runs": INTEGER,
                                   "last_run_ended_on": nullable("string", format="date")}, ("id", "code", "title"))),
     ), ("id", "name", "expertise", "url", "bio", "upcoming_runs", "courses_taught")),
     "ReasonInput": obj({"reason": {"type": "string", "maxLength": 2000}}),
@@ -564,6 +600,7 @@ SCHEMAS.update({
         "enrolments": INTEGER, "by_status": {"type": "object", "additionalProperties": INTEGER},
         "attended_marks": INTEGER, "marks": INTEGER, "attendance_rate": nullable("number"),
         "no_shows": INTEGER, "completed": INTEGER, "ended": INTEGER, "completion_rate": nullable("number"),
+        "no_show_rate": nullable("number"), "as_of": nullable("string"),
         "certificates_valid": INTEGER, "certificates_expiring": INTEGER, "certificates_expired": INTEGER,
         "monthly": array(obj({"month": STRING, "enrolments": INTEGER}, ("month", "enrolments"))),
         "position_requirements": INTEGER, "requirements_covered": INTEGER, "coverage_rate": nullable("number"),
@@ -591,6 +628,8 @@ REPORT_PARAMS = [
     query("from", "First day (YYYY-MM-DD); default: the first day of the month eleven months ago.", DATE),
     query("to", "Last day (YYYY-MM-DD); default: today. At most ten years after from.", DATE),
     query("course_id", "Only this course.", ID),
+    query("category_id", "Only courses of this category.", ID),
+    query("city", "Only runs in this city (any case).", {"type": "string", "maxLength": 100}),
     query("trainer_id", "Only runs this trainer teaches.", ID),
     query("company_id", "Only enrolments of this company.", ID),
     query("run_id", "Only this run.", ID),
@@ -852,7 +891,11 @@ PATHS: dict[str, dict] = {
                   ok_schema=ref("ReportSummary"), errors=(403, 422),
                   description="Months and dates in the organisation's time zone; a run belongs to the period "
                               "in which it starts. Trainers see only the runs they teach, company coordinators "
-                              "their company; asking for more is a 403.",
+                              "their company; asking for more is a 403. A bad period (not a date, `from` after "
+                              "`to`, more than ten years) is a 400; a malformed or unknown id a 422. The figures "
+                              "come from summaries refreshed every minute: `as_of` is the moment they describe. "
+                              "The same filters give the dashboard (`/reports`) and its XLSX "
+                              "(`/reports/export.xlsx`, signed-in pages).",
                   who="admins, trainers (their runs), coordinators (their company)"),
     },
     "/reports/monthly": {
@@ -895,8 +938,12 @@ PATHS: dict[str, dict] = {
             query("from", "First day (runs starting on or after it).", DATE),
             query("to", "Last day (runs starting on or before it).", DATE),
         ], ok_schema=ref("CompanyReport"), errors=(404, 422),
-            description="Rates come with their numerator and denominator; every figure is the platform's "
-                        "figure for the same period restricted to the company's enrolments.",
+            description="The glossary's figures (the same as `GET /reports/summary?company_id=`), rates as "
+                        "percentages 0-100 with one decimal, each with its numerator and denominator: "
+                        "`attended_marks` / `marks` are attended / planned participant-meetings; `no_shows`, "
+                        "`completed` / `ended` count confirmed enrolments of runs whose registers are complete; "
+                        "`certificates_expiring` are current certificates expiring within 90 days from today; "
+                        "`as_of` is the moment the figures describe.",
             who="admins, the company's coordinators"),
     },
     "/runs/{run_id}/allocations": {

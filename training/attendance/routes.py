@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 
 from ..errors import DomainError, Forbidden
 from ..extensions import limiter
+from ..labels import ATTENDANCE_STATUS_TITLES
 from ..permissions import Action, can
 from ..types import utcnow
 from ..urls import external_url
@@ -18,7 +19,7 @@ from .forms import (AssessmentForm, CancelMeetingForm, CheckinForm, FinaliseForm
 
 bp = Blueprint("attendance", __name__)
 
-STATUS_LABELS = {"present": _l("Present"), "late": _l("Late"), "absent": _l("Absent"), "excused": _l("Excused")}
+STATUS_LABELS = ATTENDANCE_STATUS_TITLES  # the one wording of each mark, in training/labels.py
 SOURCE_LABELS = {"roster": _l("roster"), "offline": _l("offline mark"), "checkin": _l("self check-in"),
                  "api": _l("API"), "admin": _l("admin")}
 
@@ -64,7 +65,7 @@ def _download(data: bytes, mimetype: str, filename: str, *, inline: bool = False
 @bp.get("/teaching")
 @login_required
 def today():
-    if current_user.role not in ("trainer", "admin"):
+    if not can(current_user, "view_teaching_day"):
         raise Forbidden(_("This page is for trainers."))
     day = services.teaching_day(current_user)
     return render_template("attendance/today.html", day=day)

@@ -3,10 +3,10 @@ qualifications with gaps and the one-click enrolment, the evidence pack."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
-from markupsafe import Markup, escape
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup, escape
 
 from ..errors import DomainError, Forbidden, NotFound, ValidationFailed
 from ..permissions import can

@@ -90,7 +90,8 @@ def prepare(url: str, env: dict) -> dict:
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     for args in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run(flask + args, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
-    os.environ.update({k: v for k, v in env.items() if k in ("DATABASE_URL", "SECRET_KEY")})
+    os.environ.update({k: v for k, v in env.items()
+                       if k in ("DATABASE_URL", "SECRET_KEY", "SIGNING_DIR", "DOCUMENT_DIR", "UPLOAD_DIR")})
     from sqlalchemy import select
     from training import create_app
     from training.accounts.models import ApiToken, User

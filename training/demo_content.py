@@ -342,13 +342,14 @@ VENUES = [
     ("Stuttgart", "Europe/Berlin", "en", {"en": "Training Centre Vaihingen, Room 2", "zh": ""}),
 ]
 
-# Notes on a run, by mode (the first upcoming run of each course has them).
+# Internal notes of the training office on a run, by mode (the first run of each course has them).
 RUN_NOTES = {
-    "in_person": {"zh": "实训在车间内进行，请穿劳保鞋。午餐由培训中心提供。",
-                  "en": "Exercises take place on the shop floor: please wear safety shoes. Lunch is provided by the "
-                        "training centre."},
-    "online": {"en": "The link to the virtual classroom is sent the day before the first meeting.",
-               "zh": "虚拟教室链接将于第一次课的前一天发送。"},
-    "blended": {"en": "The first day is online; the second takes place at the venue.",
-                "zh": "第一天在线上进行，第二天在培训地点现场授课。"},
+    "in_person": {"zh": "场地已预订至 18:00。实训设备由合作企业提供，开课前一天需确认运抵。",
+                  "en": "The room is booked until 18:00. The training equipment is on loan from a member company: "
+                        "confirm its delivery the day before the start."},
+    "online": {"en": "Send the link to the virtual classroom the day before the first meeting; the trainer records "
+                     "no sessions.",
+               "zh": "第一次课前一天发送虚拟教室链接；培训师不录制课程。"},
+    "blended": {"en": "Day one online, day two at the venue: book the lab for the second day only.",
+                "zh": "第一天线上、第二天线下：只需预订第二天的实验室。"},
 }

@@ -344,15 +344,35 @@ def reap(now: datetime | None = None) -> dict[str, int]:
 # --- on an RQ worker -----------------------------------------------------------------------
 
 _worker_app: Flask | None = None
+_worker_app_pid: int | None = None
 
 
 def worker_app() -> Flask:
-    """The app of this worker process (built once, from the environment)."""
-    global _worker_app
+    """The app of this worker process (built once, from the environment). In a
+    work horse forked from a worker that built it already (``training.rq_worker``),
+    the inherited app is used; its connection pool starts empty, since any
+    connection in it belongs to the parent."""
+    import os
+    global _worker_app, _worker_app_pid
     if _worker_app is None:
         from . import create_app
         _worker_app = create_app()
+        _worker_app_pid = os.getpid()
+    elif _worker_app_pid != os.getpid():
+        with _worker_app.app_context():
+            db.engine.dispose(close=False)
+        _worker_app_pid = os.getpid()
     return _worker_app
+
+
+def prepare_worker_app() -> Flask:
+    """Build the app before the worker forks its first work horse, holding no
+    connection across the fork (see ``training.rq_worker``)."""
+    app = worker_app()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    return app
 
 
 def run_in_worker(job_id: str | None, name: str | None = None, kwargs: dict[str, Any] | None = None) -> None:

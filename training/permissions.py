@@ -83,7 +83,7 @@ Action = Literal[
     "mark_attendance", "view_meeting_roster", "finalise_register", "reopen_register", "cancel_meeting",
     "move_meeting", "view_checkin_code", "edit_trainer_profile", "manage_qualifications", "grant_qualification",
     "view_matrix", "view_qualifications", "enrol_for_gap", "download_certificate", "view_reports", "view_feedback",
-    "answer_feedback", "view_course", "view_run",
+    "answer_feedback", "view_course", "view_run", "view_teaching_day",
 ]
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 
@@ -152,6 +152,11 @@ def _view_course(user: Any, obj: Any, authenticated: bool) -> bool:
 @_rule("view_run")  # obj: Run (course loaded): what the course page, calendar and API show
 def _view_run(user: Any, obj: Any, authenticated: bool) -> bool:
     return is_admin(user) or bool(obj.status != "draft" and obj.course.published)
+
+
+@_rule("view_teaching_day")  # the trainer's "Today" page: their meetings and open registers
+def _view_teaching_day(user: Any, obj: Any, authenticated: bool) -> bool:
+    return is_admin(user) or is_trainer(user)
 
 
 @_rule("view_roster")  # obj: Run

@@ -1,13 +1,10 @@
 """Helpers for the attendance tests: a run whose first meeting is under way."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import event
 
-from training.extensions import db
 
 
 def now():
@@ -28,15 +25,3 @@ def live(factory):
     return ctx
 
 
-@contextmanager
-def count_queries():
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)

@@ -10,7 +10,9 @@ from training.attendance import services
 from training.errors import Conflict, Forbidden, ValidationFailed
 from training.extensions import db
 
-from .conftest import count_queries, now
+from tests.toolkit import count_queries
+
+from .conftest import now
 
 
 def mark_all(actor, run, enrolment, statuses):

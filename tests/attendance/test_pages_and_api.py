@@ -13,7 +13,9 @@ from training.extensions import db
 
 from tests.conftest import api, login
 
-from .conftest import count_queries, now
+from tests.toolkit import count_queries
+
+from .conftest import now
 
 
 def pdf_text(data: bytes) -> tuple[int, list[str]]:

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.catalogue.querycount import count_queries
+from tests.toolkit import count_queries
 from tests.conftest import login
 from training.catalogue.models import Category
 from training.extensions import db

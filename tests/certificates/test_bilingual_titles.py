@@ -31,6 +31,18 @@ def _text(data: bytes) -> str:
         document.close()
 
 
+def _glyph_height(data: bytes, text: str, letter: str) -> float:
+    """The height of ``letter`` (a capital) in ``text`` as drawn on the page."""
+    document = pdfium.PdfDocument(data)
+    try:
+        page = document[0].get_textpage()
+        index = page.get_text_range().index(text)
+        _left, bottom, _right, top = page.get_charbox(index + text.index(letter))
+        return top - bottom
+    finally:
+        document.close()
+
+
 def _issue(factory, admin, course, name="欧阳晓燕"):
     run, _ = completed_run(factory, [name], course=course)
     (item,) = services.issue_for_run(admin, run.id)["issued"]
@@ -47,6 +59,8 @@ def test_the_issued_certificate_prints_both_titles_the_original_first(factory, a
     text = _text(issued)
     assert ZH in text and EN in text
     assert text.index(ZH) < text.index(EN)
+    # The other language beneath is smaller than the original.
+    assert _glyph_height(issued, ZH, "I") > _glyph_height(issued, EN, "F") * 1.2  # capitals of one font
     # Renaming the course later changes neither the record nor the stored document.
     assign(course, {"title": {"en": "Machine safety, renamed", "zh": "改名后的课程"}})
     db.session.commit()

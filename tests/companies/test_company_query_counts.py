@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.catalogue.querycount import count_queries
+from tests.toolkit import count_queries
 from tests.conftest import login
 from training.extensions import db
 

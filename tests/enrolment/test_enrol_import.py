@@ -3,7 +3,7 @@ all-or-nothing commit, re-imports, refusals of bad files, and the JSON import.""
 
 import pytest
 
-from tests.catalogue.querycount import count_queries
+from tests.toolkit import count_queries
 from sqlalchemy import func, select
 
 from tests.conftest import api, login

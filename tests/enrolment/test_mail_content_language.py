@@ -80,3 +80,28 @@ def test_bulk_reminders_reuse_one_calendar_per_run_and_language(factory, mailbox
     assert str(_calendar(by_to[english.email])["X-WR-CALNAME"]) == f"ROB-230 {EN}"
     assert str(_calendar(by_to[chinese.email])["X-WR-CALNAME"]) == f"ROB-230 {ZH}"
     assert ZH in by_to[chinese.email]["Subject"] and EN in by_to[english.email]["Subject"]
+
+
+def test_a_moved_meeting_is_announced_in_each_readers_language(client, factory, mailbox):
+    from tests.factories import ApiClient
+    run = _run(factory, original="zh")
+    english, chinese = _enrol_both(factory, run)
+    trainer = factory.trainer(locale="en")
+    run.trainers = [trainer]
+    db.session.commit()
+    before = {m["Message-ID"] for m in mailbox()}
+    meeting = run.meetings[1]
+    starts = (meeting.starts_at + timedelta(days=2)).astimezone(run.tz)
+    response = ApiClient(client, factory.admin()).post(
+        f"/api/v1/meetings/{meeting.id}/move",
+        json={"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()})
+    assert response.status_code == 200
+    by_to = {m["To"]: m for m in mailbox() if m["Message-ID"] not in before}
+    assert set(by_to) == {english.email, chinese.email, trainer.email}
+    for person, title, room in ((english, EN, ROOM_EN), (trainer, EN, ROOM_EN), (chinese, ZH, ROOM_ZH)):
+        message = by_to[person.email]
+        assert title in message["Subject"]
+        (part,) = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+        content = part.get_content()
+        (event,) = Calendar.from_ical(content if isinstance(content, bytes) else content.encode()).walk("VEVENT")
+        assert str(event["SUMMARY"]).startswith(f"ROB-230 {title}") and str(event["LOCATION"]).startswith(room)

@@ -184,8 +184,10 @@ class RedisServer:
 
 
 def rq_worker(env: dict, workdir: Path, redis_url: str, name: str) -> Proc:
+    """``rq worker`` as the README runs it (the app built once, before the work horses fork)."""
     return Proc(name, [sys.executable, "-m", "rq.cli", "worker", env.get("RQ_QUEUE", "training"), "--url", redis_url,
-                       "--name", f"{name}-{uuid.uuid4().hex[:6]}"], env=env, workdir=workdir)
+                       "--worker-class", "training.rq_worker.Worker", "--name", f"{name}-{uuid.uuid4().hex[:6]}"],
+                env=env, workdir=workdir)
 
 
 def scheduler(env: dict, workdir: Path, interval: float = 0.5, name: str = "scheduler") -> Proc:

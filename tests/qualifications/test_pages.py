@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from tests.catalogue.querycount import count_queries
+from tests.toolkit import count_queries
 from tests.conftest import api, login
 from training.certificates import services as certificates
 from training.enrolment.models import Enrolment

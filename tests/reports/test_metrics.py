@@ -74,7 +74,7 @@ def test_trainer_hours(app, dataset):
 
 
 def test_the_figures_take_a_fixed_number_of_queries(app, dataset, factory):
-    from tests.catalogue.querycount import count_queries
+    from tests.toolkit import count_queries
     with count_queries() as before:
         services.dashboard(dataset.admin, dataset.args)
     for _ in range(5):  # more runs and enrolments: the same number of queries

@@ -292,6 +292,16 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "qualifications.enrol_gap"): "LODDDO",  # the person themself, admins (enrolment rules on top)
     ("GET", "qualifications.evidence_file"): "LODODO",  # the grant's person, their trainers, (assessors,) admins
     ("GET", "api.grant_evidence_file"): "UODODO",
+    ("GET", "qualifications.admin_skills"): ADMIN,
+    ("GET", "qualifications.admin_skill_new"): ADMIN,
+    ("POST", "qualifications.admin_skill_new"): ADMIN,
+    ("GET", "qualifications.admin_skill_edit"): ADMIN,
+    ("POST", "qualifications.admin_skill_edit"): ADMIN,
+    ("GET", "qualifications.admin_positions"): ADMIN,
+    ("GET", "qualifications.admin_position_new"): ADMIN,
+    ("POST", "qualifications.admin_position_new"): ADMIN,
+    ("GET", "qualifications.admin_position_edit"): ADMIN,
+    ("POST", "qualifications.admin_position_edit"): ADMIN,
     ("GET", "api.list_skills"): "UOOOOO",
     ("POST", "api.create_skill"): API_ADMIN,
     ("PUT", "api.set_course_skills"): API_ADMIN,

@@ -35,7 +35,8 @@ AREA_LINKS = [
     ("admin.courses", "Courses"), ("admin.runs", "Runs"), ("admin.categories", "Categories"),
     ("admin.enrolments", "Enrolments"), ("admin.certificates", "Certificates"),
     ("admin.certificate_templates", "Certificate templates"), ("admin.renewals", "Renewals"),
-    ("companies.admin_list", "Member companies"),
+    ("companies.admin_list", "Member companies"), ("qualifications.admin_skills", "Skills"),
+    ("qualifications.admin_positions", "Positions"),
 ]
 
 

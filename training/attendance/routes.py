@@ -64,7 +64,7 @@ def _download(data: bytes, mimetype: str, filename: str, *, inline: bool = False
 @bp.get("/teaching")
 @login_required
 def today():
-    if current_user.role not in ("trainer", "admin"):
+    if not can(current_user, "view_teaching_day"):
         raise Forbidden(_("This page is for trainers."))
     day = services.teaching_day(current_user)
     return render_template("attendance/today.html", day=day)

@@ -491,20 +491,23 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
             ("—rule—", 0, 0, 0, None, False, 0, 0),
             (body, 12.5, 7, 1, muted, False, 16, wide),
             (title_first, 21, 10, 2, primary, True, 18, wide)]
-    if title_second:  # the other language beneath, smaller
-        spec.append((title_second, 13.5, 7, 2, primary, False, 3, wide))
+    if title_second:  # the other language beneath, smaller: it shrinks with the first (see below)
+        spec.append((title_second, 14.5, 7, 2, primary, False, 3, wide))
+    second_at = 5 if title_second else None
     spec += [(line, 10.5, 6, 2, ink, False, 6 if i == 0 else 0, wide) for i, line in enumerate(details)]
     top, bottom = y, 222
     for scale in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
         blocks, height = [], 0.0
-        for text, size, min_size, max_lines, colour, bold, before, width in spec:
+        for index, (text, size, min_size, max_lines, colour, bold, before, width) in enumerate(spec):
             if text == "—rule—":
                 blocks.append(None)
                 height += 12
                 continue
             font = _font(text, bold)
-            lines, fitted = fit_lines(text, font, width, size * scale if size > 14 else size,
-                                      min(min_size, size * scale), max_lines)
+            wanted = size * scale if size > 14 else size
+            if index == second_at:  # never as large as the title above it
+                wanted = min(wanted, blocks[-1][1] * 0.72)
+            lines, fitted = fit_lines(text, font, width, wanted, min(min_size, wanted), max_lines)
             blocks.append((lines, fitted, font, colour, before * scale))
             height += before * scale + fitted * 1.2 * len(lines)
         if top - height >= bottom:

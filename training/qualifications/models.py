@@ -14,6 +14,7 @@ from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
+from ..content_i18n import Localized, localized
 from ..extensions import Model
 from ..types import UTCDateTime, local_date, org_tz, utcnow
 
@@ -136,8 +137,9 @@ class Skill(Model):
         entry = levels[level - 1]
         return (entry.get("name_zh") if locale.startswith("zh") else None) or entry.get("name") or entry["code"]
 
-    def display_name(self, locale: str = "en") -> str:
-        return (self.name_zh if locale.startswith("zh") and self.name_zh else None) or self.name
+    def display_name(self, locale: str | None = None) -> Localized:
+        """The name in ``locale`` (default: the current one), else the other language's (``.is_fallback``)."""
+        return localized(self, "name", locale)
 
 
 class CourseSkill(Model):
@@ -171,8 +173,9 @@ class Position(Model):
     people: Mapped[list[PositionPerson]] = relationship(
         back_populates="position", cascade="all, delete-orphan", order_by="PositionPerson.user_id")
 
-    def display_name(self, locale: str = "en") -> str:
-        return (self.name_zh if locale.startswith("zh") and self.name_zh else None) or self.name
+    def display_name(self, locale: str | None = None) -> Localized:
+        """The name in ``locale`` (default: the current one), else the other language's (``.is_fallback``)."""
+        return localized(self, "name", locale)
 
 
 class PositionRequirement(Model):

@@ -9,9 +9,10 @@ from flask_login import current_user, login_required
 
 from ..errors import DomainError, Forbidden, NotFound, ValidationFailed
 from ..permissions import can
+from ..web import show_form_error
 from . import evidence as evidence_files
 from . import exports, services
-from .forms import GrantForm
+from .forms import GrantForm, PositionForm, SkillForm
 from .models import STATE_GLYPHS, QualificationState
 
 bp = Blueprint("qualifications", __name__, url_prefix="/qualifications")
@@ -174,3 +175,98 @@ def enrol_gap(user_id: int):
                 start=enrolment.run.starts_on.isoformat(), status=_(enrolment.status)), "success")
     return redirect(request.form.get("back") if request.form.get("back", "").startswith("/qualifications/")
                     else url_for("qualifications.person", user_id=user_id))
+
+
+# --- admin pages: skills and positions (the API's POST /skills and /positions as forms) ----------
+
+def _admin_only() -> None:
+    if not can(current_user, "manage_qualifications"):
+        raise Forbidden(_("Only an admin can manage skills and positions."))
+
+
+@bp.get("/admin/skills")
+@login_required
+def admin_skills():
+    return render_template("qualifications/admin_skills.html", rows=services.skill_rows(current_user),
+                           locale=_locale())
+
+
+@bp.route("/admin/skills/new", methods=["GET", "POST"])
+@login_required
+def admin_skill_new():
+    _admin_only()
+    form = SkillForm.for_skill()
+    if form.validate_on_submit():
+        try:
+            skill = services.create_skill(current_user, form.to_data())
+        except DomainError as exc:
+            show_form_error(form, exc)
+        else:
+            flash(_("Skill %(code)s saved.", code=skill.code), "success")
+            return redirect(url_for("qualifications.admin_skills"))
+    return render_template("qualifications/admin_skill_form.html", form=form, skill=None)
+
+
+@bp.route("/admin/skills/<int:skill_id>", methods=["GET", "POST"])
+@login_required
+def admin_skill_edit(skill_id: int):
+    skill = services.skill_for_edit(current_user, skill_id)
+    form = SkillForm.for_skill(skill)
+    if form.validate_on_submit():
+        try:
+            skill = services.update_skill(current_user, skill_id, form.to_data())
+        except DomainError as exc:
+            show_form_error(form, exc)
+        else:
+            flash(_("Skill %(code)s saved.", code=skill.code), "success")
+            return redirect(url_for("qualifications.admin_skills"))
+    return render_template("qualifications/admin_skill_form.html", form=form, skill=skill)
+
+
+@bp.get("/admin/positions")
+@login_required
+def admin_positions():
+    return render_template("qualifications/admin_positions.html",
+                           positions=services.positions_for_admin(current_user), locale=_locale())
+
+
+def _position_form(position=None, emails=None) -> PositionForm:
+    return PositionForm.for_position(services.list_skills(), _locale(), position, emails)
+
+
+@bp.route("/admin/positions/new", methods=["GET", "POST"])
+@login_required
+def admin_position_new():
+    _admin_only()
+    form = _position_form()
+    if form.validate_on_submit():
+        try:
+            position = services.create_position(current_user, form.to_data())
+        except DomainError as exc:
+            show_form_error(form, exc, POSITION_FIELDS)
+        else:
+            flash(_("Position %(code)s saved.", code=position.code), "success")
+            return redirect(url_for("qualifications.admin_positions"))
+    return render_template("qualifications/admin_position_form.html", form=form, position=None)
+
+
+@bp.route("/admin/positions/<int:position_id>", methods=["GET", "POST"])
+@login_required
+def admin_position_edit(position_id: int):
+    position, emails = services.position_for_edit(current_user, position_id)
+    form = _position_form(position, emails)
+    if form.validate_on_submit():
+        try:
+            position = services.update_position(current_user, position_id, form.to_data())
+        except DomainError as exc:
+            show_form_error(form, exc, POSITION_FIELDS)
+        else:
+            flash(_("Position %(code)s saved.", code=position.code), "success")
+            return redirect(url_for("qualifications.admin_positions"))
+    return render_template("qualifications/admin_position_form.html", form=form, position=position)
+
+
+# Service field names that the position form shows under another name ("requirements" is a list of
+# rows, whose refusal is shown at the top of the page: "-" names no field).
+POSITION_FIELDS = {"emails": "people", "user_ids": "people", "requirements": "-"}
+

@@ -26,7 +26,7 @@ from dateutil.relativedelta import relativedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -41,6 +41,7 @@ from ..enrolment.models import Enrolment
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import Action, can
+from ..transactions import unit_of_work
 from ..types import org_today, utcnow
 from . import evidence as evidence_files
 from .models import (
@@ -170,19 +171,63 @@ def _check(actor, action: Action, obj=None, message: str | None = None) -> None:
 
 # --- skills ------------------------------------------------------------------------
 
+def _skill_fields(data: dict) -> dict:
+    return {"code": _code(data), "name": _text(data, "name", 200, required=True),
+            "name_zh": _text(data, "name_zh", 200), "category": _text(data, "category", 100),
+            "levels": _levels(data.get("levels")), "validity_months": _validity(data.get("validity_months"))}
+
+
+def _code_taken(model, code: str, own_id: int | None = None) -> bool:
+    stmt = select(model.id).where(model.code == code)
+    if own_id is not None:
+        stmt = stmt.where(model.id != own_id)
+    return db.session.scalar(stmt.limit(1)) is not None
+
+
+@unit_of_work
 def create_skill(actor, data: dict) -> Skill:
     _check(actor, "manage_qualifications", message=_("Only an admin can define skills."))
-    code = _code(data)
-    skill = Skill(code=code, name=_text(data, "name", 200, required=True), name_zh=_text(data, "name_zh", 200),
-                  category=_text(data, "category", 100), levels=_levels(data.get("levels")),
-                  validity_months=_validity(data.get("validity_months")))
-    if db.session.scalar(select(Skill.id).where(Skill.code == code)) is not None:
-        raise Conflict(_("A skill with the code %(code)s exists already.", code=code), code="duplicate",
+    fields = _skill_fields(data)
+    skill = Skill(**fields)
+    if _code_taken(Skill, skill.code):
+        raise Conflict(_("A skill with the code %(code)s exists already.", code=skill.code), code="duplicate",
                        fields={"code": "taken"})
     db.session.add(skill)
     db.session.flush()
-    record(actor, "skill.create", skill, code)
-    _commit_or_conflict(_("A skill with the code %(code)s exists already.", code=code))
+    record(actor, "skill.create", skill, skill.code)
+    _commit_or_conflict(_("A skill with the code %(code)s exists already.", code=skill.code))
+    return skill
+
+
+def highest_level_in_use(skill_id: int) -> int:
+    """The highest level any grant, course or position uses of the skill (0: none)."""
+    found = [db.session.scalar(select(func.max(model.level)).where(model.skill_id == skill_id))
+             for model in (Grant, CourseSkill, PositionRequirement)]
+    return max([n for n in found if n is not None], default=0)
+
+
+@unit_of_work
+def update_skill(actor, skill_id, data: dict) -> Skill:
+    """Change a skill's code, names, category, level scale or validity. The scale may
+    not lose a level that a grant, a course or a position uses; a new validity applies
+    to grants made from now on (existing grants keep their dates)."""
+    _check(actor, "manage_qualifications", message=_("Only an admin can change skills."))
+    skill = db.session.get(Skill, skill_id, with_for_update=True) if _is_id(skill_id) else None
+    if skill is None:
+        raise NotFound(_("No such skill."))
+    fields = _skill_fields(data)
+    in_use = highest_level_in_use(skill.id)
+    if len(fields["levels"]) < in_use:
+        raise _fail("levels", _("Level %(n)s is in use (grants, courses or positions): keep at least %(n)s levels.",
+                                n=in_use))
+    if _code_taken(Skill, fields["code"], skill.id):
+        raise Conflict(_("A skill with the code %(code)s exists already.", code=fields["code"]), code="duplicate",
+                       fields={"code": "taken"})
+    changed = sorted(k for k, v in fields.items() if getattr(skill, k) != v)
+    for key, value in fields.items():
+        setattr(skill, key, value)
+    record(actor, "skill.update", skill, f"{skill.code}: {', '.join(changed) or 'no change'}")
+    _commit_or_conflict(_("A skill with the code %(code)s exists already.", code=skill.code))
     return skill
 
 
@@ -214,6 +259,7 @@ def _skill_level(item: dict, index: int, key: str = "grants") -> tuple[Skill, in
     return skill, _int(item.get("level"), "level", 1, skill.level_count)
 
 
+@unit_of_work
 def set_course_skills(actor, course_id: int, data: dict) -> list[CourseSkill]:
     """Replace the skills that completing the course grants."""
     _check(actor, "manage_qualifications", message=_("Only an admin can change what a course grants."))
@@ -250,29 +296,118 @@ def course_skills(course_id: int) -> list[CourseSkill]:
 
 # --- positions -------------------------------------------------------------------------
 
-def create_position(actor, data: dict) -> Position:
-    _check(actor, "manage_qualifications", message=_("Only an admin can define positions."))
-    code = _code(data)
-    position = Position(code=code, name=_text(data, "name", 200, required=True), name_zh=_text(data, "name_zh", 200),
-                        site=_text(data, "site", 100), department=_text(data, "department", 100))
+def _requirements(data: dict) -> list[tuple[int, int, int]]:
     items = data.get("requirements", [])
     if not isinstance(items, list) or len(items) > 300:
         raise _fail("requirements", _("requirements must be a list of at most 300 objects."))
-    seen = set()
+    out, seen = [], set()
     for i, item in enumerate(items, 1):
         skill, level = _skill_level(item, i, "requirements")
         if skill.id in seen:
             raise _fail("requirements", _("Skill %(code)s is listed twice.", code=skill.code))
         seen.add(skill.id)
-        min_people = _int(item.get("min_people", 1), "min_people", 0, 10000)
-        position.requirements.append(PositionRequirement(skill_id=skill.id, level=level, min_people=min_people))
-    if db.session.scalar(select(Position.id).where(Position.code == code)) is not None:
-        raise Conflict(_("A position with the code %(code)s exists already.", code=code), code="duplicate",
+        out.append((skill.id, level, _int(item.get("min_people", 1), "min_people", 0, 10000)))
+    return out
+
+
+def _position_fields(data: dict) -> dict:
+    return {"code": _code(data), "name": _text(data, "name", 200, required=True),
+            "name_zh": _text(data, "name_zh", 200), "site": _text(data, "site", 100),
+            "department": _text(data, "department", 100)}
+
+
+def _people_ids(data: dict) -> set[int] | None:
+    """``user_ids`` (the API) or ``emails`` (the admin page); None when neither is given."""
+    if "user_ids" in data:
+        ids = data.get("user_ids")
+        if not isinstance(ids, list) or len(ids) > MAX_IDS or not all(_is_id(i) for i in ids):
+            raise _fail("user_ids", _("user_ids must be a list of user ids."))
+        wanted = set(ids)
+        if len(wanted) != len(ids):
+            raise _fail("user_ids", _("A person is listed twice."))
+        found = set(db.session.scalars(select(User.id).where(User.id.in_(wanted)))) if wanted else set()
+        if found != wanted:
+            raise _fail("user_ids", _("No such user: %(ids)s.", ids=", ".join(map(str, sorted(wanted - found)))))
+        return wanted
+    if "emails" in data:
+        emails = data.get("emails")
+        if not isinstance(emails, list) or len(emails) > MAX_IDS or not all(isinstance(e, str) for e in emails):
+            raise _fail("emails", _("emails must be a list of e-mail addresses."))
+        wanted_emails = {e.strip().lower() for e in emails if e.strip()}
+        if not wanted_emails:
+            return set()
+        rows = db.session.execute(select(User.id, User.email).where(func.lower(User.email).in_(wanted_emails))).all()
+        unknown = wanted_emails - {r.email.lower() for r in rows}
+        if unknown:
+            raise _fail("emails", _("No account has the e-mail address %(emails)s.",
+                                    emails=", ".join(sorted(unknown)[:10])))
+        return {r.id for r in rows}
+    return None
+
+
+def _set_people(position: Position, wanted: set[int], actor) -> None:
+    current = {p.user_id: p for p in db.session.scalars(
+        select(PositionPerson).where(PositionPerson.position_id == position.id))} if position.id else {}
+    for user_id, row in current.items():
+        if user_id not in wanted:
+            db.session.delete(row)
+    for user_id in sorted(wanted - current.keys()):
+        db.session.add(PositionPerson(position_id=position.id, user_id=user_id, assigned_by_id=actor.id))
+
+
+@unit_of_work
+def create_position(actor, data: dict) -> Position:
+    """A position with its requirements (and, when given, its people: ``user_ids`` or ``emails``)."""
+    _check(actor, "manage_qualifications", message=_("Only an admin can define positions."))
+    fields = _position_fields(data)
+    position = Position(**fields)
+    for skill_id, level, min_people in _requirements(data):
+        position.requirements.append(PositionRequirement(skill_id=skill_id, level=level, min_people=min_people))
+    people = _people_ids(data)
+    if _code_taken(Position, position.code):
+        raise Conflict(_("A position with the code %(code)s exists already.", code=position.code), code="duplicate",
                        fields={"code": "taken"})
     db.session.add(position)
     db.session.flush()
-    record(actor, "position.create", position, code)
-    _commit_or_conflict(_("A position with the code %(code)s exists already.", code=code))
+    if people:
+        _set_people(position, people, actor)
+    record(actor, "position.create", position, position.code)
+    _commit_or_conflict(_("A position with the code %(code)s exists already.", code=position.code))
+    return get_position(position.id)
+
+
+@unit_of_work
+def update_position(actor, position_id, data: dict) -> Position:
+    """Change a position's code, names, site, department and requirements (replaced by the
+    list given) and, when given, its people."""
+    _check(actor, "manage_qualifications", message=_("Only an admin can change positions."))
+    position = db.session.get(Position, position_id, with_for_update=True) if _is_id(position_id) else None
+    if position is None:
+        raise NotFound(_("No such position."))
+    fields = _position_fields(data)
+    wanted = {skill_id: (level, min_people) for skill_id, level, min_people in _requirements(data)}
+    people = _people_ids(data)
+    if _code_taken(Position, fields["code"], position.id):
+        raise Conflict(_("A position with the code %(code)s exists already.", code=fields["code"]), code="duplicate",
+                       fields={"code": "taken"})
+    for key, value in fields.items():
+        setattr(position, key, value)
+    current = {r.skill_id: r for r in position.requirements}
+    for skill_id, row in current.items():
+        if skill_id not in wanted:
+            position.requirements.remove(row)
+    for skill_id, (level, min_people) in wanted.items():
+        if skill_id in current:
+            current[skill_id].level, current[skill_id].min_people = level, min_people
+        else:
+            position.requirements.append(PositionRequirement(skill_id=skill_id, level=level, min_people=min_people))
+    if people is not None:
+        _set_people(position, people, actor)
+    record(actor, "position.update", position, f"{position.code}: "
+           + ", ".join(f"{k}:{lv}x{n}" for k, (lv, n) in sorted(wanted.items()))
+           + (f"; people {len(people)}" if people is not None else ""))
+    _commit_or_conflict(_("A position with the code %(code)s exists already.", code=position.code))
+    db.session.expire(position)
     return get_position(position.id)
 
 
@@ -287,32 +422,63 @@ def get_position(position_id) -> Position:
     return position
 
 
+@unit_of_work
 def set_position_people(actor, position_id: int, data: dict) -> Position:
     """Replace who works on the position."""
     _check(actor, "manage_qualifications", message=_("Only an admin can assign people to positions."))
     position = db.session.get(Position, position_id, with_for_update=True) if _is_id(position_id) else None
     if position is None:
         raise NotFound(_("No such position."))
-    ids = data.get("user_ids")
-    if not isinstance(ids, list) or len(ids) > MAX_IDS or not all(_is_id(i) for i in ids):
+    if "user_ids" not in data:
         raise _fail("user_ids", _("user_ids must be a list of user ids."))
-    wanted = set(ids)
-    if len(wanted) != len(ids):
-        raise _fail("user_ids", _("A person is listed twice."))
-    found = set(db.session.scalars(select(User.id).where(User.id.in_(wanted)))) if wanted else set()
-    if found != wanted:
-        raise _fail("user_ids", _("No such user: %(ids)s.", ids=", ".join(map(str, sorted(wanted - found)))))
-    current = {p.user_id: p for p in db.session.scalars(
-        select(PositionPerson).where(PositionPerson.position_id == position.id))}
-    for user_id, row in current.items():
-        if user_id not in wanted:
-            db.session.delete(row)
-    for user_id in wanted - current.keys():
-        db.session.add(PositionPerson(position_id=position.id, user_id=user_id, assigned_by_id=actor.id))
+    wanted = _people_ids(data)
+    _set_people(position, wanted, actor)
     record(actor, "position.people", position, ", ".join(map(str, sorted(wanted))))
     _commit_or_conflict(_("The position's people were changed by someone else; try again."))
     db.session.expire(position)
     return get_position(position.id)
+
+
+@dataclass
+class SkillRow:
+    skill: Skill
+    grants: int      # grants not revoked and not replaced (expired ones included)
+    positions: int   # positions that require it
+    courses: int     # courses whose certificate grants it
+
+
+def skill_rows(viewer) -> list[SkillRow]:
+    """Every skill with how much uses it, in a fixed number of queries."""
+    _check(viewer, "manage_qualifications")
+    def counts(stmt):
+        return dict(db.session.execute(stmt).all())
+    grants = counts(select(Grant.skill_id, func.count()).where(Grant.revoked_at.is_(None),
+                                                               Grant.replaced_by_id.is_(None)).group_by(Grant.skill_id))
+    positions = counts(select(PositionRequirement.skill_id, func.count()).group_by(PositionRequirement.skill_id))
+    courses = counts(select(CourseSkill.skill_id, func.count()).group_by(CourseSkill.skill_id))
+    return [SkillRow(s, grants.get(s.id, 0), positions.get(s.id, 0), courses.get(s.id, 0)) for s in list_skills()]
+
+
+def skill_for_edit(viewer, skill_id) -> Skill:
+    _check(viewer, "manage_qualifications")
+    return get_skill(skill_id)
+
+
+def positions_for_admin(viewer) -> list[Position]:
+    """Every position with its requirements and people loaded (three queries)."""
+    _check(viewer, "manage_qualifications")
+    return list(db.session.scalars(select(Position).options(
+        selectinload(Position.requirements).selectinload(PositionRequirement.skill),
+        selectinload(Position.people)).order_by(Position.site, Position.department, Position.code)))
+
+
+def position_for_edit(viewer, position_id) -> tuple[Position, list[str]]:
+    """The position and the e-mail addresses of its people."""
+    _check(viewer, "manage_qualifications")
+    position = get_position(position_id)
+    ids = [p.user_id for p in position.people]
+    emails = list(db.session.scalars(select(User.email).where(User.id.in_(ids)).order_by(User.email))) if ids else []
+    return position, emails
 
 
 def list_positions() -> list[Position]:
@@ -328,6 +494,7 @@ def _person(user_id) -> User:
     return user
 
 
+@unit_of_work
 def grant(actor, user_id: int, data: dict, upload: evidence_files.Upload | None = None) -> Grant:
     """A manual grant or level-up by an assessor or an admin, with evidence (a note, an
     attached PDF or image, or both: at least one); audited. The file goes write-once into

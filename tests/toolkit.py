@@ -1,4 +1,10 @@
-"""Count the SQL statements a block of code sends (N+1 guard)."""
+"""The shared test toolkit: helpers every test folder uses.
+
+``count_queries()`` counts the SQL statements a block of code sends (the N+1
+guard on list pages and bulk services); transaction control (BEGIN, COMMIT,
+SAVEPOINT, PRAGMA) is not counted. Factories live in ``tests/factories.py``,
+logging in and API clients in ``tests/conftest.py``.
+"""
 from contextlib import contextmanager
 
 from sqlalchemy import event
@@ -13,6 +19,12 @@ class Counter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+    def __iter__(self):
+        return iter(self.statements)
 
 
 @contextmanager

@@ -152,12 +152,14 @@ class _DatabaseInt(IntegerConverter):
 def _register_models() -> None:
     # Import every model module so metadata is complete (migrations, create_all).
     from .accounts import models as _a  # noqa: F401
-    from .admin import models as _ad  # noqa: F401
+    from . import audit as _ad  # noqa: F401
     from .attendance import models as _at  # noqa: F401
     from .catalogue import models as _c  # noqa: F401
     from .certificates import models as _ce  # noqa: F401
     from .companies import models as _co  # noqa: F401
     from .enrolment import models as _e  # noqa: F401
+    from .figures import models as _f  # noqa: F401
+    from .figures import summaries as _fs  # noqa: F401
     from .reports import models as _r  # noqa: F401
     from .qualifications import models as _q  # noqa: F401
     from . import jobs as _j  # noqa: F401

@@ -105,3 +105,10 @@ def companies_warn_release():
 def companies_monthly_reports():
     from .companies.reports import send_monthly_reports
     return {"sent": send_monthly_reports()}
+
+
+@recurring("figures.refresh_summaries", timedelta(minutes=1), run_as_job=False)
+def figures_refresh_summaries():
+    """The report summaries: the runs that changed, or whose meetings started or ended (a full rebuild daily)."""
+    from .figures.summaries import refresh
+    return refresh()

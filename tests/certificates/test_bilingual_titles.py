@@ -134,3 +134,13 @@ def test_my_certificates_show_the_title_in_the_readers_language(client, factory,
     login(client, holder)
     page = client.get("/my/certificates").get_data(as_text=True)
     assert f'lang="zh-Hans">{ZH}</h2>' in page
+
+
+def test_admin_pages_show_the_issued_titles(client, factory, admin):
+    certificate = _issue(factory, admin, _course(factory, original="zh"))
+    login(client, admin)
+    detail = client.get(f"/admin/certificates/{certificate.code}").get_data(as_text=True)
+    assert ZH in detail and f'<span class="text-muted" lang="en">{EN}</span>' in detail
+    listing = client.get("/admin/certificates?lang=en").get_data(as_text=True)
+    assert EN in listing  # in the reader's language
+    assert ZH in client.get("/admin/certificates?lang=zh").get_data(as_text=True)

@@ -98,8 +98,13 @@ def test_the_report_page_has_a_chart_and_an_xlsx_export(client, world):
     assert page.status_code == 200 and b"<svg" in page.data and "出勤率".encode() in page.data
     xlsx = client.get(f"/companies/{a.id}/report.xlsx?{query}")
     assert xlsx.status_code == 200
-    rows = list(load_workbook(io.BytesIO(xlsx.data)).active.iter_rows(values_only=True))
-    assert rows[0][1] == f"{a.code} {a.name}" and rows[6][1] == 3 and rows[9][1] == 50.0
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][1] == f"{a.code} {a.name}" and rows[6][1] == 3
+    # the glossary's rates, as fractions shown as percentages; dates as dates; bilingual labels
+    assert rows[7][0].startswith("Attendance rate / ") and rows[7][1] == 0.5
+    assert rows[10][0].startswith("Completion rate / ") and rows[10][1] == 0.5
+    assert sheet.cell(8, 2).number_format == "0.0%" and sheet.cell(2, 2).is_date
 
 
 def test_the_monthly_email_goes_once_in_the_coordinators_language_and_not_when_empty(factory, world, mailbox):
@@ -144,3 +149,24 @@ def test_coverage_counts_only_the_companys_people_on_its_positions(client, facto
     page = client.get(f"/companies/{a.id}/qualifications")
     assert page.status_code == 200 and b"ST-1" in page.data and welder_b.display_name.encode() not in page.data
     assert client.get(f"/companies/{b.id}/qualifications").status_code == 404
+
+
+@pytest.mark.parametrize("with_summaries", [False, True])
+def test_the_company_report_gives_the_dashboards_numbers(client, world, factory, with_summaries):
+    """One glossary: the company page, its XLSX and API give the reports API's figures for that company."""
+    from training.figures import summaries
+    a, _b, coordinator, past, future = world
+    if with_summaries:
+        summaries.refresh()
+    query = {"from": (past.starts_on - timedelta(days=1)).isoformat(), "to": future.ends_on.isoformat()}
+    glossary = api(client, factory.admin()).get("/api/v1/reports/summary",
+                                                 query_string=dict(query, company_id=a.id)).json
+    company = api(client, coordinator).get(f"/api/v1/companies/{a.id}/report", query_string=query).json
+    assert company["enrolments"] == glossary["confirmed"] == 3
+    assert company["attendance_rate"] == round(100 * glossary["attendance_rate"], 1)
+    assert company["completion_rate"] == round(100 * glossary["completion_rate"], 1)
+    assert company["no_show_rate"] == round(100 * glossary["no_show_rate"], 1)
+    assert company["as_of"] == glossary["as_of"] or not with_summaries
+    login(client, coordinator)
+    html = client.get(f"/companies/{a.id}/report", query_string=query).get_data(as_text=True)
+    assert f"{company['attendance_rate']:.1f} %" in html and 'id="as-of"' in html

@@ -102,3 +102,41 @@ def test_trainee_answers_the_survey_from_my_training(browser, live_server, facto
     expect(page.locator(".alert-success")).to_contain_text("Thank you")
     expect(page.get_by_role("link", name="Give feedback")).to_have_count(0)
     context.close()
+
+
+@pytest.mark.parametrize("viewport,suffix", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_dashboard_from_the_summaries_shows_when_its_figures_were_taken(browser, live_server, dataset, factory,  # noqa: F811
+                                                                        viewport, suffix):
+    """After a refresh the figures come from the summary tables: the same numbers, with their "as of"
+    time; a coordinator reads their company's part; every chart's data opens; nothing is wider than a phone."""
+    from training.figures import summaries
+    company = factory.company()
+    for key in (1, 3):
+        dataset.enrolments[key].company_id = company.id
+    coordinator = factory.coordinator(company)
+    summaries.refresh()
+    admin_email, coordinator_email, args = dataset.admin.email, coordinator.email, dataset.args
+    db.session.commit()
+    people = ((admin_email, "admin", "3", "6"), (coordinator_email, "coordinator", "1", "2"))
+    for email, name, runs, confirmed in people:
+        context = _context(browser, live_server, viewport)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))  # noqa: B023 - one page per context
+        log_in(page, email, PASSWORD)
+        page.goto(f"/reports?{_query(args)}")
+        expect(page.locator('[data-figure="runs"]')).to_have_text(runs)
+        expect(page.locator('[data-figure="confirmed"]')).to_have_text(confirmed)
+        expect(page.locator("#as-of")).to_contain_text("Figures as of")
+        for summary in page.locator("details.report-data summary").all():
+            summary.click()
+        expect(page.locator("details.report-data table").first).to_be_visible()
+        if viewport["width"] < 600:
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= viewport["width"] + 1, width
+        screenshot(page, f"reports-summaries-{name}-{suffix}")
+        page.goto(f"/reports?{_query(args)}&lang=zh")
+        expect(page.locator("#as-of")).to_contain_text("数据截至")
+        screenshot(page, f"reports-summaries-{name}-zh-{suffix}")
+        assert not errors, errors
+        context.close()

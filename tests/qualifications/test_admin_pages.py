@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from tests.catalogue.querycount import count_queries
 from tests.conftest import api, login
-from training.admin.models import AuditEntry
+from training.audit import AuditEntry
 from training.extensions import db
 from training.qualifications.models import Position, PositionPerson, PositionRequirement, Skill
 

@@ -177,7 +177,7 @@ def test_roles_for_grants_and_views(plant, factory, client):
     assert api(client, plant.assessor).get(f"/api/v1/positions/{plant.position.id}/coverage").status_code == 200
     assert api(client, plant.trainer).get(f"/api/v1/positions/{plant.position.id}/coverage").status_code == 403
     assert api(client, plant.assessor).post("/api/v1/skills", json={"code": "Z", "name": "z"}).status_code == 403
-    from training.admin.models import AuditEntry
+    from training.audit import AuditEntry
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "qualification.grant")) == 1
 

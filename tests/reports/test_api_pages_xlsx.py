@@ -72,16 +72,30 @@ def test_xlsx_has_the_same_totals(app, client, dataset):
 
 @pytest.mark.parametrize("query", [
     {"from": "2026-13-01"}, {"from": "yesterday"}, {"to": "2026-02-30"}, {"from": "2026-05-01", "to": "2026-04-01"},
-    {"from": "1900-01-01", "to": "2026-01-01"}, {"course_id": "abc"}, {"course_id": "-1"}, {"run_id": "1.5"},
-    {"trainer_id": "99999999999"}, {"course_id": "424242"}, {"run_id": "٣"},
+    {"from": "1900-01-01", "to": "2026-01-01"}, {"from": "2010-01-01", "to": "2026-01-01"}, {"to": "٢٠٢٦-٠١-٠١"},
+    {"from": "2026-01-01T00:00"}, {"from": "x" * 5000},
 ])
-def test_bad_dates_and_ids_are_refused(app, client, dataset, query):
+def test_bad_dates_are_a_400(app, client, dataset, query):
     for path in ("/api/v1/reports/summary", "/api/v1/reports/monthly"):
         response = api(client, dataset.admin).get(path, query_string=query)
-        assert response.status_code in (400, 422), (path, query, response.status_code)
+        assert response.status_code == 400, (path, query, response.status_code)
+        assert response.json["error"]["code"] == "bad_request" and response.json["error"]["fields"]
+    login(client, dataset.admin)
+    assert client.get("/reports/export.xlsx", query_string=query).status_code == 400
+    assert client.get("/reports", query_string=query).status_code == 400
+
+
+@pytest.mark.parametrize("query", [
+    {"course_id": "abc"}, {"course_id": "-1"}, {"run_id": "1.5"}, {"trainer_id": "99999999999"},
+    {"course_id": "424242"}, {"run_id": "٣"}, {"company_id": "0"}, {"category_id": "424242"},
+])
+def test_bad_and_unknown_ids_are_a_422(app, client, dataset, query):
+    for path in ("/api/v1/reports/summary", "/api/v1/reports/monthly"):
+        response = api(client, dataset.admin).get(path, query_string=query)
+        assert response.status_code == 422, (path, query, response.status_code)
         assert response.json["error"]["code"]
     login(client, dataset.admin)
-    assert client.get("/reports/export.xlsx", query_string=query).status_code in (400, 422)
+    assert client.get("/reports/export.xlsx", query_string=query).status_code == 422
 
 
 def test_refusals_outside_ones_scope(app, client, dataset):
@@ -130,3 +144,58 @@ def test_coordinators_see_their_company_only(app, client, dataset, factory):
     page = client.get("/reports", query_string=dataset.args).get_data(as_text=True)
     assert 'data-figure="confirmed">2<' in page and "Your company only." in page
     assert client.get("/reports/export.xlsx", query_string=dict(dataset.args, company_id=other.id)).status_code == 403
+
+
+def test_every_role_outside_its_scope_is_refused_and_nothing_is_a_500(app, client, dataset, factory):
+    """Each role x each report endpoint x a request outside its scope: a 4xx that says so."""
+    from training.extensions import db
+    company, other = factory.company(), factory.company()
+    dataset.enrolments[1].company_id = company.id
+    db.session.commit()
+    people = {
+        "trainee": (dataset.trainee, [{}]),
+        "assessor": (factory.user("assessor"), [{}]),
+        "coordinator without a company": (factory.user("coordinator"), [{}]),
+        "trainer": (dataset.trainer2, [{"trainer_id": dataset.trainer1.id}, {"run_id": dataset.run1.id}]),
+        "coordinator": (factory.coordinator(company), [{"company_id": other.id}, {"run_id": dataset.run2.id}]),
+    }
+    for role, (person, queries) in people.items():
+        for query in queries:
+            query = dict(dataset.args, **query)
+            for path in ("/api/v1/reports/summary", "/api/v1/reports/monthly"):
+                response = api(client, person).get(path, query_string=query)
+                assert response.status_code == 403, (role, path, query, response.status_code)
+                assert response.json["error"]["code"] == "forbidden"
+            login(client, person)
+            for path in ("/reports", "/reports/export.xlsx"):
+                response = client.get(path, query_string=query)
+                assert response.status_code == 403, (role, path, query, response.status_code)
+            for path in ("/reports/questions", "/reports/subscriptions"):
+                assert client.get(path).status_code == 403, (role, path)
+                assert client.post(path, data={"email": person.email, "frequency": "weekly",
+                                               "text_en": "Q", "text_zh": "问", "kind": "rating"}).status_code == 403
+    for path in ("/api/v1/reports/summary", "/api/v1/reports/monthly"):
+        assert api(client).get(path).status_code == 401
+
+
+def test_the_filters_live_in_the_url(app, client, dataset, factory):
+    """Every filter comes from the query string; the XLSX link carries the same ones."""
+    from html import unescape
+
+    from training.catalogue.models import Category
+    from training.extensions import db
+    category = Category(slug="rpt-cat", name="Reporting", name_zh="报表")
+    db.session.add(category)
+    db.session.flush()
+    dataset.course_b.category_id = category.id
+    db.session.commit()
+    login(client, dataset.admin)
+    for extra, runs in (({"course_id": dataset.course_b.id}, 1), ({"category_id": category.id}, 1),
+                        ({"city": "Wuxi"}, 1), ({"trainer_id": dataset.trainer1.id}, 2), ({}, 3)):
+        query = dict(dataset.args, **extra)
+        html = client.get("/reports", query_string=query).get_data(as_text=True)
+        assert re.search(r'data-figure="runs">(\d+)<', html).group(1) == str(runs), extra
+        link = unescape(re.search(r'href="(/reports/export\.xlsx[^"]*)"', html).group(1))
+        for key, value in query.items():
+            assert f"{key}={value}" in link, (key, link)
+        assert _summary_sheet(client.get(link).data)["Runs"] == runs

@@ -10,7 +10,8 @@ from sqlalchemy import func, inspect, select
 
 from tests.conftest import login
 from training.extensions import db
-from training.reports import feedback, metrics
+from training.figures import metrics
+from training.reports import feedback
 from training.reports.models import FeedbackAnswer, FeedbackInvitation, FeedbackResponse
 from training.types import utcnow
 
@@ -156,6 +157,7 @@ def test_two_answers_at_once_give_one_response(app, factory):
     feedback.send_due_surveys()
     token = db.session.scalar(select(FeedbackInvitation.token))
     user_id = enrolments[0].user.id
+    db.session.rollback()  # the test's own read transaction (SQLite takes the write lock with it) ends here
     results = []
 
     def answer():
@@ -177,3 +179,23 @@ def test_two_answers_at_once_give_one_response(app, factory):
         t.join()
     assert sorted(results) == ["already_answered"] * 3 + ["ok"]
     assert db.session.scalar(select(func.count()).select_from(FeedbackResponse)) == 1
+
+
+def test_the_counts_kept_with_the_answers_equal_a_recount(app, factory):
+    """FeedbackStat rows, kept by send_due_surveys and submit, equal a recount from the answers."""
+    from training.reports.models import FeedbackStat
+    trainer = factory.trainer()
+    run, enrolments = _ended_run(factory, trainer, n=4)
+    other, others = _ended_run(factory, trainer, n=2)
+    feedback.send_due_surveys()
+    _answer_all(enrolments[:3])
+    _answer_all(others[:1])
+
+    def rows():
+        return sorted(tuple(r) for r in db.session.execute(select(
+            FeedbackStat.run_id, FeedbackStat.question_id, FeedbackStat.invited, FeedbackStat.answers,
+            FeedbackStat.total, FeedbackStat.counted)))
+    kept = rows()
+    assert (run.id, 0, 4, 3, 24, 3) in kept and (other.id, 0, 2, 1, 8, 1) in kept
+    feedback.rebuild_stats()
+    assert rows() == kept

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 
 from tests.reports.conftest import EXPECTED
-from training.reports import metrics, services
+from training.figures import metrics
+from training.reports import services
 
 
 def _close(got: dict, expected: dict) -> None:

@@ -1,7 +1,7 @@
 """Scheduled reports: delivered once per period with the XLSX, never when empty."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -20,7 +20,7 @@ def test_each_delivery_happens_once_with_the_xlsx(app, dataset, mailbox):
     scheduled.subscribe(dataset.admin, dataset.trainer2.email, "weekly")
     # A moment in the month after the data set's runs and certificates: last month holds them.
     now = datetime.combine(dataset.run3.starts_on.replace(day=1) + timedelta(days=40), datetime.min.time(),
-                           timezone.utc).replace(day=2)
+                           UTC).replace(day=2)
     first = scheduled.send_scheduled(now)
     second = scheduled.send_scheduled(now)
     assert second == {"sent": 0, "skipped": 0}

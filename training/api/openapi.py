@@ -564,6 +564,7 @@ SCHEMAS.update({
         "enrolments": INTEGER, "by_status": {"type": "object", "additionalProperties": INTEGER},
         "attended_marks": INTEGER, "marks": INTEGER, "attendance_rate": nullable("number"),
         "no_shows": INTEGER, "completed": INTEGER, "ended": INTEGER, "completion_rate": nullable("number"),
+        "no_show_rate": nullable("number"), "as_of": nullable("string"),
         "certificates_valid": INTEGER, "certificates_expiring": INTEGER, "certificates_expired": INTEGER,
         "monthly": array(obj({"month": STRING, "enrolments": INTEGER}, ("month", "enrolments"))),
         "position_requirements": INTEGER, "requirements_covered": INTEGER, "coverage_rate": nullable("number"),
@@ -591,6 +592,8 @@ REPORT_PARAMS = [
     query("from", "First day (YYYY-MM-DD); default: the first day of the month eleven months ago.", DATE),
     query("to", "Last day (YYYY-MM-DD); default: today. At most ten years after from.", DATE),
     query("course_id", "Only this course.", ID),
+    query("category_id", "Only courses of this category.", ID),
+    query("city", "Only runs in this city (any case).", {"type": "string", "maxLength": 100}),
     query("trainer_id", "Only runs this trainer teaches.", ID),
     query("company_id", "Only enrolments of this company.", ID),
     query("run_id", "Only this run.", ID),
@@ -852,7 +855,11 @@ PATHS: dict[str, dict] = {
                   ok_schema=ref("ReportSummary"), errors=(403, 422),
                   description="Months and dates in the organisation's time zone; a run belongs to the period "
                               "in which it starts. Trainers see only the runs they teach, company coordinators "
-                              "their company; asking for more is a 403.",
+                              "their company; asking for more is a 403. A bad period (not a date, `from` after "
+                              "`to`, more than ten years) is a 400; a malformed or unknown id a 422. The figures "
+                              "come from summaries refreshed every minute: `as_of` is the moment they describe. "
+                              "The same filters give the dashboard (`/reports`) and its XLSX "
+                              "(`/reports/export.xlsx`, signed-in pages).",
                   who="admins, trainers (their runs), coordinators (their company)"),
     },
     "/reports/monthly": {
@@ -895,8 +902,12 @@ PATHS: dict[str, dict] = {
             query("from", "First day (runs starting on or after it).", DATE),
             query("to", "Last day (runs starting on or before it).", DATE),
         ], ok_schema=ref("CompanyReport"), errors=(404, 422),
-            description="Rates come with their numerator and denominator; every figure is the platform's "
-                        "figure for the same period restricted to the company's enrolments.",
+            description="The glossary's figures (the same as `GET /reports/summary?company_id=`), rates as "
+                        "percentages 0-100 with one decimal, each with its numerator and denominator: "
+                        "`attended_marks` / `marks` are attended / planned participant-meetings; `no_shows`, "
+                        "`completed` / `ended` count confirmed enrolments of runs whose registers are complete; "
+                        "`certificates_expiring` are current certificates expiring within 90 days from today; "
+                        "`as_of` is the moment the figures describe.",
             who="admins, the company's coordinators"),
     },
     "/runs/{run_id}/allocations": {

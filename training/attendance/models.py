@@ -10,14 +10,18 @@ from ..accounts.models import User
 from ..catalogue.models import Meeting
 from ..enrolment.models import Enrolment
 from ..extensions import Model
+from ..labels import ATTENDANCE_STATUS_TITLES, LabelledEnum, labels_for
 from ..types import UTCDateTime, one_of, utcnow
 
 
-class AttendanceStatus(str, enum.Enum):
+class AttendanceStatus(LabelledEnum):
     present = "present"
     late = "late"
     absent = "absent"
     excused = "excused"
+
+
+labels_for(AttendanceStatus, ATTENDANCE_STATUS_TITLES)
 
 
 class AttendanceSource(str, enum.Enum):

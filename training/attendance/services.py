@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Course, Meeting, Run, RunStatus, run_trainers
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
-from ..admin.models import record
+from ..audit import record
 from ..enrolment.models import SEAT_STATUSES, Enrolment, EnrolmentStatus
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
@@ -235,6 +235,16 @@ def get_run(run_id: int, *, lock: bool = False) -> Run:
     run = db.session.scalar(stmt)
     if run is None:
         raise NotFound(_("No such run."))
+    return run
+
+
+def lock_run(run: Run) -> Run:
+    """Take the run lock on a run already loaded in this transaction: its columns
+    (status, capacity, ...) are read again under the lock, its course, meetings
+    and trainers are not (nothing about seats is in them), so the lock is held
+    for one statement fewer than three."""
+    columns = [c.key for c in Run.__mapper__.column_attrs]
+    db.session.refresh(run, attribute_names=columns, with_for_update=True)
     return run
 
 

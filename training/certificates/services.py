@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from .. import content_i18n, mail, signals
 from ..accounts.models import User
-from ..admin.models import record
+from ..audit import record
 from ..attendance.services import eligibility_for_run
 from ..catalogue.models import Run
 from ..catalogue.services import get_run, run_end

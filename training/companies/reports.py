@@ -1,17 +1,20 @@
-"""The company report: figures per company and period that reconcile with the
-platform-wide figures for the same filter.
+"""The company report: the glossary's figures (``training.figures.metrics``,
+the same functions as the reports dashboard and the API) for one company's
+enrolments, beside what only a company has (reserved seats, certificates
+held at the end of the period, coverage of its positions).
 
-Every figure is computed by ``figures(first, last, company_id)`` and only
-there: ``company_id=None`` is the whole platform, so a company's numbers and
-the platform's are the same query with one more condition, and the counts of
-all companies plus the people of no company add up to the platform's exactly.
-Rates are kept as numerator and denominator so they reconcile too. (When the
-platform's metric glossary lands in ``training.reports``, this is the one
-function to point at it.)
+``figures(first, last, company_id)`` is the platform's report for the same
+period with the company filter (``company_id=None``: the whole platform), so
+a company's numbers are the dashboard's numbers for that company, and the
+counts of all companies plus the people of no company add up to the
+platform's exactly. Rates are kept as numerator and denominator and shown as
+percentages (0-100, one decimal) here; the reports API gives the same rates as
+fractions.
 
 The period selects runs by their first day (``Run.starts_on``, a date in the
-run's own time zone) between ``first`` and ``last`` inclusive; certificate
-states are as of ``last`` (or today, if earlier), in the organisation's zone.
+run's own time zone) between ``first`` and ``last`` inclusive; certificates
+held are counted as of ``last`` (or today, if earlier), expiring ones (the
+glossary's 90 days) from today, in the organisation's zone.
 """
 from __future__ import annotations
 
@@ -20,18 +23,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select
 
-from ..attendance.models import Attendance, AttendanceStatus
-from ..catalogue.models import Meeting, Run, RunStatus, SeatAllocation
+from ..catalogue.models import Run, RunStatus, SeatAllocation
 from ..certificates.models import Certificate
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..errors import ValidationFailed
 from ..extensions import db
-from ..types import org_today
+from ..figures import metrics, summaries
+from ..types import org_today, utcnow
 from .models import Company
 
-EXPIRING_DAYS = 60
+EXPIRING_DAYS = metrics.EXPIRING_DAYS
 MAX_DAYS = 3700
 
 
@@ -43,17 +47,18 @@ class Figures:
     seats_reserved: int = 0
     seats_used: int = 0
     seats_released: int = 0
-    enrolments: int = 0           # confirmed enrolments in runs of the period
+    enrolments: int = 0           # confirmed enrolments in runs of the period (the glossary's "confirmed")
     by_status: dict = field(default_factory=dict)
-    attended_marks: int = 0       # present or late
-    marks: int = 0                # every attendance mark of those enrolments
-    no_shows: int = 0             # confirmed, attendance taken in the run, never present nor late
-    completed: int = 0            # confirmed in an ended run, holding a current certificate
-    ended: int = 0                # confirmed enrolments of runs that have ended
+    attended_marks: int = 0       # the glossary's attended participant-meetings
+    marks: int = 0                # the glossary's planned participant-meetings (meetings held x confirmed)
+    no_shows: int = 0             # confirmed, no meeting attended, in runs whose registers are complete
+    completed: int = 0            # confirmed with a certificate not revoked, in runs whose registers are complete
+    ended: int = 0                # confirmed enrolments of runs whose registers are complete
     certificates_valid: int = 0
-    certificates_expiring: int = 0  # valid, expiring within EXPIRING_DAYS
+    certificates_expiring: int = 0  # the glossary's "expiring": current, expiring within 90 days from today
     certificates_expired: int = 0
-    monthly: list = field(default_factory=list)  # [(YYYY-MM, enrolments)] for the chart
+    monthly: list = field(default_factory=list)  # [(YYYY-MM, enrolments confirmed that month)] for the chart
+    as_of: object = None          # the moment the glossary's figures describe (the summaries' as_of)
     # Positions the company's people work on (training.qualifications): requirements met by its people.
     position_requirements: int = 0
     requirements_covered: int = 0
@@ -70,6 +75,10 @@ class Figures:
     @property
     def completion_rate(self) -> float | None:
         return round(100 * self.completed / self.ended, 1) if self.ended else None
+
+    @property
+    def no_show_rate(self) -> float | None:
+        return round(100 * self.no_shows / self.ended, 1) if self.ended else None
 
     @property
     def empty(self) -> bool:
@@ -129,41 +138,23 @@ def figures(first: date, last: date, company_id: int | None = None) -> Figures:
     base = scoped(select(Enrolment.status, func.count()).join(Run, Run.id == Enrolment.run_id)
                   .where(in_period, Run.status != RunStatus.cancelled.value).group_by(Enrolment.status))
     result.by_status = {s: n for s, n in db.session.execute(base)}
-    result.enrolments = result.by_status.get(EnrolmentStatus.confirmed.value, 0)
 
-    confirmed = scoped(select(Enrolment.id).join(Run, Run.id == Enrolment.run_id).where(
-        in_period, Run.status != RunStatus.cancelled.value,
-        Enrolment.status == EnrolmentStatus.confirmed.value))
-    confirmed_ids = confirmed.subquery()
-
-    # Attendance marks (cancelled meetings do not count).
-    attended = (AttendanceStatus.present.value, AttendanceStatus.late.value)
-    marks = select(Attendance.enrolment_id, Attendance.status).join(Meeting, Meeting.id == Attendance.meeting_id) \
-        .where(Attendance.enrolment_id.in_(select(confirmed_ids.c.id)))
-    if hasattr(Meeting, "cancelled_at"):
-        marks = marks.where(Meeting.cancelled_at.is_(None))
-    per_enrolment: dict[int, list[int]] = {}
-    for enrolment_id, status in db.session.execute(marks):
-        counts = per_enrolment.setdefault(enrolment_id, [0, 0])
-        counts[1] += 1
-        if status in attended:
-            counts[0] += 1
-    result.attended_marks = sum(a for a, _m in per_enrolment.values())
-    result.marks = sum(m for _a, m in per_enrolment.values())
-    result.no_shows = sum(1 for a, m in per_enrolment.values() if m and not a)
-
-    # Completion: confirmed enrolments of runs that ended (in their own dates) holding a current certificate.
-    today = org_today()
-    ended_ids = list(db.session.scalars(scoped(select(Enrolment.id).join(Run, Run.id == Enrolment.run_id).where(
-        in_period, Run.status != RunStatus.cancelled.value, Run.ends_on < today,
-        Enrolment.status == EnrolmentStatus.confirmed.value))))
-    result.ended = len(ended_ids)
-    if ended_ids:
-        result.completed = db.session.scalar(select(func.count(func.distinct(Certificate.enrolment_id))).where(
-            Certificate.enrolment_id.in_(ended_ids), Certificate.revoked_at.is_(None),
-            Certificate.superseded_by_id.is_(None))) or 0
+    # The glossary's figures, from the same facts as the reports dashboard.
+    scope = metrics.Scope(date_from=first, date_to=last, company_id=company_id)
+    now = utcnow()
+    source = summaries.facts(scope, now)
+    totals = metrics.totals(source.runs.values())
+    result.enrolments = totals.confirmed
+    result.attended_marks, result.marks = totals.attended, totals.planned
+    result.no_shows, result.completed, result.ended = (totals.complete_no_shows, totals.complete_certified,
+                                                       totals.complete_confirmed)
+    result.certificates_expiring = metrics.expiring_count(scope, now)
+    result.monthly = [(m.month.strftime("%Y-%m"), m.enrolments)
+                      for m in metrics.monthly(scope, source=source)][:121]
+    result.as_of = source.as_of
 
     # Certificates of the period's enrolments, as of the end of the period.
+    today = org_today()
     as_of = min(last, today)
     certs = select(Certificate).join(Enrolment, Enrolment.id == Certificate.enrolment_id).join(
         Run, Run.id == Enrolment.run_id).where(in_period, Certificate.superseded_by_id.is_(None))
@@ -171,23 +162,8 @@ def figures(first: date, last: date, company_id: int | None = None) -> Figures:
         state = cert.status_on(as_of)
         if state == "valid":
             result.certificates_valid += 1
-            if cert.expires_on is not None and cert.expires_on <= as_of + timedelta(days=EXPIRING_DAYS):
-                result.certificates_expiring += 1
         elif state == "expired":
             result.certificates_expired += 1
-
-    # Confirmed enrolments per month of the run's start, for the chart.
-    months: dict[str, int] = {}
-    rows = db.session.execute(scoped(select(Run.starts_on).join(Enrolment, Enrolment.run_id == Run.id).where(
-        in_period, Run.status != RunStatus.cancelled.value, Enrolment.status == EnrolmentStatus.confirmed.value)))
-    for (starts_on,) in rows:
-        key = f"{starts_on.year:04d}-{starts_on.month:02d}"
-        months[key] = months.get(key, 0) + 1
-    cursor = date(first.year, first.month, 1)
-    while cursor <= last and len(result.monthly) < 121:
-        key = f"{cursor.year:04d}-{cursor.month:02d}"
-        result.monthly.append((key, months.get(key, 0)))
-        cursor = date(cursor.year + (cursor.month == 12), cursor.month % 12 + 1, 1)
     return result
 
 
@@ -208,6 +184,8 @@ def report_to_dict(report: Figures) -> dict:
     del data["first"], data["last"]
     data["attendance_rate"] = report.attendance_rate
     data["completion_rate"] = report.completion_rate
+    data["no_show_rate"] = report.no_show_rate
+    data["as_of"] = report.as_of.isoformat().replace("+00:00", "Z") if report.as_of else None
     data["coverage_rate"] = report.coverage_rate
     data["monthly"] = [{"month": m, "enrolments": n} for m, n in report.monthly]
     return data
@@ -240,34 +218,47 @@ def bar_chart_svg(monthly: list[tuple[str, int]], *, title: str) -> str:
     return "".join(parts)
 
 
-def rows_for_export(company: Company, report: Figures) -> list[tuple[str, object]]:
+def _fraction(percent: float | None):
+    return "" if percent is None else percent / 100
+
+
+def rows_for_export(company: Company, report: Figures) -> list[tuple[str, object, str | None]]:
+    """(label, value, number format): dates as dates, rates as fractions shown as percentages."""
+    pct, day = "0.0%", "yyyy-mm-dd"
     return [
-        (_("Company"), f"{company.code} {company.name}"), (_("Period from"), report.first.isoformat()),
-        (_("Period to"), report.last.isoformat()),
-        (_("Seats reserved"), report.seats_reserved), (_("Seats used"), report.seats_used),
-        (_("Seats released"), report.seats_released), (_("Enrolments"), report.enrolments),
-        (_("Attendance rate %"), report.attendance_rate if report.attendance_rate is not None else ""),
-        (_("No-shows"), report.no_shows),
-        (_("Completion rate %"), report.completion_rate if report.completion_rate is not None else ""),
-        (_("Certificates valid"), report.certificates_valid),
-        (_("Certificates expiring within 60 days"), report.certificates_expiring),
-        (_("Certificates expired"), report.certificates_expired),
-        (_("Position requirements covered"), f"{report.requirements_covered} / {report.position_requirements}"),
+        (_l("Company"), f"{company.code} {company.name}", None), (_l("Period from"), report.first, day),
+        (_l("Period to"), report.last, day),
+        (_l("Seats reserved"), report.seats_reserved, None), (_l("Seats used"), report.seats_used, None),
+        (_l("Seats released"), report.seats_released, None), (_l("Enrolments"), report.enrolments, None),
+        (_l("Attendance rate"), _fraction(report.attendance_rate), pct),
+        (_l("No-shows"), report.no_shows, None),
+        (_l("No-show rate"), _fraction(report.no_show_rate), pct),
+        (_l("Completion rate"), _fraction(report.completion_rate), pct),
+        (_l("Certificates valid"), report.certificates_valid, None),
+        (_l("Certificates expiring within 90 days"), report.certificates_expiring, None),
+        (_l("Certificates expired"), report.certificates_expired, None),
+        (_l("Position requirements covered"), f"{report.requirements_covered} / {report.position_requirements}", None),
     ]
 
 
 def to_xlsx(company: Company, report: Figures) -> bytes:
+    """The report as a workbook: bilingual labels (like the reports' exports), the same figures as the page."""
     from openpyxl import Workbook
+
+    from ..labels import bilingual
     book = Workbook()
     sheet = book.active
-    sheet.title = _("Report")[:31]
-    for label, value in rows_for_export(company, report):
-        sheet.append([str(label), value])
-    months = book.create_sheet(_("Months")[:31])
-    months.append([_("Month"), _("Enrolments")])
+    sheet.title = bilingual(_l("Report")).replace(" / ", " ")[:31]
+    for label, value, number_format in rows_for_export(company, report):
+        sheet.append([bilingual(label), value])
+        if number_format:
+            sheet.cell(sheet.max_row, 2).number_format = number_format
+    months = book.create_sheet(bilingual(_l("Months")).replace(" / ", " ")[:31])
+    months.append([bilingual(_l("Month")), bilingual(_l("Enrolments"))])
     for month, value in report.monthly:
-        months.append([month, value])
-    sheet.column_dimensions["A"].width = 40
+        months.append([date.fromisoformat(f"{month}-01"), value])
+        months.cell(months.max_row, 1).number_format = "yyyy-mm"
+    sheet.column_dimensions["A"].width = 48
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

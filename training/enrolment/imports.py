@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import User
 from ..accounts.services import ensure_trainees, normalise_email
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Run, RunStatus
 from ..catalogue.services import get_run, seats_left
 from ..errors import Conflict, EnrolmentClosed, Forbidden, NotFound, ValidationFailed

@@ -49,18 +49,19 @@ from sqlalchemy.orm import Session, selectinload
 
 from .. import jobs, mail
 from ..accounts.models import User
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import get_run, run_start, seat_counts, seats_left
+from ..catalogue.services import get_run, lock_run, run_start, seat_counts, seats_left
 from ..content_i18n import localized, normalise_lang
 from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
+from ..labels import ENROLMENT_STATUS_TITLES
 from ..permissions import can, is_admin, is_coordinator
 from ..types import utcnow
 from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
-from ..transactions import unit_of_work
+from ..transactions import commit_releasing_locks_early, unit_of_work, wait_until_durable
 
 S = EnrolmentStatus
 MAX_REASON = 2000
@@ -307,8 +308,12 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     rendered after it, so simultaneous enrolments queue for as short as
     possible."""
     trainee = trainee or actor
-    check_can_enrol(actor, get_run(run_id), trainee)
-    run = get_run(run_id, lock=True)
+    run = get_run(run_id)
+    check_can_enrol(actor, run, trainee)
+    if not commit:
+        run = get_run(run_id, lock=True)  # part of a larger unit of work: everything read again under the lock
+    else:
+        lock_run(run)  # the seat-relevant columns read again under the lock; course and meetings are not
     check_can_enrol(actor, run, trainee, prerequisites=False)
     enrolment = _existing(run.id, trainee.id)
     if enrolment is not None and enrolment.is_active:
@@ -357,12 +362,21 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     if not commit:
         _notify(enrolment, kind, with_calendar=status == S.confirmed.value, position=position)
         return enrolment
-    db.session.commit()
-    # Rendered after the commit, outside the lock; sent in the background like any mail.
-    calendar = run_calendar(enrolment.run, public_base_url(), trainee.locale or "en") \
-        if status == S.confirmed.value else None
-    message = _message(enrolment, kind, calendar=calendar, position=position)
-    jobs.fire_and_forget("send_mail", messages=[message.as_bytes()])
+    # The run lock ends here, without waiting for the disk: the enrolment is made
+    # durable below, before anyone is told (the caller's 201, the e-mail).
+    commit_releasing_locks_early()
+    # Rendered after the commit, outside the lock (the calendar is built once per
+    # change of the run), and written to the outbox in a transaction of its own,
+    # committed synchronously: that flush makes the enrolment durable too.
+    try:
+        calendar = run_calendar(enrolment.run, public_base_url(), trainee.locale or "en") \
+            if status == S.confirmed.value else None
+        mail.queue(_message(enrolment, kind, calendar=calendar, position=position))
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - the enrolment stands; its e-mail is logged as lost
+        db.session.rollback()
+        current_app.logger.exception("enrolment %s: the %s e-mail could not be queued", enrolment.id, kind)
+        wait_until_durable()
     return enrolment
 
 
@@ -673,11 +687,7 @@ def _optional(value, field: str, limit: int) -> str | None:
 
 # --- reading ----------------------------------------------------------------
 
-STATUS_LABELS = {
-    "confirmed": _l("Confirmed"), "waitlisted": _l("Waitlisted"), "pending": _l("Awaiting approval"),
-    "rejected": _l("Declined"), "cancelled": _l("Cancelled"), "offered": _l("Seat offered"),
-    "offer_declined": _l("Offer declined"), "offer_expired": _l("Offer expired"),
-}
+STATUS_LABELS = ENROLMENT_STATUS_TITLES  # the one wording of each state, in training/labels.py
 
 
 def status_label(status: str) -> str:

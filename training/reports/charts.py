@@ -16,7 +16,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
-from .metrics import MIN_ANSWERS
+from ..figures.metrics import MIN_ANSWERS
 
 PALETTE = ("#0B3C6E", "#E3A21A", "#5B8DB8", "#2E7D32")
 _ids = itertools.count(1)
@@ -52,7 +52,8 @@ def _frame(chart_id: str, width: int, height: int, title: str, desc: str, body: 
     return Markup(
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
         f'class="report-chart" aria-labelledby="{chart_id}-t {chart_id}-d" focusable="false" '
-        f'font-family="system-ui, -apple-system, \'Segoe UI\', \'Noto Sans CJK SC\', \'WenQuanYi Micro Hei\', sans-serif">'
+        f'font-family="system-ui, -apple-system, \'Segoe UI\', \'Noto Sans CJK SC\', '
+        f'\'WenQuanYi Micro Hei\', sans-serif">'
         f'<title id="{chart_id}-t">{escape(title)}</title><desc id="{chart_id}-d">{escape(desc)}</desc>'
         + "".join(body) + "</svg>")
 
@@ -211,7 +212,8 @@ def dashboard_charts(d) -> list[Chart]:
     chart.svg = columns(title, chart.description, labels, [(_("Certificates expiring"), counts)])
     charts.append(chart)
 
-    rated = [s for s in (d.feedback.trainers if d.feedback else []) if d.feedback.shown(s) and s.satisfaction is not None]
+    rated = [s for s in (d.feedback.trainers if d.feedback else [])
+             if d.feedback.shown(s) and s.satisfaction is not None]
     title = _("Trainer ratings")
     if rated:
         best = max(rated, key=lambda s: s.satisfaction)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -29,11 +29,11 @@ from ..content_i18n import localized
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
+from ..figures import metrics
+from ..figures.metrics import Scope
 from ..permissions import can, is_admin
 from ..types import utcnow
-from . import metrics
-from .metrics import Scope
-from .models import FeedbackAnswer, FeedbackInvitation, FeedbackQuestion, FeedbackResponse, QuestionKind
+from .models import FeedbackAnswer, FeedbackInvitation, FeedbackQuestion, FeedbackResponse, FeedbackStat, QuestionKind
 
 OPEN_DAYS = 14
 TEXT_MAX = 2000
@@ -43,7 +43,8 @@ DEFAULT_QUESTIONS = [
     (QuestionKind.rating, "The content was relevant to my work.", "课程内容与我的工作相关。"),
     (QuestionKind.rating, "The trainer explained things clearly.", "培训师讲解清楚。"),
     (QuestionKind.rating, "The hands-on exercises and equipment were good.", "实操练习和设备良好。"),
-    (QuestionKind.rating, "The organisation (room, schedule, materials) was good.", "组织安排（场地、日程、资料）良好。"),
+    (QuestionKind.rating, "The organisation (room, schedule, materials) was good.",
+     "组织安排（场地、日程、资料）良好。"),
     (QuestionKind.recommend, "How likely are you to recommend this course to a colleague?",
      "您向同事推荐本课程的可能性有多大？"),
     (QuestionKind.text, "What should we keep, and what should we change?", "哪些地方值得保留，哪些需要改进？"),
@@ -94,7 +95,7 @@ def _question_fields(data: Mapping) -> tuple[str, str]:
 
 def add_question(actor, data: Mapping) -> FeedbackQuestion:
     """Admins add a rating or free-text question, general or for one course."""
-    from ..admin.models import record
+    from ..audit import record
     kind = str(data.get("kind") or "")
     if kind not in (QuestionKind.rating.value, QuestionKind.text.value):
         raise ValidationFailed(_("A new question is a rating or a free-text question."), fields={"kind": "unknown"})
@@ -116,7 +117,7 @@ def add_question(actor, data: Mapping) -> FeedbackQuestion:
 
 def update_question(actor, question_id: int, data: Mapping) -> FeedbackQuestion:
     """Admins change a question's wording or switch it off (answers already given are kept)."""
-    from ..admin.models import record
+    from ..audit import record
     question = db.session.get(FeedbackQuestion, question_id)
     if question is None:
         raise NotFound(_("No such question."))
@@ -159,7 +160,9 @@ def send_due_surveys(now: datetime | None = None) -> int:
         return 0
     require_public_base_url()  # links are needed: refuse before any change when there is no base for them
     _ensure_defaults()
+    invited: dict[int, int] = {}
     for enrolment, ended in due:
+        invited[enrolment.run_id] = invited.get(enrolment.run_id, 0) + 1
         invitation = FeedbackInvitation(enrolment_id=enrolment.id, run_id=enrolment.run_id,
                                         token=secrets.token_urlsafe(24), sent_at=now,
                                         closes_at=ended + timedelta(days=OPEN_DAYS))
@@ -170,6 +173,7 @@ def send_due_surveys(now: datetime | None = None) -> int:
                               "feedback_invitation", locale=enrolment.user.locale, user=enrolment.user,
                               run=enrolment.run, course=title, link=link,
                               closes_at=invitation.closes_at, subject_args={"course": title}))
+    _bump([{"run_id": run_id, "question_id": 0, "invited": n} for run_id, n in invited.items()])
     try:
         db.session.commit()
     except IntegrityError:
@@ -225,7 +229,8 @@ def _rating(raw, low: int, high: int, name: str) -> int | None:
         return None
     text = str(raw).strip()
     if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
-        raise ValidationFailed(_("Choose a value from %(low)s to %(high)s.", low=low, high=high), fields={name: "out of range"})
+        raise ValidationFailed(_("Choose a value from %(low)s to %(high)s.", low=low, high=high),
+                               fields={name: "out of range"})
     return int(text)
 
 
@@ -260,7 +265,7 @@ def submit(user, survey_token: str, form: Mapping, *, locale: str = "en", now: d
     if not answered:
         raise ValidationFailed(_("Answer at least one question."), fields={})
     # The marker first, conditionally: of two answers at once, one finds it already set.
-    day = datetime.combine(now.date(), time(0), timezone.utc)
+    day = datetime.combine(now.date(), time(0), UTC)
     used = db.session.execute(update(FeedbackInvitation).where(
         FeedbackInvitation.id == survey.invitation.id, FeedbackInvitation.answered_at.is_(None))
         .values(answered_at=day)).rowcount
@@ -268,7 +273,64 @@ def submit(user, survey_token: str, form: Mapping, *, locale: str = "en", now: d
         db.session.rollback()
         raise Conflict(_("You have already answered this survey. Thank you!"), code="already_answered")
     db.session.add(response)
+    _bump([{"run_id": response.run_id, "question_id": 0, "answers": 1, "total": response.recommend or 0,
+            "counted": int(response.recommend is not None)}]
+          + [{"run_id": response.run_id, "question_id": a.question_id, "answers": 1, "total": a.rating}
+             for a in response.answers if a.rating is not None])
     db.session.commit()
+
+
+# --- counts kept with the answers --------------------------------------------------------------
+
+STAT_COUNTS = ("invited", "answers", "total", "counted")
+
+
+def _bump(rows: list[dict]) -> None:
+    """Add to the FeedbackStat rows (created at 0), in the caller's transaction."""
+    if not rows:
+        return
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = FeedbackStat.__table__
+    merged: dict[tuple[int, int], dict] = {}
+    for row in rows:
+        into = merged.setdefault((row["run_id"], row["question_id"]), dict.fromkeys(STAT_COUNTS, 0))
+        for name in STAT_COUNTS:
+            into[name] += int(row.get(name, 0))
+    for (run_id, question_id), counts in sorted(merged.items()):
+        statement = insert(table).values(run_id=run_id, question_id=question_id, **counts)
+        db.session.execute(statement.on_conflict_do_update(
+            index_elements=["run_id", "question_id"],
+            set_={name: getattr(table.c, name) + getattr(statement.excluded, name) for name in STAT_COUNTS}))
+
+
+REBUILD_SQL = (
+    "DELETE FROM feedback_stats",
+    """INSERT INTO feedback_stats (run_id, question_id, invited, answers, total, counted)
+       SELECT r.id, 0,
+              (SELECT count(*) FROM feedback_invitations i WHERE i.run_id = r.id),
+              (SELECT count(*) FROM feedback_responses f WHERE f.run_id = r.id),
+              (SELECT coalesce(sum(f.recommend), 0) FROM feedback_responses f WHERE f.run_id = r.id),
+              (SELECT count(f.recommend) FROM feedback_responses f WHERE f.run_id = r.id)
+       FROM runs r
+       WHERE EXISTS (SELECT 1 FROM feedback_invitations i WHERE i.run_id = r.id)
+          OR EXISTS (SELECT 1 FROM feedback_responses f WHERE f.run_id = r.id)""",
+    """INSERT INTO feedback_stats (run_id, question_id, invited, answers, total, counted)
+       SELECT f.run_id, a.question_id, 0, count(*), sum(a.rating), 0
+       FROM feedback_answers a JOIN feedback_responses f ON f.id = a.response_id
+       WHERE a.rating IS NOT NULL GROUP BY f.run_id, a.question_id""",
+)
+
+
+def rebuild_stats() -> int:
+    """Recompute every FeedbackStat row from the invitations and answers (one unit of work)."""
+    from sqlalchemy import text
+    for sql in REBUILD_SQL:
+        db.session.execute(text(sql))
+    db.session.commit()
+    return db.session.scalar(select(func.count()).select_from(FeedbackStat)) or 0
 
 
 # --- results ------------------------------------------------------------------------------
@@ -322,26 +384,57 @@ class Overview:
         return can(self.viewer, "view_feedback", stat)
 
 
+@dataclass
+class RunRef:
+    """What the results show of a run: loaded as plain columns, since a
+    report over years holds thousands of runs."""
+    id: int
+    course: Course
+    starts_on: object
+    trainers: list = field(default_factory=list)
+
+
+def _run_refs(ids, wanted: set[int]) -> dict[int, RunRef]:
+    """The runs ``wanted`` among the runs ``ids`` (a subquery), with their course and trainers, in three queries."""
+    from ..accounts.models import User
+    from ..catalogue.models import run_trainers
+    if not wanted:
+        return {}
+    rows = [r for r in db.session.execute(select(Run.id, Run.course_id, Run.starts_on).where(Run.id.in_(ids)))
+            if r[0] in wanted]
+    courses = {c.id: c for c in db.session.scalars(select(Course).where(Course.id.in_({r[1] for r in rows})))}
+    refs = {run_id: RunRef(run_id, courses[course_id], starts_on) for run_id, course_id, starts_on in rows}
+    pairs = [(r, u) for r, u in db.session.execute(select(run_trainers.c.run_id, run_trainers.c.user_id).where(
+        run_trainers.c.run_id.in_(ids))) if r in refs]
+    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_({u for _r, u in pairs})))} \
+        if pairs else {}
+    for run_id, user_id in sorted(pairs):
+        refs[run_id].trainers.append(users[user_id])
+    return refs
+
+
 def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
-    """Feedback of the runs in scope in six grouped queries. Coordinators get
+    """Feedback of the runs in scope, from the counts kept with the answers
+    (FeedbackStat) and the latest free-text answers. Coordinators get
     nothing (answers carry no company); trainers see only what ``can`` shows."""
     if not (is_admin(viewer) or getattr(viewer, "role", None) == "trainer"):
         return Overview(Stat(), viewer=viewer)
     ids = metrics.run_ids(scope)
-    invited = dict(db.session.execute(select(FeedbackInvitation.run_id, func.count()).where(
-        FeedbackInvitation.run_id.in_(ids)).group_by(FeedbackInvitation.run_id)).all())
-    rows = db.session.execute(select(FeedbackResponse.run_id, func.count(), func.sum(FeedbackResponse.recommend),
-                                     func.count(FeedbackResponse.recommend))
-                              .where(FeedbackResponse.run_id.in_(ids)).group_by(FeedbackResponse.run_id)).all()
-    answered = {r[0]: (r[1], float(r[2] or 0), r[3]) for r in rows}
+    invited, answered = {}, {}
+    for run_id, n_invited, n, total, counted in db.session.execute(
+            select(FeedbackStat.run_id, FeedbackStat.invited, FeedbackStat.answers, FeedbackStat.total,
+                   FeedbackStat.counted).where(FeedbackStat.run_id.in_(ids), FeedbackStat.question_id == 0)):
+        if n_invited:
+            invited[run_id] = n_invited
+        if n:
+            answered[run_id] = (n, float(total), counted)
     run_ids = set(invited) | set(answered)
-    runs = {r.id: r for r in db.session.scalars(select(Run).where(Run.id.in_(run_ids)).options(
-        selectinload(Run.course), selectinload(Run.trainers)))} if run_ids else {}
+    runs = _run_refs(ids, run_ids)
     total, by_run, by_course, by_trainer = Stat(), {}, {}, {}
     for run_id, run in runs.items():
         n, s, rn = answered.get(run_id, (0, 0.0, 0))
         groups = [total, by_run.setdefault(run_id, Stat(f"{run.course.code} {run.starts_on}", key=run)),
-                  by_course.setdefault(run.course_id, Stat(f"{run.course.code} {run.course.title}", key=run.course))]
+                  by_course.setdefault(run.course.id, Stat(f"{run.course.code} {run.course.title}", key=run.course))]
         for trainer in run.trainers:
             if scope.trainer_id is None or trainer.id == scope.trainer_id:
                 groups.append(by_trainer.setdefault(trainer.id, Stat(trainer.display_name, key=trainer)))
@@ -352,14 +445,16 @@ def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
             stat.recommend_n += rn
     questions = []
     if runs:
-        for question, count, mean in db.session.execute(
-                select(FeedbackQuestion, func.count(FeedbackAnswer.id), func.avg(FeedbackAnswer.rating))
-                .join(FeedbackAnswer, FeedbackAnswer.question_id == FeedbackQuestion.id)
-                .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
-                .where(FeedbackResponse.run_id.in_(ids), FeedbackQuestion.kind == QuestionKind.rating.value)
-                .group_by(FeedbackQuestion.id).order_by(FeedbackQuestion.course_id.is_not(None),
-                                                        FeedbackQuestion.position)):
-            questions.append(QuestionStat(question, count, float(mean) if mean is not None else None))
+        per_question = (select(FeedbackStat.question_id.label("question_id"),
+                               func.sum(FeedbackStat.answers).label("n"), func.sum(FeedbackStat.total).label("total"))
+                        .where(FeedbackStat.run_id.in_(ids), FeedbackStat.question_id != 0)
+                        .group_by(FeedbackStat.question_id).subquery())
+        for question, count, rating_sum in db.session.execute(
+                select(FeedbackQuestion, per_question.c.n, per_question.c.total)
+                .join(per_question, per_question.c.question_id == FeedbackQuestion.id)
+                .where(FeedbackQuestion.kind == QuestionKind.rating.value, per_question.c.n > 0)
+                .order_by(FeedbackQuestion.course_id.is_not(None), FeedbackQuestion.position)):
+            questions.append(QuestionStat(question, int(count), float(rating_sum) / int(count)))
     comments = []
     if runs and can(viewer, "view_feedback", total):
         for answer, run_id, day in db.session.execute(

@@ -4,8 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import (Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -14,7 +13,7 @@ from ..extensions import Model
 from ..types import UTCDateTime, utcnow
 
 
-class QuestionKind(str, enum.Enum):
+class QuestionKind(enum.StrEnum):
     rating = "rating"        # 1 (poor) to 5 (excellent)
     recommend = "recommend"  # 0 to 10: would you recommend this course?
     text = "text"            # free text
@@ -100,7 +99,7 @@ class FeedbackAnswer(Model):
     question: Mapped[FeedbackQuestion] = relationship()
 
 
-class Frequency(str, enum.Enum):
+class Frequency(enum.StrEnum):
     weekly = "weekly"
     monthly = "monthly"
 
@@ -139,3 +138,21 @@ class ReportDelivery(Model):
     period_key: Mapped[str] = mapped_column(String(32))  # e.g. "2026-W48", "2026-11"
     sent: Mapped[bool] = mapped_column(Boolean, default=False)  # False: skipped, the report was empty
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FeedbackStat(Model):
+    """Feedback counts of one run (``question_id`` 0: invited, answers, sum and
+    number of the 0-10 recommendations) or of one run and rating question
+    (answers, sum of the ratings). Kept in the transaction that sends the
+    invitations or records an answer (neither is ever edited afterwards), so
+    results over years read a few thousand rows; ``feedback.rebuild_stats``
+    recomputes them from the answers."""
+
+    __tablename__ = "feedback_stats"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    question_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invited: Mapped[int] = mapped_column(Integer, default=0)
+    answers: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    counted: Mapped[int] = mapped_column(Integer, default=0)

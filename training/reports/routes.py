@@ -8,8 +8,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..errors import DomainError
+from ..figures import metrics
 from ..permissions import can
-from . import charts, exports, feedback, metrics, scheduled, services
+from . import charts, exports, feedback, scheduled, services
 
 bp = Blueprint("reports", __name__)
 

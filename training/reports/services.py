@@ -20,10 +20,10 @@ from ..companies.models import Company
 from ..enrolment.models import Enrolment
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
+from ..figures import metrics, summaries
+from ..figures.metrics import Scope
 from ..permissions import report_limits
 from ..types import org_today, utcnow
-from . import metrics
-from .metrics import Scope
 
 MAX_YEARS = 10
 ID_FILTERS = ("course_id", "category_id", "trainer_id", "company_id", "run_id")
@@ -45,6 +45,21 @@ def _id(args: Mapping, name: str) -> int | None:
     return int(raw)
 
 
+class BadRequest(ValidationFailed):
+    """A period that is no period (not a date, an impossible date, from after to, too long): 400."""
+    code = "bad_request"
+    status = 400
+
+
+def _date(args: Mapping, name: str) -> date | None:
+    if not args.get(name):
+        return None
+    try:
+        return parse_date(str(args[name]).strip()[:32], name)
+    except ValidationFailed as exc:
+        raise BadRequest(exc.message, fields=exc.fields) from None
+
+
 def _exists(model, value: int | None, name: str) -> None:
     if value is not None and db.session.get(model, value) is None:
         raise ValidationFailed(_("%(field)s names nothing that exists.", field=name), fields={name: "unknown"})
@@ -55,17 +70,18 @@ def scope_for(viewer, args: Mapping) -> Scope:
     ``category_id``, ``city``, ``trainer_id``, ``company_id``, ``run_id``),
     checked and narrowed to what they may see: trainers get the runs they
     teach, coordinators their company. Asking outside one's scope is a 403;
-    a malformed or unknown value a 422."""
+    a bad period (not a date, from after to, over ten years) a 400; a
+    malformed or unknown id a 422."""
     limits = report_limits(viewer)
     if limits is None:
         raise Forbidden(_("Reports are for admins, trainers and company coordinators."))
     first, last = default_period()
-    date_to = parse_date(args["to"], "to") if args.get("to") else last
-    date_from = parse_date(args["from"], "from") if args.get("from") else min(first, date_to)
+    date_to = _date(args, "to") or last
+    date_from = _date(args, "from") or min(first, date_to)
     if date_from > date_to:
-        raise ValidationFailed(_("from must not be after to."), fields={"from": "after to"})
+        raise BadRequest(_("from must not be after to."), fields={"from": "after to"})
     if date_to > date_from + relativedelta(years=MAX_YEARS):
-        raise ValidationFailed(_("A report covers at most %(n)s years.", n=MAX_YEARS), fields={"to": "too far"})
+        raise BadRequest(_("A report covers at most %(n)s years.", n=MAX_YEARS), fields={"to": "too far"})
     ids = {name: _id(args, name) for name in ID_FILTERS}
     city = str(args.get("city") or "").strip()[:100] or None
     _exists(Company, ids["company_id"], "company_id")
@@ -81,6 +97,10 @@ def scope_for(viewer, args: Mapping) -> Scope:
         if ids[name] is not None and ids[name] != value:
             raise Forbidden(_("You may only see reports of your own runs or your own company."))
         ids[name] = value
+    if ids["run_id"] is not None and "company_id" in limits and not db.session.scalar(
+            select(func.count()).select_from(Enrolment).where(
+                Enrolment.run_id == ids["run_id"], Enrolment.company_id == limits["company_id"])):
+        raise Forbidden(_("You may only see reports of your own runs or your own company."))
     if ids["run_id"] is not None and "trainer_id" in limits and not db.session.scalar(
             select(func.count()).select_from(run_trainers).where(
                 run_trainers.c.run_id == ids["run_id"], run_trainers.c.user_id == limits["trainer_id"])):
@@ -94,13 +114,15 @@ def course_choices() -> list[Course]:
 
 
 def summary(viewer, args: Mapping) -> metrics.Summary:
-    return metrics.summary(scope_for(viewer, args))
+    """The key figures (from the summaries: ``as_of`` says when they were taken)."""
+    scope = scope_for(viewer, args)
+    return metrics.summary(scope, utcnow(), summaries.facts(scope))
 
 
 def monthly(viewer, args: Mapping) -> tuple[Scope, list[metrics.Month], datetime]:
     scope = scope_for(viewer, args)
-    now = utcnow()
-    return scope, metrics.monthly(scope, now), now
+    source = summaries.facts(scope)
+    return scope, metrics.monthly(scope, source=source), source.as_of
 
 
 # --- the dashboard ---------------------------------------------------------------------------
@@ -139,7 +161,8 @@ class Dashboard:
 def _options(limits: dict) -> FilterOptions:
     runs = select(Run.id).where(Run.status != RunStatus.cancelled.value)
     if "trainer_id" in limits:
-        runs = runs.where(Run.id.in_(select(run_trainers.c.run_id).where(run_trainers.c.user_id == limits["trainer_id"])))
+        runs = runs.where(Run.id.in_(
+            select(run_trainers.c.run_id).where(run_trainers.c.user_id == limits["trainer_id"])))
     if "company_id" in limits:
         runs = runs.where(Run.id.in_(select(Enrolment.run_id).where(Enrolment.company_id == limits["company_id"])))
     courses = list(db.session.scalars(select(Course).where(
@@ -159,10 +182,12 @@ def _options(limits: dict) -> FilterOptions:
 def dashboard(viewer, args: Mapping) -> Dashboard:
     scope = scope_for(viewer, args)
     now = utcnow()
+    source = summaries.facts(scope, now)
     return Dashboard(
-        scope=scope, summary=metrics.summary(scope, now), months=metrics.monthly(scope, now),
-        courses=metrics.by_course(scope, now), distribution=metrics.attendance_distribution(scope, now),
-        expiring=metrics.expiring_by_month(scope, now), trainers=metrics.trainer_hours(scope, now),
+        scope=scope, summary=metrics.summary(scope, now, source), months=metrics.monthly(scope, source=source),
+        courses=metrics.by_course(scope, source=source),
+        distribution=metrics.attendance_distribution(scope, source=source),
+        expiring=metrics.expiring_by_month(scope, now), trainers=metrics.trainer_hours(scope, source=source),
         options=_options(report_limits(viewer) or {}), feedback=_feedback(viewer, scope),
         limits=report_limits(viewer) or {})
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from ..accounts.models import Role, TrainerProfile, User
 from ..accounts.services import clean_name
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Course, Run, RunStatus, run_trainers
 from ..catalogue.search import _like_escape
 from ..catalogue.services import PUBLIC_RUN_STATUSES, confirmed_counts, seats_by_run

@@ -10,14 +10,14 @@ catalogue's search view and triggers, which do not survive a rebuild of courses,
 runs or users, are taken off first and installed again after.
 
 Revision ID: 0019_state_checks
-Revises: 0018q_grant_evidence_files
+Revises: 0019r_report_summaries
 """
 from __future__ import annotations
 
 from alembic import op
 
 revision = "0019_state_checks"
-down_revision = "0018q_grant_evidence_files"
+down_revision = "0019r_report_summaries"
 branch_labels = None
 depends_on = None
 

@@ -49,7 +49,8 @@ def build_app(url: str):
     from training.extensions import db
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": False, "RATELIMIT_ENABLED": False,
                       "WTF_CSRF_ENABLED": False, "JOBS_MODE": "inline", "ARGON2_FAST": True,
-                      "PUBLIC_BASE_URL": "http://127.0.0.1",
+                      "PUBLIC_BASE_URL": "http://127.0.0.1", "SCHEDULER_IN_WEB": False, "SECRET_KEY": "bench",
+                      "ALLOW_LOCAL_STATE": True,
                       # Measure rendering and queries, not the anonymous page cache (training/pagecache.py).
                       "PUBLIC_PAGE_CACHE_SECONDS": 0})
     with app.app_context():

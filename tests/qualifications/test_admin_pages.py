@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from tests.catalogue.querycount import count_queries
+from tests.toolkit import count_queries
 from tests.conftest import api, login
 from training.audit import AuditEntry
 from training.extensions import db

@@ -21,7 +21,7 @@ from ..extensions import db
 from ..types import utcnow
 from . import throttle
 from .models import ApiToken, LoginSession, Role, TrainerProfile, User
-from ..transactions import unit_of_work
+from ..transactions import keeping_loaded_objects, unit_of_work
 
 _STRONG = PasswordHasher()
 # Tests build hundreds of accounts; they use cheap parameters (ARGON2_FAST), never production.
@@ -363,7 +363,8 @@ def user_for_token(token: str) -> User | None:
         # A hint for the token list, not a record: no one waits for the disk for it.
         if db.session.get_bind().dialect.name == "postgresql":
             db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        db.session.commit()
+        with keeping_loaded_objects():  # the request goes on with the user just read
+            db.session.commit()
     return user
 
 

@@ -61,7 +61,7 @@ from ..permissions import can, is_admin, is_coordinator
 from ..types import utcnow
 from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
-from ..transactions import commit_releasing_locks_early, unit_of_work, wait_until_durable
+from ..transactions import commit_releasing_locks_early, keeping_loaded_objects, unit_of_work, wait_until_durable
 
 S = EnrolmentStatus
 MAX_REASON = 2000
@@ -364,7 +364,8 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
         return enrolment
     # The run lock ends here, without waiting for the disk: the enrolment is made
     # durable below, before anyone is told (the caller's 201, the e-mail).
-    commit_releasing_locks_early()
+    with keeping_loaded_objects():  # the e-mail says what was just read under the lock and written
+        commit_releasing_locks_early()
     # Rendered after the commit, outside the lock (the calendar is built once per
     # change of the run), and written to the outbox in a transaction of its own,
     # committed synchronously: that flush makes the enrolment durable too.
@@ -372,7 +373,8 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
         calendar = run_calendar(enrolment.run, public_base_url(), trainee.locale or "en") \
             if status == S.confirmed.value else None
         mail.queue(_message(enrolment, kind, calendar=calendar, position=position))
-        db.session.commit()
+        with keeping_loaded_objects():
+            db.session.commit()
     except Exception:  # noqa: BLE001 - the enrolment stands; its e-mail is logged as lost
         db.session.rollback()
         current_app.logger.exception("enrolment %s: the %s e-mail could not be queued", enrolment.id, kind)

@@ -649,11 +649,6 @@ def cancel_run(actor: User, run_id: int, reason: str) -> int:
     return len(enrolments)
 
 
-def set_capacity(actor: User, run_id: int, capacity: int) -> Run:
-    from ..catalogue.services import update_run
-    return update_run(actor, run_id, {"capacity": capacity})
-
-
 def enrol_person(actor: User, run_id: int, email: str, name: str, *, source: str = "admin",
                  company: str | None = None, phone: str | None = None) -> tuple[Enrolment, bool]:
     """Admin enrols someone by e-mail, creating a trainee account when needed.

@@ -144,6 +144,13 @@ def _write_changes(session):
         session.add_all([SummaryChange(kind=kind, key=int(key)) for kind, key in sorted(keys)])
 
 
+def forget_noted_changes(session) -> None:
+    """Write no change rows for what this transaction did so far: a restore (``flask data import``) puts
+    back the summaries and their pending changes as they were, so the rows it inserts change nothing."""
+    session.flush()
+    session.info.pop(_INFO, None)
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _forget(session, previous_transaction):
     if previous_transaction.parent is None:

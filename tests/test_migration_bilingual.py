@@ -59,14 +59,14 @@ def test_existing_text_becomes_the_original_language(empty_database):  # noqa: F
             for code, language, title, summary in COURSES:
                 _insert(conn, "courses", code=code, language=language, title=title, summary=summary,
                         description="", hours=8, category_id=None, prerequisite_course_id=None,
-                        published=True, archived=False)
+                        published=True, archived=False, level="beginner")
             ids = dict(conn.execute(sa.text("SELECT code, id FROM courses")).all())
             _insert(conn, "runs", course_id=ids["OPC-101"], location="苏州工业园区培训中心", notes="",
                     starts_on=datetime(2026, 3, 2).date(), ends_on=datetime(2026, 3, 3).date(), capacity=10,
-                    timezone="Asia/Shanghai", status="open")
+                    timezone="Asia/Shanghai", status="open", mode="in_person")
             _insert(conn, "runs", course_id=ids["OPC-101"], location="", notes="",
                     starts_on=datetime(2026, 4, 2).date(), ends_on=datetime(2026, 4, 3).date(), capacity=10,
-                    timezone="Asia/Shanghai", status="open")
+                    timezone="Asia/Shanghai", status="open", mode="in_person")
             _insert(conn, "users", email="zhang@example.com", display_name="张敏", role="trainer", locale="zh_CN")
             _insert(conn, "users", email="hans@example.com", display_name="Hans", role="trainer", locale=None)
             users = dict(conn.execute(sa.text("SELECT email, id FROM users")).all())

@@ -449,8 +449,9 @@ def _register_templating(app: Flask) -> None:
     from .markdown import render_markdown
 
     from .labels import label
+    from .paging import Page
     app.jinja_env.globals.update(
-        can=permissions.can, display_code=display_code, label=label,
+        can=permissions.can, display_code=display_code, label=label, Page=Page,
         languages=lambda: app.config["LANGUAGES"],
         current_locale=lambda: str(get_locale() or "en"),
         csp_nonce=lambda: g.get("csp_nonce", ""),

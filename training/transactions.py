@@ -10,8 +10,8 @@ and Indico commits or rolls back once per request.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from .extensions import db
@@ -44,7 +44,7 @@ def unit_of_work(fn: Callable[P, R]) -> Callable[P, R]:
 # --- commits that release row locks before the disk flush -------------------------------
 
 @contextmanager
-def keeping_loaded_objects():
+def keeping_loaded_objects() -> Iterator[None]:
     """Commit inside without expiring what the session holds: for a commit after
     which the request goes on with exactly what it just read and wrote (no
     reload of each object by its key, one query each, for nothing)."""

@@ -237,3 +237,12 @@ def test_api_trainer_profile_has_both_languages(client, factory):
     body = api(client).get(f"/api/v1/trainers/{trainer.id}").json
     assert body["title_i18n"] == {"en": "Robotics lead", "zh": "机器人应用主管"}
     assert body["bio_i18n"] == {"en": "Ten years.", "zh": ""} and body["original_language"] == "en"
+
+
+def test_api_filters_missing_translations(client, factory):
+    admin = factory.admin()
+    factory.course(code="EN-1", title="Only English")
+    factory.course(code="BOTH-1", title="Both", title_translation="双语", summary="")
+    body = api(client, admin).get("/api/v1/courses?missing=zh").json
+    assert [item["code"] for item in body["items"]] == ["EN-1"]
+    assert api(client, admin).get("/api/v1/courses?missing=fr").status_code == 422

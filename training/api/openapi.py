@@ -641,7 +641,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PATHS: dict[str, dict] = {
     "/courses": {
         "get": op("Search the catalogue", tag="Courses", auth=AUTH_OPTIONAL, params=[
-            query("q", "Words to search for in code, title, summary and description (any script)."),
+            query("q", "Words to search for in code, title, summary and description, in English and Chinese "
+                       "(either language's text matches)."),
             query("category", "A category slug."),
             query("level", "Course level.", {"type": "string", "enum": ["beginner", "intermediate", "advanced"]}),
             query("language", "Language code of the course."),
@@ -653,6 +654,8 @@ PATHS: dict[str, dict] = {
             query("open_only", "Only courses with a run open for enrolment.",
                   {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}),
             query("sort", "Order.", {"type": "string", "enum": ["relevance", "next", "title", "newest"]}),
+            query("missing", "Only courses with a text that lacks this language while the other has it.",
+                  LANGUAGE),
             *PAGE_PARAMS,
         ], ok_schema=ref("CoursePage"), errors=(422,),
             description="Published courses with their upcoming runs; an admin's token also shows unpublished ones. "

@@ -475,7 +475,8 @@ class Progress:
 
 
 def _counts_as_attended(status: str, course: Course) -> bool:
-    return status in ("present", "late") or (status == "excused" and course.excused_counts)
+    return status in (AttendanceStatus.present, AttendanceStatus.late) or (
+        status == AttendanceStatus.excused and course.excused_counts)
 
 
 def progress_for(enrolment: Enrolment, meetings: list[Meeting], records: dict[int, Attendance],

@@ -40,7 +40,7 @@ def course(course_id):
     # (a plain link; the page cache keys on the full query string).
     chosen = request.args.get("content_lang")
     reading = chosen if chosen in content_i18n.LANGS else content_i18n.current_lang()
-    other_lang = content_i18n.other(reading)
+    other_lang: str | None = content_i18n.other(reading)
     # The switch is offered when both versions have something to read (otherwise the
     # one there is shows either way, marked).
     if not all(any(content_i18n.texts(course, f)[lang].strip() for f in ("title", "summary", "description"))
@@ -55,7 +55,7 @@ def course(course_id):
                            json_ld=_course_json_ld(detail, description, title))
 
 
-def _course_json_ld(detail, description: str, title: str) -> dict:
+def _course_json_ld(detail, description: str, title: content_i18n.Localized) -> dict:
     """schema.org Course with one CourseInstance per upcoming run."""
     from flask import current_app
     course = detail.course

@@ -22,7 +22,6 @@ somewhere in the course (AND), as a case-insensitive substring.
 """
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from sqlalchemy.orm import joinedload
 from ..content_i18n import LANGS
 from ..errors import ValidationFailed
 from ..extensions import db
+from ..paging import Page
 from ..types import org_today
 from .models import Category, Course, Level, Mode, Run, RunStatus
 from .services import LANGUAGES, public_seats_left_sql, seats_by_run
@@ -219,39 +219,6 @@ class CourseCard:
     @property
     def next_run(self):
         return self.upcoming_runs[0] if self.upcoming_runs else None
-
-
-@dataclass
-class Page:
-    items: list
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page)) if self.per_page else 1
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    def window(self, size: int = 2) -> list[int | None]:
-        """Page numbers to show: first, last and a window around the current
-        page, with None where numbers are skipped."""
-        shown = {1, self.pages} | set(range(max(1, self.page - size), min(self.pages, self.page + size) + 1))
-        out: list[int | None] = []
-        previous = 0
-        for number in sorted(shown):
-            if number - previous > 1:
-                out.append(None)
-            out.append(number)
-            previous = number
-        return out
 
 
 # --- the query -----------------------------------------------------------------

@@ -576,15 +576,6 @@ def load_run_for_page(run_id: int) -> Run:
     return run
 
 
-@dataclass
-class CoursePage:
-    items: list
-    page: int
-    pages: int
-    total: int
-    per_page: int
-
-
 # --- pages: the course page, calendars, admin listings -------------------------
 # Each builds everything its page shows in a fixed number of queries, so
 # templates never load lazily in a loop.

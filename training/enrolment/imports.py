@@ -25,7 +25,7 @@ import re
 import secrets
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -448,7 +448,3 @@ def unstash(actor, run_id: int, token: str) -> tuple[str, list[dict]]:
 def discard(token: str) -> None:
     if _TOKEN.match(token or ""):
         (_folder() / f"{token}.json").unlink(missing_ok=True)
-
-
-def plan_to_dict(p: Plan) -> dict:
-    return {"counts": p.counts, "seats_free": p.seats_free, "rows": [asdict(r) for r in p.rows]}

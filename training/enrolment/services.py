@@ -593,9 +593,9 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
         raise ValidationFailed(_("Unknown status."), fields={"status": "unknown"})
     reason = _clean_reason(reason, required=True)
     enrolment = get_enrolment(enrolment_id)
-    if status == "cancelled":
+    if status == EnrolmentStatus.cancelled:
         return cancel(actor, enrolment_id, reason)
-    if status == "rejected":
+    if status == EnrolmentStatus.rejected:
         return decide(actor, enrolment_id, False, reason)
     run = get_run(enrolment.run_id, lock=True)
     db.session.refresh(enrolment)
@@ -605,7 +605,7 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
     if old == status:
         raise Conflict(_("The enrolment is already %(status)s.", status=status_label(status)), code="unchanged")
     now = utcnow()
-    if status == "confirmed":
+    if status == EnrolmentStatus.confirmed:
         seats = seat_counts(run)
         if old not in SEAT_STATUSES and seats.public <= 0 and seats.reserved_for(enrolment.company_id) <= 0:
             raise RunFull(_("The run is full (%(n)s seats). Raise the capacity first.", n=run.capacity))
@@ -647,11 +647,6 @@ def cancel_run(actor: User, run_id: int, reason: str) -> int:
     _notify_later([e.id for e in enrolments], "run_cancelled", reason=reason)
     _commit()
     return len(enrolments)
-
-
-def set_capacity(actor: User, run_id: int, capacity: int) -> Run:
-    from ..catalogue.services import update_run
-    return update_run(actor, run_id, {"capacity": capacity})
 
 
 def enrol_person(actor: User, run_id: int, email: str, name: str, *, source: str = "admin",

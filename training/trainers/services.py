@@ -16,11 +16,12 @@ from ..accounts.models import Role, TrainerProfile, User
 from ..accounts.services import clean_name
 from ..audit import record
 from ..catalogue.models import Course, Run, RunStatus, run_trainers
-from ..catalogue.search import Page, _like_escape
+from ..catalogue.search import _like_escape
 from ..catalogue.services import PUBLIC_RUN_STATUSES, confirmed_counts, seats_by_run
 from .. import content_i18n
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
+from ..paging import Page
 from ..permissions import can
 from ..types import org_today, utcnow
 from . import photos

@@ -10,7 +10,7 @@ from tests.factories import PASSWORD
 from training.enrolment.models import Enrolment
 from training.extensions import db
 
-from .conftest import log_in, screenshot
+from .conftest import log_in, screenshot, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def demo_plant(app, factory):
 def _page(browser, live_server, viewport):
     context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
                                   has_touch=viewport is TABLET)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(TIMEOUT_MS)
     return context, context.new_page()
 
 

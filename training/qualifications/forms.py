@@ -14,6 +14,11 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from .models import GrantSource
 
 
+
+def _posted() -> bool:
+    from flask import request
+    return request.method in {"POST", "PUT", "PATCH", "DELETE"}
+
 class GrantForm(FlaskForm):
     skill_id = SelectField(_l("Skill"), coerce=str)
     level = IntegerField(_l("Level"), validators=[Optional()])
@@ -61,7 +66,8 @@ class SkillForm(FlaskForm):
     @classmethod
     def for_skill(cls, skill=None) -> SkillForm:
         from .models import DEFAULT_LEVELS
-        form = cls(obj=skill) if skill is not None else cls()
+        # A posted form reads only what was posted: a field left out is empty, never the record's value.
+        form = cls(obj=skill) if skill is not None and not _posted() else cls()
         if not form.is_submitted():
             form.levels.data = _levels_text(skill.levels if skill is not None else DEFAULT_LEVELS)
         return form
@@ -104,7 +110,7 @@ class PositionForm(FlaskForm):
 
     @classmethod
     def for_position(cls, skills, locale: str, position=None, emails: list[str] | None = None) -> PositionForm:
-        form = cls(obj=position) if position is not None else cls()
+        form = cls(obj=position) if position is not None and not _posted() else cls()
         if not form.is_submitted():
             while len(form.requirements.entries):
                 form.requirements.pop_entry()

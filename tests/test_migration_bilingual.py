@@ -3,7 +3,7 @@
 each record's text becomes its original language, nothing is lost, and the
 search covers both languages afterwards. SQLite, and PostgreSQL with
 TEST_DATABASE_URL."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
@@ -31,7 +31,7 @@ def _filler(column):
     if isinstance(kind, (sa.Integer, sa.Float, sa.Numeric)):
         return 1
     if isinstance(kind, sa.DateTime):
-        return datetime(2026, 1, 5, tzinfo=timezone.utc)
+        return datetime(2026, 1, 5, tzinfo=UTC)
     if isinstance(kind, sa.Date):
         return datetime(2026, 1, 5).date()
     return ""
@@ -41,7 +41,7 @@ def _insert(conn, table, **values):
     """A row with the given values and a plain value in every other required column."""
     columns = sa.inspect(conn).get_columns(table)
     row = {c["name"]: _filler(c) for c in columns
-           if not c["nullable"] and c.get("default") is None and not c.get("autoincrement") is True
+           if not c["nullable"] and c.get("default") is None and c.get("autoincrement") is not True
            and c["name"] != "id"}
     row.update(values)
     names = ", ".join(row)

@@ -10,8 +10,8 @@ and Indico commits or rolls back once per request.
 from __future__ import annotations
 
 import functools
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 from .extensions import db

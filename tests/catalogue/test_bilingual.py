@@ -92,7 +92,8 @@ def test_catalogue_cards_and_category_names_follow_the_reader(client, factory):
 def test_trainer_profile_in_both_languages(client, factory):
     trainer = factory.trainer(name="Chen Jing")
     profile: TrainerProfile = trainer.trainer_profile
-    profile.original_language, profile.title, profile.title_translation = "zh", "机器视觉专家", "Machine vision specialist"
+    profile.original_language = "zh"
+    profile.title, profile.title_translation = "机器视觉专家", "Machine vision specialist"
     profile.bio, profile.bio_translation = "陈静专注于视觉检测。", ""
     db.session.commit()
     en = client.get(f"/trainers/{trainer.id}?lang=en").get_data(as_text=True)

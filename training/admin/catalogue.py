@@ -106,7 +106,8 @@ def _course_form(course=None) -> CourseForm:
         form.prerequisite_code.data = course.prerequisite_course.code if course.prerequisite_course else ""
     else:
         form = CourseForm()
-    form.category.choices = [("", _("No category"))] + [(c.slug, c.label(current_lang())) for c, _n in services.list_categories()]
+    form.category.choices = [("", _("No category"))] + [(c.slug, c.label(current_lang()))
+                                                        for c, _n in services.list_categories()]
     return form
 
 

@@ -8,10 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from .. import content_i18n
-from ..urls import external_url, public_base_url
 from ..markdown import plain_text
 from ..pagecache import cached_for_anonymous
 from ..permissions import is_admin
+from ..urls import external_url, public_base_url
 from . import services
 from .calendar import feed_calendar, run_calendar
 from .search import CatalogueQuery, catalogue_facets, search_courses

@@ -33,8 +33,8 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 from asn1crypto import keys as asn1_keys

@@ -4,7 +4,6 @@ dates and rates as numbers formatted as percentages."""
 from __future__ import annotations
 
 import io
-
 from typing import TYPE_CHECKING
 
 from flask_babel import lazy_gettext as _l

@@ -31,7 +31,8 @@ def directory():
 def profile(user_id):
     detail = services.trainer_detail(user_id, current_user)
     return render_template("trainers/profile.html", d=detail, user=detail.user, profile=detail.profile,
-                           meta_description=plain_text(localized(detail.profile, "bio"), 200) or detail.user.display_name,
+                           meta_description=(plain_text(localized(detail.profile, "bio"), 200)
+                                             or detail.user.display_name),
                            can_edit=can(current_user, "edit_trainer_profile", detail.user))
 
 

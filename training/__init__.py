@@ -123,8 +123,8 @@ def _trust_proxies(app: Flask) -> None:
     if proxies > 0 or prefix > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
         # Flask's documented way to add middleware; mypy sees a method being replaced.
-        app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
-                                x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=prefix)
+        proxied = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=prefix)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
 
 
 def _configure_logging(app: Flask) -> None:

@@ -34,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import urls
     urls.configure_trusted_hosts(app)
     _configure_cookies(app, config or {})
+    _configure_test_defaults(app, config or {})
 
     _configure_logging(app)
     from . import logs
@@ -75,6 +76,18 @@ def _configure_cookies(app: Flask, given: dict) -> None:
         app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE"))
     if "REMEMBER_COOKIE_DURATION" not in given:
         app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=float(app.config.get("LOGIN_SESSION_DAYS", 30)))
+
+
+def _configure_test_defaults(app: Flask, given: dict) -> None:
+    """What a TESTING app does by default, as settings (the way Flask derives PROPAGATE_EXCEPTIONS), so
+    no code path asks whether it is under test: an unexpected error propagates to the test instead of
+    becoming a 500 page (``RAISE_UNEXPECTED_ERRORS``; ``CATCH_IN_TESTS`` asks for the 500), and no
+    scheduler thread starts in the web process (``SCHEDULER_IN_WEB``)."""
+    testing = bool(app.config.get("TESTING"))
+    if "RAISE_UNEXPECTED_ERRORS" not in given:
+        app.config["RAISE_UNEXPECTED_ERRORS"] = testing and not app.config.get("CATCH_IN_TESTS")
+    if testing and "SCHEDULER_IN_WEB" not in given:
+        app.config["SCHEDULER_IN_WEB"] = False
 
 
 def _refuse_private_state(app: Flask, given: dict) -> None:
@@ -373,7 +386,7 @@ def _register_handlers(app: Flask) -> None:
     def unexpected(exc: Exception):
         db.session.rollback()
         app.logger.exception("unhandled error, request id %s", getattr(g, "request_id", "-"))
-        if app.testing and not app.config.get("CATCH_IN_TESTS"):
+        if app.config.get("RAISE_UNEXPECTED_ERRORS"):
             raise exc
         if _wants_json():
             return _json_error("internal_error", f"Something went wrong (request id {g.get('request_id')}).", 500)
@@ -384,7 +397,7 @@ def _register_handlers(app: Flask) -> None:
     def start_scheduler():
         # The embedded set-up runs recurring work in the web process (one
         # leader among all processes); production runs `flask scheduler run`.
-        if app.config.get("SCHEDULER_IN_WEB") and not app.testing:
+        if app.config.get("SCHEDULER_IN_WEB"):
             from . import scheduler
             scheduler.start_in_process(app)
 

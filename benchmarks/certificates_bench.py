@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -174,7 +174,7 @@ def _setup(app, count: int) -> int:
     db.create_all()
     admin = User(email="admin@example.com", display_name="Admin", role="admin")
     course = Course(code="PLC-101", title="PLC Programming with Siemens TIA Portal", hours=24)
-    start = datetime.now(timezone.utc) - timedelta(days=10)
+    start = datetime.now(UTC) - timedelta(days=10)
     run = Run(course=course, starts_on=(start - timedelta(days=1)).date(), ends_on=(start + timedelta(days=3)).date(),
               capacity=count, timezone="Asia/Shanghai",
               meetings=[Meeting(starts_at=start + timedelta(days=i), ends_at=start + timedelta(days=i, hours=4))
@@ -191,7 +191,7 @@ def _setup(app, count: int) -> int:
     db.session.execute(insert(Attendance), [{"enrolment_id": eid, "meeting_id": m.id, "status": "present"}
                                             for eid in enrolment_ids for m in run.meetings])
     # registers finalised: the completion rule issues nothing before that
-    db.session.execute(update(Meeting).where(Meeting.run_id == run.id).values(finalised_at=datetime.now(timezone.utc)))
+    db.session.execute(update(Meeting).where(Meeting.run_id == run.id).values(finalised_at=datetime.now(UTC)))
     db.session.commit()
     return run.id
 

@@ -46,6 +46,8 @@ sys.path.insert(0, str(ROOT))
 HOST = "127.0.0.1"
 TRAINEES = 3000
 CATALOGUE_COURSES = 300  # the signed-in catalogue scenario of issue 13
+ENROL_CAPACITY = 600  # fewer seats than enrolments: the rest must be waitlisted, not one seat too many
+SCENARIOS = ("healthz", "catalogue", "catalogue (signed in)", "course page", "verify", "enrolment")
 
 
 # --- the database -------------------------------------------------------------------
@@ -80,7 +82,7 @@ def server_env(url: str, instance: Path) -> dict:
     env = dict(os.environ, DATABASE_URL=url, RATELIMIT_ENABLED="0", JOBS_MODE="thread", SECRET_KEY="load-test",
                MAIL_SERVER="", LOG_LEVEL="WARNING", UPLOAD_DIR=str(instance / "uploads"),
                SIGNING_DIR=str(instance / "signing"), DOCUMENT_DIR=str(instance / "documents"),
-               PUBLIC_BASE_URL=f"http://{HOST}")
+               PUBLIC_BASE_URL=f"http://{HOST}", SCHEDULER_IN_WEB="0")
     env.pop("REDIS_URL", None)
     return env
 
@@ -91,7 +93,8 @@ def prepare(url: str, env: dict) -> dict:
     for args in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run(flask + args, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
     os.environ.update({k: v for k, v in env.items()
-                       if k in ("DATABASE_URL", "SECRET_KEY", "SIGNING_DIR", "DOCUMENT_DIR", "UPLOAD_DIR")})
+                       if k in ("DATABASE_URL", "SECRET_KEY", "SIGNING_DIR", "DOCUMENT_DIR", "UPLOAD_DIR",
+                                "PUBLIC_BASE_URL", "SCHEDULER_IN_WEB", "LOG_LEVEL")})
     from sqlalchemy import select
     from training import create_app
     from training.accounts.models import ApiToken, User
@@ -106,7 +109,7 @@ def prepare(url: str, env: dict) -> dict:
     with app.app_context():
         course = db.session.scalar(select(Course).where(Course.published.is_(True)).order_by(Course.id))
         start = (utcnow() + timedelta(days=30)).replace(microsecond=0)
-        run = Run(course=course, capacity=TRAINEES + 10, timezone="Asia/Shanghai", status="open",
+        run = Run(course=course, capacity=ENROL_CAPACITY, timezone="Asia/Shanghai", status="open",
                   starts_on=start.date(), ends_on=(start + timedelta(days=1)).date(), location="Load test hall",
                   city="Suzhou", meetings=[Meeting(starts_at=start, ends_at=start + timedelta(hours=8))])
         db.session.add(run)
@@ -230,8 +233,7 @@ async def _client_loop(port, requests, start_index, step, stop_at, max_requests,
             status, elapsed = await _one(port, payload)
         except OSError:
             status, elapsed = 0, time.perf_counter() - now
-        if now >= warmup_until:
-            results.append((status, elapsed, time.monotonic()))
+        results.append((status, elapsed, time.monotonic(), now < warmup_until))
 
 
 def _client_process(port, scenario, params, first, step, clients, seconds, warmup, max_requests, queue):
@@ -285,7 +287,9 @@ def measure(port, scenario, params, clients, seconds, max_requests, processes=2,
     parts = [queue.get(timeout=seconds + 120) for _ in workers]
     for w in workers:
         w.join(timeout=30)
-    results = [r for _start, rs in parts for r in rs]
+    everything = [r for _start, rs in parts for r in rs]
+    results = [r[:3] for r in everything if not r[3]]
+    warmup_201 = sum(1 for r in everything if r[3] and r[0] == 201)
     began = min(start for start, _rs in parts)
     window = max((r[2] for r in results), default=began + seconds) - began
     ok = [r for r in results if 200 <= r[0] < 400]
@@ -296,11 +300,49 @@ def measure(port, scenario, params, clients, seconds, max_requests, processes=2,
         statuses[status] = statuses.get(status, 0) + 1
     return {
         "scenario": scenario, "requests": len(results), "errors": errors, "statuses": statuses,
+        "warmup_201": warmup_201,
         "rps": len(results) / window if results and window > 0 else 0.0,
         "p50": 1000 * latencies[len(latencies) // 2] if latencies else float("nan"),
         "p99": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
         "mean": 1000 * statistics.fmean(latencies) if latencies else float("nan"),
     }
+
+
+def check_enrolments(url: str, run_id: int, created: int) -> str:
+    """After the enrolment scenario: are exactly the right people confirmed?"""
+    from sqlalchemy import create_engine, text
+    engine = create_engine(_psycopg_url(url))
+    with engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT status, count(*) FROM enrolments WHERE run_id = :r GROUP BY status"),
+                                 {"r": run_id}).all())
+        duplicates = conn.execute(text("SELECT count(*) FROM (SELECT user_id FROM enrolments WHERE run_id = :r "
+                                       "GROUP BY user_id HAVING count(*) > 1) d"), {"r": run_id}).scalar()
+    engine.dispose()
+    confirmed, waitlisted = rows.get("confirmed", 0), rows.get("waitlisted", 0)
+    expected = min(ENROL_CAPACITY, created)
+    verdict = "right" if confirmed == expected and confirmed + waitlisted == created and not duplicates else "WRONG"
+    return (f"enrolment check: {created} answered 201; {confirmed} confirmed (expected {expected}: capacity "
+            f"{ENROL_CAPACITY}), {waitlisted} waitlisted, {duplicates} duplicates: {verdict}")
+
+
+def worker_memory(server: subprocess.Popen) -> str:
+    """RSS now and at its peak of each gunicorn worker (children of the master)."""
+    out = []
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    except OSError:
+        return "worker memory: unreadable"
+    for pid in children:
+        fields = {}
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    fields[key] = int(value.split()[0]) / 1024
+        except OSError:
+            continue
+        out.append(f"pid {pid}: {fields.get('VmRSS', 0):.0f} MiB now, peak {fields.get('VmHWM', 0):.0f} MiB")
+    return "gunicorn workers after the load (target: under 150 MiB): " + "; ".join(out)
 
 
 def main() -> int:
@@ -311,6 +353,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="per scenario, after warm-up (max 60)")
     parser.add_argument("--max-requests", type=int, default=30000, help="per scenario")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn sync workers")
+    parser.add_argument("--only", action="append", choices=SCENARIOS, help="run only these (healthz always runs)")
     args = parser.parse_args()
     args.seconds = min(args.seconds, 60.0)
     args.max_requests = min(args.max_requests, 200000)
@@ -333,14 +376,24 @@ def main() -> int:
         print(f"gunicorn: {args.workers} sync workers on {HOST}:{port}; {args.clients} clients; "
               f"{args.seconds:g}s per scenario (max {args.max_requests} requests)\n", flush=True)
         rows = []
-        for scenario in ("healthz", "catalogue", "catalogue (signed in)", "course page", "verify", "enrolment"):
+        chosen = [s for s in SCENARIOS if s == "healthz" or not args.only or s in args.only]
+        for scenario in chosen:
             limit = min(args.max_requests, TRAINEES) if scenario == "enrolment" else args.max_requests
-            rows.append(measure(port, scenario, params, args.clients, args.seconds, limit))
+            row = measure(port, scenario, params, args.clients, args.seconds, limit)
+            row["load"] = os.getloadavg()[0]
+            rows.append(row)
         ceiling = rows[0]["rps"] or 1.0
-        print(f"{'scenario':<24}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'of /healthz':>13}")
+        print(f"{'scenario':<24}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'of /healthz':>13}"
+              f"{'load avg':>10}")
         for r in rows:
             print(f"{r['scenario']:<24}{r['requests']:>9}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}"
-                  f"{r['p99']:>9.1f}{100 * r['rps'] / ceiling:>12.0f}%")
+                  f"{r['p99']:>9.1f}{100 * r['rps'] / ceiling:>12.0f}%{r['load']:>10.2f}")
+        print("\n(load avg: the machine's 1-minute load average after each scenario, on "
+              f"{os.cpu_count()} cores; other work on the machine shares them)")
+        enrolment = next((r for r in rows if r["scenario"] == "enrolment"), None)
+        if enrolment is not None:
+            print(check_enrolments(url, params["run_id"], enrolment["statuses"].get(201, 0) + enrolment["warmup_201"]))
+        print(worker_memory(server))
         odd = {r["scenario"]: r["statuses"] for r in rows if r["errors"]}
         if odd:
             print("\nstatus codes where there were errors:", odd)

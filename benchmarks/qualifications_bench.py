@@ -14,13 +14,14 @@ bounded by --repeat and by --time-limit seconds.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -92,6 +93,12 @@ def build(seed: int = 14) -> dict:
             "skills": [f"SK-{i:03d}" for i in rng.sample(range(SKILLS), 20)]}
 
 
+def load() -> str:
+    """The machine's load average: the figures of a shared machine are read beside it."""
+    one, five, _fifteen = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
 def timed(fn, repeat: int, deadline: float) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -130,7 +137,7 @@ def bench(url: str, label: str, repeat: int, deadline: float) -> None:
             facts = build()
             admin = db.session.scalar(db.select(User).where(User.role == "admin"))
             print(f"{label}: {PEOPLE} people, {SKILLS} skills, {POSITIONS} positions, {GRANTS} grants "
-                  f"(built in {time.perf_counter() - started:.1f} s)")
+                  f"(built in {time.perf_counter() - started:.1f} s); {load()}")
             statements: list[str] = []
             event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
             on = org_today()
@@ -176,6 +183,7 @@ def bench(url: str, label: str, repeat: int, deadline: float) -> None:
             report("matrix XLSX, same department", timed(
                 lambda: client.get(f"/qualifications/matrix.xlsx?department={facts['department']}"),
                 max(3, repeat // 5), deadline))
+            print(f"  {load()}")
             db.session.remove()
             db.engine.dispose()
 

@@ -124,8 +124,26 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        # SQLite changes a table by rebuilding it (batch mode): dropping the old copy with foreign keys
+        # enforced would delete the rows that refer to it (ON DELETE CASCADE) or refuse. Enforcement is off
+        # while the migrations run (the pragma takes effect only outside a transaction; each migration
+        # commits on its own there), every reference is checked after them, and enforcement is back on
+        # before the connection returns to the pool.
+        sqlite = connection.dialect.name == "sqlite"
+        broken = []
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+        if broken:
+            raise RuntimeError(f"the migrations left rows with broken references: {broken[:10]}")
 
 
 if context.is_offline_mode():

@@ -6,8 +6,7 @@ from flask_babel import force_locale
 from training.accounts.models import TrainerProfile
 from training.catalogue.models import Category, Course
 from training.catalogue.search import CatalogueQuery, search_courses
-from training.content_i18n import (Localized, assign, detect_language, localized, missing, original_language,
-                                   texts)
+from training.content_i18n import Localized, assign, detect_language, localized, missing, original_language, texts
 from training.extensions import db
 
 

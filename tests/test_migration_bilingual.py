@@ -3,7 +3,7 @@
 each record's text becomes its original language, nothing is lost, and the
 search covers both languages afterwards. SQLite, and PostgreSQL with
 TEST_DATABASE_URL."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
@@ -31,7 +31,7 @@ def _filler(column):
     if isinstance(kind, (sa.Integer, sa.Float, sa.Numeric)):
         return 1
     if isinstance(kind, sa.DateTime):
-        return datetime(2026, 1, 5, tzinfo=timezone.utc)
+        return datetime(2026, 1, 5, tzinfo=UTC)
     if isinstance(kind, sa.Date):
         return datetime(2026, 1, 5).date()
     return ""
@@ -41,7 +41,7 @@ def _insert(conn, table, **values):
     """A row with the given values and a plain value in every other required column."""
     columns = sa.inspect(conn).get_columns(table)
     row = {c["name"]: _filler(c) for c in columns
-           if not c["nullable"] and c.get("default") is None and not c.get("autoincrement") is True
+           if not c["nullable"] and c.get("default") is None and c.get("autoincrement") is not True
            and c["name"] != "id"}
     row.update(values)
     names = ", ".join(row)
@@ -59,14 +59,14 @@ def test_existing_text_becomes_the_original_language(empty_database):  # noqa: F
             for code, language, title, summary in COURSES:
                 _insert(conn, "courses", code=code, language=language, title=title, summary=summary,
                         description="", hours=8, category_id=None, prerequisite_course_id=None,
-                        published=True, archived=False)
+                        published=True, archived=False, level="beginner")
             ids = dict(conn.execute(sa.text("SELECT code, id FROM courses")).all())
             _insert(conn, "runs", course_id=ids["OPC-101"], location="苏州工业园区培训中心", notes="",
                     starts_on=datetime(2026, 3, 2).date(), ends_on=datetime(2026, 3, 3).date(), capacity=10,
-                    timezone="Asia/Shanghai", status="open")
+                    timezone="Asia/Shanghai", status="open", mode="in_person")
             _insert(conn, "runs", course_id=ids["OPC-101"], location="", notes="",
                     starts_on=datetime(2026, 4, 2).date(), ends_on=datetime(2026, 4, 3).date(), capacity=10,
-                    timezone="Asia/Shanghai", status="open")
+                    timezone="Asia/Shanghai", status="open", mode="in_person")
             _insert(conn, "users", email="zhang@example.com", display_name="张敏", role="trainer", locale="zh_CN")
             _insert(conn, "users", email="hans@example.com", display_name="Hans", role="trainer", locale=None)
             users = dict(conn.execute(sa.text("SELECT email, id FROM users")).all())

@@ -61,3 +61,39 @@ def test_upgrade_from_empty_matches_models_and_downgrades(empty_database):
         downgrade(revision="base")
         assert "courses" not in inspect(db.engine).get_table_names()
         db.engine.dispose()
+
+
+def test_state_checks_keep_existing_rows_and_refuse_unknown_states(empty_database):
+    """The CHECK constraints on state columns go onto a database with data (the demo's): on SQLite the
+    tables are rebuilt, which must neither delete the rows that refer to them nor lose their other
+    constraints or the search index; afterwards an unknown state is refused, and a downgrade keeps the rows."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database,
+                      "PUBLIC_BASE_URL": "http://127.0.0.1:5000"})
+    tables = ["users", "courses", "runs", "run_trainers", "enrolments", "meetings", "attendance", "certificates"]
+
+    def counts():
+        with db.engine.connect() as conn:
+            return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in tables}
+
+    with app.app_context():
+        config = app.extensions["migrate"].migrate.get_config()
+        before_checks = ScriptDirectory.from_config(config).get_revision("0019_state_checks").down_revision
+        upgrade(revision=before_checks)
+        from training.demo import load_demo
+        load_demo()
+        db.session.remove()
+        rows = counts()
+        assert rows["enrolments"] and rows["meetings"] and rows["attendance"]
+        upgrade()
+        assert counts() == rows
+        from sqlalchemy.exc import IntegrityError
+        for statement in ("UPDATE runs SET status = 'paused'", "UPDATE runs SET capacity = -1",
+                          "UPDATE users SET role = 'owner'", "UPDATE courses SET level = 'expert'"):
+            with pytest.raises(IntegrityError), db.engine.begin() as conn:
+                conn.execute(text(statement))
+        from training.catalogue.search import CatalogueQuery, search_courses
+        assert search_courses(CatalogueQuery(q="robot")).total > 0
+        db.session.remove()
+        downgrade(revision=before_checks)
+        assert counts() == rows
+        db.engine.dispose()

@@ -34,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     from . import urls
     urls.configure_trusted_hosts(app)
     _configure_cookies(app, config or {})
+    _configure_test_defaults(app, config or {})
 
     _configure_logging(app)
     from . import logs
@@ -75,6 +76,18 @@ def _configure_cookies(app: Flask, given: dict) -> None:
         app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE"))
     if "REMEMBER_COOKIE_DURATION" not in given:
         app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=float(app.config.get("LOGIN_SESSION_DAYS", 30)))
+
+
+def _configure_test_defaults(app: Flask, given: dict) -> None:
+    """What a TESTING app does by default, as settings (the way Flask derives PROPAGATE_EXCEPTIONS), so
+    no code path asks whether it is under test: an unexpected error propagates to the test instead of
+    becoming a 500 page (``RAISE_UNEXPECTED_ERRORS``; ``CATCH_IN_TESTS`` asks for the 500), and no
+    scheduler thread starts in the web process (``SCHEDULER_IN_WEB``)."""
+    testing = bool(app.config.get("TESTING"))
+    if "RAISE_UNEXPECTED_ERRORS" not in given:
+        app.config["RAISE_UNEXPECTED_ERRORS"] = testing and not app.config.get("CATCH_IN_TESTS")
+    if testing and "SCHEDULER_IN_WEB" not in given:
+        app.config["SCHEDULER_IN_WEB"] = False
 
 
 def _refuse_private_state(app: Flask, given: dict) -> None:
@@ -123,8 +136,8 @@ def _trust_proxies(app: Flask) -> None:
     if proxies > 0 or prefix > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
         # Flask's documented way to add middleware; mypy sees a method being replaced.
-        app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]
-                                x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=prefix)
+        proxied = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=prefix)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
 
 
 def _configure_logging(app: Flask) -> None:
@@ -152,7 +165,7 @@ class _DatabaseInt(IntegerConverter):
 def _register_models() -> None:
     # Import every model module so metadata is complete (migrations, create_all).
     from .accounts import models as _a  # noqa: F401
-    from .admin import models as _ad  # noqa: F401
+    from . import audit as _ad  # noqa: F401
     from .attendance import models as _at  # noqa: F401
     from .catalogue import models as _c  # noqa: F401
     from .certificates import models as _ce  # noqa: F401
@@ -373,7 +386,7 @@ def _register_handlers(app: Flask) -> None:
     def unexpected(exc: Exception):
         db.session.rollback()
         app.logger.exception("unhandled error, request id %s", getattr(g, "request_id", "-"))
-        if app.testing and not app.config.get("CATCH_IN_TESTS"):
+        if app.config.get("RAISE_UNEXPECTED_ERRORS"):
             raise exc
         if _wants_json():
             return _json_error("internal_error", f"Something went wrong (request id {g.get('request_id')}).", 500)
@@ -384,7 +397,7 @@ def _register_handlers(app: Flask) -> None:
     def start_scheduler():
         # The embedded set-up runs recurring work in the web process (one
         # leader among all processes); production runs `flask scheduler run`.
-        if app.config.get("SCHEDULER_IN_WEB") and not app.testing:
+        if app.config.get("SCHEDULER_IN_WEB"):
             from . import scheduler
             scheduler.start_in_process(app)
 
@@ -449,8 +462,9 @@ def _register_templating(app: Flask) -> None:
     from .markdown import render_markdown
 
     from .labels import label
+    from .paging import Page
     app.jinja_env.globals.update(
-        can=permissions.can, display_code=display_code, label=label,
+        can=permissions.can, display_code=display_code, label=label, Page=Page,
         languages=lambda: app.config["LANGUAGES"],
         current_locale=lambda: str(get_locale() or "en"),
         csp_nonce=lambda: g.get("csp_nonce", ""),

@@ -168,6 +168,19 @@ def missing(obj, field: str) -> list[str]:
     return [lang for lang in LANGS if not found[lang].strip()]
 
 
+def missing_languages(obj, fields=None) -> list[str]:
+    """The languages in which some text of ``obj`` is missing while the other
+    language has it (what a translator still has to write)."""
+    out = []
+    for lang in LANGS:
+        for name in fields or fields_of(obj):
+            found = texts(obj, name)
+            if not found[lang].strip() and found[other(lang)].strip():
+                out.append(lang)
+                break
+    return out
+
+
 def assign(obj, values: dict | None = None, original: str | None = None) -> None:
     """Write texts by language: ``values`` is ``{field: {"en": ..., "zh": ...}}``
     (a language left out keeps its text). ``original`` changes the original
@@ -195,6 +208,85 @@ def assign(obj, values: dict | None = None, original: str | None = None) -> None
                 setattr(obj, attr, text)
 
 
+# --- writing texts from a form or an API request --------------------------------------
+
+def _language_name(lang: str) -> str:
+    from flask_babel import gettext as _
+    return _("English") if lang == "en" else _("Chinese")
+
+
+def apply_texts(obj, data: dict, limits: dict[str, int], *, creating: bool = False) -> None:
+    """Write the bilingual fields of ``obj`` from request data (forms and the API).
+
+    ``data`` may hold, per field, ``<field>`` (the text in the original language,
+    the shape older clients send) and ``<field>_i18n`` (``{"en": ..., "zh": ...}``,
+    either key optional; it wins over ``<field>`` for the language it names), and
+    ``original_language`` ("en" or "zh"). ``limits`` gives each field's length.
+
+    Refused with ValidationFailed (a 4xx; the caller's unit of work rolls back):
+    a value of the wrong type, an unknown language, a text too long, a required
+    field (a course's title) empty in the original language, and a translation
+    without an original (text in the other language only)."""
+    from flask_babel import gettext as _
+
+    from .errors import ValidationFailed
+    layout = layout_of(obj)
+    original = data.get("original_language")
+    if original is not None and original not in LANGS:
+        raise ValidationFailed(_("original_language must be en or zh."), fields={"original_language": "unknown"})
+    if original is None and creating:
+        original = "en"
+    wanted = original or original_language(obj)
+
+    def clean(value, name: str, limit: int) -> str:
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise ValidationFailed(_("%(field)s must be text.", field=name), fields={name: "not a string"})
+        value = value.replace("\r\n", "\n").strip()
+        if len(value) > limit:
+            raise ValidationFailed(_("%(field)s is longer than %(max_length)s characters.", field=name,
+                                     max_length=limit), fields={name: "too long"})
+        return value
+
+    values: dict[str, dict[str, str]] = {}
+    for name in layout.fields:
+        limit = limits.get(name, 20000)
+        by_lang: dict[str, str] = {}
+        if name in data or creating:
+            by_lang[wanted] = clean(data.get(name), name, limit)
+        key = f"{name}_i18n"
+        raw = data.get(key)
+        if raw is not None:
+            if not isinstance(raw, dict) or not set(raw) <= set(LANGS):
+                raise ValidationFailed(_("%(field)s must be an object with the keys en and zh.", field=key),
+                                       fields={key: "invalid"})
+            for lang, text in raw.items():
+                by_lang[lang] = clean(text, f"{key}.{lang}", limit)
+        if by_lang:
+            values[name] = by_lang
+    assign(obj, values, original=wanted)
+    for name in layout.fields:
+        found = texts(obj, name)
+        if found[wanted].strip():
+            continue
+        if name in layout.required:
+            raise ValidationFailed(_("%(field)s is required in the original language (%(language)s).", field=name,
+                                     language=_language_name(wanted)), fields={name: "required"})
+        if found[other(wanted)].strip():
+            raise ValidationFailed(
+                _("%(field)s has a translation but no text in the original language (%(language)s).",
+                  field=name, language=_language_name(wanted)), fields={name: "original missing"})
+
+
+def as_json(obj) -> dict:
+    """``{"original_language": ..., "<field>_i18n": {"en": ..., "zh": ...}, ...}`` for the API."""
+    out: dict = {"original_language": original_language(obj)}
+    for name in fields_of(obj):
+        out[f"{name}_i18n"] = texts(obj, name)
+    return out
+
+
 # --- detecting the language of existing text ----------------------------------------
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
@@ -220,5 +312,25 @@ def ltext(obj, field: str, lang: str | None = None) -> Localized:
     return localized(obj, field, lang)
 
 
+def marker(value: Localized):
+    """The small "English only" / "Chinese only" badge beside a fallback text (HTML)."""
+    from flask_babel import gettext as _
+    from markupsafe import Markup
+    if not getattr(value, "is_fallback", False):
+        return Markup("")
+    label = _("English only") if value.lang == "en" else _("Chinese only")
+    return Markup('<span class="badge rounded-pill text-bg-light border fw-normal ms-1 lmark">{}</span>').format(label)
+
+
+def lshow(obj, field: str, lang: str | None = None):
+    """HTML: the text in the reader's language, or the other one in its own ``lang``
+    with the marker. For text inside attributes and <title>, use ``ltext``."""
+    from markupsafe import Markup
+    value = localized(obj, field, lang)
+    if not value.is_fallback:
+        return Markup.escape(str(value))
+    return Markup('<span lang="{}">{}</span>').format(value.html_lang, str(value)) + marker(value)
+
+
 def init_app(app) -> None:
-    app.jinja_env.globals.update(ltext=ltext, content_langs=LANGS)
+    app.jinja_env.globals.update(ltext=ltext, lshow=lshow, content_langs=LANGS, lmissing=missing_languages)

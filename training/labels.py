@@ -12,7 +12,43 @@ value itself when it is not one of them.
 """
 from __future__ import annotations
 
+import enum
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
+
+
+class LabelledEnum(str, enum.Enum):
+    """A state kept in the database as its value, with the label people read
+    (Indico's enums with titles). A subclass lists its labels in a mapping from
+    value to lazy translation, set as ``Enum._labels`` after the class body."""
+
+    @property
+    def label(self) -> str:
+        return str(_ENUM_LABELS.get(type(self).__name__, {}).get(self.value, self.value))
+
+
+_ENUM_LABELS: dict[str, dict[str, Any]] = {}
+
+
+def labels_for(enum_cls: type[LabelledEnum], labels: dict[str, Any]) -> None:
+    """Register ``enum_cls``'s labels; every member needs one (checked at import)."""
+    missing = {m.value for m in enum_cls} - set(labels)
+    if missing:
+        raise ValueError(f"{enum_cls.__name__}: no label for {sorted(missing)}")
+    _ENUM_LABELS[enum_cls.__name__] = labels
+
+
+# How an enrolment's state reads on pages, in e-mails and exports.
+ENROLMENT_STATUS_TITLES = {
+    "confirmed": _l("Confirmed"), "waitlisted": _l("Waitlisted"), "pending": _l("Awaiting approval"),
+    "rejected": _l("Declined"), "cancelled": _l("Cancelled"), "offered": _l("Seat offered"),
+    "offer_declined": _l("Offer declined"), "offer_expired": _l("Offer expired"),
+}
+
+# How an attendance mark reads on the roster, the register and the trainee's page.
+ATTENDANCE_STATUS_TITLES = {"present": _l("Present"), "late": _l("Late"), "absent": _l("Absent"),
+                            "excused": _l("Excused")}
 
 RUN_STATUS_LABELS = {
     "draft": _l("draft"),

@@ -60,4 +60,4 @@ def warn_if_not_shared(workers: int, storage_uri: str | None, enabled: bool = Tr
 
 def check_app(app) -> None:
     warn_if_not_shared(workers_from_environment(), app.config.get("RATELIMIT_STORAGE_URI"),
-                       bool(app.config.get("RATELIMIT_ENABLED", True)) and not app.testing)
+                       bool(app.config.get("RATELIMIT_ENABLED", True)))

@@ -56,27 +56,6 @@ def qualification_renewal_reminders():
     return {"reminded": send_renewal_reminders()}
 
 
-def _command(group: str, name: str) -> dict:
-    """Run a CLI command as cron would (the same code path, same output)."""
-    from flask import current_app
-    result = current_app.test_cli_runner().invoke(args=[group, name])
-    if result.exit_code != 0:
-        raise RuntimeError(f"flask {group} {name} exited {result.exit_code}: {result.output.strip()[-500:]}")
-    return {"output": result.output.strip()[-2000:]}
-
-
-def _register_command(group: str, name: str, every: timedelta) -> None:
-    recurring(f"{group}.{name}", every)(lambda: _command(group, name))
-
-
-for _group, _name, _every in (
-        ("enrolment", "expire-offers", timedelta(minutes=15)),
-        ("companies", "release-seats", timedelta(minutes=5)),
-        ("companies", "warn-release", HOUR),
-        ("companies", "send-reports", DAY)):
-    _register_command(_group, _name, _every)
-
-
 @recurring("reports.feedback_surveys", HOUR)
 def feedback_surveys():
     from .reports.feedback import send_due_surveys

@@ -10,7 +10,8 @@ and Indico commits or rolls back once per request.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 from .extensions import db
@@ -38,3 +39,52 @@ def unit_of_work(fn: Callable[P, R]) -> Callable[P, R]:
             raise
 
     return wrapper
+
+
+# --- commits that release row locks before the disk flush -------------------------------
+
+@contextmanager
+def keeping_loaded_objects() -> Iterator[None]:
+    """Commit inside without expiring what the session holds: for a commit after
+    which the request goes on with exactly what it just read and wrote (no
+    reload of each object by its key, one query each, for nothing)."""
+    session = db.session()
+    previous = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = previous
+
+
+def commit_releasing_locks_early() -> None:
+    """Commit the session's transaction; on PostgreSQL without waiting for its
+    WAL to reach the disk (``synchronous_commit = off`` for this transaction).
+
+    A row lock (the run lock of an enrolment) is held until the commit returns,
+    and a synchronous commit returns after a disk flush: milliseconds during
+    which every other enrolment into the run waits. Committed this way the lock
+    is released at once and the change is visible to everyone at once; it is
+    *durable* once the WAL is flushed past it. The caller must not report
+    success before that: any later synchronous commit that writes (an outbox
+    row, say) flushes the WAL in order and so makes this one durable too, and
+    ``wait_until_durable`` does it explicitly. Other databases commit normally.
+    """
+    session = db.session()
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import text
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    session.commit()
+
+
+def wait_until_durable() -> None:
+    """Return once everything this process committed is on disk (PostgreSQL:
+    a transaction with an ID commits synchronously, and the WAL is flushed in
+    order, so every earlier commit is flushed with it; concurrent callers share
+    one flush). Nothing to do elsewhere."""
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_current_xact_id()"))

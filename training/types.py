@@ -1,6 +1,7 @@
 """Column types shared by all domains."""
 from __future__ import annotations
 
+import enum
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -60,3 +61,9 @@ def local_date(moment: datetime, tz: str | ZoneInfo | None = None) -> date:
     """The calendar date of an aware moment in ``tz`` (default: the organisation's zone)."""
     zone = ZoneInfo(tz) if isinstance(tz, str) else (tz or org_tz())
     return moment.astimezone(zone).date()
+
+
+def one_of(column: str, values: type[enum.Enum], *, nullable: bool = False) -> str:
+    """The SQL of a CHECK constraint: ``column`` holds one of the enum's values (or NULL)."""
+    listed = ", ".join(f"'{member.value}'" for member in values)
+    return f"{column} IS NULL OR {column} IN ({listed})" if nullable else f"{column} IN ({listed})"

@@ -90,9 +90,15 @@ def _drop_columns() -> None:
     for table, columns in COLUMNS.items():
         for name, _sql, _kind in reversed(columns):
             op.drop_column(table, name)
-        if not sqlite:  # on SQLite the constraint belongs to the column and goes with it
+        if sqlite:
+            # Added with the column, the constraint belongs to it; once a later migration has rebuilt the
+            # table (batch mode), it is a table constraint that SQLite's DROP COLUMN refuses to leave behind.
+            with op.batch_alter_table(table, recreate="always") as batch:
+                batch.drop_constraint(op.f(f"ck_{table}_original_language_known"), type_="check")
+                batch.drop_column("original_language")
+        else:
             op.drop_constraint(op.f(f"ck_{table}_original_language_known"), table, type_="check")
-        op.drop_column(table, "original_language")
+            op.drop_column(table, "original_language")
 
 
 def _without_search_index(change) -> None:

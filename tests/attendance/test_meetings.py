@@ -10,7 +10,7 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from training.admin.models import AuditEntry
+from training.audit import AuditEntry
 from training.attendance import checkin, meetings, services
 from training.attendance.checkin import CheckinRefused
 from training.attendance.models import Attendance, AttendanceChange

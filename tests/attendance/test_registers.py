@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from training.admin.models import AuditEntry
+from training.audit import AuditEntry
 from training.attendance import checkin, registers, services
 from training.attendance.checkin import CheckinRefused
 from training.certificates import services as certificates

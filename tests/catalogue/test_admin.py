@@ -16,7 +16,7 @@ def admin_client(client, factory):
 
 
 def _course_form(**overrides):
-    data = {"code": "MV-100", "title": "Machine vision basics", "summary": "Cameras and light.", "category": "",
+    data = {"code": "MV-100", "title_en": "Machine vision basics", "summary_en": "Cameras and light.", "category": "",
             "level": "beginner", "language": "en", "hours": "16", "min_attendance_pct": "80", "published": "y"}
     data.update(overrides)
     return data
@@ -24,7 +24,7 @@ def _course_form(**overrides):
 
 def _run_form(start: date, end: date, **overrides):
     data = {"starts_on": start.isoformat(), "ends_on": end.isoformat(), "timezone": "Asia/Shanghai",
-            "mode": "in_person", "city": "Suzhou", "location": "Room 2", "capacity": "12", "status": "open",
+            "mode": "in_person", "city": "Suzhou", "location_en": "Room 2", "capacity": "12", "status": "open",
             "daily_sessions": "y", "skip_weekends": "y", "day_starts": "09:00", "day_ends": "17:00"}
     data.update(overrides)
     return data
@@ -62,7 +62,7 @@ def test_create_course_then_keep_typed_values_on_error(admin_client, factory):
     assert response.status_code == 302
     course = db.session.scalar(select(Course).where(Course.code == "MV-100"))
     assert course.category.slug == "vision"
-    response = admin_client.post("/admin/courses/new", data=_course_form(title="Duplicate title kept"))
+    response = admin_client.post("/admin/courses/new", data=_course_form(title_en="Duplicate title kept"))
     html = response.get_data(as_text=True)
     assert response.status_code == 422 and "already exists" in html and "Duplicate title kept" in html
     response = admin_client.post("/admin/courses/new", data=_course_form(code="X-2", prerequisite_code="NOPE"))

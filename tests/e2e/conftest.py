@@ -23,10 +23,22 @@ from flask import Flask
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
+# How long a browser step may wait (clicks, navigations, expect()). Generous on purpose: the suite must
+# pass on a loaded machine, and a step that succeeds returns as soon as it can.
+TIMEOUT_MS = 60_000
+
+
+def _generous_expect() -> None:
+    from playwright.sync_api import expect
+    expect.set_options(timeout=TIMEOUT_MS)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "viewport(width, height): browser viewport for the page fixture")
+    try:
+        _generous_expect()
+    except ImportError:  # without Playwright the browser tests skip (or fail under REQUIRE_BROWSER)
+        pass
 
 
 @dataclass
@@ -74,7 +86,7 @@ def page(request, browser, live_server):
     mobile = viewport["width"] < 600
     context = browser.new_context(viewport=viewport, base_url=live_server.url, is_mobile=mobile, has_touch=mobile,
                                   device_scale_factor=2 if mobile else 1, locale="en-GB")
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import log_in, open_registration_link, screenshot
+from tests.e2e.conftest import log_in, open_registration_link, screenshot, TIMEOUT_MS
 from tests.factories import PASSWORD
 from training.certificates.models import Certificate
 from training.extensions import db
@@ -18,7 +18,7 @@ DESKTOP = {"width": 1280, "height": 900}
 
 def _context(browser, live_server, **kw):
     context = browser.new_context(viewport=DESKTOP, base_url=live_server.url, locale="en-GB", **kw)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(TIMEOUT_MS)
     return context
 
 

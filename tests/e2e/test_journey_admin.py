@@ -20,7 +20,7 @@ from training.certificates.models import Certificate
 from training.enrolment.models import Enrolment
 from training.extensions import db
 
-from .conftest import PHONE, log_in, screenshot
+from .conftest import PHONE, log_in, screenshot, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 DESKTOP = {"width": 1280, "height": 900}
@@ -37,7 +37,7 @@ def _context(browser, live_server, viewport=DESKTOP):
     mobile = viewport["width"] < 600
     context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
                                   is_mobile=mobile, has_touch=mobile)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(TIMEOUT_MS)
     return context
 
 
@@ -90,8 +90,10 @@ def test_admin_creates_course_and_run_imports_trainees_issues_and_revokes(browse
     page.get_by_role("link", name="New course").click()
     page.wait_for_url("**/admin/courses/new")
     page.get_by_label("Code", exact=True).fill("ROB-120")
-    page.get_by_label("Title", exact=True).fill("协作机器人应用 Collaborative robot applications")
-    page.get_by_label("Summary", exact=True).fill("Set up a cobot cell with force limits, grippers and a safety assessment.")
+    page.get_by_label("Title (English)", exact=True).fill("Collaborative robot applications")
+    page.get_by_label("Title (中文)", exact=True).fill("协作机器人应用")
+    page.get_by_label("Summary (English)", exact=True).fill(
+        "Set up a cobot cell with force limits, grippers and a safety assessment.")
     page.get_by_label("Level", exact=True).select_option("intermediate")
     page.get_by_label("Language", exact=True).select_option("en+zh")
     page.get_by_label("Hours", exact=True).fill("14")
@@ -106,7 +108,7 @@ def test_admin_creates_course_and_run_imports_trainees_issues_and_revokes(browse
     page.get_by_label("First day", exact=True).fill(monday.isoformat())
     page.get_by_label("Last day", exact=True).fill((monday + timedelta(days=1)).isoformat())
     page.get_by_label("City", exact=True).fill("苏州")
-    page.get_by_label("Place or link").fill("Suzhou Training Centre, Cobot Lab")
+    page.get_by_label("Place or link (English)").fill("Suzhou Training Centre, Cobot Lab")
     page.get_by_label("Capacity", exact=True).fill("2")
     page.get_by_label("Trainers", exact=True).select_option(str(trainer_id))
     expect(page.get_by_label("Create one session per day")).to_be_checked()

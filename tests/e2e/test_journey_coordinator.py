@@ -13,7 +13,7 @@ from training.accounts.models import User
 from training.enrolment.models import Enrolment
 from training.extensions import db
 
-from .conftest import PHONE, log_in, screenshot
+from .conftest import PHONE, log_in, screenshot, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 DESKTOP = {"width": 1280, "height": 900}
@@ -40,7 +40,7 @@ def test_coordinator_imports_staff_enrols_into_reserved_seats_and_reads_the_repo
         mobile = viewport["width"] < 600
         context = browser.new_context(viewport=viewport, base_url=live_server.url, is_mobile=mobile,
                                       has_touch=mobile, locale="zh-CN" if lang == "zh" else "en-GB")
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))

@@ -19,7 +19,7 @@ from training.enrolment.models import Enrolment
 from training.extensions import db
 from training.types import utcnow
 
-from .conftest import PHONE, log_in, screenshot
+from .conftest import PHONE, log_in, screenshot, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 DESKTOP = {"width": 1280, "height": 900}
@@ -29,7 +29,7 @@ def _context(browser, live_server, viewport):
     mobile = viewport["width"] < 600
     context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
                                   is_mobile=mobile, has_touch=mobile)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(TIMEOUT_MS)
     return context
 
 

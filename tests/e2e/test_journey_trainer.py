@@ -18,7 +18,7 @@ from training.attendance import services as attendance
 from training.extensions import db
 from training.types import utcnow
 
-from .conftest import PHONE, log_in, screenshot
+from .conftest import PHONE, log_in, screenshot, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 SCREEN = {"width": 1280, "height": 800}  # the laptop on the projector
@@ -29,7 +29,7 @@ def _context(browser, live_server, viewport=PHONE, timezone_id="Asia/Shanghai"):
     context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
                                   timezone_id=timezone_id, is_mobile=mobile, has_touch=mobile,
                                   device_scale_factor=2 if mobile else 1)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(TIMEOUT_MS)
     return context
 
 

@@ -10,12 +10,13 @@ from tests.factories import PASSWORD
 from training.enrolment.models import Enrolment
 from training.extensions import db
 
-from .conftest import log_in, screenshot
+from .conftest import log_in, screenshot, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 
 DESKTOP = {"width": 1440, "height": 900}
 TABLET = {"width": 1024, "height": 768}
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -34,12 +35,12 @@ def demo_plant(app, factory):
 
 def _page(browser, live_server, viewport):
     context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
-                                  has_touch=viewport is TABLET)
-    context.set_default_timeout(15_000)
+                                  has_touch=viewport is not DESKTOP)
+    context.set_default_timeout(TIMEOUT_MS)
     return context, context.new_page()
 
 
-@pytest.mark.parametrize("viewport,name", [(DESKTOP, "desktop"), (TABLET, "tablet")])
+@pytest.mark.parametrize("viewport,name", [(DESKTOP, "desktop"), (TABLET, "tablet"), (PHONE, "phone")])
 def test_admin_reads_the_matrix(browser, live_server, demo_plant, viewport, name):
     password, _email, _newcomer_id, station_id, _n = demo_plant
     context, page = _page(browser, live_server, viewport)
@@ -73,19 +74,24 @@ def test_admin_reads_the_matrix(browser, live_server, demo_plant, viewport, name
         context.close()
 
 
-def test_trainee_closes_a_gap_with_one_click(browser, live_server, demo_plant):
+@pytest.mark.parametrize("viewport,name", [(DESKTOP, "desktop"), (TABLET, "tablet"), (PHONE, "phone")])
+def test_trainee_closes_a_gap_with_one_click(browser, live_server, demo_plant, viewport, name):
     _password, email, newcomer_id, _station_id, requirements = demo_plant
-    context, page = _page(browser, live_server, TABLET)
+    context, page = _page(browser, live_server, viewport)
     try:
         log_in(page, email, PASSWORD)
         page.goto("/qualifications/mine")
         gaps = page.get_by_test_id("gaps")
         assert gaps.locator("li").count() == requirements
-        screenshot(page, "qualifications-gaps-tablet")
-        gaps.get_by_test_id("enrol-gap").first.click()
+        screenshot(page, f"qualifications-gaps-{name}")
+        button = gaps.get_by_test_id("enrol-gap").first
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]  # reachable without side-scrolling
+        button.click()
         page.wait_for_load_state()
         assert page.locator(".alert-success").count() == 1
-        screenshot(page, "qualifications-enrolled-tablet")
+        screenshot(page, f"qualifications-enrolled-{name}")
         db.session.rollback()
         enrolment = db.session.scalar(select(Enrolment).where(Enrolment.user_id == newcomer_id))
         assert enrolment is not None and enrolment.source == "self" and enrolment.status in ("confirmed", "waitlisted")

@@ -33,7 +33,7 @@ def _query(args: dict) -> str:
     return "&".join(f"{k}={v}" for k, v in args.items())
 
 
-def test_admin_dashboard_filters_charts_and_xlsx(browser, live_server, dataset):  # noqa: F811
+def test_admin_dashboard_filters_charts_and_xlsx(browser, live_server, dataset):
     email, course_b, args = dataset.admin.email, dataset.course_b.id, dataset.args
     db.session.commit()  # SQLite: no transaction of the test may hold the lock while the browser acts
     context = _context(browser, live_server, DESKTOP)
@@ -66,7 +66,7 @@ def test_admin_dashboard_filters_charts_and_xlsx(browser, live_server, dataset):
     context.close()
 
 
-def test_trainer_on_a_phone_sees_only_their_runs(browser, live_server, dataset):  # noqa: F811
+def test_trainer_on_a_phone_sees_only_their_runs(browser, live_server, dataset):
     email, args = dataset.trainer2.email, dataset.args
     db.session.commit()
     context = _context(browser, live_server, PHONE)
@@ -105,7 +105,7 @@ def test_trainee_answers_the_survey_from_my_training(browser, live_server, facto
 
 
 @pytest.mark.parametrize("viewport,suffix", [(DESKTOP, "desktop"), (PHONE, "phone")])
-def test_dashboard_from_the_summaries_shows_when_its_figures_were_taken(browser, live_server, dataset, factory,  # noqa: F811
+def test_dashboard_from_the_summaries_shows_when_its_figures_were_taken(browser, live_server, dataset, factory,
                                                                         viewport, suffix):
     """After a refresh the figures come from the summary tables: the same numbers, with their "as of"
     time; a coordinator reads their company's part; every chart's data opens; nothing is wider than a phone."""

@@ -13,7 +13,7 @@ from tests.certificates.conftest import completed_run
 from training.certificates import services
 from training.extensions import db
 
-from .conftest import screenshot
+from .conftest import screenshot, TIMEOUT_MS
 
 pytestmark = pytest.mark.e2e
 DESKTOP = {"width": 1280, "height": 900}
@@ -54,7 +54,7 @@ def test_dropping_a_genuine_and_a_tampered_pdf(browser, live_server, factory):
     for label, viewport, mobile in (("phone", {"width": 390, "height": 844}, True), ("desktop", DESKTOP, False)):
         context = browser.new_context(viewport=viewport, base_url=live_server.url, is_mobile=mobile,
                                       has_touch=mobile, locale="en-GB")
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         errors = []
         page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import api
 from training.accounts.models import User
 from training.accounts.services import create_user, ensure_trainees
-from training.admin.models import AuditEntry
+from training.audit import AuditEntry
 from training.enrolment import imports, services
 from training.enrolment.models import Enrolment
 from training.errors import AlreadyEnrolled, Conflict

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,9 +68,16 @@ def write_nginx_conf(workdir: Path, *, listen_port: int, upstream_ports: list[in
     types = f"include {mime};" if mime.exists() else \
         "types { text/css css; application/javascript js; image/svg+xml svg; text/html html; }"
     # Run as root (CI), the master drops its workers to nobody; otherwise nginx runs as whoever started it.
-    user = "user nobody nogroup;\n" if os.geteuid() == 0 else ""
-    temp = "\n".join(f"    {kind}_temp_path {workdir / kind};" for kind in ("client_body", "proxy", "fastcgi",
-                                                                              "uwsgi", "scgi"))
+    # The workers write large bodies to the temp paths: as nobody they need a directory they can reach
+    # (a test's own tmp dir is private to root), made here and removed by stop().
+    user, temp_root = "", workdir
+    if os.geteuid() == 0:
+        user = "user nobody nogroup;\n"
+        temp_root = Path(tempfile.mkdtemp(prefix="training-nginx-"))
+        temp_root.chmod(0o755)
+        (workdir / "temp-root").write_text(str(temp_root))
+    temp = "\n".join(f"    {kind}_temp_path {temp_root / kind};" for kind in ("client_body", "proxy", "fastcgi",
+                                                                               "uwsgi", "scgi"))
     conf = workdir / "nginx.conf"
     conf.write_text(
         f"{user}worker_processes 1;\npid {workdir / 'nginx.pid'};\nerror_log {workdir / 'error.log'} info;\n"
@@ -147,6 +155,7 @@ def start_nginx(conf: Path, port: int):
     process = subprocess.Popen(
         [NGINX, "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log"), "-g", "daemon off;"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    process._temp_root_marker = workdir / "temp-root"  # type: ignore[attr-defined]
 
     def ready():
         with socket.create_connection((HOST, port), timeout=5):
@@ -158,6 +167,12 @@ def start_nginx(conf: Path, port: int):
         stop(process)
         raise RuntimeError(f"nginx did not start: {err.strip()}") from None
     return process
+
+
+def _remove_temp_root(process: subprocess.Popen) -> None:
+    marker = getattr(process, "_temp_root_marker", None)
+    if marker is not None and marker.exists():
+        shutil.rmtree(marker.read_text().strip(), ignore_errors=True)
 
 
 def kill(process: subprocess.Popen) -> None:
@@ -182,3 +197,4 @@ def stop(process: subprocess.Popen) -> None:
     for stream in (getattr(process, "_log", None), process.stderr):
         if stream is not None:
             stream.close()
+    _remove_temp_root(process)

@@ -20,6 +20,8 @@ def _empty_database():
     else:
         for table in reversed(tables):
             db.session.execute(table.delete())
+    from training.figures.summaries import forget_noted_changes
+    forget_noted_changes(db.session)  # emptied: no report summary change to note either
     db.session.commit()
 
 

@@ -47,7 +47,7 @@ def test_the_platforms_recurring_work_is_registered():
     names = set(scheduler.tasks())
     assert {"enrolment.reminders", "certificates.auto_issue", "certificates.expiry_reminders",
             "attendance.open_register_reminders", "qualifications.renewal_reminders",
-            "outbox.prune", "enrolment.expire-offers"} <= names
+            "outbox.prune", "enrolment.expire_offers", "companies.release_seats", "companies.monthly_reports"} <= names
 
 
 def test_scheduler_cli_once(app, runner):

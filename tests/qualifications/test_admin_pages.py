@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from tests.catalogue.querycount import count_queries
 from tests.conftest import api, login
-from training.admin.models import AuditEntry
+from tests.toolkit import count_queries
+from training.audit import AuditEntry
 from training.extensions import db
 from training.qualifications.models import Position, PositionPerson, PositionRequirement, Skill
 

@@ -137,7 +137,7 @@ def test_the_evidence_pack_lists_the_file_with_its_hash(plant, client):
 
 
 def test_the_audit_names_the_file(plant, client):
-    from training.admin.models import AuditEntry
+    from training.audit import AuditEntry
     data = png_bytes()
     _post_api(client, plant.assessor, plant.trainee, data, name="p.png", skill_id=plant.skill.id)
     detail = db.session.scalar(select(AuditEntry.detail).where(AuditEntry.action == "qualification.grant"))

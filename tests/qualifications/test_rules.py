@@ -177,7 +177,7 @@ def test_roles_for_grants_and_views(plant, factory, client):
     assert api(client, plant.assessor).get(f"/api/v1/positions/{plant.position.id}/coverage").status_code == 200
     assert api(client, plant.trainer).get(f"/api/v1/positions/{plant.position.id}/coverage").status_code == 403
     assert api(client, plant.assessor).post("/api/v1/skills", json={"code": "Z", "name": "z"}).status_code == 403
-    from training.admin.models import AuditEntry
+    from training.audit import AuditEntry
     assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "qualification.grant")) == 1
 
@@ -251,3 +251,75 @@ def test_open_badges_credential_names_the_skills_it_grants(plant, client):
     page = client.get(alignment["targetUrl"].replace("http://localhost", ""))
     assert page.status_code == 200 and "SMT-OP" in page.get_data(as_text=True)
     assert client.get("/qualifications/skills/NOPE").status_code == 404
+
+
+def test_the_expiring_window_is_configurable(plant, client, app):
+    today = org_today()
+    caller = api(client, plant.assessor)
+    assert caller.post(f"/api/v1/people/{plant.trainee.id}/qualifications", json={
+        "skill_id": plant.skill.id, "level": 2, "evidence": "e",
+        "valid_until": (today + timedelta(days=40)).isoformat()}).status_code == 201
+    url = f"/api/v1/people/{plant.trainee.id}/qualifications"
+    assert api(client, plant.admin).get(url).json["items"][0]["state"] == "expiring"  # default: 90 days
+    app.config["QUALIFICATION_EXPIRING_DAYS"] = 30
+    assert api(client, plant.admin).get(url).json["items"][0]["state"] == "valid"
+    cov = services.position_coverage(plant.admin, plant.position.id, today)[1][0]
+    assert cov.qualified == [plant.trainee.id] and cov.expiring == []
+    app.config["QUALIFICATION_EXPIRING_DAYS"] = 45
+    cov = services.position_coverage(plant.admin, plant.position.id, today)[1][0]
+    assert cov.expiring == [plant.trainee.id]
+
+
+def test_today_is_the_organisations_date_not_the_servers(plant, client, monkeypatch):
+    """A grant valid until 31 March: at 20:00 UTC on 31 March it is already 1 April in Shanghai,
+    so the default date of every answer finds it expired; at 15:59 UTC it is still valid there."""
+    from training import types
+    api(client, plant.assessor).post(f"/api/v1/people/{plant.trainee.id}/qualifications", json={
+        "skill_id": plant.skill.id, "level": 2, "evidence": "e", "valid_from": "2027-01-01",
+        "valid_until": "2027-03-31"})
+    url = f"/api/v1/people/{plant.trainee.id}/qualifications"
+    monkeypatch.setattr(types, "utcnow", lambda: datetime(2027, 3, 31, 15, 59, tzinfo=UTC))
+    body = api(client, plant.admin).get(url).json
+    assert body["on"] == "2027-03-31" and body["items"][0]["state"] == "expiring"
+    monkeypatch.setattr(types, "utcnow", lambda: datetime(2027, 3, 31, 20, 0, tzinfo=UTC))
+    body = api(client, plant.admin).get(url).json
+    assert body["on"] == "2027-04-01" and body["items"][0]["state"] == "expired"
+    coverage = api(client, plant.admin).get(f"/api/v1/positions/{plant.position.id}/coverage").json
+    assert coverage["on"] == "2027-04-01" and coverage["requirements"][0]["qualified"] == []
+
+
+def test_revoked_and_renewed_grants_get_no_reminder(plant, client, mailbox):
+    today = org_today()
+    caller = api(client, plant.assessor)
+
+    def grant(until, level=2):
+        r = caller.post(f"/api/v1/people/{plant.trainee.id}/qualifications", json={
+            "skill_id": plant.skill.id, "level": level, "evidence": "e", "valid_until": until.isoformat()})
+        assert r.status_code == 201
+        return db.session.get(Grant, r.json["id"])
+    old = grant(today + timedelta(days=30))
+    grant(today + timedelta(days=400), level=3)  # renewed (higher level, later end): nothing to remind
+    assert services.send_renewal_reminders(today=today) == 0
+    lapsing = grant(today + timedelta(days=7))  # covered by the 30-day one: no reminder of its own yet
+    later = db.session.scalar(select(Grant).where(Grant.level == 3))
+    later.revoke(plant.admin.id, "wrong skill")  # the renewal is gone: the 30-day grant is due
+    db.session.commit()
+    assert services.send_renewal_reminders(today=today) == 1
+    old.revoke(plant.admin.id, "wrong station")  # now nothing covers the 7-day one
+    db.session.commit()
+    assert services.send_renewal_reminders(today=today + timedelta(days=1)) == 1
+    lapsing.revoke(plant.admin.id, "assessment annulled")  # a revoked grant is never reminded
+    db.session.commit()
+    assert services.send_renewal_reminders(today=today + timedelta(days=2)) == 0
+    assert {r.grant_id for r in db.session.scalars(select(QualificationReminder))} == {old.id, lapsing.id}
+    assert len(mailbox()) == 4
+
+
+def test_reminders_to_admins_are_in_the_admins_language(plant, mailbox):
+    plant.admin.locale = "zh"
+    db.session.commit()
+    _issue(plant)
+    [g] = _grants(plant.trainee.id)
+    assert services.send_renewal_reminders(today=g.valid_until - timedelta(days=7)) == 1
+    to_admin = [m for m in mailbox() if m["To"] == plant.admin.email]
+    assert len(to_admin) == 1 and "资质即将到期" in to_admin[0]["Subject"]

@@ -67,8 +67,8 @@ def test_trainer_edits_own_profile_only(client, factory):
     login(client, anna)
     assert client.get(f"/trainers/{anna.id}/edit").status_code == 200
     response = client.post(f"/trainers/{anna.id}/edit", data={
-        "name": "Anna Müller-Lee", "title": "Head of Robotics", "organisation": "RMR", "expertise": "KUKA，ABB、 KUKA; Cobots",
-        "bio": "New bio", "public": "y"})
+        "name": "Anna Müller-Lee", "title_en": "Head of Robotics", "organisation": "RMR", "expertise": "KUKA，ABB、 KUKA; Cobots",
+        "bio_en": "New bio", "public": "y"})
     assert response.status_code == 302
     db.session.refresh(anna.trainer_profile)
     assert anna.display_name == "Anna Müller-Lee"
@@ -84,11 +84,11 @@ def test_trainee_cannot_edit_and_admin_can(client, factory):
     login(client, factory.trainee())
     assert client.get(f"/trainers/{anna.id}/edit").status_code == 403
     login(client, factory.admin())
-    response = client.post(f"/trainers/{anna.id}/edit", data={"name": "Anna M.", "bio": "x" * 20001})
+    response = client.post(f"/trainers/{anna.id}/edit", data={"name": "Anna M.", "bio_en": "x" * 20001})
     assert response.status_code == 422
     db.session.refresh(anna)
     assert anna.display_name == "Anna Müller"  # nothing saved on error
-    response = client.post(f"/trainers/{anna.id}/edit", data={"name": "Anna M.", "bio": "ok"})
+    response = client.post(f"/trainers/{anna.id}/edit", data={"name": "Anna M.", "bio_en": "ok"})
     assert response.status_code == 302
 
 

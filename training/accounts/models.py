@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Str
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
-from ..types import UTCDateTime, utcnow
+from ..types import UTCDateTime, one_of, utcnow
 
 if TYPE_CHECKING:
     pass
@@ -25,6 +25,7 @@ class Role(str, enum.Enum):
 
 class User(UserMixin, Model):  # type: ignore[misc]  # Flask-Login has no types
     __tablename__ = "users"
+    __table_args__ = (CheckConstraint(one_of("role", Role), name="role_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Stored lower-cased: the unique index makes e-mail addresses case-insensitive.

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,16 +14,19 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, func, select
+from sqlalchemy import Insert, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from ..admin.models import record
+from ..audit import record
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..types import utcnow
 from . import throttle
 from .models import ApiToken, LoginSession, Role, TrainerProfile, User
-from ..transactions import unit_of_work
+from ..transactions import keeping_loaded_objects, unit_of_work
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 _STRONG = PasswordHasher()
 # Tests build hundreds of accounts; they use cheap parameters (ARGON2_FAST), never production.
@@ -83,15 +88,15 @@ def clean_name(name: str) -> str:
 def password_problem(password: str, *, email: str = "", name: str = "") -> str | None:
     """Why a password is too weak, or None."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
-        return _("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH)
+        return str(_("Use at least %(n)s characters.", n=MIN_PASSWORD_LENGTH))
     if len(password) > 256:
-        return _("Use at most 256 characters.")
+        return str(_("Use at most 256 characters."))
     lowered = password.lower()
     if lowered in _COMMON or len(set(password)) < 4:
-        return _("This password is too common or too simple.")
+        return str(_("This password is too common or too simple."))
     local = email.split("@")[0].lower()
     if local and len(local) >= 4 and local in lowered:
-        return _("The password must not contain your e-mail address.")
+        return str(_("The password must not contain your e-mail address."))
     return None
 
 
@@ -107,7 +112,7 @@ def find_user_by_email(email: str) -> User | None:
 @unit_of_work
 def create_user(*, email: str, name: str, password: str | None = None, role: str = "trainee",
                 locale: str | None = None, company: str | None = None, phone: str | None = None,
-                check_strength: bool = True, commit: bool = True, actor=None,
+                check_strength: bool = True, commit: bool = True, actor: User | None = None,
                 password_hash: str | None = None) -> User:
     """A new account. ``password_hash`` (instead of ``password``): one hashed
     earlier, when a registration was confirmed by e-mail."""
@@ -143,7 +148,7 @@ def create_user(*, email: str, name: str, password: str | None = None, role: str
 
 
 @unit_of_work
-def ensure_trainees(people: list[dict], *, actor=None) -> tuple[dict[str, User], set[str]]:
+def ensure_trainees(people: list[dict[str, Any]], *, actor: User | None = None) -> tuple[dict[str, User], set[str]]:
     """One account per e-mail address, whatever runs at the same moment.
 
     ``people``: dicts with a normalised ``email`` and ``name``, optionally
@@ -157,7 +162,7 @@ def ensure_trainees(people: list[dict], *, actor=None) -> tuple[dict[str, User],
     meet the unique index. Addresses are inserted in sorted order and no other
     lock is held, so two bulk callers cannot deadlock; callers take their
     run locks afterwards."""
-    wanted: dict[str, dict] = {}
+    wanted: dict[str, dict[str, Any]] = {}
     for person in people:
         wanted.setdefault(person["email"], person)
     emails = sorted(wanted)
@@ -169,13 +174,16 @@ def ensure_trainees(people: list[dict], *, actor=None) -> tuple[dict[str, User],
     created: set[str] = set()
     if missing:
         dialect = db.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        now = utcnow()
         table = User.__table__
-        stmt = insert(table).on_conflict_do_nothing(index_elements=["email"]).returning(table.c.id, table.c.email)
+        stmt: Insert
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+            stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["email"])
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["email"])
+        stmt = stmt.returning(table.c.id, table.c.email)
+        now = utcnow()
         connection = db.session.connection()
         for start in range(0, len(missing), 500):
             rows = [{"email": e, "display_name": wanted[e]["name"], "role": Role.trainee.value, "active": True,
@@ -240,7 +248,7 @@ def authenticate(email: str, password: str, source: str | None = None) -> User |
 LOCK_NOTICE_EVERY = timedelta(days=1)
 
 
-def _failed(key: str, source: str, now, user: User | None) -> None:
+def _failed(key: str, source: str, now: datetime, user: User | None) -> None:
     """Record a failure; when it makes a distributed attack, lock the account
     and tell its owner (with a way in: a password-reset link)."""
     throttle.record_failure(key, source, now)
@@ -324,7 +332,7 @@ def load_session_user(session_id: str) -> User | None:
         return None
     if not key or len(key) > 100:
         return None
-    user = db.session.scalar(
+    user: User | None = db.session.scalar(
         select(User).join(LoginSession, LoginSession.user_id == User.id)
         .where(User.id == user_id, LoginSession.key_hash == _token_hash(key),
                LoginSession.created_at > utcnow() - _session_lifetime()))
@@ -357,10 +365,15 @@ def user_for_token(token: str) -> User | None:
     if row is None or row.revoked_at is not None or not row.user.active:
         return None
     now = utcnow()
+    user = row.user
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
         row.last_used_at = now
-        db.session.commit()
-    return row.user
+        # A hint for the token list, not a record: no one waits for the disk for it.
+        if db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        with keeping_loaded_objects():  # the request goes on with the user just read
+            db.session.commit()
+    return user
 
 
 @unit_of_work
@@ -398,7 +411,7 @@ def user_for_reset_token(token: str) -> User | None:
 
 
 @unit_of_work
-def request_password_reset(email: str, reset_url_for) -> None:
+def request_password_reset(email: str, reset_url_for: Callable[[str], str]) -> None:
     """E-mail a reset link if the account exists; the caller says the same either way."""
     from .. import mail
     user = find_user_by_email(email)
@@ -428,7 +441,7 @@ def new_calendar_token(user: User) -> str:
 REGISTRATION_MAX_AGE = 48 * 3600
 
 
-def _registration_box():
+def _registration_box() -> Fernet:
     from base64 import urlsafe_b64encode
 
     from cryptography.fernet import Fernet
@@ -438,7 +451,7 @@ def _registration_box():
 
 @unit_of_work
 def register(*, email: str, name: str, password: str, company: str | None, locale: str | None,
-             confirm_url_for, login_url: str, reset_url: str) -> str:
+             confirm_url_for: Callable[[str], str], login_url: str, reset_url: str) -> str:
     """Check the form, then e-mail the address (see above). Returns the
     normalised address. Refusals (weak password, bad name) never depend on
     whether the address is taken."""
@@ -466,7 +479,7 @@ def register(*, email: str, name: str, password: str, company: str | None, local
     return email
 
 
-def pending_registration(token: str) -> dict | None:
+def pending_registration(token: str) -> dict[str, Any] | None:
     """What an e-mailed registration link holds, or None (forged, expired)."""
     import json
 

@@ -8,10 +8,12 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from .. import content_forms, content_i18n
 from ..catalogue import services
 from ..catalogue.forms import (CancelRunForm, CategoryForm, CourseForm, MeetingForm, NewRunForm, RunForm)
 from ..catalogue.models import Meeting
 from ..catalogue.search import CatalogueQuery, search_courses
+from ..content_i18n import current_lang
 from ..errors import DomainError
 from ..extensions import db
 from ..web import page_arg, show_form_error
@@ -22,8 +24,15 @@ FIELD_ALIASES = {"trainer_emails": "trainers", "prerequisite_course_id": "prereq
                  "meetings": "starts_on"}
 
 
-def _show_error(form, exc: DomainError) -> None:
-    show_form_error(form, exc, FIELD_ALIASES)
+COURSE_TEXTS = ("title", "summary", "description", "outcomes", "audience", "prerequisites")
+RUN_TEXTS = ("location", "notes")
+
+
+def _show_error(form, exc: DomainError, texts=()) -> None:
+    aliases = dict(FIELD_ALIASES)
+    if texts:
+        aliases.update(content_forms.aliases(form, texts))
+    show_form_error(form, exc, aliases)
 
 
 # --- categories ----------------------------------------------------------------
@@ -35,11 +44,12 @@ def categories():
     if form.validate_on_submit():
         try:
             category = services.save_category(current_user, None, {
-                "name": form.name.data, "name_zh": form.name_zh.data, "slug": form.slug.data})
+                "name": form.name.data, "name_zh": form.name_zh.data, "slug": form.slug.data,
+                "original_language": form.original_language.data})
         except DomainError as exc:
             _show_error(form, exc)
         else:
-            flash(_("Category %(name)s created.", name=category.name), "success")
+            flash(_("Category %(name)s created.", name=category.label(current_lang())), "success")
             return redirect(url_for("admin.categories"))
     return render_template("admin/catalogue/categories.html", rows=services.list_categories(), form=form), \
         422 if form.errors else 200
@@ -53,7 +63,8 @@ def category_edit(category_id):
     if form.validate_on_submit():
         try:
             services.save_category(current_user, category, {
-                "name": form.name.data, "name_zh": form.name_zh.data, "slug": form.slug.data})
+                "name": form.name.data, "name_zh": form.name_zh.data, "slug": form.slug.data,
+                "original_language": form.original_language.data})
         except DomainError as exc:
             _show_error(form, exc)
         else:
@@ -90,18 +101,21 @@ def courses():
 def _course_form(course=None) -> CourseForm:
     if course is not None and request.method == "GET":
         form = CourseForm(obj=course)
+        content_forms.fill(form, course, COURSE_TEXTS)
         form.category.data = course.category.slug if course.category else ""
         form.prerequisite_code.data = course.prerequisite_course.code if course.prerequisite_course else ""
     else:
         form = CourseForm()
-    form.category.choices = [("", _("No category"))] + [(c.slug, c.name) for c, _n in services.list_categories()]
+    form.category.choices = [("", _("No category"))] + [(c.slug, c.label(current_lang()))
+                                                        for c, _n in services.list_categories()]
     return form
 
 
 def _course_data(form: CourseForm, course=None) -> dict:
     data = {name: getattr(form, name).data for name in (
-        "code", "title", "summary", "description", "outcomes", "audience", "prerequisites", "level", "language",
-        "hours", "min_attendance_pct", "excused_counts", "pass_mark", "validity_months", "published")}
+        "code", "level", "language", "hours", "min_attendance_pct", "excused_counts", "pass_mark", "validity_months",
+        "published")}
+    data.update(content_forms.data(form, COURSE_TEXTS))
     data["category"] = form.category.data or ""
     code = (form.prerequisite_code.data or "").strip()
     if code:
@@ -123,7 +137,7 @@ def course_new():
         try:
             course = services.create_course(current_user, _course_data(form))
         except DomainError as exc:
-            _show_error(form, exc)
+            _show_error(form, exc, COURSE_TEXTS)
         else:
             flash(_("Course %(code)s created. Now schedule a run.", code=course.code), "success")
             return redirect(url_for("admin.course_edit", course_id=course.id))
@@ -140,7 +154,7 @@ def course_edit(course_id):
         try:
             services.update_course(current_user, course, _course_data(form, course))
         except DomainError as exc:
-            _show_error(form, exc)
+            _show_error(form, exc, COURSE_TEXTS)
         else:
             flash(_("Course saved."), "success")
             return redirect(url_for("admin.course_edit", course_id=course.id))
@@ -208,11 +222,11 @@ def _run_data(form: RunForm, emails: dict[int, str]) -> dict:
         raise services.ValidationFailed(_("Choose trainers from the list."), fields={"trainer_emails": "unknown"})
     return {
         "starts_on": form.starts_on.data, "ends_on": form.ends_on.data, "timezone": form.timezone.data,
-        "mode": form.mode.data, "city": form.city.data, "location": form.location.data,
+        "mode": form.mode.data, "city": form.city.data,
         "capacity": form.capacity.data, "status": form.status.data,
         "trainer_emails": [emails[i] for i in form.trainers.data or []],
         "enrol_deadline": _local(form.enrol_deadline.data), "cancel_cutoff": _local(form.cancel_cutoff.data),
-        "requires_approval": form.requires_approval.data, "notes": form.notes.data,
+        "requires_approval": form.requires_approval.data, **content_forms.data(form, RUN_TEXTS),
     }
 
 
@@ -239,6 +253,7 @@ def run_new(course_id):
     emails = _trainer_choices(form)
     if request.method == "GET":
         form.day_starts.data, form.day_ends.data = time(9, 0), time(17, 0)
+        form.original_language.data = content_i18n.original_language(course)
     if form.validate_on_submit():
         try:
             if form.ends_on.data < form.starts_on.data:
@@ -247,7 +262,7 @@ def run_new(course_id):
             data["meetings"] = _daily_sessions(form)
             run = services.create_run(current_user, course, data)
         except DomainError as exc:
-            _show_error(form, exc)
+            _show_error(form, exc, RUN_TEXTS)
         else:
             flash(_("Run scheduled with %(n)s sessions.", n=len(run.meetings)), "success")
             return redirect(url_for("admin.run_edit", run_id=run.id))
@@ -261,6 +276,7 @@ def run_edit(run_id):
     run = services.load_run_for_page(run_id)
     if request.method == "GET":
         form = RunForm(obj=run)
+        content_forms.fill(form, run, RUN_TEXTS)
         tz = run.tz
         form.enrol_deadline.data = run.enrol_deadline.astimezone(tz).replace(tzinfo=None) if run.enrol_deadline else None
         form.cancel_cutoff.data = run.cancel_cutoff.astimezone(tz).replace(tzinfo=None) if run.cancel_cutoff else None
@@ -274,7 +290,7 @@ def run_edit(run_id):
         try:
             services.update_run(current_user, run.id, _run_data(form, emails))
         except DomainError as exc:
-            _show_error(form, exc)
+            _show_error(form, exc, RUN_TEXTS)
         else:
             flash(_("Run saved."), "success")
             return redirect(url_for("admin.run_edit", run_id=run.id))

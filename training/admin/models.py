@@ -1,37 +1,7 @@
+"""The admin pages keep no tables of their own: the audit log they show is
+written by every domain through ``training.audit``."""
 from __future__ import annotations
 
-from datetime import datetime
+from ..audit import AuditEntry, record
 
-from sqlalchemy import ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
-
-from ..accounts.models import User
-from ..extensions import Model, db
-from ..types import UTCDateTime, utcnow
-
-
-class AuditEntry(Model):
-    """Who did what to which record, and when. Written by services in the same
-    transaction as the change it describes."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    target_type: Mapped[str] = mapped_column(String(32))
-    target_id: Mapped[int | None] = mapped_column(Integer)
-    detail: Mapped[str] = mapped_column(Text, default="")
-
-    actor: Mapped[User | None] = relationship()
-
-
-def record(actor: object, action: str, target: object, detail: str = "") -> AuditEntry:
-    """Add an audit entry to the current transaction (the caller commits)."""
-    entry = AuditEntry(
-        actor_id=getattr(actor, "id", None), action=action,
-        target_type=type(target).__name__ if target is not None else "",
-        target_id=getattr(target, "id", None), detail=detail[:2000])
-    db.session.add(entry)
-    return entry
+__all__ = ["AuditEntry", "record"]

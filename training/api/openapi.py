@@ -145,8 +145,35 @@ LOCATION = {"Location": {"description": "The URL of the new resource.", "schema"
 
 # --- schemas --------------------------------------------------------------------
 
+LANGUAGE = {"type": "string", "enum": ["en", "zh"]}
+ORIGINAL_LANGUAGE = {"type": "string", "enum": ["en", "zh"],
+                     "description": "The language the texts were written in: `title` etc. are in it; the other "
+                                    "language of each text is a translation (possibly empty)."}
+
+
+def i18n(description: str = "", max_length: int | None = None, *, output: bool = True) -> dict:
+    """Both languages of a text: {"en": ..., "zh": ...}; "" where a language is missing."""
+    text = {"type": "string"} if max_length is None else {"type": "string", "maxLength": max_length}
+    schema = obj({"en": text, "zh": text}, ("en", "zh") if output else (), extra=False)
+    schema["description"] = description or (
+        "The text in English and in Simplified Chinese (\"\" when missing)." if output else
+        "The text by language; a language left out keeps its text. Wins over the plain field for the "
+        "language it names. The original language's text may not be empty when a translation is given.")
+    return schema
+
+
+def i18n_inputs(limits: dict[str, int]) -> dict:
+    out = {"original_language": {**ORIGINAL_LANGUAGE, "description": (
+        "Which language is the original (default: unchanged, `en` for new records). The plain fields "
+        "(e.g. `title`) write the original's text; texts move with their language when it changes.")}}
+    for name, limit in limits.items():
+        out[f"{name}_i18n"] = i18n(max_length=limit, output=False)
+    return out
+
+
 TRAINER_FIELDS = {
     "id": INTEGER, "name": STRING, "title": nullable("string"), "organisation": nullable("string"),
+    "title_i18n": i18n(), "original_language": ORIGINAL_LANGUAGE,
     "expertise": array(STRING), "photo_url": nullable("string"), "thumbnail_url": nullable("string"),
     "url": STRING,
 }
@@ -174,6 +201,10 @@ SCHEMAS: dict[str, dict] = {
         "description": nullable("string"),
         "category": nullable("string", description="The category's slug."),
         "category_name": nullable("string"),
+        "category_name_i18n": {**i18n(), "type": ["object", "null"]},
+        "original_language": ORIGINAL_LANGUAGE,
+        **{f"{name}_i18n": i18n() for name in ("title", "summary", "description", "outcomes", "prerequisites",
+                                                "audience")},
         "level": {"type": "string", "enum": ["beginner", "intermediate", "advanced"]},
         "hours": NUMBER, "language": STRING, "min_attendance_pct": INTEGER,
         "published": BOOLEAN, "archived": BOOLEAN,
@@ -197,7 +228,10 @@ SCHEMAS: dict[str, dict] = {
         "validity_months": nullable("integer", minimum=1, maximum=600),
         "excused_counts": BOOLEAN, "weight_by_length": BOOLEAN, "auto_issue": BOOLEAN, "published": BOOLEAN,
         "prerequisite_course_id": nullable("integer"),
-    }, ("code", "title", "hours")),
+        **i18n_inputs({"title": 200, "summary": 500, "description": 50000, "outcomes": 20000,
+                       "prerequisites": 20000, "audience": 20000}),
+    }, ("code", "hours"), description="`title` (the original language's title) or `title_i18n` with the "
+                                      "original language's title is required when creating."),
     "Meeting": obj({"id": INTEGER, "starts_at": DATETIME, "ends_at": DATETIME, "title": nullable("string"),
                     "cancelled_at": nullable("string", format="date-time",
                                              description="Set when the meeting was cancelled; it counts for no one."),
@@ -208,6 +242,7 @@ SCHEMAS: dict[str, dict] = {
                         ("starts_at", "ends_at")),
     "Run": obj({
         "id": INTEGER, "course_id": INTEGER, "course_code": STRING, "course_title": STRING,
+        "course_title_i18n": i18n(), "original_language": ORIGINAL_LANGUAGE, "location_i18n": i18n(),
         "starts_on": DATE, "ends_on": DATE, "timezone": {"type": "string", "description": "IANA name."},
         "mode": {"type": "string", "enum": ["in_person", "online", "blended"]},
         "location": nullable("string"), "city": nullable("string"), "capacity": INTEGER,
@@ -231,6 +266,7 @@ SCHEMAS: dict[str, dict] = {
         "status": {"type": "string", "enum": ["draft", "open", "closed"]},
         "trainer_emails": array({"type": "string", "format": "email"}),
         "meetings": array(ref("MeetingInput")),
+        **i18n_inputs({"location": 300, "notes": 5000}),
     }, ("starts_on", "ends_on", "capacity")),
     "RunCancelled": obj({"run_id": INTEGER, "status": {"const": "cancelled"}, "enrolments_cancelled": INTEGER},
                         ("run_id", "status", "enrolments_cancelled")),
@@ -382,8 +418,8 @@ SCHEMAS: dict[str, dict] = {
         "type": "integer", "description": "How many upcoming runs they teach."}), ("id", "name", "expertise", "url")),
     "Trainer": obj(dict(
         TRAINER_FIELDS, bio=STRING, bio_html={"type": "string", "description": "The bio as sanitised HTML."},
-        upcoming_runs=array(ref("RunSummary")),
-        courses_taught=array(obj({"id": INTEGER, "code": STRING, "title": STRING, "runs": INTEGER,
+        bio_i18n=i18n(), upcoming_runs=array(ref("RunSummary")),
+        courses_taught=array(obj({"id": INTEGER, "code": STRING, "title": STRING, "title_i18n": i18n(), "runs": INTEGER,
                                   "last_run_ended_on": nullable("string", format="date")}, ("id", "code", "title"))),
     ), ("id", "name", "expertise", "url", "bio", "upcoming_runs", "courses_taught")),
     "ReasonInput": obj({"reason": {"type": "string", "maxLength": 2000}}),
@@ -605,7 +641,8 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PATHS: dict[str, dict] = {
     "/courses": {
         "get": op("Search the catalogue", tag="Courses", auth=AUTH_OPTIONAL, params=[
-            query("q", "Words to search for in code, title, summary and description (any script)."),
+            query("q", "Words to search for in code, title, summary and description, in English and Chinese "
+                       "(either language's text matches)."),
             query("category", "A category slug."),
             query("level", "Course level.", {"type": "string", "enum": ["beginner", "intermediate", "advanced"]}),
             query("language", "Language code of the course."),
@@ -617,6 +654,8 @@ PATHS: dict[str, dict] = {
             query("open_only", "Only courses with a run open for enrolment.",
                   {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}),
             query("sort", "Order.", {"type": "string", "enum": ["relevance", "next", "title", "newest"]}),
+            query("missing", "Only courses with a text that lacks this language while the other has it.",
+                  LANGUAGE),
             *PAGE_PARAMS,
         ], ok_schema=ref("CoursePage"), errors=(422,),
             description="Published courses with their upcoming runs; an admin's token also shows unpublished ones. "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from .. import content_i18n
 from ..catalogue.models import Course, Meeting, Run
 from ..enrolment.models import Enrolment
 
@@ -22,11 +23,14 @@ def course_to_dict(course: Course, *, upcoming_runs=None, seats=None) -> dict:
         "description": course.description,
         "category": course.category.slug if course.category else None,
         "category_name": course.category.name if course.category else None,
+        "category_name_i18n": content_i18n.texts(course.category, "name") if course.category else None,
         "level": course.level, "hours": course.hours, "language": course.language,
         "min_attendance_pct": course.min_attendance_pct, "published": course.published,
         "archived": course.archived,
         "prerequisite_course_id": course.prerequisite_course_id,
         "validity_months": course.validity_months,
+        # Bilingual texts: "title" etc. above are the original; *_i18n hold both languages.
+        **content_i18n.as_json(course),
     }
     if upcoming_runs is not None:
         data["upcoming_runs"] = [run_summary(r, (seats or {}).get(r.id)) for r in upcoming_runs]
@@ -48,12 +52,15 @@ def run_to_dict(run: Run, seats_left: int, *, confirmed: int | None = None, wait
     from ..enrolment.services import cancel_cutoff, enrol_deadline
     data = {
         "id": run.id, "course_id": run.course_id, "course_code": run.course.code, "course_title": run.course.title,
+        "course_title_i18n": content_i18n.texts(run.course, "title"),
         "starts_on": iso(run.starts_on), "ends_on": iso(run.ends_on), "timezone": run.timezone,
         "mode": run.mode, "location": run.location, "city": run.city, "capacity": run.capacity,
         "seats_left": seats_left, "status": run.status, "requires_approval": run.requires_approval,
         "enrol_deadline": iso(enrol_deadline(run)), "cancel_cutoff": iso(cancel_cutoff(run)),
         "trainers": [{"id": t.id, "name": t.display_name} for t in run.trainers],
         "meetings": [meeting_to_dict(m) for m in run.meetings],
+        "original_language": content_i18n.original_language(run),
+        "location_i18n": content_i18n.texts(run, "location"),
     }
     if confirmed is not None:
         data["confirmed"] = confirmed

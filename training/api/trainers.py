@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask_login import current_user
 
+from .. import content_i18n
 from ..markdown import render_markdown
 from ..urls import external_url
 from ..trainers import services
@@ -27,6 +28,8 @@ def trainer_summary(user, upcoming: int | None = None) -> dict:
         "expertise": profile.expertise_tags if profile else [],
         "photo_url": _photo(profile, "large"), "thumbnail_url": _photo(profile, "thumb"),
         "url": external_url("trainers.profile", user_id=user.id),
+        "title_i18n": content_i18n.texts(profile, "title") if profile else {"en": "", "zh": ""},
+        "original_language": content_i18n.original_language(profile) if profile else "en",
     }
     if upcoming is not None:
         data["upcoming_runs"] = upcoming
@@ -48,12 +51,15 @@ def get_trainer(user_id):
     data = trainer_summary(detail.user)
     data["bio"] = detail.profile.bio or ""
     data["bio_html"] = str(render_markdown(detail.profile.bio))
+    data["bio_i18n"] = content_i18n.texts(detail.profile, "bio")
     data["upcoming_runs"] = [{
         "id": run.id, "course_id": run.course_id, "course_code": run.course.code, "course_title": run.course.title,
+        "course_title_i18n": content_i18n.texts(run.course, "title"),
         "starts_on": run.starts_on.isoformat(), "ends_on": run.ends_on.isoformat(), "mode": run.mode,
         "city": run.city, "status": run.status, "seats_left": detail.seats[run.id],
     } for run in detail.upcoming]
     data["courses_taught"] = [{"id": item.course.id, "code": item.course.code, "title": item.course.title,
+                               "title_i18n": content_i18n.texts(item.course, "title"),
                                "runs": item.runs, "last_run_ended_on": item.last.isoformat() if item.last else None}
                               for item in detail.courses_taught]
     return data

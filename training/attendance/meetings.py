@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import mail
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.calendar import meeting_calendar
 from ..catalogue.models import Meeting, RunStatus
 from ..content_i18n import localized, normalise_lang

@@ -10,14 +10,18 @@ from ..accounts.models import User
 from ..catalogue.models import Meeting
 from ..enrolment.models import Enrolment
 from ..extensions import Model
-from ..types import UTCDateTime, utcnow
+from ..labels import ATTENDANCE_STATUS_TITLES, LabelledEnum, labels_for
+from ..types import UTCDateTime, one_of, utcnow
 
 
-class AttendanceStatus(str, enum.Enum):
+class AttendanceStatus(LabelledEnum):
     present = "present"
     late = "late"
     absent = "absent"
     excused = "excused"
+
+
+labels_for(AttendanceStatus, ATTENDANCE_STATUS_TITLES)
 
 
 class AttendanceSource(str, enum.Enum):
@@ -62,6 +66,11 @@ class AttendanceChange(Model):
     """Audit trail: every change of an attendance record, never edited."""
 
     __tablename__ = "attendance_changes"
+    __table_args__ = (
+        CheckConstraint(one_of("old_status", AttendanceStatus, nullable=True), name="old_status_known"),
+        CheckConstraint(one_of("new_status", AttendanceStatus), name="new_status_known"),
+        CheckConstraint(one_of("source", AttendanceSource), name="source_known"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id", ondelete="CASCADE"), index=True)

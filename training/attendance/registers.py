@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from .. import mail
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Meeting, RunStatus
 from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
 from ..extensions import db

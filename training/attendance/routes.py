@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 
 from ..errors import DomainError, Forbidden
 from ..extensions import limiter
+from ..labels import ATTENDANCE_STATUS_TITLES
 from ..permissions import Action, can
 from ..types import utcnow
 from ..urls import external_url
@@ -18,7 +19,7 @@ from .forms import (AssessmentForm, CancelMeetingForm, CheckinForm, FinaliseForm
 
 bp = Blueprint("attendance", __name__)
 
-STATUS_LABELS = {"present": _l("Present"), "late": _l("Late"), "absent": _l("Absent"), "excused": _l("Excused")}
+STATUS_LABELS = ATTENDANCE_STATUS_TITLES  # the one wording of each mark, in training/labels.py
 SOURCE_LABELS = {"roster": _l("roster"), "offline": _l("offline mark"), "checkin": _l("self check-in"),
                  "api": _l("API"), "admin": _l("admin")}
 

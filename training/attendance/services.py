@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Course, Meeting, Run, RunStatus, run_trainers
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -475,7 +475,8 @@ class Progress:
 
 
 def _counts_as_attended(status: str, course: Course) -> bool:
-    return status in ("present", "late") or (status == "excused" and course.excused_counts)
+    return status in (AttendanceStatus.present, AttendanceStatus.late) or (
+        status == AttendanceStatus.excused and course.excused_counts)
 
 
 def progress_for(enrolment: Enrolment, meetings: list[Meeting], records: dict[int, Attendance],

@@ -13,13 +13,16 @@ recipient's language, so callers that reuse a calendar key it by language too.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from contextlib import nullcontext
 from datetime import timedelta
 from functools import lru_cache
 
-from flask_babel import force_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from icalendar import Calendar, Event, Timezone
+from sqlalchemy import inspect as sa_inspect
 
 from ..content_i18n import localized, normalise_lang
 from ..types import utcnow
@@ -121,12 +124,42 @@ def _add_run(cal: Calendar, run, base_url: str, *, only: int | None = None, orga
         cal.add_component(ev)
 
 
+_RUN_CALENDARS: OrderedDict[tuple, bytes] = OrderedDict()
+_RUN_CALENDARS_MAX = 256
+_run_calendars_lock = threading.Lock()
+
+
+def _columns(obj) -> tuple:
+    return tuple(getattr(obj, attr.key) for attr in sa_inspect(type(obj)).column_attrs)
+
+
+def _run_fingerprint(run, base_url: str, lang: str | None) -> tuple:
+    """Everything a run's calendar can say (every column of the run, its course and
+    its meetings, in the language it is written in): a change to any makes a new one."""
+    language = normalise_lang(lang) if lang else str(get_locale() or "en")
+    return (base_url, language, _columns(run), _columns(run.course), tuple(_columns(m) for m in run.meetings))
+
+
 def run_calendar(run, base_url: str, lang: str | None = None) -> bytes:
+    """The run's calendar in ``lang``, built once per change of the run (its course,
+    meetings, place or status) and kept per process: every confirmation e-mail of a
+    run carries the same one (its DTSTAMP is when it was built)."""
+    key = _run_fingerprint(run, base_url, lang)
+    with _run_calendars_lock:
+        cached = _RUN_CALENDARS.get(key)
+        if cached is not None:
+            _RUN_CALENDARS.move_to_end(key)
+            return cached
     with _in(lang):
         cal = _calendar(_title(run, lang))
         _add_run(cal, run, base_url, lang=lang)
     add_timezones(cal)
-    return cal.to_ical()
+    data = cal.to_ical()
+    with _run_calendars_lock:
+        _RUN_CALENDARS[key] = data
+        while len(_RUN_CALENDARS) > _RUN_CALENDARS_MAX:
+            _RUN_CALENDARS.popitem(last=False)
+    return data
 
 
 def feed_calendar(runs, name: str, base_url: str, lang: str | None = None) -> bytes:

@@ -7,6 +7,8 @@ from wtforms import (BooleanField, DateField, DateTimeLocalField, FloatField, In
                      SelectMultipleField, StringField, SubmitField, TextAreaField, TimeField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from ..content_forms import original_field, pair
+
 LEVELS = [("beginner", _l("Beginner")), ("intermediate", _l("Intermediate")), ("advanced", _l("Advanced"))]
 LANGUAGE_CHOICES = [("zh", _l("Chinese")), ("en", _l("English")), ("en+zh", _l("English and Chinese")),
                     ("de", _l("German"))]
@@ -17,8 +19,9 @@ MARKDOWN_HELP = _l("Markdown: **bold**, *italic*, lists, links, tables.")
 
 
 class CategoryForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(_l("Name"), validators=[Length(max=120)])
     name_zh = StringField(_l("Chinese name"), validators=[Length(max=120)])
+    original_language = original_field()
     slug = StringField(_l("Slug"), validators=[Length(max=64)],
                        description=_l("Used in links, e.g. plc. Left empty, it is made from the name."))
     submit = SubmitField(_l("Save category"))
@@ -26,19 +29,21 @@ class CategoryForm(FlaskForm):
 
 class CourseForm(FlaskForm):
     code = StringField(_l("Code"), validators=[DataRequired(), Length(max=32)], description=_l("e.g. PLC-101"))
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
-    summary = TextAreaField(_l("Summary"), validators=[Length(max=500)], render_kw={"rows": 2},
-                            description=_l("One or two sentences for the course card and search engines."))
+    # Texts in English and Chinese (training.content_forms); the original is required.
+    original_language = original_field()
+    title_en, title_zh = pair(StringField, _l("Title"), 200)
+    summary_en, summary_zh = pair(TextAreaField, _l("Summary"), 500, render_kw={"rows": 2},
+                                  description=_l("One or two sentences for the course card and search engines."))
     category = SelectField(_l("Category"), choices=[], validate_choice=False)
     level = SelectField(_l("Level"), choices=LEVELS)
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
     hours = FloatField(_l("Hours"), validators=[DataRequired(), NumberRange(min=0.5, max=10000)])
-    description = TextAreaField(_l("Description"), validators=[Length(max=50000)], render_kw={"rows": 8},
-                                description=MARKDOWN_HELP)
-    outcomes = TextAreaField(_l("Learning outcomes"), validators=[Length(max=20000)], render_kw={"rows": 5},
-                             description=MARKDOWN_HELP)
-    audience = TextAreaField(_l("Who it is for"), validators=[Length(max=20000)], render_kw={"rows": 3})
-    prerequisites = TextAreaField(_l("Prerequisites"), validators=[Length(max=20000)], render_kw={"rows": 3})
+    description_en, description_zh = pair(TextAreaField, _l("Description"), 50000, render_kw={"rows": 8},
+                                          description=MARKDOWN_HELP)
+    outcomes_en, outcomes_zh = pair(TextAreaField, _l("Learning outcomes"), 20000, render_kw={"rows": 5},
+                                    description=MARKDOWN_HELP)
+    audience_en, audience_zh = pair(TextAreaField, _l("Who it is for"), 20000, render_kw={"rows": 3})
+    prerequisites_en, prerequisites_zh = pair(TextAreaField, _l("Prerequisites"), 20000, render_kw={"rows": 3})
     prerequisite_code = StringField(_l("Required certificate (course code)"), validators=[Length(max=32)],
                                     description=_l("Trainees need a valid certificate of this course to enrol."))
     min_attendance_pct = IntegerField(_l("Minimum attendance %"), default=80,
@@ -59,8 +64,9 @@ class RunForm(FlaskForm):
                            description=_l("IANA name, e.g. Asia/Shanghai or Europe/Berlin."))
     mode = SelectField(_l("Delivery"), choices=MODES)
     city = StringField(_l("City"), validators=[Length(max=100)])
-    location = StringField(_l("Place or link"), validators=[Length(max=300)],
-                           description=_l("Address and room, or the meeting link for online runs."))
+    original_language = original_field()
+    location_en, location_zh = pair(StringField, _l("Place or link"), 300,
+                                    description=_l("Address and room, or the meeting link for online runs."))
     capacity = IntegerField(_l("Capacity"), validators=[DataRequired(), NumberRange(min=1, max=100000)])
     status = SelectField(_l("Status"), choices=RUN_STATUSES, default="open")
     trainers = SelectMultipleField(_l("Trainers"), coerce=int, choices=[], validate_choice=False,
@@ -72,7 +78,7 @@ class RunForm(FlaskForm):
                                        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
                                        description=_l("Local time. Empty: when the first session starts."))
     requires_approval = BooleanField(_l("Enrolments need an admin's approval"))
-    notes = TextAreaField(_l("Internal notes"), validators=[Length(max=5000)], render_kw={"rows": 2})
+    notes_en, notes_zh = pair(TextAreaField, _l("Internal notes"), 5000, render_kw={"rows": 2})
     submit = SubmitField(_l("Save run"))
 
 

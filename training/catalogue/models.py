@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
 from ..extensions import Model, db
-from ..types import UTCDateTime, utcnow
+from ..types import UTCDateTime, one_of, utcnow
 
 
 class Level(str, enum.Enum):
@@ -57,6 +57,7 @@ class Course(Model):
         CheckConstraint("min_attendance_pct >= 0 AND min_attendance_pct <= 100", name="min_attendance"),
         CheckConstraint("hours > 0", name="hours_positive"),
         CheckConstraint(ORIGINAL_LANGUAGE_CHECK, name="original_language_known"),
+        CheckConstraint(one_of("level", Level), name="level_known"),
         # The catalogue's filters and facet counts read only these columns.
         Index("ix_courses_listing", "published", "archived", "category_id", "level", "language"),
         # Title order (the catalogue's undated courses, sort=title) read from the index, not sorted.
@@ -123,6 +124,8 @@ class Run(Model):
         CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
         CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
         CheckConstraint(ORIGINAL_LANGUAGE_CHECK, name="original_language_known"),
+        CheckConstraint(one_of("status", RunStatus), name="status_known"),
+        CheckConstraint(one_of("mode", Mode), name="mode_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

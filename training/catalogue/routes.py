@@ -7,10 +7,11 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..urls import external_url, public_base_url
+from .. import content_i18n
 from ..markdown import plain_text
 from ..pagecache import cached_for_anonymous
 from ..permissions import is_admin
+from ..urls import external_url, public_base_url
 from . import services
 from .calendar import feed_calendar, run_calendar
 from .search import CatalogueQuery, catalogue_facets, search_courses
@@ -35,13 +36,26 @@ def index():
 def course(course_id):
     detail = services.course_detail(course_id, current_user)
     course = detail.course
-    description = course.summary or plain_text(course.description, 300) or course.title
+    # ?content_lang=zh reads the course in the other language under the same interface
+    # (a plain link; the page cache keys on the full query string).
+    chosen = request.args.get("content_lang")
+    reading = chosen if chosen in content_i18n.LANGS else content_i18n.current_lang()
+    other_lang: str | None = content_i18n.other(reading)
+    # The switch is offered when both versions have something to read (otherwise the
+    # one there is shows either way, marked).
+    if not all(any(content_i18n.texts(course, f)[lang].strip() for f in ("title", "summary", "description"))
+               for lang in content_i18n.LANGS):
+        other_lang = None
+    title = content_i18n.localized(course, "title", reading)
+    description = (content_i18n.localized(course, "summary", reading)
+                   or plain_text(content_i18n.localized(course, "description", reading), 300) or title)
     return render_template("catalogue/course.html", d=detail, course=course, meta_description=description,
+                           reading=reading, other_lang=other_lang,
                            canonical_url=external_url("catalogue.course", course_id=course.id),
-                           json_ld=_course_json_ld(detail, description))
+                           json_ld=_course_json_ld(detail, description, title))
 
 
-def _course_json_ld(detail, description: str) -> dict:
+def _course_json_ld(detail, description: str, title: content_i18n.Localized) -> dict:
     """schema.org Course with one CourseInstance per upcoming run."""
     from flask import current_app
     course = detail.course
@@ -57,24 +71,26 @@ def _course_json_ld(detail, description: str) -> dict:
                     "instructor": [{"@type": "Person", "name": t.display_name,
                                     "url": external_url("trainers.profile", user_id=t.id)} for t in run.trainers]}
         if run.mode != "online" and (run.location or run.city):
-            instance["location"] = {"@type": "Place", "name": run.location or run.city,
-                                    "address": run.city or run.location}
+            location = content_i18n.localized(run, "location", getattr(title, "lang", None))
+            instance["location"] = {"@type": "Place", "name": location or run.city,
+                                    "address": run.city or location}
         instances.append(instance)
     data = {
-        "@context": "https://schema.org", "@type": "Course", "name": course.title, "courseCode": course.code,
+        "@context": "https://schema.org", "@type": "Course", "name": str(title), "courseCode": course.code,
         "description": description, "provider": org,
         "url": external_url("catalogue.course", course_id=course.id),
         "inLanguage": {"en+zh": ["en", "zh"]}.get(course.language, course.language),
         "timeRequired": f"PT{course.hours:g}H",
         "educationalLevel": course.level,
         "educationalCredentialAwarded": {"@type": "EducationalOccupationalCredential",
-                                         "name": f"{course.title} ({course.code})",
+                                         "name": f"{title} ({course.code})",
                                          "credentialCategory": "certificate"},
     }
     if course.category:
-        data["about"] = course.category.name
+        data["about"] = str(course.category.label(getattr(title, "lang", None)))
     if course.prerequisite_course:
-        data["coursePrerequisites"] = f"{course.prerequisite_course.code} {course.prerequisite_course.title}"
+        data["coursePrerequisites"] = (f"{course.prerequisite_course.code} "
+                                       f"{content_i18n.localized(course.prerequisite_course, 'title', title.lang)}")
     if instances:
         data["hasCourseInstance"] = instances
     return data

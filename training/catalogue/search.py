@@ -22,18 +22,20 @@ somewhere in the course (AND), as a case-insensitive substring.
 """
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Float, Integer, Select, and_, cast, event, func, literal, null, select, text, union_all
+from sqlalchemy import (Date, Float, Integer, Select, and_, cast, event, func, literal, null, or_, select, text,
+                        union_all)
 from sqlalchemy.orm import joinedload
 
+from ..content_i18n import LANGS
 from ..errors import ValidationFailed
 from ..extensions import db
+from ..paging import Page
 from ..types import org_today
 from .models import Category, Course, Level, Mode, Run, RunStatus
 from .services import LANGUAGES, public_seats_left_sql, seats_by_run
@@ -41,6 +43,7 @@ from .services import LANGUAGES, public_seats_left_sql, seats_by_run
 MAX_PER_PAGE = 100
 MAX_PAGE = 100000
 MAX_TERMS = 8
+COURSE_TEXTS = ("title", "summary", "description", "outcomes", "prerequisites", "audience")
 SORTS = ("relevance", "next", "title", "newest")
 TRUE_VALUES = {"1", "true", "yes", "on"}
 FALSE_VALUES = {"", "0", "false", "no", "off"}
@@ -67,6 +70,8 @@ class CatalogueQuery:
     month: str | None = None  # YYYY-MM: a run starts in this month
     open_only: bool = False
     sort: str = "next"
+    # "zh" / "en": only courses whose texts lack that language (admin course list).
+    missing: str | None = None
     page: int = 1
     per_page: int = 20
     # Strict queries (the API) refuse unknown values instead of ignoring them.
@@ -110,6 +115,10 @@ class CatalogueQuery:
         if _clean(args.get("sort"), 32) not in SORTS or (query.sort == "relevance" and not query.q):
             # Default order: best match first for a search, else the next start date.
             query.sort = "relevance" if query.q else "next"
+        missing = _clean(args.get("missing"), 8)
+        if missing and missing not in LANGS:
+            bad("missing", "missing must be en or zh.")
+        query.missing = missing if missing in LANGS else None
         query.category = _clean(args.get("category"), 64) or None
         query.city = _clean(args.get("city"), 100) or None
         month = _clean(args.get("month"), 7)
@@ -143,14 +152,15 @@ class CatalogueQuery:
 
     @property
     def is_filtered(self) -> bool:
-        return bool(self.q or self.category or self.level or self.language or self.has_run_filters)
+        return bool(self.q or self.category or self.level or self.language or self.missing or self.has_run_filters)
 
     def to_args(self, **changes) -> dict:
         """The query string for this query (with changes): what links carry.
         Defaults are left out so URLs stay short."""
         values = {"q": self.q, "category": self.category, "level": self.level, "language": self.language,
                   "mode": self.mode, "city": self.city, "month": self.month,
-                  "open_only": "1" if self.open_only else None, "sort": self.sort, "page": self.page,
+                  "open_only": "1" if self.open_only else None, "missing": self.missing, "sort": self.sort,
+                  "page": self.page,
                   "per_page": self.per_page}
         values.update(changes)
         default_sort = "relevance" if values.get("q") else "next"
@@ -209,39 +219,6 @@ class CourseCard:
     @property
     def next_run(self):
         return self.upcoming_runs[0] if self.upcoming_runs else None
-
-
-@dataclass
-class Page:
-    items: list
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page)) if self.per_page else 1
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    def window(self, size: int = 2) -> list[int | None]:
-        """Page numbers to show: first, last and a window around the current
-        page, with None where numbers are skipped."""
-        shown = {1, self.pages} | set(range(max(1, self.page - size), min(self.pages, self.page + size) + 1))
-        out: list[int | None] = []
-        previous = 0
-        for number in sorted(shown):
-            if number - previous > 1:
-                out.append(None)
-            out.append(number)
-            previous = number
-        return out
 
 
 # --- the query -----------------------------------------------------------------
@@ -335,6 +312,18 @@ def _matches(terms: list[str]):
     return _sqlite_matches(terms)
 
 
+def missing_language_sql(lang: str):
+    """Courses with a text that has no ``lang`` version while the other language has one
+    (training.content_i18n: the column holds the original, *_translation the other)."""
+    conditions = []
+    for name in COURSE_TEXTS:
+        original, translation = getattr(Course, name), getattr(Course, f"{name}_translation")
+        has_original, has_translation = func.coalesce(original, "") != "", func.coalesce(translation, "") != ""
+        conditions.append(and_(Course.original_language != lang, has_original, ~has_translation))
+        conditions.append(and_(Course.original_language == lang, ~has_original, has_translation))
+    return or_(*conditions)
+
+
 def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) -> Page:
     """One page of course cards for the query; a fixed number of SQL queries
     whatever the page size (count, page, runs, seats)."""
@@ -357,6 +346,8 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
         stmt = stmt.where(Course.level == query.level)
     if query.language:
         stmt = stmt.where(Course.language == query.language)
+    if query.missing:
+        stmt = stmt.where(missing_language_sql(query.missing))
 
     run_conditions = _run_conditions(query)
     offset, limit = (query.page - 1) * query.per_page, query.per_page

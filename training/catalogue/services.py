@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
-from ..admin.models import record
+from ..audit import record
 from ..enrolment.models import SEAT_STATUSES, Enrolment, EnrolmentStatus
+from .. import content_i18n
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus, run_trainers
@@ -127,7 +128,10 @@ def category_by_slug_or_name(value: str | None) -> Category | None:
 COURSE_FIELDS = ("code", "title", "summary", "description", "outcomes", "prerequisites", "audience",
                  "category", "level", "hours", "language", "min_attendance_pct", "excused_counts",
                  "weight_by_length", "pass_mark", "validity_months", "auto_issue", "published",
-                 "prerequisite_course_id")
+                 "prerequisite_course_id", "original_language", "title_i18n", "summary_i18n",
+                 "description_i18n", "outcomes_i18n", "prerequisites_i18n", "audience_i18n")
+COURSE_TEXT_LIMITS = {"title": 200, "summary": 500, "description": 50000, "outcomes": 20000,
+                      "prerequisites": 20000, "audience": 20000}
 
 
 def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
@@ -141,8 +145,8 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
             raise Conflict(_("A course with code %(code)s already exists.", code=code), code="code_taken",
                            fields={"code": "taken"})
         course.code = code
-    if creating or "title" in data:
-        course.title = _text(data.get("title"), "title", max_length=200, required=True)
+    # Title, summary, description, outcomes, prerequisites, audience: in both languages.
+    content_i18n.apply_texts(course, data, COURSE_TEXT_LIMITS, creating=creating)
     if creating or "hours" in data:
         hours = data.get("hours")
         try:
@@ -152,10 +156,6 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
         if isinstance(data.get("hours"), bool) or not 0 < hours <= 10000:
             raise ValidationFailed(_("hours must be more than 0 and at most 10000."), fields={"hours": "out of range"})
         course.hours = hours
-    for field, limit in (("summary", 500), ("description", 50000), ("outcomes", 20000),
-                         ("prerequisites", 20000), ("audience", 20000)):
-        if field in data or creating:
-            setattr(course, field, _text(data.get(field), field, max_length=limit))
     if "category" in data or creating:
         category = _text(data.get("category"), "category", max_length=120)
         course.category = category_by_slug_or_name(category)
@@ -235,6 +235,16 @@ def get_run(run_id: int, *, lock: bool = False) -> Run:
     run = db.session.scalar(stmt)
     if run is None:
         raise NotFound(_("No such run."))
+    return run
+
+
+def lock_run(run: Run) -> Run:
+    """Take the run lock on a run already loaded in this transaction: its columns
+    (status, capacity, ...) are read again under the lock, its course, meetings
+    and trainers are not (nothing about seats is in them), so the lock is held
+    for one statement fewer than three."""
+    columns = [c.key for c in Run.__mapper__.column_attrs]
+    db.session.refresh(run, attribute_names=columns, with_for_update=True)
     return run
 
 
@@ -419,7 +429,9 @@ def run_start(run: Run) -> datetime:
 
 
 RUN_FIELDS = ("starts_on", "ends_on", "capacity", "timezone", "location", "city", "mode",
-              "enrol_deadline", "cancel_cutoff", "requires_approval", "status", "notes", "trainer_emails")
+              "enrol_deadline", "cancel_cutoff", "requires_approval", "status", "notes", "trainer_emails",
+              "original_language", "location_i18n", "notes_i18n")
+RUN_TEXT_LIMITS = {"location": 300, "notes": 5000}
 
 
 def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
@@ -439,9 +451,10 @@ def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
         if mode not in {m.value for m in Mode}:
             raise ValidationFailed(_("mode must be in_person, online or blended."), fields={"mode": "unknown"})
         run.mode = mode
-    for field, limit in (("location", 300), ("city", 100), ("notes", 5000)):
-        if creating or field in data:
-            setattr(run, field, _text(data.get(field), field, max_length=limit))
+    if creating or "city" in data:
+        run.city = _text(data.get("city"), "city", max_length=100)
+    # Location and notes: in both languages.
+    content_i18n.apply_texts(run, data, RUN_TEXT_LIMITS, creating=creating)
     for field in ("enrol_deadline", "cancel_cutoff"):
         if field in data or creating:
             value = data.get(field)
@@ -473,6 +486,11 @@ def create_run(actor, course: Course, data: dict) -> Run:
     if course.archived:
         raise Conflict(_("This course is archived; runs cannot be added."), code="course_archived")
     run = Run(course_id=course.id)
+    if data.get("original_language") is None:
+        # Unless told: the language the location is written in, else the course's original.
+        typed = " ".join(str(data.get(k) or "") for k in ("location", "notes"))
+        data = {**data, "original_language": content_i18n.detect_language(
+            typed, content_i18n.original_language(course))}
     with db.session.no_autoflush:
         _apply_run(run, data, creating=True)
         meetings = _parse_meetings(data.get("meetings"), run.tz)
@@ -556,15 +574,6 @@ def load_run_for_page(run_id: int) -> Run:
     if run is None:
         raise NotFound(_("No such run."))
     return run
-
-
-@dataclass
-class CoursePage:
-    items: list
-    page: int
-    pages: int
-    total: int
-    per_page: int
 
 
 # --- pages: the course page, calendars, admin listings -------------------------
@@ -714,11 +723,28 @@ def get_category(category_id: int) -> Category:
 
 @unit_of_work
 def save_category(actor, category: Category | None, data: dict) -> Category:
-    """Create (category None) or edit a category: a unique slug and a name."""
+    """Create (category None) or edit a category: a unique slug and a name in its
+    original language (``name`` is the English name, ``name_zh`` the Chinese one;
+    ``name_i18n`` {"en", "zh"} and ``original_language`` may be given instead)."""
     creating = category is None
     category = category or Category()
-    name = _text(data.get("name"), "name", max_length=120, required=True)
-    name_zh = _text(data.get("name_zh"), "name_zh", max_length=120) or None
+    given = data.get("name_i18n")
+    if given is not None and (not isinstance(given, dict) or not set(given) <= set(content_i18n.LANGS)):
+        raise ValidationFailed(_("%(field)s must be an object with the keys en and zh.", field="name_i18n"),
+                               fields={"name_i18n": "invalid"})
+    given = given or {}
+    name = _text(given["en"] if "en" in given else data.get("name"), "name", max_length=120)
+    name_zh = _text(given["zh"] if "zh" in given else data.get("name_zh"), "name_zh", max_length=120)
+    original = data.get("original_language")
+    if original is None:
+        original = category.original_language if not creating else ("zh" if name_zh and not name else "en")
+    if original not in content_i18n.LANGS:
+        raise ValidationFailed(_("original_language must be en or zh."), fields={"original_language": "unknown"})
+    if not (name if original == "en" else name_zh):
+        raise ValidationFailed(_("%(field)s is required in the original language (%(language)s).", field="name",
+                                 language=_("English") if original == "en" else _("Chinese")),
+                               fields={"name" if original == "en" else "name_zh": "required"})
+    name_zh = name_zh or None
     slug = _text(data.get("slug"), "slug", max_length=64) or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     if not SLUG_RE.match(slug or ""):
         raise ValidationFailed(_("The slug may hold lower-case letters, digits and dashes only."),
@@ -727,6 +753,7 @@ def save_category(actor, category: Category | None, data: dict) -> Category:
     if clash is not None and clash != category.id:
         raise Conflict(_("A category with slug %(slug)s already exists.", slug=slug), code="slug_taken", fields={"slug": "taken"})
     category.name, category.name_zh, category.slug = name, name_zh, slug
+    category.original_language = original
     if creating:
         db.session.add(category)
     db.session.flush()

@@ -71,7 +71,8 @@ def get_pool(settings: dict, processes: int) -> ProcessPoolExecutor:
         # forkserver: workers never inherit the web server's threads or open connections.
         context = multiprocessing.get_context("forkserver")
         # The fork server imports reportlab, pyHanko and this package once; workers fork from it ready.
-        context.set_forkserver_preload(["training.certificates.bulk", "training.certificates.pdf"])
+        context.set_forkserver_preload(["training.certificates.bulk", "training.certificates.pdf",
+                                        "pyhanko.sign.signers.pdf_cms"])
         _pool = ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_init_worker,
                                     initargs=(settings, os.environ.get("PDF_CJK_FONT")))
         _pool_key = key

@@ -13,9 +13,9 @@ from sqlalchemy.orm import selectinload
 
 from .. import content_i18n, mail, signals
 from ..accounts.models import User
-from ..admin.models import record
+from ..audit import record
 from ..attendance.services import eligibility_for_run
-from ..catalogue.models import Run
+from ..catalogue.models import Run, RunStatus
 from ..catalogue.services import get_run, run_end
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -51,7 +51,7 @@ def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
         raise Forbidden(_("Only an admin can issue certificates."))
     templates.default_template()  # made (and committed) on first use: before the lock, not inside the issue
     run = get_run(run_id, lock=True)
-    if run.status == "cancelled":
+    if run.status == RunStatus.cancelled.value:
         raise Conflict(_("This run was cancelled."), code="run_cancelled")
     existing = set(db.session.scalars(select(Certificate.current_for_enrolment_id).join(
         Enrolment, Certificate.enrolment_id == Enrolment.id).where(
@@ -657,7 +657,7 @@ def auto_issue_due(now=None) -> dict:
     ended = select(Meeting.run_id).where(held).group_by(Meeting.run_id).having(func.max(Meeting.ends_at) <= now)
     open_registers = select(Meeting.run_id).where(held, Meeting.finalised_at.is_(None))
     run_ids = list(db.session.scalars(select(Run.id).join(Course, Run.course_id == Course.id).where(
-        Course.auto_issue.is_(True), Run.status != "cancelled", Run.id.in_(ended), Run.id.not_in(open_registers))))
+        Course.auto_issue.is_(True), Run.status != RunStatus.cancelled.value, Run.id.in_(ended), Run.id.not_in(open_registers))))
     summary = {}
     for run_id in run_ids:
         result = issue_for_run(None, run_id)
@@ -674,7 +674,7 @@ def runs_to_certify(limit: int = 20) -> list[tuple[Run, int, int]]:
     from ..catalogue.models import Meeting
     from ..enrolment.models import EnrolmentStatus
     ended = select(Meeting.run_id).group_by(Meeting.run_id).having(func.max(Meeting.ends_at) <= utcnow())
-    runs = list(db.session.scalars(select(Run).where(Run.id.in_(ended), Run.status != "cancelled")
+    runs = list(db.session.scalars(select(Run).where(Run.id.in_(ended), Run.status != RunStatus.cancelled.value)
                                    .options(selectinload(Run.course)).order_by(Run.ends_on.desc()).limit(limit)))
     ids = [r.id for r in runs]
     if not ids:

@@ -34,6 +34,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 
 from asn1crypto import keys as asn1_keys
@@ -42,8 +43,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
-from pyhanko.sign.signers.pdf_cms import SimpleSigner
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 # Bytes kept for an RFC 3161 timestamp token (the TSA's signature and certificates).
 TIMESTAMP_RESERVE = 12_000
@@ -57,23 +56,30 @@ class SigningUnavailable(RuntimeError):
     """The configured key or certificate cannot be loaded."""
 
 
-class _PreloadedSigner(SimpleSigner):
-    """pyHanko's SimpleSigner, but with the private key parsed once."""
+@lru_cache(maxsize=1)
+def _preloaded_signer_class():
+    """Defined on first use: pyHanko costs a web worker about 28 MiB, and most
+    workers never sign a PDF (they serve pages, keys and credentials)."""
+    from pyhanko.sign.signers.pdf_cms import SimpleSigner
 
-    def __init__(self, key, *args, **kwargs):
-        self._key = key
-        super().__init__(*args, **kwargs)
+    class PreloadedSigner(SimpleSigner):
+        """pyHanko's SimpleSigner, but with the private key parsed once."""
 
-    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run=False) -> bytes:
-        return self.sign_raw(data, digest_algorithm)
+        def __init__(self, key, *args, **kwargs):
+            self._key = key
+            super().__init__(*args, **kwargs)
 
-    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
-        algo = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}[digest_algorithm]
-        if isinstance(self._key, rsa.RSAPrivateKey):
-            return self._key.sign(data, padding.PKCS1v15(), algo)
-        if isinstance(self._key, ec.EllipticCurvePrivateKey):
-            return self._key.sign(data, ec.ECDSA(algo))
-        raise SigningUnavailable(f"unsupported key type {type(self._key).__name__}")
+        async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run=False) -> bytes:
+            return self.sign_raw(data, digest_algorithm)
+
+        def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+            algo = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}[digest_algorithm]
+            if isinstance(self._key, rsa.RSAPrivateKey):
+                return self._key.sign(data, padding.PKCS1v15(), algo)
+            if isinstance(self._key, ec.EllipticCurvePrivateKey):
+                return self._key.sign(data, ec.ECDSA(algo))
+            raise SigningUnavailable(f"unsupported key type {type(self._key).__name__}")
+    return PreloadedSigner
 
 
 @dataclass
@@ -97,7 +103,8 @@ class PdfSigner:
         self.tsa_url = tsa_url
         key_der = material.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption())
-        self._signer = _PreloadedSigner(
+        from pyhanko_certvalidator.registry import SimpleCertificateStore
+        self._signer = _preloaded_signer_class()(
             material.key, signing_cert=material.cert, signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
             cert_registry=SimpleCertificateStore.from_certs([material.cert, *material.chain]))
         self._loop = asyncio.new_event_loop()

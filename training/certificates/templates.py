@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Course
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db

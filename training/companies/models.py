@@ -15,9 +15,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import User
+from ..accounts.models import Role, User
 from ..extensions import Model
-from ..types import UTCDateTime, utcnow
+from ..types import UTCDateTime, one_of, utcnow
 
 
 class MembershipTier(str, enum.Enum):
@@ -96,6 +96,7 @@ class CompanyInvitation(Model):
     __table_args__ = (
         UniqueConstraint("company_id", "email"),
         CheckConstraint("status IN ('pending', 'linked', 'revoked')", name="status_known"),
+        CheckConstraint(one_of("role", Role), name="role_known"),
         Index("ix_company_invitations_email_status", "email", "status"),
     )
 

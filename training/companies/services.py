@@ -37,7 +37,7 @@ from .. import mail
 from ..accounts.models import Role, User
 from ..accounts.services import (clean_name, create_user, ensure_trainees, find_user_by_email, hash_password,
                                  normalise_email)
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Run, RunStatus, SeatAllocation
 from ..catalogue.services import get_run, parse_datetime, seat_counts
 from ..content_i18n import localized

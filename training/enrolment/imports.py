@@ -25,7 +25,7 @@ import re
 import secrets
 import time
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..accounts.models import User
 from ..accounts.services import ensure_trainees, normalise_email
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Run, RunStatus
 from ..catalogue.services import get_run, seats_left
 from ..errors import Conflict, EnrolmentClosed, Forbidden, NotFound, ValidationFailed
@@ -448,7 +448,3 @@ def unstash(actor, run_id: int, token: str) -> tuple[str, list[dict]]:
 def discard(token: str) -> None:
     if _TOKEN.match(token or ""):
         (_folder() / f"{token}.json").unlink(missing_ok=True)
-
-
-def plan_to_dict(p: Plan) -> dict:
-    return {"counts": p.counts, "seats_free": p.seats_free, "rows": [asdict(r) for r in p.rows]}

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -9,10 +8,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import User
 from ..catalogue.models import Run
 from ..extensions import Model
+from ..labels import ENROLMENT_STATUS_TITLES, LabelledEnum, labels_for
 from ..types import UTCDateTime, utcnow
 
 
-class EnrolmentStatus(str, enum.Enum):
+class EnrolmentStatus(LabelledEnum):
     confirmed = "confirmed"
     waitlisted = "waitlisted"
     pending = "pending"  # waiting for an admin's approval; holds no seat
@@ -23,6 +23,9 @@ class EnrolmentStatus(str, enum.Enum):
     offered = "offered"
     offer_declined = "offer_declined"  # the trainee said no: off the waitlist
     offer_expired = "offer_expired"  # no answer in time: off the waitlist, the seat passed on
+
+
+labels_for(EnrolmentStatus, ENROLMENT_STATUS_TITLES)
 
 
 ACTIVE_STATUSES = (EnrolmentStatus.confirmed.value, EnrolmentStatus.waitlisted.value,

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from .. import jobs
 from ..accounts.models import User
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Run, RunStatus
 from ..catalogue.services import get_run, run_end, seat_counts
 from ..errors import Conflict, Forbidden, NotFound

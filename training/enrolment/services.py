@@ -49,18 +49,19 @@ from sqlalchemy.orm import Session, selectinload
 
 from .. import jobs, mail
 from ..accounts.models import User
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import get_run, run_start, seat_counts, seats_left
+from ..catalogue.services import get_run, lock_run, run_start, seat_counts, seats_left
 from ..content_i18n import localized, normalise_lang
 from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
+from ..labels import ENROLMENT_STATUS_TITLES
 from ..permissions import can, is_admin, is_coordinator
 from ..types import utcnow
 from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
-from ..transactions import unit_of_work
+from ..transactions import commit_releasing_locks_early, keeping_loaded_objects, unit_of_work, wait_until_durable
 
 S = EnrolmentStatus
 MAX_REASON = 2000
@@ -307,8 +308,12 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     rendered after it, so simultaneous enrolments queue for as short as
     possible."""
     trainee = trainee or actor
-    check_can_enrol(actor, get_run(run_id), trainee)
-    run = get_run(run_id, lock=True)
+    run = get_run(run_id)
+    check_can_enrol(actor, run, trainee)
+    if not commit:
+        run = get_run(run_id, lock=True)  # part of a larger unit of work: everything read again under the lock
+    else:
+        lock_run(run)  # the seat-relevant columns read again under the lock; course and meetings are not
     check_can_enrol(actor, run, trainee, prerequisites=False)
     enrolment = _existing(run.id, trainee.id)
     if enrolment is not None and enrolment.is_active:
@@ -357,12 +362,23 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     if not commit:
         _notify(enrolment, kind, with_calendar=status == S.confirmed.value, position=position)
         return enrolment
-    db.session.commit()
-    # Rendered after the commit, outside the lock; sent in the background like any mail.
-    calendar = run_calendar(enrolment.run, public_base_url(), trainee.locale or "en") \
-        if status == S.confirmed.value else None
-    message = _message(enrolment, kind, calendar=calendar, position=position)
-    jobs.fire_and_forget("send_mail", messages=[message.as_bytes()])
+    # The run lock ends here, without waiting for the disk: the enrolment is made
+    # durable below, before anyone is told (the caller's 201, the e-mail).
+    with keeping_loaded_objects():  # the e-mail says what was just read under the lock and written
+        commit_releasing_locks_early()
+    # Rendered after the commit, outside the lock (the calendar is built once per
+    # change of the run), and written to the outbox in a transaction of its own,
+    # committed synchronously: that flush makes the enrolment durable too.
+    try:
+        calendar = run_calendar(enrolment.run, public_base_url(), trainee.locale or "en") \
+            if status == S.confirmed.value else None
+        mail.queue(_message(enrolment, kind, calendar=calendar, position=position))
+        with keeping_loaded_objects():
+            db.session.commit()
+    except Exception:  # noqa: BLE001 - the enrolment stands; its e-mail is logged as lost
+        db.session.rollback()
+        current_app.logger.exception("enrolment %s: the %s e-mail could not be queued", enrolment.id, kind)
+        wait_until_durable()
     return enrolment
 
 
@@ -577,9 +593,9 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
         raise ValidationFailed(_("Unknown status."), fields={"status": "unknown"})
     reason = _clean_reason(reason, required=True)
     enrolment = get_enrolment(enrolment_id)
-    if status == "cancelled":
+    if status == EnrolmentStatus.cancelled:
         return cancel(actor, enrolment_id, reason)
-    if status == "rejected":
+    if status == EnrolmentStatus.rejected:
         return decide(actor, enrolment_id, False, reason)
     run = get_run(enrolment.run_id, lock=True)
     db.session.refresh(enrolment)
@@ -589,7 +605,7 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
     if old == status:
         raise Conflict(_("The enrolment is already %(status)s.", status=status_label(status)), code="unchanged")
     now = utcnow()
-    if status == "confirmed":
+    if status == EnrolmentStatus.confirmed:
         seats = seat_counts(run)
         if old not in SEAT_STATUSES and seats.public <= 0 and seats.reserved_for(enrolment.company_id) <= 0:
             raise RunFull(_("The run is full (%(n)s seats). Raise the capacity first.", n=run.capacity))
@@ -633,11 +649,6 @@ def cancel_run(actor: User, run_id: int, reason: str) -> int:
     return len(enrolments)
 
 
-def set_capacity(actor: User, run_id: int, capacity: int) -> Run:
-    from ..catalogue.services import update_run
-    return update_run(actor, run_id, {"capacity": capacity})
-
-
 def enrol_person(actor: User, run_id: int, email: str, name: str, *, source: str = "admin",
                  company: str | None = None, phone: str | None = None) -> tuple[Enrolment, bool]:
     """Admin enrols someone by e-mail, creating a trainee account when needed.
@@ -678,11 +689,7 @@ def _optional(value, field: str, limit: int) -> str | None:
 
 # --- reading ----------------------------------------------------------------
 
-STATUS_LABELS = {
-    "confirmed": _l("Confirmed"), "waitlisted": _l("Waitlisted"), "pending": _l("Awaiting approval"),
-    "rejected": _l("Declined"), "cancelled": _l("Cancelled"), "offered": _l("Seat offered"),
-    "offer_declined": _l("Offer declined"), "offer_expired": _l("Offer expired"),
-}
+STATUS_LABELS = ENROLMENT_STATUS_TITLES  # the one wording of each state, in training/labels.py
 
 
 def status_label(status: str) -> str:

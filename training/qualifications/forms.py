@@ -7,8 +7,17 @@ import re
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import (DateField, FieldList, Form, FormField, IntegerField, SelectField, StringField, SubmitField,
-                     TextAreaField)
+from wtforms import (
+    DateField,
+    FieldList,
+    Form,
+    FormField,
+    IntegerField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from .models import GrantSource
@@ -61,14 +70,17 @@ class SkillForm(FlaskForm):
     @classmethod
     def for_skill(cls, skill=None) -> SkillForm:
         from .models import DEFAULT_LEVELS
-        form = cls(obj=skill) if skill is not None else cls()
-        if not form.is_submitted():
+        form = cls()
+        if not form.is_submitted():  # what was sent, else the skill's values (never a mix of both)
+            if skill is not None:
+                for name in ("code", "name", "name_zh", "category", "validity_months"):
+                    getattr(form, name).data = getattr(skill, name)
             form.levels.data = _levels_text(skill.levels if skill is not None else DEFAULT_LEVELS)
         return form
 
     def to_data(self) -> dict:
         levels = []
-        for line in (self.levels.data or "").splitlines():
+        for line in str(self.levels.data or "").splitlines():
             if not line.strip():
                 continue
             parts = [p.strip() for p in line.split("|")]
@@ -104,8 +116,11 @@ class PositionForm(FlaskForm):
 
     @classmethod
     def for_position(cls, skills, locale: str, position=None, emails: list[str] | None = None) -> PositionForm:
-        form = cls(obj=position) if position is not None else cls()
-        if not form.is_submitted():
+        form = cls()
+        if not form.is_submitted():  # what was sent, else the position's values (never a mix of both)
+            if position is not None:
+                for name in ("code", "name", "name_zh", "site", "department"):
+                    getattr(form, name).data = getattr(position, name)
             while len(form.requirements.entries):
                 form.requirements.pop_entry()
             for r in (position.requirements if position is not None else []):
@@ -123,7 +138,7 @@ class PositionForm(FlaskForm):
         requirements = []
         for entry in self.requirements.entries:
             raw = entry.form.skill_id.data
-            if not raw:
+            if not raw or not isinstance(raw, str):
                 continue
             level, people = entry.form.level, entry.form.min_people
             requirements.append({

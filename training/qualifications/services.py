@@ -32,7 +32,7 @@ from sqlalchemy.orm import selectinload
 
 from .. import mail, signals
 from ..accounts.models import Role, User
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Course, Run, RunStatus
 from ..certificates.documents import DocumentMissing
 from ..certificates.models import Certificate

@@ -95,7 +95,7 @@ def _question_fields(data: Mapping) -> tuple[str, str]:
 
 def add_question(actor, data: Mapping) -> FeedbackQuestion:
     """Admins add a rating or free-text question, general or for one course."""
-    from ..admin.models import record
+    from ..audit import record
     kind = str(data.get("kind") or "")
     if kind not in (QuestionKind.rating.value, QuestionKind.text.value):
         raise ValidationFailed(_("A new question is a rating or a free-text question."), fields={"kind": "unknown"})
@@ -117,7 +117,7 @@ def add_question(actor, data: Mapping) -> FeedbackQuestion:
 
 def update_question(actor, question_id: int, data: Mapping) -> FeedbackQuestion:
     """Admins change a question's wording or switch it off (answers already given are kept)."""
-    from ..admin.models import record
+    from ..audit import record
     question = db.session.get(FeedbackQuestion, question_id)
     if question is None:
         raise NotFound(_("No such question."))

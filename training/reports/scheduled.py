@@ -37,7 +37,7 @@ def subscriptions() -> list[ReportSubscription]:
 
 def subscribe(actor, email: str, frequency: str, course_id: int | None = None) -> ReportSubscription:
     """An admin subscribes a person allowed to see reports (admin, trainer, coordinator)."""
-    from ..admin.models import record
+    from ..audit import record
     if frequency not in FREQUENCY_LABELS:
         raise ValidationFailed(_("Choose weekly or monthly."), fields={"frequency": "unknown"})
     user = db.session.scalar(select(User).where(User.email == (email or "").strip().lower()[:254]))
@@ -63,7 +63,7 @@ def subscribe(actor, email: str, frequency: str, course_id: int | None = None) -
 
 
 def unsubscribe(actor, subscription_id: int) -> None:
-    from ..admin.models import record
+    from ..audit import record
     subscription = db.session.get(ReportSubscription, subscription_id)
     if subscription is None:
         raise NotFound(_("No such subscription."))

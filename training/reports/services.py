@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
 from dateutil.relativedelta import relativedelta
 from flask_babel import gettext as _
@@ -19,11 +20,14 @@ from ..catalogue.services import parse_date
 from ..companies.models import Company
 from ..enrolment.models import Enrolment
 from ..errors import Forbidden, ValidationFailed
-from ..extensions import db
+from ..extensions import Model, db
 from ..figures import metrics, summaries
 from ..figures.metrics import Scope
 from ..permissions import report_limits
 from ..types import org_today, utcnow
+
+if TYPE_CHECKING:
+    from .feedback import Overview
 
 MAX_YEARS = 10
 ID_FILTERS = ("course_id", "category_id", "trainer_id", "company_id", "run_id")
@@ -35,7 +39,7 @@ def default_period(today: date | None = None) -> tuple[date, date]:
     return today.replace(day=1) - relativedelta(months=11), today
 
 
-def _id(args: Mapping, name: str) -> int | None:
+def _id(args: Mapping[str, Any], name: str) -> int | None:
     raw = args.get(name)
     if raw is None or str(raw).strip() == "":
         return None
@@ -51,7 +55,7 @@ class BadRequest(ValidationFailed):
     status = 400
 
 
-def _date(args: Mapping, name: str) -> date | None:
+def _date(args: Mapping[str, Any], name: str) -> date | None:
     if not args.get(name):
         return None
     try:
@@ -60,12 +64,12 @@ def _date(args: Mapping, name: str) -> date | None:
         raise BadRequest(exc.message, fields=exc.fields) from None
 
 
-def _exists(model, value: int | None, name: str) -> None:
+def _exists(model: type[Model], value: int | None, name: str) -> None:
     if value is not None and db.session.get(model, value) is None:
         raise ValidationFailed(_("%(field)s names nothing that exists.", field=name), fields={name: "unknown"})
 
 
-def scope_for(viewer, args: Mapping) -> Scope:
+def scope_for(viewer: User, args: Mapping[str, Any]) -> Scope:
     """The report a viewer asked for (``from``, ``to``, ``course_id``,
     ``category_id``, ``city``, ``trainer_id``, ``company_id``, ``run_id``),
     checked and narrowed to what they may see: trainers get the runs they
@@ -113,13 +117,13 @@ def course_choices() -> list[Course]:
     return list(db.session.scalars(select(Course).where(Course.archived.is_(False)).order_by(Course.code)))
 
 
-def summary(viewer, args: Mapping) -> metrics.Summary:
+def summary(viewer: User, args: Mapping[str, Any]) -> metrics.Summary:
     """The key figures (from the summaries: ``as_of`` says when they were taken)."""
     scope = scope_for(viewer, args)
     return metrics.summary(scope, utcnow(), summaries.facts(scope))
 
 
-def monthly(viewer, args: Mapping) -> tuple[Scope, list[metrics.Month], datetime]:
+def monthly(viewer: User, args: Mapping[str, Any]) -> tuple[Scope, list[metrics.Month], datetime]:
     scope = scope_for(viewer, args)
     source = summaries.facts(scope)
     return scope, metrics.monthly(scope, source=source), source.as_of
@@ -147,7 +151,7 @@ class Dashboard:
     trainers: list[metrics.TrainerFigures]
     options: FilterOptions
     feedback: object = None  # feedback.Overview: satisfaction per run, course and trainer
-    limits: dict = field(default_factory=dict)
+    limits: dict[str, int] = field(default_factory=dict)
 
     @property
     def as_of(self) -> datetime:
@@ -158,7 +162,7 @@ class Dashboard:
         return self.summary.totals.runs == 0 and self.summary.certificates_issued == 0
 
 
-def _options(limits: dict) -> FilterOptions:
+def _options(limits: dict[str, int]) -> FilterOptions:
     runs = select(Run.id).where(Run.status != RunStatus.cancelled.value)
     if "trainer_id" in limits:
         runs = runs.where(Run.id.in_(
@@ -179,7 +183,7 @@ def _options(limits: dict) -> FilterOptions:
     return FilterOptions(courses, categories, cities, trainers, companies)
 
 
-def dashboard(viewer, args: Mapping) -> Dashboard:
+def dashboard(viewer: User, args: Mapping[str, Any]) -> Dashboard:
     scope = scope_for(viewer, args)
     now = utcnow()
     source = summaries.facts(scope, now)
@@ -192,6 +196,6 @@ def dashboard(viewer, args: Mapping) -> Dashboard:
         limits=report_limits(viewer) or {})
 
 
-def _feedback(viewer, scope: Scope):
+def _feedback(viewer: User, scope: Scope) -> Overview:
     from . import feedback
     return feedback.overview(viewer, scope)

@@ -5,6 +5,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from .. import content_forms
+from ..content_i18n import localized
 from ..errors import DomainError
 from ..markdown import plain_text
 from ..permissions import can
@@ -15,6 +17,7 @@ from .forms import PhotoForm, ProfileForm, RemovePhotoForm
 bp = Blueprint("trainers", __name__)
 
 PER_PAGE = 24
+PROFILE_TEXTS = ("title", "bio")
 
 
 @bp.get("/trainers")
@@ -28,7 +31,8 @@ def directory():
 def profile(user_id):
     detail = services.trainer_detail(user_id, current_user)
     return render_template("trainers/profile.html", d=detail, user=detail.user, profile=detail.profile,
-                           meta_description=plain_text(detail.profile.bio, 200) or detail.user.display_name,
+                           meta_description=(plain_text(localized(detail.profile, "bio"), 200)
+                                             or detail.user.display_name),
                            can_edit=can(current_user, "edit_trainer_profile", detail.user))
 
 
@@ -39,16 +43,19 @@ def edit_profile(user_id):
     if not can(current_user, "edit_trainer_profile", user):
         abort(403)
     profile = user.trainer_profile
-    form = ProfileForm(data={"name": user.display_name, "title": profile.title, "organisation": profile.organisation,
-                             "expertise": profile.expertise, "bio": profile.bio, "public": profile.public}
+    form = ProfileForm(data={"name": user.display_name, "organisation": profile.organisation,
+                             "expertise": profile.expertise, "public": profile.public}
                        if request.method == "GET" else None)
+    if request.method == "GET":
+        content_forms.fill(form, profile, PROFILE_TEXTS)
     if form.validate_on_submit():
         try:
             services.update_profile(current_user, user.id, {
-                "name": form.name.data, "title": form.title.data, "organisation": form.organisation.data,
-                "expertise": form.expertise.data, "bio": form.bio.data, "public": form.public.data})
+                "name": form.name.data, "organisation": form.organisation.data,
+                "expertise": form.expertise.data, "public": form.public.data,
+                **content_forms.data(form, PROFILE_TEXTS)})
         except DomainError as exc:
-            show_form_error(form, exc, {"display_name": "name"})
+            show_form_error(form, exc, {"display_name": "name", **content_forms.aliases(form, PROFILE_TEXTS)})
         else:
             flash(_("Profile saved."), "success")
             return redirect(url_for("trainers.edit_profile", user_id=user.id))

@@ -14,12 +14,14 @@ from sqlalchemy.orm import selectinload
 
 from ..accounts.models import Role, TrainerProfile, User
 from ..accounts.services import clean_name
-from ..admin.models import record
+from ..audit import record
 from ..catalogue.models import Course, Run, RunStatus, run_trainers
-from ..catalogue.search import Page, _like_escape
+from ..catalogue.search import _like_escape
 from ..catalogue.services import PUBLIC_RUN_STATUSES, confirmed_counts, seats_by_run
+from .. import content_i18n
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
+from ..paging import Page
 from ..permissions import can
 from ..types import org_today, utcnow
 from . import photos
@@ -52,7 +54,8 @@ def list_trainers(q: str = "", page: int = 1, per_page: int = 24) -> Page:
     for term in (q or "").split()[:5]:
         like = f"%{_like_escape(term.lower()[:60])}%"
         stmt = stmt.where(or_(*(func.lower(column).like(like, escape="\\") for column in (
-            User.display_name, TrainerProfile.title, TrainerProfile.organisation, TrainerProfile.expertise))))
+            User.display_name, TrainerProfile.title, TrainerProfile.title_translation, TrainerProfile.organisation,
+            TrainerProfile.expertise))))
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     users = list(db.session.scalars(stmt.order_by(User.display_name, User.id).limit(per_page)
                                     .offset((page - 1) * per_page).options(selectinload(User.trainer_profile))))
@@ -167,13 +170,12 @@ def update_profile(actor, user_id: int, data: dict) -> TrainerProfile:
     changes = {}
     if "name" in data:
         changes["display_name"] = clean_name(data.get("name") or "")
-    for key, limit in (("title", 200), ("organisation", 200)):
-        if key in data:
-            changes[key] = _text(data.get(key), key, limit) or None
+    if "organisation" in data:
+        changes["organisation"] = _text(data.get("organisation"), "organisation", 200) or None
     if "expertise" in data:
         changes["expertise"] = normalise_tags(data.get("expertise") if isinstance(data.get("expertise"), str) else "")
-    if "bio" in data:
-        changes["bio"] = _text(data.get("bio"), "bio", 20000)
+    # Job title and bio: in both languages (title / title_i18n, bio / bio_i18n, original_language).
+    content_i18n.apply_texts(profile, data, {"title": 200, "bio": 20000})
     if "public" in data:
         changes["public"] = bool(data.get("public"))
     if "display_name" in changes:

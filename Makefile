@@ -39,6 +39,8 @@ test: install-test
 
 # Static checks: mypy on training/ (configured in pyproject.toml, which lists the modules held to strict).
 lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m mypy training
 
 translations: install-test

@@ -6,8 +6,9 @@ def when_ready(server):
     """Several workers without Redis count rate limits each on their own: say so."""
     import os
 
-    from training.limits import warn_if_not_shared
     from training.config import _bool
+    from training.limits import warn_if_not_shared
+
     storage = os.environ.get("REDIS_URL") or "memory://"  # as training/config.py decides
     warn_if_not_shared(server.cfg.workers, storage, _bool("RATELIMIT_ENABLED", True), warn=server.log.warning)
 
@@ -15,6 +16,8 @@ def when_ready(server):
 def child_exit(server, worker):
     """Metrics of a worker that stopped are kept in PROMETHEUS_MULTIPROC_DIR; its live gauges are dropped."""
     import os
+
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
+
         multiprocess.mark_process_dead(worker.pid)

@@ -10,6 +10,7 @@ Builds throw-away databases (a temporary SQLite file; on PostgreSQL a new
 database on that server, dropped at the end) and never touches real data.
 Every loop is bounded by --repeat and by --time-limit seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,13 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, event, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, event, text  # noqa: E402 - after the project root is put on sys.path
+from sqlalchemy.engine import make_url  # noqa: E402 - after the project root is put on sys.path
 
 
 def build(app, trainees: int):
@@ -32,19 +33,28 @@ def build(app, trainees: int):
     from training.catalogue.models import Course, Meeting, Run
     from training.enrolment.models import Enrolment
     from training.extensions import db
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    now = datetime.now(UTC).replace(microsecond=0)
     trainer = User(email="trainer@example.com", display_name="Li Wei", role="trainer", password_hash="x")
     course = Course(code="BENCH-1", title="Benchmark course", hours=24.0, min_attendance_pct=80)
     start = now - timedelta(minutes=10)
-    run = Run(course=course, capacity=trainees + 10, starts_on=(start - timedelta(days=1)).date(),
-              ends_on=(start + timedelta(days=12)).date(), timezone="Asia/Shanghai")
+    run = Run(
+        course=course,
+        capacity=trainees + 10,
+        starts_on=(start - timedelta(days=1)).date(),
+        ends_on=(start + timedelta(days=12)).date(),
+        timezone="Asia/Shanghai",
+    )
     run.trainers = [trainer]
-    run.meetings = [Meeting(starts_at=start + timedelta(days=i), ends_at=start + timedelta(days=i, hours=3))
-                    for i in range(10)]
+    run.meetings = [
+        Meeting(starts_at=start + timedelta(days=i), ends_at=start + timedelta(days=i, hours=3)) for i in range(10)
+    ]
     db.session.add_all([trainer, course, run])
     names = ["欧阳晓燕", "王小明", "Anna Müller", "John Smith", "李娜", "Carla Rossi"]
-    users = [User(email=f"t{i}@example.com", display_name=f"{names[i % len(names)]} {i}", role="trainee",
-                  password_hash="x") for i in range(trainees)]
+    users = [
+        User(email=f"t{i}@example.com", display_name=f"{names[i % len(names)]} {i}", role="trainee", password_hash="x")
+        for i in range(trainees)
+    ]
     db.session.add_all(users)
     db.session.flush()
     db.session.add_all([Enrolment(run=run, user=u, status="confirmed", confirmed_at=now) for u in users])
@@ -78,10 +88,19 @@ def bench(url: str, label: str, trainees: int, repeat: int, deadline: float) -> 
     from training.accounts.models import User
     from training.attendance import services, sheets
     from training.extensions import db
+
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
-                          "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "JOBS_MODE": "inline",
-                          "MAIL_DIR": f"{tmp}/mail"})
+        app = create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": url,
+                "SECRET_KEY": "bench",
+                "WTF_CSRF_ENABLED": False,
+                "RATELIMIT_ENABLED": False,
+                "JOBS_MODE": "inline",
+                "MAIL_DIR": f"{tmp}/mail",
+            }
+        )
         with app.app_context():
             db.create_all()
             trainer_id, run_id, meeting_id = build(app, trainees)
@@ -90,7 +109,7 @@ def bench(url: str, label: str, trainees: int, repeat: int, deadline: float) -> 
             statements: list[str] = []
             event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
             print(f"{label}: {trainees} confirmed trainees, 10 meetings")
-            cycle = iter(range(10 ** 6))
+            cycle = iter(range(10**6))
 
             def mark_all(kind):
                 n = next(cycle)
@@ -100,8 +119,9 @@ def bench(url: str, label: str, trainees: int, repeat: int, deadline: float) -> 
                     db.session.execute(text("DELETE FROM attendance"))
                     db.session.commit()
                 status = ("present", "late")[n % 2]
-                records = [{"enrolment_id": i, "status": status, "idempotency_key": uuid.uuid4().hex}
-                           for i in enrolment_ids]
+                records = [
+                    {"enrolment_id": i, "status": status, "idempotency_key": uuid.uuid4().hex} for i in enrolment_ids
+                ]
                 statements.clear()
                 services.mark(trainer, meeting_id, records)
                 return len(statements)
@@ -109,42 +129,58 @@ def bench(url: str, label: str, trainees: int, repeat: int, deadline: float) -> 
             queries = mark_all("first")
             report("mark all (first marks, service)", timed(lambda: mark_all("first"), repeat, deadline), queries)
             queries = mark_all("change")
-            report("mark all (every status changes, service)", timed(lambda: mark_all("change"), repeat, deadline),
-                   queries)
+            report(
+                "mark all (every status changes, service)", timed(lambda: mark_all("change"), repeat, deadline), queries
+            )
 
             client = app.test_client()
             with client.session_transaction() as sess:
                 from training.accounts.services import start_session
+
                 start_session(trainer)
                 sess["_user_id"] = trainer.get_id()
 
             def post():
                 n = next(cycle)
-                body = {"records": [{"enrolment_id": i, "status": ("absent", "present")[n % 2],
-                                     "idempotency_key": uuid.uuid4().hex} for i in enrolment_ids]}
+                body = {
+                    "records": [
+                        {"enrolment_id": i, "status": ("absent", "present")[n % 2], "idempotency_key": uuid.uuid4().hex}
+                        for i in enrolment_ids
+                    ]
+                }
                 response = client.post(f"/meetings/{meeting_id}/attendance.json", json=body)
                 assert response.status_code == 200, response.data[:200]
+
             report("roster save over HTTP (JSON endpoint)", timed(post, repeat, deadline))
 
             def replay():
-                body = {"records": [{"enrolment_id": i, "status": "late", "idempotency_key": f"replay-{i:08d}"}
-                                    for i in enrolment_ids]}
+                body = {
+                    "records": [
+                        {"enrolment_id": i, "status": "late", "idempotency_key": f"replay-{i:08d}"}
+                        for i in enrolment_ids
+                    ]
+                }
                 assert client.post(f"/meetings/{meeting_id}/attendance.json", json=body).status_code == 200
+
             replay()
             report("offline replay, all keys already applied", timed(replay, repeat, deadline))
 
             def page():
                 assert client.get(f"/meetings/{meeting_id}/roster").status_code == 200
+
             report("roster page render", timed(page, repeat, deadline))
 
             meeting = services.get_meeting(meeting_id)
-            report("sign-in sheet PDF", timed(lambda: sheets.sign_in_sheet(meeting, services.roster(meeting)),
-                                              max(3, repeat // 3), deadline))
+            report(
+                "sign-in sheet PDF",
+                timed(lambda: sheets.sign_in_sheet(meeting, services.roster(meeting)), max(3, repeat // 3), deadline),
+            )
 
             def progress():
                 statements.clear()
                 services.eligibility_for_run(run_id)
                 return len(statements)
+
             queries = progress()
             report("eligibility_for_run (progress of the run)", timed(progress, repeat, deadline), queries)
             db.session.remove()
@@ -153,6 +189,7 @@ def bench(url: str, label: str, trainees: int, repeat: int, deadline: float) -> 
 
 def main() -> None:
     import logging
+
     logging.disable(logging.INFO)  # request log lines would drown the figures
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trainees", type=int, default=200)
@@ -176,8 +213,9 @@ def main() -> None:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         try:
-            bench(base.set(database=name).render_as_string(hide_password=False), "PostgreSQL", trainees, repeat,
-                  deadline)
+            bench(
+                base.set(database=name).render_as_string(hide_password=False), "PostgreSQL", trainees, repeat, deadline
+            )
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -14,6 +14,7 @@ or not, median under 8 ms, p95 under 20 ms and at most 8 queries; every search (
 included) p95 under 20 ms; the base layout alone under 0.5 ms. /healthz is measured the same way, as the
 baseline of the run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,21 +24,37 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, event, insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, event, insert, text  # noqa: E402 - after the project root is put on sys.path
+from sqlalchemy.engine import make_url  # noqa: E402 - after the project root is put on sys.path
 
 COURSES, RUNS, TRAINERS, TRAINEES, ENROLMENTS = 10_000, 2_000, 300, 1_000, 6_000
-TOPICS = [("PLC programming", "PLC 编程", "plc"), ("Industrial robotics", "工业机器人", "robotics"),
-          ("MES", "制造执行系统", "mes"), ("OPC UA and IIoT", "OPC UA 与工业物联网", "iiot"),
-          ("Machine vision", "机器视觉", "vision"), ("Additive manufacturing", "增材制造", "additive"),
-          ("Functional safety", "功能安全", "safety"), ("Lean", "精益生产", "lean")]
-TITLE_WORDS = ["fundamentals", "in practice", "for maintenance teams", "advanced lab", "commissioning",
-               "troubleshooting", "architecture", "data and analytics", "safety integration", "from the ground up"]
+TOPICS = [
+    ("PLC programming", "PLC 编程", "plc"),
+    ("Industrial robotics", "工业机器人", "robotics"),
+    ("MES", "制造执行系统", "mes"),
+    ("OPC UA and IIoT", "OPC UA 与工业物联网", "iiot"),
+    ("Machine vision", "机器视觉", "vision"),
+    ("Additive manufacturing", "增材制造", "additive"),
+    ("Functional safety", "功能安全", "safety"),
+    ("Lean", "精益生产", "lean"),
+]
+TITLE_WORDS = [
+    "fundamentals",
+    "in practice",
+    "for maintenance teams",
+    "advanced lab",
+    "commissioning",
+    "troubleshooting",
+    "architecture",
+    "data and analytics",
+    "safety integration",
+    "from the ground up",
+]
 ZH_WORDS = ["基础", "实战", "进阶", "调试", "维护", "编程", "架构", "数据分析", "安全集成", "入门"]
 CITIES = ["Suzhou", "Shanghai", "Shenzhen", "Stuttgart", "Ningbo", "Wuxi", "Chengdu", "Online"]
 SURNAMES = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "Müller", "Schmidt", "Smith", "Garcia", "Rossi"]
@@ -47,12 +64,23 @@ GIVEN = ["伟", "敏", "静", "磊", "洋", "Anna", "Hans", "Oliver", "Maria", "
 def build_app(url: str):
     from training import create_app
     from training.extensions import db
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": False, "RATELIMIT_ENABLED": False,
-                      "WTF_CSRF_ENABLED": False, "JOBS_MODE": "inline", "ARGON2_FAST": True,
-                      "PUBLIC_BASE_URL": "http://127.0.0.1", "SCHEDULER_IN_WEB": False, "SECRET_KEY": "bench",
-                      "ALLOW_LOCAL_STATE": True,
-                      # Measure rendering and queries, not the anonymous page cache (training/pagecache.py).
-                      "PUBLIC_PAGE_CACHE_SECONDS": 0})
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "TESTING": False,
+            "RATELIMIT_ENABLED": False,
+            "WTF_CSRF_ENABLED": False,
+            "JOBS_MODE": "inline",
+            "ARGON2_FAST": True,
+            "PUBLIC_BASE_URL": "http://127.0.0.1",
+            "SCHEDULER_IN_WEB": False,
+            "SECRET_KEY": "bench",
+            "ALLOW_LOCAL_STATE": True,
+            # Measure rendering and queries, not the anonymous page cache (training/pagecache.py).
+            "PUBLIC_PAGE_CACHE_SECONDS": 0,
+        }
+    )
     with app.app_context():
         db.create_all()  # also installs the search index (training.catalogue.search)
     return app
@@ -63,58 +91,115 @@ def load(app, rng: random.Random) -> None:
     from training.catalogue.models import Category, Course, Meeting, Run, run_trainers
     from training.enrolment.models import Enrolment
     from training.extensions import db
-    now = datetime.now(timezone.utc)
+
+    now = datetime.now(UTC)
     from training.catalogue.search import install_search_support, uninstall_search_support
+
     with app.app_context():
         conn = db.session.connection()
         # Bulk load without the search triggers, then build the index in one pass.
         uninstall_search_support(conn)
-        conn.execute(insert(Category), [{"id": i + 1, "slug": slug, "name": name, "name_zh": zh}
-                                        for i, (name, zh, slug) in enumerate(TOPICS)])
+        conn.execute(
+            insert(Category),
+            [{"id": i + 1, "slug": slug, "name": name, "name_zh": zh} for i, (name, zh, slug) in enumerate(TOPICS)],
+        )
         users = []
         for i in range(TRAINERS + TRAINEES):
             trainer = i < TRAINERS
-            name = rng.choice(SURNAMES) + ("" if rng.random() < .5 else " ") + rng.choice(GIVEN) + f" {i}"
-            users.append({"id": i + 1, "email": f"user{i}@bench.example", "display_name": name,
-                          "role": "trainer" if trainer else "trainee", "active": True, "session_version": 1,
-                          "failed_logins": 0, "created_at": now, "password_hash": None})
+            name = rng.choice(SURNAMES) + ("" if rng.random() < 0.5 else " ") + rng.choice(GIVEN) + f" {i}"
+            users.append(
+                {
+                    "id": i + 1,
+                    "email": f"user{i}@bench.example",
+                    "display_name": name,
+                    "role": "trainer" if trainer else "trainee",
+                    "active": True,
+                    "session_version": 1,
+                    "failed_logins": 0,
+                    "created_at": now,
+                    "password_hash": None,
+                }
+            )
         conn.execute(insert(User), users)
-        conn.execute(insert(TrainerProfile), [{
-            "user_id": i + 1, "title": "Senior engineer", "organisation": "Bench Automation Ltd",
-            "bio": "Twenty years of commissioning lines. 多年产线调试经验。", "public": True, "updated_at": now,
-            "expertise": ", ".join(rng.sample([t[0] for t in TOPICS], 3))} for i in range(TRAINERS)])
+        conn.execute(
+            insert(TrainerProfile),
+            [
+                {
+                    "user_id": i + 1,
+                    "title": "Senior engineer",
+                    "organisation": "Bench Automation Ltd",
+                    "bio": "Twenty years of commissioning lines. 多年产线调试经验。",
+                    "public": True,
+                    "updated_at": now,
+                    "expertise": ", ".join(rng.sample([t[0] for t in TOPICS], 3)),
+                }
+                for i in range(TRAINERS)
+            ],
+        )
         courses = []
         for i in range(COURSES):
             cat = rng.randrange(len(TOPICS))
             name, zh, _slug = TOPICS[cat]
             word, zh_word = rng.choice(TITLE_WORDS), rng.choice(ZH_WORDS)
-            courses.append({
-                "id": i + 1, "code": f"B{i:05d}", "title": f"{name} {word} {zh}{zh_word}",
-                "summary": f"A {word} course on {name.lower()}: hands-on labs and real equipment. {zh}{zh_word}课程。",
-                "description": (f"## {name}\n\nThis course covers {name} {word}. " * 4
-                                + f"\n\n课程内容：{zh}、{zh_word}、现场实操与案例分析。" * 3),
-                "outcomes": "- Apply it on your line", "prerequisites": "", "audience": "Engineers",
-                "category_id": cat + 1, "level": rng.choice(["beginner", "intermediate", "advanced"]),
-                "hours": rng.choice([8, 12, 16, 24]), "language": rng.choice(["en", "zh", "en+zh"]),
-                "min_attendance_pct": 80, "excused_counts": False, "weight_by_length": False, "auto_issue": False,
-                "published": rng.random() > .03, "archived": False,
-                "created_at": now - timedelta(days=rng.randrange(1000))})
+            courses.append(
+                {
+                    "id": i + 1,
+                    "code": f"B{i:05d}",
+                    "title": f"{name} {word} {zh}{zh_word}",
+                    "summary": f"A {word} course on {name.lower()}: hands-on labs and real equipment. {zh}{zh_word}课程。",
+                    "description": (
+                        f"## {name}\n\nThis course covers {name} {word}. " * 4
+                        + f"\n\n课程内容：{zh}、{zh_word}、现场实操与案例分析。" * 3
+                    ),
+                    "outcomes": "- Apply it on your line",
+                    "prerequisites": "",
+                    "audience": "Engineers",
+                    "category_id": cat + 1,
+                    "level": rng.choice(["beginner", "intermediate", "advanced"]),
+                    "hours": rng.choice([8, 12, 16, 24]),
+                    "language": rng.choice(["en", "zh", "en+zh"]),
+                    "min_attendance_pct": 80,
+                    "excused_counts": False,
+                    "weight_by_length": False,
+                    "auto_issue": False,
+                    "published": rng.random() > 0.03,
+                    "archived": False,
+                    "created_at": now - timedelta(days=rng.randrange(1000)),
+                }
+            )
         for chunk in range(0, COURSES, 2000):
-            conn.execute(insert(Course), courses[chunk:chunk + 2000])
+            conn.execute(insert(Course), courses[chunk : chunk + 2000])
         runs, meetings, teaching = [], [], []
         for i in range(RUNS):
             start = date.today() + timedelta(days=rng.randrange(-120, 240))
             city = rng.choice(CITIES)
-            runs.append({"id": i + 1, "course_id": rng.randrange(COURSES) + 1, "starts_on": start,
-                         "ends_on": start + timedelta(days=2), "timezone": "Asia/Shanghai",
-                         "mode": "online" if city == "Online" else rng.choice(["in_person", "in_person", "blended"]),
-                         "location": "" if city == "Online" else "Training centre", "city": "" if city == "Online" else city,
-                         "capacity": rng.choice([8, 12, 16, 20]), "requires_approval": False,
-                         "status": rng.choice(["open"] * 8 + ["closed", "draft"]), "notes": "", "created_at": now})
+            runs.append(
+                {
+                    "id": i + 1,
+                    "course_id": rng.randrange(COURSES) + 1,
+                    "starts_on": start,
+                    "ends_on": start + timedelta(days=2),
+                    "timezone": "Asia/Shanghai",
+                    "mode": "online" if city == "Online" else rng.choice(["in_person", "in_person", "blended"]),
+                    "location": "" if city == "Online" else "Training centre",
+                    "city": "" if city == "Online" else city,
+                    "capacity": rng.choice([8, 12, 16, 20]),
+                    "requires_approval": False,
+                    "status": rng.choice(["open"] * 8 + ["closed", "draft"]),
+                    "notes": "",
+                    "created_at": now,
+                }
+            )
             for d in range(3):
-                day = datetime.combine(start + timedelta(days=d), datetime.min.time(), tzinfo=timezone.utc)
-                meetings.append({"run_id": i + 1, "starts_at": day + timedelta(hours=1),
-                                 "ends_at": day + timedelta(hours=9), "title": ""})
+                day = datetime.combine(start + timedelta(days=d), datetime.min.time(), tzinfo=UTC)
+                meetings.append(
+                    {
+                        "run_id": i + 1,
+                        "starts_at": day + timedelta(hours=1),
+                        "ends_at": day + timedelta(hours=9),
+                        "title": "",
+                    }
+                )
             for t in rng.sample(range(TRAINERS), 2):
                 teaching.append({"run_id": i + 1, "user_id": t + 1})
         conn.execute(insert(Run), runs)
@@ -123,9 +208,22 @@ def load(app, rng: random.Random) -> None:
         pairs = set()
         while len(pairs) < ENROLMENTS:
             pairs.add((rng.randrange(RUNS) + 1, TRAINERS + rng.randrange(TRAINEES) + 1))
-        conn.execute(insert(Enrolment), [{"run_id": r, "user_id": u, "status": "confirmed", "source": "import",
-                                          "created_at": now, "updated_at": now, "confirmed_at": now, "reason": ""}
-                                         for r, u in sorted(pairs)])
+        conn.execute(
+            insert(Enrolment),
+            [
+                {
+                    "run_id": r,
+                    "user_id": u,
+                    "status": "confirmed",
+                    "source": "import",
+                    "created_at": now,
+                    "updated_at": now,
+                    "confirmed_at": now,
+                    "reason": "",
+                }
+                for r, u in sorted(pairs)
+            ],
+        )
         install_search_support(conn)
         db.session.commit()
         if db.engine.dialect.name == "postgresql":
@@ -135,6 +233,7 @@ def load(app, rng: random.Random) -> None:
 
 def measure(app, requests: int, deadline: float) -> list[tuple]:
     from training.extensions import db
+
     next_month = (date.today().replace(day=1) + timedelta(days=32)).strftime("%Y-%m")
     scenarios = [
         ("first page", "/"),
@@ -151,9 +250,15 @@ def measure(app, requests: int, deadline: float) -> list[tuple]:
         ("trainer profile", "/trainers/7"),
         ("API search", "/api/v1/courses?q=vision&per_page=50"),
     ]
-    scenarios = [("/healthz (baseline)", "/healthz")] + scenarios + [
-        ("signed in: first page", "/"), ("signed in: search (Chinese, 1 char)", "/?q=机"),
-        ("signed in: search (Chinese, 2 chars)", "/?q=机器")]
+    scenarios = (
+        [("/healthz (baseline)", "/healthz")]
+        + scenarios
+        + [
+            ("signed in: first page", "/"),
+            ("signed in: search (Chinese, 1 char)", "/?q=机"),
+            ("signed in: search (Chinese, 2 chars)", "/?q=机器"),
+        ]
+    )
     rows = []
     with app.app_context():
         client = app.test_client()
@@ -195,6 +300,7 @@ def _log_in(app, client) -> None:
     from training.accounts.models import User
     from training.accounts.services import start_session
     from training.extensions import db
+
     user = db.session.scalar(db.select(User).where(User.role == "trainee").order_by(User.id).limit(1))
     start_session(user)
     with client.session_transaction() as sess:
@@ -207,6 +313,7 @@ def _layout_cost(app, samples: int) -> tuple:
     request of its own as on a real page: what every page pays before its content."""
     from flask import render_template_string
     from flask_babel import force_locale
+
     timings = []
     for i in range(samples + 5):
         with app.test_request_context("/"), force_locale("zh" if i % 2 else "en"):
@@ -235,8 +342,11 @@ def _target(label: str, queries: int, median: float, p95: float) -> str:
 
 def report(name: str, load_seconds: float, rows) -> None:
     import os
-    print(f"\n== {name}: {COURSES} courses, {RUNS} runs, {TRAINERS} trainers (loaded in {load_seconds:.1f} s); "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+
+    print(
+        f"\n== {name}: {COURSES} courses, {RUNS} runs, {TRAINERS} trainers (loaded in {load_seconds:.1f} s); "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
     print(f"{'page':<38}{'queries':>8}{'median ms':>11}{'p95 ms':>9}{'n':>5}  target")
     for label, _url, queries, median, p95, n in rows:
         if median is None:
@@ -253,6 +363,7 @@ def run_sqlite(args, deadline) -> None:
         report("SQLite", time.perf_counter() - started, measure(app, args.requests, deadline))
         with app.app_context():
             from training.extensions import db
+
             db.engine.dispose()
 
 
@@ -273,11 +384,17 @@ def run_postgres(args, deadline) -> None:
         report("PostgreSQL", time.perf_counter() - started, measure(app, args.requests, deadline))
         with app.app_context():
             from training.extensions import db
+
             db.engine.dispose()
     finally:
         with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 
@@ -291,6 +408,7 @@ def main() -> None:
     args.requests = max(1, min(args.requests, 1000))
     deadline = time.monotonic() + args.time_limit
     import logging
+
     logging.getLogger("training.request").setLevel(logging.WARNING)
     run_sqlite(args, deadline)
     if args.postgres:

@@ -10,6 +10,7 @@ PDF's size and the peak RSS of every process.
 Uses a throw-away SQLite database and signing key in a temporary folder.
 Bounded: at most 5,000 certificates and 2,000 samples. Prints figures; asserts nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,19 +40,32 @@ def median_ms(fn, samples: int) -> str:
 def single(samples: int, signing_dir: str) -> None:
     from training.certificates import codes, pdf, signing
     from training.pdf_fonts import fonts
+
     f = fonts()
     print(f"fonts: latin={f.latin} cjk={f.cjk} (embedded={f.cjk_embedded})")
     signer = signing.get_signer({"SIGNING_DIR": signing_dir, "ORG_NAME": "Benchmark Org"})
-    design = pdf.Design(signatories=(pdf.Signatory("李明", "培训总监 Director of Training"),
-                                     pdf.Signatory("Dr. Hans Becker", "Lead Assessor")))
+    design = pdf.Design(
+        signatories=(
+            pdf.Signatory("李明", "培训总监 Director of Training"),
+            pdf.Signatory("Dr. Hans Becker", "Lead Assessor"),
+        )
+    )
 
     def doc(name):
         code = codes.generate()
-        return pdf.CertificateDoc(code=code, holder_name=name, course_title="PLC Programming with Siemens TIA Portal",
-                                  hours=24, starts_on=date(2026, 3, 2), ends_on=date(2026, 3, 4),
-                                  completed_on=date(2026, 3, 4), issued_on=date(2026, 3, 5),
-                                  verify_url=f"https://training.example.com/verify/{code}",
-                                  trainers=("王建国", "Anna Müller"))
+        return pdf.CertificateDoc(
+            code=code,
+            holder_name=name,
+            course_title="PLC Programming with Siemens TIA Portal",
+            hours=24,
+            starts_on=date(2026, 3, 2),
+            ends_on=date(2026, 3, 4),
+            completed_on=date(2026, 3, 4),
+            issued_on=date(2026, 3, 5),
+            verify_url=f"https://training.example.com/verify/{code}",
+            trainers=("王建国", "Anna Müller"),
+        )
+
     latin, chinese = doc("Anna Müller"), doc("欧阳晓燕")
     pdf.render(latin, design, signer=signer)  # warm-up: fonts, background, key
     unsigned = pdf.render(chinese, design, signer=None)
@@ -60,10 +74,12 @@ def single(samples: int, signing_dir: str) -> None:
     print(f"render, Chinese name        : {median_ms(lambda: pdf.render(chinese, design), samples)}")
 
     from reportlab.pdfgen import canvas as rl_canvas  # noqa: F401 - the placeholder is written by pdf.render
+
     prepared = [None]
 
     def prepare():
         prepared[0] = pdf.render(chinese, design, signer=_NoSign(signer))
+
     prepare()
     print(f"sign (fill placeholder, CMS): {median_ms(lambda: signer.sign(prepared[0]), samples)}")
     print(f"render + sign, Latin name   : {median_ms(lambda: pdf.render(latin, design, signer=signer), samples)}")
@@ -77,6 +93,7 @@ def single(samples: int, signing_dir: str) -> None:
 def components(data: bytes) -> list[tuple[str, int]]:
     """Bytes per part of a certificate PDF: each stream (by what it is), the signature, the rest."""
     import re
+
     parts: dict[str, int] = {}
     for m in re.finditer(rb"(\d+) 0 obj\s*(.{0,400}?)stream\r?\n", data, re.S):
         head = m.group(2)
@@ -84,9 +101,9 @@ def components(data: bytes) -> list[tuple[str, int]]:
         if b"/Subtype /Form" in head:
             part = "page artwork (one form XObject)"
         elif b"/Length1" in head:
-            font = re.search(rb"/FontName /(\S+) /ItalicAngle[^>]*?/FontFile2 %s 0 R" % m.group(1),
-                             data) or re.search(rb"/FontFile2 %s 0 R.{0,200}?/FontName /(\S+)" % m.group(1), data,
-                                                re.S)
+            font = re.search(rb"/FontName /(\S+) /ItalicAngle[^>]*?/FontFile2 %s 0 R" % m.group(1), data) or re.search(
+                rb"/FontFile2 %s 0 R.{0,200}?/FontName /(\S+)" % m.group(1), data, re.S
+            )
             part = f"font subset {font.group(1).decode().split('+')[-1] if font else '?'}"
         else:
             part = "page text and QR code, ToUnicode maps"
@@ -138,6 +155,7 @@ class _Watcher:
 
     def __init__(self):
         import threading
+
         self.peak: dict[int, float] = {}
         self.cpu: dict[int, float] = {}
         self.stop = threading.Event()
@@ -145,6 +163,7 @@ class _Watcher:
 
     def sample(self):
         from training.certificates import bulk
+
         for pid in _worker_pids(bulk._pool):
             self.peak[pid] = max(self.peak.get(pid, 0.0), _proc_status(pid, "VmHWM"))
             self.cpu[pid] = max(self.cpu.get(pid, 0.0), _cpu_seconds(pid))
@@ -171,25 +190,40 @@ def _setup(app, count: int) -> int:
     from training.catalogue.models import Course, Meeting, Run
     from training.enrolment.models import Enrolment
     from training.extensions import db
+
     db.create_all()
     admin = User(email="admin@example.com", display_name="Admin", role="admin")
     course = Course(code="PLC-101", title="PLC Programming with Siemens TIA Portal", hours=24)
     start = datetime.now(UTC) - timedelta(days=10)
-    run = Run(course=course, starts_on=(start - timedelta(days=1)).date(), ends_on=(start + timedelta(days=3)).date(),
-              capacity=count, timezone="Asia/Shanghai",
-              meetings=[Meeting(starts_at=start + timedelta(days=i), ends_at=start + timedelta(days=i, hours=4))
-                        for i in range(2)])
+    run = Run(
+        course=course,
+        starts_on=(start - timedelta(days=1)).date(),
+        ends_on=(start + timedelta(days=3)).date(),
+        capacity=count,
+        timezone="Asia/Shanghai",
+        meetings=[
+            Meeting(starts_at=start + timedelta(days=i), ends_at=start + timedelta(days=i, hours=4)) for i in range(2)
+        ],
+    )
     db.session.add_all([admin, run])
     db.session.commit()
     names = ["欧阳晓燕", "Anna Müller", "王小明", "José Álvarez", "李娜"]
-    db.session.execute(insert(User), [{"email": f"t{i}@example.com", "display_name": f"{names[i % 5]} {i}",
-                                       "role": "trainee"} for i in range(count)])
+    db.session.execute(
+        insert(User),
+        [
+            {"email": f"t{i}@example.com", "display_name": f"{names[i % 5]} {i}", "role": "trainee"}
+            for i in range(count)
+        ],
+    )
     user_ids = list(db.session.scalars(select(User.id).where(User.role == "trainee")))
-    db.session.execute(insert(Enrolment), [{"run_id": run.id, "user_id": uid, "status": "confirmed"}
-                                           for uid in user_ids])
+    db.session.execute(
+        insert(Enrolment), [{"run_id": run.id, "user_id": uid, "status": "confirmed"} for uid in user_ids]
+    )
     enrolment_ids = list(db.session.scalars(select(Enrolment.id).where(Enrolment.run_id == run.id)))
-    db.session.execute(insert(Attendance), [{"enrolment_id": eid, "meeting_id": m.id, "status": "present"}
-                                            for eid in enrolment_ids for m in run.meetings])
+    db.session.execute(
+        insert(Attendance),
+        [{"enrolment_id": eid, "meeting_id": m.id, "status": "present"} for eid in enrolment_ids for m in run.meetings],
+    )
     # registers finalised: the completion rule issues nothing before that
     db.session.execute(update(Meeting).where(Meeting.run_id == run.id).values(finalised_at=datetime.now(UTC)))
     db.session.commit()
@@ -204,11 +238,20 @@ def end_to_end(count: int, processes: int, workdir: Path) -> None:
     from training.certificates import bulk, signing
     from training.extensions import db
 
-    app = create_app({"SIGNING_DIR": str(workdir / "signing"), "DOCUMENT_DIR": str(workdir / "documents"),
-                      "PUBLIC_BASE_URL": "https://training.example.com", "CERT_PROCESSES": processes,
-                      "JOBS_MODE": "thread", "MAIL_DIR": str(workdir / "mail"), "RATELIMIT_ENABLED": False,
-                      "SCHEDULER_IN_WEB": False})
+    app = create_app(
+        {
+            "SIGNING_DIR": str(workdir / "signing"),
+            "DOCUMENT_DIR": str(workdir / "documents"),
+            "PUBLIC_BASE_URL": "https://training.example.com",
+            "CERT_PROCESSES": processes,
+            "JOBS_MODE": "thread",
+            "MAIL_DIR": str(workdir / "mail"),
+            "RATELIMIT_ENABLED": False,
+            "SCHEDULER_IN_WEB": False,
+        }
+    )
     import logging
+
     logging.getLogger("training").setLevel(logging.WARNING)
     with app.app_context():
         run_id = _setup(app, count)
@@ -246,31 +289,46 @@ def end_to_end(count: int, processes: int, workdir: Path) -> None:
     n_issued = len(issued) if isinstance(issued, list) else issued
     sizes = sorted(p.stat().st_size for p in (workdir / "documents").rglob("*.pdf"))
     total = t2 - t0
-    print(f"\nfrom the API call, {count} certificates on {processes} processes (worker start-up included; job "
-          f"{status}, {n_issued} issued):")
+    print(
+        f"\nfrom the API call, {count} certificates on {processes} processes (worker start-up included; job "
+        f"{status}, {n_issued} issued):"
+    )
     print(f"  POST .../certificates to job done (render, sign, store): {(t1 - t0):6.2f} s")
     print(f"  GET .../certificates.zip, streamed        : {(t2 - t1):6.2f} s   ({zip_bytes / 1048576:.1f} MiB ZIP)")
-    print(f"  total                                     : {total:6.2f} s = {1000 * total / count:.2f} ms per "
-          f"certificate (target: 1,000 in under 5 s)")
+    print(
+        f"  total                                     : {total:6.2f} s = {1000 * total / count:.2f} ms per "
+        f"certificate (target: 1,000 in under 5 s)"
+    )
     if sizes:
-        print(f"  PDF size: min {sizes[0] / 1024:.1f} KiB, median {sizes[len(sizes) // 2] / 1024:.1f} KiB, "
-              f"max {sizes[-1] / 1024:.1f} KiB (target: under 40 KiB)")
-    print(f"  CPU: this process {self_cpu:.2f} s, workers {workers_cpu:.2f} s "
-          f"= {1000 * (self_cpu + workers_cpu) / count:.2f} ms per certificate")
-    print(f"  peak RSS: this process (web worker + job thread) {_proc_status(os.getpid(), 'VmHWM'):.0f} MiB, "
-          f"render workers {', '.join(f'{v:.0f}' for v in watcher.peak.values()) or '-'} MiB "
-          f"(target: under 300 MiB in any process)")
+        print(
+            f"  PDF size: min {sizes[0] / 1024:.1f} KiB, median {sizes[len(sizes) // 2] / 1024:.1f} KiB, "
+            f"max {sizes[-1] / 1024:.1f} KiB (target: under 40 KiB)"
+        )
+    print(
+        f"  CPU: this process {self_cpu:.2f} s, workers {workers_cpu:.2f} s "
+        f"= {1000 * (self_cpu + workers_cpu) / count:.2f} ms per certificate"
+    )
+    print(
+        f"  peak RSS: this process (web worker + job thread) {_proc_status(os.getpid(), 'VmHWM'):.0f} MiB, "
+        f"render workers {', '.join(f'{v:.0f}' for v in watcher.peak.values()) or '-'} MiB "
+        f"(target: under 300 MiB in any process)"
+    )
 
     with app.app_context():
         t3 = time.perf_counter()
-        again = sum(len(piece) for piece in client.get(f"/api/v1/runs/{run_id}/certificates.zip",
-                                                         headers=headers).response)
+        again = sum(
+            len(piece) for piece in client.get(f"/api/v1/runs/{run_id}/certificates.zip", headers=headers).response
+        )
         t4 = time.perf_counter()
-    print(f"  every later ZIP                           : {(t4 - t3):6.2f} s ({again / 1048576:.1f} MiB, stored "
-          f"bytes, nothing signed again)")
+    print(
+        f"  every later ZIP                           : {(t4 - t3):6.2f} s ({again / 1048576:.1f} MiB, stored "
+        f"bytes, nothing signed again)"
+    )
     bulk.shutdown_pool()
-    print(f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
-          f"(2 cores shared with other work: above 0.5 other processes compete)")
+    print(
+        f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
+        f"(2 cores shared with other work: above 0.5 other processes compete)"
+    )
 
 
 def main() -> None:

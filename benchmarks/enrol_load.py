@@ -9,6 +9,7 @@ Each round creates a fresh database (dropped at the end), starts gunicorn on
 by one trainee at the same moment, and checks that the run was not oversold.
 Bounded: at most 2,000 trainees and 10 rounds; every request times out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.enrolment.load_harness import LoadDatabase, Server, fire, percentile  # noqa: E402
+from tests.enrolment.load_harness import LoadDatabase, Server, fire, percentile  # noqa: E402 - after the project root is put on sys.path
 
 
 def main() -> int:
@@ -38,8 +39,10 @@ def main() -> int:
         return 2
     trainees = max(1, min(args.trainees, 2000))
     rounds = max(1, min(args.rounds, 10))
-    print(f"{trainees} trainees + {args.repeats} repeats at a run of {args.capacity} seats; "
-          f"gunicorn {args.workers} workers x {args.threads} threads; {rounds} rounds")
+    print(
+        f"{trainees} trainees + {args.repeats} repeats at a run of {args.capacity} seats; "
+        f"gunicorn {args.workers} workers x {args.threads} threads; {rounds} rounds"
+    )
     rates, latencies = [], []
     for n in range(1, rounds + 1):
         with tempfile.TemporaryDirectory(prefix="enrol-load-") as tmp:
@@ -52,8 +55,9 @@ def main() -> int:
                 # every token has been seen once; then the measured burst.
                 fire(server.base, database.warmup_run_id, database.tokens[:64])
                 answers, wall = fire(server.base, database.run_id, tokens)
-                confirmed = database.query("SELECT count(*) FROM enrolments WHERE run_id = :r AND status = 'confirmed'",
-                                           r=database.run_id)[0][0]
+                confirmed = database.query(
+                    "SELECT count(*) FROM enrolments WHERE run_id = :r AND status = 'confirmed'", r=database.run_id
+                )[0][0]
             finally:
                 server.stop()
                 database.drop()
@@ -65,12 +69,16 @@ def main() -> int:
         rates.append(rate)
         latencies.extend(seconds)
         ok = confirmed == min(args.capacity, trainees + 1) and set(codes) <= {201, 409}
-        print(f"round {n}: {len(answers)} requests in {wall:.2f}s = {rate:.0f} enrolments/s; "
-              f"p50 {percentile(seconds, 50) * 1000:.0f} ms, p99 {percentile(seconds, 99) * 1000:.0f} ms, "
-              f"max {max(seconds) * 1000:.0f} ms; answers {codes}; confirmed {confirmed} "
-              f"{'OK' if ok else 'WRONG'}")
-    print(f"overall: {statistics.median(rates):.0f} enrolments/s (median of rounds); "
-          f"p50 {percentile(latencies, 50) * 1000:.0f} ms; p99 {percentile(latencies, 99) * 1000:.0f} ms")
+        print(
+            f"round {n}: {len(answers)} requests in {wall:.2f}s = {rate:.0f} enrolments/s; "
+            f"p50 {percentile(seconds, 50) * 1000:.0f} ms, p99 {percentile(seconds, 99) * 1000:.0f} ms, "
+            f"max {max(seconds) * 1000:.0f} ms; answers {codes}; confirmed {confirmed} "
+            f"{'OK' if ok else 'WRONG'}"
+        )
+    print(
+        f"overall: {statistics.median(rates):.0f} enrolments/s (median of rounds); "
+        f"p50 {percentile(latencies, 50) * 1000:.0f} ms; p99 {percentile(latencies, 99) * 1000:.0f} ms"
+    )
     return 0
 
 

@@ -28,6 +28,7 @@ its own cluster. Every wait is bounded in time, every client loop in count and
 time. Figures are printed with the load average (the machine may be shared),
 never asserted: ``tests/ops/test_faults_pg.py`` asserts the same scenarios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,12 +42,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.ops import fault_harness as harness  # noqa: E402
+from tests.ops import fault_harness as harness  # noqa: E402 - after the project root is put on sys.path
 
 
 def _throwaway_database(admin_url: str) -> tuple[str, object]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
+
     base = make_url(admin_url)
     if base.drivername in ("postgresql", "postgres"):
         base = base.set(drivername="postgresql+psycopg")
@@ -57,22 +59,26 @@ def _throwaway_database(admin_url: str) -> tuple[str, object]:
 
     def drop():
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                         {"n": name})
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         engine.dispose()
+
     return base.set(database=name).render_as_string(hide_password=False), drop
 
 
 def _phases(phases: dict) -> None:
-    print(f"  {'phase':<8} {'action':<11} {'answers':>7} {'2xx/3xx':>7} {'4xx':>5} {'429':>5} {'503':>5} "
-          f"{'5xx':>5} {'none':>5}")
+    print(
+        f"  {'phase':<8} {'action':<11} {'answers':>7} {'2xx/3xx':>7} {'4xx':>5} {'429':>5} {'503':>5} "
+        f"{'5xx':>5} {'none':>5}"
+    )
     for phase in ("before", "outage", "after"):
         for action in ("login form", "login", "check-in", "enrol"):
             row = phases.get(phase, {}).get(action)
             if row:
-                print(f"  {phase:<8} {action:<11} {row['n']:>7} {row['ok']:>7} {row['4xx']:>5} {row['429']:>5} "
-                      f"{row['503']:>5} {row['5xx']:>5} {row['none']:>5}")
+                print(
+                    f"  {phase:<8} {action:<11} {row['n']:>7} {row['ok']:>7} {row['4xx']:>5} {row['429']:>5} "
+                    f"{row['503']:>5} {row['5xx']:>5} {row['none']:>5}"
+                )
     print("  (5xx: other than 503; none: no answer within 180 s)")
 
 
@@ -83,18 +89,27 @@ def worker_kill(args, workdir: Path) -> None:
         figures = harness.worker_kill(app, workdir / "worker-kill", count=args.count, lease=3.0, timeout=1800)
     finally:
         drop()
-    print(f"\nkill -9 of an RQ worker during a {figures['count']}-certificate issue "
-          f"(lease {figures['lease_seconds']} s)")
-    print(f"  killed at {figures['killed_at_progress']} after {figures['killed_after_seconds']} s "
-          f"({figures['killed_processes']} processes: worker, work horse, PDF processes)")
-    print(f"  job {figures['state']} after {figures['attempts']} attempts, "
-          f"progress {figures['done']}/{figures['total']}, "
-          f"{figures['finished_after_kill_seconds']} s after the kill ({figures['total_seconds']} s in all)")
-    print(f"  certificates {figures['certificates']}, distinct codes {figures['distinct_codes']}, "
-          f"distinct enrolments {figures['distinct_enrolments']}, duplicates {figures['duplicates']}, "
-          f"without a document {figures['without_document']}")
-    print(f"  progress samples {figures['samples']}: above the total {figures['progress_above_total']}, "
-          f"going backwards {figures['progress_backwards']}")
+    print(
+        f"\nkill -9 of an RQ worker during a {figures['count']}-certificate issue (lease {figures['lease_seconds']} s)"
+    )
+    print(
+        f"  killed at {figures['killed_at_progress']} after {figures['killed_after_seconds']} s "
+        f"({figures['killed_processes']} processes: worker, work horse, PDF processes)"
+    )
+    print(
+        f"  job {figures['state']} after {figures['attempts']} attempts, "
+        f"progress {figures['done']}/{figures['total']}, "
+        f"{figures['finished_after_kill_seconds']} s after the kill ({figures['total_seconds']} s in all)"
+    )
+    print(
+        f"  certificates {figures['certificates']}, distinct codes {figures['distinct_codes']}, "
+        f"distinct enrolments {figures['distinct_enrolments']}, duplicates {figures['duplicates']}, "
+        f"without a document {figures['without_document']}"
+    )
+    print(
+        f"  progress samples {figures['samples']}: above the total {figures['progress_above_total']}, "
+        f"going backwards {figures['progress_backwards']}"
+    )
     print(f"  load average before {figures['load_before']}, after {figures['load_after']}")
 
 
@@ -102,18 +117,23 @@ def redis(args, workdir: Path) -> None:
     url, drop = _throwaway_database(args.postgres)
     try:
         app = harness.app_on(url, workdir)
-        figures = harness.redis_outage(app, workdir / "redis", clients=args.clients, before=10, outage=args.outage,
-                                       after=15, each=5, drain=300)
+        figures = harness.redis_outage(
+            app, workdir / "redis", clients=args.clients, before=10, outage=args.outage, after=15, each=5, drain=300
+        )
     finally:
         drop()
-    print(f"\nredis-server killed (SIGKILL) for {figures['outage_seconds']} s under {figures['clients']} clients "
-          f"(gunicorn, 2 workers)")
+    print(
+        f"\nredis-server killed (SIGKILL) for {figures['outage_seconds']} s under {figures['clients']} clients "
+        f"(gunicorn, 2 workers)"
+    )
     _phases(figures["phases"])
     print(f"  5xx from the app: {harness.five_xx(figures['phases'])}; RQ worker restarts: {figures['worker_restarts']}")
     mail = figures["mail"]
-    print(f"  confirmation e-mails: expected {mail['expected']} (successful enrolments {figures['enrolled']}), "
-          f"arrived {mail['arrived']}, lost {mail['lost']}, duplicates {mail['duplicates']}, "
-          f"all delivered {figures['drain_seconds']} s after the clients stopped")
+    print(
+        f"  confirmation e-mails: expected {mail['expected']} (successful enrolments {figures['enrolled']}), "
+        f"arrived {mail['arrived']}, lost {mail['lost']}, duplicates {mail['duplicates']}, "
+        f"all delivered {figures['drain_seconds']} s after the clients stopped"
+    )
     for line in figures["server_errors"]:
         print(f"  error: {line}")
     for line in figures["refusals"]:
@@ -122,18 +142,25 @@ def redis(args, workdir: Path) -> None:
 
 
 def postgres(args, workdir: Path) -> None:
-    figures = harness.postgres_restart(workdir / "postgres", clients=args.clients, before=10, outage=args.outage,
-                                       after=15, each=5, drain=300)
-    print(f"\nPostgreSQL stopped (fast shutdown) and started again, {figures['outage_seconds']} s down, under "
-          f"{figures['clients']} clients (gunicorn, 2 workers, not restarted)")
+    figures = harness.postgres_restart(
+        workdir / "postgres", clients=args.clients, before=10, outage=args.outage, after=15, each=5, drain=300
+    )
+    print(
+        f"\nPostgreSQL stopped (fast shutdown) and started again, {figures['outage_seconds']} s down, under "
+        f"{figures['clients']} clients (gunicorn, 2 workers, not restarted)"
+    )
     _phases(figures["phases"])
     phases = figures["phases"]
-    print(f"  503s: before {harness.count(phases, 'before', '503')}, outage {harness.count(phases, 'outage', '503')}, "
-          f"after {harness.count(phases, 'after', '503')}; 5xx other than 503: "
-          f"{sum(harness.count(phases, p, '5xx') for p in phases)}; app restarted: {figures['app_restarted']}")
+    print(
+        f"  503s: before {harness.count(phases, 'before', '503')}, outage {harness.count(phases, 'outage', '503')}, "
+        f"after {harness.count(phases, 'after', '503')}; 5xx other than 503: "
+        f"{sum(harness.count(phases, p, '5xx') for p in phases)}; app restarted: {figures['app_restarted']}"
+    )
     mail = figures["mail"]
-    print(f"  confirmation e-mails: expected {mail['expected']}, arrived {mail['arrived']}, lost {mail['lost']}, "
-          f"duplicates {mail['duplicates']}")
+    print(
+        f"  confirmation e-mails: expected {mail['expected']}, arrived {mail['arrived']}, lost {mail['lost']}, "
+        f"duplicates {mail['duplicates']}"
+    )
     for line in figures["errors_other_than_503"]:
         print(f"  error: {line}")
     for line in figures["refusals"]:

@@ -24,6 +24,7 @@ the bottleneck on a small machine. Rate limits are switched off in the server
 (RATELIMIT_ENABLED=0): all requests come from one address and would
 otherwise be answered 429. Figures are printed, never asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,6 +53,7 @@ SCENARIOS = ("healthz", "catalogue", "catalogue (signed in)", "course page", "ve
 
 # --- the database -------------------------------------------------------------------
 
+
 def _psycopg_url(url: str) -> str:
     return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
 
@@ -59,6 +61,7 @@ def _psycopg_url(url: str) -> str:
 def create_database(admin_url: str) -> tuple[str, str]:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
+
     base = make_url(_psycopg_url(admin_url))
     name = f"training_load_{uuid.uuid4().hex[:8]}"
     engine = create_engine(base, isolation_level="AUTOCOMMIT")
@@ -71,6 +74,7 @@ def create_database(admin_url: str) -> tuple[str, str]:
 def drop_database(admin_url: str, name: str) -> None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
+
     engine = create_engine(make_url(_psycopg_url(admin_url)), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
@@ -79,10 +83,20 @@ def drop_database(admin_url: str, name: str) -> None:
 
 
 def server_env(url: str, instance: Path) -> dict:
-    env = dict(os.environ, DATABASE_URL=url, RATELIMIT_ENABLED="0", JOBS_MODE="thread", SECRET_KEY="load-test",
-               MAIL_SERVER="", LOG_LEVEL="WARNING", UPLOAD_DIR=str(instance / "uploads"),
-               SIGNING_DIR=str(instance / "signing"), DOCUMENT_DIR=str(instance / "documents"),
-               PUBLIC_BASE_URL=f"http://{HOST}", SCHEDULER_IN_WEB="0")
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        RATELIMIT_ENABLED="0",
+        JOBS_MODE="thread",
+        SECRET_KEY="load-test",
+        MAIL_SERVER="",
+        LOG_LEVEL="WARNING",
+        UPLOAD_DIR=str(instance / "uploads"),
+        SIGNING_DIR=str(instance / "signing"),
+        DOCUMENT_DIR=str(instance / "documents"),
+        PUBLIC_BASE_URL=f"http://{HOST}",
+        SCHEDULER_IN_WEB="0",
+    )
     env.pop("REDIS_URL", None)
     return env
 
@@ -92,10 +106,28 @@ def prepare(url: str, env: dict) -> dict:
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
     for args in (["db", "upgrade"], ["demo", "load"]):
         subprocess.run(flask + args, cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
-    os.environ.update({k: v for k, v in env.items()
-                       if k in ("DATABASE_URL", "SECRET_KEY", "SIGNING_DIR", "DOCUMENT_DIR", "UPLOAD_DIR",
-                                "PUBLIC_BASE_URL", "SCHEDULER_IN_WEB", "LOG_LEVEL")})
+    os.environ.update(
+        {
+            k: v
+            for k, v in env.items()
+            if k
+            in (
+                "DATABASE_URL",
+                "SECRET_KEY",
+                "SIGNING_DIR",
+                "DOCUMENT_DIR",
+                "UPLOAD_DIR",
+                "PUBLIC_BASE_URL",
+                "SCHEDULER_IN_WEB",
+                "LOG_LEVEL",
+            )
+        }
+    )
+    import secrets
+    from datetime import timedelta
+
     from sqlalchemy import select
+
     from training import create_app
     from training.accounts.models import ApiToken, User
     from training.accounts.services import _token_hash
@@ -103,19 +135,34 @@ def prepare(url: str, env: dict) -> dict:
     from training.certificates.models import Certificate
     from training.extensions import db
     from training.types import utcnow
-    import secrets
-    from datetime import timedelta
+
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         course = db.session.scalar(select(Course).where(Course.published.is_(True)).order_by(Course.id))
         start = (utcnow() + timedelta(days=30)).replace(microsecond=0)
-        run = Run(course=course, capacity=ENROL_CAPACITY, timezone="Asia/Shanghai", status="open",
-                  starts_on=start.date(), ends_on=(start + timedelta(days=1)).date(), location="Load test hall",
-                  city="Suzhou", meetings=[Meeting(starts_at=start, ends_at=start + timedelta(hours=8))])
+        run = Run(
+            course=course,
+            capacity=ENROL_CAPACITY,
+            timezone="Asia/Shanghai",
+            status="open",
+            starts_on=start.date(),
+            ends_on=(start + timedelta(days=1)).date(),
+            location="Load test hall",
+            city="Suzhou",
+            meetings=[Meeting(starts_at=start, ends_at=start + timedelta(hours=8))],
+        )
         db.session.add(run)
         tokens = []
-        users = [User(email=f"load{i}@example.com", display_name=f"Load Trainee {i}", role="trainee",
-                      active=True, session_version=1) for i in range(TRAINEES)]
+        users = [
+            User(
+                email=f"load{i}@example.com",
+                display_name=f"Load Trainee {i}",
+                role="trainee",
+                active=True,
+                session_version=1,
+            )
+            for i in range(TRAINEES)
+        ]
         db.session.add_all(users)
         db.session.flush()
         for user in users:
@@ -123,8 +170,9 @@ def prepare(url: str, env: dict) -> dict:
             tokens.append(token)
             db.session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), name="load"))
         db.session.commit()
-        code = db.session.scalar(select(Certificate.code).where(Certificate.revoked_at.is_(None))
-                                 .order_by(Certificate.id))
+        code = db.session.scalar(
+            select(Certificate.code).where(Certificate.revoked_at.is_(None)).order_by(Certificate.id)
+        )
         params = {"course_id": course.id, "run_id": run.id, "code": code, "tokens": tokens}
         _fill_catalogue(db, course)
     params["cookie"] = _signed_in_cookie(url)
@@ -133,32 +181,55 @@ def prepare(url: str, env: dict) -> dict:
 
 def _fill_catalogue(db, like) -> None:
     """Published courses up to CATALOGUE_COURSES, a quarter of them with an upcoming run."""
+    from datetime import timedelta
+
     from sqlalchemy import func, select
+
     from training.catalogue.models import Course, Meeting, Run
     from training.types import utcnow
-    from datetime import timedelta
+
     have = db.session.scalar(select(func.count()).select_from(Course).where(Course.published.is_(True)))
     start = (utcnow() + timedelta(days=20)).replace(microsecond=0)
     for i in range(max(0, CATALOGUE_COURSES - have)):
-        course = Course(code=f"LOAD-{i:04d}", title=f"Load test course {i:04d} 负载测试课程",
-                        summary="A course that fills the catalogue for the load test.", hours=8, language="en",
-                        level="beginner", min_attendance_pct=80, published=True, category_id=like.category_id)
+        course = Course(
+            code=f"LOAD-{i:04d}",
+            title=f"Load test course {i:04d} 负载测试课程",
+            summary="A course that fills the catalogue for the load test.",
+            hours=8,
+            language="en",
+            level="beginner",
+            min_attendance_pct=80,
+            published=True,
+            category_id=like.category_id,
+        )
         db.session.add(course)
         if i % 4 == 0:
             when = start + timedelta(days=i % 60)
-            db.session.add(Run(course=course, capacity=20, timezone="Asia/Shanghai", status="open",
-                               starts_on=when.date(), ends_on=when.date(), location="Hall 2", city="Suzhou",
-                               meetings=[Meeting(starts_at=when, ends_at=when + timedelta(hours=8))]))
+            db.session.add(
+                Run(
+                    course=course,
+                    capacity=20,
+                    timezone="Asia/Shanghai",
+                    status="open",
+                    starts_on=when.date(),
+                    ends_on=when.date(),
+                    location="Hall 2",
+                    city="Suzhou",
+                    meetings=[Meeting(starts_at=when, ends_at=when + timedelta(hours=8))],
+                )
+            )
     db.session.commit()
 
 
 def _signed_in_cookie(url: str) -> str:
     """A demo trainee's session cookie, from a real login through the app."""
     from training import create_app
+
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
     client = app.test_client()
-    response = client.post("/login", data={"email": "ouyang.xiaoyan@demo.smt-academy.cn",
-                                           "password": "demo-password-2026"})
+    response = client.post(
+        "/login", data={"email": "ouyang.xiaoyan@demo.smt-academy.cn", "password": "demo-password-2026"}
+    )
     assert response.status_code == 302, response.status_code
     cookie = client.get_cookie(app.config.get("SESSION_COOKIE_NAME", "session"))
     assert cookie is not None, "no session cookie after login"
@@ -166,6 +237,7 @@ def _signed_in_cookie(url: str) -> str:
 
 
 # --- the server ------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -175,9 +247,26 @@ def free_port() -> int:
 
 def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
-         "--bind", f"{HOST}:{port}", "--backlog", "2048", "--log-level", "warning", "wsgi:app"],
-        cwd=ROOT, env=env, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"{HOST}:{port}",
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -200,6 +289,7 @@ def stop(process: subprocess.Popen) -> None:
 
 
 # --- the client ---------------------------------------------------------------------------
+
 
 def _request_bytes(method: str, path: str, headers: dict, body: bytes) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}", "Connection: close", "Accept-Language: en"]
@@ -245,8 +335,15 @@ def _client_process(port, scenario, params, first, step, clients, seconds, warmu
         begin = time.perf_counter()
         warmup_until, stop_at = begin + warmup, begin + warmup + seconds
         window["start"] = time.monotonic() + warmup
-        await asyncio.gather(*(_client_loop(port, requests, first + i * step, step * clients, stop_at,
-                                            max_requests, warmup_until, results) for i in range(clients)))
+        await asyncio.gather(
+            *(
+                _client_loop(
+                    port, requests, first + i * step, step * clients, stop_at, max_requests, warmup_until, results
+                )
+                for i in range(clients)
+            )
+        )
+
     asyncio.run(main())
     queue.put((window["start"], results))
 
@@ -269,19 +366,25 @@ def make_requests(scenario: str, params: dict):
         return lambda i: payload
     if scenario == "enrolment":
         tokens, run_id = params["tokens"], params["run_id"]
-        return lambda i: _request_bytes("POST", f"/api/v1/runs/{run_id}/enrolments",
-                                        {"Authorization": f"Bearer {tokens[i % len(tokens)]}",
-                                         "Content-Type": "application/json"}, b"{}")
+        return lambda i: _request_bytes(
+            "POST",
+            f"/api/v1/runs/{run_id}/enrolments",
+            {"Authorization": f"Bearer {tokens[i % len(tokens)]}", "Content-Type": "application/json"},
+            b"{}",
+        )
     raise ValueError(scenario)
 
 
 def measure(port, scenario, params, clients, seconds, max_requests, processes=2, warmup=0.5):
     queue = multiprocessing.get_context("fork").Queue()
     per_process = clients // processes
-    workers = [multiprocessing.get_context("fork").Process(
-        target=_client_process,
-        args=(port, scenario, params, p, processes, per_process, seconds, warmup, max_requests, queue))
-        for p in range(processes)]
+    workers = [
+        multiprocessing.get_context("fork").Process(
+            target=_client_process,
+            args=(port, scenario, params, p, processes, per_process, seconds, warmup, max_requests, queue),
+        )
+        for p in range(processes)
+    ]
     for w in workers:
         w.start()
     parts = [queue.get(timeout=seconds + 120) for _ in workers]
@@ -299,7 +402,10 @@ def measure(port, scenario, params, clients, seconds, max_requests, processes=2,
     for status, *_ in results:
         statuses[status] = statuses.get(status, 0) + 1
     return {
-        "scenario": scenario, "requests": len(results), "errors": errors, "statuses": statuses,
+        "scenario": scenario,
+        "requests": len(results),
+        "errors": errors,
+        "statuses": statuses,
         "warmup_201": warmup_201,
         "rps": len(results) / window if results and window > 0 else 0.0,
         "p50": 1000 * latencies[len(latencies) // 2] if latencies else float("nan"),
@@ -311,18 +417,29 @@ def measure(port, scenario, params, clients, seconds, max_requests, processes=2,
 def check_enrolments(url: str, run_id: int, created: int) -> str:
     """After the enrolment scenario: are exactly the right people confirmed?"""
     from sqlalchemy import create_engine, text
+
     engine = create_engine(_psycopg_url(url))
     with engine.connect() as conn:
-        rows = dict(conn.execute(text("SELECT status, count(*) FROM enrolments WHERE run_id = :r GROUP BY status"),
-                                 {"r": run_id}).all())
-        duplicates = conn.execute(text("SELECT count(*) FROM (SELECT user_id FROM enrolments WHERE run_id = :r "
-                                       "GROUP BY user_id HAVING count(*) > 1) d"), {"r": run_id}).scalar()
+        rows = dict(
+            conn.execute(
+                text("SELECT status, count(*) FROM enrolments WHERE run_id = :r GROUP BY status"), {"r": run_id}
+            ).all()
+        )
+        duplicates = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT user_id FROM enrolments WHERE run_id = :r "
+                "GROUP BY user_id HAVING count(*) > 1) d"
+            ),
+            {"r": run_id},
+        ).scalar()
     engine.dispose()
     confirmed, waitlisted = rows.get("confirmed", 0), rows.get("waitlisted", 0)
     expected = min(ENROL_CAPACITY, created)
     verdict = "right" if confirmed == expected and confirmed + waitlisted == created and not duplicates else "WRONG"
-    return (f"enrolment check: {created} answered 201; {confirmed} confirmed (expected {expected}: capacity "
-            f"{ENROL_CAPACITY}), {waitlisted} waitlisted, {duplicates} duplicates: {verdict}")
+    return (
+        f"enrolment check: {created} answered 201; {confirmed} confirmed (expected {expected}: capacity "
+        f"{ENROL_CAPACITY}), {waitlisted} waitlisted, {duplicates} duplicates: {verdict}"
+    )
 
 
 def worker_memory(server: subprocess.Popen) -> str:
@@ -347,8 +464,9 @@ def worker_memory(server: subprocess.Popen) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postgres", default=os.environ.get("LOAD_POSTGRES_URL",
-                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--postgres", default=os.environ.get("LOAD_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=6.0, help="per scenario, after warm-up (max 60)")
     parser.add_argument("--max-requests", type=int, default=30000, help="per scenario")
@@ -358,6 +476,7 @@ def main() -> int:
     args.seconds = min(args.seconds, 60.0)
     args.max_requests = min(args.max_requests, 200000)
     from sqlalchemy.engine import make_url
+
     if make_url(_psycopg_url(args.postgres)).host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("loopback only: the PostgreSQL server must be on 127.0.0.1")
 
@@ -369,12 +488,18 @@ def main() -> int:
     try:
         started = time.perf_counter()
         params = prepare(url, env)
-        print(f"database {name} ready in {time.perf_counter() - started:.1f}s "
-              f"(demo data, {TRAINEES} trainees with tokens)", flush=True)
+        print(
+            f"database {name} ready in {time.perf_counter() - started:.1f}s "
+            f"(demo data, {TRAINEES} trainees with tokens)",
+            flush=True,
+        )
         port = free_port()
         server = start_gunicorn(env, port, args.workers)
-        print(f"gunicorn: {args.workers} sync workers on {HOST}:{port}; {args.clients} clients; "
-              f"{args.seconds:g}s per scenario (max {args.max_requests} requests)\n", flush=True)
+        print(
+            f"gunicorn: {args.workers} sync workers on {HOST}:{port}; {args.clients} clients; "
+            f"{args.seconds:g}s per scenario (max {args.max_requests} requests)\n",
+            flush=True,
+        )
         rows = []
         chosen = [s for s in SCENARIOS if s == "healthz" or not args.only or s in args.only]
         for scenario in chosen:
@@ -383,13 +508,19 @@ def main() -> int:
             row["load"] = os.getloadavg()[0]
             rows.append(row)
         ceiling = rows[0]["rps"] or 1.0
-        print(f"{'scenario':<24}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'of /healthz':>13}"
-              f"{'load avg':>10}")
+        print(
+            f"{'scenario':<24}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'of /healthz':>13}"
+            f"{'load avg':>10}"
+        )
         for r in rows:
-            print(f"{r['scenario']:<24}{r['requests']:>9}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}"
-                  f"{r['p99']:>9.1f}{100 * r['rps'] / ceiling:>12.0f}%{r['load']:>10.2f}")
-        print("\n(load avg: the machine's 1-minute load average after each scenario, on "
-              f"{os.cpu_count()} cores; other work on the machine shares them)")
+            print(
+                f"{r['scenario']:<24}{r['requests']:>9}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}"
+                f"{r['p99']:>9.1f}{100 * r['rps'] / ceiling:>12.0f}%{r['load']:>10.2f}"
+            )
+        print(
+            "\n(load avg: the machine's 1-minute load average after each scenario, on "
+            f"{os.cpu_count()} cores; other work on the machine shares them)"
+        )
         enrolment = next((r for r in rows if r["scenario"] == "enrolment"), None)
         if enrolment is not None:
             print(check_enrolments(url, params["run_id"], enrolment["statuses"].get(201, 0) + enrolment["warmup_201"]))
@@ -397,8 +528,10 @@ def main() -> int:
         odd = {r["scenario"]: r["statuses"] for r in rows if r["errors"]}
         if odd:
             print("\nstatus codes where there were errors:", odd)
-        print(f"\nenrolment: at most {TRAINEES} requests, one per trainee (each one a new enrolment); "
-              "req/s is over the time they took.")
+        print(
+            f"\nenrolment: at most {TRAINEES} requests, one per trainee (each one a new enrolment); "
+            "req/s is over the time they took."
+        )
     finally:
         if server is not None:
             stop(server)

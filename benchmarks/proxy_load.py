@@ -25,6 +25,7 @@ Every trainee is used once (a third of them for each set-up).
 Rate limits are off in the servers (every request comes from one address). Figures are printed, never
 asserted; the machine's load average is printed beside them, since a shared machine moves them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import load  # noqa: E402  (benchmarks/load.py: database, data, client)
 
-from tests.ops import nginx_stack as stack  # noqa: E402
+from tests.ops import nginx_stack as stack  # noqa: E402 - after the project root is put on sys.path
 
 SCENARIOS = ("healthz", "catalogue", "check-in", "enrolment")
 
@@ -60,19 +61,30 @@ def add_meeting_under_way(url: str, tokens: list[str]) -> dict:
     from training.enrolment.models import Enrolment
     from training.extensions import db
     from training.types import utcnow
+
     app = create_app({"SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         course = db.session.scalar(select(Course).where(Course.published.is_(True)).order_by(Course.id))
         now = utcnow().replace(microsecond=0)
         meeting = Meeting(starts_at=now - timedelta(minutes=10), ends_at=now + timedelta(hours=4))
-        run = Run(course=course, capacity=len(tokens) + 10, timezone="Asia/Shanghai", status="open",
-                  starts_on=(now - timedelta(days=1)).date(), ends_on=(now + timedelta(days=1)).date(),
-                  location="Check-in hall", city="Suzhou", meetings=[meeting])
+        run = Run(
+            course=course,
+            capacity=len(tokens) + 10,
+            timezone="Asia/Shanghai",
+            status="open",
+            starts_on=(now - timedelta(days=1)).date(),
+            ends_on=(now + timedelta(days=1)).date(),
+            location="Check-in hall",
+            city="Suzhou",
+            meetings=[meeting],
+        )
         db.session.add(run)
         db.session.flush()
         trainees = db.session.scalars(select(User.id).where(User.email.like("load%@example.com"))).all()
-        db.session.add_all(Enrolment(run_id=run.id, user_id=uid, status="confirmed", confirmed_at=now, source="admin")
-                           for uid in trainees)
+        db.session.add_all(
+            Enrolment(run_id=run.id, user_id=uid, status="confirmed", confirmed_at=now, source="admin")
+            for uid in trainees
+        )
         admin = db.session.scalar(select(User).where(User.role == "admin").order_by(User.id))
         token = "trn_" + secrets.token_urlsafe(32)
         db.session.add(ApiToken(user_id=admin.id, token_hash=_token_hash(token), name="proxy-load"))
@@ -83,13 +95,19 @@ def add_meeting_under_way(url: str, tokens: list[str]) -> dict:
 def checkin_code(port: int, params: dict, room: float) -> str:
     """The code on the room's screen now, with at least ``room`` seconds of its life left (else the next one)."""
     from datetime import datetime
+
     for _ in range(3):
-        status, _h, body = stack.request(port, "GET", f"/api/v1/meetings/{params['meeting_id']}/checkin-code",
-                                         headers={"Authorization": f"Bearer {params['admin_token']}"},
-                                         host=stack.HOST, source=None)
+        status, _h, body = stack.request(
+            port,
+            "GET",
+            f"/api/v1/meetings/{params['meeting_id']}/checkin-code",
+            headers={"Authorization": f"Bearer {params['admin_token']}"},
+            host=stack.HOST,
+            source=None,
+        )
         assert status == 200, (status, body[:300])
         data = json.loads(body)
-        left = (datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp() - time.time())
+        left = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp() - time.time()
         if left >= room:
             return data["code"]
         time.sleep(max(0.0, left) + 0.5)
@@ -101,8 +119,11 @@ def make_requests(scenario: str, params: dict):
         tokens, meeting_id = params["tokens"], params["meeting_id"]
         body = json.dumps({"code": params["code"]}).encode()
         return lambda i: load._request_bytes(
-            "POST", f"/api/v1/meetings/{meeting_id}/checkin",
-            {"Authorization": f"Bearer {tokens[i % len(tokens)]}", "Content-Type": "application/json"}, body)
+            "POST",
+            f"/api/v1/meetings/{meeting_id}/checkin",
+            {"Authorization": f"Bearer {tokens[i % len(tokens)]}", "Content-Type": "application/json"},
+            body,
+        )
     return _load_requests(scenario, params)
 
 
@@ -117,8 +138,7 @@ def run_setup(servers: int, workers: int, args, env: dict, params: dict, tokens:
     name = f"{servers}x{workers}"
     try:
         for i, p in enumerate(ports):
-            processes.append(stack.start_gunicorn(env, p, workdir / f"{name}-app{i}", workers=workers,
-                                                  host=stack.HOST))
+            processes.append(stack.start_gunicorn(env, p, workdir / f"{name}-app{i}", workers=workers, host=stack.HOST))
         conf = stack.write_nginx_conf(workdir / f"{name}-nginx", listen_port=port, upstream_ports=ports)
         processes.append(stack.start_nginx(conf, port))
         rows = []
@@ -138,8 +158,9 @@ def run_setup(servers: int, workers: int, args, env: dict, params: dict, tokens:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postgres", default=os.environ.get("LOAD_POSTGRES_URL",
-                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--postgres", default=os.environ.get("LOAD_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=5.0, help="per scenario, after warm-up (max 30)")
     parser.add_argument("--max-requests", type=int, default=20000, help="per scenario")
@@ -150,6 +171,7 @@ def main() -> int:
     if stack.NGINX is None:
         parser.error("needs nginx (Debian package nginx)")
     from sqlalchemy.engine import make_url
+
     if make_url(load._psycopg_url(args.postgres)).host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("loopback only: the PostgreSQL server must be on 127.0.0.1")
 
@@ -164,8 +186,11 @@ def main() -> int:
         started = time.perf_counter()
         params = load.prepare(url, env)
         params.update(add_meeting_under_way(url, params["tokens"]))
-        print(f"database {name} ready in {time.perf_counter() - started:.1f}s (demo data, {load.TRAINEES} trainees "
-              f"with tokens, {params['confirmed']} of them confirmed on a meeting under way)", flush=True)
+        print(
+            f"database {name} ready in {time.perf_counter() - started:.1f}s (demo data, {load.TRAINEES} trainees "
+            f"with tokens, {params['confirmed']} of them confirmed on a meeting under way)",
+            flush=True,
+        )
         # One server; one server with as many workers as two servers have (so that "more processes" and
         # "another server" are told apart); two servers. Each set-up uses trainees of its own.
         setups = [(1, args.workers), (1, 2 * args.workers), (2, args.workers)]
@@ -173,27 +198,40 @@ def main() -> int:
         results = {}
         for index, (servers, workers) in enumerate(setups):
             before = os.getloadavg()[0]
-            print(f"\nnginx + {servers} gunicorn ({workers} sync workers each); {args.clients} clients; "
-                  f"{args.seconds:g}s per scenario (max {args.max_requests} requests)", flush=True)
-            tokens = params["tokens"][index * share:(index + 1) * share]
+            print(
+                f"\nnginx + {servers} gunicorn ({workers} sync workers each); {args.clients} clients; "
+                f"{args.seconds:g}s per scenario (max {args.max_requests} requests)",
+                flush=True,
+            )
+            tokens = params["tokens"][index * share : (index + 1) * share]
             results[servers, workers] = run_setup(servers, workers, args, env, params, tokens, workdir)
             print(f"load average (1 min) before {before:.1f}, after {os.getloadavg()[0]:.1f}", flush=True)
-        print(f"\n{'scenario':<12}{'set-up':>8}{'requests':>9}{'errors':>7}{'req/s':>8}{'p50 ms':>8}"
-              f"{'p99 ms':>8}{'of /healthz':>12}")
+        print(
+            f"\n{'scenario':<12}{'set-up':>8}{'requests':>9}{'errors':>7}{'req/s':>8}{'p50 ms':>8}"
+            f"{'p99 ms':>8}{'of /healthz':>12}"
+        )
         for scenario_index, scenario in enumerate(SCENARIOS):
             for servers, workers in setups:
                 rows = results[servers, workers]
                 r, ceiling = rows[scenario_index], rows[0]["rps"] or 1.0
-                print(f"{scenario:<12}{f'{servers}x{workers}':>8}{r['requests']:>9}{r['errors']:>7}{r['rps']:>8.0f}"
-                      f"{r['p50']:>8.1f}{r['p99']:>8.1f}{100 * r['rps'] / ceiling:>11.0f}%")
+                print(
+                    f"{scenario:<12}{f'{servers}x{workers}':>8}{r['requests']:>9}{r['errors']:>7}{r['rps']:>8.0f}"
+                    f"{r['p50']:>8.1f}{r['p99']:>8.1f}{100 * r['rps'] / ceiling:>11.0f}%"
+                )
         print("\nwhere the limit moves (req/s of each set-up ÷ one server; set-up = servers x workers each):")
         for scenario_index, scenario in enumerate(SCENARIOS):
             one = results[setups[0]][scenario_index]["rps"]
-            ratios = "".join(f"{f'{s}x{w}':>8} {results[s, w][scenario_index]['rps'] / one if one else float('nan'):.2f}×"
-                             for s, w in setups[1:])
+            ratios = "".join(
+                f"{f'{s}x{w}':>8} {results[s, w][scenario_index]['rps'] / one if one else float('nan'):.2f}×"
+                for s, w in setups[1:]
+            )
             print(f"  {scenario:<12}{ratios}")
-        odd = {f"{s} ({n}x{w})": r["statuses"] for n, w in setups
-               for s, r in zip(SCENARIOS, results[n, w], strict=True) if r["errors"]}
+        odd = {
+            f"{s} ({n}x{w})": r["statuses"]
+            for n, w in setups
+            for s, r in zip(SCENARIOS, results[n, w], strict=True)
+            if r["errors"]
+        }
         if odd:
             print("\nstatus codes where there were errors:", odd)
         print(f"\nmachine: {os.cpu_count()} cores; load average now {', '.join(f'{x:.1f}' for x in os.getloadavg())}")

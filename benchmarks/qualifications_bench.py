@@ -11,6 +11,7 @@ Builds throw-away databases (a temporary SQLite file; on PostgreSQL a new databa
 on that server, dropped at the end) and never touches real data. Every loop is
 bounded by --repeat and by --time-limit seconds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, event, insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, event, insert, text  # noqa: E402 - after the project root is put on sys.path
+from sqlalchemy.engine import make_url  # noqa: E402 - after the project root is put on sys.path
 
 PEOPLE, SKILLS, POSITIONS, GRANTS = 5000, 300, 200, 60000
 DEPARTMENT_PEOPLE = 200
@@ -39,22 +40,67 @@ def build(seed: int = 14) -> dict:
     from training.extensions import db
     from training.qualifications.models import Grant, Position, PositionPerson, PositionRequirement, Skill
     from training.types import org_today, utcnow
+
     rng = random.Random(seed)
     now, today = utcnow(), org_today()
     surnames, given = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗", "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平"
-    db.session.execute(insert(User), [
-        {"email": "admin@example.com", "display_name": "Admin", "role": "admin", "password_hash": "x",
-         "active": True, "session_version": 1, "failed_logins": 0, "created_at": now}] + [
-        {"email": f"p{i}@example.com", "display_name": f"{rng.choice(surnames)}{rng.choice(given)}{i}",
-         "role": "trainee", "password_hash": "x", "active": True, "session_version": 1, "failed_logins": 0,
-         "created_at": now} for i in range(PEOPLE)])
-    db.session.execute(insert(Skill), [
-        {"code": f"SK-{i:03d}", "name": f"Skill {i}", "name_zh": f"技能 {i}", "category": f"C{i % 12}",
-         "levels": [{"code": c, "name": c, "name_zh": c} for c in "ILUO"],
-         "validity_months": (12, 24, 36, None)[i % 4], "created_at": now} for i in range(SKILLS)])
-    db.session.execute(insert(Position), [
-        {"code": f"POS-{i:03d}", "name": f"Station {i}", "name_zh": f"工位 {i}", "site": f"Site {i % 2}",
-         "department": f"Dept {i // 8:02d}", "created_at": now} for i in range(POSITIONS)])
+    db.session.execute(
+        insert(User),
+        [
+            {
+                "email": "admin@example.com",
+                "display_name": "Admin",
+                "role": "admin",
+                "password_hash": "x",
+                "active": True,
+                "session_version": 1,
+                "failed_logins": 0,
+                "created_at": now,
+            }
+        ]
+        + [
+            {
+                "email": f"p{i}@example.com",
+                "display_name": f"{rng.choice(surnames)}{rng.choice(given)}{i}",
+                "role": "trainee",
+                "password_hash": "x",
+                "active": True,
+                "session_version": 1,
+                "failed_logins": 0,
+                "created_at": now,
+            }
+            for i in range(PEOPLE)
+        ],
+    )
+    db.session.execute(
+        insert(Skill),
+        [
+            {
+                "code": f"SK-{i:03d}",
+                "name": f"Skill {i}",
+                "name_zh": f"技能 {i}",
+                "category": f"C{i % 12}",
+                "levels": [{"code": c, "name": c, "name_zh": c} for c in "ILUO"],
+                "validity_months": (12, 24, 36, None)[i % 4],
+                "created_at": now,
+            }
+            for i in range(SKILLS)
+        ],
+    )
+    db.session.execute(
+        insert(Position),
+        [
+            {
+                "code": f"POS-{i:03d}",
+                "name": f"Station {i}",
+                "name_zh": f"工位 {i}",
+                "site": f"Site {i % 2}",
+                "department": f"Dept {i // 8:02d}",
+                "created_at": now,
+            }
+            for i in range(POSITIONS)
+        ],
+    )
     db.session.commit()
     user_ids = [r[0] for r in db.session.execute(text("SELECT id FROM users WHERE role = 'trainee' ORDER BY id"))]
     skill_ids = [r[0] for r in db.session.execute(text("SELECT id FROM skills ORDER BY id"))]
@@ -62,10 +108,11 @@ def build(seed: int = 14) -> dict:
     requirements, people = [], []
     for n, pid in enumerate(position_ids):
         # 8 positions per department, 25 people each: one department holds 200 people
-        for sid in rng.sample(skill_ids[(n // 8) * 12 % SKILLS:] + skill_ids[:12], k=6):
-            requirements.append({"position_id": pid, "skill_id": sid, "level": rng.randint(1, 3),
-                                 "min_people": rng.randint(1, 4)})
-        for uid in user_ids[(n * 25) % PEOPLE:(n * 25) % PEOPLE + 25]:
+        for sid in rng.sample(skill_ids[(n // 8) * 12 % SKILLS :] + skill_ids[:12], k=6):
+            requirements.append(
+                {"position_id": pid, "skill_id": sid, "level": rng.randint(1, 3), "min_people": rng.randint(1, 4)}
+            )
+        for uid in user_ids[(n * 25) % PEOPLE : (n * 25) % PEOPLE + 25]:
             people.append({"position_id": pid, "user_id": uid, "assigned_at": now})
     db.session.execute(insert(PositionRequirement), requirements)
     db.session.execute(insert(PositionPerson), people)
@@ -78,19 +125,35 @@ def build(seed: int = 14) -> dict:
     grants = []
     while len(grants) < GRANTS:  # mostly skills their positions need, some others
         uid = rng.choice(user_ids)
-        sid = rng.choice(required[rng.choice(staff[uid])]) if uid in staff and rng.random() < 0.8 \
+        sid = (
+            rng.choice(required[rng.choice(staff[uid])])
+            if uid in staff and rng.random() < 0.8
             else rng.choice(skill_ids)
+        )
         start = today - timedelta(days=rng.randint(0, 900))
         until = None if rng.random() < 0.2 else start + timedelta(days=rng.randint(180, 1100))
-        grants.append({"user_id": uid, "skill_id": sid, "level": rng.randint(1, 4),
-                       "source": "assessment", "evidence": "bench", "granted_at": now, "valid_from": start,
-                       "valid_until": until, "revoked_reason": "",
-                       "revoked_at": now if rng.random() < 0.02 else None})
+        grants.append(
+            {
+                "user_id": uid,
+                "skill_id": sid,
+                "level": rng.randint(1, 4),
+                "source": "assessment",
+                "evidence": "bench",
+                "granted_at": now,
+                "valid_from": start,
+                "valid_until": until,
+                "revoked_reason": "",
+                "revoked_at": now if rng.random() < 0.02 else None,
+            }
+        )
     for i in range(0, len(grants), 5000):
-        db.session.execute(insert(Grant), grants[i:i + 5000])
+        db.session.execute(insert(Grant), grants[i : i + 5000])
     db.session.commit()
-    return {"position": position_ids[rng.randrange(POSITIONS)], "department": "Dept 03",
-            "skills": [f"SK-{i:03d}" for i in rng.sample(range(SKILLS), 20)]}
+    return {
+        "position": position_ids[rng.randrange(POSITIONS)],
+        "department": "Dept 03",
+        "skills": [f"SK-{i:03d}" for i in rng.sample(range(SKILLS), 20)],
+    }
 
 
 def load() -> str:
@@ -127,17 +190,29 @@ def bench(url: str, label: str, repeat: int, deadline: float) -> None:
     from training.extensions import db
     from training.qualifications import services
     from training.types import org_today
+
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
-                          "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False, "JOBS_MODE": "inline",
-                          "MAIL_DIR": f"{tmp}/mail", "PUBLIC_BASE_URL": "http://127.0.0.1"})
+        app = create_app(
+            {
+                "TESTING": True,
+                "SQLALCHEMY_DATABASE_URI": url,
+                "SECRET_KEY": "bench",
+                "WTF_CSRF_ENABLED": False,
+                "RATELIMIT_ENABLED": False,
+                "JOBS_MODE": "inline",
+                "MAIL_DIR": f"{tmp}/mail",
+                "PUBLIC_BASE_URL": "http://127.0.0.1",
+            }
+        )
         with app.app_context():
             db.create_all()
             started = time.perf_counter()
             facts = build()
             admin = db.session.scalar(db.select(User).where(User.role == "admin"))
-            print(f"{label}: {PEOPLE} people, {SKILLS} skills, {POSITIONS} positions, {GRANTS} grants "
-                  f"(built in {time.perf_counter() - started:.1f} s); {load()}")
+            print(
+                f"{label}: {PEOPLE} people, {SKILLS} skills, {POSITIONS} positions, {GRANTS} grants "
+                f"(built in {time.perf_counter() - started:.1f} s); {load()}"
+            )
             statements: list[str] = []
             event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
             on = org_today()
@@ -148,10 +223,10 @@ def bench(url: str, label: str, repeat: int, deadline: float) -> None:
                     fn()
                     db.session.rollback()
                     return len(statements)
+
                 return run
 
-            report("baseline: SELECT 1", timed(counted(lambda: db.session.execute(text("SELECT 1"))), repeat,
-                                                deadline))
+            report("baseline: SELECT 1", timed(counted(lambda: db.session.execute(text("SELECT 1"))), repeat, deadline))
             coverage = counted(lambda: services.position_coverage(admin, facts["position"], on))
             queries = coverage()
             report("coverage of one position", timed(coverage, repeat, deadline), queries, 50)
@@ -164,6 +239,7 @@ def bench(url: str, label: str, repeat: int, deadline: float) -> None:
             with client.session_transaction() as sess:
                 try:
                     from training.accounts.services import start_session
+
                     start_session(admin)
                 except ImportError:  # older trees keep the session in the cookie only
                     pass
@@ -177,12 +253,22 @@ def bench(url: str, label: str, repeat: int, deadline: float) -> None:
                 assert response.status_code == 200, response.status_code
                 assert response.get_data(as_text=True).count('class="qm-person" scope="row"') >= DEPARTMENT_PEOPLE
                 return len(statements)
+
             queries = page()
-            report(f"matrix page, {DEPARTMENT_PEOPLE}-person department (HTTP, rendered)",
-                   timed(page, max(3, repeat // 2), deadline), queries, 300)
-            report("matrix XLSX, same department", timed(
-                lambda: client.get(f"/qualifications/matrix.xlsx?department={facts['department']}"),
-                max(3, repeat // 5), deadline))
+            report(
+                f"matrix page, {DEPARTMENT_PEOPLE}-person department (HTTP, rendered)",
+                timed(page, max(3, repeat // 2), deadline),
+                queries,
+                300,
+            )
+            report(
+                "matrix XLSX, same department",
+                timed(
+                    lambda: client.get(f"/qualifications/matrix.xlsx?department={facts['department']}"),
+                    max(3, repeat // 5),
+                    deadline,
+                ),
+            )
             print(f"  {load()}")
             db.session.remove()
             db.engine.dispose()
@@ -190,6 +276,7 @@ def bench(url: str, label: str, repeat: int, deadline: float) -> None:
 
 def main() -> None:
     import logging
+
     logging.disable(logging.INFO)  # request log lines would drown the figures
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=30)

@@ -14,6 +14,7 @@ It creates a throw-away database on that server (dropped at the end), talks
 only to 127.0.0.1 and is bounded in requests and time. Target (issue 16): the
 dashboard under 1.5 s p95 with this volume.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402 - after the project root is put on sys.path
+from sqlalchemy.engine import make_url  # noqa: E402 - after the project root is put on sys.path
 
 RUNS, PER_RUN, TRAINEES, TRAINERS, COURSES, MEETINGS = 2_000, 50, 20_000, 40, 80, 3
 
@@ -35,11 +36,22 @@ RUNS, PER_RUN, TRAINEES, TRAINERS, COURSES, MEETINGS = 2_000, 50, 20_000, 40, 80
 def build_app(url: str):
     from training import create_app
     from training.extensions import db
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": False, "RATELIMIT_ENABLED": False,
-                      "WTF_CSRF_ENABLED": False, "JOBS_MODE": "inline", "ARGON2_FAST": True,
-                      "PUBLIC_BASE_URL": "http://127.0.0.1", "PUBLIC_PAGE_CACHE_SECONDS": 0,
-                      "SECRET_KEY": "reports-bench", "ALLOW_LOCAL_STATE": "1",
-                      "SCHEDULER_IN_WEB": False})
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "TESTING": False,
+            "RATELIMIT_ENABLED": False,
+            "WTF_CSRF_ENABLED": False,
+            "JOBS_MODE": "inline",
+            "ARGON2_FAST": True,
+            "PUBLIC_BASE_URL": "http://127.0.0.1",
+            "PUBLIC_PAGE_CACHE_SECONDS": 0,
+            "SECRET_KEY": "reports-bench",
+            "ALLOW_LOCAL_STATE": "1",
+            "SCHEDULER_IN_WEB": False,
+        }
+    )
     with app.app_context():
         db.create_all()
     return app
@@ -49,6 +61,7 @@ def load(app, today: date) -> dict:
     """Everything in set-based SQL (generate_series): seconds, not minutes."""
     from training.extensions import db
     from training.reports import feedback
+
     first = today - timedelta(days=5 * 365)
     span = (today - first).days + 60  # the last runs are still ahead
     statements = [
@@ -105,27 +118,35 @@ def load(app, today: date) -> dict:
         feedback.question_set()
         for sql in statements:
             db.session.execute(text(sql))
-        db.session.execute(text("""
+        db.session.execute(
+            text("""
             INSERT INTO feedback_invitations (enrolment_id, run_id, token, sent_at, closes_at, answered_at)
             SELECT e.id, e.run_id, md5(e.id::text), r.ends_on::timestamp AT TIME ZONE 'UTC',
                    r.ends_on::timestamp AT TIME ZONE 'UTC' + interval '14 day',
                    CASE WHEN e.id % 3 = 0 THEN r.ends_on::timestamp AT TIME ZONE 'UTC' END
             FROM enrolments e JOIN runs r ON r.id = e.run_id
-            WHERE e.status = 'confirmed' AND r.ends_on < CURRENT_DATE - 1"""))
-        db.session.execute(text("""
+            WHERE e.status = 'confirmed' AND r.ends_on < CURRENT_DATE - 1""")
+        )
+        db.session.execute(
+            text("""
             INSERT INTO feedback_responses (run_id, submitted_on, recommend)
             SELECT e.run_id, r.ends_on, 5 + e.id % 6 FROM enrolments e JOIN runs r ON r.id = e.run_id
-            WHERE e.status = 'confirmed' AND r.ends_on < CURRENT_DATE - 1 AND e.id % 3 = 0"""))
-        db.session.execute(text("""
+            WHERE e.status = 'confirmed' AND r.ends_on < CURRENT_DATE - 1 AND e.id % 3 = 0""")
+        )
+        db.session.execute(
+            text("""
             INSERT INTO feedback_answers (response_id, question_id, rating, text)
             SELECT fr.id, q.id, 1 + fr.id % 5, '' FROM feedback_responses fr
-            CROSS JOIN (SELECT id FROM feedback_questions WHERE kind = 'rating') q"""))
+            CROSS JOIN (SELECT id FROM feedback_questions WHERE kind = 'rating') q""")
+        )
         db.session.commit()
         feedback.rebuild_stats()  # the rows above bypassed the service that keeps the counts
         db.session.execute(text("ANALYZE"))
         db.session.commit()
-        counts = {t: db.session.scalar(text(f"SELECT count(*) FROM {t}")) for t in
-                  ("runs", "enrolments", "attendance", "certificates", "feedback_responses")}
+        counts = {
+            t: db.session.scalar(text(f"SELECT count(*) FROM {t}"))
+            for t in ("runs", "enrolments", "attendance", "certificates", "feedback_responses")
+        }
     return counts
 
 
@@ -160,6 +181,7 @@ def main() -> None:
         url = base.set(database=name).render_as_string(hide_password=False)
         app = build_app(url)
         from training.types import org_today
+
         with app.app_context():
             today = org_today()
         started = time.perf_counter()
@@ -168,6 +190,7 @@ def main() -> None:
         from training.accounts.models import User
         from training.accounts.services import create_token
         from training.extensions import db
+
         with app.app_context():
             admin = db.session.get(User, 1)
             token = create_token(admin, "bench")
@@ -175,6 +198,7 @@ def main() -> None:
             trainer_token = create_token(trainer, "bench")
         client = app.test_client()
         from training.accounts.services import start_session
+
         with client.session_transaction() as session, app.app_context():
             admin = db.session.get(User, 1)
             start_session(admin)  # a real login session, as the login page makes
@@ -188,22 +212,35 @@ def main() -> None:
             ("GET /reports (5 years)", f"/reports?{five_years}", None),
             ("GET /reports (5 years, one course)", f"/reports?{five_years}&course_id=7", None),
             ("GET /reports/export.xlsx (12 months)", "/reports/export.xlsx", None),
-            ("GET /api/v1/reports/summary (5 years)", f"/api/v1/reports/summary?{five_years}",
-             {"Authorization": f"Bearer {token}"}),
-            ("GET /api/v1/reports/monthly (5 years)", f"/api/v1/reports/monthly?{five_years}",
-             {"Authorization": f"Bearer {token}"}),
-            ("GET /api/v1/reports/summary (a trainer, 5 years)", f"/api/v1/reports/summary?{five_years}",
-             {"Authorization": f"Bearer {trainer_token}"}),
+            (
+                "GET /api/v1/reports/summary (5 years)",
+                f"/api/v1/reports/summary?{five_years}",
+                {"Authorization": f"Bearer {token}"},
+            ),
+            (
+                "GET /api/v1/reports/monthly (5 years)",
+                f"/api/v1/reports/monthly?{five_years}",
+                {"Authorization": f"Bearer {token}"},
+            ),
+            (
+                "GET /api/v1/reports/summary (a trainer, 5 years)",
+                f"/api/v1/reports/summary?{five_years}",
+                {"Authorization": f"Bearer {trainer_token}"},
+            ),
         ]
         with app.app_context():
             from training.figures import summaries
+
             started = time.perf_counter()
-            print(f"full rebuild of the summaries: {summaries.refresh(full=True)} "
-                  f"in {time.perf_counter() - started:.2f} s")
+            print(
+                f"full rebuild of the summaries: {summaries.refresh(full=True)} "
+                f"in {time.perf_counter() - started:.2f} s"
+            )
             from sqlalchemy import select
 
             from training.enrolment.models import Enrolment
             from training.types import utcnow
+
             changed = db.session.scalar(select(Enrolment).where(Enrolment.status == "confirmed").limit(1))
             changed.status, changed.cancelled_at = "cancelled", utcnow()
             db.session.commit()
@@ -214,14 +251,17 @@ def main() -> None:
         with app.test_request_context(), app.app_context():
             from training.figures import metrics
             from training.reports import feedback, services
+
             admin = db.session.get(User, 1)
             scope = services.scope_for(admin, {"from": str(today - timedelta(days=5 * 365)), "to": str(today)})
             print("one call of each, 5 years, admin:")
-            for label, call in (("metrics.facts (direct)", lambda: metrics.facts(scope)),
-                                ("summaries.facts", lambda: summaries.facts(scope)),
-                                ("expiring_count", lambda: metrics.expiring_count(scope)),
-                                ("expiring_by_month", lambda: metrics.expiring_by_month(scope)),
-                                ("feedback.overview", lambda: feedback.overview(admin, scope))):
+            for label, call in (
+                ("metrics.facts (direct)", lambda: metrics.facts(scope)),
+                ("summaries.facts", lambda: summaries.facts(scope)),
+                ("expiring_count", lambda: metrics.expiring_count(scope)),
+                ("expiring_by_month", lambda: metrics.expiring_by_month(scope)),
+                ("feedback.overview", lambda: feedback.overview(admin, scope)),
+            ):
                 started = time.perf_counter()
                 call()
                 print(f"  {label:<28} {(time.perf_counter() - started) * 1000:8.1f} ms")
@@ -235,8 +275,10 @@ def main() -> None:
                 db.session.remove()
                 times.append(time.perf_counter() - started)
             times.sort()
-            print(f"{'SELECT 1 (baseline query)':<52} {len(times):>4} {statistics.median(times) * 1000:>10.1f} "
-                  f"{times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))] * 1000:>10.1f}")
+            print(
+                f"{'SELECT 1 (baseline query)':<52} {len(times):>4} {statistics.median(times) * 1000:>10.1f} "
+                f"{times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))] * 1000:>10.1f}"
+            )
         print(f"{'request':<52} {'n':>4} {'median ms':>10} {'p95 ms':>10}")
         for label, path, headers in rows:
             result = measure(client, path, args.requests, deadline, headers)
@@ -246,8 +288,13 @@ def main() -> None:
             db.engine.dispose()
     finally:
         with admin_engine.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin_engine.dispose()
 

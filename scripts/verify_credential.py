@@ -22,6 +22,7 @@ the ``cryptography`` package are needed):
 Exit status 0 when the credential is valid, 1 otherwise. Fetches only the issuer's
 own URLs (from the token). ``--allow-http`` accepts http:// (a local test server).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ import json
 import sys
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -46,7 +47,7 @@ def did_web_url(did: str, scheme: str = "https") -> str:
     """did:web:host%3Aport:path:to → https://host:port/path/to/did.json (no path: /.well-known/did.json)."""
     if not did.startswith("did:web:"):
         raise ValueError(f"not a did:web identifier: {did}")
-    host, *path = did[len("did:web:"):].split(":")
+    host, *path = did[len("did:web:") :].split(":")
     host = urllib.parse.unquote(host)
     if path:
         return f"{scheme}://{host}/" + "/".join(urllib.parse.unquote(p) for p in path) + "/did.json"
@@ -55,11 +56,13 @@ def did_web_url(did: str, scheme: str = "https") -> str:
 
 def public_key(jwk: dict):
     if jwk.get("kty") == "RSA":
-        return rsa.RSAPublicNumbers(int.from_bytes(b64url(jwk["e"]), "big"),
-                                    int.from_bytes(b64url(jwk["n"]), "big")).public_key()
+        return rsa.RSAPublicNumbers(
+            int.from_bytes(b64url(jwk["e"]), "big"), int.from_bytes(b64url(jwk["n"]), "big")
+        ).public_key()
     if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
-        return ec.EllipticCurvePublicNumbers(int.from_bytes(b64url(jwk["x"]), "big"),
-                                             int.from_bytes(b64url(jwk["y"]), "big"), ec.SECP256R1()).public_key()
+        return ec.EllipticCurvePublicNumbers(
+            int.from_bytes(b64url(jwk["x"]), "big"), int.from_bytes(b64url(jwk["y"]), "big"), ec.SECP256R1()
+        ).public_key()
     raise ValueError("unsupported key type")
 
 
@@ -87,7 +90,8 @@ def check_jws(token: str, fetch, scheme: str) -> tuple[dict, dict]:
             raise ValueError(f"unexpected algorithm {header.get('alg')!r}")
     except InvalidSignature as exc:
         raise ValueError(
-            "the signature does not match: the credential was changed or not signed by this issuer") from exc
+            "the signature does not match: the credential was changed or not signed by this issuer"
+        ) from exc
     return header, payload
 
 
@@ -97,11 +101,17 @@ def _when(text: str) -> datetime:
 
 def verify(token: str, fetch, *, scheme: str = "https", now: datetime | None = None) -> dict:
     """All five steps. ``fetch(url) -> bytes``. Returns a dict with ``valid`` and the reasons."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     _header, credential = check_jws(token, fetch, scheme)
     issuer = credential["issuer"]["id"] if isinstance(credential["issuer"], dict) else credential["issuer"]
-    result = {"issuer": issuer, "name": credential.get("name"), "signature": "valid", "revoked": None,
-              "expired": False, "not_yet_valid": False}
+    result = {
+        "issuer": issuer,
+        "name": credential.get("name"),
+        "signature": "valid",
+        "revoked": None,
+        "expired": False,
+        "not_yet_valid": False,
+    }
     if "validFrom" in credential and _when(credential["validFrom"]) > now:
         result["not_yet_valid"] = True
     if "validUntil" in credential and _when(credential["validUntil"]) < now:

@@ -1,6 +1,7 @@
 """Fixtures: a fresh database per test, on SQLite by default and on
 PostgreSQL when TEST_DATABASE_URL is set (each pytest run creates and drops a
 database of its own there, so parallel runs never meet)."""
+
 from __future__ import annotations
 
 import os
@@ -40,9 +41,12 @@ def pg_database():
         yield url.render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
-                {"n": name})
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": name},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 
@@ -114,6 +118,7 @@ def runner(app):
 @pytest.fixture
 def factory(app):
     from tests.factories import Factory
+
     return Factory()
 
 
@@ -128,6 +133,7 @@ def mailbox(app):
             return []
         msgs = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in folder.glob("*.eml")]
         return sorted(msgs, key=lambda m: m["Date"] or "")
+
     return read
 
 
@@ -135,6 +141,7 @@ def login(client, user):
     """Log the test client in as ``user`` (a real Flask-Login session, with its
     login session on the server)."""
     from training.accounts.services import start_session
+
     start_session(user)
     with client.session_transaction() as sess:
         sess["_user_id"] = user.get_id()
@@ -145,4 +152,5 @@ def login(client, user):
 def api(client, user=None):
     """A test client wrapper that sends the user's bearer token."""
     from tests.factories import ApiClient
+
     return ApiClient(client, user)

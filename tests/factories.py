@@ -1,8 +1,9 @@
 """Factories: build realistic data in one line, committed."""
+
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from training.accounts import services as accounts
 from training.accounts.models import TrainerProfile, User
@@ -17,8 +18,15 @@ PASSWORD = "correct horse battery staple"
 class Factory:
     def user(self, role="trainee", name=None, email=None, locale=None, **kw) -> User:
         n = next(_seq)
-        user = accounts.create_user(email=email or f"{role}{n}@example.com", name=name or f"{role.title()} {n}",
-                                    password=PASSWORD, role=role, locale=locale, check_strength=False, **kw)
+        user = accounts.create_user(
+            email=email or f"{role}{n}@example.com",
+            name=name or f"{role.title()} {n}",
+            password=PASSWORD,
+            role=role,
+            locale=locale,
+            check_strength=False,
+            **kw,
+        )
         if role == "trainer" and user.trainer_profile is None:
             user.trainer_profile = TrainerProfile(bio="", expertise="")
             db.session.commit()
@@ -35,33 +43,60 @@ class Factory:
 
     def course(self, **kw) -> Course:
         n = next(_seq)
-        data = dict(code=f"C{n:04d}", title=f"Course {n}", hours=16.0, summary="A course.", language="en",
-                    level="beginner", min_attendance_pct=80, published=True)
+        data = dict(
+            code=f"C{n:04d}",
+            title=f"Course {n}",
+            hours=16.0,
+            summary="A course.",
+            language="en",
+            level="beginner",
+            min_attendance_pct=80,
+            published=True,
+        )
         data.update(kw)
         course = Course(**data)
         db.session.add(course)
         db.session.commit()
         return course
 
-    def run(self, course=None, *, capacity=10, meetings=2, start=None, trainers=(), hours=3,
-            timezone_name="Asia/Shanghai", **kw) -> Run:
+    def run(
+        self,
+        course=None,
+        *,
+        capacity=10,
+        meetings=2,
+        start=None,
+        trainers=(),
+        hours=3,
+        timezone_name="Asia/Shanghai",
+        **kw,
+    ) -> Run:
         """A run whose meetings are one a day from ``start`` (default: in 7 days)."""
         course = course or self.course()
-        start = start or (datetime.now(timezone.utc) + timedelta(days=7)).replace(microsecond=0)
-        run = Run(course=course, capacity=capacity, timezone=timezone_name, status=kw.pop("status", "open"),
-                  starts_on=kw.pop("starts_on", None) or (start - timedelta(days=1)).date(),
-                  ends_on=kw.pop("ends_on", None) or (start + timedelta(days=max(meetings, 1) + 1)).date(),
-                  location=kw.pop("location", "Training Centre, Room 2"), city=kw.pop("city", "Suzhou"), **kw)
+        start = start or (datetime.now(UTC) + timedelta(days=7)).replace(microsecond=0)
+        run = Run(
+            course=course,
+            capacity=capacity,
+            timezone=timezone_name,
+            status=kw.pop("status", "open"),
+            starts_on=kw.pop("starts_on", None) or (start - timedelta(days=1)).date(),
+            ends_on=kw.pop("ends_on", None) or (start + timedelta(days=max(meetings, 1) + 1)).date(),
+            location=kw.pop("location", "Training Centre, Room 2"),
+            city=kw.pop("city", "Suzhou"),
+            **kw,
+        )
         run.trainers = list(trainers)
-        run.meetings = [Meeting(starts_at=start + timedelta(days=i), ends_at=start + timedelta(days=i, hours=hours))
-                        for i in range(meetings)]
+        run.meetings = [
+            Meeting(starts_at=start + timedelta(days=i), ends_at=start + timedelta(days=i, hours=hours))
+            for i in range(meetings)
+        ]
         db.session.add(run)
         db.session.commit()
         return run
 
     def past_run(self, course=None, *, finalised=True, **kw) -> Run:
         """A run that has ended; its registers are finalised unless ``finalised=False``."""
-        start = (datetime.now(timezone.utc) - timedelta(days=10)).replace(microsecond=0)
+        start = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
         run = self.run(course, start=start, **kw)
         if finalised:
             self.finalise(run)
@@ -77,9 +112,14 @@ class Factory:
 
     def enrolment(self, run, user=None, status="confirmed") -> Enrolment:
         user = user or self.trainee()
-        now = datetime.now(timezone.utc)
-        enrolment = Enrolment(run=run, user=user, status=status, confirmed_at=now if status == "confirmed" else None,
-                              waitlisted_at=now if status == "waitlisted" else None)
+        now = datetime.now(UTC)
+        enrolment = Enrolment(
+            run=run,
+            user=user,
+            status=status,
+            confirmed_at=now if status == "confirmed" else None,
+            waitlisted_at=now if status == "waitlisted" else None,
+        )
         db.session.add(enrolment)
         db.session.commit()
         return enrolment
@@ -88,6 +128,7 @@ class Factory:
 
     def company(self, code=None, name=None, **kw):
         from training.companies.models import Company
+
         n = next(_seq)
         data = dict(address="", contact_name="", contact_email="", contact_phone="", tier="member", reviewed=True)
         data.update(kw)
@@ -111,8 +152,10 @@ class Factory:
 
     def allocation(self, run, company, seats, **kw):
         from training.catalogue.models import SeatAllocation
-        allocation = SeatAllocation(run_id=run.id, company_id=company.id, seats=seats, released_seats=0,
-                                    overflow=kw.pop("overflow", True), **kw)
+
+        allocation = SeatAllocation(
+            run_id=run.id, company_id=company.id, seats=seats, released_seats=0, overflow=kw.pop("overflow", True), **kw
+        )
         db.session.add(allocation)
         db.session.commit()
         return allocation
@@ -123,7 +166,6 @@ class Factory:
         enrolment.company_id = user.company_id
         db.session.commit()
         return enrolment
-
 
 
 class ApiClient:
@@ -151,4 +193,3 @@ class ApiClient:
 
     def delete(self, path, **kw):
         return self._call("DELETE", path, **kw)
-

@@ -16,6 +16,7 @@ def test_admin_creates_and_edits_user(client, factory):
     response = client.post("/admin/users/new", data={"name": "王小明", "email": "Wang@Example.com", "role": "trainer"})
     assert response.status_code == 302
     from training.accounts.services import find_user_by_email
+
     user = find_user_by_email("wang@example.com")
     assert user.display_name == "王小明" and user.trainer_profile is not None
     page = client.get("/admin/users?q=wang")

@@ -5,14 +5,16 @@ import hidden in a function is still a dependency). An import from one domain
 package of another that lies on a cycle between domain packages fails this
 test unless it is one of the cycles that predate it (``KNOWN``): those are to
 be cut, never added to."""
+
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "training"
-DOMAINS = sorted(p.name for p in ROOT.iterdir()
-                 if p.is_dir() and (p / "__init__.py").exists() and p.name != "translations")
+DOMAINS = sorted(
+    p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists() and p.name != "translations"
+)
 
 # Imports on cycles when the test was written: (importing package, imported package).
 KNOWN: set[tuple[str, str]] = {
@@ -41,16 +43,18 @@ def _edges() -> dict[tuple[str, str], list[str]]:
             if isinstance(node, ast.ImportFrom):
                 if node.level:
                     base = package[: len(package) - node.level + 1]
-                    targets = ([base + node.module.split(".")] if node.module
-                               else [base + [alias.name] for alias in node.names])
+                    targets = (
+                        [base + node.module.split(".")]
+                        if node.module
+                        else [base + [alias.name] for alias in node.names]
+                    )
                 elif node.module and node.module.startswith("training."):
                     targets = [node.module.split(".")]
             elif isinstance(node, ast.Import):
                 targets = [a.name.split(".") for a in node.names if a.name.startswith("training.")]
             for target in targets:
                 if len(target) > 1 and target[1] in DOMAINS and target[1] != source:
-                    edges.setdefault((source, target[1]), []).append(
-                        f"{path.relative_to(ROOT.parent)}:{node.lineno}")
+                    edges.setdefault((source, target[1]), []).append(f"{path.relative_to(ROOT.parent)}:{node.lineno}")
     return edges
 
 
@@ -94,7 +98,8 @@ def cyclic_edges() -> dict[tuple[str, str], list[str]]:
 def test_no_new_import_closes_a_cycle_between_domain_packages():
     new = {edge: where for edge, where in cyclic_edges().items() if edge not in KNOWN}
     assert not new, "imports that close a cycle between domain packages (see ARCHITECTURE.md): " + "; ".join(
-        f"{a} -> {b} at {', '.join(where[:3])}" for (a, b), where in sorted(new.items()))
+        f"{a} -> {b} at {', '.join(where[:3])}" for (a, b), where in sorted(new.items())
+    )
 
 
 def test_the_known_cycles_are_still_there_or_are_removed_from_the_list():

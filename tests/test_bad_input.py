@@ -1,4 +1,5 @@
 """NUL characters (which PostgreSQL refuses in text) get a clear 4xx everywhere."""
+
 from tests.conftest import api, login
 
 

@@ -1,5 +1,6 @@
 """Content in both languages (issue 18): texts by language, fallbacks, the
 original language, the template helpers and the search over both languages."""
+
 from flask import render_template_string
 from flask_babel import force_locale
 
@@ -11,8 +12,13 @@ from training.extensions import db
 
 
 def test_a_course_reads_in_each_language_and_falls_back_with_a_mark(factory):
-    course = factory.course(title="机器视觉入门", original_language="zh", title_translation="Machine vision basics",
-                            summary="光源与镜头", summary_translation="")
+    course = factory.course(
+        title="机器视觉入门",
+        original_language="zh",
+        title_translation="Machine vision basics",
+        summary="光源与镜头",
+        summary_translation="",
+    )
     assert original_language(course) == "zh"
     assert texts(course, "title") == {"en": "Machine vision basics", "zh": "机器视觉入门"}
     title = localized(course, "title", "en")
@@ -39,7 +45,10 @@ def test_assign_writes_by_language_and_moves_texts_when_the_original_changes(fac
     course = factory.course(title="Robot programming", summary="Six axes.")
     assign(course, {"title": {"zh": "机器人编程"}})
     assert (course.title, course.title_translation, course.original_language) == (
-        "Robot programming", "机器人编程", "en")
+        "Robot programming",
+        "机器人编程",
+        "en",
+    )
     assign(course, original="zh")
     db.session.commit()
     assert (course.title, course.title_translation) == ("机器人编程", "Robot programming")
@@ -57,8 +66,9 @@ def test_fixed_columns_categories_and_profiles(factory):
     assert (category.name, category.name_zh) == ("Machine vision", "机器视觉")
     trainer = factory.trainer()
     profile: TrainerProfile = trainer.trainer_profile
-    assign(profile, {"title": {"en": "Robotics lead", "zh": "机器人应用主管"}, "bio": {"zh": "十年经验。"}},
-           original="zh")
+    assign(
+        profile, {"title": {"en": "Robotics lead", "zh": "机器人应用主管"}, "bio": {"zh": "十年经验。"}}, original="zh"
+    )
     db.session.commit()
     assert (profile.title, profile.title_translation) == ("机器人应用主管", "Robotics lead")
     assert localized(profile, "bio", "en").is_fallback
@@ -75,9 +85,11 @@ def test_language_detection():
 
 def test_template_helpers_render_the_text_and_the_marker(app, factory):
     course = factory.course(title="Robot programming", summary="Six axes.", title_translation="机器人编程")
-    source = ("{% from 'macros/i18n.html' import lmark %}"
-              "{% set t = ltext(course, 'title') %}{% set s = ltext(course, 'summary') %}"
-              "[{{ t }}{{ lmark(t) }}][{{ s }}{{ lmark(s) }}]")
+    source = (
+        "{% from 'macros/i18n.html' import lmark %}"
+        "{% set t = ltext(course, 'title') %}{% set s = ltext(course, 'summary') %}"
+        "[{{ t }}{{ lmark(t) }}][{{ s }}{{ lmark(s) }}]"
+    )
     with app.app_context(), app.test_request_context("/?lang=zh"):
         html = render_template_string(source, course=course)
     assert html.startswith("[机器人编程]")
@@ -88,8 +100,13 @@ def test_template_helpers_render_the_text_and_the_marker(app, factory):
 
 
 def test_search_finds_a_course_by_either_language(factory):
-    factory.course(code="ROB-1", title="Industrial robot programming", title_translation="工业机器人编程",
-                   summary="Jogging and frames.", summary_translation="点动与坐标系。")
+    factory.course(
+        code="ROB-1",
+        title="Industrial robot programming",
+        title_translation="工业机器人编程",
+        summary="Jogging and frames.",
+        summary_translation="点动与坐标系。",
+    )
     factory.course(code="VIS-1", title="视觉检测", title_translation="", summary="光源选型")
     for q in ("robots", "机器人", "坐标系", "坐标", "frames", "编程"):
         found = search_courses(CatalogueQuery(q=q))

@@ -23,6 +23,7 @@ def test_demo_has_three_member_companies_with_coordinators_staff_and_reserved_se
     from training.catalogue.models import SeatAllocation
     from training.catalogue.services import seat_counts
     from training.companies.models import Company
+
     result = runner.invoke(args=["demo", "load"])
     assert "zhou.hong@demo.smt-academy.cn" in result.output
     companies = list(db.session.scalars(select(Company).order_by(Company.code)))
@@ -45,6 +46,7 @@ def test_demo_content_is_written_in_both_languages_with_a_few_on_purpose_in_one(
     from training.accounts.models import TrainerProfile
     from training.catalogue.models import Category
     from training.content_i18n import original_language, texts
+
     runner.invoke(args=["demo", "load"])
     cjk = re.compile(r"[\u3400-\u9fff]")
     fields = ("title", "summary", "description", "outcomes", "prerequisites", "audience")

@@ -1,5 +1,6 @@
 """The Simplified Chinese catalogue: complete, placeholders intact, the
 committed .mo matching the .po, and the locale chosen the way users expect."""
+
 from __future__ import annotations
 
 import gettext
@@ -26,6 +27,7 @@ def _get(client, path, **headers):
     """GET with a fresh locale: the test app context is shared by every
     request of a test, and Flask-Babel caches the chosen locale on ``g``."""
     from flask import g
+
     g.pop("_flask_babel", None)
     return client.get(path, headers=headers)
 
@@ -97,11 +99,13 @@ def test_compiled_mo_is_up_to_date_with_the_po(tmp_path):
     committed_catalog.pop("", None)
     compiled_catalog.pop("", None)
     missing = sorted(str(k) for k in compiled_catalog.keys() - committed_catalog.keys())
-    stale = sorted(str(k) for k in compiled_catalog if k in committed_catalog
-                   and committed_catalog[k] != compiled_catalog[k])
+    stale = sorted(
+        str(k) for k in compiled_catalog if k in committed_catalog and committed_catalog[k] != compiled_catalog[k]
+    )
     assert not missing and not stale and committed_catalog == compiled_catalog, (
         f"messages.mo is out of date (missing {missing[:5]}, changed {stale[:5]}): "
-        "run pybabel compile -d training/translations")
+        "run pybabel compile -d training/translations"
+    )
 
 
 def test_stored_codes_have_chinese_labels(app):
@@ -181,7 +185,8 @@ def test_every_message_in_the_code_has_a_chinese_translation():
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None, "N_": None}
     missing = []
     for filename, _lineno, message, _comments, _context in extract_from_dir(
-            str(root), method_map=method_map, keywords=keywords):
+        str(root), method_map=method_map, keywords=keywords
+    ):
         msgid = message[0] if isinstance(message, tuple) else message
         if not msgid:
             continue

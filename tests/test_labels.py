@@ -1,4 +1,5 @@
 """States carry their labels: one wording per state, translated, checked when the enum is defined."""
+
 from __future__ import annotations
 
 import pytest

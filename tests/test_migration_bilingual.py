@@ -3,6 +3,7 @@
 each record's text becomes its original language, nothing is lost, and the
 search covers both languages afterwards. SQLite, and PostgreSQL with
 TEST_DATABASE_URL."""
+
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -40,16 +41,18 @@ def _filler(column):
 def _insert(conn, table, **values):
     """A row with the given values and a plain value in every other required column."""
     columns = sa.inspect(conn).get_columns(table)
-    row = {c["name"]: _filler(c) for c in columns
-           if not c["nullable"] and c.get("default") is None and c.get("autoincrement") is not True
-           and c["name"] != "id"}
+    row = {
+        c["name"]: _filler(c)
+        for c in columns
+        if not c["nullable"] and c.get("default") is None and c.get("autoincrement") is not True and c["name"] != "id"
+    }
     row.update(values)
     names = ", ".join(row)
     result = conn.execute(sa.text(f"INSERT INTO {table} ({names}) VALUES ({', '.join(':' + k for k in row)})"), row)
     return result
 
 
-def test_existing_text_becomes_the_original_language(empty_database):  # noqa: F811
+def test_existing_text_becomes_the_original_language(empty_database):  # noqa: F811 - the fixture imported above, taken by name
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
     with app.app_context():
         upgrade(revision=BEFORE)
@@ -57,32 +60,85 @@ def test_existing_text_becomes_the_original_language(empty_database):  # noqa: F
             _insert(conn, "categories", slug="plc", name="PLC programming", name_zh="PLC 编程")
             _insert(conn, "categories", slug="lean", name="精益生产", name_zh=None)
             for code, language, title, summary in COURSES:
-                _insert(conn, "courses", code=code, language=language, title=title, summary=summary,
-                        description="", hours=8, category_id=None, prerequisite_course_id=None,
-                        published=True, archived=False, level="beginner")
+                _insert(
+                    conn,
+                    "courses",
+                    code=code,
+                    language=language,
+                    title=title,
+                    summary=summary,
+                    description="",
+                    hours=8,
+                    category_id=None,
+                    prerequisite_course_id=None,
+                    published=True,
+                    archived=False,
+                    level="beginner",
+                )
             ids = dict(conn.execute(sa.text("SELECT code, id FROM courses")).all())
-            _insert(conn, "runs", course_id=ids["OPC-101"], location="苏州工业园区培训中心", notes="",
-                    starts_on=datetime(2026, 3, 2).date(), ends_on=datetime(2026, 3, 3).date(), capacity=10,
-                    timezone="Asia/Shanghai", status="open", mode="in_person")
-            _insert(conn, "runs", course_id=ids["OPC-101"], location="", notes="",
-                    starts_on=datetime(2026, 4, 2).date(), ends_on=datetime(2026, 4, 3).date(), capacity=10,
-                    timezone="Asia/Shanghai", status="open", mode="in_person")
+            _insert(
+                conn,
+                "runs",
+                course_id=ids["OPC-101"],
+                location="苏州工业园区培训中心",
+                notes="",
+                starts_on=datetime(2026, 3, 2).date(),
+                ends_on=datetime(2026, 3, 3).date(),
+                capacity=10,
+                timezone="Asia/Shanghai",
+                status="open",
+                mode="in_person",
+            )
+            _insert(
+                conn,
+                "runs",
+                course_id=ids["OPC-101"],
+                location="",
+                notes="",
+                starts_on=datetime(2026, 4, 2).date(),
+                ends_on=datetime(2026, 4, 3).date(),
+                capacity=10,
+                timezone="Asia/Shanghai",
+                status="open",
+                mode="in_person",
+            )
             _insert(conn, "users", email="zhang@example.com", display_name="张敏", role="trainer", locale="zh_CN")
             _insert(conn, "users", email="hans@example.com", display_name="Hans", role="trainer", locale=None)
             users = dict(conn.execute(sa.text("SELECT email, id FROM users")).all())
-            _insert(conn, "trainer_profiles", user_id=users["zhang@example.com"], title="MES 架构师",
-                    bio="张敏主导过多个离散制造 MES 项目。", expertise="", public=True)
-            _insert(conn, "trainer_profiles", user_id=users["hans@example.com"], title="Safety engineer",
-                    bio="Hans has assessed safety functions.", expertise="", public=True)
+            _insert(
+                conn,
+                "trainer_profiles",
+                user_id=users["zhang@example.com"],
+                title="MES 架构师",
+                bio="张敏主导过多个离散制造 MES 项目。",
+                expertise="",
+                public=True,
+            )
+            _insert(
+                conn,
+                "trainer_profiles",
+                user_id=users["hans@example.com"],
+                title="Safety engineer",
+                bio="Hans has assessed safety functions.",
+                expertise="",
+                public=True,
+            )
         upgrade()
 
         from training.accounts.models import TrainerProfile
         from training.catalogue.models import Category, Course, Run
         from training.catalogue.search import CatalogueQuery, search_courses
         from training.content_i18n import localized, texts
+
         courses = {c.code: c for c in db.session.scalars(sa.select(Course))}
-        expected = {"PLC-101": "en", "PLC-201": "en", "ROB-110": "zh", "VIS-210": "en", "LEAN-100": "zh",
-                    "OPC-101": "zh"}
+        expected = {
+            "PLC-101": "en",
+            "PLC-201": "en",
+            "ROB-110": "zh",
+            "VIS-210": "en",
+            "LEAN-100": "zh",
+            "OPC-101": "zh",
+        }
         assert {code: c.original_language for code, c in courses.items()} == expected
         for code, _language, title, summary in COURSES:  # nothing lost: the text is the original
             assert texts(courses[code], "title")[expected[code]] == title
@@ -96,9 +152,15 @@ def test_existing_text_becomes_the_original_language(empty_database):  # noqa: F
         assert profiles["hans@example.com"].original_language == "en"
         categories = {c.slug: c for c in db.session.scalars(sa.select(Category))}
         assert (categories["plc"].name, categories["plc"].name_zh, categories["plc"].original_language) == (
-            "PLC programming", "PLC 编程", "en")
+            "PLC programming",
+            "PLC 编程",
+            "en",
+        )
         assert (categories["lean"].name, categories["lean"].name_zh, categories["lean"].original_language) == (
-            "", "精益生产", "zh")
+            "",
+            "精益生产",
+            "zh",
+        )
 
         # The search index covers the translations written after the migration.
         courses["OPC-101"].title_translation = "OPC UA from the ground up"

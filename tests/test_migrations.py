@@ -1,5 +1,6 @@
 """One migration history: a single head, upgrade from empty, and models that
 match the schema it builds, on SQLite and (with TEST_DATABASE_URL) PostgreSQL."""
+
 import uuid
 
 import pytest
@@ -54,6 +55,7 @@ def test_upgrade_from_empty_matches_models_and_downgrades(empty_database):
         # The search index the migration installs follows new courses.
         from training.catalogue.models import Course
         from training.catalogue.search import CatalogueQuery, search_courses
+
         db.session.add(Course(code="ROB-110", title="工业机器人操作与编程", hours=24, summary="", description=""))
         db.session.commit()
         assert search_courses(CatalogueQuery(q="机器人")).total == 1
@@ -67,8 +69,9 @@ def test_state_checks_keep_existing_rows_and_refuse_unknown_states(empty_databas
     """The CHECK constraints on state columns go onto a database with data (the demo's): on SQLite the
     tables are rebuilt, which must neither delete the rows that refer to them nor lose their other
     constraints or the search index; afterwards an unknown state is refused, and a downgrade keeps the rows."""
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database,
-                      "PUBLIC_BASE_URL": "http://127.0.0.1:5000"})
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database, "PUBLIC_BASE_URL": "http://127.0.0.1:5000"}
+    )
     tables = ["users", "courses", "runs", "run_trainers", "enrolments", "meetings", "attendance", "certificates"]
 
     def counts():
@@ -80,6 +83,7 @@ def test_state_checks_keep_existing_rows_and_refuse_unknown_states(empty_databas
         before_checks = ScriptDirectory.from_config(config).get_revision("0019_state_checks").down_revision
         upgrade(revision=before_checks)
         from training.demo import load_demo
+
         load_demo()
         db.session.remove()
         rows = counts()
@@ -87,11 +91,17 @@ def test_state_checks_keep_existing_rows_and_refuse_unknown_states(empty_databas
         upgrade()
         assert counts() == rows
         from sqlalchemy.exc import IntegrityError
-        for statement in ("UPDATE runs SET status = 'paused'", "UPDATE runs SET capacity = -1",
-                          "UPDATE users SET role = 'owner'", "UPDATE courses SET level = 'expert'"):
+
+        for statement in (
+            "UPDATE runs SET status = 'paused'",
+            "UPDATE runs SET capacity = -1",
+            "UPDATE users SET role = 'owner'",
+            "UPDATE courses SET level = 'expert'",
+        ):
             with pytest.raises(IntegrityError), db.engine.begin() as conn:
                 conn.execute(text(statement))
         from training.catalogue.search import CatalogueQuery, search_courses
+
         assert search_courses(CatalogueQuery(q="robot")).total > 0
         db.session.remove()
         downgrade(revision=before_checks)

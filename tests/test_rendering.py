@@ -1,6 +1,7 @@
 """The per-request translation cache, cached icons and dates render exactly what
 Flask-Babel and Bootstrap-Flask would, and follow force_locale (e-mails in the
 recipient's language while the page is in another)."""
+
 from __future__ import annotations
 
 import re
@@ -22,23 +23,35 @@ def test_template_gettext_follows_force_locale(app):
         assert render_template_string("{{ _('Courses') }}") == "Courses"
         with force_locale("zh"):
             from training.labels import label
+
             assert label("confirmed") != "confirmed"
         from training.labels import label
+
         assert label("confirmed") == "confirmed"
 
 
 def test_icons_match_bootstrap_flask_markup(app):
-    calls = ["'clock'", "'search', size='2.5em'", "'x', color='danger'", "'x', color='#f00'",
-             "'x', title='Title <b>', desc='Desc'", "'x', classes='me-1'", "'x', font=true"]
+    calls = [
+        "'clock'",
+        "'search', size='2.5em'",
+        "'x', color='danger'",
+        "'x', color='#f00'",
+        "'x', title='Title <b>', desc='Desc'",
+        "'x', classes='me-1'",
+        "'x', font=true",
+    ]
     with app.test_request_context("/"):
         for call in calls:
             ours = render_template_string(
-                "{% from 'bootstrap5/utils.html' import render_icon %}{{ render_icon(" + call + ") }}")
+                "{% from 'bootstrap5/utils.html' import render_icon %}{{ render_icon(" + call + ") }}"
+            )
             theirs = render_template_string(
-                "{% from 'base/utils.html' import render_icon %}{{ render_icon(" + call + ") }}")
+                "{% from 'base/utils.html' import render_icon %}{{ render_icon(" + call + ") }}"
+            )
             assert _squash(ours) == _squash(theirs), call
         rendered = render_template_string(
-            "{% from 'bootstrap5/utils.html' import render_icon %}{{ render_icon('geo-alt') }}")
+            "{% from 'bootstrap5/utils.html' import render_icon %}{{ render_icon('geo-alt') }}"
+        )
         assert "bootstrap-icons.svg#geo-alt" in rendered and rendered.startswith("<svg")
 
 

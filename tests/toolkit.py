@@ -5,6 +5,7 @@ guard on list pages and bulk services); transaction control (BEGIN, COMMIT,
 SAVEPOINT, PRAGMA) is not counted. Factories live in ``tests/factories.py``,
 logging in and API clients in ``tests/conftest.py``.
 """
+
 from contextlib import contextmanager
 
 from sqlalchemy import event

@@ -1,4 +1,5 @@
 """Smart-manufacturing training platform: the app factory."""
+
 from __future__ import annotations
 
 import logging
@@ -21,9 +22,15 @@ log = logging.getLogger("training.request")
 
 
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
-                instance_path=str(ROOT / "instance"), instance_relative_config=True)
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+        instance_relative_config=True,
+    )
     from .json_provider import StrictJSONProvider
+
     app.json = StrictJSONProvider(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.url_map.converters["int"] = _DatabaseInt
@@ -32,12 +39,14 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     _refuse_private_state(app, config or {})
     from . import urls
+
     urls.configure_trusted_hosts(app)
     _configure_cookies(app, config or {})
     _configure_test_defaults(app, config or {})
 
     _configure_logging(app)
     from . import logs
+
     logs.configure(app)
     _init_database(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
@@ -50,11 +59,14 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.session_protection = "basic"
 
     from flask_bootstrap import Bootstrap5
+
     Bootstrap5(app)
 
     from . import pagecache
+
     pagecache.init_app(app)
     from . import metrics
+
     metrics.init_app(app)
 
     _register_models()
@@ -62,9 +74,11 @@ def create_app(config: dict | None = None) -> Flask:
     _register_handlers(app)
     _register_templating(app)
     from . import cli
+
     cli.register(app)
     _trust_proxies(app)
     from . import limits
+
     limits.check_app(app)
     return app
 
@@ -72,6 +86,7 @@ def create_app(config: dict | None = None) -> Flask:
 def _configure_cookies(app: Flask, given: dict) -> None:
     """The remember cookie is as secure as the session cookie and lasts no longer than a login."""
     from datetime import timedelta
+
     if "REMEMBER_COOKIE_SECURE" not in given:
         app.config["REMEMBER_COOKIE_SECURE"] = bool(app.config.get("SESSION_COOKIE_SECURE"))
     if "REMEMBER_COOKIE_DURATION" not in given:
@@ -96,10 +111,16 @@ def _refuse_private_state(app: Flask, given: dict) -> None:
     generating its own under instance/. Refuse to start until they are
     configured (``ALLOW_LOCAL_STATE=1`` for a deliberate single server)."""
     import os
+
     uri = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
     if not uri.startswith("postgresql") or app.config.get("TESTING"):
         return
-    if str(os.environ.get("ALLOW_LOCAL_STATE", given.get("ALLOW_LOCAL_STATE", ""))).lower() in ("1", "true", "yes", "on"):
+    if str(os.environ.get("ALLOW_LOCAL_STATE", given.get("ALLOW_LOCAL_STATE", ""))).lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+    ):
         return
     wanted = ["SECRET_KEY", "SIGNING_DIR"]
     if str(app.config.get("DOCUMENT_STORE") or "file") == "file":
@@ -107,9 +128,11 @@ def _refuse_private_state(app: Flask, given: dict) -> None:
     missing = [name for name in wanted if not os.environ.get(name) and name not in given]
     if missing:
         raise RuntimeError(
-            "Refusing to start on PostgreSQL without shared state: set " + ", ".join(missing)
+            "Refusing to start on PostgreSQL without shared state: set "
+            + ", ".join(missing)
             + " (the same on every server: a secret key, and directories on shared storage for the signing key "
-              "and the issued documents), or ALLOW_LOCAL_STATE=1 for a single server.")
+            "and the issued documents), or ALLOW_LOCAL_STATE=1 for a single server."
+        )
 
 
 def _trust_proxies(app: Flask) -> None:
@@ -135,6 +158,7 @@ def _trust_proxies(app: Flask) -> None:
     proxies, prefix = count("TRUSTED_PROXIES"), count("TRUSTED_PROXY_PREFIX")
     if proxies > 0 or prefix > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
+
         # Flask's documented way to add middleware; mypy sees a method being replaced.
         proxied = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_prefix=prefix)
         app.wsgi_app = proxied  # type: ignore[method-assign]
@@ -146,6 +170,7 @@ def _configure_logging(app: Flask) -> None:
     already (gunicorn --log-config, a test runner): Python's default would
     drop every INFO line in production."""
     import os
+
     logger = logging.getLogger("training")
     if logger.level == logging.NOTSET:
         level = str(app.config.get("LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO").upper()
@@ -164,22 +189,22 @@ class _DatabaseInt(IntegerConverter):
 
 def _register_models() -> None:
     # Import every model module so metadata is complete (migrations, create_all).
-    from .accounts import models as _a  # noqa: F401
-    from . import audit as _ad  # noqa: F401
-    from .attendance import models as _at  # noqa: F401
-    from .catalogue import models as _c  # noqa: F401
-    from .certificates import models as _ce  # noqa: F401
-    from .companies import models as _co  # noqa: F401
-    from .enrolment import models as _e  # noqa: F401
-    from .figures import models as _f  # noqa: F401
-    from .figures import summaries as _fs  # noqa: F401
-    from .reports import models as _r  # noqa: F401
-    from .qualifications import models as _q  # noqa: F401
-    from . import jobs as _j  # noqa: F401
-    from . import mail as _m  # noqa: F401
-    from . import outbox as _o  # noqa: F401
-    from . import scheduler as _s  # noqa: F401
-    from . import recurring_tasks as _rt  # noqa: F401
+    from . import audit as _ad  # noqa: F401 - imported for its tables (metadata) and listeners
+    from . import jobs as _j  # noqa: F401 - imported for its tables (metadata) and listeners
+    from . import mail as _m  # noqa: F401 - imported for its tables (metadata) and listeners
+    from . import outbox as _o  # noqa: F401 - imported for its tables (metadata) and listeners
+    from . import recurring_tasks as _rt  # noqa: F401 - imported for its tables (metadata) and listeners
+    from . import scheduler as _s  # noqa: F401 - imported for its tables (metadata) and listeners
+    from .accounts import models as _a  # noqa: F401 - imported for its tables (metadata) and listeners
+    from .attendance import models as _at  # noqa: F401 - imported for its tables (metadata) and listeners
+    from .catalogue import models as _c  # noqa: F401 - imported for its tables (metadata) and listeners
+    from .certificates import models as _ce  # noqa: F401 - imported for its tables (metadata) and listeners
+    from .companies import models as _co  # noqa: F401 - imported for its tables (metadata) and listeners
+    from .enrolment import models as _e  # noqa: F401 - imported for its tables (metadata) and listeners
+    from .figures import models as _f  # noqa: F401 - imported for its tables (metadata) and listeners
+    from .figures import summaries as _fs  # noqa: F401 - imported for its tables (metadata) and listeners
+    from .qualifications import models as _q  # noqa: F401 - imported for its tables (metadata) and listeners
+    from .reports import models as _r  # noqa: F401 - imported for its tables (metadata) and listeners
 
 
 def _init_database(app: Flask) -> None:
@@ -195,6 +220,7 @@ def _sqlite_setup(engine: Engine) -> None:
     every transaction takes the write lock up front and writers are
     serialised instead of failing half-way (the same guarantee the
     PostgreSQL row lock gives)."""
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
@@ -213,6 +239,7 @@ def _sqlite_setup(engine: Engine) -> None:
 
 def _select_locale():
     from flask import current_app, has_request_context
+
     if not has_request_context():  # jobs, CLI: messages in the default language
         return None
     languages = list(current_app.config["LANGUAGES"])
@@ -247,8 +274,8 @@ def _register_blueprints(app: Flask) -> None:
     from .certificates.routes import bp as certificates_bp
     from .companies.routes import bp as companies_bp
     from .enrolment.routes import bp as enrolment_bp
-    from .reports.routes import bp as reports_bp
     from .qualifications.routes import bp as qualifications_bp
+    from .reports.routes import bp as reports_bp
     from .trainers.routes import bp as trainers_bp
 
     app.register_blueprint(catalogue_bp)
@@ -271,6 +298,7 @@ def _register_blueprints(app: Flask) -> None:
     @app.get("/readyz")
     def readyz():
         from sqlalchemy import text
+
         checks = {}
         try:
             db.session.execute(text("SELECT 1"))
@@ -280,6 +308,7 @@ def _register_blueprints(app: Flask) -> None:
         if app.config.get("REDIS_URL"):
             try:
                 from redis import Redis
+
                 Redis.from_url(app.config["REDIS_URL"], socket_timeout=2).ping()
                 checks["redis"] = "ok"
             except Exception as exc:  # noqa: BLE001 - any failure means not ready
@@ -301,6 +330,7 @@ def _register_handlers(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(session_id: str):
         from .accounts.services import load_session_user
+
         return load_session_user(session_id)
 
     @login_manager.request_loader
@@ -308,6 +338,7 @@ def _register_handlers(app: Flask) -> None:
         header = req.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             from .accounts.services import user_for_token
+
             return user_for_token(header[7:].strip())
         return None
 
@@ -315,6 +346,7 @@ def _register_handlers(app: Flask) -> None:
     def unauthorized():
         from flask import flash, redirect, url_for
         from flask_babel import gettext
+
         if _wants_json():
             return _json_error("unauthorized", "Authentication required: send Authorization: Bearer <token>.", 401)
         flash(gettext("Please log in to see this page."), "info")
@@ -338,18 +370,24 @@ def _register_handlers(app: Flask) -> None:
         # routing; stop before anything else runs for this request.
         if isinstance(request.routing_exception, SecurityError):
             raise request.routing_exception
+
     app.before_request_funcs[None].insert(0, app.before_request_funcs[None].pop())
 
     @app.errorhandler(SecurityError)
     def untrusted_host(exc: SecurityError):
         # No URLs can be built for an untrusted host: a page without links.
         from flask_babel import gettext
+
         message = gettext("This server does not answer to that host name (see TRUSTED_HOSTS and PUBLIC_BASE_URL).")
         if _wants_json():
             return _json_error("untrusted_host", message, 400)
         from markupsafe import escape
-        return (f"<!doctype html><title>400 Bad Request</title><h1>400 Bad Request</h1><p>{escape(message)}</p>",
-                400, {"Content-Type": "text/html; charset=utf-8"})
+
+        return (
+            f"<!doctype html><title>400 Bad Request</title><h1>400 Bad Request</h1><p>{escape(message)}</p>",
+            400,
+            {"Content-Type": "text/html; charset=utf-8"},
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -372,9 +410,14 @@ def _register_handlers(app: Flask) -> None:
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the connection is gone already
             db.session.remove()
-        app.logger.warning("database unavailable (%s), request id %s: %s", type(exc).__name__,
-                           g.get("request_id", "-"), str(getattr(exc, "orig", exc)).splitlines()[0][:200])
+        app.logger.warning(
+            "database unavailable (%s), request id %s: %s",
+            type(exc).__name__,
+            g.get("request_id", "-"),
+            str(getattr(exc, "orig", exc)).splitlines()[0][:200],
+        )
         from flask_babel import gettext
+
         message = gettext("The service is briefly unavailable. Please try again in a moment.")
         if _wants_json():
             response, status = _json_error("service_unavailable", message, 503)
@@ -390,8 +433,9 @@ def _register_handlers(app: Flask) -> None:
             raise exc
         if _wants_json():
             return _json_error("internal_error", f"Something went wrong (request id {g.get('request_id')}).", 500)
-        return render_template("error.html", status=500,
-                               message=f"Something went wrong. Request id: {g.get('request_id')}"), 500
+        return render_template(
+            "error.html", status=500, message=f"Something went wrong. Request id: {g.get('request_id')}"
+        ), 500
 
     @app.before_request
     def start_scheduler():
@@ -399,6 +443,7 @@ def _register_handlers(app: Flask) -> None:
         # leader among all processes); production runs `flask scheduler run`.
         if app.config.get("SCHEDULER_IN_WEB"):
             from . import scheduler
+
             scheduler.start_in_process(app)
 
     @app.before_request
@@ -414,9 +459,12 @@ def _register_handlers(app: Flask) -> None:
     def refuse_nul_characters():
         # No database stores NUL in text (PostgreSQL refuses it): a clear 400, never a 500.
         from flask import abort
+
         # (Query strings are the pages' business: search and filters ignore what they cannot use.)
         if request.method in ("GET", "HEAD", "OPTIONS") or request.mimetype not in (
-                "application/x-www-form-urlencoded", "multipart/form-data"):
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
             return None
         if any("\x00" in value for _name, values in request.form.lists() for value in values):
             abort(400, "Text must not contain NUL characters.")
@@ -430,7 +478,8 @@ def _register_handlers(app: Flask) -> None:
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
             f"script-src 'self' 'nonce-{g.get('csp_nonce', '')}'; object-src 'none'; base-uri 'self'; "
-            "form-action 'self'; frame-ancestors 'none'")
+            "form-action 'self'; frame-ancestors 'none'",
+        )
         response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
         if request.is_secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
@@ -442,10 +491,23 @@ def _register_handlers(app: Flask) -> None:
         secret = (request.view_args or {}).get("token")
         if isinstance(secret, str) and secret:
             path = path.replace(secret, "[secret]")  # calendar feeds, password resets
-        log.info("%s %s %s %.1fms user=%s client=%s rid=%s", request.method, path, response.status_code,
-                 elapsed, user_id, request.remote_addr or "-", g.get("request_id"),
-                 extra={"method": request.method, "path": path, "status": response.status_code,
-                        "duration_ms": round(elapsed, 1), "user_id": None if user_id == "-" else user_id})
+        log.info(
+            "%s %s %s %.1fms user=%s client=%s rid=%s",
+            request.method,
+            path,
+            response.status_code,
+            elapsed,
+            user_id,
+            request.remote_addr or "-",
+            g.get("request_id"),
+            extra={
+                "method": request.method,
+                "path": path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed, 1),
+                "user_id": None if user_id == "-" else user_id,
+            },
+        )
         return response
 
 
@@ -459,35 +521,44 @@ def _json_error(code: str, message: str, status: int, fields=None, extra=None):
 def _register_templating(app: Flask) -> None:
     from . import permissions
     from .certificates.codes import display as display_code
-    from .markdown import render_markdown
-
     from .labels import label
+    from .markdown import render_markdown
     from .paging import Page
+
     app.jinja_env.globals.update(
-        can=permissions.can, display_code=display_code, label=label, Page=Page,
+        can=permissions.can,
+        display_code=display_code,
+        label=label,
+        Page=Page,
         languages=lambda: app.config["LANGUAGES"],
         current_locale=lambda: str(get_locale() or "en"),
         csp_nonce=lambda: g.get("csp_nonce", ""),
     )
     app.jinja_env.filters["markdown"] = render_markdown
     from . import rendering
+
     rendering.init_app(app)  # translations resolved once per request, cached icons and dates
     from . import content_i18n
+
     content_i18n.init_app(app)  # ltext(): course titles etc. in the reader's language
 
     def dateskeleton(value, skeleton: str = "yMMMd") -> str:
         """A date in the reader's language from a CLDR skeleton ("MMMEd": Sat, Dec 5 / 12月5日周六)."""
         from babel.dates import format_skeleton
+
         if value is None:
             return ""
         return format_skeleton(skeleton, value, locale=str(get_locale() or "en"))
+
     app.jinja_env.filters["dateskeleton"] = dateskeleton
 
     def org_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
         """A moment not tied to a run (audit entries, account dates) on the
         organisation's clock (``ORG_TIMEZONE``), never the server's."""
         from .types import org_tz
+
         if value is None:
             return ""
         return value.astimezone(org_tz()).strftime(fmt)
+
     app.jinja_env.filters["org_time"] = org_time

@@ -4,6 +4,7 @@ Every domain records its changes here, in the same transaction as the change,
 so this lives in the common layer (no domain depends on the admin pages to
 write an audit entry; the admin pages read it).
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -39,8 +40,11 @@ class AuditEntry(Model):
 def record(actor: object, action: str, target: object, detail: str = "") -> AuditEntry:
     """Add an audit entry to the current transaction (the caller commits)."""
     entry = AuditEntry(
-        actor_id=getattr(actor, "id", None), action=action,
+        actor_id=getattr(actor, "id", None),
+        action=action,
         target_type=type(target).__name__ if target is not None else "",
-        target_id=getattr(target, "id", None), detail=detail[:2000])
+        target_id=getattr(target, "id", None),
+        detail=detail[:2000],
+    )
     db.session.add(entry)
     return entry

@@ -1,4 +1,5 @@
 """flask commands: users, demo, data."""
+
 from __future__ import annotations
 
 import click
@@ -15,12 +16,19 @@ demo = AppGroup("demo", help="Demo data.")
 @users.command("create")
 @click.option("--email", required=True)
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["trainee", "trainer", "assessor", "admin", "coordinator"]), default="trainee",
-              show_default=True)
+@click.option(
+    "--role",
+    type=click.Choice(["trainee", "trainer", "assessor", "admin", "coordinator"]),
+    default="trainee",
+    show_default=True,
+)
 @click.option("--company", "company_code", default=None, help="The member company's code (coordinators, trainees).")
-@click.option("--password", envvar="USER_PASSWORD", default=None,
-              help="The password (or the USER_PASSWORD environment variable); asked for when missing and a "
-                   "terminal is attached.")
+@click.option(
+    "--password",
+    envvar="USER_PASSWORD",
+    default=None,
+    help="The password (or the USER_PASSWORD environment variable); asked for when missing and a terminal is attached.",
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--locale", type=click.Choice(["en", "zh"]), default=None)
 def users_create(email, name, role, company_code, password, password_stdin, locale):
@@ -31,6 +39,7 @@ def users_create(email, name, role, company_code, password, password_stdin, loca
 
     from .accounts.services import create_user
     from .companies.models import Company
+
     company = None
     if company_code:
         company = db.session.scalar(select(Company).where(Company.code == company_code.strip().upper()))
@@ -60,6 +69,7 @@ def users_create(email, name, role, company_code, password, password_stdin, loca
 def users_token(email, name):
     """Print a new API token for EMAIL on the last line (only its hash is stored)."""
     from .accounts.services import create_token, find_user_by_email
+
     user = find_user_by_email(email)
     if user is None:
         raise click.ClickException(f"No user with e-mail {email}.")
@@ -74,9 +84,13 @@ def users_token(email, name):
 def users_list():
     """List accounts."""
     from sqlalchemy import select
+
     from .accounts.models import User
+
     for user in db.session.scalars(select(User).order_by(User.id)):
-        click.echo(f"{user.id:>5}  {user.role:<8} {'active' if user.active else 'inactive':<8} {user.email}  {user.display_name}")
+        click.echo(
+            f"{user.id:>5}  {user.role:<8} {'active' if user.active else 'inactive':<8} {user.email}  {user.display_name}"
+        )
 
 
 @demo.command("load")
@@ -84,6 +98,7 @@ def users_list():
 def demo_load(force):
     """Load a realistic smart-manufacturing demo (skipped when data exists)."""
     from .demo import load_demo
+
     summary = load_demo(force=force)
     click.echo(summary)
 
@@ -94,15 +109,19 @@ jobs_cli = AppGroup("jobs", help="Background jobs.")
 
 
 @scheduler_cli.command("run")
-@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.2, 3600),
-              help="Seconds between two ticks.")
+@click.option(
+    "--interval", default=5.0, show_default=True, type=click.FloatRange(0.2, 3600), help="Seconds between two ticks."
+)
 @click.option("--once", is_flag=True, help="One tick, then exit (for cron).")
 def scheduler_run(interval, once):
     """Run the scheduler loop (start it on every machine; one of them leads)."""
     import signal
     import threading
+
     from flask import current_app
+
     from . import scheduler
+
     stop = threading.Event()
     app = current_app._get_current_object()
     if once:
@@ -120,6 +139,7 @@ def scheduler_run(interval, once):
 def scheduler_list():
     """The recurring tasks, their interval and last start."""
     from . import scheduler
+
     for name, task in sorted(scheduler.tasks().items()):
         state = db.session.get(scheduler.ScheduledTask, name)
         last = state.last_started_at.isoformat(timespec="seconds") if state and state.last_started_at else "never"
@@ -130,6 +150,7 @@ def scheduler_list():
 def outbox_status():
     """Pending and failed rows, and the age of the oldest pending one."""
     from . import outbox
+
     b = outbox.backlog()
     click.echo(f"pending {b['pending']}, failed {b['failed']}, oldest pending {b['oldest_seconds']:.0f} s")
 
@@ -138,6 +159,7 @@ def outbox_status():
 def outbox_relay():
     """Deliver what is due now."""
     from . import outbox
+
     click.echo(str(outbox.relay()))
 
 
@@ -145,6 +167,7 @@ def outbox_relay():
 def outbox_retry_failed():
     """Give rows that failed too often another series of tries."""
     from . import outbox
+
     click.echo(f"{outbox.retry_failed()} rows will be tried again.")
 
 
@@ -152,6 +175,7 @@ def outbox_retry_failed():
 def jobs_reap():
     """Hand out again the jobs whose runner died."""
     from . import jobs
+
     click.echo(str(jobs.reap()))
 
 
@@ -161,15 +185,18 @@ def register(app: Flask) -> None:
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(jobs_cli)
+    from .companies.cli import companies_cli
     from .data import data
     from .enrolment.cli import enrolment_cli
-    from .companies.cli import companies_cli
+
     app.cli.add_command(companies_cli)
     app.cli.add_command(data)
     app.cli.add_command(enrolment_cli)
     from .certificates.cli import signing_cli
+
     app.cli.add_command(signing_cli)
     from .qualifications.cli import qualifications_cli
+
     app.cli.add_command(qualifications_cli)
     _refuse_links_without_base(app.cli)
 
@@ -180,6 +207,7 @@ def _refuse_links_without_base(group: click.Group) -> None:
     import functools
 
     from .urls import PublicBaseUrlMissing
+
     for command in group.commands.values():
         if isinstance(command, click.Group):
             _refuse_links_without_base(command)
@@ -194,5 +222,6 @@ def _refuse_links_without_base(group: click.Group) -> None:
                 return __callback(*args, **kwargs)
             except PublicBaseUrlMissing as exc:
                 raise click.ClickException(str(exc)) from None
+
         wrapped._refuses_without_base = True
         command.callback = wrapped

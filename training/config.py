@@ -1,4 +1,5 @@
 """Settings from the environment, with safe defaults for the embedded SQLite set-up."""
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,9 @@ def _database_url(instance: Path) -> str:
         return f"sqlite:///{instance / 'training.db'}"
     # Accept the common short forms and use the psycopg 3 driver.
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 

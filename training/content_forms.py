@@ -5,6 +5,7 @@ shown side by side by ``templates/macros/i18n.html`` ``bilingual_field``.
 The forms check shapes and lengths; which language is required (the original)
 is the services' rule (``content_i18n.apply_texts``), and its refusals come
 back beside the right column through ``aliases``."""
+
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -17,15 +18,21 @@ ORIGINAL_CHOICES = [("en", _l("English")), ("zh", _l("Chinese"))]
 
 
 def original_field():
-    return SelectField(_l("Original language"), choices=ORIGINAL_CHOICES, default="en",
-                       description=_l("The language the texts were written in; the other is the translation."))
+    return SelectField(
+        _l("Original language"),
+        choices=ORIGINAL_CHOICES,
+        default="en",
+        description=_l("The language the texts were written in; the other is the translation."),
+    )
 
 
 def pair(field_class, label, max_length: int, **kwargs):
     """The English and the Chinese field of one text: ``title_en, title_zh = pair(...)``."""
     validators = [Length(max=max_length)]
-    return (field_class(label, validators=list(validators), **kwargs),
-            field_class(label, validators=list(validators), **kwargs))
+    return (
+        field_class(label, validators=list(validators), **kwargs),
+        field_class(label, validators=list(validators), **kwargs),
+    )
 
 
 def fill(form, obj, names) -> None:

@@ -23,6 +23,7 @@ API (the common layer; imports nothing from the domain packages):
   by language whatever the layout (and moves texts when the original changes).
 * Jinja: ``{{ ltext(obj, 'title') }}``; ``templates/macros/i18n.html`` ``lmark``.
 """
+
 from __future__ import annotations
 
 import re
@@ -47,22 +48,32 @@ class Layout:
 
 # Registered by class name so that this module imports no domain package.
 _LAYOUTS: dict[str, Layout] = {
-    "Course": Layout("original", {
-        "title": ("title", "title_translation"),
-        "summary": ("summary", "summary_translation"),
-        "description": ("description", "description_translation"),
-        "outcomes": ("outcomes", "outcomes_translation"),
-        "prerequisites": ("prerequisites", "prerequisites_translation"),
-        "audience": ("audience", "audience_translation"),
-    }, required=("title",)),
-    "Run": Layout("original", {
-        "location": ("location", "location_translation"),
-        "notes": ("notes", "notes_translation"),
-    }),
-    "TrainerProfile": Layout("original", {
-        "title": ("title", "title_translation"),
-        "bio": ("bio", "bio_translation"),
-    }),
+    "Course": Layout(
+        "original",
+        {
+            "title": ("title", "title_translation"),
+            "summary": ("summary", "summary_translation"),
+            "description": ("description", "description_translation"),
+            "outcomes": ("outcomes", "outcomes_translation"),
+            "prerequisites": ("prerequisites", "prerequisites_translation"),
+            "audience": ("audience", "audience_translation"),
+        },
+        required=("title",),
+    ),
+    "Run": Layout(
+        "original",
+        {
+            "location": ("location", "location_translation"),
+            "notes": ("notes", "notes_translation"),
+        },
+    ),
+    "TrainerProfile": Layout(
+        "original",
+        {
+            "title": ("title", "title_translation"),
+            "bio": ("bio", "bio_translation"),
+        },
+    ),
     "Category": Layout("fixed", {"name": ("name", "name_zh")}, required=("name",)),
     "Skill": Layout("fixed", {"name": ("name", "name_zh")}, required=("name",), marker=None),
     "Position": Layout("fixed", {"name": ("name", "name_zh")}, required=("name",), marker=None),
@@ -91,7 +102,7 @@ def other(lang: str) -> str:
 
 
 def normalise_lang(value) -> str:
-    """"zh" for any Chinese locale (zh, zh_CN, zh-Hans), else "en"."""
+    """ "zh" for any Chinese locale (zh, zh_CN, zh-Hans), else "en"."""
     return "zh" if str(value or "").lower().replace("-", "_").startswith("zh") else "en"
 
 
@@ -99,6 +110,7 @@ def current_lang() -> str:
     """The content language of the current request or ``force_locale`` block."""
     try:
         from flask_babel import get_locale
+
         return normalise_lang(get_locale())
     except Exception:  # outside an application context
         return "en"
@@ -210,8 +222,10 @@ def assign(obj, values: dict | None = None, original: str | None = None) -> None
 
 # --- writing texts from a form or an API request --------------------------------------
 
+
 def _language_name(lang: str) -> str:
     from flask_babel import gettext as _
+
     return _("English") if lang == "en" else _("Chinese")
 
 
@@ -230,6 +244,7 @@ def apply_texts(obj, data: dict, limits: dict[str, int], *, creating: bool = Fal
     from flask_babel import gettext as _
 
     from .errors import ValidationFailed
+
     layout = layout_of(obj)
     original = data.get("original_language")
     if original is not None and original not in LANGS:
@@ -245,8 +260,10 @@ def apply_texts(obj, data: dict, limits: dict[str, int], *, creating: bool = Fal
             raise ValidationFailed(_("%(field)s must be text.", field=name), fields={name: "not a string"})
         value = value.replace("\r\n", "\n").strip()
         if len(value) > limit:
-            raise ValidationFailed(_("%(field)s is longer than %(max_length)s characters.", field=name,
-                                     max_length=limit), fields={name: "too long"})
+            raise ValidationFailed(
+                _("%(field)s is longer than %(max_length)s characters.", field=name, max_length=limit),
+                fields={name: "too long"},
+            )
         return value
 
     values: dict[str, dict[str, str]] = {}
@@ -259,8 +276,9 @@ def apply_texts(obj, data: dict, limits: dict[str, int], *, creating: bool = Fal
         raw = data.get(key)
         if raw is not None:
             if not isinstance(raw, dict) or not set(raw) <= set(LANGS):
-                raise ValidationFailed(_("%(field)s must be an object with the keys en and zh.", field=key),
-                                       fields={key: "invalid"})
+                raise ValidationFailed(
+                    _("%(field)s must be an object with the keys en and zh.", field=key), fields={key: "invalid"}
+                )
             for lang, text in raw.items():
                 by_lang[lang] = clean(text, f"{key}.{lang}", limit)
         if by_lang:
@@ -271,12 +289,23 @@ def apply_texts(obj, data: dict, limits: dict[str, int], *, creating: bool = Fal
         if found[wanted].strip():
             continue
         if name in layout.required:
-            raise ValidationFailed(_("%(field)s is required in the original language (%(language)s).", field=name,
-                                     language=_language_name(wanted)), fields={name: "required"})
+            raise ValidationFailed(
+                _(
+                    "%(field)s is required in the original language (%(language)s).",
+                    field=name,
+                    language=_language_name(wanted),
+                ),
+                fields={name: "required"},
+            )
         if found[other(wanted)].strip():
             raise ValidationFailed(
-                _("%(field)s has a translation but no text in the original language (%(language)s).",
-                  field=name, language=_language_name(wanted)), fields={name: "original missing"})
+                _(
+                    "%(field)s has a translation but no text in the original language (%(language)s).",
+                    field=name,
+                    language=_language_name(wanted),
+                ),
+                fields={name: "original missing"},
+            )
 
 
 def as_json(obj) -> dict:
@@ -294,7 +323,7 @@ _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
 
 
 def detect_language(text: str | None, default: str | None = None) -> str | None:
-    """"zh" or "en" from the script of the text (a Chinese character counts as
+    """ "zh" or "en" from the script of the text (a Chinese character counts as
     much as three Latin letters, so "OPC UA 入门" is Chinese and "PLC basics 入门"
     English); ``default`` when the text has no letters at all."""
     if not text:
@@ -308,6 +337,7 @@ def detect_language(text: str | None, default: str | None = None) -> str | None:
 
 # --- templates -----------------------------------------------------------------------
 
+
 def ltext(obj, field: str, lang: str | None = None) -> Localized:
     return localized(obj, field, lang)
 
@@ -316,6 +346,7 @@ def marker(value: Localized):
     """The small "English only" / "Chinese only" badge beside a fallback text (HTML)."""
     from flask_babel import gettext as _
     from markupsafe import Markup
+
     if not getattr(value, "is_fallback", False):
         return Markup("")
     label = _("English only") if value.lang == "en" else _("Chinese only")
@@ -326,6 +357,7 @@ def lshow(obj, field: str, lang: str | None = None):
     """HTML: the text in the reader's language, or the other one in its own ``lang``
     with the marker. For text inside attributes and <title>, use ``ltext``."""
     from markupsafe import Markup
+
     value = localized(obj, field, lang)
     if not value.is_fallback:
         return Markup.escape(str(value))

@@ -17,16 +17,18 @@ Import restores into an EMPTY database that already has the schema
 (``flask db upgrade``), refuses otherwise, inserts everything in one
 transaction, and then moves PostgreSQL's id sequences past the restored ids.
 """
+
 from __future__ import annotations
 
 import base64
-import re
 import binascii
 import gzip
 import json
-from datetime import date, datetime, timezone
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import click
 from flask.cli import AppGroup
@@ -59,7 +61,7 @@ def _order(table: Table):
 def _dump_value(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
@@ -78,7 +80,7 @@ def _load_value(column, value: Any) -> Any:
     if isinstance(impl, DateTime) and isinstance(value, str):
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None and getattr(impl, "timezone", False):
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return parsed
     if isinstance(impl, Date) and isinstance(value, str):
         return date.fromisoformat(value)
@@ -92,8 +94,9 @@ def export_data() -> dict:
     tables = {}
     for table in _tables():
         columns = [c.name for c in table.columns]
-        rows = [[_dump_value(v) for v in row]
-                for row in db.session.execute(select(*table.columns).order_by(*_order(table)))]
+        rows = [
+            [_dump_value(v) for v in row] for row in db.session.execute(select(*table.columns).order_by(*_order(table)))
+        ]
         tables[table.name] = {"columns": columns, "rows": rows}
     db.session.rollback()
     return {"format": FORMAT, "version": VERSION, "tables": tables}
@@ -146,13 +149,17 @@ def import_data(archive: dict) -> dict[str, int]:
     existing = set(inspect(db.engine).get_table_names())
     missing = [t.name for t in tables if t.name not in existing]
     if missing:
-        raise DataError("The database has no schema yet (missing tables: "
-                        f"{', '.join(missing[:5])}{'...' if len(missing) > 5 else ''}). Run `flask db upgrade` first.")
+        raise DataError(
+            "The database has no schema yet (missing tables: "
+            f"{', '.join(missing[:5])}{'...' if len(missing) > 5 else ''}). Run `flask db upgrade` first."
+        )
     filled = {name: n for name, n in row_counts().items() if n}
     if filled:
-        raise DataError("The database is not empty ("
-                        + ", ".join(f"{name}: {n} rows" for name, n in list(filled.items())[:5])
-                        + "). Import only restores into an empty database.")
+        raise DataError(
+            "The database is not empty ("
+            + ", ".join(f"{name}: {n} rows" for name, n in list(filled.items())[:5])
+            + "). Import only restores into an empty database."
+        )
     known = {t.name: t for t in tables}
     if not isinstance(archive.get("tables"), dict):
         raise DataError("The archive has no tables.")
@@ -177,6 +184,7 @@ def import_data(archive: dict) -> dict[str, int]:
             # The archive holds the report summaries as they were: the restored rows change nothing in them
             # (an older archive without them leaves its changes noted, so the summaries are computed).
             from .figures.summaries import forget_noted_changes
+
             forget_noted_changes(db.session)
         db.session.commit()
     except DataError:
@@ -188,9 +196,12 @@ def import_data(archive: dict) -> dict[str, int]:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
         reason = re.sub(r"'[^']*'|\"[^\"]*\"|\([^)]*\)=\([^)]*\)", "…", reason)  # values stay out
         where = f"Table {current}" if current else "The archive"
-        raise DataError(f"{where} does not fit this database ({type(getattr(exc, 'orig', None) or exc).__name__}"
-                        f"{': ' + reason if reason else ''}); nothing was imported.") from None
+        raise DataError(
+            f"{where} does not fit this database ({type(getattr(exc, 'orig', None) or exc).__name__}"
+            f"{': ' + reason if reason else ''}); nothing was imported."
+        ) from None
     from .catalogue.search import rebuild_search_index
+
     rebuild_search_index()
     return inserted
 
@@ -227,7 +238,7 @@ def _insert_table(table: Table, content: dict) -> int:
 
 def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _reset_sequences(tables: list[Table]) -> None:
@@ -237,12 +248,16 @@ def _reset_sequences(tables: list[Table]) -> None:
         for column in table.primary_key.columns:
             if not isinstance(column.type, Integer):
                 continue
-            sequence = db.session.scalar(text("SELECT pg_get_serial_sequence(:t, :c)"),
-                                         {"t": table.name, "c": column.name})
+            sequence = db.session.scalar(
+                text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": column.name}
+            )
             if sequence:
-                db.session.execute(text(
-                    f'SELECT setval(:s, COALESCE((SELECT MAX("{column.name}") FROM "{table.name}"), 0) + 1, false)'),
-                    {"s": sequence})
+                db.session.execute(
+                    text(
+                        f'SELECT setval(:s, COALESCE((SELECT MAX("{column.name}") FROM "{table.name}"), 0) + 1, false)'
+                    ),
+                    {"s": sequence},
+                )
 
 
 @data.command("export")

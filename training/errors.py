@@ -1,6 +1,7 @@
 """Domain errors: raised by services, turned into a flash by HTML views and
 into ``{"error": {...}}`` by the API. Each carries a stable code, an HTTP
 status and a message to show the user."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,8 +11,15 @@ class DomainError(Exception):
     code = "invalid"
     status = 422
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 fields: dict[str, Any] | None = None, **extra: Any):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        fields: dict[str, Any] | None = None,
+        **extra: Any,
+    ):
         super().__init__(message)
         self.message = message
         if code:

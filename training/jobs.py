@@ -18,16 +18,17 @@ Work a change asks for without a row of its own (``fire_and_forget``) goes
 through the transactional outbox (training/outbox.py): it is never lost and the
 call never raises.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import Token
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, current_app, has_app_context
@@ -82,16 +83,26 @@ class Job(Model):
         return json.loads(self.result_json) if self.result_json else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "state": self.state, "done": self.done,
-                "total": self.total, "stage": self.stage, "result": self.result, "error": self.error}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "state": self.state,
+            "done": self.done,
+            "total": self.total,
+            "stage": self.stage,
+            "result": self.result,
+            "error": self.error,
+        }
 
 
 def job(name: str) -> Callable[[F], F]:
     """Register a function as a job. It is called as fn(progress, **kwargs),
     where progress(done, total, stage=None) records how far it got."""
+
     def wrap(fn: F) -> F:
         _registry[name] = fn
         return fn
+
     return wrap
 
 
@@ -109,14 +120,21 @@ def lease_length() -> timedelta:
 
 # --- tracked jobs -------------------------------------------------------------------------
 
+
 def submit(name: str, *, created_by: object = None, **kwargs: Any) -> Job:
     """Record a job and start it. Commits the job row (callers have committed
     their own work). Never fails because Redis is down: the job waits and the
     reaper hands it out again."""
     if name not in _registry:
         raise KeyError(name)
-    record = Job(id=str(uuid.uuid4()), kind=name, created_by_id=getattr(created_by, "id", None),
-                 args_json=json.dumps(kwargs, default=str), state=QUEUED, lease_until=utcnow() + QUEUE_GRACE)
+    record = Job(
+        id=str(uuid.uuid4()),
+        kind=name,
+        created_by_id=getattr(created_by, "id", None),
+        args_json=json.dumps(kwargs, default=str),
+        state=QUEUED,
+        lease_until=utcnow() + QUEUE_GRACE,
+    )
     db.session.add(record)
     db.session.commit()
     dispatch(record.id, name, kwargs)
@@ -144,6 +162,7 @@ def dispatch(job_id: str | None, name: str, kwargs: dict[str, Any] | None = None
                 run(job_id, name, kwargs)
             finally:
                 db.session.remove()
+
     _thread_pool().submit(target)
 
 
@@ -161,14 +180,22 @@ def queue_name() -> str:
 
 def redis_connection() -> Redis:
     from redis import Redis
+
     return Redis.from_url(current_app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5)
 
 
 def enqueue_rq(func: str, *args: Any, job_id: str | None = None) -> None:
     from rq import Queue
+
     queue = Queue(queue_name(), connection=redis_connection())
-    queue.enqueue(func, *args, job_id=job_id, job_timeout=int(_config("JOB_TIMEOUT_SECONDS", 3 * 3600)),
-                  result_ttl=3600, failure_ttl=7 * 24 * 3600)
+    queue.enqueue(
+        func,
+        *args,
+        job_id=job_id,
+        job_timeout=int(_config("JOB_TIMEOUT_SECONDS", 3 * 3600)),
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+    )
 
 
 def fire_and_forget(name: str, **kwargs: Any) -> None:
@@ -177,15 +204,26 @@ def fire_and_forget(name: str, **kwargs: Any) -> None:
     to the outbox in that transaction; otherwise (after a commit) at once.
     Never raises: the page that asked for it answers normally."""
     from . import outbox
+
     try:
         if name == "send_mail" and set(kwargs) == {"messages"}:
             from .mail import send_messages
+
             send_messages(None, kwargs["messages"])
             return
         if name not in _registry:
             raise KeyError(name)
-        outbox.write([{"key": f"job:{name}:{uuid.uuid4().hex}", "kind": "job", "name": name, "recipient": None,
-                       "payload": json.dumps(kwargs, default=str).encode("utf-8")}])
+        outbox.write(
+            [
+                {
+                    "key": f"job:{name}:{uuid.uuid4().hex}",
+                    "kind": "job",
+                    "name": name,
+                    "recipient": None,
+                    "payload": json.dumps(kwargs, default=str).encode("utf-8"),
+                }
+            ]
+        )
     except Exception:  # noqa: BLE001 - never fail the request that already committed
         log.exception("could not record background work %s; %s", name, _short(kwargs))
 
@@ -203,15 +241,20 @@ def call(name: str, kwargs: dict[str, Any]) -> Any:
 
 # --- running one tracked job ----------------------------------------------------------------
 
+
 def claim(job_id: str, now: datetime | None = None) -> bool:
     """Take the job for this runner: queued, or running with a lease that ran out."""
     now = now or utcnow()
     table = Job.__table__
     with db.engine.begin() as conn:
-        result = conn.execute(update(table).where(
-            table.c.id == job_id,
-            (table.c.state == QUEUED) | ((table.c.state == RUNNING) & (table.c.lease_until < now))).values(
-            state=RUNNING, lease_until=now + lease_length(), attempts=table.c.attempts + 1, started_at=now))
+        result = conn.execute(
+            update(table)
+            .where(
+                table.c.id == job_id,
+                (table.c.state == QUEUED) | ((table.c.state == RUNNING) & (table.c.lease_until < now)),
+            )
+            .values(state=RUNNING, lease_until=now + lease_length(), attempts=table.c.attempts + 1, started_at=now)
+        )
     return result.rowcount == 1
 
 
@@ -228,8 +271,11 @@ class _Heartbeat(threading.Thread):
         while not self.stopped.wait(max(0.5, self.lease.total_seconds() / 3)):
             try:
                 with self.app.app_context(), db.engine.begin() as conn:
-                    conn.execute(update(table).where(table.c.id == self.job_id, table.c.state == RUNNING)
-                                 .values(lease_until=utcnow() + self.lease))
+                    conn.execute(
+                        update(table)
+                        .where(table.c.id == self.job_id, table.c.state == RUNNING)
+                        .values(lease_until=utcnow() + self.lease)
+                    )
             except Exception as exc:  # noqa: BLE001 - the next beat tries again
                 log.warning("job %s heartbeat failed: %s", self.job_id, exc)
 
@@ -255,8 +301,11 @@ def run(job_id: str | None, name: str | None = None, kwargs: dict[str, Any] | No
     token = _log_context(job_id)
     heartbeat = None
     if current_app.config.get("JOBS_MODE") != "inline":
-        heartbeat = _Heartbeat(current_app._get_current_object(),  # type: ignore[attr-defined]
-                               job_id, lease_length())
+        heartbeat = _Heartbeat(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            job_id,
+            lease_length(),
+        )
         heartbeat.start()
     fn = _registry[name]
 
@@ -270,6 +319,7 @@ def run(job_id: str | None, name: str | None = None, kwargs: dict[str, Any] | No
     try:
         log.info("job %s (%s) started", job_id, name)
         from .outbox import collecting
+
         try:
             with collecting(f"job:{job_id}"):
                 result = fn(progress, **kwargs)
@@ -300,40 +350,57 @@ def run(job_id: str | None, name: str | None = None, kwargs: dict[str, Any] | No
 
 def _log_context(job_id: str) -> Token[str | None]:
     from .logs import job_id as job_var
+
     return job_var.set(job_id)
 
 
 def _log_context_reset(token: Token[str | None]) -> None:
     from .logs import job_id as job_var
+
     job_var.reset(token)
 
 
 # --- the reaper ---------------------------------------------------------------------------
 
+
 def reap(now: datetime | None = None) -> dict[str, int]:
     """Hand out again every job whose runner died (its lease ran out) or that
     no runner took; give up after ``JOB_MAX_ATTEMPTS`` runs."""
     from .outbox import release_read_transaction
+
     release_read_transaction()
     now = now or utcnow()
     table = Job.__table__
     max_attempts = int(_config("JOB_MAX_ATTEMPTS", 3))
     counts = {"requeued": 0, "failed": 0}
     with db.engine.connect() as conn:
-        rows = list(conn.execute(select(table.c.id, table.c.kind, table.c.state, table.c.attempts).where(
-            table.c.state.in_((QUEUED, RUNNING)), table.c.lease_until < now).limit(100)))
+        rows = list(
+            conn.execute(
+                select(table.c.id, table.c.kind, table.c.state, table.c.attempts)
+                .where(table.c.state.in_((QUEUED, RUNNING)), table.c.lease_until < now)
+                .limit(100)
+            )
+        )
     for job_id, kind, state, attempts in rows:
         with db.engine.begin() as conn:
             if attempts >= max_attempts and state == RUNNING:
-                result = conn.execute(update(table).where(
-                    table.c.id == job_id, table.c.state == RUNNING, table.c.lease_until < now).values(
-                    state=FAILED, lease_until=None, finished_at=now,
-                    error=f"The job stopped {attempts} times without finishing (its worker died); given up."))
+                result = conn.execute(
+                    update(table)
+                    .where(table.c.id == job_id, table.c.state == RUNNING, table.c.lease_until < now)
+                    .values(
+                        state=FAILED,
+                        lease_until=None,
+                        finished_at=now,
+                        error=f"The job stopped {attempts} times without finishing (its worker died); given up.",
+                    )
+                )
                 counts["failed"] += result.rowcount
                 continue
-            result = conn.execute(update(table).where(
-                table.c.id == job_id, table.c.state == state, table.c.lease_until < now).values(
-                state=QUEUED, lease_until=now + QUEUE_GRACE))
+            result = conn.execute(
+                update(table)
+                .where(table.c.id == job_id, table.c.state == state, table.c.lease_until < now)
+                .values(state=QUEUED, lease_until=now + QUEUE_GRACE)
+            )
         if result.rowcount == 1 and kind in _registry:
             log.warning("job %s (%s) was %s past its lease; handing it out again", job_id, kind, state)
             counts["requeued"] += 1
@@ -353,9 +420,11 @@ def worker_app() -> Flask:
     the inherited app is used; its connection pool starts empty, since any
     connection in it belongs to the parent."""
     import os
+
     global _worker_app, _worker_app_pid
     if _worker_app is None:
         from . import create_app
+
         _worker_app = create_app()
         _worker_app_pid = os.getpid()
     elif _worker_app_pid != os.getpid():
@@ -387,6 +456,7 @@ def run_in_worker(job_id: str | None, name: str | None = None, kwargs: dict[str,
 def queue_stats() -> list[dict[str, Any]]:
     """Depth and oldest job's age (seconds) of each RQ queue (for /metrics)."""
     from rq import Queue
+
     connection = redis_connection()
     out: list[dict[str, Any]] = []
     for queue in Queue.all(connection=connection):
@@ -395,13 +465,13 @@ def queue_stats() -> list[dict[str, Any]]:
         ids = queue.get_job_ids(0, 0)
         if ids:
             from rq.job import Job as RQJob
+
             try:
                 first = RQJob.fetch(ids[0], connection=connection)
                 if first.enqueued_at is not None:
                     enqueued = first.enqueued_at
                     if enqueued.tzinfo is None:
-                        from datetime import timezone
-                        enqueued = enqueued.replace(tzinfo=timezone.utc)
+                        enqueued = enqueued.replace(tzinfo=UTC)
                     oldest = max(0.0, (utcnow() - enqueued).total_seconds())
             except Exception:  # noqa: BLE001 - the job left the queue meanwhile
                 pass
@@ -413,4 +483,5 @@ def recurring(name: str, every: timedelta | float, *, run_as_job: bool = True) -
     """Register a function as recurring work: the scheduler runs it every
     ``every`` (a timedelta or seconds). See training/scheduler.py."""
     from . import scheduler
+
     return scheduler.recurring(name, every, run_as_job=run_as_job)

@@ -7,6 +7,7 @@
 - A body nested thousands of levels deep makes the parser (or any code walking
   the value) raise RecursionError. Nesting is limited to ``MAX_DEPTH``.
 """
+
 from __future__ import annotations
 
 import json

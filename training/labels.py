@@ -10,6 +10,7 @@ whose msgid is exactly the stored value.
 ``label(value)`` returns the translated label for any of these codes, or the
 value itself when it is not one of them.
 """
+
 from __future__ import annotations
 
 import enum
@@ -41,14 +42,23 @@ def labels_for(enum_cls: type[LabelledEnum], labels: dict[str, Any]) -> None:
 
 # How an enrolment's state reads on pages, in e-mails and exports.
 ENROLMENT_STATUS_TITLES = {
-    "confirmed": _l("Confirmed"), "waitlisted": _l("Waitlisted"), "pending": _l("Awaiting approval"),
-    "rejected": _l("Declined"), "cancelled": _l("Cancelled"), "offered": _l("Seat offered"),
-    "offer_declined": _l("Offer declined"), "offer_expired": _l("Offer expired"),
+    "confirmed": _l("Confirmed"),
+    "waitlisted": _l("Waitlisted"),
+    "pending": _l("Awaiting approval"),
+    "rejected": _l("Declined"),
+    "cancelled": _l("Cancelled"),
+    "offered": _l("Seat offered"),
+    "offer_declined": _l("Offer declined"),
+    "offer_expired": _l("Offer expired"),
 }
 
 # How an attendance mark reads on the roster, the register and the trainee's page.
-ATTENDANCE_STATUS_TITLES = {"present": _l("Present"), "late": _l("Late"), "absent": _l("Absent"),
-                            "excused": _l("Excused")}
+ATTENDANCE_STATUS_TITLES = {
+    "present": _l("Present"),
+    "late": _l("Late"),
+    "absent": _l("Absent"),
+    "excused": _l("Excused"),
+}
 
 RUN_STATUS_LABELS = {
     "draft": _l("draft"),
@@ -110,8 +120,14 @@ ENROLMENT_SOURCE_LABELS = {
 }
 
 ALL_LABELS = {
-    **RUN_STATUS_LABELS, **ENROLMENT_STATUS_LABELS, **ATTENDANCE_STATUS_LABELS, **ROLE_LABELS,
-    **LEVEL_LABELS, **MODE_LABELS, **CERTIFICATE_STATUS_LABELS, **ENROLMENT_SOURCE_LABELS,
+    **RUN_STATUS_LABELS,
+    **ENROLMENT_STATUS_LABELS,
+    **ATTENDANCE_STATUS_LABELS,
+    **ROLE_LABELS,
+    **LEVEL_LABELS,
+    **MODE_LABELS,
+    **CERTIFICATE_STATUS_LABELS,
+    **ENROLMENT_SOURCE_LABELS,
 }
 
 
@@ -122,6 +138,7 @@ def label(value: str | None) -> str:
     if value not in ALL_LABELS:
         return value
     from .rendering import gettext  # each msgid above is exactly the stored value
+
     return gettext(value)
 
 
@@ -138,6 +155,7 @@ NESTED_MESSAGES = (
 def bilingual(message: object) -> str:
     """'English / 中文' from one lazy message (spreadsheet headers read the same for every reader)."""
     from flask_babel import force_locale
+
     with force_locale("en"):
         en = str(message)
     with force_locale("zh"):

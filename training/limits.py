@@ -8,6 +8,7 @@ by gunicorn's ``when_ready`` hook (``gunicorn.conf.py``, which gunicorn reads
 from the working directory) with the real worker count, and by the app itself
 when ``WEB_CONCURRENCY`` or ``GUNICORN_CMD_ARGS`` name more than one worker.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,9 +17,11 @@ import shlex
 
 log = logging.getLogger("training.limits")
 
-WARNING = ("%s worker processes count rate limits (login, registration, password reset) each on their own: "
-           "the limits are %s times as generous as configured. Set REDIS_URL so that every process shares "
-           "one count (see README, Redis).")
+WARNING = (
+    "%s worker processes count rate limits (login, registration, password reset) each on their own: "
+    "the limits are %s times as generous as configured. Set REDIS_URL so that every process shares "
+    "one count (see README, Redis)."
+)
 
 
 def storage_is_shared(storage_uri: str | None) -> bool:
@@ -59,5 +62,8 @@ def warn_if_not_shared(workers: int, storage_uri: str | None, enabled: bool = Tr
 
 
 def check_app(app) -> None:
-    warn_if_not_shared(workers_from_environment(), app.config.get("RATELIMIT_STORAGE_URI"),
-                       bool(app.config.get("RATELIMIT_ENABLED", True)))
+    warn_if_not_shared(
+        workers_from_environment(),
+        app.config.get("RATELIMIT_STORAGE_URI"),
+        bool(app.config.get("RATELIMIT_ENABLED", True)),
+    )

@@ -1,12 +1,13 @@
 """Log records that say where they come from: request id, user id and client
 address for a request, the job id for a job. ``LOG_FORMAT=json`` writes one
 JSON object per line (for a log shipper); the default is plain text."""
+
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("training_job_id", default=None)
 
@@ -14,6 +15,7 @@ job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("training_jo
 def _request_fields() -> dict:
     try:
         from flask import g, has_request_context, request
+
         if not has_request_context():
             return {}
         fields = {"request_id": g.get("request_id"), "client": request.remote_addr}
@@ -41,8 +43,10 @@ class ContextFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
         }
         for key in ("request_id", "user_id", "client", "job_id", "method", "path", "status", "duration_ms"):
             value = getattr(record, key, None)
@@ -60,6 +64,7 @@ def configure(app) -> None:
     """Called by the app factory: the context filter always; the JSON or
     text handler on the ``training`` logger when nothing else configured it."""
     import os
+
     logger = logging.getLogger("training")
     if not any(isinstance(f, ContextFilter) for f in logger.filters):
         logger.addFilter(ContextFilter())
@@ -75,6 +80,7 @@ def configure(app) -> None:
             logger.propagate = False
     else:
         from flask.logging import default_handler
+
         if default_handler in logger.handlers:
             default_handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     for handler in logger.handlers:

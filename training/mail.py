@@ -6,6 +6,7 @@ exactly when the change does, and the relay delivers it after the commit,
 retrying while SMTP is down. With ``MAIL_SERVER`` set messages go over SMTP;
 otherwise they are written as .eml files under instance/mail.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,9 +33,16 @@ log = logging.getLogger(__name__)
 _KEY = "training_mail_outbox"
 
 
-def build(to: str, subject: object, template: str, *, locale: str | None = None,
-          attachments: Sequence[tuple[str, str, bytes]] = (), subject_args: dict[str, Any] | None = None,
-          **context: Any) -> EmailMessage:
+def build(
+    to: str,
+    subject: object,
+    template: str,
+    *,
+    locale: str | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
+    subject_args: dict[str, Any] | None = None,
+    **context: Any,
+) -> EmailMessage:
     """Render templates/email/<template>.txt in the recipient's language.
 
     ``subject`` is a msgid (a plain string, translated here) or a lazy string
@@ -43,12 +51,16 @@ def build(to: str, subject: object, template: str, *, locale: str | None = None,
     ``local_date(d)`` that format in the recipient's language.
     """
     from flask_babel import gettext
+
     with force_locale(locale or "en"):
         context.setdefault("local_time", _local_time)
         context.setdefault("local_date", _local_date)
         body = render_template(f"email/{template}.txt", **context)
-        args = subject_args if subject_args is not None else \
-            {k: v for k, v in context.items() if isinstance(v, (str, int))}
+        args = (
+            subject_args
+            if subject_args is not None
+            else {k: v for k, v in context.items() if isinstance(v, (str, int))}
+        )
         if isinstance(subject, str):
             subject = gettext(subject, **args) if "%(" in subject else gettext(subject)
         else:  # a lazy string: its own msgid, rendered now in the forced locale
@@ -73,6 +85,7 @@ def _local_time(value: datetime | None, tz: tzinfo | None = None, fmt: str = "me
     "medium" is weekday, date and time, "time" the time of day only."""
     from babel.dates import format_skeleton, format_time
     from flask_babel import get_locale
+
     if value is None:
         return ""
     locale = get_locale() or "en"
@@ -87,6 +100,7 @@ def _local_time(value: datetime | None, tz: tzinfo | None = None, fmt: str = "me
 def _local_date(value: date | None, fmt: str = "long") -> str:
     from babel.dates import format_date
     from flask_babel import get_locale
+
     if value is None:
         return ""
     return format_date(value, fmt, locale=get_locale() or "en")
@@ -100,6 +114,7 @@ def queue(message: EmailMessage) -> None:
     the outbox in that transaction (dropped with it on rollback) and delivered
     by the relay after the commit, retried until it goes out."""
     from . import outbox
+
     outbox.add_mail(message.as_bytes(), key=_key_of(message), recipient=str(message["To"] or ""))
     db.session.info.setdefault(_KEY, []).append(message["Message-ID"])
 
@@ -127,7 +142,9 @@ def send_messages(progress: Callable[..., None] | None, messages: list[bytes]) -
     notifications). Inside a job, a message's key comes from the job and the
     message, so a job that runs again after a crash sends nothing twice."""
     from email import message_from_bytes, policy
+
     from . import outbox
+
     rows: list[dict[str, Any]] = []
     for raw in messages:
         if isinstance(raw, str):
@@ -155,6 +172,7 @@ class Connection:
 
     def send(self, raw: bytes, key: str) -> None:
         from email import message_from_bytes, policy
+
         raw = bytes(raw)
         if not self.config.get("MAIL_SERVER"):
             folder = Path(self.config["MAIL_DIR"])

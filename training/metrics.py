@@ -12,6 +12,7 @@ gunicorn configuration in deploy/ marks dead workers. ``/metrics`` answers
 only with ``Authorization: Bearer <METRICS_TOKEN>`` when that setting is set,
 otherwise only to loopback and private addresses.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -30,10 +31,10 @@ log = logging.getLogger(__name__)
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-REQUEST_SECONDS = Histogram("training_http_request_duration_seconds", "Time to answer a request.",
-                            ["method", "endpoint"], buckets=BUCKETS)
-RESPONSES = Counter("training_http_responses_total", "Responses by status class.",
-                    ["method", "endpoint", "status"])
+REQUEST_SECONDS = Histogram(
+    "training_http_request_duration_seconds", "Time to answer a request.", ["method", "endpoint"], buckets=BUCKETS
+)
+RESPONSES = Counter("training_http_responses_total", "Responses by status class.", ["method", "endpoint", "status"])
 ERRORS = Counter("training_http_errors_total", "Responses with status 5xx (server errors).", ["endpoint", "status"])
 MAIL = Counter("training_mail_total", "E-mails handed to SMTP (or written), and failed tries.", ["outcome"])
 OUTBOX_JOBS = Counter("training_outbox_jobs_total", "Outbox jobs handed out, and failed tries.", ["outcome"])
@@ -82,6 +83,7 @@ def _forget(session, previous_transaction):
 
 # --- read at scrape time ------------------------------------------------------------------
 
+
 class BacklogCollector:
     """Outbox backlog, running jobs and RQ queues, read when scraped."""
 
@@ -91,15 +93,18 @@ class BacklogCollector:
     def collect(self):
         from . import jobs, outbox
         from .extensions import db
+
         pending = GaugeMetricFamily("training_outbox_pending", "Outbox rows waiting to be delivered.")
         failed = GaugeMetricFamily("training_outbox_failed", "Outbox rows given up after many tries.")
         oldest = GaugeMetricFamily("training_outbox_oldest_pending_seconds", "Age of the oldest waiting row.")
         running = GaugeMetricFamily("training_jobs", "Tracked background jobs by state.", labels=["state"])
         depth = GaugeMetricFamily("training_rq_queue_depth", "Jobs waiting in an RQ queue.", labels=["queue"])
-        age = GaugeMetricFamily("training_rq_oldest_job_seconds", "Age of the oldest job in an RQ queue.",
-                                labels=["queue"])
-        up = GaugeMetricFamily("training_dependency_up", "1 when a dependency answered the scrape.",
-                               labels=["dependency"])
+        age = GaugeMetricFamily(
+            "training_rq_oldest_job_seconds", "Age of the oldest job in an RQ queue.", labels=["queue"]
+        )
+        up = GaugeMetricFamily(
+            "training_dependency_up", "1 when a dependency answered the scrape.", labels=["dependency"]
+        )
         with self.app.app_context():
             try:
                 b = outbox.backlog()
@@ -107,8 +112,12 @@ class BacklogCollector:
                 failed.add_metric([], b["failed"])
                 oldest.add_metric([], b["oldest_seconds"])
                 from sqlalchemy import func, select
-                for state, n in db.session.execute(select(jobs.Job.state, func.count()).where(
-                        jobs.Job.state.in_((jobs.QUEUED, jobs.RUNNING))).group_by(jobs.Job.state)):
+
+                for state, n in db.session.execute(
+                    select(jobs.Job.state, func.count())
+                    .where(jobs.Job.state.in_((jobs.QUEUED, jobs.RUNNING)))
+                    .group_by(jobs.Job.state)
+                ):
                     running.add_metric([state], n)
                 up.add_metric(["database"], 1)
             except Exception as exc:  # noqa: BLE001 - a scrape never fails for a dependency
@@ -122,7 +131,7 @@ class BacklogCollector:
                         depth.add_metric([q["queue"]], q["depth"])
                         age.add_metric([q["queue"]], q["oldest_seconds"])
                     up.add_metric(["redis"], 1)
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - any failure here is logged and must not stop the caller
                     log.warning("metrics: Redis not readable: %s", exc)
                     up.add_metric(["redis"], 0)
         yield from (pending, failed, oldest, running, depth, age, up)
@@ -170,9 +179,11 @@ def init_app(app: Flask) -> None:
         registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
+
             multiprocess.MultiProcessCollector(registry)
         else:
             from prometheus_client import REGISTRY
+
             for c in list(REGISTRY._collector_to_names):
                 registry.register(c)
         registry.register(collector)

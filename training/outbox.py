@@ -17,6 +17,7 @@ same row twice. The relay runs after every commit that wrote rows and, as a
 safety net, every few seconds in the scheduler (``flask scheduler run`` or the
 web process's own scheduler thread); ``flask outbox`` lists and retries rows.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -26,13 +27,25 @@ import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, cast
 
 from flask import Flask, current_app
-from sqlalchemy import (CheckConstraint, CursorResult, Index, Insert, Integer, LargeBinary, String, Text, event, func,
-                        select, update)
+from sqlalchemy import (
+    CheckConstraint,
+    CursorResult,
+    Index,
+    Insert,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    event,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from .extensions import Model, db
@@ -86,22 +99,35 @@ def backoff(attempts: int) -> timedelta:
 
 # --- writing -------------------------------------------------------------------------
 
+
 def add_mail(raw: bytes, *, key: str, recipient: str | None, session: Session | None = None) -> OutboxMessage:
     """An e-mail, written in the session's current transaction."""
     session = session or db.session()
-    row = OutboxMessage(key=key[:255], kind="mail", name="mail", recipient=(recipient or "")[:320] or None,
-                        payload=raw, next_attempt_at=utcnow())
+    row = OutboxMessage(
+        key=key[:255],
+        kind="mail",
+        name="mail",
+        recipient=(recipient or "")[:320] or None,
+        payload=raw,
+        next_attempt_at=utcnow(),
+    )
     session.add(row)
     session.info.setdefault(_KEY, []).append(row)
     return row
 
 
-def add_job(name: str, kwargs: dict[str, Any], *, session: Session | None = None,
-            key: str | None = None) -> OutboxMessage:
+def add_job(
+    name: str, kwargs: dict[str, Any], *, session: Session | None = None, key: str | None = None
+) -> OutboxMessage:
     """A background job, written in the session's current transaction."""
     session = session or db.session()
-    row = OutboxMessage(key=(key or f"job:{name}:{uuid.uuid4().hex}")[:255], kind="job", name=name,
-                        payload=json.dumps(kwargs, default=str).encode("utf-8"), next_attempt_at=utcnow())
+    row = OutboxMessage(
+        key=(key or f"job:{name}:{uuid.uuid4().hex}")[:255],
+        kind="job",
+        name=name,
+        payload=json.dumps(kwargs, default=str).encode("utf-8"),
+        next_attempt_at=utcnow(),
+    )
     session.add(row)
     session.info.setdefault(_KEY, []).append(row)
     return row
@@ -119,9 +145,11 @@ def _insert(rows: list[dict[str, Any]]) -> int:
     statement: Insert
     if db.engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
+
         statement = pg_insert(table).on_conflict_do_nothing(index_elements=["key"])
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
         statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["key"])
     session = db.session()
     transaction = session.get_transaction()
@@ -174,7 +202,9 @@ def write(rows: list[dict[str, Any]]) -> None:
     kick()
 
 
-_collected: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar("outbox_collected", default=None)
+_collected: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+    "outbox_collected", default=None
+)
 
 
 class collecting:
@@ -283,10 +313,11 @@ def _start_thread_relay(app: Flask) -> None:
         with app.app_context():
             try:
                 relay()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - any failure here is logged and must not stop the caller
                 log.exception("outbox relay failed; the rows wait for the next try")
             finally:
                 db.session.remove()
+
     try:
         _pool.submit(target)
     except RuntimeError:  # interpreter shutting down
@@ -295,13 +326,23 @@ def _start_thread_relay(app: Flask) -> None:
 
 # --- the relay -------------------------------------------------------------------------
 
+
 def due_ids(now: datetime | None = None, limit: int = BATCH) -> list[int]:
     now = now or utcnow()
     table = OutboxMessage.__table__
     with db.engine.connect() as conn:
-        return list(conn.scalars(select(table.c.id).where(
-            table.c.state == OutboxState.pending, table.c.next_attempt_at <= now,
-            (table.c.lease_until.is_(None)) | (table.c.lease_until < now)).order_by(table.c.id).limit(limit)))
+        return list(
+            conn.scalars(
+                select(table.c.id)
+                .where(
+                    table.c.state == OutboxState.pending,
+                    table.c.next_attempt_at <= now,
+                    (table.c.lease_until.is_(None)) | (table.c.lease_until < now),
+                )
+                .order_by(table.c.id)
+                .limit(limit)
+            )
+        )
 
 
 def claim(row_id: int, now: datetime | None = None, lease: timedelta = LEASE) -> bool:
@@ -309,18 +350,27 @@ def claim(row_id: int, now: datetime | None = None, lease: timedelta = LEASE) ->
     now = now or utcnow()
     table = OutboxMessage.__table__
     with db.engine.begin() as conn:
-        result = conn.execute(update(table).where(
-            table.c.id == row_id, table.c.state == OutboxState.pending, table.c.next_attempt_at <= now,
-            (table.c.lease_until.is_(None)) | (table.c.lease_until < now)).values(
-            lease_until=now + lease, attempts=table.c.attempts + 1))
+        result = conn.execute(
+            update(table)
+            .where(
+                table.c.id == row_id,
+                table.c.state == OutboxState.pending,
+                table.c.next_attempt_at <= now,
+                (table.c.lease_until.is_(None)) | (table.c.lease_until < now),
+            )
+            .values(lease_until=now + lease, attempts=table.c.attempts + 1)
+        )
     return result.rowcount == 1
 
 
 def mark_done(row_id: int) -> None:
     table = OutboxMessage.__table__
     with db.engine.begin() as conn:
-        conn.execute(update(table).where(table.c.id == row_id).values(
-            state=OutboxState.done, done_at=utcnow(), lease_until=None, last_error=None))
+        conn.execute(
+            update(table)
+            .where(table.c.id == row_id)
+            .values(state=OutboxState.done, done_at=utcnow(), lease_until=None, last_error=None)
+        )
 
 
 def mark_failed(row_id: int, error: str, attempts: int) -> None:
@@ -328,8 +378,13 @@ def mark_failed(row_id: int, error: str, attempts: int) -> None:
     table = OutboxMessage.__table__
     state = OutboxState.failed if attempts >= MAX_ATTEMPTS else OutboxState.pending
     with db.engine.begin() as conn:
-        conn.execute(update(table).where(table.c.id == row_id).values(
-            state=state, lease_until=None, last_error=error[:2000], next_attempt_at=utcnow() + backoff(attempts)))
+        conn.execute(
+            update(table)
+            .where(table.c.id == row_id)
+            .values(
+                state=state, lease_until=None, last_error=error[:2000], next_attempt_at=utcnow() + backoff(attempts)
+            )
+        )
 
 
 def release_read_transaction() -> None:
@@ -353,6 +408,7 @@ def relay(now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
     if not ids:
         return counts
     from . import mail
+
     smtp = mail.Connection()
     try:
         for row_id in ids:
@@ -371,8 +427,14 @@ def relay(now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
                     counts["dispatched"] += 1
             except Exception as exc:  # noqa: BLE001 - recorded on the row, retried later
                 counts["failed"] += 1
-                log.warning("outbox %s %s (%s) failed on attempt %s: %s", row["kind"], row["id"], row["name"],
-                            row["attempts"], exc)
+                log.warning(
+                    "outbox %s %s (%s) failed on attempt %s: %s",
+                    row["kind"],
+                    row["id"],
+                    row["name"],
+                    row["attempts"],
+                    exc,
+                )
                 if row["kind"] == "mail":
                     _metric("mail", "failed")
                     smtp.reset()
@@ -388,6 +450,7 @@ def relay(now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
 def _metric(kind: str, outcome: str) -> None:
     try:
         from . import metrics
+
         metrics.count_outbox(kind, outcome)
     except Exception:  # noqa: BLE001 - metrics never break delivery
         pass
@@ -402,6 +465,7 @@ def _load(row_id: int) -> dict[str, Any] | None:
 
 def _deliver_job(row: dict[str, Any]) -> None:
     from . import jobs
+
     kwargs = json.loads(bytes(row["payload"]).decode("utf-8"))
     if current_app.config.get("JOBS_MODE") == "rq":
         # The worker runs it and marks the row done; the lease covers the hand-over.
@@ -414,6 +478,7 @@ def _deliver_job(row: dict[str, Any]) -> None:
 def run_claimed(row_id: int) -> None:
     """On an RQ worker: run the job row handed over by a relay, once."""
     from . import jobs
+
     row = _load(row_id)
     if row is None or row["state"] != OutboxState.pending:
         return
@@ -424,7 +489,7 @@ def run_claimed(row_id: int) -> None:
     try:
         with collecting(row["key"]):
             jobs.call(row["name"], kwargs)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure here is logged and must not stop the caller
         db.session.rollback()
         log.exception("outbox job %s (%s) failed", row_id, row["name"])
         mark_failed(row_id, f"{type(exc).__name__}: {exc}", row["attempts"])
@@ -434,6 +499,7 @@ def run_claimed(row_id: int) -> None:
 
 def run_in_worker(row_id: int) -> None:
     from .jobs import worker_app
+
     with worker_app().app_context():
         try:
             run_claimed(row_id)
@@ -443,36 +509,45 @@ def run_in_worker(row_id: int) -> None:
 
 # --- looking at it ----------------------------------------------------------------------
 
+
 def backlog(now: datetime | None = None) -> dict[str, Any]:
     """Pending rows, the age of the oldest in seconds, and failed rows."""
     now = now or utcnow()
     table = OutboxMessage.__table__
     release_read_transaction()
     with db.engine.connect() as conn:
-        pending, oldest = conn.execute(select(func.count(), func.min(table.c.created_at)).where(
-            table.c.state == OutboxState.pending)).one()
+        pending, oldest = conn.execute(
+            select(func.count(), func.min(table.c.created_at)).where(table.c.state == OutboxState.pending)
+        ).one()
         failed = conn.scalar(select(func.count()).where(table.c.state == OutboxState.failed))
     if oldest is not None and oldest.tzinfo is None:
-        from datetime import timezone
-        oldest = oldest.replace(tzinfo=timezone.utc)
-    return {"pending": pending or 0, "failed": failed or 0,
-            "oldest_seconds": max(0.0, (now - oldest).total_seconds()) if oldest else 0.0}
+        oldest = oldest.replace(tzinfo=UTC)
+    return {
+        "pending": pending or 0,
+        "failed": failed or 0,
+        "oldest_seconds": max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
+    }
 
 
 def retry_failed() -> int:
     table = OutboxMessage.__table__
     with db.engine.begin() as conn:
-        result = conn.execute(update(table).where(table.c.state == OutboxState.failed).values(
-            state=OutboxState.pending, attempts=0, next_attempt_at=utcnow(), lease_until=None))
+        result = conn.execute(
+            update(table)
+            .where(table.c.state == OutboxState.failed)
+            .values(state=OutboxState.pending, attempts=0, next_attempt_at=utcnow(), lease_until=None)
+        )
     return result.rowcount
 
 
 def prune(older_than: timedelta = timedelta(days=7), now: datetime | None = None) -> int:
     """Forget delivered rows after a week (their keys have done their work by then)."""
     from sqlalchemy import delete
+
     now = now or utcnow()
     table = OutboxMessage.__table__
     with db.engine.begin() as conn:
-        result = conn.execute(delete(table).where(table.c.state == OutboxState.done,
-                                                  table.c.done_at < now - older_than))
+        result = conn.execute(
+            delete(table).where(table.c.state == OutboxState.done, table.c.done_at < now - older_than)
+        )
     return result.rowcount

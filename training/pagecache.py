@@ -17,6 +17,7 @@ statement of its own), and every cache hit first reads it (one primary-key
 read): a copy rendered before another server's change is never served, so no
 visitor sees seats that another server already sold.
 """
+
 from __future__ import annotations
 
 import threading
@@ -47,6 +48,7 @@ VERSION_NAME = "pages"
 
 class CacheVersion(Model):
     """A counter shared by every server, bumped when cached pages go stale."""
+
     __tablename__ = "cache_versions"
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -71,16 +73,16 @@ def bump_version(engine: Engine) -> None:
                 # Seen by every server at once; no one waits for the disk: a lost bump
                 # (a crash in the next moment) costs at most one cache lifetime of a stale page.
                 conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            result = conn.execute(update(table).where(table.c.name == VERSION_NAME)
-                                  .values(version=table.c.version + 1))
+            result = conn.execute(update(table).where(table.c.name == VERSION_NAME).values(version=table.c.version + 1))
             if result.rowcount == 0:
                 conn.execute(table.insert().values(name=VERSION_NAME, version=1))
     except Exception:  # noqa: BLE001 - two first inserts at once, or the table is missing
         try:
             with engine.begin() as conn:
                 conn.execute(update(table).where(table.c.name == VERSION_NAME).values(version=table.c.version + 1))
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - any failure here is logged and must not stop the caller
             import logging
+
             logging.getLogger(__name__).warning("could not bump the page cache version", exc_info=True)
 
 
@@ -122,11 +124,11 @@ def init_app(app: Flask) -> None:
 
 def cached_for_anonymous(view: _View) -> _View:
     """Serve the view from the cache to anonymous visitors without pending flash messages."""
+
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         seconds = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 0)
-        if (not seconds or request.method != "GET" or current_user.is_authenticated
-                or session.get("_flashes")):
+        if not seconds or request.method != "GET" or current_user.is_authenticated or session.get("_flashes"):
             return view(*args, **kwargs)
         cache: PageCache = current_app.extensions["page_cache"]
         key = cache_key()
@@ -144,6 +146,7 @@ def cached_for_anonymous(view: _View) -> _View:
         response = Response(body, mimetype="text/html")
         response.headers["X-Page-Cache"] = "hit"
         return response
+
     return wrapped
 
 
@@ -155,8 +158,8 @@ def cache_key() -> CacheKey:
     its relative links (X-Forwarded-Prefix counts only with TRUSTED_PROXY_PREFIX).
     Other headers (X-Forwarded-*, cookies) never change a cached page."""
     from .urls import public_base_url
-    return (request.endpoint, str(get_locale() or "en"), public_base_url(), request.script_root,
-            request.full_path)
+
+    return (request.endpoint, str(get_locale() or "en"), public_base_url(), request.script_root, request.full_path)
 
 
 @event.listens_for(Session, "before_flush")

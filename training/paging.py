@@ -1,4 +1,5 @@
 """A page of a list: the numbers every pager shows (``templates/macros/pager.html``)."""
+
 from __future__ import annotations
 
 import math

@@ -14,6 +14,7 @@ outlines and never runs the TrueType hinting programs, and the font's name
 table is mostly its licence text, so both are left out. That halves what a
 certificate carries per font without changing a single outline.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,12 @@ CJK_CANDIDATES = [
     ("DroidSansFallback", "/usr/share/fonts-droid-fallback/truetype/DroidSansFallbackFull.ttf", None),
 ]
 LATIN_CANDIDATES = [
-    ("DejaVuSans", "DejaVuSans-Bold", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-     "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    (
+        "DejaVuSans",
+        "DejaVuSans-Bold",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    ),
 ]
 
 
@@ -63,7 +68,13 @@ def _register_ttf(name: str, path: str, index: int | None) -> bool:
 # --- slimmer subsets ----------------------------------------------------------------
 
 _MORE_COMPONENTS, _ARGS_ARE_WORDS, _HAS_SCALE, _HAS_XY_SCALE, _HAS_2X2, _HAS_INSTRUCTIONS = (
-    0x0020, 0x0001, 0x0008, 0x0040, 0x0080, 0x0100)
+    0x0020,
+    0x0001,
+    0x0008,
+    0x0040,
+    0x0080,
+    0x0100,
+)
 
 
 def _name_table(family: str) -> bytes:
@@ -86,11 +97,11 @@ def _unhinted_glyph(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
     contours = struct.unpack(">h", data[:2])[0]
     if contours >= 0:
         at = 10 + 2 * contours
-        length = struct.unpack(">H", data[at:at + 2])[0]
-        return data[:at] + b"\0\0" + data[at + 2 + length:], []
+        length = struct.unpack(">H", data[at : at + 2])[0]
+        return data[:at] + b"\0\0" + data[at + 2 + length :], []
     out, pos, components = bytearray(data), 10, []
     while True:
-        flags, index = struct.unpack(">HH", data[pos:pos + 4])
+        flags, index = struct.unpack(">HH", data[pos : pos + 4])
         struct.pack_into(">H", out, pos, flags & ~_HAS_INSTRUCTIONS)
         components.append((pos + 2, index))
         pos += 4 + (4 if flags & _ARGS_ARE_WORDS else 2)
@@ -109,8 +120,11 @@ class SlimSubsetter:
     def __init__(self, face: Any, family: str) -> None:
         self.face = face
         self.glyf_at = face.get_table_pos("glyf")[0]
-        self.fixed = {"OS/2": face.get_table("OS/2"), "name": _name_table(family),
-                      "post": b"\x00\x03\x00\x00" + face.get_table("post")[4:16] + b"\x00" * 16}
+        self.fixed = {
+            "OS/2": face.get_table("OS/2"),
+            "name": _name_table(family),
+            "post": b"\x00\x03\x00\x00" + face.get_table("post")[4:16] + b"\x00" * 16,
+        }
         self.hhea, self.maxp, self.head = face.get_table("hhea"), face.get_table("maxp"), face.get_table("head")
         self.glyphs: dict[int, tuple[bytes, list[tuple[int, int]]]] = {}
 
@@ -118,7 +132,7 @@ class SlimSubsetter:
         cached = self.glyphs.get(index)
         if cached is None:
             start, end = self.face.glyphPos[index], self.face.glyphPos[index + 1]
-            raw = bytes(self.face._ttf_data[self.glyf_at + start:self.glyf_at + end])
+            raw = bytes(self.face._ttf_data[self.glyf_at + start : self.glyf_at + end])
             cached = self.glyphs[index] = _unhinted_glyph(raw) if raw else (b"", [])
         return cached
 
@@ -146,7 +160,7 @@ class SlimSubsetter:
         while n and hmtx[n] == hmtx[n - 2]:
             n -= 2
         n += 2
-        hmtx = hmtx[:n] + hmtx[n + 1::2]
+        hmtx = hmtx[:n] + hmtx[n + 1 :: 2]
         glyf, offsets, pos = [], [], 0
         for old in glyph_map:
             data, components = self.glyph(old)
@@ -171,8 +185,12 @@ class SlimSubsetter:
         cmap += [glyph_set[char_to_glyph.get(code, 0)] for code in subset]
         maker.add("cmap", struct.pack(f">{len(cmap)}H", *cmap))
         maker.add("glyf", b"".join(glyf))
-        maker.add("loca", struct.pack(f">{len(offsets)}L", *offsets) if long_loca
-                  else struct.pack(f">{len(offsets)}H", *(o >> 1 for o in offsets)))
+        maker.add(
+            "loca",
+            struct.pack(f">{len(offsets)}L", *offsets)
+            if long_loca
+            else struct.pack(f">{len(offsets)}H", *(o >> 1 for o in offsets)),
+        )
         maker.add("head", self.head[:50] + struct.pack(">h", 1 if long_loca else 0) + self.head[52:])
         return maker.makeStream()
 
@@ -188,7 +206,9 @@ def fonts() -> Fonts:
     cjk, embedded = None, False
     if os.environ.get("PDF_CJK_FONT", "").lower() != "builtin":
         custom = os.environ.get("PDF_CJK_FONT_PATH")
-        candidates = ([("CustomCJK", custom, 0 if custom.endswith(".ttc") else None)] if custom else []) + CJK_CANDIDATES
+        candidates = (
+            [("CustomCJK", custom, 0 if custom.endswith(".ttc") else None)] if custom else []
+        ) + CJK_CANDIDATES
         for name, path, index in candidates:
             if _register_ttf(name, path, index):
                 cjk, embedded = name, True
@@ -206,8 +226,9 @@ def fonts() -> Fonts:
 
 def needs_cjk(text: str) -> bool:
     """True when the text holds characters outside Latin, Greek and Cyrillic."""
-    return any(ord(ch) > 0x2FF and not 0x370 <= ord(ch) <= 0x52F and not 0x2000 <= ord(ch) <= 0x206F
-               for ch in text or "")
+    return any(
+        ord(ch) > 0x2FF and not 0x370 <= ord(ch) <= 0x52F and not 0x2000 <= ord(ch) <= 0x206F for ch in text or ""
+    )
 
 
 def font_for(text: str, *, bold: bool = False) -> str:

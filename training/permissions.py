@@ -2,6 +2,7 @@
 
 Pages, the API and the CLI all ask here; nothing else decides access.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,8 +18,12 @@ if TYPE_CHECKING:
 
 
 def _is(user: Any, role: str) -> bool:
-    return bool(user is not None and getattr(user, "is_authenticated", False)
-                and getattr(user, "active", False) and user.role == role)
+    return bool(
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and getattr(user, "active", False)
+        and user.role == role
+    )
 
 
 def is_admin(user: Any) -> bool:
@@ -69,21 +74,59 @@ def teaches_person(user: Any, person_id: int) -> bool:
     from .catalogue.models import run_trainers
     from .enrolment.models import Enrolment
     from .extensions import db
-    return db.session.scalar(select(Enrolment.id).join(run_trainers, run_trainers.c.run_id == Enrolment.run_id).where(
-        run_trainers.c.user_id == user.id, Enrolment.user_id == person_id,
-        Enrolment.status == "confirmed").limit(1)) is not None
+
+    return (
+        db.session.scalar(
+            select(Enrolment.id)
+            .join(run_trainers, run_trainers.c.run_id == Enrolment.run_id)
+            .where(run_trainers.c.user_id == user.id, Enrolment.user_id == person_id, Enrolment.status == "confirmed")
+            .limit(1)
+        )
+        is not None
+    )
 
 
 # Every action a person may be allowed, by name. Callers name them as literals: mypy (``make lint``) refuses a
 # name that is not here, and the rules below must cover exactly these names or this module fails to import.
 Action = Literal[
-    "manage", "manage_catalogue", "manage_users", "issue_certificates", "revoke_certificate", "import_enrolments",
-    "view_audit_log", "manage_reports", "enrol_self", "view_enrolment", "cancel_enrolment", "manage_companies",
-    "view_company", "manage_company_people", "manage_person", "offer_seat", "answer_offer", "view_roster",
-    "mark_attendance", "view_meeting_roster", "finalise_register", "reopen_register", "cancel_meeting",
-    "move_meeting", "view_checkin_code", "edit_trainer_profile", "manage_qualifications", "grant_qualification",
-    "view_matrix", "view_qualifications", "enrol_for_gap", "download_certificate", "view_reports", "view_feedback",
-    "answer_feedback", "view_course", "view_run", "view_teaching_day",
+    "manage",
+    "manage_catalogue",
+    "manage_users",
+    "issue_certificates",
+    "revoke_certificate",
+    "import_enrolments",
+    "view_audit_log",
+    "manage_reports",
+    "enrol_self",
+    "view_enrolment",
+    "cancel_enrolment",
+    "manage_companies",
+    "view_company",
+    "manage_company_people",
+    "manage_person",
+    "offer_seat",
+    "answer_offer",
+    "view_roster",
+    "mark_attendance",
+    "view_meeting_roster",
+    "finalise_register",
+    "reopen_register",
+    "cancel_meeting",
+    "move_meeting",
+    "view_checkin_code",
+    "edit_trainer_profile",
+    "manage_qualifications",
+    "grant_qualification",
+    "view_matrix",
+    "view_qualifications",
+    "enrol_for_gap",
+    "download_certificate",
+    "view_reports",
+    "view_feedback",
+    "answer_feedback",
+    "view_course",
+    "view_run",
+    "view_teaching_day",
 ]
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 
@@ -99,15 +142,26 @@ def _rule(*actions: Action) -> Callable[[Rule], Rule]:
                 raise RuntimeError(f"permission rule for an unknown or already ruled action {action!r}")
             _RULES[action] = fn
         return fn
+
     return register
 
 
-@_rule("manage", "manage_catalogue", "manage_users", "issue_certificates", "revoke_certificate",
-       "import_enrolments", "view_audit_log", "manage_reports",
-       "manage_companies",  # create companies, name coordinators, reserve seats
-       "offer_seat",  # obj: Enrolment (a waitlisted one; the rules are in enrolment.offers)
-       "reopen_register", "cancel_meeting", "move_meeting",  # obj: Meeting
-       "manage_qualifications")  # skills, positions, course skills, people on positions
+@_rule(
+    "manage",
+    "manage_catalogue",
+    "manage_users",
+    "issue_certificates",
+    "revoke_certificate",
+    "import_enrolments",
+    "view_audit_log",
+    "manage_reports",
+    "manage_companies",  # create companies, name coordinators, reserve seats
+    "offer_seat",  # obj: Enrolment (a waitlisted one; the rules are in enrolment.offers)
+    "reopen_register",
+    "cancel_meeting",
+    "move_meeting",  # obj: Meeting
+    "manage_qualifications",
+)  # skills, positions, course skills, people on positions
 def _admin_only(user: Any, obj: Any, authenticated: bool) -> bool:
     return is_admin(user)
 
@@ -119,8 +173,9 @@ def _enrol_self(user: Any, obj: Any, authenticated: bool) -> bool:
 
 @_rule("view_enrolment")  # obj: Enrolment
 def _view_enrolment(user: Any, obj: Any, authenticated: bool) -> bool:
-    return authenticated and (is_admin(user) or obj.user_id == user.id or teaches(user, obj.run)
-                              or coordinates(user, obj.company_id))
+    return authenticated and (
+        is_admin(user) or obj.user_id == user.id or teaches(user, obj.run) or coordinates(user, obj.company_id)
+    )
 
 
 @_rule("cancel_enrolment")  # obj: Enrolment; the cut-off is a rule in enrolment.services
@@ -174,9 +229,11 @@ def _mark_attendance(user: Any, obj: Any, authenticated: bool) -> bool:
     return bool(utcnow() >= obj.starts_at - lead)
 
 
-@_rule("view_meeting_roster",  # obj: Meeting (trainers see it before they may mark)
-       "finalise_register",  # obj: Meeting; from its start (a rule in attendance.registers)
-       "view_checkin_code")  # obj: Meeting
+@_rule(
+    "view_meeting_roster",  # obj: Meeting (trainers see it before they may mark)
+    "finalise_register",  # obj: Meeting; from its start (a rule in attendance.registers)
+    "view_checkin_code",
+)  # obj: Meeting
 def _meeting_of_own_run(user: Any, obj: Any, authenticated: bool) -> bool:
     return is_admin(user) or teaches(user, obj.run)
 
@@ -194,8 +251,7 @@ def _assessor(user: Any, obj: Any, authenticated: bool) -> bool:
 
 @_rule("view_qualifications")  # obj: User (the person): themself, their trainers, assessors, admins
 def _view_qualifications(user: Any, obj: Any, authenticated: bool) -> bool:
-    return authenticated and (is_admin(user) or is_assessor(user) or obj.id == user.id
-                              or teaches_person(user, obj.id))
+    return authenticated and (is_admin(user) or is_assessor(user) or obj.id == user.id or teaches_person(user, obj.id))
 
 
 @_rule("enrol_for_gap")  # obj: User; the enrolment service applies its own rules on top
@@ -233,6 +289,7 @@ def can(user: Any, action: Action, obj: Any = None) -> bool:
     rule = _RULES.get(action)
     if rule is None:  # a name from a template, or from code that bypassed the type check
         raise ValueError(f"unknown action {action!r}")
-    authenticated = bool(user is not None and getattr(user, "is_authenticated", False)
-                         and getattr(user, "active", False))
+    authenticated = bool(
+        user is not None and getattr(user, "is_authenticated", False) and getattr(user, "active", False)
+    )
     return rule(user, obj, authenticated)

@@ -9,6 +9,7 @@ by ``dateformat`` are formatted once per (date, format, locale).
 
 Nothing here changes what is rendered, only how often it is computed.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -19,7 +20,8 @@ from flask_babel import format_date, get_translations
 from markupsafe import Markup, escape
 
 _BOOTSTRAP_COLOURS = frozenset(
-    {"primary", "secondary", "success", "danger", "warning", "info", "light", "dark", "muted"})
+    {"primary", "secondary", "success", "danger", "warning", "info", "light", "dark", "muted"}
+)
 
 
 def translations():
@@ -85,8 +87,16 @@ def icon(name: str, size=None, color=None, title=None, desc=None, classes=None, 
         sprite = url_for("bootstrap.static", filename="icons/bootstrap-icons.svg")
         if g:
             g.icon_sprite_url = sprite
-    return _icon(sprite, str(name), size, color, None if title is None else str(title),
-                 None if desc is None else str(desc), classes, font)
+    return _icon(
+        sprite,
+        str(name),
+        size,
+        color,
+        None if title is None else str(title),
+        None if desc is None else str(desc),
+        classes,
+        font,
+    )
 
 
 def dateformat(value, format=None):
@@ -107,6 +117,7 @@ _DATES: dict = {}
 
 def translations_locale():
     from flask_babel import get_locale
+
     ctx = g.get("_flask_babel") if g else None
     locale = getattr(ctx, "babel_locale", None) if ctx is not None else None
     return locale if locale is not None else get_locale()
@@ -115,6 +126,7 @@ def translations_locale():
 def init_app(app: Flask) -> None:
     """Install the fast callables; call after Flask-Babel and Bootstrap-Flask are set up."""
     app.jinja_env.install_gettext_callables(
-        gettext=gettext, ngettext=ngettext, pgettext=pgettext, npgettext=npgettext, newstyle=True)
+        gettext=gettext, ngettext=ngettext, pgettext=pgettext, npgettext=npgettext, newstyle=True
+    )
     app.jinja_env.globals["icon"] = icon
     app.jinja_env.filters["dateformat"] = dateformat

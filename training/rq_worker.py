@@ -8,6 +8,7 @@ on a loaded 2-core machine); this class builds it once in the worker process,
 before the first fork, so each horse starts with it ready. No database
 connection is held across the fork (``jobs.prepare_worker_app``).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,6 +19,7 @@ from rq.worker import Worker as RQWorker
 class Worker(RQWorker):
     def work(self, *args: Any, **kwargs: Any) -> bool:
         from .jobs import prepare_worker_app
+
         prepare_worker_app()
         result: bool = super().work(*args, **kwargs)
         return result

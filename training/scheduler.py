@@ -24,6 +24,7 @@ Other domains add their own work with::
 The CLI commands (``flask enrolment remind``, ``flask certificates auto-issue``,
 ...) remain for those who prefer cron.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,9 +32,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
@@ -50,6 +51,7 @@ LEADER = "scheduler"
 
 class Lease(Model):
     """A named lease held by one process at a time (the scheduler's leadership)."""
+
     __tablename__ = "leases"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -59,6 +61,7 @@ class Lease(Model):
 
 class ScheduledTask(Model):
     """When each recurring task last started, and how it ended."""
+
     __tablename__ = "scheduler_tasks"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -93,6 +96,7 @@ def recurring(name: str, every: timedelta | float, *, run_as_job: bool = True) -
 
     def wrap(fn: R) -> R:
         from . import jobs
+
         task = Task(name, every, fn, run_as_job)
         _tasks[name] = task
 
@@ -100,7 +104,9 @@ def recurring(name: str, every: timedelta | float, *, run_as_job: bool = True) -
         def _as_job(progress: Callable[..., None], _fn: Callable[[], object] = fn) -> object:
             result = _fn()
             return result if isinstance(result, (dict, list, int, str, type(None))) else str(result)
+
         return fn
+
     return wrap
 
 
@@ -109,6 +115,7 @@ def tasks() -> dict[str, Task]:
 
 
 # --- leadership --------------------------------------------------------------------------
+
 
 def new_holder() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -120,9 +127,14 @@ def acquire(holder: str, now: datetime | None = None, lease: timedelta | None = 
     lease = lease or timedelta(seconds=float(current_app.config.get("SCHEDULER_LEASE_SECONDS", 30)))
     table = Lease.__table__
     with db.engine.begin() as conn:
-        result = conn.execute(update(table).where(
-            table.c.name == name, (table.c.holder == holder) | table.c.lease_until.is_(None)
-            | (table.c.lease_until < now)).values(holder=holder, lease_until=now + lease))
+        result = conn.execute(
+            update(table)
+            .where(
+                table.c.name == name,
+                (table.c.holder == holder) | table.c.lease_until.is_(None) | (table.c.lease_until < now),
+            )
+            .values(holder=holder, lease_until=now + lease)
+        )
         if result.rowcount == 1:
             return True
         exists = conn.scalar(select(table.c.name).where(table.c.name == name))
@@ -144,9 +156,11 @@ def release(holder: str, name: str = LEADER) -> None:
 
 # --- one tick ----------------------------------------------------------------------------
 
+
 def tick(holder: str, now: datetime | None = None) -> dict[str, Any] | None:
     """One round of the loop; None when another process leads."""
     from . import jobs, outbox
+
     now = now or utcnow()
     if not acquire(holder, now):
         return None
@@ -157,13 +171,13 @@ def tick(holder: str, now: datetime | None = None) -> dict[str, Any] | None:
         log.exception("scheduler: outbox relay failed")
     try:
         summary["reaped"] = jobs.reap(now)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any failure here is logged and must not stop the caller
         log.exception("scheduler: job reaper failed")
     for task in list(_tasks.values()):
         try:
             if _start_if_due(task, now):
                 summary["started"].append(task.name)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - any failure here is logged and must not stop the caller
             db.session.rollback()
             log.exception("scheduler: task %s failed to start", task.name)
     return summary
@@ -171,6 +185,7 @@ def tick(holder: str, now: datetime | None = None) -> dict[str, Any] | None:
 
 def _start_if_due(task: Task, now: datetime) -> bool:
     from . import jobs
+
     state = db.session.get(ScheduledTask, task.name)
     if state is None:
         state = ScheduledTask(name=task.name, runs=0)
@@ -196,7 +211,7 @@ def _start_if_due(task: Task, now: datetime) -> bool:
     else:
         try:
             task.fn()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - any failure here is logged and must not stop the caller
             db.session.rollback()
             db.session.query(ScheduledTask).filter_by(name=task.name).update({"last_error": str(exc)[:2000]})
             db.session.commit()
@@ -206,8 +221,14 @@ def _start_if_due(task: Task, now: datetime) -> bool:
 
 # --- the loop ----------------------------------------------------------------------------
 
-def run_loop(app: Flask, interval: float = 5.0, stop: threading.Event | None = None, holder: str | None = None,
-             max_ticks: int | None = None) -> None:
+
+def run_loop(
+    app: Flask,
+    interval: float = 5.0,
+    stop: threading.Event | None = None,
+    holder: str | None = None,
+    max_ticks: int | None = None,
+) -> None:
     """Tick every ``interval`` seconds until ``stop`` is set."""
     stop = stop or threading.Event()
     holder = holder or new_holder()
@@ -230,7 +251,7 @@ def run_loop(app: Flask, interval: float = 5.0, stop: threading.Event | None = N
         with app.app_context():
             try:
                 release(holder)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - any failure here is logged and must not stop the caller
                 pass
 
 

@@ -16,6 +16,7 @@ A question a lower domain asks the higher ones (receivers answer, never write):
 - ``credential_alignment.send(certificate)``: each receiver returns a list of Open
   Badges 3.0 ``Alignment`` objects (e.g. the skills the certificate grants).
 """
+
 from __future__ import annotations
 
 from blinker import Namespace

@@ -7,6 +7,7 @@ command, a job) never sees half-changed objects and never has to call
 ``rollback()`` itself — the way pretix runs an operation in one atomic block
 and Indico commits or rolls back once per request.
 """
+
 from __future__ import annotations
 
 import functools
@@ -43,6 +44,7 @@ def unit_of_work(fn: Callable[P, R]) -> Callable[P, R]:
 
 # --- commits that release row locks before the disk flush -------------------------------
 
+
 @contextmanager
 def keeping_loaded_objects() -> Iterator[None]:
     """Commit inside without expiring what the session holds: for a commit after
@@ -73,6 +75,7 @@ def commit_releasing_locks_early() -> None:
     session = db.session()
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy import text
+
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
     session.commit()
 
@@ -86,5 +89,6 @@ def wait_until_durable() -> None:
     if engine.dialect.name != "postgresql":
         return
     from sqlalchemy import text
+
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_current_xact_id()"))

@@ -12,6 +12,7 @@ reaches a link. Outside a request (background jobs, CLI commands) there is no
 trusted address to use: building a link then raises ``PublicBaseUrlMissing``
 instead of silently writing ``http://127.0.0.1:5000`` into an e-mail.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,7 +29,8 @@ class PublicBaseUrlMissing(RuntimeError):
         super().__init__(
             "PUBLIC_BASE_URL is not set: links written outside a web request (background jobs, "
             "CLI commands) would point at this machine. Set PUBLIC_BASE_URL to the address people "
-            "use, e.g. PUBLIC_BASE_URL=https://training.example.com")
+            "use, e.g. PUBLIC_BASE_URL=https://training.example.com"
+        )
 
 
 def public_base_url() -> str:
@@ -56,6 +58,7 @@ def external_url(endpoint: str, **values: Any) -> str:
 
 # --- trusted hosts --------------------------------------------------------------------
 
+
 class _Ipv6Literal(str):
     """A trusted IPv6 literal such as "[::1]". Werkzeug compares only what comes
     before the first ":" of each trusted name (to drop a port), which never
@@ -63,7 +66,7 @@ class _Ipv6Literal(str):
 
     def partition(self, sep: str) -> tuple[str, str, str]:
         if sep == ":":
-            literal = str(self)[:str(self).index("]") + 1]
+            literal = str(self)[: str(self).index("]") + 1]
             return literal, "", ""
         return str.partition(self, sep)
 

@@ -5,6 +5,7 @@ Routes parse the request, call one service and render; these helpers are the
 parsing and rendering half that would otherwise be written once per blueprint.
 Nothing here decides a rule: rules live in the services.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -3,9 +3,9 @@
 Revision ID: 0010a_registers
 Revises: 0001
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0010a_registers"
 down_revision = "0001"
@@ -27,11 +27,13 @@ def upgrade():
         batch.add_column(sa.Column("sequence", sa.Integer(), server_default="0", nullable=False))
         batch.add_column(sa.Column("finalised_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("finalised_by_id", sa.Integer(), nullable=True))
-        batch.create_foreign_key(batch.f("fk_meetings_finalised_by_id_users"), "users", ["finalised_by_id"], ["id"],
-                                 ondelete="SET NULL")
+        batch.create_foreign_key(
+            batch.f("fk_meetings_finalised_by_id_users"), "users", ["finalised_by_id"], ["id"], ondelete="SET NULL"
+        )
         batch.create_check_constraint(batch.f("ck_meetings_sequence_nonnegative"), "sequence >= 0")
-        batch.create_check_constraint(batch.f("ck_meetings_finalised_by_when_finalised"),
-                                      "finalised_by_id IS NULL OR finalised_at IS NOT NULL")
+        batch.create_check_constraint(
+            batch.f("ck_meetings_finalised_by_when_finalised"), "finalised_by_id IS NULL OR finalised_at IS NOT NULL"
+        )
 
     # Until now the client could name the source of a mark; anything unknown was a roster mark.
     op.execute(f"UPDATE attendance SET source = 'roster' WHERE source NOT IN ({_in(SOURCES)})")
@@ -51,13 +53,16 @@ def upgrade():
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("refused", sa.Boolean(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["meeting_id"], ["meetings.id"], name=op.f("fk_checkin_devices_meeting_id_meetings"),
-                                ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_checkin_devices_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["meeting_id"], ["meetings.id"], name=op.f("fk_checkin_devices_meeting_id_meetings"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_checkin_devices_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_checkin_devices")),
-        sa.UniqueConstraint("meeting_id", "device_hash", "user_id",
-                            name=op.f("uq_checkin_devices_meeting_id_device_hash_user_id")),
+        sa.UniqueConstraint(
+            "meeting_id", "device_hash", "user_id", name=op.f("uq_checkin_devices_meeting_id_device_hash_user_id")
+        ),
     )
     op.create_index("ix_checkin_devices_meeting_device", "checkin_devices", ["meeting_id", "device_hash"])
     op.create_table(
@@ -66,10 +71,12 @@ def upgrade():
         sa.Column("meeting_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["meeting_id"], ["meetings.id"],
-                                name=op.f("fk_checkin_ticket_uses_meeting_id_meetings"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_checkin_ticket_uses_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["meeting_id"], ["meetings.id"], name=op.f("fk_checkin_ticket_uses_meeting_id_meetings"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_checkin_ticket_uses_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("nonce", name=op.f("pk_checkin_ticket_uses")),
     )
     op.create_index(op.f("ix_checkin_ticket_uses_meeting_id"), "checkin_ticket_uses", ["meeting_id"])

@@ -3,8 +3,9 @@
 Revision ID: 0010b_register_reminders
 Revises: 0011a_certificate_documents
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0010b_register_reminders"
 down_revision = "0011a_certificate_documents"

@@ -3,17 +3,16 @@
 Revision ID: 0010o_seat_offers
 Revises: 0016a_reports
 """
-from alembic import op
-import sqlalchemy as sa
 
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0010o_seat_offers"
 down_revision = "0016a_reports"
 branch_labels = None
 depends_on = None
 
-STATUSES = ("confirmed", "waitlisted", "pending", "rejected", "cancelled", "offered", "offer_declined",
-            "offer_expired")
+STATUSES = ("confirmed", "waitlisted", "pending", "rejected", "cancelled", "offered", "offer_declined", "offer_expired")
 OLD = ("confirmed", "waitlisted", "pending", "rejected", "cancelled")
 
 
@@ -27,8 +26,9 @@ def upgrade():
         batch.add_column(sa.Column("offer_expires_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_index("ix_enrolments_offer_expires_at", ["offer_expires_at"], unique=False)
         batch.create_check_constraint(batch.f("ck_enrolments_status_known"), f"status IN ({_in(STATUSES)})")
-        batch.create_check_constraint(batch.f("ck_enrolments_offer_has_expiry"),
-                                      "status <> 'offered' OR offer_expires_at IS NOT NULL")
+        batch.create_check_constraint(
+            batch.f("ck_enrolments_offer_has_expiry"), "status <> 'offered' OR offer_expires_at IS NOT NULL"
+        )
 
 
 def downgrade():

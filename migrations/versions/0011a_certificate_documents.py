@@ -3,6 +3,7 @@
 Revision ID: 0011a_certificate_documents
 Revises: 0013b_short_term_index
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -3,6 +3,7 @@
 Revision ID: 0013a_catalogue_indexes
 Revises: 0010a_registers
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -16,8 +17,13 @@ WHERE = "prerequisite_course_id IS NOT NULL"
 
 def upgrade():
     op.create_index("ix_courses_listing_title", "courses", ["published", "archived", "title"])
-    op.create_index("ix_courses_prerequisite_set", "courses", ["prerequisite_course_id"],
-                    sqlite_where=sa.text(WHERE), postgresql_where=sa.text(WHERE))
+    op.create_index(
+        "ix_courses_prerequisite_set",
+        "courses",
+        ["prerequisite_course_id"],
+        sqlite_where=sa.text(WHERE),
+        postgresql_where=sa.text(WHERE),
+    )
 
 
 def downgrade():

@@ -3,6 +3,7 @@
 Revision ID: 0013b_short_term_index
 Revises: 0011s_login_sessions
 """
+
 from alembic import op
 
 revision = "0013b_short_term_index"
@@ -15,6 +16,7 @@ def upgrade():
     # Idempotent: creates course_search_grams (and, on SQLite, the positions table),
     # re-creates the triggers that keep it in step, and fills it from the courses.
     from training.catalogue.search import install_search_support
+
     install_search_support(op.get_bind())
 
 

@@ -3,6 +3,7 @@
 Revision ID: 0013c_run_trainers_user_index
 Revises: 0017a_outbox_scheduler
 """
+
 from alembic import op
 
 revision = "0013c_run_trainers_user_index"

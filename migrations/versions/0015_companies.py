@@ -4,11 +4,13 @@ reserved seats; users' free-text companies matched into company records
 Revision ID: 0015_companies
 Revises: 0014_qualifications
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections import Counter, defaultdict
+from datetime import UTC
 
 import sqlalchemy as sa
 from alembic import op
@@ -57,14 +59,24 @@ def upgrade():
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("linked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint("status IN ('pending', 'linked', 'revoked')",
-                           name=op.f("ck_company_invitations_status_known")),
-        sa.ForeignKeyConstraint(["company_id"], ["companies.id"],
-                                name=op.f("fk_company_invitations_company_id_companies"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["invited_by_id"], ["users.id"],
-                                name=op.f("fk_company_invitations_invited_by_id_users"), ondelete="SET NULL"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name=op.f("fk_company_invitations_user_id_users"), ondelete="SET NULL"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'linked', 'revoked')", name=op.f("ck_company_invitations_status_known")
+        ),
+        sa.ForeignKeyConstraint(
+            ["company_id"],
+            ["companies.id"],
+            name=op.f("fk_company_invitations_company_id_companies"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["invited_by_id"],
+            ["users.id"],
+            name=op.f("fk_company_invitations_invited_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_company_invitations_user_id_users"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_company_invitations")),
         sa.UniqueConstraint("company_id", "email", name=op.f("uq_company_invitations_company_id_email")),
     )
@@ -77,12 +89,19 @@ def upgrade():
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("month", sa.String(length=7), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["company_id"], ["companies.id"],
-                                name=op.f("fk_company_report_mails_company_id_companies"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
-                                name=op.f("fk_company_report_mails_user_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["company_id"],
+            ["companies.id"],
+            name=op.f("fk_company_report_mails_company_id_companies"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_company_report_mails_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_company_report_mails")),
-        sa.UniqueConstraint("company_id", "user_id", "month", name=op.f("uq_company_report_mails_company_id_user_id_month")),
+        sa.UniqueConstraint(
+            "company_id", "user_id", "month", name=op.f("uq_company_report_mails_company_id_user_id_month")
+        ),
     )
     op.create_table(
         "seat_allocations",
@@ -98,10 +117,12 @@ def upgrade():
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("seats >= 0", name=op.f("ck_seat_allocations_seats_nonnegative")),
         sa.CheckConstraint("released_seats >= 0", name=op.f("ck_seat_allocations_released_nonnegative")),
-        sa.ForeignKeyConstraint(["company_id"], ["companies.id"],
-                                name=op.f("fk_seat_allocations_company_id_companies"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_seat_allocations_run_id_runs"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["company_id"], ["companies.id"], name=op.f("fk_seat_allocations_company_id_companies"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["runs.id"], name=op.f("fk_seat_allocations_run_id_runs"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_seat_allocations")),
         sa.UniqueConstraint("run_id", "company_id", name=op.f("uq_seat_allocations_run_id_company_id")),
     )
@@ -115,6 +136,7 @@ def _without_search_index(change) -> None:
     """SQLite rebuilds a table to change it, which its search view and
     triggers on users would not survive: take them off and put them back."""
     from training.catalogue.search import install_search_support, uninstall_search_support
+
     sqlite = op.get_bind().dialect.name == "sqlite"
     if sqlite:
         uninstall_search_support(op.get_bind())
@@ -127,13 +149,15 @@ def _add_company_columns() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("company_id", sa.Integer(), nullable=True))
         batch.create_index(batch.f("ix_users_company_id"), ["company_id"])
-        batch.create_foreign_key(batch.f("fk_users_company_id_companies"), "companies", ["company_id"], ["id"],
-                                 ondelete="SET NULL")
+        batch.create_foreign_key(
+            batch.f("fk_users_company_id_companies"), "companies", ["company_id"], ["id"], ondelete="SET NULL"
+        )
     with op.batch_alter_table("enrolments") as batch:
         batch.add_column(sa.Column("company_id", sa.Integer(), nullable=True))
         batch.create_index(batch.f("ix_enrolments_company_id"), ["company_id"])
-        batch.create_foreign_key(batch.f("fk_enrolments_company_id_companies"), "companies", ["company_id"], ["id"],
-                                 ondelete="SET NULL")
+        batch.create_foreign_key(
+            batch.f("fk_enrolments_company_id_companies"), "companies", ["company_id"], ["id"], ondelete="SET NULL"
+        )
 
 
 def _code_for(name: str, taken: set[str]) -> str:
@@ -156,21 +180,37 @@ def match_free_text(conn) -> None:
     otherwise a company is created and marked unreviewed, and the admin page
     "Companies to review" lists it (with every spelling) to confirm, rename or
     merge into another. Blank values are left alone."""
-    from datetime import datetime, timezone
-    users = sa.table("users", sa.column("id", sa.Integer), sa.column("company", sa.String),
-                     sa.column("company_id", sa.Integer))
-    enrolments = sa.table("enrolments", sa.column("id", sa.Integer), sa.column("user_id", sa.Integer),
-                          sa.column("company", sa.String), sa.column("company_id", sa.Integer))
-    companies = sa.table("companies", sa.column("id", sa.Integer), sa.column("code", sa.String),
-                         sa.column("name", sa.String), sa.column("name_zh", sa.String),
-                         sa.column("address", sa.Text), sa.column("tier", sa.String),
-                         sa.column("contact_name", sa.String), sa.column("contact_email", sa.String),
-                         sa.column("contact_phone", sa.String), sa.column("reviewed", sa.Boolean),
-                         sa.column("created_at", sa.DateTime(timezone=True)))
+    from datetime import datetime
+
+    users = sa.table(
+        "users", sa.column("id", sa.Integer), sa.column("company", sa.String), sa.column("company_id", sa.Integer)
+    )
+    enrolments = sa.table(
+        "enrolments",
+        sa.column("id", sa.Integer),
+        sa.column("user_id", sa.Integer),
+        sa.column("company", sa.String),
+        sa.column("company_id", sa.Integer),
+    )
+    companies = sa.table(
+        "companies",
+        sa.column("id", sa.Integer),
+        sa.column("code", sa.String),
+        sa.column("name", sa.String),
+        sa.column("name_zh", sa.String),
+        sa.column("address", sa.Text),
+        sa.column("tier", sa.String),
+        sa.column("contact_name", sa.String),
+        sa.column("contact_email", sa.String),
+        sa.column("contact_phone", sa.String),
+        sa.column("reviewed", sa.Boolean),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
     spellings: dict[str, Counter] = defaultdict(Counter)
     user_rows = conn.execute(sa.select(users.c.id, users.c.company).where(users.c.company.isnot(None))).all()
-    enrolment_rows = conn.execute(sa.select(enrolments.c.id, enrolments.c.company)
-                                  .where(enrolments.c.company.isnot(None))).all()
+    enrolment_rows = conn.execute(
+        sa.select(enrolments.c.id, enrolments.c.company).where(enrolments.c.company.isnot(None))
+    ).all()
     for _id, text in user_rows:
         if name_key(text):
             spellings[name_key(text)][text.strip()] += 1
@@ -181,13 +221,14 @@ def match_free_text(conn) -> None:
         return
     known: dict[str, int] = {}
     taken: set[str] = set()
-    for cid, code, name, name_zh in conn.execute(sa.select(companies.c.id, companies.c.code, companies.c.name,
-                                                           companies.c.name_zh)).all():
+    for cid, code, name, name_zh in conn.execute(
+        sa.select(companies.c.id, companies.c.code, companies.c.name, companies.c.name_zh)
+    ).all():
         taken.add(code)
         for value in (code, name, name_zh):
             if value:
                 known.setdefault(name_key(value), cid)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if conn.dialect.name == "sqlite":
         now = now.replace(tzinfo=None)
     ids: dict[str, int] = {}
@@ -196,9 +237,20 @@ def match_free_text(conn) -> None:
             ids[key] = known[key]
             continue
         name = sorted(spellings[key].items(), key=lambda kv: (-kv[1], kv[0]))[0][0][:200]
-        conn.execute(companies.insert().values(
-            code=_code_for(name, taken), name=name, name_zh=None, address="", tier="member", contact_name="",
-            contact_email="", contact_phone="", reviewed=False, created_at=now))
+        conn.execute(
+            companies.insert().values(
+                code=_code_for(name, taken),
+                name=name,
+                name_zh=None,
+                address="",
+                tier="member",
+                contact_name="",
+                contact_email="",
+                contact_phone="",
+                reviewed=False,
+                created_at=now,
+            )
+        )
         ids[key] = conn.execute(sa.select(sa.func.max(companies.c.id))).scalar()
     for uid, text in user_rows:
         if name_key(text) in ids:

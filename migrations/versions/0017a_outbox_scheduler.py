@@ -3,6 +3,7 @@
 Revision ID: 0017a_outbox_scheduler
 Revises: 0010o_seat_offers
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -9,6 +9,7 @@ empty. The catalogue search index is re-created to cover both languages.
 Revision ID: 0018a_bilingual_content
 Revises: 0013c_run_trainers_user_index
 """
+
 from __future__ import annotations
 
 import re
@@ -55,17 +56,20 @@ def course_language(title, summary, description, language):
 
 # New columns per table: (name, SQL type, SQLAlchemy type); text columns default to "".
 COLUMNS = {
-    "courses": [("title_translation", "VARCHAR(200)", sa.String(length=200)),
-                ("summary_translation", "VARCHAR(500)", sa.String(length=500)),
-                ("description_translation", "TEXT", sa.Text()),
-                ("outcomes_translation", "TEXT", sa.Text()),
-                ("prerequisites_translation", "TEXT", sa.Text()),
-                ("audience_translation", "TEXT", sa.Text())],
-    "runs": [("location_translation", "VARCHAR(300)", sa.String(length=300)),
-             ("notes_translation", "TEXT", sa.Text())],
+    "courses": [
+        ("title_translation", "VARCHAR(200)", sa.String(length=200)),
+        ("summary_translation", "VARCHAR(500)", sa.String(length=500)),
+        ("description_translation", "TEXT", sa.Text()),
+        ("outcomes_translation", "TEXT", sa.Text()),
+        ("prerequisites_translation", "TEXT", sa.Text()),
+        ("audience_translation", "TEXT", sa.Text()),
+    ],
+    "runs": [("location_translation", "VARCHAR(300)", sa.String(length=300)), ("notes_translation", "TEXT", sa.Text())],
     "categories": [],
-    "trainer_profiles": [("title_translation", "VARCHAR(200)", sa.String(length=200)),
-                         ("bio_translation", "TEXT", sa.Text())],
+    "trainer_profiles": [
+        ("title_translation", "VARCHAR(200)", sa.String(length=200)),
+        ("bio_translation", "TEXT", sa.Text()),
+    ],
 }
 
 
@@ -75,11 +79,14 @@ def _add_columns() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     for table, columns in COLUMNS.items():
         if sqlite:
-            op.execute(f"ALTER TABLE {table} ADD COLUMN original_language VARCHAR(2) DEFAULT 'en' NOT NULL "
-                       f"CONSTRAINT ck_{table}_original_language_known CHECK ({CHECK})")
+            op.execute(
+                f"ALTER TABLE {table} ADD COLUMN original_language VARCHAR(2) DEFAULT 'en' NOT NULL "
+                f"CONSTRAINT ck_{table}_original_language_known CHECK ({CHECK})"
+            )
         else:
-            op.add_column(table, sa.Column("original_language", sa.String(length=2), server_default="en",
-                                           nullable=False))
+            op.add_column(
+                table, sa.Column("original_language", sa.String(length=2), server_default="en", nullable=False)
+            )
             op.create_check_constraint(op.f(f"ck_{table}_original_language_known"), table, CHECK)
         for name, _sql, kind in columns:
             op.add_column(table, sa.Column(name, kind, server_default="", nullable=False))
@@ -107,66 +114,107 @@ def _without_search_index(change) -> None:
     columns a downgrade drops). Both dialects get the search support
     back as the columns now are (both languages indexed after an upgrade)."""
     from training.catalogue.search import install_search_support, uninstall_search_support
+
     uninstall_search_support(op.get_bind())
     change()
     install_search_support(op.get_bind())
 
 
 def mark_original_languages(conn) -> None:
-    courses = sa.table("courses", sa.column("id", sa.Integer), sa.column("title", sa.String),
-                       sa.column("summary", sa.String), sa.column("description", sa.Text),
-                       sa.column("language", sa.String), sa.column("original_language", sa.String))
-    runs = sa.table("runs", sa.column("id", sa.Integer), sa.column("course_id", sa.Integer),
-                    sa.column("location", sa.String), sa.column("notes", sa.Text),
-                    sa.column("original_language", sa.String))
-    categories = sa.table("categories", sa.column("id", sa.Integer), sa.column("name", sa.String),
-                          sa.column("name_zh", sa.String), sa.column("original_language", sa.String))
-    profiles = sa.table("trainer_profiles", sa.column("user_id", sa.Integer), sa.column("title", sa.String),
-                        sa.column("bio", sa.Text), sa.column("original_language", sa.String))
+    courses = sa.table(
+        "courses",
+        sa.column("id", sa.Integer),
+        sa.column("title", sa.String),
+        sa.column("summary", sa.String),
+        sa.column("description", sa.Text),
+        sa.column("language", sa.String),
+        sa.column("original_language", sa.String),
+    )
+    runs = sa.table(
+        "runs",
+        sa.column("id", sa.Integer),
+        sa.column("course_id", sa.Integer),
+        sa.column("location", sa.String),
+        sa.column("notes", sa.Text),
+        sa.column("original_language", sa.String),
+    )
+    categories = sa.table(
+        "categories",
+        sa.column("id", sa.Integer),
+        sa.column("name", sa.String),
+        sa.column("name_zh", sa.String),
+        sa.column("original_language", sa.String),
+    )
+    profiles = sa.table(
+        "trainer_profiles",
+        sa.column("user_id", sa.Integer),
+        sa.column("title", sa.String),
+        sa.column("bio", sa.Text),
+        sa.column("original_language", sa.String),
+    )
     users = sa.table("users", sa.column("id", sa.Integer), sa.column("locale", sa.String))
 
     def set_zh(table, key, ids):
         ids = list(ids)
         for start in range(0, len(ids), 500):
-            conn.execute(table.update().where(key.in_(ids[start:start + 500])).values(original_language="zh"))
+            conn.execute(table.update().where(key.in_(ids[start : start + 500])).values(original_language="zh"))
 
     course_lang: dict[int, str] = {}
-    for cid, title, summary, description, language in conn.execute(sa.select(
-            courses.c.id, courses.c.title, courses.c.summary, courses.c.description, courses.c.language)):
+    for cid, title, summary, description, language in conn.execute(
+        sa.select(courses.c.id, courses.c.title, courses.c.summary, courses.c.description, courses.c.language)
+    ):
         course_lang[cid] = course_language(title, summary, description, language)
     set_zh(courses, courses.c.id, (cid for cid, lang in course_lang.items() if lang == "zh"))
 
-    run_zh = [rid for rid, course_id, location, notes in conn.execute(sa.select(
-              runs.c.id, runs.c.course_id, runs.c.location, runs.c.notes))
-              if detect(f"{location or ''} {notes or ''}", course_lang.get(course_id, "en")) == "zh"]
+    run_zh = [
+        rid
+        for rid, course_id, location, notes in conn.execute(
+            sa.select(runs.c.id, runs.c.course_id, runs.c.location, runs.c.notes)
+        )
+        if detect(f"{location or ''} {notes or ''}", course_lang.get(course_id, "en")) == "zh"
+    ]
     set_zh(runs, runs.c.id, run_zh)
 
     locales = dict(conn.execute(sa.select(users.c.id, users.c.locale)).all())
-    profile_zh = [uid for uid, title, bio in conn.execute(sa.select(profiles.c.user_id, profiles.c.title,
-                                                                     profiles.c.bio))
-                  if detect(f"{title or ''} {bio or ''}", "zh" if (locales.get(uid) or "").startswith("zh")
-                            else "en") == "zh"]
+    profile_zh = [
+        uid
+        for uid, title, bio in conn.execute(sa.select(profiles.c.user_id, profiles.c.title, profiles.c.bio))
+        if detect(f"{title or ''} {bio or ''}", "zh" if (locales.get(uid) or "").startswith("zh") else "en") == "zh"
+    ]
     set_zh(profiles, profiles.c.user_id, profile_zh)
 
-    for cat_id, name, name_zh in conn.execute(sa.select(categories.c.id, categories.c.name,
-                                                        categories.c.name_zh)).all():
+    for cat_id, name, name_zh in conn.execute(
+        sa.select(categories.c.id, categories.c.name, categories.c.name_zh)
+    ).all():
         if (name or "").strip() and detect(name) == "zh" and not (name_zh or "").strip():
             # The only name is Chinese: it belongs in the Chinese column.
-            conn.execute(categories.update().where(categories.c.id == cat_id)
-                         .values(name="", name_zh=name, original_language="zh"))
+            conn.execute(
+                categories.update()
+                .where(categories.c.id == cat_id)
+                .values(name="", name_zh=name, original_language="zh")
+            )
 
 
 def restore_category_names(conn) -> None:
-    categories = sa.table("categories", sa.column("id", sa.Integer), sa.column("name", sa.String),
-                          sa.column("name_zh", sa.String), sa.column("original_language", sa.String))
-    conn.execute(categories.update().where(categories.c.name == "", categories.c.name_zh.isnot(None))
-                 .values(name=categories.c.name_zh))
+    categories = sa.table(
+        "categories",
+        sa.column("id", sa.Integer),
+        sa.column("name", sa.String),
+        sa.column("name_zh", sa.String),
+        sa.column("original_language", sa.String),
+    )
+    conn.execute(
+        categories.update()
+        .where(categories.c.name == "", categories.c.name_zh.isnot(None))
+        .values(name=categories.c.name_zh)
+    )
 
 
 def upgrade():
     def change():
         _add_columns()
         mark_original_languages(op.get_bind())
+
     _without_search_index(change)
 
 
@@ -175,4 +223,5 @@ def downgrade():
     def change():
         restore_category_names(op.get_bind())
         _drop_columns()
+
     _without_search_index(change)

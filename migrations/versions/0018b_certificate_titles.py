@@ -6,6 +6,7 @@ its language detected from the text; the other language is empty for them.
 Revision ID: 0018b_certificate_titles
 Revises: 0018a_bilingual_content
 """
+
 from __future__ import annotations
 
 import re
@@ -32,24 +33,39 @@ def upgrade():
     # Plain ALTERs, no table copy on SQLite: copying certificates drops the table, which
     # rows of other tables reference (refused with foreign keys on, on any real database).
     if op.get_bind().dialect.name == "sqlite":
-        op.execute("ALTER TABLE certificates ADD COLUMN course_title_language VARCHAR(2) DEFAULT 'en' NOT NULL "
-                   "CONSTRAINT ck_certificates_course_title_language_known "
-                   "CHECK (course_title_language IN ('en', 'zh'))")
+        op.execute(
+            "ALTER TABLE certificates ADD COLUMN course_title_language VARCHAR(2) DEFAULT 'en' NOT NULL "
+            "CONSTRAINT ck_certificates_course_title_language_known "
+            "CHECK (course_title_language IN ('en', 'zh'))"
+        )
     else:
-        op.add_column("certificates", sa.Column("course_title_language", sa.String(length=2), server_default="en",
-                                                nullable=False))
-        op.create_check_constraint(op.f("ck_certificates_course_title_language_known"), "certificates",
-                                   "course_title_language IN ('en', 'zh')")
-    op.add_column("certificates", sa.Column("course_title_translation", sa.String(length=200), server_default="",
-                                            nullable=False))
+        op.add_column(
+            "certificates", sa.Column("course_title_language", sa.String(length=2), server_default="en", nullable=False)
+        )
+        op.create_check_constraint(
+            op.f("ck_certificates_course_title_language_known"), "certificates", "course_title_language IN ('en', 'zh')"
+        )
+    op.add_column(
+        "certificates", sa.Column("course_title_translation", sa.String(length=200), server_default="", nullable=False)
+    )
     bind = op.get_bind()
-    certificates = sa.table("certificates", sa.column("id", sa.Integer), sa.column("course_title", sa.String),
-                            sa.column("course_title_language", sa.String))
-    chinese = [row.id for row in bind.execute(sa.select(certificates.c.id, certificates.c.course_title))
-               if _detect(row.course_title) == "zh"]
+    certificates = sa.table(
+        "certificates",
+        sa.column("id", sa.Integer),
+        sa.column("course_title", sa.String),
+        sa.column("course_title_language", sa.String),
+    )
+    chinese = [
+        row.id
+        for row in bind.execute(sa.select(certificates.c.id, certificates.c.course_title))
+        if _detect(row.course_title) == "zh"
+    ]
     for start in range(0, len(chinese), 500):
-        bind.execute(certificates.update().where(certificates.c.id.in_(chinese[start:start + 500]))
-                     .values(course_title_language="zh"))
+        bind.execute(
+            certificates.update()
+            .where(certificates.c.id.in_(chinese[start : start + 500]))
+            .values(course_title_language="zh")
+        )
 
 
 def downgrade():

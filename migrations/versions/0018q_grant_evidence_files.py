@@ -3,6 +3,7 @@
 Revision ID: 0018q_grant_evidence_files
 Revises: 0018b_certificate_titles
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,8 +20,10 @@ def upgrade():
         batch.add_column(sa.Column("evidence_mimetype", sa.String(64), nullable=False, server_default=""))
         batch.add_column(sa.Column("evidence_size", sa.Integer(), nullable=True))
         batch.create_check_constraint(
-            op.f("ck_qualification_grants_evidence_file_type"), "evidence_sha256 IS NULL OR evidence_mimetype IN "
-            "('application/pdf', 'image/jpeg', 'image/png', 'image/webp')")
+            op.f("ck_qualification_grants_evidence_file_type"),
+            "evidence_sha256 IS NULL OR evidence_mimetype IN "
+            "('application/pdf', 'image/jpeg', 'image/png', 'image/webp')",
+        )
 
 
 def downgrade():

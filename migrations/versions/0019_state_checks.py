@@ -12,6 +12,7 @@ runs or users, are taken off first and installed again after.
 Revision ID: 0019_state_checks
 Revises: 0019r_report_summaries
 """
+
 from __future__ import annotations
 
 from alembic import op
@@ -32,8 +33,10 @@ _ROLES = ("trainee", "trainer", "admin", "assessor", "coordinator")
 
 # table -> [(constraint name without the ck_<table>_ prefix, SQL)]
 CHECKS: dict[str, list[tuple[str, str]]] = {
-    "runs": [("status_known", _in("status", "draft", "open", "closed", "cancelled")),
-             ("mode_known", _in("mode", "in_person", "online", "blended"))],
+    "runs": [
+        ("status_known", _in("status", "draft", "open", "closed", "cancelled")),
+        ("mode_known", _in("mode", "in_person", "online", "blended")),
+    ],
     "courses": [("level_known", _in("level", "beginner", "intermediate", "advanced"))],
     "users": [("role_known", _in("role", *_ROLES))],
     "attendance_changes": [
@@ -51,6 +54,7 @@ def _search_support_around(change) -> None:
         change()
         return
     from training.catalogue.search import install_search_support, uninstall_search_support
+
     uninstall_search_support(op.get_bind())
     change()
     install_search_support(op.get_bind())
@@ -62,6 +66,7 @@ def upgrade() -> None:
             with op.batch_alter_table(table) as batch:
                 for name, sql in checks:
                     batch.create_check_constraint(op.f(f"ck_{table}_{name}"), sql)
+
     _search_support_around(change)
 
 
@@ -71,4 +76,5 @@ def downgrade() -> None:
             with op.batch_alter_table(table) as batch:
                 for name, _sql in reversed(checks):
                     batch.drop_constraint(op.f(f"ck_{table}_{name}"), type_="check")
+
     _search_support_around(change)

@@ -3,6 +3,7 @@
 Revision ID: 0019r_report_summaries
 Revises: 0018q_grant_evidence_files
 """
+
 import sqlalchemy as sa
 from alembic import op
 

@@ -1,19 +1,37 @@
 """The whole flow through the JSON API, and each endpoint's refusals."""
+
+from datetime import UTC
+
 from tests.conftest import api
 
 
 def _course(client, admin, **extra):
-    body = {"code": "PLC-101", "title": "PLC programming with IEC 61131-3", "hours": 16,
-            "category": "PLC programming", "level": "beginner", "language": "zh"}
+    body = {
+        "code": "PLC-101",
+        "title": "PLC programming with IEC 61131-3",
+        "hours": 16,
+        "category": "PLC programming",
+        "level": "beginner",
+        "language": "zh",
+    }
     body.update(extra)
     return api(client, admin).post("/api/v1/courses", json=body)
 
 
 def _run_body(trainer, **extra):
-    body = {"starts_on": "2031-03-02", "ends_on": "2031-03-03", "capacity": 2, "timezone": "Asia/Shanghai",
-            "location": "Suzhou Industrial Park, Hall B", "mode": "in_person", "trainer_emails": [trainer.email],
-            "meetings": [{"starts_at": "2031-03-02T09:00:00+08:00", "ends_at": "2031-03-02T17:00:00+08:00"},
-                         {"starts_at": "2031-03-03T09:00:00+08:00", "ends_at": "2031-03-03T17:00:00+08:00"}]}
+    body = {
+        "starts_on": "2031-03-02",
+        "ends_on": "2031-03-03",
+        "capacity": 2,
+        "timezone": "Asia/Shanghai",
+        "location": "Suzhou Industrial Park, Hall B",
+        "mode": "in_person",
+        "trainer_emails": [trainer.email],
+        "meetings": [
+            {"starts_at": "2031-03-02T09:00:00+08:00", "ends_at": "2031-03-02T17:00:00+08:00"},
+            {"starts_at": "2031-03-03T09:00:00+08:00", "ends_at": "2031-03-03T17:00:00+08:00"},
+        ],
+    }
     body.update(extra)
     return body
 
@@ -43,8 +61,12 @@ def test_course_refusals(client, factory):
     assert api(client, trainee).post("/api/v1/courses", json={"code": "X", "title": "X", "hours": 1}).status_code == 403
     bad = api(client, admin).post("/api/v1/courses", json={"code": "", "title": "", "hours": "many"})
     assert bad.status_code == 422 and bad.json["error"]["code"] == "validation_failed"
-    assert api(client, admin).post("/api/v1/courses", data="not json",
-                                   headers={"Content-Type": "application/json"}).status_code == 400
+    assert (
+        api(client, admin)
+        .post("/api/v1/courses", data="not json", headers={"Content-Type": "application/json"})
+        .status_code
+        == 400
+    )
     assert _course(client, admin).status_code == 201
     dup = _course(client, admin)
     assert dup.status_code == 409 and dup.json["error"]["fields"] == {"code": "taken"}
@@ -113,31 +135,48 @@ def test_admin_enrols_someone_by_email(client, factory):
     admin, trainer = factory.admin(), factory.trainer()
     course_id = _course(client, admin).json["id"]
     run_id = api(client, admin).post(f"/api/v1/courses/{course_id}/runs", json=_run_body(trainer)).json["id"]
-    response = api(client, admin).post(f"/api/v1/runs/{run_id}/enrolments",
-                                       json={"email": "Wang.XM@Example.com", "name": "王小明"})
+    response = api(client, admin).post(
+        f"/api/v1/runs/{run_id}/enrolments", json={"email": "Wang.XM@Example.com", "name": "王小明"}
+    )
     assert response.status_code == 201 and response.json["status"] == "confirmed"
     enrolment = api(client, admin).get(f"/api/v1/enrolments/{response.json['id']}").json
     assert enrolment["trainee"]["email"] == "wang.xm@example.com"
     assert enrolment["trainee"]["name"] == "王小明"
-    again = api(client, admin).post(f"/api/v1/runs/{run_id}/enrolments", json={"email": "wang.xm@example.com", "name": "x"})
+    again = api(client, admin).post(
+        f"/api/v1/runs/{run_id}/enrolments", json={"email": "wang.xm@example.com", "name": "x"}
+    )
     assert again.status_code == 409
     trainee = factory.trainee()
-    assert api(client, trainee).post(f"/api/v1/runs/{run_id}/enrolments",
-                                     json={"email": "x@example.com", "name": "X"}).status_code == 403
+    assert (
+        api(client, trainee)
+        .post(f"/api/v1/runs/{run_id}/enrolments", json={"email": "x@example.com", "name": "X"})
+        .status_code
+        == 403
+    )
     bad = api(client, admin).post(f"/api/v1/runs/{run_id}/enrolments", json={"email": "not-an-email", "name": "X"})
     assert bad.status_code == 422
-    assert api(client, admin).post("/api/v1/runs/99999/enrolments", json={"email": "a@example.com", "name": "A"}).status_code == 404
+    assert (
+        api(client, admin)
+        .post("/api/v1/runs/99999/enrolments", json={"email": "a@example.com", "name": "A"})
+        .status_code
+        == 404
+    )
 
 
 def test_trainee_cannot_enrol_after_deadline(client, factory):
-    from datetime import datetime, timedelta, timezone
-    run = factory.run(start=datetime.now(timezone.utc) - timedelta(hours=1))
+    from datetime import datetime, timedelta
+
+    run = factory.run(start=datetime.now(UTC) - timedelta(hours=1))
     trainee, admin = factory.trainee(), factory.admin()
     response = api(client, trainee).post(f"/api/v1/runs/{run.id}/enrolments", json={})
     assert response.status_code == 409 and "deadline" in response.json["error"]["message"]
     # Admins enrol at any time.
-    assert api(client, admin).post(f"/api/v1/runs/{run.id}/enrolments",
-                                   json={"email": trainee.email, "name": trainee.display_name}).status_code == 201
+    assert (
+        api(client, admin)
+        .post(f"/api/v1/runs/{run.id}/enrolments", json={"email": trainee.email, "name": trainee.display_name})
+        .status_code
+        == 201
+    )
 
 
 def test_bad_tokens(client, factory):
@@ -145,6 +184,7 @@ def test_bad_tokens(client, factory):
     assert client.get("/api/v1/runs/1/enrolments", headers={"Authorization": "Basic abc"}).status_code == 401
     user = factory.trainee()
     from training.accounts.services import create_token, end_all_sessions
+
     token = create_token(user)
     assert client.get("/api/v1/enrolments/1", headers={"Authorization": f"Bearer {token}"}).status_code == 404
     end_all_sessions(user)
@@ -153,16 +193,21 @@ def test_bad_tokens(client, factory):
 
 def test_whole_flow_through_the_api(client, factory):
     """Course, run, enrolment, attendance, certificate, verification, revocation: the contract of issue 2."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
+
     admin, trainer = factory.admin(), factory.trainer(name="Anna Müller")
     trainee = factory.trainee(name="欧阳晓燕")
     course = _course(client, admin, code="OPC-150", title="OPC UA from the ground up").json
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     start = now - timedelta(minutes=5)
-    run_body = _run_body(trainer, starts_on=(now - timedelta(days=1)).date().isoformat(),
-                         ends_on=(now + timedelta(days=1)).date().isoformat(),
-                         enrol_deadline=(now + timedelta(hours=3)).isoformat(), timezone="UTC",
-                         meetings=[{"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=4)).isoformat()}])
+    run_body = _run_body(
+        trainer,
+        starts_on=(now - timedelta(days=1)).date().isoformat(),
+        ends_on=(now + timedelta(days=1)).date().isoformat(),
+        enrol_deadline=(now + timedelta(hours=3)).isoformat(),
+        timezone="UTC",
+        meetings=[{"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=4)).isoformat()}],
+    )
     run = api(client, admin).post(f"/api/v1/courses/{course['id']}/runs", json=run_body).json
     enrolment = api(client, trainee).post(f"/api/v1/runs/{run['id']}/enrolments", json={}).json
     assert enrolment["status"] == "confirmed"
@@ -171,9 +216,13 @@ def test_whole_flow_through_the_api(client, factory):
     # Only the run's trainers and admins mark attendance.
     records = {"records": [{"enrolment_id": enrolment["id"], "status": "present"}]}
     assert api(client, trainee).put(f"/api/v1/meetings/{meeting_id}/attendance", json=records).status_code == 403
-    assert api(client, factory.trainer()).put(f"/api/v1/meetings/{meeting_id}/attendance", json=records).status_code == 403
-    bad = api(client, trainer).put(f"/api/v1/meetings/{meeting_id}/attendance",
-                                   json={"records": [{"enrolment_id": enrolment["id"], "status": "asleep"}]})
+    assert (
+        api(client, factory.trainer()).put(f"/api/v1/meetings/{meeting_id}/attendance", json=records).status_code == 403
+    )
+    bad = api(client, trainer).put(
+        f"/api/v1/meetings/{meeting_id}/attendance",
+        json={"records": [{"enrolment_id": enrolment["id"], "status": "asleep"}]},
+    )
     assert bad.status_code == 422
     assert api(client, trainer).put(f"/api/v1/meetings/{meeting_id}/attendance", json=records).status_code == 200
 
@@ -214,6 +263,7 @@ def test_whole_flow_through_the_api(client, factory):
 def test_absurd_years_are_refused(client, factory):
     admin, trainer = factory.admin(), factory.trainer()
     course_id = _course(client, admin).json["id"]
-    response = api(client, admin).post(f"/api/v1/courses/{course_id}/runs",
-                                       json=_run_body(trainer, starts_on="1241-03-02", meetings=[]))
+    response = api(client, admin).post(
+        f"/api/v1/courses/{course_id}/runs", json=_run_body(trainer, starts_on="1241-03-02", meetings=[])
+    )
     assert response.status_code == 422 and response.json["error"]["fields"] == {"starts_on": "out of range"}

@@ -1,6 +1,7 @@
 """The OpenAPI document: it describes every API route of the app, it is a
 valid OpenAPI 3.1 document, the browsable page shows it, and schemathesis
 finds no 5xx and no answer that breaks it."""
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,7 @@ METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 def _openapi_path(rule: str) -> str:
     """/api/v1/runs/<int:run_id> -> /runs/{run_id}"""
-    path = rule[len("/api/v1"):]
+    path = rule[len("/api/v1") :]
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", path)
 
 
@@ -38,8 +39,11 @@ def test_every_api_route_is_documented(app, client):
             missing.append(f"{method} {path} ({rule.endpoint})")
             continue
         # Path parameters are declared, with the same names as in the route.
-        declared = {p["name"] for p in item.get("parameters", []) + item[method.lower()].get("parameters", [])
-                    if p["in"] == "path"}
+        declared = {
+            p["name"]
+            for p in item.get("parameters", []) + item[method.lower()].get("parameters", [])
+            if p["in"] == "path"
+        }
         assert declared == set(rule.arguments), (path, declared, rule.arguments)
     assert not missing, "routes missing from training/api/openapi.py: " + ", ".join(missing)
 
@@ -47,8 +51,12 @@ def test_every_api_route_is_documented(app, client):
 def test_document_has_no_stale_operations(app, client):
     document = client.get("/api/v1/openapi.json").json
     routes = {(method.lower(), path) for method, path, _ in api_routes(app)}
-    stale = [f"{m.upper()} {p}" for p, item in document["paths"].items() for m in item
-             if m != "parameters" and (m, p) not in routes]
+    stale = [
+        f"{m.upper()} {p}"
+        for p, item in document["paths"].items()
+        for m in item
+        if m != "parameters" and (m, p) not in routes
+    ]
     assert not stale, f"documented but not routed: {stale}"
 
 
@@ -72,6 +80,7 @@ def test_every_operation_documents_auth_and_errors(client):
 def test_document_is_valid_openapi(client):
     # Loading the schema validates it against the OpenAPI 3.1 meta-schema.
     from schemathesis.core.errors import LoaderError
+
     document = client.get("/api/v1/openapi.json").json
     try:
         schema = schemathesis.openapi.from_dict(document)
@@ -103,6 +112,7 @@ def test_documented_examples_match_real_answers(client, factory):
     """A hand-written pass over the main shapes, so a schema that is too loose
     to fail schemathesis still has to match a real, full answer."""
     import jsonschema_rs
+
     document = client.get("/api/v1/openapi.json").json
     admin, trainer, trainee = factory.admin(), factory.trainer(), factory.trainee()
     run = factory.run(trainers=[trainer])
@@ -122,6 +132,7 @@ def test_documented_examples_match_real_answers(client, factory):
 
 # --- schemathesis ------------------------------------------------------------------
 
+
 @pytest.fixture
 def seeded_schema(app, factory):
     """The app with a little data, its schema, and an admin's token on every call."""
@@ -134,23 +145,36 @@ def seeded_schema(app, factory):
     from training.attendance.models import Attendance
     from training.certificates.services import issue_for_run
     from training.extensions import db
+
     for meeting in past.meetings:
         db.session.add(Attendance(enrolment_id=finished.id, meeting_id=meeting.id, status="present"))
     db.session.commit()
     code = issue_for_run(admin, past.id)["issued"][0]["code"]
     from training.accounts.services import create_token
+
     token = create_token(admin, "schemathesis")
     app.config["RAISE_UNEXPECTED_ERRORS"] = False  # a 5xx must come back as a response for the check to see it
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     schema.auth_header = {"Authorization": f"Bearer {token}"}
     # Generated ids rarely exist; the "seeded" pass sends these so the happy paths run too.
-    schema.seeded_ids = {"course_id": course.id, "run_id": run.id, "enrolment_id": enrolment.id,
-                         "meeting_id": past.meetings[0].id, "code": code, "user_id": trainer.id}
+    schema.seeded_ids = {
+        "course_id": course.id,
+        "run_id": run.id,
+        "enrolment_id": enrolment.id,
+        "meeting_id": past.meetings[0].id,
+        "code": code,
+        "user_id": trainer.id,
+    }
     return schema
 
 
-CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance, st_checks.content_type_conformance,
-          st_checks.response_schema_conformance, st_checks.response_headers_conformance]
+CHECKS = [
+    st_checks.not_a_server_error,
+    st_checks.status_code_conformance,
+    st_checks.content_type_conformance,
+    st_checks.response_schema_conformance,
+    st_checks.response_headers_conformance,
+]
 EXAMPLES_PER_OPERATION = 8
 TIME_BUDGET = 50.0  # seconds for the whole run; every operation gets its turn first
 
@@ -165,6 +189,7 @@ def test_api_conforms_to_its_document(seeded_schema, mode):
     from hypothesis import given
     from hypothesis.errors import Unsatisfiable
     from schemathesis.generation.modes import GenerationMode
+
     deadline = time.monotonic() + TIME_BUDGET / 3
     operations = [result.ok() for result in seeded_schema.get_all_operations()]
     assert len(operations) >= 10
@@ -176,14 +201,21 @@ def test_api_conforms_to_its_document(seeded_schema, mode):
         if mode == "seeded":
             if not names or not names <= seeded_schema.seeded_ids.keys():
                 continue
-            strategy = operation.as_strategy(GenerationMode.POSITIVE, path_parameters={
-                name: seeded_schema.seeded_ids[name] for name in names})
+            strategy = operation.as_strategy(
+                GenerationMode.POSITIVE, path_parameters={name: seeded_schema.seeded_ids[name] for name in names}
+            )
         else:
             strategy = operation.as_strategy(GenerationMode(mode))
 
         @given(case=strategy)
-        @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.generate],
+        )
         def run(case):
             nonlocal calls
             calls += 1

@@ -1,6 +1,7 @@
 """The API shows a course or a run to exactly the people the pages show it to:
 both load through ``catalogue.services.course_detail`` / ``visible_run`` and
 the ``view_course`` / ``view_run`` permissions (they had drifted apart)."""
+
 from __future__ import annotations
 
 from tests.conftest import api, login
@@ -24,8 +25,9 @@ def test_upcoming_runs_are_the_runs_the_course_page_lists(client, factory):
     ids = [r["id"] for r in body["upcoming_runs"]]
     assert ids == [upcoming.id]
     assert past.id not in ids and draft.id not in ids
-    admin_ids = [r["id"] for r in api(client, factory.admin()).get(
-        f"/api/v1/courses/{course.id}").get_json()["upcoming_runs"]]
+    admin_ids = [
+        r["id"] for r in api(client, factory.admin()).get(f"/api/v1/courses/{course.id}").get_json()["upcoming_runs"]
+    ]
     assert set(admin_ids) == {upcoming.id, draft.id}
 
 

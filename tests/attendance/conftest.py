@@ -1,14 +1,14 @@
 """Helpers for the attendance tests: a run whose first meeting is under way."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 
-
 def now():
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture
@@ -20,8 +20,7 @@ def live(factory):
 
     class Live:
         pass
+
     ctx = Live()
     ctx.trainer, ctx.run, ctx.meeting, ctx.enrolments = trainer, run, run.meetings[0], trainees
     return ctx
-
-

@@ -1,16 +1,16 @@
 """Self check-in: rotating codes, their window, and every refusal."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.conftest import login
 from training.attendance import checkin, services
 from training.attendance.checkin import CheckinRefused
-
-from tests.conftest import login
 
 from .conftest import now
 
@@ -51,7 +51,7 @@ def test_code_is_forgiving_about_case_dashes_and_look_alikes(live):
 def test_a_code_lives_its_period_plus_the_grace_then_is_refused(live, app):
     period, grace = checkin._seconds(), app.config["CHECKIN_GRACE_SECONDS"]
     step = checkin.step_at(live.meeting.starts_at + timedelta(minutes=2))
-    begin = datetime.fromtimestamp(step * period, timezone.utc)  # the code's period starts
+    begin = datetime.fromtimestamp(step * period, UTC)  # the code's period starts
     checkin.ensure_secret(live.meeting)
     code = checkin.code_at(live.meeting, step, checkin.SHORT_LENGTH)
     assert checkin.expires_at(step) == begin + timedelta(seconds=period + grace)
@@ -76,7 +76,12 @@ def test_wrong_and_malformed_codes_are_refused(live):
     t = live.meeting.starts_at
     real = code_now(live.meeting, t)
     wrong = "".join("0" if c != "0" else "1" for c in real)
-    for bad, code in ((wrong, "code_invalid"), ("12", "code_invalid"), ("ABC-DE!", "code_invalid"), (None, "code_invalid")):
+    for bad, code in (
+        (wrong, "code_invalid"),
+        ("12", "code_invalid"),
+        ("ABC-DE!", "code_invalid"),
+        (None, "code_invalid"),
+    ):
         with pytest.raises(CheckinRefused) as refused:
             checkin.check_in(live.enrolments[0].user, code=bad, now=t)
         assert refused.value.code == code
@@ -102,8 +107,12 @@ def test_check_in_opens_before_the_start_and_closes_at_the_scheduled_end(live, a
     just_open = live.meeting.starts_at - margin + timedelta(minutes=1)
     checkin.check_in(live.enrolments[0].user, code=code_now(live.meeting, just_open), now=just_open)
     last_minute = live.meeting.ends_at - timedelta(seconds=30)
-    assert checkin.check_in(live.enrolments[1].user, code=code_now(live.meeting, last_minute),
-                            now=last_minute).attendance.status == "late"
+    assert (
+        checkin.check_in(
+            live.enrolments[1].user, code=code_now(live.meeting, last_minute), now=last_minute
+        ).attendance.status
+        == "late"
+    )
     for after in (live.meeting.ends_at, live.meeting.ends_at + timedelta(minutes=1)):
         with pytest.raises(CheckinRefused) as refused:
             checkin.check_in(live.enrolments[2].user, code=code_now(live.meeting, after), now=after)
@@ -139,10 +148,11 @@ def test_codes_differ_between_meetings_and_steps_and_have_enough_entropy(live, f
     codes = {checkin.code_at(live.meeting, s) for s in range(200)}
     assert len(codes) == 200
     assert checkin.code_at(live.meeting, 7) != checkin.code_at(other, 7)
-    assert len(checkin.ALPHABET) ** checkin.LONG_LENGTH >= 2 ** 80
+    assert len(checkin.ALPHABET) ** checkin.LONG_LENGTH >= 2**80
 
 
 # --- through the pages -----------------------------------------------------------
+
 
 def test_screen_shows_a_qr_url_without_the_secret_and_only_to_trainers(client, live):
     login(client, live.trainer)

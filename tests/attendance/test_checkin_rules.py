@@ -1,6 +1,7 @@
 """Self check-in that cannot be forwarded: the API, one account per browser,
 QR links redeemed once by the account that signs in on that browser, allowed
 networks, and two check-ins of one trainee at once on PostgreSQL."""
+
 from __future__ import annotations
 
 import os
@@ -11,13 +12,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import login
+from tests.factories import ApiClient
 from training.attendance import checkin, services
 from training.attendance.checkin import CheckinRefused
 from training.attendance.models import Attendance, AttendanceChange, CheckinDevice
 from training.extensions import db
-
-from tests.conftest import login
-from tests.factories import ApiClient
 
 from .conftest import now
 
@@ -161,8 +161,10 @@ def test_allowed_networks_per_location(live, app):
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
-                    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions")
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions",
+)
 def test_two_simultaneous_checkins_of_one_trainee_give_one_mark(app, live):
     e = live.enrolments[0]
     user_id, meeting_id = e.user_id, live.meeting.id
@@ -173,6 +175,7 @@ def test_two_simultaneous_checkins_of_one_trainee_give_one_mark(app, live):
         with app.app_context():
             try:
                 from training.accounts.models import User
+
                 user = db.session.get(User, user_id)
                 barrier.wait(timeout=10)
                 results.append(checkin.check_in(user, code=code, meeting_id=meeting_id).already)
@@ -188,15 +191,22 @@ def test_two_simultaneous_checkins_of_one_trainee_give_one_mark(app, live):
         t.join(timeout=60)
     assert not errors, errors
     assert sorted(results) == [False, True, True, True]
-    assert db.session.scalar(select(func.count()).select_from(Attendance).where(
-        Attendance.meeting_id == meeting_id)) == 1
-    assert db.session.scalar(select(func.count()).select_from(AttendanceChange).where(
-        AttendanceChange.meeting_id == meeting_id)) == 1
+    assert (
+        db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting_id)) == 1
+    )
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(AttendanceChange).where(AttendanceChange.meeting_id == meeting_id)
+        )
+        == 1
+    )
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
-                    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions")
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions",
+)
 def test_two_accounts_on_one_browser_at_once_give_one_checkin(app, live):
     ids = [e.user_id for e in live.enrolments[:2]]
     meeting_id = live.meeting.id
@@ -207,6 +217,7 @@ def test_two_accounts_on_one_browser_at_once_give_one_checkin(app, live):
         with app.app_context():
             try:
                 from training.accounts.models import User
+
                 user = db.session.get(User, user_id)
                 barrier.wait(timeout=10)
                 checkin.check_in(user, code=code, meeting_id=meeting_id, device="shared-phone-cookie-0001")
@@ -224,5 +235,6 @@ def test_two_accounts_on_one_browser_at_once_give_one_checkin(app, live):
     for t in threads:
         t.join(timeout=60)
     assert sorted(outcomes) == ["device_used", "ok"]
-    assert db.session.scalar(select(func.count()).select_from(Attendance).where(
-        Attendance.meeting_id == meeting_id)) == 1
+    assert (
+        db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting_id)) == 1
+    )

@@ -1,16 +1,16 @@
 """The completion rule: attendance % against all planned meetings, weighting,
 excused, the assessment, and reasons in words."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
 
+from tests.toolkit import count_queries
 from training.attendance import services
 from training.errors import Conflict, Forbidden, ValidationFailed
 from training.extensions import db
-
-from tests.toolkit import count_queries
 
 from .conftest import now
 
@@ -183,7 +183,9 @@ def test_load_progress_uses_a_fixed_number_of_queries(factory):
             enrolments.append(e)
     db.session.expire_all()
     from sqlalchemy import select
+
     from training.enrolment.models import Enrolment
+
     enrolments = list(db.session.scalars(select(Enrolment)))
     with count_queries() as queries:
         progress = services.load_progress(enrolments)

@@ -1,4 +1,5 @@
 """Marking rules: who may mark when, validation, idempotent replays, the audit trail."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -15,15 +16,23 @@ from .conftest import now
 
 
 def statuses(meeting_id):
-    return {a.enrolment_id: a.status for a in db.session.scalars(select(Attendance).where(
-        Attendance.meeting_id == meeting_id))}
+    return {
+        a.enrolment_id: a.status
+        for a in db.session.scalars(select(Attendance).where(Attendance.meeting_id == meeting_id))
+    }
 
 
 def test_trainer_marks_own_meeting_and_who_marked_is_kept(live):
     a, b, c = live.enrolments
-    changed = services.mark(live.trainer, live.meeting.id, [
-        {"enrolment_id": a.id, "status": "present"}, {"enrolment_id": b.id, "status": "late"},
-        {"enrolment_id": c.id, "status": "excused", "note": " doctor "}])
+    changed = services.mark(
+        live.trainer,
+        live.meeting.id,
+        [
+            {"enrolment_id": a.id, "status": "present"},
+            {"enrolment_id": b.id, "status": "late"},
+            {"enrolment_id": c.id, "status": "excused", "note": " doctor "},
+        ],
+    )
     assert len(changed) == 3
     assert statuses(live.meeting.id) == {a.id: "present", b.id: "late", c.id: "excused"}
     rows = dict(services.roster(live.meeting))
@@ -40,8 +49,9 @@ def test_trainer_of_another_run_is_refused(live, factory):
 
 def test_trainee_cannot_mark(live):
     with pytest.raises(Forbidden):
-        services.mark(live.enrolments[0].user, live.meeting.id,
-                      [{"enrolment_id": live.enrolments[0].id, "status": "present"}])
+        services.mark(
+            live.enrolments[0].user, live.meeting.id, [{"enrolment_id": live.enrolments[0].id, "status": "present"}]
+        )
 
 
 def test_trainer_may_mark_from_30_minutes_before_start_only(factory):
@@ -68,14 +78,16 @@ def test_invalid_record_saves_nothing(live, factory):
     stranger = factory.enrolment(factory.run())
     waitlisted = factory.enrolment(live.run, status="waitlisted")
     good = {"enrolment_id": live.enrolments[0].id, "status": "present"}
-    for bad in ({"enrolment_id": stranger.id, "status": "present"},
-                {"enrolment_id": waitlisted.id, "status": "present"},
-                {"enrolment_id": live.enrolments[1].id, "status": "here"},
-                {"enrolment_id": str(live.enrolments[1].id), "status": "present"},
-                {"enrolment_id": True, "status": "present"},
-                {"enrolment_id": live.enrolments[1].id, "status": "excused", "note": "x" * 1001},
-                {"enrolment_id": live.enrolments[1].id, "status": "late", "idempotency_key": "short"},
-                "present"):
+    for bad in (
+        {"enrolment_id": stranger.id, "status": "present"},
+        {"enrolment_id": waitlisted.id, "status": "present"},
+        {"enrolment_id": live.enrolments[1].id, "status": "here"},
+        {"enrolment_id": str(live.enrolments[1].id), "status": "present"},
+        {"enrolment_id": True, "status": "present"},
+        {"enrolment_id": live.enrolments[1].id, "status": "excused", "note": "x" * 1001},
+        {"enrolment_id": live.enrolments[1].id, "status": "late", "idempotency_key": "short"},
+        "present",
+    ):
         with pytest.raises(ValidationFailed):
             services.mark(live.trainer, live.meeting.id, [good, bad])
     for records in (None, [], {"a": 1}):
@@ -86,8 +98,10 @@ def test_invalid_record_saves_nothing(live, factory):
 
 def test_replayed_marks_count_once(live):
     a, b, _c = live.enrolments
-    batch = [{"enrolment_id": a.id, "status": "present", "idempotency_key": "key-aaaa-0001"},
-             {"enrolment_id": b.id, "status": "late", "idempotency_key": "key-bbbb-0001"}]
+    batch = [
+        {"enrolment_id": a.id, "status": "present", "idempotency_key": "key-aaaa-0001"},
+        {"enrolment_id": b.id, "status": "late", "idempotency_key": "key-bbbb-0001"},
+    ]
     assert len(services.mark(live.trainer, live.meeting.id, batch)) == 2
     # Someone corrects a mark; then the device replays its (old) batch after a lost response.
     services.mark(live.trainer, live.meeting.id, [{"enrolment_id": a.id, "status": "late"}])
@@ -108,8 +122,10 @@ def test_replay_of_a_mark_that_changed_nothing_is_still_recognised(live):
 
 def test_two_marks_of_one_trainee_in_a_batch_apply_in_order(live):
     a = live.enrolments[0]
-    batch = [{"enrolment_id": a.id, "status": "present", "idempotency_key": "offline-0001"},
-             {"enrolment_id": a.id, "status": "late", "idempotency_key": "offline-0002"}]
+    batch = [
+        {"enrolment_id": a.id, "status": "present", "idempotency_key": "offline-0001"},
+        {"enrolment_id": a.id, "status": "late", "idempotency_key": "offline-0002"},
+    ]
     services.mark(live.trainer, live.meeting.id, batch)
     services.mark(live.trainer, live.meeting.id, batch)
     assert statuses(live.meeting.id)[a.id] == "late"
@@ -125,7 +141,9 @@ def test_audit_trail_records_who_when_from_and_to(live, factory):
     services.mark(admin, live.meeting.id, [{"enrolment_id": a.id, "status": "excused", "note": "sick"}])
     trail = services.history(live.meeting)
     assert [(c.old_status, c.new_status, c.changed_by_id) for c in trail] == [
-        ("absent", "excused", admin.id), (None, "absent", live.trainer.id)]
+        ("absent", "excused", admin.id),
+        (None, "absent", live.trainer.id),
+    ]
     assert trail[0].note == "sick" and trail[0].changed_at is not None
     assert trail[0].enrolment.user.display_name == a.user.display_name
 

@@ -1,23 +1,23 @@
 """Cancelling and moving a meeting: kept on record, out of everyone's
 completion, told to trainees and trainers in their language with an updated
 calendar event (METHOD/STATUS, SEQUENCE raised), shown as cancelled everywhere."""
+
 from __future__ import annotations
 
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from training.audit import AuditEntry
+from tests.conftest import login
+from tests.factories import ApiClient
 from training.attendance import checkin, meetings, services
 from training.attendance.checkin import CheckinRefused
 from training.attendance.models import Attendance, AttendanceChange
+from training.audit import AuditEntry
 from training.extensions import db
-
-from tests.conftest import login
-from tests.factories import ApiClient
 
 from .conftest import now
 
@@ -38,15 +38,19 @@ def test_a_meeting_that_did_not_take_place_no_longer_counts_for_anyone(client, f
     anna = factory.enrolment(run, factory.trainee(name="Anna Müller"))
     li = factory.enrolment(run, factory.trainee(name="李娜", locale="zh"))
     for meeting in run.meetings[:3]:
-        services.mark(trainer, meeting.id, [{"enrolment_id": anna.id, "status": "present"},
-                                            {"enrolment_id": li.id, "status": "present"}])
+        services.mark(
+            trainer,
+            meeting.id,
+            [{"enrolment_id": anna.id, "status": "present"}, {"enrolment_id": li.id, "status": "present"}],
+        )
     # The fourth did not take place, but someone marked it: 3 of 4 is below 80 %.
     services.mark(trainer, run.meetings[3].id, [{"enrolment_id": anna.id, "status": "absent"}])
     factory.finalise(run.meetings[:3])
     progress = services.load_progress([anna])[anna.id]
     assert progress.percent == 75.0
-    response = api(client, admin).post(f"/api/v1/meetings/{run.meetings[3].id}/cancel",
-                                       json={"reason": "Trainer ill, no replacement"})
+    response = api(client, admin).post(
+        f"/api/v1/meetings/{run.meetings[3].id}/cancel", json={"reason": "Trainer ill, no replacement"}
+    )
     assert response.status_code == 200
     body = response.get_json()
     assert body["cancelled_at"] and body["cancel_reason"] == "Trainer ill, no replacement" and body["sequence"] == 1
@@ -78,8 +82,11 @@ def test_cancel_refusals_change_nothing(client, live, factory):
     assert api(client, None).post(url, json={"reason": "no room"}).status_code == 401
     for bad in ({}, {"reason": None}, {"reason": 3}, {"reason": {"a": 1}}, {"reason": "  "}):
         assert api(client, admin).post(url, json=bad).status_code == 422
-    bad_json = client.post(url, data=b"\xff\xfe{", headers={"Authorization": api(client, admin).headers
-                                                           ["Authorization"], "Content-Type": "application/json"})
+    bad_json = client.post(
+        url,
+        data=b"\xff\xfe{",
+        headers={"Authorization": api(client, admin).headers["Authorization"], "Content-Type": "application/json"},
+    )
     assert bad_json.status_code in (400, 422)
     db.session.expire_all()
     assert live.meeting.cancelled_at is None and live.meeting.sequence == 0
@@ -116,6 +123,7 @@ def test_a_cancelled_meeting_takes_no_marks_no_checkins_and_shows_as_cancelled(c
     text = subprocess.run(["pdftotext", "-", "-"], input=sheet.data, capture_output=True, check=True).stdout.decode()
     assert "CANCELLED: Power cut" in text and "This meeting was cancelled" in text
     from training.catalogue.calendar import run_calendar
+
     cal = Calendar.from_ical(run_calendar(services.get_run(live.run.id), "http://localhost"))
     events = {str(ev["UID"]): ev for ev in cal.walk("VEVENT")}
     first = events[f"meeting-{live.meeting.id}@training"]
@@ -147,14 +155,19 @@ def test_admin_moves_a_meeting_and_everyone_gets_the_updated_event(client, facto
     assert len(mailbox()) == 2
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"starts_at": "tomorrow", "ends_at": "later"}, {"starts_at": 1, "ends_at": 2},
-    {"starts_at": "2026-12-10T09:00:00", "ends_at": "2026-12-10T12:00:00"},  # no offset
-    {"starts_at": "2026-12-10T12:00:00+08:00", "ends_at": "2026-12-10T09:00:00+08:00"},  # ends first
-    {"starts_at": "2026-12-10T09:00:00+08:00", "ends_at": "2026-12-12T09:00:00+08:00"},  # two days
-    {"starts_at": ["2026-12-10T09:00:00+08:00"], "ends_at": None},
-    {"starts_at": "9999-12-31T23:59:59-23:59", "ends_at": "9999-12-31T23:59:59-23:59"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"starts_at": "tomorrow", "ends_at": "later"},
+        {"starts_at": 1, "ends_at": 2},
+        {"starts_at": "2026-12-10T09:00:00", "ends_at": "2026-12-10T12:00:00"},  # no offset
+        {"starts_at": "2026-12-10T12:00:00+08:00", "ends_at": "2026-12-10T09:00:00+08:00"},  # ends first
+        {"starts_at": "2026-12-10T09:00:00+08:00", "ends_at": "2026-12-12T09:00:00+08:00"},  # two days
+        {"starts_at": ["2026-12-10T09:00:00+08:00"], "ends_at": None},
+        {"starts_at": "9999-12-31T23:59:59-23:59", "ends_at": "9999-12-31T23:59:59-23:59"},
+    ],
+)
 def test_moving_refuses_bad_times_with_a_4xx(client, factory, body):
     admin = factory.admin()
     meeting = factory.run(meetings=1).meetings[0]
@@ -168,8 +181,12 @@ def test_moving_refuses_bad_times_with_a_4xx(client, factory, body):
 def test_a_finalised_or_cancelled_meeting_cannot_be_moved(client, live, factory):
     admin = factory.admin()
     from training.attendance import registers
+
     registers.finalise(live.trainer, live.meeting.id)
-    body = {"starts_at": (now() + timedelta(days=9)).isoformat(), "ends_at": (now() + timedelta(days=9, hours=1)).isoformat()}
+    body = {
+        "starts_at": (now() + timedelta(days=9)).isoformat(),
+        "ends_at": (now() + timedelta(days=9, hours=1)).isoformat(),
+    }
     response = api(client, admin).post(f"/api/v1/meetings/{live.meeting.id}/move", json=body)
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "register_finalised"
     later = live.run.meetings[2]
@@ -186,11 +203,13 @@ def test_admin_page_cancels_and_moves(client, factory):
     page = client.get(f"/meetings/{m.id}/manage")
     assert page.status_code == 200 and b"Move the meeting" in page.data
     local = (m.starts_at + timedelta(days=1)).astimezone(run.tz)
-    moved = client.post(f"/meetings/{m.id}/move", data={"day": local.date().isoformat(),
-                                                         "starts": local.strftime("%H:%M"), "ends": "23:59"})
+    moved = client.post(
+        f"/meetings/{m.id}/move",
+        data={"day": local.date().isoformat(), "starts": local.strftime("%H:%M"), "ends": "23:59"},
+    )
     assert moved.status_code == 302
     db.session.expire_all()
-    assert m.starts_at == local.replace(second=0).astimezone(timezone.utc) and m.sequence == 1
+    assert m.starts_at == local.replace(second=0).astimezone(UTC) and m.sequence == 1
     assert client.post(f"/meetings/{m.id}/move", data={"day": "", "starts": "", "ends": ""}).status_code == 422
     assert client.post(f"/meetings/{m.id}/cancel", data={"reason": ""}).status_code == 422
     assert client.post(f"/meetings/{m.id}/cancel", data={"reason": "Strike"}).status_code == 302

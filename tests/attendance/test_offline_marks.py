@@ -1,6 +1,7 @@
 """Offline marks that never overwrite newer facts: the newest recorded mark
 wins whatever the arrival order, older replays come back as conflicts, the
 server decides the source, and bad input in any field is a 4xx."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -8,12 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import login
+from tests.factories import ApiClient
 from training.attendance import checkin, services
 from training.attendance.models import Attendance, AttendanceChange
 from training.extensions import db
-
-from tests.conftest import login
-from tests.factories import ApiClient
 
 from .conftest import now
 
@@ -23,9 +23,11 @@ def api(client, user):
 
 
 def row(meeting, enrolment):
-    return db.session.scalar(select(Attendance).where(Attendance.meeting_id == meeting.id,
-                                                      Attendance.enrolment_id == enrolment.id)
-                             .execution_options(populate_existing=True))
+    return db.session.scalar(
+        select(Attendance)
+        .where(Attendance.meeting_id == meeting.id, Attendance.enrolment_id == enrolment.id)
+        .execution_options(populate_existing=True)
+    )
 
 
 def test_an_older_offline_absent_never_replaces_a_newer_self_checkin(client, live):
@@ -35,8 +37,16 @@ def test_an_older_offline_absent_never_replaces_a_newer_self_checkin(client, liv
     code = checkin.code_at(live.meeting, checkin.step_at(t_checkin), checkin.SHORT_LENGTH)
     checkin.check_in(e.user, code=code, now=t_checkin)
     # The trainer's phone marked "absent" a minute earlier, offline; it arrives now.
-    offline = {"records": [{"enrolment_id": e.id, "status": "absent", "idempotency_key": "offline-0001",
-                            "recorded_at": (t_checkin - timedelta(minutes=1)).isoformat()}]}
+    offline = {
+        "records": [
+            {
+                "enrolment_id": e.id,
+                "status": "absent",
+                "idempotency_key": "offline-0001",
+                "recorded_at": (t_checkin - timedelta(minutes=1)).isoformat(),
+            }
+        ]
+    }
     response = api(client, live.trainer).put(f"/api/v1/meetings/{live.meeting.id}/attendance", json=offline)
     assert response.status_code == 200
     body = response.get_json()
@@ -51,29 +61,45 @@ def test_an_older_offline_absent_never_replaces_a_newer_self_checkin(client, liv
     assert again["conflicts"] == [] and row(live.meeting, e).status == "present"
     # The trainer decides now: the newest fact, applied.
     decided = {"records": [{"enrolment_id": e.id, "status": "absent", "note": "left after 10 minutes"}]}
-    assert api(client, live.trainer).put(f"/api/v1/meetings/{live.meeting.id}/attendance",
-                                         json=decided).get_json()["changed"] == 1
+    assert (
+        api(client, live.trainer)
+        .put(f"/api/v1/meetings/{live.meeting.id}/attendance", json=decided)
+        .get_json()["changed"]
+        == 1
+    )
     assert row(live.meeting, e).status == "absent"
 
 
 def test_newest_recorded_mark_wins_whatever_the_arrival_order(live):
     e = live.enrolments[1]
     t = now() - timedelta(minutes=10)
-    later = services.mark(live.trainer, live.meeting.id, [
-        {"enrolment_id": e.id, "status": "late", "recorded_at": (t + timedelta(minutes=5)).isoformat()}])
+    later = services.mark(
+        live.trainer,
+        live.meeting.id,
+        [{"enrolment_id": e.id, "status": "late", "recorded_at": (t + timedelta(minutes=5)).isoformat()}],
+    )
     assert len(later) == 1 and later.conflicts == []
-    earlier = services.mark(live.trainer, live.meeting.id, [
-        {"enrolment_id": e.id, "status": "present", "recorded_at": t.isoformat()}])
+    earlier = services.mark(
+        live.trainer, live.meeting.id, [{"enrolment_id": e.id, "status": "present", "recorded_at": t.isoformat()}]
+    )
     assert len(earlier) == 0 and earlier.conflicts[0]["kept"]["status"] == "late"
     assert row(live.meeting, e).status == "late"
     # Within one batch, the newest recorded mark wins too, not the last in the list.
-    batch = services.mark(live.trainer, live.meeting.id, [
-        {"enrolment_id": e.id, "status": "excused", "recorded_at": (t + timedelta(minutes=7)).isoformat()},
-        {"enrolment_id": e.id, "status": "absent", "recorded_at": (t + timedelta(minutes=6)).isoformat()}])
+    batch = services.mark(
+        live.trainer,
+        live.meeting.id,
+        [
+            {"enrolment_id": e.id, "status": "excused", "recorded_at": (t + timedelta(minutes=7)).isoformat()},
+            {"enrolment_id": e.id, "status": "absent", "recorded_at": (t + timedelta(minutes=6)).isoformat()},
+        ],
+    )
     assert row(live.meeting, e).status == "excused" and batch.conflicts == []
     # A device whose clock runs ahead cannot win beyond the moment its mark arrives.
-    services.mark(live.trainer, live.meeting.id, [
-        {"enrolment_id": e.id, "status": "present", "recorded_at": (now() + timedelta(days=1)).isoformat()}])
+    services.mark(
+        live.trainer,
+        live.meeting.id,
+        [{"enrolment_id": e.id, "status": "present", "recorded_at": (now() + timedelta(days=1)).isoformat()}],
+    )
     services.mark(live.trainer, live.meeting.id, [{"enrolment_id": e.id, "status": "absent"}])
     assert row(live.meeting, e).status == "absent"
 
@@ -91,12 +117,24 @@ def test_the_server_decides_the_source_whatever_the_client_says(app, client, liv
     a, b, c = live.enrolments
     login(client, live.trainer)
     url = f"/meetings/{live.meeting.id}/attendance.json"
-    sent = client.post(url, json={"source": "checkin", "records": [
-        {"enrolment_id": a.id, "status": "present", "source": "checkin"}]})
+    sent = client.post(
+        url, json={"source": "checkin", "records": [{"enrolment_id": a.id, "status": "present", "source": "checkin"}]}
+    )
     assert sent.status_code == 200
     assert row(live.meeting, a).source == "roster"
-    replay = client.post(url, json={"records": [{"enrolment_id": b.id, "status": "late", "idempotency_key": "k-000001",
-                                                 "recorded_at": (now() - timedelta(minutes=5)).isoformat()}]})
+    replay = client.post(
+        url,
+        json={
+            "records": [
+                {
+                    "enrolment_id": b.id,
+                    "status": "late",
+                    "idempotency_key": "k-000001",
+                    "recorded_at": (now() - timedelta(minutes=5)).isoformat(),
+                }
+            ]
+        },
+    )
     assert replay.status_code == 200 and row(live.meeting, b).source == "offline"
     admin = factory.admin()
     services.mark(admin, live.meeting.id, [{"enrolment_id": c.id, "status": "excused"}])
@@ -105,22 +143,42 @@ def test_the_server_decides_the_source_whatever_the_client_says(app, client, liv
     assert row(live.meeting, c).source == "roster"  # a caller cannot claim a self check-in either
     sources = [ch.source for ch in db.session.scalars(select(AttendanceChange).order_by(AttendanceChange.id))]
     assert sources == ["roster", "offline", "admin", "roster"]
-    for bad in ({"source": 5, "records": [{"enrolment_id": a.id, "status": "absent"}]},
-                {"source": ["x"], "records": [{"enrolment_id": a.id, "status": "absent"}]}):
+    for bad in (
+        {"source": 5, "records": [{"enrolment_id": a.id, "status": "absent"}]},
+        {"source": ["x"], "records": [{"enrolment_id": a.id, "status": "absent"}]},
+    ):
         assert client.post(url, json=bad).status_code == 200  # ignored, never a 500
 
 
 BAD_RECORDS = [
-    "records", {}, [], [1], [None],
-    [{"enrolment_id": "1", "status": "present"}], [{"enrolment_id": 1.5, "status": "present"}],
-    [{"enrolment_id": True, "status": "present"}], [{"enrolment_id": None, "status": "present"}],
-    [{"enrolment_id": 2 ** 70, "status": "present"}],
-    [{"status": ["present"]}], [{"status": {"a": 1}}], [{"status": None}], [{"status": "PRESENT"}],
-    [{"note": 5}], [{"note": ["a"]}], [{"note": "x" * 1001}],
-    [{"idempotency_key": 5}], [{"idempotency_key": "short"}], [{"idempotency_key": ["k" * 10]}],
-    [{"recorded_at": 5}], [{"recorded_at": []}], [{"recorded_at": {}}], [{"recorded_at": True}],
-    [{"recorded_at": "yesterday"}], [{"recorded_at": "2026-11-30T09:00:00"}],
-    [{"recorded_at": "2026-13-40T09:00:00+08:00"}], [{"recorded_at": "9" * 5000}],
+    "records",
+    {},
+    [],
+    [1],
+    [None],
+    [{"enrolment_id": "1", "status": "present"}],
+    [{"enrolment_id": 1.5, "status": "present"}],
+    [{"enrolment_id": True, "status": "present"}],
+    [{"enrolment_id": None, "status": "present"}],
+    [{"enrolment_id": 2**70, "status": "present"}],
+    [{"status": ["present"]}],
+    [{"status": {"a": 1}}],
+    [{"status": None}],
+    [{"status": "PRESENT"}],
+    [{"note": 5}],
+    [{"note": ["a"]}],
+    [{"note": "x" * 1001}],
+    [{"idempotency_key": 5}],
+    [{"idempotency_key": "short"}],
+    [{"idempotency_key": ["k" * 10]}],
+    [{"recorded_at": 5}],
+    [{"recorded_at": []}],
+    [{"recorded_at": {}}],
+    [{"recorded_at": True}],
+    [{"recorded_at": "yesterday"}],
+    [{"recorded_at": "2026-11-30T09:00:00"}],
+    [{"recorded_at": "2026-13-40T09:00:00+08:00"}],
+    [{"recorded_at": "9" * 5000}],
     [{"recorded_at": "0001-01-01T00:00:00+14:00"}],
 ]
 

@@ -1,4 +1,5 @@
 """Pages, exports and the JSON API of attendance, with their refusals."""
+
 from __future__ import annotations
 
 import csv
@@ -7,13 +8,11 @@ from datetime import timedelta
 
 import pypdfium2 as pdfium
 
+from tests.conftest import api, login
+from tests.toolkit import count_queries
 from training.attendance import services, sheets
 from training.attendance.models import Attendance
 from training.extensions import db
-
-from tests.conftest import api, login
-
-from tests.toolkit import count_queries
 
 from .conftest import now
 
@@ -49,8 +48,7 @@ def test_roster_page_and_form_save_with_mark_all_present(client, live):
     page = client.get(f"/meetings/{live.meeting.id}/roster")
     assert page.status_code == 200
     assert "欧阳晓燕".encode() in page.data and "晓燕".encode() in page.data  # name and initials avatar
-    saved = client.post(f"/meetings/{live.meeting.id}/roster",
-                        data={"all_present": "1", f"status-{b.id}": "late"})
+    saved = client.post(f"/meetings/{live.meeting.id}/roster", data={"all_present": "1", f"status-{b.id}": "late"})
     assert saved.status_code == 302
     got = {e.id: r.status for e, r in services.roster(live.meeting)}
     assert got == {a.id: "present", b.id: "late", c.id: "present"}
@@ -61,8 +59,10 @@ def test_roster_page_and_form_save_with_mark_all_present(client, live):
 def test_roster_form_error_keeps_what_was_chosen(client, live):
     a, b, _c = live.enrolments
     login(client, live.trainer)
-    response = client.post(f"/meetings/{live.meeting.id}/roster",
-                           data={f"status-{a.id}": "late", f"status-{b.id}": "excused", f"note-{b.id}": "x" * 1001})
+    response = client.post(
+        f"/meetings/{live.meeting.id}/roster",
+        data={f"status-{a.id}": "late", f"status-{b.id}": "excused", f"note-{b.id}": "x" * 1001},
+    )
     assert response.status_code == 422
     assert f'id="s-{a.id}-late" value="late" autocomplete="off" checked'.encode() in response.data
     assert db.session.query(Attendance).count() == 0
@@ -105,8 +105,11 @@ def test_roster_json_endpoint_is_idempotent_and_needs_csrf(app, client, live):
 
 def test_history_page(client, live, factory):
     services.mark(live.trainer, live.meeting.id, [{"enrolment_id": live.enrolments[0].id, "status": "absent"}])
-    services.mark(factory.admin(name="Admin Zhou"), live.meeting.id,
-                  [{"enrolment_id": live.enrolments[0].id, "status": "excused", "note": "train delayed"}])
+    services.mark(
+        factory.admin(name="Admin Zhou"),
+        live.meeting.id,
+        [{"enrolment_id": live.enrolments[0].id, "status": "excused", "note": "train delayed"}],
+    )
     login(client, live.trainer)
     page = client.get(f"/meetings/{live.meeting.id}/attendance/history")
     assert page.status_code == 200
@@ -132,10 +135,13 @@ def test_sign_in_sheet_has_chinese_names_as_text_and_repeats_headers(client, liv
 
 def test_register_page_csv_and_pdf(client, live, factory):
     a, b, c = live.enrolments
-    b.user.display_name = "=HYPERLINK(\"http://evil\")"
+    b.user.display_name = '=HYPERLINK("http://evil")'
     db.session.commit()
-    services.mark(live.trainer, live.meeting.id, [{"enrolment_id": a.id, "status": "present"},
-                                                  {"enrolment_id": b.id, "status": "absent"}])
+    services.mark(
+        live.trainer,
+        live.meeting.id,
+        [{"enrolment_id": a.id, "status": "present"}, {"enrolment_id": b.id, "status": "absent"}],
+    )
     login(client, live.trainer)
     page = client.get(f"/runs/{live.run.id}/attendance")
     assert page.status_code == 200 and "欧阳晓燕".encode() in page.data
@@ -145,7 +151,7 @@ def test_register_page_csv_and_pdf(client, live, factory):
     assert rows[0][:3] == ["Trainee", "E-mail", "Company"] and len(rows[0]) == 3 + 4 + 5
     by_name = {r[0]: r for r in rows[1:]}
     assert by_name["欧阳晓燕"][3] == "present" and by_name["欧阳晓燕"][7] == "25"
-    assert "'=HYPERLINK(\"http://evil\")" in by_name
+    assert '\'=HYPERLINK("http://evil")' in by_name
     pdf = client.get(f"/runs/{live.run.id}/register.pdf")
     assert pdf.status_code == 200
     _pages, texts = pdf_text(pdf.data)
@@ -165,7 +171,15 @@ def test_register_pdf_splits_many_meetings_into_blocks(factory):
 
 def test_safe_cell_defuses_formulas():
     assert [sheets.safe_cell(v) for v in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "ok", None, 5)] == [
-        "'=1+1", "'+1", "'-1", "'@SUM(A1)", "'\tx", "ok", "", "5"]
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@SUM(A1)",
+        "'\tx",
+        "ok",
+        "",
+        "5",
+    ]
 
 
 def test_assessment_scores_are_saved_from_the_register(client, live, factory):
@@ -192,12 +206,19 @@ def test_trainee_sees_own_attendance_only(client, live, factory):
 
 # --- API --------------------------------------------------------------------------
 
+
 def test_api_get_and_put_attendance(client, live):
     a, b, _c = live.enrolments
     trainer = api(client, live.trainer)
-    put = trainer.put(f"/api/v1/meetings/{live.meeting.id}/attendance",
-                      json={"records": [{"enrolment_id": a.id, "status": "present"},
-                                        {"enrolment_id": b.id, "status": "excused", "note": "sick"}]})
+    put = trainer.put(
+        f"/api/v1/meetings/{live.meeting.id}/attendance",
+        json={
+            "records": [
+                {"enrolment_id": a.id, "status": "present"},
+                {"enrolment_id": b.id, "status": "excused", "note": "sick"},
+            ]
+        },
+    )
     assert put.status_code == 200, put.get_json()
     assert put.get_json()["changed"] == 2
     got = trainer.get(f"/api/v1/meetings/{live.meeting.id}/attendance")
@@ -229,10 +250,12 @@ def test_api_refusals(client, live, factory):
 
 # --- scale -------------------------------------------------------------------------
 
+
 def test_marking_200_trainees_in_one_submit_uses_a_bounded_number_of_queries(factory):
     trainer = factory.trainer()
     run = factory.run(trainers=[trainer], start=now() - timedelta(minutes=5), meetings=2, capacity=300)
     from training.enrolment.models import Enrolment
+
     users = [factory.trainee(name=f"Trainee {i}") for i in range(200)]
     db.session.add_all([Enrolment(run=run, user=u, status="confirmed", confirmed_at=now()) for u in users])
     db.session.commit()
@@ -254,5 +277,7 @@ def test_marking_200_trainees_in_one_submit_uses_a_bounded_number_of_queries(fac
 
 def run_enrolments(run):
     from sqlalchemy import select
+
     from training.enrolment.models import Enrolment
+
     return list(db.session.scalars(select(Enrolment).where(Enrolment.run_id == run.id)))

@@ -1,22 +1,21 @@
 """Signed-off registers: finalising, reopening, what a finalised register
 refuses, certificates that wait for every register, open registers on "Today"
 and the morning reminder."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from training.audit import AuditEntry
-from training.attendance import checkin, registers, services
-from training.attendance.checkin import CheckinRefused
-from training.certificates import services as certificates
-from training.errors import Conflict, Forbidden, ValidationFailed
-from training.extensions import db
-
 from tests.conftest import login
 from tests.factories import ApiClient
+from training.attendance import checkin, registers, services
+from training.attendance.checkin import CheckinRefused
+from training.audit import AuditEntry
+from training.certificates import services as certificates
+from training.extensions import db
 
 from .conftest import now
 
@@ -32,12 +31,13 @@ def present(actor, run, enrolment):
 
 # --- finalise --------------------------------------------------------------------
 
+
 def test_trainer_finalises_from_the_start_and_the_answer_says_who_and_when(client, live):
     response = api(client, live.trainer).post(f"/api/v1/meetings/{live.meeting.id}/attendance/finalise")
     assert response.status_code == 200
     body = response.get_json()
     assert body["finalised_by"] == {"id": live.trainer.id, "name": "Li Wei"}
-    assert datetime.fromisoformat(body["finalised_at"]) <= datetime.now(timezone.utc)
+    assert datetime.fromisoformat(body["finalised_at"]) <= datetime.now(UTC)
     roster = api(client, live.trainer).get(f"/api/v1/meetings/{live.meeting.id}/attendance").get_json()
     assert roster["finalised_at"] == body["finalised_at"]
     # A double tap changes nothing.
@@ -86,8 +86,14 @@ def test_admin_reopens_with_a_reason_that_is_audited(client, live, factory):
     registers.finalise(live.trainer, live.meeting.id)
     url = f"/api/v1/meetings/{live.meeting.id}/attendance/reopen"
     assert api(client, live.trainer).post(url, json={"reason": "wrong mark"}).status_code == 403
-    for bad in ({}, {"reason": ""}, {"reason": "x"}, {"reason": 42}, {"reason": ["a", "b", "c"]},
-                {"reason": "x" * 501}):
+    for bad in (
+        {},
+        {"reason": ""},
+        {"reason": "x"},
+        {"reason": 42},
+        {"reason": ["a", "b", "c"]},
+        {"reason": "x" * 501},
+    ):
         response = api(client, admin).post(url, json=bad)
         assert response.status_code == 422, bad
         assert response.get_json()["error"]["fields"] == {"reason": "required"}
@@ -130,6 +136,7 @@ def test_one_tap_finalise_on_the_roster_page(client, live):
 
 # --- certificates wait for every register ------------------------------------------------
 
+
 def test_issue_skips_everyone_while_a_register_is_open(factory):
     admin, trainer = factory.admin(), factory.trainer()
     run = factory.past_run(meetings=3, trainers=[trainer], finalised=False)
@@ -170,12 +177,14 @@ def test_one_trainees_check_in_does_not_complete_the_meeting_for_everyone(factor
 
 # --- open registers ------------------------------------------------------------------------
 
+
 def test_today_lists_the_trainers_open_registers_and_admins_see_those_of_ended_runs(client, factory):
     trainer, other, admin = factory.trainer(name="Li Wei"), factory.trainer(), factory.admin()
     ended = factory.past_run(factory.course(title="Ended course"), meetings=2, trainers=[trainer], finalised=False)
     factory.finalise(ended.meetings[:1])
-    running = factory.run(factory.course(title="Running course"), meetings=2, trainers=[trainer],
-                          start=now() - timedelta(hours=20))  # the first meeting is over, the second later today
+    running = factory.run(
+        factory.course(title="Running course"), meetings=2, trainers=[trainer], start=now() - timedelta(hours=20)
+    )  # the first meeting is over, the second later today
     assert [m.id for m in services.open_registers(trainer)] == [ended.meetings[1].id, running.meetings[0].id]
     assert services.open_registers(other) == []
     assert [m.id for m in services.open_registers(admin)] == [ended.meetings[1].id]  # ended runs only
@@ -188,12 +197,22 @@ def test_today_lists_the_trainers_open_registers_and_admins_see_those_of_ended_r
 
 def test_trainers_are_reminded_the_next_morning_once(app, factory, mailbox, runner):
     trainer = factory.trainer(name="王老师", locale="zh")
-    utc = timezone.utc
+    utc = UTC
     # Shanghai: 09:00-17:00 on 19 November, and 06:00-08:00 on 20 November.
-    yesterday = factory.run(factory.course(title="Yesterday course"), meetings=1, trainers=[trainer], hours=8,
-                            start=datetime(2026, 11, 19, 1, 0, tzinfo=utc))
-    early = factory.run(factory.course(title="Early course"), meetings=1, trainers=[trainer], hours=2,
-                        start=datetime(2026, 11, 19, 22, 0, tzinfo=utc))
+    yesterday = factory.run(
+        factory.course(title="Yesterday course"),
+        meetings=1,
+        trainers=[trainer],
+        hours=8,
+        start=datetime(2026, 11, 19, 1, 0, tzinfo=utc),
+    )
+    early = factory.run(
+        factory.course(title="Early course"),
+        meetings=1,
+        trainers=[trainer],
+        hours=2,
+        start=datetime(2026, 11, 19, 22, 0, tzinfo=utc),
+    )
     done = factory.past_run(meetings=1, trainers=[trainer])  # finalised: never reminded
     morning = datetime(2026, 11, 20, 1, 0, tzinfo=utc)  # 09:00 in Shanghai
     assert registers.remind_open_registers(now=morning - timedelta(hours=3)) == {}  # 06:00: not yet

@@ -1,4 +1,5 @@
 """Admin catalogue pages: forms with validation, and refusals."""
+
 from datetime import date, timedelta
 
 import pytest
@@ -16,16 +17,36 @@ def admin_client(client, factory):
 
 
 def _course_form(**overrides):
-    data = {"code": "MV-100", "title_en": "Machine vision basics", "summary_en": "Cameras and light.", "category": "",
-            "level": "beginner", "language": "en", "hours": "16", "min_attendance_pct": "80", "published": "y"}
+    data = {
+        "code": "MV-100",
+        "title_en": "Machine vision basics",
+        "summary_en": "Cameras and light.",
+        "category": "",
+        "level": "beginner",
+        "language": "en",
+        "hours": "16",
+        "min_attendance_pct": "80",
+        "published": "y",
+    }
     data.update(overrides)
     return data
 
 
 def _run_form(start: date, end: date, **overrides):
-    data = {"starts_on": start.isoformat(), "ends_on": end.isoformat(), "timezone": "Asia/Shanghai",
-            "mode": "in_person", "city": "Suzhou", "location_en": "Room 2", "capacity": "12", "status": "open",
-            "daily_sessions": "y", "skip_weekends": "y", "day_starts": "09:00", "day_ends": "17:00"}
+    data = {
+        "starts_on": start.isoformat(),
+        "ends_on": end.isoformat(),
+        "timezone": "Asia/Shanghai",
+        "mode": "in_person",
+        "city": "Suzhou",
+        "location_en": "Room 2",
+        "capacity": "12",
+        "status": "open",
+        "daily_sessions": "y",
+        "skip_weekends": "y",
+        "day_starts": "09:00",
+        "day_ends": "17:00",
+    }
     data.update(overrides)
     return data
 
@@ -36,8 +57,14 @@ def test_pages_refuse_non_admins(client, factory):
     for user in (None, factory.trainee(), factory.trainer()):
         if user:
             login(client, user)
-        for url in ("/admin/courses", "/admin/categories", "/admin/runs", f"/admin/courses/{course.id}/edit",
-                    f"/admin/runs/{run.id}/edit", "/admin/courses/new"):
+        for url in (
+            "/admin/courses",
+            "/admin/categories",
+            "/admin/runs",
+            f"/admin/courses/{course.id}/edit",
+            f"/admin/runs/{run.id}/edit",
+            "/admin/courses/new",
+        ):
             assert client.get(url).status_code in (302, 403), (user, url)
         assert client.post(f"/admin/courses/{course.id}/archive").status_code in (302, 403)
         if user:
@@ -46,7 +73,9 @@ def test_pages_refuse_non_admins(client, factory):
 
 
 def test_category_create_edit_and_delete_rules(admin_client, factory):
-    response = admin_client.post("/admin/categories", data={"name": "Machine vision", "name_zh": "机器视觉", "slug": ""})
+    response = admin_client.post(
+        "/admin/categories", data={"name": "Machine vision", "name_zh": "机器视觉", "slug": ""}
+    )
     assert response.status_code == 302
     category = db.session.scalar(select(Category).where(Category.slug == "machine-vision"))
     assert category.name_zh == "机器视觉"
@@ -92,8 +121,10 @@ def test_create_run_with_daily_sessions_and_trainers(admin_client, factory):
     start = date.today() + timedelta(days=30)
     while start.weekday() != 0:
         start += timedelta(days=1)
-    response = admin_client.post(f"/admin/courses/{course.id}/runs/new",
-                                 data=_run_form(start, start + timedelta(days=6), trainers=str(trainer.id)))
+    response = admin_client.post(
+        f"/admin/courses/{course.id}/runs/new",
+        data=_run_form(start, start + timedelta(days=6), trainers=str(trainer.id)),
+    )
     assert response.status_code == 302
     run = db.session.scalar(select(Run).where(Run.course_id == course.id))
     assert len(run.meetings) == 5  # Monday to Friday
@@ -104,7 +135,9 @@ def test_create_run_with_daily_sessions_and_trainers(admin_client, factory):
 def test_run_dates_must_be_in_order(admin_client, factory):
     course = factory.course()
     start = date.today() + timedelta(days=30)
-    response = admin_client.post(f"/admin/courses/{course.id}/runs/new", data=_run_form(start, start - timedelta(days=2)))
+    response = admin_client.post(
+        f"/admin/courses/{course.id}/runs/new", data=_run_form(start, start - timedelta(days=2))
+    )
     assert response.status_code == 422 and "ends before it starts" in response.get_data(as_text=True)
     assert db.session.scalar(select(Run).where(Run.course_id == course.id)) is None
 
@@ -123,20 +156,24 @@ def test_capacity_cannot_drop_below_confirmed(admin_client, factory):
 def test_meetings_must_lie_inside_the_run(admin_client, factory):
     run = factory.run(meetings=1)
     outside = run.ends_on + timedelta(days=3)
-    response = admin_client.post(f"/admin/runs/{run.id}/meetings",
-                                 data={"day": outside.isoformat(), "starts": "09:00", "ends": "12:00"})
+    response = admin_client.post(
+        f"/admin/runs/{run.id}/meetings", data={"day": outside.isoformat(), "starts": "09:00", "ends": "12:00"}
+    )
     assert response.status_code == 422 and "outside the run" in response.get_data(as_text=True)
-    response = admin_client.post(f"/admin/runs/{run.id}/meetings",
-                                 data={"day": run.ends_on.isoformat(), "starts": "13:00", "ends": "12:00"})
+    response = admin_client.post(
+        f"/admin/runs/{run.id}/meetings", data={"day": run.ends_on.isoformat(), "starts": "13:00", "ends": "12:00"}
+    )
     assert response.status_code == 422
-    response = admin_client.post(f"/admin/runs/{run.id}/meetings",
-                                 data={"day": run.ends_on.isoformat(), "starts": "09:00", "ends": "12:00",
-                                       "title": "Lab"})
+    response = admin_client.post(
+        f"/admin/runs/{run.id}/meetings",
+        data={"day": run.ends_on.isoformat(), "starts": "09:00", "ends": "12:00", "title": "Lab"},
+    )
     assert response.status_code == 302
     assert len(db.session.scalars(select(Meeting).where(Meeting.run_id == run.id)).all()) == 2
     # shrinking the run so that a meeting falls outside is refused
-    response = admin_client.post(f"/admin/runs/{run.id}/edit",
-                                 data=_run_form(run.starts_on, run.starts_on, capacity="10"))
+    response = admin_client.post(
+        f"/admin/runs/{run.id}/edit", data=_run_form(run.starts_on, run.starts_on, capacity="10")
+    )
     assert response.status_code == 422 and "outside the run" in response.get_data(as_text=True)
 
 

@@ -1,4 +1,5 @@
 """GET /api/v1/courses with search and filters: the JSON contract."""
+
 from tests.conftest import api
 
 
@@ -13,8 +14,16 @@ def test_api_search_and_filters(client, factory):
 
 
 def test_api_refuses_unknown_filter_values_with_422(client, factory):
-    for query in ("level=guru", "mode=boat", "category=nope", "page=0", "per_page=1000", "open_only=maybe",
-                  "month=13-2026", "sort=upside"):
+    for query in (
+        "level=guru",
+        "mode=boat",
+        "category=nope",
+        "page=0",
+        "per_page=1000",
+        "open_only=maybe",
+        "month=13-2026",
+        "sort=upside",
+    ):
         response = api(client).get(f"/api/v1/courses?{query}")
         assert response.status_code == 422, query
         assert response.json["error"]["code"] == "validation_failed"

@@ -2,6 +2,7 @@
 the API: the reader's language with a marked fallback, the switch to the other
 version, side-by-side editing, the missing-translation filter, both API shapes
 and refusals that are 4xx, never 500."""
+
 import pytest
 from sqlalchemy import select
 
@@ -21,10 +22,16 @@ def _bilingual_course(factory, **kw):
     category = Category(slug="vision", name="Machine vision", name_zh="机器视觉")
     db.session.add(category)
     db.session.commit()
-    data = dict(code="VIS-101", title="Machine vision basics", title_translation="机器视觉入门",
-                summary="Cameras, lenses and light.", summary_translation="相机、镜头与光源。",
-                description="Build a **robust** inspection.", description_translation="",
-                category_id=category.id)
+    data = dict(
+        code="VIS-101",
+        title="Machine vision basics",
+        title_translation="机器视觉入门",
+        summary="Cameras, lenses and light.",
+        summary_translation="相机、镜头与光源。",
+        description="Build a **robust** inspection.",
+        description_translation="",
+        category_id=category.id,
+    )
     data.update(kw)
     return factory.course(**data)
 
@@ -35,8 +42,12 @@ def test_course_page_in_each_language_with_a_marked_fallback_and_a_switch(client
     profile.title, profile.title_translation = "Senior automation engineer", ""
     db.session.commit()
     course = _bilingual_course(factory)
-    factory.run(course, trainers=[trainer], location="Suzhou Training Centre, Hall B",
-                location_translation="苏州工业园区培训中心 B 厅")
+    factory.run(
+        course,
+        trainers=[trainer],
+        location="Suzhou Training Centre, Hall B",
+        location_translation="苏州工业园区培训中心 B 厅",
+    )
 
     en = client.get(f"/courses/{course.id}?lang=en").get_data(as_text=True)
     assert "Machine vision basics" in en and "机器视觉入门" not in en
@@ -106,40 +117,95 @@ def test_trainer_profile_in_both_languages(client, factory):
 def test_admin_edits_both_languages_side_by_side(admin_client, factory):
     html = admin_client.get("/admin/courses/new?lang=en").get_data(as_text=True)
     assert 'name="title_en"' in html and 'name="title_zh"' in html and 'name="original_language"' in html
-    response = admin_client.post("/admin/courses/new", data={
-        "code": "ROB-1", "original_language": "zh", "title_zh": "机器人编程", "title_en": "Robot programming",
-        "summary_zh": "六轴机器人。", "summary_en": "", "level": "beginner", "language": "zh", "hours": "8",
-        "min_attendance_pct": "80", "published": "y"})
+    response = admin_client.post(
+        "/admin/courses/new",
+        data={
+            "code": "ROB-1",
+            "original_language": "zh",
+            "title_zh": "机器人编程",
+            "title_en": "Robot programming",
+            "summary_zh": "六轴机器人。",
+            "summary_en": "",
+            "level": "beginner",
+            "language": "zh",
+            "hours": "8",
+            "min_attendance_pct": "80",
+            "published": "y",
+        },
+    )
     assert response.status_code == 302
     course = db.session.scalar(select(Course).where(Course.code == "ROB-1"))
-    assert (course.original_language, course.title, course.title_translation) == ("zh", "机器人编程",
-                                                                                   "Robot programming")
+    assert (course.original_language, course.title, course.title_translation) == (
+        "zh",
+        "机器人编程",
+        "Robot programming",
+    )
     html = admin_client.get(f"/admin/courses/{course.id}/edit?lang=en").get_data(as_text=True)
     assert 'value="Robot programming"' in html and 'value="机器人编程"' in html
     assert "missing-mark" in html  # the English summary
     # Switching the original keeps each text in its language.
-    admin_client.post(f"/admin/courses/{course.id}/edit", data={
-        "code": "ROB-1", "original_language": "en", "title_zh": "机器人编程", "title_en": "Robot programming",
-        "summary_zh": "六轴机器人。", "summary_en": "Six axes.", "level": "beginner", "language": "zh",
-        "hours": "8", "min_attendance_pct": "80", "published": "y"})
+    admin_client.post(
+        f"/admin/courses/{course.id}/edit",
+        data={
+            "code": "ROB-1",
+            "original_language": "en",
+            "title_zh": "机器人编程",
+            "title_en": "Robot programming",
+            "summary_zh": "六轴机器人。",
+            "summary_en": "Six axes.",
+            "level": "beginner",
+            "language": "zh",
+            "hours": "8",
+            "min_attendance_pct": "80",
+            "published": "y",
+        },
+    )
     db.session.refresh(course)
-    assert (course.title, course.title_translation, course.summary) == ("Robot programming", "机器人编程",
-                                                                         "Six axes.")
+    assert (course.title, course.title_translation, course.summary) == ("Robot programming", "机器人编程", "Six axes.")
 
 
 def test_admin_form_refuses_an_empty_original(admin_client, factory):
-    response = admin_client.post("/admin/courses/new", data={
-        "code": "ROB-2", "original_language": "en", "title_en": "", "title_zh": "机器人编程", "level": "beginner",
-        "language": "zh", "hours": "8", "min_attendance_pct": "80"})
+    response = admin_client.post(
+        "/admin/courses/new",
+        data={
+            "code": "ROB-2",
+            "original_language": "en",
+            "title_en": "",
+            "title_zh": "机器人编程",
+            "level": "beginner",
+            "language": "zh",
+            "hours": "8",
+            "min_attendance_pct": "80",
+        },
+    )
     assert response.status_code == 422
     assert "required in the original language" in response.get_data(as_text=True)
-    response = admin_client.post("/admin/courses/new", data={
-        "code": "ROB-2", "original_language": "en", "title_en": "Robots", "summary_zh": "只有译文",
-        "level": "beginner", "language": "zh", "hours": "8", "min_attendance_pct": "80"})
+    response = admin_client.post(
+        "/admin/courses/new",
+        data={
+            "code": "ROB-2",
+            "original_language": "en",
+            "title_en": "Robots",
+            "summary_zh": "只有译文",
+            "level": "beginner",
+            "language": "zh",
+            "hours": "8",
+            "min_attendance_pct": "80",
+        },
+    )
     assert response.status_code == 422 and "no text in the original language" in response.get_data(as_text=True)
-    response = admin_client.post("/admin/courses/new", data={
-        "code": "ROB-2", "original_language": "fr", "title_en": "Robots", "level": "beginner", "language": "zh",
-        "hours": "8", "min_attendance_pct": "80"})
+    response = admin_client.post(
+        "/admin/courses/new",
+        data={
+            "code": "ROB-2",
+            "original_language": "fr",
+            "title_en": "Robots",
+            "level": "beginner",
+            "language": "zh",
+            "hours": "8",
+            "min_attendance_pct": "80",
+        },
+    )
     assert response.status_code == 422
     assert db.session.scalar(select(Course).where(Course.code == "ROB-2")) is None
 
@@ -161,13 +227,15 @@ def test_admin_run_and_category_forms_are_bilingual(admin_client, factory):
     run = factory.run(course, location="Hall B")
     html = admin_client.get(f"/admin/runs/{run.id}/edit").get_data(as_text=True)
     assert 'name="location_zh"' in html and 'value="Hall B"' in html
-    response = admin_client.post("/admin/categories", data={"original_language": "zh", "name": "",
-                                                            "name_zh": "增材制造", "slug": "am"})
+    response = admin_client.post(
+        "/admin/categories", data={"original_language": "zh", "name": "", "name_zh": "增材制造", "slug": "am"}
+    )
     assert response.status_code == 302
     category = db.session.scalar(select(Category).where(Category.slug == "am"))
     assert (category.name, category.name_zh, category.original_language) == ("", "增材制造", "zh")
-    response = admin_client.post("/admin/categories", data={"original_language": "en", "name": "",
-                                                            "name_zh": "视觉", "slug": "vis"})
+    response = admin_client.post(
+        "/admin/categories", data={"original_language": "en", "name": "", "name_zh": "视觉", "slug": "vis"}
+    )
     assert response.status_code == 422
 
 
@@ -185,9 +253,16 @@ def test_api_returns_both_languages_and_accepts_both_shapes(client, factory):
     assert created.status_code == 201, created.json
     assert created.json["title_i18n"] == {"en": "Old style", "zh": ""}
     # A new client: both languages, Chinese original.
-    created = api(client, admin).post("/api/v1/courses", json={
-        "code": "NEW-1", "hours": 4, "original_language": "zh",
-        "title_i18n": {"en": "Robot basics", "zh": "机器人基础"}, "summary_i18n": {"zh": "入门。"}})
+    created = api(client, admin).post(
+        "/api/v1/courses",
+        json={
+            "code": "NEW-1",
+            "hours": 4,
+            "original_language": "zh",
+            "title_i18n": {"en": "Robot basics", "zh": "机器人基础"},
+            "summary_i18n": {"zh": "入门。"},
+        },
+    )
     assert created.status_code == 201, created.json
     assert created.json["title"] == "机器人基础" and created.json["original_language"] == "zh"
     assert created.json["summary_i18n"] == {"en": "", "zh": "入门。"}
@@ -199,26 +274,36 @@ def test_api_returns_both_languages_and_accepts_both_shapes(client, factory):
     found = api(client).get("/api/v1/courses?q=robot").json
     assert [item["code"] for item in found["items"]] == ["NEW-1"]
 
-    run = api(client, admin).post(f"/api/v1/courses/{new_id}/runs", json={
-        "starts_on": "2030-03-04", "ends_on": "2030-03-05", "capacity": 5,
-        "location_i18n": {"zh": "苏州培训中心", "en": "Suzhou Training Centre"}, "original_language": "zh"})
+    run = api(client, admin).post(
+        f"/api/v1/courses/{new_id}/runs",
+        json={
+            "starts_on": "2030-03-04",
+            "ends_on": "2030-03-05",
+            "capacity": 5,
+            "location_i18n": {"zh": "苏州培训中心", "en": "Suzhou Training Centre"},
+            "original_language": "zh",
+        },
+    )
     assert run.status_code == 201, run.json
     assert run.json["location"] == "苏州培训中心" and run.json["location_i18n"]["en"] == "Suzhou Training Centre"
     assert run.json["course_title_i18n"] == {"en": "Robot basics", "zh": "机器人入门"}
     assert db.session.get(Run, run.json["id"]).original_language == "zh"
 
 
-@pytest.mark.parametrize("payload", [
-    {"title_i18n": "Robots"},
-    {"title_i18n": {"fr": "Robots"}},
-    {"title_i18n": {"en": 5}},
-    {"original_language": "fr"},
-    {"original_language": 1},
-    {"title_i18n": {"en": ""}},
-    {"original_language": "zh"},  # no Chinese title
-    {"summary_i18n": {"zh": "只有译文"}, "summary": ""},
-    {"title_i18n": {"zh": "x" * 201}},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"title_i18n": "Robots"},
+        {"title_i18n": {"fr": "Robots"}},
+        {"title_i18n": {"en": 5}},
+        {"original_language": "fr"},
+        {"original_language": 1},
+        {"title_i18n": {"en": ""}},
+        {"original_language": "zh"},  # no Chinese title
+        {"summary_i18n": {"zh": "只有译文"}, "summary": ""},
+        {"title_i18n": {"zh": "x" * 201}},
+    ],
+)
 def test_api_refuses_bad_bilingual_input_with_422(client, factory, payload):
     admin = factory.admin()
     course = factory.course(code="KEEP-1", title="Kept", summary="")

@@ -1,5 +1,6 @@
 """Run calendars and the personal feed at a secret, resettable URL."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 from icalendar import Calendar
 
@@ -7,9 +8,10 @@ from tests.conftest import login
 
 
 def test_run_calendar_has_one_event_per_meeting_in_the_run_time_zone(client, factory):
-    start = datetime(2031, 3, 3, 1, 0, tzinfo=timezone.utc)  # 09:00 in Shanghai
-    run = factory.run(factory.course(code="ROB-1", title="机器人"), meetings=3, start=start,
-                      timezone_name="Asia/Shanghai")
+    start = datetime(2031, 3, 3, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+    run = factory.run(
+        factory.course(code="ROB-1", title="机器人"), meetings=3, start=start, timezone_name="Asia/Shanghai"
+    )
     response = client.get(f"/runs/{run.id}/calendar.ics")
     assert response.status_code == 200
     assert response.mimetype == "text/calendar"
@@ -105,9 +107,16 @@ def test_cached_time_zones_write_what_icalendar_writes():
 def _bilingual_run(factory):
     from training.content_i18n import assign
     from training.extensions import db
+
     course = factory.course(code="OPC-150", title="x")
-    assign(course, {"title": {"en": "OPC UA from the ground up", "zh": "OPC UA 入门：信息建模与安全通信"},
-                    "summary": {"en": "Information models and security.", "zh": "信息模型与安全。"}}, original="en")
+    assign(
+        course,
+        {
+            "title": {"en": "OPC UA from the ground up", "zh": "OPC UA 入门：信息建模与安全通信"},
+            "summary": {"en": "Information models and security.", "zh": "信息模型与安全。"},
+        },
+        original="en",
+    )
     run = factory.run(course, meetings=1)
     assign(run, {"location": {"en": "Nanshan Automation Lab", "zh": "南山自动化实验室"}}, original="zh")
     db.session.commit()
@@ -117,9 +126,10 @@ def _bilingual_run(factory):
 def test_run_calendar_is_in_the_readers_language(client, factory):
     """Issue 18: the downloaded calendar names the course and the room in the visitor's language."""
     run = _bilingual_run(factory)
-    for lang, title, room, summary in (("en", "OPC UA from the ground up", "Nanshan Automation Lab",
-                                        "Information models and security."),
-                                       ("zh", "OPC UA 入门：信息建模与安全通信", "南山自动化实验室", "信息模型与安全。")):
+    for lang, title, room, summary in (
+        ("en", "OPC UA from the ground up", "Nanshan Automation Lab", "Information models and security."),
+        ("zh", "OPC UA 入门：信息建模与安全通信", "南山自动化实验室", "信息模型与安全。"),
+    ):
         cal = Calendar.from_ical(client.get(f"/runs/{run.id}/calendar.ics?lang={lang}").data)
         (event,) = cal.walk("VEVENT")
         assert str(cal["X-WR-CALNAME"]) == f"OPC-150 {title}"
@@ -131,6 +141,7 @@ def test_run_calendar_is_in_the_readers_language(client, factory):
 def test_personal_feed_is_in_its_owners_language(client, factory):
     """Calendar apps fetch the feed without a session: it follows the owner's language."""
     from training.catalogue.calendar import run_calendar
+
     run = _bilingual_run(factory)
     trainee = factory.trainee(locale="zh")
     factory.enrolment(run, trainee)

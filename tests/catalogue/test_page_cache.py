@@ -1,5 +1,6 @@
 """The anonymous catalogue cache: served again while fresh, dropped on change,
 never used for logged-in visitors or pages carrying a message."""
+
 from tests.conftest import login
 from training.catalogue import services
 from training.extensions import db

@@ -1,7 +1,8 @@
 """The catalogue home and course pages as people see them."""
+
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -37,11 +38,29 @@ def test_filters_are_kept_in_links(client, factory):
     assert "q=kinematics" in links[0] and "level=advanced" in links[0] and "sort=title" in links[0]
 
 
-@pytest.mark.parametrize("query", [
-    "?page=-1", "?page=99999999999999999999", "?per_page=0", "?q=%00%01", "?q=" + "界" * 5000,
-    "?month=2026-99", "?month=0000-01", "?level[]=x", "?category=%F0%9F%98%80", "?sort=%27;drop", "?open_only=2",
-    "?q=%22%22%22", "?q=AND OR NOT", "?q=*", "?q=NEAR(a b)", "?q=col:val", "?q=%5C", "?city=%00",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?page=-1",
+        "?page=99999999999999999999",
+        "?per_page=0",
+        "?q=%00%01",
+        "?q=" + "界" * 5000,
+        "?month=2026-99",
+        "?month=0000-01",
+        "?level[]=x",
+        "?category=%F0%9F%98%80",
+        "?sort=%27;drop",
+        "?open_only=2",
+        "?q=%22%22%22",
+        "?q=AND OR NOT",
+        "?q=*",
+        "?q=NEAR(a b)",
+        "?q=col:val",
+        "?q=%5C",
+        "?city=%00",
+    ],
+)
 def test_bad_query_strings_never_fail(client, factory, query):
     factory.course(title="Anything")
     assert client.get("/" + query).status_code == 200
@@ -49,11 +68,17 @@ def test_bad_query_strings_never_fail(client, factory, query):
 
 def test_course_page_renders_sanitised_markdown_and_seo(client, factory):
     trainer = factory.trainer(name="Anna Müller")
-    course = factory.course(code="OPC-150", title="OPC UA from the ground up", summary="Models and security.",
-                            description="## Why\n\n**Bold** <script>alert(1)</script> "
-                                        "[x](javascript:alert(2)) <img src=x onerror=alert(3)>",
-                            outcomes="- Build a server", audience="Engineers", prerequisites="Basic networking",
-                            hours=16)
+    course = factory.course(
+        code="OPC-150",
+        title="OPC UA from the ground up",
+        summary="Models and security.",
+        description="## Why\n\n**Bold** <script>alert(1)</script> "
+        "[x](javascript:alert(2)) <img src=x onerror=alert(3)>",
+        outcomes="- Build a server",
+        audience="Engineers",
+        prerequisites="Basic networking",
+        hours=16,
+    )
     factory.run(course, trainers=[trainer], city="Suzhou")
     response = client.get(f"/courses/{course.id}")
     html = response.get_data(as_text=True)
@@ -92,10 +117,10 @@ def test_unpublished_course_is_404_except_for_admins(client, factory):
 def test_course_page_enrol_states(client, factory):
     course = factory.course()
     open_run = factory.run(course, capacity=5)
-    full_run = factory.run(course, capacity=1, start=datetime.now(timezone.utc) + timedelta(days=20))
+    full_run = factory.run(course, capacity=1, start=datetime.now(UTC) + timedelta(days=20))
     factory.enrolment(full_run)
-    mine = factory.run(course, start=datetime.now(timezone.utc) + timedelta(days=30))
-    waiting = factory.run(course, capacity=1, start=datetime.now(timezone.utc) + timedelta(days=40))
+    mine = factory.run(course, start=datetime.now(UTC) + timedelta(days=30))
+    waiting = factory.run(course, capacity=1, start=datetime.now(UTC) + timedelta(days=40))
     factory.enrolment(waiting)
     trainee = factory.trainee()
     factory.enrolment(mine, trainee)
@@ -129,8 +154,7 @@ def test_closed_and_draft_runs(client, factory):
 
 def test_certificate_and_prerequisite_shown(client, factory):
     basic = factory.course(code="PLC-101", title="PLC basics")
-    advanced = factory.course(code="PLC-201", title="PLC advanced", prerequisite_course_id=basic.id,
-                              validity_months=24)
+    advanced = factory.course(code="PLC-201", title="PLC advanced", prerequisite_course_id=basic.id, validity_months=24)
     html = client.get(f"/courses/{advanced.id}").get_data(as_text=True)
     assert "Requires a valid certificate of" in html and "PLC-101" in html
     assert "Valid for 24 months" in html

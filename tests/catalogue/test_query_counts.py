@@ -1,11 +1,12 @@
 """The catalogue and trainer pages send a bounded number of SQL queries,
 whatever the number of courses, runs and trainers (no N+1)."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.toolkit import count_queries
 from tests.conftest import login
+from tests.toolkit import count_queries
 from training.catalogue.models import Category
 from training.extensions import db
 
@@ -19,14 +20,23 @@ def busy_catalogue(factory):
     db.session.commit()
     trainers = [factory.trainer(name=f"Trainer {i}") for i in range(6)]
     courses = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for i in range(32):
-        course = factory.course(code=f"Q-{i:02d}", title=f"Robot course {i:02d}", category=categories[i % 4],
-                                prerequisite_course_id=courses[-1].id if courses else None)
+        course = factory.course(
+            code=f"Q-{i:02d}",
+            title=f"Robot course {i:02d}",
+            category=categories[i % 4],
+            prerequisite_course_id=courses[-1].id if courses else None,
+        )
         courses.append(course)
         for j in range(2):
-            run = factory.run(course, trainers=trainers[(i + j) % 6: (i + j) % 6 + 2], capacity=4,
-                              start=now + timedelta(days=5 + i + 20 * j), city=["Suzhou", "Shanghai"][j])
+            run = factory.run(
+                course,
+                trainers=trainers[(i + j) % 6 : (i + j) % 6 + 2],
+                capacity=4,
+                start=now + timedelta(days=5 + i + 20 * j),
+                city=["Suzhou", "Shanghai"][j],
+            )
             factory.enrolment(run)
         factory.past_run(course, trainers=[trainers[i % 6]])
     return courses, trainers
@@ -40,9 +50,19 @@ def _count(client, url):
     return counter.count
 
 
-@pytest.mark.parametrize("url", ["/", "/?q=robot", "/?q=机器", "/?open_only=1&city=Suzhou&sort=title",
-                                 "/?category=cat-1&level=beginner&page=2&per_page=5", "/trainers",
-                                 "/api/v1/courses?q=robot&per_page=50", "/api/v1/trainers"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/?q=robot",
+        "/?q=机器",
+        "/?open_only=1&city=Suzhou&sort=title",
+        "/?category=cat-1&level=beginner&page=2&per_page=5",
+        "/trainers",
+        "/api/v1/courses?q=robot&per_page=50",
+        "/api/v1/trainers",
+    ],
+)
 def test_list_pages_are_bounded(client, busy_catalogue, url):
     assert _count(client, url) <= MAX_QUERIES
 

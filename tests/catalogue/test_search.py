@@ -1,7 +1,8 @@
 """Catalogue search: English and Chinese, filters, sorting, paging, and the
 index kept in sync with courses, categories and trainers (SQLite FTS5 and
 PostgreSQL pg_trgm behave the same)."""
-from datetime import date, datetime, timedelta, timezone
+
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -24,12 +25,23 @@ def catalogue(factory):
     db.session.commit()
     anna = factory.trainer(name="Anna Müller")
     wang = factory.trainer(name="王小明")
-    rob = factory.course(code="ROB-110", title="工业机器人操作与编程", summary="Jogging, frames and tool data.",
-                         category=robots, language="zh")
-    opc = factory.course(code="OPC-150", title="OPC UA from the ground up", summary="Information models.",
-                         description="Secure channels and **certificates**.", level="intermediate")
-    plc101 = factory.course(code="PLC-101", title="PLC fundamentals", summary="Ladder logic on S7-1500.",
-                            category=plc, level="beginner")
+    rob = factory.course(
+        code="ROB-110",
+        title="工业机器人操作与编程",
+        summary="Jogging, frames and tool data.",
+        category=robots,
+        language="zh",
+    )
+    opc = factory.course(
+        code="OPC-150",
+        title="OPC UA from the ground up",
+        summary="Information models.",
+        description="Secure channels and **certificates**.",
+        level="intermediate",
+    )
+    plc101 = factory.course(
+        code="PLC-101", title="PLC fundamentals", summary="Ladder logic on S7-1500.", category=plc, level="beginner"
+    )
     factory.course(code="HID-1", title="Hidden robot course", published=False)
     factory.run(rob, trainers=[wang], city="Shenzhen")
     factory.run(opc, trainers=[anna], city="Suzhou")
@@ -131,18 +143,19 @@ def test_past_and_cancelled_runs_do_not_count(catalogue, factory):
 
 def test_cards_carry_next_run_and_seats(catalogue, factory):
     opc = catalogue["opc"]
-    later = factory.run(opc, start=datetime.now(timezone.utc) + timedelta(days=40), capacity=5)
+    later = factory.run(opc, start=datetime.now(UTC) + timedelta(days=40), capacity=5)
     factory.enrolment(later)
     page = search_courses(CatalogueQuery.from_args({"q": "opc"}))
     card = page.items[0]
     assert card.next_run.id == opc.runs[0].id
     assert card.seats[later.id] == 4
-    assert [r.id for r in card.upcoming_runs] == sorted([r.id for r in card.upcoming_runs],
-                                                        key=lambda i: next(r.starts_on for r in opc.runs if r.id == i))
+    assert [r.id for r in card.upcoming_runs] == sorted(
+        [r.id for r in card.upcoming_runs], key=lambda i: next(r.starts_on for r in opc.runs if r.id == i)
+    )
 
 
 def test_sorting(catalogue, factory):
-    soon = factory.run(catalogue["plc"], start=datetime.now(timezone.utc) + timedelta(days=2))
+    soon = factory.run(catalogue["plc"], start=datetime.now(UTC) + timedelta(days=2))
     assert soon
     assert codes(sort="next")[:1] == ["PLC-101"]
     assert codes(sort="title") == ["OPC-150", "PLC-101", "ROB-110"] or codes(sort="title")[0] == "OPC-150"
@@ -163,16 +176,35 @@ def test_pagination_and_page_past_the_end(factory):
 
 
 def test_lenient_parsing_ignores_bad_values():
-    query = CatalogueQuery.from_args({"page": "abc", "per_page": "100000", "level": "guru", "month": "2026-13",
-                                      "sort": "sideways", "open_only": "maybe", "q": "a\x00b" + "x" * 500})
+    query = CatalogueQuery.from_args(
+        {
+            "page": "abc",
+            "per_page": "100000",
+            "level": "guru",
+            "month": "2026-13",
+            "sort": "sideways",
+            "open_only": "maybe",
+            "q": "a\x00b" + "x" * 500,
+        }
+    )
     assert query.page == 1 and query.per_page == 100 and query.level is None and query.month is None
     assert query.sort == "relevance" and not query.open_only
     assert "\x00" not in query.q and len(query.q) <= 200
 
 
-@pytest.mark.parametrize("args", [{"page": "0"}, {"per_page": "x"}, {"level": "guru"}, {"mode": "teleport"},
-                                  {"language": "xx"}, {"sort": "random"}, {"month": "2026-1"},
-                                  {"open_only": "perhaps"}])
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"page": "0"},
+        {"per_page": "x"},
+        {"level": "guru"},
+        {"mode": "teleport"},
+        {"language": "xx"},
+        {"sort": "random"},
+        {"month": "2026-1"},
+        {"open_only": "perhaps"},
+    ],
+)
 def test_strict_parsing_refuses_bad_values(args):
     with pytest.raises(ValidationFailed):
         CatalogueQuery.from_args(args, strict=True)
@@ -192,7 +224,7 @@ def test_default_order_pages_through_dated_then_undated_courses(app, factory):
     """Courses with upcoming runs come first by their next start, then the others
     by title, with every page boundary (inside the dated part, across the two,
     inside the undated part) giving each course exactly once."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     dated = []
     for days, title in [(30, "Beta"), (10, "Delta"), (20, "Alpha"), (10, "Charlie"), (40, "Echo")]:
         course = factory.course(title=title)
@@ -219,8 +251,11 @@ def test_default_order_pages_through_dated_then_undated_courses(app, factory):
 
 
 def _grams(course_id):
-    return set(db.session.execute(db.text("SELECT gram FROM course_search_grams WHERE course_id = :c"),
-                                  {"c": course_id}).scalars())
+    return set(
+        db.session.execute(
+            db.text("SELECT gram FROM course_search_grams WHERE course_id = :c"), {"c": course_id}
+        ).scalars()
+    )
 
 
 def test_short_terms_use_the_short_term_index_and_follow_every_change(catalogue, factory):

@@ -1,4 +1,5 @@
 """Helpers for the certificate tests: a finished run with attendance taken."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,8 +17,11 @@ def completed_run(factory, names=("Anna Müller",), *, absent=(), course=None, *
         enrolment = factory.enrolment(run, factory.trainee(name=name))
         enrolments.append(enrolment)
         for meeting in run.meetings:
-            db.session.add(Attendance(enrolment_id=enrolment.id, meeting_id=meeting.id,
-                                      status="absent" if name in absent else "present"))
+            db.session.add(
+                Attendance(
+                    enrolment_id=enrolment.id, meeting_id=meeting.id, status="absent" if name in absent else "present"
+                )
+            )
     db.session.commit()
     return run, enrolments
 

@@ -1,6 +1,7 @@
 """Issue 18: a certificate keeps the course title in both languages as issued,
 prints both (the original first), and its Open Badges credential carries both
 as a JSON-LD language map beside the plain ``name``, under a valid signature."""
+
 from __future__ import annotations
 
 import pypdfium2 as pdfium
@@ -82,10 +83,20 @@ def test_an_english_original_comes_first_and_a_one_language_course_prints_one_ti
 
 def test_a_one_language_design_puts_its_language_first(factory):
     from datetime import date
-    doc = pdf.CertificateDoc(code="X", holder_name="欧阳晓燕", course_title=ZH, course_title_translation=EN,
-                             course_title_language="zh", hours=16, starts_on=date(2026, 3, 2),
-                             ends_on=date(2026, 3, 3), completed_on=date(2026, 3, 3), issued_on=date(2026, 3, 4),
-                             verify_url="https://training.example.com/verify/X")
+
+    doc = pdf.CertificateDoc(
+        code="X",
+        holder_name="欧阳晓燕",
+        course_title=ZH,
+        course_title_translation=EN,
+        course_title_language="zh",
+        hours=16,
+        starts_on=date(2026, 3, 2),
+        ends_on=date(2026, 3, 3),
+        completed_on=date(2026, 3, 3),
+        issued_on=date(2026, 3, 4),
+        verify_url="https://training.example.com/verify/X",
+    )
     assert pdf.course_titles(doc, pdf.Design(language="en")) == (EN, ZH)
     assert pdf.course_titles(doc, pdf.Design(language="zh")) == (ZH, EN)
     assert pdf.course_titles(doc, pdf.Design(language="bilingual")) == (ZH, EN)

@@ -1,13 +1,14 @@
 """Verifiable credentials anyone can check: keys at /.well-known (JWKS, did:web),
 kid in the VC-JWT header, a Bitstring Status List entry in every credential,
 revocation flips the bit at once, and the repository's verifier script."""
+
 from __future__ import annotations
 
 import base64
 import gzip
 import importlib.util
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -41,6 +42,7 @@ def _fetcher(client):
         response = client.get(parts.path)
         assert response.status_code == 200, (url, response.status_code)
         return response.data
+
     return fetch
 
 
@@ -68,6 +70,7 @@ def _bit(client, entry) -> int:
 def test_jwks_key_verifies_the_vc_jwt(client, factory, admin):
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
+
     run, _ = completed_run(factory, ["欧阳晓燕"])
     (code,) = _issue(client, admin, run)
     token = client.get(f"/verify/{code}/badge.jwt").get_data(as_text=True)
@@ -101,7 +104,9 @@ def test_revoking_flips_the_bit_at_once_and_the_credential_says_so(client, facto
     assert _bit(client, entry) == 0 and _bit(client, other_entry) == 0
 
     before = client.get(f"/verify/{code}/badge.jwt").get_data(as_text=True)
-    assert api(client, admin).post(f"/api/v1/certificates/{code}/revoke", json={"reason": "Exam fraud"}).status_code == 200
+    assert (
+        api(client, admin).post(f"/api/v1/certificates/{code}/revoke", json={"reason": "Exam fraud"}).status_code == 200
+    )
     assert _bit(client, entry) == 1
     assert _bit(client, other_entry) == 0
     after = client.get(f"/verify/{code}/badge.jwt")
@@ -112,14 +117,23 @@ def test_revoking_flips_the_bit_at_once_and_the_credential_says_so(client, facto
     verifier = _script()
     assert verifier.verify(before, _fetcher(client), scheme="http")["revoked"] is True
     assert verifier.verify(before, _fetcher(client), scheme="http")["valid"] is False
-    good = verifier.verify(client.get(f"/verify/{other}/badge.jwt").get_data(as_text=True), _fetcher(client),
-                           scheme="http")
-    assert good == {"issuer": "did:web:localhost", "name": good["name"], "signature": "valid", "revoked": False,
-                    "expired": False, "not_yet_valid": False, "valid": True}
+    good = verifier.verify(
+        client.get(f"/verify/{other}/badge.jwt").get_data(as_text=True), _fetcher(client), scheme="http"
+    )
+    assert good == {
+        "issuer": "did:web:localhost",
+        "name": good["name"],
+        "signature": "valid",
+        "revoked": False,
+        "expired": False,
+        "not_yet_valid": False,
+        "valid": True,
+    }
 
 
 def test_a_forged_credential_fails_the_verifier(client, factory, admin):
     import pytest
+
     run, _ = completed_run(factory, ["Wang Fang"])
     (code,) = _issue(client, admin, run)
     token = client.get(f"/verify/{code}/badge.jwt").get_data(as_text=True)
@@ -163,7 +177,7 @@ def test_expired_credentials_are_reported_as_expired(client, factory, admin):
     run, _ = completed_run(factory, ["Zhao Min"])
     (code,) = _issue(client, admin, run)
     token = client.get(f"/verify/{code}/badge.jwt").get_data(as_text=True)
-    far = datetime(2100, 1, 1, tzinfo=timezone.utc)
+    far = datetime(2100, 1, 1, tzinfo=UTC)
     credential = _parts(token)[1]
     result = _script().verify(token, _fetcher(client), scheme="http", now=far)
     assert result["expired"] is ("validUntil" in credential)

@@ -1,11 +1,12 @@
 """Dates in the right zone: completion in the run's zone, issue and expiry on
 the organisation's calendar (ORG_TIMEZONE), badge dates with their real
 offsets, and nothing that depends on the server's own time zone."""
+
 from __future__ import annotations
 
 import re
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from training.certificates.models import Certificate
 from training.certificates.services import issue_for_run, public_view
 from training.extensions import db
 
-UTC = timezone.utc
+UTC = UTC
 # 2026-11-29 21:00 to 2026-11-30 00:30 in Shanghai: the evening class ends after midnight there,
 # while it is still the afternoon of the 29th in UTC.
 START = datetime(2026, 11, 29, 13, 0, tzinfo=UTC)
@@ -38,9 +39,17 @@ def server_in_honolulu(monkeypatch):
 
 def _evening_run(factory, timezone_name="Asia/Shanghai", **course):
     admin = factory.admin()
-    run = Run(course=factory.course(**course), capacity=5, timezone=timezone_name, status="open",
-              starts_on=date(2026, 11, 29), ends_on=date(2026, 11, 30), location="Room 1", city="Shanghai",
-              meetings=[Meeting(starts_at=START, ends_at=END, finalised_at=END)])
+    run = Run(
+        course=factory.course(**course),
+        capacity=5,
+        timezone=timezone_name,
+        status="open",
+        starts_on=date(2026, 11, 29),
+        ends_on=date(2026, 11, 30),
+        location="Room 1",
+        city="Shanghai",
+        meetings=[Meeting(starts_at=START, ends_at=END, finalised_at=END)],
+    )
     db.session.add(run)
     db.session.commit()
     enrolment = factory.enrolment(run, factory.trainee(name="王小明"))
@@ -123,6 +132,7 @@ def test_pages_show_the_organisations_today_not_the_servers(app, client, factory
     certificate = _issue(admin, run, END + timedelta(minutes=30))
     monkeypatch.setattr("training.types.utcnow", lambda: datetime(2027, 11, 30, 17, 0, tzinfo=UTC))
     from training.types import org_today
+
     assert org_today() == date(2027, 12, 1) and date.today() != date(2027, 12, 1)
     login(client, admin)
     page = client.get("/admin/certificates/renewals").get_data(as_text=True)
@@ -134,8 +144,10 @@ def test_no_code_reads_the_servers_local_date_or_clock():
     """date.today(), naive datetime.now()/utcnow() and time.localtime() take the
     server's zone (or none); every date comes from training.types instead."""
     root = Path(__file__).resolve().parents[2]
-    banned = re.compile(r"date\.today\(\)|datetime\.now\(\)|datetime\.utcnow\(\)|time\.localtime\(|"
-                        r"utcnow\(\)\.date\(\)|_at\.date\(\)|fromtimestamp\([^,()]*\)")
+    banned = re.compile(
+        r"date\.today\(\)|datetime\.now\(\)|datetime\.utcnow\(\)|time\.localtime\(|"
+        r"utcnow\(\)\.date\(\)|_at\.date\(\)|fromtimestamp\([^,()]*\)"
+    )
     offenders = []
     for folder in ("training", "templates"):
         for path in (root / folder).rglob("*"):

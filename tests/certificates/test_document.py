@@ -1,5 +1,6 @@
 """The certificate document: CJK text layer, a QR code a real decoder reads,
 a PAdES signature that validates and breaks when one byte changes, fonts."""
+
 from __future__ import annotations
 
 import io
@@ -103,27 +104,49 @@ def test_embedded_key_is_generated_once_encrypted_and_kept(tmp_path):
 
 def test_signer_uses_configured_key_files(tmp_path):
     from cryptography.hazmat.primitives import serialization
+
     material = signing.load_material({"SIGNING_DIR": str(tmp_path / "k"), "ORG_NAME": "Org"})
-    (tmp_path / "key.pem").write_bytes(material.key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"file secret")))
-    (tmp_path / "cert.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\n" + __import__("base64").encodebytes(
-        material.cert.dump()) + b"-----END CERTIFICATE-----\n")
+    (tmp_path / "key.pem").write_bytes(
+        material.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"file secret"),
+        )
+    )
+    (tmp_path / "cert.pem").write_bytes(
+        b"-----BEGIN CERTIFICATE-----\n"
+        + __import__("base64").encodebytes(material.cert.dump())
+        + b"-----END CERTIFICATE-----\n"
+    )
     (tmp_path / "pass").write_text("file secret\n")
-    settings = {"SIGNING_KEY_FILE": str(tmp_path / "key.pem"), "SIGNING_CERT_FILE": str(tmp_path / "cert.pem"),
-                "SIGNING_KEY_PASSPHRASE_FILE": str(tmp_path / "pass")}
+    settings = {
+        "SIGNING_KEY_FILE": str(tmp_path / "key.pem"),
+        "SIGNING_CERT_FILE": str(tmp_path / "cert.pem"),
+        "SIGNING_KEY_PASSPHRASE_FILE": str(tmp_path / "pass"),
+    }
     loaded = signing.load_material(settings)
     assert loaded.source.startswith("files:") and loaded.kid == material.kid
     with pytest.raises(signing.SigningUnavailable):
-        signing.load_material({"SIGNING_KEY_FILE": str(tmp_path / "missing.pem"),
-                               "SIGNING_CERT_FILE": str(tmp_path / "missing.pem")})
+        signing.load_material(
+            {"SIGNING_KEY_FILE": str(tmp_path / "missing.pem"), "SIGNING_CERT_FILE": str(tmp_path / "missing.pem")}
+        )
 
 
 def _doc(name="欧阳晓燕", title="PLC Programming", **kw) -> pdf.CertificateDoc:
     code = codes.generate()
-    return pdf.CertificateDoc(code=code, holder_name=name, course_title=title, hours=16, starts_on=date(2026, 3, 2),
-                              ends_on=date(2026, 3, 3), completed_on=date(2026, 3, 3), issued_on=date(2026, 3, 4),
-                              verify_url=f"http://localhost/verify/{code}", trainers=("王建国",), **kw)
+    return pdf.CertificateDoc(
+        code=code,
+        holder_name=name,
+        course_title=title,
+        hours=16,
+        starts_on=date(2026, 3, 2),
+        ends_on=date(2026, 3, 3),
+        completed_on=date(2026, 3, 3),
+        issued_on=date(2026, 3, 4),
+        verify_url=f"http://localhost/verify/{code}",
+        trainers=("王建国",),
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -152,12 +175,17 @@ def test_embedded_truetype_cjk_font(app):
     assert "欧阳晓燕" in _text(data)
 
 
-@pytest.mark.parametrize("name,title", [
-    ("爱新觉罗·欧阳司马慕容晓燕" * 4, "OPC UA 信息建模与工业物联网集成实战" * 3),
-    ("Maximiliane Josephine Würtemberg-Hohenzollern von Schönfeld-Aldringen " * 2,
-     "Advanced Industrial Robotics: Offline Programming, Simulation, Safety-Rated Monitored Stops and "
-     "Collaborative Applications with ABB, KUKA and FANUC Controllers in Mixed Production Cells"),
-])
+@pytest.mark.parametrize(
+    "name,title",
+    [
+        ("爱新觉罗·欧阳司马慕容晓燕" * 4, "OPC UA 信息建模与工业物联网集成实战" * 3),
+        (
+            "Maximiliane Josephine Würtemberg-Hohenzollern von Schönfeld-Aldringen " * 2,
+            "Advanced Industrial Robotics: Offline Programming, Simulation, Safety-Rated Monitored Stops and "
+            "Collaborative Applications with ABB, KUKA and FANUC Controllers in Mixed Production Cells",
+        ),
+    ],
+)
 def test_long_names_and_titles_stay_inside_the_frame(name, title):
     data = pdf.render(_doc(name, title, expires_on=date(2029, 3, 3)), pdf.Design())
     document = pdfium.PdfDocument(data)

@@ -1,6 +1,7 @@
 """One document per certificate: made and signed once at issue, stored write-once
 by SHA-256, the same bytes on every download; checked on the verification page;
 PAdES B-T with a timestamp from a local timestamp authority; keys rotate."""
+
 from __future__ import annotations
 
 import hashlib
@@ -29,13 +30,17 @@ def _issue(client, admin, run) -> list[str]:
 
 
 def _check(client, code: str, data: bytes, name="certificate.pdf"):
-    return client.post(f"/verify/{code}", data={"document": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data")
+    return client.post(
+        f"/verify/{code}", data={"document": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
 
 
 def _verdict(html: str) -> dict:
-    match = re.search(r'id="doc-check-result"\s+data-verdict="([^"]+)" data-matches="([^"]+)"\s+'
-                      r'data-signature="([^"]+)" data-status="([^"]+)"', html)
+    match = re.search(
+        r'id="doc-check-result"\s+data-verdict="([^"]+)" data-matches="([^"]+)"\s+'
+        r'data-signature="([^"]+)" data-status="([^"]+)"',
+        html,
+    )
     assert match, html[:2000]
     return dict(zip(("verdict", "matches", "signature", "status"), match.groups(), strict=False))
 
@@ -74,13 +79,21 @@ def test_one_changed_byte_fails_the_hash_and_the_signature(client, factory, admi
 
     ok = _check(client, code, genuine)
     assert ok.status_code == 200
-    assert _verdict(ok.get_data(as_text=True)) == {"verdict": "genuine", "matches": "yes", "signature": "intact",
-                                                    "status": "valid"}
+    assert _verdict(ok.get_data(as_text=True)) == {
+        "verdict": "genuine",
+        "matches": "yes",
+        "signature": "intact",
+        "status": "valid",
+    }
 
     bad = _check(client, code, _flip_one_byte(genuine))
     assert bad.status_code == 200
-    assert _verdict(bad.get_data(as_text=True)) == {"verdict": "not-genuine", "matches": "no",
-                                                     "signature": "broken", "status": "valid"}
+    assert _verdict(bad.get_data(as_text=True)) == {
+        "verdict": "not-genuine",
+        "matches": "no",
+        "signature": "broken",
+        "status": "valid",
+    }
     # pyHanko agrees, independently of the page
     (signature,) = PdfFileReader(io.BytesIO(_flip_one_byte(genuine))).embedded_signatures
     status = validate_pdf_signature(signature, ValidationContext(trust_roots=[signing.current_signer().certificate]))
@@ -106,14 +119,19 @@ def test_unreadable_unsigned_and_missing_uploads_get_a_clear_answer(client, fact
     assert junk["signature"] == "unreadable" and junk["matches"] == "no"
     truncated = api(client, admin).get(f"/api/v1/certificates/{code}/pdf").data[:5000]
     assert _verdict(_check(client, code, truncated).get_data(as_text=True))["verdict"] == "not-genuine"
-    from training.certificates import pdf
     from tests.certificates.test_document import _doc
+    from training.certificates import pdf
+
     unsigned = _verdict(_check(client, code, pdf.render(_doc(), pdf.Design())).get_data(as_text=True))
     assert unsigned["signature"] == "unsigned"
     empty = client.post(f"/verify/{code}", data={}, content_type="multipart/form-data")
     assert empty.status_code == 422
-    assert client.post("/verify/NOTACODE", data={"document": (io.BytesIO(b"%PDF"), "x.pdf")},
-                       content_type="multipart/form-data").status_code == 404
+    assert (
+        client.post(
+            "/verify/NOTACODE", data={"document": (io.BytesIO(b"%PDF"), "x.pdf")}, content_type="multipart/form-data"
+        ).status_code
+        == 404
+    )
 
 
 def test_revoked_superseded_and_template_changes_keep_the_issued_document(app, client, factory, admin):
@@ -123,6 +141,7 @@ def test_revoked_superseded_and_template_changes_keep_the_issued_document(app, c
     before_b = api(client, admin).get(f"/api/v1/certificates/{code_b}/pdf").data
 
     from training.certificates import templates
+
     template = templates.default_template()
     template.title_en, template.title_zh = "Changed Title", "新标题"
     db.session.commit()
@@ -140,8 +159,9 @@ def test_revoked_superseded_and_template_changes_keep_the_issued_document(app, c
     # the reissued certificate has its own document (with the new template and name)
     new_pdf = api(client, admin).get(f"/api/v1/certificates/{new_code}/pdf").data
     assert new_pdf != before_b
-    assert api(client).get(f"/api/v1/certificates/{new_code}").get_json()["sha256"] == hashlib.sha256(
-        new_pdf).hexdigest()
+    assert (
+        api(client).get(f"/api/v1/certificates/{new_code}").get_json()["sha256"] == hashlib.sha256(new_pdf).hexdigest()
+    )
 
     # the stamped copy is a separate download for the holder and admins
     stamped = login(client, a.user).get(f"/certificates/{code_a}/status.pdf")
@@ -164,8 +184,10 @@ def test_certificates_without_a_document_get_one_once(app, client, factory, admi
     assert "1 documents stored" in result.output
     db.session.expire_all()
     assert db.session.scalar(db.select(Certificate.document_sha256).where(Certificate.code == other_code))
-    assert db.session.scalar(db.select(Certificate.document_sha256).where(Certificate.code == code)) == \
-        hashlib.sha256(first).hexdigest()
+    assert (
+        db.session.scalar(db.select(Certificate.document_sha256).where(Certificate.code == code))
+        == hashlib.sha256(first).hexdigest()
+    )
 
 
 def test_rotated_key_signs_new_documents_and_old_ones_still_verify(app, client, factory, admin, tmp_path):
@@ -178,8 +200,11 @@ def test_rotated_key_signs_new_documents_and_old_ones_still_verify(app, client, 
     new_kid = signing.current_signer().material.kid
     assert new_kid != old_kid and new_kid in result.output
 
-    code_two = api(client, admin).post(f"/api/v1/certificates/{code_one}/reissue",
-                                       json={"holder_name": "First P. Person"}).get_json()["code"]
+    code_two = (
+        api(client, admin)
+        .post(f"/api/v1/certificates/{code_one}/reissue", json={"holder_name": "First P. Person"})
+        .get_json()["code"]
+    )
     old_pdf = api(client, admin).get(f"/api/v1/certificates/{code_one}/pdf").data
     new_pdf = api(client, admin).get(f"/api/v1/certificates/{code_two}/pdf").data
     for code, data, kid in ((code_one, old_pdf, old_kid), (code_two, new_pdf, new_kid)):
@@ -225,8 +250,10 @@ def test_timestamped_signature_validates_against_the_local_tsa(app, client, fact
 
     (signature,) = PdfFileReader(io.BytesIO(data)).embedded_signatures
     status = validate_pdf_signature(
-        signature, ValidationContext(trust_roots=[signing.current_signer().certificate]),
-        ts_validation_context=ValidationContext(trust_roots=[local_tsa.root]))
+        signature,
+        ValidationContext(trust_roots=[signing.current_signer().certificate]),
+        ts_validation_context=ValidationContext(trust_roots=[local_tsa.root]),
+    )
     assert status.intact and status.valid and status.trusted and status.bottom_line
     assert status.coverage.name == "ENTIRE_FILE"
     ts = status.timestamp_validity
@@ -238,6 +265,7 @@ def test_timestamped_signature_validates_against_the_local_tsa(app, client, fact
 
 def test_an_unreachable_tsa_refuses_to_issue_and_changes_nothing(app, client, factory, admin):
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
@@ -252,10 +280,12 @@ def test_an_unreachable_tsa_refuses_to_issue_and_changes_nothing(app, client, fa
 def test_an_unencrypted_key_of_an_older_version_is_imported_encrypted(tmp_path):
     key, cert_pem = signing._generate("Old Org")
     from cryptography.hazmat.primitives import serialization
+
     old = tmp_path / "signing"
     old.mkdir()
-    (old / "signing-key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (old / "signing-key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     (old / "signing-cert.pem").write_bytes(cert_pem)
     material = signing.load_material({"SIGNING_DIR": str(old), "ORG_NAME": "Old Org"})
     assert material.cert.dump() == signing._load_certs(cert_pem)[0].dump()  # the same key signs on
@@ -266,6 +296,7 @@ def test_an_unencrypted_key_of_an_older_version_is_imported_encrypted(tmp_path):
 @pytest.mark.postgres
 def test_two_first_downloads_at_once_store_one_document(app, client, factory, admin):
     import threading
+
     run, (enrolment,) = completed_run(factory, ["Race Condition"])
     (code,) = _issue(client, admin, run)
     db.session.execute(update(Certificate).values(document_sha256=None))
@@ -279,6 +310,7 @@ def test_two_first_downloads_at_once_store_one_document(app, client, factory, ad
         barrier.wait(timeout=30)
         response = caller.get(f"/api/v1/certificates/{code}/pdf")
         results.append((response.status_code, response.data))
+
     threads = [threading.Thread(target=download, args=(caller,)) for caller in callers]
     for t in threads:
         t.start()
@@ -296,23 +328,30 @@ def test_a_pdf_dropped_on_the_verify_form_is_found_by_hash_or_by_the_code_it_nam
     run, _ = completed_run(factory, ["Huang Lei"])
     (code,) = _issue(client, admin, run)
     genuine = api(client, admin).get(f"/api/v1/certificates/{code}/pdf").data
-    found = client.post("/verify", data={"document": (io.BytesIO(genuine), "c.pdf")},
-                        content_type="multipart/form-data")
+    found = client.post(
+        "/verify", data={"document": (io.BytesIO(genuine), "c.pdf")}, content_type="multipart/form-data"
+    )
     assert found.status_code == 200
-    assert _verdict(found.get_data(as_text=True)) == {"verdict": "genuine", "matches": "yes", "signature": "intact",
-                                                       "status": "valid"}
+    assert _verdict(found.get_data(as_text=True)) == {
+        "verdict": "genuine",
+        "matches": "yes",
+        "signature": "intact",
+        "status": "valid",
+    }
 
     changed = bytearray(genuine)
     at = genuine.index(b"/Contents <") + 60  # a hex digit of the signature value
     changed[at] = ord("0") if changed[at] != ord("0") else ord("1")
-    named = client.post("/verify", data={"document": (io.BytesIO(bytes(changed)), "c.pdf")},
-                        content_type="multipart/form-data")
+    named = client.post(
+        "/verify", data={"document": (io.BytesIO(bytes(changed)), "c.pdf")}, content_type="multipart/form-data"
+    )
     assert named.status_code == 200
     assert _verdict(named.get_data(as_text=True))["verdict"] == "not-genuine"
     assert "Huang Lei" in named.get_data(as_text=True)
 
-    unknown = client.post("/verify", data={"document": (io.BytesIO(b"%PDF-1.4 nothing"), "x.pdf")},
-                          content_type="multipart/form-data")
+    unknown = client.post(
+        "/verify", data={"document": (io.BytesIO(b"%PDF-1.4 nothing"), "x.pdf")}, content_type="multipart/form-data"
+    )
     assert unknown.status_code == 200
     assert 'data-verdict="unknown"' in unknown.get_data(as_text=True)
     assert client.post("/verify", data={}, content_type="multipart/form-data").status_code == 422

@@ -1,5 +1,6 @@
 """Issuing (never twice, in bulk, as a job), revoking, reissuing, expiry,
 verification lookups with bad input, permissions, e-mail, renewals."""
+
 from __future__ import annotations
 
 import io
@@ -29,8 +30,11 @@ def test_issuing_twice_gives_one_certificate_per_enrolment(client, factory, admi
     assert [s["reason"] for s in first["skipped"]] == ["attendance_below_minimum"]
     second = api(client, admin).post(f"/api/v1/runs/{run.id}/certificates").get_json()
     assert second["issued"] == []
-    assert sorted(s["reason"] for s in second["skipped"]) == ["already_issued", "already_issued",
-                                                                "attendance_below_minimum"]
+    assert sorted(s["reason"] for s in second["skipped"]) == [
+        "already_issued",
+        "already_issued",
+        "attendance_below_minimum",
+    ]
     assert _count() == 2
 
 
@@ -42,8 +46,10 @@ def test_never_before_the_run_is_complete(factory, admin):
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
-                    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions")
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions",
+)
 def test_two_admins_issuing_at_once_on_postgresql(app, factory):
     run, enrolments = completed_run(factory, [f"Trainee {i}" for i in range(12)])
     admins = [factory.admin(), factory.admin()]
@@ -54,6 +60,7 @@ def test_two_admins_issuing_at_once_on_postgresql(app, factory):
         with app.app_context():
             try:
                 from training.accounts.models import User
+
                 actor = db.session.get(User, admin_id)
                 barrier.wait(timeout=10)
                 results.append(services.issue_for_run(actor, run_id))
@@ -127,7 +134,9 @@ def test_revoking_shows_on_the_verification_page_at_once(client, factory, admin)
     run, _ = completed_run(factory, ["Anna Müller"])
     code = services.issue_for_run(admin, run.id)["issued"][0]["code"]
     assert 'data-status="valid"' in client.get(f"/verify/{code}").get_data(as_text=True)
-    response = api(client, admin).post(f"/api/v1/certificates/{code}/revoke", json={"reason": "Attendance sheet forged"})
+    response = api(client, admin).post(
+        f"/api/v1/certificates/{code}/revoke", json={"reason": "Attendance sheet forged"}
+    )
     assert response.status_code == 200 and response.get_json()["status"] == "revoked"
     page = client.get(f"/verify/{code}")
     html = page.get_data(as_text=True)
@@ -178,9 +187,16 @@ def test_codes_typed_in_lower_case_with_spaces_and_dashes_are_accepted(client, f
     assert api(client).get(f"/api/v1/certificates/{codes.display(code).lower()}").status_code == 200
 
 
-@pytest.mark.parametrize("bad", [
-    "NOTACODE", "0" * 27 + "X", "", "<script>alert(1)</script>", "A" * 500,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "NOTACODE",
+        "0" * 27 + "X",
+        "",
+        "<script>alert(1)</script>",
+        "A" * 500,
+    ],
+)
 def test_forged_truncated_and_garbage_codes_are_clear_404s(client, factory, admin, bad):
     run, _ = completed_run(factory, ["Anna Müller"])
     real = services.issue_for_run(admin, run.id)["issued"][0]["code"]
@@ -247,7 +263,9 @@ def test_run_zip_holds_one_signed_pdf_per_certificate(client, factory, admin):
         assert all(archive.read(n).startswith(b"%PDF") and b"/ETSI.CAdES.detached" in archive.read(n) for n in names)
     login(client, admin)
     printed = client.get(f"/admin/runs/{run.id}/certificates-print.pdf")
-    assert printed.status_code == 200 and printed.data.count(b"/Type /Page\n") + printed.data.count(b"/Type /Page ") >= 3
+    assert (
+        printed.status_code == 200 and printed.data.count(b"/Type /Page\n") + printed.data.count(b"/Type /Page ") >= 3
+    )
 
 
 def test_renewal_list_and_reminders_once(client, factory, admin, mailbox):
@@ -276,6 +294,7 @@ def test_auto_issue_for_courses_that_issue_automatically(factory, mailbox):
 
 def test_lookups_are_rate_limited(tmp_path, pg_database):
     from tests.conftest import make_test_app
+
     app = make_test_app(tmp_path, pg_database, RATELIMIT_ENABLED=True)
     client = app.test_client()
     with app.app_context():

@@ -1,6 +1,7 @@
 """Issue 18: certificates issued before the course title was bilingual keep their
 title as the original, its language detected from the text, with no translation;
 the columns go again on downgrade. SQLite, and PostgreSQL with TEST_DATABASE_URL."""
+
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
@@ -17,7 +18,7 @@ TITLES = {
 }
 
 
-def test_issued_titles_become_the_original_language(empty_database):  # noqa: F811
+def test_issued_titles_become_the_original_language(empty_database):  # noqa: F811 - the fixture imported above, taken by name
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database})
     with app.app_context():
         upgrade(revision="0018a_bilingual_content")
@@ -31,14 +32,32 @@ def test_issued_titles_become_the_original_language(empty_database):  # noqa: F8
             _insert(conn, "enrolments", run_id=run_id, user_id=user_id, status="confirmed", source="self")
             enrolment_id = conn.execute(sa.text("SELECT id FROM enrolments")).scalar()
             for code, title in TITLES.items():
-                _insert(conn, "certificates", code=code, enrolment_id=enrolment_id, course_title=title,
-                        holder_name="A", course_code="C1", issuer_name="Org")
+                _insert(
+                    conn,
+                    "certificates",
+                    code=code,
+                    enrolment_id=enrolment_id,
+                    course_title=title,
+                    holder_name="A",
+                    course_code="C1",
+                    issuer_name="Org",
+                )
         upgrade(revision="0018b_certificate_titles")
         with db.engine.connect() as conn:
-            rows = {code: (title, lang, other) for code, title, lang, other in conn.execute(sa.text(
-                "SELECT code, course_title, course_title_language, course_title_translation FROM certificates"))}
-        assert rows == {"AAAA": (TITLES["AAAA"], "en", ""), "BBBB": (TITLES["BBBB"], "zh", ""),
-                        "CCCC": (TITLES["CCCC"], "zh", ""), "DDDD": (TITLES["DDDD"], "en", "")}
+            rows = {
+                code: (title, lang, other)
+                for code, title, lang, other in conn.execute(
+                    sa.text(
+                        "SELECT code, course_title, course_title_language, course_title_translation FROM certificates"
+                    )
+                )
+            }
+        assert rows == {
+            "AAAA": (TITLES["AAAA"], "en", ""),
+            "BBBB": (TITLES["BBBB"], "zh", ""),
+            "CCCC": (TITLES["CCCC"], "zh", ""),
+            "DDDD": (TITLES["DDDD"], "en", ""),
+        }
         downgrade(revision="0018a_bilingual_content")
         with db.engine.connect() as conn:
             columns = {c["name"] for c in sa.inspect(conn).get_columns("certificates")}

@@ -1,5 +1,6 @@
 """Certificate templates: bad uploads and markup are refused with a message and
 change nothing; good ones are used; the preview renders; badges are sound."""
+
 from __future__ import annotations
 
 import base64
@@ -24,8 +25,14 @@ def _png(size=(200, 80), colour=(200, 30, 30, 255)) -> bytes:
 
 def _form(template, **overrides):
     data = {f: getattr(template, f) for f in templates.TEXT_FIELDS}
-    data.update(language=template.language, border=template.border, primary_color=template.primary_color,
-                accent_color=template.accent_color, paper_color=template.paper_color, course_id="")
+    data.update(
+        language=template.language,
+        border=template.border,
+        primary_color=template.primary_color,
+        accent_color=template.accent_color,
+        paper_color=template.paper_color,
+        course_id="",
+    )
     data.update(overrides)
     return data
 
@@ -35,8 +42,9 @@ def test_logo_that_is_not_an_image_is_refused_and_nothing_changes(client, admin)
     login(client, admin)
     data = _form(template, title_en="Changed title")
     data["logo"] = (io.BytesIO(b"%PDF-1.4 not an image at all"), "logo.png")
-    response = client.post(f"/admin/certificates/templates/{template.id}", data=data,
-                           content_type="multipart/form-data")
+    response = client.post(
+        f"/admin/certificates/templates/{template.id}", data=data, content_type="multipart/form-data"
+    )
     assert response.status_code == 422
     assert "not an image we can use" in response.get_data(as_text=True)
     db.session.expire_all()
@@ -49,8 +57,9 @@ def test_a_40_mb_upload_is_refused_with_a_message(client, admin):
     login(client, admin)
     data = _form(template)
     data["logo"] = (io.BytesIO(b"\x89PNG" + b"\0" * (40 * 1024 * 1024)), "huge.png")
-    response = client.post(f"/admin/certificates/templates/{template.id}", data=data,
-                           content_type="multipart/form-data")
+    response = client.post(
+        f"/admin/certificates/templates/{template.id}", data=data, content_type="multipart/form-data"
+    )
     assert 400 <= response.status_code < 500
     assert "larger than 2 MB" in response.get_data(as_text=True)
     db.session.expire_all()
@@ -60,8 +69,10 @@ def test_a_40_mb_upload_is_refused_with_a_message(client, admin):
 def test_markup_in_template_text_is_refused(client, admin):
     template = templates.default_template()
     login(client, admin)
-    response = client.post(f"/admin/certificates/templates/{template.id}",
-                           data=_form(template, title_en="<b>Certificate</b><script>x()</script>"))
+    response = client.post(
+        f"/admin/certificates/templates/{template.id}",
+        data=_form(template, title_en="<b>Certificate</b><script>x()</script>"),
+    )
     assert response.status_code == 422
     assert "Plain text only" in response.get_data(as_text=True)
     db.session.expire_all()
@@ -82,8 +93,15 @@ def test_course_template_with_logo_and_signatures_is_used_and_previewed(client, 
     course = factory.course(title="Machine Vision Basics")
     login(client, admin)
     base = templates.default_template()
-    data = _form(base, name="Vision", course_id=str(course.id), language="en", title_en="Certificate of Attendance",
-                 signatory1_name="Dr. Hans Becker", signatory1_title="Lead Assessor")
+    data = _form(
+        base,
+        name="Vision",
+        course_id=str(course.id),
+        language="en",
+        title_en="Certificate of Attendance",
+        signatory1_name="Dr. Hans Becker",
+        signatory1_title="Lead Assessor",
+    )
     data["logo"] = (io.BytesIO(_png()), "logo.png")
     data["signatory1_image"] = (io.BytesIO(_png((300, 100), (0, 0, 0, 0))), "sig.png")
     response = client.post("/admin/certificates/templates/new", data=data, content_type="multipart/form-data")
@@ -100,10 +118,13 @@ def test_course_template_with_logo_and_signatures_is_used_and_previewed(client, 
     data = api(client, admin).get(f"/api/v1/certificates/{code}/pdf").data
     assert b"/DCTDecode" in data  # the logo
     import pypdfium2 as pdfium
+
     text = pdfium.PdfDocument(data)[0].get_textpage().get_text_range()
     assert "CERTIFICATE OF ATTENDANCE" in text and "Dr. Hans Becker" in text and "结业证书" not in text
 
-    duplicate = client.post("/admin/certificates/templates/new", data=_form(base, name="Again", course_id=str(course.id)))
+    duplicate = client.post(
+        "/admin/certificates/templates/new", data=_form(base, name="Again", course_id=str(course.id))
+    )
     assert duplicate.status_code == 409
 
 
@@ -122,15 +143,20 @@ def test_open_badges_credential_and_its_signed_form(client, factory, admin):
 
     token = client.get(f"/verify/{code}/badge.jwt").get_data(as_text=True)
     header_b64, payload_b64, signature_b64 = token.split(".")
-    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
+    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731 - a one-line local helper
     header = json.loads(base64.urlsafe_b64decode(pad(header_b64)))
     assert header["alg"] == "RS256" and header["typ"] == "vc+jwt"
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
+
     cert = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
-    cert.public_key().verify(base64.urlsafe_b64decode(pad(signature_b64)), f"{header_b64}.{payload_b64}".encode(),
-                             padding.PKCS1v15(), hashes.SHA256())
+    cert.public_key().verify(
+        base64.urlsafe_b64decode(pad(signature_b64)),
+        f"{header_b64}.{payload_b64}".encode(),
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )
     assert json.loads(base64.urlsafe_b64decode(pad(payload_b64)))["id"] == credential["id"]
 
 

@@ -1,5 +1,6 @@
 """Companies, coordinators and people through the JSON API: who may do what,
 and refusals that change nothing."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,15 @@ def _count(model):
 def test_admin_creates_a_company_and_reads_it(client, factory):
     admin = factory.admin()
     caller = api(client, admin)
-    r = caller.post("/api/v1/companies", json={"code": "sz-auto", "name": "Suzhou Auto Parts",
-                                               "name_zh": "苏州汽车零部件", "credit_code": "91320500MA1XYZ1234"})
+    r = caller.post(
+        "/api/v1/companies",
+        json={
+            "code": "sz-auto",
+            "name": "Suzhou Auto Parts",
+            "name_zh": "苏州汽车零部件",
+            "credit_code": "91320500MA1XYZ1234",
+        },
+    )
     assert r.status_code == 201, r.json
     body = r.json
     assert body["id"] and body["code"] == "SZ-AUTO" and body["name_zh"] == "苏州汽车零部件"
@@ -27,12 +35,18 @@ def test_admin_creates_a_company_and_reads_it(client, factory):
     assert caller.get(f"/api/v1/companies/{body['id']}").json["credit_code"] == "91320500MA1XYZ1234"
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"name": "No code"}, "code"), ({"code": "X1"}, "name"), ({"code": "a b!", "name": "Bad code"}, "code"),
-    ({"code": 5, "name": "N"}, "code"), ({"code": "X2", "name": ["list"]}, "name"),
-    ({"code": "X3", "name": "N", "credit_code": "91 32$"}, "credit_code"),
-    ({"code": "X" * 40, "name": "Too long"}, "code"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"name": "No code"}, "code"),
+        ({"code": "X1"}, "name"),
+        ({"code": "a b!", "name": "Bad code"}, "code"),
+        ({"code": 5, "name": "N"}, "code"),
+        ({"code": "X2", "name": ["list"]}, "name"),
+        ({"code": "X3", "name": "N", "credit_code": "91 32$"}, "credit_code"),
+        ({"code": "X" * 40, "name": "Too long"}, "code"),
+    ],
+)
 def test_bad_company_input_is_422_and_saves_nothing(client, factory, data, field):
     caller = api(client, factory.admin())
     r = caller.post("/api/v1/companies", json=data)
@@ -60,8 +74,12 @@ def test_a_coordinator_sees_their_company_and_not_another(client, factory):
     coordinator = factory.coordinator(mine)
     caller = api(client, coordinator)
     assert caller.get(f"/api/v1/companies/{mine.id}").status_code == 200
-    for path in (f"/api/v1/companies/{other.id}", f"/api/v1/companies/{other.id}/people",
-                 f"/api/v1/companies/{other.id}/report", "/api/v1/companies/999999"):
+    for path in (
+        f"/api/v1/companies/{other.id}",
+        f"/api/v1/companies/{other.id}/people",
+        f"/api/v1/companies/{other.id}/report",
+        "/api/v1/companies/999999",
+    ):
         r = caller.get(path)
         assert r.status_code == 404, path
         assert r.json["error"]["code"] == "not_found"
@@ -76,8 +94,9 @@ def find(email):
 
 def test_admin_names_a_coordinator_who_sets_a_password_through_the_invitation(client, factory, mailbox):
     company = factory.company(name="Weber Maschinenbau Suzhou")
-    r = api(client, factory.admin()).post(f"/api/v1/companies/{company.id}/coordinators",
-                                          json={"email": "Hr@Weber.example", "name": "Anna Weber"})
+    r = api(client, factory.admin()).post(
+        f"/api/v1/companies/{company.id}/coordinators", json={"email": "Hr@Weber.example", "name": "Anna Weber"}
+    )
     assert r.status_code == 201, r.json
     assert r.json["role"] == "coordinator" and r.json["status"] == "member" and r.json["company_id"] == company.id
     user = find("hr@weber.example")
@@ -85,11 +104,12 @@ def test_admin_names_a_coordinator_who_sets_a_password_through_the_invitation(cl
     mails = [m for m in mailbox() if m["To"] == "hr@weber.example"]
     assert len(mails) == 1 and "coordinator" in mails[0]["Subject"]
     link = [w for w in mails[0].get_content().split() if "/invitations/" in w][0]
-    path = link[link.index("/invitations/"):]
+    path = link[link.index("/invitations/") :]
     page = client.get(path)
     assert page.status_code == 200
-    done = client.post(path, data={"name": "Anna Weber", "password": "a long secret 2026", "confirm":
-                                   "a long secret 2026"})
+    done = client.post(
+        path, data={"name": "Anna Weber", "password": "a long secret 2026", "confirm": "a long secret 2026"}
+    )
     assert done.status_code == 302
     db.session.expire_all()
     assert find("hr@weber.example").password_hash
@@ -106,13 +126,13 @@ def test_coordinators_cannot_name_coordinators(client, factory):
 def test_a_coordinator_adds_people_and_lists_them(client, factory):
     company = factory.company()
     caller = api(client, factory.coordinator(company))
-    r = caller.post(f"/api/v1/companies/{company.id}/people", json={"email": "wang.fang@example.com",
-                                                                   "name": "王芳"})
+    r = caller.post(f"/api/v1/companies/{company.id}/people", json={"email": "wang.fang@example.com", "name": "王芳"})
     assert r.status_code == 201 and r.json["status"] == "member"
     person = find("wang.fang@example.com")
     assert person.company_id == company.id and person.role == "trainee" and person.locale == "zh"
-    again = caller.post(f"/api/v1/companies/{company.id}/people", json={"email": "wang.fang@example.com",
-                                                                       "name": "王芳"})
+    again = caller.post(
+        f"/api/v1/companies/{company.id}/people", json={"email": "wang.fang@example.com", "name": "王芳"}
+    )
     assert again.status_code == 409 and again.json["error"]["code"] == "already_member"
     listed = caller.get(f"/api/v1/companies/{company.id}/people").json
     assert [p["email"] for p in listed["items"] if p["role"] == "trainee"] == ["wang.fang@example.com"]
@@ -126,8 +146,11 @@ def test_an_existing_account_is_invited_and_joins_when_signing_in(client, factor
     assert r.status_code == 201 and r.json["status"] == "pending"
     db.session.expire_all()
     assert db.session.get(User, outsider.id).company_id is None
-    assert [p["status"] for p in caller.get(f"/api/v1/companies/{company.id}/people").json["items"]
-            if p["email"] == "li.lei@example.com"] == ["pending"]
+    assert [
+        p["status"]
+        for p in caller.get(f"/api/v1/companies/{company.id}/people").json["items"]
+        if p["email"] == "li.lei@example.com"
+    ] == ["pending"]
     login = client.post("/login", data={"email": "li.lei@example.com", "password": "correct horse battery staple"})
     assert login.status_code == 302
     db.session.expire_all()
@@ -138,14 +161,23 @@ def test_an_existing_account_is_invited_and_joins_when_signing_in(client, factor
 def test_an_invited_address_without_account_joins_on_registration(client, factory):
     company = factory.company()
     from training.companies.services import add_person
+
     add_person(factory.admin(), company.id, "new.person@example.com", "New Person")
     # add_person made the account in the company already (no password yet)
     assert find("new.person@example.com").company_id == company.id
 
 
-@pytest.mark.parametrize("data", [{}, {"email": "x@example.com"}, {"email": 3, "name": "N"},
-                                  {"email": "not-an-address", "name": "N"}, {"email": "a@example.com", "name": ""},
-                                  {"email": "a@example.com", "name": "x" * 300}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"email": "x@example.com"},
+        {"email": 3, "name": "N"},
+        {"email": "not-an-address", "name": "N"},
+        {"email": "a@example.com", "name": ""},
+        {"email": "a@example.com", "name": "x" * 300},
+    ],
+)
 def test_bad_people_input_is_422_and_saves_nothing(client, factory, data):
     company = factory.company()
     caller = api(client, factory.coordinator(company))
@@ -157,11 +189,37 @@ def test_bad_people_input_is_422_and_saves_nothing(client, factory, data):
 
 def test_the_cli_creates_a_coordinator_of_a_company(runner, factory):
     company = factory.company(code="EMS-KS")
-    result = runner.invoke(args=["users", "create", "--email", "hr@ems.example", "--name", "HR Chen", "--role",
-                                 "coordinator", "--company", "ems-ks", "--password", "a long secret 2026"])
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "hr@ems.example",
+            "--name",
+            "HR Chen",
+            "--role",
+            "coordinator",
+            "--company",
+            "ems-ks",
+            "--password",
+            "a long secret 2026",
+        ]
+    )
     assert result.exit_code == 0, result.output
     user = find("hr@ems.example")
     assert user.role == "coordinator" and user.company_id == company.id
-    missing = runner.invoke(args=["users", "create", "--email", "x@ems.example", "--name", "X", "--role",
-                                  "coordinator", "--password", "a long secret 2026"])
+    missing = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "x@ems.example",
+            "--name",
+            "X",
+            "--role",
+            "coordinator",
+            "--password",
+            "a long secret 2026",
+        ]
+    )
     assert missing.exit_code != 0 and find("x@ems.example") is None

@@ -1,11 +1,12 @@
 """The company lists send a bounded number of SQL queries, however many people
 and enrolments the company has (no N+1)."""
+
 from __future__ import annotations
 
 import pytest
 
-from tests.toolkit import count_queries
 from tests.conftest import login
+from tests.toolkit import count_queries
 from training.extensions import db
 
 
@@ -20,8 +21,7 @@ def _build(factory, people: int):
     return company, coordinator
 
 
-@pytest.mark.parametrize("page", ["people", "enrolments", "attendance", "certificates", "qualifications", "report",
-                                  ""])
+@pytest.mark.parametrize("page", ["people", "enrolments", "attendance", "certificates", "qualifications", "report", ""])
 def test_company_pages_do_not_grow_with_the_company(client, factory, page):
     counts = []
     for people in (3, 24):

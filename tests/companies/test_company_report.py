@@ -1,9 +1,10 @@
 """The company report: figures that reconcile with the platform's for the
 same period, the page, the XLSX export, the API and the monthly e-mail."""
+
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -14,16 +15,38 @@ from training.certificates.models import Certificate
 from training.companies import reports
 from training.extensions import db
 
-COUNTS = ("seats_reserved", "seats_used", "seats_released", "enrolments", "attended_marks", "marks", "no_shows",
-          "completed", "ended", "certificates_valid", "certificates_expiring", "certificates_expired")
+COUNTS = (
+    "seats_reserved",
+    "seats_used",
+    "seats_released",
+    "enrolments",
+    "attended_marks",
+    "marks",
+    "no_shows",
+    "completed",
+    "ended",
+    "certificates_valid",
+    "certificates_expiring",
+    "certificates_expired",
+)
 
 
 def _certificate(enrolment, code, expires_on=None):
     run = enrolment.run
-    cert = Certificate(code=code, enrolment_id=enrolment.id, current_for_enrolment_id=enrolment.id,
-                       holder_name=enrolment.user.display_name, course_code=run.course.code,
-                       course_title=run.course.title, hours=8, run_starts_on=run.starts_on, run_ends_on=run.ends_on,
-                       completed_on=run.ends_on, issuer_name="SMT Academy", expires_on=expires_on)
+    cert = Certificate(
+        code=code,
+        enrolment_id=enrolment.id,
+        current_for_enrolment_id=enrolment.id,
+        holder_name=enrolment.user.display_name,
+        course_code=run.course.code,
+        course_title=run.course.title,
+        hours=8,
+        run_starts_on=run.starts_on,
+        run_ends_on=run.ends_on,
+        completed_on=run.ends_on,
+        issuer_name="SMT Academy",
+        expires_on=expires_on,
+    )
     db.session.add(cert)
     db.session.commit()
     return cert
@@ -35,8 +58,9 @@ def world(factory):
     coordinator = factory.coordinator(a, locale="zh")
     past = factory.past_run(capacity=10)
     future = factory.run(capacity=10)
-    db.session.add(SeatAllocation(run_id=past.id, company_id=a.id, seats=3, released_seats=1,
-                                  released_at=datetime.now(timezone.utc)))
+    db.session.add(
+        SeatAllocation(run_id=past.id, company_id=a.id, seats=3, released_seats=1, released_at=datetime.now(UTC))
+    )
     db.session.commit()
     people_a = [factory.member(a) for _ in range(3)]
     people_b = [factory.member(b) for _ in range(2)]
@@ -71,9 +95,20 @@ def test_company_figures_add_up_to_the_platform_figures(world):
     assert (fb.certificates_valid, fb.certificates_expired) == (1, 0)
     assert nobody.certificates_expired == 1  # the loner's, in the platform's figures only
     loner_only = {k: getattr(platform, k) - getattr(fa, k) - getattr(fb, k) for k in COUNTS}
-    assert loner_only == {"seats_reserved": 0, "seats_used": 0, "seats_released": 0, "enrolments": 1,
-                          "attended_marks": 2, "marks": 2, "no_shows": 0, "completed": 1, "ended": 1,
-                          "certificates_valid": 0, "certificates_expiring": 0, "certificates_expired": 1}
+    assert loner_only == {
+        "seats_reserved": 0,
+        "seats_used": 0,
+        "seats_released": 0,
+        "enrolments": 1,
+        "attended_marks": 2,
+        "marks": 2,
+        "no_shows": 0,
+        "completed": 1,
+        "ended": 1,
+        "certificates_valid": 0,
+        "certificates_expiring": 0,
+        "certificates_expired": 1,
+    }
     assert platform.by_status["waitlisted"] == fb.by_status["waitlisted"] == 1
 
 
@@ -91,6 +126,7 @@ def test_the_report_api_answers_the_figures_and_hides_other_companies(client, wo
 
 def test_the_report_page_has_a_chart_and_an_xlsx_export(client, world):
     from openpyxl import load_workbook
+
     a, _b, coordinator, past, future = world
     login(client, coordinator)
     query = f"from={past.starts_on - timedelta(days=1)}&to={future.ends_on}"
@@ -113,7 +149,7 @@ def test_the_monthly_email_goes_once_in_the_coordinators_language_and_not_when_e
     empty = factory.company(code="EMPTY")
     factory.coordinator(empty)
     month_after = past.starts_on.replace(day=28) + timedelta(days=10)
-    now = datetime(month_after.year, month_after.month, 2, 3, tzinfo=timezone.utc)
+    now = datetime(month_after.year, month_after.month, 2, 3, tzinfo=UTC)
     sent = reports.send_monthly_reports(now)
     assert reports.send_monthly_reports(now) == 0
     to = sorted(m["To"] for m in mailbox() if "report" in m["Subject"].lower() or "报告" in m["Subject"])
@@ -125,6 +161,7 @@ def test_the_monthly_email_goes_once_in_the_coordinators_language_and_not_when_e
 
 def test_coverage_counts_only_the_companys_people_on_its_positions(client, factory):
     from training.qualifications.models import Grant, Position, PositionPerson, PositionRequirement, Skill
+
     a, b = factory.company(code="CA"), factory.company(code="CB")
     coordinator = factory.coordinator(a)
     welder_a, welder_b, idle_a = factory.member(a), factory.member(b), factory.member(a)
@@ -138,8 +175,15 @@ def test_coverage_counts_only_the_companys_people_on_its_positions(client, facto
     for person in (welder_a, welder_b, idle_a):
         db.session.add(PositionPerson(position_id=station.id, user_id=person.id))
     for person in (welder_a, welder_b):
-        db.session.add(Grant(user_id=person.id, skill_id=skill.id, level=1, source="manual",
-                             valid_from=date.today() - timedelta(days=10)))
+        db.session.add(
+            Grant(
+                user_id=person.id,
+                skill_id=skill.id,
+                level=1,
+                source="manual",
+                valid_from=date.today() - timedelta(days=10),
+            )
+        )
     db.session.commit()
     report = api(client, coordinator).get(f"/api/v1/companies/{a.id}/report").json
     # Two people of company A work there, one qualified: B's qualified welder does not cover A's gap.
@@ -155,12 +199,14 @@ def test_coverage_counts_only_the_companys_people_on_its_positions(client, facto
 def test_the_company_report_gives_the_dashboards_numbers(client, world, factory, with_summaries):
     """One glossary: the company page, its XLSX and API give the reports API's figures for that company."""
     from training.figures import summaries
+
     a, _b, coordinator, past, future = world
     if with_summaries:
         summaries.refresh()
     query = {"from": (past.starts_on - timedelta(days=1)).isoformat(), "to": future.ends_on.isoformat()}
-    glossary = api(client, factory.admin()).get("/api/v1/reports/summary",
-                                                 query_string=dict(query, company_id=a.id)).json
+    glossary = (
+        api(client, factory.admin()).get("/api/v1/reports/summary", query_string=dict(query, company_id=a.id)).json
+    )
     company = api(client, coordinator).get(f"/api/v1/companies/{a.id}/report", query_string=query).json
     assert company["enrolments"] == glossary["confirmed"] == 3
     assert company["attendance_rate"] == round(100 * glossary["attendance_rate"], 1)

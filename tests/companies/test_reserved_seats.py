@@ -1,6 +1,7 @@
 """Reserved seats: the public sees only unreserved seats, a company's
 people take its reserved seats first, releases return unused seats to the
 public and the waitlist in order, and every refusal changes nothing."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -33,8 +34,10 @@ def _enrol_as(client, user, run, email, name="Someone"):
 
 def test_admin_reserves_seats_and_the_public_sees_only_the_rest(client, setup):
     admin, company, _coordinator, run = setup
-    r = api(client, admin).post(f"/api/v1/runs/{run.id}/allocations",
-                                json={"company_id": company.id, "seats": 4, "release_at": "2030-01-01T09:00:00"})
+    r = api(client, admin).post(
+        f"/api/v1/runs/{run.id}/allocations",
+        json={"company_id": company.id, "seats": 4, "release_at": "2030-01-01T09:00:00"},
+    )
     assert r.status_code == 201, r.json
     assert r.json["seats"] == 4 and r.json["used"] == 0 and r.json["release_at"] == "2030-01-01T01:00:00+00:00"
     assert client.get(f"/api/v1/runs/{run.id}").json["seats_left"] == 2
@@ -81,8 +84,10 @@ def test_the_public_waitlist_does_not_take_reserved_seats(client, factory, setup
 def test_reductions_below_confirmed_and_reservations_beyond_free_seats_are_refused(client, factory, setup):
     admin, company, coordinator, run = setup
     caller = api(client, admin)
-    assert caller.post(f"/api/v1/runs/{run.id}/allocations", json={"company_id": company.id, "seats": 3}
-                       ).status_code == 201
+    assert (
+        caller.post(f"/api/v1/runs/{run.id}/allocations", json={"company_id": company.id, "seats": 3}).status_code
+        == 201
+    )
     for i in range(2):
         _enrol_as(client, coordinator, run, f"x{i}@sz-auto.example")
     low = caller.post(f"/api/v1/runs/{run.id}/allocations", json={"company_id": company.id, "seats": 1})
@@ -94,12 +99,20 @@ def test_reductions_below_confirmed_and_reservations_beyond_free_seats_are_refus
     assert ok.status_code == 200 and ok.json["seats"] == 2 and ok.json["used"] == 2
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"seats": 2}, "company_id"), ({"company_id": "x", "seats": 2}, "company_id"),
-    ({"company_id": True, "seats": 2}, "company_id"), ({"seats": -1}, "seats"), ({"seats": "2"}, "seats"),
-    ({"seats": 2.5}, "seats"), ({"seats": 2, "release_at": "soon"}, "release_at"),
-    ({"seats": 2, "release_at": "1800-01-01T00:00:00Z"}, "release_at"), ({"seats": 2, "overflow": "yes"}, "overflow"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"seats": 2}, "company_id"),
+        ({"company_id": "x", "seats": 2}, "company_id"),
+        ({"company_id": True, "seats": 2}, "company_id"),
+        ({"seats": -1}, "seats"),
+        ({"seats": "2"}, "seats"),
+        ({"seats": 2.5}, "seats"),
+        ({"seats": 2, "release_at": "soon"}, "release_at"),
+        ({"seats": 2, "release_at": "1800-01-01T00:00:00Z"}, "release_at"),
+        ({"seats": 2, "overflow": "yes"}, "overflow"),
+    ],
+)
 def test_bad_allocation_input_is_422_and_saves_nothing(client, setup, data, field):
     admin, company, _coordinator, run = setup
     data = dict(data)
@@ -129,8 +142,9 @@ def test_release_returns_unused_seats_to_the_waitlist_in_order_once(client, fact
     released = services.release_due(utcnow() + timedelta(hours=2))
     assert released == {allocation.id: 3}
     db.session.expire_all()
-    assert [db.session.scalar(select(Enrolment.status).where(Enrolment.user_id == t.id)) for t in trainees] == \
-        ["confirmed"] * 4
+    assert [db.session.scalar(select(Enrolment.status).where(Enrolment.user_id == t.id)) for t in trainees] == [
+        "confirmed"
+    ] * 4
     assert seat_counts(run).public == 1 and seat_counts(run).held == 0
     assert services.release_due(utcnow() + timedelta(hours=3)) == {}  # idempotent
     assert db.session.get(SeatAllocation, allocation.id).released_seats == 3

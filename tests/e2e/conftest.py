@@ -10,6 +10,7 @@ after reading): on SQLite every transaction holds the write lock.
 another viewport with ``@pytest.mark.viewport(width, height)``. Without
 /usr/bin/chromium the browser tests skip, unless REQUIRE_BROWSER=1, when they fail.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,7 @@ TIMEOUT_MS = 60_000
 
 def _generous_expect() -> None:
     from playwright.sync_api import expect
+
     expect.set_options(timeout=TIMEOUT_MS)
 
 
@@ -50,6 +52,7 @@ class LiveServer:
 @pytest.fixture
 def live_server(app):
     from werkzeug.serving import make_server
+
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
@@ -70,9 +73,11 @@ def browser():
             pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} is missing")
         pytest.skip(f"browser tests need Chromium at {CHROMIUM} (set REQUIRE_BROWSER=1 to make this a failure)")
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--no-sandbox", "--disable-background-networking"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+        )
         try:
             yield browser
         finally:
@@ -84,8 +89,14 @@ def page(request, browser, live_server):
     marker = request.node.get_closest_marker("viewport")
     viewport = {"width": marker.args[0], "height": marker.args[1]} if marker else PHONE
     mobile = viewport["width"] < 600
-    context = browser.new_context(viewport=viewport, base_url=live_server.url, is_mobile=mobile, has_touch=mobile,
-                                  device_scale_factor=2 if mobile else 1, locale="en-GB")
+    context = browser.new_context(
+        viewport=viewport,
+        base_url=live_server.url,
+        is_mobile=mobile,
+        has_touch=mobile,
+        device_scale_factor=2 if mobile else 1,
+        locale="en-GB",
+    )
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
@@ -120,6 +131,7 @@ def open_registration_link(page, live_server: LiveServer, email: str) -> None:
     import re
     from email import message_from_bytes, policy
     from urllib.parse import urlsplit
+
     page.wait_for_load_state()
     folder = Path(live_server.app.config["MAIL_DIR"])
     mails = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in folder.glob("*.eml")]

@@ -1,16 +1,16 @@
 """A trainer on a phone: open today's meeting, mark all present, change one to
 late, save; then lose the connection, change a mark, and see it sent when the
 connection returns. Screenshots go to test-artifacts/."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.factories import PASSWORD
 from training.attendance import services
 from training.extensions import db
-
-from tests.factories import PASSWORD
 
 from .conftest import log_in, screenshot
 
@@ -26,9 +26,14 @@ def statuses(meeting):
 
 def test_trainer_takes_attendance_on_a_phone(page, live_server, factory):
     trainer = factory.trainer(name="Li Wei", email="li.wei@example.com")
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
-    run = factory.run(factory.course(title="PLC Programming with IEC 61131-3"), trainers=[trainer], start=start,
-                      meetings=3, location="Suzhou Training Centre, Lab 2")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    run = factory.run(
+        factory.course(title="PLC Programming with IEC 61131-3"),
+        trainers=[trainer],
+        start=start,
+        meetings=3,
+        location="Suzhou Training Centre, Lab 2",
+    )
     names = ["欧阳晓燕", "Anna Müller", "张伟", "Bob Smith", "Carla Rossi", "陈静"]
     for name in names:
         factory.enrolment(run, factory.trainee(name=name))
@@ -78,7 +83,7 @@ def test_trainer_takes_attendance_on_a_phone(page, live_server, factory):
 
 def test_marks_left_offline_are_sent_on_the_next_visit(page, live_server, factory):
     trainer = factory.trainer(name="Wang Fang")
-    run = factory.run(trainers=[trainer], start=datetime.now(timezone.utc) - timedelta(minutes=1), meetings=1)
+    run = factory.run(trainers=[trainer], start=datetime.now(UTC) - timedelta(minutes=1), meetings=1)
     enrolment = factory.enrolment(run, factory.trainee(name="刘洋"))
     meeting = run.meetings[0]
     meeting_id, enrolment_id, email = meeting.id, enrolment.id, trainer.email
@@ -86,10 +91,12 @@ def test_marks_left_offline_are_sent_on_the_next_visit(page, live_server, factor
     log_in(page, email, PASSWORD)
     page.goto(f"/meetings/{meeting_id}/roster")
     # The page was closed while offline with one mark queued, and the same mark queued twice by a retry.
-    page.evaluate("""([m, e]) => localStorage.setItem('attendance-outbox:' + m, JSON.stringify([
+    page.evaluate(
+        """([m, e]) => localStorage.setItem('attendance-outbox:' + m, JSON.stringify([
         {enrolment_id: e, status: 'excused', note: 'flight delayed', idempotency_key: 'abcdef-123456'},
         {enrolment_id: e, status: 'excused', note: 'flight delayed', idempotency_key: 'abcdef-123456'}]))""",
-                  [meeting_id, enrolment_id])
+        [meeting_id, enrolment_id],
+    )
     page.reload()
     page.locator("#roster-status.alert-success").wait_for()
     assert statuses(meeting) == {"刘洋": "excused"}

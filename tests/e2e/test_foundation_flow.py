@@ -1,12 +1,13 @@
 """The whole path through the product in a real browser: a trainee registers and
 enrols, the trainer marks attendance, the admin issues the certificate, and a
 stranger opens its verification page. Screenshots go to test-artifacts/."""
+
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import log_in, open_registration_link, screenshot, TIMEOUT_MS
+from tests.e2e.conftest import TIMEOUT_MS, log_in, open_registration_link, screenshot
 from tests.factories import PASSWORD
 from training.certificates.models import Certificate
 from training.extensions import db
@@ -27,8 +28,9 @@ def test_register_enrol_mark_issue_verify(browser, live_server, factory):
     trainer = factory.trainer(email="trainer@example.com", name="Li Wei")
     start = (utcnow() - timedelta(minutes=10)).replace(microsecond=0)
     course = factory.course(code="ROB-110", title="Industrial robot programming", hours=8)
-    run = factory.run(course, capacity=5, meetings=1, start=start, trainers=[trainer],
-                      enrol_deadline=start + timedelta(hours=2))
+    run = factory.run(
+        course, capacity=5, meetings=1, start=start, trainers=[trainer], enrol_deadline=start + timedelta(hours=2)
+    )
     run_id, course_id = run.id, course.id
     admin_email, trainer_email = admin.email, trainer.email
     # End the test's transaction: on SQLite it would hold the write lock the server needs.

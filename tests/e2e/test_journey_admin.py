@@ -3,6 +3,7 @@ with its sessions through the admin forms, bulk-import trainees from a CSV file
 saved by Chinese Excel, issue the certificates of a finished run and revoke
 one; a stranger then sees the revocation on the public verification page.
 Screenshots go to test-artifacts/."""
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,7 @@ from training.certificates.models import Certificate
 from training.enrolment.models import Enrolment
 from training.extensions import db
 
-from .conftest import PHONE, log_in, screenshot, TIMEOUT_MS
+from .conftest import PHONE, TIMEOUT_MS, log_in, screenshot
 
 pytestmark = pytest.mark.e2e
 DESKTOP = {"width": 1280, "height": 900}
@@ -35,8 +36,9 @@ CSV_ROWS = [
 
 def _context(browser, live_server, viewport=DESKTOP):
     mobile = viewport["width"] < 600
-    context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
-                                  is_mobile=mobile, has_touch=mobile)
+    context = browser.new_context(
+        viewport=viewport, base_url=live_server.url, locale="en-GB", is_mobile=mobile, has_touch=mobile
+    )
     context.set_default_timeout(TIMEOUT_MS)
     return context
 
@@ -93,7 +95,8 @@ def test_admin_creates_course_and_run_imports_trainees_issues_and_revokes(browse
     page.get_by_label("Title (English)", exact=True).fill("Collaborative robot applications")
     page.get_by_label("Title (中文)", exact=True).fill("协作机器人应用")
     page.get_by_label("Summary (English)", exact=True).fill(
-        "Set up a cobot cell with force limits, grippers and a safety assessment.")
+        "Set up a cobot cell with force limits, grippers and a safety assessment."
+    )
     page.get_by_label("Level", exact=True).select_option("intermediate")
     page.get_by_label("Language", exact=True).select_option("en+zh")
     page.get_by_label("Hours", exact=True).fill("14")
@@ -138,7 +141,8 @@ def test_admin_creates_course_and_run_imports_trainees_issues_and_revokes(browse
     page.wait_for_url(f"**/admin/runs/{run_id}/import")
     data = "\r\n".join(",".join(row) for row in CSV_ROWS).encode("gb18030")
     page.get_by_label("CSV file").set_input_files(
-        files=[{"name": "学员名单.csv", "mimeType": "text/csv", "buffer": data}])
+        files=[{"name": "学员名单.csv", "mimeType": "text/csv", "buffer": data}]
+    )
     page.get_by_role("button", name="Preview").click()
     expect(page.get_by_role("heading", name="Preview of 学员名单.csv")).to_be_visible()
     preview = page.locator("table tbody tr")
@@ -151,7 +155,8 @@ def test_admin_creates_course_and_run_imports_trainees_issues_and_revokes(browse
     screenshot(page, "journey-admin-4-import-preview")
     page.get_by_role("button", name="Import 3 trainees").click()
     expect(page.get_by_role("alert").filter(has_text="Import done")).to_contain_text(
-        "2 confirmed, 1 waitlisted, 0 unchanged; 3 new accounts.")
+        "2 confirmed, 1 waitlisted, 0 unchanged; 3 new accounts."
+    )
     roster = page.locator("table.roster-table tbody tr")
     expect(roster).to_have_count(3)
     expect(roster.filter(has_text="王小明")).to_contain_text("Confirmed")
@@ -185,8 +190,9 @@ def test_admin_creates_course_and_run_imports_trainees_issues_and_revokes(browse
     screenshot(page, "journey-admin-7-revoked")
     assert not errors, errors
 
-    code, revoked_on = db.session.execute(select(Certificate.code, Certificate.revoked_at).where(
-        Certificate.revoked_at.is_not(None))).one()
+    code, revoked_on = db.session.execute(
+        select(Certificate.code, Certificate.revoked_at).where(Certificate.revoked_at.is_not(None))
+    ).one()
     valid = db.session.scalars(select(Certificate.code).where(Certificate.revoked_at.is_(None))).all()
     db.session.rollback()
     assert len(valid) == 1
@@ -215,8 +221,13 @@ def test_admin_creates_course_and_run_imports_trainees_issues_and_revokes(browse
     assert (course.language, course.level, course.hours, course.published) == ("en+zh", "intermediate", 14, True)
     assert [m.starts_at.astimezone(run.tz).date() for m in run.meetings] == [monday, monday + timedelta(days=1)]
     assert [t.email for t in run.trainers] == ["zhang.laoshi@example.com"]
-    imported = dict(db.session.execute(select(User.display_name, User.locale).join(
-        Enrolment, Enrolment.user_id == User.id).where(Enrolment.run_id == run_id)).all())
+    imported = dict(
+        db.session.execute(
+            select(User.display_name, User.locale)
+            .join(Enrolment, Enrolment.user_id == User.id)
+            .where(Enrolment.run_id == run_id)
+        ).all()
+    )
     assert set(imported) == {"王小明", "欧阳晓燕", "Anna Müller"}
     assert imported["王小明"] == imported["欧阳晓燕"] == "zh"  # their e-mails arrive in Chinese
     db.session.rollback()

@@ -2,6 +2,7 @@
 Chinese: import the staff from a CSV file saved by Chinese Excel, enrol one
 of them into the seats reserved for the company, and read the company report.
 Screenshots (desktop and phone) go to test-artifacts/."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,7 +14,7 @@ from training.accounts.models import User
 from training.enrolment.models import Enrolment
 from training.extensions import db
 
-from .conftest import PHONE, log_in, screenshot, TIMEOUT_MS
+from .conftest import PHONE, TIMEOUT_MS, log_in, screenshot
 
 pytestmark = pytest.mark.e2e
 DESKTOP = {"width": 1280, "height": 900}
@@ -22,10 +23,12 @@ CSV = "邮箱,姓名\r\nsun.qiang@szpp.example.cn,孙强\r\nhe.li@szpp.example.c
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_coordinator_imports_staff_enrols_into_reserved_seats_and_reads_the_report(
-        browser, live_server, factory, tmp_path, lang):
+    browser, live_server, factory, tmp_path, lang
+):
     company = factory.company(code="SZPP", name="Suzhou Precision Parts Co., Ltd.", name_zh="苏州精密零部件有限公司")
-    coordinator = factory.coordinator(company, name="周红" if lang == "zh" else "Zhou Hong",
-                                      email=f"zhou.hong.{lang}@szpp.example.cn", locale=lang)
+    coordinator = factory.coordinator(
+        company, name="周红" if lang == "zh" else "Zhou Hong", email=f"zhou.hong.{lang}@szpp.example.cn", locale=lang
+    )
     course = factory.course(code="ROB-110", title="Industrial robot operation and programming")
     run = factory.run(course, capacity=4)
     factory.allocation(run, company, 2, overflow=False)
@@ -38,8 +41,13 @@ def test_coordinator_imports_staff_enrols_into_reserved_seats_and_reads_the_repo
 
     for viewport, suffix in ((DESKTOP, "desktop"), (PHONE, "phone")):
         mobile = viewport["width"] < 600
-        context = browser.new_context(viewport=viewport, base_url=live_server.url, is_mobile=mobile,
-                                      has_touch=mobile, locale="zh-CN" if lang == "zh" else "en-GB")
+        context = browser.new_context(
+            viewport=viewport,
+            base_url=live_server.url,
+            is_mobile=mobile,
+            has_touch=mobile,
+            locale="zh-CN" if lang == "zh" else "en-GB",
+        )
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         errors: list[str] = []

@@ -2,6 +2,7 @@
 the waitlist on the roster and offers the seat (desktop); the trainee opens
 the link from the e-mail on a phone and accepts it. Screenshots go to
 test-artifacts/."""
+
 from __future__ import annotations
 
 import re
@@ -19,7 +20,7 @@ from training.enrolment.models import Enrolment
 from training.extensions import db
 from training.types import utcnow
 
-from .conftest import PHONE, log_in, screenshot, TIMEOUT_MS
+from .conftest import PHONE, TIMEOUT_MS, log_in, screenshot
 
 pytestmark = pytest.mark.e2e
 DESKTOP = {"width": 1280, "height": 900}
@@ -27,8 +28,9 @@ DESKTOP = {"width": 1280, "height": 900}
 
 def _context(browser, live_server, viewport):
     mobile = viewport["width"] < 600
-    context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
-                                  is_mobile=mobile, has_touch=mobile)
+    context = browser.new_context(
+        viewport=viewport, base_url=live_server.url, locale="en-GB", is_mobile=mobile, has_touch=mobile
+    )
     context.set_default_timeout(TIMEOUT_MS)
     return context
 

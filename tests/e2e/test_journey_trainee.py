@@ -5,11 +5,12 @@ And the same first steps for a trainee whose browser asks for Chinese.
 
 The steps that are not the trainee's (the trainer's marks, the admin issuing the
 certificate) are done through the services. Screenshots go to test-artifacts/."""
+
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -18,14 +19,14 @@ from sqlalchemy import select
 
 from tests.factories import PASSWORD
 from training.accounts.models import User
-from training.attendance import services as attendance
 from training.attendance import registers
+from training.attendance import services as attendance
 from training.certificates import services as certificates
 from training.enrolment.models import Enrolment
 from training.extensions import db
 from training.types import utcnow
 
-from .conftest import PHONE, log_in, open_registration_link, screenshot, TIMEOUT_MS
+from .conftest import PHONE, TIMEOUT_MS, log_in, open_registration_link, screenshot
 
 pytestmark = pytest.mark.e2e
 DESKTOP = {"width": 1280, "height": 900}
@@ -34,8 +35,9 @@ TRANSLATIONS = Path(__file__).resolve().parents[2] / "training" / "translations"
 
 def _context(browser, live_server, viewport=DESKTOP, locale="en-GB"):
     mobile = viewport["width"] < 600
-    context = browser.new_context(viewport=viewport, base_url=live_server.url, locale=locale,
-                                  is_mobile=mobile, has_touch=mobile)
+    context = browser.new_context(
+        viewport=viewport, base_url=live_server.url, locale=locale, is_mobile=mobile, has_touch=mobile
+    )
     context.set_default_timeout(TIMEOUT_MS)
     return context
 
@@ -48,9 +50,10 @@ def _track_errors(page) -> list[str]:
     return errors
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalogue():
     from babel.support import Translations
+
     return Translations.load(str(TRANSLATIONS), ["zh"], domain="messages")
 
 
@@ -64,18 +67,30 @@ def zh(msgid: str) -> str:
 def _robot_course(factory, trainer, capacity=1):
     """A running meeting (started ten minutes ago) of a course found by 机器人, and a decoy course."""
     factory.course(code="PLC-101", title="PLC 编程基础", summary="Structured Text on Siemens S7-1500.")
-    course = factory.course(code="ROB-210", title="工业机器人编程 Industrial robot programming", hours=8,
-                            summary="Program a six-axis robot cell: frames, paths, I/O and safety zones.")
+    course = factory.course(
+        code="ROB-210",
+        title="工业机器人编程 Industrial robot programming",
+        hours=8,
+        summary="Program a six-axis robot cell: frames, paths, I/O and safety zones.",
+    )
     start = (utcnow() - timedelta(minutes=10)).replace(microsecond=0)
-    run = factory.run(course, capacity=capacity, meetings=1, start=start, trainers=[trainer],
-                      enrol_deadline=start + timedelta(hours=2), cancel_cutoff=start + timedelta(hours=2),
-                      location="Suzhou Training Centre, Robot Lab")
+    run = factory.run(
+        course,
+        capacity=capacity,
+        meetings=1,
+        start=start,
+        trainers=[trainer],
+        enrol_deadline=start + timedelta(hours=2),
+        cancel_cutoff=start + timedelta(hours=2),
+        location="Suzhou Training Centre, Robot Lab",
+    )
     return course, run
 
 
 def _enrolment_id(email: str) -> int:
-    enrolment_id = db.session.scalar(select(Enrolment.id).join(User, Enrolment.user_id == User.id)
-                                     .where(User.email == email))
+    enrolment_id = db.session.scalar(
+        select(Enrolment.id).join(User, Enrolment.user_id == User.id).where(User.email == email)
+    )
     db.session.rollback()  # end the read: an open transaction would block the server's writes
     return enrolment_id
 
@@ -221,7 +236,9 @@ def test_trainee_in_chinese_finds_enrols_and_sees_my_training(browser, live_serv
     page.locator("input[name=confirm]").fill("Gear-box-2031!")
     page.locator("form button[type=submit], form input[type=submit]").click()
     open_registration_link(page, live_server, "zhang.wei@example.com")
-    expect(page.get_by_role("alert").filter(has_text=zh("Your account is ready. Find a course and enrol."))).to_be_visible()
+    expect(
+        page.get_by_role("alert").filter(has_text=zh("Your account is ready. Find a course and enrol."))
+    ).to_be_visible()
 
     page.goto(f"/courses/{course_id}")
     page.locator(f"#run-{run_id}").get_by_role("button", name=zh("Enrol"), exact=True).click()

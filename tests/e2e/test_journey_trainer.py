@@ -2,6 +2,7 @@
 "Teaching" page, and let trainees check themselves in with the code shown on
 the room's screen, typed on one phone and scanned (QR) on another.
 Screenshots go to test-artifacts/."""
+
 from __future__ import annotations
 
 import io
@@ -18,7 +19,7 @@ from training.attendance import services as attendance
 from training.extensions import db
 from training.types import utcnow
 
-from .conftest import PHONE, log_in, screenshot, TIMEOUT_MS
+from .conftest import PHONE, TIMEOUT_MS, log_in, screenshot
 
 pytestmark = pytest.mark.e2e
 SCREEN = {"width": 1280, "height": 800}  # the laptop on the projector
@@ -26,9 +27,15 @@ SCREEN = {"width": 1280, "height": 800}  # the laptop on the projector
 
 def _context(browser, live_server, viewport=PHONE, timezone_id="Asia/Shanghai"):
     mobile = viewport["width"] < 600
-    context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
-                                  timezone_id=timezone_id, is_mobile=mobile, has_touch=mobile,
-                                  device_scale_factor=2 if mobile else 1)
+    context = browser.new_context(
+        viewport=viewport,
+        base_url=live_server.url,
+        locale="en-GB",
+        timezone_id=timezone_id,
+        is_mobile=mobile,
+        has_touch=mobile,
+        device_scale_factor=2 if mobile else 1,
+    )
     context.set_default_timeout(TIMEOUT_MS)
     return context
 
@@ -42,9 +49,12 @@ def _track_errors(page) -> list[str]:
 
 def _statuses(meeting_id):
     from training.attendance.services import get_meeting
+
     db.session.expire_all()
-    result = {e.user.display_name: (r.status, r.note, r.source) if r else None
-              for e, r in attendance.roster(get_meeting(meeting_id))}
+    result = {
+        e.user.display_name: (r.status, r.note, r.source) if r else None
+        for e, r in attendance.roster(get_meeting(meeting_id))
+    }
     db.session.rollback()  # end the read: on SQLite an open transaction would block the server's writes
     return result
 
@@ -56,8 +66,13 @@ def _fits_the_screen(page) -> bool:
 def test_trainer_takes_attendance_on_a_phone_from_the_teaching_page(browser, live_server, factory):
     trainer = factory.trainer(name="Li Wei", email="li.wei@example.com")
     start = (utcnow() - timedelta(minutes=5)).replace(microsecond=0)
-    run = factory.run(factory.course(code="MES-201", title="MES fundamentals: order to shop floor"),
-                      trainers=[trainer], start=start, meetings=2, location="Suzhou Training Centre, Lab 3")
+    run = factory.run(
+        factory.course(code="MES-201", title="MES fundamentals: order to shop floor"),
+        trainers=[trainer],
+        start=start,
+        meetings=2,
+        location="Suzhou Training Centre, Lab 3",
+    )
     names = ["欧阳晓燕", "Anna Müller", "张伟", "Bob Smith"]
     for name in names:
         factory.enrolment(run, factory.trainee(name=name))
@@ -106,8 +121,11 @@ def test_trainer_takes_attendance_on_a_phone_from_the_teaching_page(browser, liv
     expect(page.locator("#save-roster")).to_have_text("Save")
     marked_after_save = page.locator(".roster-row", has_text="欧阳晓燕").locator(".roster-marked").inner_text()
     assert _statuses(meeting_id) == {
-        "欧阳晓燕": ("present", "", "roster"), "Anna Müller": ("present", "", "roster"),
-        "张伟": ("excused", "病假 sick note", "roster"), "Bob Smith": ("absent", "", "roster")}
+        "欧阳晓燕": ("present", "", "roster"),
+        "Anna Müller": ("present", "", "roster"),
+        "张伟": ("excused", "病假 sick note", "roster"),
+        "Bob Smith": ("absent", "", "roster"),
+    }
     screenshot(page, "journey-trainer-3-saved")
 
     # What was saved is what the roster shows after a reload, and the day's card counts it.
@@ -128,8 +146,13 @@ def test_trainer_takes_attendance_on_a_phone_from_the_teaching_page(browser, liv
 def test_trainees_check_themselves_in_with_the_code_on_the_screen(browser, live_server, factory):
     trainer = factory.trainer(name="Wang Fang", email="wang.fang@example.com")
     start = (utcnow() - timedelta(minutes=2)).replace(microsecond=0)
-    run = factory.run(factory.course(code="OPC-110", title="OPC UA for machine builders"), trainers=[trainer],
-                      start=start, meetings=1, location="Shanghai, Room 5")
+    run = factory.run(
+        factory.course(code="OPC-110", title="OPC UA for machine builders"),
+        trainers=[trainer],
+        start=start,
+        meetings=1,
+        location="Shanghai, Room 5",
+    )
     factory.enrolment(run, factory.trainee(name="刘洋", email="liu.yang@example.com"))
     factory.enrolment(run, factory.trainee(name="Carla Rossi", email="carla@example.com"))
     factory.enrolment(run, factory.trainee(name="陈静", email="chen.jing@example.com"))
@@ -202,8 +225,11 @@ def test_trainees_check_themselves_in_with_the_code_on_the_screen(browser, live_
     expect(screen.locator(".roster-row", has_text="陈静").locator(".roster-marked")).to_have_text("Not marked")
     expect(screen.locator("[data-count=present]")).to_have_text("2")
     screenshot(screen, "journey-checkin-5-roster")
-    assert _statuses(meeting_id) == {"刘洋": ("present", "", "checkin"), "Carla Rossi": ("present", "", "checkin"),
-                                     "陈静": None}
+    assert _statuses(meeting_id) == {
+        "刘洋": ("present", "", "checkin"),
+        "Carla Rossi": ("present", "", "checkin"),
+        "陈静": None,
+    }
     assert not errors, errors
     for context in (screen_context, typed_context, scan_context, chen_context):
         context.close()

@@ -1,6 +1,7 @@
 """Browser journey (issue 14): an admin reads the living demo matrix on a desktop and on a
 tablet, filters it by site through the URL, and a trainee with a gap enrols in the next open
 run that closes it with one click. Screenshots under test-artifacts/qualifications-*.png."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,7 @@ from tests.factories import PASSWORD
 from training.enrolment.models import Enrolment
 from training.extensions import db
 
-from .conftest import log_in, screenshot, TIMEOUT_MS
+from .conftest import TIMEOUT_MS, log_in, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -23,6 +24,7 @@ PHONE = {"width": 390, "height": 844}
 def demo_plant(app, factory):
     from training.demo import DEMO_PASSWORD, load_demo
     from training.qualifications.models import Position, PositionPerson
+
     load_demo()
     newcomer = factory.trainee(name="新员工 刘芳", email="liu.fang@example.com", locale="zh")
     station = db.session.scalar(select(Position).where(Position.code == "SZ-L1-ST10"))
@@ -34,8 +36,9 @@ def demo_plant(app, factory):
 
 
 def _page(browser, live_server, viewport):
-    context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
-                                  has_touch=viewport is not DESKTOP)
+    context = browser.new_context(
+        viewport=viewport, base_url=live_server.url, locale="en-GB", has_touch=viewport is not DESKTOP
+    )
     context.set_default_timeout(TIMEOUT_MS)
     return context, context.new_page()
 
@@ -46,8 +49,9 @@ def test_admin_reads_the_matrix(browser, live_server, demo_plant, viewport, name
     context, page = _page(browser, live_server, viewport)
     try:
         log_in(page, "admin@demo.smt-academy.cn", password)
-        page.get_by_role("link", name="Skills matrix").first.click() if viewport is DESKTOP else \
-            page.goto("/qualifications/matrix")
+        page.get_by_role("link", name="Skills matrix").first.click() if viewport is DESKTOP else page.goto(
+            "/qualifications/matrix"
+        )
         page.select_option("#site", label="Suzhou plant 苏州工厂")
         page.get_by_role("button", name="Show").click()
         page.wait_for_load_state()

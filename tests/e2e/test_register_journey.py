@@ -4,19 +4,19 @@ still opens and takes marks; meanwhile a trainee checks in herself; back
 online the trainer's older "absent" is not applied and shown as a conflict,
 which the trainer resolves before finalising the register; then an admin
 issues the certificates. Screenshots go to test-artifacts/."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.factories import PASSWORD
 from training.accounts.models import User
 from training.attendance import checkin, services
 from training.catalogue.models import Meeting
 from training.extensions import db
-
-from tests.factories import PASSWORD
 
 from .conftest import log_in, screenshot
 
@@ -35,10 +35,11 @@ def marks(meeting_id):
 def test_offline_marks_conflict_with_a_self_checkin_then_finalise_and_issue(page, browser, live_server, factory):
     trainer = factory.trainer(name="Li Wei", email="li.wei@example.com")
     admin = factory.admin(name="Training Office", email="office@example.com")
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=20)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
     course = factory.course(code="PLC-201", title="PLC troubleshooting", min_attendance_pct=100)
-    run = factory.run(course, trainers=[trainer], start=start, meetings=1, hours=2,
-                      location="Suzhou Training Centre, Lab 2")
+    run = factory.run(
+        course, trainers=[trainer], start=start, meetings=1, hours=2, location="Suzhou Training Centre, Lab 2"
+    )
     names = ["欧阳晓燕", "Anna Müller", "Bob Smith"]
     users = {n: factory.trainee(name=n) for n in names}
     for user in users.values():
@@ -70,7 +71,7 @@ def test_offline_marks_conflict_with_a_self_checkin_then_finalise_and_issue(page
     anna = db.session.get(User, anna_id)
     meeting = db.session.get(Meeting, meeting_id)
     checkin.ensure_secret(meeting)
-    code = checkin.code_at(meeting, checkin.step_at(datetime.now(timezone.utc)), checkin.SHORT_LENGTH)
+    code = checkin.code_at(meeting, checkin.step_at(datetime.now(UTC)), checkin.SHORT_LENGTH)
     assert checkin.check_in(anna, code=code).attendance.status == "late"
     db.session.rollback()
 
@@ -113,11 +114,17 @@ def test_offline_marks_conflict_with_a_self_checkin_then_finalise_and_issue(page
     admin_page.wait_for_load_state()
     expect(admin_page.get_by_text("finished").or_(admin_page.get_by_text("Issued")).first).to_be_visible()
     screenshot(admin_page, "register-5-issued")
+    from sqlalchemy import func, select
+
     from training.certificates.models import Certificate
     from training.enrolment.models import Enrolment
-    from sqlalchemy import func, select
-    issued = db.session.scalar(select(func.count()).select_from(Certificate).join(
-        Enrolment, Certificate.enrolment_id == Enrolment.id).where(Enrolment.run_id == run_id))
+
+    issued = db.session.scalar(
+        select(func.count())
+        .select_from(Certificate)
+        .join(Enrolment, Certificate.enrolment_id == Enrolment.id)
+        .where(Enrolment.run_id == run_id)
+    )
     db.session.rollback()
     assert issued == 3
     office.close()

@@ -2,6 +2,7 @@
 figures and charts follow the URL, the XLSX downloads with the same totals;
 a trainer sees only their runs; a trainee answers the feedback survey from
 "My training". Screenshots (desktop and phone) go to test-artifacts/."""
+
 from __future__ import annotations
 
 import io
@@ -23,8 +24,14 @@ DESKTOP = {"width": 1280, "height": 900}
 
 def _context(browser, live_server, viewport):
     mobile = viewport["width"] < 600
-    context = browser.new_context(viewport=viewport, base_url=live_server.url, locale="en-GB",
-                                  is_mobile=mobile, has_touch=mobile, accept_downloads=True)
+    context = browser.new_context(
+        viewport=viewport,
+        base_url=live_server.url,
+        locale="en-GB",
+        is_mobile=mobile,
+        has_touch=mobile,
+        accept_downloads=True,
+    )
     context.set_default_timeout(90_000)  # a loaded machine: generous, never a race
     return context
 
@@ -105,11 +112,13 @@ def test_trainee_answers_the_survey_from_my_training(browser, live_server, facto
 
 
 @pytest.mark.parametrize("viewport,suffix", [(DESKTOP, "desktop"), (PHONE, "phone")])
-def test_dashboard_from_the_summaries_shows_when_its_figures_were_taken(browser, live_server, dataset, factory,
-                                                                        viewport, suffix):
+def test_dashboard_from_the_summaries_shows_when_its_figures_were_taken(
+    browser, live_server, dataset, factory, viewport, suffix
+):
     """After a refresh the figures come from the summary tables: the same numbers, with their "as of"
     time; a coordinator reads their company's part; every chart's data opens; nothing is wider than a phone."""
     from training.figures import summaries
+
     company = factory.company()
     for key in (1, 3):
         dataset.enrolments[key].company_id = company.id

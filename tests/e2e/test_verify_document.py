@@ -2,6 +2,7 @@
 page they drop the genuine file, then a copy with one byte changed, and read
 both verdicts; without JavaScript the same form works with its file field.
 Screenshots (phone and desktop) go to test-artifacts/."""
+
 from __future__ import annotations
 
 import base64
@@ -13,7 +14,7 @@ from tests.certificates.conftest import completed_run
 from training.certificates import services
 from training.extensions import db
 
-from .conftest import screenshot, TIMEOUT_MS
+from .conftest import TIMEOUT_MS, screenshot
 
 pytestmark = pytest.mark.e2e
 DESKTOP = {"width": 1280, "height": 900}
@@ -38,7 +39,8 @@ def _tampered(data: bytes) -> bytes:
 
 def _drop(page, data: bytes, name: str) -> None:
     """Drag a file from the desktop onto the drop zone (as the browser would deliver it)."""
-    page.evaluate("""([b64, name]) => {
+    page.evaluate(
+        """([b64, name]) => {
         const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
         const transfer = new DataTransfer();
         transfer.items.add(new File([bytes], name, {type: "application/pdf"}));
@@ -46,14 +48,17 @@ def _drop(page, data: bytes, name: str) -> None:
         for (const type of ["dragenter", "dragover", "drop"]) {
             zone.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
         }
-    }""", [base64.b64encode(data).decode(), name])
+    }""",
+        [base64.b64encode(data).decode(), name],
+    )
 
 
 def test_dropping_a_genuine_and_a_tampered_pdf(browser, live_server, factory):
     code, genuine = _issued_pdf(factory)
     for label, viewport, mobile in (("phone", {"width": 390, "height": 844}, True), ("desktop", DESKTOP, False)):
-        context = browser.new_context(viewport=viewport, base_url=live_server.url, is_mobile=mobile,
-                                      has_touch=mobile, locale="en-GB")
+        context = browser.new_context(
+            viewport=viewport, base_url=live_server.url, is_mobile=mobile, has_touch=mobile, locale="en-GB"
+        )
         context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         errors = []
@@ -96,8 +101,7 @@ def test_the_check_works_without_javascript(browser, live_server, factory, tmp_p
     code, genuine = _issued_pdf(factory)
     path = tmp_path / "certificate.pdf"
     path.write_bytes(_tampered(genuine))
-    context = browser.new_context(viewport=DESKTOP, base_url=live_server.url, java_script_enabled=False,
-                                  locale="en-GB")
+    context = browser.new_context(viewport=DESKTOP, base_url=live_server.url, java_script_enabled=False, locale="en-GB")
     try:
         page = context.new_page()
         page.goto(f"/verify/{code}")

@@ -4,6 +4,7 @@ Shared by the concurrency test (tests/enrolment/test_enrol_concurrency_pg.py)
 and the benchmark (benchmarks/enrol_load.py). Everything talks to 127.0.0.1;
 every loop is bounded in count and time.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -45,6 +46,7 @@ def _pg(url: str):
 class LoadDatabase:
     """A fresh PostgreSQL database with one run of ``capacity`` seats and
     ``trainees`` trainee accounts with bearer tokens."""
+
     url: str
     run_id: int = 0
     warmup_run_id: int = 0
@@ -55,7 +57,7 @@ class LoadDatabase:
     _name: str = ""
 
     @classmethod
-    def create(cls, base_url: str, *, capacity: int = 10, trainees: int = 100, workdir: Path) -> "LoadDatabase":
+    def create(cls, base_url: str, *, capacity: int = 10, trainees: int = 100, workdir: Path) -> LoadDatabase:
         base = _pg(base_url)
         name = f"{base.database or 'training'}_load_{uuid.uuid4().hex[:8]}"
         admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -73,20 +75,41 @@ class LoadDatabase:
         from training.accounts.services import _token_hash
         from training.catalogue.models import Course, Meeting, Run
         from training.extensions import db
+
         app = create_app(server_config(self.url, workdir))
         with app.app_context():
             db.create_all()
             course = Course(code="LOAD-1", title="OPC UA under load", hours=8, published=True)
-            start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=14)
-            run = Run(course=course, capacity=capacity, starts_on=start.date(), ends_on=start.date() + timedelta(days=1),
-                      timezone="Asia/Shanghai", status="open",
-                      meetings=[Meeting(starts_at=start, ends_at=start + timedelta(hours=8))])
-            warmup = Run(course=course, capacity=100000, starts_on=start.date(), ends_on=start.date() + timedelta(days=1),
-                         timezone="Asia/Shanghai", status="open",
-                         meetings=[Meeting(starts_at=start, ends_at=start + timedelta(hours=8))])
+            start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=14)
+            run = Run(
+                course=course,
+                capacity=capacity,
+                starts_on=start.date(),
+                ends_on=start.date() + timedelta(days=1),
+                timezone="Asia/Shanghai",
+                status="open",
+                meetings=[Meeting(starts_at=start, ends_at=start + timedelta(hours=8))],
+            )
+            warmup = Run(
+                course=course,
+                capacity=100000,
+                starts_on=start.date(),
+                ends_on=start.date() + timedelta(days=1),
+                timezone="Asia/Shanghai",
+                status="open",
+                meetings=[Meeting(starts_at=start, ends_at=start + timedelta(hours=8))],
+            )
             db.session.add_all([run, warmup])
-            users = [User(email=f"load{i}@example.com", display_name=f"学员 {i}", role="trainee", active=True,
-                          session_version=1) for i in range(trainees + 1)]
+            users = [
+                User(
+                    email=f"load{i}@example.com",
+                    display_name=f"学员 {i}",
+                    role="trainee",
+                    active=True,
+                    session_version=1,
+                )
+                for i in range(trainees + 1)
+            ]
             db.session.add_all(users)
             db.session.flush()
             tokens = []
@@ -114,18 +137,30 @@ class LoadDatabase:
     def drop(self) -> None:
         admin = create_engine(self._admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": self._name})
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :n AND pid <> pg_backend_pid()"
+                ),
+                {"n": self._name},
+            )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self._name}"'))
         admin.dispose()
 
 
 def server_config(url: str, workdir: Path) -> dict:
-    return {"SQLALCHEMY_DATABASE_URI": str(_pg(url).render_as_string(hide_password=False)),
-            "SECRET_KEY": "load-test", "RATELIMIT_ENABLED": False, "JOBS_MODE": "thread",
-            "MAIL_SERVER": None, "MAIL_DIR": str(workdir / "mail"), "UPLOAD_DIR": str(workdir / "uploads"),
-            "PUBLIC_BASE_URL": "http://127.0.0.1", "SIGNING_DIR": str(workdir / "signing"),
-            "DOCUMENT_DIR": str(workdir / "documents")}
+    return {
+        "SQLALCHEMY_DATABASE_URI": str(_pg(url).render_as_string(hide_password=False)),
+        "SECRET_KEY": "load-test",
+        "RATELIMIT_ENABLED": False,
+        "JOBS_MODE": "thread",
+        "MAIL_SERVER": None,
+        "MAIL_DIR": str(workdir / "mail"),
+        "UPLOAD_DIR": str(workdir / "uploads"),
+        "PUBLIC_BASE_URL": "http://127.0.0.1",
+        "SIGNING_DIR": str(workdir / "signing"),
+        "DOCUMENT_DIR": str(workdir / "documents"),
+    }
 
 
 class Server:
@@ -139,10 +174,27 @@ class Server:
         self.log = open(workdir / "gunicorn.log", "wb")
         env = dict(os.environ, RATELIMIT_ENABLED="false", PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "--workers", str(workers), "--threads", str(threads),
-             "--worker-class", "gthread", "--bind", f"127.0.0.1:{self.port}", "--timeout", "60",
-             "--graceful-timeout", "5", app_spec],
-            cwd=str(ROOT), env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+                "--worker-class",
+                "gthread",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--timeout",
+                "60",
+                "--graceful-timeout",
+                "5",
+                app_spec,
+            ],
+            cwd=str(ROOT),
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self.base = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -182,9 +234,12 @@ class Answer:
 
 
 def post_enrolment(base: str, run_id: int, token: str, timeout: float = 60) -> Answer:
-    request = urllib.request.Request(f"{base}/api/v1/runs/{run_id}/enrolments", data=b"{}", method="POST",
-                                     headers={"Authorization": f"Bearer {token}",
-                                              "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/api/v1/runs/{run_id}/enrolments",
+        data=b"{}",
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=timeout) as r:

@@ -1,5 +1,6 @@
 """The proof that a run is never oversold: simultaneous enrolments through the
 real HTTP stack (gunicorn, several workers and threads) on PostgreSQL."""
+
 import os
 
 import pytest
@@ -10,7 +11,8 @@ PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.postgres, pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.slow,
     pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set TEST_DATABASE_URL to run the concurrency proof"),
 ]
 
@@ -34,8 +36,11 @@ def test_100_simultaneous_enrolments_and_20_repeats_never_oversell(load_server):
     answers, _wall = fire(server.base, database.run_id, tokens)
 
     statuses = sorted({a.status for a in answers})
-    assert set(statuses) <= {201, 409}, (statuses, [a.body for a in answers if a.status not in (201, 409)][:3],
-                                         server.read_log())
+    assert set(statuses) <= {201, 409}, (
+        statuses,
+        [a.body for a in answers if a.status not in (201, 409)][:3],
+        server.read_log(),
+    )
     assert all(a.status == 201 for a in answers if a.token != database.repeat_token)
 
     repeats = [a for a in answers if a.token == database.repeat_token]
@@ -45,8 +50,9 @@ def test_100_simultaneous_enrolments_and_20_repeats_never_oversell(load_server):
     assert all(a.body["error"]["code"] == "already_enrolled" for a in conflicts)
     assert all(a.body["error"].get("enrolment_id") == created.body["id"] for a in conflicts)
 
-    rows = database.query("SELECT id, user_id, status, confirmed_at, waitlisted_at FROM enrolments "
-                          "WHERE run_id = :r", r=database.run_id)
+    rows = database.query(
+        "SELECT id, user_id, status, confirmed_at, waitlisted_at FROM enrolments WHERE run_id = :r", r=database.run_id
+    )
     assert len(rows) == 101
     assert len({r.user_id for r in rows}) == 101  # one enrolment per trainee, the repeater included
     confirmed = [r for r in rows if r.status == "confirmed"]
@@ -77,14 +83,20 @@ def test_simultaneous_cancellations_enrolments_and_capacity_change_keep_the_orde
     confirmed = [services.enrol(factory.trainee(), run.id) for _ in range(5)]
     waiting = [services.enrol(factory.trainee(), run.id) for _ in range(10)]
     newcomers = [factory.trainee() for _ in range(10)]
-    ids = {"confirmed": [(e.user_id, e.id) for e in confirmed], "waiting": [e.user_id for e in waiting],
-           "new": [u.id for u in newcomers], "admin": admin.id, "run": run.id}
+    ids = {
+        "confirmed": [(e.user_id, e.id) for e in confirmed],
+        "waiting": [e.user_id for e in waiting],
+        "new": [u.id for u in newcomers],
+        "admin": admin.id,
+        "run": run.id,
+    }
     db.session.remove()
     barrier = threading.Barrier(16)
     failures = []
 
     def work(kind, arg):
         from training.accounts.models import User
+
         with app.app_context():
             try:
                 barrier.wait(timeout=30)
@@ -100,9 +112,11 @@ def test_simultaneous_cancellations_enrolments_and_capacity_change_keep_the_orde
             finally:
                 db.session.remove()
 
-    threads = ([threading.Thread(target=work, args=("cancel", c)) for c in ids["confirmed"]]
-               + [threading.Thread(target=work, args=("enrol", u)) for u in ids["new"]]
-               + [threading.Thread(target=work, args=("capacity", None))])
+    threads = (
+        [threading.Thread(target=work, args=("cancel", c)) for c in ids["confirmed"]]
+        + [threading.Thread(target=work, args=("enrol", u)) for u in ids["new"]]
+        + [threading.Thread(target=work, args=("capacity", None))]
+    )
     for t in threads:
         t.start()
     for t in threads:

@@ -2,11 +2,10 @@
 all-or-nothing commit, re-imports, refusals of bad files, and the JSON import."""
 
 import pytest
-
-from tests.toolkit import count_queries
 from sqlalchemy import func, select
 
-from tests.conftest import api, login
+from tests.conftest import api
+from tests.toolkit import count_queries
 from training.accounts.models import User
 from training.enrolment import imports
 from training.enrolment.models import Enrolment
@@ -24,7 +23,9 @@ def _count(model):
 def test_csv_encodings(encoding):
     rows = imports.read_csv(CSV.encode(encoding))
     assert [(r["row"], r["email"], r["name"], r["company"]) for r in rows] == [
-        (2, "wang.xm@example.com", "王小明", "上汽集团"), (3, "anna@example.com", "Anna Müller", "Bosch")]
+        (2, "wang.xm@example.com", "王小明", "上汽集团"),
+        (3, "anna@example.com", "Anna Müller", "Bosch"),
+    ]
 
 
 def test_chinese_headers_semicolons_and_no_header():
@@ -34,17 +35,20 @@ def test_chinese_headers_semicolons_and_no_header():
     assert [(r["email"], r["name"]) for r in rows] == [("x@example.com", "X Y"), ("y@example.com", "Y Z")]
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"", "empty"),
-    (b"\x00\x01\x02binary\x00" * 100, "binary"),
-    (b"PK\x03\x04" + b"\x00" * 100, "Excel workbook"),
-    (b"email,name\n\"unterminated,quote\n", "not valid CSV"),
-    (b"foo,bar\nbaz,qux\n", "header"),
-    (b"email,company\nx@example.com,Y\n", "no name column"),
-    (b"email,name\n", "no trainees"),
-    (b"a" * (imports.MAX_BYTES + 1), "at most 2 MB"),
-    (b"email,name\n\xff\xfe\xfa\x80\x81", "encoding"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02binary\x00" * 100, "binary"),
+        (b"PK\x03\x04" + b"\x00" * 100, "Excel workbook"),
+        (b'email,name\n"unterminated,quote\n', "not valid CSV"),
+        (b"foo,bar\nbaz,qux\n", "header"),
+        (b"email,company\nx@example.com,Y\n", "no name column"),
+        (b"email,name\n", "no trainees"),
+        (b"a" * (imports.MAX_BYTES + 1), "at most 2 MB"),
+        (b"email,name\n\xff\xfe\xfa\x80\x81", "encoding"),
+    ],
+)
 def test_bad_files_are_refused_clearly(data, words):
     with pytest.raises(imports.ImportRefused) as err:
         imports.read_csv(data)
@@ -57,18 +61,24 @@ def test_preview_outcomes_then_commit_then_reimport_changes_nothing(factory):
     known = factory.trainee(email="known@example.com")
     enrolled = factory.trainee(email="enrolled@example.com")
     factory.enrolment(run, enrolled)
-    text = ("email,name\nknown@example.com,Known\nnew1@example.com,New One\nenrolled@example.com,E\n"
-            "new2@example.com,New Two\n")
+    text = (
+        "email,name\nknown@example.com,Known\nnew1@example.com,New One\nenrolled@example.com,E\n"
+        "new2@example.com,New Two\n"
+    )
     rows = imports.read_csv(text.encode())
     preview = imports.preview(admin, run.id, rows)
     assert [(r.email, r.account, r.outcome) for r in preview.rows] == [
-        ("known@example.com", "existing", "confirmed"), ("new1@example.com", "new", "waitlisted"),
-        ("enrolled@example.com", "existing", "existing"), ("new2@example.com", "new", "waitlisted")]
+        ("known@example.com", "existing", "confirmed"),
+        ("new1@example.com", "new", "waitlisted"),
+        ("enrolled@example.com", "existing", "existing"),
+        ("new2@example.com", "new", "waitlisted"),
+    ]
     users_before = _count(User)
     assert users_before == 3 and _count(Enrolment) == 1  # the preview saved nothing
     result = imports.commit(admin, run.id, rows)
     assert (result.enrolled, result.waitlisted, result.existing, result.accounts_created) == (1, 2, 1, 2)
     from training.enrolment.services import waitlist_positions
+
     positions = waitlist_positions([run.id])
     by_email = {e.user.email: e for e in db.session.scalars(select(Enrolment))}
     assert positions[by_email["new1@example.com"].id] == 1 and positions[by_email["new2@example.com"].id] == 2
@@ -84,8 +94,13 @@ def test_preview_outcomes_then_commit_then_reimport_changes_nothing(factory):
 def test_commit_is_all_or_nothing(factory):
     admin = factory.admin()
     run = factory.run()
-    rows = imports.read_csv(("email,name\nok@example.com,OK\nbroken-address,X\nlong@example.com," + "名" * 10_000
-                             + "\nok@example.com,Twice\n").encode())
+    rows = imports.read_csv(
+        (
+            "email,name\nok@example.com,OK\nbroken-address,X\nlong@example.com,"
+            + "名" * 10_000
+            + "\nok@example.com,Twice\n"
+        ).encode()
+    )
     preview = imports.preview(admin, run.id, rows)
     messages = {r.row: r.message for r in preview.errors}
     assert "Invalid e-mail" in messages[3] and "10000 characters" in messages[4] and "row 2" in messages[5]
@@ -110,8 +125,13 @@ def test_chinese_names_get_chinese_mail(factory, mailbox):
 def test_api_import_partial_with_row_errors(client, factory):
     admin = factory.admin()
     run = factory.run(capacity=1)
-    trainees = [{"email": "a@example.com", "name": "A"}, {"email": "nope", "name": "B"},
-                {"email": "c@example.com", "name": "C"}, "junk", {"email": "d@example.com", "name": "D" * 10_000}]
+    trainees = [
+        {"email": "a@example.com", "name": "A"},
+        {"email": "nope", "name": "B"},
+        {"email": "c@example.com", "name": "C"},
+        "junk",
+        {"email": "d@example.com", "name": "D" * 10_000},
+    ]
     r = api(client, admin).post(f"/api/v1/runs/{run.id}/enrolments/import", json={"trainees": trainees})
     assert r.status_code == 200, r.json
     assert (r.json["enrolled"], r.json["waitlisted"], r.json["existing"]) == (1, 1, 0)
@@ -125,18 +145,25 @@ def test_api_import_refusals(client, factory):
     run = factory.run()
     url = f"/api/v1/runs/{run.id}/enrolments/import"
     assert api(client).post(url, json={"trainees": []}).status_code == 401
-    assert api(client, trainee).post(url, json={"trainees": [{"email": "a@example.com", "name": "A"}]}).status_code == 403
+    assert (
+        api(client, trainee).post(url, json={"trainees": [{"email": "a@example.com", "name": "A"}]}).status_code == 403
+    )
     assert api(client, admin).post(url, json={}).status_code == 422
     assert api(client, admin).post(url, json={"trainees": "x"}).status_code == 422
     too_many = [{"email": f"u{i}@example.com", "name": "U"} for i in range(5001)]
     assert api(client, admin).post(url, json={"trainees": too_many}).status_code == 422
-    assert api(client, admin).post("/api/v1/runs/999999/enrolments/import",
-                                   json={"trainees": [{"email": "a@example.com", "name": "A"}]}).status_code == 404
+    assert (
+        api(client, admin)
+        .post("/api/v1/runs/999999/enrolments/import", json={"trainees": [{"email": "a@example.com", "name": "A"}]})
+        .status_code
+        == 404
+    )
     assert _count(Enrolment) == 0
 
 
 def test_api_import_5000_rows_reads_in_batches(client, factory, monkeypatch):
     from training import jobs
+
     queued = []  # the mails are the background job's work, tested elsewhere; here: that they are queued
     monkeypatch.setitem(jobs._registry, "enrolment_notify", lambda progress, **kw: queued.append(kw))
     admin = factory.admin()

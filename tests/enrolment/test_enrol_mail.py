@@ -1,5 +1,6 @@
 """Notifications over real SMTP: an aiosmtpd server on 127.0.0.1 receives
 what the app sends after commit, in the trainee's language, with the .ics."""
+
 import socket
 from email import message_from_bytes, policy
 
@@ -46,17 +47,18 @@ def smtp_app(tmp_path, pg_database):
 
 def test_confirmation_arrives_over_smtp_with_calendar(smtp_app):
     from tests.factories import Factory
+
     app, inbox = smtp_app
     factory = Factory()
     run = factory.run(capacity=1)
     trainee = factory.trainee(name="Anna Müller")
     with app.test_request_context():
         services.enrol(trainee, run.id)
-    (rcpt, msg), = inbox.messages
+    ((rcpt, msg),) = inbox.messages
     assert rcpt == [trainee.email] and msg["Subject"].startswith("Your place is confirmed")
     body = msg.get_body(("plain",)).get_content()
     assert "Dear Anna Müller" in body and run.course.title in body
-    ics, = [p for p in msg.iter_attachments() if p.get_filename() == "course.ics"]
+    (ics,) = [p for p in msg.iter_attachments() if p.get_filename() == "course.ics"]
     content = ics.get_content()
     text = content.decode() if isinstance(content, bytes) else content
     assert "BEGIN:VCALENDAR" in text and text.count("BEGIN:VEVENT") == 2 and "TZID=Asia/Shanghai" in text
@@ -64,6 +66,7 @@ def test_confirmation_arrives_over_smtp_with_calendar(smtp_app):
 
 def test_mail_in_the_trainees_language(smtp_app):
     from tests.factories import Factory
+
     app, inbox = smtp_app
     factory = Factory()
     run = factory.run(capacity=1)
@@ -81,6 +84,7 @@ def test_mail_in_the_trainees_language(smtp_app):
 
 def test_cancelled_run_tells_everyone_after_commit(smtp_app):
     from tests.factories import Factory
+
     app, inbox = smtp_app
     factory = Factory()
     admin = factory.admin()
@@ -98,6 +102,7 @@ def test_cancelled_run_tells_everyone_after_commit(smtp_app):
 def test_nothing_is_sent_when_the_transaction_rolls_back(smtp_app):
     from tests.factories import Factory
     from training import mail
+
     app, inbox = smtp_app
     factory = Factory()
     run = factory.run()
@@ -118,6 +123,7 @@ def test_smtp_failure_keeps_the_mail(tmp_path, pg_database):
     from tests.factories import Factory
     from training import outbox
     from training.types import utcnow
+
     port = _port()
     app = make_test_app(tmp_path, pg_database, MAIL_SERVER="127.0.0.1", MAIL_PORT=port)  # nobody listens
     with app.app_context():
@@ -126,7 +132,7 @@ def test_smtp_failure_keeps_the_mail(tmp_path, pg_database):
         trainee = factory.trainee()
         with app.test_request_context():
             services.enrol(trainee, run.id)
-        row, = db.session.scalars(db.select(outbox.OutboxMessage)).all()
+        (row,) = db.session.scalars(db.select(outbox.OutboxMessage)).all()
         assert (row.state, row.attempts, row.recipient) == ("pending", 1, trainee.email)
         assert "ConnectionRefusedError" in row.last_error and row.next_attempt_at > utcnow()
         db.session.rollback()  # the relay works in transactions of its own
@@ -153,6 +159,7 @@ def test_reminder_cli(smtp_app):
     from tests.factories import Factory
     from training.enrolment.cli import enrolment_cli
     from training.types import utcnow
+
     app, inbox = smtp_app
     factory = Factory()
     run = factory.run(start=utcnow() + timedelta(hours=30))
@@ -163,6 +170,6 @@ def test_reminder_cli(smtp_app):
     runner = app.test_cli_runner()
     result = runner.invoke(enrolment_cli, ["remind", "--hours", "48"])
     assert result.exit_code == 0 and f"Run {run.id}: reminding 1 trainees." in result.output
-    (rcpt, msg), = inbox.messages
+    ((rcpt, msg),) = inbox.messages
     assert rcpt == [trainee.email] and "starts soon" in msg["Subject"]
     assert runner.invoke(enrolment_cli, ["remind"]).output.strip() == "No run needs a reminder."

@@ -1,8 +1,8 @@
 """Enrolment pages: enrol/cancel buttons, My training, the admin roster,
 CSV export and the CSV import flow, with their refusals."""
+
 import csv
 import io
-from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -10,7 +10,6 @@ from tests.conftest import login
 from training.enrolment import services
 from training.enrolment.models import Enrolment
 from training.extensions import db
-from training.types import utcnow
 
 
 def test_enrol_button_redirects_to_course_with_flash(client, factory):
@@ -97,7 +96,7 @@ def test_roster_is_admin_only(client, factory):
 def test_roster_filters_actions_and_export(client, factory):
     admin = factory.admin()
     run = factory.run(capacity=1, requires_approval=True)
-    a = services.enrol_person(admin, run.id, "a@example.com", "=HYPERLINK(\"http://x\")")[0]
+    a = services.enrol_person(admin, run.id, "a@example.com", '=HYPERLINK("http://x")')[0]
     p = services.enrol(factory.trainee(name="Pending Person"), run.id)
     login(client, admin)
     page = client.get(f"/admin/runs/{run.id}/enrolments").get_data(as_text=True)
@@ -121,7 +120,7 @@ def test_roster_filters_actions_and_export(client, factory):
     rows = list(csv.reader(io.StringIO(export.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0][:3] == ["enrolment_id", "status", "waitlist_position"]
     names = {row[3] for row in rows[1:]}
-    assert "'=HYPERLINK(\"http://x\")" in names and "'+Neu" in names and "Pending Person" in names
+    assert '\'=HYPERLINK("http://x")' in names and "'+Neu" in names and "Pending Person" in names
 
 
 def test_import_flow_preview_commit(client, factory, tmp_path):
@@ -129,12 +128,16 @@ def test_import_flow_preview_commit(client, factory, tmp_path):
     run = factory.run(capacity=1)
     login(client, admin)
     data = "email,name\nx1@example.com,李雷\nx2@example.com,韩梅梅\n".encode("gb18030")
-    r = client.post(f"/admin/runs/{run.id}/import", data={"file": (io.BytesIO(data), "roster.csv")},
-                    content_type="multipart/form-data")
+    r = client.post(
+        f"/admin/runs/{run.id}/import",
+        data={"file": (io.BytesIO(data), "roster.csv")},
+        content_type="multipart/form-data",
+    )
     page = r.get_data(as_text=True)
     assert r.status_code == 200 and "Will be confirmed" in page and "Would be waitlisted" in page and "李雷" in page
     assert db.session.scalar(select(func.count()).select_from(Enrolment)) == 0
     import re
+
     token = re.search(r'name="token" type="hidden" value="([^"]+)"', page).group(1)
     r = client.post(f"/admin/runs/{run.id}/import/commit", data={"token": token})
     assert r.status_code == 302
@@ -148,11 +151,16 @@ def test_import_refuses_bad_files_with_a_message(client, factory):
     admin = factory.admin()
     run = factory.run()
     login(client, admin)
-    for content, words in [(b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
-                           (b"x" * (50 * 1024 * 1024), "50.0 MB"),
-                           ("email,name\nz@example.com," .encode() + "名".encode() * 10_000 + b"\n", "10000 characters")]:
-        r = client.post(f"/admin/runs/{run.id}/import", data={"file": (io.BytesIO(content), "f.csv")},
-                        content_type="multipart/form-data")
+    for content, words in [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
+        (b"x" * (50 * 1024 * 1024), "50.0 MB"),
+        (b"email,name\nz@example.com," + "名".encode() * 10_000 + b"\n", "10000 characters"),
+    ]:
+        r = client.post(
+            f"/admin/runs/{run.id}/import",
+            data={"file": (io.BytesIO(content), "f.csv")},
+            content_type="multipart/form-data",
+        )
         assert r.status_code in (200, 422) and words in r.get_data(as_text=True), words
     assert db.session.scalar(select(func.count()).select_from(Enrolment)) == 0
 

@@ -1,5 +1,6 @@
 """Enrolment rules: capacity, waitlist order, promotion, deadlines, cut-off,
 approvals, prerequisites and cancelled runs (services, on SQLite or PostgreSQL)."""
+
 from datetime import date, timedelta
 
 import pytest
@@ -139,6 +140,7 @@ def test_closed_draft_and_cancelled_runs(factory):
     with pytest.raises(EnrolmentClosed):
         services.enrol_person(admin, run.id, "x@example.com", "X")
     from training.accounts.services import find_user_by_email
+
     assert find_user_by_email("x@example.com") is None  # nothing saved on a refusal
 
 
@@ -182,9 +184,19 @@ def test_prerequisite_refusal_names_the_course(factory):
     past = factory.past_run(basics)
     done = factory.enrolment(past, trainee)
     today = date.today()
-    cert = Certificate(code="ABCDEFGHJKLMNPQR", enrolment_id=done.id, current_for_enrolment_id=done.id,
-                       holder_name=trainee.display_name, course_code="PLC-101", course_title="PLC basics",
-                       hours=16, run_starts_on=today, run_ends_on=today, completed_on=today, issuer_name="X")
+    cert = Certificate(
+        code="ABCDEFGHJKLMNPQR",
+        enrolment_id=done.id,
+        current_for_enrolment_id=done.id,
+        holder_name=trainee.display_name,
+        course_code="PLC-101",
+        course_title="PLC basics",
+        hours=16,
+        run_starts_on=today,
+        run_ends_on=today,
+        completed_on=today,
+        issuer_name="X",
+    )
     db.session.add(cert)
     db.session.commit()
     assert services.enrol(trainee, run.id).status == "confirmed"
@@ -196,9 +208,22 @@ def test_revoked_prerequisite_does_not_count(factory):
     trainee = factory.trainee()
     done = factory.enrolment(factory.past_run(basics), trainee)
     today = date.today()
-    db.session.add(Certificate(code="ZXCVBNMASDFGHJKL", enrolment_id=done.id, holder_name="x", course_code="OPC-101",
-                               course_title="x", hours=1, run_starts_on=today, run_ends_on=today,
-                               completed_on=today, issuer_name="X", revoked_at=utcnow(), revoked_reason="fraud"))
+    db.session.add(
+        Certificate(
+            code="ZXCVBNMASDFGHJKL",
+            enrolment_id=done.id,
+            holder_name="x",
+            course_code="OPC-101",
+            course_title="x",
+            hours=1,
+            run_starts_on=today,
+            run_ends_on=today,
+            completed_on=today,
+            issuer_name="X",
+            revoked_at=utcnow(),
+            revoked_reason="fraud",
+        )
+    )
     db.session.commit()
     with pytest.raises(NotEligible):
         services.enrol(trainee, run.id)

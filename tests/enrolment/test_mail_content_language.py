@@ -1,6 +1,7 @@
 """Issue 18: e-mails and their calendar files name the course and the room in
 the recipient's language, falling back to the other language where the course
 has no text in it."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -84,6 +85,7 @@ def test_bulk_reminders_reuse_one_calendar_per_run_and_language(factory, mailbox
 
 def test_a_moved_meeting_is_announced_in_each_readers_language(client, factory, mailbox):
     from tests.factories import ApiClient
+
     run = _run(factory, original="zh")
     english, chinese = _enrol_both(factory, run)
     trainer = factory.trainer(locale="en")
@@ -94,7 +96,8 @@ def test_a_moved_meeting_is_announced_in_each_readers_language(client, factory, 
     starts = (meeting.starts_at + timedelta(days=2)).astimezone(run.tz)
     response = ApiClient(client, factory.admin()).post(
         f"/api/v1/meetings/{meeting.id}/move",
-        json={"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()})
+        json={"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()},
+    )
     assert response.status_code == 200
     by_to = {m["To"]: m for m in mailbox() if m["Message-ID"] not in before}
     assert set(by_to) == {english.email, chinese.email, trainer.email}

@@ -1,6 +1,7 @@
 """Seats after the enrolment deadline: offered by an admin, accepted, declined
 or expired and passed on in order; nothing moves after the run's end; a
 deactivated account frees its seats in runs to come."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -72,6 +73,7 @@ def test_an_offer_holds_the_seat_and_is_accepted(factory, mailbox, app):
     assert f"/enrolments/{b.id}/offer" in body and run.timezone in body
     # the offered seat is held: no second offer, the course page shows no free seat
     from training.catalogue.services import seats_left
+
     assert seats_left(run) == 0
     with pytest.raises(Conflict) as exc:
         offers.offer_seat(admin, c.id)
@@ -140,6 +142,7 @@ def test_an_offer_never_outlives_the_run(factory):
     services.cancel(admin, a.id)
     offered = offers.offer_seat(admin, b.id)
     from training.catalogue.services import run_end
+
     assert offered.offer_expires_at == run_end(run)
 
 
@@ -202,6 +205,7 @@ def test_cancelling_on_a_run_that_ended_yesterday_moves_nobody_and_tells_nobody(
     assert exc.value.code == "run_ended"
     # raising the capacity of an ended run moves nobody either
     from training.catalogue.services import update_run
+
     update_run(admin, run.id, {"capacity": 3})
     _refresh()
     assert b.status == "waitlisted" and _mails_to(mailbox, b.user) == []
@@ -224,8 +228,9 @@ def test_deactivating_an_account_frees_its_seats_in_runs_to_come(factory, mailbo
     db.session.commit()
     assert held.status == "cancelled"
     login(client, admin)
-    r = client.post(f"/admin/users/{leaver.id}", data={"name": leaver.display_name, "role": "trainee",
-                                                         "company": "", "phone": ""})  # active unticked
+    r = client.post(
+        f"/admin/users/{leaver.id}", data={"name": leaver.display_name, "role": "trainee", "company": "", "phone": ""}
+    )  # active unticked
     assert r.status_code == 302
     _refresh()
     assert leaver.active is False
@@ -295,6 +300,7 @@ def test_the_scheduler_expires_offers_every_quarter_hour(factory):
     from datetime import timedelta as td
 
     from training import scheduler
+
     task = scheduler._tasks["enrolment.expire_offers"]
     assert task.every == td(minutes=15)
     admin = factory.admin()

@@ -1,6 +1,7 @@
 """One address, one account, one enrolment: on-behalf enrolments, imports and
 registration meeting the same address one after the other (the simultaneous
 proof on PostgreSQL is test_one_account_pg.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,8 +22,11 @@ def _users(email):
 
 def test_ensure_trainees_creates_each_address_once(factory):
     admin = factory.admin()
-    people = [{"email": "a@example.com", "name": "A"}, {"email": "b@example.com", "name": "B", "locale": "zh"},
-              {"email": "a@example.com", "name": "A again"}]
+    people = [
+        {"email": "a@example.com", "name": "A"},
+        {"email": "b@example.com", "name": "B", "locale": "zh"},
+        {"email": "a@example.com", "name": "A again"},
+    ]
     users, created = ensure_trainees(people, actor=admin)
     assert created == {"a@example.com", "b@example.com"}
     assert users["a@example.com"].display_name == "A" and users["b@example.com"].locale == "zh"
@@ -52,8 +56,11 @@ def test_import_then_on_behalf_and_back_share_the_account(factory):
     with pytest.raises(AlreadyEnrolled):
         services.enrol_person(admin, run.id, "x@example.com", "X")
     enrolment, created = services.enrol_person(admin, other.id, "y@example.com", "Y")
-    again = imports.commit(admin, other.id, [{"row": 1, "email": "Y@example.com", "name": "Y"},
-                                             {"row": 2, "email": "z@example.com", "name": "Z"}])
+    again = imports.commit(
+        admin,
+        other.id,
+        [{"row": 1, "email": "Y@example.com", "name": "Y"}, {"row": 2, "email": "z@example.com", "name": "Z"}],
+    )
     assert again.enrolled == 1 and again.existing == 1 and again.accounts_created == 1
     assert db.session.query(Enrolment).filter_by(run_id=other.id, user_id=enrolment.user_id).count() == 1
     assert len(_users("x@example.com")) == len(_users("y@example.com")) == 1
@@ -62,8 +69,11 @@ def test_import_then_on_behalf_and_back_share_the_account(factory):
 def test_import_refusals_save_no_account(factory):
     admin = factory.admin()
     run = factory.run()
-    rows = [{"row": 1, "email": "ok@example.com", "name": "Ok"}, {"row": 2, "email": "bad", "name": "Bad"},
-            {"row": 3, "email": "nameless@example.com", "name": ""}]
+    rows = [
+        {"row": 1, "email": "ok@example.com", "name": "Ok"},
+        {"row": 2, "email": "bad", "name": "Bad"},
+        {"row": 3, "email": "nameless@example.com", "name": ""},
+    ]
     with pytest.raises(Exception) as exc:
         imports.commit(admin, run.id, rows)
     assert getattr(exc.value, "code", "") == "import_invalid"

@@ -3,6 +3,7 @@ on-behalf enrolments by admins (double clicks, two admins), JSON imports and
 registrations of the same new address, all released at once on PostgreSQL.
 Every answer is the enrolment, the same enrolment named in a clear 409, or an
 import that reports the person as already there; never a 500."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,8 @@ from tests.enrolment.load_harness import LoadDatabase, Server, _pg
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 pytestmark = [
-    pytest.mark.postgres, pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.slow,
     pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set TEST_DATABASE_URL"),
 ]
 
@@ -30,24 +32,33 @@ NEW = "new.person@example.com"
 
 def _admin_token(database: LoadDatabase) -> str:
     from training.accounts.services import _token_hash
+
     token = "trn_" + uuid.uuid4().hex + uuid.uuid4().hex
     engine = create_engine(_pg(database.url))
     try:
         with engine.begin() as conn:
-            user_id = conn.execute(text(
-                "INSERT INTO users (email, display_name, role, active, session_version, failed_logins, created_at) "
-                "VALUES ('boss@example.com', 'Boss', 'admin', true, 1, 0, now()) RETURNING id")).scalar_one()
-            conn.execute(text("INSERT INTO api_tokens (user_id, token_hash, name, created_at) "
-                              "VALUES (:u, :h, 'load', now())"), {"u": user_id, "h": _token_hash(token)})
+            user_id = conn.execute(
+                text(
+                    "INSERT INTO users (email, display_name, role, active, session_version, failed_logins, created_at) "
+                    "VALUES ('boss@example.com', 'Boss', 'admin', true, 1, 0, now()) RETURNING id"
+                )
+            ).scalar_one()
+            conn.execute(
+                text("INSERT INTO api_tokens (user_id, token_hash, name, created_at) VALUES (:u, :h, 'load', now())"),
+                {"u": user_id, "h": _token_hash(token)},
+            )
     finally:
         engine.dispose()
     return token
 
 
 def _post(base: str, path: str, token: str, payload: dict, timeout: float = 60):
-    request = urllib.request.Request(base + path, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Authorization": f"Bearer {token}",
-                                              "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as r:
             status, raw = r.status, r.read()
@@ -79,9 +90,18 @@ def test_thirty_simultaneous_enrolments_of_one_new_address_make_one_account_and_
         email = NEW if i % 3 else "New.Person@Example.COM"
         calls.append(("person", f"/api/v1/runs/{run}/enrolments", {"email": email, "name": "New Person"}))
     for i in range(6):  # imports of a list holding the same person (and one more each)
-        calls.append(("import", f"/api/v1/runs/{run}/enrolments/import",
-                      {"trainees": [{"email": NEW, "name": "New Person"},
-                                    {"email": f"colleague{i}@example.com", "name": f"Colleague {i}"}]}))
+        calls.append(
+            (
+                "import",
+                f"/api/v1/runs/{run}/enrolments/import",
+                {
+                    "trainees": [
+                        {"email": NEW, "name": "New Person"},
+                        {"email": f"colleague{i}@example.com", "name": f"Colleague {i}"},
+                    ]
+                },
+            )
+        )
     barrier = threading.Barrier(len(calls), timeout=60)
 
     def one(call):
@@ -96,8 +116,9 @@ def test_thirty_simultaneous_enrolments_of_one_new_address_make_one_account_and_
     rows = database.query("SELECT id FROM users WHERE email = :e", e=NEW)
     assert len(rows) == 1
     user_id = rows[0].id
-    enrolments = database.query("SELECT id, status FROM enrolments WHERE run_id = :r AND user_id = :u",
-                                r=run, u=user_id)
+    enrolments = database.query(
+        "SELECT id, status FROM enrolments WHERE run_id = :r AND user_id = :u", r=run, u=user_id
+    )
     assert len(enrolments) == 1 and enrolments[0].status == "confirmed"
     enrolment_id = enrolments[0].id
 
@@ -118,8 +139,9 @@ def test_thirty_simultaneous_enrolments_of_one_new_address_make_one_account_and_
     # every colleague was enrolled by their own import; accounts are counted once
     assert len(database.query("SELECT id FROM users WHERE email LIKE 'colleague%'")) == 6
     assert sum(body["accounts_created"] for body in imported) <= 7
-    creations = database.query("SELECT count(*) AS n FROM audit_log WHERE action = 'user.create' "
-                               "AND detail LIKE :d", d=f"{NEW}%")
+    creations = database.query(
+        "SELECT count(*) AS n FROM audit_log WHERE action = 'user.create' AND detail LIKE :d", d=f"{NEW}%"
+    )
     assert creations[0].n == 1
 
 
@@ -138,8 +160,12 @@ def test_simultaneous_registrations_of_one_address_give_one_account(app):
         with app.app_context():
             try:
                 barrier.wait(timeout=30)
-                accounts.create_user(email="Same.Person@example.com", name=f"Person {i}",
-                                     password="a long enough passphrase", check_strength=False)
+                accounts.create_user(
+                    email="Same.Person@example.com",
+                    name=f"Person {i}",
+                    password="a long enough passphrase",
+                    check_strength=False,
+                )
                 outcomes.append("created")
             except Conflict as exc:
                 outcomes.append(exc.code)
@@ -155,6 +181,7 @@ def test_simultaneous_registrations_of_one_address_give_one_account(app):
         t.join(timeout=60)
     assert sorted(outcomes) == ["created"] + ["email_taken"] * 9
     from training.accounts.models import User
+
     assert db.session.query(User).filter_by(email="same.person@example.com").count() == 1
 
 
@@ -181,9 +208,16 @@ def test_registration_page_race_answers_the_same_refusal(app):
     def submit(i):
         client = app.test_client()
         barrier.wait(timeout=30)
-        response = client.post("/register", data={
-            "email": "racer@example.com", "name": f"Racer {i}", "password": "Tr41ning-platform!",
-            "confirm": "Tr41ning-platform!", "password2": "Tr41ning-platform!"})
+        response = client.post(
+            "/register",
+            data={
+                "email": "racer@example.com",
+                "name": f"Racer {i}",
+                "password": "Tr41ning-platform!",
+                "confirm": "Tr41ning-platform!",
+                "password2": "Tr41ning-platform!",
+            },
+        )
         statuses.append((response.status_code, response.location))
 
     threads = [threading.Thread(target=submit, args=(i,)) for i in range(PEOPLE)]
@@ -192,10 +226,13 @@ def test_registration_page_race_answers_the_same_refusal(app):
     for t in threads:
         t.join(timeout=60)
     assert statuses == [(302, "/login")] * PEOPLE, statuses
-    mails = [message_from_bytes(p.read_bytes(), policy=policy.default)
-             for p in Path(app.config["MAIL_DIR"]).glob("*.eml")]
-    links = [urlsplit(re.search(r"http://\S+/register/confirm/\S+", m.get_body(("plain",)).get_content())
-                      .group(0)).path for m in mails]
+    mails = [
+        message_from_bytes(p.read_bytes(), policy=policy.default) for p in Path(app.config["MAIL_DIR"]).glob("*.eml")
+    ]
+    links = [
+        urlsplit(re.search(r"http://\S+/register/confirm/\S+", m.get_body(("plain",)).get_content()).group(0)).path
+        for m in mails
+    ]
     assert len(links) == PEOPLE
 
     barrier = threading.Barrier(PEOPLE)

@@ -18,6 +18,7 @@ asserts a speed.
   ``postgres`` user), gunicorn in front, clients running while the cluster is
   stopped and started again.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,6 +44,7 @@ HOST = "127.0.0.1"
 
 
 # --- processes ------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -73,15 +75,17 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "co
 class Proc:
     """A child process in a session (process group) of its own, its output in a log file."""
 
-    def __init__(self, name: str, argv: list[str], *, env: dict, workdir: Path, cwd: Path = ROOT,
-                 user: str | None = None):
+    def __init__(
+        self, name: str, argv: list[str], *, env: dict, workdir: Path, cwd: Path = ROOT, user: str | None = None
+    ):
         self.name = name
         self.log_path = workdir / f"{name}.log"
         self.log = open(self.log_path, "ab")
         if user:
             argv = ["runuser", "-u", user, "--", *argv]
-        self.proc = subprocess.Popen(argv, cwd=str(cwd), env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv, cwd=str(cwd), env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.pid = self.proc.pid
 
     def alive(self) -> bool:
@@ -167,9 +171,24 @@ class RedisServer:
     def start(self, timeout: float = 30) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.started += 1
-        self.proc = Proc(f"redis-{self.started}", [binary, "--port", str(self.port), "--bind", HOST, "--save", "",
-                                                   "--appendonly", "no", "--dir", str(self.workdir)],
-                         env=python_env(), workdir=self.workdir)
+        self.proc = Proc(
+            f"redis-{self.started}",
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                HOST,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            env=python_env(),
+            workdir=self.workdir,
+        )
         wait_until(lambda: port_open(self.port), timeout, what="redis-server listening")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
@@ -185,20 +204,57 @@ class RedisServer:
 
 def rq_worker(env: dict, workdir: Path, redis_url: str, name: str) -> Proc:
     """``rq worker`` as the README runs it (the app built once, before the work horses fork)."""
-    return Proc(name, [sys.executable, "-m", "rq.cli", "worker", env.get("RQ_QUEUE", "training"), "--url", redis_url,
-                       "--worker-class", "training.rq_worker.Worker", "--name", f"{name}-{uuid.uuid4().hex[:6]}"],
-                env=env, workdir=workdir)
+    return Proc(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "rq.cli",
+            "worker",
+            env.get("RQ_QUEUE", "training"),
+            "--url",
+            redis_url,
+            "--worker-class",
+            "training.rq_worker.Worker",
+            "--name",
+            f"{name}-{uuid.uuid4().hex[:6]}",
+        ],
+        env=env,
+        workdir=workdir,
+    )
 
 
 def scheduler(env: dict, workdir: Path, interval: float = 0.5, name: str = "scheduler") -> Proc:
-    return Proc(name, [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run", "--interval", str(interval)],
-                env=env, workdir=workdir)
+    return Proc(
+        name,
+        [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run", "--interval", str(interval)],
+        env=env,
+        workdir=workdir,
+    )
 
 
 def gunicorn(env: dict, workdir: Path, port: int, workers: int = 2, name: str = "gunicorn") -> Proc:
-    return Proc(name, [str(Path(sys.executable).parent / "gunicorn"), "--workers", str(workers), "--worker-class",
-                       "sync", "--bind", f"{HOST}:{port}", "--timeout", "60", "--graceful-timeout", "5",
-                       "--backlog", "2048", "wsgi:app"], env=env, workdir=workdir)
+    return Proc(
+        name,
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"{HOST}:{port}",
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "5",
+            "--backlog",
+            "2048",
+            "wsgi:app",
+        ],
+        env=env,
+        workdir=workdir,
+    )
 
 
 def wait_healthy(port: int, proc: Proc, timeout: float = 60) -> None:
@@ -210,6 +266,7 @@ def wait_healthy(port: int, proc: Proc, timeout: float = 60) -> None:
                 return r.status == 200
         except OSError:
             return False
+
     wait_until(ok, timeout, what=f"{proc.name} answering /healthz")
 
 
@@ -226,6 +283,7 @@ class SmtpCapture:
         class Handler:
             async def handle_DATA(self, server, session, envelope):
                 from email import message_from_bytes
+
                 raw = envelope.original_content or envelope.content
                 message_id = str(message_from_bytes(raw).get("Message-ID", "")).strip()
                 with capture.lock:
@@ -251,9 +309,11 @@ def load_average() -> str:
 
 # --- data -----------------------------------------------------------------------------------
 
+
 def _token(user_id: int) -> tuple[str, object]:
     from training.accounts.models import ApiToken
     from training.accounts.services import _token_hash
+
     token = "trn_" + secrets.token_urlsafe(32)
     return token, ApiToken(user_id=user_id, token_hash=_token_hash(token), name="faults")
 
@@ -268,30 +328,67 @@ def seed_completed_run(app, count: int) -> dict:
     from training.catalogue.models import Course, Meeting, Run
     from training.enrolment.models import Enrolment
     from training.extensions import db
+
     with app.app_context():
-        admin = User(email=f"admin-{uuid.uuid4().hex[:6]}@example.com", display_name="Admin Zhang", role="admin",
-                     active=True, session_version=1)
-        course = Course(code=f"CERT-{uuid.uuid4().hex[:6]}", title="PLC Programming with Siemens TIA Portal",
-                        hours=16, published=True)
+        admin = User(
+            email=f"admin-{uuid.uuid4().hex[:6]}@example.com",
+            display_name="Admin Zhang",
+            role="admin",
+            active=True,
+            session_version=1,
+        )
+        course = Course(
+            code=f"CERT-{uuid.uuid4().hex[:6]}",
+            title="PLC Programming with Siemens TIA Portal",
+            hours=16,
+            published=True,
+        )
         start = (datetime.now(UTC) - timedelta(days=10)).replace(microsecond=0)
-        meetings = [Meeting(starts_at=start + timedelta(days=i), ends_at=start + timedelta(days=i, hours=8),
-                            finalised_at=start + timedelta(days=i, hours=8)) for i in range(2)]
-        run = Run(course=course, starts_on=start.date(), ends_on=(start + timedelta(days=1)).date(), capacity=count,
-                  timezone="Asia/Shanghai", status="open", meetings=meetings)
+        meetings = [
+            Meeting(
+                starts_at=start + timedelta(days=i),
+                ends_at=start + timedelta(days=i, hours=8),
+                finalised_at=start + timedelta(days=i, hours=8),
+            )
+            for i in range(2)
+        ]
+        run = Run(
+            course=course,
+            starts_on=start.date(),
+            ends_on=(start + timedelta(days=1)).date(),
+            capacity=count,
+            timezone="Asia/Shanghai",
+            status="open",
+            meetings=meetings,
+        )
         db.session.add_all([admin, run])
         db.session.commit()
         tag = uuid.uuid4().hex[:6]
         names = ["欧阳晓燕", "Anna Müller", "王小明", "José Álvarez", "李娜"]
-        db.session.execute(insert(User), [{"email": f"grad{i}-{tag}@example.com", "display_name": f"{names[i % 5]} {i}",
-                                           "role": "trainee", "active": True, "session_version": 1}
-                                          for i in range(count)])
+        db.session.execute(
+            insert(User),
+            [
+                {
+                    "email": f"grad{i}-{tag}@example.com",
+                    "display_name": f"{names[i % 5]} {i}",
+                    "role": "trainee",
+                    "active": True,
+                    "session_version": 1,
+                }
+                for i in range(count)
+            ],
+        )
         user_ids = list(db.session.scalars(select(User.id).where(User.email.like(f"%-{tag}@example.com"))))
         now = datetime.now(UTC)
-        db.session.execute(insert(Enrolment), [{"run_id": run.id, "user_id": uid, "status": "confirmed",
-                                                "confirmed_at": now} for uid in user_ids])
+        db.session.execute(
+            insert(Enrolment),
+            [{"run_id": run.id, "user_id": uid, "status": "confirmed", "confirmed_at": now} for uid in user_ids],
+        )
         enrolment_ids = list(db.session.scalars(select(Enrolment.id).where(Enrolment.run_id == run.id)))
-        db.session.execute(insert(Attendance), [{"enrolment_id": eid, "meeting_id": m.id, "status": "present"}
-                                                for eid in enrolment_ids for m in meetings])
+        db.session.execute(
+            insert(Attendance),
+            [{"enrolment_id": eid, "meeting_id": m.id, "status": "present"} for eid in enrolment_ids for m in meetings],
+        )
         token, row = _token(admin.id)
         db.session.add(row)
         db.session.commit()
@@ -302,8 +399,8 @@ def seed_completed_run(app, count: int) -> dict:
 
 # --- 1. kill -9 of an RQ worker during a bulk issue ------------------------------------------
 
-def worker_kill(app, workdir: Path, *, count: int = 2000, lease: float = 3.0, timeout: float = 900,
-                log=print) -> dict:
+
+def worker_kill(app, workdir: Path, *, count: int = 2000, lease: float = 3.0, timeout: float = 900, log=print) -> dict:
     """Issue ``count`` certificates as a job on a real RQ worker, SIGKILL the
     worker's process group when progress is between 20 % and 80 %, start
     another worker and wait (bounded) for the job to end. ``app`` is an app on
@@ -318,13 +415,21 @@ def worker_kill(app, workdir: Path, *, count: int = 2000, lease: float = 3.0, ti
     workdir.mkdir(parents=True, exist_ok=True)
     redis = RedisServer(workdir)
     redis.start()
-    app.config.update(REDIS_URL=redis.url, JOBS_MODE="rq", JOB_LEASE_SECONDS=lease, RQ_QUEUE="training",
-                      CERT_SYNC_LIMIT=50)
-    env = python_env(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=redis.url, JOBS_MODE="rq",
-                     JOB_LEASE_SECONDS=lease, SECRET_KEY=app.config["SECRET_KEY"],
-                     SIGNING_DIR=app.config["SIGNING_DIR"], DOCUMENT_DIR=app.config["DOCUMENT_DIR"],
-                     UPLOAD_DIR=app.config["UPLOAD_DIR"], PUBLIC_BASE_URL=app.config["PUBLIC_BASE_URL"],
-                     SCHEDULER_INTERVAL_SECONDS=0.5)
+    app.config.update(
+        REDIS_URL=redis.url, JOBS_MODE="rq", JOB_LEASE_SECONDS=lease, RQ_QUEUE="training", CERT_SYNC_LIMIT=50
+    )
+    env = python_env(
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=redis.url,
+        JOBS_MODE="rq",
+        JOB_LEASE_SECONDS=lease,
+        SECRET_KEY=app.config["SECRET_KEY"],
+        SIGNING_DIR=app.config["SIGNING_DIR"],
+        DOCUMENT_DIR=app.config["DOCUMENT_DIR"],
+        UPLOAD_DIR=app.config["UPLOAD_DIR"],
+        PUBLIC_BASE_URL=app.config["PUBLIC_BASE_URL"],
+        SCHEDULER_INTERVAL_SECONDS=0.5,
+    )
     figures: dict = {"count": count, "lease_seconds": lease, "load_before": load_average()}
     procs: list[Proc] = []
     try:
@@ -336,8 +441,11 @@ def worker_kill(app, workdir: Path, *, count: int = 2000, lease: float = 3.0, ti
         client = app.test_client()
         started = time.monotonic()
         with app.app_context():
-            response = client.post(f"/api/v1/runs/{seed['run_id']}/certificates", json={"email": False},
-                                   headers={"Authorization": f"Bearer {seed['token']}"})
+            response = client.post(
+                f"/api/v1/runs/{seed['run_id']}/certificates",
+                json={"email": False},
+                headers={"Authorization": f"Bearer {seed['token']}"},
+            )
         figures["post_status"] = response.status_code
         if response.status_code != 202:
             raise AssertionError(f"expected 202, got {response.status_code}: {response.get_data(as_text=True)[:500]}")
@@ -359,6 +467,7 @@ def worker_kill(app, workdir: Path, *, count: int = 2000, lease: float = 3.0, ti
             if state in (jobs.FINISHED, jobs.FAILED):
                 raise RuntimeError(f"the job ended ({state}) before it could be interrupted")
             return total > 0 and 0.2 * total <= done <= 0.8 * total
+
         wait_until(in_window, timeout, interval=0.1, what="job progress between 20% and 80%")
         at_kill = samples[-1]
         pids = first.kill_tree()
@@ -366,31 +475,49 @@ def worker_kill(app, workdir: Path, *, count: int = 2000, lease: float = 3.0, ti
         figures["killed_processes"] = len(pids)
         figures["killed_at_progress"] = f"{at_kill[1]}/{at_kill[2]}"
         figures["killed_after_seconds"] = round(killed_at - started, 1)
-        log(f"worker-1 (pid {first.pid}) and its {len(pids) - 1} descendants killed with SIGKILL "
-            f"at {at_kill[1]}/{at_kill[2]}")
+        log(
+            f"worker-1 (pid {first.pid}) and its {len(pids) - 1} descendants killed with SIGKILL "
+            f"at {at_kill[1]}/{at_kill[2]}"
+        )
         procs.append(rq_worker(env, workdir, redis.url, "worker-2"))
 
         def ended():
             _t, _d, _tot, state, _s = sample()
             return state in (jobs.FINISHED, jobs.FAILED)
+
         wait_until(ended, timeout, interval=0.25, what="the job to finish after the kill")
         figures["finished_after_kill_seconds"] = round(time.monotonic() - killed_at, 1)
         with app.app_context():
             row = db.session.get(jobs.Job, job_id)
             figures.update(state=row.state, attempts=row.attempts, done=row.done, total=row.total, error=row.error)
-            stmt = select(func.count(), func.count(func.distinct(Certificate.code)),
-                          func.count(func.distinct(Certificate.enrolment_id))).join(
-                Enrolment, Certificate.enrolment_id == Enrolment.id).where(Enrolment.run_id == seed["run_id"])
+            stmt = (
+                select(
+                    func.count(),
+                    func.count(func.distinct(Certificate.code)),
+                    func.count(func.distinct(Certificate.enrolment_id)),
+                )
+                .join(Enrolment, Certificate.enrolment_id == Enrolment.id)
+                .where(Enrolment.run_id == seed["run_id"])
+            )
             certificates, codes, enrolments = db.session.execute(stmt).one()
-            without_document = db.session.scalar(select(func.count()).select_from(Certificate).where(
-                Certificate.document_sha256.is_(None)))
+            without_document = db.session.scalar(
+                select(func.count()).select_from(Certificate).where(Certificate.document_sha256.is_(None))
+            )
             db.session.remove()
-        figures.update(certificates=certificates, distinct_codes=codes, distinct_enrolments=enrolments,
-                       duplicates=certificates - enrolments, without_document=without_document,
-                       samples=len(samples), progress_above_total=sum(1 for s in samples if s[1] > s[2]),
-                       progress_backwards=sum(1 for a, b in zip(samples, samples[1:], strict=False)
-                                              if b[1] < a[1] and a[4] == b[4]),
-                       total_seconds=round(time.monotonic() - started, 1), load_after=load_average())
+        figures.update(
+            certificates=certificates,
+            distinct_codes=codes,
+            distinct_enrolments=enrolments,
+            duplicates=certificates - enrolments,
+            without_document=without_document,
+            samples=len(samples),
+            progress_above_total=sum(1 for s in samples if s[1] > s[2]),
+            progress_backwards=sum(
+                1 for a, b in zip(samples, samples[1:], strict=False) if b[1] < a[1] and a[4] == b[4]
+            ),
+            total_seconds=round(time.monotonic() - started, 1),
+            load_after=load_average(),
+        )
         return figures
     except Exception:
         for proc in procs:
@@ -418,23 +545,49 @@ def seed_trainees(app, clients: int, runs: int) -> dict:
     from training.catalogue.models import Course, Meeting, Run
     from training.enrolment.models import Enrolment
     from training.extensions import db
+
     with app.app_context():
         now = datetime.now(UTC).replace(microsecond=0)
         tag = uuid.uuid4().hex[:6]
         hashed = hash_password(PASSWORD)
-        users = [User(email=f"client{i}-{tag}@example.com", display_name=f"学员 Client {i}", role="trainee",
-                      active=True, session_version=1, locale="en", password_hash=hashed) for i in range(clients)]
+        users = [
+            User(
+                email=f"client{i}-{tag}@example.com",
+                display_name=f"学员 Client {i}",
+                role="trainee",
+                active=True,
+                session_version=1,
+                locale="en",
+                password_hash=hashed,
+            )
+            for i in range(clients)
+        ]
         live_course = Course(code=f"LIVE-{tag}", title="Live meeting for check-in", hours=8, published=True)
         meeting = Meeting(starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=6))
-        live = Run(course=live_course, capacity=clients, starts_on=now.date(), ends_on=now.date(),
-                   timezone="Asia/Shanghai", status="open", meetings=[meeting])
+        live = Run(
+            course=live_course,
+            capacity=clients,
+            starts_on=now.date(),
+            ends_on=now.date(),
+            timezone="Asia/Shanghai",
+            status="open",
+            meetings=[meeting],
+        )
         later = now + timedelta(days=21)
         open_runs = []
         for k in range(runs):
             course = Course(code=f"FP{k:02d}-{tag}", title=f"{COURSE_PREFIX} {k:02d}", hours=8, published=True)
-            open_runs.append(Run(course=course, capacity=clients + 10, starts_on=later.date(),
-                                 ends_on=later.date(), timezone="Asia/Shanghai", status="open",
-                                 meetings=[Meeting(starts_at=later, ends_at=later + timedelta(hours=8))]))
+            open_runs.append(
+                Run(
+                    course=course,
+                    capacity=clients + 10,
+                    starts_on=later.date(),
+                    ends_on=later.date(),
+                    timezone="Asia/Shanghai",
+                    status="open",
+                    meetings=[Meeting(starts_at=later, ends_at=later + timedelta(hours=8))],
+                )
+            )
         db.session.add_all([*users, live, *open_runs])
         db.session.flush()
         tokens = []
@@ -445,8 +598,13 @@ def seed_trainees(app, clients: int, runs: int) -> dict:
             tokens.append(token)
         db.session.commit()
         checkin.ensure_secret(meeting)
-        out = {"emails": [u.email for u in users], "tokens": tokens, "meeting_id": meeting.id,
-               "run_ids": [r.id for r in open_runs], "titles": {r.id: r.course.title for r in open_runs}}
+        out = {
+            "emails": [u.email for u in users],
+            "tokens": tokens,
+            "meeting_id": meeting.id,
+            "run_ids": [r.id for r in open_runs],
+            "titles": {r.id: r.course.title for r in open_runs},
+        }
         db.session.remove()
     return out
 
@@ -455,6 +613,7 @@ def checkin_code(app, meeting_id: int) -> str:
     from training.attendance import checkin
     from training.catalogue.models import Meeting
     from training.extensions import db
+
     with app.app_context():
         meeting = db.session.get(Meeting, meeting_id)
         code = checkin.code_at(meeting, checkin.step_at(datetime.now(UTC)))
@@ -476,6 +635,7 @@ class Load:
     """32 client threads, each: log in (the form, with its CSRF token), check in
     to the live meeting (API), enrol in the next open run (API); one round every
     ``pace`` seconds, at most ``rounds`` rounds, until ``stop`` is set."""
+
     base: str
     seed: dict
     code: Callable[[], str]
@@ -490,11 +650,21 @@ class Load:
         with self.lock:
             self.outcomes.append(Outcome(action, status, started, time.monotonic(), detail))
 
-    def _call(self, opener, action: str, method: str, path: str, *, form: dict | None = None,
-              json_body: dict | None = None, headers: dict | None = None) -> tuple[int, str] | None:
+    def _call(
+        self,
+        opener,
+        action: str,
+        method: str,
+        path: str,
+        *,
+        form: dict | None = None,
+        json_body: dict | None = None,
+        headers: dict | None = None,
+    ) -> tuple[int, str] | None:
         """One request (redirects not followed); records its outcome, returns (status, body) or None."""
         import http.client
         import json
+
         headers = dict(headers or {})
         data = None
         if form is not None:
@@ -543,22 +713,36 @@ class Load:
             page = self._call(opener, "login form", "GET", "/login", headers=forwarded)
             match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page[1]) if page else None
             if match:
-                self._call(opener, "login", "POST", "/login", headers=forwarded,
-                           form={"csrf_token": match.group(1), "email": email, "password": PASSWORD})
-            self._call(opener, "check-in", "POST", f"/api/v1/meetings/{self.seed['meeting_id']}/checkin",
-                       json_body={"code": self.code()}, headers=bearer)
+                self._call(
+                    opener,
+                    "login",
+                    "POST",
+                    "/login",
+                    headers=forwarded,
+                    form={"csrf_token": match.group(1), "email": email, "password": PASSWORD},
+                )
+            self._call(
+                opener,
+                "check-in",
+                "POST",
+                f"/api/v1/meetings/{self.seed['meeting_id']}/checkin",
+                json_body={"code": self.code()},
+                headers=bearer,
+            )
             if k < len(self.seed["run_ids"]):
                 run_id = self.seed["run_ids"][k]
-                answer = self._call(opener, "enrol", "POST", f"/api/v1/runs/{run_id}/enrolments", json_body={},
-                                    headers=bearer)
+                answer = self._call(
+                    opener, "enrol", "POST", f"/api/v1/runs/{run_id}/enrolments", json_body={}, headers=bearer
+                )
                 if answer is not None and answer[0] == 201:
                     with self.lock:
                         self.enrolled.append((email, run_id))
             self.stop.wait(max(0.0, self.pace - (time.monotonic() - began)))
 
     def start(self, clients: int) -> list[threading.Thread]:
-        threads = [threading.Thread(target=self.client, args=(i,), name=f"client-{i}", daemon=True)
-                   for i in range(clients)]
+        threads = [
+            threading.Thread(target=self.client, args=(i,), name=f"client-{i}", daemon=True) for i in range(clients)
+        ]
         for thread in threads:
             thread.start()
         return threads
@@ -573,8 +757,9 @@ class Load:
             outcomes = list(self.outcomes)
         for o in outcomes:
             phase = "before" if o.ended < down else "after" if o.started >= up else "outage"
-            row = out.setdefault(phase, {}).setdefault(o.action, {"n": 0, "ok": 0, "4xx": 0, "429": 0,
-                                                                 "503": 0, "5xx": 0, "none": 0})
+            row = out.setdefault(phase, {}).setdefault(
+                o.action, {"n": 0, "ok": 0, "4xx": 0, "429": 0, "503": 0, "5xx": 0, "none": 0}
+            )
             row["n"] += 1
             if o.status == 0:
                 row["none"] += 1
@@ -592,8 +777,9 @@ class Load:
 
     def failures(self, limit: int = 5, least: int = 500) -> list[str]:
         with self.lock:
-            return [f"{o.action} {o.status} {o.detail[:200]}" for o in self.outcomes
-                    if o.status >= least or o.status == 0][:limit]
+            return [
+                f"{o.action} {o.status} {o.detail[:200]}" for o in self.outcomes if o.status >= least or o.status == 0
+            ][:limit]
 
     def answered_since(self, since: float, action: str) -> int:
         with self.lock:
@@ -604,8 +790,12 @@ class Load:
         ``since`` (bounded): a phase lasts until it has really been exercised,
         however slow the machine is."""
         try:
-            wait_until(lambda: all(self.answered_since(since, a) >= count for a in actions), timeout, interval=0.25,
-                       what=f"{count} answers of each action")
+            wait_until(
+                lambda: all(self.answered_since(since, a) >= count for a in actions),
+                timeout,
+                interval=0.25,
+                what=f"{count} answers of each action",
+            )
         except TimeoutError:
             pass
 
@@ -614,6 +804,7 @@ def mail_tally(smtp: SmtpCapture, enrolled: list[tuple[str, int]], titles: dict[
     """Confirmations the successful enrolments asked for, against what arrived."""
     from collections import Counter
     from email import message_from_bytes, policy
+
     expected = Counter((email, f"Your place is confirmed: {titles[run_id]}") for email, run_id in enrolled)
     arrived: Counter = Counter()
     with smtp.lock:
@@ -627,17 +818,29 @@ def mail_tally(smtp: SmtpCapture, enrolled: list[tuple[str, int]], titles: dict[
     lost = sum(max(0, n - arrived[key]) for key, n in expected.items())
     duplicates = sum(max(0, arrived[key] - expected.get(key, 0)) for key in arrived if key in expected)
     unexpected = sum(n for key, n in arrived.items() if key not in expected)
-    return {"expected": sum(expected.values()), "arrived": sum(arrived.values()), "lost": lost,
-            "duplicates": duplicates + sum(n - 1 for n in ids.values() if n > 1), "unexpected": unexpected,
-            "all_messages": len(messages)}
+    return {
+        "expected": sum(expected.values()),
+        "arrived": sum(arrived.values()),
+        "lost": lost,
+        "duplicates": duplicates + sum(n - 1 for n in ids.values() if n > 1),
+        "unexpected": unexpected,
+        "all_messages": len(messages),
+    }
 
 
 def _server_env(app, **extra) -> dict:
     # A check-in code's lifetime is not under test here: on a loaded machine a request may wait in
     # gunicorn's queue longer than the code's 45 s, so the grace is widened.
-    return python_env(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], SECRET_KEY=app.config["SECRET_KEY"],
-                      SIGNING_DIR=app.config["SIGNING_DIR"], DOCUMENT_DIR=app.config["DOCUMENT_DIR"],
-                      UPLOAD_DIR=app.config["UPLOAD_DIR"], TRUSTED_PROXIES=1, CHECKIN_GRACE_SECONDS=600, **extra)
+    return python_env(
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        SECRET_KEY=app.config["SECRET_KEY"],
+        SIGNING_DIR=app.config["SIGNING_DIR"],
+        DOCUMENT_DIR=app.config["DOCUMENT_DIR"],
+        UPLOAD_DIR=app.config["UPLOAD_DIR"],
+        TRUSTED_PROXIES=1,
+        CHECKIN_GRACE_SECONDS=600,
+        **extra,
+    )
 
 
 # --- 2. Redis stopped while 32 clients work ------------------------------------------------
@@ -645,8 +848,19 @@ def _server_env(app, **extra) -> dict:
 ACTIONS = ("login", "check-in", "enrol")
 
 
-def redis_outage(app, workdir: Path, *, clients: int = 32, before: float = 10, outage: float = 20,
-                 after: float = 15, each: int = 0, drain: float = 180, limit: float = 600, log=print) -> dict:
+def redis_outage(
+    app,
+    workdir: Path,
+    *,
+    clients: int = 32,
+    before: float = 10,
+    outage: float = 20,
+    after: float = 15,
+    each: int = 0,
+    drain: float = 180,
+    limit: float = 600,
+    log=print,
+) -> dict:
     """gunicorn (2 workers) with REDIS_URL at a redis-server of its own, the
     outbox relay (``flask scheduler run``), an RQ worker, a local SMTP server;
     ``clients`` threads work ``before`` s, redis-server is killed (SIGKILL) for
@@ -660,9 +874,16 @@ def redis_outage(app, workdir: Path, *, clients: int = 32, before: float = 10, o
     redis.start()
     smtp = SmtpCapture()
     port = free_port()
-    env = _server_env(app, REDIS_URL=redis.url, JOBS_MODE="rq", MAIL_SERVER=HOST, MAIL_PORT=smtp.port,
-                      MAIL_FROM="SMT Academy <training@example.com>", PUBLIC_BASE_URL=f"http://{HOST}:{port}",
-                      RATELIMIT_ENABLED=1)
+    env = _server_env(
+        app,
+        REDIS_URL=redis.url,
+        JOBS_MODE="rq",
+        MAIL_SERVER=HOST,
+        MAIL_PORT=smtp.port,
+        MAIL_FROM="SMT Academy <training@example.com>",
+        PUBLIC_BASE_URL=f"http://{HOST}:{port}",
+        RATELIMIT_ENABLED=1,
+    )
     figures: dict = {"clients": clients, "outage_seconds": outage, "load_before": load_average()}
     procs: list[Proc] = []
     try:
@@ -673,8 +894,12 @@ def redis_outage(app, workdir: Path, *, clients: int = 32, before: float = 10, o
         worker = rq_worker(env, workdir, redis.url, "worker")
         procs.append(worker)
         wait_healthy(port, web)
-        load = Load(f"http://{HOST}:{port}", seed, code=lambda: checkin_code(app, seed["meeting_id"]),
-                    rounds=len(seed["run_ids"]))
+        load = Load(
+            f"http://{HOST}:{port}",
+            seed,
+            code=lambda: checkin_code(app, seed["meeting_id"]),
+            rounds=len(seed["run_ids"]),
+        )
         threads = load.start(clients)
         time.sleep(before)
         down = time.monotonic()
@@ -693,8 +918,12 @@ def redis_outage(app, workdir: Path, *, clients: int = 32, before: float = 10, o
         def more():
             if time.monotonic() < end:
                 return True
-            return bool(each) and time.monotonic() < up + limit and not all(
-                load.answered_since(up, a) >= each for a in ACTIONS)
+            return (
+                bool(each)
+                and time.monotonic() < up + limit
+                and not all(load.answered_since(up, a) >= each for a in ACTIONS)
+            )
+
         while more():
             if not worker.alive() and worker_restarts < 5:  # as systemd's Restart=always would
                 worker_restarts += 1
@@ -714,6 +943,7 @@ def redis_outage(app, workdir: Path, *, clients: int = 32, before: float = 10, o
         def delivered():
             tally = mail_tally(smtp, load.enrolled, seed["titles"])
             return tally if tally["lost"] == 0 else None
+
         drain_started = time.monotonic()
         try:
             wait_until(delivered, drain, interval=0.5, what="every confirmation delivered")
@@ -736,17 +966,25 @@ def redis_outage(app, workdir: Path, *, clients: int = 32, before: float = 10, o
 
 
 def five_xx(phases: dict, actions=None) -> int:
-    return sum(row["5xx"] + row["503"] for rows in phases.values() for action, row in rows.items()
-               if actions is None or action in actions)
+    return sum(
+        row["5xx"] + row["503"]
+        for rows in phases.values()
+        for action, row in rows.items()
+        if actions is None or action in actions
+    )
 
 
 # --- 3. PostgreSQL restarted under load ----------------------------------------------------
 
+
 def postgres_tools() -> dict | None:
     """initdb, pg_ctl and runuser, and the ``postgres`` user to run them as; None when missing."""
     import pwd
-    found = {name: shutil.which(name) or next((str(p) for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}")),
-                                               None) for name in ("initdb", "pg_ctl")}
+
+    found = {
+        name: shutil.which(name) or next((str(p) for p in Path("/usr/lib/postgresql").glob(f"*/bin/{name}")), None)
+        for name in ("initdb", "pg_ctl")
+    }
     found["runuser"] = shutil.which("runuser") or ("/usr/sbin/runuser" if Path("/usr/sbin/runuser").exists() else None)
     try:
         pwd.getpwnam("postgres")
@@ -762,6 +1000,7 @@ class PostgresCluster:
 
     def __init__(self, workdir: Path, port: int | None = None):
         import pwd
+
         tools = postgres_tools()
         if tools is None:
             raise RuntimeError("PostgreSQL's initdb/pg_ctl, runuser or the postgres user is missing")
@@ -770,6 +1009,7 @@ class PostgresCluster:
         # A folder of its own in the system's temporary directory (the postgres user cannot enter a
         # pytest folder), owned by that user; removed by remove().
         import tempfile
+
         self.folder = Path(tempfile.mkdtemp(prefix="training-faults-pg-"))
         self.data = self.folder / "data"
         owner = pwd.getpwnam("postgres")
@@ -777,20 +1017,41 @@ class PostgresCluster:
         os.chmod(self.folder, 0o700)
         self.url = f"postgresql+psycopg://postgres@{HOST}:{self.port}/postgres"
         self.starts = 0
-        self._run([tools["initdb"], "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                   "--locale=C.UTF-8"], timeout=180)
+        self._run(
+            [tools["initdb"], "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+            timeout=180,
+        )
 
     def _run(self, argv: list[str], timeout: float) -> None:
-        result = subprocess.run([self.tools["runuser"], "-u", "postgres", "--", *argv], cwd=str(self.folder),
-                                capture_output=True, timeout=timeout, env=python_env())
+        result = subprocess.run(
+            [self.tools["runuser"], "-u", "postgres", "--", *argv],
+            cwd=str(self.folder),
+            capture_output=True,
+            timeout=timeout,
+            env=python_env(),
+        )
         if result.returncode != 0:
             raise RuntimeError(f"{argv[0]} failed: {(result.stdout + result.stderr).decode(errors='replace')[-2000:]}")
 
     def start(self) -> None:
         self.starts += 1
         options = f"-p {self.port} -c listen_addresses={HOST} -k {self.folder} -c max_connections=100 -c fsync=off"
-        self._run([self.tools["pg_ctl"], "start", "-w", "-t", "120", "-D", str(self.data), "-l",
-                   str(self.folder / "server.log"), "-o", options], timeout=180)
+        self._run(
+            [
+                self.tools["pg_ctl"],
+                "start",
+                "-w",
+                "-t",
+                "120",
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.folder / "server.log"),
+                "-o",
+                options,
+            ],
+            timeout=180,
+        )
         wait_until(lambda: port_open(self.port), 60, what="PostgreSQL listening")
 
     def pid(self) -> int | None:
@@ -814,6 +1075,7 @@ class PostgresCluster:
             except ProcessLookupError:
                 return True
             return False
+
         try:
             wait_until(gone, timeout, what="PostgreSQL stopped")
         except TimeoutError:
@@ -827,6 +1089,7 @@ class PostgresCluster:
 
     def create_database(self, name: str) -> str:
         from sqlalchemy import create_engine, text
+
         engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -838,19 +1101,40 @@ def app_on(url: str, workdir: Path):
     """An app on ``url`` with the schema created (what the servers of a scenario share)."""
     from training import create_app
     from training.extensions import db
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "fault-proof-" + uuid.uuid4().hex,
-                      "SIGNING_DIR": str(workdir / "signing"), "DOCUMENT_DIR": str(workdir / "documents"),
-                      "UPLOAD_DIR": str(workdir / "uploads"), "MAIL_DIR": str(workdir / "mail"),
-                      "PUBLIC_BASE_URL": f"http://{HOST}", "ALLOW_LOCAL_STATE": "1", "JOBS_MODE": "inline",
-                      "RATELIMIT_ENABLED": False, "SCHEDULER_IN_WEB": False})
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "fault-proof-" + uuid.uuid4().hex,
+            "SIGNING_DIR": str(workdir / "signing"),
+            "DOCUMENT_DIR": str(workdir / "documents"),
+            "UPLOAD_DIR": str(workdir / "uploads"),
+            "MAIL_DIR": str(workdir / "mail"),
+            "PUBLIC_BASE_URL": f"http://{HOST}",
+            "ALLOW_LOCAL_STATE": "1",
+            "JOBS_MODE": "inline",
+            "RATELIMIT_ENABLED": False,
+            "SCHEDULER_IN_WEB": False,
+        }
+    )
     with app.app_context():
         db.create_all()
         db.session.remove()
     return app
 
 
-def postgres_restart(workdir: Path, *, clients: int = 32, before: float = 10, outage: float = 15, after: float = 15,
-                     each: int = 0, drain: float = 180, limit: float = 600, log=print) -> dict:
+def postgres_restart(
+    workdir: Path,
+    *,
+    clients: int = 32,
+    before: float = 10,
+    outage: float = 15,
+    after: float = 15,
+    each: int = 0,
+    drain: float = 180,
+    limit: float = 600,
+    log=print,
+) -> dict:
     """A cluster of its own, gunicorn (2 workers, the embedded relay and
     scheduler threads: no Redis), a local SMTP server; ``clients`` threads
     work while the cluster is stopped (fast shutdown) for ``outage`` s and
@@ -869,12 +1153,21 @@ def postgres_restart(workdir: Path, *, clients: int = 32, before: float = 10, ou
     try:
         url = cluster.create_database("faults")
         app = app_on(url, workdir)
-        env = _server_env(app, MAIL_SERVER=HOST, MAIL_PORT=smtp.port, MAIL_FROM="SMT Academy <training@example.com>",
-                          PUBLIC_BASE_URL=f"http://{HOST}:{port}", RATELIMIT_ENABLED=1, JOBS_MODE="thread",
-                          SCHEDULER_IN_WEB=1, SCHEDULER_INTERVAL_SECONDS=2)
+        env = _server_env(
+            app,
+            MAIL_SERVER=HOST,
+            MAIL_PORT=smtp.port,
+            MAIL_FROM="SMT Academy <training@example.com>",
+            PUBLIC_BASE_URL=f"http://{HOST}:{port}",
+            RATELIMIT_ENABLED=1,
+            JOBS_MODE="thread",
+            SCHEDULER_IN_WEB=1,
+            SCHEDULER_INTERVAL_SECONDS=2,
+        )
         seed = seed_trainees(app, clients, runs=40)
         with app.app_context():
             from training.extensions import db
+
             db.engine.dispose()
         web = gunicorn(env, workdir, port, workers=2)
         procs.append(web)
@@ -885,16 +1178,19 @@ def postgres_restart(workdir: Path, *, clients: int = 32, before: float = 10, ou
             # Computed here from the meeting's secret (read while the database was up): the clients
             # keep sending valid codes while it is down.
             from training.attendance import checkin
+
             if "meeting" not in secret:
                 with app.app_context():
                     from training.catalogue.models import Meeting
                     from training.extensions import db
+
                     meeting = db.session.get(Meeting, seed["meeting_id"])
                     db.session.expunge(meeting)
                     secret["meeting"] = meeting
                     db.session.remove()
             with app.app_context():
                 return checkin.code_at(secret["meeting"], checkin.step_at(datetime.now(UTC)))
+
         code()
         load = Load(f"http://{HOST}:{port}", seed, code=code, rounds=len(seed["run_ids"]))
         threads = load.start(clients)
@@ -903,8 +1199,10 @@ def postgres_restart(workdir: Path, *, clients: int = 32, before: float = 10, ou
         postmaster = cluster.pid()
         cluster.stop(signal.SIGINT)
         stopped = time.monotonic()
-        log(f"PostgreSQL (postmaster pid {postmaster}) stopped (fast shutdown, {stopped - down:.1f} s); "
-            f"down for {outage:.0f} s")
+        log(
+            f"PostgreSQL (postmaster pid {postmaster}) stopped (fast shutdown, {stopped - down:.1f} s); "
+            f"down for {outage:.0f} s"
+        )
         time.sleep(outage)
         if each:
             load.wait_for_each(stopped, ACTIONS, each, limit)
@@ -913,24 +1211,34 @@ def postgres_restart(workdir: Path, *, clients: int = 32, before: float = 10, ou
         figures["outage_seconds"] = round(up - down, 1)
         log(f"PostgreSQL started again on port {cluster.port} (postmaster pid {cluster.pid()})")
         end = up + after
-        wait_until(lambda: time.monotonic() >= end and (not each or all(
-            load.answered_since(up, a) >= each for a in ACTIONS)), max(after, limit), interval=0.5,
-            what="clients after the restart")
+        wait_until(
+            lambda: time.monotonic() >= end and (not each or all(load.answered_since(up, a) >= each for a in ACTIONS)),
+            max(after, limit),
+            interval=0.5,
+            what="clients after the restart",
+        )
         load.stop.set()
         for thread in threads:
             thread.join(timeout=200)
         figures["phases"] = load.table(down, up)
         figures["server_errors"] = load.failures()
-        figures["errors_other_than_503"] = [f for f in load.failures(limit=10) if not f.startswith(("login 503",
-                                           "check-in 503", "enrol 503", "login form 503"))][:5]
-        figures["refusals"] = [f for f in load.failures(limit=200, least=400) if not f.startswith(("login 503",
-                               "check-in 503", "enrol 503"))][:5]
+        figures["errors_other_than_503"] = [
+            f
+            for f in load.failures(limit=10)
+            if not f.startswith(("login 503", "check-in 503", "enrol 503", "login form 503"))
+        ][:5]
+        figures["refusals"] = [
+            f
+            for f in load.failures(limit=200, least=400)
+            if not f.startswith(("login 503", "check-in 503", "enrol 503"))
+        ][:5]
         figures["app_restarted"] = not web.alive()
         figures["enrolled"] = len(load.enrolled)
 
         def delivered():
             tally = mail_tally(smtp, load.enrolled, seed["titles"])
             return tally if tally["lost"] == 0 else None
+
         drain_started = time.monotonic()
         try:
             wait_until(delivered, drain, interval=0.5, what="every confirmation delivered")

@@ -6,6 +6,7 @@ the upstream servers become the test's gunicorn ports, ``listen 443 ssl`` become
 TLS (the certificate lines go, and with them the port-80 redirect), and the static alias points at this
 checkout's ``static/``. Every other line (headers set or cleared, retries, timeouts) is run as documented.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -62,11 +63,15 @@ def derive_server_config(block: str, *, listen_port: int, upstream_ports: list[i
 def write_nginx_conf(workdir: Path, *, listen_port: int, upstream_ports: list[int]) -> Path:
     """A whole nginx.conf around the derived server block, everything under ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    server = derive_server_config(readme_nginx_block(), listen_port=listen_port, upstream_ports=upstream_ports,
-                                  static_dir=ROOT / "static")
+    server = derive_server_config(
+        readme_nginx_block(), listen_port=listen_port, upstream_ports=upstream_ports, static_dir=ROOT / "static"
+    )
     mime = Path("/etc/nginx/mime.types")
-    types = f"include {mime};" if mime.exists() else \
-        "types { text/css css; application/javascript js; image/svg+xml svg; text/html html; }"
+    types = (
+        f"include {mime};"
+        if mime.exists()
+        else "types { text/css css; application/javascript js; image/svg+xml svg; text/html html; }"
+    )
     # Run as root (CI), the master drops its workers to nobody; otherwise nginx runs as whoever started it.
     # The workers write large bodies to the temp paths: as nobody they need a directory they can reach
     # (a test's own tmp dir is private to root), made here and removed by stop().
@@ -76,14 +81,16 @@ def write_nginx_conf(workdir: Path, *, listen_port: int, upstream_ports: list[in
         temp_root = Path(tempfile.mkdtemp(prefix="training-nginx-"))
         temp_root.chmod(0o755)
         (workdir / "temp-root").write_text(str(temp_root))
-    temp = "\n".join(f"    {kind}_temp_path {temp_root / kind};" for kind in ("client_body", "proxy", "fastcgi",
-                                                                               "uwsgi", "scgi"))
+    temp = "\n".join(
+        f"    {kind}_temp_path {temp_root / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     conf = workdir / "nginx.conf"
     conf.write_text(
         f"{user}worker_processes 1;\npid {workdir / 'nginx.pid'};\nerror_log {workdir / 'error.log'} info;\n"
         f"events {{ worker_connections 512; }}\n"
         f"http {{\n    {types}\n    default_type application/octet-stream;\n"
-        f"    access_log {workdir / 'access.log'};\n{temp}\n\n{server}}}\n")
+        f"    access_log {workdir / 'access.log'};\n{temp}\n\n{server}}}\n"
+    )
     return conf
 
 
@@ -93,11 +100,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(port: int, method: str, path: str, *, headers: dict | None = None, body: bytes | None = None,
-            host: str = SERVER_NAME, source: str | None = CLIENT_ADDRESS, timeout: float = 60):
+def request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    headers: dict | None = None,
+    body: bytes | None = None,
+    host: str = SERVER_NAME,
+    source: str | None = CLIENT_ADDRESS,
+    timeout: float = 60,
+):
     """One HTTP/1.1 request on its own connection: (status, headers as a dict, body)."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout,
-                                      source_address=(source, 0) if source else None)
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout, source_address=(source, 0) if source else None)
     try:
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         conn.putheader("Host", host)
@@ -136,14 +151,37 @@ def start_gunicorn(env: dict, port: int, workdir: Path, *, workers: int = 2, hos
     workdir.mkdir(parents=True, exist_ok=True)
     stderr = open(workdir / "stderr.log", "ab")  # noqa: SIM115 - handed to the child, closed in stop()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
-         "--bind", f"{HOST}:{port}", "--timeout", "60", "--graceful-timeout", "10",
-         "--access-logfile", str(workdir / "access.log"), "wsgi:app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"{HOST}:{port}",
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "10",
+            "--access-logfile",
+            str(workdir / "access.log"),
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        start_new_session=True,
+    )
     process._log = stderr  # type: ignore[attr-defined]
     try:
-        wait_until(lambda: request(port, "GET", "/healthz", host=host, source=None, timeout=10)[0] == 200,
-                   f"gunicorn on port {port}", process=process)
+        wait_until(
+            lambda: request(port, "GET", "/healthz", host=host, source=None, timeout=10)[0] == 200,
+            f"gunicorn on port {port}",
+            process=process,
+        )
     except BaseException:
         stop(process)
         raise
@@ -154,12 +192,16 @@ def start_nginx(conf: Path, port: int):
     workdir = conf.parent
     process = subprocess.Popen(
         [NGINX, "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log"), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     process._temp_root_marker = workdir / "temp-root"  # type: ignore[attr-defined]
 
     def ready():
         with socket.create_connection((HOST, port), timeout=5):
             return True
+
     try:
         wait_until(ready, f"nginx on port {port}", timeout=60, process=process)
     except BaseException:

@@ -1,5 +1,6 @@
 """flask data export / import: a round trip gives the same archive, byte for
 byte; import refuses a database that holds anything, and a bad archive."""
+
 from __future__ import annotations
 
 import gzip
@@ -21,6 +22,7 @@ def _empty_database():
         for table in reversed(tables):
             db.session.execute(table.delete())
     from training.figures.summaries import forget_noted_changes
+
     forget_noted_changes(db.session)  # emptied: no report summary change to note either
     db.session.commit()
 
@@ -29,6 +31,7 @@ def test_round_trip_is_identical(app, runner, factory, tmp_path):
     assert runner.invoke(args=["demo", "load"]).exit_code == 0
     factory.course(code="SELF-REF")  # plus a self-referencing row and binary data below
     from training.catalogue.models import Course as C
+
     first, second = db.session.scalars(select(C).order_by(C.id.desc()).limit(2)).all()
     second.prerequisite_course_id = first.id  # points at a later row
     db.session.commit()
@@ -67,6 +70,7 @@ def test_round_trip_is_identical(app, runner, factory, tmp_path):
     assert course.id > max(row[0] for row in archive["tables"]["courses"]["rows"])
     # The search index was rebuilt from the restored courses.
     from training.catalogue.search import CatalogueQuery, search_courses
+
     title = archive["tables"]["courses"]["rows"][0][archive["tables"]["courses"]["columns"].index("title")]
     found = search_courses(CatalogueQuery(q=title.split()[0]), include_unpublished=True)
     assert found.total >= 1
@@ -75,6 +79,7 @@ def test_round_trip_is_identical(app, runner, factory, tmp_path):
 def test_import_into_a_fresh_database(app, runner, factory, tmp_path):
     """Restore into another app's brand-new database (SQLite file), as when moving servers."""
     from tests.conftest import make_test_app
+
     factory.course(code="PLC-101", title="PLC 编程入门")
     path = tmp_path / "export.json"
     assert runner.invoke(args=["data", "export", str(path)]).exit_code == 0
@@ -99,8 +104,15 @@ def test_import_refuses_a_bad_archive(runner, tmp_path):
     assert result.exit_code != 0 and "not a JSON archive" in result.output
     bad.write_text(json.dumps({"format": "something else"}))
     assert "not a smt-training-data archive" in runner.invoke(args=["data", "import", str(bad)]).output
-    bad.write_text(json.dumps({"format": "smt-training-data", "version": 1,
-                               "tables": {"users": {"columns": ["id", "no_such_column"], "rows": [[1, 2]]}}}))
+    bad.write_text(
+        json.dumps(
+            {
+                "format": "smt-training-data",
+                "version": 1,
+                "tables": {"users": {"columns": ["id", "no_such_column"], "rows": [[1, 2]]}},
+            }
+        )
+    )
     result = runner.invoke(args=["data", "import", str(bad)])
     assert result.exit_code != 0 and "no column 'no_such_column'" in result.output
     assert db.session.scalar(select(func.count()).select_from(Course)) == 0
@@ -126,16 +138,22 @@ def test_damaged_archives_give_one_clear_line_and_change_nothing(app, runner, fa
     bad_type.write_text(json.dumps(wrong_type), "utf-8")
     orphan = json.loads(json.dumps(archive))
     orphan["tables"]["users"]["rows"] = []  # rows that point at users that are not there
-    orphan["tables"]["courses"]["rows"] = [[("x" if c == "code" else v) for c, v in
-                                            zip(orphan["tables"]["courses"]["columns"], row, strict=False)]
-                                           for row in orphan["tables"]["courses"]["rows"]] * 2
+    orphan["tables"]["courses"]["rows"] = [
+        [("x" if c == "code" else v) for c, v in zip(orphan["tables"]["courses"]["columns"], row, strict=False)]
+        for row in orphan["tables"]["courses"]["rows"]
+    ] * 2
     duplicate = tmp_path / "duplicate.json"
     duplicate.write_text(json.dumps(orphan), "utf-8")
     shapeless = tmp_path / "shapeless.json"
     shapeless.write_text(json.dumps({"format": "smt-training-data", "version": 1, "tables": {"courses": [1, 2]}}))
 
-    for path, words in ((truncated, "damaged gzip"), (garbage, "not a JSON archive"),
-                        (bad_type, "courses"), (duplicate, "courses"), (shapeless, "courses")):
+    for path, words in (
+        (truncated, "damaged gzip"),
+        (garbage, "not a JSON archive"),
+        (bad_type, "courses"),
+        (duplicate, "courses"),
+        (shapeless, "courses"),
+    ):
         result = runner.invoke(args=["data", "import", str(path)])
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert result.exit_code == 1, (path.name, result.output)

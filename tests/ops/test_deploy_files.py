@@ -1,4 +1,5 @@
 """deploy/: the Grafana dashboard reads only metrics that /metrics serves."""
+
 import json
 import re
 from pathlib import Path
@@ -19,6 +20,7 @@ def test_dashboard_uses_served_metrics(client):
 def test_readme_shows_the_nginx_file_verbatim():
     """The README's reverse-proxy block is deploy/nginx.conf, so what operators copy is what CI runs."""
     from tests.ops.nginx_stack import derive_server_config, readme_nginx_block
+
     block = readme_nginx_block()
     assert block == (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
     for header in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix"):

@@ -6,6 +6,7 @@ database restart, PostgreSQL's ``initdb``/``pg_ctl`` and the ``postgres`` user):
 without them they skip, unless REQUIRE_REDIS=1 / REQUIRE_POSTGRES=1 (CI), when
 they fail. Nothing is timed: every wait is a bounded poll.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,9 +30,12 @@ def _need_redis_server():
 
 
 pytestmark = [
-    pytest.mark.postgres, pytest.mark.slow,
-    pytest.mark.skipif(not PG_URL and os.environ.get("REQUIRE_POSTGRES") != "1",
-                       reason="needs PostgreSQL: set TEST_DATABASE_URL (REQUIRE_POSTGRES=1 fails instead)"),
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not PG_URL and os.environ.get("REQUIRE_POSTGRES") != "1",
+        reason="needs PostgreSQL: set TEST_DATABASE_URL (REQUIRE_POSTGRES=1 fails instead)",
+    ),
 ]
 
 
@@ -68,8 +72,9 @@ def test_redis_stopped_under_load_costs_no_request_and_no_mail(pg_app, tmp_path)
     is killed and started again: no 5xx for any of these (none needs Redis), and
     every confirmation that a successful enrolment asked for arrives exactly once."""
     _need_redis_server()
-    figures = harness.redis_outage(pg_app, tmp_path / "faults", clients=32, before=4, outage=5, after=3,
-                                   each=5, drain=240)
+    figures = harness.redis_outage(
+        pg_app, tmp_path / "faults", clients=32, before=4, outage=5, after=3, each=5, drain=240
+    )
     print(figures)
     phases = figures["phases"]
     assert harness.five_xx(phases) == 0, figures["server_errors"]

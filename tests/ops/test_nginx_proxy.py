@@ -8,6 +8,7 @@ that links come from the forwarded host and scheme, which makes them show what n
 
 Needs nginx and PostgreSQL (TEST_DATABASE_URL); skips without them unless REQUIRE_NGINX=1 / REQUIRE_POSTGRES=1.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,12 @@ from tests.ops import nginx_stack as stack
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 ATTACKER = "attacker.example"
-FORGED = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
-          "X-Forwarded-Host": ATTACKER, "X-Forwarded-Prefix": f"//{ATTACKER}"}
+FORGED = {
+    "X-Forwarded-For": "203.0.113.9",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": ATTACKER,
+    "X-Forwarded-Prefix": f"//{ATTACKER}",
+}
 
 
 def _require():
@@ -45,13 +50,31 @@ class Stack:
     def __init__(self, workdir: Path, url: str):
         self.workdir = workdir
         self.env = dict(
-            os.environ, DATABASE_URL=url, SECRET_KEY="nginx-test-" + uuid.uuid4().hex,
-            SIGNING_DIR=str(workdir / "shared" / "signing"), DOCUMENT_DIR=str(workdir / "shared" / "documents"),
-            UPLOAD_DIR=str(workdir / "shared" / "uploads"), TRUSTED_PROXIES="1", TRUSTED_PROXY_PREFIX="1",
-            TRUSTED_HOSTS=stack.SERVER_NAME, LOG_FORMAT="json", LOG_LEVEL="INFO", MAIL_SERVER="",
-            JOBS_MODE="thread", SCHEDULER_IN_WEB="0", RATELIMIT_ENABLED="1", PUBLIC_PAGE_CACHE_SECONDS="10")
-        for name in ("PUBLIC_BASE_URL", "REDIS_URL", "ALLOW_LOCAL_STATE", "PROMETHEUS_MULTIPROC_DIR",
-                     "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS"):
+            os.environ,
+            DATABASE_URL=url,
+            SECRET_KEY="nginx-test-" + uuid.uuid4().hex,
+            SIGNING_DIR=str(workdir / "shared" / "signing"),
+            DOCUMENT_DIR=str(workdir / "shared" / "documents"),
+            UPLOAD_DIR=str(workdir / "shared" / "uploads"),
+            TRUSTED_PROXIES="1",
+            TRUSTED_PROXY_PREFIX="1",
+            TRUSTED_HOSTS=stack.SERVER_NAME,
+            LOG_FORMAT="json",
+            LOG_LEVEL="INFO",
+            MAIL_SERVER="",
+            JOBS_MODE="thread",
+            SCHEDULER_IN_WEB="0",
+            RATELIMIT_ENABLED="1",
+            PUBLIC_PAGE_CACHE_SECONDS="10",
+        )
+        for name in (
+            "PUBLIC_BASE_URL",
+            "REDIS_URL",
+            "ALLOW_LOCAL_STATE",
+            "PROMETHEUS_MULTIPROC_DIR",
+            "WEB_CONCURRENCY",
+            "GUNICORN_CMD_ARGS",
+        ):
             self.env.pop(name, None)
         self.ports = [stack.free_port(), stack.free_port()]
         self.servers: list = [None, None]
@@ -108,8 +131,7 @@ def proxy(tmp_path_factory):
     finally:
         running.stop()
         with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                         {"n": name})
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
 
@@ -119,6 +141,7 @@ def _seed(workdir: Path, url: str) -> dict:
     from tests.conftest import make_test_app
     from tests.factories import PASSWORD, Factory
     from training.extensions import db
+
     app = make_test_app(workdir / "seed", url)
     with app.app_context():
         factory = Factory()
@@ -152,8 +175,11 @@ def test_forwarded_headers_are_set_by_nginx_and_a_clients_are_not_trusted(proxy)
     # and not nginx's own address towards gunicorn.
     probe = f"/nginx-probe-{uuid.uuid4().hex}"
     assert proxy.get(probe, headers=FORGED)[0] == 404
-    line = stack.wait_until(lambda: next((r for r in proxy.request_log() if r.get("path") == probe), None),
-                            "the request's log line", timeout=60)
+    line = stack.wait_until(
+        lambda: next((r for r in proxy.request_log() if r.get("path") == probe), None),
+        "the request's log line",
+        timeout=60,
+    )
     assert line["client"] == stack.CLIENT_ADDRESS
 
 
@@ -192,8 +218,10 @@ class Browser:
     def call(self, method, path, form: dict | None = None):
         import http.client
         from urllib.parse import urlencode
-        conn = http.client.HTTPConnection(stack.HOST, self.proxy.port, timeout=60,
-                                          source_address=(stack.CLIENT_ADDRESS, 0))
+
+        conn = http.client.HTTPConnection(
+            stack.HOST, self.proxy.port, timeout=60, source_address=(stack.CLIENT_ADDRESS, 0)
+        )
         try:
             headers = {"Host": stack.SERVER_NAME, "Accept-Language": "en"}
             if self.cookies:
@@ -215,10 +243,14 @@ def test_a_session_needs_no_sticky_routing(proxy):
     browser = Browser(proxy)
     status, _h, html = browser.call("GET", "/login")
     assert status == 200
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or \
-        re.search(r'value="([^"]+)"[^>]*name="csrf_token"', html)
-    status, headers, _html = browser.call("POST", "/login", {
-        "csrf_token": token.group(1), "email": proxy.data["email"], "password": proxy.data["password"]})
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html
+    )
+    status, headers, _html = browser.call(
+        "POST",
+        "/login",
+        {"csrf_token": token.group(1), "email": proxy.data["email"], "password": proxy.data["password"]},
+    )
     assert status == 302, status
 
     before = [proxy.access_log(i).count("GET /my/training") for i in range(2)]
@@ -229,6 +261,7 @@ def test_a_session_needs_no_sticky_routing(proxy):
     def served():  # gunicorn writes its access log line after the answer has gone out: wait for all four
         counts = [proxy.access_log(i).count("GET /my/training") - before[i] for i in range(2)]
         return counts if sum(counts) >= 4 else None
+
     counts = stack.wait_until(served, "the access log lines", timeout=60)
     assert counts == [2, 2], counts
 
@@ -273,8 +306,10 @@ def test_one_server_killed_under_load_costs_no_request(proxy):
     assert killed.is_set() and proxy.servers[1].poll() is not None
 
     errors = [(status, path) for status, path in results if status != 200]
-    print(f"\nnginx + 2 gunicorn, one killed after {kill_after}: {len(results)} requests, {len(errors)} errors "
-          f"({100 * len(errors) / len(results):.2f} %)")
+    print(
+        f"\nnginx + 2 gunicorn, one killed after {kill_after}: {len(results)} requests, {len(errors)} errors "
+        f"({100 * len(errors) / len(results):.2f} %)"
+    )
     assert len(results) == total
     assert len(errors) * 1000 < total, errors  # under 0.1 %
     # The survivor served the rest; nginx saw the dead one fail and moved on.

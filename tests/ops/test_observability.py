@@ -1,4 +1,5 @@
 """Operations: the request log, request ids on errors, /healthz and /readyz."""
+
 from __future__ import annotations
 
 import logging
@@ -40,6 +41,7 @@ def test_one_log_line_per_request_with_user(app, client, factory, caplog):
 def test_secret_tokens_in_paths_stay_out_of_the_log(app, client, factory, caplog):
     caplog.set_level(logging.INFO, logger="training.request")
     from training.accounts.services import new_calendar_token
+
     token = new_calendar_token(factory.trainee())
     assert client.get(f"/calendar/{token}.ics").status_code == 200
     client.get("/password/reset/some-secret-reset-token")
@@ -50,22 +52,31 @@ def test_secret_tokens_in_paths_stay_out_of_the_log(app, client, factory, caplog
 
 def test_request_log_is_printed_in_production():
     """A process that configures no logging still prints the INFO lines (gunicorn, make run)."""
-    code = ("from training import create_app\n"
-            "app = create_app({'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
-            "app.test_client().get('/healthz')\n")
+    code = (
+        "from training import create_app\n"
+        "app = create_app({'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
+        "app.test_client().get('/healthz')\n"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL",)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "GET /healthz 200" in result.stderr and "user=-" in result.stderr
 
 
 def test_log_level_setting_is_respected():
-    code = ("from training import create_app\n"
-            "app = create_app({'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
-            "app.test_client().get('/healthz')\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, LOG_LEVEL="WARNING"),
-                            capture_output=True, text=True, timeout=60)
+    code = (
+        "from training import create_app\n"
+        "app = create_app({'SQLALCHEMY_DATABASE_URI': 'sqlite://'})\n"
+        "app.test_client().get('/healthz')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=dict(os.environ, LOG_LEVEL="WARNING"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and "GET /healthz" not in result.stderr
 
 
@@ -80,6 +91,7 @@ def crashing_app(tmp_path, pg_database):
     @app.get("/api/v1/boom")
     def api_boom():
         raise RuntimeError("boom")
+
     with app.app_context():
         yield app
 
@@ -110,9 +122,14 @@ def test_readyz_checks_the_database(client):
 
 def test_readyz_reports_an_unreachable_database():
     from training import create_app
-    broken = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI":
-                         "postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=2",
-                         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False}})
+
+    broken = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere?connect_timeout=2",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        }
+    )
     response = broken.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["status"] == "unavailable"
@@ -126,8 +143,9 @@ def test_readyz_reports_an_unreachable_redis(tmp_path, pg_database):
     assert response.json["checks"]["database"] == "ok" and response.json["checks"]["redis"].startswith("error")
 
 
-@pytest.mark.skipif(not _redis_up() and os.environ.get("REQUIRE_REDIS") != "1",
-                    reason="Redis is not running on 127.0.0.1:6379")
+@pytest.mark.skipif(
+    not _redis_up() and os.environ.get("REQUIRE_REDIS") != "1", reason="Redis is not running on 127.0.0.1:6379"
+)
 def test_readyz_with_redis(tmp_path, pg_database):
     app = make_test_app(tmp_path, pg_database, REDIS_URL="redis://127.0.0.1:6379/15")
     response = app.test_client().get("/readyz")

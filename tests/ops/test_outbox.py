@@ -1,5 +1,6 @@
 """Work that is never lost: the transactional outbox, jobs that survive their
 runner, and pages that answer normally while Redis or the database is down."""
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,17 @@ def test_rolled_back_mail_is_never_sent(app, factory, mailbox):
 
 
 def test_a_row_is_claimed_by_one_relay_only(app):
-    outbox._insert([{"key": "mail:one", "kind": "mail", "name": "mail", "recipient": "a@example.com",
-                     "payload": b"To: a@example.com\nSubject: x\n\nhello\n"}])
+    outbox._insert(
+        [
+            {
+                "key": "mail:one",
+                "kind": "mail",
+                "name": "mail",
+                "recipient": "a@example.com",
+                "payload": b"To: a@example.com\nSubject: x\n\nhello\n",
+            }
+        ]
+    )
     row_id = db.session.scalar(select(outbox.OutboxMessage.id))
     db.session.rollback()
     assert outbox.claim(row_id) is True
@@ -75,7 +85,9 @@ def test_the_same_key_is_stored_once(app):
 
 def test_a_job_that_sends_the_same_mail_again_sends_it_once(app, factory, mailbox):
     user = factory.trainee()
-    raw = mail.build(user.email, "Reset your password", "password_reset", user=user, url="http://localhost/x").as_bytes()
+    raw = mail.build(
+        user.email, "Reset your password", "password_reset", user=user, url="http://localhost/x"
+    ).as_bytes()
     again = raw.replace(b"Message-ID: <", b"Message-ID: <other")
     for payload in (raw, again):  # a job run twice (after a crash) renders the message twice
         with outbox.collecting("job:abc"):
@@ -86,6 +98,7 @@ def test_a_job_that_sends_the_same_mail_again_sends_it_once(app, factory, mailbo
 def test_fire_and_forget_never_raises(app, factory, monkeypatch, caplog):
     def broken(rows):
         raise RuntimeError("database gone")
+
     monkeypatch.setattr(outbox, "_insert", broken)
     jobs.fire_and_forget("send_mail", messages=[b"To: a@example.com\n\nx"])
     jobs.fire_and_forget("enrolment_notify", enrolment_ids=[1], kind="reminder")
@@ -112,19 +125,37 @@ def test_a_job_whose_runner_died_is_finished_by_the_reaper_exactly_once(app, fac
     """The worker died after issuing and e-mailing one holder: the reaper hands
     the job out again and it finishes the rest, nothing twice."""
     from training.certificates import services
+
     admin = factory.admin()
     run, _ = completed_run(factory, ["A One", "B Two", "C Three"])
     services.issue_for_run(admin, run.id)
     first = db.session.scalars(select(Certificate).order_by(Certificate.id)).first()
     first.emailed_at = utcnow()
-    mail.queue(mail.build("a@example.com", "Your certificate: %(course)s", "certificate_issued",
-                          user=admin, certificate=first, course="x", verify_url="http://localhost/v",
-                          display_code="X"))
+    mail.queue(
+        mail.build(
+            "a@example.com",
+            "Your certificate: %(course)s",
+            "certificate_issued",
+            user=admin,
+            certificate=first,
+            course="x",
+            verify_url="http://localhost/v",
+            display_code="X",
+        )
+    )
     db.session.commit()
     assert len(mailbox()) == 1
-    dead = jobs.Job(id="00000000-0000-0000-0000-000000000001", kind="certificates.issue_run", state="running",
-                    attempts=1, lease_until=utcnow() - timedelta(seconds=1), done=1, total=3, stage="emailing",
-                    args_json=json.dumps({"run_id": run.id, "actor_id": admin.id, "email": True}))
+    dead = jobs.Job(
+        id="00000000-0000-0000-0000-000000000001",
+        kind="certificates.issue_run",
+        state="running",
+        attempts=1,
+        lease_until=utcnow() - timedelta(seconds=1),
+        done=1,
+        total=3,
+        stage="emailing",
+        args_json=json.dumps({"run_id": run.id, "actor_id": admin.id, "email": True}),
+    )
     db.session.add(dead)
     db.session.commit()
     assert jobs.reap() == {"requeued": 1, "failed": 0}
@@ -138,8 +169,14 @@ def test_a_job_whose_runner_died_is_finished_by_the_reaper_exactly_once(app, fac
 
 
 def test_a_job_that_keeps_dying_is_given_up(app, factory):
-    dead = jobs.Job(id="00000000-0000-0000-0000-000000000002", kind="certificates.issue_run", state="running",
-                    attempts=3, lease_until=utcnow() - timedelta(seconds=1), args_json="{}")
+    dead = jobs.Job(
+        id="00000000-0000-0000-0000-000000000002",
+        kind="certificates.issue_run",
+        state="running",
+        attempts=3,
+        lease_until=utcnow() - timedelta(seconds=1),
+        args_json="{}",
+    )
     db.session.add(dead)
     db.session.commit()
     assert jobs.reap() == {"requeued": 0, "failed": 1}
@@ -148,8 +185,14 @@ def test_a_job_that_keeps_dying_is_given_up(app, factory):
 
 
 def test_a_job_taken_by_another_runner_is_not_run_twice(app, factory):
-    job = jobs.Job(id="00000000-0000-0000-0000-000000000003", kind="send_reminders", state="running",
-                   attempts=1, lease_until=utcnow() + timedelta(minutes=1), args_json="{}")
+    job = jobs.Job(
+        id="00000000-0000-0000-0000-000000000003",
+        kind="send_reminders",
+        state="running",
+        attempts=1,
+        lease_until=utcnow() + timedelta(minutes=1),
+        args_json="{}",
+    )
     db.session.add(job)
     db.session.commit()
     jobs.run(job.id)
@@ -161,9 +204,16 @@ def test_a_job_taken_by_another_runner_is_not_run_twice(app, factory):
 def redis_down_app(tmp_path, pg_database):
     """Production settings with Redis unreachable: RQ jobs, rate limits in Redis."""
     url = f"redis://127.0.0.1:{_closed_port()}/0"
-    app = make_test_app(tmp_path, pg_database, REDIS_URL=url, JOBS_MODE="rq", RATELIMIT_ENABLED=True,
-                        RATELIMIT_STORAGE_URI=url, RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1},
-                        RATELIMIT_KEY_PREFIX="redis-down")
+    app = make_test_app(
+        tmp_path,
+        pg_database,
+        REDIS_URL=url,
+        JOBS_MODE="rq",
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI=url,
+        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1},
+        RATELIMIT_KEY_PREFIX="redis-down",
+    )
     with app.app_context():
         yield app
         db.session.remove()
@@ -196,6 +246,7 @@ def test_login_and_enrolment_answer_normally_while_redis_is_down(redis_down_app)
     assert enrol.status_code == 302
     db.session.expire_all()
     from training.enrolment.models import Enrolment
+
     assert db.session.scalar(select(func.count()).select_from(Enrolment)) == 1
     db.session.rollback()
     # The confirmation is sent by the web process's relay, without Redis.
@@ -216,11 +267,20 @@ def test_a_job_waits_while_redis_is_down_and_is_handed_out_later(redis_down_app,
 
 def test_database_errors_answer_503_not_500(tmp_path):
     from training import create_app
+
     port = _closed_port()
-    broken = create_app({"TESTING": True, "CATCH_IN_TESTS": True, "SECRET_KEY": "x", "WTF_CSRF_ENABLED": False,
-                         "RATELIMIT_ENABLED": False, "MAIL_DIR": str(tmp_path / "mail"),
-                         "SQLALCHEMY_DATABASE_URI": f"postgresql+psycopg://postgres@127.0.0.1:{port}/x?connect_timeout=2",
-                         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False}})
+    broken = create_app(
+        {
+            "TESTING": True,
+            "CATCH_IN_TESTS": True,
+            "SECRET_KEY": "x",
+            "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,
+            "MAIL_DIR": str(tmp_path / "mail"),
+            "SQLALCHEMY_DATABASE_URI": f"postgresql+psycopg://postgres@127.0.0.1:{port}/x?connect_timeout=2",
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        }
+    )
     client = broken.test_client()
     page = client.get("/")
     assert page.status_code == 503 and page.headers["Retry-After"]
@@ -231,6 +291,7 @@ def test_database_errors_answer_503_not_500(tmp_path):
 
 def test_production_refuses_to_start_without_shared_state(monkeypatch, pg_database):
     from training import create_app
+
     for name in ("SECRET_KEY", "SIGNING_DIR", "DOCUMENT_DIR", "ALLOW_LOCAL_STATE"):
         monkeypatch.delenv(name, raising=False)
     url = "postgresql+psycopg://postgres@127.0.0.1:5432/unused"

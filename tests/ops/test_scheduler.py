@@ -1,4 +1,5 @@
 """Recurring work: one leader at a time, every task on its rhythm, none twice at once."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -45,9 +46,17 @@ def test_a_task_still_running_is_not_started_again(app, monkeypatch):
 
 def test_the_platforms_recurring_work_is_registered():
     names = set(scheduler.tasks())
-    assert {"enrolment.reminders", "certificates.auto_issue", "certificates.expiry_reminders",
-            "attendance.open_register_reminders", "qualifications.renewal_reminders",
-            "outbox.prune", "enrolment.expire_offers", "companies.release_seats", "companies.monthly_reports"} <= names
+    assert {
+        "enrolment.reminders",
+        "certificates.auto_issue",
+        "certificates.expiry_reminders",
+        "attendance.open_register_reminders",
+        "qualifications.renewal_reminders",
+        "outbox.prune",
+        "enrolment.expire_offers",
+        "companies.release_seats",
+        "companies.monthly_reports",
+    } <= names
 
 
 def test_scheduler_cli_once(app, runner):

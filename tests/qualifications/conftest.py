@@ -1,4 +1,5 @@
 """Qualification worlds: a course that grants a skill, a finished run with a certificate to issue."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ class Plant:
 
 def attend_all(run, enrolment):
     from training.attendance.models import Attendance
+
     for meeting in run.meetings:
         db.session.add(Attendance(enrolment_id=enrolment.id, meeting_id=meeting.id, status="present"))
     db.session.commit()
@@ -31,6 +33,7 @@ def attend_all(run, enrolment):
 @pytest.fixture
 def plant(factory) -> Plant:
     from training.qualifications.models import CourseSkill, Position, PositionPerson, PositionRequirement, Skill
+
     admin, assessor = factory.admin(name="Admin Wang"), factory.user("assessor", name="Assessor Zhao")
     trainer, trainee = factory.trainer(name="Trainer Li"), factory.trainee(name="欧阳晓燕")
     course = factory.course(code="SMT-201", title="SMT line operation", validity_months=24)
@@ -41,8 +44,9 @@ def plant(factory) -> Plant:
     db.session.add(skill)
     db.session.flush()
     db.session.add(CourseSkill(course_id=course.id, skill_id=skill.id, level=2))
-    position = Position(code="L3-PP", name="Line 3 pick and place", name_zh="三号线贴片机", site="Suzhou",
-                        department="SMT")
+    position = Position(
+        code="L3-PP", name="Line 3 pick and place", name_zh="三号线贴片机", site="Suzhou", department="SMT"
+    )
     position.requirements.append(PositionRequirement(skill_id=skill.id, level=2, min_people=2))
     db.session.add(position)
     db.session.flush()

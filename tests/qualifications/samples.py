@@ -1,4 +1,5 @@
 """Small real files for evidence uploads."""
+
 from __future__ import annotations
 
 import io
@@ -6,6 +7,7 @@ import io
 
 def pdf_bytes(text: str = "Sign-off sheet, line 3") -> bytes:
     from reportlab.pdfgen import canvas
+
     buffer = io.BytesIO()
     c = canvas.Canvas(buffer)
     c.drawString(72, 720, text)
@@ -16,6 +18,7 @@ def pdf_bytes(text: str = "Sign-off sheet, line 3") -> bytes:
 
 def png_bytes(size=(80, 60)) -> bytes:
     from PIL import Image
+
     buffer = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(buffer, "PNG")
     return buffer.getvalue()

@@ -1,5 +1,6 @@
 """Two at once on PostgreSQL: reminders sent by two schedulers go out once; two admins
 setting a position's people leave one consistent list, never a 500."""
+
 from __future__ import annotations
 
 import threading
@@ -30,6 +31,7 @@ def _both(app, work):
                 results.append(exc)
             finally:
                 db.session.remove()
+
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
@@ -40,8 +42,15 @@ def _both(app, work):
 
 def test_two_schedulers_send_each_reminder_once(app, plant, client, mailbox):
     today = org_today()
-    api(client, plant.assessor).post(f"/api/v1/people/{plant.trainee.id}/qualifications", json={
-        "skill_id": plant.skill.id, "level": 2, "evidence": "e", "valid_until": (today + timedelta(days=25)).isoformat()})
+    api(client, plant.assessor).post(
+        f"/api/v1/people/{plant.trainee.id}/qualifications",
+        json={
+            "skill_id": plant.skill.id,
+            "level": 2,
+            "evidence": "e",
+            "valid_until": (today + timedelta(days=25)).isoformat(),
+        },
+    )
     db.session.commit()
     results = _both(app, lambda i: services.send_renewal_reminders(today=today))
     assert sorted(r if isinstance(r, int) else -1 for r in results) in ([-1, 1], [0, 1])
@@ -59,8 +68,10 @@ def test_two_admins_set_a_positions_people_at_once(app, plant, factory):
 
     def work(i):
         from training.accounts.models import User
+
         actor = db.session.get(User, admins[i])
         return [p.user_id for p in services.set_position_people(actor, position_id, {"user_ids": wanted[i]}).people]
+
     results = _both(app, work)
     db.session.expire_all()
     final = sorted(db.session.scalars(select(PositionPerson.user_id).where(PositionPerson.position_id == position_id)))

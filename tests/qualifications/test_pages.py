@@ -1,5 +1,6 @@
 """Pages and files: the matrix (counts, glyphs, filters, a fixed number of queries), the XLSX with
 the page's counts, the A3 and evidence PDFs, "who is qualified?", and the gap-to-enrolment click."""
+
 from __future__ import annotations
 
 import io
@@ -8,8 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from tests.toolkit import count_queries
 from tests.conftest import api, login
+from tests.toolkit import count_queries
 from training.certificates import services as certificates
 from training.enrolment.models import Enrolment
 from training.extensions import db
@@ -27,8 +28,10 @@ def _staff(plant, factory, n=4):
 
 
 def _grant(client, assessor, person, skill_id, level, **kw):
-    r = api(client, assessor).post(f"/api/v1/people/{person.id}/qualifications",
-                                   json=dict(skill_id=skill_id, level=level, evidence="Observed", **kw))
+    r = api(client, assessor).post(
+        f"/api/v1/people/{person.id}/qualifications",
+        json=dict(skill_id=skill_id, level=level, evidence="Observed", **kw),
+    )
     assert r.status_code == 201, r.json
 
 
@@ -40,11 +43,12 @@ def _footer_counts(html: str, testid: str) -> list[int]:
 def test_matrix_page_shows_levels_states_glyphs_and_coverage(plant, factory, client):
     people = _staff(plant, factory)
     _grant(client, plant.assessor, people[0], plant.skill.id, 3)
-    _grant(client, plant.assessor, people[1], plant.skill.id, 2,
-           valid_until=(org_today() + timedelta(days=5)).isoformat())
+    _grant(
+        client, plant.assessor, people[1], plant.skill.id, 2, valid_until=(org_today() + timedelta(days=5)).isoformat()
+    )
     login(client, plant.admin)
     html = client.get(f"/qualifications/matrix?site=Suzhou&position={plant.position.id}").get_data(as_text=True)
-    assert 'data-state="valid"' in html and "U<span class=\"qm-glyph\" aria-hidden=\"true\">●" in html
+    assert 'data-state="valid"' in html and 'U<span class="qm-glyph" aria-hidden="true">●' in html
     assert 'data-state="expiring"' in html and "◐" in html
     assert _footer_counts(html, "qualified-row") == [2] and _footer_counts(html, "required-row") == [2]
     assert "Operator 00" in html and "欧阳晓燕" in html
@@ -68,6 +72,7 @@ def test_matrix_queries_do_not_grow_with_people(plant, factory, client):
         with count_queries() as counter:
             assert client.get("/qualifications/matrix?site=Suzhou").status_code == 200
         return counter.count
+
     few = queries()
     people = _staff(plant, factory, 30)
     for p in people[:20]:
@@ -80,10 +85,12 @@ def test_matrix_queries_do_not_grow_with_people(plant, factory, client):
 
 def test_xlsx_counts_equal_the_page(plant, factory, client):
     from openpyxl import load_workbook
+
     people = _staff(plant, factory, 5)
     _grant(client, plant.assessor, people[0], plant.skill.id, 4)
-    _grant(client, plant.assessor, people[1], plant.skill.id, 2,
-           valid_until=(org_today() + timedelta(days=30)).isoformat())
+    _grant(
+        client, plant.assessor, people[1], plant.skill.id, 2, valid_until=(org_today() + timedelta(days=30)).isoformat()
+    )
     _grant(client, plant.assessor, people[2], plant.skill.id, 1)
     login(client, plant.admin)
     html = client.get("/qualifications/matrix?site=Suzhou").get_data(as_text=True)
@@ -111,6 +118,7 @@ def test_xlsx_counts_equal_the_page(plant, factory, client):
 
 def test_a3_and_evidence_pdfs(plant, client):
     import pypdfium2
+
     code = certificates.issue_for_run(plant.admin, plant.past_run.id)["issued"][0]["code"]
     login(client, plant.admin)
     a3 = client.get("/qualifications/matrix.pdf?site=Suzhou")
@@ -124,6 +132,7 @@ def test_a3_and_evidence_pdfs(plant, client):
     text = pypdfium2.PdfDocument(pack.data)[0].get_textpage().get_text_range()
     assert "SMT-OP" in text and "certificate" in text and plant.enrolment.run.course.code not in ("",)
     import zxingcpp
+
     image = pypdfium2.PdfDocument(pack.data)[0].render(scale=3).to_pil()
     decoded = [r.text for r in zxingcpp.read_barcodes(image)]
     assert f"http://localhost/verify/{code}" in decoded
@@ -151,19 +160,25 @@ def test_gap_to_enrolment_click_enrols_in_the_next_open_run(plant, factory, clie
     login(client, plant.trainee)
     page = client.get(f"/qualifications/people/{plant.trainee.id}").get_data(as_text=True)
     assert 'data-testid="enrol-gap"' in page and future.starts_on.isoformat() in page
-    r = client.post(f"/qualifications/people/{plant.trainee.id}/enrol",
-                    data={"skill_id": plant.skill.id, "level": 2})
+    r = client.post(f"/qualifications/people/{plant.trainee.id}/enrol", data={"skill_id": plant.skill.id, "level": 2})
     assert r.status_code == 302
     enrolment = db.session.scalar(select(Enrolment).where(Enrolment.run_id == future.id))
     assert enrolment.user_id == plant.trainee.id and enrolment.status == "confirmed" and enrolment.source == "self"
     # the rules of enrolment hold: enrolling twice is refused with a message, nothing changes
-    again = client.post(f"/qualifications/people/{plant.trainee.id}/enrol",
-                        data={"skill_id": plant.skill.id, "level": 2}, follow_redirects=True)
+    again = client.post(
+        f"/qualifications/people/{plant.trainee.id}/enrol",
+        data={"skill_id": plant.skill.id, "level": 2},
+        follow_redirects=True,
+    )
     assert "Already enrolled" in again.get_data(as_text=True)
     # someone else's gap: refused
     other = factory.trainee()
-    assert client.post(f"/qualifications/people/{other.id}/enrol",
-                       data={"skill_id": plant.skill.id, "level": 2}).status_code == 403
+    assert (
+        client.post(
+            f"/qualifications/people/{other.id}/enrol", data={"skill_id": plant.skill.id, "level": 2}
+        ).status_code
+        == 403
+    )
     # the next trainee waits: the run is full (capacity 1), the enrolment service waitlists
     login(client, other)
     db.session.add(PositionPerson(position_id=plant.position.id, user_id=other.id))
@@ -174,21 +189,39 @@ def test_gap_to_enrolment_click_enrols_in_the_next_open_run(plant, factory, clie
 
 def test_no_open_run_means_an_assessment(plant, client):
     login(client, plant.trainee)
-    r = client.post(f"/qualifications/people/{plant.trainee.id}/enrol", data={"skill_id": plant.skill.id, "level": 2},
-                    follow_redirects=True)
+    r = client.post(
+        f"/qualifications/people/{plant.trainee.id}/enrol",
+        data={"skill_id": plant.skill.id, "level": 2},
+        follow_redirects=True,
+    )
     assert "needs an assessment" in r.get_data(as_text=True)
     assert db.session.scalar(select(Enrolment.id).where(Enrolment.run_id != plant.past_run.id)) is None
 
 
 def test_assessor_grants_through_the_page_with_evidence(plant, client):
     login(client, plant.assessor)
-    r = client.post(f"/qualifications/people/{plant.trainee.id}/grants",
-                    data={"skill_id": str(plant.skill.id), "level": "3", "source": "assessment",
-                          "evidence": "Practical test, line 3, record QA-2026-118"}, follow_redirects=True)
+    r = client.post(
+        f"/qualifications/people/{plant.trainee.id}/grants",
+        data={
+            "skill_id": str(plant.skill.id),
+            "level": "3",
+            "source": "assessment",
+            "evidence": "Practical test, line 3, record QA-2026-118",
+        },
+        follow_redirects=True,
+    )
     assert "Qualification granted." in r.get_data(as_text=True)
-    bad = client.post(f"/qualifications/people/{plant.trainee.id}/grants",
-                      data={"skill_id": str(plant.skill.id), "level": "9", "evidence": "x"}, follow_redirects=True)
+    bad = client.post(
+        f"/qualifications/people/{plant.trainee.id}/grants",
+        data={"skill_id": str(plant.skill.id), "level": "9", "evidence": "x"},
+        follow_redirects=True,
+    )
     assert bad.status_code == 200 and "level must be between" in bad.get_data(as_text=True)
     login(client, plant.trainer)
-    assert client.post(f"/qualifications/people/{plant.trainee.id}/grants",
-                       data={"skill_id": str(plant.skill.id), "level": "3", "evidence": "x"}).status_code == 403
+    assert (
+        client.post(
+            f"/qualifications/people/{plant.trainee.id}/grants",
+            data={"skill_id": str(plant.skill.id), "level": "3", "evidence": "x"},
+        ).status_code
+        == 403
+    )

@@ -1,5 +1,6 @@
 """The rules of issue 14: grants follow certificates in their transaction, states on a date,
 coverage counts, reminders once, refusals for the wrong person and bad input."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +42,7 @@ def test_a_failing_subscriber_leaves_no_certificate(plant, monkeypatch):
 
     def boom(sender, **kw):
         raise RuntimeError("subscriber failed")
+
     signals.certificate_issued.connect(boom)
     try:
         with pytest.raises(RuntimeError):
@@ -49,6 +51,7 @@ def test_a_failing_subscriber_leaves_no_certificate(plant, monkeypatch):
         signals.certificate_issued.disconnect(boom)
     db.session.rollback()
     from training.certificates.models import Certificate
+
     assert db.session.scalar(select(func.count()).select_from(Certificate)) == 0
     assert _grants() == []
 
@@ -77,7 +80,9 @@ def test_state_on_a_date_valid_expiring_expired_revoked(app):
     until = date(2027, 3, 31)
     assert grant_state(date(2026, 1, 1), until, None, date(2026, 12, 30), 90) is QualificationState.valid
     assert grant_state(date(2026, 1, 1), until, None, date(2026, 12, 31), 90) is QualificationState.expiring
-    assert grant_state(date(2026, 1, 1), until, None, until, 90) is QualificationState.expiring  # valid through its last day
+    assert (
+        grant_state(date(2026, 1, 1), until, None, until, 90) is QualificationState.expiring
+    )  # valid through its last day
     assert grant_state(date(2026, 1, 1), until, None, until + timedelta(days=1), 90) is QualificationState.expired
     assert grant_state(date(2026, 1, 1), None, None, date(2200, 1, 1), 90) is QualificationState.valid
     assert grant_state(date(2026, 1, 1), until, None, date(2025, 12, 31), 90) is None  # not yet
@@ -101,14 +106,23 @@ def test_coverage_counts_qualified_expiring_and_gap(plant, factory, client):
     others = [factory.trainee(name=f"Operator {i}") for i in range(3)]
     today = org_today()
     caller = api(client, plant.admin)
-    assert caller.put(f"/api/v1/positions/{plant.position.id}/people",
-                      json={"user_ids": [plant.trainee.id] + [o.id for o in others]}).status_code == 200
+    assert (
+        caller.put(
+            f"/api/v1/positions/{plant.position.id}/people",
+            json={"user_ids": [plant.trainee.id] + [o.id for o in others]},
+        ).status_code
+        == 200
+    )
+
     def grant(who, **kw):
-        return caller.post(f"/api/v1/people/{who.id}/qualifications", json=dict(
-            skill_id=plant.skill.id, evidence="Observed on line 3", **kw))
-    assert grant(others[0], level=3).status_code == 201                                          # valid
+        return caller.post(
+            f"/api/v1/people/{who.id}/qualifications",
+            json=dict(skill_id=plant.skill.id, evidence="Observed on line 3", **kw),
+        )
+
+    assert grant(others[0], level=3).status_code == 201  # valid
     assert grant(others[1], level=2, valid_until=(today + timedelta(days=10)).isoformat()).status_code == 201
-    assert grant(others[2], level=1).status_code == 201                                          # too low
+    assert grant(others[2], level=1).status_code == 201  # too low
     body = caller.get(f"/api/v1/positions/{plant.position.id}/coverage?on={today.isoformat()}").json
     [req] = body["requirements"]
     assert body["position_id"] == plant.position.id and body["on"] == today.isoformat()
@@ -123,33 +137,53 @@ def test_coverage_counts_qualified_expiring_and_gap(plant, factory, client):
 
 def test_api_create_skill_course_skills_and_position(plant, client):
     caller = api(client, plant.admin)
-    r = caller.post("/api/v1/skills", json={"code": "AOI-1", "name": "AOI inspection", "name_zh": "AOI 检测",
-                                            "validity_months": 18})
+    r = caller.post(
+        "/api/v1/skills", json={"code": "AOI-1", "name": "AOI inspection", "name_zh": "AOI 检测", "validity_months": 18}
+    )
     assert r.status_code == 201 and [lv["code"] for lv in r.json["levels"]] == ["I", "L", "U", "O"]
     custom = caller.post("/api/v1/skills", json={"code": "X-2", "name": "Two levels", "levels": ["basic", "expert"]})
     assert custom.status_code == 201 and len(custom.json["levels"]) == 2
     assert caller.post("/api/v1/skills", json={"code": "AOI-1", "name": "again"}).status_code == 409
-    r2 = caller.put(f"/api/v1/courses/{plant.course.id}/skills",
-                    json={"grants": [{"skill_id": r.json["id"], "level": 1}, {"skill_id": plant.skill.id, "level": 2}]})
+    r2 = caller.put(
+        f"/api/v1/courses/{plant.course.id}/skills",
+        json={"grants": [{"skill_id": r.json["id"], "level": 1}, {"skill_id": plant.skill.id, "level": 2}]},
+    )
     assert r2.status_code == 200 and len(r2.json["grants"]) == 2
-    assert caller.put(f"/api/v1/courses/{plant.course.id}/skills",
-                      json={"grants": [{"skill_id": custom.json["id"], "level": 3}]}).status_code == 422
-    p = caller.post("/api/v1/positions", json={"code": "L3-AOI", "name": "AOI", "site": "Wuxi",
-                                               "requirements": [{"skill_id": r.json["id"], "level": 2,
-                                                                 "min_people": 3}]})
+    assert (
+        caller.put(
+            f"/api/v1/courses/{plant.course.id}/skills", json={"grants": [{"skill_id": custom.json["id"], "level": 3}]}
+        ).status_code
+        == 422
+    )
+    p = caller.post(
+        "/api/v1/positions",
+        json={
+            "code": "L3-AOI",
+            "name": "AOI",
+            "site": "Wuxi",
+            "requirements": [{"skill_id": r.json["id"], "level": 2, "min_people": 3}],
+        },
+    )
     assert p.status_code == 201 and p.json["requirements"] == [{"skill_id": r.json["id"], "level": 2, "min_people": 3}]
     assert len(caller.get("/api/v1/skills").json["items"]) == 3
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"skill_id": "x", "level": 1, "evidence": "e"}, {"skill_id": 1, "level": 0, "evidence": "e"},
-    {"skill_id": 1, "level": 5, "evidence": "e"}, {"skill_id": 1, "level": 2, "evidence": ""},
-    {"skill_id": 1, "level": 2, "evidence": "e", "valid_until": "2026-02-30"},
-    {"skill_id": 1, "level": 2, "evidence": "e", "valid_until": "1900-01-01"},
-    {"skill_id": 1, "level": True, "evidence": "e"}, {"skill_id": 1, "level": 2, "evidence": ["e"]},
-    {"skill_id": 1, "level": 2, "evidence": "e", "source": "certificate"},
-    {"skill_id": 999999, "level": 2, "evidence": "e"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"skill_id": "x", "level": 1, "evidence": "e"},
+        {"skill_id": 1, "level": 0, "evidence": "e"},
+        {"skill_id": 1, "level": 5, "evidence": "e"},
+        {"skill_id": 1, "level": 2, "evidence": ""},
+        {"skill_id": 1, "level": 2, "evidence": "e", "valid_until": "2026-02-30"},
+        {"skill_id": 1, "level": 2, "evidence": "e", "valid_until": "1900-01-01"},
+        {"skill_id": 1, "level": True, "evidence": "e"},
+        {"skill_id": 1, "level": 2, "evidence": ["e"]},
+        {"skill_id": 1, "level": 2, "evidence": "e", "source": "certificate"},
+        {"skill_id": 999999, "level": 2, "evidence": "e"},
+    ],
+)
 def test_bad_grants_are_refused_and_change_nothing(plant, client, body):
     if body.get("skill_id") == 1:
         body = dict(body, skill_id=plant.skill.id)
@@ -178,8 +212,13 @@ def test_roles_for_grants_and_views(plant, factory, client):
     assert api(client, plant.trainer).get(f"/api/v1/positions/{plant.position.id}/coverage").status_code == 403
     assert api(client, plant.assessor).post("/api/v1/skills", json={"code": "Z", "name": "z"}).status_code == 403
     from training.audit import AuditEntry
-    assert db.session.scalar(select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "qualification.grant")) == 1
+
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "qualification.grant")
+        )
+        == 1
+    )
 
 
 @pytest.mark.parametrize("query", ["on=yesterday", "on=2026-13-01", "on=99999-01-01", "on=1969-12-31"])
@@ -193,11 +232,13 @@ def test_reminders_go_once_per_stage_to_person_and_admins_in_their_language(plan
     db.session.commit()
     _issue(plant)
     [g] = _grants(plant.trainee.id)
+
     def day(n):
         return g.valid_until - timedelta(days=n)
+
     assert services.send_renewal_reminders(today=day(100)) == 0
     assert services.send_renewal_reminders(today=day(90)) == 1
-    assert services.send_renewal_reminders(today=day(89)) == 0          # once
+    assert services.send_renewal_reminders(today=day(89)) == 0  # once
     assert services.send_renewal_reminders(today=day(30)) == 1
     assert services.send_renewal_reminders(today=day(7)) == 1
     assert services.send_renewal_reminders(today=day(3)) == 0
@@ -213,8 +254,15 @@ def test_reminders_go_once_per_stage_to_person_and_admins_in_their_language(plan
 
 def test_a_late_grant_gets_only_the_nearest_reminder(plant, client, mailbox):
     today = org_today()
-    api(client, plant.assessor).post(f"/api/v1/people/{plant.trainee.id}/qualifications", json={
-        "skill_id": plant.skill.id, "level": 2, "evidence": "e", "valid_until": (today + timedelta(days=20)).isoformat()})
+    api(client, plant.assessor).post(
+        f"/api/v1/people/{plant.trainee.id}/qualifications",
+        json={
+            "skill_id": plant.skill.id,
+            "level": 2,
+            "evidence": "e",
+            "valid_until": (today + timedelta(days=20)).isoformat(),
+        },
+    )
     assert services.send_renewal_reminders(today=today) == 1
     assert services.send_renewal_reminders(today=today + timedelta(days=5)) == 0
     assert services.send_renewal_reminders(today=today + timedelta(days=13)) == 1  # the 7-day stage
@@ -224,19 +272,28 @@ def test_a_late_grant_gets_only_the_nearest_reminder(plant, client, mailbox):
 def test_cli_remind_expiring(plant, runner):
     _issue(plant)
     [g] = _grants(plant.trainee.id)
-    out = runner.invoke(args=["qualifications", "remind-expiring", "--today",
-                              (g.valid_until - timedelta(days=30)).isoformat()])
+    out = runner.invoke(
+        args=["qualifications", "remind-expiring", "--today", (g.valid_until - timedelta(days=30)).isoformat()]
+    )
     assert out.exit_code == 0 and "Sent 1" in out.output
-    again = runner.invoke(args=["qualifications", "remind-expiring", "--today",
-                                (g.valid_until - timedelta(days=29)).isoformat()])
+    again = runner.invoke(
+        args=["qualifications", "remind-expiring", "--today", (g.valid_until - timedelta(days=29)).isoformat()]
+    )
     assert "No qualification" in again.output
     assert runner.invoke(args=["qualifications", "remind-expiring", "--today", "nope"]).exit_code != 0
 
 
 def test_renewals_list_shows_expiring_grants(plant, client):
     today = org_today()
-    api(client, plant.assessor).post(f"/api/v1/people/{plant.trainee.id}/qualifications", json={
-        "skill_id": plant.skill.id, "level": 2, "evidence": "e", "valid_until": (today + timedelta(days=20)).isoformat()})
+    api(client, plant.assessor).post(
+        f"/api/v1/people/{plant.trainee.id}/qualifications",
+        json={
+            "skill_id": plant.skill.id,
+            "level": 2,
+            "evidence": "e",
+            "valid_until": (today + timedelta(days=20)).isoformat(),
+        },
+    )
     login(client, plant.admin)
     page = client.get("/admin/certificates/renewals").get_data(as_text=True)
     assert "SMT-OP" in page and plant.trainee.display_name in page
@@ -256,9 +313,18 @@ def test_open_badges_credential_names_the_skills_it_grants(plant, client):
 def test_the_expiring_window_is_configurable(plant, client, app):
     today = org_today()
     caller = api(client, plant.assessor)
-    assert caller.post(f"/api/v1/people/{plant.trainee.id}/qualifications", json={
-        "skill_id": plant.skill.id, "level": 2, "evidence": "e",
-        "valid_until": (today + timedelta(days=40)).isoformat()}).status_code == 201
+    assert (
+        caller.post(
+            f"/api/v1/people/{plant.trainee.id}/qualifications",
+            json={
+                "skill_id": plant.skill.id,
+                "level": 2,
+                "evidence": "e",
+                "valid_until": (today + timedelta(days=40)).isoformat(),
+            },
+        ).status_code
+        == 201
+    )
     url = f"/api/v1/people/{plant.trainee.id}/qualifications"
     assert api(client, plant.admin).get(url).json["items"][0]["state"] == "expiring"  # default: 90 days
     app.config["QUALIFICATION_EXPIRING_DAYS"] = 30
@@ -274,9 +340,17 @@ def test_today_is_the_organisations_date_not_the_servers(plant, client, monkeypa
     """A grant valid until 31 March: at 20:00 UTC on 31 March it is already 1 April in Shanghai,
     so the default date of every answer finds it expired; at 15:59 UTC it is still valid there."""
     from training import types
-    api(client, plant.assessor).post(f"/api/v1/people/{plant.trainee.id}/qualifications", json={
-        "skill_id": plant.skill.id, "level": 2, "evidence": "e", "valid_from": "2027-01-01",
-        "valid_until": "2027-03-31"})
+
+    api(client, plant.assessor).post(
+        f"/api/v1/people/{plant.trainee.id}/qualifications",
+        json={
+            "skill_id": plant.skill.id,
+            "level": 2,
+            "evidence": "e",
+            "valid_from": "2027-01-01",
+            "valid_until": "2027-03-31",
+        },
+    )
     url = f"/api/v1/people/{plant.trainee.id}/qualifications"
     monkeypatch.setattr(types, "utcnow", lambda: datetime(2027, 3, 31, 15, 59, tzinfo=UTC))
     body = api(client, plant.admin).get(url).json
@@ -293,10 +367,13 @@ def test_revoked_and_renewed_grants_get_no_reminder(plant, client, mailbox):
     caller = api(client, plant.assessor)
 
     def grant(until, level=2):
-        r = caller.post(f"/api/v1/people/{plant.trainee.id}/qualifications", json={
-            "skill_id": plant.skill.id, "level": level, "evidence": "e", "valid_until": until.isoformat()})
+        r = caller.post(
+            f"/api/v1/people/{plant.trainee.id}/qualifications",
+            json={"skill_id": plant.skill.id, "level": level, "evidence": "e", "valid_until": until.isoformat()},
+        )
         assert r.status_code == 201
         return db.session.get(Grant, r.json["id"])
+
     old = grant(today + timedelta(days=30))
     grant(today + timedelta(days=400), level=3)  # renewed (higher level, later end): nothing to remind
     assert services.send_renewal_reminders(today=today) == 0

@@ -1,5 +1,6 @@
 """A hand-built data set whose every figure is worked out by hand below
 (see EXPECTED), shared by the metric, API, page and XLSX tests."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,20 +17,37 @@ from training.types import org_today, utcnow
 
 def certificate(enrolment, *, issued_at=None, expires_on=None, revoked=False, reissue_of=None, code=None):
     run = enrolment.run
-    cert = Certificate(code=code or f"C{enrolment.id:04d}{(reissue_of or '')[:4]}X", enrolment_id=enrolment.id,
-                       current_for_enrolment_id=enrolment.id, holder_name=enrolment.user.display_name,
-                       course_code=run.course.code, course_title=run.course.title, hours=run.course.hours,
-                       run_starts_on=run.starts_on, run_ends_on=run.ends_on, completed_on=run.ends_on,
-                       issuer_name="SMT", issued_at=issued_at or utcnow(), expires_on=expires_on,
-                       revoked_at=utcnow() if revoked else None, reissue_of_code=reissue_of)
+    cert = Certificate(
+        code=code or f"C{enrolment.id:04d}{(reissue_of or '')[:4]}X",
+        enrolment_id=enrolment.id,
+        current_for_enrolment_id=enrolment.id,
+        holder_name=enrolment.user.display_name,
+        course_code=run.course.code,
+        course_title=run.course.title,
+        hours=run.course.hours,
+        run_starts_on=run.starts_on,
+        run_ends_on=run.ends_on,
+        completed_on=run.ends_on,
+        issuer_name="SMT",
+        issued_at=issued_at or utcnow(),
+        expires_on=expires_on,
+        revoked_at=utcnow() if revoked else None,
+        reissue_of_code=reissue_of,
+    )
     db.session.add(cert)
     db.session.commit()
     return cert
 
 
 def enrol(run, user, status="confirmed", *, confirmed_at=None, cancelled_at=None):
-    e = Enrolment(run=run, user=user, status=status, confirmed_at=confirmed_at, cancelled_at=cancelled_at,
-                  waitlisted_at=utcnow() if status == "waitlisted" else None)
+    e = Enrolment(
+        run=run,
+        user=user,
+        status=status,
+        confirmed_at=confirmed_at,
+        cancelled_at=cancelled_at,
+        waitlisted_at=utcnow() if status == "waitlisted" else None,
+    )
     db.session.add(e)
     db.session.commit()
     return e
@@ -67,8 +85,16 @@ class DataSet:
 #   completion: e1 (reissued, current valid), e6 valid, e7 revoked -> 2 / 5 = 0.4
 #   certificates issued: e1, e6, e7 = 3 (e1's reissue not counted again)
 #   expiring within 90 days: e6 (in 30 days) = 1; e1's expires in 200 days
-EXPECTED = {"runs": 3, "capacity": 11, "confirmed": 6, "attendance_rate": 0.7, "no_show_rate": 0.2,
-            "fill_rate": 7 / 11, "completion_rate": 0.4, "certificates_issued": 3}
+EXPECTED = {
+    "runs": 3,
+    "capacity": 11,
+    "confirmed": 6,
+    "attendance_rate": 0.7,
+    "no_show_rate": 0.2,
+    "fill_rate": 7 / 11,
+    "completion_rate": 0.4,
+    "certificates_issued": 3,
+}
 
 
 @pytest.fixture
@@ -94,8 +120,11 @@ def dataset(factory) -> DataSet:
     e[7] = enrol(run2, people[6], confirmed_at=before)
     e[8] = enrol(run3, people[7], confirmed_at=utcnow() - timedelta(days=1))
     m1, m2 = run1.meetings
-    for enrolment, statuses in ((e[1], ("present", "present")), (e[2], ("late", "absent")),
-                                (e[3], ("absent", "absent"))):
+    for enrolment, statuses in (
+        (e[1], ("present", "present")),
+        (e[2], ("late", "absent")),
+        (e[3], ("absent", "absent")),
+    ):
         mark(enrolment, m1, statuses[0])
         mark(enrolment, m2, statuses[1])
     n1, n2 = run2.meetings
@@ -122,4 +151,3 @@ def _finalise(*runs):
         for meeting in run.meetings:
             meeting.finalised_at = utcnow()
     db.session.commit()
-

@@ -1,4 +1,5 @@
 """The same figures through the API, the dashboard page and the XLSX; refusals."""
+
 from __future__ import annotations
 
 import io
@@ -21,8 +22,17 @@ def test_api_summary(app, client, dataset):
     response = api(client, dataset.admin).get("/api/v1/reports/summary", query_string=dataset.args)
     assert response.status_code == 200, response.json
     body = response.json
-    assert set(body) == {"runs", "capacity", "confirmed", "attendance_rate", "no_show_rate", "fill_rate",
-                         "completion_rate", "certificates_issued", "as_of"}
+    assert set(body) == {
+        "runs",
+        "capacity",
+        "confirmed",
+        "attendance_rate",
+        "no_show_rate",
+        "fill_rate",
+        "completion_rate",
+        "certificates_issued",
+        "as_of",
+    }
     for key, value in EXPECTED.items():
         assert body[key] == pytest.approx(value), key
 
@@ -45,6 +55,7 @@ def test_page_shows_the_same_figures(app, client, dataset):
 
     def figure(key):
         return re.search(rf'data-figure="{key}">([^<]*)<', html).group(1).strip()
+
     assert figure("runs") == "3" and figure("confirmed") == "6" and figure("certificates_issued") == "3"
     assert figure("attendance_rate") == "70%" and figure("no_show_rate") == "20%"
     assert figure("fill_rate") == f"{round(700 / 11)}%" and figure("completion_rate") == "40%"
@@ -58,10 +69,16 @@ def test_xlsx_has_the_same_totals(app, client, dataset):
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     values = _summary_sheet(response.data)
-    for key, label in (("runs", "Runs"), ("capacity", "Capacity"), ("confirmed", "Confirmed"),
-                       ("attendance_rate", "Attendance rate"), ("no_show_rate", "No-show rate"),
-                       ("fill_rate", "Fill rate"), ("completion_rate", "Completion rate"),
-                       ("certificates_issued", "Certificates issued")):
+    for key, label in (
+        ("runs", "Runs"),
+        ("capacity", "Capacity"),
+        ("confirmed", "Confirmed"),
+        ("attendance_rate", "Attendance rate"),
+        ("no_show_rate", "No-show rate"),
+        ("fill_rate", "Fill rate"),
+        ("completion_rate", "Completion rate"),
+        ("certificates_issued", "Certificates issued"),
+    ):
         assert values[label] == pytest.approx(EXPECTED[key]), label
     wb = load_workbook(io.BytesIO(response.data))
     summary = wb[wb.sheetnames[0]]
@@ -70,11 +87,20 @@ def test_xlsx_has_the_same_totals(app, client, dataset):
     assert " / " in summary.cell(1, 1).value  # bilingual headers
 
 
-@pytest.mark.parametrize("query", [
-    {"from": "2026-13-01"}, {"from": "yesterday"}, {"to": "2026-02-30"}, {"from": "2026-05-01", "to": "2026-04-01"},
-    {"from": "1900-01-01", "to": "2026-01-01"}, {"from": "2010-01-01", "to": "2026-01-01"}, {"to": "٢٠٢٦-٠١-٠١"},
-    {"from": "2026-01-01T00:00"}, {"from": "x" * 5000},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"from": "2026-13-01"},
+        {"from": "yesterday"},
+        {"to": "2026-02-30"},
+        {"from": "2026-05-01", "to": "2026-04-01"},
+        {"from": "1900-01-01", "to": "2026-01-01"},
+        {"from": "2010-01-01", "to": "2026-01-01"},
+        {"to": "٢٠٢٦-٠١-٠١"},
+        {"from": "2026-01-01T00:00"},
+        {"from": "x" * 5000},
+    ],
+)
 def test_bad_dates_are_a_400(app, client, dataset, query):
     for path in ("/api/v1/reports/summary", "/api/v1/reports/monthly"):
         response = api(client, dataset.admin).get(path, query_string=query)
@@ -85,10 +111,19 @@ def test_bad_dates_are_a_400(app, client, dataset, query):
     assert client.get("/reports", query_string=query).status_code == 400
 
 
-@pytest.mark.parametrize("query", [
-    {"course_id": "abc"}, {"course_id": "-1"}, {"run_id": "1.5"}, {"trainer_id": "99999999999"},
-    {"course_id": "424242"}, {"run_id": "٣"}, {"company_id": "0"}, {"category_id": "424242"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"course_id": "abc"},
+        {"course_id": "-1"},
+        {"run_id": "1.5"},
+        {"trainer_id": "99999999999"},
+        {"course_id": "424242"},
+        {"run_id": "٣"},
+        {"company_id": "0"},
+        {"category_id": "424242"},
+    ],
+)
 def test_bad_and_unknown_ids_are_a_422(app, client, dataset, query):
     for path in ("/api/v1/reports/summary", "/api/v1/reports/monthly"):
         response = api(client, dataset.admin).get(path, query_string=query)
@@ -120,6 +155,7 @@ def test_anonymous_pages_ask_to_log_in(app, client):
 
 def test_coordinators_see_their_company_only(app, client, dataset, factory):
     from training.extensions import db
+
     company, other = factory.company(), factory.company()
     # e1 (present twice, certified) and e3 (absent twice) of run1 were booked for the company
     for key in (1, 3):
@@ -132,14 +168,15 @@ def test_coordinators_see_their_company_only(app, client, dataset, factory):
     assert body["attendance_rate"] == pytest.approx(0.5) and body["no_show_rate"] == pytest.approx(0.5)
     assert body["fill_rate"] == pytest.approx(0.5) and body["completion_rate"] == pytest.approx(0.5)
     assert body["certificates_issued"] == 1
-    same = api(client, coordinator).get("/api/v1/reports/summary",
-                                        query_string=dict(dataset.args, company_id=company.id))
+    same = api(client, coordinator).get(
+        "/api/v1/reports/summary", query_string=dict(dataset.args, company_id=company.id)
+    )
     assert same.status_code == 200 and same.json["confirmed"] == 2
-    refused = api(client, coordinator).get("/api/v1/reports/summary",
-                                           query_string=dict(dataset.args, company_id=other.id))
+    refused = api(client, coordinator).get(
+        "/api/v1/reports/summary", query_string=dict(dataset.args, company_id=other.id)
+    )
     assert refused.status_code == 403
-    assert api(client, other_coordinator).get("/api/v1/reports/summary",
-                                              query_string=dataset.args).json["runs"] == 0
+    assert api(client, other_coordinator).get("/api/v1/reports/summary", query_string=dataset.args).json["runs"] == 0
     login(client, coordinator)
     page = client.get("/reports", query_string=dataset.args).get_data(as_text=True)
     assert 'data-figure="confirmed">2<' in page and "Your company only." in page
@@ -149,6 +186,7 @@ def test_coordinators_see_their_company_only(app, client, dataset, factory):
 def test_every_role_outside_its_scope_is_refused_and_nothing_is_a_500(app, client, dataset, factory):
     """Each role x each report endpoint x a request outside its scope: a 4xx that says so."""
     from training.extensions import db
+
     company, other = factory.company(), factory.company()
     dataset.enrolments[1].company_id = company.id
     db.session.commit()
@@ -172,8 +210,19 @@ def test_every_role_outside_its_scope_is_refused_and_nothing_is_a_500(app, clien
                 assert response.status_code == 403, (role, path, query, response.status_code)
             for path in ("/reports/questions", "/reports/subscriptions"):
                 assert client.get(path).status_code == 403, (role, path)
-                assert client.post(path, data={"email": person.email, "frequency": "weekly",
-                                               "text_en": "Q", "text_zh": "问", "kind": "rating"}).status_code == 403
+                assert (
+                    client.post(
+                        path,
+                        data={
+                            "email": person.email,
+                            "frequency": "weekly",
+                            "text_en": "Q",
+                            "text_zh": "问",
+                            "kind": "rating",
+                        },
+                    ).status_code
+                    == 403
+                )
     for path in ("/api/v1/reports/summary", "/api/v1/reports/monthly"):
         assert api(client).get(path).status_code == 401
 
@@ -184,14 +233,20 @@ def test_the_filters_live_in_the_url(app, client, dataset, factory):
 
     from training.catalogue.models import Category
     from training.extensions import db
+
     category = Category(slug="rpt-cat", name="Reporting", name_zh="报表")
     db.session.add(category)
     db.session.flush()
     dataset.course_b.category_id = category.id
     db.session.commit()
     login(client, dataset.admin)
-    for extra, runs in (({"course_id": dataset.course_b.id}, 1), ({"category_id": category.id}, 1),
-                        ({"city": "Wuxi"}, 1), ({"trainer_id": dataset.trainer1.id}, 2), ({}, 3)):
+    for extra, runs in (
+        ({"course_id": dataset.course_b.id}, 1),
+        ({"category_id": category.id}, 1),
+        ({"city": "Wuxi"}, 1),
+        ({"trainer_id": dataset.trainer1.id}, 2),
+        ({}, 3),
+    ):
         query = dict(dataset.args, **extra)
         html = client.get("/reports", query_string=query).get_data(as_text=True)
         assert re.search(r'data-figure="runs">(\d+)<', html).group(1) == str(runs), extra

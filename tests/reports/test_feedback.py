@@ -1,5 +1,6 @@
 """Feedback surveys: invited once when a run ends, one anonymous answer per
 enrolment, results shown to trainers only from MIN_ANSWERS answers."""
+
 from __future__ import annotations
 
 import threading
@@ -80,8 +81,9 @@ def test_only_the_invited_trainee_may_open_or_answer(app, client, factory):
     trainer = factory.trainer()
     run, enrolments = _ended_run(factory, trainer, n=2)
     feedback.send_due_surveys()
-    token = db.session.scalar(select(FeedbackInvitation.token).where(
-        FeedbackInvitation.enrolment_id == enrolments[0].id))
+    token = db.session.scalar(
+        select(FeedbackInvitation.token).where(FeedbackInvitation.enrolment_id == enrolments[0].id)
+    )
     for someone in (enrolments[1].user, trainer, factory.admin()):
         login(client, someone)
         assert client.get(f"/feedback/{token}").status_code == 404
@@ -114,10 +116,11 @@ def _answer_all(enrolments, recommend=8):
 
 def test_trainers_see_results_only_from_five_answers(app, client, factory):
     from training.reports import services
+
     trainer, admin = factory.trainer(), factory.admin()
     run, enrolments = _ended_run(factory, trainer, n=6)
     feedback.send_due_surveys()
-    _answer_all(enrolments[:metrics.MIN_ANSWERS - 1])
+    _answer_all(enrolments[: metrics.MIN_ANSWERS - 1])
     args = {"from": (run.starts_on - timedelta(days=1)).isoformat(), "to": run.ends_on.isoformat()}
     scope = services.scope_for(trainer, args)
     few = feedback.overview(trainer, scope)
@@ -126,7 +129,7 @@ def test_trainers_see_results_only_from_five_answers(app, client, factory):
     login(client, trainer)
     html = client.get("/reports", query_string=args).get_data(as_text=True)
     assert "Good hands-on time" not in html
-    _answer_all(enrolments[metrics.MIN_ANSWERS - 1:metrics.MIN_ANSWERS])
+    _answer_all(enrolments[metrics.MIN_ANSWERS - 1 : metrics.MIN_ANSWERS])
     enough = feedback.overview(trainer, scope)
     assert enough.shown(enough.total) and enough.total.satisfaction == pytest.approx(8.0)
     assert enough.total.response_rate == pytest.approx(5 / 6)
@@ -139,8 +142,15 @@ def test_admins_edit_the_question_set_and_add_course_questions(app, client, fact
     course = factory.course()
     login(client, admin)
     assert client.get("/reports/questions").status_code == 200
-    response = client.post("/reports/questions", data={"kind": "rating", "text_en": "The robot cell worked.",
-                                                       "text_zh": "机器人单元运行正常。", "course_id": str(course.id)})
+    response = client.post(
+        "/reports/questions",
+        data={
+            "kind": "rating",
+            "text_en": "The robot cell worked.",
+            "text_zh": "机器人单元运行正常。",
+            "course_id": str(course.id),
+        },
+    )
     assert response.status_code == 302
     assert any(q.text_en == "The robot cell worked." for q in feedback.questions_for(course.id))
     assert not any(q.text_en == "The robot cell worked." for q in feedback.questions_for(factory.course().id))
@@ -163,6 +173,7 @@ def test_two_answers_at_once_give_one_response(app, factory):
     def answer():
         with app.app_context():
             from training.accounts.models import User
+
             user = db.session.get(User, user_id)
             survey = feedback.get_survey(user, token)
             try:
@@ -172,6 +183,7 @@ def test_two_answers_at_once_give_one_response(app, factory):
                 results.append(getattr(exc, "code", repr(exc)))
             finally:
                 db.session.remove()
+
     threads = [threading.Thread(target=answer) for _ in range(4)]
     for t in threads:
         t.start()
@@ -184,6 +196,7 @@ def test_two_answers_at_once_give_one_response(app, factory):
 def test_the_counts_kept_with_the_answers_equal_a_recount(app, factory):
     """FeedbackStat rows, kept by send_due_surveys and submit, equal a recount from the answers."""
     from training.reports.models import FeedbackStat
+
     trainer = factory.trainer()
     run, enrolments = _ended_run(factory, trainer, n=4)
     other, others = _ended_run(factory, trainer, n=2)
@@ -192,9 +205,20 @@ def test_the_counts_kept_with_the_answers_equal_a_recount(app, factory):
     _answer_all(others[:1])
 
     def rows():
-        return sorted(tuple(r) for r in db.session.execute(select(
-            FeedbackStat.run_id, FeedbackStat.question_id, FeedbackStat.invited, FeedbackStat.answers,
-            FeedbackStat.total, FeedbackStat.counted)))
+        return sorted(
+            tuple(r)
+            for r in db.session.execute(
+                select(
+                    FeedbackStat.run_id,
+                    FeedbackStat.question_id,
+                    FeedbackStat.invited,
+                    FeedbackStat.answers,
+                    FeedbackStat.total,
+                    FeedbackStat.counted,
+                )
+            )
+        )
+
     kept = rows()
     assert (run.id, 0, 4, 3, 24, 3) in kept and (other.id, 0, 2, 1, 8, 1) in kept
     feedback.rebuild_stats()
@@ -207,10 +231,11 @@ def test_the_xlsx_holds_the_feedback_results_and_free_text(app, client, factory)
     import io
 
     from openpyxl import load_workbook
+
     trainer, admin = factory.trainer(), factory.admin()
     run, enrolments = _ended_run(factory, trainer, n=6)
     feedback.send_due_surveys()
-    _answer_all(enrolments[:metrics.MIN_ANSWERS])
+    _answer_all(enrolments[: metrics.MIN_ANSWERS])
     args = {"from": (run.starts_on - timedelta(days=1)).isoformat(), "to": run.ends_on.isoformat()}
     login(client, admin)
     book = load_workbook(io.BytesIO(client.get("/reports/export.xlsx", query_string=args).data))
@@ -225,10 +250,13 @@ def test_the_xlsx_holds_the_feedback_results_and_free_text(app, client, factory)
     # the trainer, with one answer fewer on another run of theirs, sees no score there
     other, others = _ended_run(factory, trainer, n=5)
     feedback.send_due_surveys()
-    _answer_all(others[:metrics.MIN_ANSWERS - 1])
+    _answer_all(others[: metrics.MIN_ANSWERS - 1])
     login(client, trainer)
-    args = {"from": (other.starts_on - timedelta(days=1)).isoformat(), "to": other.ends_on.isoformat(),
-            "run_id": other.id}
+    args = {
+        "from": (other.starts_on - timedelta(days=1)).isoformat(),
+        "to": other.ends_on.isoformat(),
+        "run_id": other.id,
+    }
     book = load_workbook(io.BytesIO(client.get("/reports/export.xlsx", query_string=args).data))
     names = [n.split(" ")[0] for n in book.sheetnames]
     row = [c.value for c in book.worksheets[names.index("Feedback")][2]]

@@ -1,4 +1,5 @@
 """Every glossary figure on the hand-built data set (tests/reports/conftest.py)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -32,11 +33,33 @@ def test_rates_are_null_when_undefined(app, dataset):
 def test_filters_narrow_the_figures(app, dataset):
     only_b = services.summary(dataset.admin, dict(dataset.args, course_id=str(dataset.course_b.id))).as_dict()
     # run2 alone: 4 attended of 4 planned, nobody missing, e6 certified, e7 revoked
-    _close(only_b, {"runs": 1, "capacity": 2, "confirmed": 2, "attendance_rate": 1.0, "no_show_rate": 0.0,
-                    "fill_rate": 1.0, "completion_rate": 0.5, "certificates_issued": 2})
+    _close(
+        only_b,
+        {
+            "runs": 1,
+            "capacity": 2,
+            "confirmed": 2,
+            "attendance_rate": 1.0,
+            "no_show_rate": 0.0,
+            "fill_rate": 1.0,
+            "completion_rate": 0.5,
+            "certificates_issued": 2,
+        },
+    )
     run1 = services.summary(dataset.admin, dict(dataset.args, run_id=str(dataset.run1.id))).as_dict()
-    _close(run1, {"runs": 1, "capacity": 4, "confirmed": 3, "attendance_rate": 0.5, "no_show_rate": 1 / 3,
-                  "fill_rate": 1.0, "completion_rate": 1 / 3, "certificates_issued": 1})
+    _close(
+        run1,
+        {
+            "runs": 1,
+            "capacity": 4,
+            "confirmed": 3,
+            "attendance_rate": 0.5,
+            "no_show_rate": 1 / 3,
+            "fill_rate": 1.0,
+            "completion_rate": 1 / 3,
+            "certificates_issued": 1,
+        },
+    )
     wuxi = services.summary(dataset.admin, dict(dataset.args, city="wuxi")).as_dict()
     assert wuxi["runs"] == 1 and wuxi["capacity"] == 2
 
@@ -76,6 +99,7 @@ def test_trainer_hours(app, dataset):
 
 def test_the_figures_take_a_fixed_number_of_queries(app, dataset, factory):
     from tests.toolkit import count_queries
+
     with count_queries() as before:
         services.dashboard(dataset.admin, dataset.args)
     for _ in range(5):  # more runs and enrolments: the same number of queries
@@ -89,6 +113,7 @@ def test_the_figures_take_a_fixed_number_of_queries(app, dataset, factory):
 def test_cancelled_meetings_and_open_registers(app, dataset):
     from training.extensions import db
     from training.types import utcnow
+
     m2 = dataset.run1.meetings[1]
     m2.cancelled_at, m2.cancel_reason = utcnow(), "Power cut"
     dataset.run2.meetings[1].finalised_at = None

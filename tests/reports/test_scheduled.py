@@ -1,4 +1,5 @@
 """Scheduled reports: delivered once per period with the XLSX, never when empty."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -19,8 +20,9 @@ def test_each_delivery_happens_once_with_the_xlsx(app, dataset, mailbox):
     scheduled.subscribe(dataset.admin, dataset.admin.email, "monthly")
     scheduled.subscribe(dataset.admin, dataset.trainer2.email, "weekly")
     # A moment in the month after the data set's runs and certificates: last month holds them.
-    now = datetime.combine(dataset.run3.starts_on.replace(day=1) + timedelta(days=40), datetime.min.time(),
-                           UTC).replace(day=2)
+    now = datetime.combine(
+        dataset.run3.starts_on.replace(day=1) + timedelta(days=40), datetime.min.time(), UTC
+    ).replace(day=2)
     first = scheduled.send_scheduled(now)
     second = scheduled.send_scheduled(now)
     assert second == {"sent": 0, "skipped": 0}
@@ -43,6 +45,7 @@ def test_an_empty_report_is_not_sent(app, factory, mailbox):
 
 def test_only_people_who_may_see_reports_are_subscribed(app, client, factory):
     from tests.conftest import login
+
     admin, trainee = factory.admin(), factory.trainee()
     login(client, admin)
     response = client.post("/reports/subscriptions", data={"email": trainee.email, "frequency": "weekly"})

@@ -1,6 +1,7 @@
 """The summary tables give exactly the glossary's figures (the direct
 computation at the same moment), for every scope; a change is recorded in its
 own transaction and shows after the next refresh; as_of says when."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -21,8 +22,10 @@ def _figures(scope, source, now):
     """Every figure the dashboard shows that comes from the facts."""
     return {
         "summary": {k: v for k, v in metrics.summary(scope, now, source).as_dict().items() if k != "as_of"},
-        "months": [(m.month, m.enrolments, m.certificates, m.planned, m.attended)
-                   for m in metrics.monthly(scope, source=source)],
+        "months": [
+            (m.month, m.enrolments, m.certificates, m.planned, m.attended)
+            for m in metrics.monthly(scope, source=source)
+        ],
         "courses": [(c.id, vars(t)) for c, t in metrics.by_course(scope, source=source)],
         "distribution": metrics.attendance_distribution(scope, source=source),
         "trainers": [(f.trainer.id, f.runs, f.hours) for f in metrics.trainer_hours(scope, source=source)],
@@ -64,6 +67,7 @@ def test_the_summaries_give_the_direct_figures_for_every_scope(app, dataset, com
 
 def test_the_api_page_and_xlsx_keep_the_worked_example_from_the_summaries(app, client, dataset):
     from tests.reports.test_api_pages_xlsx import _summary_sheet
+
     now = utcnow()
     summaries.refresh(now)
     body = api(client, dataset.admin).get("/api/v1/reports/summary", query_string=dataset.args).json
@@ -99,18 +103,21 @@ def test_a_change_shows_after_the_next_refresh(app, client, dataset, factory):
 
 def test_attendance_marked_in_bulk_and_certificates_are_recorded(app, dataset, factory):
     from training.attendance import services as attendance
+
     now = utcnow()
     run = factory.run(dataset.course_a, start=now - timedelta(days=3), trainers=[dataset.trainer1], hours=2)
     e = enrol(run, factory.trainee(), confirmed_at=now - timedelta(days=5))
     summaries.refresh(now)
-    scope = services.scope_for(dataset.admin, {"from": run.starts_on.isoformat(), "to": run.starts_on.isoformat(),
-                                               "run_id": run.id})
+    scope = services.scope_for(
+        dataset.admin, {"from": run.starts_on.isoformat(), "to": run.starts_on.isoformat(), "run_id": run.id}
+    )
     assert summaries.facts(scope).runs[run.id].attended == 0
     attendance.mark(dataset.trainer1, run.meetings[0].id, [{"enrolment_id": e.id, "status": "present"}])
     later = utcnow()
     summaries.refresh(later)
     assert summaries.facts(scope).runs[run.id].attended == 1
     from tests.reports.conftest import certificate
+
     certificate(e, code="SUMCERT1")
     summaries.refresh(utcnow())
     assert summaries.facts(scope).runs[run.id].certified == 1
@@ -139,7 +146,8 @@ def test_time_passing_is_picked_up_without_a_change(app, dataset, factory):
     facts = summaries.facts(scope)
     assert facts.runs[run.id].meetings_ended == 1 and facts.as_of == later
     assert metrics.summary(scope, later, facts).as_dict() == metrics.summary(scope, later).as_dict() | {
-        "as_of": facts.as_of.isoformat().replace("+00:00", "Z")}
+        "as_of": facts.as_of.isoformat().replace("+00:00", "Z")
+    }
 
 
 def test_a_full_rebuild_leaves_one_row_per_run_and_company(app, dataset, company):
@@ -152,4 +160,5 @@ def test_a_full_rebuild_leaves_one_row_per_run_and_company(app, dataset, company
 
 def test_the_refresh_is_a_recurring_task(app):
     from training import scheduler
+
     assert "figures.refresh_summaries" in scheduler.tasks()

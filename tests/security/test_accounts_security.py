@@ -1,6 +1,7 @@
 """Accounts under attack: open redirects after login, session fixation,
 guessing passwords, finding out who has an account, password resets, weak
 passwords, and revoking sessions and tokens."""
+
 from __future__ import annotations
 
 import re
@@ -13,18 +14,40 @@ from tests.conftest import api
 from tests.factories import PASSWORD
 from training.accounts import services, throttle
 from training.accounts.models import ApiToken, User
-from training.web import safe_next
 from training.extensions import db
-from training.types import utcnow
+from training.web import safe_next
 
 EVIL_NEXT = [
-    "//evil.example", "/\\evil.example", "\\\\evil.example", "\\/evil.example", "///evil.example",
-    "////evil.example", "https:evil.example", "https:/evil.example", "http://evil.example",
-    "https://evil.example/path", "HTTPS://evil.example", "javascript:alert(1)", "JaVaScRiPt:alert(1)",
-    "data:text/html,<script>alert(1)</script>", "%2F%2Fevil.example", "/%2F/evil.example", "%5C%5Cevil.example",
-    "/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", " //evil.example", "\x00//evil.example",
-    "//evil.example@localhost", "http://localhost@evil.example", "/.//evil.example"[1:], "evil.example",
-    "//%65vil.example", "／／evil.example", "//evil.example:80/", "ftp://evil.example",
+    "//evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "\\/evil.example",
+    "///evil.example",
+    "////evil.example",
+    "https:evil.example",
+    "https:/evil.example",
+    "http://evil.example",
+    "https://evil.example/path",
+    "HTTPS://evil.example",
+    "javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "%2F%2Fevil.example",
+    "/%2F/evil.example",
+    "%5C%5Cevil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/\r\n/evil.example",
+    " //evil.example",
+    "\x00//evil.example",
+    "//evil.example@localhost",
+    "http://localhost@evil.example",
+    "/.//evil.example"[1:],
+    "evil.example",
+    "//%65vil.example",
+    "／／evil.example",
+    "//evil.example:80/",
+    "ftp://evil.example",
 ]
 
 
@@ -102,6 +125,7 @@ def test_login_says_nothing_about_which_emails_exist(app, client, factory, monke
     def counting_verify(hashed, password):
         calls.append(hashed)
         return real_verify(hashed, password)
+
     monkeypatch.setattr(services._hasher, "verify", counting_verify)
 
     def attempt(email, password):
@@ -128,7 +152,7 @@ def test_forgot_password_says_the_same_for_unknown_addresses(client, factory, ma
     known = client.post("/password/forgot", data={"email": user.email}, follow_redirects=True)
     unknown = client.post("/password/forgot", data={"email": "nobody@example.com"}, follow_redirects=True)
     assert known.status_code == unknown.status_code == 200
-    strip = lambda r: re.sub(r'value="[^"]*"', "", r.get_data(as_text=True))  # noqa: E731
+    strip = lambda r: re.sub(r'value="[^"]*"', "", r.get_data(as_text=True))  # noqa: E731 - a one-line local helper
     assert strip(known) == strip(unknown)
     assert [m["To"] for m in mailbox()] == [user.email]
 
@@ -153,8 +177,12 @@ def test_password_reset_by_emailed_single_use_token(app, client, factory, mailbo
     # Single use: the link is spent once the password changed.
     again = client.get(link)
     assert again.status_code == 302 and "/password/forgot" in again.location
-    assert client.post(link, data={"password": "yet another passphrase 8", "confirm": "yet another passphrase 8"}
-                       ).status_code == 302
+    assert (
+        client.post(
+            link, data={"password": "yet another passphrase 8", "confirm": "yet another passphrase 8"}
+        ).status_code
+        == 302
+    )
     assert _post_login(app.test_client(), user.email, "yet another passphrase 8").status_code == 200
     assert _post_login(app.test_client(), user.email, new).status_code == 302
     # The reset ended the sessions that were open.
@@ -168,8 +196,12 @@ def test_password_reset_link_expires(client, factory, mailbox, monkeypatch):
     monkeypatch.setattr(services, "RESET_MAX_AGE", -1)  # as if the hour had passed
     response = client.get(link)
     assert response.status_code == 302 and "/password/forgot" in response.location
-    assert client.post(link, data={"password": "a new and long passphrase 7",
-                                   "confirm": "a new and long passphrase 7"}).status_code == 302
+    assert (
+        client.post(
+            link, data={"password": "a new and long passphrase 7", "confirm": "a new and long passphrase 7"}
+        ).status_code
+        == 302
+    )
     assert _post_login(client, user.email).status_code == 302  # the old password still works
 
 
@@ -180,13 +212,20 @@ def test_tampered_reset_token_is_refused(client, factory):
     assert client.get("/password/reset/" + "A" * 5000).status_code in (302, 404)
 
 
-@pytest.mark.parametrize("password, problem", [
-    ("short1", "between 10 and 256"), ("password123", "too common"), ("aaaaaaaaaaaa", "too simple"),
-    ("mallory.smith-2024", "e-mail address"),
-])
+@pytest.mark.parametrize(
+    "password, problem",
+    [
+        ("short1", "between 10 and 256"),
+        ("password123", "too common"),
+        ("aaaaaaaaaaaa", "too simple"),
+        ("mallory.smith-2024", "e-mail address"),
+    ],
+)
 def test_weak_passwords_are_refused_at_registration(client, password, problem):
-    response = client.post("/register", data={"name": "Mallory Smith", "email": "mallory.smith@example.com",
-                                              "password": password, "confirm": password})
+    response = client.post(
+        "/register",
+        data={"name": "Mallory Smith", "email": "mallory.smith@example.com", "password": password, "confirm": password},
+    )
     assert response.status_code == 200 and problem in response.get_data(as_text=True)
     assert db.session.scalar(select(User).where(User.email == "mallory.smith@example.com")) is None
 

@@ -2,6 +2,7 @@
 
 Python callers are checked by mypy (``Action`` is a Literal type); templates, which mypy does not read,
 are checked here, so a misspelt action in a page fails the suite instead of raising on the first visit."""
+
 from __future__ import annotations
 
 import re

@@ -1,6 +1,7 @@
 """The JSON API authenticates by bearer token only. It has no CSRF tokens, so
 a browser's session cookie must not count there: otherwise a page on another
 site could make a logged-in admin's browser cancel a run with an empty form."""
+
 from sqlalchemy import func, select
 
 from tests.conftest import api, login

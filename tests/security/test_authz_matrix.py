@@ -24,6 +24,7 @@ Every refusal (L, U, D) must also change nothing in the database. No response
 may be a 5xx. A new route fails test_every_route_is_in_the_table until a row
 is added: nobody can add a page without deciding who may use it.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -35,20 +36,27 @@ from tests.security.conftest import build_world, snapshot
 from training.extensions import db
 
 PEOPLE = ("anon", "tr", "tr2", "run_t", "oth_t", "admin")
-ACTOR = {"tr": "trainee", "tr2": "other_trainee", "run_t": "trainer", "oth_t": "other_trainer", "admin": "admin",
-         "co": "coordinator", "co2": "other_coordinator"}
+ACTOR = {
+    "tr": "trainee",
+    "tr2": "other_trainee",
+    "run_t": "trainer",
+    "oth_t": "other_trainer",
+    "admin": "admin",
+    "co": "coordinator",
+    "co2": "other_coordinator",
+}
 COORDINATORS = ("co", "co2")
 
 PUBLIC = "OOOOOO"
-USER = "LOOOOO"       # any logged-in person
-ADMIN = "LDDDDO"      # admin pages
-STAFF = "LDDODO"      # the run's trainers and admins
-TEACHERS = "LDDOOO"   # any trainer, and admins
-HOLDER = "LODDDO"     # the trainee concerned (owner), and admins
+USER = "LOOOOO"  # any logged-in person
+ADMIN = "LDDDDO"  # admin pages
+STAFF = "LDDODO"  # the run's trainers and admins
+TEACHERS = "LDDOOO"  # any trainer, and admins
+HOLDER = "LODDDO"  # the trainee concerned (owner), and admins
 API_PUBLIC = "OOOOOO"
 API_ADMIN = "UDDDDO"
 API_STAFF = "UDDODO"
-REPORTS = "LDDOOO"    # admins (everything), trainers (their own runs; none here for the other trainer), coordinators
+REPORTS = "LDDOOO"  # admins (everything), trainers (their own runs; none here for the other trainer), coordinators
 API_REPORTS = "UDDOOO"
 
 # (method, endpoint): outcome for anon, tr, tr2, run_t, oth_t, admin
@@ -57,15 +65,15 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "catalogue.index"): PUBLIC,
     ("GET", "catalogue.course"): PUBLIC,
     ("GET", "catalogue.run_ics"): PUBLIC,
-    ("GET", "catalogue.feed"): PUBLIC,            # a secret URL (the trainee's calendar token) is the key
+    ("GET", "catalogue.feed"): PUBLIC,  # a secret URL (the trainee's calendar token) is the key
     ("GET", "trainers.directory"): PUBLIC,
     ("GET", "trainers.profile"): PUBLIC,
-    ("GET", "trainers.photo"): "DDDDDD",         # public, but this world has no photo file
+    ("GET", "trainers.photo"): "DDDDDD",  # public, but this world has no photo file
     ("GET", "certificates.verify_form"): PUBLIC,
     ("GET", "certificates.verify"): PUBLIC,
     ("GET", "certificates.badge"): PUBLIC,
     ("GET", "certificates.badge_jwt"): PUBLIC,
-    ("POST", "certificates.check_document"): PUBLIC,   # a PDF checked against the issued one, not kept
+    ("POST", "certificates.check_document"): PUBLIC,  # a PDF checked against the issued one, not kept
     ("POST", "certificates.check_any_document"): PUBLIC,
     ("GET", "certificates.jwks"): PUBLIC,
     ("GET", "certificates.did_document"): PUBLIC,
@@ -74,7 +82,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "bootstrap.static"): PUBLIC,
     ("GET", "healthz"): PUBLIC,
     ("GET", "readyz"): PUBLIC,
-    ("GET", "metrics"): PUBLIC,                   # loopback/private addresses only, or METRICS_TOKEN (tests/ops)
+    ("GET", "metrics"): PUBLIC,  # loopback/private addresses only, or METRICS_TOKEN (tests/ops)
     ("GET", "accounts.set_language"): PUBLIC,
     ("GET", "accounts.login"): PUBLIC,
     ("POST", "accounts.login"): PUBLIC,
@@ -82,9 +90,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "accounts.register"): PUBLIC,
     ("GET", "accounts.forgot_password"): PUBLIC,
     ("POST", "accounts.forgot_password"): PUBLIC,
-    ("GET", "accounts.reset_password"): "DDDDDD",   # public, but the token is the key: a bad one is refused
+    ("GET", "accounts.reset_password"): "DDDDDD",  # public, but the token is the key: a bad one is refused
     ("POST", "accounts.reset_password"): "DDDDDD",
-    ("GET", "accounts.confirm_registration"): "DDDDDD",   # the e-mailed token is the key: a bad one is refused
+    ("GET", "accounts.confirm_registration"): "DDDDDD",  # the e-mailed token is the key: a bad one is refused
     ("POST", "accounts.confirm_registration"): "DDDDDD",
     # --- one's own account
     ("GET", "accounts.home"): USER,
@@ -100,8 +108,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "certificates.mine"): USER,
     ("GET", "enrolment.my_training"): USER,
     # --- trainees
-    ("POST", "enrolment.enrol"): "LDODDO",        # trainees enrol themselves (tr is already enrolled:
-                                                  # refused); admins may enrol anyone, themselves too
+    ("POST", "enrolment.enrol"): "LDODDO",  # trainees enrol themselves (tr is already enrolled:
+    # refused); admins may enrol anyone, themselves too
     ("POST", "enrolment.cancel"): HOLDER,
     ("GET", "enrolment.offer"): HOLDER,
     ("POST", "enrolment.accept_offer"): HOLDER,
@@ -111,7 +119,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "attendance.my_attendance"): "LODODO",
     ("GET", "attendance.checkin_form"): USER,
     ("POST", "attendance.checkin_form"): USER,
-    ("GET", "attendance.scan"): PUBLIC,           # where a QR code leads: the code is the check
+    ("GET", "attendance.scan"): PUBLIC,  # where a QR code leads: the code is the check
     ("GET", "attendance.confirm"): USER,
     ("POST", "attendance.confirm"): USER,
     # --- trainers
@@ -133,7 +141,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "attendance.cancel_meeting"): ADMIN,
     ("POST", "attendance.move_meeting"): ADMIN,
     ("GET", "attendance.service_worker"): PUBLIC,  # the roster's offline cache script, no data in it
-    ("GET", "trainers.edit_profile"): STAFF,      # user_id is the run's trainer: themself and admins
+    ("GET", "trainers.edit_profile"): STAFF,  # user_id is the run's trainer: themself and admins
     ("POST", "trainers.edit_profile"): STAFF,
     ("POST", "trainers.upload_photo"): STAFF,
     ("POST", "trainers.remove_photo"): STAFF,
@@ -171,7 +179,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "admin.add_enrolment"): ADMIN,
     ("GET", "admin.import_enrolments"): ADMIN,
     ("POST", "admin.import_enrolments"): ADMIN,
-    ("POST", "admin.import_commit"): "LDDDDD",     # admins only; here no preview awaits: refused for all
+    ("POST", "admin.import_commit"): "LDDDDD",  # admins only; here no preview awaits: refused for all
     ("GET", "admin.enrolments"): ADMIN,
     ("POST", "admin.enrolment_approve"): ADMIN,
     ("POST", "admin.enrolment_reject"): ADMIN,
@@ -198,7 +206,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     # --- reports and feedback
     ("GET", "reports.dashboard"): REPORTS,
     ("GET", "reports.export"): REPORTS,
-    ("GET", "reports.survey"): "LODDDD",        # only the invited trainee (not even an admin answers for them)
+    ("GET", "reports.survey"): "LODDDD",  # only the invited trainee (not even an admin answers for them)
     ("POST", "reports.survey"): "LODDDD",
     ("GET", "reports.questions"): ADMIN,
     ("POST", "reports.questions"): ADMIN,
@@ -217,7 +225,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "api.get_run"): API_PUBLIC,
     ("PATCH", "api.update_run"): API_ADMIN,
     ("POST", "api.cancel_run"): API_ADMIN,
-    ("POST", "api.enrol"): "UOODDO",              # trainees (and admins) enrol themselves with {} (tr: 409)
+    ("POST", "api.enrol"): "UOODDO",  # trainees (and admins) enrol themselves with {} (tr: 409)
     ("GET", "api.list_enrolments"): API_STAFF,
     ("POST", "api.import_enrolments"): API_ADMIN,
     ("GET", "api.get_enrolment"): "UODODO",
@@ -230,7 +238,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "api.finalise_register"): API_STAFF,
     ("POST", "api.reopen_register"): API_ADMIN,
     ("GET", "api.checkin_code"): API_STAFF,
-    ("POST", "api.self_checkin"): "UOOOOO",       # any signed-in person; the code and the enrolment decide (422/409)
+    ("POST", "api.self_checkin"): "UOOOOO",  # any signed-in person; the code and the enrolment decide (422/409)
     ("POST", "api.cancel_meeting"): API_ADMIN,
     ("POST", "api.move_meeting"): API_ADMIN,
     ("POST", "api.issue_run_certificates"): API_ADMIN,
@@ -243,11 +251,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "api.certificate_badge"): API_PUBLIC,
     ("GET", "api.list_trainers"): API_PUBLIC,
     ("GET", "api.get_trainer"): API_PUBLIC,
-    ("GET", "api.get_job"): API_ADMIN,            # the job's creator (admin here) and admins
+    ("GET", "api.get_job"): API_ADMIN,  # the job's creator (admin here) and admins
     ("GET", "api.reports_summary"): API_REPORTS,
     ("GET", "api.reports_monthly"): API_REPORTS,
     # --- member companies: company_id is the trainee's company (co's); every refusal of a company page is 404
-    ("GET", "companies.mine"): "LDDDDO",          # a coordinator's own company (co, co2: see below)
+    ("GET", "companies.mine"): "LDDDDO",  # a coordinator's own company (co, co2: see below)
     ("GET", "companies.home"): ADMIN,
     ("POST", "companies.reserve"): ADMIN,
     ("POST", "companies.add_coordinator"): ADMIN,
@@ -268,7 +276,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "companies.admin_review"): ADMIN,
     ("POST", "companies.admin_merge"): ADMIN,
     ("POST", "companies.admin_reviewed"): ADMIN,
-    ("GET", "companies.join"): "DDDDDD",          # public, but the invitation token is the key
+    ("GET", "companies.join"): "DDDDDD",  # public, but the invitation token is the key
     ("POST", "companies.join"): "DDDDDD",
     ("POST", "api.create_company"): API_ADMIN,
     ("GET", "api.get_company"): API_ADMIN,
@@ -285,10 +293,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "qualifications.matrix_pdf"): ADMIN,
     ("GET", "qualifications.qualified"): ADMIN,
     ("GET", "qualifications.mine"): USER,
-    ("GET", "qualifications.skill"): PUBLIC,     # where a credential's alignment points
-    ("GET", "qualifications.person"): "LODODO",   # the person, trainers of their runs, admins
+    ("GET", "qualifications.skill"): PUBLIC,  # where a credential's alignment points
+    ("GET", "qualifications.person"): "LODODO",  # the person, trainers of their runs, admins
     ("GET", "qualifications.evidence"): "LODODO",
-    ("POST", "qualifications.add_grant"): ADMIN,   # assessors and admins
+    ("POST", "qualifications.add_grant"): ADMIN,  # assessors and admins
     ("POST", "qualifications.enrol_gap"): "LODDDO",  # the person themself, admins (enrolment rules on top)
     ("GET", "qualifications.evidence_file"): "LODODO",  # the grant's person, their trainers, (assessors,) admins
     ("GET", "api.grant_evidence_file"): "UODODO",
@@ -317,19 +325,19 @@ EXPECTED: dict[tuple[str, str], str] = {
 # Outcomes for (co, co2). A route not listed gets tr2's outcome for both: a
 # coordinator has nothing of theirs in this world but what is listed here.
 COORDINATOR_EXPECTED: dict[tuple[str, str], str] = {
-    ("POST", "enrolment.enrol"): "DD",            # coordinators enrol their people, not themselves
+    ("POST", "enrolment.enrol"): "DD",  # coordinators enrol their people, not themselves
     ("POST", "api.enrol"): "DD",
-    ("POST", "enrolment.cancel"): "OD",           # the company's enrolment: its coordinator may cancel it
+    ("POST", "enrolment.cancel"): "OD",  # the company's enrolment: its coordinator may cancel it
     ("DELETE", "api.cancel_enrolment"): "OD",
     ("GET", "api.get_enrolment"): "OD",
-    ("GET", "attendance.my_attendance"): "OD",    # the company's enrolment: its coordinator follows attendance
-    ("GET", "companies.mine"): "OO",              # each to their own company
+    ("GET", "attendance.my_attendance"): "OD",  # the company's enrolment: its coordinator follows attendance
+    ("GET", "companies.mine"): "OO",  # each to their own company
     ("GET", "companies.home"): "OD",
-    ("POST", "companies.reserve"): "DD",          # admins reserve seats (co: sent back with the refusal)
+    ("POST", "companies.reserve"): "DD",  # admins reserve seats (co: sent back with the refusal)
     ("POST", "companies.add_coordinator"): "DD",  # admins name coordinators
     ("GET", "companies.people"): "OD",
     ("POST", "companies.add_person"): "OD",
-    ("POST", "companies.import_people"): "OD",    # no file sent: co is told to choose one
+    ("POST", "companies.import_people"): "OD",  # no file sent: co is told to choose one
     ("GET", "companies.enrolments"): "OD",
     ("POST", "companies.enrol"): "OD",
     ("POST", "companies.cancel"): "OD",
@@ -350,11 +358,11 @@ COORDINATOR_EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "api.add_person"): "OD",
     ("GET", "api.list_people"): "OD",
     ("POST", "api.create_allocation"): "DD",
-    ("GET", "api.list_allocations"): "OO",        # each coordinator sees their own company's reservation only
+    ("GET", "api.list_allocations"): "OO",  # each coordinator sees their own company's reservation only
     ("GET", "api.company_report"): "OD",
     ("GET", "companies.join"): "DD",
     ("POST", "companies.join"): "DD",
-    ("GET", "reports.dashboard"): "OO",           # each coordinator: their company's enrolments
+    ("GET", "reports.dashboard"): "OO",  # each coordinator: their company's enrolments
     ("GET", "reports.export"): "OO",
     ("GET", "api.reports_summary"): "OO",
     ("GET", "api.reports_monthly"): "OO",
@@ -367,11 +375,22 @@ def expected_for(key) -> dict[str, str]:
     row.update(zip(COORDINATORS, COORDINATOR_EXPECTED.get(key, row["tr2"] * 2), strict=False))
     return row
 
+
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
-FORM = {"email": "someone@example.com", "password": "correct horse battery staple", "name": "Mallory",
-        "current": "correct horse battery staple",
-        "confirm": "correct horse battery staple", "reason": "test", "status": "cancelled", "title": "Changed",
-        "code": "NEW-1", "hours": "8", "role": "admin", "holder_name": "Someone Else"}
+FORM = {
+    "email": "someone@example.com",
+    "password": "correct horse battery staple",
+    "name": "Mallory",
+    "current": "correct horse battery staple",
+    "confirm": "correct horse battery staple",
+    "reason": "test",
+    "status": "cancelled",
+    "title": "Changed",
+    "code": "NEW-1",
+    "hours": "8",
+    "role": "admin",
+    "holder_name": "Someone Else",
+}
 # A URL argument whose value depends on the route.
 ARGUMENT_OVERRIDES = {
     "bootstrap.static": lambda w: {"filename": "css/bootstrap.min.css"},
@@ -389,9 +408,17 @@ ARGUMENT_OVERRIDES = {
     "api.decline_offer": lambda w: {"enrolment_id": w.offered.id},
     "certificates.status_list": lambda w: {"number": 1},
     "qualifications.skill": lambda w: {"code": "PLC-BASICS"},
-    **{endpoint: (lambda w: {"user_id": w.trainee.id}) for endpoint in (
-        "qualifications.person", "qualifications.evidence", "qualifications.add_grant", "qualifications.enrol_gap",
-        "api.person_qualifications", "api.grant_qualification")},
+    **{
+        endpoint: (lambda w: {"user_id": w.trainee.id})
+        for endpoint in (
+            "qualifications.person",
+            "qualifications.evidence",
+            "qualifications.add_grant",
+            "qualifications.enrol_gap",
+            "api.person_qualifications",
+            "api.grant_qualification",
+        )
+    },
 }
 
 
@@ -410,8 +437,16 @@ def test_every_route_is_in_the_table(tmp_path, pg_database):
     assert not stale, f"rows for routes that no longer exist: {stale}"
     assert all(len(v) == len(PEOPLE) and set(v) <= set("OLUD") for v in EXPECTED.values())
     assert COORDINATOR_EXPECTED.keys() <= routed
-    company_routes = {k for k in routed if k[1].startswith("companies.") or "compan" in k[1] or "allocation" in k[1]
-                      or k[1] == "api.list_people" or k[1] == "api.add_person" or k[1] == "api.add_coordinator"}
+    company_routes = {
+        k
+        for k in routed
+        if k[1].startswith("companies.")
+        or "compan" in k[1]
+        or "allocation" in k[1]
+        or k[1] == "api.list_people"
+        or k[1] == "api.add_person"
+        or k[1] == "api.add_coordinator"
+    }
     assert company_routes <= COORDINATOR_EXPECTED.keys(), "decide the coordinators' outcome of every company route"
     assert all(len(v) == len(COORDINATORS) and set(v) <= set("OLUD") for v in COORDINATOR_EXPECTED.values())
 
@@ -448,10 +483,17 @@ def _call(app, world, who: str, method: str, rule) -> str:
         if user is not None:
             login(client, user)
         is_json = url.endswith(".json") and method != "GET"
-        form = dict(FORM, run_id=world.run.id, company_id=world.company.id, into=world.company.id, seats="1",
-                    key="somewhere else")
-        response = client.open(url, method=method, **({"json": {"records": []}} if is_json else
-                                                         {"data": form} if method != "GET" else {}))
+        form = dict(
+            FORM,
+            run_id=world.run.id,
+            company_id=world.company.id,
+            into=world.company.id,
+            seats="1",
+            key="somewhere else",
+        )
+        response = client.open(
+            url, method=method, **({"json": {"records": []}} if is_json else {"data": form} if method != "GET" else {})
+        )
     response.close()
     flashes = ()
     if not rule.rule.startswith("/api/") and response.status_code in (301, 302, 303, 307, 308):

@@ -1,4 +1,5 @@
 """Ids beyond what the database holds are "not found", never a 500."""
+
 import pytest
 
 from tests.conftest import api, login
@@ -6,8 +7,16 @@ from tests.conftest import api, login
 HUGE = 3323435987306768243070337024
 
 
-@pytest.mark.parametrize("path", [f"/api/v1/courses/{HUGE}", f"/api/v1/runs/{HUGE}", f"/api/v1/enrolments/{HUGE}",
-                                  f"/api/v1/courses/{2**31}", f"/api/v1/runs/{2**63}"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/courses/{HUGE}",
+        f"/api/v1/runs/{HUGE}",
+        f"/api/v1/enrolments/{HUGE}",
+        f"/api/v1/courses/{2**31}",
+        f"/api/v1/runs/{2**63}",
+    ],
+)
 def test_api_huge_id_is_404(client, factory, path):
     admin = factory.admin()
     response = api(client, admin).get(path)

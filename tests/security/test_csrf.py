@@ -1,5 +1,6 @@
 """CSRF: every state-changing request to a page (not the bearer-token API)
 without a valid token gets 400 and writes nothing; with the token it works."""
+
 from __future__ import annotations
 
 import re
@@ -14,9 +15,19 @@ from training.extensions import db
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # A plausible form for every route, so the refusal is about the token and nothing else.
-FORM = {"email": "someone@example.com", "password": "correct horse battery staple", "name": "Mallory",
-        "confirm": "correct horse battery staple", "current": "correct horse battery staple", "reason": "csrf",
-        "status": "cancelled", "title": "Hacked", "code": "HACK-1", "hours": "8", "role": "admin"}
+FORM = {
+    "email": "someone@example.com",
+    "password": "correct horse battery staple",
+    "name": "Mallory",
+    "confirm": "correct horse battery staple",
+    "current": "correct horse battery staple",
+    "reason": "csrf",
+    "status": "cancelled",
+    "title": "Hacked",
+    "code": "HACK-1",
+    "hours": "8",
+    "role": "admin",
+}
 
 
 @pytest.fixture
@@ -71,8 +82,9 @@ def test_with_the_token_forms_work(csrf_app):
     world = build_world(Factory())
     client = csrf_app.test_client()
     before_login = token = _token(client, "/login")
-    response = client.post("/login", data={"email": world.trainee.email, "password": "correct horse battery staple",
-                                           "csrf_token": token})
+    response = client.post(
+        "/login", data={"email": world.trainee.email, "password": "correct horse battery staple", "csrf_token": token}
+    )
     assert response.status_code == 302
     # A token from another session is refused.
     stranger = csrf_app.test_client()

@@ -7,6 +7,7 @@ the database must be exactly as before.
 Bounded: a few examples per endpoint (EXAMPLES), no deadline per example, and
 a time budget for the whole run after which each endpoint gets one example.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -28,15 +29,38 @@ EXAMPLES = 12
 TIME_BUDGET = 75.0
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
-EDGE_TEXT = ["", " ", "0", "-1", "1e309", "NaN", "99999999999999999999999", "2026-02-30", "2026-13-01T25:61",
-             "\x00", "null", "true", "<script>alert(1)</script>", "' OR 1=1 --", "../../etc/passwd", "%s%n",
-             "王小明", "１２３", "\u202e", "a" * 5000, "=cmd|' /C calc'!A0", "https://evil.example", "//evil.example"]
+EDGE_TEXT = [
+    "",
+    " ",
+    "0",
+    "-1",
+    "1e309",
+    "NaN",
+    "99999999999999999999999",
+    "2026-02-30",
+    "2026-13-01T25:61",
+    "\x00",
+    "null",
+    "true",
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "../../etc/passwd",
+    "%s%n",
+    "王小明",
+    "１２３",
+    "\u202e",
+    "a" * 5000,
+    "=cmd|' /C calc'!A0",
+    "https://evil.example",
+    "//evil.example",
+]
 FILE_FIELDS = {"photo", "logo", "file", "upload", "signatory1_image", "signatory2_image"}
 IMAGE_HEADERS = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"%PDF-1.4", b"", b"PK\x03\x04"]
 
 
 def _form_field_names(app) -> list[str]:
     from flask_wtf import FlaskForm
+
     names: set[str] = set()
     with app.test_request_context():
         for area in ("accounts", "admin", "attendance", "catalogue", "certificates", "enrolment", "trainers"):
@@ -55,18 +79,29 @@ def _form_field_names(app) -> list[str]:
 
 def _api_field_names() -> list[str]:
     from training.api.openapi import SCHEMAS
+
     names: set[str] = set()
     for schema in SCHEMAS.values():
         names |= set(schema.get("properties", {}))
     return sorted(names)
 
 
-text = st.one_of(st.sampled_from(EDGE_TEXT), st.text(max_size=60),
-                 st.integers(min_value=-2**40, max_value=2**40).map(str))
-json_scalar = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**63, max_value=2**63),
-                        st.floats(allow_nan=False), st.sampled_from(EDGE_TEXT), st.text(max_size=40))
-json_value = st.recursive(json_scalar, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)), max_leaves=12)
+text = st.one_of(
+    st.sampled_from(EDGE_TEXT), st.text(max_size=60), st.integers(min_value=-(2**40), max_value=2**40).map(str)
+)
+json_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=False),
+    st.sampled_from(EDGE_TEXT),
+    st.text(max_size=40),
+)
+json_value = st.recursive(
+    json_scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 def form_data(field_names):
@@ -76,17 +111,30 @@ def form_data(field_names):
         for name, header, tail in files:
             data[name] = (io.BytesIO(header + tail), f"{name}.png")
         return data
-    files = st.lists(st.tuples(st.sampled_from(sorted(FILE_FIELDS)), st.sampled_from(IMAGE_HEADERS),
-                               st.binary(max_size=200)), max_size=2)
+
+    files = st.lists(
+        st.tuples(st.sampled_from(sorted(FILE_FIELDS)), st.sampled_from(IMAGE_HEADERS), st.binary(max_size=200)),
+        max_size=2,
+    )
     return st.builds(with_files, fields, files)
 
 
 def api_body(field_names, world_ids):
     known = st.dictionaries(st.sampled_from(field_names), json_value, max_size=8)
-    records = st.fixed_dictionaries({"records": st.lists(st.fixed_dictionaries({
-        "enrolment_id": st.one_of(st.sampled_from(world_ids), json_scalar),
-        "status": st.one_of(st.sampled_from(["present", "late", "absent", "excused"]), json_scalar)},
-        optional={"note": json_value, "idempotency_key": json_value}), max_size=4)})
+    records = st.fixed_dictionaries(
+        {
+            "records": st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "enrolment_id": st.one_of(st.sampled_from(world_ids), json_scalar),
+                        "status": st.one_of(st.sampled_from(["present", "late", "absent", "excused"]), json_scalar),
+                    },
+                    optional={"note": json_value, "idempotency_key": json_value},
+                ),
+                max_size=4,
+            )
+        }
+    )
     return st.one_of(known, records, json_value)
 
 
@@ -145,9 +193,26 @@ def test_fuzz_every_form_and_api_endpoint(fuzz_app):
             login(client, user)
         world_ids = [world.enrolment.id, world.other_enrolment.id, world.pending.id]
         if method == "GET":
-            data = st.dictionaries(st.sampled_from(["q", "page", "per_page", "status", "level", "sort", "month",
-                                                    "open_only", "category", "city", "mode", "language"]),
-                                   text, max_size=5)
+            data = st.dictionaries(
+                st.sampled_from(
+                    [
+                        "q",
+                        "page",
+                        "per_page",
+                        "status",
+                        "level",
+                        "sort",
+                        "month",
+                        "open_only",
+                        "category",
+                        "city",
+                        "mode",
+                        "language",
+                    ]
+                ),
+                text,
+                max_size=5,
+            )
         elif is_api:
             data = st.one_of(api_body(api_fields, world_ids), st.binary(max_size=100))
         else:
@@ -155,8 +220,13 @@ def test_fuzz_every_form_and_api_endpoint(fuzz_app):
         examples = EXAMPLES if time.monotonic() - started < TIME_BUDGET else 1
 
         @given(payload=data)
-        @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         def fuzz(payload):
             g.pop("_login_user", None)
             before = snapshot()
@@ -189,12 +259,16 @@ DEEP = ["[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000, "[
 
 def _integer_fields() -> list[str]:
     from training.api.openapi import SCHEMAS
+
     names: set[str] = set()
     for schema in SCHEMAS.values():
         for name, spec in schema.get("properties", {}).items():
             types = spec.get("type") if isinstance(spec, dict) else None
-            if types == "integer" or (isinstance(types, list) and "integer" in types) or \
-                    any(option.get("type") == "integer" for option in spec.get("anyOf", []) if isinstance(option, dict)):
+            if (
+                types == "integer"
+                or (isinstance(types, list) and "integer" in types)
+                or any(option.get("type") == "integer" for option in spec.get("anyOf", []) if isinstance(option, dict))
+            ):
                 names.add(name)
     return sorted(names)
 
@@ -234,5 +308,8 @@ def test_non_finite_numbers_and_deep_nesting_are_a_400_everywhere(fuzz_app):
             if status == 400:
                 refused_bodies.add((method, rule.rule))
     assert not failures, "\n".join(failures)
-    assert {("POST", "/api/v1/courses"), ("PATCH", "/api/v1/runs/<int:run_id>"),
-            ("PUT", "/api/v1/meetings/<int:meeting_id>/attendance")} <= refused_bodies
+    assert {
+        ("POST", "/api/v1/courses"),
+        ("PATCH", "/api/v1/runs/<int:run_id>"),
+        ("PUT", "/api/v1/meetings/<int:meeting_id>/attendance"),
+    } <= refused_bodies

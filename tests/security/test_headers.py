@@ -1,5 +1,6 @@
 """Security headers on every kind of response: pages, JSON, static files,
 redirects and errors; HSTS only over HTTPS."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,15 +35,27 @@ def crashing_client(tmp_path, pg_database):
     @app.get("/boom")
     def boom():
         raise RuntimeError("boom")
+
     with app.app_context():
         yield app.test_client()
 
 
 PATHS = {
-    "/": 200, "/api/v1/courses": 200, "/api/v1/openapi.json": 200, "/api/v1/docs": 200,
-    "/static/css/app.css": 200, "/bootstrap/static/css/bootstrap.min.css": 200, "/healthz": 200, "/readyz": 200,
-    "/my/training": 302, "/no/such/page": 404, "/api/v1/no/such": 404, "/api/v1/courses/424242": 404,
-    "/logout": 405, "/api/v1/enrolments/1": 401, "/boom": 500,
+    "/": 200,
+    "/api/v1/courses": 200,
+    "/api/v1/openapi.json": 200,
+    "/api/v1/docs": 200,
+    "/static/css/app.css": 200,
+    "/bootstrap/static/css/bootstrap.min.css": 200,
+    "/healthz": 200,
+    "/readyz": 200,
+    "/my/training": 302,
+    "/no/such/page": 404,
+    "/api/v1/no/such": 404,
+    "/api/v1/courses/424242": 404,
+    "/logout": 405,
+    "/api/v1/enrolments/1": 401,
+    "/boom": 500,
 }
 
 
@@ -74,5 +87,6 @@ def test_pages_have_no_inline_script_or_style(client):
     html = client.get("/").get_data(as_text=True) + client.get("/login").get_data(as_text=True)
     assert 'style="' not in html
     import re
+
     for tag in re.findall(r"<script[^>]*>", html):
         assert "src=" in tag or "nonce=" in tag, tag

@@ -1,6 +1,7 @@
 """Links come from one trusted place: PUBLIC_BASE_URL, or a request's own host
 when that host is one of TRUSTED_HOSTS. A forged Host, X-Forwarded-Host or
 X-Forwarded-Prefix never reaches an e-mail, a page or the page cache."""
+
 from __future__ import annotations
 
 import re
@@ -29,6 +30,7 @@ def make_app(tmp_path, pg_database):
         ctx.push()
         apps.append((app, ctx))
         return app
+
     yield build
     for _app, ctx in reversed(apps):
         db.session.remove()
@@ -37,18 +39,27 @@ def make_app(tmp_path, pg_database):
 
 def _mails(app) -> list:
     folder = Path(app.config["MAIL_DIR"])
-    return [message_from_bytes(p.read_bytes(), policy=policy.default) for p in folder.glob("*.eml")] \
-        if folder.exists() else []
+    return (
+        [message_from_bytes(p.read_bytes(), policy=policy.default) for p in folder.glob("*.eml")]
+        if folder.exists()
+        else []
+    )
 
 
 def _reset_links(app) -> list[str]:
-    return [re.search(r"\S+/password/reset/\S+", m.get_body(("plain",)).get_content()).group(0)
-            for m in _mails(app)]
+    return [re.search(r"\S+/password/reset/\S+", m.get_body(("plain",)).get_content()).group(0) for m in _mails(app)]
 
 
-FORGED = [{"Host": "evil.example"}, {"Host": "evil.example:5000"}, {"Host": "localhost.evil.example"},
-          {"Host": "127.0.0.1.evil.example"}, {"Host": "[::2]"}, {"Host": "localhost@evil.example"},
-          {"Host": "evil.example/localhost"}, {"Host": ""}]
+FORGED = [
+    {"Host": "evil.example"},
+    {"Host": "evil.example:5000"},
+    {"Host": "localhost.evil.example"},
+    {"Host": "127.0.0.1.evil.example"},
+    {"Host": "[::2]"},
+    {"Host": "localhost@evil.example"},
+    {"Host": "evil.example/localhost"},
+    {"Host": ""},
+]
 
 
 @pytest.mark.parametrize("headers", FORGED)
@@ -82,8 +93,14 @@ def test_trusted_hosts_setting_names_the_hosts_served(make_app):
     assert client.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
 
 
-@pytest.mark.parametrize("headers", [{"Host": "evil.example"}, {"Host": "localhost:5000"},
-                                     {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "evil.example"},
+        {"Host": "localhost:5000"},
+        {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"},
+    ],
+)
 def test_with_a_public_base_url_every_reset_link_uses_it(make_app, headers):
     app = make_app(PUBLIC_BASE_URL=BASE + "/")
     user = Factory().trainee()
@@ -96,11 +113,17 @@ def test_behind_a_trusted_proxy_the_forwarded_host_is_checked_the_same_way(make_
     app = make_app(PUBLIC_BASE_URL=None, TRUSTED_PROXIES="1")
     user = Factory().trainee()
     client = app.test_client()
-    forged = client.post("/password/forgot", data={"email": user.email},
-                         headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"})
+    forged = client.post(
+        "/password/forgot",
+        data={"email": user.email},
+        headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
+    )
     assert forged.status_code == 400 and _mails(app) == []
-    trusted = client.post("/password/forgot", data={"email": user.email},
-                          headers={"X-Forwarded-Host": "localhost:8443", "X-Forwarded-Proto": "https"})
+    trusted = client.post(
+        "/password/forgot",
+        data={"email": user.email},
+        headers={"X-Forwarded-Host": "localhost:8443", "X-Forwarded-Proto": "https"},
+    )
     assert trusted.status_code == 302
     assert _reset_links(app)[0].startswith("https://localhost:8443/password/reset/")
 
@@ -108,8 +131,11 @@ def test_behind_a_trusted_proxy_the_forwarded_host_is_checked_the_same_way(make_
 def test_behind_a_trusted_proxy_with_a_public_base_url_the_forwarded_host_never_reaches_a_mail(make_app):
     app = make_app(PUBLIC_BASE_URL=BASE, TRUSTED_PROXIES="1")
     user = Factory().trainee()
-    response = app.test_client().post("/password/forgot", data={"email": user.email}, headers={
-        "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http", "X-Forwarded-Prefix": "/evil"})
+    response = app.test_client().post(
+        "/password/forgot",
+        data={"email": user.email},
+        headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http", "X-Forwarded-Prefix": "/evil"},
+    )
     assert response.status_code == 302
     (link,) = _reset_links(app)
     assert link.startswith(BASE + "/password/reset/") and "evil" not in link
@@ -124,14 +150,18 @@ def test_forwarded_prefix_is_ignored_unless_configured(make_app):
         @app.get("/whoami")
         def whoami():
             from flask import request, url_for
+
             seen.append((request.script_root, url_for("catalogue.index")))
             return "ok"
+
         return app
+
     headers = {"X-Forwarded-Prefix": "//attacker.example", "X-Forwarded-Host": "localhost"}
     whoami_app(TRUSTED_PROXIES="1").test_client().get("/whoami", headers=headers)
     assert seen[-1] == ("", "/")
     whoami_app(TRUSTED_PROXIES="1", TRUSTED_PROXY_PREFIX="1").test_client().get(
-        "/whoami", headers={"X-Forwarded-Prefix": "/training"})
+        "/whoami", headers={"X-Forwarded-Prefix": "/training"}
+    )
     assert seen[-1] == ("/training", "/training/")
 
 
@@ -139,10 +169,16 @@ def test_no_header_poisons_the_anonymous_page_cache(make_app):
     app = make_app(PUBLIC_BASE_URL=None, TRUSTED_PROXIES="1", PUBLIC_PAGE_CACHE_SECONDS=60)
     course = Factory().course(code="PLC-101")
     client = app.test_client()
-    attacks = [{"X-Forwarded-Prefix": "//attacker.example"}, {"X-Forwarded-Host": "attacker.example"},
-               {"Host": "attacker.example"}, {"X-Forwarded-Host": "127.0.0.1:5000"},
-               {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "localhost:8443"}, {"X-Original-URL": "/evil"},
-               {"Forwarded": "host=attacker.example"}, {"X-Host": "attacker.example"}]
+    attacks = [
+        {"X-Forwarded-Prefix": "//attacker.example"},
+        {"X-Forwarded-Host": "attacker.example"},
+        {"Host": "attacker.example"},
+        {"X-Forwarded-Host": "127.0.0.1:5000"},
+        {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "localhost:8443"},
+        {"X-Original-URL": "/evil"},
+        {"Forwarded": "host=attacker.example"},
+        {"X-Host": "attacker.example"},
+    ]
     for path in ("/", f"/courses/{course.id}"):
         for headers in attacks:
             client.get(path, headers=headers)
@@ -179,6 +215,7 @@ def test_a_background_job_that_mails_links_fails_with_a_clear_message(make_app):
     @jobs.job("test_links.mail_a_link")
     def mail_a_link(progress):
         return external_url("catalogue.index")
+
     app = make_app(PUBLIC_BASE_URL=None)
     admin = Factory().admin()
     record = jobs.submit("test_links.mail_a_link", created_by=admin)

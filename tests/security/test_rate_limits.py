@@ -1,6 +1,7 @@
 """Rate limits on login, registration, password reset, token creation and
 certificate lookups: in memory on the embedded default, in Redis (shared by
 every worker process) when REDIS_URL is set."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,10 @@ def _redis_up() -> bool:
         return False
 
 
-needs_redis = pytest.mark.skipif(not _redis_up() and os.environ.get("REQUIRE_REDIS") != "1",
-                                 reason="Redis is not running on 127.0.0.1:6379 (set REQUIRE_REDIS=1 to fail instead)")
+needs_redis = pytest.mark.skipif(
+    not _redis_up() and os.environ.get("REQUIRE_REDIS") != "1",
+    reason="Redis is not running on 127.0.0.1:6379 (set REQUIRE_REDIS=1 to fail instead)",
+)
 
 
 @pytest.fixture
@@ -58,14 +61,23 @@ def test_login_is_limited_per_client(limited_app):
     assert response.status_code == 429 and "Retry-After" in response.headers
     assert client.get("/login").status_code == 200  # reading the form is not limited
     other = limited_app.test_client()
-    assert other.post("/login", data={"email": "x@example.com", "password": "guess"},
-                      environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+    assert (
+        other.post(
+            "/login", data={"email": "x@example.com", "password": "guess"}, environ_base={"REMOTE_ADDR": "192.0.2.7"}
+        ).status_code
+        == 200
+    )
 
 
 def test_registration_is_limited(limited_app):
     client = limited_app.test_client()
-    _until_limited(lambda: client.post("/register", data={"name": "Bot", "email": f"{uuid.uuid4().hex}@example.com",
-                                                          "password": "x", "confirm": "y"}), 5)
+    _until_limited(
+        lambda: client.post(
+            "/register",
+            data={"name": "Bot", "email": f"{uuid.uuid4().hex}@example.com", "password": "x", "confirm": "y"},
+        ),
+        5,
+    )
 
 
 def test_password_reset_requests_are_limited(limited_app):
@@ -89,18 +101,21 @@ def _per_minute(limit: str) -> int:
 def test_certificate_lookups_are_limited(limited_app):
     from training.api.certificates import LOOKUP_LIMIT as API_LIMIT
     from training.certificates.routes import LOOKUP_LIMIT as PAGE_LIMIT
+
     client = limited_app.test_client()
     statuses = _until_limited(lambda: client.get("/api/v1/certificates/ABCD-EFGH-JKMN"), _per_minute(API_LIMIT))
     assert set(statuses[:-1]) == {404}
     limited = client.get("/api/v1/certificates/ABCD-EFGH-JKMN")
     assert limited.json["error"]["code"] == "too_many_requests"
     page = limited_app.test_client()
-    _until_limited(lambda: page.get("/verify/ABCD-EFGH-JKMN", environ_base={"REMOTE_ADDR": "192.0.2.9"}),
-                   _per_minute(PAGE_LIMIT))
+    _until_limited(
+        lambda: page.get("/verify/ABCD-EFGH-JKMN", environ_base={"REMOTE_ADDR": "192.0.2.9"}), _per_minute(PAGE_LIMIT)
+    )
 
 
 def test_redis_url_puts_the_limits_in_redis(monkeypatch, tmp_path):
     from training import config
+
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("SECRET_KEY", "x")
     assert config.load(tmp_path)["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/0"
@@ -126,8 +141,13 @@ print(json.dumps([client.post("/login", data={"email": "x@example.com", "passwor
 
 
 def _worker(storage: str, prefix: str, attempts: int) -> list[int]:
-    result = subprocess.run([sys.executable, "-c", WORKER, storage, prefix, str(attempts)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", WORKER, storage, prefix, str(attempts)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -142,6 +162,7 @@ def test_two_processes_share_the_count_in_redis():
         assert second == [200] * 4 + [429] * 2  # 10 per minute, counted across both processes
     finally:
         from redis import Redis
+
         connection = Redis.from_url(REDIS)
         keys = list(connection.scan_iter(f"*{prefix}*"))
         if keys:
@@ -183,25 +204,48 @@ def test_several_workers_without_shared_storage_are_warned_about(monkeypatch, ca
     assert shared.warnings == []
 
 
-@pytest.mark.parametrize("environ, workers", [
-    ({}, 1), ({"WEB_CONCURRENCY": "3"}, 3), ({"GUNICORN_CMD_ARGS": "--workers 4 --bind 127.0.0.1:8000"}, 4),
-    ({"GUNICORN_CMD_ARGS": "-w 2"}, 2), ({"GUNICORN_CMD_ARGS": "--workers=5"}, 5), ({"WEB_CONCURRENCY": "x"}, 1)])
+@pytest.mark.parametrize(
+    "environ, workers",
+    [
+        ({}, 1),
+        ({"WEB_CONCURRENCY": "3"}, 3),
+        ({"GUNICORN_CMD_ARGS": "--workers 4 --bind 127.0.0.1:8000"}, 4),
+        ({"GUNICORN_CMD_ARGS": "-w 2"}, 2),
+        ({"GUNICORN_CMD_ARGS": "--workers=5"}, 5),
+        ({"WEB_CONCURRENCY": "x"}, 1),
+    ],
+)
 def test_the_app_reads_the_worker_count_from_the_environment(environ, workers):
     from training.limits import workers_from_environment
+
     assert workers_from_environment(environ) == workers
 
 
 def test_the_app_warns_at_start_up(monkeypatch, tmp_path, caplog):
     from training import create_app
+
     monkeypatch.setenv("WEB_CONCURRENCY", "4")
     monkeypatch.delenv("REDIS_URL", raising=False)
     with caplog.at_level("WARNING", logger="training.limits"):
-        create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'w.db'}",
-                    "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "memory://", "PUBLIC_BASE_URL": "http://x"})
+        create_app(
+            {
+                "SECRET_KEY": "x",
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'w.db'}",
+                "RATELIMIT_ENABLED": True,
+                "RATELIMIT_STORAGE_URI": "memory://",
+                "PUBLIC_BASE_URL": "http://x",
+            }
+        )
     assert any("4 worker processes" in r.getMessage() for r in caplog.records)
     caplog.clear()
     with caplog.at_level("WARNING", logger="training.limits"):
-        create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'w.db'}",
-                    "RATELIMIT_ENABLED": True, "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
-                    "PUBLIC_BASE_URL": "http://x"})
+        create_app(
+            {
+                "SECRET_KEY": "x",
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'w.db'}",
+                "RATELIMIT_ENABLED": True,
+                "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
+                "PUBLIC_BASE_URL": "http://x",
+            }
+        )
     assert not any("worker processes" in r.getMessage() for r in caplog.records)

@@ -1,5 +1,6 @@
 """Logging out ends the login on the server; a stranger's guesses never keep
 the owner out; registration says nothing about who has an account."""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,7 @@ STRANGER = {"REMOTE_ADDR": "203.0.113.5"}
 
 
 def _sign_in(client, email, password=PASSWORD, environ=None, **extra):
-    return client.post("/login", data={"email": email, "password": password, **extra},
-                       environ_base=environ or OWNER)
+    return client.post("/login", data={"email": email, "password": password, **extra}, environ_base=environ or OWNER)
 
 
 def _cookie(client, name):
@@ -29,6 +29,7 @@ def _cookie(client, name):
 
 
 # --- logout ---------------------------------------------------------------------------
+
 
 def test_logout_ends_the_session_and_the_remember_cookie(app, client, factory):
     user = factory.trainee()
@@ -92,6 +93,7 @@ def test_remember_cookie_secure_follows_the_session_cookie(tmp_path, pg_database
 
 # --- throttling -----------------------------------------------------------------------
 
+
 def test_a_strangers_failed_logins_do_not_stop_the_owner(client, factory, clock, mailbox):
     user = factory.trainee()
     stranger = client.application.test_client()
@@ -124,8 +126,7 @@ def test_one_ipv6_network_is_one_source(client, factory, clock):
     assert _sign_in(client, user.email, environ={"REMOTE_ADDR": "2001:db8:1:3::1"}).status_code == 302
 
 
-def test_a_distributed_attack_locks_the_account_and_tells_the_owner_the_way_in(app, client, factory, clock,
-                                                                               mailbox):
+def test_a_distributed_attack_locks_the_account_and_tells_the_owner_the_way_in(app, client, factory, clock, mailbox):
     user = factory.trainee()
     bots = [{"REMOTE_ADDR": f"192.0.2.{n}"} for n in range(1, throttle.DISTRIBUTED_SOURCES + 3)]
     for bot in bots:
@@ -156,8 +157,9 @@ NEW_PASSWORD = "Gear-box-2031!"
 
 
 def _register(client, email, name="Mallory Smith"):
-    return client.post("/register", data={"name": name, "email": email, "password": NEW_PASSWORD,
-                                          "confirm": NEW_PASSWORD})
+    return client.post(
+        "/register", data={"name": name, "email": email, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
 
 
 def _flashes(client):
@@ -167,6 +169,7 @@ def _flashes(client):
 
 def test_registration_answers_the_same_for_new_and_taken_addresses(app, factory, mailbox, monkeypatch):
     from training.accounts import services
+
     owner = factory.trainee()
     hashes = []
     real_hash = services._hasher.hash
@@ -176,8 +179,13 @@ def test_registration_answers_the_same_for_new_and_taken_addresses(app, factory,
         hashes.clear()
         client = app.test_client()
         response = _register(client, email)
-        return (response.status_code, response.location, _flashes(client), len(hashes),
-                sorted(k for k in response.headers.keys() if k not in ("X-Request-Id", "Content-Length")))
+        return (
+            response.status_code,
+            response.location,
+            _flashes(client),
+            len(hashes),
+            sorted(k for k in response.headers.keys() if k not in ("X-Request-Id", "Content-Length")),
+        )
 
     taken, new = attempt(owner.email), attempt("newcomer@example.com")
     assert taken == new  # same status, place, message, headers and work (one argon2 hash each)
@@ -191,6 +199,7 @@ def test_registration_answers_the_same_for_new_and_taken_addresses(app, factory,
 
 def test_the_emailed_link_creates_the_account_once(app, client, mailbox):
     from training.accounts.models import User
+
     assert _register(client, "newcomer@example.com", name="欧阳晓燕").status_code == 302
     assert db.session.scalar(select(User).where(User.email == "newcomer@example.com")) is None
     body = mailbox()[-1].get_body(("plain",)).get_content()
@@ -211,6 +220,7 @@ def test_the_emailed_link_creates_the_account_once(app, client, mailbox):
 @pytest.mark.parametrize("token", ["nonsense", "A" * 5000, ""])
 def test_a_forged_registration_link_creates_nothing(client, token):
     from training.accounts.models import User
+
     response = client.post(f"/register/confirm/{token}") if token else client.post("/register/confirm/x")
     assert response.status_code in (302, 404)
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
@@ -218,9 +228,11 @@ def test_a_forged_registration_link_creates_nothing(client, token):
 
 def test_the_registration_link_expires(client, mailbox, monkeypatch):
     from training.accounts import services
+
     _register(client, "late@example.com")
-    link = urlsplit(re.search(r"http://\S+/register/confirm/\S+",
-                              mailbox()[-1].get_body(("plain",)).get_content()).group(0)).path
+    link = urlsplit(
+        re.search(r"http://\S+/register/confirm/\S+", mailbox()[-1].get_body(("plain",)).get_content()).group(0)
+    ).path
     monkeypatch.setattr(services, "REGISTRATION_MAX_AGE", -1)
     response = client.post(link)
     assert response.status_code == 302 and response.location.endswith("/register")

@@ -1,5 +1,6 @@
 """Photo upload: only real JPEG, PNG and WebP up to 5 MB; re-encoded without
 metadata, resized, served from our own route; a refusal keeps the old photo."""
+
 import io
 from pathlib import Path
 
@@ -25,8 +26,9 @@ def trainer_client(client, factory):
 
 
 def upload(client, trainer, data, name="me.jpg"):
-    return client.post(f"/trainers/{trainer.id}/photo", data={"photo": (io.BytesIO(data), name)},
-                       content_type="multipart/form-data")
+    return client.post(
+        f"/trainers/{trainer.id}/photo", data={"photo": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
@@ -59,15 +61,18 @@ def test_metadata_is_stripped(app, trainer_client):
         assert not img.getexif()
 
 
-@pytest.mark.parametrize("payload,name", [
-    (image_bytes("GIF"), "anim.gif"),
-    (b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", "x.svg"),
-    (b"%PDF-1.4 not an image", "x.jpg"),
-    (image_bytes("JPEG")[:200], "truncated.jpg"),
-    (b"", "empty.jpg"),
-    (image_bytes("BMP"), "bitmap.jpg"),
-    (image_bytes("JPEG", size=(20, 20)), "tiny.jpg"),
-])
+@pytest.mark.parametrize(
+    "payload,name",
+    [
+        (image_bytes("GIF"), "anim.gif"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", "x.svg"),
+        (b"%PDF-1.4 not an image", "x.jpg"),
+        (image_bytes("JPEG")[:200], "truncated.jpg"),
+        (b"", "empty.jpg"),
+        (image_bytes("BMP"), "bitmap.jpg"),
+        (image_bytes("JPEG", size=(20, 20)), "tiny.jpg"),
+    ],
+)
 def test_refused_uploads_keep_the_old_photo(app, trainer_client, payload, name):
     client, trainer = trainer_client
     upload(client, trainer, image_bytes("PNG"))

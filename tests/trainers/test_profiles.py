@@ -1,5 +1,6 @@
 """Trainer directory, profile pages, editing rights and sanitised bios."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 from tests.conftest import api, login
 from training.extensions import db
@@ -7,8 +8,12 @@ from training.extensions import db
 
 def _trainer(factory, name="Anna Müller", **profile):
     trainer = factory.trainer(name=name)
-    for key, value in {"title": "Robotics Lead", "organisation": "Rhein-Main Robotics", "expertise": "KUKA, ABB",
-                       "bio": "Anna **teaches** robots."}.items():
+    for key, value in {
+        "title": "Robotics Lead",
+        "organisation": "Rhein-Main Robotics",
+        "expertise": "KUKA, ABB",
+        "bio": "Anna **teaches** robots.",
+    }.items():
         setattr(trainer.trainer_profile, key, profile.get(key, value))
     db.session.commit()
     return trainer
@@ -54,8 +59,11 @@ def test_hidden_or_non_trainer_profiles_are_404(client, factory):
 
 
 def test_bio_markdown_is_sanitised(client, factory):
-    anna = _trainer(factory, bio="<script>alert(1)</script>[click](javascript:alert(1)) "
-                                 "<a href=\"#\" onclick=\"x()\">a</a> <img src=x onerror=alert(1)>")
+    anna = _trainer(
+        factory,
+        bio="<script>alert(1)</script>[click](javascript:alert(1)) "
+        '<a href="#" onclick="x()">a</a> <img src=x onerror=alert(1)>',
+    )
     html = client.get(f"/trainers/{anna.id}").get_data(as_text=True)
     assert "<script>alert" not in html and "javascript:" not in html
     assert "onclick" not in html and "onerror" not in html
@@ -66,9 +74,17 @@ def test_trainer_edits_own_profile_only(client, factory):
     other = _trainer(factory, name="Other Trainer")
     login(client, anna)
     assert client.get(f"/trainers/{anna.id}/edit").status_code == 200
-    response = client.post(f"/trainers/{anna.id}/edit", data={
-        "name": "Anna Müller-Lee", "title_en": "Head of Robotics", "organisation": "RMR", "expertise": "KUKA，ABB、 KUKA; Cobots",
-        "bio_en": "New bio", "public": "y"})
+    response = client.post(
+        f"/trainers/{anna.id}/edit",
+        data={
+            "name": "Anna Müller-Lee",
+            "title_en": "Head of Robotics",
+            "organisation": "RMR",
+            "expertise": "KUKA，ABB、 KUKA; Cobots",
+            "bio_en": "New bio",
+            "public": "y",
+        },
+    )
     assert response.status_code == 302
     db.session.refresh(anna.trainer_profile)
     assert anna.display_name == "Anna Müller-Lee"
@@ -103,7 +119,7 @@ def test_renamed_trainer_is_found_in_course_search(client, factory):
 
 def test_api_lists_trainers_without_emails(client, factory):
     anna = _trainer(factory)
-    factory.run(trainers=[anna], start=datetime.now(timezone.utc) + timedelta(days=3))
+    factory.run(trainers=[anna], start=datetime.now(UTC) + timedelta(days=3))
     body = api(client).get("/api/v1/trainers").json
     assert body["total"] == 1 and body["items"][0]["name"] == "Anna Müller"
     assert body["items"][0]["expertise"] == ["KUKA", "ABB"] and body["items"][0]["upcoming_runs"] == 1

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import Model
@@ -52,7 +52,8 @@ class User(UserMixin, Model):  # type: ignore[misc]  # Flask-Login has no types
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     trainer_profile: Mapped[TrainerProfile | None] = relationship(
-        back_populates="user", uselist=False, cascade="all, delete-orphan")
+        back_populates="user", uselist=False, cascade="all, delete-orphan"
+    )
 
     # The login session this request runs in (set at login and by the session loader).
     login_session_key = None  # type: str | None
@@ -130,6 +131,7 @@ class ApiToken(Model):
 class LoginSession(Model):
     """One login (a browser's session cookie and its remember cookie). Logging
     out deletes the row, so a cookie copied before then opens nothing."""
+
     __tablename__ = "login_sessions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -142,6 +144,7 @@ class LoginSession(Model):
 class LoginFailure(Model):
     """A failed login: which account (a hash of the address typed, known or not)
     from which source (an IPv4 address or an IPv6 /64), when."""
+
     __tablename__ = "login_failures"
     __table_args__ = (Index("ix_login_failures_account_created", "account_key", "created_at"),)
 

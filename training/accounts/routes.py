@@ -8,8 +8,16 @@ from ..extensions import db, limiter
 from ..urls import external_url
 from ..web import safe_next
 from . import services
-from .forms import (ConfirmForm, LoginForm, PasswordForm, RegisterForm, ResetForm, ResetRequestForm,
-                    SettingsForm, TokenForm)
+from .forms import (
+    ConfirmForm,
+    LoginForm,
+    PasswordForm,
+    RegisterForm,
+    ResetForm,
+    ResetRequestForm,
+    SettingsForm,
+    TokenForm,
+)
 from .models import ApiToken
 
 bp = Blueprint("accounts", __name__)
@@ -87,10 +95,15 @@ def register():
         try:
             locale = str(request.accept_languages.best_match(["en", "zh"]) or "en")
             email = services.register(
-                email=form.email.data, name=form.name.data, password=form.password.data,
-                company=form.company.data or None, locale=session.get("lang") or locale,
+                email=form.email.data,
+                name=form.name.data,
+                password=form.password.data,
+                company=form.company.data or None,
+                locale=session.get("lang") or locale,
                 confirm_url_for=lambda token: external_url("accounts.confirm_registration", token=token),
-                login_url=external_url("accounts.login"), reset_url=external_url("accounts.forgot_password"))
+                login_url=external_url("accounts.login"),
+                reset_url=external_url("accounts.forgot_password"),
+            )
         except DomainError as exc:
             target = getattr(form, next(iter(exc.fields), ""), None) if exc.fields else None
             if target is not None:
@@ -130,6 +143,7 @@ def confirm_registration(token):
 @bp.get("/lang/<code>")
 def set_language(code):
     from flask import current_app
+
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
         if current_user.is_authenticated:
@@ -143,8 +157,13 @@ def settings():
     form = SettingsForm(obj=current_user, name=current_user.display_name)
     if form.validate_on_submit():
         try:
-            services.update_settings(current_user, name=form.name.data, company=form.company.data,
-                                     phone=form.phone.data, locale=form.locale.data)
+            services.update_settings(
+                current_user,
+                name=form.name.data,
+                company=form.company.data,
+                phone=form.phone.data,
+                locale=form.locale.data,
+            )
         except DomainError as exc:
             form.name.errors.append(_(exc.message))
         else:
@@ -154,10 +173,19 @@ def settings():
                 session.pop("lang", None)
             flash(_("Your settings are saved."), "success")
             return redirect(url_for("accounts.settings"))
-    tokens = list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == current_user.id)
-                                     .order_by(ApiToken.created_at.desc())))
-    return render_template("accounts/settings.html", form=form, password_form=PasswordForm(),
-                           token_form=TokenForm(), confirm=ConfirmForm(), tokens=tokens)
+    tokens = list(
+        db.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == current_user.id).order_by(ApiToken.created_at.desc())
+        )
+    )
+    return render_template(
+        "accounts/settings.html",
+        form=form,
+        password_form=PasswordForm(),
+        token_form=TokenForm(),
+        confirm=ConfirmForm(),
+        tokens=tokens,
+    )
 
 
 @bp.post("/account/password")
@@ -218,7 +246,8 @@ def forgot_password():
     form = ResetRequestForm()
     if form.validate_on_submit():
         services.request_password_reset(
-            form.email.data, lambda token: external_url("accounts.reset_password", token=token))
+            form.email.data, lambda token: external_url("accounts.reset_password", token=token)
+        )
         flash(_("If an account exists for this address, we have sent a link to reset the password."), "info")
         return redirect(url_for("accounts.login"))
     return render_template("accounts/forgot.html", form=form)

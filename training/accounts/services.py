@@ -1,4 +1,5 @@
 """Accounts: users, passwords, API tokens, password resets."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,16 +15,16 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import Insert, delete, func, select, text
+from sqlalchemy import Insert, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import record
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
+from ..transactions import keeping_loaded_objects, unit_of_work
 from ..types import utcnow
 from . import throttle
 from .models import ApiToken, LoginSession, Role, TrainerProfile, User
-from ..transactions import keeping_loaded_objects, unit_of_work
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
@@ -60,8 +61,20 @@ class _Hasher:
 _hasher = _Hasher()
 
 MIN_PASSWORD_LENGTH = 10
-_COMMON = {"password", "password1", "password123", "123456789", "1234567890", "qwertyuiop",
-           "iloveyou", "admin12345", "welcome123", "letmein123", "1q2w3e4r5t", "abc1234567"}
+_COMMON = {
+    "password",
+    "password1",
+    "password123",
+    "123456789",
+    "1234567890",
+    "qwertyuiop",
+    "iloveyou",
+    "admin12345",
+    "welcome123",
+    "letmein123",
+    "1q2w3e4r5t",
+    "abc1234567",
+}
 
 
 def normalise_email(email: str) -> str:
@@ -72,7 +85,9 @@ def normalise_email(email: str) -> str:
     try:
         result = validate_email(email, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValidationFailed(_("Invalid e-mail address: %(problem)s", problem=str(exc)), fields={"email": str(exc)}) from None
+        raise ValidationFailed(
+            _("Invalid e-mail address: %(problem)s", problem=str(exc)), fields={"email": str(exc)}
+        ) from None
     return result.normalized.lower()
 
 
@@ -110,10 +125,20 @@ def find_user_by_email(email: str) -> User | None:
 
 
 @unit_of_work
-def create_user(*, email: str, name: str, password: str | None = None, role: str = "trainee",
-                locale: str | None = None, company: str | None = None, phone: str | None = None,
-                check_strength: bool = True, commit: bool = True, actor: User | None = None,
-                password_hash: str | None = None) -> User:
+def create_user(
+    *,
+    email: str,
+    name: str,
+    password: str | None = None,
+    role: str = "trainee",
+    locale: str | None = None,
+    company: str | None = None,
+    phone: str | None = None,
+    check_strength: bool = True,
+    commit: bool = True,
+    actor: User | None = None,
+    password_hash: str | None = None,
+) -> User:
     """A new account. ``password_hash`` (instead of ``password``): one hashed
     earlier, when a registration was confirmed by e-mail."""
     email = normalise_email(email)
@@ -125,11 +150,20 @@ def create_user(*, email: str, name: str, password: str | None = None, role: str
         if problem:
             raise ValidationFailed(problem, fields={"password": problem})
     if find_user_by_email(email) is not None:
-        raise Conflict(_("An account with this e-mail address already exists."), code="email_taken",
-                       fields={"email": "taken"})
-    user = User(email=email, display_name=name, role=role, locale=locale,
-                password_hash=hash_password(password) if password else password_hash,
-                company=company, phone=phone, active=True, session_version=1)
+        raise Conflict(
+            _("An account with this e-mail address already exists."), code="email_taken", fields={"email": "taken"}
+        )
+    user = User(
+        email=email,
+        display_name=name,
+        role=role,
+        locale=locale,
+        password_hash=hash_password(password) if password else password_hash,
+        company=company,
+        phone=phone,
+        active=True,
+        session_version=1,
+    )
     if role == Role.trainer.value:
         user.trainer_profile = TrainerProfile(bio="", expertise="")
     db.session.add(user)
@@ -138,8 +172,9 @@ def create_user(*, email: str, name: str, password: str | None = None, role: str
     except IntegrityError:
         # Someone registered the same address between the check and the insert.
         db.session.rollback()
-        raise Conflict(_("An account with this e-mail address already exists."), code="email_taken",
-                       fields={"email": "taken"}) from None
+        raise Conflict(
+            _("An account with this e-mail address already exists."), code="email_taken", fields={"email": "taken"}
+        ) from None
     if actor is not None:
         record(actor, "user.create", user, f"{email} as {role}")
     if commit:
@@ -168,7 +203,7 @@ def ensure_trainees(people: list[dict[str, Any]], *, actor: User | None = None) 
     emails = sorted(wanted)
     found: dict[str, User] = {}
     for start in range(0, len(emails), 500):
-        for user in db.session.scalars(select(User).where(User.email.in_(emails[start:start + 500]))):
+        for user in db.session.scalars(select(User).where(User.email.in_(emails[start : start + 500]))):
             found[user.email] = user
     missing = [e for e in emails if e not in found]
     created: set[str] = set()
@@ -178,19 +213,33 @@ def ensure_trainees(people: list[dict[str, Any]], *, actor: User | None = None) 
         stmt: Insert
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
+
             stmt = pg_insert(table).on_conflict_do_nothing(index_elements=["email"])
         else:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
             stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["email"])
         stmt = stmt.returning(table.c.id, table.c.email)
         now = utcnow()
         connection = db.session.connection()
         for start in range(0, len(missing), 500):
-            rows = [{"email": e, "display_name": wanted[e]["name"], "role": Role.trainee.value, "active": True,
-                     "locale": wanted[e].get("locale"), "company": wanted[e].get("company") or None,
-                     "phone": wanted[e].get("phone") or None, "password_hash": None, "session_version": 1,
-                     "company_id": wanted[e].get("company_id"),
-                     "failed_logins": 0, "created_at": now} for e in missing[start:start + 500]]
+            rows = [
+                {
+                    "email": e,
+                    "display_name": wanted[e]["name"],
+                    "role": Role.trainee.value,
+                    "active": True,
+                    "locale": wanted[e].get("locale"),
+                    "company": wanted[e].get("company") or None,
+                    "phone": wanted[e].get("phone") or None,
+                    "password_hash": None,
+                    "session_version": 1,
+                    "company_id": wanted[e].get("company_id"),
+                    "failed_logins": 0,
+                    "created_at": now,
+                }
+                for e in missing[start : start + 500]
+            ]
             # executemany: compiled once, sent in batches (insertmanyvalues), RETURNING the rows inserted
             for user_id, email in connection.execute(stmt, rows):
                 created.add(email)
@@ -199,7 +248,7 @@ def ensure_trainees(people: list[dict[str, Any]], *, actor: User | None = None) 
                     entry.target_type, entry.target_id = "User", user_id
         db.session.commit()
         for start in range(0, len(missing), 500):
-            for user in db.session.scalars(select(User).where(User.email.in_(missing[start:start + 500]))):
+            for user in db.session.scalars(select(User).where(User.email.in_(missing[start : start + 500]))):
                 found[user.email] = user
     return found, created
 
@@ -258,10 +307,18 @@ def _failed(key: str, source: str, now: datetime, user: User | None) -> None:
         if user.lock_notified_at is None or user.lock_notified_at < now - LOCK_NOTICE_EVERY:
             from .. import mail
             from ..urls import external_url
+
             user.lock_notified_at = now
-            mail.queue(mail.build(user.email, _l("Sign-ins to your account are paused"), "account_locked",
-                                  locale=user.locale, user=user,
-                                  url=external_url("accounts.reset_password", token=password_reset_token(user))))
+            mail.queue(
+                mail.build(
+                    user.email,
+                    _l("Sign-ins to your account are paused"),
+                    "account_locked",
+                    locale=user.locale,
+                    user=user,
+                    url=external_url("accounts.reset_password", token=password_reset_token(user)),
+                )
+            )
     db.session.commit()
 
 
@@ -286,8 +343,7 @@ def end_all_sessions(user: User) -> None:
     user.session_version = (user.session_version or 1) + 1
     db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
     now = utcnow()
-    for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
-                                                            ApiToken.revoked_at.is_(None))):
+    for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
         token.revoked_at = now
     db.session.commit()
 
@@ -296,6 +352,7 @@ def end_all_sessions(user: User) -> None:
 # The session cookie and the remember cookie carry "<user id>:<version>:<key>";
 # the key names a LoginSession row. Logout deletes the row, so those cookies,
 # copied or not, open nothing afterwards; bumping the version ends them all.
+
 
 def _session_lifetime() -> timedelta:
     return timedelta(days=float(current_app.config.get("LOGIN_SESSION_DAYS", 30)))
@@ -306,8 +363,9 @@ def start_session(user: User) -> str:
     """A new login session for ``user``; its key is set on the user for get_id()."""
     now = utcnow()
     key = secrets.token_urlsafe(24)
-    db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id,
-                                                  LoginSession.created_at < now - _session_lifetime()))
+    db.session.execute(
+        delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.created_at < now - _session_lifetime())
+    )
     db.session.add(LoginSession(user_id=user.id, key_hash=_token_hash(key), created_at=now))
     db.session.commit()
     user.login_session_key = key
@@ -333,9 +391,14 @@ def load_session_user(session_id: str) -> User | None:
     if not key or len(key) > 100:
         return None
     user: User | None = db.session.scalar(
-        select(User).join(LoginSession, LoginSession.user_id == User.id)
-        .where(User.id == user_id, LoginSession.key_hash == _token_hash(key),
-               LoginSession.created_at > utcnow() - _session_lifetime()))
+        select(User)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(
+            User.id == user_id,
+            LoginSession.key_hash == _token_hash(key),
+            LoginSession.created_at > utcnow() - _session_lifetime(),
+        )
+    )
     if user is None or user.session_version != version or not user.active:
         return None
     user.login_session_key = key
@@ -343,6 +406,7 @@ def load_session_user(session_id: str) -> User | None:
 
 
 # --- API tokens -------------------------------------------------------------
+
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -414,12 +478,21 @@ def user_for_reset_token(token: str) -> User | None:
 def request_password_reset(email: str, reset_url_for: Callable[[str], str]) -> None:
     """E-mail a reset link if the account exists; the caller says the same either way."""
     from .. import mail
+
     user = find_user_by_email(email)
     if user is None or not user.active:
         return
     token = password_reset_token(user)
-    mail.queue(mail.build(user.email, _l("Reset your password"), "password_reset",
-                          locale=user.locale, user=user, url=reset_url_for(token)))
+    mail.queue(
+        mail.build(
+            user.email,
+            _l("Reset your password"),
+            "password_reset",
+            locale=user.locale,
+            user=user,
+            url=reset_url_for(token),
+        )
+    )
     db.session.commit()
 
 
@@ -445,19 +518,30 @@ def _registration_box() -> Fernet:
     from base64 import urlsafe_b64encode
 
     from cryptography.fernet import Fernet
+
     key = hashlib.sha256(b"registration:" + current_app.config["SECRET_KEY"].encode()).digest()
     return Fernet(urlsafe_b64encode(key))
 
 
 @unit_of_work
-def register(*, email: str, name: str, password: str, company: str | None, locale: str | None,
-             confirm_url_for: Callable[[str], str], login_url: str, reset_url: str) -> str:
+def register(
+    *,
+    email: str,
+    name: str,
+    password: str,
+    company: str | None,
+    locale: str | None,
+    confirm_url_for: Callable[[str], str],
+    login_url: str,
+    reset_url: str,
+) -> str:
     """Check the form, then e-mail the address (see above). Returns the
     normalised address. Refusals (weak password, bad name) never depend on
     whether the address is taken."""
     import json
 
     from .. import mail
+
     email = normalise_email(email)
     name = clean_name(name)
     problem = password_problem(password, email=email, name=name)
@@ -465,16 +549,35 @@ def register(*, email: str, name: str, password: str, company: str | None, local
         raise ValidationFailed(problem, fields={"password": problem})
     company = " ".join((company or "").split())[:200] or None
     hashed = hash_password(password)  # the expensive step, on both paths
-    token = _registration_box().encrypt(json.dumps(
-        {"e": email, "n": name, "c": company, "l": locale, "h": hashed}).encode()).decode()
+    token = (
+        _registration_box()
+        .encrypt(json.dumps({"e": email, "n": name, "c": company, "l": locale, "h": hashed}).encode())
+        .decode()
+    )
     existing = find_user_by_email(email)
     if existing is None:
-        mail.queue(mail.build(email, _l("Confirm your e-mail address"), "register_confirm", locale=locale,
-                              name=name, url=confirm_url_for(token)))
+        mail.queue(
+            mail.build(
+                email,
+                _l("Confirm your e-mail address"),
+                "register_confirm",
+                locale=locale,
+                name=name,
+                url=confirm_url_for(token),
+            )
+        )
     else:
-        mail.queue(mail.build(existing.email, _l("You already have an account"), "register_existing",
-                              locale=existing.locale or locale, user=existing, login_url=login_url,
-                              reset_url=reset_url))
+        mail.queue(
+            mail.build(
+                existing.email,
+                _l("You already have an account"),
+                "register_existing",
+                locale=existing.locale or locale,
+                user=existing,
+                login_url=login_url,
+                reset_url=reset_url,
+            )
+        )
     db.session.commit()
     return email
 
@@ -484,6 +587,7 @@ def pending_registration(token: str) -> dict[str, Any] | None:
     import json
 
     from cryptography.fernet import InvalidToken
+
     if not token or len(token) > 4000:
         return None
     try:
@@ -498,8 +602,14 @@ def confirm_registration(token: str) -> User:
     data = pending_registration(token)
     if data is None:
         raise ValidationFailed(_("This link is invalid or expired. Please register again."), code="invalid_link")
-    return create_user(email=data["e"], name=data["n"], password_hash=data["h"], company=data.get("c"),
-                       locale=data.get("l"), check_strength=False)
+    return create_user(
+        email=data["e"],
+        name=data["n"],
+        password_hash=data["h"],
+        company=data.get("c"),
+        locale=data.get("l"),
+        check_strength=False,
+    )
 
 
 @unit_of_work

@@ -17,6 +17,7 @@ machine holds a whole /64).
 
 Each process also has Flask-Limiter's per-address limits on the login form.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,10 +64,15 @@ def delay_after(failures: int) -> timedelta:
 
 def source_wait(key: str, source: str, now: datetime) -> timedelta:
     """How long this source must still wait before trying this account (0: it may)."""
-    times = list(db.session.scalars(
-        select(LoginFailure.created_at).where(LoginFailure.account_key == key, LoginFailure.source == source,
-                                              LoginFailure.created_at > now - WINDOW)
-        .order_by(LoginFailure.created_at)))
+    times = list(
+        db.session.scalars(
+            select(LoginFailure.created_at)
+            .where(
+                LoginFailure.account_key == key, LoginFailure.source == source, LoginFailure.created_at > now - WINDOW
+            )
+            .order_by(LoginFailure.created_at)
+        )
+    )
     if not times:
         return timedelta(0)
     until = times[-1] + delay_after(len(times))
@@ -76,8 +82,10 @@ def source_wait(key: str, source: str, now: datetime) -> timedelta:
 def account_locked(key: str, now: datetime) -> bool:
     """Under a distributed attack: many sources failed on this account just now."""
     sources = db.session.scalar(
-        select(func.count(func.distinct(LoginFailure.source)))
-        .where(LoginFailure.account_key == key, LoginFailure.created_at > now - LOCK_WINDOW))
+        select(func.count(func.distinct(LoginFailure.source))).where(
+            LoginFailure.account_key == key, LoginFailure.created_at > now - LOCK_WINDOW
+        )
+    )
     return (sources or 0) >= DISTRIBUTED_SOURCES
 
 

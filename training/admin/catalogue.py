@@ -1,5 +1,6 @@
 """Admin pages: categories, courses, runs and their sessions. Thin views over
 catalogue.services; every refusal of a rule comes back beside its field."""
+
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
@@ -10,7 +11,7 @@ from flask_login import current_user
 
 from .. import content_forms, content_i18n
 from ..catalogue import services
-from ..catalogue.forms import (CancelRunForm, CategoryForm, CourseForm, MeetingForm, NewRunForm, RunForm)
+from ..catalogue.forms import CancelRunForm, CategoryForm, CourseForm, MeetingForm, NewRunForm, RunForm
 from ..catalogue.models import Meeting
 from ..catalogue.search import CatalogueQuery, search_courses
 from ..content_i18n import current_lang
@@ -20,8 +21,7 @@ from ..web import page_arg, show_form_error
 from .routes import admin_required, bp
 
 # Service field names -> form field names, where they differ.
-FIELD_ALIASES = {"trainer_emails": "trainers", "prerequisite_course_id": "prerequisite_code",
-                 "meetings": "starts_on"}
+FIELD_ALIASES = {"trainer_emails": "trainers", "prerequisite_course_id": "prerequisite_code", "meetings": "starts_on"}
 
 
 COURSE_TEXTS = ("title", "summary", "description", "outcomes", "audience", "prerequisites")
@@ -37,22 +37,31 @@ def _show_error(form, exc: DomainError, texts=()) -> None:
 
 # --- categories ----------------------------------------------------------------
 
+
 @bp.route("/categories", methods=["GET", "POST"])
 @admin_required
 def categories():
     form = CategoryForm()
     if form.validate_on_submit():
         try:
-            category = services.save_category(current_user, None, {
-                "name": form.name.data, "name_zh": form.name_zh.data, "slug": form.slug.data,
-                "original_language": form.original_language.data})
+            category = services.save_category(
+                current_user,
+                None,
+                {
+                    "name": form.name.data,
+                    "name_zh": form.name_zh.data,
+                    "slug": form.slug.data,
+                    "original_language": form.original_language.data,
+                },
+            )
         except DomainError as exc:
             _show_error(form, exc)
         else:
             flash(_("Category %(name)s created.", name=category.label(current_lang())), "success")
             return redirect(url_for("admin.categories"))
-    return render_template("admin/catalogue/categories.html", rows=services.list_categories(), form=form), \
-        422 if form.errors else 200
+    return render_template(
+        "admin/catalogue/categories.html", rows=services.list_categories(), form=form
+    ), 422 if form.errors else 200
 
 
 @bp.route("/categories/<int:category_id>/edit", methods=["GET", "POST"])
@@ -62,16 +71,24 @@ def category_edit(category_id):
     form = CategoryForm(obj=category)
     if form.validate_on_submit():
         try:
-            services.save_category(current_user, category, {
-                "name": form.name.data, "name_zh": form.name_zh.data, "slug": form.slug.data,
-                "original_language": form.original_language.data})
+            services.save_category(
+                current_user,
+                category,
+                {
+                    "name": form.name.data,
+                    "name_zh": form.name_zh.data,
+                    "slug": form.slug.data,
+                    "original_language": form.original_language.data,
+                },
+            )
         except DomainError as exc:
             _show_error(form, exc)
         else:
             flash(_("Category saved."), "success")
             return redirect(url_for("admin.categories"))
-    return render_template("admin/catalogue/category_form.html", form=form, category=category), \
-        422 if form.errors else 200
+    return render_template(
+        "admin/catalogue/category_form.html", form=form, category=category
+    ), 422 if form.errors else 200
 
 
 @bp.post("/categories/<int:category_id>/delete")
@@ -87,6 +104,7 @@ def category_delete(category_id):
 
 
 # --- courses -------------------------------------------------------------------
+
 
 @bp.get("/courses")
 @admin_required
@@ -106,23 +124,36 @@ def _course_form(course=None) -> CourseForm:
         form.prerequisite_code.data = course.prerequisite_course.code if course.prerequisite_course else ""
     else:
         form = CourseForm()
-    form.category.choices = [("", _("No category"))] + [(c.slug, c.label(current_lang()))
-                                                        for c, _n in services.list_categories()]
+    form.category.choices = [("", _("No category"))] + [
+        (c.slug, c.label(current_lang())) for c, _n in services.list_categories()
+    ]
     return form
 
 
 def _course_data(form: CourseForm, course=None) -> dict:
-    data = {name: getattr(form, name).data for name in (
-        "code", "level", "language", "hours", "min_attendance_pct", "excused_counts", "pass_mark", "validity_months",
-        "published")}
+    data = {
+        name: getattr(form, name).data
+        for name in (
+            "code",
+            "level",
+            "language",
+            "hours",
+            "min_attendance_pct",
+            "excused_counts",
+            "pass_mark",
+            "validity_months",
+            "published",
+        )
+    }
     data.update(content_forms.data(form, COURSE_TEXTS))
     data["category"] = form.category.data or ""
     code = (form.prerequisite_code.data or "").strip()
     if code:
         prereq = services.course_by_code(code)
         if prereq is None:
-            raise services.ValidationFailed(_("No course with code %(code)s.", code=code),
-                                            fields={"prerequisite_course_id": "unknown"})
+            raise services.ValidationFailed(
+                _("No course with code %(code)s.", code=code), fields={"prerequisite_course_id": "unknown"}
+            )
         data["prerequisite_course_id"] = prereq.id
     else:
         data["prerequisite_course_id"] = None
@@ -141,8 +172,9 @@ def course_new():
         else:
             flash(_("Course %(code)s created. Now schedule a run.", code=course.code), "success")
             return redirect(url_for("admin.course_edit", course_id=course.id))
-    return render_template("admin/catalogue/course_form.html", form=form, course=None, runs=[], counts={}), \
-        422 if form.errors else 200
+    return render_template(
+        "admin/catalogue/course_form.html", form=form, course=None, runs=[], counts={}
+    ), 422 if form.errors else 200
 
 
 @bp.route("/courses/<int:course_id>/edit", methods=["GET", "POST"])
@@ -158,8 +190,9 @@ def course_edit(course_id):
         else:
             flash(_("Course saved."), "success")
             return redirect(url_for("admin.course_edit", course_id=course.id))
-    return render_template("admin/catalogue/course_form.html", form=form, course=course, runs=runs,
-                           counts=counts, has_history=bool(runs)), 422 if form.errors else 200
+    return render_template(
+        "admin/catalogue/course_form.html", form=form, course=course, runs=runs, counts=counts, has_history=bool(runs)
+    ), 422 if form.errors else 200
 
 
 @bp.post("/courses/<int:course_id>/archive")
@@ -194,6 +227,7 @@ def course_delete(course_id):
 
 # --- runs ----------------------------------------------------------------------
 
+
 @bp.get("/runs")
 @admin_required
 def runs():
@@ -201,8 +235,16 @@ def runs():
     status = request.args.get("status") or None
     page = page_arg()
     rows, total, counts = services.list_runs_for_admin(when, status, page, 50)
-    return render_template("admin/catalogue/runs.html", runs=rows, total=total, counts=counts, when=when,
-                           status=status, page=page, per_page=50)
+    return render_template(
+        "admin/catalogue/runs.html",
+        runs=rows,
+        total=total,
+        counts=counts,
+        when=when,
+        status=status,
+        page=page,
+        per_page=50,
+    )
 
 
 def _trainer_choices(form) -> dict[int, str]:
@@ -221,12 +263,18 @@ def _run_data(form: RunForm, emails: dict[int, str]) -> dict:
     if unknown:
         raise services.ValidationFailed(_("Choose trainers from the list."), fields={"trainer_emails": "unknown"})
     return {
-        "starts_on": form.starts_on.data, "ends_on": form.ends_on.data, "timezone": form.timezone.data,
-        "mode": form.mode.data, "city": form.city.data,
-        "capacity": form.capacity.data, "status": form.status.data,
+        "starts_on": form.starts_on.data,
+        "ends_on": form.ends_on.data,
+        "timezone": form.timezone.data,
+        "mode": form.mode.data,
+        "city": form.city.data,
+        "capacity": form.capacity.data,
+        "status": form.status.data,
         "trainer_emails": [emails[i] for i in form.trainers.data or []],
-        "enrol_deadline": _local(form.enrol_deadline.data), "cancel_cutoff": _local(form.cancel_cutoff.data),
-        "requires_approval": form.requires_approval.data, **content_forms.data(form, RUN_TEXTS),
+        "enrol_deadline": _local(form.enrol_deadline.data),
+        "cancel_cutoff": _local(form.cancel_cutoff.data),
+        "requires_approval": form.requires_approval.data,
+        **content_forms.data(form, RUN_TEXTS),
     }
 
 
@@ -239,8 +287,12 @@ def _daily_sessions(form: NewRunForm) -> list[dict]:
     sessions, day = [], form.starts_on.data
     while day <= form.ends_on.data and len(sessions) < 100:
         if not (form.skip_weekends.data and day.weekday() >= 5):
-            sessions.append({"starts_at": datetime.combine(day, starts).isoformat(),
-                             "ends_at": datetime.combine(day, ends).isoformat()})
+            sessions.append(
+                {
+                    "starts_at": datetime.combine(day, starts).isoformat(),
+                    "ends_at": datetime.combine(day, ends).isoformat(),
+                }
+            )
         day += timedelta(days=1)
     return sessions
 
@@ -266,8 +318,9 @@ def run_new(course_id):
         else:
             flash(_("Run scheduled with %(n)s sessions.", n=len(run.meetings)), "success")
             return redirect(url_for("admin.run_edit", run_id=run.id))
-    return render_template("admin/catalogue/run_form.html", form=form, course=course, run=None), \
-        422 if form.errors else 200
+    return render_template(
+        "admin/catalogue/run_form.html", form=form, course=course, run=None
+    ), 422 if form.errors else 200
 
 
 @bp.route("/runs/<int:run_id>/edit", methods=["GET", "POST"])
@@ -278,7 +331,9 @@ def run_edit(run_id):
         form = RunForm(obj=run)
         content_forms.fill(form, run, RUN_TEXTS)
         tz = run.tz
-        form.enrol_deadline.data = run.enrol_deadline.astimezone(tz).replace(tzinfo=None) if run.enrol_deadline else None
+        form.enrol_deadline.data = (
+            run.enrol_deadline.astimezone(tz).replace(tzinfo=None) if run.enrol_deadline else None
+        )
         form.cancel_cutoff.data = run.cancel_cutoff.astimezone(tz).replace(tzinfo=None) if run.cancel_cutoff else None
         form.trainers.data = [t.id for t in run.trainers]
     else:
@@ -309,9 +364,15 @@ def _run_page(run, form, meeting_form=None, cancel_form=None):
             meeting_form.ends.data = last.ends_at.astimezone(run.tz).time()
         else:
             meeting_form.day.data = run.starts_on
-    return render_template("admin/catalogue/run_form.html", form=form, course=run.course, run=run,
-                           confirmed=confirmed, meeting_form=meeting_form,
-                           cancel_form=cancel_form or CancelRunForm())
+    return render_template(
+        "admin/catalogue/run_form.html",
+        form=form,
+        course=run.course,
+        run=run,
+        confirmed=confirmed,
+        meeting_form=meeting_form,
+        cancel_form=cancel_form or CancelRunForm(),
+    )
 
 
 @bp.post("/runs/<int:run_id>/meetings")
@@ -321,9 +382,13 @@ def meeting_add(run_id):
     meeting_form = MeetingForm()
     if meeting_form.validate_on_submit():
         try:
-            services.add_meeting(current_user, run.id, datetime.combine(meeting_form.day.data, meeting_form.starts.data),
-                                 datetime.combine(meeting_form.day.data, meeting_form.ends.data),
-                                 meeting_form.title.data or "")
+            services.add_meeting(
+                current_user,
+                run.id,
+                datetime.combine(meeting_form.day.data, meeting_form.starts.data),
+                datetime.combine(meeting_form.day.data, meeting_form.ends.data),
+                meeting_form.title.data or "",
+            )
         except DomainError as exc:
             meeting_form.day.errors.append(exc.message)
         else:
@@ -361,6 +426,7 @@ def meeting_delete(meeting_id):
 @admin_required
 def run_cancel(run_id):
     from ..enrolment.services import cancel_run
+
     run = services.load_run_for_page(run_id)
     cancel_form = CancelRunForm()
     if cancel_form.validate_on_submit():

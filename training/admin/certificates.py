@@ -1,5 +1,6 @@
 """Admin pages: certificates (issue per run with progress, revoke, reissue, ZIP and
 print downloads, e-mail, templates with preview, renewals)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -24,11 +25,15 @@ from .routes import admin_required, bp
 
 def _file(data, mimetype: str, filename: str) -> Response:
     """A download; ``data`` is bytes or an iterator of pieces (streamed)."""
-    return Response(data, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"})
+    return Response(
+        data,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
+    )
 
 
 # --- issuing per run --------------------------------------------------------------------
+
 
 @bp.get("/runs/<int:run_id>/certificates")
 @admin_required
@@ -92,17 +97,28 @@ def run_print(run_id: int):
 
 # --- one certificate -------------------------------------------------------------------
 
+
 @bp.get("/certificates")
 @admin_required
 def certificates():
     q = (request.args.get("q") or "").strip()[:100]
-    stmt = select(Certificate).options(selectinload(Certificate.enrolment).selectinload(Enrolment.run)) \
-        .order_by(Certificate.issued_at.desc(), Certificate.id.desc()).limit(100)
+    stmt = (
+        select(Certificate)
+        .options(selectinload(Certificate.enrolment).selectinload(Enrolment.run))
+        .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+        .limit(100)
+    )
     if q:
         code = codes.normalise(q)
         like = f"%{q}%"
-        stmt = stmt.where(or_(Certificate.code == code, Certificate.holder_name.ilike(like),
-                              Certificate.course_code.ilike(like), Certificate.course_title.ilike(like)))
+        stmt = stmt.where(
+            or_(
+                Certificate.code == code,
+                Certificate.holder_name.ilike(like),
+                Certificate.course_code.ilike(like),
+                Certificate.course_title.ilike(like),
+            )
+        )
     rows = list(db.session.scalars(stmt))
     runs = [] if q else services.runs_to_certify()
     return render_template("admin/certificates/list.html", certificates=rows, q=q, runs=runs)
@@ -134,12 +150,12 @@ def reissue(code: str):
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("admin.certificate", code=codes.normalise(code) or code))
-    flash(_("Reissued as %(code)s; the old certificate is marked superseded.", code=codes.display(new.code)),
-          "success")
+    flash(_("Reissued as %(code)s; the old certificate is marked superseded.", code=codes.display(new.code)), "success")
     return redirect(url_for("admin.certificate", code=new.code))
 
 
 # --- renewals ----------------------------------------------------------------------------
+
 
 @bp.get("/certificates/renewals")
 @admin_required
@@ -148,8 +164,15 @@ def renewals():
     days = min(max(days or 90, 1), 3650)
     today = org_today()
     from ..qualifications.services import renewals as qualification_renewals
-    return render_template("admin/certificates/renewals.html", certificates=services.renewals(days), days=days,
-                           today=today, soon=today + timedelta(days=60), grants=qualification_renewals(days))
+
+    return render_template(
+        "admin/certificates/renewals.html",
+        certificates=services.renewals(days),
+        days=days,
+        today=today,
+        soon=today + timedelta(days=60),
+        grants=qualification_renewals(days),
+    )
 
 
 @bp.post("/certificates/renewals/remind")
@@ -162,6 +185,7 @@ def send_reminders():
 
 # --- templates ---------------------------------------------------------------------------
 
+
 @bp.get("/certificates/templates")
 @admin_required
 def certificate_templates():
@@ -169,8 +193,9 @@ def certificate_templates():
 
 
 def _course_choices():
-    courses = db.session.execute(select(Course.id, Course.code, Course.title).where(Course.archived.is_(False))
-                                 .order_by(Course.code)).all()
+    courses = db.session.execute(
+        select(Course.id, Course.code, Course.title).where(Course.archived.is_(False)).order_by(Course.code)
+    ).all()
     return [("", _("— default template —"))] + [(str(i), f"{c} {t}") for i, c, t in courses]
 
 
@@ -201,13 +226,24 @@ def certificate_template(template_id: int | None = None):
             form.course_id.data = str(template.course_id or "")
     if form.validate_on_submit():
         data = {field: getattr(form, field).data for field in templates.TEXT_FIELDS}
-        data.update({field: getattr(form, field).data for field in
-                     ("language", "border", "primary_color", "accent_color", "paper_color", "course_id")})
+        data.update(
+            {
+                field: getattr(form, field).data
+                for field in ("language", "border", "primary_color", "accent_color", "paper_color", "course_id")
+            }
+        )
         if template is not None and template.course_id is None:
             data["course_id"] = None
         images = {field: _read_upload(getattr(form, field).data) for field in templates.IMAGE_FIELDS}
-        remove = {f for f, box in (("logo", form.remove_logo), ("signatory1_image", form.remove_signatory1_image),
-                                   ("signatory2_image", form.remove_signatory2_image)) if box.data}
+        remove = {
+            f
+            for f, box in (
+                ("logo", form.remove_logo),
+                ("signatory1_image", form.remove_signatory1_image),
+                ("signatory2_image", form.remove_signatory2_image),
+            )
+            if box.data
+        }
         try:
             saved = templates.save_template(current_user, template, data, images, remove)
         except DomainError as exc:
@@ -215,17 +251,18 @@ def certificate_template(template_id: int | None = None):
             for field, message in exc.fields.items():
                 if hasattr(form, field):
                     getattr(form, field).errors = list(getattr(form, field).errors) + [
-                        message if " " in str(message) else exc.message]
+                        message if " " in str(message) else exc.message
+                    ]
                     placed = True
             if not placed:
                 flash(exc.message, "error")
-            return render_template("admin/certificates/template_form.html", form=form, template=template), \
-                exc.status
+            return render_template("admin/certificates/template_form.html", form=form, template=template), exc.status
         flash(_("Template saved."), "success")
         return redirect(url_for("admin.certificate_template", template_id=saved.id))
     status = 422 if form.errors else 200
-    return render_template("admin/certificates/template_form.html", form=form, template=template,
-                           samples=templates.SAMPLES), status
+    return render_template(
+        "admin/certificates/template_form.html", form=form, template=template, samples=templates.SAMPLES
+    ), status
 
 
 @bp.post("/certificates/templates/<int:template_id>/delete")
@@ -249,8 +286,11 @@ def _preview_pdf(template_id: int) -> bytes:
 @bp.get("/certificates/templates/<int:template_id>/preview.pdf")
 @admin_required
 def certificate_template_preview(template_id: int):
-    return Response(_preview_pdf(template_id), mimetype="application/pdf",
-                    headers={"Content-Disposition": 'inline; filename="preview.pdf"', "Cache-Control": "no-store"})
+    return Response(
+        _preview_pdf(template_id),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": 'inline; filename="preview.pdf"', "Cache-Control": "no-store"},
+    )
 
 
 @bp.get("/certificates/templates/<int:template_id>/preview.png")

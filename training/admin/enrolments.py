@@ -1,6 +1,7 @@
 """Admin pages: enrolments. Rosters per run (seats and waitlist at a glance,
 filters, status changes with a reason, approvals, CSV export), enrolling
 someone by e-mail, and CSV import (upload, preview, commit)."""
+
 from __future__ import annotations
 
 import csv
@@ -42,10 +43,19 @@ def run_enrolments(run_id):
         status = None
     q = request.args.get("q", "")[:100]
     data = services.roster(run_id, status, q)
-    return render_template("admin/enrolments/roster.html", r=data, status=status, q=q,
-                           filters=STATUS_FILTERS, status_labels=services.STATUS_LABELS,
-                           status_form=StatusForm(), reason_form=ReasonForm(), enrol_form=AdminEnrolForm(),
-                           now=services.utcnow(), offering=offers.waitlist_for_offers(data.run))
+    return render_template(
+        "admin/enrolments/roster.html",
+        r=data,
+        status=status,
+        q=q,
+        filters=STATUS_FILTERS,
+        status_labels=services.STATUS_LABELS,
+        status_form=StatusForm(),
+        reason_form=ReasonForm(),
+        enrol_form=AdminEnrolForm(),
+        now=services.utcnow(),
+        offering=offers.waitlist_for_offers(data.run),
+    )
 
 
 @bp.get("/runs/<int:run_id>/enrolments.csv")
@@ -58,9 +68,14 @@ def export_enrolments(run_id):
         writer.writerow([csv_cell(v) for v in row])
     # BOM: Excel (also Chinese Excel) opens UTF-8 CSV correctly only with it.
     data = "\ufeff" + buffer.getvalue()
-    return Response(data.encode("utf-8"), mimetype="text/csv; charset=utf-8", headers={
-        "Content-Disposition": f'attachment; filename="run-{run_id}-enrolments.csv"',
-        "Cache-Control": "no-store"})
+    return Response(
+        data.encode("utf-8"),
+        mimetype="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="run-{run_id}-enrolments.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def csv_cell(value) -> str:
@@ -82,15 +97,22 @@ def add_enrolment(run_id):
                 flash(error, "danger")
         return redirect(_roster_url(run_id))
     try:
-        enrolment, created = services.enrol_person(current_user, run_id, form.email.data, form.name.data,
-                                                   company=form.company.data, phone=form.phone.data)
+        enrolment, created = services.enrol_person(
+            current_user, run_id, form.email.data, form.name.data, company=form.company.data, phone=form.phone.data
+        )
     except DomainError as exc:
         flash(exc.message, "danger")
         return redirect(_roster_url(run_id))
     label = services.status_label(enrolment.status)
     if created:
-        flash(_("Created an account for %(email)s and enrolled them: %(status)s.",
-                email=enrolment.user.email, status=label), "success")
+        flash(
+            _(
+                "Created an account for %(email)s and enrolled them: %(status)s.",
+                email=enrolment.user.email,
+                status=label,
+            ),
+            "success",
+        )
     else:
         flash(_("Enrolled %(name)s: %(status)s.", name=enrolment.user.display_name, status=label), "success")
     return redirect(_roster_url(run_id))
@@ -110,8 +132,14 @@ def enrolment_status(enrolment_id):
     except DomainError as exc:
         flash(exc.message, "danger")
         return redirect(_back(run_id))
-    flash(_("%(name)s is now %(status)s.", name=enrolment.user.display_name,
-            status=services.status_label(enrolment.status)), "success")
+    flash(
+        _(
+            "%(name)s is now %(status)s.",
+            name=enrolment.user.display_name,
+            status=services.status_label(enrolment.status),
+        ),
+        "success",
+    )
     return redirect(_back(run_id))
 
 
@@ -130,9 +158,14 @@ def enrolment_offer(enrolment_id):
     except DomainError as exc:
         flash(exc.message, "danger")
         return redirect(_back(run_id))
-    flash(_("Offered the seat to %(name)s until %(until)s; they have been e-mailed a link to accept it.",
-            name=enrolment.user.display_name, until=services.run_moment(enrolment.offer_expires_at, enrolment.run)),
-          "success")
+    flash(
+        _(
+            "Offered the seat to %(name)s until %(until)s; they have been e-mailed a link to accept it.",
+            name=enrolment.user.display_name,
+            until=services.run_moment(enrolment.offer_expires_at, enrolment.run),
+        ),
+        "success",
+    )
     return redirect(_back(run_id))
 
 
@@ -161,22 +194,31 @@ def _decide(enrolment_id: int, approve: bool):
         flash(exc.message, "danger")
         return redirect(_back(run_id))
     if not approve:
-        flash(_("Declined the request of %(name)s; they have been told why.", name=enrolment.user.display_name),
-              "success")
+        flash(
+            _("Declined the request of %(name)s; they have been told why.", name=enrolment.user.display_name), "success"
+        )
     elif enrolment.status == "confirmed":
         flash(_("Approved: %(name)s has a confirmed place.", name=enrolment.user.display_name), "success")
     else:
-        flash(_("Approved, but the run is full: %(name)s is on the waitlist at position %(n)s.",
-                name=enrolment.user.display_name, n=services.waitlist_position(enrolment)), "warning")
+        flash(
+            _(
+                "Approved, but the run is full: %(name)s is on the waitlist at position %(n)s.",
+                name=enrolment.user.display_name,
+                n=services.waitlist_position(enrolment),
+            ),
+            "warning",
+        )
     return redirect(_back(run_id))
 
 
 # --- CSV import: upload -> preview -> commit ------------------------------------------
 
+
 @bp.route("/runs/<int:run_id>/import", methods=["GET", "POST"])
 @admin_required
 def import_enrolments(run_id):
     from ..catalogue.services import load_run_for_page
+
     run = load_run_for_page(run_id)
     form = ImportForm()
     if form.validate_on_submit():
@@ -192,8 +234,13 @@ def import_enrolments(run_id):
             form.file.errors = [exc.message]
             return render_template("admin/enrolments/import.html", run=run, form=form), 422
         token = imports.stash(current_user, run_id, upload.filename or "import.csv", rows)
-        return render_template("admin/enrolments/import_preview.html", run=run, plan=plan,
-                               filename=upload.filename, commit_form=ImportCommitForm(token=token))
+        return render_template(
+            "admin/enrolments/import_preview.html",
+            run=run,
+            plan=plan,
+            filename=upload.filename,
+            commit_form=ImportCommitForm(token=token),
+        )
     status = 422 if form.errors else 200
     return render_template("admin/enrolments/import.html", run=run, form=form), status
 
@@ -212,10 +259,24 @@ def import_commit(run_id):
         flash(exc.message, "danger")
         return redirect(url_for("admin.import_enrolments", run_id=run_id))
     imports.discard(form.token.data)
-    flash(_("Import done: %(enrolled)s confirmed, %(waitlisted)s waitlisted, %(existing)s unchanged; "
-            "%(created)s new accounts.", enrolled=result.enrolled, waitlisted=result.waitlisted,
-            existing=result.existing, created=result.accounts_created), "success")
+    flash(
+        _(
+            "Import done: %(enrolled)s confirmed, %(waitlisted)s waitlisted, %(existing)s unchanged; "
+            "%(created)s new accounts.",
+            enrolled=result.enrolled,
+            waitlisted=result.waitlisted,
+            existing=result.existing,
+            created=result.accounts_created,
+        ),
+        "success",
+    )
     if result.enrolled or result.waitlisted:
-        flash(ngettext("%(num)s trainee is being told by e-mail.", "%(num)s trainees are being told by e-mail.",
-                       result.enrolled + result.waitlisted), "info")
+        flash(
+            ngettext(
+                "%(num)s trainee is being told by e-mail.",
+                "%(num)s trainees are being told by e-mail.",
+                result.enrolled + result.waitlisted,
+            ),
+            "info",
+        )
     return redirect(_roster_url(run_id))

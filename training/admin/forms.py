@@ -3,8 +3,13 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
 
-ROLE_CHOICES = [("trainee", _l("Trainee")), ("trainer", _l("Trainer")), ("assessor", _l("Assessor")), ("admin", _l("Admin")),
-                ("coordinator", _l("Coordinator"))]
+ROLE_CHOICES = [
+    ("trainee", _l("Trainee")),
+    ("trainer", _l("Trainer")),
+    ("assessor", _l("Assessor")),
+    ("admin", _l("Admin")),
+    ("coordinator", _l("Coordinator")),
+]
 
 
 class UserCreateForm(FlaskForm):
@@ -12,8 +17,11 @@ class UserCreateForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="trainee")
     company = StringField(_l("Company"), validators=[Optional(), Length(max=200)])
-    password = PasswordField(_l("Initial password"), validators=[Optional(), Length(min=10, max=256)],
-                             description=_l("Leave empty to let the person set one with “Forgot your password?”."))
+    password = PasswordField(
+        _l("Initial password"),
+        validators=[Optional(), Length(min=10, max=256)],
+        description=_l("Leave empty to let the person set one with “Forgot your password?”."),
+    )
     submit = SubmitField(_l("Create user"))
 
 

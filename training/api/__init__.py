@@ -3,6 +3,7 @@
 Errors: ``{"error": {"code", "message", "fields"}}`` with 400, 401, 403, 404,
 409 or 422 (see training.__init__._json_error). Auth: ``Authorization: Bearer``.
 """
+
 from flask import Blueprint
 
 bp = Blueprint("api", __name__)
@@ -17,10 +18,23 @@ def _bearer_only():
 
     from ..accounts.services import user_for_token
     from ..extensions import login_manager
+
     header = request.headers.get("Authorization", "")
     user = user_for_token(header[7:].strip()) if header.startswith("Bearer ") else None
     g._login_user = user or login_manager.anonymous_user()
 
+
 # One module per area; each adds its routes to bp.
-from . import (attendance, certificates, companies, courses, docs, enrolments, imports, jobs,  # noqa: E402,F401
-               qualifications, reports, trainers)
+from . import (  # noqa: E402,F401 - the routes register on the blueprint defined above
+    attendance,
+    certificates,
+    companies,
+    courses,
+    docs,
+    enrolments,
+    imports,
+    jobs,
+    qualifications,
+    reports,
+    trainers,
+)

@@ -10,11 +10,12 @@ recorded_at?}]} -> 200, the roster after the change, how many records changed an
 ``POST /api/v1/meetings/<id>/checkin`` {code} (the signed-in confirmed trainee) -> {enrolment_id, status}.
 ``POST /api/v1/meetings/<id>/cancel`` {reason}; ``POST /api/v1/meetings/<id>/move`` {starts_at, ends_at} (admins).
 """
+
 from __future__ import annotations
 
 from flask import request
-from flask_login import current_user
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from ..attendance import checkin, meetings, registers, services
 from ..errors import Forbidden
@@ -30,12 +31,20 @@ def _person(user) -> dict | None:
 
 
 def _meeting_body(meeting) -> dict:
-    return {"id": meeting.id, "run_id": meeting.run_id, "starts_at": iso(meeting.starts_at),
-            "ends_at": iso(meeting.ends_at), "title": meeting.title,
-            "course_code": meeting.run.course.code, "course_title": meeting.run.course.title,
-            "cancelled_at": iso(meeting.cancelled_at), "cancel_reason": meeting.cancel_reason or "",
-            "sequence": meeting.sequence or 0,
-            "finalised_at": iso(meeting.finalised_at), "finalised_by": _person(meeting.finalised_by)}
+    return {
+        "id": meeting.id,
+        "run_id": meeting.run_id,
+        "starts_at": iso(meeting.starts_at),
+        "ends_at": iso(meeting.ends_at),
+        "title": meeting.title,
+        "course_code": meeting.run.course.code,
+        "course_title": meeting.run.course.title,
+        "cancelled_at": iso(meeting.cancelled_at),
+        "cancel_reason": meeting.cancel_reason or "",
+        "sequence": meeting.sequence or 0,
+        "finalised_at": iso(meeting.finalised_at),
+        "finalised_by": _person(meeting.finalised_by),
+    }
 
 
 def _roster_body(meeting) -> dict:
@@ -47,16 +56,22 @@ def _roster_body(meeting) -> dict:
         "finalised_by": _person(meeting.finalised_by),
         "cancelled": meeting.cancelled_at is not None,
         "counts": services.roster_counts(rows),
-        "items": [{
-            "enrolment_id": e.id, "user_id": e.user_id, "name": e.user.display_name,
-            "status": r.status if r else None, "note": r.note if r else "",
-            "marked_by": _person(r.marked_by) if r else None,
-            "marked_at": iso(r.marked_at) if r else None,
-            "recorded_at": iso(services.recorded_time(r)) if r else None,
-            "source": r.source if r else None,
-            "self_checkin": bool(r and r.source == "checkin"),
-            "device_flag": e.user_id in flagged,
-        } for e, r in rows],
+        "items": [
+            {
+                "enrolment_id": e.id,
+                "user_id": e.user_id,
+                "name": e.user.display_name,
+                "status": r.status if r else None,
+                "note": r.note if r else "",
+                "marked_by": _person(r.marked_by) if r else None,
+                "marked_at": iso(r.marked_at) if r else None,
+                "recorded_at": iso(services.recorded_time(r)) if r else None,
+                "source": r.source if r else None,
+                "self_checkin": bool(r and r.source == "checkin"),
+                "device_flag": e.user_id in flagged,
+            }
+            for e, r in rows
+        ],
     }
 
 
@@ -99,8 +114,16 @@ def reopen_register(meeting_id):
 def checkin_code(meeting_id):
     actor = caller()
     current = checkin.current_code(actor, meeting_id)
-    return {"code": current.code, "expires_at": iso(current.expires_at), "period_seconds": current.period_seconds,
-            "url": current.url}, 200, {"Cache-Control": "no-store"}
+    return (
+        {
+            "code": current.code,
+            "expires_at": iso(current.expires_at),
+            "period_seconds": current.period_seconds,
+            "url": current.url,
+        },
+        200,
+        {"Cache-Control": "no-store"},
+    )
 
 
 def _checkin_key():
@@ -113,10 +136,18 @@ def _checkin_key():
 def self_checkin(meeting_id):
     actor = caller()
     data = body()
-    result = checkin.check_in(actor, code=data.get("code"), meeting_id=meeting_id,
-                              device=request.cookies.get(checkin.DEVICE_COOKIE), ip=request.remote_addr)
-    return {"enrolment_id": result.attendance.enrolment_id, "status": result.attendance.status,
-            "already": result.already}
+    result = checkin.check_in(
+        actor,
+        code=data.get("code"),
+        meeting_id=meeting_id,
+        device=request.cookies.get(checkin.DEVICE_COOKIE),
+        ip=request.remote_addr,
+    )
+    return {
+        "enrolment_id": result.attendance.enrolment_id,
+        "status": result.attendance.status,
+        "already": result.already,
+    }
 
 
 @bp.post("/meetings/<int:meeting_id>/cancel")

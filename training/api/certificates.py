@@ -1,4 +1,5 @@
 """API: certificates (issue, verify, download, revoke, reissue, ZIP, Open Badges)."""
+
 from __future__ import annotations
 
 from flask import Response, current_app, url_for
@@ -31,17 +32,23 @@ def issue_run_certificates(run_id: int):
 @bp.get("/runs/<int:run_id>/certificates")
 def list_run_certificates(run_id: int):
     require("issue_certificates")
-    return {"items": [services.public_view(c) | {"enrolment_id": c.enrolment_id}
-                      for c in services.run_certificates(run_id)]}
+    return {
+        "items": [services.public_view(c) | {"enrolment_id": c.enrolment_id} for c in services.run_certificates(run_id)]
+    }
 
 
 @bp.get("/runs/<int:run_id>/certificates.zip")
 def run_certificates_zip(run_id: int):
     actor = require("issue_certificates")
     pieces = services.zip_for_run(actor, run_id)  # streamed from the document store, never held whole
-    return Response(pieces, mimetype="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="run-{run_id}-certificates.zip"',
-        "Cache-Control": "private, no-store"})
+    return Response(
+        pieces,
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="run-{run_id}-certificates.zip"',
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 @bp.get("/certificates/<code>")
@@ -54,9 +61,13 @@ def get_certificate(code: str):
 @bp.get("/certificates/<code>/pdf")
 def certificate_pdf(code: str):
     from .helpers import caller
+
     filename, data = services.pdf_for(caller(), code)
-    return Response(data, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"})
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
+    )
 
 
 @bp.post("/certificates/<code>/revoke")
@@ -70,8 +81,7 @@ def revoke_certificate(code: str):
 def reissue_certificate(code: str):
     actor = require("issue_certificates")
     certificate = services.reissue(actor, code, body().get("holder_name"))
-    return services.public_view(certificate), 201, {
-        "Location": url_for("api.get_certificate", code=certificate.code)}
+    return services.public_view(certificate), 201, {"Location": url_for("api.get_certificate", code=certificate.code)}
 
 
 @bp.get("/certificates/<code>/badge")
@@ -83,4 +93,5 @@ def certificate_badge(code: str):
 
 def _json(data) -> str:
     import json
+
     return json.dumps(data, ensure_ascii=False)

@@ -2,6 +2,7 @@
 
 Every company path answers 404 for a company the caller may not see (another
 company's coordinator gets the same answer as for one that does not exist)."""
+
 from __future__ import annotations
 
 from flask import request, url_for
@@ -16,24 +17,44 @@ from .serializers import iso
 
 
 def company_to_dict(company: Company) -> dict:
-    return {"id": company.id, "code": company.code, "name": company.name, "name_zh": company.name_zh,
-            "credit_code": company.credit_code, "address": company.address or "", "tier": company.tier,
-            "contact_name": company.contact_name or "", "contact_email": company.contact_email or "",
-            "contact_phone": company.contact_phone or ""}
+    return {
+        "id": company.id,
+        "code": company.code,
+        "name": company.name,
+        "name_zh": company.name_zh,
+        "credit_code": company.credit_code,
+        "address": company.address or "",
+        "tier": company.tier,
+        "contact_name": company.contact_name or "",
+        "contact_email": company.contact_email or "",
+        "contact_phone": company.contact_phone or "",
+    }
 
 
 def person_to_dict(person: services.Person, company_id: int) -> dict:
     user = person.user
-    return {"id": user.id if user else None, "email": person.email, "name": person.name,
-            "role": user.role if user else person.invitation.role,
-            "status": "pending" if person.pending else "member", "company_id": company_id}
+    return {
+        "id": user.id if user else None,
+        "email": person.email,
+        "name": person.name,
+        "role": user.role if user else person.invitation.role,
+        "status": "pending" if person.pending else "member",
+        "company_id": company_id,
+    }
 
 
 def allocation_to_dict(allocation, used: int) -> dict:
-    return {"id": allocation.id, "run_id": allocation.run_id, "company_id": allocation.company_id,
-            "seats": allocation.seats, "used": used, "overflow": allocation.overflow,
-            "release_at": iso(allocation.release_at), "released_at": iso(allocation.released_at),
-            "released_seats": allocation.released_seats}
+    return {
+        "id": allocation.id,
+        "run_id": allocation.run_id,
+        "company_id": allocation.company_id,
+        "seats": allocation.seats,
+        "used": used,
+        "overflow": allocation.overflow,
+        "release_at": iso(allocation.release_at),
+        "released_at": iso(allocation.released_at),
+        "released_seats": allocation.released_seats,
+    }
 
 
 @bp.post("/companies")

@@ -1,4 +1,5 @@
 """API: courses and runs."""
+
 from __future__ import annotations
 
 from flask import request, url_for
@@ -27,9 +28,15 @@ def create_course():
 def list_courses():
     query = CatalogueQuery.from_args(request.args, strict=True)
     page = search_courses(query, include_unpublished=is_admin(current_user))
-    return {"items": [course_to_dict(card.course, upcoming_runs=card.upcoming_runs, seats=card.seats)
-                      for card in page.items],
-            "page": page.page, "per_page": page.per_page, "pages": page.pages, "total": page.total}
+    return {
+        "items": [
+            course_to_dict(card.course, upcoming_runs=card.upcoming_runs, seats=card.seats) for card in page.items
+        ],
+        "page": page.page,
+        "per_page": page.per_page,
+        "pages": page.pages,
+        "total": page.total,
+    }
 
 
 @bp.get("/courses/<int:course_id>")
@@ -55,11 +62,15 @@ def create_run(course_id):
 
 
 def _run_response(run):
-    counts = dict(db.session.execute(select(Enrolment.status, func.count()).where(
-        Enrolment.run_id == run.id).group_by(Enrolment.status)).all())
+    counts = dict(
+        db.session.execute(
+            select(Enrolment.status, func.count()).where(Enrolment.run_id == run.id).group_by(Enrolment.status)
+        ).all()
+    )
     confirmed = counts.get("confirmed", 0)
-    return run_to_dict(run, services.seats_left(run, confirmed), confirmed=confirmed,
-                       waitlisted=counts.get("waitlisted", 0))
+    return run_to_dict(
+        run, services.seats_left(run, confirmed), confirmed=confirmed, waitlisted=counts.get("waitlisted", 0)
+    )
 
 
 @bp.get("/runs/<int:run_id>")

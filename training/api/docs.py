@@ -3,6 +3,7 @@
 The document is data (training/api/openapi.py); the page is rendered on the
 server from the same data, with no script, so it cannot disagree with it.
 """
+
 from __future__ import annotations
 
 from flask import render_template, request
@@ -28,17 +29,24 @@ def docs():
             if method not in item:
                 continue
             operation = item[method]
-            operations.append({
-                "method": method.upper(), "path": path, "anchor": f"{method}-{_slug(path)}",
-                "op": operation, "parameters": shared + operation.get("parameters", []),
-                "body": _body_schema(operation),
-                "responses": [(status, _response(document, response))
-                              for status, response in operation["responses"].items()],
-            })
+            operations.append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "anchor": f"{method}-{_slug(path)}",
+                    "op": operation,
+                    "parameters": shared + operation.get("parameters", []),
+                    "body": _body_schema(operation),
+                    "responses": [
+                        (status, _response(document, response)) for status, response in operation["responses"].items()
+                    ],
+                }
+            )
     tags = [(tag["name"], [o for o in operations if o["op"]["tags"][0] == tag["name"]]) for tag in document["tags"]]
     schemas = [(name, _properties(schema)) for name, schema in document["components"]["schemas"].items()]
-    return render_template("api/docs.html", document=document, tags=[t for t in tags if t[1]],
-                           schemas=schemas, describe=describe)
+    return render_template(
+        "api/docs.html", document=document, tags=[t for t in tags if t[1]], schemas=schemas, describe=describe
+    )
 
 
 def _slug(path: str) -> str:
@@ -58,8 +66,12 @@ def _response(document: dict, response: dict) -> dict:
         response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
     content = response.get("content", {})
     media, schema = next(iter(content.items()), (None, {}))
-    return {"description": response.get("description", ""), "media": media,
-            "schema": (schema or {}).get("schema"), "headers": list(response.get("headers", {}))}
+    return {
+        "description": response.get("description", ""),
+        "media": media,
+        "schema": (schema or {}).get("schema"),
+        "headers": list(response.get("headers", {})),
+    }
 
 
 def describe(schema: dict | None) -> dict:
@@ -106,7 +118,17 @@ def _properties(schema: dict) -> dict:
             continue
         required = set(part.get("required", []))
         for name, prop in part.get("properties", {}).items():
-            rows.append({"name": name, "type": describe(prop), "required": name in required,
-                         "description": prop.get("description", "")})
-    return {"rows": rows, "includes": refs, "description": schema.get("description", ""),
-            "type": None if rows or refs else describe(schema)}
+            rows.append(
+                {
+                    "name": name,
+                    "type": describe(prop),
+                    "required": name in required,
+                    "description": prop.get("description", ""),
+                }
+            )
+    return {
+        "rows": rows,
+        "includes": refs,
+        "description": schema.get("description", ""),
+        "type": None if rows or refs else describe(schema),
+    }

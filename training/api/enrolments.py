@@ -1,8 +1,9 @@
 """API: enrolments."""
+
 from __future__ import annotations
 
-from flask_babel import gettext as _
 from flask import url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -24,6 +25,7 @@ def enrol(run_id):
     data = body()
     if (data.get("email") is not None or data.get("name") is not None) and is_coordinator(actor):
         from .companies import enrol_for_company
+
         enrolment = enrol_for_company(actor, run_id, data)
     elif data.get("email") is not None or data.get("name") is not None:
         if not is_admin(actor):
@@ -37,8 +39,12 @@ def enrol(run_id):
         enrolment, _created = services.enrol_person(actor, run_id, email, name, source="api")
     else:
         enrolment = services.enrol(actor, run_id, source="api")
-    result = {"id": enrolment.id, "run_id": enrolment.run_id, "status": enrolment.status,
-              "company_id": enrolment.company_id}
+    result = {
+        "id": enrolment.id,
+        "run_id": enrolment.run_id,
+        "status": enrolment.status,
+        "company_id": enrolment.company_id,
+    }
     position = services.waitlist_position(enrolment)
     if position is not None:
         result["waitlist_position"] = position
@@ -93,16 +99,26 @@ def list_enrolments(run_id):
     page, per_page = page_args(50, 500)
     stmt = select(Enrolment).where(Enrolment.run_id == run.id)
     from flask import request
+
     status = request.args.get("status")
     if status:
         if status not in set(services.STATUS_LABELS):
             raise ValidationFailed(_("Unknown status filter."), fields={"status": "unknown"})
         stmt = stmt.where(Enrolment.status == status)
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = list(db.session.scalars(stmt.options(selectinload(Enrolment.user)).order_by(Enrolment.id)
-                                   .limit(per_page).offset((page - 1) * per_page)))
+    rows = list(
+        db.session.scalars(
+            stmt.options(selectinload(Enrolment.user))
+            .order_by(Enrolment.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
     # Waitlist positions for the page in one pass over the ordered waitlist.
-    order = [e.id for e in db.session.scalars(services.waitlist_query(run.id))] if any(
-        e.status == "waitlisted" for e in rows) else []
+    order = (
+        [e.id for e in db.session.scalars(services.waitlist_query(run.id))]
+        if any(e.status == "waitlisted" for e in rows)
+        else []
+    )
     positions = {eid: i + 1 for i, eid in enumerate(order)}
     return page_body([enrolment_to_dict(e, position=positions.get(e.id)) for e in rows], page, per_page, total)

@@ -1,8 +1,9 @@
 """Small helpers every API module uses: the caller, the body, pagination."""
+
 from __future__ import annotations
 
-from flask_babel import gettext as _
 from flask import request
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..errors import DomainError, Forbidden, ValidationFailed
@@ -64,8 +65,11 @@ def page_args(default_per_page: int = 20, max_per_page: int = 100) -> tuple[int,
         except ValueError:
             raise ValidationFailed(_("%(name)s must be a whole number.", name=name), fields={name: "invalid"}) from None
         if not 1 <= value <= hi:
-            raise ValidationFailed(_("%(name)s must be between 1 and %(hi)s.", name=name, hi=hi), fields={name: "out of range"})
+            raise ValidationFailed(
+                _("%(name)s must be between 1 and %(hi)s.", name=name, hi=hi), fields={name: "out of range"}
+            )
         return value
+
     return integer("page", 1, 1_000_000), integer("per_page", default_per_page, max_per_page)
 
 

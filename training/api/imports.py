@@ -1,4 +1,5 @@
 """API: bulk enrolment of trainees into a run (admins)."""
+
 from __future__ import annotations
 
 from ..enrolment import imports
@@ -17,6 +18,11 @@ def import_enrolments(run_id):
     actor = require("import_enrolments")
     rows = imports.rows_from_json(body().get("trainees"))
     result = imports.commit(actor, run_id, rows, all_or_nothing=False, source="api")
-    return {"run_id": run_id, "enrolled": result.enrolled, "waitlisted": result.waitlisted,
-            "existing": result.existing, "accounts_created": result.accounts_created,
-            "errors": result.errors}, 200
+    return {
+        "run_id": run_id,
+        "enrolled": result.enrolled,
+        "waitlisted": result.waitlisted,
+        "existing": result.existing,
+        "accounts_created": result.accounts_created,
+        "errors": result.errors,
+    }, 200

@@ -1,4 +1,5 @@
 """API: background job progress."""
+
 from __future__ import annotations
 
 from ..errors import Forbidden, NotFound

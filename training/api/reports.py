@@ -1,4 +1,5 @@
 """API: reports (the glossary's figures), scoped like the dashboard."""
+
 from __future__ import annotations
 
 from flask import request
@@ -22,6 +23,17 @@ def reports_summary():
 def reports_monthly():
     viewer = caller()
     scope, months, as_of = services.monthly(viewer, request.args)
-    return {"from": scope.date_from.isoformat(), "to": scope.date_to.isoformat(), "as_of": _iso(as_of),
-            "months": [{"month": m.month.strftime("%Y-%m"), "enrolments": m.enrolments,
-                        "certificates": m.certificates, "attendance_rate": m.attendance_rate} for m in months]}
+    return {
+        "from": scope.date_from.isoformat(),
+        "to": scope.date_to.isoformat(),
+        "as_of": _iso(as_of),
+        "months": [
+            {
+                "month": m.month.strftime("%Y-%m"),
+                "enrolments": m.enrolments,
+                "certificates": m.certificates,
+                "attendance_rate": m.attendance_rate,
+            }
+            for m in months
+        ],
+    }

@@ -25,6 +25,7 @@ After ``CHECKIN_LATE_AFTER_MINUTES`` past the start the trainee is marked
 late. A trainer's mark (present, late, excused) is never downgraded by a
 check-in; an "absent" is replaced (the check-in is the newer fact).
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,7 +35,7 @@ import io
 import ipaddress
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -78,6 +79,7 @@ class CheckinResult:
 @dataclass
 class ScreenCode:
     """What the room's screen shows now."""
+
     state: str  # open, not_started, ended
     code: str | None  # the short code, for typing
     long_code: str | None  # the code in the QR
@@ -100,7 +102,7 @@ def step_at(now: datetime) -> int:
 
 def expires_at(step: int) -> datetime:
     """The last moment the code of ``step`` is accepted: its period's end plus the grace."""
-    return datetime.fromtimestamp((step + 1) * _seconds() + _grace(), timezone.utc)
+    return datetime.fromtimestamp((step + 1) * _seconds() + _grace(), UTC)
 
 
 def window(meeting: Meeting) -> tuple[datetime, datetime]:
@@ -117,8 +119,9 @@ def ensure_secret(meeting: Meeting) -> str:
 
 
 def code_at(meeting: Meeting, step: int, length: int = LONG_LENGTH) -> str:
-    digest = hmac.new(bytes.fromhex(meeting.checkin_secret), f"checkin:{meeting.id}:{step}".encode(),
-                      hashlib.sha256).digest()
+    digest = hmac.new(
+        bytes.fromhex(meeting.checkin_secret), f"checkin:{meeting.id}:{step}".encode(), hashlib.sha256
+    ).digest()
     number = int.from_bytes(digest[:10], "big")  # 80 bits
     chars = []
     for _i in range(LONG_LENGTH):
@@ -166,8 +169,9 @@ class CurrentCode:
 def current_code(actor, meeting_id: int, now: datetime | None = None) -> CurrentCode:
     """The code to show now (the run's trainers and admins), or ``checkin_closed``."""
     from ..errors import Forbidden
-    from ..urls import external_url
     from ..permissions import can
+    from ..urls import external_url
+
     now = now or utcnow()
     meeting = services.get_meeting(meeting_id)
     if not can(actor, "view_checkin_code", meeting):
@@ -184,8 +188,10 @@ def qr_data_uri(url: str) -> str:
     """The URL as an SVG QR code in a data: URI (allowed by the CSP for images)."""
     import qrcode
     import qrcode.image.svg
-    img = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, border=2,
-                      error_correction=qrcode.constants.ERROR_CORRECT_M)
+
+    img = qrcode.make(
+        url, image_factory=qrcode.image.svg.SvgPathImage, border=2, error_correction=qrcode.constants.ERROR_CORRECT_M
+    )
     buffer = io.BytesIO()
     img.save(buffer)
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
@@ -204,10 +210,19 @@ def _live_meetings(now: datetime) -> list[Meeting]:
     """Meetings whose codes could be on a screen around now (a handful at any time)."""
     lookback = timedelta(seconds=_seconds() * (LOOKBACK_STEPS + 1))
     margin = timedelta(minutes=int(current_app.config.get("CHECKIN_MARGIN_MINUTES", 15)))
-    return list(db.session.scalars(select(Meeting).join(Run).where(
-        Meeting.checkin_secret.is_not(None), Run.status != RunStatus.cancelled.value,
-        Meeting.starts_at <= now + timedelta(hours=12), Meeting.ends_at >= now - margin - lookback
-    ).limit(2000)))
+    return list(
+        db.session.scalars(
+            select(Meeting)
+            .join(Run)
+            .where(
+                Meeting.checkin_secret.is_not(None),
+                Run.status != RunStatus.cancelled.value,
+                Meeting.starts_at <= now + timedelta(hours=12),
+                Meeting.ends_at >= now - margin - lookback,
+            )
+            .limit(2000)
+        )
+    )
 
 
 def _find(code: str, now: datetime, meeting_id: int | None) -> tuple[Meeting, int]:
@@ -219,15 +234,19 @@ def _find(code: str, now: datetime, meeting_id: int | None) -> tuple[Meeting, in
             return meeting, matched
         for other in _live_meetings(now):
             if other.id != meeting_id and _matching_step(other, code, step) is not None:
-                raise CheckinRefused(_("This code belongs to another meeting. Scan the code shown in your room."),
-                                     code="other_meeting")
+                raise CheckinRefused(
+                    _("This code belongs to another meeting. Scan the code shown in your room."), code="other_meeting"
+                )
     else:
         for meeting in _live_meetings(now):
             matched = _matching_step(meeting, code, step)
             if matched is not None:
                 return meeting, matched
-    raise CheckinRefused(_("This check-in code is not right. Check the code on the screen and try again."),
-                         code="code_invalid", status=422)
+    raise CheckinRefused(
+        _("This check-in code is not right. Check the code on the screen and try again."),
+        code="code_invalid",
+        status=422,
+    )
 
 
 def verify_code(code_text, *, meeting_id: int | None = None, now: datetime | None = None) -> tuple[Meeting, int]:
@@ -235,12 +254,19 @@ def verify_code(code_text, *, meeting_id: int | None = None, now: datetime | Non
     now = now or utcnow()
     code = normalise(code_text)
     if code is None:
-        raise CheckinRefused(_("A check-in code has 6 letters and digits, like K7Q-M2X."),
-                             code="code_invalid", status=422)
+        raise CheckinRefused(
+            _("A check-in code has 6 letters and digits, like K7Q-M2X."), code="code_invalid", status=422
+        )
     meeting, matched = _find(code, now, meeting_id)
     if now > expires_at(matched):
-        raise CheckinRefused(_("This code has expired: the code changes every %(n)s seconds. "
-                               "Use the code on the screen now.", n=_seconds()), code="code_invalid", status=422)
+        raise CheckinRefused(
+            _(
+                "This code has expired: the code changes every %(n)s seconds. Use the code on the screen now.",
+                n=_seconds(),
+            ),
+            code="code_invalid",
+            status=422,
+        )
     check_window(meeting, now)
     return meeting, matched
 
@@ -254,12 +280,15 @@ def check_window(meeting: Meeting, now: datetime) -> None:
     if meeting.finalised_at is not None:
         raise _closed(_("The register of this meeting was finalised: check-in is closed. Speak to your trainer."))
     if now < opens:
-        raise _closed(_("Check-in for this meeting has not started yet; it opens %(n)s minutes before "
-                        "the start.", n=current_app.config.get("CHECKIN_MARGIN_MINUTES", 15)),
-                      opens_at=opens.isoformat())
+        raise _closed(
+            _(
+                "Check-in for this meeting has not started yet; it opens %(n)s minutes before the start.",
+                n=current_app.config.get("CHECKIN_MARGIN_MINUTES", 15),
+            ),
+            opens_at=opens.isoformat(),
+        )
     if now >= closes:
         raise _closed(_("Check-in for this meeting has closed: the meeting has ended."))
-
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -267,8 +296,7 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def make_ticket(meeting: Meeting, step: int, user_id: int | None = None, device_hash: str | None = None) -> str:
-    return _serializer().dumps({"m": meeting.id, "s": step, "u": user_id, "d": device_hash,
-                                "n": secrets.token_hex(12)})
+    return _serializer().dumps({"m": meeting.id, "s": step, "u": user_id, "d": device_hash, "n": secrets.token_hex(12)})
 
 
 @dataclass
@@ -286,23 +314,29 @@ def read_ticket(ticket: str, user=None, *, device_hash: str | None = None, now: 
     try:
         data = _serializer().loads(ticket, max_age=TICKET_MAX_SECONDS)
     except SignatureExpired:
-        raise CheckinRefused(_("This check-in link has expired. Scan the code on the screen again."),
-                             code="code_invalid", status=422) from None
+        raise CheckinRefused(
+            _("This check-in link has expired. Scan the code on the screen again."), code="code_invalid", status=422
+        ) from None
     except BadSignature:
-        raise CheckinRefused(_("This check-in link is not valid. Scan the code on the screen again."),
-                             code="code_invalid", status=422) from None
+        raise CheckinRefused(
+            _("This check-in link is not valid. Scan the code on the screen again."), code="code_invalid", status=422
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("s"), int) or not isinstance(data.get("n"), str):
-        raise CheckinRefused(_("This check-in link is not valid. Scan the code on the screen again."),
-                             code="code_invalid", status=422)
+        raise CheckinRefused(
+            _("This check-in link is not valid. Scan the code on the screen again."), code="code_invalid", status=422
+        )
     if now > expires_at(data["s"]):
-        raise CheckinRefused(_("This check-in link has expired. Scan the code on the screen again."),
-                             code="code_invalid", status=422)
+        raise CheckinRefused(
+            _("This check-in link has expired. Scan the code on the screen again."), code="code_invalid", status=422
+        )
     if data.get("u") is not None and user is not None and data["u"] != user.id:
-        raise CheckinRefused(_("This check-in link was opened by someone else. Scan the code yourself."),
-                             code="other_user")
+        raise CheckinRefused(
+            _("This check-in link was opened by someone else. Scan the code yourself."), code="other_user"
+        )
     if data.get("d") is not None and data["d"] != device_hash:
-        raise CheckinRefused(_("This check-in link was opened on another device. Scan the code yourself."),
-                             code="other_device")
+        raise CheckinRefused(
+            _("This check-in link was opened on another device. Scan the code yourself."), code="other_device"
+        )
     meeting = db.session.get(Meeting, data.get("m"))
     if meeting is None:
         raise NotFound(_("No such meeting."))
@@ -329,8 +363,9 @@ def _check_network(meeting: Meeting, ip: str | None) -> None:
     except ValueError:
         address = None
     if address is None or not any(address in ipaddress.ip_network(net, strict=False) for net in allowed):
-        raise CheckinRefused(_("Check-in for this meeting works only from the training site's network."),
-                             code="network_not_allowed")
+        raise CheckinRefused(
+            _("Check-in for this meeting works only from the training site's network."), code="network_not_allowed"
+        )
 
 
 def _fail(exc: Exception):
@@ -342,8 +377,11 @@ def _claim_device(meeting: Meeting, user, dhash: str | None) -> None:
     """One account per browser and meeting; another account's attempt is refused and kept as a flag."""
     if dhash is None:
         return
-    rows = list(db.session.scalars(select(CheckinDevice).where(
-        CheckinDevice.meeting_id == meeting.id, CheckinDevice.device_hash == dhash)))
+    rows = list(
+        db.session.scalars(
+            select(CheckinDevice).where(CheckinDevice.meeting_id == meeting.id, CheckinDevice.device_hash == dhash)
+        )
+    )
     others = [r for r in rows if r.user_id != user.id and not r.refused]
     mine = next((r for r in rows if r.user_id == user.id), None)
     if others:
@@ -352,14 +390,27 @@ def _claim_device(meeting: Meeting, user, dhash: str | None) -> None:
         elif not mine.refused:
             mine.refused = True
         db.session.commit()  # the flag stays, for the trainer to see
-        raise CheckinRefused(_("Someone else has already checked in to this meeting from this device. "
-                               "Check in on your own phone, or ask your trainer."), code="device_used")
+        raise CheckinRefused(
+            _(
+                "Someone else has already checked in to this meeting from this device. "
+                "Check in on your own phone, or ask your trainer."
+            ),
+            code="device_used",
+        )
     if mine is None:
         db.session.add(CheckinDevice(meeting_id=meeting.id, device_hash=dhash, user_id=user.id, refused=False))
 
 
-def check_in(user, *, code: str | None = None, ticket: str | None = None, meeting_id: int | None = None,
-             now: datetime | None = None, device: str | None = None, ip: str | None = None) -> CheckinResult:
+def check_in(
+    user,
+    *,
+    code: str | None = None,
+    ticket: str | None = None,
+    meeting_id: int | None = None,
+    now: datetime | None = None,
+    device: str | None = None,
+    ip: str | None = None,
+) -> CheckinResult:
     """Mark the signed-in trainee present (or late) at the meeting the code or
     ticket belongs to; refusals say why in words and change nothing (except
     that a second account on one device is flagged).
@@ -378,11 +429,17 @@ def check_in(user, *, code: str | None = None, ticket: str | None = None, meetin
         meeting, _step = verify_code(code, meeting_id=meeting_id, now=now)
     meeting = services.get_meeting(meeting.id)
     check_window(meeting, now)
-    enrolment = db.session.scalar(select(Enrolment).where(
-        Enrolment.run_id == meeting.run_id, Enrolment.user_id == user.id))
+    enrolment = db.session.scalar(
+        select(Enrolment).where(Enrolment.run_id == meeting.run_id, Enrolment.user_id == user.id)
+    )
     if enrolment is None or enrolment.status != services.CONFIRMED:
-        raise CheckinRefused(_("You are not a confirmed trainee of %(course)s, so you cannot check in to it.",
-                               course=meeting.run.course.title), code="not_enrolled")
+        raise CheckinRefused(
+            _(
+                "You are not a confirmed trainee of %(course)s, so you cannot check in to it.",
+                course=meeting.run.course.title,
+            ),
+            code="not_enrolled",
+        )
     _check_network(meeting, ip)
     try:
         return _record(user, meeting.id, enrolment.id, nonce, dhash, now)
@@ -392,8 +449,9 @@ def check_in(user, *, code: str | None = None, ticket: str | None = None, meetin
     return _record(user, meeting.id, enrolment.id, nonce, dhash, now)
 
 
-def _record(user, meeting_id: int, enrolment_id: int, nonce: str | None, dhash: str | None,
-            now: datetime) -> CheckinResult:
+def _record(
+    user, meeting_id: int, enrolment_id: int, nonce: str | None, dhash: str | None, now: datetime
+) -> CheckinResult:
     meeting = services.lock_meeting(meeting_id)  # check-ins, marks and finalising of a meeting queue here
     try:
         check_window(meeting, now)
@@ -402,21 +460,34 @@ def _record(user, meeting_id: int, enrolment_id: int, nonce: str | None, dhash: 
     if nonce is not None:
         used = db.session.get(CheckinTicketUse, nonce)
         if used is not None and used.user_id != user.id:
-            _fail(CheckinRefused(_("This check-in link was used already. Scan the code yourself."),
-                                 code="ticket_used"))
+            _fail(CheckinRefused(_("This check-in link was used already. Scan the code yourself."), code="ticket_used"))
         if used is None:
             db.session.add(CheckinTicketUse(nonce=nonce, meeting_id=meeting.id, user_id=user.id, used_at=now))
     _claim_device(meeting, user, dhash)
-    current = {a.enrolment_id: a for a in db.session.scalars(select(Attendance).where(
-        Attendance.meeting_id == meeting.id, Attendance.enrolment_id == enrolment_id)
-        .execution_options(populate_existing=True))}
+    current = {
+        a.enrolment_id: a
+        for a in db.session.scalars(
+            select(Attendance)
+            .where(Attendance.meeting_id == meeting.id, Attendance.enrolment_id == enrolment_id)
+            .execution_options(populate_existing=True)
+        )
+    }
     row = current.get(enrolment_id)
     if row is not None and row.status != "absent":
         db.session.commit()
         return CheckinResult(meeting, row, True)
     late_after = timedelta(minutes=int(current_app.config.get("CHECKIN_LATE_AFTER_MINUTES", 10)))
     status = "late" if now > meeting.starts_at + late_after else "present"
-    row = services.write_record(meeting.id, current, enrolment_id, status, row.note if row else "", user.id, now,
-                                AttendanceSource.checkin.value, None)
+    row = services.write_record(
+        meeting.id,
+        current,
+        enrolment_id,
+        status,
+        row.note if row else "",
+        user.id,
+        now,
+        AttendanceSource.checkin.value,
+        None,
+    )
     db.session.commit()
     return CheckinResult(meeting, row, False)

@@ -1,13 +1,14 @@
 """Forms of the attendance pages. The roster has one radio group per trainee,
 so it is read from the request by ``roster_records`` rather than declared."""
+
 from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from wtforms import DateField, HiddenField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length
 
@@ -24,10 +25,19 @@ class AssessmentForm(FlaskForm):
 
 
 class CheckinForm(FlaskForm):
-    code = StringField(_l("Check-in code"), validators=[DataRequired(), Length(max=32)],
-                       description=_l("The 6 letters and digits shown on the screen in the room."),
-                       render_kw={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false",
-                                  "inputmode": "text", "placeholder": "K7Q-M2X", "maxlength": "20"})
+    code = StringField(
+        _l("Check-in code"),
+        validators=[DataRequired(), Length(max=32)],
+        description=_l("The 6 letters and digits shown on the screen in the room."),
+        render_kw={
+            "autocomplete": "off",
+            "autocapitalize": "characters",
+            "spellcheck": "false",
+            "inputmode": "text",
+            "placeholder": "K7Q-M2X",
+            "maxlength": "20",
+        },
+    )
 
 
 class TicketForm(FlaskForm):
@@ -53,8 +63,10 @@ class MoveMeetingForm(FlaskForm):
 
     def moments(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         """The new times, read in the run's time zone."""
-        return (datetime.combine(self.day.data, self.starts.data, tz),
-                datetime.combine(self.day.data, self.ends.data, tz))
+        return (
+            datetime.combine(self.day.data, self.starts.data, tz),
+            datetime.combine(self.day.data, self.ends.data, tz),
+        )
 
 
 def roster_records(formdata, enrolment_ids, *, fill_unmarked: str | None = None) -> list[dict]:
@@ -69,10 +81,12 @@ def roster_records(formdata, enrolment_ids, *, fill_unmarked: str | None = None)
         if not status:
             continue
         if status not in STATUSES:
-            raise ValidationFailed(_("Choose present, late, absent or excused."),
-                                   fields={f"status-{enrolment_id}": "unknown"})
-        records.append({"enrolment_id": enrolment_id, "status": status,
-                        "note": formdata.get(f"note-{enrolment_id}", "")})
+            raise ValidationFailed(
+                _("Choose present, late, absent or excused."), fields={f"status-{enrolment_id}": "unknown"}
+            )
+        records.append(
+            {"enrolment_id": enrolment_id, "status": status, "note": formdata.get(f"note-{enrolment_id}", "")}
+        )
     return records
 
 
@@ -89,6 +103,7 @@ def assessment_scores(formdata, enrolment_ids) -> dict[int, int | None]:
         try:
             scores[enrolment_id] = int(raw)
         except ValueError:
-            raise ValidationFailed(_("The score must be a whole number from 0 to 100."),
-                                   fields={name: "invalid"}) from None
+            raise ValidationFailed(
+                _("The score must be a whole number from 0 to 100."), fields={name: "invalid"}
+            ) from None
     return scores

@@ -2,6 +2,7 @@
 record, marked as such, and counts toward no one's completion (its marks stay
 in the audit trail). Every confirmed trainee and the trainers are e-mailed in
 their own language with the updated event (same UID, SEQUENCE raised)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -55,9 +56,14 @@ def _notify(meeting: Meeting, kind: str, **extra) -> int:
     """Queue one e-mail per confirmed trainee and trainer, in their language (sent after commit)."""
     base_url = public_base_url()
     calendars: dict[str, bytes] = {}  # one per language: the course title and room are in the reader's
-    people = {e.user.id: e.user for e in db.session.scalars(select(Enrolment).where(
-        Enrolment.run_id == meeting.run_id, Enrolment.status == services.CONFIRMED)
-        .options(selectinload(Enrolment.user)))}
+    people = {
+        e.user.id: e.user
+        for e in db.session.scalars(
+            select(Enrolment)
+            .where(Enrolment.run_id == meeting.run_id, Enrolment.status == services.CONFIRMED)
+            .options(selectinload(Enrolment.user))
+        )
+    }
     for trainer in meeting.run.trainers:
         people.setdefault(trainer.id, trainer)
     run = meeting.run
@@ -68,11 +74,22 @@ def _notify(meeting: Meeting, kind: str, **extra) -> int:
         lang = normalise_lang(user.locale)
         if lang not in calendars:
             calendars[lang] = meeting_calendar(meeting, base_url, current_app.config["MAIL_FROM"], lang)
-        mail.queue(mail.build(user.email, SUBJECTS[kind], kind, locale=user.locale,
-                              attachments=[("meeting.ics", "text/calendar", calendars[lang])],
-                              subject_args={"course": localized(run.course, "title", lang)}, user=user, run=run,
-                              course=run.course,
-                              meeting=meeting, base_url=base_url, **extra))
+        mail.queue(
+            mail.build(
+                user.email,
+                SUBJECTS[kind],
+                kind,
+                locale=user.locale,
+                attachments=[("meeting.ics", "text/calendar", calendars[lang])],
+                subject_args={"course": localized(run.course, "title", lang)},
+                user=user,
+                run=run,
+                course=run.course,
+                meeting=meeting,
+                base_url=base_url,
+                **extra,
+            )
+        )
         sent += 1
     return sent
 
@@ -83,8 +100,9 @@ def cancel(actor, meeting_id: int, reason) -> Meeting:
         raise Forbidden(_("Only an admin can cancel a meeting."))
     reason = reason_text(reason)
     meeting = _load(actor, meeting_id, "cancel_meeting", _("Only an admin can cancel a meeting."))
-    marks = db.session.scalar(select(func.count()).select_from(Attendance).where(
-        Attendance.meeting_id == meeting.id)) or 0
+    marks = (
+        db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting.id)) or 0
+    )
     meeting.cancelled_at, meeting.cancel_reason = utcnow(), reason
     meeting.sequence = (meeting.sequence or 0) + 1
     record(actor, "meeting.cancel", meeting, f"run {meeting.run_id}; {marks} marks kept; reason: {reason}")
@@ -100,8 +118,10 @@ def move(actor, meeting_id: int, starts_at, ends_at) -> Meeting:
     starts = services.parse_moment(starts_at, "starts_at")
     ends = services.parse_moment(ends_at, "ends_at")
     if starts is None or ends is None:
-        raise ValidationFailed(_("Give the new start and end."),
-                               fields={k: "required" for k, v in (("starts_at", starts), ("ends_at", ends)) if v is None})
+        raise ValidationFailed(
+            _("Give the new start and end."),
+            fields={k: "required" for k, v in (("starts_at", starts), ("ends_at", ends)) if v is None},
+        )
     if ends <= starts:
         raise ValidationFailed(_("The meeting must end after it starts."), fields={"ends_at": "before start"})
     if ends - starts > MAX_LENGTH:
@@ -115,8 +135,12 @@ def move(actor, meeting_id: int, starts_at, ends_at) -> Meeting:
     old = (meeting.starts_at, meeting.ends_at)
     meeting.starts_at, meeting.ends_at = starts, ends
     meeting.sequence = (meeting.sequence or 0) + 1
-    record(actor, "meeting.move", meeting,
-           f"{old[0].isoformat()}–{old[1].isoformat()} -> {starts.isoformat()}–{ends.isoformat()}")
+    record(
+        actor,
+        "meeting.move",
+        meeting,
+        f"{old[0].isoformat()}–{old[1].isoformat()} -> {starts.isoformat()}–{ends.isoformat()}",
+    )
     _notify(meeting, "meeting_moved", old_starts_at=old[0], old_ends_at=old[1])
     db.session.commit()
     return services.get_meeting(meeting_id)

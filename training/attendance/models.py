@@ -26,6 +26,7 @@ labels_for(AttendanceStatus, ATTENDANCE_STATUS_TITLES)
 
 class AttendanceSource(str, enum.Enum):
     """Where a mark came from; always decided by the server, never by the client."""
+
     roster = "roster"  # the trainer's roster page, online
     offline = "offline"  # the roster's queue, replayed after the device was offline
     checkin = "checkin"  # the trainee's own check-in with the room's code

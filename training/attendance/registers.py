@@ -7,6 +7,7 @@ finalised, see ``services.eligibility``. Trainers see their open registers on
 "Today" and are e-mailed about them the morning after (``remind_open_registers``,
 run hourly by the scheduler, see training/recurring_tasks.py: each meeting is reminded once).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,9 @@ def _fail(exc: DomainError):
 def reason_text(reason, field_name: str = "reason") -> str:
     """A required reason in words: text, 3 to 500 characters."""
     if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= REASON_MAX:
-        raise ValidationFailed(_("Give a reason of 3 to %(n)s characters.", n=REASON_MAX),
-                               fields={field_name: "required"})
+        raise ValidationFailed(
+            _("Give a reason of 3 to %(n)s characters.", n=REASON_MAX), fields={field_name: "required"}
+        )
     return reason.strip()
 
 
@@ -103,25 +105,41 @@ def remind_open_registers(now: datetime | None = None) -> dict[int, int]:
     this at the same moment. Returns {trainer id: registers}."""
     now = now or utcnow()
     base_url = public_base_url()  # refuse before any work when links cannot be written
-    candidates = [m for m in db.session.scalars(_open_query(now).where(Meeting.register_reminded_at.is_(None))
-                                                .order_by(Meeting.ends_at))
-                  if m.ends_at < datetime.combine(now.astimezone(m.run.tz).date(), time(0), m.run.tz)
-                  and now.astimezone(m.run.tz).hour >= MORNING_HOUR and m.run.trainers]
+    candidates = [
+        m
+        for m in db.session.scalars(
+            _open_query(now).where(Meeting.register_reminded_at.is_(None)).order_by(Meeting.ends_at)
+        )
+        if m.ends_at < datetime.combine(now.astimezone(m.run.tz).date(), time(0), m.run.tz)
+        and now.astimezone(m.run.tz).hour >= MORNING_HOUR
+        and m.run.trainers
+    ]
     db.session.rollback()
     due: dict[int, _Due] = {}
     for meeting in candidates:
-        claimed = db.session.execute(update(Meeting).where(
-            Meeting.id == meeting.id, Meeting.register_reminded_at.is_(None), Meeting.finalised_at.is_(None))
-            .values(register_reminded_at=now)).rowcount
+        claimed = db.session.execute(
+            update(Meeting)
+            .where(Meeting.id == meeting.id, Meeting.register_reminded_at.is_(None), Meeting.finalised_at.is_(None))
+            .values(register_reminded_at=now)
+        ).rowcount
         if not claimed:
             continue
         for trainer in meeting.run.trainers:
             if trainer.active:
                 due.setdefault(trainer.id, _Due(trainer, [])).meetings.append(meeting)
     for item in due.values():
-        mail.queue(mail.build(item.trainer.email, OPEN_REGISTERS_SUBJECT, "open_registers",
-                              locale=item.trainer.locale, subject_args={"n": len(item.meetings)},
-                              user=item.trainer, meetings=item.meetings, base_url=base_url))
+        mail.queue(
+            mail.build(
+                item.trainer.email,
+                OPEN_REGISTERS_SUBJECT,
+                "open_registers",
+                locale=item.trainer.locale,
+                subject_args={"n": len(item.meetings)},
+                user=item.trainer,
+                meetings=item.meetings,
+                base_url=base_url,
+            )
+        )
     if due:
         record(None, "register.reminders", None, f"{sum(len(d.meetings) for d in due.values())} registers")
     db.session.commit()
@@ -129,7 +147,11 @@ def remind_open_registers(now: datetime | None = None) -> dict[int, int]:
 
 
 def open_count(run_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(Meeting).where(
-        Meeting.run_id == run_id, Meeting.cancelled_at.is_(None), Meeting.finalised_at.is_(None))) or 0
-
-
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Meeting)
+            .where(Meeting.run_id == run_id, Meeting.cancelled_at.is_(None), Meeting.finalised_at.is_(None))
+        )
+        or 0
+    )

@@ -1,5 +1,6 @@
 """Attendance pages: the trainer's day, the roster, self check-in, the run's
 register and the printable sheets. Rules live in services and checkin."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, jsonify, make_response, redirect, render_template, request, url_for
@@ -14,14 +15,29 @@ from ..permissions import Action, can
 from ..types import utcnow
 from ..urls import external_url
 from . import checkin, meetings, registers, services, sheets
-from .forms import (AssessmentForm, CancelMeetingForm, CheckinForm, FinaliseForm, MoveMeetingForm, ReopenForm,
-                    RosterForm, TicketForm, assessment_scores, roster_records)
+from .forms import (
+    AssessmentForm,
+    CancelMeetingForm,
+    CheckinForm,
+    FinaliseForm,
+    MoveMeetingForm,
+    ReopenForm,
+    RosterForm,
+    TicketForm,
+    assessment_scores,
+    roster_records,
+)
 
 bp = Blueprint("attendance", __name__)
 
 STATUS_LABELS = ATTENDANCE_STATUS_TITLES  # the one wording of each mark, in training/labels.py
-SOURCE_LABELS = {"roster": _l("roster"), "offline": _l("offline mark"), "checkin": _l("self check-in"),
-                 "api": _l("API"), "admin": _l("admin")}
+SOURCE_LABELS = {
+    "roster": _l("roster"),
+    "offline": _l("offline mark"),
+    "checkin": _l("self check-in"),
+    "api": _l("API"),
+    "admin": _l("admin"),
+}
 
 
 def initials(name: str) -> str:
@@ -42,9 +58,14 @@ def avatar_class(seed: int) -> str:
 
 @bp.context_processor
 def helpers():
-    return {"initials": initials, "avatar_class": avatar_class,
-            "local_time": lambda dt, run: dt.astimezone(run.tz), "now": utcnow(), "status_labels": STATUS_LABELS,
-            "source_labels": SOURCE_LABELS}
+    return {
+        "initials": initials,
+        "avatar_class": avatar_class,
+        "local_time": lambda dt, run: dt.astimezone(run.tz),
+        "now": utcnow(),
+        "status_labels": STATUS_LABELS,
+        "source_labels": SOURCE_LABELS,
+    }
 
 
 def _require(action: Action, obj, message: str | None = None) -> None:
@@ -62,6 +83,7 @@ def _download(data: bytes, mimetype: str, filename: str, *, inline: bool = False
 
 # --- the trainer's day -------------------------------------------------------
 
+
 @bp.get("/teaching")
 @login_required
 def today():
@@ -73,18 +95,28 @@ def today():
 
 # --- roster --------------------------------------------------------------------
 
+
 def _roster_page(meeting, form, posted=None, status=200, reopen_form=None):
     rows = services.roster(meeting)
     open_register = meeting.finalised_at is None and meeting.cancelled_at is None
-    return render_template("attendance/roster.html", meeting=meeting, run=meeting.run, rows=rows, form=form,
-                           counts=services.roster_counts(rows),
-                           may_mark=open_register and can(current_user, "mark_attendance", meeting),
-                           may_finalise=open_register and can(current_user, "finalise_register", meeting)
-                           and utcnow() >= meeting.starts_at,
-                           may_reopen=meeting.finalised_at is not None and can(current_user, "reopen_register", meeting),
-                           finalise_form=FinaliseForm(), reopen_form=reopen_form or ReopenForm(),
-                           flagged=services.device_flags(meeting),
-                           posted=posted or {}, statuses=services.STATUSES), status
+    return render_template(
+        "attendance/roster.html",
+        meeting=meeting,
+        run=meeting.run,
+        rows=rows,
+        form=form,
+        counts=services.roster_counts(rows),
+        may_mark=open_register and can(current_user, "mark_attendance", meeting),
+        may_finalise=open_register
+        and can(current_user, "finalise_register", meeting)
+        and utcnow() >= meeting.starts_at,
+        may_reopen=meeting.finalised_at is not None and can(current_user, "reopen_register", meeting),
+        finalise_form=FinaliseForm(),
+        reopen_form=reopen_form or ReopenForm(),
+        flagged=services.device_flags(meeting),
+        posted=posted or {},
+        statuses=services.STATUSES,
+    ), status
 
 
 @bp.get("/meetings/<int:meeting_id>/roster")
@@ -106,8 +138,7 @@ def save_roster(meeting_id: int):
         return _roster_page(meeting, form, posted=request.form, status=400)
     ids = [e.id for e, _r in services.roster(meeting)]
     try:
-        records = roster_records(request.form, ids,
-                                 fill_unmarked="present" if "all_present" in request.form else None)
+        records = roster_records(request.form, ids, fill_unmarked="present" if "all_present" in request.form else None)
         if not records:
             flash(_("Nothing to save: choose a status for at least one trainee."), "warning")
             return redirect(url_for(".roster", meeting_id=meeting.id))
@@ -120,12 +151,15 @@ def save_roster(meeting_id: int):
 
 
 def _row_json(enrolment, record) -> dict:
-    return {"enrolment_id": enrolment.id, "status": record.status if record else None,
-            "note": record.note if record else "",
-            "marked_by": record.marked_by.display_name if record and record.marked_by else None,
-            "marked_at": record.marked_at.isoformat() if record else None,
-            "recorded_at": services.recorded_time(record).isoformat() if record else None,
-            "source": record.source if record else None}
+    return {
+        "enrolment_id": enrolment.id,
+        "status": record.status if record else None,
+        "note": record.note if record else "",
+        "marked_by": record.marked_by.display_name if record and record.marked_by else None,
+        "marked_at": record.marked_at.isoformat() if record else None,
+        "recorded_at": services.recorded_time(record).isoformat() if record else None,
+        "source": record.source if record else None,
+    }
 
 
 @bp.post("/meetings/<int:meeting_id>/attendance.json")
@@ -143,9 +177,13 @@ def save_roster_json(meeting_id: int):
         return jsonify(error={"code": exc.code, "message": exc.message, "fields": exc.fields}), exc.status
     meeting = services.get_meeting(meeting_id)
     rows = services.roster(meeting)
-    return jsonify(changed=len(changed), counts=services.roster_counts(rows), conflicts=changed.conflicts,
-                   finalised_at=meeting.finalised_at.isoformat() if meeting.finalised_at else None,
-                   rows=[_row_json(e, r) for e, r in rows])
+    return jsonify(
+        changed=len(changed),
+        counts=services.roster_counts(rows),
+        conflicts=changed.conflicts,
+        finalised_at=meeting.finalised_at.isoformat() if meeting.finalised_at else None,
+        rows=[_row_json(e, r) for e, r in rows],
+    )
 
 
 @bp.post("/meetings/<int:meeting_id>/attendance/finalise")
@@ -182,15 +220,24 @@ def reopen(meeting_id: int):
 
 # --- cancelling and moving a meeting (admins) ----------------------------------------
 
+
 def _manage_page(meeting, cancel_form=None, move_form=None, status=200):
     tz = meeting.run.tz
     if move_form is None:
         move_form = MoveMeetingForm(formdata=None)
         local_start, local_end = meeting.starts_at.astimezone(tz), meeting.ends_at.astimezone(tz)
-        move_form.day.data, move_form.starts.data, move_form.ends.data = \
-            local_start.date(), local_start.time(), local_end.time()
-    return render_template("attendance/manage_meeting.html", meeting=meeting, run=meeting.run,
-                           cancel_form=cancel_form or CancelMeetingForm(), move_form=move_form), status
+        move_form.day.data, move_form.starts.data, move_form.ends.data = (
+            local_start.date(),
+            local_start.time(),
+            local_end.time(),
+        )
+    return render_template(
+        "attendance/manage_meeting.html",
+        meeting=meeting,
+        run=meeting.run,
+        cancel_form=cancel_form or CancelMeetingForm(),
+        move_form=move_form,
+    ), status
 
 
 @bp.get("/meetings/<int:meeting_id>/manage")
@@ -250,8 +297,9 @@ def service_worker():
 def history(meeting_id: int):
     meeting = services.get_meeting(meeting_id)
     _require("view_meeting_roster", meeting, _("Only the run's trainers and admins can see this roster."))
-    return render_template("attendance/history.html", meeting=meeting, run=meeting.run,
-                           changes=services.history(meeting))
+    return render_template(
+        "attendance/history.html", meeting=meeting, run=meeting.run, changes=services.history(meeting)
+    )
 
 
 @bp.get("/meetings/<int:meeting_id>/sign-in-sheet.pdf")
@@ -261,26 +309,36 @@ def sign_in_sheet(meeting_id: int):
     _require("view_meeting_roster", meeting, _("Only the run's trainers and admins can see this roster."))
     pdf = sheets.sign_in_sheet(meeting, services.roster(meeting))
     local = meeting.starts_at.astimezone(meeting.run.tz)
-    return _download(pdf, "application/pdf", f"sign-in-{meeting.run.course.code}-{local:%Y%m%d-%H%M}.pdf",
-                     inline=True)
+    return _download(pdf, "application/pdf", f"sign-in-{meeting.run.course.code}-{local:%Y%m%d-%H%M}.pdf", inline=True)
 
 
 # --- self check-in -------------------------------------------------------------
+
 
 @bp.get("/meetings/<int:meeting_id>/checkin/screen")
 @login_required
 def checkin_screen(meeting_id: int):
     meeting = services.get_meeting(meeting_id)
     _require("view_meeting_roster", meeting, _("Only the run's trainers and admins can show the check-in code."))
-    return render_template("attendance/checkin_screen.html", meeting=meeting, run=meeting.run,
-                           screen=_screen_json(meeting), opens_at=checkin.window(meeting)[0])
+    return render_template(
+        "attendance/checkin_screen.html",
+        meeting=meeting,
+        run=meeting.run,
+        screen=_screen_json(meeting),
+        opens_at=checkin.window(meeting)[0],
+    )
 
 
 def _screen_json(meeting) -> dict:
     screen = checkin.screen_code(meeting)
-    data = {"state": screen.state, "seconds_left": screen.seconds_left, "period": checkin._seconds(),
-            "opens_at": screen.opens_at.isoformat(), "closes_at": screen.closes_at.isoformat(),
-            "typed_url": external_url("attendance.checkin_form")}
+    data = {
+        "state": screen.state,
+        "seconds_left": screen.seconds_left,
+        "period": checkin._seconds(),
+        "opens_at": screen.opens_at.isoformat(),
+        "closes_at": screen.closes_at.isoformat(),
+        "typed_url": external_url("attendance.checkin_form"),
+    }
     if screen.state == "open":
         url = external_url("attendance.scan", meeting_id=meeting.id, c=screen.long_code)
         data.update(code=checkin.display(screen.code), url=url, qr=checkin.qr_data_uri(url))
@@ -301,13 +359,16 @@ def checkin_code(meeting_id: int):
 def _checked_in(result):
     status = result.attendance.status
     if result.already:
-        flash(_("You were already marked %(status)s for this meeting.", status=str(STATUS_LABELS[status]).lower()), "info")
+        flash(
+            _("You were already marked %(status)s for this meeting.", status=str(STATUS_LABELS[status]).lower()), "info"
+        )
     elif status == "late":
         flash(_("Checked in: you are marked late."), "warning")
     else:
         flash(_("Checked in: you are marked present. Welcome!"), "success")
-    return render_template("attendance/checkin_done.html", result=result, meeting=result.meeting,
-                           run=result.meeting.run)
+    return render_template(
+        "attendance/checkin_done.html", result=result, meeting=result.meeting, run=result.meeting.run
+    )
 
 
 def _checkin_limit_key():
@@ -328,8 +389,15 @@ def device_cookie() -> str:
 def _set_device_cookie(response):
     value = g.pop("new_device_cookie", None)
     if value:
-        response.set_cookie(checkin.DEVICE_COOKIE, value, max_age=400 * 24 * 3600, httponly=True, samesite="Lax",
-                            secure=request.is_secure, path="/")
+        response.set_cookie(
+            checkin.DEVICE_COOKIE,
+            value,
+            max_age=400 * 24 * 3600,
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure,
+            path="/",
+        )
     return response
 
 
@@ -341,8 +409,9 @@ def checkin_form():
     device = device_cookie()
     if form.validate_on_submit():
         try:
-            return _checked_in(checkin.check_in(current_user, code=form.code.data, device=device,
-                                                ip=request.remote_addr))
+            return _checked_in(
+                checkin.check_in(current_user, code=form.code.data, device=device, ip=request.remote_addr)
+            )
         except DomainError as exc:
             form.code.errors = [*form.code.errors, exc.message]
             return render_template("attendance/checkin.html", form=form), exc.status
@@ -380,19 +449,24 @@ def confirm():
     except DomainError as exc:
         return render_template("attendance/checkin.html", form=CheckinForm(), refusal=exc.message), exc.status
     form.ticket.data = ticket
-    return render_template("attendance/checkin_confirm.html", form=form, meeting=meeting, run=meeting.run,
-                           expires_at=checkin.expires_at(parsed.step))
+    return render_template(
+        "attendance/checkin_confirm.html",
+        form=form,
+        meeting=meeting,
+        run=meeting.run,
+        expires_at=checkin.expires_at(parsed.step),
+    )
 
 
 # --- the run's register and completion -----------------------------------------
+
 
 @bp.get("/runs/<int:run_id>/attendance")
 @login_required
 def run_register(run_id: int):
     register = services.run_register(run_id)
     _require("view_roster", register.run, _("Only the run's trainers and admins can see its register."))
-    return render_template("attendance/register.html", register=register, run=register.run,
-                           form=AssessmentForm())
+    return render_template("attendance/register.html", register=register, run=register.run, form=AssessmentForm())
 
 
 @bp.post("/runs/<int:run_id>/assessment")
@@ -410,8 +484,9 @@ def save_assessment(run_id: int):
     except DomainError as exc:
         flash(exc.message, "danger")
         register = services.run_register(run_id)
-        return render_template("attendance/register.html", register=register, run=run, form=form,
-                               posted=request.form), exc.status
+        return render_template(
+            "attendance/register.html", register=register, run=run, form=form, posted=request.form
+        ), exc.status
     flash(_("Assessment scores saved: %(n)s changed.", n=changed), "success")
     return redirect(url_for(".run_register", run_id=run.id))
 
@@ -438,12 +513,18 @@ def register_pdf(run_id: int):
 @login_required
 def my_attendance(enrolment_id: int):
     from ..enrolment.services import get_enrolment
+
     enrolment = get_enrolment(enrolment_id)
     _require("view_enrolment", enrolment)
     meetings, verdict = services.enrolment_attendance(enrolment)
-    return render_template("attendance/mine.html", enrolment=enrolment, run=enrolment.run, meetings=meetings,
-                           verdict=verdict, progress=verdict.progress)
-
+    return render_template(
+        "attendance/mine.html",
+        enrolment=enrolment,
+        run=enrolment.run,
+        meetings=meetings,
+        verdict=verdict,
+        progress=verdict.progress,
+    )
 
 
 # flask --app wsgi attendance remind-open-registers (each morning, from cron or a scheduler)
@@ -451,5 +532,6 @@ def my_attendance(enrolment_id: int):
 def remind_open_registers_command():
     """E-mail trainers the registers of theirs still open from before today (once per meeting)."""
     import click
+
     result = registers.remind_open_registers()
     click.echo(f"Reminded {len(result)} trainers of {sum(result.values())} open registers.")

@@ -6,6 +6,7 @@ copyable glyphs. Tables repeat their header row on every page and every page
 carries the course, run and meeting, so a page that falls out of the binder
 still says what it is.
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,14 +43,21 @@ def meeting_label(meeting: Meeting) -> str:
 
 
 def _para(text: str, size: float = 9, *, bold: bool = False, align=None, color=colors.black) -> Paragraph:
-    style = ParagraphStyle("cell", fontName=font_for(text or "", bold=bold), fontSize=size, leading=size * 1.25,
-                           textColor=color, alignment=align if align is not None else 0)
+    style = ParagraphStyle(
+        "cell",
+        fontName=font_for(text or "", bold=bold),
+        fontSize=size,
+        leading=size * 1.25,
+        textColor=color,
+        alignment=align if align is not None else 0,
+    )
     return Paragraph(escape(text or ""), style)
 
 
 def _page_decor(title: str, lines: list[str], footer: str):
     """Draw the header block (course, run, meeting, trainers) and the footer on
     every page, so each printed page says what it is."""
+
     def draw(canvas, doc):
         canvas.saveState()
         top = doc.pagesize[1] - 12 * mm
@@ -67,6 +75,7 @@ def _page_decor(title: str, lines: list[str], footer: str):
         canvas.drawString(doc.leftMargin, 9 * mm, footer)
         canvas.drawRightString(doc.pagesize[0] - doc.rightMargin, 9 * mm, _("Page %(n)s", n=doc.page))
         canvas.restoreState()
+
     return draw
 
 
@@ -77,9 +86,15 @@ def _header_height(lines: list[str]) -> float:
 def _run_lines(run: Run) -> list[str]:
     trainers = ", ".join(t.display_name for t in run.trainers) or "—"
     place = run.location or run.city or ""
-    return [_("Run: %(start)s to %(end)s · %(place)s", start=run.starts_on.isoformat(), end=run.ends_on.isoformat(),
-              place=place),
-            _("Trainers: %(names)s", names=trainers)]
+    return [
+        _(
+            "Run: %(start)s to %(end)s · %(place)s",
+            start=run.starts_on.isoformat(),
+            end=run.ends_on.isoformat(),
+            place=place,
+        ),
+        _("Trainers: %(names)s", names=trainers),
+    ]
 
 
 def sign_in_sheet(meeting: Meeting, rows) -> bytes:
@@ -87,18 +102,32 @@ def sign_in_sheet(meeting: Meeting, rows) -> bytes:
     header repeat on every page. ``rows``: [(Enrolment, Attendance | None)]."""
     run, course = meeting.run, meeting.run.course
     page = A4
-    header_lines = [_("Meeting: %(when)s %(title)s", when=meeting_label(meeting), title=meeting.title or ""),
-                    *_run_lines(run)]
+    header_lines = [
+        _("Meeting: %(when)s %(title)s", when=meeting_label(meeting), title=meeting.title or ""),
+        *_run_lines(run),
+    ]
     if meeting.cancelled_at is not None:
         header_lines.insert(0, _("CANCELLED: %(reason)s", reason=meeting.cancel_reason or ""))
     buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=page, leftMargin=14 * mm, rightMargin=14 * mm,
-                            topMargin=_header_height(header_lines), bottomMargin=16 * mm,
-                            title=f"{course.code} {meeting_label(meeting)}",
-                            author=current_app.config["ORG_NAME"], subject=_("Sign-in sheet"))
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=page,
+        leftMargin=14 * mm,
+        rightMargin=14 * mm,
+        topMargin=_header_height(header_lines),
+        bottomMargin=16 * mm,
+        title=f"{course.code} {meeting_label(meeting)}",
+        author=current_app.config["ORG_NAME"],
+        subject=_("Sign-in sheet"),
+    )
     width = page[0] - doc.leftMargin - doc.rightMargin
-    head = [_para("#", 8, bold=True), _para(_("Name"), 8, bold=True), _para(_("Company"), 8, bold=True),
-            _para(_("Arrival"), 8, bold=True), _para(_("Signature"), 8, bold=True)]
+    head = [
+        _para("#", 8, bold=True),
+        _para(_("Name"), 8, bold=True),
+        _para(_("Company"), 8, bold=True),
+        _para(_("Arrival"), 8, bold=True),
+        _para(_("Signature"), 8, bold=True),
+    ]
     data = [head]
     for i, (enrolment, _record) in enumerate(rows, start=1):
         company = enrolment.company or enrolment.user.company or ""
@@ -106,21 +135,32 @@ def sign_in_sheet(meeting: Meeting, rows) -> bytes:
     widths = [9 * mm, 62 * mm, 42 * mm, 20 * mm]
     widths.append(width - sum(widths))
     table = Table(data, colWidths=widths, repeatRows=1, rowHeights=[None] + [11 * mm] * len(rows))
-    table.setStyle(TableStyle([
-        ("GRID", (0, 0), (-1, -1), 0.5, GRID),
-        ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f7f9fc")]),
-    ]))
-    footer = f"{course.code} · {meeting_label(meeting)} · " + _("%(n)s trainees", n=len(rows)) + " · " + \
-        _("Sign-in sheet")
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.5, GRID),
+                ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#f7f9fc")]),
+            ]
+        )
+    )
+    footer = (
+        f"{course.code} · {meeting_label(meeting)} · " + _("%(n)s trainees", n=len(rows)) + " · " + _("Sign-in sheet")
+    )
     decor = _page_decor(f"{course.code} · {course.title}", header_lines, footer)
     story = [table] if rows else [_para(_("No confirmed trainees."), 10)]
     if meeting.cancelled_at is not None:
         # Nobody signs in to a meeting that does not take place.
-        story = [_para(_("This meeting was cancelled: it counts toward no one’s attendance."), 16, bold=True,
-                       color=colors.HexColor("#b02a37")),
-                 _para(_("Reason: %(reason)s", reason=meeting.cancel_reason or ""), 11)]
+        story = [
+            _para(
+                _("This meeting was cancelled: it counts toward no one’s attendance."),
+                16,
+                bold=True,
+                color=colors.HexColor("#b02a37"),
+            ),
+            _para(_("Reason: %(reason)s", reason=meeting.cancel_reason or ""), 11),
+        ]
     doc.build(story, onFirstPage=decor, onLaterPages=decor)
     return buffer.getvalue()
 
@@ -131,9 +171,11 @@ def register_csv(register: Register) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     run = register.run
-    writer.writerow([_("Trainee"), _("E-mail"), _("Company")]
-                    + [meeting_label_short(m, run) for m in register.meetings]
-                    + [_("Attendance %"), _("Best possible %"), _("Assessment"), _("Eligible"), _("Reason")])
+    writer.writerow(
+        [_("Trainee"), _("E-mail"), _("Company")]
+        + [meeting_label_short(m, run) for m in register.meetings]
+        + [_("Attendance %"), _("Best possible %"), _("Assessment"), _("Eligible"), _("Reason")]
+    )
     for row in register.rows:
         e = row.enrolment
         cells = [e.user.display_name, e.user.email, e.company or e.user.company or ""]
@@ -141,9 +183,13 @@ def register_csv(register: Register) -> bytes:
             record = row.records.get(meeting.id)
             cells.append(record.status if record else "")
         p = row.progress
-        cells += [f"{p.percent:g}", f"{p.best_possible:g}",
-                  "" if e.assessment_score is None else str(e.assessment_score),
-                  "yes" if row.verdict.eligible else "no", row.verdict.reason]
+        cells += [
+            f"{p.percent:g}",
+            f"{p.best_possible:g}",
+            "" if e.assessment_score is None else str(e.assessment_score),
+            "yes" if row.verdict.eligible else "no",
+            row.verdict.reason,
+        ]
         writer.writerow([safe_cell(c) for c in cells])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
@@ -167,22 +213,31 @@ def register_pdf(register: Register) -> bytes:
     repeated on each block, header rows repeated on each page."""
     run, course = register.run, register.run.course
     page = landscape(A4)
-    rule = _("Completion: at least %(pct)s%% attendance (present and late count%(excused)s)%(mark)s.",
-             pct=course.min_attendance_pct,
-             excused=(", " + _("excused counts")) if course.excused_counts else "",
-             mark=("; " + _("pass mark %(n)s", n=course.pass_mark)) if course.pass_mark is not None else "")
+    rule = _(
+        "Completion: at least %(pct)s%% attendance (present and late count%(excused)s)%(mark)s.",
+        pct=course.min_attendance_pct,
+        excused=(", " + _("excused counts")) if course.excused_counts else "",
+        mark=("; " + _("pass mark %(n)s", n=course.pass_mark)) if course.pass_mark is not None else "",
+    )
     legend = _("P present · L late · A absent · E excused · blank not marked")
     lines = [*_run_lines(run), rule + "  " + legend]
     buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=page, leftMargin=12 * mm, rightMargin=12 * mm,
-                            topMargin=_header_height(lines), bottomMargin=16 * mm,
-                            title=f"{course.code} " + _("Attendance register"), author=current_app.config["ORG_NAME"])
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=page,
+        leftMargin=12 * mm,
+        rightMargin=12 * mm,
+        topMargin=_header_height(lines),
+        bottomMargin=16 * mm,
+        title=f"{course.code} " + _("Attendance register"),
+        author=current_app.config["ORG_NAME"],
+    )
     width = page[0] - doc.leftMargin - doc.rightMargin
     story = []
     name_w, pct_w, col_w = 52 * mm, 17 * mm, 11 * mm
     per_block = max(1, int((width - name_w - 3 * pct_w) // col_w))
     meetings = register.meetings
-    blocks = [meetings[i:i + per_block] for i in range(0, len(meetings), per_block)] or [[]]
+    blocks = [meetings[i : i + per_block] for i in range(0, len(meetings), per_block)] or [[]]
     center = TA_CENTER
     for b, block in enumerate(blocks):
         last = b == len(blocks) - 1
@@ -192,11 +247,18 @@ def register_pdf(register: Register) -> bytes:
             label = f"{local:%m-%d} {local:%H:%M}" + (" " + _("(cancelled)") if m.cancelled_at is not None else "")
             head.append(_para(label, 6.5, bold=True, align=center))
         if last:
-            head += [_para(_("Attendance"), 7, bold=True, align=center), _para(_("Score"), 7, bold=True, align=center),
-                     _para(_("Eligible"), 7, bold=True, align=center)]
+            head += [
+                _para(_("Attendance"), 7, bold=True, align=center),
+                _para(_("Score"), 7, bold=True, align=center),
+                _para(_("Eligible"), 7, bold=True, align=center),
+            ]
         data = [head]
-        styles = [("GRID", (0, 0), (-1, -1), 0.4, GRID), ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG),
-                  ("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("ALIGN", (1, 1), (-1, -1), "CENTER")]
+        styles = [
+            ("GRID", (0, 0), (-1, -1), 0.4, GRID),
+            ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG),
+            ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ("ALIGN", (1, 1), (-1, -1), "CENTER"),
+        ]
         for r, row in enumerate(register.rows, start=1):
             cells = [_para(row.enrolment.user.display_name, 8.5)]
             for c, m in enumerate(block, start=1):
@@ -207,8 +269,11 @@ def register_pdf(register: Register) -> bytes:
                     styles.append(("TEXTCOLOR", (c, r), (c, r), colors.HexColor("#b02a37")))
             if last:
                 p = row.progress
-                cells += [f"{p.percent:g}%", "" if row.enrolment.assessment_score is None
-                          else str(row.enrolment.assessment_score), _("yes") if row.verdict.eligible else _("no")]
+                cells += [
+                    f"{p.percent:g}%",
+                    "" if row.enrolment.assessment_score is None else str(row.enrolment.assessment_score),
+                    _("yes") if row.verdict.eligible else _("no"),
+                ]
                 if p.at_risk:
                     styles.append(("TEXTCOLOR", (len(block) + 1, r), (len(block) + 1, r), colors.HexColor("#b02a37")))
             data.append(cells)

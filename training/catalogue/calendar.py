@@ -11,6 +11,7 @@ Course titles, summaries and rooms are written in one language, ``lang``
 the course has no text in it (issue 18): an e-mailed calendar is in its
 recipient's language, so callers that reuse a calendar key it by language too.
 """
+
 from __future__ import annotations
 
 import threading
@@ -79,8 +80,9 @@ def _in(lang: str | None):
     return force_locale(normalise_lang(lang)) if lang else nullcontext()
 
 
-def _add_run(cal: Calendar, run, base_url: str, *, only: int | None = None, organizer: str | None = None,
-             lang: str | None = None) -> None:
+def _add_run(
+    cal: Calendar, run, base_url: str, *, only: int | None = None, organizer: str | None = None, lang: str | None = None
+) -> None:
     tz = run.tz
     place = _place(run, lang)
     url = f"{base_url}/courses/{run.course_id}#run-{run.id}"
@@ -111,7 +113,9 @@ def _add_run(cal: Calendar, run, base_url: str, *, only: int | None = None, orga
         if only is not None and meeting.id != only:
             continue
         suffix = f" ({index}/{len(run.meetings)})" if len(run.meetings) > 1 else ""
-        ev = event(f"meeting-{meeting.id}@training", f"{title}{suffix}" + (f": {meeting.title}" if meeting.title else ""))
+        ev = event(
+            f"meeting-{meeting.id}@training", f"{title}{suffix}" + (f": {meeting.title}" if meeting.title else "")
+        )
         # Local times with TZID so calendars show the room's time zone.
         ev.add("dtstart", meeting.starts_at.astimezone(tz))
         ev.add("dtend", meeting.ends_at.astimezone(tz))

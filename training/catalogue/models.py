@@ -4,8 +4,21 @@ import enum
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (Boolean, CheckConstraint, Column, Date, Float, ForeignKey, Index, Integer,
-                        String, Table, Text, UniqueConstraint, text)
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -48,6 +61,7 @@ class Category(Model):
 
     def label(self, locale: str | None) -> str:
         from ..content_i18n import localized
+
         return localized(self, "name", locale or "en")
 
 
@@ -64,9 +78,12 @@ class Course(Model):
         Index("ix_courses_listing_title", "published", "archived", "title"),
         # "Courses that build on this one": almost every row has no prerequisite, so the plain
         # column index looks useless to SQLite's planner; this one holds only the rows that have one.
-        Index("ix_courses_prerequisite_set", "prerequisite_course_id",
-              sqlite_where=text("prerequisite_course_id IS NOT NULL"),
-              postgresql_where=text("prerequisite_course_id IS NOT NULL")),
+        Index(
+            "ix_courses_prerequisite_set",
+            "prerequisite_course_id",
+            sqlite_where=text("prerequisite_course_id IS NOT NULL"),
+            postgresql_where=text("prerequisite_course_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -154,7 +171,8 @@ class Run(Model):
     course: Mapped[Course] = relationship(back_populates="runs")
     trainers: Mapped[list[User]] = relationship(secondary=run_trainers, order_by=User.display_name)
     meetings: Mapped[list[Meeting]] = relationship(
-        back_populates="run", order_by="Meeting.starts_at", cascade="all, delete-orphan")
+        back_populates="run", order_by="Meeting.starts_at", cascade="all, delete-orphan"
+    )
 
     @property
     def tz(self) -> ZoneInfo:

@@ -1,5 +1,6 @@
 """Catalogue pages: the catalogue (home), course pages, run calendars and the
 personal calendar feed."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
@@ -43,21 +44,33 @@ def course(course_id):
     other_lang: str | None = content_i18n.other(reading)
     # The switch is offered when both versions have something to read (otherwise the
     # one there is shows either way, marked).
-    if not all(any(content_i18n.texts(course, f)[lang].strip() for f in ("title", "summary", "description"))
-               for lang in content_i18n.LANGS):
+    if not all(
+        any(content_i18n.texts(course, f)[lang].strip() for f in ("title", "summary", "description"))
+        for lang in content_i18n.LANGS
+    ):
         other_lang = None
     title = content_i18n.localized(course, "title", reading)
-    description = (content_i18n.localized(course, "summary", reading)
-                   or plain_text(content_i18n.localized(course, "description", reading), 300) or title)
-    return render_template("catalogue/course.html", d=detail, course=course, meta_description=description,
-                           reading=reading, other_lang=other_lang,
-                           canonical_url=external_url("catalogue.course", course_id=course.id),
-                           json_ld=_course_json_ld(detail, description, title))
+    description = (
+        content_i18n.localized(course, "summary", reading)
+        or plain_text(content_i18n.localized(course, "description", reading), 300)
+        or title
+    )
+    return render_template(
+        "catalogue/course.html",
+        d=detail,
+        course=course,
+        meta_description=description,
+        reading=reading,
+        other_lang=other_lang,
+        canonical_url=external_url("catalogue.course", course_id=course.id),
+        json_ld=_course_json_ld(detail, description, title),
+    )
 
 
 def _course_json_ld(detail, description: str, title: content_i18n.Localized) -> dict:
     """schema.org Course with one CourseInstance per upcoming run."""
     from flask import current_app
+
     course = detail.course
     base = public_base_url()
     org = {"@type": "Organization", "name": current_app.config.get("ORG_NAME"), "url": base + "/"}
@@ -66,31 +79,44 @@ def _course_json_ld(detail, description: str, title: content_i18n.Localized) -> 
     for run in detail.runs:
         if run.status not in services.PUBLIC_RUN_STATUSES:
             continue
-        instance = {"@type": "CourseInstance", "courseMode": modes.get(run.mode, run.mode),
-                    "startDate": run.starts_on.isoformat(), "endDate": run.ends_on.isoformat(),
-                    "instructor": [{"@type": "Person", "name": t.display_name,
-                                    "url": external_url("trainers.profile", user_id=t.id)} for t in run.trainers]}
+        instance = {
+            "@type": "CourseInstance",
+            "courseMode": modes.get(run.mode, run.mode),
+            "startDate": run.starts_on.isoformat(),
+            "endDate": run.ends_on.isoformat(),
+            "instructor": [
+                {"@type": "Person", "name": t.display_name, "url": external_url("trainers.profile", user_id=t.id)}
+                for t in run.trainers
+            ],
+        }
         if run.mode != "online" and (run.location or run.city):
             location = content_i18n.localized(run, "location", getattr(title, "lang", None))
-            instance["location"] = {"@type": "Place", "name": location or run.city,
-                                    "address": run.city or location}
+            instance["location"] = {"@type": "Place", "name": location or run.city, "address": run.city or location}
         instances.append(instance)
     data = {
-        "@context": "https://schema.org", "@type": "Course", "name": str(title), "courseCode": course.code,
-        "description": description, "provider": org,
+        "@context": "https://schema.org",
+        "@type": "Course",
+        "name": str(title),
+        "courseCode": course.code,
+        "description": description,
+        "provider": org,
         "url": external_url("catalogue.course", course_id=course.id),
         "inLanguage": {"en+zh": ["en", "zh"]}.get(course.language, course.language),
         "timeRequired": f"PT{course.hours:g}H",
         "educationalLevel": course.level,
-        "educationalCredentialAwarded": {"@type": "EducationalOccupationalCredential",
-                                         "name": f"{title} ({course.code})",
-                                         "credentialCategory": "certificate"},
+        "educationalCredentialAwarded": {
+            "@type": "EducationalOccupationalCredential",
+            "name": f"{title} ({course.code})",
+            "credentialCategory": "certificate",
+        },
     }
     if course.category:
         data["about"] = str(course.category.label(getattr(title, "lang", None)))
     if course.prerequisite_course:
-        data["coursePrerequisites"] = (f"{course.prerequisite_course.code} "
-                                       f"{content_i18n.localized(course.prerequisite_course, 'title', title.lang)}")
+        data["coursePrerequisites"] = (
+            f"{course.prerequisite_course.code} "
+            f"{content_i18n.localized(course.prerequisite_course, 'title', title.lang)}"
+        )
     if instances:
         data["hasCourseInstance"] = instances
     return data
@@ -100,8 +126,11 @@ def _course_json_ld(detail, description: str, title: content_i18n.Localized) -> 
 def run_ics(run_id):
     run = services.visible_run(run_id, current_user)
     body = run_calendar(run, public_base_url())
-    return Response(body, mimetype="text/calendar", headers={
-        "Content-Disposition": f'attachment; filename="{run.course.code}-{run.starts_on}.ics"'})
+    return Response(
+        body,
+        mimetype="text/calendar",
+        headers={"Content-Disposition": f'attachment; filename="{run.course.code}-{run.starts_on}.ics"'},
+    )
 
 
 @bp.get("/calendar/<token>.ics")
@@ -112,8 +141,9 @@ def feed(token):
         name = _("%(name)s: training", name=user.display_name)
     body = feed_calendar(runs, name, public_base_url(), user.locale or "en")
     # The URL is the secret: never cache it in shared caches, never index it.
-    return Response(body, mimetype="text/calendar", headers={
-        "Cache-Control": "private, max-age=900", "X-Robots-Tag": "noindex"})
+    return Response(
+        body, mimetype="text/calendar", headers={"Cache-Control": "private, max-age=900", "X-Robots-Tag": "noindex"}
+    )
 
 
 @bp.get("/my/calendar")
@@ -129,6 +159,10 @@ def my_calendar():
 def reset_calendar():
     had_token = bool(current_user.calendar_token)
     services.reset_calendar_token(current_user)
-    flash(_("Your calendar link was reset: subscribe again with the new link; the old one no longer works.")
-          if had_token else _("Your personal calendar link is ready."), "success")
+    flash(
+        _("Your calendar link was reset: subscribe again with the new link; the old one no longer works.")
+        if had_token
+        else _("Your personal calendar link is ready."),
+        "success",
+    )
     return redirect(url_for("catalogue.my_calendar"))

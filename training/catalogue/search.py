@@ -20,6 +20,7 @@ the Alembic migration must call it (see its docstring).
 Search semantics are the same on both databases: every term must occur
 somewhere in the course (AND), as a case-insensitive substring.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,22 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import (Date, Float, Integer, Select, and_, cast, event, func, literal, null, or_, select, text,
-                        union_all)
+from sqlalchemy import (
+    Date,
+    Float,
+    Integer,
+    Select,
+    and_,
+    cast,
+    event,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import joinedload
 
 from ..content_i18n import LANGS
@@ -78,9 +93,10 @@ class CatalogueQuery:
     strict: bool = field(default=False, repr=False, compare=False)
 
     @classmethod
-    def from_args(cls, args, *, strict: bool = False, default_per_page: int = 20) -> "CatalogueQuery":
+    def from_args(cls, args, *, strict: bool = False, default_per_page: int = 20) -> CatalogueQuery:
         """Read a query string. Unknown or malformed values are ignored on pages
         (strict=False) and refused with a 422 in the API (strict=True)."""
+
         def bad(field_name, message):
             if strict:
                 raise ValidationFailed(message, fields={field_name: "invalid"})
@@ -102,10 +118,12 @@ class CatalogueQuery:
         query = cls(q=_clean(args.get("q"), 200), strict=strict)
         query.page = integer("page", 1, 1, MAX_PAGE)
         query.per_page = integer("per_page", default_per_page, 1, MAX_PER_PAGE)
-        for name, allowed in (("level", {lv.value for lv in Level}),
-                              ("mode", {m.value for m in Mode}),
-                              ("language", set(LANGUAGES)),
-                              ("sort", set(SORTS))):
+        for name, allowed in (
+            ("level", {lv.value for lv in Level}),
+            ("mode", {m.value for m in Mode}),
+            ("language", set(LANGUAGES)),
+            ("sort", set(SORTS)),
+        ):
             value = _clean(args.get(name), 32)
             if value and value not in allowed:
                 bad(name, f"{name} must be one of {', '.join(sorted(allowed))}.")
@@ -123,8 +141,11 @@ class CatalogueQuery:
         query.city = _clean(args.get("city"), 100) or None
         month = _clean(args.get("month"), 7)
         if month:
-            if (re.fullmatch(r"[0-9]{4}-[0-9]{2}", month) and 1 <= int(month[5:]) <= 12
-                    and 2000 <= int(month[:4]) <= 2999):
+            if (
+                re.fullmatch(r"[0-9]{4}-[0-9]{2}", month)
+                and 1 <= int(month[5:]) <= 12
+                and 2000 <= int(month[:4]) <= 2999
+            ):
                 query.month = month
             else:
                 bad("month", "month must look like 2026-12.")
@@ -157,11 +178,20 @@ class CatalogueQuery:
     def to_args(self, **changes) -> dict:
         """The query string for this query (with changes): what links carry.
         Defaults are left out so URLs stay short."""
-        values = {"q": self.q, "category": self.category, "level": self.level, "language": self.language,
-                  "mode": self.mode, "city": self.city, "month": self.month,
-                  "open_only": "1" if self.open_only else None, "missing": self.missing, "sort": self.sort,
-                  "page": self.page,
-                  "per_page": self.per_page}
+        values = {
+            "q": self.q,
+            "category": self.category,
+            "level": self.level,
+            "language": self.language,
+            "mode": self.mode,
+            "city": self.city,
+            "month": self.month,
+            "open_only": "1" if self.open_only else None,
+            "missing": self.missing,
+            "sort": self.sort,
+            "page": self.page,
+            "per_page": self.per_page,
+        }
         values.update(changes)
         default_sort = "relevance" if values.get("q") else "next"
         if values.get("sort") == default_sort:
@@ -198,8 +228,17 @@ def stem(term: str) -> str:
     unstemmed index, so these few suffix rules serve substring search better."""
     if len(term) < 4 or not term.isascii() or not term.isalpha():
         return term
-    for suffix, replacement in (("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ches", "ch"), ("shes", "sh"),
-                                ("ing", ""), ("ed", ""), ("es", "e"), ("s", "")):
+    for suffix, replacement in (
+        ("ies", "y"),
+        ("sses", "ss"),
+        ("xes", "x"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("ing", ""),
+        ("ed", ""),
+        ("es", "e"),
+        ("s", ""),
+    ):
         if term.endswith(suffix) and not (suffix == "s" and term.endswith(("ss", "us", "is"))):
             cut = term[: len(term) - len(suffix)] + replacement
             if suffix in ("ing", "ed"):
@@ -222,6 +261,7 @@ class CourseCard:
 
 
 # --- the query -----------------------------------------------------------------
+
 
 def _today() -> date:
     return org_today()
@@ -261,9 +301,11 @@ def _sqlite_matches(terms: list[str]):
         # Weights per column: code, title, summary, description, category, trainers.
         rank = "bm25(course_search, 10.0, 6.0, 3.0, 1.0, 3.0, 3.0)"
     else:
-        rank = ("CASE WHEN code LIKE :s0 ESCAPE '\\' THEN -4 WHEN title LIKE :s0 ESCAPE '\\' THEN -3 "
-                "WHEN summary LIKE :s0 ESCAPE '\\' OR category LIKE :s0 ESCAPE '\\' "
-                "OR trainers LIKE :s0 ESCAPE '\\' THEN -2 ELSE -1 END")
+        rank = (
+            "CASE WHEN code LIKE :s0 ESCAPE '\\' THEN -4 WHEN title LIKE :s0 ESCAPE '\\' THEN -3 "
+            "WHEN summary LIKE :s0 ESCAPE '\\' OR category LIKE :s0 ESCAPE '\\' "
+            "OR trainers LIKE :s0 ESCAPE '\\' THEN -2 ELSE -1 END"
+        )
     for i, term in enumerate(short_terms):
         # One or two characters cannot use the trigram index. Alone they are
         # looked up in the short-term index (code, title, summary, category,
@@ -279,8 +321,9 @@ def _sqlite_matches(terms: list[str]):
     sql = f"SELECT rowid AS course_id, {rank} AS rank FROM course_search WHERE {' AND '.join(where)}"
     # MATERIALIZED: run the full-text match once. Left to itself, SQLite may
     # loop over courses and repeat the MATCH for each one (seconds, not ms).
-    return (text(sql).bindparams(**params).columns(course_id=Integer, rank=Float)
-            .cte("matches").prefix_with("MATERIALIZED"))
+    return (
+        text(sql).bindparams(**params).columns(course_id=Integer, rank=Float).cte("matches").prefix_with("MATERIALIZED")
+    )
 
 
 def _postgresql_matches(terms: list[str]):
@@ -300,9 +343,9 @@ def _postgresql_matches(terms: list[str]):
             f" + CASE WHEN lower(title) LIKE lower(:{name}) THEN 6 ELSE 0 END"
             f" + CASE WHEN lower(summary) LIKE lower(:{name}) THEN 3 ELSE 0 END"
             f" + CASE WHEN lower(category) LIKE lower(:{name}) THEN 3 ELSE 0 END"
-            f" + CASE WHEN lower(trainers) LIKE lower(:{name}) THEN 3 ELSE 0 END + 1)")
-    sql = (f"SELECT course_id, -({' + '.join(scores)})::float AS rank FROM course_search "
-           f"WHERE {' AND '.join(where)}")
+            f" + CASE WHEN lower(trainers) LIKE lower(:{name}) THEN 3 ELSE 0 END + 1)"
+        )
+    sql = f"SELECT course_id, -({' + '.join(scores)})::float AS rank FROM course_search WHERE {' AND '.join(where)}"
     return text(sql).bindparams(**params).columns(course_id=Integer, rank=Float).subquery("matches")
 
 
@@ -327,8 +370,11 @@ def missing_language_sql(lang: str):
 def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) -> Page:
     """One page of course cards for the query; a fixed number of SQL queries
     whatever the page size (count, page, runs, seats)."""
-    if query.strict and query.category and db.session.scalar(
-            select(Category.id).where(Category.slug == query.category)) is None:
+    if (
+        query.strict
+        and query.category
+        and db.session.scalar(select(Category.id).where(Category.slug == query.category)) is None
+    ):
         raise ValidationFailed(f"Unknown category {query.category!r}.", fields={"category": "unknown"})
 
     stmt = select(Course)
@@ -340,8 +386,9 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
         matches = _matches(terms)
         stmt = stmt.join(matches, matches.c.course_id == Course.id)
     if query.category:
-        stmt = stmt.where(Course.category_id == select(Category.id).where(
-            Category.slug == query.category).scalar_subquery())
+        stmt = stmt.where(
+            Course.category_id == select(Category.id).where(Category.slug == query.category).scalar_subquery()
+        )
     if query.level:
         stmt = stmt.where(Course.level == query.level)
     if query.language:
@@ -357,14 +404,19 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
         total, ids = _page(stmt, query, matches, run_conditions, offset, limit)
     courses: list[Course] = []
     if ids:
-        loaded = {c.id: c for c in db.session.scalars(
-            select(Course).where(Course.id.in_(ids)).options(joinedload(Course.category)))}
+        loaded = {
+            c.id: c
+            for c in db.session.scalars(select(Course).where(Course.id.in_(ids)).options(joinedload(Course.category)))
+        }
         courses = [loaded[i] for i in ids if i in loaded]
 
     cards = {c.id: CourseCard(c) for c in courses}
     if courses:
-        runs = list(db.session.scalars(select(Run).where(Run.course_id.in_(list(cards)), *run_conditions)
-                                       .order_by(Run.starts_on, Run.id)))
+        runs = list(
+            db.session.scalars(
+                select(Run).where(Run.course_id.in_(list(cards)), *run_conditions).order_by(Run.starts_on, Run.id)
+            )
+        )
         seats = seats_by_run(runs)
         for run in runs:
             cards[run.course_id].upcoming_runs.append(run)
@@ -398,14 +450,19 @@ def _page(stmt, query: CatalogueQuery, matches, run_conditions, offset: int, lim
     total = db.session.scalar(select(func.count()).select_from(counted.with_only_columns(Course.id).subquery())) or 0
     if not total or offset >= total:
         return total, []
-    rows = db.session.execute(stmt.with_only_columns(Course.id).order_by(*order, Course.id)
-                              .limit(limit).offset(offset)).all()
+    rows = db.session.execute(
+        stmt.with_only_columns(Course.id).order_by(*order, Course.id).limit(limit).offset(offset)
+    ).all()
     return total, [row.id for row in rows]
 
 
 def _upcoming(run_conditions):
-    return (select(Run.course_id.label("course_id"), func.min(Run.starts_on).label("next_on"))
-            .where(*run_conditions).group_by(Run.course_id).subquery("upcoming"))
+    return (
+        select(Run.course_id.label("course_id"), func.min(Run.starts_on).label("next_on"))
+        .where(*run_conditions)
+        .group_by(Run.course_id)
+        .subquery("upcoming")
+    )
 
 
 def _page_by_next_start(stmt, run_conditions, offset: int, limit: int) -> tuple[int, list[int]]:
@@ -420,10 +477,12 @@ def _page_by_next_start(stmt, run_conditions, offset: int, limit: int) -> tuple[
     upcoming = _upcoming(run_conditions)
     dated = stmt.join(upcoming, upcoming.c.course_id == Course.id)
     undated = stmt.where(~select(Run.id).where(Run.course_id == Course.id, *run_conditions).exists())
-    total, with_dates = db.session.execute(select(
-        select(func.count()).select_from(stmt.with_only_columns(Course.id).subquery()).scalar_subquery(),
-        select(func.count()).select_from(dated.with_only_columns(Course.id).subquery()).scalar_subquery(),
-    )).one()
+    total, with_dates = db.session.execute(
+        select(
+            select(func.count()).select_from(stmt.with_only_columns(Course.id).subquery()).scalar_subquery(),
+            select(func.count()).select_from(dated.with_only_columns(Course.id).subquery()).scalar_subquery(),
+        )
+    ).one()
     total, with_dates = total or 0, with_dates or 0
     if not total or offset >= total:
         return total, []
@@ -431,15 +490,33 @@ def _page_by_next_start(stmt, run_conditions, offset: int, limit: int) -> tuple[
     undated_offset, undated_limit = max(0, offset - with_dates), limit - dated_limit
     parts: list[Select[Any]] = []
     if dated_limit:
-        parts.append(dated.with_only_columns(Course.id.label("id"), literal(0).label("part"),
-                                             upcoming.c.next_on.label("next_on"), Course.title.label("title"))
-                     .order_by(upcoming.c.next_on, Course.title, Course.id)
-                     .limit(dated_limit).offset(dated_offset).subquery().select())
+        parts.append(
+            dated.with_only_columns(
+                Course.id.label("id"),
+                literal(0).label("part"),
+                upcoming.c.next_on.label("next_on"),
+                Course.title.label("title"),
+            )
+            .order_by(upcoming.c.next_on, Course.title, Course.id)
+            .limit(dated_limit)
+            .offset(dated_offset)
+            .subquery()
+            .select()
+        )
     if undated_limit:
-        parts.append(undated.with_only_columns(Course.id.label("id"), literal(1).label("part"),
-                                               cast(null(), Date).label("next_on"), Course.title.label("title"))
-                     .order_by(Course.title, Course.id)
-                     .limit(undated_limit).offset(undated_offset).subquery().select())
+        parts.append(
+            undated.with_only_columns(
+                Course.id.label("id"),
+                literal(1).label("part"),
+                cast(null(), Date).label("next_on"),
+                Course.title.label("title"),
+            )
+            .order_by(Course.title, Course.id)
+            .limit(undated_limit)
+            .offset(undated_offset)
+            .subquery()
+            .select()
+        )
     both = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("page")
     # The outer sort repeats each part's order over at most two pages of rows.
     rows = db.session.execute(select(both.c.id).order_by(both.c.part, both.c.next_on, both.c.title, both.c.id)).all()
@@ -459,14 +536,29 @@ class Facets:
 def catalogue_facets(*, include_unpublished: bool = False) -> Facets:
     """What the filter sidebar offers: categories with their course counts,
     the cities of upcoming runs, and the next twelve months (two queries)."""
-    visible = [Course.archived.is_(False)] if include_unpublished else [
-        Course.published.is_(True), Course.archived.is_(False)]
+    visible = (
+        [Course.archived.is_(False)]
+        if include_unpublished
+        else [Course.published.is_(True), Course.archived.is_(False)]
+    )
     rows = db.session.execute(
-        select(Category, func.count(Course.id)).join(Course, and_(Course.category_id == Category.id, *visible))
-        .group_by(Category.id).order_by(Category.name)).all()
-    cities = sorted({c for c in db.session.scalars(
-        select(Run.city).where(Run.status == RunStatus.open.value, Run.ends_on >= _today(), Run.city != "")
-        .distinct().limit(200)) if c})
+        select(Category, func.count(Course.id))
+        .join(Course, and_(Course.category_id == Category.id, *visible))
+        .group_by(Category.id)
+        .order_by(Category.name)
+    ).all()
+    cities = sorted(
+        {
+            c
+            for c in db.session.scalars(
+                select(Run.city)
+                .where(Run.status == RunStatus.open.value, Run.ends_on >= _today(), Run.city != "")
+                .distinct()
+                .limit(200)
+            )
+            if c
+        }
+    )
     today = _today()
     months = []
     year, month = today.year, today.month
@@ -493,6 +585,7 @@ _TRANSLATED_COLUMNS = ", title_translation, summary_translation, description_tra
 
 def _bilingual(connection) -> bool:
     from sqlalchemy import inspect
+
     return "title_translation" in {c["name"] for c in inspect(connection).get_columns("courses")}
 
 
@@ -525,60 +618,88 @@ _SQLITE_SHORT_DOC = "lower(code || ' ' || title || ' ' || summary || ' ' || cate
 
 
 def _sqlite_grams(course_ids_sql: str) -> str:
-    docs = (f"(SELECT course_id, {_SQLITE_SHORT_DOC} AS doc FROM course_search_source "
-            f"WHERE course_id IN ({course_ids_sql}))")
-    return (f"DELETE FROM course_search_grams WHERE course_id IN ({course_ids_sql});\n"
-            f"  INSERT OR IGNORE INTO course_search_grams(gram, course_id) "
-            f"SELECT DISTINCT substr(d.doc, p.i, 2), d.course_id FROM {docs} d "
-            f"JOIN course_search_positions p ON p.i < length(d.doc) WHERE instr(substr(d.doc, p.i, 2), ' ') = 0;\n"
-            f"  INSERT OR IGNORE INTO course_search_grams(gram, course_id) "
-            f"SELECT DISTINCT substr(d.doc, p.i, 1), d.course_id FROM {docs} d "
-            f"JOIN course_search_positions p ON p.i <= length(d.doc) WHERE substr(d.doc, p.i, 1) <> ' ';")
+    docs = (
+        f"(SELECT course_id, {_SQLITE_SHORT_DOC} AS doc FROM course_search_source "
+        f"WHERE course_id IN ({course_ids_sql}))"
+    )
+    return (
+        f"DELETE FROM course_search_grams WHERE course_id IN ({course_ids_sql});\n"
+        f"  INSERT OR IGNORE INTO course_search_grams(gram, course_id) "
+        f"SELECT DISTINCT substr(d.doc, p.i, 2), d.course_id FROM {docs} d "
+        f"JOIN course_search_positions p ON p.i < length(d.doc) WHERE instr(substr(d.doc, p.i, 2), ' ') = 0;\n"
+        f"  INSERT OR IGNORE INTO course_search_grams(gram, course_id) "
+        f"SELECT DISTINCT substr(d.doc, p.i, 1), d.course_id FROM {docs} d "
+        f"JOIN course_search_positions p ON p.i <= length(d.doc) WHERE substr(d.doc, p.i, 1) <> ' ';"
+    )
 
 
 def _sqlite_refresh(course_ids_sql: str) -> str:
-    return (f"DELETE FROM course_search WHERE rowid IN ({course_ids_sql});\n"
-            f"  INSERT INTO course_search(rowid, {_SQLITE_COLUMNS}) SELECT course_id, {_SQLITE_COLUMNS} "
-            f"FROM course_search_source WHERE course_id IN ({course_ids_sql});\n  "
-            + _sqlite_grams(course_ids_sql))
+    return (
+        f"DELETE FROM course_search WHERE rowid IN ({course_ids_sql});\n"
+        f"  INSERT INTO course_search(rowid, {_SQLITE_COLUMNS}) SELECT course_id, {_SQLITE_COLUMNS} "
+        f"FROM course_search_source WHERE course_id IN ({course_ids_sql});\n  " + _sqlite_grams(course_ids_sql)
+    )
 
 
 def _sqlite_triggers(bilingual: bool) -> dict:
     translated = _TRANSLATED_COLUMNS if bilingual else ""
-    return {**_SQLITE_TRIGGERS, "course_search_courses_au": (
-        f"AFTER UPDATE OF code, title, summary, description{translated}, category_id ON courses",
-        _sqlite_refresh("SELECT OLD.id UNION SELECT NEW.id"))}
+    return {
+        **_SQLITE_TRIGGERS,
+        "course_search_courses_au": (
+            f"AFTER UPDATE OF code, title, summary, description{translated}, category_id ON courses",
+            _sqlite_refresh("SELECT OLD.id UNION SELECT NEW.id"),
+        ),
+    }
 
 
 _SQLITE_TRIGGERS = {
     "course_search_courses_ai": ("AFTER INSERT ON courses", _sqlite_refresh("SELECT NEW.id")),
-    "course_search_courses_au": ("AFTER UPDATE OF code, title, summary, description, category_id ON courses",
-                                 _sqlite_refresh("SELECT OLD.id UNION SELECT NEW.id")),
-    "course_search_courses_ad": ("AFTER DELETE ON courses", "DELETE FROM course_search WHERE rowid = OLD.id;\n"
-                                 "  DELETE FROM course_search_grams WHERE course_id = OLD.id;"),
-    "course_search_categories_au": ("AFTER UPDATE OF name, name_zh, slug ON categories",
-                                    _sqlite_refresh("SELECT id FROM courses WHERE category_id = NEW.id")),
-    "course_search_run_trainers_ai": ("AFTER INSERT ON run_trainers",
-                                      _sqlite_refresh("SELECT course_id FROM runs WHERE id = NEW.run_id")),
-    "course_search_run_trainers_ad": ("AFTER DELETE ON run_trainers",
-                                      _sqlite_refresh("SELECT course_id FROM runs WHERE id = OLD.run_id")),
-    "course_search_runs_au": ("AFTER UPDATE OF course_id ON runs",
-                              _sqlite_refresh("SELECT OLD.course_id UNION SELECT NEW.course_id")),
+    "course_search_courses_au": (
+        "AFTER UPDATE OF code, title, summary, description, category_id ON courses",
+        _sqlite_refresh("SELECT OLD.id UNION SELECT NEW.id"),
+    ),
+    "course_search_courses_ad": (
+        "AFTER DELETE ON courses",
+        "DELETE FROM course_search WHERE rowid = OLD.id;\n  DELETE FROM course_search_grams WHERE course_id = OLD.id;",
+    ),
+    "course_search_categories_au": (
+        "AFTER UPDATE OF name, name_zh, slug ON categories",
+        _sqlite_refresh("SELECT id FROM courses WHERE category_id = NEW.id"),
+    ),
+    "course_search_run_trainers_ai": (
+        "AFTER INSERT ON run_trainers",
+        _sqlite_refresh("SELECT course_id FROM runs WHERE id = NEW.run_id"),
+    ),
+    "course_search_run_trainers_ad": (
+        "AFTER DELETE ON run_trainers",
+        _sqlite_refresh("SELECT course_id FROM runs WHERE id = OLD.run_id"),
+    ),
+    "course_search_runs_au": (
+        "AFTER UPDATE OF course_id ON runs",
+        _sqlite_refresh("SELECT OLD.course_id UNION SELECT NEW.course_id"),
+    ),
     "course_search_runs_ad": ("AFTER DELETE ON runs", _sqlite_refresh("SELECT OLD.course_id")),
-    "course_search_users_au": ("AFTER UPDATE OF display_name ON users", _sqlite_refresh(
-        "SELECT r.course_id FROM runs r JOIN run_trainers rt ON rt.run_id = r.id WHERE rt.user_id = NEW.id")),
+    "course_search_users_au": (
+        "AFTER UPDATE OF display_name ON users",
+        _sqlite_refresh(
+            "SELECT r.course_id FROM runs r JOIN run_trainers rt ON rt.run_id = r.id WHERE rt.user_id = NEW.id"
+        ),
+    ),
 }
 
 
 def _install_sqlite(connection) -> None:
     run = connection.exec_driver_sql
-    run("CREATE VIRTUAL TABLE IF NOT EXISTS course_search USING fts5("
-        f"{_SQLITE_COLUMNS}, tokenize = 'trigram')")
-    run("CREATE TABLE IF NOT EXISTS course_search_grams (gram TEXT NOT NULL, course_id INTEGER NOT NULL, "
-        "PRIMARY KEY (gram, course_id)) WITHOUT ROWID")
+    run(f"CREATE VIRTUAL TABLE IF NOT EXISTS course_search USING fts5({_SQLITE_COLUMNS}, tokenize = 'trigram')")
+    run(
+        "CREATE TABLE IF NOT EXISTS course_search_grams (gram TEXT NOT NULL, course_id INTEGER NOT NULL, "
+        "PRIMARY KEY (gram, course_id)) WITHOUT ROWID"
+    )
     run("CREATE TABLE IF NOT EXISTS course_search_positions (i INTEGER PRIMARY KEY)")
-    run(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {GRAM_POSITIONS}) "
-        "INSERT OR IGNORE INTO course_search_positions(i) SELECT i FROM n")
+    run(
+        f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {GRAM_POSITIONS}) "
+        "INSERT OR IGNORE INTO course_search_positions(i) SELECT i FROM n"
+    )
     run("DROP VIEW IF EXISTS course_search_source")
     bilingual = _bilingual(connection)
     run(_sqlite_source(bilingual))
@@ -590,8 +711,10 @@ def _install_sqlite(connection) -> None:
 
 def _rebuild_sqlite(connection) -> None:
     connection.exec_driver_sql("DELETE FROM course_search")
-    connection.exec_driver_sql(f"INSERT INTO course_search(rowid, {_SQLITE_COLUMNS}) "
-                               f"SELECT course_id, {_SQLITE_COLUMNS} FROM course_search_source")
+    connection.exec_driver_sql(
+        f"INSERT INTO course_search(rowid, {_SQLITE_COLUMNS}) "
+        f"SELECT course_id, {_SQLITE_COLUMNS} FROM course_search_source"
+    )
     for statement in _sqlite_grams("SELECT id FROM courses").split(";\n"):
         connection.exec_driver_sql(statement.strip().rstrip(";"))
 
@@ -667,8 +790,11 @@ _PG_STATEMENTS = [
 ]
 
 _PG_TRIGGERS = {
-    "course_search_courses": ("AFTER INSERT OR UPDATE OF code, title, summary, description{translated}, category_id",
-                              "courses", "course_search_on_course"),
+    "course_search_courses": (
+        "AFTER INSERT OR UPDATE OF code, title, summary, description{translated}, category_id",
+        "courses",
+        "course_search_on_course",
+    ),
     "course_search_categories": ("AFTER UPDATE OF name, name_zh, slug", "categories", "course_search_on_category"),
     "course_search_run_trainers": ("AFTER INSERT OR DELETE", "run_trainers", "course_search_on_run_trainer"),
     "course_search_runs": ("AFTER UPDATE OF course_id OR DELETE", "runs", "course_search_on_run"),
@@ -686,8 +812,9 @@ def _install_postgresql(connection) -> None:
     for name, (when, table, function) in _PG_TRIGGERS.items():
         when = when.replace("{translated}", _TRANSLATED_COLUMNS if bilingual else "")
         connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-        connection.exec_driver_sql(f"CREATE TRIGGER {name} {when} ON {table} "
-                                   f"FOR EACH ROW EXECUTE FUNCTION {function}()")
+        connection.exec_driver_sql(
+            f"CREATE TRIGGER {name} {when} ON {table} FOR EACH ROW EXECUTE FUNCTION {function}()"
+        )
     _rebuild_postgresql(connection)
 
 
@@ -735,8 +862,13 @@ def uninstall_search_support(connection) -> None:
         connection.exec_driver_sql("DROP TABLE IF EXISTS course_search_grams")
         connection.exec_driver_sql("DROP TABLE IF EXISTS course_search")
         connection.exec_driver_sql("DROP VIEW IF EXISTS course_search_source")
-        for function in ("course_search_on_course", "course_search_on_category", "course_search_on_run_trainer",
-                         "course_search_on_run", "course_search_on_user"):
+        for function in (
+            "course_search_on_course",
+            "course_search_on_category",
+            "course_search_on_run_trainer",
+            "course_search_on_run",
+            "course_search_on_user",
+        ):
             connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {function}()")
         connection.exec_driver_sql("DROP FUNCTION IF EXISTS course_search_refresh(integer[])")
 

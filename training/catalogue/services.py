@@ -1,23 +1,24 @@
 """Catalogue: courses, runs and meetings, and the rules that keep them possible."""
+
 from __future__ import annotations
 
 import re
-from flask_babel import gettext as _
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from .. import content_i18n
 from ..accounts.models import User
 from ..audit import record
 from ..enrolment.models import SEAT_STATUSES, Enrolment, EnrolmentStatus
-from .. import content_i18n
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus, run_trainers
 from ..transactions import unit_of_work
+from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus, run_trainers
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 LANGUAGES = ("en", "zh", "en+zh", "de")
@@ -31,8 +32,15 @@ YEARS = range(1970, 2201)
 
 def _check_year(value, field: str):
     if value.year not in YEARS:
-        raise ValidationFailed(_("%(field)s must lie between the years %(first)s and %(last)s.", field=field,
-                                 first=YEARS[0], last=YEARS[-1]), fields={field: "out of range"})
+        raise ValidationFailed(
+            _(
+                "%(field)s must lie between the years %(first)s and %(last)s.",
+                field=field,
+                first=YEARS[0],
+                last=YEARS[-1],
+            ),
+            fields={field: "out of range"},
+        )
     return value
 
 
@@ -42,7 +50,9 @@ def parse_date(value, field: str) -> date:
     try:
         parsed = date.fromisoformat(str(value))
     except (TypeError, ValueError):
-        raise ValidationFailed(_("%(field)s must be a date like 2026-03-01.", field=field), fields={field: "invalid date"}) from None
+        raise ValidationFailed(
+            _("%(field)s must be a date like 2026-03-01.", field=field), fields={field: "invalid date"}
+        ) from None
     return _check_year(parsed, field)
 
 
@@ -54,8 +64,10 @@ def parse_datetime(value, field: str, tz: ZoneInfo | None = None) -> datetime:
         try:
             parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except (TypeError, ValueError):
-            raise ValidationFailed(_("%(field)s must be an ISO 8601 date-time with offset, like 2026-03-01T09:00:00+08:00.", field=field),
-                                   fields={field: "invalid datetime"}) from None
+            raise ValidationFailed(
+                _("%(field)s must be an ISO 8601 date-time with offset, like 2026-03-01T09:00:00+08:00.", field=field),
+                fields={field: "invalid datetime"},
+            ) from None
     if parsed.tzinfo is None:
         if tz is None:
             raise ValidationFailed(_("%(field)s needs a UTC offset.", field=field), fields={field: "offset required"})
@@ -70,8 +82,10 @@ def parse_timezone(name: str | None) -> str:
             raise ZoneInfoNotFoundError(name)
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed(_("Unknown time zone %(name)s; use an IANA name like Asia/Shanghai.", name=name),
-                               fields={"timezone": "unknown"}) from None
+        raise ValidationFailed(
+            _("Unknown time zone %(name)s; use an IANA name like Asia/Shanghai.", name=name),
+            fields={"timezone": "unknown"},
+        ) from None
     return name
 
 
@@ -83,9 +97,14 @@ def _int(value, field: str, *, minimum: int = 0, maximum: int = 100000) -> int:
         if isinstance(value, float) and value != number:
             raise ValueError
     except (TypeError, ValueError):
-        raise ValidationFailed(_("%(field)s must be a whole number.", field=field), fields={field: "not an integer"}) from None
+        raise ValidationFailed(
+            _("%(field)s must be a whole number.", field=field), fields={field: "not an integer"}
+        ) from None
     if not minimum <= number <= maximum:
-        raise ValidationFailed(_("%(field)s must be between %(minimum)s and %(maximum)s.", field=field, minimum=minimum, maximum=maximum), fields={field: "out of range"})
+        raise ValidationFailed(
+            _("%(field)s must be between %(minimum)s and %(maximum)s.", field=field, minimum=minimum, maximum=maximum),
+            fields={field: "out of range"},
+        )
     return number
 
 
@@ -98,11 +117,15 @@ def _text(value, field: str, *, max_length: int, required: bool = False) -> str:
     if required and not value:
         raise ValidationFailed(_("%(field)s is required.", field=field), fields={field: "required"})
     if len(value) > max_length:
-        raise ValidationFailed(_("%(field)s is longer than %(max_length)s characters.", field=field, max_length=max_length), fields={field: "too long"})
+        raise ValidationFailed(
+            _("%(field)s is longer than %(max_length)s characters.", field=field, max_length=max_length),
+            fields={field: "too long"},
+        )
     return value
 
 
 # --- courses ---------------------------------------------------------------
+
 
 def get_course(course_id: int) -> Course:
     course = db.session.get(Course, course_id)
@@ -116,8 +139,9 @@ def category_by_slug_or_name(value: str | None) -> Category | None:
         return None
     value = value.strip()
     slug = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-") or value
-    category = db.session.scalar(select(Category).where(
-        (Category.slug == slug) | (Category.name == value) | (Category.name_zh == value)))
+    category = db.session.scalar(
+        select(Category).where((Category.slug == slug) | (Category.name == value) | (Category.name_zh == value))
+    )
     if category is None:
         category = Category(slug=slug[:64], name=value[:120])
         db.session.add(category)
@@ -125,25 +149,56 @@ def category_by_slug_or_name(value: str | None) -> Category | None:
     return category
 
 
-COURSE_FIELDS = ("code", "title", "summary", "description", "outcomes", "prerequisites", "audience",
-                 "category", "level", "hours", "language", "min_attendance_pct", "excused_counts",
-                 "weight_by_length", "pass_mark", "validity_months", "auto_issue", "published",
-                 "prerequisite_course_id", "original_language", "title_i18n", "summary_i18n",
-                 "description_i18n", "outcomes_i18n", "prerequisites_i18n", "audience_i18n")
-COURSE_TEXT_LIMITS = {"title": 200, "summary": 500, "description": 50000, "outcomes": 20000,
-                      "prerequisites": 20000, "audience": 20000}
+COURSE_FIELDS = (
+    "code",
+    "title",
+    "summary",
+    "description",
+    "outcomes",
+    "prerequisites",
+    "audience",
+    "category",
+    "level",
+    "hours",
+    "language",
+    "min_attendance_pct",
+    "excused_counts",
+    "weight_by_length",
+    "pass_mark",
+    "validity_months",
+    "auto_issue",
+    "published",
+    "prerequisite_course_id",
+    "original_language",
+    "title_i18n",
+    "summary_i18n",
+    "description_i18n",
+    "outcomes_i18n",
+    "prerequisites_i18n",
+    "audience_i18n",
+)
+COURSE_TEXT_LIMITS = {
+    "title": 200,
+    "summary": 500,
+    "description": 50000,
+    "outcomes": 20000,
+    "prerequisites": 20000,
+    "audience": 20000,
+}
 
 
 def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
     if creating or "code" in data:
         code = _text(data.get("code"), "code", max_length=32, required=True)
         if not CODE_RE.match(code):
-            raise ValidationFailed(_("code may hold letters, digits, dot, dash and underscore only."),
-                                   fields={"code": "invalid"})
+            raise ValidationFailed(
+                _("code may hold letters, digits, dot, dash and underscore only."), fields={"code": "invalid"}
+            )
         clash = db.session.scalar(select(Course.id).where(func.lower(Course.code) == code.lower()))
         if clash is not None and clash != course.id:
-            raise Conflict(_("A course with code %(code)s already exists.", code=code), code="code_taken",
-                           fields={"code": "taken"})
+            raise Conflict(
+                _("A course with code %(code)s already exists.", code=code), code="code_taken", fields={"code": "taken"}
+            )
         course.code = code
     # Title, summary, description, outcomes, prerequisites, audience: in both languages.
     content_i18n.apply_texts(course, data, COURSE_TEXT_LIMITS, creating=creating)
@@ -167,7 +222,9 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
     if "language" in data or creating:
         language = data.get("language") or "en"
         if language not in LANGUAGES:
-            raise ValidationFailed(_("language must be one of %(value)s.", value=', '.join(LANGUAGES)), fields={"language": "unknown"})
+            raise ValidationFailed(
+                _("language must be one of %(value)s.", value=", ".join(LANGUAGES)), fields={"language": "unknown"}
+            )
         course.language = language
     if "min_attendance_pct" in data or creating:
         value = data.get("min_attendance_pct")
@@ -175,9 +232,15 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
     for field in ("pass_mark", "validity_months"):
         if field in data:
             value = data.get(field)
-            setattr(course, field, None if value in (None, "") else
-                    _int(value, field, minimum=0 if field == "pass_mark" else 1,
-                         maximum=100 if field == "pass_mark" else 600))
+            setattr(
+                course,
+                field,
+                None
+                if value in (None, "")
+                else _int(
+                    value, field, minimum=0 if field == "pass_mark" else 1, maximum=100 if field == "pass_mark" else 600
+                ),
+            )
     for field in ("excused_counts", "weight_by_length", "auto_issue", "published"):
         if field in data:
             setattr(course, field, bool(data[field]))
@@ -190,8 +253,9 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
         else:
             prereq = db.session.get(Course, _int(value, "prerequisite_course_id", minimum=1, maximum=2**31))
             if prereq is None or prereq.id == course.id:
-                raise ValidationFailed(_("The prerequisite course does not exist."),
-                                       fields={"prerequisite_course_id": "unknown"})
+                raise ValidationFailed(
+                    _("The prerequisite course does not exist."), fields={"prerequisite_course_id": "unknown"}
+                )
             course.prerequisite_course_id = prereq.id
 
 
@@ -226,6 +290,7 @@ def archive_course(actor, course: Course) -> Course:
 
 # --- runs --------------------------------------------------------------------
 
+
 def get_run(run_id: int, *, lock: bool = False) -> Run:
     stmt = select(Run).where(Run.id == run_id)
     if lock:
@@ -251,8 +316,14 @@ def lock_run(run: Run) -> Run:
 def confirmed_count(run_id: int) -> int:
     """Seats held in the run: confirmed trainees and seats on offer (an
     offered seat is kept for its trainee until the offer ends)."""
-    return db.session.scalar(select(func.count()).select_from(Enrolment).where(
-        Enrolment.run_id == run_id, Enrolment.status.in_(SEAT_STATUSES))) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Enrolment)
+            .where(Enrolment.run_id == run_id, Enrolment.status.in_(SEAT_STATUSES))
+        )
+        or 0
+    )
 
 
 def confirmed_counts(run_ids) -> dict[int, int]:
@@ -260,9 +331,11 @@ def confirmed_counts(run_ids) -> dict[int, int]:
     run_ids = list(run_ids)
     if not run_ids:
         return {}
-    rows = db.session.execute(select(Enrolment.run_id, func.count()).where(
-        Enrolment.run_id.in_(run_ids), Enrolment.status.in_(SEAT_STATUSES)
-    ).group_by(Enrolment.run_id))
+    rows = db.session.execute(
+        select(Enrolment.run_id, func.count())
+        .where(Enrolment.run_id.in_(run_ids), Enrolment.status.in_(SEAT_STATUSES))
+        .group_by(Enrolment.run_id)
+    )
     counts = {run_id: 0 for run_id in run_ids}
     counts.update({run_id: n for run_id, n in rows})
     return counts
@@ -276,11 +349,12 @@ def confirmed_counts(run_ids) -> dict[int, int]:
 # company's confirmed trainees are held back from the public. Every page, the
 # API, enrolment and imports ask here; nobody computes seats another way.
 
+
 @dataclass(frozen=True)
 class RunSeats:
     capacity: int
     confirmed: int
-    reserved: dict[int, int]   # company id -> reserved seats the company has not used yet
+    reserved: dict[int, int]  # company id -> reserved seats the company has not used yet
     overflow: dict[int, bool]  # company id -> may the company also take public seats
 
     @property
@@ -301,20 +375,31 @@ def unused_reserved(run_ids) -> tuple[dict[int, dict[int, int]], dict[int, dict[
     """Per run: {company: unused reserved seats} and {company: overflow}, of
     the allocations still held, in at most two queries."""
     from .models import SeatAllocation
+
     run_ids = list(run_ids)
     reserved: dict[int, dict[int, int]] = {r: {} for r in run_ids}
     overflow: dict[int, dict[int, bool]] = {r: {} for r in run_ids}
     if not run_ids:
         return reserved, overflow
-    allocations = db.session.execute(select(
-        SeatAllocation.run_id, SeatAllocation.company_id, SeatAllocation.seats, SeatAllocation.overflow).where(
-        SeatAllocation.run_id.in_(run_ids), SeatAllocation.released_at.is_(None))).all()
+    allocations = db.session.execute(
+        select(SeatAllocation.run_id, SeatAllocation.company_id, SeatAllocation.seats, SeatAllocation.overflow).where(
+            SeatAllocation.run_id.in_(run_ids), SeatAllocation.released_at.is_(None)
+        )
+    ).all()
     if not allocations:
         return reserved, overflow
-    used = {(r, c): n for r, c, n in db.session.execute(
-        select(Enrolment.run_id, Enrolment.company_id, func.count()).where(
-            Enrolment.run_id.in_({a.run_id for a in allocations}), Enrolment.company_id.is_not(None),
-            Enrolment.status.in_(SEAT_STATUSES)).group_by(Enrolment.run_id, Enrolment.company_id))}
+    used = {
+        (r, c): n
+        for r, c, n in db.session.execute(
+            select(Enrolment.run_id, Enrolment.company_id, func.count())
+            .where(
+                Enrolment.run_id.in_({a.run_id for a in allocations}),
+                Enrolment.company_id.is_not(None),
+                Enrolment.status.in_(SEAT_STATUSES),
+            )
+            .group_by(Enrolment.run_id, Enrolment.company_id)
+        )
+    }
     for run_id, company_id, seats, may_overflow in allocations:
         reserved[run_id][company_id] = max(seats - used.get((run_id, company_id), 0), 0)
         overflow[run_id][company_id] = bool(may_overflow)
@@ -343,17 +428,33 @@ def public_seats_left_sql():
     """``seats_left`` as an SQL expression over ``Run`` (filters such as "open
     seats only"): capacity minus confirmed minus unused reserved seats."""
     from sqlalchemy import case
+
     from .models import SeatAllocation
-    confirmed = (select(func.count()).select_from(Enrolment)
-                 .where(Enrolment.run_id == Run.id, Enrolment.status.in_(SEAT_STATUSES))
-                 .correlate(Run).scalar_subquery())
-    used = (select(func.count()).select_from(Enrolment).where(
-        Enrolment.run_id == SeatAllocation.run_id, Enrolment.company_id == SeatAllocation.company_id,
-        Enrolment.status.in_(SEAT_STATUSES)).correlate(SeatAllocation).scalar_subquery())
-    held = (select(func.coalesce(func.sum(case((SeatAllocation.seats > used, SeatAllocation.seats - used),
-                                               else_=0)), 0))
-            .where(SeatAllocation.run_id == Run.id, SeatAllocation.released_at.is_(None))
-            .correlate(Run).scalar_subquery())
+
+    confirmed = (
+        select(func.count())
+        .select_from(Enrolment)
+        .where(Enrolment.run_id == Run.id, Enrolment.status.in_(SEAT_STATUSES))
+        .correlate(Run)
+        .scalar_subquery()
+    )
+    used = (
+        select(func.count())
+        .select_from(Enrolment)
+        .where(
+            Enrolment.run_id == SeatAllocation.run_id,
+            Enrolment.company_id == SeatAllocation.company_id,
+            Enrolment.status.in_(SEAT_STATUSES),
+        )
+        .correlate(SeatAllocation)
+        .scalar_subquery()
+    )
+    held = (
+        select(func.coalesce(func.sum(case((SeatAllocation.seats > used, SeatAllocation.seats - used), else_=0)), 0))
+        .where(SeatAllocation.run_id == Run.id, SeatAllocation.released_at.is_(None))
+        .correlate(Run)
+        .scalar_subquery()
+    )
     return Run.capacity - confirmed - held
 
 
@@ -363,7 +464,9 @@ def seats_by_run(runs, confirmed: dict[int, int] | None = None) -> dict[int, int
     runs = list(runs)
     if not runs:
         return {}
-    rows = dict(db.session.execute(select(Run.id, public_seats_left_sql()).where(Run.id.in_([r.id for r in runs]))).all())
+    rows = dict(
+        db.session.execute(select(Run.id, public_seats_left_sql()).where(Run.id.in_([r.id for r in runs]))).all()
+    )
     return {r.id: max(int(rows.get(r.id) or 0), 0) for r in runs}
 
 
@@ -371,17 +474,22 @@ def _trainers_by_email(emails) -> list[User]:
     if emails is None:
         return []
     if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
-        raise ValidationFailed(_("trainer_emails must be a list of e-mail addresses."),
-                               fields={"trainer_emails": "invalid"})
+        raise ValidationFailed(
+            _("trainer_emails must be a list of e-mail addresses."), fields={"trainer_emails": "invalid"}
+        )
     wanted = {e.strip().lower() for e in emails if e.strip()}
     trainers = list(db.session.scalars(select(User).where(User.email.in_(wanted))))
     found = {t.email for t in trainers}
     missing = sorted(wanted - found)
     if missing:
-        raise ValidationFailed(_("No user with e-mail %(value)s.", value=', '.join(missing)), fields={"trainer_emails": "unknown"})
+        raise ValidationFailed(
+            _("No user with e-mail %(value)s.", value=", ".join(missing)), fields={"trainer_emails": "unknown"}
+        )
     not_trainers = sorted(t.email for t in trainers if t.role not in ("trainer", "admin"))
     if not_trainers:
-        raise ValidationFailed(_("%(value)s is not a trainer.", value=', '.join(not_trainers)), fields={"trainer_emails": "not a trainer"})
+        raise ValidationFailed(
+            _("%(value)s is not a trainer.", value=", ".join(not_trainers)), fields={"trainer_emails": "not a trainer"}
+        )
     return trainers
 
 
@@ -399,7 +507,9 @@ def _parse_meetings(items, tz: ZoneInfo) -> list[tuple[datetime, datetime, str]]
         starts = parse_datetime(item.get("starts_at"), f"meetings[{i}].starts_at", tz)
         ends = parse_datetime(item.get("ends_at"), f"meetings[{i}].ends_at", tz)
         if ends <= starts:
-            raise ValidationFailed(_("meetings[%(i)s] ends before it starts.", i=i), fields={"meetings": "times out of order"})
+            raise ValidationFailed(
+                _("meetings[%(i)s] ends before it starts.", i=i), fields={"meetings": "times out of order"}
+            )
         if ends - starts > timedelta(hours=24):
             raise ValidationFailed(_("meetings[%(i)s] lasts more than 24 hours.", i=i), fields={"meetings": "too long"})
         title = _text(item.get("title"), f"meetings[{i}].title", max_length=200)
@@ -413,7 +523,9 @@ def _check_meetings_inside(run: Run, meetings) -> None:
         if starts.astimezone(tz).date() < run.starts_on or ends.astimezone(tz).date() > run.ends_on:
             raise ValidationFailed(
                 f"A meeting on {starts.astimezone(tz):%Y-%m-%d %H:%M} lies outside the run's dates "
-                f"({run.starts_on} to {run.ends_on}).", fields={"meetings": "outside the run"})
+                f"({run.starts_on} to {run.ends_on}).",
+                fields={"meetings": "outside the run"},
+            )
 
 
 def run_end(run: Run) -> datetime:
@@ -428,9 +540,24 @@ def run_start(run: Run) -> datetime:
     return datetime.combine(run.starts_on, time(0, 0), tzinfo=run.tz)
 
 
-RUN_FIELDS = ("starts_on", "ends_on", "capacity", "timezone", "location", "city", "mode",
-              "enrol_deadline", "cancel_cutoff", "requires_approval", "status", "notes", "trainer_emails",
-              "original_language", "location_i18n", "notes_i18n")
+RUN_FIELDS = (
+    "starts_on",
+    "ends_on",
+    "capacity",
+    "timezone",
+    "location",
+    "city",
+    "mode",
+    "enrol_deadline",
+    "cancel_cutoff",
+    "requires_approval",
+    "status",
+    "notes",
+    "trainer_emails",
+    "original_language",
+    "location_i18n",
+    "notes_i18n",
+)
 RUN_TEXT_LIMITS = {"location": 300, "notes": 5000}
 
 
@@ -468,8 +595,9 @@ def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
         if status not in {s.value for s in RunStatus}:
             raise ValidationFailed(_("status must be draft, open, closed or cancelled."), fields={"status": "unknown"})
         if status == RunStatus.cancelled.value and run.status != RunStatus.cancelled.value and not creating:
-            raise ValidationFailed(_("Cancel a run with its own action, which tells every trainee."),
-                                   fields={"status": "use cancel"})
+            raise ValidationFailed(
+                _("Cancel a run with its own action, which tells every trainee."), fields={"status": "use cancel"}
+            )
         run.status = status
     if "trainer_emails" in data or creating:
         run.trainers = _trainers_by_email(data.get("trainer_emails") or [])
@@ -477,8 +605,9 @@ def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
 
 def _check_deadline(run: Run) -> None:
     if run.enrol_deadline is not None and run.enrol_deadline > run_end(run):
-        raise ValidationFailed(_("The enrolment deadline can be at most the end of the run."),
-                               fields={"enrol_deadline": "after the run"})
+        raise ValidationFailed(
+            _("The enrolment deadline can be at most the end of the run."), fields={"enrol_deadline": "after the run"}
+        )
 
 
 @unit_of_work
@@ -489,8 +618,10 @@ def create_run(actor, course: Course, data: dict) -> Run:
     if data.get("original_language") is None:
         # Unless told: the language the location is written in, else the course's original.
         typed = " ".join(str(data.get(k) or "") for k in ("location", "notes"))
-        data = {**data, "original_language": content_i18n.detect_language(
-            typed, content_i18n.original_language(course))}
+        data = {
+            **data,
+            "original_language": content_i18n.detect_language(typed, content_i18n.original_language(course)),
+        }
     with db.session.no_autoflush:
         _apply_run(run, data, creating=True)
         meetings = _parse_meetings(data.get("meetings"), run.tz)
@@ -510,14 +641,17 @@ def update_run(actor, run_id: int, data: dict) -> Run:
     """Edit a run; capacity never drops below the confirmed trainees, and added
     seats promote the waitlist in the same transaction."""
     from ..enrolment.services import promote_waitlist
+
     run = get_run(run_id, lock=True)
     if run.status == RunStatus.cancelled.value:
         raise Conflict(_("This run is cancelled and can no longer be changed."), code="run_cancelled")
     _apply_run(run, data, creating=False)
     confirmed = confirmed_count(run.id)
     if run.capacity < confirmed:
-        raise ValidationFailed(_("Capacity cannot be below the %(confirmed)s confirmed trainees.", confirmed=confirmed),
-                               fields={"capacity": "below confirmed"})
+        raise ValidationFailed(
+            _("Capacity cannot be below the %(confirmed)s confirmed trainees.", confirmed=confirmed),
+            fields={"capacity": "below confirmed"},
+        )
     if "meetings" in data:
         replace_meetings(run, _parse_meetings(data.get("meetings"), run.tz))
     _check_meetings_inside(run, [(m.starts_at, m.ends_at) for m in run.meetings])
@@ -531,6 +665,7 @@ def update_run(actor, run_id: int, data: dict) -> Run:
 def replace_meetings(run: Run, meetings) -> None:
     """Keep meetings that already have attendance; refuse to drop them."""
     from ..attendance.models import Attendance
+
     taken = set(db.session.scalars(select(Attendance.meeting_id).join(Meeting).where(Meeting.run_id == run.id)))
     wanted = {(s, e): t for s, e, t in meetings}
     for meeting in list(run.meetings):
@@ -548,7 +683,7 @@ def replace_meetings(run: Run, meetings) -> None:
 @unit_of_work
 def add_meeting(actor, run_id: int, starts_at, ends_at, title: str = "") -> Meeting:
     run = get_run(run_id, lock=True)
-    (s, e, t), = _parse_meetings([{"starts_at": starts_at, "ends_at": ends_at, "title": title}], run.tz)
+    ((s, e, t),) = _parse_meetings([{"starts_at": starts_at, "ends_at": ends_at, "title": title}], run.tz)
     _check_meetings_inside(run, [(s, e)])
     meeting = Meeting(run=run, starts_at=s, ends_at=e, title=t)
     db.session.add(meeting)
@@ -561,6 +696,7 @@ def add_meeting(actor, run_id: int, starts_at, ends_at, title: str = "") -> Meet
 @unit_of_work
 def delete_meeting(actor, meeting: Meeting) -> None:
     from ..attendance.models import Attendance
+
     if db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting.id)):
         raise Conflict(_("A meeting with attendance cannot be removed."), code="meeting_has_attendance")
     record(actor, "meeting.delete", meeting, f"run {meeting.run_id}")
@@ -569,8 +705,11 @@ def delete_meeting(actor, meeting: Meeting) -> None:
 
 
 def load_run_for_page(run_id: int) -> Run:
-    run = db.session.scalar(select(Run).where(Run.id == run_id).options(
-        selectinload(Run.meetings), selectinload(Run.trainers), selectinload(Run.course)))
+    run = db.session.scalar(
+        select(Run)
+        .where(Run.id == run_id)
+        .options(selectinload(Run.meetings), selectinload(Run.trainers), selectinload(Run.course))
+    )
     if run is None:
         raise NotFound(_("No such run."))
     return run
@@ -602,10 +741,13 @@ def run_state(run: Run, seats: int, enrolment=None, viewer=None) -> str:
     or open. Mirrors the rules enrolment.services.enrol applies."""
     from ..enrolment.services import enrol_deadline
     from ..types import utcnow
-    if enrolment is not None and enrolment.status in (EnrolmentStatus.confirmed.value,
-                                                      EnrolmentStatus.waitlisted.value,
-                                                      EnrolmentStatus.pending.value,
-                                                      EnrolmentStatus.offered.value):
+
+    if enrolment is not None and enrolment.status in (
+        EnrolmentStatus.confirmed.value,
+        EnrolmentStatus.waitlisted.value,
+        EnrolmentStatus.pending.value,
+        EnrolmentStatus.offered.value,
+    ):
         return {"confirmed": "enrolled"}.get(enrolment.status, enrolment.status)
     if run.status == RunStatus.cancelled.value:
         return "cancelled"
@@ -622,82 +764,123 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
     Unpublished or archived courses exist only for admins."""
     from ..enrolment.models import ACTIVE_STATUSES
     from ..enrolment.services import waitlist_position
-    from ..permissions import is_admin
+    from ..permissions import can, is_admin
     from ..types import org_today
-    from ..permissions import can
+
     admin = is_admin(viewer)
-    course = db.session.scalar(select(Course).where(Course.id == course_id).options(
-        selectinload(Course.category), selectinload(Course.prerequisite_course)))
+    course = db.session.scalar(
+        select(Course)
+        .where(Course.id == course_id)
+        .options(selectinload(Course.category), selectinload(Course.prerequisite_course))
+    )
     if course is None or not can(viewer, "view_course", course):
         raise NotFound(_("No such course."))
     statuses = PUBLIC_RUN_STATUSES + ((RunStatus.draft.value, RunStatus.cancelled.value) if admin else ())
-    runs = list(db.session.scalars(
-        select(Run).where(Run.course_id == course.id, Run.status.in_(statuses), Run.ends_on >= org_today())
-        .order_by(Run.starts_on, Run.id)
-        .options(selectinload(Run.meetings),
-                 selectinload(Run.trainers).selectinload(User.trainer_profile))))
+    runs = list(
+        db.session.scalars(
+            select(Run)
+            .where(Run.course_id == course.id, Run.status.in_(statuses), Run.ends_on >= org_today())
+            .order_by(Run.starts_on, Run.id)
+            .options(selectinload(Run.meetings), selectinload(Run.trainers).selectinload(User.trainer_profile))
+        )
+    )
     seats = seats_by_run(runs)
     enrolments: dict = {}
     if viewer is not None and getattr(viewer, "is_authenticated", False) and runs:
-        enrolments = {e.run_id: e for e in db.session.scalars(select(Enrolment).where(
-            Enrolment.user_id == viewer.id, Enrolment.run_id.in_(list(seats)),
-            Enrolment.status.in_(ACTIVE_STATUSES)))}
-    positions = {run_id: waitlist_position(e) for run_id, e in enrolments.items()
-                 if e.status == EnrolmentStatus.waitlisted.value}
+        enrolments = {
+            e.run_id: e
+            for e in db.session.scalars(
+                select(Enrolment).where(
+                    Enrolment.user_id == viewer.id,
+                    Enrolment.run_id.in_(list(seats)),
+                    Enrolment.status.in_(ACTIVE_STATUSES),
+                )
+            )
+        }
+    positions = {
+        run_id: waitlist_position(e) for run_id, e in enrolments.items() if e.status == EnrolmentStatus.waitlisted.value
+    }
     states = {r.id: run_state(r, seats[r.id], enrolments.get(r.id), viewer) for r in runs}
     trainers: list[User] = []
     for run in runs:
         trainers.extend(t for t in run.trainers if t not in trainers)
     if not trainers:  # nothing scheduled: who taught it before
-        trainers = list(db.session.scalars(
-            select(User).join(run_trainers, run_trainers.c.user_id == User.id)
-            .join(Run, Run.id == run_trainers.c.run_id)
-            .where(Run.course_id == course.id, Run.status != RunStatus.cancelled.value)
-            .group_by(User.id).order_by(func.max(Run.starts_on).desc()).limit(6)
-            .options(selectinload(User.trainer_profile))))
+        trainers = list(
+            db.session.scalars(
+                select(User)
+                .join(run_trainers, run_trainers.c.user_id == User.id)
+                .join(Run, Run.id == run_trainers.c.run_id)
+                .where(Run.course_id == course.id, Run.status != RunStatus.cancelled.value)
+                .group_by(User.id)
+                .order_by(func.max(Run.starts_on).desc())
+                .limit(6)
+                .options(selectinload(User.trainer_profile))
+            )
+        )
     # Filtered and sorted here, not in SQL: with "published ... ORDER BY title" the planner may walk
     # the whole title index instead of the few rows of ix_courses_prerequisite_set.
-    leads_to = sorted((c for c in db.session.scalars(select(Course).where(Course.prerequisite_course_id == course.id))
-                       if c.published and not c.archived), key=lambda c: (c.title, c.id))[:10]
+    leads_to = sorted(
+        (
+            c
+            for c in db.session.scalars(select(Course).where(Course.prerequisite_course_id == course.id))
+            if c.published and not c.archived
+        ),
+        key=lambda c: (c.title, c.id),
+    )[:10]
     from ..enrolment.services import enrol_deadline
-    return CourseDetail(course=course, runs=runs, seats=seats, states=states, enrolments=enrolments,
-                        positions=positions, trainers=trainers, leads_to=leads_to,
-                        deadlines={r.id: enrol_deadline(r) for r in runs})
+
+    return CourseDetail(
+        course=course,
+        runs=runs,
+        seats=seats,
+        states=states,
+        enrolments=enrolments,
+        positions=positions,
+        trainers=trainers,
+        leads_to=leads_to,
+        deadlines={r.id: enrol_deadline(r) for r in runs},
+    )
 
 
 def visible_run(run_id: int, viewer=None) -> Run:
     """The run, loaded for a page, if ``viewer`` may see it (``view_run``):
     the run page, its calendar and the API load it here, so they cannot drift."""
     from ..permissions import can
+
     run = load_run_for_page(run_id)
     if not can(viewer, "view_run", run):
         raise NotFound(_("No such run."))
     return run
 
 
-
 def calendar_feed_runs(token: str):
     """The owner of a calendar token and the runs in their personal feed: the
     runs they hold a confirmed place in, and for trainers the runs they teach."""
     from ..enrolment.models import EnrolmentStatus as ES
+
     if not token or len(token) > 64:
         raise NotFound(_("No such calendar."))
     user = db.session.scalar(select(User).where(User.calendar_token == token))
     if user is None or not user.active:
         raise NotFound(_("No such calendar."))
-    confirmed = select(Enrolment.run_id).where(Enrolment.user_id == user.id,
-                                               Enrolment.status == ES.confirmed.value)
+    confirmed = select(Enrolment.run_id).where(Enrolment.user_id == user.id, Enrolment.status == ES.confirmed.value)
     taught = select(run_trainers.c.run_id).where(run_trainers.c.user_id == user.id)
-    runs = list(db.session.scalars(
-        select(Run).where((Run.id.in_(confirmed)) | (Run.id.in_(taught)), Run.status != RunStatus.draft.value)
-        .order_by(Run.starts_on).limit(500)
-        .options(selectinload(Run.meetings), selectinload(Run.course))))
+    runs = list(
+        db.session.scalars(
+            select(Run)
+            .where((Run.id.in_(confirmed)) | (Run.id.in_(taught)), Run.status != RunStatus.draft.value)
+            .order_by(Run.starts_on)
+            .limit(500)
+            .options(selectinload(Run.meetings), selectinload(Run.course))
+        )
+    )
     return user, runs
 
 
 def reset_calendar_token(user: User) -> str:
     """A new secret feed URL; the old one stops working at once."""
     from ..accounts.services import new_calendar_token
+
     record(user, "calendar.reset", user, "")
     return new_calendar_token(user)
 
@@ -709,9 +892,14 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 def list_categories() -> list[tuple[Category, int]]:
     """Every category with its number of courses (archived included)."""
-    return list(db.session.execute(
-        select(Category, func.count(Course.id)).outerjoin(Course, Course.category_id == Category.id)
-        .group_by(Category.id).order_by(Category.name)).all())
+    return list(
+        db.session.execute(
+            select(Category, func.count(Course.id))
+            .outerjoin(Course, Course.category_id == Category.id)
+            .group_by(Category.id)
+            .order_by(Category.name)
+        ).all()
+    )
 
 
 def get_category(category_id: int) -> Category:
@@ -730,8 +918,10 @@ def save_category(actor, category: Category | None, data: dict) -> Category:
     category = category or Category()
     given = data.get("name_i18n")
     if given is not None and (not isinstance(given, dict) or not set(given) <= set(content_i18n.LANGS)):
-        raise ValidationFailed(_("%(field)s must be an object with the keys en and zh.", field="name_i18n"),
-                               fields={"name_i18n": "invalid"})
+        raise ValidationFailed(
+            _("%(field)s must be an object with the keys en and zh.", field="name_i18n"),
+            fields={"name_i18n": "invalid"},
+        )
     given = given or {}
     name = _text(given["en"] if "en" in given else data.get("name"), "name", max_length=120)
     name_zh = _text(given["zh"] if "zh" in given else data.get("name_zh"), "name_zh", max_length=120)
@@ -741,17 +931,25 @@ def save_category(actor, category: Category | None, data: dict) -> Category:
     if original not in content_i18n.LANGS:
         raise ValidationFailed(_("original_language must be en or zh."), fields={"original_language": "unknown"})
     if not (name if original == "en" else name_zh):
-        raise ValidationFailed(_("%(field)s is required in the original language (%(language)s).", field="name",
-                                 language=_("English") if original == "en" else _("Chinese")),
-                               fields={"name" if original == "en" else "name_zh": "required"})
+        raise ValidationFailed(
+            _(
+                "%(field)s is required in the original language (%(language)s).",
+                field="name",
+                language=_("English") if original == "en" else _("Chinese"),
+            ),
+            fields={"name" if original == "en" else "name_zh": "required"},
+        )
     name_zh = name_zh or None
     slug = _text(data.get("slug"), "slug", max_length=64) or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     if not SLUG_RE.match(slug or ""):
-        raise ValidationFailed(_("The slug may hold lower-case letters, digits and dashes only."),
-                               fields={"slug": "invalid"})
+        raise ValidationFailed(
+            _("The slug may hold lower-case letters, digits and dashes only."), fields={"slug": "invalid"}
+        )
     clash = db.session.scalar(select(Category.id).where(Category.slug == slug))
     if clash is not None and clash != category.id:
-        raise Conflict(_("A category with slug %(slug)s already exists.", slug=slug), code="slug_taken", fields={"slug": "taken"})
+        raise Conflict(
+            _("A category with slug %(slug)s already exists.", slug=slug), code="slug_taken", fields={"slug": "taken"}
+        )
     category.name, category.name_zh, category.slug = name, name_zh, slug
     category.original_language = original
     if creating:
@@ -774,6 +972,7 @@ def delete_category(actor, category: Category) -> None:
 
 
 # --- admin: courses and runs ---------------------------------------------------
+
 
 def course_has_history(course: Course) -> bool:
     return db.session.scalar(select(func.count()).select_from(Run).where(Run.course_id == course.id)) > 0
@@ -802,15 +1001,23 @@ def course_runs_for_admin(course_id: int) -> tuple[Course, list[Run], dict[int, 
     course = db.session.scalar(select(Course).where(Course.id == course_id).options(selectinload(Course.category)))
     if course is None:
         raise NotFound(_("No such course."))
-    runs = list(db.session.scalars(select(Run).where(Run.course_id == course.id).order_by(Run.starts_on.desc())
-                                   .options(selectinload(Run.trainers), selectinload(Run.meetings))))
+    runs = list(
+        db.session.scalars(
+            select(Run)
+            .where(Run.course_id == course.id)
+            .order_by(Run.starts_on.desc())
+            .options(selectinload(Run.trainers), selectinload(Run.meetings))
+        )
+    )
     return course, runs, confirmed_counts(r.id for r in runs)
 
 
-def list_runs_for_admin(when: str = "upcoming", status: str | None = None, page: int = 1,
-                        per_page: int = 50) -> tuple[list[Run], int, dict[int, int]]:
+def list_runs_for_admin(
+    when: str = "upcoming", status: str | None = None, page: int = 1, per_page: int = 50
+) -> tuple[list[Run], int, dict[int, int]]:
     """Runs for the admin list: upcoming (not ended) or past, newest first for past."""
     from ..types import org_today
+
     today = org_today()
     stmt = select(Run)
     if when == "upcoming":
@@ -821,15 +1028,24 @@ def list_runs_for_admin(when: str = "upcoming", status: str | None = None, page:
         stmt = stmt.where(Run.status == status)
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     order = Run.starts_on.desc() if when == "past" else Run.starts_on
-    runs = list(db.session.scalars(stmt.order_by(order, Run.id).limit(per_page).offset((page - 1) * per_page)
-                                   .options(selectinload(Run.course), selectinload(Run.trainers))))
+    runs = list(
+        db.session.scalars(
+            stmt.order_by(order, Run.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+            .options(selectinload(Run.course), selectinload(Run.trainers))
+        )
+    )
     return runs, total, confirmed_counts(r.id for r in runs)
 
 
 def trainer_choices() -> list[User]:
     """People who can be assigned to teach a run."""
-    return list(db.session.scalars(select(User).where(User.role.in_(("trainer", "admin")), User.active.is_(True))
-                                   .order_by(User.display_name)))
+    return list(
+        db.session.scalars(
+            select(User).where(User.role.in_(("trainer", "admin")), User.active.is_(True)).order_by(User.display_name)
+        )
+    )
 
 
 def course_by_code(code: str) -> Course | None:

@@ -19,19 +19,19 @@ Anyone can check a credential without trusting the token itself:
 Only what the public verification page shows goes in: the holder's name (as an
 OB 3.0 IdentityObject of type "name"), course, hours, dates, issuer. No e-mail.
 """
+
 from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 from ..catalogue.services import run_end, run_start
 from ..types import org_tz
 from ..urls import public_base_url
 from .models import Certificate
 
-CONTEXT = ["https://www.w3.org/ns/credentials/v2",
-           "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
+CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
 # Issue 18: the course title in every language it has, as a JSON-LD language map. OB 3.0 keeps
 # ``name`` a plain string (its JSON Schema says so: it carries the title in its original language)
 # and allows a local context map among the contexts, so ``nameMap`` is declared here as the same
@@ -43,7 +43,7 @@ LANGUAGE_TAGS = {"en": "en", "zh": "zh-Hans"}
 
 
 def _iso(dt) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _with_offset(dt, tz) -> str:
@@ -60,8 +60,10 @@ def _activity(certificate: Certificate) -> tuple[str, str]:
     if run is not None:
         return _with_offset(run_start(run), run.tz), _with_offset(run_end(run), run.tz)
     tz = org_tz()
-    return (_with_offset(datetime.combine(certificate.run_starts_on, time(0, 0), tzinfo=tz), tz),
-            _with_offset(datetime.combine(certificate.completed_on, time(23, 59, 59), tzinfo=tz), tz))
+    return (
+        _with_offset(datetime.combine(certificate.run_starts_on, time(0, 0), tzinfo=tz), tz),
+        _with_offset(datetime.combine(certificate.completed_on, time(23, 59, 59), tzinfo=tz), tz),
+    )
 
 
 def _valid_until(certificate: Certificate) -> str:
@@ -77,6 +79,7 @@ LIST_BITS = 16 * 1024 * 8  # the specification's minimum list size: 16 KB, 131,0
 def issuer_did(base: str | None = None) -> str:
     """did:web of this site: the host (a port's colon encoded as %3A), then any path."""
     from urllib.parse import quote, urlsplit
+
     parts = urlsplit(base or public_base_url())
     host = parts.hostname or "localhost"
     if parts.port:
@@ -88,8 +91,13 @@ def issuer_did(base: str | None = None) -> str:
 def status_entry(certificate: Certificate, base: str) -> dict:
     number, index = certificate.id // LIST_BITS + 1, certificate.id % LIST_BITS
     url = f"{base}/credentials/status/{number}"
-    return {"id": f"{url}#{index}", "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
-            "statusListIndex": str(index), "statusListCredential": url}
+    return {
+        "id": f"{url}#{index}",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": str(index),
+        "statusListCredential": url,
+    }
 
 
 def credential(certificate: Certificate) -> dict:
@@ -97,9 +105,11 @@ def credential(certificate: Certificate) -> dict:
     did = issuer_did(base)
     verify = f"{base}/verify/{certificate.code}"
     hours = f"{certificate.hours:g}"
-    narrative = (f"Attended {certificate.course_code} {certificate.course_title} ({hours} hours, "
-                 f"{certificate.run_starts_on.isoformat()} to {certificate.run_ends_on.isoformat()}) and met the "
-                 f"course's completion rule (minimum attendance and any final assessment).")
+    narrative = (
+        f"Attended {certificate.course_code} {certificate.course_title} ({hours} hours, "
+        f"{certificate.run_starts_on.isoformat()} to {certificate.run_ends_on.isoformat()}) and met the "
+        f"course's completion rule (minimum attendance and any final assessment)."
+    )
     started, ended = _activity(certificate)
     name_map = {LANGUAGE_TAGS[lang]: title for lang, title in certificate.course_titles.items() if title.strip()}
     body = {
@@ -117,8 +127,14 @@ def credential(certificate: Certificate) -> dict:
         "validFrom": _iso(certificate.issued_at),
         "credentialSubject": {
             "type": ["AchievementSubject"],
-            "identifier": [{"type": "IdentityObject", "identityType": "name", "hashed": False,
-                            "identityHash": certificate.holder_name}],
+            "identifier": [
+                {
+                    "type": "IdentityObject",
+                    "identityType": "name",
+                    "hashed": False,
+                    "identityHash": certificate.holder_name,
+                }
+            ],
             "activityStartDate": started,
             "activityEndDate": ended,
             "achievement": {
@@ -135,11 +151,18 @@ def credential(certificate: Certificate) -> dict:
                 "fieldOfStudy": "Smart manufacturing",
             },
         },
-        "evidence": [{"id": verify, "type": ["Evidence"], "name": "Verification page",
-                      "narrative": f"Certificate {certificate.code}, verifiable at {verify}."}],
+        "evidence": [
+            {
+                "id": verify,
+                "type": ["Evidence"],
+                "name": "Verification page",
+                "narrative": f"Certificate {certificate.code}, verifiable at {verify}.",
+            }
+        ],
     }
     # Issue 14: what the certificate qualifies for (the skills it grants), answered by subscribers.
     from .. import signals
+
     alignment = [item for _receiver, items in signals.credential_alignment.send(certificate) for item in items or []]
     if alignment:
         body["credentialSubject"]["achievement"]["alignment"] = alignment
@@ -159,14 +182,23 @@ def sign_jwt(payload: dict, typ: str = "vc+jwt") -> str:
     carries the signing certificate (``x5c``)."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+
     from .signing import current_signer, key_id
+
     signer = current_signer()
     key = signer.material.key
     alg = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
-    header = {"alg": alg, "typ": typ, "cty": "vc", "kid": f"{issuer_did()}#{key_id(signer.material.cert)}",
-              "x5c": [base64.b64encode(c.dump()).decode() for c in [signer.material.cert, *signer.material.chain]]}
-    signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}." \
-                    f"{_b64(json.dumps(payload, separators=(',', ':'), ensure_ascii=False).encode())}"
+    header = {
+        "alg": alg,
+        "typ": typ,
+        "cty": "vc",
+        "kid": f"{issuer_did()}#{key_id(signer.material.cert)}",
+        "x5c": [base64.b64encode(c.dump()).decode() for c in [signer.material.cert, *signer.material.chain]],
+    }
+    signing_input = (
+        f"{_b64(json.dumps(header, separators=(',', ':')).encode())}."
+        f"{_b64(json.dumps(payload, separators=(',', ':'), ensure_ascii=False).encode())}"
+    )
     if alg == "RS256":
         signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
     else:
@@ -183,17 +215,26 @@ def credential_jwt(certificate: Certificate) -> str:
 
 # --- published keys ---------------------------------------------------------------
 
+
 def _jwk(cert, did: str) -> dict:
     from .signing import key_id, public_jwk
+
     jwk = public_jwk(cert)
-    return {**jwk, "kid": f"{did}#{key_id(cert)}", "alg": "ES256" if jwk["kty"] == "EC" else "RS256",
-            "use": "sig", "x5c": [base64.b64encode(cert.dump()).decode()]}
+    return {
+        **jwk,
+        "kid": f"{did}#{key_id(cert)}",
+        "alg": "ES256" if jwk["kty"] == "EC" else "RS256",
+        "use": "sig",
+        "x5c": [base64.b64encode(cert.dump()).decode()],
+    }
 
 
 def jwks() -> dict:
     """Every key that signs or signed credentials here, current and retired."""
     from flask import current_app
+
     from .signing import published_certificates
+
     did = issuer_did()
     return {"keys": [_jwk(cert, did) for cert in published_certificates(current_app.config)]}
 
@@ -201,21 +242,33 @@ def jwks() -> dict:
 def did_document() -> dict:
     did = issuer_did()
     keys = jwks()["keys"]
-    methods = [{"id": k["kid"], "type": "JsonWebKey2020", "controller": did,
-                "publicKeyJwk": {name: k[name] for name in ("kty", "n", "e", "crv", "x", "y", "alg") if name in k}}
-               for k in keys]
-    return {"@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"],
-            "id": did, "verificationMethod": methods,
-            "assertionMethod": [m["id"] for m in methods], "authentication": [m["id"] for m in methods],
-            "service": [{"id": f"{did}#website", "type": "LinkedDomains", "serviceEndpoint": f"{public_base_url()}/"}]}
+    methods = [
+        {
+            "id": k["kid"],
+            "type": "JsonWebKey2020",
+            "controller": did,
+            "publicKeyJwk": {name: k[name] for name in ("kty", "n", "e", "crv", "x", "y", "alg") if name in k},
+        }
+        for k in keys
+    ]
+    return {
+        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/suites/jws-2020/v1"],
+        "id": did,
+        "verificationMethod": methods,
+        "assertionMethod": [m["id"] for m in methods],
+        "authentication": [m["id"] for m in methods],
+        "service": [{"id": f"{did}#website", "type": "LinkedDomains", "serviceEndpoint": f"{public_base_url()}/"}],
+    }
 
 
 # --- status lists -------------------------------------------------------------------
+
 
 def list_count() -> int:
     from sqlalchemy import func, select
 
     from ..extensions import db
+
     highest = db.session.scalar(select(func.max(Certificate.id))) or 0
     return highest // LIST_BITS + 1
 
@@ -229,18 +282,24 @@ def encoded_list(number: int) -> str:
     from sqlalchemy import or_, select
 
     from ..extensions import db
+
     first = (number - 1) * LIST_BITS
     bits = bytearray(LIST_BITS // 8)
-    for cid in db.session.scalars(select(Certificate.id).where(
-            Certificate.id >= first, Certificate.id < first + LIST_BITS,
-            or_(Certificate.revoked_at.is_not(None), Certificate.superseded_by_id.is_not(None)))):
+    for cid in db.session.scalars(
+        select(Certificate.id).where(
+            Certificate.id >= first,
+            Certificate.id < first + LIST_BITS,
+            or_(Certificate.revoked_at.is_not(None), Certificate.superseded_by_id.is_not(None)),
+        )
+    ):
         index = cid - first
         bits[index // 8] |= 0x80 >> (index % 8)
     return "u" + _b64(gzip.compress(bytes(bits), mtime=0))
 
 
 def status_list_credential(number: int) -> dict:
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     base = public_base_url()
     url = f"{base}/credentials/status/{number}"
     return {
@@ -248,7 +307,11 @@ def status_list_credential(number: int) -> dict:
         "id": url,
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
         "issuer": issuer_did(base),
-        "validFrom": _iso(datetime.now(timezone.utc)),
-        "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": "revocation",
-                              "encodedList": encoded_list(number)},
+        "validFrom": _iso(datetime.now(UTC)),
+        "credentialSubject": {
+            "id": f"{url}#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": "revocation",
+            "encodedList": encoded_list(number),
+        },
     }

@@ -10,6 +10,7 @@ in the document store at once, and only its SHA-256 comes back. A bulk issue
 therefore holds a few chunks of work in memory whatever the run's size, and a
 ZIP is streamed from the store one document at a time (``zip_stream``).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -36,14 +37,16 @@ def _init_worker(settings: dict, cjk_env: str | None) -> None:
     if cjk_env is not None:
         os.environ["PDF_CJK_FONT"] = cjk_env
     from ..pdf_fonts import fonts
+
     fonts()
     _worker_signer = signing.get_signer(settings) if settings is not None else None
 
 
 def _render_chunk(items: list[tuple[pdf.CertificateDoc, pdf.Design]], store_config: dict) -> list[str]:
     """Render, sign and store each item; the documents' SHA-256 digests."""
-    return documents.put_many(documents.store(store_config),
-                              [pdf.render(doc, design, signer=_worker_signer) for doc, design in items])
+    return documents.put_many(
+        documents.store(store_config), [pdf.render(doc, design, signer=_worker_signer) for doc, design in items]
+    )
 
 
 def store_settings(config) -> dict:
@@ -63,18 +66,27 @@ def get_pool(settings: dict, processes: int) -> ProcessPoolExecutor:
     global _pool, _pool_key
     # The key ring's current key is part of the key: after `flask signing rotate`
     # a new pool starts, whose workers load the new key.
-    key = (tuple(sorted(settings.items())), processes, os.environ.get("PDF_CJK_FONT"),
-           signing.KeyRing(settings).current_kid())
+    key = (
+        tuple(sorted(settings.items())),
+        processes,
+        os.environ.get("PDF_CJK_FONT"),
+        signing.KeyRing(settings).current_kid(),
+    )
     if _pool is None or _pool_key != key:
         if _pool is not None:
             _pool.shutdown(wait=False, cancel_futures=True)
         # forkserver: workers never inherit the web server's threads or open connections.
         context = multiprocessing.get_context("forkserver")
         # The fork server imports reportlab, pyHanko and this package once; workers fork from it ready.
-        context.set_forkserver_preload(["training.certificates.bulk", "training.certificates.pdf",
-                                        "pyhanko.sign.signers.pdf_cms"])
-        _pool = ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_init_worker,
-                                    initargs=(settings, os.environ.get("PDF_CJK_FONT")))
+        context.set_forkserver_preload(
+            ["training.certificates.bulk", "training.certificates.pdf", "pyhanko.sign.signers.pdf_cms"]
+        )
+        _pool = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(settings, os.environ.get("PDF_CJK_FONT")),
+        )
         _pool_key = key
     return _pool
 
@@ -89,8 +101,13 @@ def shutdown_pool() -> None:
 atexit.register(shutdown_pool)
 
 
-def render_signed_stored(items: list[tuple[pdf.CertificateDoc, pdf.Design]], settings: dict, store_config: dict,
-                         processes: int = 1, progress=None) -> list[str]:
+def render_signed_stored(
+    items: list[tuple[pdf.CertificateDoc, pdf.Design]],
+    settings: dict,
+    store_config: dict,
+    processes: int = 1,
+    progress=None,
+) -> list[str]:
     """Render, sign and store every (doc, design); their SHA-256 digests, in order.
     At most a few chunks per process are in flight, so memory does not grow with the count."""
     total = len(items)
@@ -99,13 +116,14 @@ def render_signed_stored(items: list[tuple[pdf.CertificateDoc, pdf.Design]], set
         store = documents.store(store_config)
         out: list[str] = []
         for start in range(0, total, CHUNK):
-            out += documents.put_many(store, [pdf.render(doc, design, signer=signer)
-                                              for doc, design in items[start:start + CHUNK]])
+            out += documents.put_many(
+                store, [pdf.render(doc, design, signer=signer) for doc, design in items[start : start + CHUNK]]
+            )
             if progress:
                 progress(len(out), total)
         return out
     pool = get_pool(settings, processes)
-    chunks = (items[i:i + CHUNK] for i in range(0, total, CHUNK))
+    chunks = (items[i : i + CHUNK] for i in range(0, total, CHUNK))
     in_flight: deque = deque()
     out = []
     for chunk in chunks:

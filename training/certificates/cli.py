@@ -1,5 +1,6 @@
 """flask signing init | rotate | list: the key ring that signs certificate
 documents and credentials (see certificates/signing.py and the README)."""
+
 from __future__ import annotations
 
 import click
@@ -11,6 +12,7 @@ signing_cli = AppGroup("signing", help="Signing keys for certificate PDFs and cr
 
 def _ring():
     from .signing import KeyRing
+
     return KeyRing(current_app.config)
 
 
@@ -19,6 +21,7 @@ def _ring():
 def init_command():
     """Create the first signing key (encrypted with the passphrase)."""
     from .signing import SigningUnavailable, _signers
+
     try:
         kid = _ring().init()
     except SigningUnavailable as exc:
@@ -32,6 +35,7 @@ def init_command():
 def rotate_command():
     """Add a new key for new certificates; the old keys keep verifying (and stay published)."""
     from .signing import SigningUnavailable, _signers
+
     ring = _ring()
     try:
         ring.passphrase()  # refuse to start a second passphrase next to existing keys
@@ -49,10 +53,13 @@ def rotate_command():
 def list_command():
     """Every key in the ring, the current one marked."""
     from .signing import key_id
+
     ring = _ring()
     current = ring.current_kid()
     for cert in ring.certificates():
         kid = key_id(cert)
         valid = cert["tbs_certificate"]["validity"]
-        click.echo(f"{'*' if kid == current else ' '} {kid}  {cert.subject.human_friendly}  "
-                   f"valid {valid['not_before'].native:%Y-%m-%d} to {valid['not_after'].native:%Y-%m-%d}")
+        click.echo(
+            f"{'*' if kid == current else ' '} {kid}  {cert.subject.human_friendly}  "
+            f"valid {valid['not_before'].native:%Y-%m-%d} to {valid['not_after'].native:%Y-%m-%d}"
+        )

@@ -5,6 +5,7 @@ The canonical form stored in the database is 28 upper-case characters without
 separators. People may type codes in lower case, with spaces or dashes, and
 with O for 0 or I/L for 1: ``normalise`` accepts all of that.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -44,4 +45,4 @@ def normalise(text: str) -> str | None:
 
 
 def display(code: str) -> str:
-    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))

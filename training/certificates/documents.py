@@ -11,13 +11,15 @@ of handed out.
 Another backend (an object store) implements ``DocumentStore`` and is registered
 in ``BACKENDS``; ``DOCUMENT_STORE`` names the one to use.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -37,8 +39,7 @@ class DocumentStore(Protocol):
     def get(self, digest: str) -> bytes:
         """The bytes stored under this SHA-256; DocumentMissing if absent or damaged."""
 
-    def exists(self, digest: str) -> bool:
-        ...
+    def exists(self, digest: str) -> bool: ...
 
 
 class FileDocumentStore:
@@ -130,6 +131,7 @@ def _syncfs(fd: int) -> bool:
     if _libc is None:
         try:
             import ctypes
+
             _libc = ctypes.CDLL(None, use_errno=True)
             _libc.syncfs  # noqa: B018 - raises AttributeError where the call does not exist
         except (OSError, AttributeError):
@@ -155,6 +157,7 @@ def store(config=None) -> DocumentStore:
     """The configured store (``DOCUMENT_STORE``, default ``file``)."""
     if config is None:
         from flask import current_app
+
         config = current_app.config
     kind = config.get("DOCUMENT_STORE") or "file"
     try:

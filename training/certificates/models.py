@@ -98,8 +98,12 @@ class Certificate(Model):
 
 
 # The issued title is bilingual like the course's (the snapshot keeps the course's layout).
-content_i18n.register("Certificate", content_i18n.Layout(
-    "original", {"course_title": ("course_title", "course_title_translation")}, marker="course_title_language"))
+content_i18n.register(
+    "Certificate",
+    content_i18n.Layout(
+        "original", {"course_title": ("course_title", "course_title_translation")}, marker="course_title_language"
+    ),
+)
 
 
 class CertificateTemplate(Model):

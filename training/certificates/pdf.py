@@ -13,6 +13,7 @@ so the encoder does not evaluate all eight.
 Text never overflows: every line is fitted to its box (smaller font, then a
 second line, then smaller still) before it is drawn.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,7 @@ import math
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,6 +59,7 @@ class Signatory:
 @dataclass(frozen=True)
 class Design:
     """What a certificate template says and how it looks (see CertificateTemplate)."""
+
     key: str = "builtin"  # changes whenever the design changes: caches are keyed by it
     language: str = "bilingual"  # en, zh or bilingual
     title_en: str = "Certificate of Completion"
@@ -100,6 +102,7 @@ class CertificateDoc:
 
 # --- text helpers -------------------------------------------------------------------
 
+
 def fmt_hours(hours: float) -> str:
     return f"{hours:g}"
 
@@ -141,6 +144,7 @@ def _font(text: str, bold: bool = False) -> str:
 @lru_cache(maxsize=4)
 def _cjk_coverage_for(name: str) -> frozenset:
     from reportlab.pdfbase.pdfmetrics import getFont
+
     face = getattr(getFont(name), "face", None)
     return frozenset(getattr(face, "charToGlyph", {}) or ())
 
@@ -168,13 +172,14 @@ def _split(text: str, parts: int) -> list[str]:
                     best, best_score = [a, b], score
             return best
         per = max(1, math.ceil(n / parts))
-        return [" ".join(words[i:i + per]) for i in range(0, n, per)]
+        return [" ".join(words[i : i + per]) for i in range(0, n, per)]
     step = math.ceil(len(text) / parts)  # CJK or one long word: split between characters
-    return [text[i:i + step] for i in range(0, len(text), step)]
+    return [text[i : i + step] for i in range(0, len(text), step)]
 
 
-def fit_lines(text: str, font: str, max_width: float, size: float, min_size: float,
-              max_lines: int = 2) -> tuple[list[str], float]:
+def fit_lines(
+    text: str, font: str, max_width: float, size: float, min_size: float, max_lines: int = 2
+) -> tuple[list[str], float]:
     """Lines and font size so that every line is at most ``max_width`` wide."""
     text = " ".join(text.split())
     width_1 = _width(text, font, 1) or 1
@@ -222,12 +227,14 @@ def _mix(hex_colour: str, towards: str, t: float) -> str:
 
 def _rounded_rect_ops(x, y, w, h, r) -> str:
     k = 0.5523 * r
-    return (f"{x + r:.2f} {y:.2f} m {x + w - r:.2f} {y:.2f} l "
-            f"{x + w - r + k:.2f} {y:.2f} {x + w:.2f} {y + r - k:.2f} {x + w:.2f} {y + r:.2f} c "
-            f"{x + w:.2f} {y + h - r:.2f} l {x + w:.2f} {y + h - r + k:.2f} {x + w - r + k:.2f} {y + h:.2f} "
-            f"{x + w - r:.2f} {y + h:.2f} c {x + r:.2f} {y + h:.2f} l {x + r - k:.2f} {y + h:.2f} {x:.2f} "
-            f"{y + h - r + k:.2f} {x:.2f} {y + h - r:.2f} c {x:.2f} {y + r:.2f} l {x:.2f} {y + r - k:.2f} "
-            f"{x + r - k:.2f} {y:.2f} {x + r:.2f} {y:.2f} c h")
+    return (
+        f"{x + r:.2f} {y:.2f} m {x + w - r:.2f} {y:.2f} l "
+        f"{x + w - r + k:.2f} {y:.2f} {x + w:.2f} {y + r - k:.2f} {x + w:.2f} {y + r:.2f} c "
+        f"{x + w:.2f} {y + h - r:.2f} l {x + w:.2f} {y + h - r + k:.2f} {x + w - r + k:.2f} {y + h:.2f} "
+        f"{x + w - r:.2f} {y + h:.2f} c {x + r:.2f} {y + h:.2f} l {x + r - k:.2f} {y + h:.2f} {x:.2f} "
+        f"{y + h - r + k:.2f} {x:.2f} {y + h - r:.2f} c {x:.2f} {y + r:.2f} l {x:.2f} {y + r - k:.2f} "
+        f"{x + r - k:.2f} {y:.2f} {x + r:.2f} {y:.2f} c h"
+    )
 
 
 def _wave_ops(x0, y0, x1, y1, amplitude, period, phase) -> list[str]:
@@ -244,8 +251,10 @@ def _wave_ops(x0, y0, x1, y1, amplitude, period, phase) -> list[str]:
     half = length / n
     c = 0.3642 * half  # control distances that approximate a sine arch
     h = amplitude * 1.27 * (-1 if phase == 0 else 1)  # the first half bulges to this side
-    one = (f"0 0 m {c:.2f} {h:.2f} {half - c:.2f} {h:.2f} {half:.2f} 0 c "
-           f"{half + c:.2f} {-h:.2f} {2 * half - c:.2f} {-h:.2f} {2 * half:.2f} 0 c S 1 0 0 1 {2 * half:.5f} 0 cm")
+    one = (
+        f"0 0 m {c:.2f} {h:.2f} {half - c:.2f} {h:.2f} {half:.2f} 0 c "
+        f"{half + c:.2f} {-h:.2f} {2 * half - c:.2f} {-h:.2f} {2 * half:.2f} 0 c S 1 0 0 1 {2 * half:.5f} 0 cm"
+    )
     ops = ["q", f"{ux:.4f} {uy:.4f} {-uy:.4f} {ux:.4f} {x0:.2f} {y0:.2f} cm", *([one] * (n // 2))]
     if n % 2:
         ops.append(f"0 0 m {c:.2f} {h:.2f} {half - c:.2f} {h:.2f} {half:.2f} 0 c S")
@@ -261,18 +270,30 @@ def background_ops(design: Design) -> str:
     ops = ["q", _ops_colour(design.paper, False), f"0 0 {PAGE_W:.2f} {PAGE_H:.2f} re f"]
     m = 22  # outer margin
     if design.border in ("guilloche", "double"):
-        ops += [_ops_colour(p, True), "2.2 w", _rounded_rect_ops(m, m, PAGE_W - 2 * m, PAGE_H - 2 * m, 10) + " S",
-                "0.6 w", _rounded_rect_ops(m + 5, m + 5, PAGE_W - 2 * m - 10, PAGE_H - 2 * m - 10, 7) + " S"]
+        ops += [
+            _ops_colour(p, True),
+            "2.2 w",
+            _rounded_rect_ops(m, m, PAGE_W - 2 * m, PAGE_H - 2 * m, 10) + " S",
+            "0.6 w",
+            _rounded_rect_ops(m + 5, m + 5, PAGE_W - 2 * m - 10, PAGE_H - 2 * m - 10, 7) + " S",
+        ]
         inner = m + 30
-        ops += [_ops_colour(a, True), "1.4 w",
-                _rounded_rect_ops(inner, inner, PAGE_W - 2 * inner, PAGE_H - 2 * inner, 6) + " S",
-                "0.5 w", _rounded_rect_ops(inner + 4, inner + 4, PAGE_W - 2 * inner - 8,
-                                           PAGE_H - 2 * inner - 8, 4) + " S"]
+        ops += [
+            _ops_colour(a, True),
+            "1.4 w",
+            _rounded_rect_ops(inner, inner, PAGE_W - 2 * inner, PAGE_H - 2 * inner, 6) + " S",
+            "0.5 w",
+            _rounded_rect_ops(inner + 4, inner + 4, PAGE_W - 2 * inner - 8, PAGE_H - 2 * inner - 8, 4) + " S",
+        ]
         if design.border == "guilloche":
             mid = m + 17.5  # centre line of the band between the frames
             corners = [(mid, mid), (PAGE_W - mid, mid), (PAGE_W - mid, PAGE_H - mid), (mid, PAGE_H - mid)]
-            for colour, amp, phase, width in ((p, 6.0, 0, 0.45), (a, 6.0, 1, 0.45), (_mix(p, "#FFFFFF", 0.45), 3.2, 0, 0.35),
-                                              (_mix(a, "#FFFFFF", 0.35), 3.2, 1, 0.35)):
+            for colour, amp, phase, width in (
+                (p, 6.0, 0, 0.45),
+                (a, 6.0, 1, 0.45),
+                (_mix(p, "#FFFFFF", 0.45), 3.2, 0, 0.35),
+                (_mix(a, "#FFFFFF", 0.35), 3.2, 1, 0.35),
+            ):
                 ops += [_ops_colour(colour, True), f"{width} w"]
                 for i in range(4):
                     (x0, y0), (x1, y1) = corners[i], corners[(i + 1) % 4]
@@ -293,21 +314,28 @@ def background_ops(design: Design) -> str:
         ang = math.pi * 2 * i / 72
         rad = r if i % 2 == 0 else r - 3.5
         points.append((cx + rad * math.cos(ang), cy + rad * math.sin(ang)))
-    ops += [_ops_colour(a, False), f"{points[0][0]:.2f} {points[0][1]:.2f} m " +
-            " ".join(f"{x:.2f} {y:.2f} l" for x, y in points[1:]) + " h f",
-            _ops_colour(_mix(a, "#FFFFFF", 0.2), True), "0.8 w", _circle_ops(cx, cy, r - 8) + " S",
-            _circle_ops(cx, cy, r - 11) + " S", _ops_colour(_mix(a, "#000000", 0.12), False),
-            _circle_ops(cx, cy, r - 14) + " f"]
+    ops += [
+        _ops_colour(a, False),
+        f"{points[0][0]:.2f} {points[0][1]:.2f} m " + " ".join(f"{x:.2f} {y:.2f} l" for x, y in points[1:]) + " h f",
+        _ops_colour(_mix(a, "#FFFFFF", 0.2), True),
+        "0.8 w",
+        _circle_ops(cx, cy, r - 8) + " S",
+        _circle_ops(cx, cy, r - 11) + " S",
+        _ops_colour(_mix(a, "#000000", 0.12), False),
+        _circle_ops(cx, cy, r - 14) + " f",
+    ]
     ops.append("Q")
     return "\n".join(ops)
 
 
 def _circle_ops(cx, cy, r) -> str:
     k = 0.5523 * r
-    return (f"{cx + r:.2f} {cy:.2f} m {cx + r:.2f} {cy + k:.2f} {cx + k:.2f} {cy + r:.2f} {cx:.2f} {cy + r:.2f} c "
-            f"{cx - k:.2f} {cy + r:.2f} {cx - r:.2f} {cy + k:.2f} {cx - r:.2f} {cy:.2f} c "
-            f"{cx - r:.2f} {cy - k:.2f} {cx - k:.2f} {cy - r:.2f} {cx:.2f} {cy - r:.2f} c "
-            f"{cx + k:.2f} {cy - r:.2f} {cx + r:.2f} {cy - k:.2f} {cx + r:.2f} {cy:.2f} c h")
+    return (
+        f"{cx + r:.2f} {cy:.2f} m {cx + r:.2f} {cy + k:.2f} {cx + k:.2f} {cy + r:.2f} {cx:.2f} {cy + r:.2f} c "
+        f"{cx - k:.2f} {cy + r:.2f} {cx - r:.2f} {cy + k:.2f} {cx - r:.2f} {cy:.2f} c "
+        f"{cx - r:.2f} {cy - k:.2f} {cx - k:.2f} {cy - r:.2f} {cx:.2f} {cy - r:.2f} c "
+        f"{cx + k:.2f} {cy - r:.2f} {cx + r:.2f} {cy - k:.2f} {cx + r:.2f} {cy:.2f} c h"
+    )
 
 
 @lru_cache(maxsize=256)
@@ -345,6 +373,7 @@ def draw_qr(c, url: str, x: float, y: float, size: float, colour="#111111") -> N
 
 # --- the signature field ------------------------------------------------------------------
 
+
 class _Raw(pdfdoc.PDFObject):
     def __init__(self, data: bytes):
         self.data = data
@@ -362,27 +391,47 @@ class _SignatureValue(pdfdoc.PDFObject):
 
     def format(self, document):
         from .signing import BYTE_RANGE_PLACEHOLDER
-        return (b"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached "
-                + BYTE_RANGE_PLACEHOLDER + b" /M " + pdfdoc.format(pdfdoc.PDFString(self.signed_at), document)
-                + b" /Name " + pdfdoc.format(pdfdoc.PDFString(self.name), document)
-                + b" /Reason " + pdfdoc.format(pdfdoc.PDFString(self.reason), document)
-                + b" /Contents <" + b"0" * self.reserve + b"> >>")
+
+        return (
+            b"<< /Type /Sig /Filter /Adobe.PPKLite /SubFilter /ETSI.CAdES.detached "
+            + BYTE_RANGE_PLACEHOLDER
+            + b" /M "
+            + pdfdoc.format(pdfdoc.PDFString(self.signed_at), document)
+            + b" /Name "
+            + pdfdoc.format(pdfdoc.PDFString(self.name), document)
+            + b" /Reason "
+            + pdfdoc.format(pdfdoc.PDFString(self.reason), document)
+            + b" /Contents <"
+            + b"0" * self.reserve
+            + b"> >>"
+        )
 
 
 def _add_signature_field(c, reserve: int, signer_name: str) -> None:
-    from datetime import datetime, timezone
-    now = datetime.now(timezone.utc).strftime("D:%Y%m%d%H%M%S+00'00'")
+    from datetime import datetime
+
+    now = datetime.now(UTC).strftime("D:%Y%m%d%H%M%S+00'00'")
     doc = c._doc
     sig_ref = doc.Reference(_SignatureValue(reserve, now, signer_name, "Certificate issued"), "CertSignatureValue")
-    widget = pdfdoc.PDFDictionary({
-        "Type": pdfdoc.PDFName("Annot"), "Subtype": pdfdoc.PDFName("Widget"), "FT": pdfdoc.PDFName("Sig"),
-        "T": pdfdoc.PDFString("Signature1"), "F": 132, "Rect": pdfdoc.PDFArray([0, 0, 0, 0]), "V": sig_ref})
+    widget = pdfdoc.PDFDictionary(
+        {
+            "Type": pdfdoc.PDFName("Annot"),
+            "Subtype": pdfdoc.PDFName("Widget"),
+            "FT": pdfdoc.PDFName("Sig"),
+            "T": pdfdoc.PDFString("Signature1"),
+            "F": 132,
+            "Rect": pdfdoc.PDFArray([0, 0, 0, 0]),
+            "V": sig_ref,
+        }
+    )
     c._addAnnotation(widget, "CertSignature")
-    doc._catalog.AcroForm = pdfdoc.PDFDictionary({
-        "Fields": pdfdoc.PDFArray([doc.refAnnotation("CertSignature")]), "SigFlags": 3})
+    doc._catalog.AcroForm = pdfdoc.PDFDictionary(
+        {"Fields": pdfdoc.PDFArray([doc.refAnnotation("CertSignature")]), "SigFlags": 3}
+    )
 
 
 # --- drawing ----------------------------------------------------------------------------
+
 
 def _labels(design: Design) -> list[str]:
     return ["zh", "en"] if design.language == "bilingual" else [design.language]
@@ -398,8 +447,19 @@ def course_titles(doc: CertificateDoc, design: Design) -> tuple[str, str]:
     return first, second
 
 
-def _draw_centered(c, text: str, y: float, size: float, colour, *, bold=False, max_width=CONTENT_W,
-                   min_size=7.0, max_lines=1, leading=1.18) -> float:
+def _draw_centered(
+    c,
+    text: str,
+    y: float,
+    size: float,
+    colour,
+    *,
+    bold=False,
+    max_width=CONTENT_W,
+    min_size=7.0,
+    max_lines=1,
+    leading=1.18,
+) -> float:
     """Draw text centred at y (baseline of the first line), fitted; returns the y below it."""
     font = _font(text, bold)
     lines, size = fit_lines(text, font, max_width, size, min_size, max_lines)
@@ -418,9 +478,13 @@ class _PrecompressedForm(pdfdoc.PDFObject):
         self.compressed = compressed
 
     def format(self, document):
-        return (b"<< /Type /XObject /Subtype /Form /FormType 1 /BBox [0 0 %.2f %.2f] /Resources << >> "
-                b"/Filter /FlateDecode /Length %d >>\nstream\n" % (PAGE_W, PAGE_H, len(self.compressed))
-                + self.compressed + b"\nendstream")
+        return (
+            b"<< /Type /XObject /Subtype /Form /FormType 1 /BBox [0 0 %.2f %.2f] /Resources << >> "
+            b"/Filter /FlateDecode /Length %d >>\nstream\n"
+            % (PAGE_W, PAGE_H, len(self.compressed))
+            + self.compressed
+            + b"\nendstream"
+        )
 
 
 @lru_cache(maxsize=32)
@@ -448,8 +512,9 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
     # header: logo and issuer
     y = PAGE_H - 78
     if design.logo:
-        c.drawImage(image_file(design.logo), 72, PAGE_H - 122, width=110, height=52, preserveAspectRatio=True,
-                    anchor="w")
+        c.drawImage(
+            image_file(design.logo), 72, PAGE_H - 122, width=110, height=52, preserveAspectRatio=True, anchor="w"
+        )
     issuer = design.issuer_zh if langs[0] == "zh" else design.issuer_en
     issuer_line = f"{design.issuer_zh}  ·  {design.issuer_en}" if bilingual else issuer
     _draw_centered(c, issuer_line, y, 12, primary, bold=True, max_width=CONTENT_W - 260)
@@ -467,10 +532,14 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
 
     # the middle: intro, name, body, course, details; fitted as a whole between
     # the title and the signature row (long names and titles shrink together)
-    intro = f"{design.intro_zh}  {design.intro_en}" if bilingual else (
-        design.intro_zh if langs[0] == "zh" else design.intro_en)
-    body = f"{design.body_zh}  {design.body_en}" if bilingual else (
-        design.body_zh if langs[0] == "zh" else design.body_en)
+    intro = (
+        f"{design.intro_zh}  {design.intro_en}"
+        if bilingual
+        else (design.intro_zh if langs[0] == "zh" else design.intro_en)
+    )
+    body = (
+        f"{design.body_zh}  {design.body_en}" if bilingual else (design.body_zh if langs[0] == "zh" else design.body_en)
+    )
     details = []
     for lang in langs:
         dates = fmt_range(doc.starts_on, doc.ends_on, lang)
@@ -486,11 +555,13 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
     wide = CONTENT_W - 120
     title_first, title_second = course_titles(doc, design)
     # (text, size, min size, max lines, colour, bold, space before, max width)
-    spec = [(intro, 12.5, 7, 1, muted, False, 0, wide),
-            (doc.holder_name, 34, 14, 2, ink, True, 34, CONTENT_W - 140),
-            ("—rule—", 0, 0, 0, None, False, 0, 0),
-            (body, 12.5, 7, 1, muted, False, 16, wide),
-            (title_first, 21, 10, 2, primary, True, 18, wide)]
+    spec = [
+        (intro, 12.5, 7, 1, muted, False, 0, wide),
+        (doc.holder_name, 34, 14, 2, ink, True, 34, CONTENT_W - 140),
+        ("—rule—", 0, 0, 0, None, False, 0, 0),
+        (body, 12.5, 7, 1, muted, False, 16, wide),
+        (title_first, 21, 10, 2, primary, True, 18, wide),
+    ]
     if title_second:  # the other language beneath, smaller: it shrinks with the first (see below)
         spec.append((title_second, 14.5, 7, 2, primary, False, 3, wide))
     second_at = 5 if title_second else None
@@ -536,8 +607,15 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
     slots = list(zip((PAGE_W / 2 - 215, PAGE_W / 2 + 215), sigs, strict=False))
     for cx, sig in slots:
         if sig.image:
-            c.drawImage(image_file(sig.image), cx - 70, SIG_LINE_Y + 3, width=140, height=42,
-                        preserveAspectRatio=True, anchor="s")
+            c.drawImage(
+                image_file(sig.image),
+                cx - 70,
+                SIG_LINE_Y + 3,
+                width=140,
+                height=42,
+                preserveAspectRatio=True,
+                anchor="s",
+            )
         c.setStrokeColor(HexColor("#777777"))
         c.setLineWidth(0.6)
         c.line(cx - 85, SIG_LINE_Y, cx + 85, SIG_LINE_Y)
@@ -606,8 +684,9 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
     if specimen:
         stamp = "SPECIMEN 样本"
     elif doc.status != "valid":
-        stamp = {"revoked": "REVOKED 已撤销", "superseded": "SUPERSEDED 已替换",
-                 "expired": "EXPIRED 已过期"}.get(doc.status, doc.status.upper())
+        stamp = {"revoked": "REVOKED 已撤销", "superseded": "SUPERSEDED 已替换", "expired": "EXPIRED 已过期"}.get(
+            doc.status, doc.status.upper()
+        )
     if stamp:
         c.saveState()
         c.setFillColor(HexColor("#C0392B"))

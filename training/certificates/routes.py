@@ -1,4 +1,5 @@
 """Public certificate pages: verification (anyone, rate-limited), the holder's list, downloads."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,10 @@ def verify_form():
         return render_template("certificates/verify_form.html", code_text="", error=None)
     code = codes.normalise(text)
     if code is None:
-        error = _("This is not a valid certificate code. A code has 28 letters and digits, "
-                  "like 7K3M-QX9T-…; check for typing mistakes.")
+        error = _(
+            "This is not a valid certificate code. A code has 28 letters and digits, "
+            "like 7K3M-QX9T-…; check for typing mistakes."
+        )
         return render_template("certificates/verify_form.html", code_text=text[:80], error=error), 422
     return redirect(url_for("certificates.verify", code=code))
 
@@ -113,24 +116,34 @@ def badge(code: str):
 @limiter.limit(LOOKUP_LIMIT)
 def badge_jwt(code: str):
     certificate = services.get_by_code(code)
-    return Response(badges.credential_jwt(certificate), mimetype="application/vc+jwt",
-                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "no-store"})
+    return Response(
+        badges.credential_jwt(certificate),
+        mimetype="application/vc+jwt",
+        headers={**PUBLIC_DOCUMENT, "Cache-Control": "no-store"},
+    )
 
 
 # --- what a relying party fetches: keys, the issuer's DID, status lists ---------------
 
+
 @bp.get("/.well-known/jwks.json")
 def jwks():
     """Every key that ever signed a credential here (current and retired), with kid."""
-    return Response(json.dumps(badges.jwks(), indent=2), mimetype="application/jwk-set+json",
-                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=60"})
+    return Response(
+        json.dumps(badges.jwks(), indent=2),
+        mimetype="application/jwk-set+json",
+        headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=60"},
+    )
 
 
 @bp.get("/.well-known/did.json")
 def did_document():
     """The did:web document of the issuer (the same keys as verification methods)."""
-    return Response(json.dumps(badges.did_document(), indent=2), mimetype="application/did+json",
-                    headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=60"})
+    return Response(
+        json.dumps(badges.did_document(), indent=2),
+        mimetype="application/did+json",
+        headers={**PUBLIC_DOCUMENT, "Cache-Control": "public, max-age=60"},
+    )
 
 
 @bp.get("/credentials/status/<int:number>")
@@ -174,6 +187,7 @@ def auto_issue_command():
     import click
 
     from ..urls import require_public_base_url
+
     require_public_base_url()  # certificates and their e-mails carry links
     summary = services.auto_issue_due()
     click.echo(f"Issued {sum(summary.values())} certificates in {len(summary)} runs.")
@@ -189,11 +203,15 @@ def store_documents_command():
     from ..extensions import db
     from ..urls import require_public_base_url
     from .models import Certificate
+
     require_public_base_url()  # the documents' QR codes carry links
     done = 0
     while True:
-        batch = list(db.session.scalars(select(Certificate).where(Certificate.document_sha256.is_(None))
-                                        .order_by(Certificate.id).limit(200)))
+        batch = list(
+            db.session.scalars(
+                select(Certificate).where(Certificate.document_sha256.is_(None)).order_by(Certificate.id).limit(200)
+            )
+        )
         if not batch:
             break
         services.ensure_documents(batch)
@@ -208,5 +226,6 @@ def remind_expiring_command():
     import click
 
     from ..urls import require_public_base_url
+
     require_public_base_url()
     click.echo(f"Sent {services.send_expiry_reminders(None, within_days=60)} reminders.")

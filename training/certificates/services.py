@@ -1,8 +1,9 @@
 """Certificates: issuing (never early, never twice), revoking, reissuing, verifying."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta, timezone
+from datetime import UTC, date, timedelta
 
 from dateutil.relativedelta import relativedelta
 from flask import current_app
@@ -13,8 +14,8 @@ from sqlalchemy.orm import selectinload
 
 from .. import content_i18n, mail, signals
 from ..accounts.models import User
-from ..audit import record
 from ..attendance.services import eligibility_for_run
+from ..audit import record
 from ..catalogue.models import Run, RunStatus
 from ..catalogue.services import get_run, run_end
 from ..enrolment.models import Enrolment
@@ -32,12 +33,23 @@ def _snapshot(enrolment: Enrolment, percent: float | None) -> Certificate:
     expires = completed + relativedelta(months=course.validity_months) if course.validity_months else None
     titles, original = content_i18n.texts(course, "title"), content_i18n.original_language(course)
     return Certificate(
-        code=codes.generate(), enrolment_id=enrolment.id, current_for_enrolment_id=enrolment.id,
-        holder_name=enrolment.user.display_name, course_code=course.code, course_title=titles[original],
-        course_title_language=original, course_title_translation=titles[content_i18n.other(original)],
-        hours=course.hours, run_starts_on=run.starts_on, run_ends_on=run.ends_on, completed_on=completed,
+        code=codes.generate(),
+        enrolment_id=enrolment.id,
+        current_for_enrolment_id=enrolment.id,
+        holder_name=enrolment.user.display_name,
+        course_code=course.code,
+        course_title=titles[original],
+        course_title_language=original,
+        course_title_translation=titles[content_i18n.other(original)],
+        hours=course.hours,
+        run_starts_on=run.starts_on,
+        run_ends_on=run.ends_on,
+        completed_on=completed,
         trainer_names="; ".join(t.display_name for t in run.trainers),
-        issuer_name=current_app.config["ORG_NAME"], attendance_pct=percent, expires_on=expires)
+        issuer_name=current_app.config["ORG_NAME"],
+        attendance_pct=percent,
+        expires_on=expires,
+    )
 
 
 def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
@@ -53,14 +65,23 @@ def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
     run = get_run(run_id, lock=True)
     if run.status == RunStatus.cancelled.value:
         raise Conflict(_("This run was cancelled."), code="run_cancelled")
-    existing = set(db.session.scalars(select(Certificate.current_for_enrolment_id).join(
-        Enrolment, Certificate.enrolment_id == Enrolment.id).where(
-        Enrolment.run_id == run.id, Certificate.current_for_enrolment_id.is_not(None))))
+    existing = set(
+        db.session.scalars(
+            select(Certificate.current_for_enrolment_id)
+            .join(Enrolment, Certificate.enrolment_id == Enrolment.id)
+            .where(Enrolment.run_id == run.id, Certificate.current_for_enrolment_id.is_not(None))
+        )
+    )
     issued, skipped, new = [], [], []
     for enrolment, verdict in eligibility_for_run(run.id):
         if enrolment.id in existing:
-            skipped.append({"enrolment_id": enrolment.id, "reason": "already_issued",
-                            "message": _("A certificate was already issued.")})
+            skipped.append(
+                {
+                    "enrolment_id": enrolment.id,
+                    "reason": "already_issued",
+                    "message": _("A certificate was already issued."),
+                }
+            )
         elif not verdict.eligible:
             skipped.append({"enrolment_id": enrolment.id, "reason": verdict.code, "message": verdict.reason})
         else:
@@ -74,8 +95,9 @@ def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise Conflict(_("Certificates for this run are being issued by someone else; try again."),
-                       code="issue_in_progress") from None
+        raise Conflict(
+            _("Certificates for this run are being issued by someone else; try again."), code="issue_in_progress"
+        ) from None
     _make_documents([(certificate, run.course_id) for certificate in new])
     for certificate in new:
         issued.append({"code": certificate.code, "enrolment_id": certificate.enrolment_id})
@@ -102,29 +124,47 @@ def _issue_in_batches(actor, run_id: int, new: list[Certificate], issued: list, 
     def holding() -> int:
         count = 0
         for i in range(0, len(due), 1000):
-            count += db.session.scalar(select(func.count()).select_from(Certificate).where(
-                Certificate.current_for_enrolment_id.in_(due[i:i + 1000]))) or 0
+            count += (
+                db.session.scalar(
+                    select(func.count())
+                    .select_from(Certificate)
+                    .where(Certificate.current_for_enrolment_id.in_(due[i : i + 1000]))
+                )
+                or 0
+            )
         return min(count, total)
 
     progress(holding(), total)  # commits: the run lock is taken again for each batch
     size = max(1, int(current_app.config.get("CERT_ISSUE_BATCH", 100)))
     for start in range(0, len(new), size):
         run = get_run(run_id, lock=True)
-        batch = new[start:start + size]
-        taken = set(db.session.scalars(select(Certificate.current_for_enrolment_id).where(
-            Certificate.current_for_enrolment_id.in_([c.enrolment_id for c in batch]))))
+        batch = new[start : start + size]
+        taken = set(
+            db.session.scalars(
+                select(Certificate.current_for_enrolment_id).where(
+                    Certificate.current_for_enrolment_id.in_([c.enrolment_id for c in batch])
+                )
+            )
+        )
         for certificate in [c for c in batch if c.enrolment_id in taken]:
             batch.remove(certificate)
-            skipped.append({"enrolment_id": certificate.enrolment_id, "reason": "already_issued",
-                            "message": _("A certificate was already issued.")})
+            skipped.append(
+                {
+                    "enrolment_id": certificate.enrolment_id,
+                    "reason": "already_issued",
+                    "message": _("A certificate was already issued."),
+                }
+            )
         if batch:
             db.session.add_all(batch)
             try:
                 db.session.flush()
             except IntegrityError:
                 db.session.rollback()
-                raise Conflict(_("Certificates for this run are being issued by someone else; try again."),
-                               code="issue_in_progress") from None
+                raise Conflict(
+                    _("Certificates for this run are being issued by someone else; try again."),
+                    code="issue_in_progress",
+                ) from None
             _make_documents([(certificate, run.course_id) for certificate in batch])
             for certificate in batch:
                 issued.append({"code": certificate.code, "enrolment_id": certificate.enrolment_id})
@@ -139,8 +179,11 @@ def get_by_code(text: str) -> Certificate:
     code = codes.normalise(text)
     if code is None:
         raise NotFound(_("This is not a valid certificate code: check it and try again."), code="invalid_code")
-    certificate = db.session.scalar(select(Certificate).where(Certificate.code == code).options(
-        selectinload(Certificate.superseded_by), selectinload(Certificate.enrolment)))
+    certificate = db.session.scalar(
+        select(Certificate)
+        .where(Certificate.code == code)
+        .options(selectinload(Certificate.superseded_by), selectinload(Certificate.enrolment))
+    )
     if certificate is None:
         raise NotFound(_("No certificate has this code."))
     return certificate
@@ -188,13 +231,25 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
     old.current_for_enrolment_id = None
     db.session.flush()
     new = Certificate(
-        code=codes.generate(), enrolment_id=enrolment.id, current_for_enrolment_id=enrolment.id,
-        holder_name=name, course_code=old.course_code, course_title=old.course_title,
-        course_title_language=old.course_title_language, course_title_translation=old.course_title_translation,
+        code=codes.generate(),
+        enrolment_id=enrolment.id,
+        current_for_enrolment_id=enrolment.id,
+        holder_name=name,
+        course_code=old.course_code,
+        course_title=old.course_title,
+        course_title_language=old.course_title_language,
+        course_title_translation=old.course_title_translation,
         hours=old.hours,
-        run_starts_on=old.run_starts_on, run_ends_on=old.run_ends_on, completed_on=old.completed_on,
-        trainer_names=old.trainer_names, issuer_name=old.issuer_name, attendance_pct=old.attendance_pct,
-        expires_on=old.expires_on, issued_by_id=actor.id, reissue_of_code=old.code)
+        run_starts_on=old.run_starts_on,
+        run_ends_on=old.run_ends_on,
+        completed_on=old.completed_on,
+        trainer_names=old.trainer_names,
+        issuer_name=old.issuer_name,
+        attendance_pct=old.attendance_pct,
+        expires_on=old.expires_on,
+        issued_by_id=actor.id,
+        reissue_of_code=old.code,
+    )
     db.session.add(new)
     db.session.flush()
     _make_documents([(new, _course_id(old))])  # the old one keeps its document
@@ -206,23 +261,34 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
 
 
 def certificates_of(user) -> list[Certificate]:
-    return list(db.session.scalars(select(Certificate).join(Enrolment, Certificate.enrolment_id == Enrolment.id)
-                                   .where(Enrolment.user_id == user.id).options(
-                                       selectinload(Certificate.superseded_by))
-                                   .order_by(Certificate.issued_at.desc(), Certificate.id.desc())))
+    return list(
+        db.session.scalars(
+            select(Certificate)
+            .join(Enrolment, Certificate.enrolment_id == Enrolment.id)
+            .where(Enrolment.user_id == user.id)
+            .options(selectinload(Certificate.superseded_by))
+            .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+        )
+    )
 
 
 def public_view(certificate: Certificate, today: date | None = None) -> dict:
     """What anyone may see of a certificate: no e-mail, no other personal data."""
     status = certificate.status_on(today or org_today())
     data = {
-        "code": certificate.code, "display_code": codes.display(certificate.code), "status": status,
-        "holder_name": certificate.holder_name, "course_code": certificate.course_code,
-        "course_title": certificate.course_title, "course_title_i18n": certificate.course_titles,
+        "code": certificate.code,
+        "display_code": codes.display(certificate.code),
+        "status": status,
+        "holder_name": certificate.holder_name,
+        "course_code": certificate.course_code,
+        "course_title": certificate.course_title,
+        "course_title_i18n": certificate.course_titles,
         "hours": certificate.hours,
-        "starts_on": certificate.run_starts_on.isoformat(), "ends_on": certificate.run_ends_on.isoformat(),
+        "starts_on": certificate.run_starts_on.isoformat(),
+        "ends_on": certificate.run_ends_on.isoformat(),
         "completed_on": certificate.completed_on.isoformat(),
-        "issued_on": certificate.issued_on.isoformat(), "trainers": certificate.trainers,
+        "issued_on": certificate.issued_on.isoformat(),
+        "trainers": certificate.trainers,
         "issuer": certificate.issuer_name,
         "expires_on": certificate.expires_on.isoformat() if certificate.expires_on else None,
         "revoked_on": local_date(certificate.revoked_at).isoformat() if certificate.revoked_at else None,
@@ -238,20 +304,32 @@ def public_view(certificate: Certificate, today: date | None = None) -> dict:
 
 # --- documents ----------------------------------------------------------------------
 
+
 def verify_url(code: str) -> str:
     from ..urls import public_base_url
+
     return f"{public_base_url()}/verify/{code}"
 
 
 def doc_for(certificate: Certificate, today: date | None = None) -> pdf.CertificateDoc:
     return pdf.CertificateDoc(
-        code=certificate.code, holder_name=certificate.holder_name, course_title=certificate.course_title,
+        code=certificate.code,
+        holder_name=certificate.holder_name,
+        course_title=certificate.course_title,
         course_title_translation=certificate.course_title_translation or "",
-        course_title_language=certificate.course_title_language or "en", course_code=certificate.course_code, hours=certificate.hours, starts_on=certificate.run_starts_on,
-        ends_on=certificate.run_ends_on, completed_on=certificate.completed_on,
-        issued_on=certificate.issued_on, verify_url=verify_url(certificate.code),
-        trainers=tuple(certificate.trainers), expires_on=certificate.expires_on,
-        reissue_of=certificate.reissue_of_code, status=certificate.status_on(today or org_today()))
+        course_title_language=certificate.course_title_language or "en",
+        course_code=certificate.course_code,
+        hours=certificate.hours,
+        starts_on=certificate.run_starts_on,
+        ends_on=certificate.run_ends_on,
+        completed_on=certificate.completed_on,
+        issued_on=certificate.issued_on,
+        verify_url=verify_url(certificate.code),
+        trainers=tuple(certificate.trainers),
+        expires_on=certificate.expires_on,
+        reissue_of=certificate.reissue_of_code,
+        status=certificate.status_on(today or org_today()),
+    )
 
 
 def _course_id(certificate: Certificate) -> int | None:
@@ -265,14 +343,20 @@ def filename_for(certificate: Certificate) -> str:
 def _issued_doc(certificate: Certificate) -> pdf.CertificateDoc:
     """The document as issued: never stamped with a later status."""
     from dataclasses import replace
+
     return replace(doc_for(certificate), status="valid")
 
 
 def _signing_failed(exc: Exception) -> DomainError:
     current_app.logger.error("certificate signing failed: %s", exc)
-    return DomainError(_("Certificates cannot be signed right now (the signing key or the timestamp authority "
-                         "is unavailable); nothing was issued. Try again later."),
-                       code="signing_unavailable", status=503)
+    return DomainError(
+        _(
+            "Certificates cannot be signed right now (the signing key or the timestamp authority "
+            "is unavailable); nothing was issued. Try again later."
+        ),
+        code="signing_unavailable",
+        status=503,
+    )
 
 
 def _make_documents(pairs: list[tuple[Certificate, int | None]]) -> None:
@@ -294,8 +378,9 @@ def _make_documents(pairs: list[tuple[Certificate, int | None]]) -> None:
 def _render_stored(items: list[tuple[pdf.CertificateDoc, pdf.Design]]) -> list[str]:
     """Render, sign and store each document (on every core when there are many); their SHA-256."""
     config = current_app.config
-    return bulk.render_signed_stored(items, signing.signer_settings(config), bulk.store_settings(config),
-                                     bulk.processes_wanted(config))
+    return bulk.render_signed_stored(
+        items, signing.signer_settings(config), bulk.store_settings(config), bulk.processes_wanted(config)
+    )
 
 
 def ensure_documents(certificates: list[Certificate]) -> None:
@@ -303,6 +388,7 @@ def ensure_documents(certificates: list[Certificate]) -> None:
     made, stored and recorded only where no other process recorded one first
     (the update is conditional), then committed."""
     from sqlalchemy import update
+
     missing = [c for c in certificates if c.document_sha256 is None]
     if not missing:
         return
@@ -314,9 +400,11 @@ def ensure_documents(certificates: list[Certificate]) -> None:
         db.session.rollback()
         raise _signing_failed(exc) from None
     for certificate, digest in zip(missing, digests, strict=True):
-        db.session.execute(update(Certificate).where(
-            Certificate.id == certificate.id, Certificate.document_sha256.is_(None)).values(
-            document_sha256=digest))
+        db.session.execute(
+            update(Certificate)
+            .where(Certificate.id == certificate.id, Certificate.document_sha256.is_(None))
+            .values(document_sha256=digest)
+        )
     db.session.commit()
     for certificate in missing:
         db.session.refresh(certificate, ["document_sha256"])
@@ -329,8 +417,11 @@ def document_for(certificate: Certificate) -> bytes:
         return documents.store().get(certificate.document_sha256)
     except documents.DocumentMissing as exc:
         current_app.logger.error("certificate %s: %s", certificate.code, exc)
-        raise DomainError(_("The document of this certificate is unavailable right now; the training office "
-                            "has been told."), code="document_unavailable", status=503) from None
+        raise DomainError(
+            _("The document of this certificate is unavailable right now; the training office has been told."),
+            code="document_unavailable",
+            status=503,
+        ) from None
 
 
 def public_record(code: str) -> dict:
@@ -371,10 +462,15 @@ def verification_page(code: str) -> dict:
     SHA-256) and, for relying parties, the issuer's DID and the credential's status entry."""
     from ..urls import public_base_url
     from . import badges
+
     certificate = get_by_code(code)
     ensure_documents([certificate])
-    return {"cert": public_view(certificate), "issuer_did": badges.issuer_did(),
-            "status_entry": badges.status_entry(certificate, public_base_url()), "check": None}
+    return {
+        "cert": public_view(certificate),
+        "issuer_did": badges.issuer_did(),
+        "status_entry": badges.status_entry(certificate, public_base_url()),
+        "check": None,
+    }
 
 
 def check_document(code: str, data: bytes) -> dict:
@@ -398,14 +494,22 @@ def check_any_document(data: bytes) -> dict:
     code = certificate_code_for_document(data)
     if code is not None:
         return check_document(code, data)
-    return {"cert": None, "check": {"sha256": documents.sha256(data), "matches": False, "other_code": None,
-                                    "signature": signature_verdict(data)}}
+    return {
+        "cert": None,
+        "check": {
+            "sha256": documents.sha256(data),
+            "matches": False,
+            "other_code": None,
+            "signature": signature_verdict(data),
+        },
+    }
 
 
 def certificate_code_for_document(data: bytes) -> str | None:
     """The certificate a PDF belongs to: the one whose issued document has its
     hash, else the one its title names (a changed copy still names its code)."""
     import re
+
     digest = documents.sha256(data)
     code = db.session.scalar(select(Certificate.code).where(Certificate.document_sha256 == digest).limit(1))
     if code is not None:
@@ -413,6 +517,7 @@ def certificate_code_for_document(data: bytes) -> str | None:
     import io
 
     from pyhanko.pdf_utils.reader import PdfFileReader
+
     try:
         title = str(PdfFileReader(io.BytesIO(data), strict=False).trailer_view["/Info"]["/Title"])
     except Exception:  # noqa: BLE001 - an unreadable upload names no certificate
@@ -434,6 +539,7 @@ def signature_verdict(data: bytes) -> dict:
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
+
     if not data.startswith(b"%PDF"):
         return {"state": "unreadable"}
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
@@ -447,25 +553,33 @@ def signature_verdict(data: bytes) -> dict:
     roots = signing.published_certificates(current_app.config)
     try:
         status = validate_pdf_signature(signatures[-1], ValidationContext(trust_roots=roots))
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any failure here is logged and must not stop the caller
         return {"state": "broken"}
     intact = bool(status.intact and status.valid and status.coverage.name == "ENTIRE_FILE")
-    verdict = {"state": "intact" if intact else "broken", "ours": bool(intact and status.trusted),
-               "signer": status.signing_cert.subject.human_friendly if status.signing_cert else None,
-               "timestamp": None}
+    verdict = {
+        "state": "intact" if intact else "broken",
+        "ours": bool(intact and status.trusted),
+        "signer": status.signing_cert.subject.human_friendly if status.signing_cert else None,
+        "timestamp": None,
+    }
     ts = getattr(status, "timestamp_validity", None)
     if ts is not None and ts.intact and ts.valid:
-        verdict["timestamp"] = ts.timestamp.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        verdict["timestamp"] = ts.timestamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return verdict
 
 
 def run_certificates(run_id: int, *, current_only: bool = True) -> list[Certificate]:
-    stmt = (select(Certificate).join(Enrolment, Certificate.enrolment_id == Enrolment.id)
-            .where(Enrolment.run_id == run_id)
-            .options(selectinload(Certificate.enrolment).selectinload(Enrolment.user),
-                     selectinload(Certificate.enrolment).selectinload(Enrolment.run),
-                     selectinload(Certificate.superseded_by))
-            .order_by(Certificate.holder_name, Certificate.id))
+    stmt = (
+        select(Certificate)
+        .join(Enrolment, Certificate.enrolment_id == Enrolment.id)
+        .where(Enrolment.run_id == run_id)
+        .options(
+            selectinload(Certificate.enrolment).selectinload(Enrolment.user),
+            selectinload(Certificate.enrolment).selectinload(Enrolment.run),
+            selectinload(Certificate.superseded_by),
+        )
+        .order_by(Certificate.holder_name, Certificate.id)
+    )
     if current_only:
         stmt = stmt.where(Certificate.current_for_enrolment_id.is_not(None))
     return list(db.session.scalars(stmt))
@@ -498,8 +612,11 @@ def zip_for_run(actor, run_id: int) -> Iterator[bytes]:
     missing = next((digest for _name, digest in named if not store.exists(digest)), None)
     if missing is not None:
         current_app.logger.error("run %s: document %s is not in the store", run_id, missing)
-        raise DomainError(_("The document of this certificate is unavailable right now; the training office "
-                            "has been told."), code="document_unavailable", status=503)
+        raise DomainError(
+            _("The document of this certificate is unavailable right now; the training office has been told."),
+            code="document_unavailable",
+            status=503,
+        )
     return bulk.zip_stream(named, store)
 
 
@@ -511,11 +628,11 @@ def print_pdf_for_run(actor, run_id: int) -> bytes:
     items = _run_items(run_id)
     if not items:
         raise NotFound(_("This run has no certificates yet."), code="no_certificates")
-    return pdf.render_many([(doc, design) for _c, doc, design in items],
-                           title=f"{run.course.code} certificates")
+    return pdf.render_many([(doc, design) for _c, doc, design in items], title=f"{run.course.code} certificates")
 
 
 # --- e-mail -----------------------------------------------------------------------
+
 
 def email_holders(actor, run_id: int, *, only_new: bool = True, progress=None) -> int:
     """E-mail each holder of a current certificate of the run their signed PDF,
@@ -532,11 +649,20 @@ def email_holders(actor, run_id: int, *, only_new: bool = True, progress=None) -
             continue
         data = document_for(certificate)  # one document in memory at a time
         user = certificate.enrolment.user
-        mail.queue(mail.build(
-            user.email, "Your certificate: %(course)s", "certificate_issued", locale=user.locale,
-            attachments=[(name, "application/pdf", data)], user=user, certificate=certificate,
-            course=certificate.course_title_in(user.locale or "en"), verify_url=verify_url(certificate.code),
-            display_code=codes.display(certificate.code)))
+        mail.queue(
+            mail.build(
+                user.email,
+                "Your certificate: %(course)s",
+                "certificate_issued",
+                locale=user.locale,
+                attachments=[(name, "application/pdf", data)],
+                user=user,
+                certificate=certificate,
+                course=certificate.course_title_in(user.locale or "en"),
+                verify_url=verify_url(certificate.code),
+                display_code=codes.display(certificate.code),
+            )
+        )
         certificate.emailed_at = now
         sent += 1
         if progress and i % 50 == 0:
@@ -548,7 +674,7 @@ def email_holders(actor, run_id: int, *, only_new: bool = True, progress=None) -
 
 # --- background jobs ----------------------------------------------------------------
 
-from .. import jobs  # noqa: E402
+from .. import jobs  # noqa: E402 - the job handlers are kept together at the end of the module
 
 
 @jobs.job("certificates.issue_run")
@@ -583,14 +709,17 @@ def start_email(actor, run_id: int, *, only_new: bool = True):
     if not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can e-mail certificates."))
     get_run(run_id)
-    return jobs.submit("certificates.email_run", created_by=actor, run_id=run_id, actor_id=actor.id,
-                       only_new=only_new)
+    return jobs.submit("certificates.email_run", created_by=actor, run_id=run_id, actor_id=actor.id, only_new=only_new)
 
 
 def eligible_count(run_id: int) -> int:
-    existing = set(db.session.scalars(select(Certificate.current_for_enrolment_id).join(
-        Enrolment, Certificate.enrolment_id == Enrolment.id).where(
-        Enrolment.run_id == run_id, Certificate.current_for_enrolment_id.is_not(None))))
+    existing = set(
+        db.session.scalars(
+            select(Certificate.current_for_enrolment_id)
+            .join(Enrolment, Certificate.enrolment_id == Enrolment.id)
+            .where(Enrolment.run_id == run_id, Certificate.current_for_enrolment_id.is_not(None))
+        )
+    )
     return sum(1 for e, verdict in eligibility_for_run(run_id) if verdict.eligible and e.id not in existing)
 
 
@@ -604,23 +733,39 @@ def issue_page(run_id: int) -> dict:
         if current is None or certificate.current_for_enrolment_id is not None:
             by_enrolment[certificate.enrolment_id] = certificate
     rows.sort(key=lambda pair: pair[0].user.display_name.casefold())
-    return {"run": run, "rows": [(e, v, by_enrolment.get(e.id)) for e, v in rows],
-            "eligible": sum(1 for e, v in rows if v.eligible and (by_enrolment.get(e.id) is None or
-                                                                  by_enrolment[e.id].current_for_enrolment_id is None)),
-            "issued": sum(1 for c in by_enrolment.values() if c.current_for_enrolment_id is not None)}
+    return {
+        "run": run,
+        "rows": [(e, v, by_enrolment.get(e.id)) for e, v in rows],
+        "eligible": sum(
+            1
+            for e, v in rows
+            if v.eligible and (by_enrolment.get(e.id) is None or by_enrolment[e.id].current_for_enrolment_id is None)
+        ),
+        "issued": sum(1 for c in by_enrolment.values() if c.current_for_enrolment_id is not None),
+    }
 
 
 # --- renewals and automatic issuing -------------------------------------------------------
+
 
 def renewals(within_days: int = 90, today: date | None = None) -> list[Certificate]:
     """Current, unrevoked certificates that expire within ``within_days`` or expired
     in the last year: the people to invite to a refresher."""
     today = today or org_today()
-    return list(db.session.scalars(select(Certificate).where(
-        Certificate.current_for_enrolment_id.is_not(None), Certificate.revoked_at.is_(None),
-        Certificate.expires_on.is_not(None), Certificate.expires_on <= today + timedelta(days=within_days),
-        Certificate.expires_on >= today - timedelta(days=365)).options(
-        selectinload(Certificate.enrolment).selectinload(Enrolment.user)).order_by(Certificate.expires_on)))
+    return list(
+        db.session.scalars(
+            select(Certificate)
+            .where(
+                Certificate.current_for_enrolment_id.is_not(None),
+                Certificate.revoked_at.is_(None),
+                Certificate.expires_on.is_not(None),
+                Certificate.expires_on <= today + timedelta(days=within_days),
+                Certificate.expires_on >= today - timedelta(days=365),
+            )
+            .options(selectinload(Certificate.enrolment).selectinload(Enrolment.user))
+            .order_by(Certificate.expires_on)
+        )
+    )
 
 
 def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None = None) -> int:
@@ -633,11 +778,20 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
         if certificate.expiry_reminder_sent_at is not None or certificate.expires_on < today:
             continue
         user = certificate.enrolment.user
-        mail.queue(mail.build(
-            user.email, "Your certificate expires on %(date)s", "certificate_expiring", locale=user.locale,
-            user=user, certificate=certificate, course=certificate.course_title_in(user.locale or "en"),
-            date=certificate.expires_on.isoformat(), verify_url=verify_url(certificate.code),
-            display_code=codes.display(certificate.code)))
+        mail.queue(
+            mail.build(
+                user.email,
+                "Your certificate expires on %(date)s",
+                "certificate_expiring",
+                locale=user.locale,
+                user=user,
+                certificate=certificate,
+                course=certificate.course_title_in(user.locale or "en"),
+                date=certificate.expires_on.isoformat(),
+                verify_url=verify_url(certificate.code),
+                display_code=codes.display(certificate.code),
+            )
+        )
         certificate.expiry_reminder_sent_at = utcnow()
         sent += 1
     if sent:
@@ -649,15 +803,27 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
 def auto_issue_due(now=None) -> dict:
     """Issue certificates of ended runs whose course issues automatically and
     whose registers are all finalised; e-mail the new holders."""
-    from ..catalogue.models import Course, Meeting
     from sqlalchemy import func
+
+    from ..catalogue.models import Course, Meeting
+
     now = now or utcnow()
     # Never before every register of the run (cancelled meetings aside) is finalised.
     held = Meeting.cancelled_at.is_(None)
     ended = select(Meeting.run_id).where(held).group_by(Meeting.run_id).having(func.max(Meeting.ends_at) <= now)
     open_registers = select(Meeting.run_id).where(held, Meeting.finalised_at.is_(None))
-    run_ids = list(db.session.scalars(select(Run.id).join(Course, Run.course_id == Course.id).where(
-        Course.auto_issue.is_(True), Run.status != RunStatus.cancelled.value, Run.id.in_(ended), Run.id.not_in(open_registers))))
+    run_ids = list(
+        db.session.scalars(
+            select(Run.id)
+            .join(Course, Run.course_id == Course.id)
+            .where(
+                Course.auto_issue.is_(True),
+                Run.status != RunStatus.cancelled.value,
+                Run.id.in_(ended),
+                Run.id.not_in(open_registers),
+            )
+        )
+    )
     summary = {}
     for run_id in run_ids:
         result = issue_for_run(None, run_id)
@@ -671,17 +837,36 @@ def runs_to_certify(limit: int = 20) -> list[tuple[Run, int, int]]:
     """Recently ended runs with their confirmed trainees and current certificates,
     for the admin's list (three queries)."""
     from sqlalchemy import func
+
     from ..catalogue.models import Meeting
     from ..enrolment.models import EnrolmentStatus
+
     ended = select(Meeting.run_id).group_by(Meeting.run_id).having(func.max(Meeting.ends_at) <= utcnow())
-    runs = list(db.session.scalars(select(Run).where(Run.id.in_(ended), Run.status != RunStatus.cancelled.value)
-                                   .options(selectinload(Run.course)).order_by(Run.ends_on.desc()).limit(limit)))
+    runs = list(
+        db.session.scalars(
+            select(Run)
+            .where(Run.id.in_(ended), Run.status != RunStatus.cancelled.value)
+            .options(selectinload(Run.course))
+            .order_by(Run.ends_on.desc())
+            .limit(limit)
+        )
+    )
     ids = [r.id for r in runs]
     if not ids:
         return []
-    trainees = dict(db.session.execute(select(Enrolment.run_id, func.count()).where(
-        Enrolment.run_id.in_(ids), Enrolment.status == EnrolmentStatus.confirmed.value).group_by(Enrolment.run_id)).all())
-    issued = dict(db.session.execute(select(Enrolment.run_id, func.count()).join(
-        Certificate, Certificate.enrolment_id == Enrolment.id).where(
-        Enrolment.run_id.in_(ids), Certificate.current_for_enrolment_id.is_not(None)).group_by(Enrolment.run_id)).all())
+    trainees = dict(
+        db.session.execute(
+            select(Enrolment.run_id, func.count())
+            .where(Enrolment.run_id.in_(ids), Enrolment.status == EnrolmentStatus.confirmed.value)
+            .group_by(Enrolment.run_id)
+        ).all()
+    )
+    issued = dict(
+        db.session.execute(
+            select(Enrolment.run_id, func.count())
+            .join(Certificate, Certificate.enrolment_id == Enrolment.id)
+            .where(Enrolment.run_id.in_(ids), Certificate.current_for_enrolment_id.is_not(None))
+            .group_by(Enrolment.run_id)
+        ).all()
+    )
     return [(r, trainees.get(r.id, 0), issued.get(r.id, 0)) for r in runs]

@@ -26,6 +26,7 @@ set) with a key loaded once per process.
 The result is an ordinary PAdES signature covering the whole file, which
 pyHanko, Acrobat and other validators check as usual.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -33,7 +34,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -79,6 +80,7 @@ def _preloaded_signer_class():
             if isinstance(self._key, ec.EllipticCurvePrivateKey):
                 return self._key.sign(data, ec.ECDSA(algo))
             raise SigningUnavailable(f"unsupported key type {type(self._key).__name__}")
+
     return PreloadedSigner
 
 
@@ -101,12 +103,17 @@ class PdfSigner:
         self.material = material
         self.digest = digest
         self.tsa_url = tsa_url
-        key_der = material.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption())
+        key_der = material.key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         from pyhanko_certvalidator.registry import SimpleCertificateStore
+
         self._signer = _preloaded_signer_class()(
-            material.key, signing_cert=material.cert, signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
-            cert_registry=SimpleCertificateStore.from_certs([material.cert, *material.chain]))
+            material.key,
+            signing_cert=material.cert,
+            signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
+            cert_registry=SimpleCertificateStore.from_certs([material.cert, *material.chain]),
+        )
         self._loop = asyncio.new_event_loop()
         self._template = self._prepare_template()
         # Room for the CMS container, in hex digits: measured once, with margin
@@ -116,6 +123,7 @@ class PdfSigner:
         self._timestamper = None
         if tsa_url:
             from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+
             self._timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=int(os.environ.get("TSA_TIMEOUT", 15)))
             self.reserve += 2 * TIMESTAMP_RESERVE
 
@@ -127,6 +135,7 @@ class PdfSigner:
         except RuntimeError:
             return self._loop.run_until_complete(make_coroutine())
         from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=1) as pool:
             return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
@@ -144,6 +153,7 @@ class PdfSigner:
         output for a second digest; if anything differs (e.g. a signature scheme
         with random or variable-length output), every signature goes through pyHanko."""
         from asn1crypto import cms as asn1_cms
+
         d1, d2 = hashlib.new(self.digest, b"one").digest(), hashlib.new(self.digest, b"two").digest()
         der1 = self._pyhanko_cms(d1)
         info = asn1_cms.ContentInfo.load(der1)
@@ -160,14 +170,14 @@ class PdfSigner:
 
     def _patched_cms(self, template, digest: bytes) -> bytes:
         der, at_attrs, attrs_der, at_digest, at_sig, sig_len = template
-        attrs = attrs_der[:at_digest] + digest + attrs_der[at_digest + len(digest):]
+        attrs = attrs_der[:at_digest] + digest + attrs_der[at_digest + len(digest) :]
         # Signed attributes are signed as a DER SET OF (tag 0x31), stored as [0] IMPLICIT.
         signature = self._signer.sign_raw(b"\x31" + attrs[1:], self.digest)
         if len(signature) != sig_len:
             return self._pyhanko_cms(digest)
         out = bytearray(der)
-        out[at_attrs:at_attrs + len(attrs)] = attrs
-        out[at_sig:at_sig + sig_len] = signature
+        out[at_attrs : at_attrs + len(attrs)] = attrs
+        out[at_sig : at_sig + sig_len] = signature
         return bytes(out)
 
     def _cms(self, digest: bytes) -> bytes:
@@ -175,9 +185,11 @@ class PdfSigner:
             # PAdES B-T: pyHanko asks the TSA for a token over the signature value
             # and adds it as an unsigned attribute (one round trip per document).
             from pyhanko.sign.timestamps.common_utils import TimestampRequestError
+
             try:
-                content_info = self._run(lambda: self._signer.async_sign(
-                    digest, self.digest, use_pades=True, timestamper=self._timestamper))
+                content_info = self._run(
+                    lambda: self._signer.async_sign(digest, self.digest, use_pades=True, timestamper=self._timestamper)
+                )
             except (TimestampRequestError, OSError) as exc:
                 raise SigningUnavailable(f"the timestamp authority did not answer: {exc}") from exc
             return content_info.dump()
@@ -204,18 +216,19 @@ class PdfSigner:
         if end - start - 2 < self.reserve - SIGNATURE_SLACK:
             raise ValueError("the signature placeholder is too small for this signer")
         ranges = f"/ByteRange [0 {start:010d} {end:010d} {len(buf) - end:010d}]".encode()
-        buf[at:at + len(BYTE_RANGE_PLACEHOLDER)] = ranges
+        buf[at : at + len(BYTE_RANGE_PLACEHOLDER)] = ranges
         h = hashlib.new(self.digest)
         h.update(memoryview(buf)[:start])
         h.update(memoryview(buf)[end:])
         cms = self._cms(h.digest()).hex().encode()
         if len(cms) > end - start - 2:
             raise ValueError("the signature does not fit its placeholder")
-        buf[start + 1:start + 1 + len(cms)] = cms
+        buf[start + 1 : start + 1 + len(cms)] = cms
         return bytes(buf)
 
 
 # --- key material -----------------------------------------------------------------
+
 
 def _setting(config, name: str) -> str | None:
     value = (config or {}).get(name) if config is not None else None
@@ -231,8 +244,10 @@ def _load_private_key(data: bytes, passphrase: bytes | None):
 def _load_certs(data: bytes) -> list[asn1_x509.Certificate]:
     if b"-----BEGIN" in data:
         blocks = re.findall(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", data, re.S)
-        return [asn1_x509.Certificate.load(x509.load_pem_x509_certificate(b).public_bytes(
-            serialization.Encoding.DER)) for b in blocks]
+        return [
+            asn1_x509.Certificate.load(x509.load_pem_x509_certificate(b).public_bytes(serialization.Encoding.DER))
+            for b in blocks
+        ]
     return [asn1_x509.Certificate.load(data)]
 
 
@@ -240,6 +255,7 @@ def key_id(cert: asn1_x509.Certificate) -> str:
     """The key's id (``kid``): its RFC 7638 JWK thumbprint, base64url."""
     import base64
     import json
+
     jwk = public_jwk(cert)
     members = {k: jwk[k] for k in (("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n"))}
     digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
@@ -253,6 +269,7 @@ def public_jwk(cert: asn1_x509.Certificate) -> dict:
     def b64(n: int, length: int | None = None) -> str:
         raw = n.to_bytes(length or max(1, (n.bit_length() + 7) // 8), "big")
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
     public = serialization.load_der_public_key(cert.public_key.dump())
     if isinstance(public, rsa.RSAPublicKey):
         numbers = public.public_numbers()
@@ -272,8 +289,9 @@ def load_material(config=None) -> KeyMaterial:
         p12 = _setting(config, "SIGNING_PKCS12_FILE")
         if p12:
             from cryptography.hazmat.primitives.serialization import pkcs12
+
             key, cert, extra = pkcs12.load_key_and_certificates(Path(p12).read_bytes(), passphrase)
-            to_asn1 = lambda c: asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))  # noqa: E731
+            to_asn1 = lambda c: asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))  # noqa: E731 - a one-line local helper
             return KeyMaterial(key, to_asn1(cert), [to_asn1(c) for c in extra or []], f"pkcs12:{p12}")
         key_file, cert_file = _setting(config, "SIGNING_KEY_FILE"), _setting(config, "SIGNING_CERT_FILE")
         if key_file and cert_file:
@@ -331,9 +349,11 @@ class KeyRing:
         if path.exists():
             return path.read_bytes().strip()
         if not create:
-            raise SigningUnavailable("no passphrase for the signing keys: set SIGNING_KEY_PASSPHRASE or "
-                                     "SIGNING_KEY_PASSPHRASE_FILE")
+            raise SigningUnavailable(
+                "no passphrase for the signing keys: set SIGNING_KEY_PASSPHRASE or SIGNING_KEY_PASSPHRASE_FILE"
+            )
         import secrets
+
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -368,8 +388,9 @@ class KeyRing:
 
     def load(self, kid: str) -> KeyMaterial:
         try:
-            key = serialization.load_pem_private_key((self.keys / f"{kid}.key.pem").read_bytes(),
-                                                     password=self.passphrase())
+            key = serialization.load_pem_private_key(
+                (self.keys / f"{kid}.key.pem").read_bytes(), password=self.passphrase()
+            )
             certs = _load_certs((self.keys / f"{kid}.cert.pem").read_bytes())
         except (OSError, ValueError, TypeError) as exc:
             raise SigningUnavailable(f"cannot load signing key {kid}: {exc}") from exc
@@ -393,8 +414,9 @@ class KeyRing:
             if kid is not None:
                 if exist_ok:
                     return kid
-                raise SigningUnavailable(f"{self.directory} already has a signing key ({kid}); "
-                                         f"use `flask signing rotate` for a new one")
+                raise SigningUnavailable(
+                    f"{self.directory} already has a signing key ({kid}); use `flask signing rotate` for a new one"
+                )
             legacy_key, legacy_cert = self.directory / "signing-key.pem", self.directory / "signing-cert.pem"
             if legacy_key.exists() and legacy_cert.exists():
                 key = serialization.load_pem_private_key(legacy_key.read_bytes(), password=None)
@@ -413,8 +435,11 @@ class KeyRing:
         cert = _load_certs(cert_pem)[0]
         kid = key_id(cert)
         self.keys.mkdir(parents=True, exist_ok=True)
-        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.BestAvailableEncryption(passphrase))
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(passphrase),
+        )
         _write_new(self.keys / f"{kid}.key.pem", key_pem, 0o600)
         _write_new(self.keys / f"{kid}.cert.pem", cert_pem, 0o644)
         _write_new(self.directory / "current", kid.encode() + b"\n", 0o644, replace=True)
@@ -443,6 +468,7 @@ class KeyRing:
             finally:
                 os.close(fd)
                 lock.unlink(missing_ok=True)
+
         return held()
 
 
@@ -463,20 +489,39 @@ def _write_new(path: Path, data: bytes, mode: int, replace: bool = False) -> Non
 def _generate(org: str) -> tuple[object, bytes]:
     """A new RSA-2048 key and a self-signed document-signing certificate (10 years)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, f"{org} certificate signing"[:64]),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org[:64]),
-    ])
-    now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{org} certificate signing"[:64]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org[:64]),
+        ]
+    )
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return key, cert.public_bytes(serialization.Encoding.PEM)
 
 
@@ -484,8 +529,9 @@ def published_certificates(config=None) -> list[asn1_x509.Certificate]:
     """Every certificate whose key signs or signed documents and credentials here:
     the key ring's (current and retired) and a configured key's."""
     certs = {key_id(c): c for c in KeyRing(config).certificates()}
-    if _setting(config, "SIGNING_PKCS12_FILE") or (_setting(config, "SIGNING_KEY_FILE")
-                                                   and _setting(config, "SIGNING_CERT_FILE")):
+    if _setting(config, "SIGNING_PKCS12_FILE") or (
+        _setting(config, "SIGNING_KEY_FILE") and _setting(config, "SIGNING_CERT_FILE")
+    ):
         try:
             cert = get_signer(config).certificate
             certs[key_id(cert)] = cert
@@ -508,8 +554,17 @@ def published_certificates(config=None) -> list[asn1_x509.Certificate]:
 
 _signers: dict[tuple, PdfSigner] = {}
 
-CONFIG_KEYS = ("SIGNING_PKCS12_FILE", "SIGNING_KEY_FILE", "SIGNING_CERT_FILE", "SIGNING_CHAIN_FILE",
-               "SIGNING_KEY_PASSPHRASE", "SIGNING_KEY_PASSPHRASE_FILE", "SIGNING_DIR", "ORG_NAME", "TSA_URL")
+CONFIG_KEYS = (
+    "SIGNING_PKCS12_FILE",
+    "SIGNING_KEY_FILE",
+    "SIGNING_CERT_FILE",
+    "SIGNING_CHAIN_FILE",
+    "SIGNING_KEY_PASSPHRASE",
+    "SIGNING_KEY_PASSPHRASE_FILE",
+    "SIGNING_DIR",
+    "ORG_NAME",
+    "TSA_URL",
+)
 
 
 def signer_settings(config) -> dict:
@@ -527,6 +582,7 @@ def get_signer(config=None) -> PdfSigner:
 
     def ring_kid():
         return None if external else KeyRing(settings).current_kid()
+
     signer = _signers.get((frozen, ring_kid()))
     if signer is None:
         signer = PdfSigner(load_material(settings), tsa_url=settings.get("TSA_URL"))
@@ -536,4 +592,5 @@ def get_signer(config=None) -> PdfSigner:
 
 def current_signer() -> PdfSigner:
     from flask import current_app
+
     return get_signer(current_app.config)

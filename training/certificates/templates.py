@@ -6,6 +6,7 @@ pages that show it). Images (logo, signatures) must be real images of at most
 2 MB; they are flattened onto the paper colour, scaled down and stored as JPEG,
 which the PDF writer embeds without decoding.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,9 +27,9 @@ from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..pdf_fonts import needs_cjk
 from ..permissions import can
+from ..transactions import unit_of_work
 from . import pdf
 from .models import CertificateTemplate
-from ..transactions import unit_of_work
 
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
 MAX_IMAGE_PIXELS = 40_000_000
@@ -38,10 +39,17 @@ COLOUR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 MARKUP_RE = re.compile(r"<\s*/?\s*[A-Za-z!?][^>]*>|&#?\w+;|<\s*/?\s*>")
 TEXT_FIELDS = {
     # field: (max length, required)
-    "name": (100, True), "title_en": (120, True), "title_zh": (60, True), "intro_en": (200, False),
-    "intro_zh": (100, False), "body_en": (200, False), "body_zh": (100, False),
-    "signatory1_name": (120, False), "signatory1_title": (120, False),
-    "signatory2_name": (120, False), "signatory2_title": (120, False),
+    "name": (100, True),
+    "title_en": (120, True),
+    "title_zh": (60, True),
+    "intro_en": (200, False),
+    "intro_zh": (100, False),
+    "body_en": (200, False),
+    "body_zh": (100, False),
+    "signatory1_name": (120, False),
+    "signatory1_title": (120, False),
+    "signatory2_name": (120, False),
+    "signatory2_title": (120, False),
 }
 IMAGE_FIELDS = ("logo", "signatory1_image", "signatory2_image")
 _designs: dict[tuple, pdf.Design] = {}
@@ -50,8 +58,12 @@ _designs: dict[tuple, pdf.Design] = {}
 @unit_of_work
 def default_template() -> CertificateTemplate:
     """The template used by courses without their own (created on first use)."""
-    template = db.session.scalar(select(CertificateTemplate).where(CertificateTemplate.course_id.is_(None))
-                                 .order_by(CertificateTemplate.id).limit(1))
+    template = db.session.scalar(
+        select(CertificateTemplate)
+        .where(CertificateTemplate.course_id.is_(None))
+        .order_by(CertificateTemplate.id)
+        .limit(1)
+    )
     if template is None:
         template = CertificateTemplate(name="Default", course_id=None)
         db.session.add(template)
@@ -61,8 +73,13 @@ def default_template() -> CertificateTemplate:
 
 def list_templates() -> list[CertificateTemplate]:
     default_template()
-    return list(db.session.scalars(select(CertificateTemplate).options(selectinload(CertificateTemplate.course))
-                                   .order_by(CertificateTemplate.course_id.is_not(None), CertificateTemplate.name)))
+    return list(
+        db.session.scalars(
+            select(CertificateTemplate)
+            .options(selectinload(CertificateTemplate.course))
+            .order_by(CertificateTemplate.course_id.is_not(None), CertificateTemplate.name)
+        )
+    )
 
 
 def get_template(template_id: int) -> CertificateTemplate:
@@ -78,16 +95,32 @@ def design_of(template: CertificateTemplate) -> pdf.Design:
     design = _designs.get(key)
     if design is None:
         config = current_app.config
-        sigs = tuple(pdf.Signatory(name, title or "", image) for name, title, image in (
-            (template.signatory1_name, template.signatory1_title, template.signatory1_image),
-            (template.signatory2_name, template.signatory2_title, template.signatory2_image)) if name)
+        sigs = tuple(
+            pdf.Signatory(name, title or "", image)
+            for name, title, image in (
+                (template.signatory1_name, template.signatory1_title, template.signatory1_image),
+                (template.signatory2_name, template.signatory2_title, template.signatory2_image),
+            )
+            if name
+        )
         design = pdf.Design(
-            key=f"{key[0]}:{key[1]}", language=template.language, title_en=template.title_en,
-            title_zh=template.title_zh, intro_en=template.intro_en, intro_zh=template.intro_zh,
-            body_en=template.body_en, body_zh=template.body_zh, issuer_en=config["ORG_NAME"],
-            issuer_zh=config.get("ORG_NAME_ZH") or config["ORG_NAME"], primary=template.primary_color,
-            accent=template.accent_color, paper=template.paper_color, border=template.border,
-            logo=template.logo, signatories=sigs)
+            key=f"{key[0]}:{key[1]}",
+            language=template.language,
+            title_en=template.title_en,
+            title_zh=template.title_zh,
+            intro_en=template.intro_en,
+            intro_zh=template.intro_zh,
+            body_en=template.body_en,
+            body_zh=template.body_zh,
+            issuer_en=config["ORG_NAME"],
+            issuer_zh=config.get("ORG_NAME_ZH") or config["ORG_NAME"],
+            primary=template.primary_color,
+            accent=template.accent_color,
+            paper=template.paper_color,
+            border=template.border,
+            logo=template.logo,
+            signatories=sigs,
+        )
         if len(_designs) > 64:
             _designs.clear()
         _designs[key] = design
@@ -100,13 +133,15 @@ def designs_for_courses(course_ids) -> dict[int | None, pdf.Design]:
     default = design_of(default_template())
     found: dict[int | None, pdf.Design] = {None: default}
     if course_ids:
-        for template in db.session.scalars(select(CertificateTemplate).where(
-                CertificateTemplate.course_id.in_(course_ids))):
+        for template in db.session.scalars(
+            select(CertificateTemplate).where(CertificateTemplate.course_id.in_(course_ids))
+        ):
             found[template.course_id] = design_of(template)
     return {**{c: found.get(c, default) for c in course_ids}, None: default}
 
 
 # --- editing ----------------------------------------------------------------------
+
 
 def _clean_text(field: str, value) -> str:
     max_length, required = TEXT_FIELDS[field]
@@ -153,13 +188,17 @@ def prepare_image(data: bytes, field: str, paper: str = "#FFFFFF") -> bytes:
 
 
 @unit_of_work
-def save_template(actor, template: CertificateTemplate | None, data: dict,
-                  images: dict[str, bytes | None] | None = None, remove: Set[str] = frozenset()) -> CertificateTemplate:
+def save_template(
+    actor,
+    template: CertificateTemplate | None,
+    data: dict,
+    images: dict[str, bytes | None] | None = None,
+    remove: Set[str] = frozenset(),
+) -> CertificateTemplate:
     """Create or update a template. Validates everything before changing anything."""
     if not can(actor, "manage"):
         raise Forbidden(_("Only an admin can edit certificate templates."))
-    clean = {field: _clean_text(field, data.get(field, getattr(template, field, None)))
-             for field in TEXT_FIELDS}
+    clean = {field: _clean_text(field, data.get(field, getattr(template, field, None))) for field in TEXT_FIELDS}
     language = data.get("language", getattr(template, "language", "bilingual"))
     if language not in LANGUAGES:
         raise ValidationFailed(_("Choose a layout language."), fields={"language": "invalid"})
@@ -168,8 +207,10 @@ def save_template(actor, template: CertificateTemplate | None, data: dict,
         raise ValidationFailed(_("Choose a border."), fields={"border": "invalid"})
     colours = {}
     for field in ("primary_color", "accent_color", "paper_color"):
-        value = (data.get(field, getattr(template, field, None))
-                 or cast(Any, CertificateTemplate.__table__.c[field].default).arg)  # the columns have defaults
+        value = (
+            data.get(field, getattr(template, field, None))
+            or cast(Any, CertificateTemplate.__table__.c[field].default).arg
+        )  # the columns have defaults
         if not isinstance(value, str) or not COLOUR_RE.match(value.strip()):
             message = _("A colour like #0B3C6E.")
             raise ValidationFailed(message, fields={field: message})
@@ -189,16 +230,23 @@ def save_template(actor, template: CertificateTemplate | None, data: dict,
         if field in IMAGE_FIELDS and raw:
             prepared[field] = prepare_image(raw, field, colours["paper_color"])
     if template is None:
-        if course_id is not None and db.session.scalar(select(CertificateTemplate.id).where(
-                CertificateTemplate.course_id == course_id)):
+        if course_id is not None and db.session.scalar(
+            select(CertificateTemplate.id).where(CertificateTemplate.course_id == course_id)
+        ):
             raise Conflict(_("This course already has a template: edit that one."), code="template_exists")
         template = CertificateTemplate()
         db.session.add(template)
     elif template.course_id is None and course_id is not None:
         raise ValidationFailed(_("The default template cannot be tied to a course."), fields={"course_id": "invalid"})
-    elif course_id != template.course_id and course_id is not None and db.session.scalar(
-            select(CertificateTemplate.id).where(CertificateTemplate.course_id == course_id,
-                                                 CertificateTemplate.id != template.id)):
+    elif (
+        course_id != template.course_id
+        and course_id is not None
+        and db.session.scalar(
+            select(CertificateTemplate.id).where(
+                CertificateTemplate.course_id == course_id, CertificateTemplate.id != template.id
+            )
+        )
+    ):
         raise Conflict(_("This course already has a template: edit that one."), code="template_exists")
     for field, value in {**clean, **colours}.items():
         setattr(template, field, value)
@@ -210,6 +258,7 @@ def save_template(actor, template: CertificateTemplate | None, data: dict,
         setattr(template, field, value)
     template.updated_by_id = getattr(actor, "id", None)
     from ..types import utcnow
+
     template.updated_at = utcnow()
     db.session.flush()
     record(actor, "certificate_template.save", template, template.name)
@@ -232,33 +281,55 @@ def delete_template(actor, template: CertificateTemplate) -> None:
 
 SAMPLES = {
     # key: (label, holder name, course title in its original language, in the other language)
-    "cjk": (_l("Long Chinese name"), "爱新觉罗·欧阳司马慕容晓燕", "OPC UA 信息建模与工业物联网集成实战",
-            "OPC UA information modelling and IIoT integration in practice"),
-    "latin": (_l("Long Latin name"), "Maximiliane Josephine Würtemberg-Hohenzollern von Schönfeld-Aldringen",
-              "PLC Programming with Siemens TIA Portal", "基于西门子 TIA Portal 的 PLC 编程"),
-    "title": (_l("Long course title"), "欧阳晓燕",
-              "Advanced Industrial Robotics: Offline Programming, Simulation, Safety-Rated Monitored Stops and "
-              "Collaborative Applications with ABB, KUKA and FANUC Controllers in Mixed Production Cells",
-              "高级工业机器人：离线编程与仿真、安全级监控停止，以及 ABB、KUKA 与 FANUC 控制器在混线生产单元中的"
-              "人机协作应用"),
+    "cjk": (
+        _l("Long Chinese name"),
+        "爱新觉罗·欧阳司马慕容晓燕",
+        "OPC UA 信息建模与工业物联网集成实战",
+        "OPC UA information modelling and IIoT integration in practice",
+    ),
+    "latin": (
+        _l("Long Latin name"),
+        "Maximiliane Josephine Würtemberg-Hohenzollern von Schönfeld-Aldringen",
+        "PLC Programming with Siemens TIA Portal",
+        "基于西门子 TIA Portal 的 PLC 编程",
+    ),
+    "title": (
+        _l("Long course title"),
+        "欧阳晓燕",
+        "Advanced Industrial Robotics: Offline Programming, Simulation, Safety-Rated Monitored Stops and "
+        "Collaborative Applications with ABB, KUKA and FANUC Controllers in Mixed Production Cells",
+        "高级工业机器人：离线编程与仿真、安全级监控停止，以及 ABB、KUKA 与 FANUC 控制器在混线生产单元中的人机协作应用",
+    ),
 }
 
 
 def sample_doc(key: str) -> pdf.CertificateDoc:
     from datetime import timedelta
+
+    from ..types import org_today
     from . import codes
     from .services import verify_url
-    from ..types import org_today
+
     _label, name, title, translation = SAMPLES[key]
     today = org_today()
     code = "0" * (codes.BODY_LENGTH)
     code = code + codes.check_char(code)
     return pdf.CertificateDoc(
-        code=code, holder_name=name, course_title=title, course_title_translation=translation,
-        course_title_language="zh" if needs_cjk(title) else "en", course_code="SAMPLE", hours=24,
-        starts_on=today - timedelta(days=4), ends_on=today - timedelta(days=2), completed_on=today - timedelta(days=2),
-        issued_on=today, verify_url=verify_url(code), trainers=("王建国", "Anna Müller"),
-        expires_on=today + timedelta(days=3 * 365))
+        code=code,
+        holder_name=name,
+        course_title=title,
+        course_title_translation=translation,
+        course_title_language="zh" if needs_cjk(title) else "en",
+        course_code="SAMPLE",
+        hours=24,
+        starts_on=today - timedelta(days=4),
+        ends_on=today - timedelta(days=2),
+        completed_on=today - timedelta(days=2),
+        issued_on=today,
+        verify_url=verify_url(code),
+        trainers=("王建国", "Anna Müller"),
+        expires_on=today + timedelta(days=3 * 365),
+    )
 
 
 def pdf_to_png(data: bytes, scale: float = 1.2) -> bytes | None:

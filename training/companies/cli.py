@@ -1,4 +1,5 @@
 """flask companies ...: the scheduled tasks of member companies (each idempotent)."""
+
 from __future__ import annotations
 
 import click
@@ -11,6 +12,7 @@ companies_cli = AppGroup("companies", help="Member companies: reserved seats and
 def release_seats():
     """Release reserved seats whose release date has passed (run every few minutes)."""
     from .services import release_due
+
     released = release_due()
     click.echo(f"{len(released)} allocations released, {sum(released.values())} seats back to the public.")
 
@@ -20,6 +22,7 @@ def release_seats():
 def warn_release(hours):
     """Tell coordinators once that unused reserved seats will soon be released (run hourly)."""
     from .services import warn_before_release
+
     warned = warn_before_release(hours=hours)
     click.echo(f"{len(warned)} allocations, {sum(warned.values())} coordinators told.")
 
@@ -28,5 +31,6 @@ def warn_release(hours):
 def send_reports():
     """Send last month's company report to every coordinator once (run daily)."""
     from .reports import send_monthly_reports
+
     sent = send_monthly_reports()
     click.echo(f"{sent} report e-mails sent.")

@@ -1,11 +1,21 @@
 """Forms of the company pages."""
+
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import (BooleanField, DateField, EmailField, IntegerField, PasswordField, SelectField, StringField,
-                     SubmitField, TextAreaField)
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
 from .models import MembershipTier
@@ -18,18 +28,26 @@ class PersonForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("CSV file"), validators=[FileRequired()],
-                     description=_l("Columns: e-mail and name (English or Chinese headers). "
-                                    "UTF-8, UTF-16 or GBK, as Excel saves it."))
+    file = FileField(
+        _l("CSV file"),
+        validators=[FileRequired()],
+        description=_l(
+            "Columns: e-mail and name (English or Chinese headers). UTF-8, UTF-16 or GBK, as Excel saves it."
+        ),
+    )
     submit = SubmitField(_l("Import"))
 
 
 class EnrolForm(FlaskForm):
     run_id = SelectField(_l("Course run"), coerce=int, validators=[DataRequired()])
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)],
-                       description=_l("One of your people, or a new colleague (added to your company)."))
-    name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)],
-                       description=_l("Needed only for a new colleague."))
+    email = EmailField(
+        _l("E-mail"),
+        validators=[DataRequired(), Length(max=254)],
+        description=_l("One of your people, or a new colleague (added to your company)."),
+    )
+    name = StringField(
+        _l("Full name"), validators=[Optional(), Length(max=200)], description=_l("Needed only for a new colleague.")
+    )
     submit = SubmitField(_l("Enrol"))
 
 
@@ -58,8 +76,11 @@ class CompanyForm(FlaskForm):
 class AllocationForm(FlaskForm):
     run_id = SelectField(_l("Course run"), coerce=int, validators=[DataRequired()])
     seats = IntegerField(_l("Reserved seats"), validators=[DataRequired(), NumberRange(min=0, max=100000)])
-    release_on = DateField(_l("Release unused seats on"), validators=[Optional()],
-                           description=_l("At the start of this day in the run's time zone; empty: never."))
+    release_on = DateField(
+        _l("Release unused seats on"),
+        validators=[Optional()],
+        description=_l("At the start of this day in the run's time zone; empty: never."),
+    )
     overflow = BooleanField(_l("Coordinators may also take public seats"), default=True)
     submit = SubmitField(_l("Reserve seats"))
 

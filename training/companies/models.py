@@ -5,6 +5,7 @@ enrolment keeps the company the person was in when they enrolled
 (``Enrolment.company_id``), so moving a person keeps their history. Reserved
 seats (``SeatAllocation``) live with the run in ``catalogue.models`` because
 seat counting is the catalogue's, in one place."""
+
 from __future__ import annotations
 
 import enum
@@ -30,13 +31,16 @@ class MembershipTier(str, enum.Enum):
         return str(TIER_LABELS[self])
 
 
-TIER_LABELS = {MembershipTier.member: _l("Member"), MembershipTier.associate: _l("Associate member"),
-               MembershipTier.founding: _l("Founding member")}
+TIER_LABELS = {
+    MembershipTier.member: _l("Member"),
+    MembershipTier.associate: _l("Associate member"),
+    MembershipTier.founding: _l("Founding member"),
+}
 
 
 class InvitationStatus(str, enum.Enum):
-    pending = "pending"   # sent; the address has not signed in or registered since
-    linked = "linked"     # the person signed in or registered and now belongs to the company
+    pending = "pending"  # sent; the address has not signed in or registered since
+    linked = "linked"  # the person signed in or registered and now belongs to the company
     revoked = "revoked"
 
     @property
@@ -44,8 +48,11 @@ class InvitationStatus(str, enum.Enum):
         return str(INVITATION_LABELS[self])
 
 
-INVITATION_LABELS = {InvitationStatus.pending: _l("Invited"), InvitationStatus.linked: _l("Joined"),
-                     InvitationStatus.revoked: _l("Withdrawn")}
+INVITATION_LABELS = {
+    InvitationStatus.pending: _l("Invited"),
+    InvitationStatus.linked: _l("Joined"),
+    InvitationStatus.revoked: _l("Withdrawn"),
+}
 
 
 def name_key(text: str | None) -> str:
@@ -56,9 +63,7 @@ def name_key(text: str | None) -> str:
 
 class Company(Model):
     __tablename__ = "companies"
-    __table_args__ = (
-        CheckConstraint("tier IN ('member', 'associate', 'founding')", name="tier_known"),
-    )
+    __table_args__ = (CheckConstraint("tier IN ('member', 'associate', 'founding')", name="tier_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)

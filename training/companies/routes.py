@@ -4,6 +4,7 @@ page; the invitation page. Routes parse, call one service, render or redirect.
 
 Every ``/companies/<id>`` page loads the company with
 ``services.visible_company``: another company's coordinator gets 404."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -13,8 +14,17 @@ from flask_login import current_user, login_required, login_user, user_logged_in
 from ..errors import DomainError
 from ..permissions import can, is_admin, is_coordinator
 from . import reports, services
-from .forms import (AllocationForm, CancelForm, CompanyForm, EnrolForm, ImportForm, JoinForm, MergeForm, PersonForm,
-                    ResolveForm)
+from .forms import (
+    AllocationForm,
+    CancelForm,
+    CompanyForm,
+    EnrolForm,
+    ImportForm,
+    JoinForm,
+    MergeForm,
+    PersonForm,
+    ResolveForm,
+)
 
 bp = Blueprint("companies", __name__)
 
@@ -28,17 +38,26 @@ def _join_invited_company(_app, user, **_extra):
 @bp.context_processor
 def _helpers():
     from ..enrolment.services import status_label
+
     return {"can": can, "status_label": status_label}
 
 
 def _fail(exc: DomainError) -> None:
     flash(exc.message, "danger")
     for row in (exc.extra.get("rows") or [])[:20]:
-        flash(_("Row %(row)s (%(email)s): %(message)s", row=row["row"], email=row.get("email") or "",
-                message=row["message"]), "danger")
+        flash(
+            _(
+                "Row %(row)s (%(email)s): %(message)s",
+                row=row["row"],
+                email=row.get("email") or "",
+                message=row["message"],
+            ),
+            "danger",
+        )
 
 
 # --- a company's pages (its coordinators, admins) -------------------------------------------
+
 
 @bp.get("/company")
 @login_required
@@ -55,11 +74,18 @@ def home(company_id):
     allocations = services.company_allocations(company.id, current_user)
     form = AllocationForm()
     if can(current_user, "manage_companies"):
-        form.run_id.choices = [(c.run.id, f"{c.run.course.code} {c.run.course.title} · {c.run.starts_on}")
-                               for c in services.runs_to_enrol(company.id, current_user)]
-    return render_template("companies/home.html", company=company, allocations=allocations,
-                           usage=services.allocation_usage(allocations), form=form,
-                           coordinator_form=PersonForm())
+        form.run_id.choices = [
+            (c.run.id, f"{c.run.course.code} {c.run.course.title} · {c.run.starts_on}")
+            for c in services.runs_to_enrol(company.id, current_user)
+        ]
+    return render_template(
+        "companies/home.html",
+        company=company,
+        allocations=allocations,
+        usage=services.allocation_usage(allocations),
+        form=form,
+        coordinator_form=PersonForm(),
+    )
 
 
 @bp.post("/companies/<int:company_id>/allocations")
@@ -69,8 +95,11 @@ def reserve(company_id):
     form = AllocationForm()
     form.run_id.choices = None
     run_id = request.form.get("run_id", type=int) or 0
-    data = {"company_id": company_id, "seats": request.form.get("seats", type=int),
-            "overflow": bool(request.form.get("overflow"))}
+    data = {
+        "company_id": company_id,
+        "seats": request.form.get("seats", type=int),
+        "overflow": bool(request.form.get("overflow")),
+    }
     if request.form.get("release_on"):
         data["release_at"] = request.form["release_on"] + "T00:00:00"
     try:
@@ -97,10 +126,14 @@ def add_coordinator(company_id):
 @login_required
 def people(company_id):
     company = services.visible_company(company_id, current_user)
-    return render_template("companies/people.html", company=company,
-                           people=services.people(company.id, current_user),
-                           form=PersonForm(), import_form=ImportForm(),
-                           may_manage=can(current_user, "manage_company_people", company))
+    return render_template(
+        "companies/people.html",
+        company=company,
+        people=services.people(company.id, current_user),
+        form=PersonForm(),
+        import_form=ImportForm(),
+        may_manage=can(current_user, "manage_company_people", company),
+    )
 
 
 @bp.post("/companies/<int:company_id>/people")
@@ -109,9 +142,12 @@ def add_person(company_id):
     form = PersonForm()
     try:
         person, created = services.add_person(current_user, company_id, form.email.data, form.name.data)
-        flash(_("%(name)s was added and invited.", name=person.name) if created else
-              _("%(email)s already has an account: it joins your company when signing in next.",
-                email=person.email), "success")
+        flash(
+            _("%(name)s was added and invited.", name=person.name)
+            if created
+            else _("%(email)s already has an account: it joins your company when signing in next.", email=person.email),
+            "success",
+        )
     except DomainError as exc:
         _fail(exc)
     return redirect(url_for("companies.people", company_id=company_id))
@@ -126,11 +162,19 @@ def import_people(company_id):
         flash(_("Choose a CSV file to import."), "warning")
         return redirect(url_for("companies.people", company_id=company_id))
     from ..enrolment.imports import MAX_BYTES
+
     data = upload.stream.read(MAX_BYTES + 1)
     try:
         outcome = services.import_people(current_user, company_id, data)
-        flash(_("Imported: %(created)s new, %(invited)s invited, %(already)s already in the company.",
-                created=outcome.created, invited=outcome.invited, already=outcome.already), "success")
+        flash(
+            _(
+                "Imported: %(created)s new, %(invited)s invited, %(already)s already in the company.",
+                created=outcome.created,
+                invited=outcome.invited,
+                already=outcome.already,
+            ),
+            "success",
+        )
     except DomainError as exc:
         _fail(exc)
     return redirect(url_for("companies.people", company_id=company_id))
@@ -143,13 +187,30 @@ def enrolments(company_id):
     status = request.args.get("status") or None
     form = EnrolForm()
     choices = services.runs_to_enrol(company.id, current_user)
-    form.run_id.choices = [(c.run.id, _("%(code)s %(title)s · %(date)s · reserved %(reserved)s, public %(public)s",
-                                        code=c.run.course.code, title=c.run.course.title, date=c.run.starts_on,
-                                        reserved=c.reserved, public=c.public)) for c in choices]
-    return render_template("companies/enrolments.html", company=company, status=status,
-                           enrolments=services.company_enrolments(company.id, current_user, status=status),
-                           form=form, cancel_form=CancelForm(), choices=choices,
-                           may_enrol=is_coordinator(current_user))
+    form.run_id.choices = [
+        (
+            c.run.id,
+            _(
+                "%(code)s %(title)s · %(date)s · reserved %(reserved)s, public %(public)s",
+                code=c.run.course.code,
+                title=c.run.course.title,
+                date=c.run.starts_on,
+                reserved=c.reserved,
+                public=c.public,
+            ),
+        )
+        for c in choices
+    ]
+    return render_template(
+        "companies/enrolments.html",
+        company=company,
+        status=status,
+        enrolments=services.company_enrolments(company.id, current_user, status=status),
+        form=form,
+        cancel_form=CancelForm(),
+        choices=choices,
+        may_enrol=is_coordinator(current_user),
+    )
 
 
 @bp.post("/companies/<int:company_id>/enrolments")
@@ -157,11 +218,17 @@ def enrolments(company_id):
 def enrol(company_id):
     company = services.visible_company(company_id, current_user)
     try:
-        enrolment = services.enrol_person(current_user, request.form.get("run_id", type=int) or 0,
-                                          request.form.get("email", ""), request.form.get("name", ""),
-                                          company_id=company.id)
-        flash(_("%(name)s is %(status)s.", name=enrolment.user.display_name,
-                status=_status_label(enrolment.status)), "success")
+        enrolment = services.enrol_person(
+            current_user,
+            request.form.get("run_id", type=int) or 0,
+            request.form.get("email", ""),
+            request.form.get("name", ""),
+            company_id=company.id,
+        )
+        flash(
+            _("%(name)s is %(status)s.", name=enrolment.user.display_name, status=_status_label(enrolment.status)),
+            "success",
+        )
     except DomainError as exc:
         _fail(exc)
     return redirect(url_for("companies.enrolments", company_id=company.id))
@@ -169,6 +236,7 @@ def enrol(company_id):
 
 def _status_label(status: str) -> str:
     from ..enrolment.services import status_label
+
     return status_label(status)
 
 
@@ -190,26 +258,36 @@ def cancel(company_id, enrolment_id):
 @login_required
 def attendance(company_id):
     company = services.visible_company(company_id, current_user)
-    return render_template("companies/attendance.html", company=company,
-                           rows=services.company_attendance(company.id, current_user))
+    return render_template(
+        "companies/attendance.html", company=company, rows=services.company_attendance(company.id, current_user)
+    )
 
 
 @bp.get("/companies/<int:company_id>/certificates")
 @login_required
 def certificates(company_id):
     from ..types import org_today
+
     company = services.visible_company(company_id, current_user)
-    return render_template("companies/certificates.html", company=company, today=org_today(),
-                           certificates=services.company_certificates(company.id, current_user))
+    return render_template(
+        "companies/certificates.html",
+        company=company,
+        today=org_today(),
+        certificates=services.company_certificates(company.id, current_user),
+    )
 
 
 @bp.get("/companies/<int:company_id>/qualifications")
 @login_required
 def qualifications(company_id):
     from ..types import org_today
+
     company = services.visible_company(company_id, current_user)
-    return render_template("companies/qualifications.html", company=company,
-                           q=services.company_qualifications(company.id, current_user, org_today()))
+    return render_template(
+        "companies/qualifications.html",
+        company=company,
+        q=services.company_qualifications(company.id, current_user, org_today()),
+    )
 
 
 @bp.get("/companies/<int:company_id>/report")
@@ -233,11 +311,15 @@ def report_xlsx(company_id):
     first, last = reports.parse_period(request.args.get("from"), request.args.get("to"))
     data = reports.to_xlsx(company, reports.company_report(company, first, last))
     name = f"report-{company.code}-{first.isoformat()}-{last.isoformat()}.xlsx"
-    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        data,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 # --- admins -------------------------------------------------------------------------------
+
 
 def _admin():
     if not can(current_user, "manage_companies"):
@@ -250,9 +332,20 @@ def admin_list():
     _admin()
     form = CompanyForm()
     if form.validate_on_submit():
-        data = {k: getattr(form, k).data or "" for k in ("code", "name", "name_zh", "credit_code", "tier",
-                                                          "address", "contact_name", "contact_email",
-                                                          "contact_phone")}
+        data = {
+            k: getattr(form, k).data or ""
+            for k in (
+                "code",
+                "name",
+                "name_zh",
+                "credit_code",
+                "tier",
+                "address",
+                "contact_name",
+                "contact_email",
+                "contact_phone",
+            )
+        }
         try:
             company = services.create_company(current_user, data)
             flash(_("Company %(code)s added.", code=company.code), "success")
@@ -283,8 +376,13 @@ def admin_review():
         return redirect(url_for("companies.admin_review"))
     merge = MergeForm()
     merge.into.choices = form.company_id.choices
-    return render_template("companies/admin_review.html", unresolved=services.unresolved_free_text(current_user),
-                           unreviewed=[(c, n) for c, n in companies if not c.reviewed], form=form, merge=merge)
+    return render_template(
+        "companies/admin_review.html",
+        unresolved=services.unresolved_free_text(current_user),
+        unreviewed=[(c, n) for c, n in companies if not c.reviewed],
+        form=form,
+        merge=merge,
+    )
 
 
 @bp.post("/admin/companies/<int:company_id>/merge")
@@ -313,6 +411,7 @@ def admin_reviewed(company_id):
 
 # --- invitations -----------------------------------------------------------------------------
 
+
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
 def join(token):
     invitation = services.invitation_for_token(token)
@@ -332,4 +431,3 @@ def join(token):
             flash(_("Welcome: you are one of the people of %(company)s.", company=invitation.company.name), "success")
             return redirect(url_for("catalogue.index"))
     return render_template("companies/join.html", form=form, invitation=invitation)
-

@@ -20,6 +20,7 @@ change of who holds a seat; seats are counted by
 Each public function is one unit of work: it commits once, or on a domain
 error rolls back and raises.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,14 @@ from sqlalchemy.orm import selectinload
 
 from .. import mail
 from ..accounts.models import Role, User
-from ..accounts.services import (clean_name, create_user, ensure_trainees, find_user_by_email, hash_password,
-                                 normalise_email)
+from ..accounts.services import (
+    clean_name,
+    create_user,
+    ensure_trainees,
+    find_user_by_email,
+    hash_password,
+    normalise_email,
+)
 from ..audit import record
 from ..catalogue.models import Run, RunStatus, SeatAllocation
 from ..catalogue.services import get_run, parse_datetime, seat_counts
@@ -76,6 +83,7 @@ def _unit(work):
 
 # --- loading and checking ----------------------------------------------------------
 
+
 def _int_id(value, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 12:
@@ -107,13 +115,22 @@ def list_companies(viewer) -> list[tuple[Company, int]]:
     """Every company with its number of people (admins)."""
     if not can(viewer, "manage_companies"):
         raise Forbidden(_("Only an admin can see every company."))
-    people = (select(User.company_id, func.count().label("n")).where(User.company_id.is_not(None))
-              .group_by(User.company_id).subquery())
-    return [(c, n or 0) for c, n in db.session.execute(
-        select(Company, people.c.n).outerjoin(people, people.c.company_id == Company.id).order_by(Company.name))]
+    people = (
+        select(User.company_id, func.count().label("n"))
+        .where(User.company_id.is_not(None))
+        .group_by(User.company_id)
+        .subquery()
+    )
+    return [
+        (c, n or 0)
+        for c, n in db.session.execute(
+            select(Company, people.c.n).outerjoin(people, people.c.company_id == Company.id).order_by(Company.name)
+        )
+    ]
 
 
 # --- companies ------------------------------------------------------------------------
+
 
 def _text(data: dict, key: str, limit: int, *, required: bool = False) -> str | None:
     value = data.get(key)
@@ -127,16 +144,18 @@ def _text(data: dict, key: str, limit: int, *, required: bool = False) -> str | 
     if required and not value:
         raise ValidationFailed(_("%(field)s is required.", field=key), fields={key: "required"})
     if len(value) > limit:
-        raise ValidationFailed(_("%(field)s is longer than %(n)s characters.", field=key, n=limit),
-                               fields={key: "too long"})
+        raise ValidationFailed(
+            _("%(field)s is longer than %(n)s characters.", field=key, n=limit), fields={key: "too long"}
+        )
     return value or None
 
 
 def _clean_code(value) -> str:
     code = _text({"code": value}, "code", 32, required=True).upper()
     if not set(code) <= CODE_CHARS:
-        raise ValidationFailed(_("A company code uses letters A-Z, digits, '-', '_' and '.' only."),
-                               fields={"code": "invalid"})
+        raise ValidationFailed(
+            _("A company code uses letters A-Z, digits, '-', '_' and '.' only."), fields={"code": "invalid"}
+        )
     return code
 
 
@@ -151,8 +170,9 @@ def _apply(company: Company, data: dict, *, creating: bool) -> None:
     if "credit_code" in data:
         code = _text(data, "credit_code", 32)
         if code and not all(c.isalnum() or c == "-" for c in code):
-            raise ValidationFailed(_("The credit code uses letters and digits only."),
-                                   fields={"credit_code": "invalid"})
+            raise ValidationFailed(
+                _("The credit code uses letters and digits only."), fields={"credit_code": "invalid"}
+            )
         company.credit_code = code.upper() if code else None
     if "contact_email" in data:
         email = _text(data, "contact_email", 254)
@@ -164,13 +184,20 @@ def _apply(company: Company, data: dict, *, creating: bool) -> None:
 
 
 def _check_unique(company: Company) -> None:
-    clash = db.session.scalar(select(Company).where(Company.id != (company.id or 0), or_(
-        Company.code == company.code,
-        (Company.credit_code == company.credit_code) if company.credit_code else False)))
+    clash = db.session.scalar(
+        select(Company).where(
+            Company.id != (company.id or 0),
+            or_(
+                Company.code == company.code,
+                (Company.credit_code == company.credit_code) if company.credit_code else False,
+            ),
+        )
+    )
     if clash is not None:
         field = "code" if clash.code == company.code else "credit_code"
-        raise Conflict(_("Another company has this %(field)s.", field=field), code="company_exists",
-                       fields={field: "taken"})
+        raise Conflict(
+            _("Another company has this %(field)s.", field=field), code="company_exists", fields={field: "taken"}
+        )
 
 
 def create_company(actor, data: dict) -> Company:
@@ -180,8 +207,14 @@ def create_company(actor, data: dict) -> Company:
         raise Forbidden(_("Only an admin can add companies."))
 
     def work():
-        company = Company(address="", contact_name="", contact_email="", contact_phone="",
-                          tier=MembershipTier.member.value, reviewed=True)
+        company = Company(
+            address="",
+            contact_name="",
+            contact_email="",
+            contact_phone="",
+            tier=MembershipTier.member.value,
+            reviewed=True,
+        )
         _apply(company, data, creating=True)
         _check_unique(company)
         db.session.add(company)
@@ -192,6 +225,7 @@ def create_company(actor, data: dict) -> Company:
         _match_users(company)
         record(actor, "company.create", company, company.code)
         return company
+
     return _unit(work)
 
 
@@ -204,6 +238,7 @@ def update_company(actor, company_id: int, data: dict) -> Company:
             company.reviewed = True
         record(actor, "company.update", company, ", ".join(sorted(data)))
         return company
+
     return _unit(work)
 
 
@@ -211,8 +246,11 @@ def _match_users(company: Company) -> int:
     """Users without a company whose free-text company equals (NFKC, case
     folded) the company's code, name or Chinese name join it."""
     keys = {name_key(v) for v in (company.code, company.name, company.name_zh) if v}
-    users = [u for u in db.session.scalars(select(User).where(User.company_id.is_(None), User.company.is_not(None)))
-             if name_key(u.company) in keys]
+    users = [
+        u
+        for u in db.session.scalars(select(User).where(User.company_id.is_(None), User.company.is_not(None)))
+        if name_key(u.company) in keys
+    ]
     for user in users:
         user.company_id = company.id
     return len(users)
@@ -225,8 +263,11 @@ def unresolved_free_text(viewer) -> list[tuple[str, list[str], int]]:
     if not can(viewer, "manage_companies"):
         raise Forbidden(_("Only an admin can review companies."))
     groups: dict[str, dict] = {}
-    for text, n in db.session.execute(select(User.company, func.count()).where(
-            User.company_id.is_(None), User.company.is_not(None)).group_by(User.company)):
+    for text, n in db.session.execute(
+        select(User.company, func.count())
+        .where(User.company_id.is_(None), User.company.is_not(None))
+        .group_by(User.company)
+    ):
         key = name_key(text)
         if key:
             group = groups.setdefault(key, {"spellings": set(), "n": 0})
@@ -237,45 +278,56 @@ def unresolved_free_text(viewer) -> list[tuple[str, list[str], int]]:
 
 def resolve_free_text(actor, key: str, company_id: int) -> int:
     """Put every person without a company whose free text has ``key`` into the company."""
+
     def work():
         company = visible_company(company_id, actor, "manage_companies")
-        users = [u for u in db.session.scalars(select(User).where(
-            User.company_id.is_(None), User.company.is_not(None))) if name_key(u.company) == key]
+        users = [
+            u
+            for u in db.session.scalars(select(User).where(User.company_id.is_(None), User.company.is_not(None)))
+            if name_key(u.company) == key
+        ]
         for user in users:
             user.company_id = company.id
         record(actor, "company.resolve", company, f"{len(users)} people: {key[:100]}")
         return len(users)
+
     return _unit(work)
 
 
 def merge_company(actor, company_id: int, into_id: int) -> Company:
     """Merge a company (e.g. one the migration made from a variant spelling)
     into another: its people, enrolments and reserved seats move over."""
+
     def work():
         source = visible_company(company_id, actor, "manage_companies")
         target = visible_company(into_id, actor, "manage_companies")
         if source.id == target.id:
             raise ValidationFailed(_("Choose another company to merge into."), fields={"into": "same"})
-        if db.session.scalar(select(func.count()).select_from(SeatAllocation).where(
-                SeatAllocation.company_id == source.id)):
-            raise Conflict(_("This company has reserved seats; remove them before merging."),
-                           code="has_allocations")
+        if db.session.scalar(
+            select(func.count()).select_from(SeatAllocation).where(SeatAllocation.company_id == source.id)
+        ):
+            raise Conflict(_("This company has reserved seats; remove them before merging."), code="has_allocations")
         for model in (User, Enrolment):
-            db.session.execute(model.__table__.update().where(model.__table__.c.company_id == source.id)
-                               .values(company_id=target.id))
-        db.session.execute(CompanyInvitation.__table__.delete().where(
-            CompanyInvitation.__table__.c.company_id == source.id))
+            db.session.execute(
+                model.__table__.update().where(model.__table__.c.company_id == source.id).values(company_id=target.id)
+            )
+        db.session.execute(
+            CompanyInvitation.__table__.delete().where(CompanyInvitation.__table__.c.company_id == source.id)
+        )
         record(actor, "company.merge", target, f"{source.code} merged")
         db.session.delete(source)
         return target
+
     return _unit(work)
 
 
 # --- people ---------------------------------------------------------------------------
 
+
 @dataclass
 class Person:
     """A row of the company's people: an account in the company, or a pending invitation."""
+
     email: str
     name: str
     user: User | None
@@ -289,13 +341,19 @@ class Person:
 def people(company_id: int, viewer) -> list[Person]:
     """The company's people (accounts, then pending invitations), in two queries."""
     company = visible_company(company_id, viewer)
-    users = list(db.session.scalars(select(User).where(User.company_id == company.id)
-                                    .order_by(User.display_name, User.id)))
-    pending = list(db.session.scalars(select(CompanyInvitation).where(
-        CompanyInvitation.company_id == company.id, CompanyInvitation.status == Inv.pending.value)
-        .order_by(CompanyInvitation.created_at, CompanyInvitation.id)))
-    return ([Person(u.email, u.display_name, u, None) for u in users]
-            + [Person(i.email, i.name, None, i) for i in pending])
+    users = list(
+        db.session.scalars(select(User).where(User.company_id == company.id).order_by(User.display_name, User.id))
+    )
+    pending = list(
+        db.session.scalars(
+            select(CompanyInvitation)
+            .where(CompanyInvitation.company_id == company.id, CompanyInvitation.status == Inv.pending.value)
+            .order_by(CompanyInvitation.created_at, CompanyInvitation.id)
+        )
+    )
+    return [Person(u.email, u.display_name, u, None) for u in users] + [
+        Person(i.email, i.name, None, i) for i in pending
+    ]
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -319,14 +377,26 @@ def invitation_for_token(token: str) -> CompanyInvitation:
 
 def _invite_mail(invitation: CompanyInvitation, user: User | None, kind: str = "company_invitation") -> None:
     from ..urls import public_base_url
+
     company = invitation.company
-    locale = (user.locale if user is not None else None) or ("zh" if any("\u3400" <= c <= "\u9fff" for c in
-                                                                        invitation.name) else None)
+    locale = (user.locale if user is not None else None) or (
+        "zh" if any("\u3400" <= c <= "\u9fff" for c in invitation.name) else None
+    )
     url = f"{public_base_url()}/invitations/{invitation_token(invitation)}"
-    mail.queue(mail.build(invitation.email, SUBJECTS[kind], kind, locale=locale,
-                          subject_args={"company": company.label(locale)}, invitation=invitation,
-                          company=company, company_name=company.label(locale), url=url,
-                          has_account=user is not None and bool(user.password_hash)))
+    mail.queue(
+        mail.build(
+            invitation.email,
+            SUBJECTS[kind],
+            kind,
+            locale=locale,
+            subject_args={"company": company.label(locale)},
+            invitation=invitation,
+            company=company,
+            company_name=company.label(locale),
+            url=url,
+            has_account=user is not None and bool(user.password_hash),
+        )
+    )
 
 
 def _add(actor, company: Company, email: str, name: str, role: str) -> tuple[Person, bool]:
@@ -334,25 +404,39 @@ def _add(actor, company: Company, email: str, name: str, role: str) -> tuple[Per
     email = normalise_email(email)
     name = clean_name(name)
     user = find_user_by_email(email)
-    invitation = db.session.scalar(select(CompanyInvitation).where(
-        CompanyInvitation.company_id == company.id, CompanyInvitation.email == email))
-    if user is not None and user.company_id == company.id and (role != Role.coordinator.value or
-                                                              user.role == role):
-        raise Conflict(_("%(email)s is already one of this company's people.", email=email),
-                       code="already_member", fields={"email": "already a member"})
+    invitation = db.session.scalar(
+        select(CompanyInvitation).where(CompanyInvitation.company_id == company.id, CompanyInvitation.email == email)
+    )
+    if user is not None and user.company_id == company.id and (role != Role.coordinator.value or user.role == role):
+        raise Conflict(
+            _("%(email)s is already one of this company's people.", email=email),
+            code="already_member",
+            fields={"email": "already a member"},
+        )
     if user is not None and user.role in (Role.admin.value, Role.trainer.value) and role == Role.coordinator.value:
-        raise Conflict(_("An admin or trainer account cannot become a coordinator."), code="role_taken",
-                       fields={"email": "admin or trainer"})
+        raise Conflict(
+            _("An admin or trainer account cannot become a coordinator."),
+            code="role_taken",
+            fields={"email": "admin or trainer"},
+        )
     if invitation is None:
-        invitation = CompanyInvitation(company_id=company.id, email=email, name=name, role=role,
-                                       invited_by_id=getattr(actor, "id", None))
+        invitation = CompanyInvitation(
+            company_id=company.id, email=email, name=name, role=role, invited_by_id=getattr(actor, "id", None)
+        )
         db.session.add(invitation)
     invitation.name, invitation.role, invitation.status = name, role, Inv.pending.value
     invitation.created_at = utcnow()
     created = False
     if user is None:
-        user = create_user(email=email, name=name, password=None, role=role, commit=False, actor=actor,
-                           locale="zh" if any("\u3400" <= c <= "\u9fff" for c in name) else None)
+        user = create_user(
+            email=email,
+            name=name,
+            password=None,
+            role=role,
+            commit=False,
+            actor=actor,
+            locale="zh" if any("\u3400" <= c <= "\u9fff" for c in name) else None,
+        )
         user.company_id = company.id
         created = True
     elif user.company_id == company.id and role == Role.coordinator.value:
@@ -360,8 +444,7 @@ def _add(actor, company: Company, email: str, name: str, role: str) -> tuple[Per
     db.session.flush()
     if created or user.company_id == company.id:
         _link(invitation, user)
-    _invite_mail(invitation, user, "coordinator_invitation" if role == Role.coordinator.value
-                 else "company_invitation")
+    _invite_mail(invitation, user, "coordinator_invitation" if role == Role.coordinator.value else "company_invitation")
     record(actor, f"company.{role}.add", company, f"{email} {'created' if created else invitation.status}")
     return Person(email, name, user if invitation.status == Inv.linked.value else None, invitation), created
 
@@ -369,21 +452,23 @@ def _add(actor, company: Company, email: str, name: str, role: str) -> tuple[Per
 def add_person(actor, company_id: int, email, name) -> tuple[Person, bool]:
     """Add a person to the company (admins, its coordinators). A new address
     gets an account in the company; an existing account is invited (pending)."""
+
     def work():
         company = visible_company(company_id, actor, "manage_company_people")
-        return _add(actor, company, _require_text(email, "email"), _require_text(name, "name"),
-                    Role.trainee.value)
+        return _add(actor, company, _require_text(email, "email"), _require_text(name, "name"), Role.trainee.value)
+
     return _retry_once(lambda: _unit(work))
 
 
 def add_coordinator(actor, company_id: int, email, name) -> tuple[Person, bool]:
     """Name a coordinator of the company (admins)."""
+
     def work():
         company = visible_company(company_id, actor)
         if not can(actor, "manage_companies"):
             raise Forbidden(_("Only an admin can name coordinators."))
-        return _add(actor, company, _require_text(email, "email"), _require_text(name, "name"),
-                    Role.coordinator.value)
+        return _add(actor, company, _require_text(email, "email"), _require_text(name, "name"), Role.coordinator.value)
+
     return _retry_once(lambda: _unit(work))
 
 
@@ -414,9 +499,12 @@ def _link(invitation: CompanyInvitation, user: User) -> None:
 def link_invitations(user: User) -> CompanyInvitation | None:
     """On sign-in or registration: the newest pending invitation of the
     address makes the person one of that company's people."""
-    invitation = db.session.scalar(select(CompanyInvitation).where(
-        CompanyInvitation.email == user.email, CompanyInvitation.status == Inv.pending.value)
-        .order_by(CompanyInvitation.created_at.desc(), CompanyInvitation.id.desc()).limit(1))
+    invitation = db.session.scalar(
+        select(CompanyInvitation)
+        .where(CompanyInvitation.email == user.email, CompanyInvitation.status == Inv.pending.value)
+        .order_by(CompanyInvitation.created_at.desc(), CompanyInvitation.id.desc())
+        .limit(1)
+    )
     if invitation is None:
         return None
     if user.role in (Role.admin.value, Role.trainer.value):
@@ -437,25 +525,31 @@ def accept_invitation(token: str, name: str | None, password: str | None) -> Use
         invitation = invitation_for_token(token)
         user = find_user_by_email(invitation.email)
         if user is not None and user.password_hash:
-            raise Conflict(_("This address already has a password: log in to join the company."),
-                           code="log_in_instead")
+            raise Conflict(_("This address already has a password: log in to join the company."), code="log_in_instead")
         problem = password_problem(password or "", email=invitation.email, name=name or invitation.name)
         if problem:
             raise ValidationFailed(problem, fields={"password": problem})
         if user is None:
-            user = create_user(email=invitation.email, name=clean_name(name or invitation.name), password=None,
-                               role=Role.trainee.value, commit=False)
+            user = create_user(
+                email=invitation.email,
+                name=clean_name(name or invitation.name),
+                password=None,
+                role=Role.trainee.value,
+                commit=False,
+            )
             db.session.flush()
         user.password_hash = hash_password(password)
         _link(invitation, user)
         record(user, "company.join", invitation.company, user.email)
         return user
+
     return _unit(work)
 
 
 def move_person(actor, user_id: int, company_id: int | None) -> User:
     """Move a person to another company, or out of any (admins). Their
     enrolments keep the company they were made in."""
+
     def work():
         if not can(actor, "manage_companies"):
             raise Forbidden(_("Only an admin can move people between companies."))
@@ -469,6 +563,7 @@ def move_person(actor, user_id: int, company_id: int | None) -> User:
             user.role = Role.trainee.value  # a coordinator of one company does not carry the role elsewhere
         record(actor, "company.move", user, f"{old} -> {user.company_id}")
         return user
+
     return _unit(work)
 
 
@@ -480,6 +575,7 @@ def person_in_company(company: Company, user_id: int, viewer) -> User:
 
 
 # --- import --------------------------------------------------------------------------
+
 
 @dataclass
 class ImportOutcome:
@@ -517,14 +613,22 @@ def import_people(actor, company_id: int, data: bytes, size: int | None = None) 
             except DomainError as exc:
                 errors.append({"row": raw["row"], "email": raw.get("email", "")[:254], "message": exc.message})
         if errors:
-            raise ValidationFailed(_("%(n)s rows are invalid; nothing was imported. Correct them and upload "
-                                     "the file again.", n=len(errors)), code="import_invalid", rows=errors)
+            raise ValidationFailed(
+                _(
+                    "%(n)s rows are invalid; nothing was imported. Correct them and upload the file again.",
+                    n=len(errors),
+                ),
+                code="import_invalid",
+                rows=errors,
+            )
         record(actor, "company.import", company, f"{created} created, {invited} invited, {already} already")
         return ImportOutcome(created, invited, already, [])
+
     return _unit(work)
 
 
 # --- enrolling on behalf of the company ---------------------------------------------------
+
 
 def enrol_person(actor, run_id: int, email, name, *, company_id: int | None = None) -> Enrolment:
     """A coordinator (or an admin, naming the company) enrols a person into a
@@ -545,13 +649,24 @@ def enrol_person(actor, run_id: int, email, name, *, company_id: int | None = No
         user = find_user_by_email(address)
         if user is None:
             # Race-free: simultaneous requests for one new address make one account (accounts.ensure_trainees).
-            users, _created = ensure_trainees([{
-                "email": address, "name": clean_name(name_text), "company_id": company.id,
-                "locale": "zh" if any("\u3400" <= c <= "\u9fff" for c in name_text) else None}], actor=actor)
+            users, _created = ensure_trainees(
+                [
+                    {
+                        "email": address,
+                        "name": clean_name(name_text),
+                        "company_id": company.id,
+                        "locale": "zh" if any("\u3400" <= c <= "\u9fff" for c in name_text) else None,
+                    }
+                ],
+                actor=actor,
+            )
             user = users[address]
         if user.company_id != company.id:
-            raise NotFound(_("No such person in your company. Add them to your people first."),
-                           code="not_in_company", fields={"email": "not in your company"})
+            raise NotFound(
+                _("No such person in your company. Add them to your people first."),
+                code="not_in_company",
+                fields={"email": "not in your company"},
+            )
         return enrolment_services.enrol(actor, run_id, user, source="coordinator")
     except Exception:
         db.session.rollback()
@@ -561,11 +676,19 @@ def enrol_person(actor, run_id: int, email, name, *, company_id: int | None = No
 def company_enrolments(company_id: int, viewer, *, status: str | None = None) -> list[Enrolment]:
     """Enrolments made while the person was in the company, newest runs first."""
     from ..catalogue.models import Course
+
     company = visible_company(company_id, viewer)
-    stmt = (select(Enrolment).join(Run, Run.id == Enrolment.run_id).where(Enrolment.company_id == company.id)
-            .options(selectinload(Enrolment.user), selectinload(Enrolment.run).selectinload(Run.course)
-                     .selectinload(Course.category), selectinload(Enrolment.run).selectinload(Run.meetings))
-            .order_by(Run.starts_on.desc(), Enrolment.id))
+    stmt = (
+        select(Enrolment)
+        .join(Run, Run.id == Enrolment.run_id)
+        .where(Enrolment.company_id == company.id)
+        .options(
+            selectinload(Enrolment.user),
+            selectinload(Enrolment.run).selectinload(Run.course).selectinload(Course.category),
+            selectinload(Enrolment.run).selectinload(Run.meetings),
+        )
+        .order_by(Run.starts_on.desc(), Enrolment.id)
+    )
     if status:
         if status not in {s.value for s in S}:
             raise ValidationFailed(_("Unknown status."), fields={"status": "unknown"})
@@ -589,23 +712,36 @@ def cancel_for_company(actor, enrolment_id: int, reason: str = "") -> Enrolment:
 
 def _attendance_marked(enrolment: Enrolment) -> bool:
     from ..attendance.models import Attendance
-    return bool(db.session.scalar(select(func.count()).select_from(Attendance).where(
-        Attendance.enrolment_id == enrolment.id, Attendance.status.is_not(None))))
+
+    return bool(
+        db.session.scalar(
+            select(func.count())
+            .select_from(Attendance)
+            .where(Attendance.enrolment_id == enrolment.id, Attendance.status.is_not(None))
+        )
+    )
 
 
 def _guard_cancel(actor, enrolment: Enrolment) -> None:
     """A company seat whose trainee has attendance marked cannot be given back
     (only an admin can still cancel it)."""
-    if enrolment.company_id is not None and not is_admin(actor) and enrolment.status == S.confirmed.value \
-            and _attendance_marked(enrolment):
-        raise Conflict(_("Attendance is already marked for this trainee; the seat can no longer be given back."),
-                       code="attendance_marked")
+    if (
+        enrolment.company_id is not None
+        and not is_admin(actor)
+        and enrolment.status == S.confirmed.value
+        and _attendance_marked(enrolment)
+    ):
+        raise Conflict(
+            _("Attendance is already marked for this trainee; the seat can no longer be given back."),
+            code="attendance_marked",
+        )
 
 
 enrolment_services.CANCEL_CHECKS.append(_guard_cancel)
 
 
 # --- reserved seats -----------------------------------------------------------------------
+
 
 def _parse_release_at(value, run: Run) -> datetime | None:
     if value in (None, ""):
@@ -639,28 +775,46 @@ def reserve_seats(actor, run_id: int, data: dict) -> tuple[SeatAllocation, bool]
         release_at = _parse_release_at(data.get("release_at"), run)
         if run.status == RunStatus.cancelled.value:
             raise Conflict(_("This run has been cancelled."), code="run_cancelled")
-        allocation = db.session.scalar(select(SeatAllocation).where(
-            SeatAllocation.run_id == run.id, SeatAllocation.company_id == company.id))
+        allocation = db.session.scalar(
+            select(SeatAllocation).where(SeatAllocation.run_id == run.id, SeatAllocation.company_id == company.id)
+        )
         created = allocation is None
         counts = seat_counts(run)
-        used = db.session.scalar(select(func.count()).select_from(Enrolment).where(
-            Enrolment.run_id == run.id, Enrolment.company_id == company.id,
-            Enrolment.status == S.confirmed.value)) or 0
+        used = (
+            db.session.scalar(
+                select(func.count())
+                .select_from(Enrolment)
+                .where(
+                    Enrolment.run_id == run.id,
+                    Enrolment.company_id == company.id,
+                    Enrolment.status == S.confirmed.value,
+                )
+            )
+            or 0
+        )
         if seats < used:
-            raise Conflict(_("%(company)s already has %(n)s confirmed trainees in this run; the reservation "
-                             "cannot be smaller.", company=company.name, n=used), code="below_confirmed",
-                           fields={"seats": "below confirmed"})
+            raise Conflict(
+                _(
+                    "%(company)s already has %(n)s confirmed trainees in this run; the reservation cannot be smaller.",
+                    company=company.name,
+                    n=used,
+                ),
+                code="below_confirmed",
+                fields={"seats": "below confirmed"},
+            )
         held_now = counts.reserved_for(company.id) if allocation is not None and allocation.held else 0
         wanted = max(seats - used, 0)
         if wanted - held_now > counts.public:
-            raise Conflict(_("Only %(n)s seats of this run are free to reserve.", n=counts.public + held_now),
-                           code="not_enough_seats", fields={"seats": "more than free"})
+            raise Conflict(
+                _("Only %(n)s seats of this run are free to reserve.", n=counts.public + held_now),
+                code="not_enough_seats",
+                fields={"seats": "more than free"},
+            )
         if created:
             allocation = SeatAllocation(run_id=run.id, company_id=company.id, seats=seats, released_seats=0)
             db.session.add(allocation)
         elif not allocation.held:
-            raise Conflict(_("These reserved seats were released; reserve again in a new run."),
-                           code="released")
+            raise Conflict(_("These reserved seats were released; reserve again in a new run."), code="released")
         allocation.seats, allocation.overflow, allocation.release_at = seats, overflow, release_at
         if "release_at" in data:
             allocation.warned_at = None
@@ -668,6 +822,7 @@ def reserve_seats(actor, run_id: int, data: dict) -> tuple[SeatAllocation, bool]
         pass_on(run)  # seats given back go to the waitlist in order (offers after the deadline)
         record(actor, "allocation.set", allocation, f"run {run.id} {company.code}: {seats} seats")
         return allocation, created
+
     return _unit(work)
 
 
@@ -687,10 +842,15 @@ def allocation_usage(allocations: list[SeatAllocation]) -> dict[int, int]:
     if not allocations:
         return {}
     pairs = {(a.run_id, a.company_id): a.id for a in allocations}
-    rows = db.session.execute(select(Enrolment.run_id, Enrolment.company_id, func.count()).where(
-        Enrolment.run_id.in_({a.run_id for a in allocations}), Enrolment.company_id.in_(
-            {a.company_id for a in allocations}), Enrolment.status == S.confirmed.value)
-        .group_by(Enrolment.run_id, Enrolment.company_id))
+    rows = db.session.execute(
+        select(Enrolment.run_id, Enrolment.company_id, func.count())
+        .where(
+            Enrolment.run_id.in_({a.run_id for a in allocations}),
+            Enrolment.company_id.in_({a.company_id for a in allocations}),
+            Enrolment.status == S.confirmed.value,
+        )
+        .group_by(Enrolment.run_id, Enrolment.company_id)
+    )
     usage = {a.id: 0 for a in allocations}
     for run_id, company_id, n in rows:
         if (run_id, company_id) in pairs:
@@ -700,15 +860,29 @@ def allocation_usage(allocations: list[SeatAllocation]) -> dict[int, int]:
 
 def company_allocations(company_id: int, viewer) -> list[SeatAllocation]:
     company = visible_company(company_id, viewer)
-    return list(db.session.scalars(select(SeatAllocation).where(SeatAllocation.company_id == company.id)
-                                   .options(selectinload(SeatAllocation.run).selectinload(Run.course))
-                                   .order_by(SeatAllocation.id.desc())))
+    return list(
+        db.session.scalars(
+            select(SeatAllocation)
+            .where(SeatAllocation.company_id == company.id)
+            .options(selectinload(SeatAllocation.run).selectinload(Run.course))
+            .order_by(SeatAllocation.id.desc())
+        )
+    )
 
 
 def _release(allocation: SeatAllocation, run: Run, now: datetime) -> int:
-    used = db.session.scalar(select(func.count()).select_from(Enrolment).where(
-        Enrolment.run_id == run.id, Enrolment.company_id == allocation.company_id,
-        Enrolment.status == S.confirmed.value)) or 0
+    used = (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Enrolment)
+            .where(
+                Enrolment.run_id == run.id,
+                Enrolment.company_id == allocation.company_id,
+                Enrolment.status == S.confirmed.value,
+            )
+        )
+        or 0
+    )
     allocation.released_seats = max(allocation.seats - used, 0)
     allocation.released_at = now
     db.session.flush()
@@ -722,9 +896,17 @@ def release_due(now: datetime | None = None) -> dict[int, int]:
     to the public pool and to the waitlist in order. Idempotent; one run at a
     time under its lock. Returns {allocation id: seats released}."""
     now = now or utcnow()
-    due = list(db.session.execute(select(SeatAllocation.id, SeatAllocation.run_id).where(
-        SeatAllocation.released_at.is_(None), SeatAllocation.release_at.is_not(None),
-        SeatAllocation.release_at <= now).order_by(SeatAllocation.release_at, SeatAllocation.id)))
+    due = list(
+        db.session.execute(
+            select(SeatAllocation.id, SeatAllocation.run_id)
+            .where(
+                SeatAllocation.released_at.is_(None),
+                SeatAllocation.release_at.is_not(None),
+                SeatAllocation.release_at <= now,
+            )
+            .order_by(SeatAllocation.release_at, SeatAllocation.id)
+        )
+    )
     db.session.rollback()
     result = {}
     for allocation_id, run_id in due:
@@ -746,11 +928,19 @@ def warn_before_release(now: datetime | None = None, hours: int = 72) -> dict[in
     """Tell each coordinator once when their company's unused reserved seats
     will be released within ``hours``. Returns {allocation id: mails}."""
     from ..urls import public_base_url
+
     now = now or utcnow()
-    due = list(db.session.scalars(select(SeatAllocation.id).where(
-        SeatAllocation.released_at.is_(None), SeatAllocation.warned_at.is_(None),
-        SeatAllocation.release_at.is_not(None), SeatAllocation.release_at > now,
-        SeatAllocation.release_at <= now + timedelta(hours=hours))))
+    due = list(
+        db.session.scalars(
+            select(SeatAllocation.id).where(
+                SeatAllocation.released_at.is_(None),
+                SeatAllocation.warned_at.is_(None),
+                SeatAllocation.release_at.is_not(None),
+                SeatAllocation.release_at > now,
+                SeatAllocation.release_at <= now + timedelta(hours=hours),
+            )
+        )
+    )
     db.session.rollback()
     result = {}
     for allocation_id in due:
@@ -763,17 +953,37 @@ def warn_before_release(now: datetime | None = None, hours: int = 72) -> dict[in
                 continue
             unused = seat_counts(run).reserved_for(allocation.company_id)
             allocation.warned_at = now
-            coordinators = [] if not unused else list(db.session.scalars(select(User).where(
-                User.company_id == allocation.company_id, User.role == Role.coordinator.value,
-                User.active.is_(True))))
+            coordinators = (
+                []
+                if not unused
+                else list(
+                    db.session.scalars(
+                        select(User).where(
+                            User.company_id == allocation.company_id,
+                            User.role == Role.coordinator.value,
+                            User.active.is_(True),
+                        )
+                    )
+                )
+            )
             company = db.session.get(Company, allocation.company_id)
             for user in coordinators:
-                mail.queue(mail.build(user.email, SUBJECTS["seats_release_soon"], "seats_release_soon",
-                                      locale=user.locale,
-                                      subject_args={"course": localized(run.course, "title", user.locale or "en")},
-                                      user=user, run=run, course=run.course, allocation=allocation,
-                                      unused=unused, company_name=company.label(user.locale),
-                                      base_url=public_base_url()))
+                mail.queue(
+                    mail.build(
+                        user.email,
+                        SUBJECTS["seats_release_soon"],
+                        "seats_release_soon",
+                        locale=user.locale,
+                        subject_args={"course": localized(run.course, "title", user.locale or "en")},
+                        user=user,
+                        run=run,
+                        course=run.course,
+                        allocation=allocation,
+                        unused=unused,
+                        company_name=company.label(user.locale),
+                        base_url=public_base_url(),
+                    )
+                )
             result[allocation_id] = len(coordinators)
             db.session.commit()
         except Exception:
@@ -784,22 +994,36 @@ def warn_before_release(now: datetime | None = None, hours: int = 72) -> dict[in
 
 # --- coordinator pages --------------------------------------------------------------------
 
+
 @dataclass
 class RunChoice:
     run: Run
     reserved: int  # the company's unused reserved seats
-    public: int    # seats anyone may take
+    public: int  # seats anyone may take
 
 
 def runs_to_enrol(company_id: int, viewer, limit: int = 100) -> list[RunChoice]:
     """Open runs still to start, with the company's reserved seats first."""
     from ..catalogue.models import Course
     from ..catalogue.services import seats_by_run, unused_reserved
+
     company = visible_company(company_id, viewer)
     today = org_today()
-    runs = list(db.session.scalars(select(Run).join(Course, Course.id == Run.course_id).where(
-        Run.status == RunStatus.open.value, Run.ends_on >= today, Course.published.is_(True),
-        Course.archived.is_(False)).options(selectinload(Run.course)).order_by(Run.starts_on, Run.id).limit(limit)))
+    runs = list(
+        db.session.scalars(
+            select(Run)
+            .join(Course, Course.id == Run.course_id)
+            .where(
+                Run.status == RunStatus.open.value,
+                Run.ends_on >= today,
+                Course.published.is_(True),
+                Course.archived.is_(False),
+            )
+            .options(selectinload(Run.course))
+            .order_by(Run.starts_on, Run.id)
+            .limit(limit)
+        )
+    )
     public = seats_by_run(runs)
     reserved, _overflow = unused_reserved(r.id for r in runs)
     choices = [RunChoice(r, reserved[r.id].get(company.id, 0), public[r.id]) for r in runs]
@@ -810,6 +1034,7 @@ def runs_to_enrol(company_id: int, viewer, limit: int = 100) -> list[RunChoice]:
 def company_attendance(company_id: int, viewer) -> list[tuple[Enrolment, object]]:
     """Confirmed company enrolments with their attendance progress."""
     from ..attendance.services import load_progress
+
     enrolments = company_enrolments(company_id, viewer, status=S.confirmed.value)
     progress = load_progress(enrolments)
     return [(e, progress.get(e.id)) for e in enrolments]
@@ -818,20 +1043,27 @@ def company_attendance(company_id: int, viewer) -> list[tuple[Enrolment, object]
 def company_certificates(company_id: int, viewer) -> list:
     """Current certificates of enrolments made for the company, newest first."""
     from ..certificates.models import Certificate
+
     company = visible_company(company_id, viewer)
-    return list(db.session.scalars(select(Certificate).join(Enrolment, Enrolment.id == Certificate.enrolment_id)
-                                   .where(Enrolment.company_id == company.id,
-                                          Certificate.superseded_by_id.is_(None))
-                                   .options(selectinload(Certificate.enrolment).selectinload(Enrolment.user))
-                                   .order_by(Certificate.issued_at.desc())))
+    return list(
+        db.session.scalars(
+            select(Certificate)
+            .join(Enrolment, Enrolment.id == Certificate.enrolment_id)
+            .where(Enrolment.company_id == company.id, Certificate.superseded_by_id.is_(None))
+            .options(selectinload(Certificate.enrolment).selectinload(Enrolment.user))
+            .order_by(Certificate.issued_at.desc())
+        )
+    )
 
 
 # --- qualifications of the company's people (training.qualifications) -------------------
+
 
 @dataclass
 class RequirementCoverage:
     """One requirement of a position that the company's people work on: how
     many of them qualify on the date, against the position's minimum."""
+
     position: object
     requirement: object
     qualified: int
@@ -846,8 +1078,8 @@ class RequirementCoverage:
 class CompanyQualifications:
     people: list
     skills: list
-    cells: dict               # (user id, skill id) -> qualifications.services.Cell
-    coverage: list            # [RequirementCoverage]
+    cells: dict  # (user id, skill id) -> qualifications.services.Cell
+    coverage: list  # [RequirementCoverage]
 
     @property
     def requirements_covered(self) -> int:
@@ -865,13 +1097,26 @@ def company_qualifications(company_id: int, viewer, on) -> CompanyQualifications
 def qualifications_of(company_id: int, on) -> CompanyQualifications:
     from ..qualifications.models import Position, PositionPerson, PositionRequirement, Skill
     from ..qualifications.services import cells_for
-    people = list(db.session.scalars(select(User).where(User.company_id == company_id)
-                                     .order_by(User.display_name, User.id)))
+
+    people = list(
+        db.session.scalars(select(User).where(User.company_id == company_id).order_by(User.display_name, User.id))
+    )
     ids = [p.id for p in people]
-    positions = list(db.session.scalars(select(Position).where(Position.id.in_(
-        select(PositionPerson.position_id).where(PositionPerson.user_id.in_(ids)))).options(
-        selectinload(Position.requirements).selectinload(PositionRequirement.skill),
-        selectinload(Position.people)).order_by(Position.code))) if ids else []
+    positions = (
+        list(
+            db.session.scalars(
+                select(Position)
+                .where(Position.id.in_(select(PositionPerson.position_id).where(PositionPerson.user_id.in_(ids))))
+                .options(
+                    selectinload(Position.requirements).selectinload(PositionRequirement.skill),
+                    selectinload(Position.people),
+                )
+                .order_by(Position.code)
+            )
+        )
+        if ids
+        else []
+    )
     skills = list(db.session.scalars(select(Skill).order_by(Skill.code)))
     cells = cells_for(ids, [s.id for s in skills], on)
     mine = set(ids)
@@ -881,6 +1126,7 @@ def qualifications_of(company_id: int, on) -> CompanyQualifications:
         for req in position.requirements:
             states = [cells[(u, req.skill_id)].qualifies(req.level) for u in staff if (u, req.skill_id) in cells]
             qualified = [s for s in states if s is not None]
-            coverage.append(RequirementCoverage(position, req, len(qualified),
-                                                sum(1 for s in qualified if s.value == "expiring")))
+            coverage.append(
+                RequirementCoverage(position, req, len(qualified), sum(1 for s in qualified if s.value == "expiring"))
+            )
     return CompanyQualifications(people, skills, cells, coverage)

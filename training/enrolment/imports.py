@@ -16,6 +16,7 @@ the run lock, so the outcome is decided on the data as it is then). Rules:
 - The CSV commit is all-or-nothing: with any invalid row nothing is saved.
   The JSON import saves the valid rows and reports the others.
 """
+
 from __future__ import annotations
 
 import csv
@@ -52,7 +53,18 @@ MAX_ROWS = 5000
 LIMITS = {"name": 200, "company": 200, "phone": 50}
 
 HEADERS = {
-    "email": {"email", "e-mail", "emailaddress", "e-mailaddress", "mail", "邮箱", "电子邮件", "电子邮箱", "邮件", "邮箱地址"},
+    "email": {
+        "email",
+        "e-mail",
+        "emailaddress",
+        "e-mailaddress",
+        "mail",
+        "邮箱",
+        "电子邮件",
+        "电子邮箱",
+        "邮件",
+        "邮箱地址",
+    },
     "name": {"name", "fullname", "displayname", "trainee", "participant", "姓名", "名字", "学员", "学员姓名"},
     "company": {"company", "organisation", "organization", "employer", "公司", "单位", "工作单位", "企业"},
     "phone": {"phone", "mobile", "tel", "telephone", "phonenumber", "电话", "手机", "手机号", "联系电话"},
@@ -62,11 +74,13 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 class ImportRefused(ValidationFailed):
     """The file as a whole cannot be read; nothing was looked at, nothing saved."""
+
     code = "import_refused"
     status = 422
 
 
 # --- reading a CSV --------------------------------------------------------------
+
 
 def decode(data: bytes, size: int | None = None) -> str:
     """Text of an uploaded CSV: UTF-8 (with or without BOM), UTF-16 with BOM
@@ -74,15 +88,23 @@ def decode(data: bytes, size: int | None = None) -> str:
     ``size``: the whole upload's size when only its start was read."""
     size = max(size or 0, len(data))
     if size > MAX_BYTES:
-        raise ImportRefused(_("The file is %(size)s MB; at most %(max)s MB can be imported at once. "
-                              "Split it into smaller files.",
-                              size=f"{size / 1024 / 1024:.1f}", max=MAX_BYTES // 1024 // 1024))
+        raise ImportRefused(
+            _(
+                "The file is %(size)s MB; at most %(max)s MB can be imported at once. Split it into smaller files.",
+                size=f"{size / 1024 / 1024:.1f}",
+                max=MAX_BYTES // 1024 // 1024,
+            )
+        )
     if not data.strip():
         raise ImportRefused(_("The file is empty."))
     head = data[:8]
     if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ImportRefused(_("This is an Excel workbook, not a CSV file. In Excel choose "
-                              "File › Save As › CSV UTF-8, then upload that file."))
+        raise ImportRefused(
+            _(
+                "This is an Excel workbook, not a CSV file. In Excel choose "
+                "File › Save As › CSV UTF-8, then upload that file."
+            )
+        )
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
@@ -96,8 +118,12 @@ def decode(data: bytes, size: int | None = None) -> str:
         try:
             text = data.decode("gb18030")
         except UnicodeDecodeError:
-            raise ImportRefused(_("The file's encoding could not be recognised. Save it as CSV UTF-8 "
-                                  "(or GBK/GB18030) and upload it again.")) from None
+            raise ImportRefused(
+                _(
+                    "The file's encoding could not be recognised. Save it as CSV UTF-8 "
+                    "(or GBK/GB18030) and upload it again."
+                )
+            ) from None
     controls = sum(1 for c in text[:20000] if unicodedata.category(c) == "Cc" and c not in "\r\n\t")
     if controls:
         raise ImportRefused(_("This is not a text file (it contains control characters). Upload a CSV file."))
@@ -132,22 +158,34 @@ def read_csv(data: bytes, size: int | None = None) -> list[dict]:
                 keys = [_header_key(c) for c in cells]
                 if "email" in keys:
                     if "name" not in keys:
-                        raise ImportRefused(_("The header has no name column. The columns are: email, name, "
-                                              "and optionally company and phone."))
+                        raise ImportRefused(
+                            _(
+                                "The header has no name column. The columns are: email, name, "
+                                "and optionally company and phone."
+                            )
+                        )
                     columns = {k: keys.index(k) for k in HEADERS if k in keys}
                     continue
                 if "@" in cells[0]:
                     columns = {"email": 0, "name": 1, "company": 2, "phone": 3}
                 else:
-                    raise ImportRefused(_("The first row must be a header naming the columns: email, name, "
-                                          "and optionally company and phone."))
+                    raise ImportRefused(
+                        _(
+                            "The first row must be a header naming the columns: email, name, "
+                            "and optionally company and phone."
+                        )
+                    )
             if len(rows) >= MAX_ROWS:
                 raise ImportRefused(_("The file has more than %(n)s rows; split it into smaller files.", n=MAX_ROWS))
-            rows.append({"row": line, **{k: (cells[i].strip() if i < len(cells) else "")
-                                         for k, i in columns.items()}})
+            rows.append({"row": line, **{k: (cells[i].strip() if i < len(cells) else "") for k, i in columns.items()}})
     except csv.Error as exc:
-        raise ImportRefused(_("The file is not valid CSV (line %(line)s: %(error)s). Check the quotes and "
-                              "save it again as CSV.", line=reader.line_num, error=str(exc))) from None
+        raise ImportRefused(
+            _(
+                "The file is not valid CSV (line %(line)s: %(error)s). Check the quotes and save it again as CSV.",
+                line=reader.line_num,
+                error=str(exc),
+            )
+        ) from None
     if not rows:
         raise ImportRefused(_("The file has a header but no trainees."))
     return rows
@@ -156,13 +194,14 @@ def read_csv(data: bytes, size: int | None = None) -> list[dict]:
 def rows_from_json(items) -> list[dict]:
     """Rows from the API body's ``trainees`` list (row = position, from 1)."""
     if not isinstance(items, list):
-        raise ValidationFailed(_("trainees must be a list of {email, name} objects."),
-                               fields={"trainees": "required"})
+        raise ValidationFailed(_("trainees must be a list of {email, name} objects."), fields={"trainees": "required"})
     if not items:
         raise ValidationFailed(_("trainees is empty."), fields={"trainees": "empty"})
     if len(items) > MAX_ROWS:
-        raise ValidationFailed(_("At most %(n)s trainees in one call; send the rest in another.", n=MAX_ROWS),
-                               fields={"trainees": "too many"})
+        raise ValidationFailed(
+            _("At most %(n)s trainees in one call; send the rest in another.", n=MAX_ROWS),
+            fields={"trainees": "too many"},
+        )
     rows = []
     for i, item in enumerate(items, start=1):
         if not isinstance(item, dict):
@@ -214,8 +253,13 @@ class Plan:
 
 
 def _validate(raw: dict, seen: dict[str, int], known: dict[str, str]) -> PlannedRow:
-    row = PlannedRow(row=raw["row"], email=raw.get("email", "")[:254], name=raw.get("name", "")[:300],
-                     company=raw.get("company", "") or "", phone=raw.get("phone", "") or "")
+    row = PlannedRow(
+        row=raw["row"],
+        email=raw.get("email", "")[:254],
+        name=raw.get("name", "")[:300],
+        company=raw.get("company", "") or "",
+        phone=raw.get("phone", "") or "",
+    )
     if raw.get("invalid"):
         row.message = raw["invalid"]
         return row
@@ -233,8 +277,12 @@ def _validate(raw: dict, seen: dict[str, int], known: dict[str, str]) -> Planned
     for key, limit in LIMITS.items():
         value = name if key == "name" else " ".join((raw.get(key) or "").split())
         if len(value) > limit:
-            row.message = _("The %(field)s is %(length)s characters long; at most %(max)s are allowed.",
-                            field=_field_label(key), length=len(value), max=limit)
+            row.message = _(
+                "The %(field)s is %(length)s characters long; at most %(max)s are allowed.",
+                field=_field_label(key),
+                length=len(value),
+                max=limit,
+            )
             return row
     row.name, row.company, row.phone = name, " ".join(row.company.split()), " ".join(row.phone.split())
     if row.email in seen:
@@ -249,8 +297,7 @@ def _field_label(key: str) -> str:
     return {"name": _("name"), "company": _("company"), "phone": _("phone")}[key]
 
 
-def plan(run: Run, raw_rows: list[dict], *, seats_free: int | None = None,
-         known: dict[str, str] | None = None) -> Plan:
+def plan(run: Run, raw_rows: list[dict], *, seats_free: int | None = None, known: dict[str, str] | None = None) -> Plan:
     """Decide each row's outcome without writing anything. ``seats_free`` is
     given under the run lock at commit; for a preview it is computed as the
     seats a newcomer would get (the waitlist is served first)."""
@@ -261,17 +308,21 @@ def plan(run: Run, raw_rows: list[dict], *, seats_free: int | None = None,
     emails = [r.email for r in valid]
     users: dict[str, User] = {}
     for start in range(0, len(emails), 500):
-        for user in db.session.scalars(select(User).where(User.email.in_(emails[start:start + 500]))):
+        for user in db.session.scalars(select(User).where(User.email.in_(emails[start : start + 500]))):
             users[user.email] = user
     enrolments: dict[int, Enrolment] = {}
     user_ids = [u.id for u in users.values()]
     for start in range(0, len(user_ids), 500):
-        for e in db.session.scalars(select(Enrolment).where(
-                Enrolment.run_id == run.id, Enrolment.user_id.in_(user_ids[start:start + 500]))):
+        for e in db.session.scalars(
+            select(Enrolment).where(Enrolment.run_id == run.id, Enrolment.user_id.in_(user_ids[start : start + 500]))
+        ):
             enrolments[e.user_id] = e
     if seats_free is None:
-        counts = dict(db.session.execute(select(Enrolment.status, func.count()).where(
-            Enrolment.run_id == run.id).group_by(Enrolment.status)).all())
+        counts = dict(
+            db.session.execute(
+                select(Enrolment.status, func.count()).where(Enrolment.run_id == run.id).group_by(Enrolment.status)
+            ).all()
+        )
         seats_free = max(seats_left(run, counts.get("confirmed", 0)) - counts.get("waitlisted", 0), 0)
     free = seats_free
     for r in valid:
@@ -314,6 +365,7 @@ def _check_run(run: Run) -> None:
 
 # --- committing -------------------------------------------------------------------
 
+
 @dataclass
 class ImportResult:
     enrolled: int
@@ -324,8 +376,9 @@ class ImportResult:
     plan: Plan
 
 
-def commit(actor, run_id: int, raw_rows: list[dict], *, all_or_nothing: bool = True,
-           source: str = "import") -> ImportResult:
+def commit(
+    actor, run_id: int, raw_rows: list[dict], *, all_or_nothing: bool = True, source: str = "import"
+) -> ImportResult:
     """Enrol the planned rows in one transaction under the run lock.
 
     Missing accounts are made first, before the run lock, by
@@ -345,12 +398,23 @@ def commit(actor, run_id: int, raw_rows: list[dict], *, all_or_nothing: bool = T
         errors.append({"row": r.row, "email": r.email, "message": _("A name is needed for a new account.")})
     if errors and all_or_nothing:
         db.session.rollback()
-        raise ValidationFailed(_("%(n)s rows are invalid; nothing was imported. Correct them and upload "
-                                 "the file again.", n=len(errors)), code="import_invalid", rows=errors)
+        raise ValidationFailed(
+            _("%(n)s rows are invalid; nothing was imported. Correct them and upload the file again.", n=len(errors)),
+            code="import_invalid",
+            rows=errors,
+        )
     skip = {r.email for r in missing}
-    people = [{"email": r.email, "name": r.name, "company": r.company, "phone": r.phone,
-               "locale": "zh" if _CJK.search(r.name) else None}
-              for r in todo if r.account == "new" and r.email not in skip]
+    people = [
+        {
+            "email": r.email,
+            "name": r.name,
+            "company": r.company,
+            "phone": r.phone,
+            "locale": "zh" if _CJK.search(r.name) else None,
+        }
+        for r in todo
+        if r.account == "new" and r.email not in skip
+    ]
     # The import's own audit entry counts the new accounts (no entry per account: thousands of rows).
     _users, new_emails = ensure_trainees(people) if people else ({}, set())
 
@@ -360,14 +424,17 @@ def commit(actor, run_id: int, raw_rows: list[dict], *, all_or_nothing: bool = T
     late = [e for e in _errors(result) if e["row"] not in {x["row"] for x in errors}]
     if late and all_or_nothing:
         db.session.rollback()
-        raise ValidationFailed(_("%(n)s rows are invalid; nothing was imported. Correct them and upload "
-                                 "the file again.", n=len(late)), code="import_invalid", rows=late)
+        raise ValidationFailed(
+            _("%(n)s rows are invalid; nothing was imported. Correct them and upload the file again.", n=len(late)),
+            code="import_invalid",
+            rows=late,
+        )
     errors += late
     todo = [r for r in result.rows if r.outcome in ("confirmed", "waitlisted") and r.email not in skip]
     users: dict[str, User] = {}
     emails = [r.email for r in todo]
     for start in range(0, len(emails), 500):
-        for user in db.session.scalars(select(User).where(User.email.in_(emails[start:start + 500]))):
+        for user in db.session.scalars(select(User).where(User.email.in_(emails[start : start + 500]))):
             users[user.email] = user
     now = utcnow()
     created: list[Enrolment] = []
@@ -375,19 +442,27 @@ def commit(actor, run_id: int, raw_rows: list[dict], *, all_or_nothing: bool = T
         user = users[r.email]
         # Strictly increasing times keep the file's order on the waitlist.
         at = now + timedelta(microseconds=i)
-        e = Enrolment(run_id=run.id, user_id=user.id, source=source, company=user.company,
-                      company_id=user.company_id,
-                      status=r.outcome, created_at=at,
-                      confirmed_at=at if r.outcome == "confirmed" else None,
-                      waitlisted_at=at if r.outcome == "waitlisted" else None)
+        e = Enrolment(
+            run_id=run.id,
+            user_id=user.id,
+            source=source,
+            company=user.company,
+            company_id=user.company_id,
+            status=r.outcome,
+            created_at=at,
+            confirmed_at=at if r.outcome == "confirmed" else None,
+            waitlisted_at=at if r.outcome == "waitlisted" else None,
+        )
         created.append(e)
     db.session.add_all(created)
     try:
         db.session.flush()
     except IntegrityError:  # only if the run lock was bypassed
         db.session.rollback()
-        raise Conflict(_("Some of these trainees were enrolled by someone else at the same moment; "
-                         "import the file again."), code="import_conflict") from None
+        raise Conflict(
+            _("Some of these trainees were enrolled by someone else at the same moment; import the file again."),
+            code="import_conflict",
+        ) from None
     confirmed = [e for e in created if e.status == S.confirmed.value]
     waitlisted = [e for e in created if e.status == S.waitlisted.value]
     new_ids = {users[email].id for email in new_emails if email in users}
@@ -395,12 +470,22 @@ def commit(actor, run_id: int, raw_rows: list[dict], *, all_or_nothing: bool = T
         services._notify_later([e.id for e in group if e.user_id in new_ids], kind, new_account=True)
         services._notify_later([e.id for e in group if e.user_id not in new_ids], kind)
     unchanged = result.counts["existing"] + result.counts["cancelled_before"]
-    record(actor, "enrolment.import", run,
-           f"{len(confirmed)} confirmed, {len(waitlisted)} waitlisted, {len(new_emails)} new accounts, "
-           f"{unchanged} unchanged, {len(errors)} invalid")
+    record(
+        actor,
+        "enrolment.import",
+        run,
+        f"{len(confirmed)} confirmed, {len(waitlisted)} waitlisted, {len(new_emails)} new accounts, "
+        f"{unchanged} unchanged, {len(errors)} invalid",
+    )
     db.session.commit()
-    return ImportResult(enrolled=len(confirmed), waitlisted=len(waitlisted), existing=unchanged,
-                        accounts_created=len(new_emails), errors=errors, plan=result)
+    return ImportResult(
+        enrolled=len(confirmed),
+        waitlisted=len(waitlisted),
+        existing=unchanged,
+        accounts_created=len(new_emails),
+        errors=errors,
+        plan=result,
+    )
 
 
 def _errors(p: Plan) -> list[dict]:
@@ -429,9 +514,12 @@ def stash(actor, run_id: int, filename: str, rows: list[dict]) -> str:
         except OSError:
             pass
     token = secrets.token_urlsafe(18)
-    (folder / f"{token}.json").write_text(json.dumps(
-        {"run_id": run_id, "actor_id": actor.id, "filename": filename[:200], "rows": rows}, ensure_ascii=False),
-        encoding="utf-8")
+    (folder / f"{token}.json").write_text(
+        json.dumps(
+            {"run_id": run_id, "actor_id": actor.id, "filename": filename[:200], "rows": rows}, ensure_ascii=False
+        ),
+        encoding="utf-8",
+    )
     return token
 
 

@@ -28,8 +28,12 @@ class EnrolmentStatus(LabelledEnum):
 labels_for(EnrolmentStatus, ENROLMENT_STATUS_TITLES)
 
 
-ACTIVE_STATUSES = (EnrolmentStatus.confirmed.value, EnrolmentStatus.waitlisted.value,
-                   EnrolmentStatus.pending.value, EnrolmentStatus.offered.value)
+ACTIVE_STATUSES = (
+    EnrolmentStatus.confirmed.value,
+    EnrolmentStatus.waitlisted.value,
+    EnrolmentStatus.pending.value,
+    EnrolmentStatus.offered.value,
+)
 # Enrolments that hold one of the run's seats.
 SEAT_STATUSES = (EnrolmentStatus.confirmed.value, EnrolmentStatus.offered.value)
 _STATUSES_IN = ", ".join(f"'{s.value}'" for s in EnrolmentStatus)

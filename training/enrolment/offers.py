@@ -14,6 +14,7 @@ idempotent). Once the run has ended nothing is offered, promoted or sent.
 Every function here is one unit of work under the run lock, like the rest of
 enrolment.services.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -52,16 +53,23 @@ def can_offer(run: Run, now: datetime | None = None) -> bool:
     """Whether seats of this run are given out by offers now: after the
     enrolment deadline and before the run's end."""
     now = now or utcnow()
-    return (run.status != RunStatus.cancelled.value and now > services.enrol_deadline(run)
-            and now < run_end(run))
+    return run.status != RunStatus.cancelled.value and now > services.enrol_deadline(run) and now < run_end(run)
 
 
 def _make_offer(enrolment: Enrolment, run: Run, now: datetime, actor: User | None) -> None:
     enrolment.offer(now, offer_window_ends(run, now))
-    record(actor, "enrolment.offer", enrolment,
-           f"run {run.id} until {enrolment.offer_expires_at.isoformat(timespec='minutes')}")
-    services._notify(enrolment, "enrol_offered", expires_at=enrolment.offer_expires_at,
-                     offer_url=f"{public_base_url()}/enrolments/{enrolment.id}/offer")
+    record(
+        actor,
+        "enrolment.offer",
+        enrolment,
+        f"run {run.id} until {enrolment.offer_expires_at.isoformat(timespec='minutes')}",
+    )
+    services._notify(
+        enrolment,
+        "enrol_offered",
+        expires_at=enrolment.offer_expires_at,
+        offer_url=f"{public_base_url()}/enrolments/{enrolment.id}/offer",
+    )
 
 
 def pass_on(run: Run, now: datetime | None = None) -> list[Enrolment]:
@@ -126,21 +134,38 @@ def offer_seat(actor: User, enrolment_id: int, now: datetime | None = None) -> E
     if run.status == RunStatus.cancelled.value:
         _fail(Conflict(_("This run has been cancelled."), code="run_cancelled"))
     if enrolment.status == S.offered.value:
-        _fail(Conflict(_("A seat is already offered to this trainee, until %(until)s.",
-                         until=services.run_moment(enrolment.offer_expires_at, run)), code="already_offered"))
+        _fail(
+            Conflict(
+                _(
+                    "A seat is already offered to this trainee, until %(until)s.",
+                    until=services.run_moment(enrolment.offer_expires_at, run),
+                ),
+                code="already_offered",
+            )
+        )
     if enrolment.status != S.waitlisted.value:
         _fail(Conflict(_("Only someone on the waitlist can be offered a seat."), code="not_waitlisted"))
     if now >= run_end(run):
         _fail(Conflict(_("The run has ended; seats are no longer given out."), code="run_ended"))
     if now <= services.enrol_deadline(run):
-        _fail(Conflict(_("Until the enrolment deadline free seats go to the waitlist by themselves."),
-                       code="before_deadline"))
+        _fail(
+            Conflict(
+                _("Until the enrolment deadline free seats go to the waitlist by themselves."), code="before_deadline"
+            )
+        )
     line = in_line(run)
     if not line:
         _fail(Conflict(_("There is no free seat to offer. Raise the capacity first."), code="run_full"))
     if line[0].id != enrolment.id:
-        _fail(Conflict(_("Offer the seat to the first on the waitlist first (this trainee is number %(n)s).",
-                         n=services.waitlist_position(enrolment)), code="not_next_in_line"))
+        _fail(
+            Conflict(
+                _(
+                    "Offer the seat to the first on the waitlist first (this trainee is number %(n)s).",
+                    n=services.waitlist_position(enrolment),
+                ),
+                code="not_next_in_line",
+            )
+        )
     _make_offer(enrolment, run, now, actor)
     services._commit()
     return enrolment
@@ -158,12 +183,26 @@ def accept_offer(actor: User, enrolment_id: int, now: datetime | None = None) ->
     _check_trainee(actor, enrolment)
     now = now or utcnow()
     if enrolment.status != S.offered.value:
-        _fail(Conflict(_("There is no open offer for this enrolment (it is %(status)s).",
-                         status=services.status_label(enrolment.status)), code="no_offer",
-                       enrolment_status=enrolment.status))
+        _fail(
+            Conflict(
+                _(
+                    "There is no open offer for this enrolment (it is %(status)s).",
+                    status=services.status_label(enrolment.status),
+                ),
+                code="no_offer",
+                enrolment_status=enrolment.status,
+            )
+        )
     if now > enrolment.offer_expires_at or now >= run_end(run):
-        _fail(Conflict(_("This offer expired at %(until)s; the seat has passed on.",
-                         until=services.run_moment(enrolment.offer_expires_at, run)), code="offer_expired"))
+        _fail(
+            Conflict(
+                _(
+                    "This offer expired at %(until)s; the seat has passed on.",
+                    until=services.run_moment(enrolment.offer_expires_at, run),
+                ),
+                code="offer_expired",
+            )
+        )
     enrolment.confirm(now)
     record(actor, "enrolment.accept_offer", enrolment, f"run {run.id}")
     services._notify(enrolment, "enrol_confirmed", with_calendar=True)
@@ -178,9 +217,16 @@ def decline_offer(actor: User, enrolment_id: int, now: datetime | None = None) -
     _check_trainee(actor, enrolment)
     now = now or utcnow()
     if enrolment.status != S.offered.value:
-        _fail(Conflict(_("There is no open offer for this enrolment (it is %(status)s).",
-                         status=services.status_label(enrolment.status)), code="no_offer",
-                       enrolment_status=enrolment.status))
+        _fail(
+            Conflict(
+                _(
+                    "There is no open offer for this enrolment (it is %(status)s).",
+                    status=services.status_label(enrolment.status),
+                ),
+                code="no_offer",
+                enrolment_status=enrolment.status,
+            )
+        )
     enrolment.end(S.offer_declined, now)
     record(actor, "enrolment.decline_offer", enrolment, f"run {run.id}")
     pass_on(run, now)
@@ -193,8 +239,13 @@ def expire_offers(now: datetime | None = None) -> int:
     each offer is re-checked under its run's lock, so two schedulers at once
     expire it once. Returns the number of offers ended."""
     now = now or utcnow()
-    ids = list(db.session.scalars(select(Enrolment.id).where(
-        Enrolment.status == S.offered.value, Enrolment.offer_expires_at < now).order_by(Enrolment.offer_expires_at)))
+    ids = list(
+        db.session.scalars(
+            select(Enrolment.id)
+            .where(Enrolment.status == S.offered.value, Enrolment.offer_expires_at < now)
+            .order_by(Enrolment.offer_expires_at)
+        )
+    )
     db.session.rollback()
     ended = 0
     for enrolment_id in ids:
@@ -222,9 +273,16 @@ def expire_offers_job(progress) -> int:
 def offer_for(actor: User, enrolment_id: int) -> Enrolment:
     """An enrolment for the offer page: its trainee (or an admin) only."""
     from sqlalchemy.orm import selectinload
-    enrolment = db.session.scalar(select(Enrolment).where(Enrolment.id == enrolment_id).options(
-        selectinload(Enrolment.user), selectinload(Enrolment.run).selectinload(Run.course),
-        selectinload(Enrolment.run).selectinload(Run.meetings)))
+
+    enrolment = db.session.scalar(
+        select(Enrolment)
+        .where(Enrolment.id == enrolment_id)
+        .options(
+            selectinload(Enrolment.user),
+            selectinload(Enrolment.run).selectinload(Run.course),
+            selectinload(Enrolment.run).selectinload(Run.meetings),
+        )
+    )
     if enrolment is None:
         raise NotFound(_("No such enrolment."))
     if not can(actor, "answer_offer", enrolment):

@@ -1,4 +1,5 @@
 """Enrolment pages for trainees: enrol, cancel, "My training"."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -38,14 +39,29 @@ def _course_url(run_id: int) -> str:
 def _flash_enrolled(enrolment) -> None:
     course = enrolment.run.course.title
     if enrolment.status == "confirmed":
-        flash(_("You are enrolled in %(course)s. A confirmation with a calendar file is on its way to %(email)s.",
-                course=course, email=enrolment.user.email), "success")
+        flash(
+            _(
+                "You are enrolled in %(course)s. A confirmation with a calendar file is on its way to %(email)s.",
+                course=course,
+                email=enrolment.user.email,
+            ),
+            "success",
+        )
     elif enrolment.status == "waitlisted":
-        flash(_("%(course)s is full: you are on the waitlist at position %(position)s. We will write to you as "
-                "soon as a place is yours.", course=course, position=services.waitlist_position(enrolment)), "info")
+        flash(
+            _(
+                "%(course)s is full: you are on the waitlist at position %(position)s. We will write to you as "
+                "soon as a place is yours.",
+                course=course,
+                position=services.waitlist_position(enrolment),
+            ),
+            "info",
+        )
     else:
-        flash(_("Your request to join %(course)s has been sent. The training office will confirm it.",
-                course=course), "info")
+        flash(
+            _("Your request to join %(course)s has been sent. The training office will confirm it.", course=course),
+            "info",
+        )
 
 
 @bp.post("/runs/<int:run_id>/enrol")
@@ -82,16 +98,24 @@ def cancel(enrolment_id):
         services.cancel(current_user, enrolment_id, form.reason.data or "")
     except DomainError as exc:
         flash(exc.message, "danger")
-        return redirect(safe_next(form.next.data) or (
-            _course_url(enrolment.run_id) if enrolment is not None else url_for("enrolment.my_training")))
+        return redirect(
+            safe_next(form.next.data)
+            or (_course_url(enrolment.run_id) if enrolment is not None else url_for("enrolment.my_training"))
+        )
     course = enrolment.run.course.title
     if was == "waitlisted":
         flash(_("You have left the waitlist of %(course)s.", course=course), "success")
     elif was == "pending":
         flash(_("Your request to join %(course)s has been withdrawn.", course=course), "success")
     else:
-        flash(_("Your enrolment in %(course)s is cancelled. Your place has been offered to the next person "
-                "on the waitlist.", course=course), "success")
+        flash(
+            _(
+                "Your enrolment in %(course)s is cancelled. Your place has been offered to the next person "
+                "on the waitlist.",
+                course=course,
+            ),
+            "success",
+        )
     return redirect(back)
 
 
@@ -100,12 +124,19 @@ def cancel(enrolment_id):
 def my_training():
     data = services.my_training(current_user)
     now = utcnow()
-    next_meeting = {e.id: next((m for m in e.run.meetings if m.ends_at > now), None)
-                    for e in data.upcoming}
-    return render_template("enrolment/my_training.html", data=data, form=ActionForm(), now=now,
-                           next_meeting=next_meeting, run_start=run_start, run_end=run_end,
-                           can_self_cancel=services.can_self_cancel, cancel_cutoff=services.cancel_cutoff,
-                           status_label=services.status_label)
+    next_meeting = {e.id: next((m for m in e.run.meetings if m.ends_at > now), None) for e in data.upcoming}
+    return render_template(
+        "enrolment/my_training.html",
+        data=data,
+        form=ActionForm(),
+        now=now,
+        next_meeting=next_meeting,
+        run_start=run_start,
+        run_end=run_end,
+        can_self_cancel=services.can_self_cancel,
+        cancel_cutoff=services.cancel_cutoff,
+        status_label=services.status_label,
+    )
 
 
 @bp.get("/enrolments/<int:enrolment_id>/offer")
@@ -113,8 +144,14 @@ def my_training():
 def offer(enrolment_id):
     """The page the offer e-mail links to: the seat, until when, accept or decline."""
     enrolment = offers.offer_for(current_user, enrolment_id)
-    return render_template("enrolment/offer.html", e=enrolment, run=enrolment.run, form=ActionForm(),
-                           now=utcnow(), status_label=services.status_label)
+    return render_template(
+        "enrolment/offer.html",
+        e=enrolment,
+        run=enrolment.run,
+        form=ActionForm(),
+        now=utcnow(),
+        status_label=services.status_label,
+    )
 
 
 @bp.post("/enrolments/<int:enrolment_id>/offer/accept")
@@ -145,9 +182,18 @@ def _answer_offer(enrolment_id: int, *, accept: bool):
         return redirect(back)
     course = enrolment.run.course.title
     if accept:
-        flash(_("The place is yours: you are enrolled in %(course)s. A confirmation with a calendar file is on "
-                "its way to %(email)s.", course=course, email=enrolment.user.email), "success")
+        flash(
+            _(
+                "The place is yours: you are enrolled in %(course)s. A confirmation with a calendar file is on "
+                "its way to %(email)s.",
+                course=course,
+                email=enrolment.user.email,
+            ),
+            "success",
+        )
     else:
-        flash(_("You declined the place in %(course)s; it goes to the next person on the waitlist.",
-                course=course), "info")
+        flash(
+            _("You declined the place in %(course)s; it goes to the next person on the waitlist.", course=course),
+            "info",
+        )
     return redirect(back)

@@ -35,6 +35,7 @@ Notifications are queued in the transaction and sent after it commits
 (training.mail); many at once (a cancelled run, a bulk import) are rendered
 and sent by a background job, never in the web request.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,10 +59,10 @@ from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotE
 from ..extensions import db
 from ..labels import ENROLMENT_STATUS_TITLES
 from ..permissions import can, is_admin, is_coordinator
+from ..transactions import commit_releasing_locks_early, keeping_loaded_objects, unit_of_work, wait_until_durable
 from ..types import utcnow
 from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
-from ..transactions import commit_releasing_locks_early, keeping_loaded_objects, unit_of_work, wait_until_durable
 
 S = EnrolmentStatus
 MAX_REASON = 2000
@@ -90,6 +91,7 @@ class RunFull(Conflict):
 
 # --- rules about time -------------------------------------------------------
 
+
 def enrol_deadline(run: Run) -> datetime:
     """Trainees may enrol until this moment: the run's own deadline, else the
     start of its first meeting."""
@@ -106,6 +108,7 @@ def waitlist_moves(run: Run, now: datetime | None = None) -> bool:
     """Whether freed seats go to the waitlist by themselves: until the
     enrolment deadline, and never once the run has ended."""
     from ..catalogue.services import run_end
+
     now = now or utcnow()
     return now <= enrol_deadline(run) and now < run_end(run)
 
@@ -117,16 +120,29 @@ def run_moment(moment: datetime, run: Run) -> str:
 
 # --- notifications ----------------------------------------------------------
 
+
 def _message(enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, **extra):
     user, run = enrolment.user, enrolment.run
     attachments = []
     if calendar is not None:
         attachments.append(("course.ics", "text/calendar", calendar))
     subject = SUBJECTS[kind]
-    return mail.build(user.email, subject, TEMPLATES.get(kind, kind), locale=user.locale, attachments=attachments,
-                      subject_args={"course": localized(run.course, "title", user.locale or "en")},
-                      user=user, run=run, course=run.course, enrolment=enrolment, kind=kind,
-                      base_url=public_base_url(), cutoff=cancel_cutoff(run), **extra)
+    return mail.build(
+        user.email,
+        subject,
+        TEMPLATES.get(kind, kind),
+        locale=user.locale,
+        attachments=attachments,
+        subject_args={"course": localized(run.course, "title", user.locale or "en")},
+        user=user,
+        run=run,
+        course=run.course,
+        enrolment=enrolment,
+        kind=kind,
+        base_url=public_base_url(),
+        cutoff=cancel_cutoff(run),
+        **extra,
+    )
 
 
 def _notify(enrolment: Enrolment, kind: str, *, with_calendar: bool = False, **extra) -> None:
@@ -141,7 +157,8 @@ def _notify_later(enrolment_ids: list[int], kind: str, **extra) -> None:
     rolls back."""
     if enrolment_ids:
         db.session.info.setdefault(_BULK_KEY, []).append(
-            {"enrolment_ids": list(enrolment_ids), "kind": kind, "extra": extra})
+            {"enrolment_ids": list(enrolment_ids), "kind": kind, "extra": extra}
+        )
 
 
 _BULK_KEY = "enrolment_bulk_notify"
@@ -185,12 +202,19 @@ def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None
     total = len(enrolment_ids)
     with Session(db.engine) as session:
         for start in range(0, total, batch_size):
-            ids = enrolment_ids[start:start + batch_size]
-            rows = list(session.scalars(select(Enrolment).where(Enrolment.id.in_(ids)).options(
-                selectinload(Enrolment.user),
-                selectinload(Enrolment.run).selectinload(Run.course),
-                selectinload(Enrolment.run).selectinload(Run.meetings),
-                selectinload(Enrolment.run).selectinload(Run.trainers))))
+            ids = enrolment_ids[start : start + batch_size]
+            rows = list(
+                session.scalars(
+                    select(Enrolment)
+                    .where(Enrolment.id.in_(ids))
+                    .options(
+                        selectinload(Enrolment.user),
+                        selectinload(Enrolment.run).selectinload(Run.course),
+                        selectinload(Enrolment.run).selectinload(Run.meetings),
+                        selectinload(Enrolment.run).selectinload(Run.trainers),
+                    )
+                )
+            )
             positions = {}
             if kind == "enrol_waitlisted":
                 positions = waitlist_positions({e.run_id for e in rows}, session=session)
@@ -203,8 +227,11 @@ def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None
                     if key not in calendars:
                         calendars[key] = run_calendar(enrolment.run, public_base_url(), key[1])
                     calendar = calendars[key]
-                messages.append(_message(enrolment, kind, calendar=calendar, position=positions.get(enrolment.id),
-                                         **extra).as_bytes())
+                messages.append(
+                    _message(
+                        enrolment, kind, calendar=calendar, position=positions.get(enrolment.id), **extra
+                    ).as_bytes()
+                )
             mail.send_messages(lambda *_a: None, messages)
             sent += len(messages)
             progress(sent, total)
@@ -218,17 +245,24 @@ OFFER_KINDS = ("enrol_offered",)
 
 # --- rules about who may enrol -----------------------------------------------
 
+
 def _check_prerequisite(run: Run, user: User) -> None:
     from ..certificates.models import Certificate
+
     prereq = run.course.prerequisite_course
     if prereq is None:
         return
-    certs = db.session.scalars(select(Certificate).join(Enrolment, Certificate.enrolment_id == Enrolment.id).where(
-        Enrolment.user_id == user.id, Certificate.course_code == prereq.code))
+    certs = db.session.scalars(
+        select(Certificate)
+        .join(Enrolment, Certificate.enrolment_id == Enrolment.id)
+        .where(Enrolment.user_id == user.id, Certificate.course_code == prereq.code)
+    )
     if not any(c.status == "valid" for c in certs):
-        raise NotEligible(_("This course requires a valid certificate of %(code)s %(title)s.",
-                            code=prereq.code, title=prereq.title),
-                          code="prerequisite_missing", prerequisite=prereq.code)
+        raise NotEligible(
+            _("This course requires a valid certificate of %(code)s %(title)s.", code=prereq.code, title=prereq.title),
+            code="prerequisite_missing",
+            prerequisite=prereq.code,
+        )
 
 
 def check_can_enrol(actor: User, run: Run, trainee: User, *, prerequisites: bool = True) -> None:
@@ -255,8 +289,11 @@ def check_can_enrol(actor: User, run: Run, trainee: User, *, prerequisites: bool
 
 
 def _status_counts(run_id: int) -> dict[str, int]:
-    return dict(db.session.execute(select(Enrolment.status, func.count()).where(
-        Enrolment.run_id == run_id).group_by(Enrolment.status)).all())
+    return dict(
+        db.session.execute(
+            select(Enrolment.status, func.count()).where(Enrolment.run_id == run_id).group_by(Enrolment.status)
+        ).all()
+    )
 
 
 def _held(counts: dict[str, int]) -> int:
@@ -264,14 +301,23 @@ def _held(counts: dict[str, int]) -> int:
 
 
 def _existing(run_id: int, user_id: int) -> Enrolment | None:
-    return db.session.scalar(select(Enrolment).where(Enrolment.run_id == run_id, Enrolment.user_id == user_id)
-                             .execution_options(populate_existing=True))
+    return db.session.scalar(
+        select(Enrolment)
+        .where(Enrolment.run_id == run_id, Enrolment.user_id == user_id)
+        .execution_options(populate_existing=True)
+    )
 
 
 def _already(enrolment: Enrolment) -> AlreadyEnrolled:
-    return AlreadyEnrolled(_("Already enrolled in this run (enrolment %(id)s, %(status)s).",
-                             id=enrolment.id, status=status_label(enrolment.status)),
-                           enrolment_id=enrolment.id, enrolment_status=enrolment.status)
+    return AlreadyEnrolled(
+        _(
+            "Already enrolled in this run (enrolment %(id)s, %(status)s).",
+            id=enrolment.id,
+            status=status_label(enrolment.status),
+        ),
+        enrolment_id=enrolment.id,
+        enrolment_status=enrolment.status,
+    )
 
 
 def free_seats(run: Run, company_id: int | None = None) -> int:
@@ -281,8 +327,11 @@ def free_seats(run: Run, company_id: int | None = None) -> int:
     promote_waitlist(run)
     seats = seat_counts(run)
     reserved = seats.reserved_for(company_id)
-    if db.session.scalar(select(func.count()).select_from(Enrolment).where(
-            Enrolment.run_id == run.id, Enrolment.status == S.waitlisted.value)):
+    if db.session.scalar(
+        select(func.count())
+        .select_from(Enrolment)
+        .where(Enrolment.run_id == run.id, Enrolment.status == S.waitlisted.value)
+    ):
         return reserved
     return reserved + seats.public
 
@@ -296,9 +345,11 @@ def _place(enrolment: Enrolment, run: Run, now: datetime, *, seat_free: bool) ->
 
 # --- enrol, cancel, decide --------------------------------------------------
 
+
 @unit_of_work
-def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str = "self",
-          commit: bool = True) -> Enrolment:
+def enrol(
+    actor: User, run_id: int, trainee: User | None = None, *, source: str = "self", commit: bool = True
+) -> Enrolment:
     """Enrol ``trainee`` (default: the actor) in the run. Returns the enrolment,
     confirmed, waitlisted or pending. Raises AlreadyEnrolled (409) when an
     active enrolment exists, EnrolmentClosed/NotEligible/Forbidden otherwise.
@@ -332,8 +383,7 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
         seats = seat_counts(run, confirmed)
         by_coordinator = is_coordinator(actor) and trainee.id != actor.id
         may_take_public = not by_coordinator or seats.overflow.get(trainee.company_id, True)
-        seat_free = seats.reserved_for(trainee.company_id) > 0 or (
-            may_take_public and seats.public > 0 and not waiting)
+        seat_free = seats.reserved_for(trainee.company_id) > 0 or (may_take_public and seats.public > 0 and not waiting)
         if not seat_free and by_coordinator:
             raise RunFull(_("No seat is left for your company in this run."), code="no_company_seat")
         status, position = (S.confirmed.value, None) if seat_free else (S.waitlisted.value, waiting + 1)
@@ -370,8 +420,11 @@ def enrol(actor: User, run_id: int, trainee: User | None = None, *, source: str 
     # change of the run), and written to the outbox in a transaction of its own,
     # committed synchronously: that flush makes the enrolment durable too.
     try:
-        calendar = run_calendar(enrolment.run, public_base_url(), trainee.locale or "en") \
-            if status == S.confirmed.value else None
+        calendar = (
+            run_calendar(enrolment.run, public_base_url(), trainee.locale or "en")
+            if status == S.confirmed.value
+            else None
+        )
         mail.queue(_message(enrolment, kind, calendar=calendar, position=position))
         with keeping_loaded_objects():
             db.session.commit()
@@ -394,8 +447,9 @@ def _clean_reason(reason: str | None, *, required: bool = False) -> str:
     if required and not reason:
         raise ValidationFailed(_("Give a reason."), fields={"reason": "required"})
     if len(reason) > MAX_REASON:
-        raise ValidationFailed(_("The reason is longer than %(n)s characters.", n=MAX_REASON),
-                               fields={"reason": "too long"})
+        raise ValidationFailed(
+            _("The reason is longer than %(n)s characters.", n=MAX_REASON), fields={"reason": "too long"}
+        )
     return reason
 
 
@@ -426,8 +480,9 @@ def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = T
     if not enrolment.is_active:
         raise Conflict(_("This enrolment is already cancelled."), code="already_cancelled")
     if not is_admin(actor) and not can_self_cancel(enrolment):
-        raise EnrolmentClosed(_("The cancellation cut-off has passed; please ask the training office."),
-                              code="cancel_cutoff_passed")
+        raise EnrolmentClosed(
+            _("The cancellation cut-off has passed; please ask the training office."), code="cancel_cutoff_passed"
+        )
     was = enrolment.status
     try:
         for check in CANCEL_CHECKS:
@@ -451,6 +506,7 @@ def seat_freed(run: Run, was: str) -> None:
     in line; after the run's end nothing moves. The caller holds the run lock."""
     if was == S.offered.value:
         from .offers import pass_on
+
         pass_on(run)
     elif was in SEAT_STATUSES:
         promote_waitlist(run)
@@ -463,8 +519,13 @@ def release_seats_of(actor: User | None, user: User, now: datetime | None = None
     an offer to pass on after it). Runs are locked in id order. The caller
     commits, in the same unit of work as the deactivation."""
     now = now or utcnow()
-    rows = list(db.session.execute(select(Enrolment.id, Enrolment.run_id).where(
-        Enrolment.user_id == user.id, Enrolment.status.in_(ACTIVE_STATUSES)).order_by(Enrolment.run_id)))
+    rows = list(
+        db.session.execute(
+            select(Enrolment.id, Enrolment.run_id)
+            .where(Enrolment.user_id == user.id, Enrolment.status.in_(ACTIVE_STATUSES))
+            .order_by(Enrolment.run_id)
+        )
+    )
     released = []
     for enrolment_id, run_id in rows:
         run = get_run(run_id, lock=True)
@@ -481,8 +542,11 @@ def release_seats_of(actor: User | None, user: User, now: datetime | None = None
 
 
 def waitlist_query(run_id: int):
-    return select(Enrolment).where(Enrolment.run_id == run_id, Enrolment.status == S.waitlisted.value
-                                   ).order_by(Enrolment.waitlisted_at, Enrolment.id)
+    return (
+        select(Enrolment)
+        .where(Enrolment.run_id == run_id, Enrolment.status == S.waitlisted.value)
+        .order_by(Enrolment.waitlisted_at, Enrolment.id)
+    )
 
 
 def promote_waitlist(run: Run) -> list[Enrolment]:
@@ -524,10 +588,18 @@ def promote_waitlist(run: Run) -> list[Enrolment]:
 def waitlist_position(enrolment: Enrolment) -> int | None:
     if enrolment.status != S.waitlisted.value or enrolment.waitlisted_at is None:
         return None
-    ahead = db.session.scalar(select(func.count()).select_from(Enrolment).where(
-        Enrolment.run_id == enrolment.run_id, Enrolment.status == S.waitlisted.value,
-        or_(Enrolment.waitlisted_at < enrolment.waitlisted_at,
-            and_(Enrolment.waitlisted_at == enrolment.waitlisted_at, Enrolment.id < enrolment.id))))
+    ahead = db.session.scalar(
+        select(func.count())
+        .select_from(Enrolment)
+        .where(
+            Enrolment.run_id == enrolment.run_id,
+            Enrolment.status == S.waitlisted.value,
+            or_(
+                Enrolment.waitlisted_at < enrolment.waitlisted_at,
+                and_(Enrolment.waitlisted_at == enrolment.waitlisted_at, Enrolment.id < enrolment.id),
+            ),
+        )
+    )
     return (ahead or 0) + 1
 
 
@@ -538,9 +610,11 @@ def waitlist_positions(run_ids, *, session=None) -> dict[int, int]:
         return {}
     positions: dict[int, int] = {}
     counters: dict[int, int] = {}
-    rows = (session or db.session).execute(select(Enrolment.id, Enrolment.run_id).where(
-        Enrolment.run_id.in_(run_ids), Enrolment.status == S.waitlisted.value
-    ).order_by(Enrolment.run_id, Enrolment.waitlisted_at, Enrolment.id))
+    rows = (session or db.session).execute(
+        select(Enrolment.id, Enrolment.run_id)
+        .where(Enrolment.run_id.in_(run_ids), Enrolment.status == S.waitlisted.value)
+        .order_by(Enrolment.run_id, Enrolment.waitlisted_at, Enrolment.id)
+    )
     for enrolment_id, run_id in rows:
         counters[run_id] = counters.get(run_id, 0) + 1
         positions[enrolment_id] = counters[run_id]
@@ -571,8 +645,13 @@ def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> E
         db.session.flush()
         _place(enrolment, run, utcnow(), seat_free=free_seats(run, enrolment.company_id) > 0)
         confirmed = enrolment.status == S.confirmed.value
-        _notify(enrolment, "enrol_approved" if confirmed else "enrol_waitlisted", with_calendar=confirmed,
-                approved=True, position=waitlist_position(enrolment))
+        _notify(
+            enrolment,
+            "enrol_approved" if confirmed else "enrol_waitlisted",
+            with_calendar=confirmed,
+            approved=True,
+            position=waitlist_position(enrolment),
+        )
         record(actor, "enrolment.approve", enrolment, f"{enrolment.status}; {reason}".strip("; "))
     _commit()
     return enrolment
@@ -620,8 +699,13 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
     if old in SEAT_STATUSES and enrolment.status not in SEAT_STATUSES:
         seat_freed(run, old)
         db.session.refresh(enrolment)
-    _notify(enrolment, kind, with_calendar=enrolment.status == S.confirmed.value, reason=reason,
-            position=waitlist_position(enrolment))
+    _notify(
+        enrolment,
+        kind,
+        with_calendar=enrolment.status == S.confirmed.value,
+        reason=reason,
+        position=waitlist_position(enrolment),
+    )
     record(actor, "enrolment.status", enrolment, f"{old} -> {enrolment.status}: {reason}")
     _commit()
     return enrolment
@@ -638,8 +722,9 @@ def cancel_run(actor: User, run_id: int, reason: str) -> int:
     if run.status == RunStatus.cancelled.value:
         raise Conflict(_("This run is already cancelled."), code="run_cancelled")
     run.status = RunStatus.cancelled.value
-    enrolments = list(db.session.scalars(select(Enrolment).where(
-        Enrolment.run_id == run.id, Enrolment.status.in_(ACTIVE_STATUSES))))
+    enrolments = list(
+        db.session.scalars(select(Enrolment).where(Enrolment.run_id == run.id, Enrolment.status.in_(ACTIVE_STATUSES)))
+    )
     now = utcnow()
     for enrolment in enrolments:
         enrolment.cancel(now, reason)
@@ -649,8 +734,16 @@ def cancel_run(actor: User, run_id: int, reason: str) -> int:
     return len(enrolments)
 
 
-def enrol_person(actor: User, run_id: int, email: str, name: str, *, source: str = "admin",
-                 company: str | None = None, phone: str | None = None) -> tuple[Enrolment, bool]:
+def enrol_person(
+    actor: User,
+    run_id: int,
+    email: str,
+    name: str,
+    *,
+    source: str = "admin",
+    company: str | None = None,
+    phone: str | None = None,
+) -> tuple[Enrolment, bool]:
     """Admin enrols someone by e-mail, creating a trainee account when needed.
     Returns (enrolment, account_created).
 
@@ -661,6 +754,7 @@ def enrol_person(actor: User, run_id: int, email: str, name: str, *, source: str
     the enrolment. Refusals known before the lock (bad input, a cancelled
     run) save nothing."""
     from ..accounts.services import clean_name, ensure_trainees, normalise_email
+
     if not is_admin(actor):
         raise Forbidden(_("Only an admin can enrol someone else."))
     email = normalise_email(email)
@@ -670,8 +764,7 @@ def enrol_person(actor: User, run_id: int, email: str, name: str, *, source: str
     run = get_run(run_id)
     if run.status == RunStatus.cancelled.value:
         raise EnrolmentClosed(_("This run has been cancelled."), code="run_cancelled")
-    users, created = ensure_trainees([{"email": email, "name": name, "company": company, "phone": phone}],
-                                     actor=actor)
+    users, created = ensure_trainees([{"email": email, "name": name, "company": company, "phone": phone}], actor=actor)
     try:
         return enrol(actor, run_id, users[email], source=source), email in created
     except Exception:
@@ -682,8 +775,9 @@ def enrol_person(actor: User, run_id: int, email: str, name: str, *, source: str
 def _optional(value, field: str, limit: int) -> str | None:
     value = " ".join(str(value or "").split())
     if len(value) > limit:
-        raise ValidationFailed(_("%(field)s is longer than %(n)s characters.", field=field, n=limit),
-                               fields={field: "too long"})
+        raise ValidationFailed(
+            _("%(field)s is longer than %(n)s characters.", field=field, n=limit), fields={field: "too long"}
+        )
     return value or None
 
 
@@ -697,11 +791,18 @@ def status_label(status: str) -> str:
 
 
 def my_enrolments(user: User) -> list[Enrolment]:
-    return list(db.session.scalars(select(Enrolment).where(Enrolment.user_id == user.id).options(
-        selectinload(Enrolment.run).selectinload(Run.course),
-        selectinload(Enrolment.run).selectinload(Run.meetings),
-        selectinload(Enrolment.run).selectinload(Run.trainers),
-    ).order_by(Enrolment.created_at.desc())))
+    return list(
+        db.session.scalars(
+            select(Enrolment)
+            .where(Enrolment.user_id == user.id)
+            .options(
+                selectinload(Enrolment.run).selectinload(Run.course),
+                selectinload(Enrolment.run).selectinload(Run.meetings),
+                selectinload(Enrolment.run).selectinload(Run.trainers),
+            )
+            .order_by(Enrolment.created_at.desc())
+        )
+    )
 
 
 @dataclass
@@ -722,6 +823,7 @@ def my_training(user: User) -> MyTraining:
     from ..attendance.services import load_progress
     from ..catalogue.services import run_end
     from ..certificates.models import Certificate
+
     enrolments = my_enrolments(user)
     now = utcnow()
     upcoming, waitlisted, pending, past, ended, offers = [], [], [], [], [], []
@@ -743,14 +845,17 @@ def my_training(user: User) -> MyTraining:
     progress = load_progress(confirmed)
     certificates = {}
     if confirmed:
-        for cert in db.session.scalars(select(Certificate).where(
-                Certificate.enrolment_id.in_([e.id for e in confirmed]),
-                Certificate.superseded_by_id.is_(None))):
+        for cert in db.session.scalars(
+            select(Certificate).where(
+                Certificate.enrolment_id.in_([e.id for e in confirmed]), Certificate.superseded_by_id.is_(None)
+            )
+        ):
             certificates[cert.enrolment_id] = cert
     return MyTraining(upcoming, waitlisted, pending, past, ended, positions, progress, certificates, offers)
 
 
 # --- reminders ----------------------------------------------------------------
+
 
 @unit_of_work
 def send_reminders(hours_before: int = 48, now: datetime | None = None) -> dict[int, int]:
@@ -758,12 +863,23 @@ def send_reminders(hours_before: int = 48, now: datetime | None = None) -> dict[
     ``hours_before`` hours. Each run is reminded once (``reminder_sent_at``),
     even when two schedulers call this at the same time. Returns {run_id: mails}."""
     from ..catalogue.models import Meeting
+
     now = now or utcnow()
     horizon = now + timedelta(hours=hours_before)
     first = select(Meeting.run_id, func.min(Meeting.starts_at).label("first")).group_by(Meeting.run_id).subquery()
-    run_ids = list(db.session.scalars(select(Run.id).join(first, first.c.run_id == Run.id).where(
-        Run.reminder_sent_at.is_(None), Run.status.in_((RunStatus.open.value, RunStatus.closed.value)),
-        first.c.first > now, first.c.first <= horizon).order_by(first.c.first)))
+    run_ids = list(
+        db.session.scalars(
+            select(Run.id)
+            .join(first, first.c.run_id == Run.id)
+            .where(
+                Run.reminder_sent_at.is_(None),
+                Run.status.in_((RunStatus.open.value, RunStatus.closed.value)),
+                first.c.first > now,
+                first.c.first <= horizon,
+            )
+            .order_by(first.c.first)
+        )
+    )
     db.session.rollback()
     result = {}
     for run_id in run_ids:
@@ -771,8 +887,13 @@ def send_reminders(hours_before: int = 48, now: datetime | None = None) -> dict[
         if run.reminder_sent_at is not None or run.status == RunStatus.cancelled.value:
             db.session.rollback()
             continue
-        ids = list(db.session.scalars(select(Enrolment.id).where(
-            Enrolment.run_id == run.id, Enrolment.status == S.confirmed.value).order_by(Enrolment.id)))
+        ids = list(
+            db.session.scalars(
+                select(Enrolment.id)
+                .where(Enrolment.run_id == run.id, Enrolment.status == S.confirmed.value)
+                .order_by(Enrolment.id)
+            )
+        )
         run.reminder_sent_at = now
         record(None, "run.reminders", run, f"{len(ids)} trainees")
         _notify_later(ids, "reminder")
@@ -788,8 +909,16 @@ def reminders_job(progress, hours_before: int = 48) -> dict:
 
 # --- admin views ----------------------------------------------------------------
 
-ROSTER_ORDER = {"confirmed": 0, "offered": 1, "pending": 2, "waitlisted": 3, "rejected": 4, "cancelled": 5,
-                "offer_declined": 6, "offer_expired": 7}
+ROSTER_ORDER = {
+    "confirmed": 0,
+    "offered": 1,
+    "pending": 2,
+    "waitlisted": 3,
+    "rejected": 4,
+    "cancelled": 5,
+    "offer_declined": 6,
+    "offer_expired": 7,
+}
 
 
 @dataclass
@@ -821,9 +950,13 @@ def roster(run_id: int, status: str | None = None, q: str = "") -> Roster:
     """A run's enrolments for the admin roster: seats at a glance, then the
     trainees (confirmed, pending, the waitlist in order, then the rest)."""
     from ..catalogue.services import load_run_for_page
+
     run = load_run_for_page(run_id)
-    counts = dict(db.session.execute(select(Enrolment.status, func.count()).where(
-        Enrolment.run_id == run.id).group_by(Enrolment.status)).all())
+    counts = dict(
+        db.session.execute(
+            select(Enrolment.status, func.count()).where(Enrolment.run_id == run.id).group_by(Enrolment.status)
+        ).all()
+    )
     stmt = select(Enrolment).where(Enrolment.run_id == run.id).options(selectinload(Enrolment.user))
     if status:
         if status not in STATUS_LABELS:
@@ -832,13 +965,16 @@ def roster(run_id: int, status: str | None = None, q: str = "") -> Roster:
     q = (q or "").strip().lower()[:100]
     if q:
         like = f"%{q}%"
-        stmt = stmt.join(User, User.id == Enrolment.user_id).where(or_(
-            func.lower(User.email).like(like), func.lower(User.display_name).like(like),
-            func.lower(func.coalesce(Enrolment.company, "")).like(like)))
+        stmt = stmt.join(User, User.id == Enrolment.user_id).where(
+            or_(
+                func.lower(User.email).like(like),
+                func.lower(User.display_name).like(like),
+                func.lower(func.coalesce(Enrolment.company, "")).like(like),
+            )
+        )
     rows = list(db.session.scalars(stmt))
     positions = waitlist_positions([run.id])
-    rows.sort(key=lambda e: (ROSTER_ORDER.get(e.status, 9), positions.get(e.id, 0),
-                             e.user.display_name.casefold()))
+    rows.sort(key=lambda e: (ROSTER_ORDER.get(e.status, 9), positions.get(e.id, 0), e.user.display_name.casefold()))
     return Roster(run, rows, counts, positions)
 
 
@@ -846,15 +982,26 @@ def runs_overview(limit: int = 200) -> list[tuple[Run, dict]]:
     """Runs that are running or to come (and those ended in the last 30 days),
     with their enrolment counts, for the admin enrolments index."""
     from ..catalogue.models import Meeting
+
     since = utcnow() - timedelta(days=30)
     last = select(Meeting.run_id, func.max(Meeting.ends_at).label("last")).group_by(Meeting.run_id).subquery()
-    runs = list(db.session.scalars(select(Run).outerjoin(last, last.c.run_id == Run.id).where(
-        or_(last.c.last >= since, and_(last.c.last.is_(None), Run.ends_on >= since.date()))
-    ).options(selectinload(Run.course), selectinload(Run.trainers)).order_by(Run.starts_on, Run.id).limit(limit)))
+    runs = list(
+        db.session.scalars(
+            select(Run)
+            .outerjoin(last, last.c.run_id == Run.id)
+            .where(or_(last.c.last >= since, and_(last.c.last.is_(None), Run.ends_on >= since.date())))
+            .options(selectinload(Run.course), selectinload(Run.trainers))
+            .order_by(Run.starts_on, Run.id)
+            .limit(limit)
+        )
+    )
     counts: dict[int, dict] = {r.id: {} for r in runs}
     if runs:
-        for run_id, status, n in db.session.execute(select(Enrolment.run_id, Enrolment.status, func.count()).where(
-                Enrolment.run_id.in_(list(counts))).group_by(Enrolment.run_id, Enrolment.status)):
+        for run_id, status, n in db.session.execute(
+            select(Enrolment.run_id, Enrolment.status, func.count())
+            .where(Enrolment.run_id.in_(list(counts)))
+            .group_by(Enrolment.run_id, Enrolment.status)
+        ):
             counts[run_id][status] = n
     for run in runs:
         counts[run.id]["seats_left"] = seats_left(run, _held(counts[run.id]))
@@ -864,13 +1011,36 @@ def runs_overview(limit: int = 200) -> list[tuple[Run, dict]]:
 def export_rows(run_id: int) -> list[list]:
     """The roster as rows for a CSV (header first)."""
     data = roster(run_id)
-    header = ["enrolment_id", "status", "waitlist_position", "name", "email", "company", "phone", "source",
-              "enrolled_at", "confirmed_at", "cancelled_at", "reason"]
+    header = [
+        "enrolment_id",
+        "status",
+        "waitlist_position",
+        "name",
+        "email",
+        "company",
+        "phone",
+        "source",
+        "enrolled_at",
+        "confirmed_at",
+        "cancelled_at",
+        "reason",
+    ]
     out = [header]
     for e in data.enrolments:
-        out.append([e.id, e.status, data.positions.get(e.id, ""), e.user.display_name, e.user.email,
-                    e.company or e.user.company or "", e.user.phone or "", e.source,
-                    e.created_at.isoformat(timespec="seconds") if e.created_at else "",
-                    e.confirmed_at.isoformat(timespec="seconds") if e.confirmed_at else "",
-                    e.cancelled_at.isoformat(timespec="seconds") if e.cancelled_at else "", e.reason or ""])
+        out.append(
+            [
+                e.id,
+                e.status,
+                data.positions.get(e.id, ""),
+                e.user.display_name,
+                e.user.email,
+                e.company or e.user.company or "",
+                e.user.phone or "",
+                e.source,
+                e.created_at.isoformat(timespec="seconds") if e.created_at else "",
+                e.confirmed_at.isoformat(timespec="seconds") if e.confirmed_at else "",
+                e.cancelled_at.isoformat(timespec="seconds") if e.cancelled_at else "",
+                e.reason or "",
+            ]
+        )
     return out

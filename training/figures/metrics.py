@@ -44,6 +44,7 @@ those facts (``Facts``). They are computed here either for one report
 ``training.figures.summaries``, which serves the same ``Facts`` from its
 tables; the figures are the same functions of the same facts either way.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -73,6 +74,7 @@ DAYS = ("enrolments", "certificates", "planned", "attended")
 @dataclass(frozen=True)
 class Scope:
     """What a report covers; built and checked by reports.services.scope_for."""
+
     date_from: date
     date_to: date
     course_id: int | None = None
@@ -88,6 +90,7 @@ def rate(part: float, whole: float) -> float | None:
 
 
 # --- meetings: cancelled and finalised (issue 10) ----------------------------
+
 
 def meeting_counts():
     """A meeting that was not cancelled (cancelled meetings count nowhere)."""
@@ -107,11 +110,14 @@ def _minutes(start, end):
 
 def _attended():
     """Present or late; excused where the course counts it (Course joined)."""
-    return or_(Attendance.status.in_((AttendanceStatus.present.value, AttendanceStatus.late.value)),
-               and_(Attendance.status == AttendanceStatus.excused.value, Course.excused_counts.is_(True)))
+    return or_(
+        Attendance.status.in_((AttendanceStatus.present.value, AttendanceStatus.late.value)),
+        and_(Attendance.status == AttendanceStatus.excused.value, Course.excused_counts.is_(True)),
+    )
 
 
 # --- which runs -----------------------------------------------------------------
+
 
 def run_filters(scope: Scope, *, period: bool = True) -> list:
     """Conditions on Run for a scope."""
@@ -144,20 +150,21 @@ def run_ids(scope: Scope, *, period: bool = True):
 
 # --- per-run facts ----------------------------------------------------------------
 
+
 @dataclass
 class RunFacts:
     run_id: int
     course_id: int
     capacity: int
-    meetings: int = 0            # not cancelled
+    meetings: int = 0  # not cancelled
     meetings_ended: int = 0
-    open_registers: int = 0      # not cancelled and not finalised
-    minutes_held: float = 0.0    # minutes of the meetings held (ended, not cancelled)
+    open_registers: int = 0  # not cancelled and not finalised
+    minutes_held: float = 0.0  # minutes of the meetings held (ended, not cancelled)
     confirmed: int = 0
     confirmed_at_start: int = 0
-    attended: int = 0            # attended participant-meetings (ended meetings)
-    attendees: int = 0           # confirmed enrolments with at least one attended meeting
-    certified: int = 0           # confirmed enrolments holding a certificate that is not revoked
+    attended: int = 0  # attended participant-meetings (ended meetings)
+    attendees: int = 0  # confirmed enrolments with at least one attended meeting
+    certified: int = 0  # confirmed enrolments holding a certificate that is not revoked
     # confirmed enrolments by the share of the meetings held that they attended (runs with a meeting held)
     distribution: list[int] = field(default_factory=lambda: [0] * BUCKETS)
 
@@ -177,7 +184,7 @@ class RunFacts:
         """Add the counts of ``people_facts`` (PEOPLE, then the distribution)."""
         for name, value in zip(PEOPLE, values, strict=False):
             setattr(self, name, getattr(self, name) + int(value))
-        for i, value in enumerate(values[len(PEOPLE):]):
+        for i, value in enumerate(values[len(PEOPLE) :]):
             self.distribution[i] += int(value)
 
 
@@ -187,15 +194,24 @@ def meeting_facts(ids, now: datetime) -> dict[int, RunFacts]:
     counts = meeting_counts()
     held = and_(counts, Meeting.ends_at <= now_lit)
     rows = db.session.execute(
-        select(Run.id, Run.course_id, Run.capacity,
-               func.count(case((counts, Meeting.id))),
-               func.count(case((held, Meeting.id))),
-               func.count(case((and_(counts, _register_open()), Meeting.id))),
-               func.sum(case((held, _minutes(Meeting.starts_at, Meeting.ends_at)), else_=0)))
-        .select_from(Run).outerjoin(Meeting, Meeting.run_id == Run.id)
-        .where(Run.id.in_(ids)).group_by(Run.id, Run.course_id, Run.capacity))
-    return {run_id: RunFacts(run_id, course_id, capacity or 0, meetings, ended, open_registers, float(minutes or 0))
-            for run_id, course_id, capacity, meetings, ended, open_registers, minutes in rows}
+        select(
+            Run.id,
+            Run.course_id,
+            Run.capacity,
+            func.count(case((counts, Meeting.id))),
+            func.count(case((held, Meeting.id))),
+            func.count(case((and_(counts, _register_open()), Meeting.id))),
+            func.sum(case((held, _minutes(Meeting.starts_at, Meeting.ends_at)), else_=0)),
+        )
+        .select_from(Run)
+        .outerjoin(Meeting, Meeting.run_id == Run.id)
+        .where(Run.id.in_(ids))
+        .group_by(Run.id, Run.course_id, Run.capacity)
+    )
+    return {
+        run_id: RunFacts(run_id, course_id, capacity or 0, meetings, ended, open_registers, float(minutes or 0))
+        for run_id, course_id, capacity, meetings, ended, open_registers, minutes in rows
+    }
 
 
 def people_facts(ids, now: datetime, company_id: int | None = None) -> dict[tuple[int, int | None], list[int]]:
@@ -208,65 +224,98 @@ def people_facts(ids, now: datetime, company_id: int | None = None) -> dict[tupl
     result: dict[tuple[int, int | None], list[int]] = defaultdict(lambda: [0] * (len(PEOPLE) + BUCKETS))
 
     # Confirmed now, and confirmed at the first meeting's start (or now, before it).
-    first = (select(Meeting.run_id.label("run_id"), func.min(Meeting.starts_at).label("t"))
-             .where(counts, Meeting.run_id.in_(ids)).group_by(Meeting.run_id).subquery())
+    first = (
+        select(Meeting.run_id.label("run_id"), func.min(Meeting.starts_at).label("t"))
+        .where(counts, Meeting.run_id.in_(ids))
+        .group_by(Meeting.run_id)
+        .subquery()
+    )
     moment = case((and_(first.c.t.is_not(None), first.c.t < now_lit), first.c.t), else_=now_lit)
-    held_then = and_(Enrolment.confirmed_at.is_not(None), Enrolment.confirmed_at <= moment, or_(
-        Enrolment.status == CONFIRMED,
-        and_(Enrolment.status == CANCELLED, Enrolment.cancelled_at.is_not(None), Enrolment.cancelled_at > moment)))
+    held_then = and_(
+        Enrolment.confirmed_at.is_not(None),
+        Enrolment.confirmed_at <= moment,
+        or_(
+            Enrolment.status == CONFIRMED,
+            and_(Enrolment.status == CANCELLED, Enrolment.cancelled_at.is_not(None), Enrolment.cancelled_at > moment),
+        ),
+    )
     for run_id, company, confirmed, at_start in db.session.execute(
-            select(Enrolment.run_id, Enrolment.company_id,
-                   func.sum(case((Enrolment.status == CONFIRMED, 1), else_=0)),
-                   func.sum(case((held_then, 1), else_=0)))
-            .select_from(Enrolment).outerjoin(first, first.c.run_id == Enrolment.run_id)
-            .where(Enrolment.run_id.in_(ids), *efilter).group_by(Enrolment.run_id, Enrolment.company_id)):
+        select(
+            Enrolment.run_id,
+            Enrolment.company_id,
+            func.sum(case((Enrolment.status == CONFIRMED, 1), else_=0)),
+            func.sum(case((held_then, 1), else_=0)),
+        )
+        .select_from(Enrolment)
+        .outerjoin(first, first.c.run_id == Enrolment.run_id)
+        .where(Enrolment.run_id.in_(ids), *efilter)
+        .group_by(Enrolment.run_id, Enrolment.company_id)
+    ):
         row = result[(run_id, company)]
         row[0], row[1] = int(confirmed or 0), int(at_start or 0)
 
     attended = _attended()
     for run_id, company, pm, people in db.session.execute(
-            select(Enrolment.run_id, Enrolment.company_id,
-                   func.count(case((and_(attended, Meeting.ends_at <= now_lit), Attendance.id))),
-                   func.count(distinct(case((attended, Attendance.enrolment_id)))))
-            .select_from(Attendance).join(Enrolment, Enrolment.id == Attendance.enrolment_id)
-            .join(Meeting, Meeting.id == Attendance.meeting_id).join(Run, Run.id == Enrolment.run_id)
-            .join(Course, Course.id == Run.course_id)
-            .where(Enrolment.run_id.in_(ids), Enrolment.status == CONFIRMED, counts, *efilter)
-            .group_by(Enrolment.run_id, Enrolment.company_id)):
+        select(
+            Enrolment.run_id,
+            Enrolment.company_id,
+            func.count(case((and_(attended, Meeting.ends_at <= now_lit), Attendance.id))),
+            func.count(distinct(case((attended, Attendance.enrolment_id)))),
+        )
+        .select_from(Attendance)
+        .join(Enrolment, Enrolment.id == Attendance.enrolment_id)
+        .join(Meeting, Meeting.id == Attendance.meeting_id)
+        .join(Run, Run.id == Enrolment.run_id)
+        .join(Course, Course.id == Run.course_id)
+        .where(Enrolment.run_id.in_(ids), Enrolment.status == CONFIRMED, counts, *efilter)
+        .group_by(Enrolment.run_id, Enrolment.company_id)
+    ):
         row = result[(run_id, company)]
         row[2], row[3] = int(pm or 0), int(people or 0)
 
     for run_id, company, certified in db.session.execute(
-            select(Enrolment.run_id, Enrolment.company_id, func.count(distinct(Enrolment.id)))
-            .select_from(Enrolment).join(Certificate, Certificate.enrolment_id == Enrolment.id)
-            .where(Enrolment.run_id.in_(ids), Enrolment.status == CONFIRMED, Certificate.revoked_at.is_(None),
-                   *efilter)
-            .group_by(Enrolment.run_id, Enrolment.company_id)):
+        select(Enrolment.run_id, Enrolment.company_id, func.count(distinct(Enrolment.id)))
+        .select_from(Enrolment)
+        .join(Certificate, Certificate.enrolment_id == Enrolment.id)
+        .where(Enrolment.run_id.in_(ids), Enrolment.status == CONFIRMED, Certificate.revoked_at.is_(None), *efilter)
+        .group_by(Enrolment.run_id, Enrolment.company_id)
+    ):
         result[(run_id, company)][4] = int(certified or 0)
 
     # The distribution: each confirmed enrolment of a run with a meeting held, by
     # the tenth of the meetings held that it attended (100 % in the last bucket).
-    held = (select(Meeting.run_id.label("run_id"), func.count().label("n"))
-            .where(counts, Meeting.ends_at <= now_lit, Meeting.run_id.in_(ids))
-            .group_by(Meeting.run_id).subquery())
-    per_enrolment = (select(Attendance.enrolment_id.label("enrolment_id"), func.count().label("a"))
-                     .select_from(Attendance).join(Meeting, Meeting.id == Attendance.meeting_id)
-                     .join(Run, Run.id == Meeting.run_id).join(Course, Course.id == Run.course_id)
-                     .where(counts, Meeting.ends_at <= now_lit, Meeting.run_id.in_(ids), attended)
-                     .group_by(Attendance.enrolment_id).subquery())
+    held = (
+        select(Meeting.run_id.label("run_id"), func.count().label("n"))
+        .where(counts, Meeting.ends_at <= now_lit, Meeting.run_id.in_(ids))
+        .group_by(Meeting.run_id)
+        .subquery()
+    )
+    per_enrolment = (
+        select(Attendance.enrolment_id.label("enrolment_id"), func.count().label("a"))
+        .select_from(Attendance)
+        .join(Meeting, Meeting.id == Attendance.meeting_id)
+        .join(Run, Run.id == Meeting.run_id)
+        .join(Course, Course.id == Run.course_id)
+        .where(counts, Meeting.ends_at <= now_lit, Meeting.run_id.in_(ids), attended)
+        .group_by(Attendance.enrolment_id)
+        .subquery()
+    )
     tenth = (func.coalesce(per_enrolment.c.a, 0) * BUCKETS) / held.c.n
     bucket = case((tenth >= BUCKETS, BUCKETS - 1), else_=tenth)
     for run_id, company, i, n in db.session.execute(
-            select(Enrolment.run_id, Enrolment.company_id, bucket, func.count()).select_from(Enrolment)
-            .join(held, held.c.run_id == Enrolment.run_id)
-            .outerjoin(per_enrolment, per_enrolment.c.enrolment_id == Enrolment.id)
-            .where(Enrolment.status == CONFIRMED, *efilter)
-            .group_by(Enrolment.run_id, Enrolment.company_id, bucket)):
+        select(Enrolment.run_id, Enrolment.company_id, bucket, func.count())
+        .select_from(Enrolment)
+        .join(held, held.c.run_id == Enrolment.run_id)
+        .outerjoin(per_enrolment, per_enrolment.c.enrolment_id == Enrolment.id)
+        .where(Enrolment.status == CONFIRMED, *efilter)
+        .group_by(Enrolment.run_id, Enrolment.company_id, bucket)
+    ):
         result[(run_id, company)][len(PEOPLE) + int(i)] += int(n)
     return dict(result)
 
 
 # --- per-day facts ------------------------------------------------------------------
+
 
 def org_midnight(day: date) -> datetime:
     """The UTC moment at which ``day`` starts in the organisation's zone."""
@@ -296,8 +345,9 @@ def _window(column, first: date | None, last: date | None) -> list:
     return conditions
 
 
-def day_facts(ids, now: datetime, company_id: int | None = None, first: date | None = None,
-              last: date | None = None) -> dict[tuple[int, int | None, date], list[int]]:
+def day_facts(
+    ids, now: datetime, company_id: int | None = None, first: date | None = None, last: date | None = None
+) -> dict[tuple[int, int | None, date], list[int]]:
     """Per run, company and organisation-local day (``first`` to ``last`` when
     given): enrolments confirmed that day (whatever their status now),
     certificates first issued that day (reissues not counted again), and the
@@ -308,38 +358,59 @@ def day_facts(ids, now: datetime, company_id: int | None = None, first: date | N
     result: dict[tuple[int, int | None, date], list[int]] = defaultdict(lambda: [0] * len(DAYS))
     keys = [Enrolment.run_id, Enrolment.company_id]
     for run_id, company, day, n in _by_local_day(
-            select(*keys).where(Enrolment.run_id.in_(ids), Enrolment.confirmed_at.is_not(None),
-                                *_window(Enrolment.confirmed_at, first, last), *efilter),
-            Enrolment.confirmed_at, keys):
+        select(*keys).where(
+            Enrolment.run_id.in_(ids),
+            Enrolment.confirmed_at.is_not(None),
+            *_window(Enrolment.confirmed_at, first, last),
+            *efilter,
+        ),
+        Enrolment.confirmed_at,
+        keys,
+    ):
         result[(run_id, company, day)][0] += n
     for run_id, company, day, n in _by_local_day(
-            select(*keys).select_from(Certificate).join(Enrolment, Enrolment.id == Certificate.enrolment_id)
-            .where(Enrolment.run_id.in_(ids), Certificate.reissue_of_code.is_(None),
-                   *_window(Certificate.issued_at, first, last), *efilter),
-            Certificate.issued_at, keys):
+        select(*keys)
+        .select_from(Certificate)
+        .join(Enrolment, Enrolment.id == Certificate.enrolment_id)
+        .where(
+            Enrolment.run_id.in_(ids),
+            Certificate.reissue_of_code.is_(None),
+            *_window(Certificate.issued_at, first, last),
+            *efilter,
+        ),
+        Certificate.issued_at,
+        keys,
+    ):
         result[(run_id, company, day)][1] += n
     # Meetings: grouped per meeting, then by the local day of its start.
-    held = and_(meeting_counts(), Meeting.ends_at <= now_lit, Meeting.run_id.in_(ids),
-                *_window(Meeting.starts_at, first, last))
+    held = and_(
+        meeting_counts(), Meeting.ends_at <= now_lit, Meeting.run_id.in_(ids), *_window(Meeting.starts_at, first, last)
+    )
     tz = org_tz()
     for _meeting_id, starts_at, run_id, company, n in db.session.execute(
-            select(Meeting.id, Meeting.starts_at, Meeting.run_id, Enrolment.company_id, func.count())
-            .select_from(Meeting).join(Enrolment, Enrolment.run_id == Meeting.run_id)
-            .where(held, Enrolment.status == CONFIRMED, *efilter)
-            .group_by(Meeting.id, Meeting.starts_at, Meeting.run_id, Enrolment.company_id)):
+        select(Meeting.id, Meeting.starts_at, Meeting.run_id, Enrolment.company_id, func.count())
+        .select_from(Meeting)
+        .join(Enrolment, Enrolment.run_id == Meeting.run_id)
+        .where(held, Enrolment.status == CONFIRMED, *efilter)
+        .group_by(Meeting.id, Meeting.starts_at, Meeting.run_id, Enrolment.company_id)
+    ):
         result[(run_id, company, starts_at.astimezone(tz).date())][2] += n
     for _meeting_id, starts_at, run_id, company, n in db.session.execute(
-            select(Meeting.id, Meeting.starts_at, Meeting.run_id, Enrolment.company_id, func.count())
-            .select_from(Attendance).join(Meeting, Meeting.id == Attendance.meeting_id)
-            .join(Enrolment, Enrolment.id == Attendance.enrolment_id)
-            .join(Run, Run.id == Meeting.run_id).join(Course, Course.id == Run.course_id)
-            .where(held, Enrolment.status == CONFIRMED, _attended(), *efilter)
-            .group_by(Meeting.id, Meeting.starts_at, Meeting.run_id, Enrolment.company_id)):
+        select(Meeting.id, Meeting.starts_at, Meeting.run_id, Enrolment.company_id, func.count())
+        .select_from(Attendance)
+        .join(Meeting, Meeting.id == Attendance.meeting_id)
+        .join(Enrolment, Enrolment.id == Attendance.enrolment_id)
+        .join(Run, Run.id == Meeting.run_id)
+        .join(Course, Course.id == Run.course_id)
+        .where(held, Enrolment.status == CONFIRMED, _attended(), *efilter)
+        .group_by(Meeting.id, Meeting.starts_at, Meeting.run_id, Enrolment.company_id)
+    ):
         result[(run_id, company, starts_at.astimezone(tz).date())][3] += n
     return dict(result)
 
 
 # --- the facts of one report ---------------------------------------------------------
+
 
 @dataclass
 class Facts:
@@ -347,6 +418,7 @@ class Facts:
     in scope (period and filters), and per day of the period the day facts of
     the runs matching the filters (whenever they start), both narrowed to the
     scope's company; ``as_of`` is the moment they describe."""
+
     runs: dict[int, RunFacts]
     days: dict[date, list[int]]
     as_of: datetime
@@ -361,8 +433,9 @@ def facts(scope: Scope, now: datetime | None = None) -> Facts:
         for (run_id, _company), values in people_facts(ids, now, scope.company_id).items():
             runs[run_id].add_people(values)
     days: dict[date, list[int]] = defaultdict(lambda: [0] * len(DAYS))
-    for (_run, _company, day), values in day_facts(run_ids(scope, period=False), now, scope.company_id,
-                                                   scope.date_from, scope.date_to).items():
+    for (_run, _company, day), values in day_facts(
+        run_ids(scope, period=False), now, scope.company_id, scope.date_from, scope.date_to
+    ).items():
         for i, value in enumerate(values):
             days[day][i] += value
     return Facts(runs, dict(days), now)
@@ -374,6 +447,7 @@ def run_facts(scope: Scope, now: datetime | None = None) -> dict[int, RunFacts]:
 
 # --- totals -------------------------------------------------------------------------
 
+
 @dataclass
 class Totals:
     runs: int = 0
@@ -382,7 +456,7 @@ class Totals:
     confirmed_at_start: int = 0
     planned: int = 0
     attended: int = 0
-    complete_confirmed: int = 0   # confirmed enrolments in runs whose registers are complete
+    complete_confirmed: int = 0  # confirmed enrolments in runs whose registers are complete
     complete_no_shows: int = 0
     complete_certified: int = 0
 
@@ -431,11 +505,17 @@ class Summary:
 
     def as_dict(self) -> dict:
         t = self.totals
-        return {"runs": t.runs, "capacity": t.capacity, "confirmed": t.confirmed,
-                "attendance_rate": t.attendance_rate, "no_show_rate": t.no_show_rate,
-                "fill_rate": t.fill_rate, "completion_rate": t.completion_rate,
-                "certificates_issued": self.certificates_issued,
-                "as_of": self.as_of.astimezone(UTC).isoformat().replace("+00:00", "Z")}
+        return {
+            "runs": t.runs,
+            "capacity": t.capacity,
+            "confirmed": t.confirmed,
+            "attendance_rate": t.attendance_rate,
+            "no_show_rate": t.no_show_rate,
+            "fill_rate": t.fill_rate,
+            "completion_rate": t.completion_rate,
+            "certificates_issued": self.certificates_issued,
+            "as_of": self.as_of.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        }
 
 
 def summary(scope: Scope, now: datetime | None = None, source: Facts | None = None) -> Summary:
@@ -443,8 +523,9 @@ def summary(scope: Scope, now: datetime | None = None, source: Facts | None = No
     expiring certificates are counted from the records, as of ``now``."""
     now = now or utcnow()
     source = source or facts(scope, now)
-    return Summary(totals(source.runs.values()), certificates_issued(scope, source), expiring_count(scope, now),
-                   source.as_of)
+    return Summary(
+        totals(source.runs.values()), certificates_issued(scope, source), expiring_count(scope, now), source.as_of
+    )
 
 
 def by_course(scope: Scope, now: datetime | None = None, source: Facts | None = None) -> list[tuple[Course, Totals]]:
@@ -461,6 +542,7 @@ def by_course(scope: Scope, now: datetime | None = None, source: Facts | None = 
 
 # --- certificates ---------------------------------------------------------------------
 
+
 def _certificate_scope(scope: Scope) -> list:
     return [Enrolment.run_id.in_(run_ids(scope, period=False)), *_enrolment_filters(scope.company_id)]
 
@@ -469,22 +551,33 @@ def certificates_issued(scope: Scope, source: Facts | None = None) -> int:
     """Certificates first issued from ``date_from`` to ``date_to`` (organisation's days)."""
     if source is None:
         rows = day_facts(run_ids(scope, period=False), utcnow(), scope.company_id, scope.date_from, scope.date_to)
-        return sum(values[1] for (_run, _company, day), values in rows.items()
-                   if scope.date_from <= day <= scope.date_to)
+        return sum(
+            values[1] for (_run, _company, day), values in rows.items() if scope.date_from <= day <= scope.date_to
+        )
     return sum(values[1] for day, values in source.days.items() if scope.date_from <= day <= scope.date_to)
 
 
 def _current_certificates(scope: Scope):
-    return (select(Certificate.expires_on).select_from(Certificate)
-            .join(Enrolment, Enrolment.id == Certificate.enrolment_id)
-            .where(Certificate.revoked_at.is_(None), Certificate.superseded_by_id.is_(None),
-                   Certificate.expires_on.is_not(None), *_certificate_scope(scope)))
+    return (
+        select(Certificate.expires_on)
+        .select_from(Certificate)
+        .join(Enrolment, Enrolment.id == Certificate.enrolment_id)
+        .where(
+            Certificate.revoked_at.is_(None),
+            Certificate.superseded_by_id.is_(None),
+            Certificate.expires_on.is_not(None),
+            *_certificate_scope(scope),
+        )
+    )
 
 
 def expiring_count(scope: Scope, now: datetime | None = None, days: int = EXPIRING_DAYS) -> int:
     today = org_today(now)
-    sub = _current_certificates(scope).where(
-        Certificate.expires_on >= today, Certificate.expires_on <= today + timedelta(days=days)).subquery()
+    sub = (
+        _current_certificates(scope)
+        .where(Certificate.expires_on >= today, Certificate.expires_on <= today + timedelta(days=days))
+        .subquery()
+    )
     return db.session.scalar(select(func.count()).select_from(sub)) or 0
 
 
@@ -492,15 +585,21 @@ def expiring_by_month(scope: Scope, now: datetime | None = None, months: int = 1
     """Current certificates expiring in each of the next ``months`` months (this month from today)."""
     today = org_today(now)
     firsts = [today.replace(day=1) + relativedelta(months=i) for i in range(months + 1)]
-    whens = [(and_(Certificate.expires_on >= firsts[i], Certificate.expires_on < firsts[i + 1]), i)
-             for i in range(months)]
+    whens = [
+        (and_(Certificate.expires_on >= firsts[i], Certificate.expires_on < firsts[i + 1]), i) for i in range(months)
+    ]
     bucket = case(*whens, else_=None)
     rows = db.session.execute(
-        select(bucket, func.count()).where(
-            Certificate.revoked_at.is_(None), Certificate.superseded_by_id.is_(None),
-            Certificate.expires_on >= today, Certificate.expires_on < firsts[-1],
-            Certificate.enrolment_id.in_(select(Enrolment.id).where(*_certificate_scope(scope))))
-        .group_by(bucket)).all()
+        select(bucket, func.count())
+        .where(
+            Certificate.revoked_at.is_(None),
+            Certificate.superseded_by_id.is_(None),
+            Certificate.expires_on >= today,
+            Certificate.expires_on < firsts[-1],
+            Certificate.enrolment_id.in_(select(Enrolment.id).where(*_certificate_scope(scope))),
+        )
+        .group_by(bucket)
+    ).all()
     counts = [0] * months
     for i, n in rows:
         if i is not None:
@@ -509,6 +608,7 @@ def expiring_by_month(scope: Scope, now: datetime | None = None, months: int = 1
 
 
 # --- months ------------------------------------------------------------------------------
+
 
 def months_of(scope: Scope) -> list[date]:
     first = scope.date_from.replace(day=1)
@@ -551,6 +651,7 @@ def monthly(scope: Scope, now: datetime | None = None, source: Facts | None = No
 
 # --- attendance distribution ---------------------------------------------------------------
 
+
 def attendance_distribution(scope: Scope, now: datetime | None = None, source: Facts | None = None) -> list[int]:
     """How many confirmed enrolments attended 0-9 %, 10-19 %, ... 90-100 % of
     their run's meetings held so far (runs with at least one meeting held)."""
@@ -563,6 +664,7 @@ def attendance_distribution(scope: Scope, now: datetime | None = None, source: F
 
 
 # --- trainers ---------------------------------------------------------------------------------
+
 
 @dataclass
 class TrainerFigures:
@@ -592,14 +694,41 @@ def trainer_hours(scope: Scope, now: datetime | None = None, source: Facts | Non
     if not taught:
         return []
     users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(list(taught))))}
-    result = [TrainerFigures(users[uid], len(runs),
-                             round(sum(source.runs[r].minutes_held for r in sorted(runs)) / 60.0, 2))
-              for uid, runs in taught.items()]
+    result = [
+        TrainerFigures(users[uid], len(runs), round(sum(source.runs[r].minutes_held for r in sorted(runs)) / 60.0, 2))
+        for uid, runs in taught.items()
+    ]
     result.sort(key=lambda t: (-t.hours, t.trainer.display_name))
     return result
 
 
-__all__ = ["Scope", "RunFacts", "Facts", "Totals", "Summary", "Month", "TrainerFigures", "facts", "run_facts",
-           "meeting_facts", "people_facts", "day_facts", "totals", "summary", "by_course", "certificates_issued",
-           "expiring_count", "expiring_by_month", "monthly", "attendance_distribution", "trainer_hours", "rate",
-           "months_of", "org_midnight", "run_ids", "run_filters", "EXPIRING_DAYS", "MIN_ANSWERS"]
+__all__ = [
+    "Scope",
+    "RunFacts",
+    "Facts",
+    "Totals",
+    "Summary",
+    "Month",
+    "TrainerFigures",
+    "facts",
+    "run_facts",
+    "meeting_facts",
+    "people_facts",
+    "day_facts",
+    "totals",
+    "summary",
+    "by_course",
+    "certificates_issued",
+    "expiring_count",
+    "expiring_by_month",
+    "monthly",
+    "attendance_distribution",
+    "trainer_hours",
+    "rate",
+    "months_of",
+    "org_midnight",
+    "run_ids",
+    "run_filters",
+    "EXPIRING_DAYS",
+    "MIN_ANSWERS",
+]

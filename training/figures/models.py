@@ -1,6 +1,7 @@
 """The summary tables: the glossary's facts of every run, stored so that a
 report over years of data reads a few thousand rows instead of every
 enrolment and attendance mark (``training.figures.summaries``)."""
+
 from __future__ import annotations
 
 from datetime import date, datetime

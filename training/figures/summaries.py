@@ -23,6 +23,7 @@ Expiring certificates and feedback are counted from the records on every
 request (small, indexed queries); capacity, course, city, status and trainers
 of a run are read from the run itself, so filters are always current.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,17 +45,19 @@ from .models import ALL, DaySummary, RunSummary, SummaryChange, SummaryState
 
 log = logging.getLogger(__name__)
 
-BATCH = 500          # runs recomputed per round of queries
+BATCH = 500  # runs recomputed per round of queries
 REBUILD_EVERY = timedelta(days=1)
 _INFO = "figures_summary_changes"
 
 
 # --- what changed --------------------------------------------------------------------------
 
+
 def _key_changes(obj) -> set[tuple[str, int]]:
     """What a changed ORM object means for the summaries (old values too: an
     enrolment moved between runs). Reads only what is loaded: never a query."""
     from sqlalchemy import inspect
+
     state = inspect(obj)
 
     def values(attr: str) -> set[int]:
@@ -81,11 +84,27 @@ def _key_changes(obj) -> set[tuple[str, int]]:
 
 
 _WATCHED = (Enrolment, Meeting, Run, Attendance, Certificate, Course)
-_TABLES = {"enrolments": "enrolment", "meetings": "meeting", "runs": "run", "attendance": "attendance",
-           "certificates": "certificate", "courses": "course"}
+_TABLES = {
+    "enrolments": "enrolment",
+    "meetings": "meeting",
+    "runs": "run",
+    "attendance": "attendance",
+    "certificates": "certificate",
+    "courses": "course",
+}
 # Columns no figure depends on: bulk updates of only these change nothing.
-_IRRELEVANT = {"register_reminded_at", "document_sha256", "reminded_at", "offer_expires_at", "updated_at",
-               "offer_reminded_at", "reminder_sent_at", "expiry_reminded_at", "archived", "published"}
+_IRRELEVANT = {
+    "register_reminded_at",
+    "document_sha256",
+    "reminded_at",
+    "offer_expires_at",
+    "updated_at",
+    "offer_reminded_at",
+    "reminder_sent_at",
+    "expiry_reminded_at",
+    "archived",
+    "published",
+}
 
 
 def _note(session, keys) -> None:
@@ -120,8 +139,12 @@ def _bulk(state):
     column = {"enrolment": "run_id", "meeting": "run_id", "attendance": "meeting_id", "certificate": "enrolment_id"}
     for row in rows:
         if kind in column and row.get(column[kind]) is not None:
-            keys.add(({"run_id": "run", "meeting_id": "meeting", "enrolment_id": "enrolment"}[column[kind]],
-                      row[column[kind]]))
+            keys.add(
+                (
+                    {"run_id": "run", "meeting_id": "meeting", "enrolment_id": "enrolment"}[column[kind]],
+                    row[column[kind]],
+                )
+            )
         elif kind == "attendance" and row.get("id") is not None:
             keys.add(("attendance", row["id"]))
         elif kind in ("run", "enrolment", "meeting") and row.get("id") is not None:
@@ -160,18 +183,29 @@ def _forget(session, previous_transaction):
 
 # --- refresh -------------------------------------------------------------------------------------
 
+
 def _runs_changed(changes: list[tuple[str, int]]) -> set[int]:
     by_kind: dict[str, set[int]] = defaultdict(set)
     for kind, key in changes:
         by_kind[kind].add(key)
     ids = set(by_kind["run"])
-    resolve = (("enrolment", select(Enrolment.run_id).where(Enrolment.id.in_(by_kind["enrolment"]))),
-               ("meeting", select(Meeting.run_id).where(Meeting.id.in_(by_kind["meeting"]))),
-               ("attendance", select(Meeting.run_id).join(Attendance, Attendance.meeting_id == Meeting.id)
-                .where(Attendance.id.in_(by_kind["attendance"]))),
-               ("certificate", select(Enrolment.run_id).join(Certificate, Certificate.enrolment_id == Enrolment.id)
-                .where(Certificate.id.in_(by_kind["certificate"]))),
-               ("course", select(Run.id).where(Run.course_id.in_(by_kind["course"]))))
+    resolve = (
+        ("enrolment", select(Enrolment.run_id).where(Enrolment.id.in_(by_kind["enrolment"]))),
+        ("meeting", select(Meeting.run_id).where(Meeting.id.in_(by_kind["meeting"]))),
+        (
+            "attendance",
+            select(Meeting.run_id)
+            .join(Attendance, Attendance.meeting_id == Meeting.id)
+            .where(Attendance.id.in_(by_kind["attendance"])),
+        ),
+        (
+            "certificate",
+            select(Enrolment.run_id)
+            .join(Certificate, Certificate.enrolment_id == Enrolment.id)
+            .where(Certificate.id.in_(by_kind["certificate"])),
+        ),
+        ("course", select(Run.id).where(Run.course_id.in_(by_kind["course"]))),
+    )
     for kind, stmt in resolve:
         if by_kind[kind]:
             ids.update(db.session.scalars(stmt))
@@ -180,9 +214,18 @@ def _runs_changed(changes: list[tuple[str, int]]) -> set[int]:
 
 def _time_passed(since: datetime, now: datetime) -> set[int]:
     """Runs with a meeting that started or ended after ``since``, by ``now``."""
-    return set(db.session.scalars(select(Meeting.run_id).where(or_(
-        and_(Meeting.starts_at > since, Meeting.starts_at <= now),
-        and_(Meeting.ends_at > since, Meeting.ends_at <= now))).distinct()))
+    return set(
+        db.session.scalars(
+            select(Meeting.run_id)
+            .where(
+                or_(
+                    and_(Meeting.starts_at > since, Meeting.starts_at <= now),
+                    and_(Meeting.ends_at > since, Meeting.ends_at <= now),
+                )
+            )
+            .distinct()
+        )
+    )
 
 
 def _recompute(ids, now: datetime) -> int:
@@ -212,20 +255,30 @@ def _recompute(ids, now: datetime) -> int:
             for i, value in enumerate(values):
                 days[key][i] += value
     for start in range(0, len(rows), 1000):
-        db.session.execute(insert(RunSummary), rows[start:start + 1000])
-    day_rows = [dict(run_id=r, company_id=c, day=d, **dict(zip(metrics.DAYS, v, strict=True)))
-                for (r, c, d), v in days.items() if r in runs]
+        db.session.execute(insert(RunSummary), rows[start : start + 1000])
+    day_rows = [
+        dict(run_id=r, company_id=c, day=d, **dict(zip(metrics.DAYS, v, strict=True)))
+        for (r, c, d), v in days.items()
+        if r in runs
+    ]
     for start in range(0, len(day_rows), 2000):
-        db.session.execute(insert(DaySummary), day_rows[start:start + 2000])
+        db.session.execute(insert(DaySummary), day_rows[start : start + 2000])
     return len(runs)
 
 
 def _run_row(run_id: int, company: int, f: metrics.RunFacts, people: list[int], now: datetime) -> dict:
     n = len(metrics.PEOPLE)
-    return dict(run_id=run_id, company_id=company, meetings=f.meetings, meetings_ended=f.meetings_ended,
-                open_registers=f.open_registers, minutes_held=f.minutes_held,
-                **{name: int(v) for name, v in zip(metrics.PEOPLE, people[:n], strict=True)},
-                distribution=",".join(str(int(v)) for v in people[n:]), computed_at=now)
+    return dict(
+        run_id=run_id,
+        company_id=company,
+        meetings=f.meetings,
+        meetings_ended=f.meetings_ended,
+        open_registers=f.open_registers,
+        minutes_held=f.minutes_held,
+        **{name: int(v) for name, v in zip(metrics.PEOPLE, people[:n], strict=True)},
+        distribution=",".join(str(int(v)) for v in people[n:]),
+        computed_at=now,
+    )
 
 
 def refresh(now: datetime | None = None, *, full: bool = False) -> dict:
@@ -249,10 +302,10 @@ def refresh(now: datetime | None = None, *, full: bool = False) -> dict:
             db.session.execute(text("ANALYZE report_run_summaries, report_day_summaries"))
     else:
         ids = sorted(_runs_changed([(kind, key) for _i, kind, key in changes]) | _time_passed(state.as_of, now))
-        count = sum(_recompute(ids[i:i + BATCH], now) for i in range(0, len(ids), BATCH))
+        count = sum(_recompute(ids[i : i + BATCH], now) for i in range(0, len(ids), BATCH))
     done = [i for i, _kind, _key in changes]
     for start in range(0, len(done), 1000):
-        db.session.execute(delete(SummaryChange).where(SummaryChange.id.in_(done[start:start + 1000])))
+        db.session.execute(delete(SummaryChange).where(SummaryChange.id.in_(done[start : start + 1000])))
     state.as_of = now
     db.session.commit()
     return {"runs": count, "full": full, "changes": len(done)}
@@ -265,6 +318,7 @@ def as_of() -> datetime | None:
 
 # --- reading ----------------------------------------------------------------------------------
 
+
 def facts(scope: metrics.Scope, now: datetime | None = None) -> metrics.Facts:
     """The facts of a report from the summaries (three queries), or computed
     directly before the first refresh."""
@@ -274,24 +328,68 @@ def facts(scope: metrics.Scope, now: datetime | None = None) -> metrics.Facts:
     company = scope.company_id if scope.company_id is not None else ALL
     run_part = aliased(RunSummary)
     people = aliased(RunSummary) if company != ALL else run_part
-    stmt = (select(Run.id, Run.course_id, Run.capacity, run_part.meetings, run_part.meetings_ended,
-                   run_part.open_registers, run_part.minutes_held, people.confirmed, people.confirmed_at_start,
-                   people.attended, people.attendees, people.certified, people.distribution)
-            .select_from(Run).outerjoin(run_part, and_(run_part.run_id == Run.id, run_part.company_id == ALL)))
+    stmt = (
+        select(
+            Run.id,
+            Run.course_id,
+            Run.capacity,
+            run_part.meetings,
+            run_part.meetings_ended,
+            run_part.open_registers,
+            run_part.minutes_held,
+            people.confirmed,
+            people.confirmed_at_start,
+            people.attended,
+            people.attendees,
+            people.certified,
+            people.distribution,
+        )
+        .select_from(Run)
+        .outerjoin(run_part, and_(run_part.run_id == Run.id, run_part.company_id == ALL))
+    )
     if company != ALL:
         stmt = stmt.outerjoin(people, and_(people.run_id == Run.id, people.company_id == company))
     runs = {}
-    for (run_id, course_id, capacity, meetings, ended, open_registers, minutes, confirmed, at_start, attended,
-         attendees, certified, distribution) in db.session.execute(stmt.where(*metrics.run_filters(scope))):
-        f = metrics.RunFacts(run_id, course_id, capacity or 0, meetings or 0, ended or 0, open_registers or 0,
-                             float(minutes or 0))
-        f.add_people([confirmed or 0, at_start or 0, attended or 0, attendees or 0, certified or 0]
-                     + [int(v) for v in (distribution or "").split(",") if v])
+    for (
+        run_id,
+        course_id,
+        capacity,
+        meetings,
+        ended,
+        open_registers,
+        minutes,
+        confirmed,
+        at_start,
+        attended,
+        attendees,
+        certified,
+        distribution,
+    ) in db.session.execute(stmt.where(*metrics.run_filters(scope))):
+        f = metrics.RunFacts(
+            run_id, course_id, capacity or 0, meetings or 0, ended or 0, open_registers or 0, float(minutes or 0)
+        )
+        f.add_people(
+            [confirmed or 0, at_start or 0, attended or 0, attendees or 0, certified or 0]
+            + [int(v) for v in (distribution or "").split(",") if v]
+        )
         runs[run_id] = f
-    days = {day: [int(e or 0), int(c or 0), int(p or 0), int(a or 0)] for day, e, c, p, a in db.session.execute(
-        select(DaySummary.day, func.sum(DaySummary.enrolments), func.sum(DaySummary.certificates),
-               func.sum(DaySummary.planned), func.sum(DaySummary.attended))
-        .where(DaySummary.company_id == company, DaySummary.day >= scope.date_from, DaySummary.day <= scope.date_to,
-               DaySummary.run_id.in_(metrics.run_ids(scope, period=False)))
-        .group_by(DaySummary.day))}
+    days = {
+        day: [int(e or 0), int(c or 0), int(p or 0), int(a or 0)]
+        for day, e, c, p, a in db.session.execute(
+            select(
+                DaySummary.day,
+                func.sum(DaySummary.enrolments),
+                func.sum(DaySummary.certificates),
+                func.sum(DaySummary.planned),
+                func.sum(DaySummary.attended),
+            )
+            .where(
+                DaySummary.company_id == company,
+                DaySummary.day >= scope.date_from,
+                DaySummary.day <= scope.date_to,
+                DaySummary.run_id.in_(metrics.run_ids(scope, period=False)),
+            )
+            .group_by(DaySummary.day)
+        )
+    }
     return metrics.Facts(runs, days, moment)

@@ -1,5 +1,6 @@
 """flask qualifications remind-expiring: renewal reminders 90, 30 and 7 days
 before a grant lapses (run it daily from cron or a scheduler; each reminder goes once)."""
+
 from __future__ import annotations
 
 import click
@@ -15,6 +16,7 @@ def remind_expiring(today):
     from ..errors import DomainError
     from ..urls import require_public_base_url
     from . import services
+
     require_public_base_url()  # the reminders carry links
     try:
         sent = services.send_renewal_reminders(None, services.parse_date(today, "today") if today else None)

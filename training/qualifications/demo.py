@@ -3,6 +3,7 @@ realistic requirements, operators on them, skills granted by the demo courses'
 certificates and by assessments (some expiring, some lapsed), so the matrix
 is alive after ``flask demo load``. Called by ``training.demo`` before the demo
 certificates are issued, so their grants come through the real signal."""
+
 from __future__ import annotations
 
 import random
@@ -20,7 +21,14 @@ from .models import CourseSkill, Grant, Position, PositionPerson, PositionRequir
 
 SKILLS = [
     # code, name, name_zh, category, validity months, {course code: level}
-    ("PLC-OPS", "PLC operation and troubleshooting", "PLC 操作与故障排除", "Automation", 24, {"PLC-101": 2, "PLC-201": 3}),
+    (
+        "PLC-OPS",
+        "PLC operation and troubleshooting",
+        "PLC 操作与故障排除",
+        "Automation",
+        24,
+        {"PLC-101": 2, "PLC-201": 3},
+    ),
     ("ROB-OP", "Robot cell operation", "机器人单元操作", "Robotics", 24, {"ROB-110": 2}),
     ("ROB-PRG", "Robot programming", "机器人编程", "Robotics", 36, {"ROB-230": 3}),
     ("MES-USE", "MES terminal and traceability", "MES 终端与追溯", "Production IT", None, {"MES-120": 2}),
@@ -33,29 +41,91 @@ SKILLS = [
 
 POSITIONS = [
     # code, name, name_zh, site, department, [(skill, level, min people per shift)]
-    ("SZ-L1-ST10", "Line 1 · station 10 pick-and-place", "一号线 10 工位 贴片", "Suzhou plant 苏州工厂", "SMT",
-     [("PLC-OPS", 2, 2), ("VIS-INSP", 2, 1), ("LOTO", 2, 2), ("MES-USE", 2, 2)]),
-    ("SZ-L1-ST20", "Line 1 · station 20 AOI", "一号线 20 工位 自动光学检测", "Suzhou plant 苏州工厂", "SMT",
-     [("VIS-INSP", 3, 1), ("MES-USE", 2, 2), ("LOTO", 2, 1)]),
-    ("SZ-FA-R1", "Final assembly · robot cell 1", "总装 1 号机器人单元", "Suzhou plant 苏州工厂", "Final assembly",
-     [("ROB-OP", 2, 2), ("LOTO", 2, 2), ("PLC-OPS", 2, 1), ("STD-WORK", 2, 2)]),
-    ("SZ-MT-EL", "Maintenance electrician", "维修电工", "Suzhou plant 苏州工厂", "Maintenance",
-     [("PLC-OPS", 3, 2), ("SAFE-VAL", 3, 1), ("LOTO", 3, 2), ("OPCUA", 2, 1)]),
-    ("NB-BS-W1", "Body shop · welding cell 1", "车身车间 1 号焊装单元", "Ningbo plant 宁波工厂", "Body shop",
-     [("ROB-OP", 2, 2), ("ROB-PRG", 3, 1), ("LOTO", 2, 2)]),
-    ("NB-BS-W2", "Body shop · welding cell 2", "车身车间 2 号焊装单元", "Ningbo plant 宁波工厂", "Body shop",
-     [("ROB-OP", 2, 2), ("LOTO", 2, 2), ("STD-WORK", 2, 1)]),
-    ("NB-QA-VIS", "Quality · vision station", "质量部 视觉检测工位", "Ningbo plant 宁波工厂", "Quality",
-     [("VIS-INSP", 3, 1), ("MES-USE", 2, 1), ("STD-WORK", 2, 1)]),
+    (
+        "SZ-L1-ST10",
+        "Line 1 · station 10 pick-and-place",
+        "一号线 10 工位 贴片",
+        "Suzhou plant 苏州工厂",
+        "SMT",
+        [("PLC-OPS", 2, 2), ("VIS-INSP", 2, 1), ("LOTO", 2, 2), ("MES-USE", 2, 2)],
+    ),
+    (
+        "SZ-L1-ST20",
+        "Line 1 · station 20 AOI",
+        "一号线 20 工位 自动光学检测",
+        "Suzhou plant 苏州工厂",
+        "SMT",
+        [("VIS-INSP", 3, 1), ("MES-USE", 2, 2), ("LOTO", 2, 1)],
+    ),
+    (
+        "SZ-FA-R1",
+        "Final assembly · robot cell 1",
+        "总装 1 号机器人单元",
+        "Suzhou plant 苏州工厂",
+        "Final assembly",
+        [("ROB-OP", 2, 2), ("LOTO", 2, 2), ("PLC-OPS", 2, 1), ("STD-WORK", 2, 2)],
+    ),
+    (
+        "SZ-MT-EL",
+        "Maintenance electrician",
+        "维修电工",
+        "Suzhou plant 苏州工厂",
+        "Maintenance",
+        [("PLC-OPS", 3, 2), ("SAFE-VAL", 3, 1), ("LOTO", 3, 2), ("OPCUA", 2, 1)],
+    ),
+    (
+        "NB-BS-W1",
+        "Body shop · welding cell 1",
+        "车身车间 1 号焊装单元",
+        "Ningbo plant 宁波工厂",
+        "Body shop",
+        [("ROB-OP", 2, 2), ("ROB-PRG", 3, 1), ("LOTO", 2, 2)],
+    ),
+    (
+        "NB-BS-W2",
+        "Body shop · welding cell 2",
+        "车身车间 2 号焊装单元",
+        "Ningbo plant 宁波工厂",
+        "Body shop",
+        [("ROB-OP", 2, 2), ("LOTO", 2, 2), ("STD-WORK", 2, 1)],
+    ),
+    (
+        "NB-QA-VIS",
+        "Quality · vision station",
+        "质量部 视觉检测工位",
+        "Ningbo plant 宁波工厂",
+        "Quality",
+        [("VIS-INSP", 3, 1), ("MES-USE", 2, 1), ("STD-WORK", 2, 1)],
+    ),
 ]
 
 OPERATORS = [
-    ("韩雪", "han.xue"), ("冯涛", "feng.tao"), ("曹颖", "cao.ying"), ("彭磊", "peng.lei"), ("邓丽", "deng.li"),
-    ("许强", "xu.qiang"), ("蒋欣", "jiang.xin"), ("沈浩", "shen.hao"), ("唐慧", "tang.hui"), ("叶峰", "ye.feng"),
-    ("程琳", "cheng.lin"), ("袁博", "yuan.bo"), ("潘婷", "pan.ting"), ("杜鹏", "du.peng"), ("戴敏", "dai.min"),
-    ("夏宇", "xia.yu"), ("钟华", "zhong.hua"), ("汪洁", "wang.jie"), ("田野", "tian.ye"), ("任静", "ren.jing"),
-    ("Tomasz Nowak", "tomasz.nowak"), ("Aylin Demir", "aylin.demir"), ("Carlos Mendes", "carlos.mendes"),
-    ("Mei Lin Tan", "meilin.tan"), ("Raj Patel", "raj.patel"), ("Olga Ivanova", "olga.ivanova"),
+    ("韩雪", "han.xue"),
+    ("冯涛", "feng.tao"),
+    ("曹颖", "cao.ying"),
+    ("彭磊", "peng.lei"),
+    ("邓丽", "deng.li"),
+    ("许强", "xu.qiang"),
+    ("蒋欣", "jiang.xin"),
+    ("沈浩", "shen.hao"),
+    ("唐慧", "tang.hui"),
+    ("叶峰", "ye.feng"),
+    ("程琳", "cheng.lin"),
+    ("袁博", "yuan.bo"),
+    ("潘婷", "pan.ting"),
+    ("杜鹏", "du.peng"),
+    ("戴敏", "dai.min"),
+    ("夏宇", "xia.yu"),
+    ("钟华", "zhong.hua"),
+    ("汪洁", "wang.jie"),
+    ("田野", "tian.ye"),
+    ("任静", "ren.jing"),
+    ("Tomasz Nowak", "tomasz.nowak"),
+    ("Aylin Demir", "aylin.demir"),
+    ("Carlos Mendes", "carlos.mendes"),
+    ("Mei Lin Tan", "meilin.tan"),
+    ("Raj Patel", "raj.patel"),
+    ("Olga Ivanova", "olga.ivanova"),
 ]
 ASSESSOR = ("assessor@demo.smt-academy.cn", "周敏 Zhou Min")
 
@@ -65,11 +135,27 @@ def load_plant(admin, trainees: list[User], password: str, rng: random.Random) -
     if db.session.scalar(select(Skill.id).limit(1)) is not None:
         return {}
     assessor = find_user_by_email(ASSESSOR[0]) or create_user(
-        email=ASSESSOR[0], name=ASSESSOR[1], password=password, role="assessor", check_strength=False,
-        commit=False, locale="zh")
-    operators = [find_user_by_email(f"{handle}@demo.smt-academy.cn") or create_user(
-        email=f"{handle}@demo.smt-academy.cn", name=name, password=password, role="trainee", check_strength=False,
-        commit=False, locale="zh" if any(ord(c) > 0x2e80 for c in name) else "en") for name, handle in OPERATORS]
+        email=ASSESSOR[0],
+        name=ASSESSOR[1],
+        password=password,
+        role="assessor",
+        check_strength=False,
+        commit=False,
+        locale="zh",
+    )
+    operators = [
+        find_user_by_email(f"{handle}@demo.smt-academy.cn")
+        or create_user(
+            email=f"{handle}@demo.smt-academy.cn",
+            name=name,
+            password=password,
+            role="trainee",
+            check_strength=False,
+            commit=False,
+            locale="zh" if any(ord(c) > 0x2E80 for c in name) else "en",
+        )
+        for name, handle in OPERATORS
+    ]
     courses = {c.code: c for c in db.session.scalars(select(Course))}
     skills = {}
     for code, name, name_zh, category, months, granted_by in SKILLS:
@@ -85,8 +171,9 @@ def load_plant(admin, trainees: list[User], password: str, rng: random.Random) -
     for i, (code, name, name_zh, site, department, requirements) in enumerate(POSITIONS):
         position = Position(code=code, name=name, name_zh=name_zh, site=site, department=department)
         for skill_code, level, min_people in requirements:
-            position.requirements.append(PositionRequirement(skill_id=skills[skill_code].id, level=level,
-                                                             min_people=min_people))
+            position.requirements.append(
+                PositionRequirement(skill_id=skills[skill_code].id, level=level, min_people=min_people)
+            )
         db.session.add(position)
         db.session.flush()
         crew = rng.sample(people, k=rng.randint(5, 8))
@@ -120,14 +207,24 @@ def load_grants(plan: dict, rng: random.Random) -> int:
                 elif roll < 0.38:
                     until = today + timedelta(days=rng.randint(3, 80))  # expiring
                 else:
-                    until = start + relativedelta(months=req.skill.validity_months) \
-                        if req.skill.validity_months else None
+                    until = (
+                        start + relativedelta(months=req.skill.validity_months) if req.skill.validity_months else None
+                    )
                     if until is not None and until < today:
                         until = today + timedelta(days=rng.randint(120, 600))
-                db.session.add(Grant(user_id=user.id, skill_id=req.skill_id, level=level,
-                                     source="assessment" if roll < 0.7 else "manual",
-                                     evidence=f"Practical assessment at {position.code} 现场考核", granted_by_id=assessor.id,
-                                     granted_at=now, valid_from=start, valid_until=until))
+                db.session.add(
+                    Grant(
+                        user_id=user.id,
+                        skill_id=req.skill_id,
+                        level=level,
+                        source="assessment" if roll < 0.7 else "manual",
+                        evidence=f"Practical assessment at {position.code} 现场考核",
+                        granted_by_id=assessor.id,
+                        granted_at=now,
+                        valid_from=start,
+                        valid_until=until,
+                    )
+                )
                 count += 1
     db.session.commit()
     return count

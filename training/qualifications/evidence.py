@@ -8,6 +8,7 @@ JPEG, PNG or WebP of sensible dimensions. The bytes are kept as sent (they are t
 evidence; their SHA-256 is on the evidence pack), write-once in the certificates'
 document store, and handed out only as an attachment with the type decided here.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,6 +33,7 @@ FIELD = "evidence_file"
 @dataclass(frozen=True)
 class Upload:
     """What the client sent: its name (for display only) and at most max_bytes() + 1 bytes."""
+
     filename: str
     data: bytes
 
@@ -69,6 +71,7 @@ def _refuse(message: str, status: int = 422) -> DomainError:
 
 def _pdf_ok(data: bytes) -> bool:
     import pypdfium2
+
     try:
         document = pypdfium2.PdfDocument(data)
     except Exception:  # pdfium refuses damaged and password-protected files alike
@@ -81,6 +84,7 @@ def _pdf_ok(data: bytes) -> bool:
 
 def _image_type(data: bytes) -> str | None:
     from PIL import Image
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -101,8 +105,9 @@ def clean_name(name: str, mimetype: str) -> str:
     """The sent name for display: no path, no control characters, at most 120 characters,
     with the extension of the type decided from the bytes."""
     name = re.split(r"[\\/]", name or "")[-1]
-    name = "".join(ch for ch in unicodedata.normalize("NFC", name)
-                   if unicodedata.category(ch)[0] != "C" and ch not in '"<>:|?*')
+    name = "".join(
+        ch for ch in unicodedata.normalize("NFC", name) if unicodedata.category(ch)[0] != "C" and ch not in '"<>:|?*'
+    )
     stem = re.sub(r"\s+", " ", name.rsplit(".", 1)[0] if "." in name else name).strip(" .")[:100] or "evidence"
     return stem + EXTENSIONS[mimetype]
 
@@ -128,14 +133,21 @@ def check(upload: Upload) -> CheckedFile:
 
 def store():
     from ..certificates import documents
+
     return documents.store()
 
 
 def response(row, data: bytes) -> Response:
     """The file as an attachment of the type checked on upload, never rendered in the page's origin."""
     ascii_name = row.evidence_filename.encode("ascii", "replace").decode().replace("?", "_")
-    return Response(data, mimetype=row.evidence_mimetype, headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
-                               f"filename*=UTF-8''{quote(row.evidence_filename)}",
-        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "sandbox; default-src 'none'"})
+    return Response(
+        data,
+        mimetype=row.evidence_mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="{ascii_name}"; '
+            f"filename*=UTF-8''{quote(row.evidence_filename)}",
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
+    )

@@ -2,6 +2,7 @@
 landscape PDF for the wall; a person's evidence pack as a PDF with each
 certificate's verification QR code. Everything is built from the same
 ``services.Matrix`` / ``services.PersonView`` the pages show."""
+
 from __future__ import annotations
 
 import io
@@ -34,15 +35,27 @@ STATE_FILL = {
 }
 # Both languages in one header, whoever downloads the file.
 HEAD = {
-    "person": "Person / 人员", "positions": "Positions / 岗位", "qualified": "Qualified / 合格人数",
-    "expiring": "Expiring / 即将到期", "required": "Required per shift / 每班需求", "gap": "Gap / 缺口",
-    "level": "Required level / 要求等级", "position": "Position / 岗位", "skill": "Skill / 技能",
-    "site": "Site / 厂区", "department": "Department / 部门", "on": "On / 日期",
-    "legend": "Legend / 图例", "matrix": "Matrix 矩阵", "coverage": "Coverage 覆盖",
+    "person": "Person / 人员",
+    "positions": "Positions / 岗位",
+    "qualified": "Qualified / 合格人数",
+    "expiring": "Expiring / 即将到期",
+    "required": "Required per shift / 每班需求",
+    "gap": "Gap / 缺口",
+    "level": "Required level / 要求等级",
+    "position": "Position / 岗位",
+    "skill": "Skill / 技能",
+    "site": "Site / 厂区",
+    "department": "Department / 部门",
+    "on": "On / 日期",
+    "legend": "Legend / 图例",
+    "matrix": "Matrix 矩阵",
+    "coverage": "Coverage 覆盖",
 }
 STATE_BILINGUAL = {
-    QualificationState.valid: "valid / 有效", QualificationState.expiring: "expiring / 即将到期",
-    QualificationState.expired: "expired / 已过期", QualificationState.revoked: "revoked / 已撤销",
+    QualificationState.valid: "valid / 有效",
+    QualificationState.expiring: "expiring / 即将到期",
+    QualificationState.expired: "expired / 已过期",
+    QualificationState.revoked: "revoked / 已撤销",
 }
 
 
@@ -93,20 +106,26 @@ def matrix_xlsx(m: Matrix) -> bytes:
         cell.font = bold
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for person in m.people:
-        ws.append([safe_cell(person.display_name),
-                   safe_cell(", ".join(p.code for p in m.positions_of.get(person.id, []))),
-                   *[cell_text(c.skill, m.cell(person.id, c.skill.id)) for c in m.columns]])
+        ws.append(
+            [
+                safe_cell(person.display_name),
+                safe_cell(", ".join(p.code for p in m.positions_of.get(person.id, []))),
+                *[cell_text(c.skill, m.cell(person.id, c.skill.id)) for c in m.columns],
+            ]
+        )
         row = ws.max_row
         for j, column in enumerate(m.columns, start=3):
             cell = m.cell(person.id, column.skill.id)
             if cell is not None and cell.state is not None:
                 ws.cell(row=row, column=j).fill = PatternFill("solid", fgColor=STATE_FILL[cell.state])
                 ws.cell(row=row, column=j).alignment = Alignment(horizontal="center")
-    for key, values in (("qualified", [c.qualified for c in m.columns]),
-                        ("expiring", [c.expiring for c in m.columns]),
-                        ("required", [c.required for c in m.columns]),
-                        ("gap", [c.gap for c in m.columns]),
-                        ("level", [c.skill.level_code(c.level) for c in m.columns])):
+    for key, values in (
+        ("qualified", [c.qualified for c in m.columns]),
+        ("expiring", [c.expiring for c in m.columns]),
+        ("required", [c.required for c in m.columns]),
+        ("gap", [c.gap for c in m.columns]),
+        ("level", [c.skill.level_code(c.level) for c in m.columns]),
+    ):
         ws.append([HEAD[key], "", *values])
         for cell in ws[ws.max_row]:
             cell.font = bold
@@ -120,17 +139,37 @@ def matrix_xlsx(m: Matrix) -> bytes:
     ws.row_dimensions[header_row].height = 45
 
     cov = wb.create_sheet(HEAD["coverage"])
-    cov.append([HEAD["position"], HEAD["site"], HEAD["department"], HEAD["skill"], HEAD["level"],
-                HEAD["required"], HEAD["qualified"], HEAD["expiring"], HEAD["gap"]])
+    cov.append(
+        [
+            HEAD["position"],
+            HEAD["site"],
+            HEAD["department"],
+            HEAD["skill"],
+            HEAD["level"],
+            HEAD["required"],
+            HEAD["qualified"],
+            HEAD["expiring"],
+            HEAD["gap"],
+        ]
+    )
     for cell in cov[1]:
         cell.font = bold
     for position in m.positions:
         for c in m.coverage.get(position.id, []):
             skill = c.requirement.skill
-            cov.append([safe_cell(f"{position.code} {position.name}"), safe_cell(position.site),
-                        safe_cell(position.department), safe_cell(_skill_head(skill)),
-                        skill.level_code(c.requirement.level), c.requirement.min_people, len(c.qualified),
-                        len(c.expiring), c.gap])
+            cov.append(
+                [
+                    safe_cell(f"{position.code} {position.name}"),
+                    safe_cell(position.site),
+                    safe_cell(position.department),
+                    safe_cell(_skill_head(skill)),
+                    skill.level_code(c.requirement.level),
+                    c.requirement.min_people,
+                    len(c.qualified),
+                    len(c.expiring),
+                    c.gap,
+                ]
+            )
     for letter, width in zip("ABCDEFGHI", (30, 14, 16, 34, 12, 12, 12, 12, 10), strict=False):
         cov.column_dimensions[letter].width = width
     out = io.BytesIO()
@@ -140,10 +179,12 @@ def matrix_xlsx(m: Matrix) -> bytes:
 
 # --- PDF ------------------------------------------------------------------------------------
 
+
 def _para(text: str, size: float = 8, *, bold: bool = False, align: int = 0, glyph: str = "") -> Paragraph:
     f = fonts()
-    style = ParagraphStyle("c", fontName=font_for(text or "", bold=bold), fontSize=size, leading=size * 1.2,
-                           alignment=align)
+    style = ParagraphStyle(
+        "c", fontName=font_for(text or "", bold=bold), fontSize=size, leading=size * 1.2, alignment=align
+    )
     body = escape(text or "").replace("\n", "<br/>")
     if glyph:  # the state's shape is drawn in the Latin font, which has the geometric shapes
         body = f'{body} <font name="{f.latin}">{escape(glyph)}</font>'
@@ -158,6 +199,7 @@ def _footer(title: str):
         canvas.drawString(doc.leftMargin, 8 * mm, title)
         canvas.drawRightString(doc.pagesize[0] - doc.rightMargin, 8 * mm, _("Page %(n)s", n=doc.page))
         canvas.restoreState()
+
     return draw
 
 
@@ -171,8 +213,16 @@ def matrix_pdf(m: Matrix) -> bytes:
     page = landscape(A3)
     buffer = io.BytesIO()
     title = _("Qualification matrix") + " · " + " · ".join(v for _k, v in _scope_line(m))
-    doc = SimpleDocTemplate(buffer, pagesize=page, leftMargin=10 * mm, rightMargin=10 * mm, topMargin=12 * mm,
-                            bottomMargin=14 * mm, title=title, author=current_app.config["ORG_NAME"])
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=page,
+        leftMargin=10 * mm,
+        rightMargin=10 * mm,
+        topMargin=12 * mm,
+        bottomMargin=14 * mm,
+        title=title,
+        author=current_app.config["ORG_NAME"],
+    )
     width = page[0] - doc.leftMargin - doc.rightMargin
     name_w, pos_w = 48 * mm, 30 * mm
     n = max(1, len(m.columns))
@@ -180,9 +230,11 @@ def matrix_pdf(m: Matrix) -> bytes:
     head = [_para(HEAD["person"], 7.5, bold=True), _para(HEAD["positions"], 7.5, bold=True)]
     head += [_para(f"{c.skill.code}\n{c.skill.name_zh or c.skill.name}", 6.5, bold=True, align=1) for c in m.columns]
     data = [head]
-    styles = [("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa5b1")),
-              ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
-              ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]
+    styles = [
+        ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa5b1")),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+    ]
     for i, person in enumerate(m.people, start=1):
         row = [_para(person.display_name, 8), _para(", ".join(p.code for p in m.positions_of.get(person.id, [])), 7)]
         for j, column in enumerate(m.columns, start=2):
@@ -194,8 +246,11 @@ def matrix_pdf(m: Matrix) -> bytes:
             styles.append(("BACKGROUND", (j, i), (j, i), colors.HexColor("#" + STATE_FILL[cell.state])))
         data.append(row)
     first = len(data)
-    for key, values in (("qualified", [c.qualified for c in m.columns]), ("required", [c.required for c in m.columns]),
-                        ("gap", [c.gap for c in m.columns])):
+    for key, values in (
+        ("qualified", [c.qualified for c in m.columns]),
+        ("required", [c.required for c in m.columns]),
+        ("gap", [c.gap for c in m.columns]),
+    ):
         data.append([_para(HEAD[key], 7.5, bold=True), ""] + [_para(str(v), 8, bold=True, align=1) for v in values])
     styles.append(("BACKGROUND", (0, first), (-1, -1), colors.HexColor("#f3f5f8")))
     table = Table(data, colWidths=[name_w, pos_w] + [col_w] * len(m.columns), repeatRows=1)
@@ -213,8 +268,16 @@ def evidence_pdf(view: PersonView, locale: str = "en") -> bytes:
     buffer = io.BytesIO()
     person = view.person
     title = _("Evidence pack: %(name)s", name=person.display_name)
-    doc = SimpleDocTemplate(buffer, pagesize=page, leftMargin=15 * mm, rightMargin=15 * mm, topMargin=15 * mm,
-                            bottomMargin=16 * mm, title=title, author=current_app.config["ORG_NAME"])
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=page,
+        leftMargin=15 * mm,
+        rightMargin=15 * mm,
+        topMargin=15 * mm,
+        bottomMargin=16 * mm,
+        title=title,
+        author=current_app.config["ORG_NAME"],
+    )
     qr_size = 22 * mm
 
     class QR(Spacer):  # a flowable that draws the verification code of one certificate
@@ -225,47 +288,78 @@ def evidence_pdf(view: PersonView, locale: str = "en") -> bytes:
         def draw(self):
             draw_qr(self.canv, self.url, 0, 0, qr_size)
 
-    head = [_para(_("Skill"), 8, bold=True), _para(_("Level"), 8, bold=True), _para(_("Source"), 8, bold=True),
-            _para(_("Valid from"), 8, bold=True), _para(_("Valid until"), 8, bold=True),
-            _para(_("State"), 8, bold=True), _para(_("Evidence"), 8, bold=True), _para(_("Verify"), 8, bold=True)]
+    head = [
+        _para(_("Skill"), 8, bold=True),
+        _para(_("Level"), 8, bold=True),
+        _para(_("Source"), 8, bold=True),
+        _para(_("Valid from"), 8, bold=True),
+        _para(_("Valid until"), 8, bold=True),
+        _para(_("State"), 8, bold=True),
+        _para(_("Evidence"), 8, bold=True),
+        _para(_("Verify"), 8, bold=True),
+    ]
     data = [head]
-    styles = [("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa5b1")),
-              ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
-              ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]
+    styles = [
+        ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa5b1")),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+    ]
     from .models import GrantSource
+
     for i, row in enumerate(view.rows, start=1):
         g, state = row.grant, row.state
         evidence = g.evidence or ""
         if g.granted_by is not None and g.source != GrantSource.certificate.value:
             evidence += "\n" + _("Granted by %(name)s", name=g.granted_by.display_name)
         if g.evidence_sha256:
-            evidence += "\n" + _("Attached file: %(name)s (%(kb)s KB), SHA-256 %(sha)s", name=g.evidence_filename,
-                                  kb=max(1, round((g.evidence_size or 0) / 1024)), sha=g.evidence_sha256)
+            evidence += "\n" + _(
+                "Attached file: %(name)s (%(kb)s KB), SHA-256 %(sha)s",
+                name=g.evidence_filename,
+                kb=max(1, round((g.evidence_size or 0) / 1024)),
+                sha=g.evidence_sha256,
+            )
         if g.revoked_at is not None and g.revoked_reason:
             evidence += "\n" + g.revoked_reason
         qr = QR(verify_url(g.certificate.code)) if g.certificate is not None else ""
-        data.append([
-            _para(f"{g.skill.code} {g.skill.display_name(locale)}", 8),
-            _para(f"{g.skill.level_code(g.level)} · {g.skill.level_name(g.level, locale)}", 8),
-            _para(GrantSource(g.source).label, 8),
-            _para(g.valid_from.isoformat(), 8),
-            _para(g.valid_until.isoformat() if g.valid_until else "—", 8),
-            _para(state.label, 8, glyph=STATE_GLYPHS[state]),
-            _para(evidence, 7),
-            qr,
-        ])
+        data.append(
+            [
+                _para(f"{g.skill.code} {g.skill.display_name(locale)}", 8),
+                _para(f"{g.skill.level_code(g.level)} · {g.skill.level_name(g.level, locale)}", 8),
+                _para(GrantSource(g.source).label, 8),
+                _para(g.valid_from.isoformat(), 8),
+                _para(g.valid_until.isoformat() if g.valid_until else "—", 8),
+                _para(state.label, 8, glyph=STATE_GLYPHS[state]),
+                _para(evidence, 7),
+                qr,
+            ]
+        )
         styles.append(("BACKGROUND", (5, i), (5, i), colors.HexColor("#" + STATE_FILL[state])))
     widths = [44 * mm, 32 * mm, 22 * mm, 23 * mm, 23 * mm, 22 * mm]
     widths += [page[0] - doc.leftMargin - doc.rightMargin - sum(widths) - qr_size - 4 * mm, qr_size + 4 * mm]
     table = Table(data, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle(styles))
-    intro = [_para(title, 14, bold=True), Spacer(1, 2 * mm),
-             _para(_("Qualifications on %(date)s, as recorded by %(org)s.", date=view.on.isoformat(),
-                     org=current_app.config["ORG_NAME"]), 9),
-             Spacer(1, 2 * mm), _legend(), Spacer(1, 4 * mm)]
+    intro = [
+        _para(title, 14, bold=True),
+        Spacer(1, 2 * mm),
+        _para(
+            _(
+                "Qualifications on %(date)s, as recorded by %(org)s.",
+                date=view.on.isoformat(),
+                org=current_app.config["ORG_NAME"],
+            ),
+            9,
+        ),
+        Spacer(1, 2 * mm),
+        _legend(),
+        Spacer(1, 4 * mm),
+    ]
     if view.assigned:
-        intro += [_para(_("Positions: %(list)s", list=", ".join(f"{p.code} {p.display_name(locale)}"
-                                                                for p in view.assigned)), 9), Spacer(1, 3 * mm)]
+        intro += [
+            _para(
+                _("Positions: %(list)s", list=", ".join(f"{p.code} {p.display_name(locale)}" for p in view.assigned)), 9
+            ),
+            Spacer(1, 3 * mm),
+        ]
     story = intro + ([table] if view.rows else [_para(_("No qualifications recorded."), 10)])
     doc.build(story, onFirstPage=_footer(title), onLaterPages=_footer(title))
     return buffer.getvalue()

@@ -4,6 +4,7 @@ that say who holds which skill at which level, from when until when.
 A grant's state on a date is computed in ONE place, ``grant_state``; every
 page, export, API answer and reminder asks it.
 """
+
 from __future__ import annotations
 
 import enum
@@ -85,8 +86,13 @@ def day_start_utc(day: date) -> datetime:
     return datetime.combine(day, time(), org_tz()).astimezone(UTC)
 
 
-def grant_state(valid_from: date, valid_until: date | None, revoked_at: datetime | None, on: date,
-                window_days: int = DEFAULT_EXPIRING_DAYS) -> QualificationState | None:
+def grant_state(
+    valid_from: date,
+    valid_until: date | None,
+    revoked_at: datetime | None,
+    on: date,
+    window_days: int = DEFAULT_EXPIRING_DAYS,
+) -> QualificationState | None:
     """The state of a grant on the date ``on`` (a date in the organisation's zone).
 
     None: not valid yet on that date (it does not exist for that day). A grant
@@ -108,8 +114,9 @@ def grant_state(valid_from: date, valid_until: date | None, revoked_at: datetime
 class Skill(Model):
     __tablename__ = "skills"
     __table_args__ = (
-        CheckConstraint("validity_months IS NULL OR (validity_months >= 1 AND validity_months <= 600)",
-                        name="validity_months_range"),
+        CheckConstraint(
+            "validity_months IS NULL OR (validity_months >= 1 AND validity_months <= 600)", name="validity_months_range"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -118,7 +125,9 @@ class Skill(Model):
     name_zh: Mapped[str] = mapped_column(String(200), default="")
     category: Mapped[str] = mapped_column(String(100), default="")
     # [{"code", "name", "name_zh"}, ...], level n is levels[n - 1]; validated by the services.
-    levels: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=lambda: [dict(level) for level in DEFAULT_LEVELS])
+    levels: Mapped[list[dict[str, str]]] = mapped_column(
+        JSON, default=lambda: [dict(level) for level in DEFAULT_LEVELS]
+    )
     validity_months: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -169,9 +178,11 @@ class Position(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     requirements: Mapped[list[PositionRequirement]] = relationship(
-        back_populates="position", cascade="all, delete-orphan", order_by="PositionRequirement.skill_id")
+        back_populates="position", cascade="all, delete-orphan", order_by="PositionRequirement.skill_id"
+    )
     people: Mapped[list[PositionPerson]] = relationship(
-        back_populates="position", cascade="all, delete-orphan", order_by="PositionPerson.user_id")
+        back_populates="position", cascade="all, delete-orphan", order_by="PositionPerson.user_id"
+    )
 
     def display_name(self, locale: str | None = None) -> Localized:
         """The name in ``locale`` (default: the current one), else the other language's (``.is_fallback``)."""
@@ -222,8 +233,11 @@ class Grant(Model):
         CheckConstraint("source IN ('certificate', 'assessment', 'manual')", name="source_known"),
         CheckConstraint("source <> 'certificate' OR certificate_id IS NOT NULL", name="certificate_evidence"),
         CheckConstraint("valid_until IS NULL OR valid_until >= valid_from", name="dates_in_order"),
-        CheckConstraint("evidence_sha256 IS NULL OR evidence_mimetype IN "
-                        "('application/pdf', 'image/jpeg', 'image/png', 'image/webp')", name="evidence_file_type"),
+        CheckConstraint(
+            "evidence_sha256 IS NULL OR evidence_mimetype IN "
+            "('application/pdf', 'image/jpeg', 'image/png', 'image/webp')",
+            name="evidence_file_type",
+        ),
         UniqueConstraint("certificate_id", "skill_id", name="uq_qualification_grants_certificate_skill"),
         Index("ix_qualification_grants_skill_user", "skill_id", "user_id"),
         Index("ix_qualification_grants_valid_until", "valid_until"),

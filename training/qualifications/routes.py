@@ -1,5 +1,6 @@
 """Pages: the matrix (and its XLSX / PDF), "who is qualified?", a person's
 qualifications with gaps and the one-click enrolment, the evidence pack."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
@@ -33,14 +34,21 @@ def _locale() -> str:
 
 
 def _file(data: bytes, mimetype: str, filename: str) -> Response:
-    return Response(data, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"})
+    return Response(
+        data,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
+    )
 
 
 def _matrix():
-    return services.matrix(current_user, site=request.args.get("site", "").strip()[:100],
-                           department=request.args.get("department", "").strip()[:100],
-                           position_id=_int_arg("position"), on=services.on_date(request.args.get("on")))
+    return services.matrix(
+        current_user,
+        site=request.args.get("site", "").strip()[:100],
+        department=request.args.get("department", "").strip()[:100],
+        position_id=_int_arg("position"),
+        on=services.on_date(request.args.get("on")),
+    )
 
 
 def _rows(m, locale: str) -> list[Markup]:
@@ -50,9 +58,13 @@ def _rows(m, locale: str) -> list[Markup]:
     end date, so each distinct one is built once and reused."""
     labels = {state: str(state.label) for state in QualificationState}
     until_word = _("until")
-    scales = {c.skill.id: ([c.skill.level_code(n) for n in range(1, c.skill.level_count + 1)],
-                           [c.skill.level_name(n, locale) for n in range(1, c.skill.level_count + 1)])
-              for c in m.columns}
+    scales = {
+        c.skill.id: (
+            [c.skill.level_code(n) for n in range(1, c.skill.level_count + 1)],
+            [c.skill.level_name(n, locale) for n in range(1, c.skill.level_count + 1)],
+        )
+        for c in m.columns
+    }
     made: dict[tuple, str] = {}
     empty = '<td class="qm-cell" data-state="none"></td>'
     sentinel = str(MAX_USER_ID)
@@ -61,9 +73,15 @@ def _rows(m, locale: str) -> list[Markup]:
     get = m.cells.get
     rows = []
     for person in m.people:
-        parts = ['<th class="qm-person" scope="row"><a href="', person_url.replace(sentinel, str(person.id), 1), '">',
-                 str(escape(person.display_name)), '</a><div class="small text-muted">',
-                 str(escape(", ".join(p.code for p in m.positions_of.get(person.id, ())))), "</div></th>"]
+        parts = [
+            '<th class="qm-person" scope="row"><a href="',
+            person_url.replace(sentinel, str(person.id), 1),
+            '">',
+            str(escape(person.display_name)),
+            '</a><div class="small text-muted">',
+            str(escape(", ".join(p.code for p in m.positions_of.get(person.id, ())))),
+            "</div></th>",
+        ]
         for skill_id in skill_ids:
             cell = get((person.id, skill_id))
             if cell is None or cell.state is None:
@@ -76,12 +94,14 @@ def _rows(m, locale: str) -> list[Markup]:
                 known = 1 <= cell.level <= len(codes)
                 code = codes[cell.level - 1] if known else str(cell.level)
                 title = f"{code} {names[cell.level - 1] if known else ''} · {labels[cell.state]}" + (
-                    f" · {until_word} {cell.valid_until.isoformat()}" if cell.valid_until else "")
+                    f" · {until_word} {cell.valid_until.isoformat()}" if cell.valid_until else ""
+                )
                 state = cell.state.value
                 html = made[key] = (
                     f'<td class="qm-cell qm-{state}" data-state="{state}" title="{escape(title)}">{escape(code)}'
                     f'<span class="qm-glyph" aria-hidden="true">{STATE_GLYPHS[cell.state]}</span>'
-                    f'<span class="visually-hidden"> {escape(labels[cell.state])}</span></td>')
+                    f'<span class="visually-hidden"> {escape(labels[cell.state])}</span></td>'
+                )
             parts.append(html)
         rows.append(Markup("".join(parts)))
     return rows
@@ -95,9 +115,15 @@ MAX_USER_ID = 2**31 - 1
 def matrix():
     m = _matrix()
     locale = _locale()
-    return render_template("qualifications/matrix.html", m=m, rows=_rows(m, locale), glyphs=STATE_GLYPHS,
-                           states=list(QualificationState), locale=locale,
-                           args={k: v for k, v in request.args.items() if v})
+    return render_template(
+        "qualifications/matrix.html",
+        m=m,
+        rows=_rows(m, locale),
+        glyphs=STATE_GLYPHS,
+        states=list(QualificationState),
+        locale=locale,
+        args={k: v for k, v in request.args.items() if v},
+    )
 
 
 @bp.get("/matrix.xlsx")
@@ -122,8 +148,7 @@ def qualified():
     position_id, skill_id = _int_arg("position"), _int_arg("skill")
     level = _int_arg("level") or 1
     result = services.who_is_qualified(current_user, on, position_id=position_id, skill_id=skill_id, level=level)
-    return render_template("qualifications/qualified.html", r=result, on=on, glyphs=STATE_GLYPHS,
-                           locale=_locale())
+    return render_template("qualifications/qualified.html", r=result, on=on, glyphs=STATE_GLYPHS, locale=_locale())
 
 
 @bp.get("/skills/<code>")
@@ -144,9 +169,15 @@ def person(user_id: int):
     on = services.on_date(request.args.get("on"))
     view = services.person_view(current_user, user_id, on)
     form = GrantForm.for_skills(services.list_skills(), _locale())
-    return render_template("qualifications/person.html", v=view, form=form, glyphs=STATE_GLYPHS,
-                           locale=_locale(), can_grant=can(current_user, "grant_qualification"),
-                           can_enrol=can(current_user, "enrol_for_gap", view.person))
+    return render_template(
+        "qualifications/person.html",
+        v=view,
+        form=form,
+        glyphs=STATE_GLYPHS,
+        locale=_locale(),
+        can_grant=can(current_user, "grant_qualification"),
+        can_enrol=can(current_user, "enrol_for_gap", view.person),
+    )
 
 
 @bp.get("/people/<int:user_id>/evidence.pdf")
@@ -154,8 +185,7 @@ def person(user_id: int):
 def evidence(user_id: int):
     on = services.on_date(request.args.get("on"))
     view = services.person_view(current_user, user_id, on)
-    return _file(exports.evidence_pdf(view, _locale()), "application/pdf",
-                 f"evidence-{user_id}-{on.isoformat()}.pdf")
+    return _file(exports.evidence_pdf(view, _locale()), "application/pdf", f"evidence-{user_id}-{on.isoformat()}.pdf")
 
 
 @bp.post("/people/<int:user_id>/grants")
@@ -186,8 +216,9 @@ def evidence_file(grant_id: int):
 @login_required
 def enrol_gap(user_id: int):
     try:
-        enrolment = services.enrol_for_gap(current_user, user_id, request.form.get("skill_id", ""),
-                                           request.form.get("level", ""))
+        enrolment = services.enrol_for_gap(
+            current_user, user_id, request.form.get("skill_id", ""), request.form.get("level", "")
+        )
     except (Forbidden, NotFound) as exc:
         if exc.code != "no_run":
             raise
@@ -195,13 +226,24 @@ def enrol_gap(user_id: int):
     except DomainError as exc:
         flash(exc.message, "warning")
     else:
-        flash(_("Enrolled in %(course)s (%(start)s): %(status)s.", course=enrolment.run.course.title,
-                start=enrolment.run.starts_on.isoformat(), status=_(enrolment.status)), "success")
-    return redirect(request.form.get("back") if request.form.get("back", "").startswith("/qualifications/")
-                    else url_for("qualifications.person", user_id=user_id))
+        flash(
+            _(
+                "Enrolled in %(course)s (%(start)s): %(status)s.",
+                course=enrolment.run.course.title,
+                start=enrolment.run.starts_on.isoformat(),
+                status=_(enrolment.status),
+            ),
+            "success",
+        )
+    return redirect(
+        request.form.get("back")
+        if request.form.get("back", "").startswith("/qualifications/")
+        else url_for("qualifications.person", user_id=user_id)
+    )
 
 
 # --- admin pages: skills and positions (the API's POST /skills and /positions as forms) ----------
+
 
 def _admin_only() -> None:
     if not can(current_user, "manage_qualifications"):
@@ -211,8 +253,7 @@ def _admin_only() -> None:
 @bp.get("/admin/skills")
 @login_required
 def admin_skills():
-    return render_template("qualifications/admin_skills.html", rows=services.skill_rows(current_user),
-                           locale=_locale())
+    return render_template("qualifications/admin_skills.html", rows=services.skill_rows(current_user), locale=_locale())
 
 
 @bp.route("/admin/skills/new", methods=["GET", "POST"])
@@ -250,8 +291,9 @@ def admin_skill_edit(skill_id: int):
 @bp.get("/admin/positions")
 @login_required
 def admin_positions():
-    return render_template("qualifications/admin_positions.html",
-                           positions=services.positions_for_admin(current_user), locale=_locale())
+    return render_template(
+        "qualifications/admin_positions.html", positions=services.positions_for_admin(current_user), locale=_locale()
+    )
 
 
 def _position_form(position=None, emails=None) -> PositionForm:
@@ -293,4 +335,3 @@ def admin_position_edit(position_id: int):
 # Service field names that the position form shows under another name ("requirements" is a list of
 # rows, whose refusal is shown at the top of the page: "-" names no field).
 POSITION_FIELDS = {"emails": "people", "user_ids": "people", "requirements": "-"}
-

@@ -15,6 +15,7 @@
   access, validates, writes, commits once, and on a domain error leaves the
   session clean and raises a ``training.errors`` error.
 """
+
 from __future__ import annotations
 
 import re
@@ -69,6 +70,7 @@ MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer exist nowhere (and SQLite woul
 def _is_id(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
+
 REMINDER_SUBJECT = _l("Your qualification %(skill)s expires on %(date)s")
 REMINDER_SUBJECT_ADMIN = _l("Qualification expiring: %(person)s, %(skill)s on %(date)s")
 
@@ -78,6 +80,7 @@ def expiring_window() -> int:
 
 
 # --- input checks -------------------------------------------------------------------
+
 
 def _fail(field_name: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, fields={field_name: message})
@@ -147,8 +150,7 @@ def _levels(value) -> list[dict]:
         if not isinstance(item, dict):
             raise _fail("levels", _("Each level is a name or an object with code, name and name_zh."))
         name = _text(item, "name", 100, required=True)
-        levels.append({"code": _text(item, "code", 8) or str(i), "name": name,
-                       "name_zh": _text(item, "name_zh", 100)})
+        levels.append({"code": _text(item, "code", 8) or str(i), "name": name, "name_zh": _text(item, "name_zh", 100)})
     return levels
 
 
@@ -171,10 +173,16 @@ def _check(actor, action: Action, obj=None, message: str | None = None) -> None:
 
 # --- skills ------------------------------------------------------------------------
 
+
 def _skill_fields(data: dict) -> dict:
-    return {"code": _code(data), "name": _text(data, "name", 200, required=True),
-            "name_zh": _text(data, "name_zh", 200), "category": _text(data, "category", 100),
-            "levels": _levels(data.get("levels")), "validity_months": _validity(data.get("validity_months"))}
+    return {
+        "code": _code(data),
+        "name": _text(data, "name", 200, required=True),
+        "name_zh": _text(data, "name_zh", 200),
+        "category": _text(data, "category", 100),
+        "levels": _levels(data.get("levels")),
+        "validity_months": _validity(data.get("validity_months")),
+    }
 
 
 def _code_taken(model, code: str, own_id: int | None = None) -> bool:
@@ -190,8 +198,11 @@ def create_skill(actor, data: dict) -> Skill:
     fields = _skill_fields(data)
     skill = Skill(**fields)
     if _code_taken(Skill, skill.code):
-        raise Conflict(_("A skill with the code %(code)s exists already.", code=skill.code), code="duplicate",
-                       fields={"code": "taken"})
+        raise Conflict(
+            _("A skill with the code %(code)s exists already.", code=skill.code),
+            code="duplicate",
+            fields={"code": "taken"},
+        )
     db.session.add(skill)
     db.session.flush()
     record(actor, "skill.create", skill, skill.code)
@@ -201,8 +212,10 @@ def create_skill(actor, data: dict) -> Skill:
 
 def highest_level_in_use(skill_id: int) -> int:
     """The highest level any grant, course or position uses of the skill (0: none)."""
-    found = [db.session.scalar(select(func.max(model.level)).where(model.skill_id == skill_id))
-             for model in (Grant, CourseSkill, PositionRequirement)]
+    found = [
+        db.session.scalar(select(func.max(model.level)).where(model.skill_id == skill_id))
+        for model in (Grant, CourseSkill, PositionRequirement)
+    ]
     return max([n for n in found if n is not None], default=0)
 
 
@@ -218,11 +231,15 @@ def update_skill(actor, skill_id, data: dict) -> Skill:
     fields = _skill_fields(data)
     in_use = highest_level_in_use(skill.id)
     if len(fields["levels"]) < in_use:
-        raise _fail("levels", _("Level %(n)s is in use (grants, courses or positions): keep at least %(n)s levels.",
-                                n=in_use))
+        raise _fail(
+            "levels", _("Level %(n)s is in use (grants, courses or positions): keep at least %(n)s levels.", n=in_use)
+        )
     if _code_taken(Skill, fields["code"], skill.id):
-        raise Conflict(_("A skill with the code %(code)s exists already.", code=fields["code"]), code="duplicate",
-                       fields={"code": "taken"})
+        raise Conflict(
+            _("A skill with the code %(code)s exists already.", code=fields["code"]),
+            code="duplicate",
+            fields={"code": "taken"},
+        )
     changed = sorted(k for k, v in fields.items() if getattr(skill, k) != v)
     for key, value in fields.items():
         setattr(skill, key, value)
@@ -275,7 +292,9 @@ def set_course_skills(actor, course_id: int, data: dict) -> list[CourseSkill]:
         if skill.id in wanted:
             raise _fail("grants", _("Skill %(code)s is listed twice.", code=skill.code))
         wanted[skill.id] = level
-    existing = {cs.skill_id: cs for cs in db.session.scalars(select(CourseSkill).where(CourseSkill.course_id == course.id))}
+    existing = {
+        cs.skill_id: cs for cs in db.session.scalars(select(CourseSkill).where(CourseSkill.course_id == course.id))
+    }
     for skill_id, cs in existing.items():
         if skill_id not in wanted:
             db.session.delete(cs)
@@ -290,11 +309,18 @@ def set_course_skills(actor, course_id: int, data: dict) -> list[CourseSkill]:
 
 
 def course_skills(course_id: int) -> list[CourseSkill]:
-    return list(db.session.scalars(select(CourseSkill).where(CourseSkill.course_id == course_id)
-                                   .options(selectinload(CourseSkill.skill)).order_by(CourseSkill.skill_id)))
+    return list(
+        db.session.scalars(
+            select(CourseSkill)
+            .where(CourseSkill.course_id == course_id)
+            .options(selectinload(CourseSkill.skill))
+            .order_by(CourseSkill.skill_id)
+        )
+    )
 
 
 # --- positions -------------------------------------------------------------------------
+
 
 def _requirements(data: dict) -> list[tuple[int, int, int]]:
     items = data.get("requirements", [])
@@ -311,9 +337,13 @@ def _requirements(data: dict) -> list[tuple[int, int, int]]:
 
 
 def _position_fields(data: dict) -> dict:
-    return {"code": _code(data), "name": _text(data, "name", 200, required=True),
-            "name_zh": _text(data, "name_zh", 200), "site": _text(data, "site", 100),
-            "department": _text(data, "department", 100)}
+    return {
+        "code": _code(data),
+        "name": _text(data, "name", 200, required=True),
+        "name_zh": _text(data, "name_zh", 200),
+        "site": _text(data, "site", 100),
+        "department": _text(data, "department", 100),
+    }
 
 
 def _people_ids(data: dict) -> set[int] | None:
@@ -339,15 +369,22 @@ def _people_ids(data: dict) -> set[int] | None:
         rows = db.session.execute(select(User.id, User.email).where(func.lower(User.email).in_(wanted_emails))).all()
         unknown = wanted_emails - {r.email.lower() for r in rows}
         if unknown:
-            raise _fail("emails", _("No account has the e-mail address %(emails)s.",
-                                    emails=", ".join(sorted(unknown)[:10])))
+            raise _fail(
+                "emails", _("No account has the e-mail address %(emails)s.", emails=", ".join(sorted(unknown)[:10]))
+            )
         return {r.id for r in rows}
     return None
 
 
 def _set_people(position: Position, wanted: set[int], actor) -> None:
-    current = {p.user_id: p for p in db.session.scalars(
-        select(PositionPerson).where(PositionPerson.position_id == position.id))} if position.id else {}
+    current = (
+        {
+            p.user_id: p
+            for p in db.session.scalars(select(PositionPerson).where(PositionPerson.position_id == position.id))
+        }
+        if position.id
+        else {}
+    )
     for user_id, row in current.items():
         if user_id not in wanted:
             db.session.delete(row)
@@ -365,8 +402,11 @@ def create_position(actor, data: dict) -> Position:
         position.requirements.append(PositionRequirement(skill_id=skill_id, level=level, min_people=min_people))
     people = _people_ids(data)
     if _code_taken(Position, position.code):
-        raise Conflict(_("A position with the code %(code)s exists already.", code=position.code), code="duplicate",
-                       fields={"code": "taken"})
+        raise Conflict(
+            _("A position with the code %(code)s exists already.", code=position.code),
+            code="duplicate",
+            fields={"code": "taken"},
+        )
     db.session.add(position)
     db.session.flush()
     if people:
@@ -388,8 +428,11 @@ def update_position(actor, position_id, data: dict) -> Position:
     wanted = {skill_id: (level, min_people) for skill_id, level, min_people in _requirements(data)}
     people = _people_ids(data)
     if _code_taken(Position, fields["code"], position.id):
-        raise Conflict(_("A position with the code %(code)s exists already.", code=fields["code"]), code="duplicate",
-                       fields={"code": "taken"})
+        raise Conflict(
+            _("A position with the code %(code)s exists already.", code=fields["code"]),
+            code="duplicate",
+            fields={"code": "taken"},
+        )
     for key, value in fields.items():
         setattr(position, key, value)
     current = {r.skill_id: r for r in position.requirements}
@@ -403,9 +446,14 @@ def update_position(actor, position_id, data: dict) -> Position:
             position.requirements.append(PositionRequirement(skill_id=skill_id, level=level, min_people=min_people))
     if people is not None:
         _set_people(position, people, actor)
-    record(actor, "position.update", position, f"{position.code}: "
-           + ", ".join(f"{k}:{lv}x{n}" for k, (lv, n) in sorted(wanted.items()))
-           + (f"; people {len(people)}" if people is not None else ""))
+    record(
+        actor,
+        "position.update",
+        position,
+        f"{position.code}: "
+        + ", ".join(f"{k}:{lv}x{n}" for k, (lv, n) in sorted(wanted.items()))
+        + (f"; people {len(people)}" if people is not None else ""),
+    )
     _commit_or_conflict(_("A position with the code %(code)s exists already.", code=position.code))
     db.session.expire(position)
     return get_position(position.id)
@@ -414,9 +462,14 @@ def update_position(actor, position_id, data: dict) -> Position:
 def get_position(position_id) -> Position:
     position = None
     if _is_id(position_id):
-        position = db.session.scalar(select(Position).where(Position.id == position_id).options(
-            selectinload(Position.requirements).selectinload(PositionRequirement.skill),
-            selectinload(Position.people)))
+        position = db.session.scalar(
+            select(Position)
+            .where(Position.id == position_id)
+            .options(
+                selectinload(Position.requirements).selectinload(PositionRequirement.skill),
+                selectinload(Position.people),
+            )
+        )
     if position is None:
         raise NotFound(_("No such position."))
     return position
@@ -442,18 +495,23 @@ def set_position_people(actor, position_id: int, data: dict) -> Position:
 @dataclass
 class SkillRow:
     skill: Skill
-    grants: int      # grants not revoked and not replaced (expired ones included)
-    positions: int   # positions that require it
-    courses: int     # courses whose certificate grants it
+    grants: int  # grants not revoked and not replaced (expired ones included)
+    positions: int  # positions that require it
+    courses: int  # courses whose certificate grants it
 
 
 def skill_rows(viewer) -> list[SkillRow]:
     """Every skill with how much uses it, in a fixed number of queries."""
     _check(viewer, "manage_qualifications")
+
     def counts(stmt):
         return dict(db.session.execute(stmt).all())
-    grants = counts(select(Grant.skill_id, func.count()).where(Grant.revoked_at.is_(None),
-                                                               Grant.replaced_by_id.is_(None)).group_by(Grant.skill_id))
+
+    grants = counts(
+        select(Grant.skill_id, func.count())
+        .where(Grant.revoked_at.is_(None), Grant.replaced_by_id.is_(None))
+        .group_by(Grant.skill_id)
+    )
     positions = counts(select(PositionRequirement.skill_id, func.count()).group_by(PositionRequirement.skill_id))
     courses = counts(select(CourseSkill.skill_id, func.count()).group_by(CourseSkill.skill_id))
     return [SkillRow(s, grants.get(s.id, 0), positions.get(s.id, 0), courses.get(s.id, 0)) for s in list_skills()]
@@ -467,9 +525,16 @@ def skill_for_edit(viewer, skill_id) -> Skill:
 def positions_for_admin(viewer) -> list[Position]:
     """Every position with its requirements and people loaded (three queries)."""
     _check(viewer, "manage_qualifications")
-    return list(db.session.scalars(select(Position).options(
-        selectinload(Position.requirements).selectinload(PositionRequirement.skill),
-        selectinload(Position.people)).order_by(Position.site, Position.department, Position.code)))
+    return list(
+        db.session.scalars(
+            select(Position)
+            .options(
+                selectinload(Position.requirements).selectinload(PositionRequirement.skill),
+                selectinload(Position.people),
+            )
+            .order_by(Position.site, Position.department, Position.code)
+        )
+    )
 
 
 def position_for_edit(viewer, position_id) -> tuple[Position, list[str]]:
@@ -486,6 +551,7 @@ def list_positions() -> list[Position]:
 
 
 # --- grants ----------------------------------------------------------------------------
+
 
 def _person(user_id) -> User:
     user = db.session.get(User, user_id) if _is_id(user_id) else None
@@ -523,16 +589,29 @@ def grant(actor, user_id: int, data: dict, upload: evidence_files.Upload | None 
     if person.id == actor.id:
         raise Forbidden(_("Nobody can grant a qualification to themself."), code="own_grant")
     checked = evidence_files.check(upload) if upload is not None else None
-    row = Grant(user_id=person.id, skill_id=skill.id, level=level, source=source, evidence=evidence,
-                granted_by_id=actor.id, valid_from=valid_from, valid_until=valid_until)
+    row = Grant(
+        user_id=person.id,
+        skill_id=skill.id,
+        level=level,
+        source=source,
+        evidence=evidence,
+        granted_by_id=actor.id,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
     if checked is not None:
         row.evidence_sha256 = evidence_files.store().put(checked.data)
         row.evidence_filename, row.evidence_mimetype = checked.filename, checked.mimetype
         row.evidence_size = checked.size
     db.session.add(row)
     db.session.flush()
-    record(actor, "qualification.grant", row, f"{person.email} {skill.code} level {level} ({source})"
-           + (f" file {checked.filename} sha256 {row.evidence_sha256}" if checked is not None else ""))
+    record(
+        actor,
+        "qualification.grant",
+        row,
+        f"{person.email} {skill.code} level {level} ({source})"
+        + (f" file {checked.filename} sha256 {row.evidence_sha256}" if checked is not None else ""),
+    )
     db.session.commit()
     return row
 
@@ -549,8 +628,9 @@ def evidence_file(viewer, grant_id) -> tuple[Grant, bytes]:
         data = evidence_files.store().get(row.evidence_sha256)
     except DocumentMissing:
         current_app.logger.error("evidence file %s of grant %s is missing or damaged", row.evidence_sha256, row.id)
-        raise NotFound(_("The attached file is missing from the document store; tell an administrator."),
-                       code="document_missing") from None
+        raise NotFound(
+            _("The attached file is missing from the document store; tell an administrator."), code="document_missing"
+        ) from None
     return row, data
 
 
@@ -573,12 +653,16 @@ class Row:
 
 def person_grants(user_id: int, on: date) -> list[Row]:
     """Every grant of the person that exists on the date (valid, expiring, expired, revoked)."""
-    rows = db.session.scalars(_grants_query([user_id], on=on).options(
-        selectinload(Grant.skill), selectinload(Grant.certificate), selectinload(Grant.granted_by)))
+    rows = db.session.scalars(
+        _grants_query([user_id], on=on).options(
+            selectinload(Grant.skill), selectinload(Grant.certificate), selectinload(Grant.granted_by)
+        )
+    )
     window = expiring_window()
     out = [Row(g, g.state_on(on, window)) for g in rows]
-    return sorted([r for r in out if r.state is not None],
-                  key=lambda r: (r.grant.skill.code, -r.grant.level, r.grant.valid_from))
+    return sorted(
+        [r for r in out if r.state is not None], key=lambda r: (r.grant.skill.code, -r.grant.level, r.grant.valid_from)
+    )
 
 
 def person_qualifications(viewer, user_id: int, on: date) -> tuple[User, list[Row]]:
@@ -589,14 +673,16 @@ def person_qualifications(viewer, user_id: int, on: date) -> tuple[User, list[Ro
 
 # --- who holds what: one computation for pages, API and exports -------------------------
 
+
 @dataclass
 class Cell:
     """A person's standing in one skill on a date."""
-    level: int | None = None           # best level usable on the date (valid or expiring), else the last one held
+
+    level: int | None = None  # best level usable on the date (valid or expiring), else the last one held
     state: QualificationState | None = None
     valid_until: date | None = None
-    valid_level: int = 0                # highest level valid (not expiring) on the date
-    usable_level: int = 0               # highest level valid or expiring on the date
+    valid_level: int = 0  # highest level valid (not expiring) on the date
+    usable_level: int = 0  # highest level valid or expiring on the date
 
     def qualifies(self, level: int) -> QualificationState | None:
         """valid / expiring when qualified at ``level`` or higher, else None."""
@@ -621,8 +707,13 @@ def _cells(grants, on: date, window: int) -> dict[tuple[int, int], Cell]:
         if state.qualifies:
             cell.usable_level = max(cell.usable_level, g.level)
         # What the cell shows: the best usable grant; else the latest lapsed one.
-        rank = (1 if state.qualifies else 0, g.level if state.qualifies else 0,
-                1 if state is QualificationState.valid else 0, g.valid_until or date.max, g.valid_from)
+        rank = (
+            1 if state.qualifies else 0,
+            g.level if state.qualifies else 0,
+            1 if state is QualificationState.valid else 0,
+            g.valid_until or date.max,
+            g.valid_from,
+        )
         if key not in shown or rank > shown[key]:
             shown[key] = rank
             cell.level, cell.state, cell.valid_until = g.level, state, g.valid_until
@@ -630,8 +721,9 @@ def _cells(grants, on: date, window: int) -> dict[tuple[int, int], Cell]:
 
 
 def _grant_columns():
-    return select(Grant.user_id, Grant.skill_id, Grant.level, Grant.valid_from, Grant.valid_until,
-                  Grant.revoked_at).where(Grant.replaced_by_id.is_(None))
+    return select(
+        Grant.user_id, Grant.skill_id, Grant.level, Grant.valid_from, Grant.valid_until, Grant.revoked_at
+    ).where(Grant.replaced_by_id.is_(None))
 
 
 def cells_for(user_ids, skill_ids, on: date, min_level: int = 1) -> dict[tuple[int, int], Cell]:
@@ -698,32 +790,44 @@ class Qualified:
 def qualified_for_skill(viewer, skill: Skill, level: int, on: date) -> list[Qualified]:
     """Everyone qualified in the skill at ``level`` or higher on the date."""
     _check(viewer, "view_matrix")
-    rows = list(db.session.execute(_grant_columns().where(
-        Grant.skill_id == skill.id, Grant.level >= level, Grant.valid_from <= on)))
+    rows = list(
+        db.session.execute(
+            _grant_columns().where(Grant.skill_id == skill.id, Grant.level >= level, Grant.valid_from <= on)
+        )
+    )
     cells = _cells(rows, on, expiring_window())
     qualified = {user_id: cell for (user_id, _s), cell in cells.items() if cell.qualifies(level)}
-    users = {u.id: u for u in db.session.scalars(
-        select(User).where(User.id.in_(list(qualified)), User.active.is_(True)))} if qualified else {}
+    users = (
+        {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(list(qualified)), User.active.is_(True)))}
+        if qualified
+        else {}
+    )
     window = expiring_window()
     until: dict[int, date | None] = {}
     for r in rows:  # the last day of the grant that qualifies longest (None: no end)
         if r.user_id in users and grant_state(r.valid_from, r.valid_until, r.revoked_at, on, window) in (
-                QualificationState.valid, QualificationState.expiring):
+            QualificationState.valid,
+            QualificationState.expiring,
+        ):
             current = until.get(r.user_id, date.min)
             until[r.user_id] = None if r.valid_until is None or current is None else max(current, r.valid_until)
-    out = [Qualified(users[uid], cell.usable_level, until.get(uid), cell.qualifies(level))
-           for uid, cell in qualified.items() if uid in users]
+    out = [
+        Qualified(users[uid], cell.usable_level, until.get(uid), cell.qualifies(level))
+        for uid, cell in qualified.items()
+        if uid in users
+    ]
     return sorted(out, key=lambda q: (q.state is QualificationState.expiring, q.user.display_name.casefold()))
 
 
 # --- the matrix ------------------------------------------------------------------------
 
+
 @dataclass
 class SkillColumn:
     skill: Skill
-    level: int             # the lowest level a position in view requires
-    required: int          # people needed per shift, summed over the positions in view
-    qualified: int = 0     # people in view qualified at ``level`` on the date
+    level: int  # the lowest level a position in view requires
+    required: int  # people needed per shift, summed over the positions in view
+    qualified: int = 0  # people in view qualified at ``level`` on the date
     expiring: int = 0
 
     @property
@@ -751,8 +855,9 @@ class Matrix:
         return self.cells.get((user_id, skill_id))
 
 
-def matrix(viewer, *, site: str = "", department: str = "", position_id: int | None = None,
-           on: date | None = None) -> Matrix:
+def matrix(
+    viewer, *, site: str = "", department: str = "", position_id: int | None = None, on: date | None = None
+) -> Matrix:
     """People x skills for a site, a department or one position on a date, with
     coverage per skill and per position. A fixed number of queries whatever the size."""
     _check(viewer, "view_matrix")
@@ -763,12 +868,20 @@ def matrix(viewer, *, site: str = "", department: str = "", position_id: int | N
         position = next((p for p in all_positions if p.id == position_id), None)
         if position is None:
             raise NotFound(_("No such position."))
-    chosen = [p for p in all_positions if (position is None or p.id == position.id)
-              and (not site or p.site == site) and (not department or p.department == department)]
+    chosen = [
+        p
+        for p in all_positions
+        if (position is None or p.id == position.id)
+        and (not site or p.site == site)
+        and (not department or p.department == department)
+    ]
     ids = [p.id for p in chosen]
     if ids:
-        db.session.scalars(select(Position).where(Position.id.in_(ids)).options(
-            selectinload(Position.requirements), selectinload(Position.people))).all()
+        db.session.scalars(
+            select(Position)
+            .where(Position.id.in_(ids))
+            .options(selectinload(Position.requirements), selectinload(Position.people))
+        ).all()
     skill_ids = sorted({r.skill_id for p in chosen for r in p.requirements})
     skills = {s.id: s for s in db.session.scalars(select(Skill).where(Skill.id.in_(skill_ids)))} if skill_ids else {}
     user_ids = sorted({pp.user_id for p in chosen for pp in p.people})
@@ -790,15 +903,25 @@ def matrix(viewer, *, site: str = "", department: str = "", position_id: int | N
     for p in chosen:
         for pp in p.people:
             positions_of[pp.user_id].append(p)
-    return Matrix(on=on, site=site, department=department, position=position, positions=chosen, people=people,
-                  columns=columns, cells=cells, coverage=coverage, positions_of=dict(positions_of),
-                  sites=sorted({p.site for p in all_positions if p.site}),
-                  departments=sorted({p.department for p in all_positions if p.department
-                                      and (not site or p.site == site)}),
-                  all_positions=all_positions)
+    return Matrix(
+        on=on,
+        site=site,
+        department=department,
+        position=position,
+        positions=chosen,
+        people=people,
+        columns=columns,
+        cells=cells,
+        coverage=coverage,
+        positions_of=dict(positions_of),
+        sites=sorted({p.site for p in all_positions if p.site}),
+        departments=sorted({p.department for p in all_positions if p.department and (not site or p.site == site)}),
+        all_positions=all_positions,
+    )
 
 
 # --- a person: what they may work on, what they miss ------------------------------------
+
 
 @dataclass
 class Gap:
@@ -823,11 +946,21 @@ def next_run_for(skill_id: int, level: int) -> Run | None:
     """The next run open for enrolment whose course grants the skill at ``level`` or higher."""
     now = utcnow()
     candidates = db.session.scalars(
-        select(Run).join(Course, Run.course_id == Course.id).join(CourseSkill, CourseSkill.course_id == Course.id)
-        .where(CourseSkill.skill_id == skill_id, CourseSkill.level >= level, Run.status == RunStatus.open.value,
-               Course.published.is_(True), Course.archived.is_(False), Run.ends_on >= org_today())
+        select(Run)
+        .join(Course, Run.course_id == Course.id)
+        .join(CourseSkill, CourseSkill.course_id == Course.id)
+        .where(
+            CourseSkill.skill_id == skill_id,
+            CourseSkill.level >= level,
+            Run.status == RunStatus.open.value,
+            Course.published.is_(True),
+            Course.archived.is_(False),
+            Run.ends_on >= org_today(),
+        )
         .options(selectinload(Run.meetings), selectinload(Run.course))
-        .order_by(Run.starts_on, Run.id).limit(20))
+        .order_by(Run.starts_on, Run.id)
+        .limit(20)
+    )
     for run in candidates:
         if run.meetings and enrolment_services.enrol_deadline(run) > now:
             return run
@@ -836,16 +969,22 @@ def next_run_for(skill_id: int, level: int) -> Run | None:
 
 def person_view(viewer, user_id: int, on: date) -> PersonView:
     person, rows = person_qualifications(viewer, user_id, on)
-    positions = db.session.scalars(select(Position).options(
-        selectinload(Position.requirements).selectinload(PositionRequirement.skill),
-        selectinload(Position.people)).order_by(Position.site, Position.code)).all()
+    positions = db.session.scalars(
+        select(Position)
+        .options(
+            selectinload(Position.requirements).selectinload(PositionRequirement.skill), selectinload(Position.people)
+        )
+        .order_by(Position.site, Position.code)
+    ).all()
     cells = _cells([r.grant for r in rows], on, expiring_window())
     assigned = [p for p in positions if any(pp.user_id == person.id for pp in p.people)]
     may_work, gaps, expiring = [], [], []
     runs: dict[tuple[int, int], Run | None] = {}
     for p in positions:
-        states = [(r, cells[(person.id, r.skill_id)].qualifies(r.level) if (person.id, r.skill_id) in cells else None)
-                  for r in p.requirements]
+        states = [
+            (r, cells[(person.id, r.skill_id)].qualifies(r.level) if (person.id, r.skill_id) in cells else None)
+            for r in p.requirements
+        ]
         if p.requirements and all(s is not None for _r, s in states):
             may_work.append(p)
         if p in assigned:
@@ -871,8 +1010,9 @@ def enrol_for_gap(actor, user_id: int, skill_id, level) -> Enrolment:
     level = _int(level, "level", 1, skill.level_count)
     run = next_run_for(skill.id, level)
     if run is None:
-        raise NotFound(_("No open run grants %(skill)s at this level; it needs an assessment.", skill=skill.code),
-                       code="no_run")
+        raise NotFound(
+            _("No open run grants %(skill)s at this level; it needs an assessment.", skill=skill.code), code="no_run"
+        )
     source = "self" if person.id == actor.id else "admin"
     return enrolment_services.enrol(actor, run.id, person, source=source)
 
@@ -888,12 +1028,15 @@ class WhoIsQualified:
     skill: Skill | None = None
     level: int = 1
     qualified: list[Qualified] = field(default_factory=list)
-    missing: list[tuple[User, Position]] = field(default_factory=list)  # assigned where the skill is needed, not qualified
+    missing: list[tuple[User, Position]] = field(
+        default_factory=list
+    )  # assigned where the skill is needed, not qualified
     names: dict[int, User] = field(default_factory=dict)
 
 
-def who_is_qualified(viewer, on: date, *, position_id: int | None = None, skill_id: int | None = None,
-                     level: int = 1) -> WhoIsQualified:
+def who_is_qualified(
+    viewer, on: date, *, position_id: int | None = None, skill_id: int | None = None, level: int = 1
+) -> WhoIsQualified:
     """For a position: its coverage and everyone who meets all its requirements
     on the date; for a skill at a level: who is qualified (valid, expiring) and
     who works where it is needed without it."""
@@ -903,62 +1046,104 @@ def who_is_qualified(viewer, on: date, *, position_id: int | None = None, skill_
         position = get_position(position_id)
         result.position = position
         skill_ids = [r.skill_id for r in position.requirements]
-        rows = list(db.session.execute(_grant_columns().where(Grant.skill_id.in_(skill_ids), Grant.valid_from <= on))) \
-            if skill_ids else []
+        rows = (
+            list(db.session.execute(_grant_columns().where(Grant.skill_id.in_(skill_ids), Grant.valid_from <= on)))
+            if skill_ids
+            else []
+        )
         cells = _cells(rows, on, expiring_window())
         result.coverage = _coverage([position], cells)[position.id]
         assigned = {p.user_id for p in position.people}
         everyone = {r.user_id for r in rows} | assigned
         candidates = {}
         for user_id in everyone:
-            states = [cells[(user_id, r.skill_id)].qualifies(r.level) if (user_id, r.skill_id) in cells else None
-                      for r in position.requirements]
+            states = [
+                cells[(user_id, r.skill_id)].qualifies(r.level) if (user_id, r.skill_id) in cells else None
+                for r in position.requirements
+            ]
             if states and all(s is not None for s in states):
-                candidates[user_id] = (QualificationState.expiring if QualificationState.expiring in states
-                                       else QualificationState.valid)
-        result.names = {u.id: u for u in db.session.scalars(select(User).where(
-            User.id.in_(list(everyone))))} if everyone else {}
+                candidates[user_id] = (
+                    QualificationState.expiring if QualificationState.expiring in states else QualificationState.valid
+                )
+        result.names = (
+            {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(list(everyone))))} if everyone else {}
+        )
         result.candidates = sorted(
-            [(result.names[uid], state, uid in assigned) for uid, state in candidates.items()
-             if result.names[uid].active],
-            key=lambda c: (not c[2], c[1] is QualificationState.expiring, c[0].display_name.casefold()))
+            [
+                (result.names[uid], state, uid in assigned)
+                for uid, state in candidates.items()
+                if result.names[uid].active
+            ],
+            key=lambda c: (not c[2], c[1] is QualificationState.expiring, c[0].display_name.casefold()),
+        )
     elif skill_id is not None:
         skill = get_skill(skill_id)
         result.skill, result.level = skill, _int(level, "level", 1, skill.level_count)
         result.qualified = qualified_for_skill(viewer, skill, result.level, on)
         ok = {q.user.id for q in result.qualified}
-        needing = db.session.execute(select(PositionPerson.user_id, PositionRequirement.position_id).join(
-            PositionRequirement, PositionRequirement.position_id == PositionPerson.position_id).where(
-            PositionRequirement.skill_id == skill.id, PositionRequirement.level >= result.level)).all()
+        needing = db.session.execute(
+            select(PositionPerson.user_id, PositionRequirement.position_id)
+            .join(PositionRequirement, PositionRequirement.position_id == PositionPerson.position_id)
+            .where(PositionRequirement.skill_id == skill.id, PositionRequirement.level >= result.level)
+        ).all()
         positions = {p.id: p for p in result.positions}
-        users = {u.id: u for u in db.session.scalars(select(User).where(
-            User.id.in_([n.user_id for n in needing if n.user_id not in ok])))} if needing else {}
-        result.missing = sorted([(users[n.user_id], positions[n.position_id]) for n in needing if n.user_id in users],
-                                key=lambda m: (m[1].code, m[0].display_name.casefold()))
+        users = (
+            {
+                u.id: u
+                for u in db.session.scalars(
+                    select(User).where(User.id.in_([n.user_id for n in needing if n.user_id not in ok]))
+                )
+            }
+            if needing
+            else {}
+        )
+        result.missing = sorted(
+            [(users[n.user_id], positions[n.position_id]) for n in needing if n.user_id in users],
+            key=lambda m: (m[1].code, m[0].display_name.casefold()),
+        )
     return result
 
 
 # --- renewals ----------------------------------------------------------------------------
+
 
 def renewals(within_days: int = 90, today: date | None = None) -> list[Row]:
     """Unrevoked grants that lapse within ``within_days`` or lapsed in the last
     year and that no later grant of the same skill (same level or higher) renews."""
     today = today or org_today()
     window = expiring_window()
-    due = list(db.session.scalars(select(Grant).where(
-        Grant.replaced_by_id.is_(None), Grant.revoked_at.is_(None), Grant.valid_until.is_not(None),
-        Grant.valid_until <= today + timedelta(days=within_days), Grant.valid_until >= today - timedelta(days=365))
-        .options(selectinload(Grant.user), selectinload(Grant.skill), selectinload(Grant.certificate))
-        .order_by(Grant.valid_until, Grant.id)))
+    due = list(
+        db.session.scalars(
+            select(Grant)
+            .where(
+                Grant.replaced_by_id.is_(None),
+                Grant.revoked_at.is_(None),
+                Grant.valid_until.is_not(None),
+                Grant.valid_until <= today + timedelta(days=within_days),
+                Grant.valid_until >= today - timedelta(days=365),
+            )
+            .options(selectinload(Grant.user), selectinload(Grant.skill), selectinload(Grant.certificate))
+            .order_by(Grant.valid_until, Grant.id)
+        )
+    )
     if not due:
         return []
-    later = db.session.execute(_grant_columns().where(
-        Grant.user_id.in_({g.user_id for g in due}), Grant.skill_id.in_({g.skill_id for g in due}),
-        Grant.revoked_at.is_(None))).all()
+    later = db.session.execute(
+        _grant_columns().where(
+            Grant.user_id.in_({g.user_id for g in due}),
+            Grant.skill_id.in_({g.skill_id for g in due}),
+            Grant.revoked_at.is_(None),
+        )
+    ).all()
     out = []
     for g in due:
-        renewed = any(r.user_id == g.user_id and r.skill_id == g.skill_id and r.level >= g.level and
-                      (r.valid_until is None or r.valid_until > g.valid_until) for r in later)
+        renewed = any(
+            r.user_id == g.user_id
+            and r.skill_id == g.skill_id
+            and r.level >= g.level
+            and (r.valid_until is None or r.valid_until > g.valid_until)
+            for r in later
+        )
         if not renewed:
             out.append(Row(g, grant_state(g.valid_from, g.valid_until, g.revoked_at, today, window)))
     return out
@@ -976,8 +1161,13 @@ def send_renewal_reminders(actor=None, today: date | None = None) -> int:
     rows = [r for r in renewals(max(REMINDER_DAYS), today) if r.grant.valid_until >= today]
     if not rows:
         return 0
-    done = set(db.session.execute(select(QualificationReminder.grant_id, QualificationReminder.days_before).where(
-        QualificationReminder.grant_id.in_([r.grant.id for r in rows]))).all())
+    done = set(
+        db.session.execute(
+            select(QualificationReminder.grant_id, QualificationReminder.days_before).where(
+                QualificationReminder.grant_id.in_([r.grant.id for r in rows])
+            )
+        ).all()
+    )
     admins = list(db.session.scalars(select(User).where(User.role == Role.admin.value, User.active.is_(True))))
     sent = 0
     for row in rows:
@@ -990,17 +1180,32 @@ def send_renewal_reminders(actor=None, today: date | None = None) -> int:
         recipients = [g.user] + [a for a in admins if a.id != g.user_id]
         for reader in recipients:
             locale = reader.locale or "en"
-            context = dict(person=g.user, reader=reader, grant=g, days=left,
-                           skill=g.skill.display_name(locale), level=g.skill.level_code(g.level),
-                           date=g.valid_until.isoformat(), for_admin=reader.id != g.user_id,
-                           url=_person_url(g.user_id))
+            context = dict(
+                person=g.user,
+                reader=reader,
+                grant=g,
+                days=left,
+                skill=g.skill.display_name(locale),
+                level=g.skill.level_code(g.level),
+                date=g.valid_until.isoformat(),
+                for_admin=reader.id != g.user_id,
+                url=_person_url(g.user_id),
+            )
             subject = REMINDER_SUBJECT_ADMIN if reader.id != g.user_id else REMINDER_SUBJECT
-            mail.queue(mail.build(reader.email, subject, "qualification_expiring", locale=locale,
-                                  subject_args={"skill": context["skill"], "date": context["date"],
-                                                "person": g.user.display_name}, **context))
+            mail.queue(
+                mail.build(
+                    reader.email,
+                    subject,
+                    "qualification_expiring",
+                    locale=locale,
+                    subject_args={"skill": context["skill"], "date": context["date"], "person": g.user.display_name},
+                    **context,
+                )
+            )
         for d in stages:
-            db.session.add(QualificationReminder(grant_id=g.id, days_before=d,
-                                                 recipients=len(recipients) if d == nearest else 0))
+            db.session.add(
+                QualificationReminder(grant_id=g.id, days_before=d, recipients=len(recipients) if d == nearest else 0)
+            )
         sent += 1
     if sent:
         record(actor, "qualification.reminders", None, f"{sent} reminders")
@@ -1014,15 +1219,22 @@ def send_renewal_reminders(actor=None, today: date | None = None) -> int:
 
 def _person_url(user_id: int) -> str:
     from ..urls import external_url
+
     return external_url("qualifications.person", user_id=user_id)
 
 
 # --- certificates: grants follow them in the same transaction ---------------------------
 
+
 def _until(certificate: Certificate, skill: Skill) -> date | None:
-    ends = [d for d in (certificate.expires_on,
-                        certificate.completed_on + relativedelta(months=skill.validity_months)
-                        if skill.validity_months else None) if d is not None]
+    ends = [
+        d
+        for d in (
+            certificate.expires_on,
+            certificate.completed_on + relativedelta(months=skill.validity_months) if skill.validity_months else None,
+        )
+        if d is not None
+    ]
     return min(ends) if ends else None
 
 
@@ -1030,19 +1242,31 @@ def _until(certificate: Certificate, skill: Skill) -> date | None:
 def _on_certificate_issued(certificate: Certificate, **_kw) -> None:
     enrolment = certificate.enrolment or db.session.get(Enrolment, certificate.enrolment_id)
     for cs in course_skills(enrolment.run.course_id):
-        db.session.add(Grant(
-            user_id=enrolment.user_id, skill_id=cs.skill_id, level=cs.level, source=GrantSource.certificate.value,
-            certificate_id=certificate.id, evidence=f"Certificate {certificate.code}",
-            granted_by_id=certificate.issued_by_id, valid_from=certificate.completed_on,
-            valid_until=_until(certificate, cs.skill)))
+        db.session.add(
+            Grant(
+                user_id=enrolment.user_id,
+                skill_id=cs.skill_id,
+                level=cs.level,
+                source=GrantSource.certificate.value,
+                certificate_id=certificate.id,
+                evidence=f"Certificate {certificate.code}",
+                granted_by_id=certificate.issued_by_id,
+                valid_from=certificate.completed_on,
+                valid_until=_until(certificate, cs.skill),
+            )
+        )
 
 
 @signals.certificate_revoked.connect
 def _on_certificate_revoked(certificate: Certificate, **_kw) -> None:
-    for g in db.session.scalars(select(Grant).where(Grant.certificate_id == certificate.id,
-                                                    Grant.revoked_at.is_(None))):
-        g.revoke(certificate.revoked_by_id, f"certificate revoked: {certificate.revoked_reason or ''}".strip(),
-                 at=certificate.revoked_at)
+    for g in db.session.scalars(
+        select(Grant).where(Grant.certificate_id == certificate.id, Grant.revoked_at.is_(None))
+    ):
+        g.revoke(
+            certificate.revoked_by_id,
+            f"certificate revoked: {certificate.revoked_reason or ''}".strip(),
+            at=certificate.revoked_at,
+        )
 
 
 @signals.certificate_superseded.connect
@@ -1051,9 +1275,17 @@ def _on_certificate_superseded(old: Certificate, new: Certificate | None = None,
         return
     olds = list(db.session.scalars(select(Grant).where(Grant.certificate_id == old.id, Grant.revoked_at.is_(None))))
     for g in olds:
-        copy = Grant(user_id=g.user_id, skill_id=g.skill_id, level=g.level, source=GrantSource.certificate.value,
-                     certificate_id=new.id, evidence=f"Certificate {new.code} (reissue of {old.code})",
-                     granted_by_id=new.issued_by_id, valid_from=g.valid_from, valid_until=g.valid_until)
+        copy = Grant(
+            user_id=g.user_id,
+            skill_id=g.skill_id,
+            level=g.level,
+            source=GrantSource.certificate.value,
+            certificate_id=new.id,
+            evidence=f"Certificate {new.code} (reissue of {old.code})",
+            granted_by_id=new.issued_by_id,
+            valid_from=g.valid_from,
+            valid_until=g.valid_until,
+        )
         db.session.add(copy)
         db.session.flush()
         g.revoke(new.issued_by_id, f"superseded by certificate {new.code}")
@@ -1065,18 +1297,30 @@ def _credential_alignment(certificate: Certificate, **_kw) -> list[dict]:
     """The skills a certificate grants, as Open Badges 3.0 alignments, so a skill
     travels with the person to another employer."""
     from ..urls import external_url
+
     out = []
     for g in grants_of_certificate(certificate.id):
         skill = g.skill
-        out.append({"type": ["Alignment"], "targetType": "ceasn:Competency", "targetCode": skill.code,
-                    "targetName": skill.name + (f" / {skill.name_zh}" if skill.name_zh else ""),
-                    "targetDescription": f"Level {skill.level_code(g.level)} "
-                                         f"({skill.level_name(g.level)}) of {skill.level_count}",
-                    "targetUrl": external_url("qualifications.skill", code=skill.code)})
+        out.append(
+            {
+                "type": ["Alignment"],
+                "targetType": "ceasn:Competency",
+                "targetCode": skill.code,
+                "targetName": skill.name + (f" / {skill.name_zh}" if skill.name_zh else ""),
+                "targetDescription": f"Level {skill.level_code(g.level)} "
+                f"({skill.level_name(g.level)}) of {skill.level_count}",
+                "targetUrl": external_url("qualifications.skill", code=skill.code),
+            }
+        )
     return out
 
 
 def grants_of_certificate(certificate_id: int) -> list[Grant]:
-    return list(db.session.scalars(select(Grant).where(Grant.certificate_id == certificate_id)
-                                   .options(selectinload(Grant.skill)).order_by(Grant.skill_id)))
-
+    return list(
+        db.session.scalars(
+            select(Grant)
+            .where(Grant.certificate_id == certificate_id)
+            .options(selectinload(Grant.skill))
+            .order_by(Grant.skill_id)
+        )
+    )

@@ -1,6 +1,7 @@
 """The dashboard as an XLSX workbook (openpyxl): the same figures as the page
 (both read one reports.services.Dashboard), bilingual headers, dates as
 dates and rates as numbers formatted as percentages."""
+
 from __future__ import annotations
 
 import io
@@ -23,6 +24,7 @@ MONTH = "yyyy-mm"
 def _sheet(wb: Workbook, title: str, headers: list[str], rows, formats: dict[int, str] | None = None):
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
+
     ws = wb.create_sheet(bilingual(title).replace(" / ", " ")[:31])
     ws.append([bilingual(h) for h in headers])
     header_font, header_fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="0B3C6E")
@@ -43,20 +45,30 @@ def _sheet(wb: Workbook, title: str, headers: list[str], rows, formats: dict[int
 def workbook(d) -> bytes:
     """The XLSX bytes of a reports.services.Dashboard."""
     from openpyxl import Workbook
+
     wb = Workbook()
     wb.remove(wb.active)
     s, t, scope = d.summary, d.summary.totals, d.scope
     as_of = s.as_of.astimezone(org_tz()).replace(tzinfo=None, microsecond=0)
-    ws = _sheet(wb, _l("Summary"), [_l("Figure"), _l("Value")], [
-        (bilingual(_l("Period from")), scope.date_from), (bilingual(_l("Period to")), scope.date_to),
-        (bilingual(_l("Runs")), t.runs), (bilingual(_l("Capacity")), t.capacity),
-        (bilingual(_l("Confirmed")), t.confirmed),
-        (bilingual(_l("Attendance rate")), t.attendance_rate), (bilingual(_l("No-show rate")), t.no_show_rate),
-        (bilingual(_l("Fill rate")), t.fill_rate), (bilingual(_l("Completion rate")), t.completion_rate),
-        (bilingual(_l("Certificates issued")), s.certificates_issued),
-        (bilingual(_l("Certificates expiring within 90 days")), s.expiring),
-        (bilingual(_l("As of")), as_of),
-    ])
+    ws = _sheet(
+        wb,
+        _l("Summary"),
+        [_l("Figure"), _l("Value")],
+        [
+            (bilingual(_l("Period from")), scope.date_from),
+            (bilingual(_l("Period to")), scope.date_to),
+            (bilingual(_l("Runs")), t.runs),
+            (bilingual(_l("Capacity")), t.capacity),
+            (bilingual(_l("Confirmed")), t.confirmed),
+            (bilingual(_l("Attendance rate")), t.attendance_rate),
+            (bilingual(_l("No-show rate")), t.no_show_rate),
+            (bilingual(_l("Fill rate")), t.fill_rate),
+            (bilingual(_l("Completion rate")), t.completion_rate),
+            (bilingual(_l("Certificates issued")), s.certificates_issued),
+            (bilingual(_l("Certificates expiring within 90 days")), s.expiring),
+            (bilingual(_l("As of")), as_of),
+        ],
+    )
     ws.column_dimensions["A"].width = 48
     for row in (2, 3):
         ws.cell(row, 2).number_format = DATE
@@ -64,16 +76,50 @@ def workbook(d) -> bytes:
         ws.cell(row, 2).number_format = PCT
     ws.cell(13, 2).number_format = "yyyy-mm-dd hh:mm"
 
-    _sheet(wb, _l("Months"), [_l("Month"), _l("Enrolments"), _l("Certificates"), _l("Attendance rate")],
-           [(m.month, m.enrolments, m.certificates, m.attendance_rate) for m in d.months], {1: MONTH, 4: PCT})
-    _sheet(wb, _l("Courses"), [_l("Code"), _l("Course"), _l("Runs"), _l("Capacity"), _l("Confirmed"), _l("Fill rate"),
-                               _l("Attendance rate"),
-                           _l("No-show rate"), _l("Completion rate")],
-           [(c.code, c.title, ct.runs, ct.capacity, ct.confirmed, ct.fill_rate, ct.attendance_rate,
-             ct.no_show_rate, ct.completion_rate) for c, ct in d.courses], {6: PCT, 7: PCT, 8: PCT, 9: PCT})
+    _sheet(
+        wb,
+        _l("Months"),
+        [_l("Month"), _l("Enrolments"), _l("Certificates"), _l("Attendance rate")],
+        [(m.month, m.enrolments, m.certificates, m.attendance_rate) for m in d.months],
+        {1: MONTH, 4: PCT},
+    )
+    _sheet(
+        wb,
+        _l("Courses"),
+        [
+            _l("Code"),
+            _l("Course"),
+            _l("Runs"),
+            _l("Capacity"),
+            _l("Confirmed"),
+            _l("Fill rate"),
+            _l("Attendance rate"),
+            _l("No-show rate"),
+            _l("Completion rate"),
+        ],
+        [
+            (
+                c.code,
+                c.title,
+                ct.runs,
+                ct.capacity,
+                ct.confirmed,
+                ct.fill_rate,
+                ct.attendance_rate,
+                ct.no_show_rate,
+                ct.completion_rate,
+            )
+            for c, ct in d.courses
+        ],
+        {6: PCT, 7: PCT, 8: PCT, 9: PCT},
+    )
     buckets = [f"{i * 10}-{i * 10 + 9}%" if i < 9 else "90-100%" for i in range(10)]
-    _sheet(wb, _l("Attendance distribution"), [_l("Attended"), _l("Trainees")],
-           list(zip(buckets, d.distribution, strict=False)))
+    _sheet(
+        wb,
+        _l("Attendance distribution"),
+        [_l("Attended"), _l("Trainees")],
+        list(zip(buckets, d.distribution, strict=False)),
+    )
     _sheet(wb, _l("Certificates expiring"), [_l("Month"), _l("Certificates expiring")], d.expiring, {1: MONTH})
     feedback = d.feedback
     ratings = {s.key.id: s for s in (feedback.trainers if feedback else [])}
@@ -81,20 +127,51 @@ def workbook(d) -> bytes:
     for f in d.trainers:
         stat = ratings.get(f.trainer.id)
         shown = stat is not None and feedback.shown(stat)
-        trainer_rows.append((f.trainer.display_name, f.runs, f.hours, stat.answers if stat else 0,
-                             stat.satisfaction if shown else None))
-    _sheet(wb, _l("Trainers"), [_l("Trainer"), _l("Runs"), _l("Trainer hours"), _l("Answers"),
-                                _l("Satisfaction (0–10)")], trainer_rows,
-           {3: "0.0", 5: "0.0"})
+        trainer_rows.append(
+            (f.trainer.display_name, f.runs, f.hours, stat.answers if stat else 0, stat.satisfaction if shown else None)
+        )
+    _sheet(
+        wb,
+        _l("Trainers"),
+        [_l("Trainer"), _l("Runs"), _l("Trainer hours"), _l("Answers"), _l("Satisfaction (0–10)")],
+        trainer_rows,
+        {3: "0.0", 5: "0.0"},
+    )
     if feedback is not None:
-        _sheet(wb, _l("Feedback"), [_l("Course"), _l("Run starts"), _l("Invited"), _l("Answers"), _l("Response rate"),
-                                    _l("Satisfaction (0–10)")],
-               [(st.key.course.code, st.key.starts_on, st.invited, st.answers, st.response_rate,
-                 st.satisfaction if feedback.shown(st) else None) for st in feedback.runs],
-               {2: DATE, 5: PCT, 6: "0.0"})
-        _sheet(wb, _l("Comments"), [_l("Date"), _l("Course"), _l("Run starts"), _l("Question"), _l("Answer")],
-               [(c.submitted_on, c.run.course.code, c.run.starts_on, c.question.text_en, c.text)
-                for c in feedback.comments], {1: DATE, 3: DATE})
+        _sheet(
+            wb,
+            _l("Feedback"),
+            [
+                _l("Course"),
+                _l("Run starts"),
+                _l("Invited"),
+                _l("Answers"),
+                _l("Response rate"),
+                _l("Satisfaction (0–10)"),
+            ],
+            [
+                (
+                    st.key.course.code,
+                    st.key.starts_on,
+                    st.invited,
+                    st.answers,
+                    st.response_rate,
+                    st.satisfaction if feedback.shown(st) else None,
+                )
+                for st in feedback.runs
+            ],
+            {2: DATE, 5: PCT, 6: "0.0"},
+        )
+        _sheet(
+            wb,
+            _l("Comments"),
+            [_l("Date"), _l("Course"), _l("Run starts"), _l("Question"), _l("Answer")],
+            [
+                (c.submitted_on, c.run.course.code, c.run.starts_on, c.question.text_en, c.text)
+                for c in feedback.comments
+            ],
+            {1: DATE, 3: DATE},
+        )
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

@@ -11,6 +11,7 @@ Rules:
 - Results (per run, course and trainer) are shown to trainers only from
   ``metrics.MIN_ANSWERS`` answers; admins see everything.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -43,18 +44,28 @@ DEFAULT_QUESTIONS = [
     (QuestionKind.rating, "The content was relevant to my work.", "课程内容与我的工作相关。"),
     (QuestionKind.rating, "The trainer explained things clearly.", "培训师讲解清楚。"),
     (QuestionKind.rating, "The hands-on exercises and equipment were good.", "实操练习和设备良好。"),
-    (QuestionKind.rating, "The organisation (room, schedule, materials) was good.",
-     "组织安排（场地、日程、资料）良好。"),
-    (QuestionKind.recommend, "How likely are you to recommend this course to a colleague?",
-     "您向同事推荐本课程的可能性有多大？"),
+    (
+        QuestionKind.rating,
+        "The organisation (room, schedule, materials) was good.",
+        "组织安排（场地、日程、资料）良好。",
+    ),
+    (
+        QuestionKind.recommend,
+        "How likely are you to recommend this course to a colleague?",
+        "您向同事推荐本课程的可能性有多大？",
+    ),
     (QuestionKind.text, "What should we keep, and what should we change?", "哪些地方值得保留，哪些需要改进？"),
 ]
 
-KIND_LABELS = {QuestionKind.rating.value: _l("Rating 1–5"), QuestionKind.recommend.value: _l("Recommendation 0–10"),
-               QuestionKind.text.value: _l("Free text")}
+KIND_LABELS = {
+    QuestionKind.rating.value: _l("Rating 1–5"),
+    QuestionKind.recommend.value: _l("Recommendation 0–10"),
+    QuestionKind.text.value: _l("Free text"),
+}
 
 
 # --- the question set -------------------------------------------------------------
+
 
 def _ensure_defaults() -> None:
     """Adds the default questions to an empty question set (in the caller's transaction)."""
@@ -68,34 +79,52 @@ def question_set() -> list[FeedbackQuestion]:
     """Every question, general ones first, for the admin page (defaults added on first use)."""
     _ensure_defaults()
     db.session.commit()
-    return list(db.session.scalars(select(FeedbackQuestion).options(selectinload(FeedbackQuestion.course))
-                                   .order_by(FeedbackQuestion.course_id.is_not(None), FeedbackQuestion.course_id,
-                                             FeedbackQuestion.position, FeedbackQuestion.id)))
+    return list(
+        db.session.scalars(
+            select(FeedbackQuestion)
+            .options(selectinload(FeedbackQuestion.course))
+            .order_by(
+                FeedbackQuestion.course_id.is_not(None),
+                FeedbackQuestion.course_id,
+                FeedbackQuestion.position,
+                FeedbackQuestion.id,
+            )
+        )
+    )
 
 
 def questions_for(course_id: int) -> list[FeedbackQuestion]:
     """The active questions of a course's survey: general ones, then the course's own."""
-    return list(db.session.scalars(select(FeedbackQuestion).where(
-        FeedbackQuestion.active.is_(True),
-        (FeedbackQuestion.course_id.is_(None)) | (FeedbackQuestion.course_id == course_id))
-        .order_by(FeedbackQuestion.course_id.is_not(None), FeedbackQuestion.position, FeedbackQuestion.id)))
+    return list(
+        db.session.scalars(
+            select(FeedbackQuestion)
+            .where(
+                FeedbackQuestion.active.is_(True),
+                (FeedbackQuestion.course_id.is_(None)) | (FeedbackQuestion.course_id == course_id),
+            )
+            .order_by(FeedbackQuestion.course_id.is_not(None), FeedbackQuestion.position, FeedbackQuestion.id)
+        )
+    )
 
 
 def _question_fields(data: Mapping) -> tuple[str, str]:
     en = str(data.get("text_en") or "").strip()
     zh = str(data.get("text_zh") or "").strip()
     if not en or not zh:
-        raise ValidationFailed(_("Write the question in English and in Chinese."),
-                               fields={"text_en" if not en else "text_zh": "required"})
+        raise ValidationFailed(
+            _("Write the question in English and in Chinese."), fields={"text_en" if not en else "text_zh": "required"}
+        )
     if len(en) > QUESTION_MAX or len(zh) > QUESTION_MAX:
-        raise ValidationFailed(_("A question has at most %(n)s characters.", n=QUESTION_MAX),
-                               fields={"text_en": "too long"})
+        raise ValidationFailed(
+            _("A question has at most %(n)s characters.", n=QUESTION_MAX), fields={"text_en": "too long"}
+        )
     return en, zh
 
 
 def add_question(actor, data: Mapping) -> FeedbackQuestion:
     """Admins add a rating or free-text question, general or for one course."""
     from ..audit import record
+
     kind = str(data.get("kind") or "")
     if kind not in (QuestionKind.rating.value, QuestionKind.text.value):
         raise ValidationFailed(_("A new question is a rating or a free-text question."), fields={"kind": "unknown"})
@@ -118,6 +147,7 @@ def add_question(actor, data: Mapping) -> FeedbackQuestion:
 def update_question(actor, question_id: int, data: Mapping) -> FeedbackQuestion:
     """Admins change a question's wording or switch it off (answers already given are kept)."""
     from ..audit import record
+
     question = db.session.get(FeedbackQuestion, question_id)
     if question is None:
         raise NotFound(_("No such question."))
@@ -125,8 +155,11 @@ def update_question(actor, question_id: int, data: Mapping) -> FeedbackQuestion:
     active = str(data.get("active", "")).lower() in ("1", "y", "on", "true", "yes")
     if question.kind == QuestionKind.recommend.value and not active:
         raise Conflict(_("The recommendation question is always asked."), code="required_question")
-    changes = [f"{k}: {getattr(question, k)!r} -> {v!r}" for k, v in
-               (("text_en", en), ("text_zh", zh), ("active", active)) if getattr(question, k) != v]
+    changes = [
+        f"{k}: {getattr(question, k)!r} -> {v!r}"
+        for k, v in (("text_en", en), ("text_zh", zh), ("active", active))
+        if getattr(question, k) != v
+    ]
     question.text_en, question.text_zh, question.active = en, zh, active
     if changes:
         record(actor, "feedback.question_update", question, "; ".join(changes))
@@ -136,9 +169,14 @@ def update_question(actor, question_id: int, data: Mapping) -> FeedbackQuestion:
 
 # --- invitations -----------------------------------------------------------------------
 
+
 def _last_meeting_end():
-    return (select(Meeting.run_id.label("run_id"), func.max(Meeting.ends_at).label("ended"))
-            .where(metrics.meeting_counts()).group_by(Meeting.run_id).subquery())
+    return (
+        select(Meeting.run_id.label("run_id"), func.max(Meeting.ends_at).label("ended"))
+        .where(metrics.meeting_counts())
+        .group_by(Meeting.run_id)
+        .subquery()
+    )
 
 
 def send_due_surveys(now: datetime | None = None) -> int:
@@ -147,15 +185,24 @@ def send_due_surveys(now: datetime | None = None) -> int:
     invited. Safe to run as often as you like, also twice at once."""
     from .. import mail
     from ..urls import external_url, require_public_base_url
+
     now = now or utcnow()
     last = _last_meeting_end()
-    due = list(db.session.execute(
-        select(Enrolment, last.c.ended).join(Run, Run.id == Enrolment.run_id)
-        .join(last, last.c.run_id == Enrolment.run_id)
-        .where(Run.status != RunStatus.cancelled.value, Enrolment.status == EnrolmentStatus.confirmed.value,
-               last.c.ended <= now, last.c.ended > now - timedelta(days=OPEN_DAYS),
-               ~select(FeedbackInvitation.id).where(FeedbackInvitation.enrolment_id == Enrolment.id).exists())
-        .options(selectinload(Enrolment.user), selectinload(Enrolment.run).selectinload(Run.course))))
+    due = list(
+        db.session.execute(
+            select(Enrolment, last.c.ended)
+            .join(Run, Run.id == Enrolment.run_id)
+            .join(last, last.c.run_id == Enrolment.run_id)
+            .where(
+                Run.status != RunStatus.cancelled.value,
+                Enrolment.status == EnrolmentStatus.confirmed.value,
+                last.c.ended <= now,
+                last.c.ended > now - timedelta(days=OPEN_DAYS),
+                ~select(FeedbackInvitation.id).where(FeedbackInvitation.enrolment_id == Enrolment.id).exists(),
+            )
+            .options(selectinload(Enrolment.user), selectinload(Enrolment.run).selectinload(Run.course))
+        )
+    )
     if not due:
         return 0
     require_public_base_url()  # links are needed: refuse before any change when there is no base for them
@@ -163,16 +210,30 @@ def send_due_surveys(now: datetime | None = None) -> int:
     invited: dict[int, int] = {}
     for enrolment, ended in due:
         invited[enrolment.run_id] = invited.get(enrolment.run_id, 0) + 1
-        invitation = FeedbackInvitation(enrolment_id=enrolment.id, run_id=enrolment.run_id,
-                                        token=secrets.token_urlsafe(24), sent_at=now,
-                                        closes_at=ended + timedelta(days=OPEN_DAYS))
+        invitation = FeedbackInvitation(
+            enrolment_id=enrolment.id,
+            run_id=enrolment.run_id,
+            token=secrets.token_urlsafe(24),
+            sent_at=now,
+            closes_at=ended + timedelta(days=OPEN_DAYS),
+        )
         db.session.add(invitation)
         link = external_url("reports.survey", survey_token=invitation.token)
         title = localized(enrolment.run.course, "title", enrolment.user.locale or "en")  # in the reader's language
-        mail.queue(mail.build(enrolment.user.email, _l("How was %(course)s? Two minutes of feedback"),
-                              "feedback_invitation", locale=enrolment.user.locale, user=enrolment.user,
-                              run=enrolment.run, course=title, link=link,
-                              closes_at=invitation.closes_at, subject_args={"course": title}))
+        mail.queue(
+            mail.build(
+                enrolment.user.email,
+                _l("How was %(course)s? Two minutes of feedback"),
+                "feedback_invitation",
+                locale=enrolment.user.locale,
+                user=enrolment.user,
+                run=enrolment.run,
+                course=title,
+                link=link,
+                closes_at=invitation.closes_at,
+                subject_args={"course": title},
+            )
+        )
     _bump([{"run_id": run_id, "question_id": 0, "invited": n} for run_id, n in invited.items()])
     try:
         db.session.commit()
@@ -188,12 +249,19 @@ def open_surveys(user, now: datetime | None = None) -> list[FeedbackInvitation]:
     if user is None or not getattr(user, "is_authenticated", False):
         return []
     now = now or utcnow()
-    return list(db.session.scalars(
-        select(FeedbackInvitation).join(Enrolment, Enrolment.id == FeedbackInvitation.enrolment_id)
-        .where(Enrolment.user_id == user.id, FeedbackInvitation.answered_at.is_(None),
-               FeedbackInvitation.closes_at > now)
-        .options(selectinload(FeedbackInvitation.run).selectinload(Run.course))
-        .order_by(FeedbackInvitation.closes_at)))
+    return list(
+        db.session.scalars(
+            select(FeedbackInvitation)
+            .join(Enrolment, Enrolment.id == FeedbackInvitation.enrolment_id)
+            .where(
+                Enrolment.user_id == user.id,
+                FeedbackInvitation.answered_at.is_(None),
+                FeedbackInvitation.closes_at > now,
+            )
+            .options(selectinload(FeedbackInvitation.run).selectinload(Run.course))
+            .order_by(FeedbackInvitation.closes_at)
+        )
+    )
 
 
 @dataclass
@@ -214,8 +282,11 @@ class Survey:
 def get_survey(user, survey_token: str, now: datetime | None = None) -> Survey:
     """The survey behind an invitation, for the invited trainee only (a 404
     for anyone else, so a forwarded link is no use)."""
-    invitation = db.session.scalar(select(FeedbackInvitation).where(FeedbackInvitation.token == survey_token[:64])
-                                   .options(selectinload(FeedbackInvitation.run).selectinload(Run.course)))
+    invitation = db.session.scalar(
+        select(FeedbackInvitation)
+        .where(FeedbackInvitation.token == survey_token[:64])
+        .options(selectinload(FeedbackInvitation.run).selectinload(Run.course))
+    )
     if invitation is None:
         raise NotFound(_("No such survey."))
     enrolment = db.session.get(Enrolment, invitation.enrolment_id)
@@ -229,8 +300,9 @@ def _rating(raw, low: int, high: int, name: str) -> int | None:
         return None
     text = str(raw).strip()
     if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
-        raise ValidationFailed(_("Choose a value from %(low)s to %(high)s.", low=low, high=high),
-                               fields={name: "out of range"})
+        raise ValidationFailed(
+            _("Choose a value from %(low)s to %(high)s.", low=low, high=high), fields={name: "out of range"}
+        )
     return int(text)
 
 
@@ -266,17 +338,31 @@ def submit(user, survey_token: str, form: Mapping, *, locale: str = "en", now: d
         raise ValidationFailed(_("Answer at least one question."), fields={})
     # The marker first, conditionally: of two answers at once, one finds it already set.
     day = datetime.combine(now.date(), time(0), UTC)
-    used = db.session.execute(update(FeedbackInvitation).where(
-        FeedbackInvitation.id == survey.invitation.id, FeedbackInvitation.answered_at.is_(None))
-        .values(answered_at=day)).rowcount
+    used = db.session.execute(
+        update(FeedbackInvitation)
+        .where(FeedbackInvitation.id == survey.invitation.id, FeedbackInvitation.answered_at.is_(None))
+        .values(answered_at=day)
+    ).rowcount
     if used != 1:
         db.session.rollback()
         raise Conflict(_("You have already answered this survey. Thank you!"), code="already_answered")
     db.session.add(response)
-    _bump([{"run_id": response.run_id, "question_id": 0, "answers": 1, "total": response.recommend or 0,
-            "counted": int(response.recommend is not None)}]
-          + [{"run_id": response.run_id, "question_id": a.question_id, "answers": 1, "total": a.rating}
-             for a in response.answers if a.rating is not None])
+    _bump(
+        [
+            {
+                "run_id": response.run_id,
+                "question_id": 0,
+                "answers": 1,
+                "total": response.recommend or 0,
+                "counted": int(response.recommend is not None),
+            }
+        ]
+        + [
+            {"run_id": response.run_id, "question_id": a.question_id, "answers": 1, "total": a.rating}
+            for a in response.answers
+            if a.rating is not None
+        ]
+    )
     db.session.commit()
 
 
@@ -301,9 +387,12 @@ def _bump(rows: list[dict]) -> None:
             into[name] += int(row.get(name, 0))
     for (run_id, question_id), counts in sorted(merged.items()):
         statement = insert(table).values(run_id=run_id, question_id=question_id, **counts)
-        db.session.execute(statement.on_conflict_do_update(
-            index_elements=["run_id", "question_id"],
-            set_={name: getattr(table.c, name) + getattr(statement.excluded, name) for name in STAT_COUNTS}))
+        db.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["run_id", "question_id"],
+                set_={name: getattr(table.c, name) + getattr(statement.excluded, name) for name in STAT_COUNTS},
+            )
+        )
 
 
 REBUILD_SQL = (
@@ -327,6 +416,7 @@ REBUILD_SQL = (
 def rebuild_stats() -> int:
     """Recompute every FeedbackStat row from the invitations and answers (one unit of work)."""
     from sqlalchemy import text
+
     for sql in REBUILD_SQL:
         db.session.execute(text(sql))
     db.session.commit()
@@ -335,9 +425,11 @@ def rebuild_stats() -> int:
 
 # --- results ------------------------------------------------------------------------------
 
+
 @dataclass
 class Stat:
     """Feedback of one run, course or trainer, or of the whole scope."""
+
     label: str = ""
     invited: int = 0
     answers: int = 0
@@ -388,6 +480,7 @@ class Overview:
 class RunRef:
     """What the results show of a run: loaded as plain columns, since a
     report over years holds thousands of runs."""
+
     id: int
     course: Course
     starts_on: object
@@ -398,16 +491,26 @@ def _run_refs(ids, wanted: set[int]) -> dict[int, RunRef]:
     """The runs ``wanted`` among the runs ``ids`` (a subquery), with their course and trainers, in three queries."""
     from ..accounts.models import User
     from ..catalogue.models import run_trainers
+
     if not wanted:
         return {}
-    rows = [r for r in db.session.execute(select(Run.id, Run.course_id, Run.starts_on).where(Run.id.in_(ids)))
-            if r[0] in wanted]
+    rows = [
+        r
+        for r in db.session.execute(select(Run.id, Run.course_id, Run.starts_on).where(Run.id.in_(ids)))
+        if r[0] in wanted
+    ]
     courses = {c.id: c for c in db.session.scalars(select(Course).where(Course.id.in_({r[1] for r in rows})))}
     refs = {run_id: RunRef(run_id, courses[course_id], starts_on) for run_id, course_id, starts_on in rows}
-    pairs = [(r, u) for r, u in db.session.execute(select(run_trainers.c.run_id, run_trainers.c.user_id).where(
-        run_trainers.c.run_id.in_(ids))) if r in refs]
-    users = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_({u for _r, u in pairs})))} \
-        if pairs else {}
+    pairs = [
+        (r, u)
+        for r, u in db.session.execute(
+            select(run_trainers.c.run_id, run_trainers.c.user_id).where(run_trainers.c.run_id.in_(ids))
+        )
+        if r in refs
+    ]
+    users = (
+        {u.id: u for u in db.session.scalars(select(User).where(User.id.in_({u for _r, u in pairs})))} if pairs else {}
+    )
     for run_id, user_id in sorted(pairs):
         refs[run_id].trainers.append(users[user_id])
     return refs
@@ -422,8 +525,10 @@ def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
     ids = metrics.run_ids(scope)
     invited, answered = {}, {}
     for run_id, n_invited, n, total, counted in db.session.execute(
-            select(FeedbackStat.run_id, FeedbackStat.invited, FeedbackStat.answers, FeedbackStat.total,
-                   FeedbackStat.counted).where(FeedbackStat.run_id.in_(ids), FeedbackStat.question_id == 0)):
+        select(
+            FeedbackStat.run_id, FeedbackStat.invited, FeedbackStat.answers, FeedbackStat.total, FeedbackStat.counted
+        ).where(FeedbackStat.run_id.in_(ids), FeedbackStat.question_id == 0)
+    ):
         if n_invited:
             invited[run_id] = n_invited
         if n:
@@ -433,8 +538,11 @@ def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
     total, by_run, by_course, by_trainer = Stat(), {}, {}, {}
     for run_id, run in runs.items():
         n, s, rn = answered.get(run_id, (0, 0.0, 0))
-        groups = [total, by_run.setdefault(run_id, Stat(f"{run.course.code} {run.starts_on}", key=run)),
-                  by_course.setdefault(run.course.id, Stat(f"{run.course.code} {run.course.title}", key=run.course))]
+        groups = [
+            total,
+            by_run.setdefault(run_id, Stat(f"{run.course.code} {run.starts_on}", key=run)),
+            by_course.setdefault(run.course.id, Stat(f"{run.course.code} {run.course.title}", key=run.course)),
+        ]
         for trainer in run.trainers:
             if scope.trainer_id is None or trainer.id == scope.trainer_id:
                 groups.append(by_trainer.setdefault(trainer.id, Stat(trainer.display_name, key=trainer)))
@@ -445,28 +553,46 @@ def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
             stat.recommend_n += rn
     questions = []
     if runs:
-        per_question = (select(FeedbackStat.question_id.label("question_id"),
-                               func.sum(FeedbackStat.answers).label("n"), func.sum(FeedbackStat.total).label("total"))
-                        .where(FeedbackStat.run_id.in_(ids), FeedbackStat.question_id != 0)
-                        .group_by(FeedbackStat.question_id).subquery())
+        per_question = (
+            select(
+                FeedbackStat.question_id.label("question_id"),
+                func.sum(FeedbackStat.answers).label("n"),
+                func.sum(FeedbackStat.total).label("total"),
+            )
+            .where(FeedbackStat.run_id.in_(ids), FeedbackStat.question_id != 0)
+            .group_by(FeedbackStat.question_id)
+            .subquery()
+        )
         for question, count, rating_sum in db.session.execute(
-                select(FeedbackQuestion, per_question.c.n, per_question.c.total)
-                .join(per_question, per_question.c.question_id == FeedbackQuestion.id)
-                .where(FeedbackQuestion.kind == QuestionKind.rating.value, per_question.c.n > 0)
-                .order_by(FeedbackQuestion.course_id.is_not(None), FeedbackQuestion.position)):
+            select(FeedbackQuestion, per_question.c.n, per_question.c.total)
+            .join(per_question, per_question.c.question_id == FeedbackQuestion.id)
+            .where(FeedbackQuestion.kind == QuestionKind.rating.value, per_question.c.n > 0)
+            .order_by(FeedbackQuestion.course_id.is_not(None), FeedbackQuestion.position)
+        ):
             questions.append(QuestionStat(question, int(count), float(rating_sum) / int(count)))
     comments = []
     if runs and can(viewer, "view_feedback", total):
         for answer, run_id, day in db.session.execute(
-                select(FeedbackAnswer, FeedbackResponse.run_id, FeedbackResponse.submitted_on)
-                .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
-                .join(FeedbackQuestion, FeedbackQuestion.id == FeedbackAnswer.question_id)
-                .where(FeedbackResponse.run_id.in_(ids), FeedbackQuestion.kind == QuestionKind.text.value,
-                       FeedbackAnswer.text != "")
-                .options(selectinload(FeedbackAnswer.question))
-                .order_by(FeedbackResponse.submitted_on.desc(), FeedbackAnswer.id.desc()).limit(comments_limit)):
+            select(FeedbackAnswer, FeedbackResponse.run_id, FeedbackResponse.submitted_on)
+            .join(FeedbackResponse, FeedbackResponse.id == FeedbackAnswer.response_id)
+            .join(FeedbackQuestion, FeedbackQuestion.id == FeedbackAnswer.question_id)
+            .where(
+                FeedbackResponse.run_id.in_(ids),
+                FeedbackQuestion.kind == QuestionKind.text.value,
+                FeedbackAnswer.text != "",
+            )
+            .options(selectinload(FeedbackAnswer.question))
+            .order_by(FeedbackResponse.submitted_on.desc(), FeedbackAnswer.id.desc())
+            .limit(comments_limit)
+        ):
             comments.append(Comment(runs[run_id], answer.question, answer.text, day))
     order = lambda stats: sorted(stats, key=lambda s: s.label.casefold())  # noqa: E731 - a sort key
-    return Overview(total, order(by_run.values()), order(by_course.values()), order(by_trainer.values()),
-                    questions, comments, viewer)
-
+    return Overview(
+        total,
+        order(by_run.values()),
+        order(by_course.values()),
+        order(by_trainer.values()),
+        questions,
+        comments,
+        viewer,
+    )

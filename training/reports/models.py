@@ -1,4 +1,5 @@
 """Reports' own records: feedback surveys and scheduled report deliveries."""
+
 from __future__ import annotations
 
 import enum
@@ -14,9 +15,9 @@ from ..types import UTCDateTime, utcnow
 
 
 class QuestionKind(enum.StrEnum):
-    rating = "rating"        # 1 (poor) to 5 (excellent)
+    rating = "rating"  # 1 (poor) to 5 (excellent)
     recommend = "recommend"  # 0 to 10: would you recommend this course?
-    text = "text"            # free text
+    text = "text"  # free text
 
 
 class FeedbackQuestion(Model):
@@ -67,8 +68,9 @@ class FeedbackResponse(Model):
     """One anonymous answer to a run's survey (no person, no invitation id)."""
 
     __tablename__ = "feedback_responses"
-    __table_args__ = (CheckConstraint("recommend IS NULL OR (recommend >= 0 AND recommend <= 10)",
-                                      name="recommend_range"),)
+    __table_args__ = (
+        CheckConstraint("recommend IS NULL OR (recommend >= 0 AND recommend <= 10)", name="recommend_range"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -130,8 +132,10 @@ class ReportDelivery(Model):
     each delivery happen exactly once, however often the job runs."""
 
     __tablename__ = "report_deliveries"
-    __table_args__ = (UniqueConstraint("subscription_id", "period_key", name="uq_report_deliveries_period"),
-                      Index("ix_report_deliveries_created", "created_at"))
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "period_key", name="uq_report_deliveries_period"),
+        Index("ix_report_deliveries_created", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subscription_id: Mapped[int] = mapped_column(ForeignKey("report_subscriptions.id", ondelete="CASCADE"))

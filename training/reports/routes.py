@@ -1,5 +1,6 @@
 """Report pages: the dashboard and its XLSX, the feedback survey, the
 question set and the scheduled-report subscriptions (admins)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -37,6 +38,7 @@ def _org_time(value) -> str:
     """A moment in the organisation's time zone, in the page's language."""
     from ..mail import local_time
     from ..types import org_tz
+
     return local_time(value, org_tz())
 
 
@@ -58,8 +60,9 @@ def dashboard():
 def export():
     d = services.dashboard(current_user, request.args)
     name = f"training-report-{d.scope.date_from}-{d.scope.date_to}.xlsx"
-    response = Response(exports.workbook(d),
-                        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    response = Response(
+        exports.workbook(d), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -84,13 +87,19 @@ def survey(survey_token):
             flash(_("Thank you for your feedback."), "success")
             return redirect(url_for("enrolment.my_training"))
     s = feedback.get_survey(current_user, survey_token)
-    return render_template("reports/survey.html", s=s, errors=errors, form=request.form,
-                           min_answers=metrics.MIN_ANSWERS), 422 if errors else 200
+    return render_template(
+        "reports/survey.html", s=s, errors=errors, form=request.form, min_answers=metrics.MIN_ANSWERS
+    ), 422 if errors else 200
 
 
 def _questions_page(error: str | None = None, status: int = 200):
-    return render_template("reports/questions.html", questions=feedback.question_set(),
-                           courses=services.course_choices(), kinds=feedback.KIND_LABELS, error=error), status
+    return render_template(
+        "reports/questions.html",
+        questions=feedback.question_set(),
+        courses=services.course_choices(),
+        kinds=feedback.KIND_LABELS,
+        error=error,
+    ), status
 
 
 @bp.route("/reports/questions", methods=["GET", "POST"])
@@ -120,9 +129,13 @@ def question_edit(question_id):
 
 
 def _subscriptions_page(error: str | None = None, status: int = 200):
-    return render_template("reports/subscriptions.html", subscriptions=scheduled.subscriptions(),
-                           courses=services.course_choices(), labels=scheduled.FREQUENCY_LABELS,
-                           error=error), status
+    return render_template(
+        "reports/subscriptions.html",
+        subscriptions=scheduled.subscriptions(),
+        courses=services.course_choices(),
+        labels=scheduled.FREQUENCY_LABELS,
+        error=error,
+    ), status
 
 
 @bp.route("/reports/subscriptions", methods=["GET", "POST"])
@@ -132,8 +145,12 @@ def subscriptions():
     if request.method == "POST":
         course = request.form.get("course_id", "")
         try:
-            scheduled.subscribe(current_user, request.form.get("email", ""), request.form.get("frequency", ""),
-                                int(course) if course.isdigit() and len(course) < 10 else None)
+            scheduled.subscribe(
+                current_user,
+                request.form.get("email", ""),
+                request.form.get("frequency", ""),
+                int(course) if course.isdigit() and len(course) < 10 else None,
+            )
         except DomainError as exc:
             return _subscriptions_page(exc.message, exc.status)
         flash(_("Subscribed."), "success")
@@ -156,10 +173,12 @@ def unsubscribe(subscription_id):
 
 # --- scheduled tasks ---------------------------------------------------------------------------
 
+
 @bp.cli.command("send-surveys")
 def send_surveys_command():
     """Invite trainees of runs that just ended to the feedback survey (hourly; idempotent)."""
     import click
+
     click.echo(f"Invited {feedback.send_due_surveys()} trainees.")
 
 
@@ -167,5 +186,6 @@ def send_surveys_command():
 def send_scheduled_command():
     """Deliver due weekly and monthly reports (daily; each delivery once)."""
     import click
+
     result = scheduled.send_scheduled()
     click.echo(f"Sent {result['sent']} reports, skipped {result['skipped']} empty ones.")

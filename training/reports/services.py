@@ -3,6 +3,7 @@ the exports and the API, all from ``metrics`` (the glossary).
 
 Read-only: nothing here writes, except ``subscriptions`` (scheduled reports).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -51,6 +52,7 @@ def _id(args: Mapping[str, Any], name: str) -> int | None:
 
 class BadRequest(ValidationFailed):
     """A period that is no period (not a date, an impossible date, from after to, too long): 400."""
+
     code = "bad_request"
     status = 400
 
@@ -95,19 +97,32 @@ def scope_for(viewer: User, args: Mapping[str, Any]) -> Scope:
     if ids["trainer_id"] is not None:
         trainer = db.session.get(User, ids["trainer_id"])
         if trainer is None:
-            raise ValidationFailed(_("%(field)s names nothing that exists.", field="trainer_id"),
-                                   fields={"trainer_id": "unknown"})
+            raise ValidationFailed(
+                _("%(field)s names nothing that exists.", field="trainer_id"), fields={"trainer_id": "unknown"}
+            )
     for name, value in limits.items():
         if ids[name] is not None and ids[name] != value:
             raise Forbidden(_("You may only see reports of your own runs or your own company."))
         ids[name] = value
-    if ids["run_id"] is not None and "company_id" in limits and not db.session.scalar(
-            select(func.count()).select_from(Enrolment).where(
-                Enrolment.run_id == ids["run_id"], Enrolment.company_id == limits["company_id"])):
+    if (
+        ids["run_id"] is not None
+        and "company_id" in limits
+        and not db.session.scalar(
+            select(func.count())
+            .select_from(Enrolment)
+            .where(Enrolment.run_id == ids["run_id"], Enrolment.company_id == limits["company_id"])
+        )
+    ):
         raise Forbidden(_("You may only see reports of your own runs or your own company."))
-    if ids["run_id"] is not None and "trainer_id" in limits and not db.session.scalar(
-            select(func.count()).select_from(run_trainers).where(
-                run_trainers.c.run_id == ids["run_id"], run_trainers.c.user_id == limits["trainer_id"])):
+    if (
+        ids["run_id"] is not None
+        and "trainer_id" in limits
+        and not db.session.scalar(
+            select(func.count())
+            .select_from(run_trainers)
+            .where(run_trainers.c.run_id == ids["run_id"], run_trainers.c.user_id == limits["trainer_id"])
+        )
+    ):
         raise Forbidden(_("You may only see reports of your own runs or your own company."))
     return Scope(date_from=date_from, date_to=date_to, city=city, **ids)
 
@@ -130,6 +145,7 @@ def monthly(viewer: User, args: Mapping[str, Any]) -> tuple[Scope, list[metrics.
 
 
 # --- the dashboard ---------------------------------------------------------------------------
+
 
 @dataclass
 class FilterOptions:
@@ -165,17 +181,35 @@ class Dashboard:
 def _options(limits: dict[str, int]) -> FilterOptions:
     runs = select(Run.id).where(Run.status != RunStatus.cancelled.value)
     if "trainer_id" in limits:
-        runs = runs.where(Run.id.in_(
-            select(run_trainers.c.run_id).where(run_trainers.c.user_id == limits["trainer_id"])))
+        runs = runs.where(
+            Run.id.in_(select(run_trainers.c.run_id).where(run_trainers.c.user_id == limits["trainer_id"]))
+        )
     if "company_id" in limits:
         runs = runs.where(Run.id.in_(select(Enrolment.run_id).where(Enrolment.company_id == limits["company_id"])))
-    courses = list(db.session.scalars(select(Course).where(
-        Course.id.in_(select(Run.course_id).where(Run.id.in_(runs)))).order_by(Course.code)))
-    categories = list(db.session.scalars(select(Category).where(
-        Category.id.in_({c.category_id for c in courses if c.category_id})).order_by(Category.name))) if courses else []
+    courses = list(
+        db.session.scalars(
+            select(Course).where(Course.id.in_(select(Run.course_id).where(Run.id.in_(runs)))).order_by(Course.code)
+        )
+    )
+    categories = (
+        list(
+            db.session.scalars(
+                select(Category)
+                .where(Category.id.in_({c.category_id for c in courses if c.category_id}))
+                .order_by(Category.name)
+            )
+        )
+        if courses
+        else []
+    )
     cities = sorted({c for c in db.session.scalars(select(Run.city).where(Run.id.in_(runs)).distinct()) if c})
-    trainers = list(db.session.scalars(select(User).where(User.id.in_(
-        select(run_trainers.c.user_id).where(run_trainers.c.run_id.in_(runs)))).order_by(User.display_name)))
+    trainers = list(
+        db.session.scalars(
+            select(User)
+            .where(User.id.in_(select(run_trainers.c.user_id).where(run_trainers.c.run_id.in_(runs))))
+            .order_by(User.display_name)
+        )
+    )
     stmt = select(Company).order_by(Company.name)
     if "company_id" in limits:
         stmt = stmt.where(Company.id == limits["company_id"])
@@ -188,14 +222,20 @@ def dashboard(viewer: User, args: Mapping[str, Any]) -> Dashboard:
     now = utcnow()
     source = summaries.facts(scope, now)
     return Dashboard(
-        scope=scope, summary=metrics.summary(scope, now, source), months=metrics.monthly(scope, source=source),
+        scope=scope,
+        summary=metrics.summary(scope, now, source),
+        months=metrics.monthly(scope, source=source),
         courses=metrics.by_course(scope, source=source),
         distribution=metrics.attendance_distribution(scope, source=source),
-        expiring=metrics.expiring_by_month(scope, now), trainers=metrics.trainer_hours(scope, source=source),
-        options=_options(report_limits(viewer) or {}), feedback=_feedback(viewer, scope),
-        limits=report_limits(viewer) or {})
+        expiring=metrics.expiring_by_month(scope, now),
+        trainers=metrics.trainer_hours(scope, source=source),
+        options=_options(report_limits(viewer) or {}),
+        feedback=_feedback(viewer, scope),
+        limits=report_limits(viewer) or {},
+    )
 
 
 def _feedback(viewer: User, scope: Scope) -> Overview:
     from . import feedback
+
     return feedback.overview(viewer, scope)

@@ -5,6 +5,7 @@ JPEGs of fixed sizes, and store them under UPLOAD_DIR with server-chosen names.
 Nothing from the upload reaches the disk as sent: not its name, not its
 bytes. A file that is refused leaves no trace and the old photo stays.
 """
+
 from __future__ import annotations
 
 import io
@@ -63,10 +64,17 @@ def render_sizes(data: bytes) -> dict[str, bytes]:
             with Image.open(io.BytesIO(data), formats=FORMATS) as probe:
                 width, height = probe.size  # from the header: nothing decoded yet
                 if width * height > MAX_PIXELS:
-                    raise _refuse(_("The image is too large (%(w)s × %(h)s pixels). Please use a photo under 40 megapixels.",
-                                    w=width, h=height))
+                    raise _refuse(
+                        _(
+                            "The image is too large (%(w)s × %(h)s pixels). Please use a photo under 40 megapixels.",
+                            w=width,
+                            h=height,
+                        )
+                    )
                 if min(width, height) < MIN_SIDE:
-                    raise _refuse(_("The image is too small; use a photo of at least %(n)s × %(n)s pixels.", n=MIN_SIDE))
+                    raise _refuse(
+                        _("The image is too small; use a photo of at least %(n)s × %(n)s pixels.", n=MIN_SIDE)
+                    )
                 probe.verify()
             with Image.open(io.BytesIO(data), formats=FORMATS) as image:
                 image.load()

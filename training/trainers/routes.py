@@ -1,4 +1,5 @@
 """Trainer pages: the public directory and profiles, profile editing and photos."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
@@ -30,10 +31,14 @@ def directory():
 @bp.get("/trainers/<int:user_id>")
 def profile(user_id):
     detail = services.trainer_detail(user_id, current_user)
-    return render_template("trainers/profile.html", d=detail, user=detail.user, profile=detail.profile,
-                           meta_description=(plain_text(localized(detail.profile, "bio"), 200)
-                                             or detail.user.display_name),
-                           can_edit=can(current_user, "edit_trainer_profile", detail.user))
+    return render_template(
+        "trainers/profile.html",
+        d=detail,
+        user=detail.user,
+        profile=detail.profile,
+        meta_description=(plain_text(localized(detail.profile, "bio"), 200) or detail.user.display_name),
+        can_edit=can(current_user, "edit_trainer_profile", detail.user),
+    )
 
 
 @bp.route("/trainers/<int:user_id>/edit", methods=["GET", "POST"])
@@ -43,24 +48,44 @@ def edit_profile(user_id):
     if not can(current_user, "edit_trainer_profile", user):
         abort(403)
     profile = user.trainer_profile
-    form = ProfileForm(data={"name": user.display_name, "organisation": profile.organisation,
-                             "expertise": profile.expertise, "public": profile.public}
-                       if request.method == "GET" else None)
+    form = ProfileForm(
+        data={
+            "name": user.display_name,
+            "organisation": profile.organisation,
+            "expertise": profile.expertise,
+            "public": profile.public,
+        }
+        if request.method == "GET"
+        else None
+    )
     if request.method == "GET":
         content_forms.fill(form, profile, PROFILE_TEXTS)
     if form.validate_on_submit():
         try:
-            services.update_profile(current_user, user.id, {
-                "name": form.name.data, "organisation": form.organisation.data,
-                "expertise": form.expertise.data, "public": form.public.data,
-                **content_forms.data(form, PROFILE_TEXTS)})
+            services.update_profile(
+                current_user,
+                user.id,
+                {
+                    "name": form.name.data,
+                    "organisation": form.organisation.data,
+                    "expertise": form.expertise.data,
+                    "public": form.public.data,
+                    **content_forms.data(form, PROFILE_TEXTS),
+                },
+            )
         except DomainError as exc:
             show_form_error(form, exc, {"display_name": "name", **content_forms.aliases(form, PROFILE_TEXTS)})
         else:
             flash(_("Profile saved."), "success")
             return redirect(url_for("trainers.edit_profile", user_id=user.id))
-    return render_template("trainers/edit.html", form=form, photo_form=PhotoForm(), remove_form=RemovePhotoForm(),
-                           user=user, profile=profile), 422 if form.errors else 200
+    return render_template(
+        "trainers/edit.html",
+        form=form,
+        photo_form=PhotoForm(),
+        remove_form=RemovePhotoForm(),
+        user=user,
+        profile=profile,
+    ), 422 if form.errors else 200
 
 
 @bp.post("/trainers/<int:user_id>/photo")
@@ -79,11 +104,25 @@ def upload_photo(user_id):
             flash(_("Photo updated."), "success")
             return redirect(url_for("trainers.edit_profile", user_id=user.id))
     profile = user.trainer_profile
-    form = ProfileForm(formdata=None, data={
-        "name": user.display_name, "title": profile.title, "organisation": profile.organisation,
-        "expertise": profile.expertise, "bio": profile.bio, "public": profile.public})
-    return render_template("trainers/edit.html", form=form, photo_form=photo_form, remove_form=RemovePhotoForm(),
-                           user=user, profile=profile), 422
+    form = ProfileForm(
+        formdata=None,
+        data={
+            "name": user.display_name,
+            "title": profile.title,
+            "organisation": profile.organisation,
+            "expertise": profile.expertise,
+            "bio": profile.bio,
+            "public": profile.public,
+        },
+    )
+    return render_template(
+        "trainers/edit.html",
+        form=form,
+        photo_form=photo_form,
+        remove_form=RemovePhotoForm(),
+        user=user,
+        profile=profile,
+    ), 422
 
 
 @bp.post("/trainers/<int:user_id>/photo/remove")

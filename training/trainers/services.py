@@ -3,6 +3,7 @@
 Trainers edit their own profile, admins any (permissions: edit_trainer_profile).
 Every list is built in a fixed number of queries.
 """
+
 from __future__ import annotations
 
 import re
@@ -12,20 +13,20 @@ from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
+from .. import content_i18n
 from ..accounts.models import Role, TrainerProfile, User
 from ..accounts.services import clean_name
 from ..audit import record
 from ..catalogue.models import Course, Run, RunStatus, run_trainers
 from ..catalogue.search import _like_escape
 from ..catalogue.services import PUBLIC_RUN_STATUSES, confirmed_counts, seats_by_run
-from .. import content_i18n
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..paging import Page
 from ..permissions import can
+from ..transactions import unit_of_work
 from ..types import org_today, utcnow
 from . import photos
-from ..transactions import unit_of_work
 
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 60
@@ -38,13 +39,19 @@ class TrainerCard:
 
 
 def _public_trainers():
-    return (select(User).join(TrainerProfile, TrainerProfile.user_id == User.id)
-            .where(User.role == Role.trainer.value, User.active.is_(True), TrainerProfile.public.is_(True)))
+    return (
+        select(User)
+        .join(TrainerProfile, TrainerProfile.user_id == User.id)
+        .where(User.role == Role.trainer.value, User.active.is_(True), TrainerProfile.public.is_(True))
+    )
 
 
 def _upcoming_run_conditions() -> list:
-    return [Run.status.in_(PUBLIC_RUN_STATUSES), Run.ends_on >= org_today(),
-            Run.course_id.in_(select(Course.id).where(Course.published.is_(True), Course.archived.is_(False)))]
+    return [
+        Run.status.in_(PUBLIC_RUN_STATUSES),
+        Run.ends_on >= org_today(),
+        Run.course_id.in_(select(Course.id).where(Course.published.is_(True), Course.archived.is_(False))),
+    ]
 
 
 def list_trainers(q: str = "", page: int = 1, per_page: int = 24) -> Page:
@@ -53,20 +60,40 @@ def list_trainers(q: str = "", page: int = 1, per_page: int = 24) -> Page:
     stmt = _public_trainers()
     for term in (q or "").split()[:5]:
         like = f"%{_like_escape(term.lower()[:60])}%"
-        stmt = stmt.where(or_(*(func.lower(column).like(like, escape="\\") for column in (
-            User.display_name, TrainerProfile.title, TrainerProfile.title_translation, TrainerProfile.organisation,
-            TrainerProfile.expertise))))
+        stmt = stmt.where(
+            or_(
+                *(
+                    func.lower(column).like(like, escape="\\")
+                    for column in (
+                        User.display_name,
+                        TrainerProfile.title,
+                        TrainerProfile.title_translation,
+                        TrainerProfile.organisation,
+                        TrainerProfile.expertise,
+                    )
+                )
+            )
+        )
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    users = list(db.session.scalars(stmt.order_by(User.display_name, User.id).limit(per_page)
-                                    .offset((page - 1) * per_page).options(selectinload(User.trainer_profile))))
+    users = list(
+        db.session.scalars(
+            stmt.order_by(User.display_name, User.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+            .options(selectinload(User.trainer_profile))
+        )
+    )
     counts = {}
     if users:
-        counts = dict(db.session.execute(
-            select(run_trainers.c.user_id, func.count()).join(Run, Run.id == run_trainers.c.run_id)
-            .where(run_trainers.c.user_id.in_([u.id for u in users]), *_upcoming_run_conditions())
-            .group_by(run_trainers.c.user_id)).all())
-    return Page(items=[TrainerCard(u, counts.get(u.id, 0)) for u in users], page=page, per_page=per_page,
-                total=total)
+        counts = dict(
+            db.session.execute(
+                select(run_trainers.c.user_id, func.count())
+                .join(Run, Run.id == run_trainers.c.run_id)
+                .where(run_trainers.c.user_id.in_([u.id for u in users]), *_upcoming_run_conditions())
+                .group_by(run_trainers.c.user_id)
+            ).all()
+        )
+    return Page(items=[TrainerCard(u, counts.get(u.id, 0)) for u in users], page=page, per_page=per_page, total=total)
 
 
 def get_trainer(user_id: int, viewer=None) -> User:
@@ -105,18 +132,37 @@ def trainer_detail(user_id: int, viewer=None) -> TrainerDetail:
     courses they have taught (published ones), in five queries."""
     user = get_trainer(user_id, viewer)
     taught = select(run_trainers.c.run_id).where(run_trainers.c.user_id == user.id)
-    upcoming = list(db.session.scalars(
-        select(Run).where(Run.id.in_(taught), *_upcoming_run_conditions()).order_by(Run.starts_on, Run.id)
-        .limit(20).options(selectinload(Run.course).selectinload(Course.category))))
+    upcoming = list(
+        db.session.scalars(
+            select(Run)
+            .where(Run.id.in_(taught), *_upcoming_run_conditions())
+            .order_by(Run.starts_on, Run.id)
+            .limit(20)
+            .options(selectinload(Run.course).selectinload(Course.category))
+        )
+    )
     counts = confirmed_counts(r.id for r in upcoming)
     rows = db.session.execute(
-        select(Course, func.count(Run.id), func.max(Run.ends_on)).join(Run, Run.course_id == Course.id)
-        .where(Run.id.in_(taught), Run.ends_on < org_today(), Run.status != RunStatus.cancelled.value,
-               Course.published.is_(True), Course.archived.is_(False))
-        .group_by(Course.id).order_by(func.max(Run.ends_on).desc()).limit(50)).all()
-    return TrainerDetail(user=user, profile=user.trainer_profile, upcoming=upcoming,
-                         seats=seats_by_run(upcoming, counts),
-                         courses_taught=[TakenCourse(c, n, last) for c, n, last in rows])
+        select(Course, func.count(Run.id), func.max(Run.ends_on))
+        .join(Run, Run.course_id == Course.id)
+        .where(
+            Run.id.in_(taught),
+            Run.ends_on < org_today(),
+            Run.status != RunStatus.cancelled.value,
+            Course.published.is_(True),
+            Course.archived.is_(False),
+        )
+        .group_by(Course.id)
+        .order_by(func.max(Run.ends_on).desc())
+        .limit(50)
+    ).all()
+    return TrainerDetail(
+        user=user,
+        profile=user.trainer_profile,
+        upcoming=upcoming,
+        seats=seats_by_run(upcoming, counts),
+        courses_taught=[TakenCourse(c, n, last) for c, n, last in rows],
+    )
 
 
 def _editable(actor, user_id: int) -> User:
@@ -139,16 +185,19 @@ def normalise_tags(value: str) -> str:
         if not tag:
             continue
         if len(tag) > MAX_TAG_LENGTH:
-            raise ValidationFailed(_("A tag is longer than %(n)s characters: %(tag)s", n=MAX_TAG_LENGTH, tag=tag[:20] + "…"),
-                                   fields={"expertise": "tag too long"})
+            raise ValidationFailed(
+                _("A tag is longer than %(n)s characters: %(tag)s", n=MAX_TAG_LENGTH, tag=tag[:20] + "…"),
+                fields={"expertise": "tag too long"},
+            )
         if tag.lower() not in {t.lower() for t in tags}:
             tags.append(tag)
     if len(tags) > MAX_TAGS:
         raise ValidationFailed(_("Use at most %(n)s expertise tags.", n=MAX_TAGS), fields={"expertise": "too many"})
     joined = ", ".join(tags)
     if len(joined) > 500:
-        raise ValidationFailed(_("The expertise tags are too long together (500 characters at most)."),
-                               fields={"expertise": "too long"})
+        raise ValidationFailed(
+            _("The expertise tags are too long together (500 characters at most)."), fields={"expertise": "too long"}
+        )
     return joined
 
 
@@ -156,8 +205,9 @@ def _text(value, field_name: str, limit: int) -> str:
     value = value if isinstance(value, str) else ""
     value = value.replace("\r\n", "\n").strip()
     if len(value) > limit:
-        raise ValidationFailed(_("%(field)s is longer than %(n)s characters.", field=field_name, n=limit),
-                               fields={field_name: "too long"})
+        raise ValidationFailed(
+            _("%(field)s is longer than %(n)s characters.", field=field_name, n=limit), fields={field_name: "too long"}
+        )
     return value
 
 

@@ -276,3 +276,16 @@ def test_admin_list_pages_use_a_fixed_number_of_queries(plant, factory, client):
         db.session.add(PositionPerson(position_id=position.id, user_id=factory.trainee().id))
     db.session.commit()
     assert (queries("/qualifications/admin/skills"), queries("/qualifications/admin/positions")) == few
+
+
+def test_a_multipart_part_without_a_name_is_ignored_not_a_500(plant, client):
+    """A malformed multipart body (a part with no name) reaches the form as a None key; the position form's
+    rows must still be read (found by the fuzz test)."""
+    login(client, plant.admin)
+    body = (
+        b"--B\r\nContent-Disposition: form-data\r\n\r\nstray\r\n"
+        b'--B\r\nContent-Disposition: form-data; name="code"\r\n\r\nL3-PP\r\n--B--\r\n'
+    )
+    for url in (f"/qualifications/admin/positions/{plant.position.id}", "/qualifications/admin/positions/new"):
+        response = client.post(url, data=body, content_type="multipart/form-data; boundary=B")
+        assert response.status_code < 500, (url, response.status_code)

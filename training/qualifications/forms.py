@@ -24,6 +24,19 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from .models import GrantSource
 
 
+def _named_parts():
+    """What was posted, without parts that carry no name: a malformed multipart part arrives with the
+    name None, which a FieldList cannot index (a 500 instead of a refusal). None when nothing was posted."""
+    from flask import request
+    from werkzeug.datastructures import CombinedMultiDict, MultiDict
+
+    if request.method not in {"POST", "PUT", "PATCH", "DELETE"}:
+        return None
+    form = MultiDict([(k, v) for k, v in request.form.items(multi=True) if isinstance(k, str)])
+    files = MultiDict([(k, v) for k, v in request.files.items(multi=True) if isinstance(k, str)])
+    return CombinedMultiDict([files, form]) if files else form
+
+
 class GrantForm(FlaskForm):
     skill_id = SelectField(_l("Skill"), coerce=str)
     level = IntegerField(_l("Level"), validators=[Optional()])
@@ -145,7 +158,7 @@ class PositionForm(FlaskForm):
 
     @classmethod
     def for_position(cls, skills, locale: str, position=None, emails: list[str] | None = None) -> PositionForm:
-        form = cls()
+        form = cls(formdata=_named_parts())
         if not form.is_submitted():  # what was sent, else the position's values (never a mix of both)
             if position is not None:
                 for name in ("code", "name", "name_zh", "site", "department"):

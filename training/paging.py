@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
-class Page:
-    items: list[Any] = field(default_factory=list)
+class Page(Generic[T]):
+    items: list[T] = field(default_factory=list)
     page: int = 1
     per_page: int = 50
     total: int = 0

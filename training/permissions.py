@@ -7,14 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 from flask import current_app
 
 from .types import utcnow
 
 if TYPE_CHECKING:
+    from flask_login import AnonymousUserMixin
+
+    from .accounts.models import User
     from .catalogue.models import Run
+
+# Who is asking: a signed-in User, Flask-Login's anonymous user (``current_user`` of a visitor) or None (no
+# request: the CLI, a job). Flask-Login has no types, so its part of the union is Any to the checker; the
+# None part still makes a caller check before reading ``.id``.
+Viewer: TypeAlias = "User | AnonymousUserMixin | None"
 
 
 def _is(user: Any, role: str) -> bool:

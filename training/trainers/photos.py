@@ -15,6 +15,7 @@ import secrets
 import tempfile
 import warnings
 from pathlib import Path
+from typing import IO
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -44,7 +45,7 @@ def folder() -> Path:
     return path
 
 
-def read_upload(stream) -> bytes:
+def read_upload(stream: IO[bytes]) -> bytes:
     """At most MAX_BYTES from the upload, or a refusal."""
     data = stream.read(MAX_BYTES + 1)
     if not data:
@@ -76,9 +77,9 @@ def render_sizes(data: bytes) -> dict[str, bytes]:
                         _("The image is too small; use a photo of at least %(n)s × %(n)s pixels.", n=MIN_SIDE)
                     )
                 probe.verify()
-            with Image.open(io.BytesIO(data), formats=FORMATS) as image:
-                image.load()
-                image = ImageOps.exif_transpose(image)
+            with Image.open(io.BytesIO(data), formats=FORMATS) as opened:
+                opened.load()
+                image = ImageOps.exif_transpose(opened)
                 if image.mode in ("RGBA", "LA", "P", "PA"):
                     image = image.convert("RGBA")
                     background = Image.new("RGB", image.size, (255, 255, 255))

@@ -47,7 +47,7 @@ def edit_profile(user_id):
     user = services.get_trainer(user_id, current_user)
     if not can(current_user, "edit_trainer_profile", user):
         abort(403)
-    profile = user.trainer_profile
+    profile = services.profile_of(user)
     form = ProfileForm(
         data={
             "name": user.display_name,
@@ -103,7 +103,7 @@ def upload_photo(user_id):
         else:
             flash(_("Photo updated."), "success")
             return redirect(url_for("trainers.edit_profile", user_id=user.id))
-    profile = user.trainer_profile
+    profile = services.profile_of(user)
     form = ProfileForm(
         formdata=None,
         data={

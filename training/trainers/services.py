@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
+from typing import IO, Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from .. import content_i18n
@@ -23,7 +25,7 @@ from ..catalogue.services import PUBLIC_RUN_STATUSES, confirmed_counts, seats_by
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..paging import Page
-from ..permissions import can
+from ..permissions import Viewer, can
 from ..transactions import unit_of_work
 from ..types import org_today, utcnow
 from . import photos
@@ -38,7 +40,7 @@ class TrainerCard:
     upcoming: int = 0  # upcoming public runs they teach
 
 
-def _public_trainers():
+def _public_trainers() -> Select[User]:
     return (
         select(User)
         .join(TrainerProfile, TrainerProfile.user_id == User.id)
@@ -46,7 +48,7 @@ def _public_trainers():
     )
 
 
-def _upcoming_run_conditions() -> list:
+def _upcoming_run_conditions() -> list[ColumnElement[bool]]:
     return [
         Run.status.in_(PUBLIC_RUN_STATUSES),
         Run.ends_on >= org_today(),
@@ -54,7 +56,7 @@ def _upcoming_run_conditions() -> list:
     ]
 
 
-def list_trainers(q: str = "", page: int = 1, per_page: int = 24) -> Page:
+def list_trainers(q: str = "", page: int = 1, per_page: int = 24) -> Page[TrainerCard]:
     """Public trainers, matching ``q`` in name, title, organisation or expertise;
     those teaching soonest first is less useful than a stable order, so by name."""
     stmt = _public_trainers()
@@ -83,7 +85,7 @@ def list_trainers(q: str = "", page: int = 1, per_page: int = 24) -> Page:
             .options(selectinload(User.trainer_profile))
         )
     )
-    counts = {}
+    counts: dict[int, int] = {}
     if users:
         counts = dict(
             db.session.execute(
@@ -96,10 +98,12 @@ def list_trainers(q: str = "", page: int = 1, per_page: int = 24) -> Page:
     return Page(items=[TrainerCard(u, counts.get(u.id, 0)) for u in users], page=page, per_page=per_page, total=total)
 
 
-def get_trainer(user_id: int, viewer=None) -> User:
+def get_trainer(user_id: int, viewer: Viewer = None) -> User:
     """A trainer whose profile the viewer may see: public ones for everyone,
     hidden ones for themselves and admins."""
-    user = db.session.scalar(select(User).where(User.id == user_id).options(selectinload(User.trainer_profile)))
+    user: User | None = db.session.scalar(
+        select(User).where(User.id == user_id).options(selectinload(User.trainer_profile))
+    )
     if user is None or user.role != Role.trainer.value:
         raise NotFound(_("No such trainer."))
     visible = user.active and user.trainer_profile is not None and user.trainer_profile.public
@@ -111,23 +115,29 @@ def get_trainer(user_id: int, viewer=None) -> User:
     return user
 
 
+def profile_of(user: User) -> TrainerProfile:
+    """The profile of a trainer that get_trainer or _editable handed out (they create a missing one)."""
+    assert user.trainer_profile is not None
+    return user.trainer_profile
+
+
 @dataclass
 class TakenCourse:
     course: Course
     runs: int
-    last: object  # date of the last run
+    last: date | None  # date of the last run
 
 
 @dataclass
 class TrainerDetail:
     user: User
     profile: TrainerProfile
-    upcoming: list  # runs, course and category loaded
-    seats: dict  # run id -> seats left
+    upcoming: list[Run]  # runs, course and category loaded
+    seats: dict[int, int]  # run id -> seats left
     courses_taught: list[TakenCourse] = field(default_factory=list)
 
 
-def trainer_detail(user_id: int, viewer=None) -> TrainerDetail:
+def trainer_detail(user_id: int, viewer: Viewer = None) -> TrainerDetail:
     """The profile page: who they are, the runs they teach next and the
     courses they have taught (published ones), in five queries."""
     user = get_trainer(user_id, viewer)
@@ -158,14 +168,14 @@ def trainer_detail(user_id: int, viewer=None) -> TrainerDetail:
     ).all()
     return TrainerDetail(
         user=user,
-        profile=user.trainer_profile,
+        profile=profile_of(user),
         upcoming=upcoming,
         seats=seats_by_run(upcoming, counts),
         courses_taught=[TakenCourse(c, n, last) for c, n, last in rows],
     )
 
 
-def _editable(actor, user_id: int) -> User:
+def _editable(actor: User, user_id: int) -> tuple[User, TrainerProfile]:
     user = db.session.get(User, user_id)
     if user is None or user.role != Role.trainer.value:
         raise NotFound(_("No such trainer."))
@@ -173,7 +183,7 @@ def _editable(actor, user_id: int) -> User:
         raise Forbidden(_("You can only edit your own trainer profile."))
     if user.trainer_profile is None:
         user.trainer_profile = TrainerProfile(bio="", expertise="")
-    return user
+    return user, user.trainer_profile
 
 
 def normalise_tags(value: str) -> str:
@@ -201,35 +211,34 @@ def normalise_tags(value: str) -> str:
     return joined
 
 
-def _text(value, field_name: str, limit: int) -> str:
-    value = value if isinstance(value, str) else ""
-    value = value.replace("\r\n", "\n").strip()
-    if len(value) > limit:
+def _text(value: object, field_name: str, limit: int) -> str:
+    text = value if isinstance(value, str) else ""
+    text = text.replace("\r\n", "\n").strip()
+    if len(text) > limit:
         raise ValidationFailed(
             _("%(field)s is longer than %(n)s characters.", field=field_name, n=limit), fields={field_name: "too long"}
         )
-    return value
+    return text
 
 
 @unit_of_work
-def update_profile(actor, user_id: int, data: dict) -> TrainerProfile:
+def update_profile(actor: User, user_id: int, data: dict[str, Any]) -> TrainerProfile:
     """Save the profile fields given in ``data`` (name, title, organisation,
     expertise, bio, public). Nothing is saved when one of them is invalid."""
-    user = _editable(actor, user_id)
-    profile = user.trainer_profile
-    changes = {}
-    if "name" in data:
-        changes["display_name"] = clean_name(data.get("name") or "")
+    user, profile = _editable(actor, user_id)
+    changes: dict[str, object] = {}
+    name = clean_name(data.get("name") or "") if "name" in data else None
     if "organisation" in data:
         changes["organisation"] = _text(data.get("organisation"), "organisation", 200) or None
     if "expertise" in data:
-        changes["expertise"] = normalise_tags(data.get("expertise") if isinstance(data.get("expertise"), str) else "")
+        expertise = data.get("expertise")
+        changes["expertise"] = normalise_tags(expertise if isinstance(expertise, str) else "")
     # Job title and bio: in both languages (title / title_i18n, bio / bio_i18n, original_language).
     content_i18n.apply_texts(profile, data, {"title": 200, "bio": 20000})
     if "public" in data:
         changes["public"] = bool(data.get("public"))
-    if "display_name" in changes:
-        user.display_name = changes.pop("display_name")
+    if name is not None:
+        user.display_name = name
     for key, value in changes.items():
         setattr(profile, key, value)
     profile.updated_at = utcnow()
@@ -239,13 +248,12 @@ def update_profile(actor, user_id: int, data: dict) -> TrainerProfile:
 
 
 @unit_of_work
-def set_photo(actor, user_id: int, stream) -> TrainerProfile:
+def set_photo(actor: User, user_id: int, stream: IO[bytes]) -> TrainerProfile:
     """Replace the trainer's photo. The upload is read (5 MB at most), checked
     and re-encoded before anything changes; the old files go after the commit."""
-    user = _editable(actor, user_id)
+    user, profile = _editable(actor, user_id)
     sizes = photos.render_sizes(photos.read_upload(stream))
     stem = photos.store(sizes)
-    profile = user.trainer_profile
     old = profile.photo
     profile.photo = stem
     profile.updated_at = utcnow()
@@ -261,9 +269,8 @@ def set_photo(actor, user_id: int, stream) -> TrainerProfile:
 
 
 @unit_of_work
-def remove_photo(actor, user_id: int) -> TrainerProfile:
-    user = _editable(actor, user_id)
-    profile = user.trainer_profile
+def remove_photo(actor: User, user_id: int) -> TrainerProfile:
+    user, profile = _editable(actor, user_id)
     old = profile.photo
     profile.photo = None
     record(actor, "trainer.photo_remove", user, "")

@@ -36,6 +36,7 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -43,6 +44,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..accounts.models import User
 from ..catalogue.models import Meeting, Run, RunStatus
 from ..enrolment.models import Enrolment
 from ..errors import DomainError, NotFound
@@ -65,7 +67,7 @@ class CheckinRefused(DomainError):
     status = 409
 
 
-def _closed(message: str, **extra) -> CheckinRefused:
+def _closed(message: str, **extra: Any) -> CheckinRefused:
     return CheckinRefused(message, code="checkin_closed", **extra)
 
 
@@ -119,6 +121,7 @@ def ensure_secret(meeting: Meeting) -> str:
 
 
 def code_at(meeting: Meeting, step: int, length: int = LONG_LENGTH) -> str:
+    assert meeting.checkin_secret is not None  # callers pass meetings with a secret (ensure_secret, _matching_step)
     digest = hmac.new(
         bytes.fromhex(meeting.checkin_secret), f"checkin:{meeting.id}:{step}".encode(), hashlib.sha256
     ).digest()
@@ -130,7 +133,7 @@ def code_at(meeting: Meeting, step: int, length: int = LONG_LENGTH) -> str:
     return "".join(chars)[:length]
 
 
-def normalise(text) -> str | None:
+def normalise(text: object) -> str | None:
     """Upper case, without spaces or dashes, with look-alike letters mapped; None if not a code."""
     if not isinstance(text, str):
         return None
@@ -166,7 +169,7 @@ class CurrentCode:
     url: str
 
 
-def current_code(actor, meeting_id: int, now: datetime | None = None) -> CurrentCode:
+def current_code(actor: User, meeting_id: int, now: datetime | None = None) -> CurrentCode:
     """The code to show now (the run's trainers and admins), or ``checkin_closed``."""
     from ..errors import Forbidden
     from ..permissions import can
@@ -229,9 +232,10 @@ def _find(code: str, now: datetime, meeting_id: int | None) -> tuple[Meeting, in
     step = step_at(now)
     if meeting_id is not None:
         meeting = db.session.get(Meeting, meeting_id)
-        matched = _matching_step(meeting, code, step) if meeting is not None else None
-        if matched is not None:
-            return meeting, matched
+        if meeting is not None:
+            matched = _matching_step(meeting, code, step)
+            if matched is not None:
+                return meeting, matched
         for other in _live_meetings(now):
             if other.id != meeting_id and _matching_step(other, code, step) is not None:
                 raise CheckinRefused(
@@ -249,7 +253,9 @@ def _find(code: str, now: datetime, meeting_id: int | None) -> tuple[Meeting, in
     )
 
 
-def verify_code(code_text, *, meeting_id: int | None = None, now: datetime | None = None) -> tuple[Meeting, int]:
+def verify_code(
+    code_text: object, *, meeting_id: int | None = None, now: datetime | None = None
+) -> tuple[Meeting, int]:
     """The meeting a code belongs to and its time step, or a refusal in words."""
     now = now or utcnow()
     code = normalise(code_text)
@@ -308,7 +314,9 @@ class Ticket:
     nonce: str
 
 
-def read_ticket(ticket: str, user=None, *, device_hash: str | None = None, now: datetime | None = None) -> Ticket:
+def read_ticket(
+    ticket: str, user: User | None = None, *, device_hash: str | None = None, now: datetime | None = None
+) -> Ticket:
     """A ticket made by ``scan``: alive for its code's lifetime, in the browser that scanned it."""
     now = now or utcnow()
     try:
@@ -343,7 +351,7 @@ def read_ticket(ticket: str, user=None, *, device_hash: str | None = None, now: 
     return Ticket(meeting, data["s"], data.get("u"), data.get("d"), data["n"])
 
 
-def device_hash(cookie_value) -> str | None:
+def device_hash(cookie_value: object) -> str | None:
     """The stored form of a device cookie (never the cookie itself)."""
     if not isinstance(cookie_value, str) or not 16 <= len(cookie_value) <= 128:
         return None
@@ -368,12 +376,12 @@ def _check_network(meeting: Meeting, ip: str | None) -> None:
         )
 
 
-def _fail(exc: Exception):
+def _fail(exc: Exception) -> NoReturn:
     db.session.rollback()
     raise exc
 
 
-def _claim_device(meeting: Meeting, user, dhash: str | None) -> None:
+def _claim_device(meeting: Meeting, user: User, dhash: str | None) -> None:
     """One account per browser and meeting; another account's attempt is refused and kept as a flag."""
     if dhash is None:
         return
@@ -402,7 +410,7 @@ def _claim_device(meeting: Meeting, user, dhash: str | None) -> None:
 
 
 def check_in(
-    user,
+    user: User,
     *,
     code: str | None = None,
     ticket: str | None = None,
@@ -450,7 +458,7 @@ def check_in(
 
 
 def _record(
-    user, meeting_id: int, enrolment_id: int, nonce: str | None, dhash: str | None, now: datetime
+    user: User, meeting_id: int, enrolment_id: int, nonce: str | None, dhash: str | None, now: datetime
 ) -> CheckinResult:
     meeting = services.lock_meeting(meeting_id)  # check-ins, marks and finalising of a meeting queue here
     try:
@@ -489,5 +497,6 @@ def _record(
         AttendanceSource.checkin.value,
         None,
     )
+    assert row is not None  # unmarked or absent becomes present or late: the record was written
     db.session.commit()
     return CheckinResult(meeting, row, False)

@@ -63,6 +63,8 @@ class MoveMeetingForm(FlaskForm):
 
     def moments(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
         """The new times, read in the run's time zone."""
+        # DataRequired: a validated form has all three.
+        assert self.day.data is not None and self.starts.data is not None and self.ends.data is not None
         return (
             datetime.combine(self.day.data, self.starts.data, tz),
             datetime.combine(self.day.data, self.ends.data, tz),

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import Any, NoReturn, cast
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from .. import mail
+from ..accounts.models import User
 from ..audit import record
 from ..catalogue.models import Meeting, RunStatus
 from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
@@ -31,12 +33,12 @@ REASON_MAX = 500
 MORNING_HOUR = 7  # reminders go out from 07:00 in the run's time zone, about meetings of earlier days
 
 
-def _fail(exc: DomainError):
+def _fail(exc: DomainError) -> NoReturn:
     db.session.rollback()
     raise exc
 
 
-def reason_text(reason, field_name: str = "reason") -> str:
+def reason_text(reason: object, field_name: str = "reason") -> str:
     """A required reason in words: text, 3 to 500 characters."""
     if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= REASON_MAX:
         raise ValidationFailed(
@@ -45,7 +47,7 @@ def reason_text(reason, field_name: str = "reason") -> str:
     return reason.strip()
 
 
-def finalise(actor, meeting_id: int, *, now: datetime | None = None) -> Meeting:
+def finalise(actor: User, meeting_id: int, *, now: datetime | None = None) -> Meeting:
     """Sign the register off. From the meeting's start; finalising a finalised
     register again changes nothing (a double tap)."""
     now = now or utcnow()
@@ -68,16 +70,16 @@ def finalise(actor, meeting_id: int, *, now: datetime | None = None) -> Meeting:
     return services.get_meeting(meeting_id)
 
 
-def reopen(actor, meeting_id: int, reason) -> Meeting:
+def reopen(actor: User, meeting_id: int, reason: object) -> Meeting:
     """An admin reopens a finalised register, saying why; the trainer finalises it again."""
     meeting = services.get_meeting(meeting_id)
     if not can(actor, "reopen_register", meeting):
         raise Forbidden(_("Only an admin can reopen a register."))
-    reason = reason_text(reason)
+    text = reason_text(reason)
     meeting = services.lock_meeting(meeting_id)
     if meeting.finalised_at is None:
         _fail(Conflict(_("This register is open already."), code="register_open"))
-    detail = f"finalised {meeting.finalised_at.isoformat()} by user {meeting.finalised_by_id}; reason: {reason}"
+    detail = f"finalised {meeting.finalised_at.isoformat()} by user {meeting.finalised_by_id}; reason: {text}"
     meeting.finalised_at, meeting.finalised_by_id = None, None
     record(actor, "register.reopen", meeting, detail)
     db.session.commit()
@@ -93,8 +95,8 @@ OPEN_REGISTERS_SUBJECT = _l("Registers to finalise: %(n)s")
 
 @dataclass
 class _Due:
-    trainer: object
-    meetings: list
+    trainer: User
+    meetings: list[Meeting]
 
 
 def remind_open_registers(now: datetime | None = None) -> dict[int, int]:
@@ -117,10 +119,13 @@ def remind_open_registers(now: datetime | None = None) -> dict[int, int]:
     db.session.rollback()
     due: dict[int, _Due] = {}
     for meeting in candidates:
-        claimed = db.session.execute(
-            update(Meeting)
-            .where(Meeting.id == meeting.id, Meeting.register_reminded_at.is_(None), Meeting.finalised_at.is_(None))
-            .values(register_reminded_at=now)
+        claimed = cast(  # an UPDATE hands back a CursorResult, which has the row count
+            CursorResult[Any],
+            db.session.execute(
+                update(Meeting)
+                .where(Meeting.id == meeting.id, Meeting.register_reminded_at.is_(None), Meeting.finalised_at.is_(None))
+                .values(register_reminded_at=now)
+            ),
         ).rowcount
         if not claimed:
             continue

@@ -339,7 +339,7 @@ def _screen_json(meeting) -> dict:
         "closes_at": screen.closes_at.isoformat(),
         "typed_url": external_url("attendance.checkin_form"),
     }
-    if screen.state == "open":
+    if screen.state == "open" and screen.code is not None:  # an open screen always has its code
         url = external_url("attendance.scan", meeting_id=meeting.id, c=screen.long_code)
         data.update(code=checkin.display(screen.code), url=url, qr=checkin.qr_data_uri(url))
     return data
@@ -379,7 +379,7 @@ def _checkin_limit_key():
 def device_cookie() -> str:
     """This browser's check-in device id (a random cookie, set on first use)."""
     value = request.cookies.get(checkin.DEVICE_COOKIE)
-    if checkin.device_hash(value) is None:
+    if value is None or checkin.device_hash(value) is None:
         value = g.get("new_device_cookie") or checkin.new_device_cookie()
         g.new_device_cookie = value
     return value

@@ -7,16 +7,19 @@ Contract used by other areas: ``mark``, ``roster``, ``load_progress``,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import exists, func, insert, inspect, select, update
+from sqlalchemy import Select, exists, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..accounts.models import User
 from ..audit import record
 from ..catalogue.models import Course, Meeting, Run, RunStatus, run_trainers
 from ..enrolment.models import Enrolment, EnrolmentStatus
@@ -98,7 +101,7 @@ def device_flags(meeting: Meeting) -> set[int]:
     return {u for h, u, _r in rows if h in shared}
 
 
-def roster_counts(rows) -> dict[str, int]:
+def roster_counts(rows: Iterable[tuple[Enrolment, Attendance | None]]) -> dict[str, int]:
     counts = {s: 0 for s in STATUSES}
     counts["unmarked"] = 0
     for _enrolment, row in rows:
@@ -106,7 +109,7 @@ def roster_counts(rows) -> dict[str, int]:
     return counts
 
 
-def check_can_mark(actor, meeting: Meeting) -> None:
+def check_can_mark(actor: User, meeting: Meeting) -> None:
     """Refuse, with the reason in words, anyone who may not mark this meeting now."""
     if not can(actor, "mark_attendance", meeting):
         if can(actor, "view_meeting_roster", meeting):
@@ -155,16 +158,16 @@ class _Wanted:
     index: int = 0
 
 
-class Marked(list):
+class Marked(list[Attendance]):
     """The records a marking changed (a list, as before) and the marks that
     were not applied because a newer fact was already recorded (``conflicts``)."""
 
-    def __init__(self, rows=(), conflicts=None):
+    def __init__(self, rows: Iterable[Attendance] = (), conflicts: list[dict[str, Any]] | None = None) -> None:
         super().__init__(rows)
-        self.conflicts: list[dict] = conflicts or []
+        self.conflicts: list[dict[str, Any]] = conflicts or []
 
 
-def parse_moment(value, field_name: str) -> datetime | None:
+def parse_moment(value: object, field_name: str) -> datetime | None:
     """An ISO 8601 moment with its offset (e.g. 2026-11-30T09:02:11+08:00 or ...Z), as UTC; None when absent."""
     if value is None:
         return None
@@ -193,7 +196,7 @@ def parse_moment(value, field_name: str) -> datetime | None:
         ) from None
 
 
-def _parse_records(records, enrolment_ids: set[int]) -> list[_Wanted]:
+def _parse_records(records: object, enrolment_ids: set[int]) -> list[_Wanted]:
     if not isinstance(records, list) or not records:
         raise ValidationFailed(_("records must be a non-empty list."), fields={"records": "required"})
     if len(records) > MAX_RECORDS:
@@ -278,7 +281,7 @@ def write_record(
     return row
 
 
-def _source(actor, meeting: Meeting, channel: str, recorded_at: datetime | None, now: datetime) -> str:
+def _source(actor: User, meeting: Meeting, channel: str, recorded_at: datetime | None, now: datetime) -> str:
     """The server decides where a mark came from; whatever the client says is ignored."""
     if channel == AttendanceSource.api.value:
         return AttendanceSource.api.value
@@ -290,7 +293,7 @@ def _source(actor, meeting: Meeting, channel: str, recorded_at: datetime | None,
     return AttendanceSource.roster.value
 
 
-def _offer(row_or_wanted) -> dict:
+def _offer(row_or_wanted: Attendance | _Wanted) -> dict[str, Any]:
     if isinstance(row_or_wanted, Attendance):
         row = row_or_wanted
         return {
@@ -301,10 +304,11 @@ def _offer(row_or_wanted) -> dict:
             "marked_by": row.marked_by.display_name if row.marked_by else None,
         }
     w = row_or_wanted
+    assert w.recorded_at is not None  # _mark gives every wanted mark its time before offering it
     return {"status": w.status, "note": w.note, "recorded_at": w.recorded_at.isoformat()}
 
 
-def _mark(actor, meeting_id: int, records, channel: str) -> Marked:
+def _mark(actor: User, meeting_id: int, records: object, channel: str) -> Marked:
     meeting = get_meeting(meeting_id)
     check_can_mark(actor, meeting)
     enrolment_ids = set(
@@ -351,10 +355,12 @@ def _mark(actor, meeting_id: int, records, channel: str) -> Marked:
             receipts.append(
                 {"idempotency_key": w.key, "meeting_id": meeting.id, "enrolment_id": w.enrolment_id, "received_at": now}
             )
+        recorded_at = w.recorded_at
+        assert recorded_at is not None  # every mark was given a time above
         old = state.get(w.enrolment_id)
         if old is not None and old[:2] == (w.status, w.note):
             continue
-        if old is not None and w.recorded_at < old[2]:
+        if old is not None and recorded_at < old[2]:
             kept = current.get(w.enrolment_id)
             conflicts.append(
                 {
@@ -387,11 +393,11 @@ def _mark(actor, meeting_id: int, records, channel: str) -> Marked:
                 "recorded_at": w.recorded_at,
             }
         )
-        state[w.enrolment_id] = (w.status, w.note, w.recorded_at, source)
+        state[w.enrolment_id] = (w.status, w.note, recorded_at, source)
         changed[w.enrolment_id] = True
 
     # Bulk statements: the number of queries does not grow with the roster.
-    def values(eid):
+    def values(eid: int) -> dict[str, Any]:
         status, note, recorded_at, source = state[eid]
         return {
             "status": status,
@@ -425,7 +431,7 @@ def _mark(actor, meeting_id: int, records, channel: str) -> Marked:
     )
 
 
-def mark(actor, meeting_id: int, records: list[dict], *, source: str = "roster") -> Marked:
+def mark(actor: User, meeting_id: int, records: object, *, source: str = "roster") -> Marked:
     """Set the status of several trainees at one meeting in one transaction.
 
     ``records``: [{enrolment_id, status, note?, idempotency_key?, recorded_at?}].
@@ -478,7 +484,7 @@ def history(meeting: Meeting, *, limit: int = 1000) -> list[AttendanceChange]:
 # --- the trainer's day -------------------------------------------------------
 
 
-def open_registers_query(now: datetime):
+def open_registers_query(now: datetime) -> Select[Meeting]:
     return (
         select(Meeting)
         .join(Run, Meeting.run_id == Run.id)
@@ -494,7 +500,7 @@ def open_registers_query(now: datetime):
     )
 
 
-def open_registers(user, *, now: datetime | None = None, limit: int = 100) -> list[Meeting]:
+def open_registers(user: User, *, now: datetime | None = None, limit: int = 100) -> list[Meeting]:
     """Registers still open after their meeting ended: a trainer's own; for an
     admin, those of every run that has ended (all its meetings over)."""
     now = now or utcnow()
@@ -521,7 +527,7 @@ class TeachingDay:
     open_registers: list[Meeting] = field(default_factory=list)  # ended, not finalised yet
 
 
-def _taught_meetings(user):
+def _taught_meetings(user: User) -> Select[Meeting]:
     stmt = select(Meeting).join(Run, Meeting.run_id == Run.id).where(Run.status != RunStatus.cancelled.value)
     if not is_admin(user):
         stmt = stmt.join(run_trainers, run_trainers.c.run_id == Run.id).where(run_trainers.c.user_id == user.id)
@@ -530,7 +536,7 @@ def _taught_meetings(user):
     )
 
 
-def teaching_day(user, *, now: datetime | None = None, upcoming_limit: int = 8) -> TeachingDay:
+def teaching_day(user: User, *, now: datetime | None = None, upcoming_limit: int = 8) -> TeachingDay:
     """The meetings a trainer teaches today (in each run's time zone) and next,
     and the runs they teach. Admins see every run's meetings."""
     from ..catalogue.services import confirmed_counts
@@ -607,7 +613,7 @@ class Progress:
     meetings_total: int = 0
     meetings_taken: int = 0  # meetings whose register is finalised
     registers_open: int = 0  # meetings (not cancelled) whose register is not finalised yet
-    counts: dict = field(default_factory=dict)  # status -> meetings, for this trainee
+    counts: dict[str, int] = field(default_factory=dict)  # status -> meetings, for this trainee
     remaining_weight: float = 0.0  # meetings still open for this trainee
     required_pct: int = 0
     weighted: bool = False
@@ -690,7 +696,7 @@ def progress_for(
     return result
 
 
-def _attendance_by_enrolment(enrolment_ids) -> dict[int, dict[int, Attendance]]:
+def _attendance_by_enrolment(enrolment_ids: list[int]) -> dict[int, dict[int, Attendance]]:
     records: dict[int, dict[int, Attendance]] = {}
     if enrolment_ids:
         for row in db.session.scalars(select(Attendance).where(Attendance.enrolment_id.in_(list(enrolment_ids)))):
@@ -728,7 +734,7 @@ class Eligibility:
     eligible: bool
     reason: str  # in words, shown to people
     code: str
-    progress: Progress | None = None
+    progress: Progress
 
 
 def eligibility(enrolment: Enrolment, progress: Progress) -> Eligibility:
@@ -845,7 +851,7 @@ def enrolment_attendance(enrolment: Enrolment) -> tuple[list[tuple[Meeting, Atte
     return [(m, records.get(m.id)) for m in meetings], eligibility(enrolment, progress)
 
 
-def set_assessment(actor, enrolment_id: int, score: int | None) -> Enrolment:
+def set_assessment(actor: User, enrolment_id: int, score: int | None) -> Enrolment:
     """The trainer (or an admin) enters the final assessment score, 0 to 100, or clears it."""
     enrolment = db.session.get(Enrolment, enrolment_id)
     if enrolment is None:
@@ -863,7 +869,7 @@ def set_assessment(actor, enrolment_id: int, score: int | None) -> Enrolment:
     return enrolment
 
 
-def set_assessments(actor, run_id: int, scores: dict[int, int | None]) -> int:
+def set_assessments(actor: User, run_id: int, scores: dict[int, int | None]) -> int:
     """Several scores of one run in one transaction; returns how many changed."""
     run = get_run(run_id)
     if not can(actor, "view_roster", run):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from typing import Any
 from xml.sax.saxutils import escape
 
 from flask import current_app
@@ -21,7 +22,7 @@ from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Table, TableStyle
+from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Table, TableStyle
 
 from ..catalogue.models import Meeting, Run
 from ..pdf_fonts import font_for
@@ -121,14 +122,14 @@ def sign_in_sheet(meeting: Meeting, rows) -> bytes:
         subject=_("Sign-in sheet"),
     )
     width = page[0] - doc.leftMargin - doc.rightMargin
-    head = [
+    head: list[Paragraph | str] = [
         _para("#", 8, bold=True),
         _para(_("Name"), 8, bold=True),
         _para(_("Company"), 8, bold=True),
         _para(_("Arrival"), 8, bold=True),
         _para(_("Signature"), 8, bold=True),
     ]
-    data = [head]
+    data: list[list[Paragraph | str]] = [head]
     for i, (enrolment, _record) in enumerate(rows, start=1):
         company = enrolment.company or enrolment.user.company or ""
         data.append([_para(str(i), 8), _para(enrolment.user.display_name, 11), _para(company, 8), "", ""])
@@ -149,7 +150,7 @@ def sign_in_sheet(meeting: Meeting, rows) -> bytes:
         f"{course.code} · {meeting_label(meeting)} · " + _("%(n)s trainees", n=len(rows)) + " · " + _("Sign-in sheet")
     )
     decor = _page_decor(f"{course.code} · {course.title}", header_lines, footer)
-    story = [table] if rows else [_para(_("No confirmed trainees."), 10)]
+    story: list[Flowable] = [table] if rows else [_para(_("No confirmed trainees."), 10)]
     if meeting.cancelled_at is not None:
         # Nobody signs in to a meeting that does not take place.
         story = [
@@ -233,7 +234,7 @@ def register_pdf(register: Register) -> bytes:
         author=current_app.config["ORG_NAME"],
     )
     width = page[0] - doc.leftMargin - doc.rightMargin
-    story = []
+    story: list[Flowable] = []
     name_w, pct_w, col_w = 52 * mm, 17 * mm, 11 * mm
     per_block = max(1, int((width - name_w - 3 * pct_w) // col_w))
     meetings = register.meetings
@@ -241,7 +242,7 @@ def register_pdf(register: Register) -> bytes:
     center = TA_CENTER
     for b, block in enumerate(blocks):
         last = b == len(blocks) - 1
-        head = [_para(_("Trainee"), 8, bold=True)]
+        head: list[Paragraph | str] = [_para(_("Trainee"), 8, bold=True)]
         for m in block:
             local = _local(m.starts_at, run)
             label = f"{local:%m-%d} {local:%H:%M}" + (" " + _("(cancelled)") if m.cancelled_at is not None else "")
@@ -252,15 +253,15 @@ def register_pdf(register: Register) -> bytes:
                 _para(_("Score"), 7, bold=True, align=center),
                 _para(_("Eligible"), 7, bold=True, align=center),
             ]
-        data = [head]
-        styles = [
+        data: list[list[Paragraph | str]] = [head]
+        styles: list[tuple[Any, ...]] = [
             ("GRID", (0, 0), (-1, -1), 0.4, GRID),
             ("BACKGROUND", (0, 0), (-1, 0), HEAD_BG),
             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
             ("ALIGN", (1, 1), (-1, -1), "CENTER"),
         ]
         for r, row in enumerate(register.rows, start=1):
-            cells = [_para(row.enrolment.user.display_name, 8.5)]
+            cells: list[Paragraph | str] = [_para(row.enrolment.user.display_name, 8.5)]
             for c, m in enumerate(block, start=1):
                 record = row.records.get(m.id)
                 letter = STATUS_LETTER.get(record.status, "") if record else ""

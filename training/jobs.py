@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import Token
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, select, update
@@ -93,6 +93,12 @@ class Job(Model):
             "result": self.result,
             "error": self.error,
         }
+
+
+class Progress(Protocol):
+    """The ``progress`` a job function is called with: how far it got, of how many, in which stage."""
+
+    def __call__(self, done: int, total: int, stage: str | None = None, /) -> None: ...
 
 
 def job(name: str) -> Callable[[F], F]:

@@ -64,7 +64,7 @@ def _uploaded_pdf() -> tuple[bytes, str, str | None]:
     """The uploaded file's bytes (at most CHECK_MAX_BYTES), its name, and an error to show."""
     upload = request.files.get("document")
     data = upload.stream.read(CHECK_MAX_BYTES + 1) if upload is not None else b""
-    if not data:
+    if upload is None or not data:
         return b"", "", _("Choose a PDF file to check.")
     if len(data) > CHECK_MAX_BYTES:
         return b"", "", _("Choose a PDF file of at most 20 MB.")

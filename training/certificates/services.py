@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, date, timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from flask import current_app
@@ -21,7 +22,8 @@ from ..catalogue.services import get_run, run_end
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can
+from ..jobs import Job, Progress
+from ..permissions import Viewer, can
 from ..types import local_date, org_today, utcnow
 from . import bulk, codes, documents, pdf, signing, templates
 from .models import Certificate
@@ -52,7 +54,9 @@ def _snapshot(enrolment: Enrolment, percent: float | None) -> Certificate:
     )
 
 
-def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
+def issue_for_run(
+    actor: User | None, run_id: int, *, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     """Issue every eligible certificate of the run not issued yet.
 
     The run row is locked for the whole transaction and the database allows one
@@ -72,7 +76,9 @@ def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
             .where(Enrolment.run_id == run.id, Certificate.current_for_enrolment_id.is_not(None))
         )
     )
-    issued, skipped, new = [], [], []
+    issued: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    new: list[Certificate] = []
     for enrolment, verdict in eligibility_for_run(run.id):
         if enrolment.id in existing:
             skipped.append(
@@ -108,7 +114,14 @@ def issue_for_run(actor, run_id: int, *, progress=None) -> dict:
     return {"issued": issued, "skipped": skipped}
 
 
-def _issue_in_batches(actor, run_id: int, new: list[Certificate], issued: list, skipped: list, progress) -> dict:
+def _issue_in_batches(
+    actor: User | None,
+    run_id: int,
+    new: list[Certificate],
+    issued: list[dict[str, Any]],
+    skipped: list[dict[str, Any]],
+    progress: Callable[[int, int], None],
+) -> dict[str, Any]:
     """The job's way: ``CERT_ISSUE_BATCH`` certificates per transaction, each
     committed with its documents, so a runner killed halfway (``kill -9``)
     loses at most one batch and the job, run again, issues only what is left.
@@ -189,7 +202,7 @@ def get_by_code(text: str) -> Certificate:
     return certificate
 
 
-def revoke(actor, code: str, reason: str) -> Certificate:
+def revoke(actor: User, code: str, reason: object) -> Certificate:
     if not can(actor, "revoke_certificate"):
         raise Forbidden(_("Only an admin can revoke certificates."))
     if not isinstance(reason, str) or not reason.strip():
@@ -208,7 +221,7 @@ def revoke(actor, code: str, reason: str) -> Certificate:
     return certificate
 
 
-def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
+def reissue(actor: User, code: str, holder_name: str | None = None) -> Certificate:
     """A new certificate for the same completion (e.g. after a name correction):
     new code, the original completion date, the old one marked superseded."""
     if not can(actor, "issue_certificates"):
@@ -260,7 +273,7 @@ def reissue(actor, code: str, holder_name: str | None = None) -> Certificate:
     return new
 
 
-def certificates_of(user) -> list[Certificate]:
+def certificates_of(user: User) -> list[Certificate]:
     return list(
         db.session.scalars(
             select(Certificate)
@@ -272,7 +285,7 @@ def certificates_of(user) -> list[Certificate]:
     )
 
 
-def public_view(certificate: Certificate, today: date | None = None) -> dict:
+def public_view(certificate: Certificate, today: date | None = None) -> dict[str, Any]:
     """What anyone may see of a certificate: no e-mail, no other personal data."""
     status = certificate.status_on(today or org_today())
     data = {
@@ -410,11 +423,17 @@ def ensure_documents(certificates: list[Certificate]) -> None:
         db.session.refresh(certificate, ["document_sha256"])
 
 
+def _stored_digest(certificate: Certificate) -> str:
+    """The SHA-256 of a certificate's stored document, once ensure_documents has stored it."""
+    assert certificate.document_sha256 is not None  # ensure_documents sets it for every certificate given
+    return certificate.document_sha256
+
+
 def document_for(certificate: Certificate) -> bytes:
     """The issued document's bytes, the same on every call."""
     ensure_documents([certificate])
     try:
-        return documents.store().get(certificate.document_sha256)
+        return documents.store().get(_stored_digest(certificate))
     except documents.DocumentMissing as exc:
         current_app.logger.error("certificate %s: %s", certificate.code, exc)
         raise DomainError(
@@ -424,14 +443,14 @@ def document_for(certificate: Certificate) -> bytes:
         ) from None
 
 
-def public_record(code: str) -> dict:
+def public_record(code: str) -> dict[str, Any]:
     """What anyone may see of a certificate, with the SHA-256 of its issued document."""
     certificate = get_by_code(code)
     ensure_documents([certificate])
     return public_view(certificate)
 
 
-def pdf_for(actor, code: str) -> tuple[str, bytes]:
+def pdf_for(actor: Viewer, code: str) -> tuple[str, bytes]:
     """The issued, signed PDF of one certificate, for its holder and admins: the
     bytes stored at issue, whatever happened since (its status is on the record)."""
     certificate = get_by_code(code)
@@ -440,7 +459,7 @@ def pdf_for(actor, code: str) -> tuple[str, bytes]:
     return filename_for(certificate), document_for(certificate)
 
 
-def status_pdf_for(actor, code: str) -> tuple[str, bytes]:
+def status_pdf_for(actor: Viewer, code: str) -> tuple[str, bytes]:
     """A copy stamped with the current status (REVOKED, SUPERSEDED, EXPIRED) for
     the holder and admins; for a valid certificate, the issued document."""
     certificate = get_by_code(code)
@@ -457,7 +476,7 @@ def status_pdf_for(actor, code: str) -> tuple[str, bytes]:
     return filename_for(certificate).replace(".pdf", f"-{doc.status}.pdf"), data
 
 
-def verification_page(code: str) -> dict:
+def verification_page(code: str) -> dict[str, Any]:
     """What the public verification page shows: the record (with the document's
     SHA-256) and, for relying parties, the issuer's DID and the credential's status entry."""
     from ..urls import public_base_url
@@ -473,7 +492,7 @@ def verification_page(code: str) -> dict:
     }
 
 
-def check_document(code: str, data: bytes) -> dict:
+def check_document(code: str, data: bytes) -> dict[str, Any]:
     """Is this file the document issued for the certificate? (hash), is its
     signature intact? (pyHanko), and the certificate's current status: the
     verification page with ``check`` filled in. The file is only read, never kept."""
@@ -487,7 +506,7 @@ def check_document(code: str, data: bytes) -> dict:
     return page
 
 
-def check_any_document(data: bytes) -> dict:
+def check_any_document(data: bytes) -> dict[str, Any]:
     """A PDF without a code: the certificate it belongs to (by hash, else by the
     code its title names) checked as by ``check_document``; ``cert`` is None when
     it belongs to none (then ``check`` has the hash and the signature alone)."""
@@ -530,7 +549,7 @@ def certificate_code_for_document(data: bytes) -> str | None:
     return None
 
 
-def signature_verdict(data: bytes) -> dict:
+def signature_verdict(data: bytes) -> dict[str, Any]:
     """The PDF's signature as a verifier sees it: ``state`` is intact, broken,
     unsigned or unreadable; ``ours`` whether a key of this issuer made it."""
     import io
@@ -555,7 +574,9 @@ def signature_verdict(data: bytes) -> dict:
         status = validate_pdf_signature(signatures[-1], ValidationContext(trust_roots=roots))
     except Exception:  # noqa: BLE001 - any failure here is logged and must not stop the caller
         return {"state": "broken"}
-    intact = bool(status.intact and status.valid and status.coverage.name == "ENTIRE_FILE")
+    intact = bool(
+        status.intact and status.valid and status.coverage is not None and status.coverage.name == "ENTIRE_FILE"
+    )
     verdict = {
         "state": "intact" if intact else "broken",
         "ours": bool(intact and status.trusted),
@@ -599,7 +620,7 @@ def _stored_for_run(run_id: int) -> list[tuple[Certificate, str]]:
     return [(c, filename_for(c)) for c in certificates]
 
 
-def zip_for_run(actor, run_id: int) -> Iterator[bytes]:
+def zip_for_run(actor: User, run_id: int) -> Iterator[bytes]:
     """The ZIP of every current, unrevoked certificate's issued PDF, as pieces to
     stream: read from the document store one at a time, never held whole. Every
     document is checked to be in the store before the first byte, so a missing one
@@ -607,7 +628,7 @@ def zip_for_run(actor, run_id: int) -> Iterator[bytes]:
     if not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can download a run's certificates."))
     get_run(run_id)
-    named = [(name, c.document_sha256) for c, name in _stored_for_run(run_id)]
+    named = [(name, _stored_digest(c)) for c, name in _stored_for_run(run_id)]
     store = documents.store()
     missing = next((digest for _name, digest in named if not store.exists(digest)), None)
     if missing is not None:
@@ -620,7 +641,7 @@ def zip_for_run(actor, run_id: int) -> Iterator[bytes]:
     return bulk.zip_stream(named, store)
 
 
-def print_pdf_for_run(actor, run_id: int) -> bytes:
+def print_pdf_for_run(actor: User, run_id: int) -> bytes:
     """One PDF with every current certificate of the run, one per page, for printing (unsigned)."""
     if not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can download a run's certificates."))
@@ -634,7 +655,9 @@ def print_pdf_for_run(actor, run_id: int) -> bytes:
 # --- e-mail -----------------------------------------------------------------------
 
 
-def email_holders(actor, run_id: int, *, only_new: bool = True, progress=None) -> int:
+def email_holders(
+    actor: User | None, run_id: int, *, only_new: bool = True, progress: Callable[[int, int], None] | None = None
+) -> int:
     """E-mail each holder of a current certificate of the run their signed PDF,
     in their language. With ``only_new``, those already e-mailed are left out."""
     if actor is not None and not can(actor, "issue_certificates"):
@@ -678,7 +701,7 @@ from .. import jobs  # noqa: E402 - the job handlers are kept together at the en
 
 
 @jobs.job("certificates.issue_run")
-def issue_run_job(progress, run_id: int, actor_id: int | None, email: bool = False) -> dict:
+def issue_run_job(progress: Progress, run_id: int, actor_id: int | None, email: bool = False) -> dict[str, Any]:
     """Issue, then (with ``email``) e-mail the holders not e-mailed yet. Run
     again after a crash it finishes the work: issuing skips what is issued, and
     e-mailing skips who was e-mailed. Progress counts certificates of the stage
@@ -692,12 +715,12 @@ def issue_run_job(progress, run_id: int, actor_id: int | None, email: bool = Fal
 
 
 @jobs.job("certificates.email_run")
-def email_run_job(progress, run_id: int, actor_id: int | None, only_new: bool = True) -> dict:
+def email_run_job(progress: Progress, run_id: int, actor_id: int | None, only_new: bool = True) -> dict[str, int]:
     actor = db.session.get(User, actor_id) if actor_id else None
     return {"emailed": email_holders(actor, run_id, only_new=only_new, progress=progress)}
 
 
-def start_issue(actor, run_id: int, *, email: bool = False):
+def start_issue(actor: User, run_id: int, *, email: bool = False) -> Job:
     """Issue a run's certificates as a background job (returns the Job)."""
     if not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can issue certificates."))
@@ -705,7 +728,7 @@ def start_issue(actor, run_id: int, *, email: bool = False):
     return jobs.submit("certificates.issue_run", created_by=actor, run_id=run_id, actor_id=actor.id, email=email)
 
 
-def start_email(actor, run_id: int, *, only_new: bool = True):
+def start_email(actor: User, run_id: int, *, only_new: bool = True) -> Job:
     if not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can e-mail certificates."))
     get_run(run_id)
@@ -723,11 +746,11 @@ def eligible_count(run_id: int) -> int:
     return sum(1 for e, verdict in eligibility_for_run(run_id) if verdict.eligible and e.id not in existing)
 
 
-def issue_page(run_id: int) -> dict:
+def issue_page(run_id: int) -> dict[str, Any]:
     """What the admin issue page shows: each confirmed trainee, their verdict and certificate."""
     run = get_run(run_id)
     rows = eligibility_for_run(run_id)
-    by_enrolment = {}
+    by_enrolment: dict[int, Certificate] = {}
     for certificate in run_certificates(run_id, current_only=False):
         current = by_enrolment.get(certificate.enrolment_id)
         if current is None or certificate.current_for_enrolment_id is not None:
@@ -768,14 +791,15 @@ def renewals(within_days: int = 90, today: date | None = None) -> list[Certifica
     )
 
 
-def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None = None) -> int:
+def send_expiry_reminders(actor: User | None = None, within_days: int = 60, today: date | None = None) -> int:
     """E-mail holders whose certificate lapses within ``within_days`` (once per certificate)."""
     if actor is not None and not can(actor, "issue_certificates"):
         raise Forbidden(_("Only an admin can send reminders."))
     today = today or org_today()
     sent = 0
     for certificate in renewals(within_days, today):
-        if certificate.expiry_reminder_sent_at is not None or certificate.expires_on < today:
+        expires_on = certificate.expires_on  # never None here: renewals() leaves those out
+        if certificate.expiry_reminder_sent_at is not None or expires_on is None or expires_on < today:
             continue
         user = certificate.enrolment.user
         mail.queue(
@@ -787,7 +811,7 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
                 user=user,
                 certificate=certificate,
                 course=certificate.course_title_in(user.locale or "en"),
-                date=certificate.expires_on.isoformat(),
+                date=expires_on.isoformat(),
                 verify_url=verify_url(certificate.code),
                 display_code=codes.display(certificate.code),
             )
@@ -800,7 +824,7 @@ def send_expiry_reminders(actor=None, within_days: int = 60, today: date | None 
     return sent
 
 
-def auto_issue_due(now=None) -> dict:
+def auto_issue_due(now: datetime | None = None) -> dict[int, int]:
     """Issue certificates of ended runs whose course issues automatically and
     whose registers are all finalised; e-mail the new holders."""
     from sqlalchemy import func
@@ -824,7 +848,7 @@ def auto_issue_due(now=None) -> dict:
             )
         )
     )
-    summary = {}
+    summary: dict[int, int] = {}
     for run_id in run_ids:
         result = issue_for_run(None, run_id)
         if result["issued"]:

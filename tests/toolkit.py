@@ -4,8 +4,13 @@
 guard on list pages and bulk services); transaction control (BEGIN, COMMIT,
 SAVEPOINT, PRAGMA) is not counted. Factories live in ``tests/factories.py``,
 logging in and API clients in ``tests/conftest.py``.
+
+``join_all()`` waits for the threads of a concurrency test; ``BARRIER_SECONDS`` is how long
+they wait for each other at the start line. Both are bounds on a hang, not budgets: on a
+loaded machine a thread may take long to start or finish, and the test waits for it.
 """
 
+import time
 from contextlib import contextmanager
 
 from sqlalchemy import event
@@ -42,3 +47,18 @@ def count_queries():
         yield counter
     finally:
         event.remove(engine, "before_cursor_execute", before)
+
+
+# How long threads of one test wait for each other at a barrier, and for each other to end.
+BARRIER_SECONDS = 120
+JOIN_SECONDS = 600
+
+
+def join_all(threads, seconds: float = JOIN_SECONDS) -> None:
+    """Wait for every thread to end; a thread still running after ``seconds`` is a hang, reported as one
+    (rather than read as missing results)."""
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    alive = [thread.name for thread in threads if thread.is_alive()]
+    assert not alive, f"still running after {seconds:.0f} s (a hang): {alive}"

@@ -12,6 +12,17 @@ def now():
 
 
 @pytest.fixture
+def checkin_clock(monkeypatch):
+    """The check-in's "now", held still for the test: a code read off the screen (or the API) stays the
+    current one however slowly the requests that follow run on a loaded machine. Returns that instant."""
+    from training.attendance import checkin
+
+    held = now()
+    monkeypatch.setattr(checkin, "utcnow", lambda: held)
+    return held
+
+
+@pytest.fixture
 def live(factory):
     """A trainer, a run with 4 meetings (the first started 5 minutes ago) and 3 confirmed trainees."""
     trainer = factory.trainer(name="Li Wei")

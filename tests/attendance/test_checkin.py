@@ -12,8 +12,6 @@ from tests.conftest import login
 from training.attendance import checkin, services
 from training.attendance.checkin import CheckinRefused
 
-from .conftest import now
-
 
 def code_now(meeting, when, length=checkin.SHORT_LENGTH):
     checkin.ensure_secret(meeting)
@@ -154,7 +152,7 @@ def test_codes_differ_between_meetings_and_steps_and_have_enough_entropy(live, f
 # --- through the pages -----------------------------------------------------------
 
 
-def test_screen_shows_a_qr_url_without_the_secret_and_only_to_trainers(client, live):
+def test_screen_shows_a_qr_url_without_the_secret_and_only_to_trainers(client, live, checkin_clock):
     login(client, live.trainer)
     data = client.get(f"/meetings/{live.meeting.id}/checkin/code.json").get_json()
     assert data["state"] == "open" and re.fullmatch(r"[0-9A-Z]{3}-[0-9A-Z]{3}", data["code"])
@@ -170,7 +168,7 @@ def test_screen_shows_a_qr_url_without_the_secret_and_only_to_trainers(client, l
     assert client.get(f"/meetings/{live.meeting.id}/checkin/screen").status_code == 403
 
 
-def test_scan_then_log_in_then_one_tap(client, live):
+def test_scan_then_log_in_then_one_tap(client, live, checkin_clock):
     e = live.enrolments[1]
     login(client, live.trainer)
     url = client.get(f"/meetings/{live.meeting.id}/checkin/code.json").get_json()["url"]
@@ -188,10 +186,10 @@ def test_scan_then_log_in_then_one_tap(client, live):
     assert status_of(live.meeting, e) == "present"
 
 
-def test_ticket_opened_by_one_trainee_cannot_be_used_by_another(client, live):
+def test_ticket_opened_by_one_trainee_cannot_be_used_by_another(client, live, checkin_clock):
     a, b = live.enrolments[0], live.enrolments[1]
     checkin.ensure_secret(live.meeting)
-    code = code_now(live.meeting, now(), checkin.LONG_LENGTH)
+    code = code_now(live.meeting, checkin_clock, checkin.LONG_LENGTH)
     login(client, a.user)
     scanned = client.get(f"/checkin/{live.meeting.id}?c={code}")
     ticket = parse_qs(urlsplit(scanned.location).query)["t"][0]
@@ -201,13 +199,13 @@ def test_ticket_opened_by_one_trainee_cannot_be_used_by_another(client, live):
     assert status_of(live.meeting, b) is None
 
 
-def test_typed_code_page(client, live):
+def test_typed_code_page(client, live, checkin_clock):
     e = live.enrolments[2]
     login(client, e.user)
     assert client.get("/checkin").status_code == 200
     wrong = client.post("/checkin", data={"code": "ZZZ-ZZZ"})
     assert wrong.status_code == 422 and b"not right" in wrong.data
-    ok = client.post("/checkin", data={"code": code_now(live.meeting, now())})
+    ok = client.post("/checkin", data={"code": code_now(live.meeting, checkin_clock)})
     assert ok.status_code == 200
     assert status_of(live.meeting, e) == "present"
 

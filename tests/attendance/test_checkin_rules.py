@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import login
 from tests.factories import ApiClient
+from tests.toolkit import BARRIER_SECONDS, join_all
 from training.attendance import checkin, services
 from training.attendance.checkin import CheckinRefused
 from training.attendance.models import Attendance, AttendanceChange, CheckinDevice
@@ -35,13 +36,14 @@ def status_of(meeting, enrolment):
     return dict((e.id, r.status if r else None) for e, r in services.roster(meeting))[enrolment.id]
 
 
-def test_checkin_code_api_for_the_runs_trainers_and_admins(client, live, factory, app):
+def test_checkin_code_api_for_the_runs_trainers_and_admins(client, live, factory, app, checkin_clock):
     url = f"/api/v1/meetings/{live.meeting.id}/checkin-code"
     body = api(client, live.trainer).get(url).get_json()
     assert set(body) >= {"code", "expires_at", "period_seconds"}
     assert body["period_seconds"] == 30 and len(body["code"]) == 6
-    step = checkin.step_at(now())
-    assert body["expires_at"] in (checkin.expires_at(step).isoformat(), checkin.expires_at(step + 1).isoformat())
+    step = checkin.step_at(checkin_clock)
+    assert body["code"] == checkin.code_at(live.meeting, step, checkin.SHORT_LENGTH)
+    assert body["expires_at"] == checkin.expires_at(step).isoformat()
     assert api(client, factory.admin()).get(url).status_code == 200
     for person in (live.enrolments[0].user, factory.trainer()):
         assert api(client, person).get(url).status_code == 403
@@ -51,7 +53,7 @@ def test_checkin_code_api_for_the_runs_trainers_and_admins(client, live, factory
     assert closed.status_code == 409 and closed.get_json()["error"]["code"] == "checkin_closed"
 
 
-def test_checkin_api_marks_the_signed_in_trainee_and_refuses_clearly(client, live, factory):
+def test_checkin_api_marks_the_signed_in_trainee_and_refuses_clearly(client, live, factory, checkin_clock):
     e = live.enrolments[0]
     code = api(client, live.trainer).get(f"/api/v1/meetings/{live.meeting.id}/checkin-code").get_json()["code"]
     url = f"/api/v1/meetings/{live.meeting.id}/checkin"
@@ -88,13 +90,13 @@ def test_no_checkin_after_the_scheduled_end_not_even_late(client, live):
     assert status_of(live.meeting, live.enrolments[0]) is None
 
 
-def test_one_browser_checks_in_one_account_per_meeting_and_the_attempt_is_flagged(client, live):
+def test_one_browser_checks_in_one_account_per_meeting_and_the_attempt_is_flagged(client, live, checkin_clock):
     a, b = live.enrolments[0], live.enrolments[1]
     login(client, a.user)
     assert client.get("/checkin").status_code == 200  # the browser gets its device cookie
-    assert client.post("/checkin", data={"code": code_at(live.meeting, now())}).status_code == 200
+    assert client.post("/checkin", data={"code": code_at(live.meeting, checkin_clock)}).status_code == 200
     login(client, b.user)  # a friend signs in on the same phone
-    refused = client.post("/checkin", data={"code": code_at(live.meeting, now())})
+    refused = client.post("/checkin", data={"code": code_at(live.meeting, checkin_clock)})
     assert refused.status_code == 409 and b"from this device" in refused.data
     assert status_of(live.meeting, b) is None
     flags = db.session.scalars(select(CheckinDevice).where(CheckinDevice.meeting_id == live.meeting.id)).all()
@@ -107,17 +109,17 @@ def test_one_browser_checks_in_one_account_per_meeting_and_the_attempt_is_flagge
     assert {i["enrolment_id"] for i in roster["items"] if i["device_flag"]} == {a.id, b.id}
     # The device cookie also counts on the API.
     client.set_cookie(checkin.DEVICE_COOKIE, "d" * 32)
-    code = code_at(live.meeting, now())
+    code = code_at(live.meeting, checkin_clock)
     url = f"/api/v1/meetings/{live.meeting.id}/checkin"
     assert api(client, b.user).post(url, json={"code": code}).status_code == 200
     third = api(client, live.enrolments[2].user).post(url, json={"code": code})
     assert third.status_code == 409 and third.get_json()["error"]["code"] == "device_used"
 
 
-def test_a_qr_link_opened_signed_out_is_redeemed_once_by_who_signs_in_on_that_browser(app, live):
+def test_a_qr_link_opened_signed_out_is_redeemed_once_by_who_signs_in_on_that_browser(app, live, checkin_clock):
     a, b = live.enrolments[0], live.enrolments[1]
     phone = app.test_client()
-    scanned = phone.get(f"/checkin/{live.meeting.id}?c={code_at(live.meeting, now(), checkin.LONG_LENGTH)}")
+    scanned = phone.get(f"/checkin/{live.meeting.id}?c={code_at(live.meeting, checkin_clock, checkin.LONG_LENGTH)}")
     assert scanned.status_code == 302
     ticket = parse_qs(urlsplit(scanned.location).query)["t"][0]
     # Forwarded to a friend's phone: refused there, even signed in as a trainee of the run.
@@ -165,10 +167,10 @@ def test_allowed_networks_per_location(live, app):
     not os.environ.get("TEST_DATABASE_URL"),
     reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions",
 )
-def test_two_simultaneous_checkins_of_one_trainee_give_one_mark(app, live):
+def test_two_simultaneous_checkins_of_one_trainee_give_one_mark(app, live, checkin_clock):
     e = live.enrolments[0]
     user_id, meeting_id = e.user_id, live.meeting.id
-    code = code_at(live.meeting, now())
+    code = code_at(live.meeting, checkin_clock)
     barrier, results, errors = threading.Barrier(4), [], []
 
     def attempt():
@@ -177,7 +179,7 @@ def test_two_simultaneous_checkins_of_one_trainee_give_one_mark(app, live):
                 from training.accounts.models import User
 
                 user = db.session.get(User, user_id)
-                barrier.wait(timeout=10)
+                barrier.wait(timeout=BARRIER_SECONDS)
                 results.append(checkin.check_in(user, code=code, meeting_id=meeting_id).already)
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
@@ -187,8 +189,7 @@ def test_two_simultaneous_checkins_of_one_trainee_give_one_mark(app, live):
     threads = [threading.Thread(target=attempt) for _ in range(4)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=60)
+    join_all(threads)
     assert not errors, errors
     assert sorted(results) == [False, True, True, True]
     assert (
@@ -207,10 +208,10 @@ def test_two_simultaneous_checkins_of_one_trainee_give_one_mark(app, live):
     not os.environ.get("TEST_DATABASE_URL"),
     reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions",
 )
-def test_two_accounts_on_one_browser_at_once_give_one_checkin(app, live):
+def test_two_accounts_on_one_browser_at_once_give_one_checkin(app, live, checkin_clock):
     ids = [e.user_id for e in live.enrolments[:2]]
     meeting_id = live.meeting.id
-    code = code_at(live.meeting, now())
+    code = code_at(live.meeting, checkin_clock)
     barrier, outcomes = threading.Barrier(2), []
 
     def attempt(user_id):
@@ -219,7 +220,7 @@ def test_two_accounts_on_one_browser_at_once_give_one_checkin(app, live):
                 from training.accounts.models import User
 
                 user = db.session.get(User, user_id)
-                barrier.wait(timeout=10)
+                barrier.wait(timeout=BARRIER_SECONDS)
                 checkin.check_in(user, code=code, meeting_id=meeting_id, device="shared-phone-cookie-0001")
                 outcomes.append("ok")
             except CheckinRefused as exc:
@@ -232,8 +233,7 @@ def test_two_accounts_on_one_browser_at_once_give_one_checkin(app, live):
     threads = [threading.Thread(target=attempt, args=(i,)) for i in ids]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=60)
+    join_all(threads)
     assert sorted(outcomes) == ["device_used", "ok"]
     assert (
         db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting_id)) == 1

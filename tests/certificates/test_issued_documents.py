@@ -18,6 +18,7 @@ from sqlalchemy import update
 from tests.certificates.conftest import completed_run
 from tests.certificates.tsa import start_tsa
 from tests.conftest import api, login
+from tests.toolkit import BARRIER_SECONDS, join_all
 from training.certificates import documents, signing
 from training.certificates.models import Certificate
 from training.extensions import db
@@ -307,15 +308,14 @@ def test_two_first_downloads_at_once_store_one_document(app, client, factory, ad
     barrier, results = threading.Barrier(2), []
 
     def download(caller):
-        barrier.wait(timeout=30)
+        barrier.wait(timeout=BARRIER_SECONDS)
         response = caller.get(f"/api/v1/certificates/{code}/pdf")
         results.append((response.status_code, response.data))
 
     threads = [threading.Thread(target=download, args=(caller,)) for caller in callers]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=120)
+    join_all(threads)
     assert [status for status, _data in results] == [200, 200]
     assert results[0][1] == results[1][1]
     db.session.expire_all()

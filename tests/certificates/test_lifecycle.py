@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from tests.certificates.conftest import completed_run
 from tests.conftest import api, login
+from tests.toolkit import BARRIER_SECONDS, join_all
 from training.certificates import codes, services
 from training.certificates.models import Certificate
 from training.extensions import db
@@ -62,7 +63,7 @@ def test_two_admins_issuing_at_once_on_postgresql(app, factory):
                 from training.accounts.models import User
 
                 actor = db.session.get(User, admin_id)
-                barrier.wait(timeout=10)
+                barrier.wait(timeout=BARRIER_SECONDS)
                 results.append(services.issue_for_run(actor, run_id))
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
@@ -72,8 +73,7 @@ def test_two_admins_issuing_at_once_on_postgresql(app, factory):
     threads = [threading.Thread(target=issue, args=(i,)) for i in admin_ids]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=60)
+    join_all(threads)
     assert not errors
     assert sum(len(r["issued"]) for r in results) == 12
     assert _count() == 12

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from tests.enrolment.load_harness import LoadDatabase, Server, fire
+from tests.toolkit import BARRIER_SECONDS, join_all
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -99,7 +100,7 @@ def test_simultaneous_cancellations_enrolments_and_capacity_change_keep_the_orde
 
         with app.app_context():
             try:
-                barrier.wait(timeout=30)
+                barrier.wait(timeout=BARRIER_SECONDS)
                 if kind == "cancel":
                     user_id, enrolment_id = arg
                     services.cancel(db.session.get(User, user_id), enrolment_id)
@@ -119,8 +120,7 @@ def test_simultaneous_cancellations_enrolments_and_capacity_change_keep_the_orde
     )
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=60)
+    join_all(threads)
     assert not failures
     rows = {e.user_id: e for e in db.session.query(Enrolment).filter_by(run_id=ids["run"])}
     now_confirmed = sorted(uid for uid, e in rows.items() if e.status == "confirmed")

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.enrolment.load_harness import LoadDatabase, Server, _pg
+from tests.toolkit import BARRIER_SECONDS, join_all
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -159,7 +160,7 @@ def test_simultaneous_registrations_of_one_address_give_one_account(app):
     def register(i):
         with app.app_context():
             try:
-                barrier.wait(timeout=30)
+                barrier.wait(timeout=BARRIER_SECONDS)
                 accounts.create_user(
                     email="Same.Person@example.com",
                     name=f"Person {i}",
@@ -177,8 +178,7 @@ def test_simultaneous_registrations_of_one_address_give_one_account(app):
     threads = [threading.Thread(target=register, args=(i,)) for i in range(10)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=60)
+    join_all(threads)
     assert sorted(outcomes) == ["created"] + ["email_taken"] * 9
     from training.accounts.models import User
 
@@ -207,7 +207,7 @@ def test_registration_page_race_answers_the_same_refusal(app):
 
     def submit(i):
         client = app.test_client()
-        barrier.wait(timeout=30)
+        barrier.wait(timeout=BARRIER_SECONDS)
         response = client.post(
             "/register",
             data={
@@ -223,8 +223,7 @@ def test_registration_page_race_answers_the_same_refusal(app):
     threads = [threading.Thread(target=submit, args=(i,)) for i in range(PEOPLE)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=60)
+    join_all(threads)
     assert statuses == [(302, "/login")] * PEOPLE, statuses
     mails = [
         message_from_bytes(p.read_bytes(), policy=policy.default) for p in Path(app.config["MAIL_DIR"]).glob("*.eml")
@@ -240,14 +239,13 @@ def test_registration_page_race_answers_the_same_refusal(app):
 
     def confirm(link):
         client = app.test_client()
-        barrier.wait(timeout=30)
+        barrier.wait(timeout=BARRIER_SECONDS)
         confirmed.append(client.post(link).status_code)
 
     threads = [threading.Thread(target=confirm, args=(link,)) for link in links]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=60)
+    join_all(threads)
     assert confirmed == [302] * PEOPLE, confirmed
     with app.app_context():
         assert db.session.query(User).filter_by(email="racer@example.com").count() == 1

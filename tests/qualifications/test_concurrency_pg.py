@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import api
+from tests.toolkit import BARRIER_SECONDS, join_all
 from training.errors import Conflict
 from training.extensions import db
 from training.qualifications import services
@@ -24,7 +25,7 @@ def _both(app, work):
 
     def run(i):
         with app.app_context():
-            barrier.wait(timeout=30)
+            barrier.wait(timeout=BARRIER_SECONDS)
             try:
                 results.append(work(i))
             except Conflict as exc:
@@ -35,8 +36,7 @@ def _both(app, work):
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=60)
+    join_all(threads)
     return results
 
 

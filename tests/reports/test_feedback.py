@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from tests.conftest import login
+from tests.toolkit import join_all
 from training.extensions import db
 from training.figures import metrics
 from training.reports import feedback
@@ -187,8 +188,7 @@ def test_two_answers_at_once_give_one_response(app, factory):
     threads = [threading.Thread(target=answer) for _ in range(4)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    join_all(threads)
     assert sorted(results) == ["already_answered"] * 3 + ["ok"]
     assert db.session.scalar(select(func.count()).select_from(FeedbackResponse)) == 1
 

@@ -37,7 +37,7 @@ def person_to_dict(person: services.Person, company_id: int) -> dict:
         "id": user.id if user else None,
         "email": person.email,
         "name": person.name,
-        "role": user.role if user else person.invitation.role,
+        "role": person.role,
         "status": "pending" if person.pending else "member",
         "company_id": company_id,
     }

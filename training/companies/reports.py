@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 
 from ..catalogue.models import Run, RunStatus, SeatAllocation
 from ..certificates.models import Certificate
@@ -38,6 +39,8 @@ from .models import Company
 
 EXPIRING_DAYS = metrics.EXPIRING_DAYS
 MAX_DAYS = 3700
+# A SELECT of any columns: the company filter keeps what it is given.
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
 
 @dataclass
@@ -49,7 +52,7 @@ class Figures:
     seats_used: int = 0
     seats_released: int = 0
     enrolments: int = 0  # confirmed enrolments in runs of the period (the glossary's "confirmed")
-    by_status: dict = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)
     attended_marks: int = 0  # the glossary's attended participant-meetings
     marks: int = 0  # the glossary's planned participant-meetings (meetings held x confirmed)
     no_shows: int = 0  # confirmed, no meeting attended, in runs whose registers are complete
@@ -58,8 +61,10 @@ class Figures:
     certificates_valid: int = 0
     certificates_expiring: int = 0  # the glossary's "expiring": current, expiring within 90 days from today
     certificates_expired: int = 0
-    monthly: list = field(default_factory=list)  # [(YYYY-MM, enrolments confirmed that month)] for the chart
-    as_of: object = None  # the moment the glossary's figures describe (the summaries' as_of)
+    monthly: list[tuple[str, int]] = field(
+        default_factory=list
+    )  # [(YYYY-MM, enrolments confirmed that month)] for the chart
+    as_of: datetime | None = None  # the moment the glossary's figures describe (the summaries' as_of)
     # Positions the company's people work on (training.qualifications): requirements met by its people.
     position_requirements: int = 0
     requirements_covered: int = 0
@@ -95,12 +100,12 @@ class Figures:
         )
 
 
-def parse_period(first, last) -> tuple[date, date]:
+def parse_period(first: object, last: object) -> tuple[date, date]:
     """?from=YYYY-MM-DD&to=YYYY-MM-DD; default: the last twelve months and the
     next six (so the runs a coordinator has booked show)."""
     today = org_today()
 
-    def one(value, name, default):
+    def one(value: object, name: str, default: date) -> date:
         if value in (None, ""):
             return default
         try:
@@ -127,7 +132,7 @@ def figures(first: date, last: date, company_id: int | None = None) -> Figures:
     result = Figures(first, last, company_id)
     in_period = and_(Run.starts_on >= first, Run.starts_on <= last)
 
-    def scoped(stmt):
+    def scoped(stmt: SelectT) -> SelectT:
         return stmt.where(Enrolment.company_id == company_id) if company_id is not None else stmt
 
     # Reserved seats of the period's runs.
@@ -206,7 +211,7 @@ def company_report(company: Company, first: date, last: date) -> Figures:
     return report
 
 
-def report_to_dict(report: Figures) -> dict:
+def report_to_dict(report: Figures) -> dict[str, Any]:
     data = asdict(report)
     data["from"] = report.first.isoformat()
     data["to"] = report.last.isoformat()
@@ -258,7 +263,7 @@ def bar_chart_svg(monthly: list[tuple[str, int]], *, title: str) -> str:
     return "".join(parts)
 
 
-def _fraction(percent: float | None):
+def _fraction(percent: float | None) -> float | str:
     return "" if percent is None else percent / 100
 
 
@@ -292,6 +297,7 @@ def to_xlsx(company: Company, report: Figures) -> bytes:
 
     book = Workbook()
     sheet = book.active
+    assert sheet is not None  # a new workbook has its one sheet
     sheet.title = bilingual(_l("Report")).replace(" / ", " ")[:31]
     for label, value, number_format in rows_for_export(company, report):
         sheet.append([bilingual(label), value])
@@ -311,7 +317,7 @@ def to_xlsx(company: Company, report: Figures) -> bytes:
 # --- the monthly e-mail ---------------------------------------------------------------------
 
 
-def send_monthly_reports(now=None) -> int:
+def send_monthly_reports(now: datetime | None = None) -> int:
     """Last month's report to every active coordinator, in their language,
     once per coordinator and month (a ReportMail row is the guarantee, even
     when two schedulers run at once); a company with nothing to report gets no

@@ -367,7 +367,9 @@ def admin_review():
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                n = services.resolve_free_text(current_user, form.key.data, form.company_id.data)
+                n = services.resolve_free_text(
+                    current_user, form.key.data or "", form.company_id.data
+                )  # DataRequired: set
                 flash(_("%(n)s people were put into the company.", n=n), "success")
             except DomainError as exc:
                 _fail(exc)

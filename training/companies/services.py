@@ -23,14 +23,16 @@ error rolls back and raises.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -53,9 +55,15 @@ from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..enrolment.offers import pass_on
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import Action, can, coordinates, is_admin, is_coordinator
+from ..permissions import Action, Viewer, can, coordinates, is_admin, is_coordinator
 from ..types import org_today, utcnow
 from .models import Company, CompanyInvitation, InvitationStatus, MembershipTier, name_key
+
+if TYPE_CHECKING:
+    from ..attendance.services import Progress
+    from ..certificates.models import Certificate
+    from ..qualifications.models import Position, PositionRequirement, Skill
+    from ..qualifications.services import Cell
 
 S = EnrolmentStatus
 Inv = InvitationStatus
@@ -70,7 +78,10 @@ SUBJECTS = {
 }
 
 
-def _unit(work):
+T = TypeVar("T")
+
+
+def _unit(work: Callable[[], T]) -> T:
     """Run ``work()`` as one unit of work: commit, or roll back on any error."""
     try:
         result = work()
@@ -84,7 +95,7 @@ def _unit(work):
 # --- loading and checking ----------------------------------------------------------
 
 
-def _int_id(value, field: str) -> int:
+def _int_id(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 12:
             value = int(value.strip())
@@ -95,7 +106,7 @@ def _int_id(value, field: str) -> int:
     return value
 
 
-def visible_company(company_id: int, viewer, action: Action = "view_company") -> Company:
+def visible_company(company_id: int, viewer: Viewer, action: Action = "view_company") -> Company:
     """The company, if ``viewer`` may do ``action`` on it; otherwise 404 (the
     same answer as for a company that does not exist)."""
     company = db.session.get(Company, company_id) if 0 < company_id < 2**31 else None
@@ -104,14 +115,14 @@ def visible_company(company_id: int, viewer, action: Action = "view_company") ->
     return company
 
 
-def company_of(viewer) -> Company:
+def company_of(viewer: Viewer) -> Company:
     """The coordinator's own company (404 for anyone else)."""
-    if not is_coordinator(viewer) or viewer.company_id is None:
+    if viewer is None or not is_coordinator(viewer) or viewer.company_id is None:
         raise NotFound(_("No such company."))
     return visible_company(viewer.company_id, viewer)
 
 
-def list_companies(viewer) -> list[tuple[Company, int]]:
+def list_companies(viewer: Viewer) -> list[tuple[Company, int]]:
     """Every company with its number of people (admins)."""
     if not can(viewer, "manage_companies"):
         raise Forbidden(_("Only an admin can see every company."))
@@ -132,7 +143,7 @@ def list_companies(viewer) -> list[tuple[Company, int]]:
 # --- companies ------------------------------------------------------------------------
 
 
-def _text(data: dict, key: str, limit: int, *, required: bool = False) -> str | None:
+def _text(data: dict[str, Any], key: str, limit: int, *, required: bool = False) -> str | None:
     value = data.get(key)
     if value is None or value == "":
         if required:
@@ -150,8 +161,14 @@ def _text(data: dict, key: str, limit: int, *, required: bool = False) -> str | 
     return value or None
 
 
-def _clean_code(value) -> str:
-    code = _text({"code": value}, "code", 32, required=True).upper()
+def _required_text(data: dict[str, Any], key: str, limit: int) -> str:
+    value = _text(data, key, limit, required=True)
+    assert value is not None  # required: _text refused an empty value
+    return value
+
+
+def _clean_code(value: object) -> str:
+    code = _required_text({"code": value}, "code", 32).upper()
     if not set(code) <= CODE_CHARS:
         raise ValidationFailed(
             _("A company code uses letters A-Z, digits, '-', '_' and '.' only."), fields={"code": "invalid"}
@@ -159,11 +176,11 @@ def _clean_code(value) -> str:
     return code
 
 
-def _apply(company: Company, data: dict, *, creating: bool) -> None:
+def _apply(company: Company, data: dict[str, Any], *, creating: bool) -> None:
     if creating or "code" in data:
         company.code = _clean_code(data.get("code"))
     if creating or "name" in data:
-        company.name = _text(data, "name", 200, required=True)
+        company.name = _required_text(data, "name", 200)
     for key, limit in (("name_zh", 200), ("address", 2000), ("contact_name", 200), ("contact_phone", 50)):
         if key in data:
             setattr(company, key, _text(data, key, limit) or ("" if key != "name_zh" else None))
@@ -189,7 +206,7 @@ def _check_unique(company: Company) -> None:
             Company.id != (company.id or 0),
             or_(
                 Company.code == company.code,
-                (Company.credit_code == company.credit_code) if company.credit_code else False,
+                (Company.credit_code == company.credit_code) if company.credit_code else false(),
             ),
         )
     )
@@ -200,13 +217,13 @@ def _check_unique(company: Company) -> None:
         )
 
 
-def create_company(actor, data: dict) -> Company:
+def create_company(actor: User, data: dict[str, Any]) -> Company:
     """A new member company (admins). Users whose free-text company has the
     same name are linked to it (see ``match_users``)."""
     if not can(actor, "manage_companies"):
         raise Forbidden(_("Only an admin can add companies."))
 
-    def work():
+    def work() -> Company:
         company = Company(
             address="",
             contact_name="",
@@ -229,8 +246,8 @@ def create_company(actor, data: dict) -> Company:
     return _unit(work)
 
 
-def update_company(actor, company_id: int, data: dict) -> Company:
-    def work():
+def update_company(actor: User, company_id: int, data: dict[str, Any]) -> Company:
+    def work() -> Company:
         company = visible_company(company_id, actor, "manage_companies")
         _apply(company, data, creating=False)
         _check_unique(company)
@@ -256,13 +273,13 @@ def _match_users(company: Company) -> int:
     return len(users)
 
 
-def unresolved_free_text(viewer) -> list[tuple[str, list[str], int]]:
+def unresolved_free_text(viewer: Viewer) -> list[tuple[str, list[str], int]]:
     """Free-text companies of users who belong to no company, grouped by
     their compared form: (key, spellings, people). The admin page "Companies
     to review" lists them with the companies the migration made."""
     if not can(viewer, "manage_companies"):
         raise Forbidden(_("Only an admin can review companies."))
-    groups: dict[str, dict] = {}
+    groups: dict[str, dict[str, Any]] = {}
     for text, n in db.session.execute(
         select(User.company, func.count())
         .where(User.company_id.is_(None), User.company.is_not(None))
@@ -276,10 +293,10 @@ def unresolved_free_text(viewer) -> list[tuple[str, list[str], int]]:
     return [(k, sorted(g["spellings"]), g["n"]) for k, g in sorted(groups.items())]
 
 
-def resolve_free_text(actor, key: str, company_id: int) -> int:
+def resolve_free_text(actor: User, key: str, company_id: int) -> int:
     """Put every person without a company whose free text has ``key`` into the company."""
 
-    def work():
+    def work() -> int:
         company = visible_company(company_id, actor, "manage_companies")
         users = [
             u
@@ -294,11 +311,11 @@ def resolve_free_text(actor, key: str, company_id: int) -> int:
     return _unit(work)
 
 
-def merge_company(actor, company_id: int, into_id: int) -> Company:
+def merge_company(actor: User, company_id: int, into_id: int) -> Company:
     """Merge a company (e.g. one the migration made from a variant spelling)
     into another: its people, enrolments and reserved seats move over."""
 
-    def work():
+    def work() -> Company:
         source = visible_company(company_id, actor, "manage_companies")
         target = visible_company(into_id, actor, "manage_companies")
         if source.id == target.id:
@@ -337,8 +354,16 @@ class Person:
     def pending(self) -> bool:
         return self.user is None
 
+    @property
+    def role(self) -> str:
+        """The account's role, or the one the pending invitation offers."""
+        if self.user is not None:
+            return self.user.role
+        assert self.invitation is not None  # a row is an account or a pending invitation
+        return self.invitation.role
 
-def people(company_id: int, viewer) -> list[Person]:
+
+def people(company_id: int, viewer: Viewer) -> list[Person]:
     """The company's people (accounts, then pending invitations), in two queries."""
     company = visible_company(company_id, viewer)
     users = list(
@@ -399,7 +424,7 @@ def _invite_mail(invitation: CompanyInvitation, user: User | None, kind: str = "
     )
 
 
-def _add(actor, company: Company, email: str, name: str, role: str) -> tuple[Person, bool]:
+def _add(actor: User, company: Company, email: str, name: str, role: str) -> tuple[Person, bool]:
     """Add one person (in the caller's transaction). Returns (person, created)."""
     email = normalise_email(email)
     name = clean_name(name)
@@ -449,21 +474,21 @@ def _add(actor, company: Company, email: str, name: str, role: str) -> tuple[Per
     return Person(email, name, user if invitation.status == Inv.linked.value else None, invitation), created
 
 
-def add_person(actor, company_id: int, email, name) -> tuple[Person, bool]:
+def add_person(actor: User, company_id: int, email: object, name: object) -> tuple[Person, bool]:
     """Add a person to the company (admins, its coordinators). A new address
     gets an account in the company; an existing account is invited (pending)."""
 
-    def work():
+    def work() -> tuple[Person, bool]:
         company = visible_company(company_id, actor, "manage_company_people")
         return _add(actor, company, _require_text(email, "email"), _require_text(name, "name"), Role.trainee.value)
 
     return _retry_once(lambda: _unit(work))
 
 
-def add_coordinator(actor, company_id: int, email, name) -> tuple[Person, bool]:
+def add_coordinator(actor: User, company_id: int, email: object, name: object) -> tuple[Person, bool]:
     """Name a coordinator of the company (admins)."""
 
-    def work():
+    def work() -> tuple[Person, bool]:
         company = visible_company(company_id, actor)
         if not can(actor, "manage_companies"):
             raise Forbidden(_("Only an admin can name coordinators."))
@@ -472,7 +497,7 @@ def add_coordinator(actor, company_id: int, email, name) -> tuple[Person, bool]:
     return _retry_once(lambda: _unit(work))
 
 
-def _retry_once(call):
+def _retry_once(call: Callable[[], T]) -> T:
     """The same address added twice at once: the loser's unique index answers;
     the second try sees the winner's account (a 409 or a pending invitation)."""
     try:
@@ -481,7 +506,7 @@ def _retry_once(call):
         return call()
 
 
-def _require_text(value, field: str) -> str:
+def _require_text(value: object, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed(_("%(field)s is required.", field=field), fields={field: "required"})
     return value
@@ -521,7 +546,7 @@ def accept_invitation(token: str, name: str | None, password: str | None) -> Use
     a password joins by signing in instead."""
     from ..accounts.services import password_problem
 
-    def work():
+    def work() -> User:
         invitation = invitation_for_token(token)
         user = find_user_by_email(invitation.email)
         if user is not None and user.password_hash:
@@ -538,7 +563,7 @@ def accept_invitation(token: str, name: str | None, password: str | None) -> Use
                 commit=False,
             )
             db.session.flush()
-        user.password_hash = hash_password(password)
+        user.password_hash = hash_password(password or "")  # password_problem refused a missing one
         _link(invitation, user)
         record(user, "company.join", invitation.company, user.email)
         return user
@@ -546,11 +571,11 @@ def accept_invitation(token: str, name: str | None, password: str | None) -> Use
     return _unit(work)
 
 
-def move_person(actor, user_id: int, company_id: int | None) -> User:
+def move_person(actor: User, user_id: int, company_id: int | None) -> User:
     """Move a person to another company, or out of any (admins). Their
     enrolments keep the company they were made in."""
 
-    def work():
+    def work() -> User:
         if not can(actor, "manage_companies"):
             raise Forbidden(_("Only an admin can move people between companies."))
         user = db.session.get(User, user_id)
@@ -567,7 +592,7 @@ def move_person(actor, user_id: int, company_id: int | None) -> User:
     return _unit(work)
 
 
-def person_in_company(company: Company, user_id: int, viewer) -> User:
+def person_in_company(company: Company, user_id: int, viewer: Viewer) -> User:
     user = db.session.get(User, user_id) if 0 < user_id < 2**31 else None
     if user is None or user.company_id != company.id or not can(viewer, "view_company", company):
         raise NotFound(_("No such person."))
@@ -582,19 +607,21 @@ class ImportOutcome:
     created: int
     invited: int
     already: int
-    errors: list[dict]
+    errors: list[dict[str, Any]]
 
 
-def import_people(actor, company_id: int, data: bytes, size: int | None = None) -> ImportOutcome:
+def import_people(actor: User, company_id: int, data: bytes, size: int | None = None) -> ImportOutcome:
     """Add the people of a CSV (the enrolment importer reads it: UTF-8 with or
     without BOM, UTF-16, GB18030; headers in English or Chinese). All or
     nothing: with any invalid row nothing is saved and every row is reported."""
     from ..enrolment.imports import read_csv
 
-    def work():
+    def work() -> ImportOutcome:
         company = visible_company(company_id, actor, "manage_company_people")
         rows = read_csv(data, size)
-        errors, created, invited, already, seen = [], 0, 0, 0, {}
+        errors: list[dict[str, Any]] = []
+        created, invited, already = 0, 0, 0
+        seen: dict[str, int] = {}
         for raw in rows:
             try:
                 email = normalise_email(raw.get("email", ""))
@@ -630,7 +657,7 @@ def import_people(actor, company_id: int, data: bytes, size: int | None = None) 
 # --- enrolling on behalf of the company ---------------------------------------------------
 
 
-def enrol_person(actor, run_id: int, email, name, *, company_id: int | None = None) -> Enrolment:
+def enrol_person(actor: User, run_id: int, email: object, name: object, *, company_id: int | None = None) -> Enrolment:
     """A coordinator (or an admin, naming the company) enrols a person into a
     run for the company: a new address gets an account in the company. A
     person of another company (or of none) is not the coordinator's to enrol
@@ -673,7 +700,7 @@ def enrol_person(actor, run_id: int, email, name, *, company_id: int | None = No
         raise
 
 
-def company_enrolments(company_id: int, viewer, *, status: str | None = None) -> list[Enrolment]:
+def company_enrolments(company_id: int, viewer: Viewer, *, status: str | None = None) -> list[Enrolment]:
     """Enrolments made while the person was in the company, newest runs first."""
     from ..catalogue.models import Course
 
@@ -696,14 +723,14 @@ def company_enrolments(company_id: int, viewer, *, status: str | None = None) ->
     return list(db.session.scalars(stmt))
 
 
-def visible_enrolment(enrolment_id: int, viewer) -> Enrolment:
+def visible_enrolment(enrolment_id: int, viewer: Viewer) -> Enrolment:
     enrolment = db.session.get(Enrolment, enrolment_id) if 0 < enrolment_id < 2**31 else None
     if enrolment is None or not (is_admin(viewer) or coordinates(viewer, enrolment.company_id)):
         raise NotFound(_("No such enrolment."))
     return enrolment
 
 
-def cancel_for_company(actor, enrolment_id: int, reason: str = "") -> Enrolment:
+def cancel_for_company(actor: User, enrolment_id: int, reason: str = "") -> Enrolment:
     """A coordinator cancels a company enrolment within the usual rules."""
     visible_enrolment(enrolment_id, actor)
     db.session.rollback()
@@ -722,7 +749,7 @@ def _attendance_marked(enrolment: Enrolment) -> bool:
     )
 
 
-def _guard_cancel(actor, enrolment: Enrolment) -> None:
+def _guard_cancel(actor: User, enrolment: Enrolment) -> None:
     """A company seat whose trainee has attendance marked cannot be given back
     (only an admin can still cancel it)."""
     if (
@@ -743,13 +770,13 @@ enrolment_services.CANCEL_CHECKS.append(_guard_cancel)
 # --- reserved seats -----------------------------------------------------------------------
 
 
-def _parse_release_at(value, run: Run) -> datetime | None:
+def _parse_release_at(value: object, run: Run) -> datetime | None:
     if value in (None, ""):
         return None
     return parse_datetime(value, "release_at", run.tz)
 
 
-def _seats(value) -> int:
+def _seats(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationFailed(_("seats must be a whole number."), fields={"seats": "not an integer"})
     if not 0 <= value <= 100000:
@@ -757,7 +784,7 @@ def _seats(value) -> int:
     return value
 
 
-def reserve_seats(actor, run_id: int, data: dict) -> tuple[SeatAllocation, bool]:
+def reserve_seats(actor: User, run_id: int, data: dict[str, Any]) -> tuple[SeatAllocation, bool]:
     """Reserve (or change the reservation of) seats of a run for a company
     (admins). Returns (allocation, created). Refused: more seats than the
     public has free, fewer than the company's confirmed trainees, a cancelled
@@ -765,7 +792,7 @@ def reserve_seats(actor, run_id: int, data: dict) -> tuple[SeatAllocation, bool]
     if not can(actor, "manage_companies"):
         raise Forbidden(_("Only an admin can reserve seats."))
 
-    def work():
+    def work() -> tuple[SeatAllocation, bool]:
         company = visible_company(_int_id(data.get("company_id"), "company_id"), actor, "manage_companies")
         seats = _seats(data.get("seats"))
         overflow = data.get("overflow", True)
@@ -810,7 +837,7 @@ def reserve_seats(actor, run_id: int, data: dict) -> tuple[SeatAllocation, bool]
                 code="not_enough_seats",
                 fields={"seats": "more than free"},
             )
-        if created:
+        if allocation is None:
             allocation = SeatAllocation(run_id=run.id, company_id=company.id, seats=seats, released_seats=0)
             db.session.add(allocation)
         elif not allocation.held:
@@ -826,12 +853,12 @@ def reserve_seats(actor, run_id: int, data: dict) -> tuple[SeatAllocation, bool]
     return _unit(work)
 
 
-def allocations_for_run(run_id: int, viewer) -> list[SeatAllocation]:
+def allocations_for_run(run_id: int, viewer: Viewer) -> list[SeatAllocation]:
     """A run's reservations: all for admins; a coordinator sees their company's only."""
     get_run(run_id)
     stmt = select(SeatAllocation).where(SeatAllocation.run_id == run_id).order_by(SeatAllocation.id)
     if not is_admin(viewer):
-        if not is_coordinator(viewer) or viewer.company_id is None:
+        if viewer is None or not is_coordinator(viewer) or viewer.company_id is None:
             raise Forbidden(_("Only admins and coordinators can see reserved seats."))
         stmt = stmt.where(SeatAllocation.company_id == viewer.company_id)
     return list(db.session.scalars(stmt))
@@ -841,7 +868,7 @@ def allocation_usage(allocations: list[SeatAllocation]) -> dict[int, int]:
     """Confirmed trainees of the allocation's company in its run, per allocation, in one query."""
     if not allocations:
         return {}
-    pairs = {(a.run_id, a.company_id): a.id for a in allocations}
+    pairs: dict[tuple[int, int | None], int] = {(a.run_id, a.company_id): a.id for a in allocations}
     rows = db.session.execute(
         select(Enrolment.run_id, Enrolment.company_id, func.count())
         .where(
@@ -858,7 +885,7 @@ def allocation_usage(allocations: list[SeatAllocation]) -> dict[int, int]:
     return usage
 
 
-def company_allocations(company_id: int, viewer) -> list[SeatAllocation]:
+def company_allocations(company_id: int, viewer: Viewer) -> list[SeatAllocation]:
     company = visible_company(company_id, viewer)
     return list(
         db.session.scalars(
@@ -946,6 +973,7 @@ def warn_before_release(now: datetime | None = None, hours: int = 72) -> dict[in
     for allocation_id in due:
         try:
             allocation = db.session.get(SeatAllocation, allocation_id)
+            assert allocation is not None  # read a moment ago; a company with reserved seats is never merged away
             run = get_run(allocation.run_id, lock=True)
             db.session.refresh(allocation)
             if allocation.warned_at is not None or allocation.released_at is not None:
@@ -967,6 +995,7 @@ def warn_before_release(now: datetime | None = None, hours: int = 72) -> dict[in
                 )
             )
             company = db.session.get(Company, allocation.company_id)
+            assert company is not None  # the allocation's foreign key (deleted with its company)
             for user in coordinators:
                 mail.queue(
                     mail.build(
@@ -1002,7 +1031,7 @@ class RunChoice:
     public: int  # seats anyone may take
 
 
-def runs_to_enrol(company_id: int, viewer, limit: int = 100) -> list[RunChoice]:
+def runs_to_enrol(company_id: int, viewer: Viewer, limit: int = 100) -> list[RunChoice]:
     """Open runs still to start, with the company's reserved seats first."""
     from ..catalogue.models import Course
     from ..catalogue.services import seats_by_run, unused_reserved
@@ -1031,7 +1060,7 @@ def runs_to_enrol(company_id: int, viewer, limit: int = 100) -> list[RunChoice]:
     return choices
 
 
-def company_attendance(company_id: int, viewer) -> list[tuple[Enrolment, object]]:
+def company_attendance(company_id: int, viewer: Viewer) -> list[tuple[Enrolment, Progress | None]]:
     """Confirmed company enrolments with their attendance progress."""
     from ..attendance.services import load_progress
 
@@ -1040,7 +1069,7 @@ def company_attendance(company_id: int, viewer) -> list[tuple[Enrolment, object]
     return [(e, progress.get(e.id)) for e in enrolments]
 
 
-def company_certificates(company_id: int, viewer) -> list:
+def company_certificates(company_id: int, viewer: Viewer) -> list[Certificate]:
     """Current certificates of enrolments made for the company, newest first."""
     from ..certificates.models import Certificate
 
@@ -1064,8 +1093,8 @@ class RequirementCoverage:
     """One requirement of a position that the company's people work on: how
     many of them qualify on the date, against the position's minimum."""
 
-    position: object
-    requirement: object
+    position: Position
+    requirement: PositionRequirement
     qualified: int
     expiring: int
 
@@ -1076,17 +1105,17 @@ class RequirementCoverage:
 
 @dataclass
 class CompanyQualifications:
-    people: list
-    skills: list
-    cells: dict  # (user id, skill id) -> qualifications.services.Cell
-    coverage: list  # [RequirementCoverage]
+    people: list[User]
+    skills: list[Skill]
+    cells: dict[tuple[int, int], Cell]  # (user id, skill id) -> the person's qualification in the skill
+    coverage: list[RequirementCoverage]
 
     @property
     def requirements_covered(self) -> int:
         return sum(1 for c in self.coverage if c.covered)
 
 
-def company_qualifications(company_id: int, viewer, on) -> CompanyQualifications:
+def company_qualifications(company_id: int, viewer: Viewer, on: date) -> CompanyQualifications:
     """The company's people with their qualifications on ``on``, and the
     coverage of the positions they work on, counting only the company's
     people (another company's people on the same position are not shown)."""
@@ -1094,7 +1123,7 @@ def company_qualifications(company_id: int, viewer, on) -> CompanyQualifications
     return qualifications_of(company.id, on)
 
 
-def qualifications_of(company_id: int, on) -> CompanyQualifications:
+def qualifications_of(company_id: int, on: date) -> CompanyQualifications:
     from ..qualifications.models import Position, PositionPerson, PositionRequirement, Skill
     from ..qualifications.services import cells_for
 
@@ -1120,7 +1149,7 @@ def qualifications_of(company_id: int, on) -> CompanyQualifications:
     skills = list(db.session.scalars(select(Skill).order_by(Skill.code)))
     cells = cells_for(ids, [s.id for s in skills], on)
     mine = set(ids)
-    coverage = []
+    coverage: list[RequirementCoverage] = []
     for position in positions:
         staff = [pp.user_id for pp in position.people if pp.user_id in mine]
         for req in position.requirements:

@@ -29,6 +29,41 @@ PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 60_000
 
 
+# The roster's status line says "Saved" and clears itself 2.5 s later, so a test that polls for it can miss
+# it when the machine is slow. Every page records each state of that line as it changes (an init script),
+# and tests wait on the record with ``saw_roster_status`` instead of racing the timer.
+ROSTER_STATUS_RECORDER = """
+(() => {
+  const seen = [];
+  Object.defineProperty(window, '__rosterStatusSeen', { value: seen });
+  new MutationObserver((mutations) => {
+    for (const m of mutations) {
+      if (m.target.id === 'roster-status') seen.push(m.target.className);
+    }
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['class'] });
+})();
+"""
+
+
+def record_roster_status(context) -> None:
+    """Keep every state the roster's status line takes on the pages of ``context``."""
+    context.add_init_script(ROSTER_STATUS_RECORDER)
+
+
+def saw_roster_status(page, kind: str) -> None:
+    """Wait until the roster's status line has shown ``alert-<kind>`` since the last call, however briefly."""
+    page.wait_for_function(
+        """(kind) => {
+            const seen = window.__rosterStatusSeen || [];
+            const at = seen.findIndex((classes) => classes.split(' ').includes('alert-' + kind));
+            if (at < 0) return false;
+            seen.splice(0, at + 1);
+            return true;
+        }""",
+        arg=kind,
+    )
+
+
 def _generous_expect() -> None:
     from playwright.sync_api import expect
 
@@ -98,6 +133,7 @@ def page(request, browser, live_server):
         locale="en-GB",
     )
     context.set_default_timeout(TIMEOUT_MS)
+    record_roster_status(context)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -12,7 +12,7 @@ from tests.factories import PASSWORD
 from training.attendance import services
 from training.extensions import db
 
-from .conftest import log_in, screenshot
+from .conftest import log_in, saw_roster_status, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,7 @@ def test_trainer_takes_attendance_on_a_phone(page, live_server, factory):
     screenshot(page, "attendance-phone-3-marked")
 
     page.locator("#save-roster").click()
-    page.locator("#roster-status.alert-success").wait_for()
+    saw_roster_status(page, "success")
     got = statuses(meeting)
     assert got == {n: ("late" if n == "Bob Smith" else "present") for n in names}
     assert "Li Wei" in late_row.locator(".roster-marked").inner_text()
@@ -67,13 +67,13 @@ def test_trainer_takes_attendance_on_a_phone(page, live_server, factory):
     page.context.set_offline(True)
     page.locator(".roster-row", has_text="陈静").locator("label", has_text="Absent").click()
     page.locator("#save-roster").click()
-    page.locator("#roster-status.alert-warning").wait_for()
+    saw_roster_status(page, "warning")
     assert page.locator(".roster-row.is-pending").count() == 1
     assert statuses(meeting)["陈静"] == "present"
     screenshot(page, "attendance-phone-5-offline")
     page.context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.locator("#roster-status.alert-success").wait_for()
+    saw_roster_status(page, "success")
     assert statuses(meeting)["陈静"] == "absent"
     assert page.locator(".roster-row.is-pending").count() == 0
     assert page.evaluate(f"localStorage.getItem('attendance-outbox:{meeting_id}')") is None
@@ -98,7 +98,7 @@ def test_marks_left_offline_are_sent_on_the_next_visit(page, live_server, factor
         [meeting_id, enrolment_id],
     )
     page.reload()
-    page.locator("#roster-status.alert-success").wait_for()
+    saw_roster_status(page, "success")
     assert statuses(meeting) == {"刘洋": "excused"}
     assert len(services.history(meeting)) == 1
     db.session.rollback()

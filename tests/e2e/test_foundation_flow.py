@@ -7,7 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.e2e.conftest import TIMEOUT_MS, log_in, open_registration_link, screenshot
+from tests.e2e.conftest import (
+    TIMEOUT_MS,
+    log_in,
+    open_registration_link,
+    record_roster_status,
+    saw_roster_status,
+    screenshot,
+)
 from tests.factories import PASSWORD
 from training.certificates.models import Certificate
 from training.extensions import db
@@ -20,6 +27,7 @@ DESKTOP = {"width": 1280, "height": 900}
 def _context(browser, live_server, **kw):
     context = browser.new_context(viewport=DESKTOP, base_url=live_server.url, locale="en-GB", **kw)
     context.set_default_timeout(TIMEOUT_MS)
+    record_roster_status(context)
     return context
 
 
@@ -66,7 +74,7 @@ def test_register_enrol_mark_issue_verify(browser, live_server, factory):
     page.wait_for_load_state()
     if page.locator("#save-roster").count():
         page.click("#save-roster")
-        page.locator("#roster-status.alert-success").wait_for()
+        saw_roster_status(page, "success")
     # ... and signs the register off: certificates wait for it.
     page.get_by_role("button", name="Finalise register").click()
     page.locator("#finalised-note").wait_for()

@@ -19,7 +19,7 @@ from training.attendance import services as attendance
 from training.extensions import db
 from training.types import utcnow
 
-from .conftest import PHONE, TIMEOUT_MS, log_in, screenshot
+from .conftest import PHONE, TIMEOUT_MS, log_in, record_roster_status, saw_roster_status, screenshot
 
 pytestmark = pytest.mark.e2e
 SCREEN = {"width": 1280, "height": 800}  # the laptop on the projector
@@ -37,6 +37,7 @@ def _context(browser, live_server, viewport=PHONE, timezone_id="Asia/Shanghai"):
         device_scale_factor=2 if mobile else 1,
     )
     context.set_default_timeout(TIMEOUT_MS)
+    record_roster_status(context)
     return context
 
 
@@ -117,7 +118,7 @@ def test_trainer_takes_attendance_on_a_phone_from_the_teaching_page(browser, liv
     screenshot(page, "journey-trainer-2-marked")
 
     page.locator("#save-roster").click()
-    expect(page.locator("#roster-status.alert-success")).to_be_visible()
+    saw_roster_status(page, "success")
     expect(page.locator("#save-roster")).to_have_text("Save")
     marked_after_save = page.locator(".roster-row", has_text="欧阳晓燕").locator(".roster-marked").inner_text()
     assert _statuses(meeting_id) == {

@@ -18,7 +18,7 @@ from training.attendance import checkin, services
 from training.catalogue.models import Meeting
 from training.extensions import db
 
-from .conftest import log_in, screenshot
+from .conftest import log_in, saw_roster_status, screenshot
 
 pytestmark = pytest.mark.e2e
 
@@ -63,7 +63,7 @@ def test_offline_marks_conflict_with_a_self_checkin_then_finalise_and_issue(page
     page.get_by_role("button", name="Mark all present").click()
     page.locator(".roster-row", has_text="Anna Müller").locator("label", has_text="Absent").click()
     page.locator("#save-roster").click()
-    page.locator("#roster-status.alert-warning").wait_for()
+    saw_roster_status(page, "warning")
     assert page.locator(".roster-row.is-pending").count() == 3
     screenshot(page, "register-2-offline-marks")
 
@@ -78,7 +78,7 @@ def test_offline_marks_conflict_with_a_self_checkin_then_finalise_and_issue(page
     # Back online: the queue is sent; the older "absent" is not applied and is shown.
     page.context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
-    page.locator("#roster-status.alert-success").wait_for()
+    saw_roster_status(page, "success")
     conflicts = page.locator("#roster-conflicts")
     expect(conflicts).to_be_visible()
     expect(conflicts).to_contain_text("Anna Müller")

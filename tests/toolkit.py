@@ -5,7 +5,9 @@ guard on list pages and bulk services); transaction control (BEGIN, COMMIT,
 SAVEPOINT, PRAGMA) is not counted. Factories live in ``tests/factories.py``,
 logging in and API clients in ``tests/conftest.py``.
 
-``join_all()`` waits for the threads of a concurrency test; ``BARRIER_SECONDS`` is how long
+``wait_until()`` waits for a condition another thread or process brings about (a relay that
+delivers after the response, a server that starts); ``join_all()`` waits for the threads of a
+concurrency test; ``BARRIER_SECONDS`` is how long
 they wait for each other at the start line. Both are bounds on a hang, not budgets: on a
 loaded machine a thread may take long to start or finish, and the test waits for it.
 """
@@ -62,3 +64,16 @@ def join_all(threads, seconds: float = JOIN_SECONDS) -> None:
         thread.join(max(0.0, deadline - time.monotonic()))
     alive = [thread.name for thread in threads if thread.is_alive()]
     assert not alive, f"still running after {seconds:.0f} s (a hang): {alive}"
+
+
+def wait_until(condition, what: str, seconds: float = JOIN_SECONDS, interval: float = 0.05):
+    """Poll ``condition`` until it returns something true and return that; fail naming ``what`` after
+    ``seconds``. A bound on a hang, not a budget: it returns as soon as the condition holds."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {seconds:.0f} s")
+        time.sleep(interval)

@@ -9,6 +9,7 @@ from ..errors import ValidationFailed
 from ..qualifications import evidence as evidence_files
 from ..qualifications import exports, services
 from ..qualifications.models import Grant, Position, Skill
+from ..types import org_today
 from . import bp
 from .helpers import body, caller, require
 
@@ -132,7 +133,7 @@ def grant_qualification(user_id: int):
     actor = require("grant_qualification")
     data, upload = _grant_body()
     g = services.grant(actor, user_id, data, upload)
-    return grant_to_dict(g, g.state_on(services.org_today(), services.expiring_window())), 201
+    return grant_to_dict(g, g.state_on(org_today(), services.expiring_window())), 201
 
 
 @bp.get("/qualifications/<int:grant_id>/evidence")

@@ -7,7 +7,7 @@ certificates are issued, so their grants come through the real signal."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
@@ -201,6 +201,7 @@ def load_grants(plan: dict, rng: random.Random) -> int:
                     continue  # a gap
                 level = min(req.skill.level_count, req.level + (1 if roll > 0.85 else 0))
                 start = today - timedelta(days=rng.randint(30, 500))
+                until: date | None
                 if roll < 0.26:
                     until = today - timedelta(days=rng.randint(5, 60))  # lapsed
                     start = until - relativedelta(months=12)

@@ -16,12 +16,16 @@ import re
 import unicodedata
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from flask import Response, current_app
 from flask_babel import gettext as _
 
 from ..errors import DomainError, ValidationFailed
+
+if TYPE_CHECKING:
+    from ..certificates.documents import DocumentStore
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 80_000_000
@@ -131,7 +135,7 @@ def check(upload: Upload) -> CheckedFile:
     return CheckedFile(upload.data, mimetype, clean_name(upload.filename, mimetype))
 
 
-def store():
+def store() -> DocumentStore:
     from ..certificates import documents
 
     return documents.store()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
+from typing import Any, Literal
 from xml.sax.saxutils import escape
 
 from flask import current_app
@@ -15,14 +17,15 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A3, A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import BaseDocTemplate, Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from ..attendance.sheets import safe_cell
 from ..certificates.pdf import draw_qr
 from ..certificates.services import verify_url
 from ..pdf_fonts import font_for, fonts
-from .models import STATE_GLYPHS, QualificationState
-from .services import Matrix, PersonView
+from .models import STATE_GLYPHS, QualificationState, Skill
+from .services import Cell, Matrix, PersonView
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -65,12 +68,12 @@ def matrix_filename(m: Matrix, ext: str) -> str:
     return f"qualification-matrix-{scope}-{m.on.isoformat()}.{ext}"
 
 
-def _skill_head(skill) -> str:
+def _skill_head(skill: Skill) -> str:
     return f"{skill.code} {skill.name}" + (f" / {skill.name_zh}" if skill.name_zh else "")
 
 
-def cell_text(skill, cell) -> str:
-    if cell is None or cell.state is None:
+def cell_text(skill: Skill, cell: Cell | None) -> str:
+    if cell is None or cell.state is None or cell.level is None:  # a cell with a state has its level
         return ""
     return f"{skill.level_code(cell.level)} {STATE_GLYPHS[cell.state]}"
 
@@ -95,6 +98,7 @@ def matrix_xlsx(m: Matrix) -> bytes:
 
     wb = Workbook()
     ws = wb.active
+    assert ws is not None  # a new workbook has its one sheet
     ws.title = HEAD["matrix"]
     bold = Font(bold=True)
     for row in _scope_line(m):
@@ -102,9 +106,9 @@ def matrix_xlsx(m: Matrix) -> bytes:
     ws.append([])
     header_row = ws.max_row + 1
     ws.append([HEAD["person"], HEAD["positions"], *[_skill_head(c.skill) for c in m.columns]])
-    for cell in ws[header_row]:
-        cell.font = bold
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for xl_cell in ws[header_row]:
+        xl_cell.font = bold
+        xl_cell.alignment = Alignment(wrap_text=True, vertical="top")
     for person in m.people:
         ws.append(
             [
@@ -113,12 +117,12 @@ def matrix_xlsx(m: Matrix) -> bytes:
                 *[cell_text(c.skill, m.cell(person.id, c.skill.id)) for c in m.columns],
             ]
         )
-        row = ws.max_row
+        row_no = ws.max_row
         for j, column in enumerate(m.columns, start=3):
             cell = m.cell(person.id, column.skill.id)
             if cell is not None and cell.state is not None:
-                ws.cell(row=row, column=j).fill = PatternFill("solid", fgColor=STATE_FILL[cell.state])
-                ws.cell(row=row, column=j).alignment = Alignment(horizontal="center")
+                ws.cell(row=row_no, column=j).fill = PatternFill("solid", fgColor=STATE_FILL[cell.state])
+                ws.cell(row=row_no, column=j).alignment = Alignment(horizontal="center")
     for key, values in (
         ("qualified", [c.qualified for c in m.columns]),
         ("expiring", [c.expiring for c in m.columns]),
@@ -127,11 +131,11 @@ def matrix_xlsx(m: Matrix) -> bytes:
         ("level", [c.skill.level_code(c.level) for c in m.columns]),
     ):
         ws.append([HEAD[key], "", *values])
-        for cell in ws[ws.max_row]:
-            cell.font = bold
+        for xl_cell in ws[ws.max_row]:
+            xl_cell.font = bold
     ws.append([])
     ws.append([HEAD["legend"], "  ".join(f"{STATE_GLYPHS[s]} {STATE_BILINGUAL[s]}" for s in QualificationState)])
-    ws.freeze_panes = ws.cell(row=header_row + 1, column=3)
+    ws.freeze_panes = ws.cell(row=header_row + 1, column=3).coordinate
     ws.column_dimensions["A"].width = 28
     ws.column_dimensions["B"].width = 18
     for j in range(3, 3 + len(m.columns)):
@@ -180,7 +184,9 @@ def matrix_xlsx(m: Matrix) -> bytes:
 # --- PDF ------------------------------------------------------------------------------------
 
 
-def _para(text: str, size: float = 8, *, bold: bool = False, align: int = 0, glyph: str = "") -> Paragraph:
+def _para(
+    text: str, size: float = 8, *, bold: bool = False, align: Literal[0, 1, 2, 4] = 0, glyph: str = ""
+) -> Paragraph:
     f = fonts()
     style = ParagraphStyle(
         "c", fontName=font_for(text or "", bold=bold), fontSize=size, leading=size * 1.2, alignment=align
@@ -191,8 +197,8 @@ def _para(text: str, size: float = 8, *, bold: bool = False, align: int = 0, gly
     return Paragraph(body, style)
 
 
-def _footer(title: str):
-    def draw(canvas, doc):
+def _footer(title: str) -> Callable[[Canvas, BaseDocTemplate], None]:
+    def draw(canvas: Canvas, doc: BaseDocTemplate) -> None:
         canvas.saveState()
         canvas.setFont(font_for(title), 7.5)
         canvas.setFillColor(colors.grey)
@@ -227,19 +233,22 @@ def matrix_pdf(m: Matrix) -> bytes:
     name_w, pos_w = 48 * mm, 30 * mm
     n = max(1, len(m.columns))
     col_w = max(9 * mm, (width - name_w - pos_w) / n)
-    head = [_para(HEAD["person"], 7.5, bold=True), _para(HEAD["positions"], 7.5, bold=True)]
+    head: list[Flowable | str] = [_para(HEAD["person"], 7.5, bold=True), _para(HEAD["positions"], 7.5, bold=True)]
     head += [_para(f"{c.skill.code}\n{c.skill.name_zh or c.skill.name}", 6.5, bold=True, align=1) for c in m.columns]
-    data = [head]
-    styles = [
+    data: list[list[Flowable | str]] = [head]
+    styles: list[tuple[Any, ...]] = [
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa5b1")),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
     ]
     for i, person in enumerate(m.people, start=1):
-        row = [_para(person.display_name, 8), _para(", ".join(p.code for p in m.positions_of.get(person.id, [])), 7)]
+        row: list[Flowable | str] = [
+            _para(person.display_name, 8),
+            _para(", ".join(p.code for p in m.positions_of.get(person.id, [])), 7),
+        ]
         for j, column in enumerate(m.columns, start=2):
             cell = m.cell(person.id, column.skill.id)
-            if cell is None or cell.state is None:
+            if cell is None or cell.state is None or cell.level is None:  # a cell with a state has its level
                 row.append("")
                 continue
             row.append(_para(column.skill.level_code(cell.level), 8, align=1, glyph=STATE_GLYPHS[cell.state]))
@@ -251,7 +260,8 @@ def matrix_pdf(m: Matrix) -> bytes:
         ("required", [c.required for c in m.columns]),
         ("gap", [c.gap for c in m.columns]),
     ):
-        data.append([_para(HEAD[key], 7.5, bold=True), ""] + [_para(str(v), 8, bold=True, align=1) for v in values])
+        totals: list[Flowable | str] = [_para(HEAD[key], 7.5, bold=True), ""]
+        data.append(totals + [_para(str(v), 8, bold=True, align=1) for v in values])
     styles.append(("BACKGROUND", (0, first), (-1, -1), colors.HexColor("#f3f5f8")))
     table = Table(data, colWidths=[name_w, pos_w] + [col_w] * len(m.columns), repeatRows=1)
     table.setStyle(TableStyle(styles))
@@ -285,10 +295,10 @@ def evidence_pdf(view: PersonView, locale: str = "en") -> bytes:
             super().__init__(qr_size, qr_size)
             self.url = url
 
-        def draw(self):
+        def draw(self) -> None:
             draw_qr(self.canv, self.url, 0, 0, qr_size)
 
-    head = [
+    head: list[Flowable | str] = [
         _para(_("Skill"), 8, bold=True),
         _para(_("Level"), 8, bold=True),
         _para(_("Source"), 8, bold=True),
@@ -298,8 +308,8 @@ def evidence_pdf(view: PersonView, locale: str = "en") -> bytes:
         _para(_("Evidence"), 8, bold=True),
         _para(_("Verify"), 8, bold=True),
     ]
-    data = [head]
-    styles = [
+    data: list[list[Flowable | str]] = [head]
+    styles: list[tuple[Any, ...]] = [
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa5b1")),
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
@@ -308,6 +318,7 @@ def evidence_pdf(view: PersonView, locale: str = "en") -> bytes:
 
     for i, row in enumerate(view.rows, start=1):
         g, state = row.grant, row.state
+        assert state is not None  # person_grants leaves out grants not valid yet on the date
         evidence = g.evidence or ""
         if g.granted_by is not None and g.source != GrantSource.certificate.value:
             evidence += "\n" + _("Granted by %(name)s", name=g.granted_by.display_name)

@@ -235,11 +235,8 @@ def enrol_gap(user_id: int):
             ),
             "success",
         )
-    return redirect(
-        request.form.get("back")
-        if request.form.get("back", "").startswith("/qualifications/")
-        else url_for("qualifications.person", user_id=user_id)
-    )
+    back = request.form.get("back", "")
+    return redirect(back if back.startswith("/qualifications/") else url_for("qualifications.person", user_id=user_id))
 
 
 # --- admin pages: skills and positions (the API's POST /skills and /positions as forms) ----------

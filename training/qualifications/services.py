@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
 from dateutil.relativedelta import relativedelta
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -41,7 +43,7 @@ from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import Action, can
+from ..permissions import Action, Viewer, can
 from ..transactions import unit_of_work
 from ..types import org_today, utcnow
 from . import evidence as evidence_files
@@ -67,7 +69,7 @@ MAX_IDS = 5000
 MAX_ID = 2**31 - 1  # ids beyond a 32-bit integer exist nowhere (and SQLite would overflow on them)
 
 
-def _is_id(value) -> bool:
+def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
@@ -86,7 +88,7 @@ def _fail(field_name: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, fields={field_name: message})
 
 
-def _text(data: dict, name: str, limit: int, *, required: bool = False, default: str = "") -> str:
+def _text(data: dict[str, Any], name: str, limit: int, *, required: bool = False, default: str = "") -> str:
     value = data.get(name, default)
     if value is None:
         value = ""
@@ -100,7 +102,7 @@ def _text(data: dict, name: str, limit: int, *, required: bool = False, default:
     return value
 
 
-def _int(value, name: str, low: int, high: int) -> int:
+def _int(value: object, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 10:
             value = int(value.strip())
@@ -111,7 +113,7 @@ def _int(value, name: str, low: int, high: int) -> int:
     return value
 
 
-def parse_date(value, name: str = "on") -> date:
+def parse_date(value: object, name: str = "on") -> date:
     """A YYYY-MM-DD date between 1970 and 2200, or a 422 naming the field."""
     if isinstance(value, date):
         return value
@@ -126,19 +128,19 @@ def parse_date(value, name: str = "on") -> date:
     return parsed
 
 
-def on_date(value) -> date:
+def on_date(value: object) -> date:
     """The date asked for, default today in the organisation's zone."""
     return org_today() if value in (None, "") else parse_date(value)
 
 
-def _code(data: dict) -> str:
+def _code(data: dict[str, Any]) -> str:
     code = data.get("code")
     if not isinstance(code, str) or not CODE_RE.fullmatch(code.strip()):
         raise _fail("code", _("The code must be 1 to 32 letters, digits, dots, dashes or underscores."))
     return code.strip()
 
 
-def _levels(value) -> list[dict]:
+def _levels(value: object) -> list[dict[str, Any]]:
     if value is None:
         return [dict(level) for level in DEFAULT_LEVELS]
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_LEVELS:
@@ -154,7 +156,7 @@ def _levels(value) -> list[dict]:
     return levels
 
 
-def _validity(value) -> int | None:
+def _validity(value: object) -> int | None:
     return None if value is None else _int(value, "validity_months", 1, 600)
 
 
@@ -166,7 +168,7 @@ def _commit_or_conflict(message: str) -> None:
         raise Conflict(message, code="duplicate") from None
 
 
-def _check(actor, action: Action, obj=None, message: str | None = None) -> None:
+def _check(actor: Viewer, action: Action, obj: object = None, message: str | None = None) -> None:
     if not can(actor, action, obj):
         raise Forbidden(message or _("You are not allowed to do this."))
 
@@ -174,7 +176,7 @@ def _check(actor, action: Action, obj=None, message: str | None = None) -> None:
 # --- skills ------------------------------------------------------------------------
 
 
-def _skill_fields(data: dict) -> dict:
+def _skill_fields(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "code": _code(data),
         "name": _text(data, "name", 200, required=True),
@@ -185,7 +187,7 @@ def _skill_fields(data: dict) -> dict:
     }
 
 
-def _code_taken(model, code: str, own_id: int | None = None) -> bool:
+def _code_taken(model: type[Skill] | type[Position], code: str, own_id: int | None = None) -> bool:
     stmt = select(model.id).where(model.code == code)
     if own_id is not None:
         stmt = stmt.where(model.id != own_id)
@@ -193,7 +195,7 @@ def _code_taken(model, code: str, own_id: int | None = None) -> bool:
 
 
 @unit_of_work
-def create_skill(actor, data: dict) -> Skill:
+def create_skill(actor: User, data: dict[str, Any]) -> Skill:
     _check(actor, "manage_qualifications", message=_("Only an admin can define skills."))
     fields = _skill_fields(data)
     skill = Skill(**fields)
@@ -220,7 +222,7 @@ def highest_level_in_use(skill_id: int) -> int:
 
 
 @unit_of_work
-def update_skill(actor, skill_id, data: dict) -> Skill:
+def update_skill(actor: User, skill_id: object, data: dict[str, Any]) -> Skill:
     """Change a skill's code, names, category, level scale or validity. The scale may
     not lose a level that a grant, a course or a position uses; a new validity applies
     to grants made from now on (existing grants keep their dates)."""
@@ -252,7 +254,7 @@ def list_skills() -> list[Skill]:
     return list(db.session.scalars(select(Skill).order_by(Skill.code)))
 
 
-def get_skill(skill_id) -> Skill:
+def get_skill(skill_id: object) -> Skill:
     skill = db.session.get(Skill, skill_id) if _is_id(skill_id) else None
     if skill is None:
         raise NotFound(_("No such skill."), fields={"skill_id": "unknown"})
@@ -266,18 +268,18 @@ def skill_by_code(code: str) -> Skill:
     return skill
 
 
-def _skill_level(item: dict, index: int, key: str = "grants") -> tuple[Skill, int]:
+def _skill_level(item: dict[str, Any], index: int, key: str = "grants") -> tuple[Skill, int]:
     if not isinstance(item, dict):
         raise _fail(key, _("Item %(n)s must be an object.", n=index))
     skill_id = item.get("skill_id")
-    if not _is_id(skill_id) or db.session.get(Skill, skill_id) is None:
+    skill = db.session.get(Skill, skill_id) if _is_id(skill_id) else None
+    if skill is None:
         raise _fail(key, _("Item %(n)s: no such skill.", n=index))
-    skill = db.session.get(Skill, skill_id)
     return skill, _int(item.get("level"), "level", 1, skill.level_count)
 
 
 @unit_of_work
-def set_course_skills(actor, course_id: int, data: dict) -> list[CourseSkill]:
+def set_course_skills(actor: User, course_id: int, data: dict[str, Any]) -> list[CourseSkill]:
     """Replace the skills that completing the course grants."""
     _check(actor, "manage_qualifications", message=_("Only an admin can change what a course grants."))
     course = db.session.get(Course, course_id)
@@ -322,7 +324,7 @@ def course_skills(course_id: int) -> list[CourseSkill]:
 # --- positions -------------------------------------------------------------------------
 
 
-def _requirements(data: dict) -> list[tuple[int, int, int]]:
+def _requirements(data: dict[str, Any]) -> list[tuple[int, int, int]]:
     items = data.get("requirements", [])
     if not isinstance(items, list) or len(items) > 300:
         raise _fail("requirements", _("requirements must be a list of at most 300 objects."))
@@ -336,7 +338,7 @@ def _requirements(data: dict) -> list[tuple[int, int, int]]:
     return out
 
 
-def _position_fields(data: dict) -> dict:
+def _position_fields(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "code": _code(data),
         "name": _text(data, "name", 200, required=True),
@@ -346,7 +348,7 @@ def _position_fields(data: dict) -> dict:
     }
 
 
-def _people_ids(data: dict) -> set[int] | None:
+def _people_ids(data: dict[str, Any]) -> set[int] | None:
     """``user_ids`` (the API) or ``emails`` (the admin page); None when neither is given."""
     if "user_ids" in data:
         ids = data.get("user_ids")
@@ -376,7 +378,7 @@ def _people_ids(data: dict) -> set[int] | None:
     return None
 
 
-def _set_people(position: Position, wanted: set[int], actor) -> None:
+def _set_people(position: Position, wanted: set[int], actor: User) -> None:
     current = (
         {
             p.user_id: p
@@ -393,7 +395,7 @@ def _set_people(position: Position, wanted: set[int], actor) -> None:
 
 
 @unit_of_work
-def create_position(actor, data: dict) -> Position:
+def create_position(actor: User, data: dict[str, Any]) -> Position:
     """A position with its requirements (and, when given, its people: ``user_ids`` or ``emails``)."""
     _check(actor, "manage_qualifications", message=_("Only an admin can define positions."))
     fields = _position_fields(data)
@@ -417,7 +419,7 @@ def create_position(actor, data: dict) -> Position:
 
 
 @unit_of_work
-def update_position(actor, position_id, data: dict) -> Position:
+def update_position(actor: User, position_id: object, data: dict[str, Any]) -> Position:
     """Change a position's code, names, site, department and requirements (replaced by the
     list given) and, when given, its people."""
     _check(actor, "manage_qualifications", message=_("Only an admin can change positions."))
@@ -459,7 +461,7 @@ def update_position(actor, position_id, data: dict) -> Position:
     return get_position(position.id)
 
 
-def get_position(position_id) -> Position:
+def get_position(position_id: object) -> Position:
     position = None
     if _is_id(position_id):
         position = db.session.scalar(
@@ -476,7 +478,7 @@ def get_position(position_id) -> Position:
 
 
 @unit_of_work
-def set_position_people(actor, position_id: int, data: dict) -> Position:
+def set_position_people(actor: User, position_id: int, data: dict[str, Any]) -> Position:
     """Replace who works on the position."""
     _check(actor, "manage_qualifications", message=_("Only an admin can assign people to positions."))
     position = db.session.get(Position, position_id, with_for_update=True) if _is_id(position_id) else None
@@ -485,6 +487,7 @@ def set_position_people(actor, position_id: int, data: dict) -> Position:
     if "user_ids" not in data:
         raise _fail("user_ids", _("user_ids must be a list of user ids."))
     wanted = _people_ids(data)
+    assert wanted is not None  # "user_ids" is in data
     _set_people(position, wanted, actor)
     record(actor, "position.people", position, ", ".join(map(str, sorted(wanted))))
     _commit_or_conflict(_("The position's people were changed by someone else; try again."))
@@ -500,12 +503,12 @@ class SkillRow:
     courses: int  # courses whose certificate grants it
 
 
-def skill_rows(viewer) -> list[SkillRow]:
+def skill_rows(viewer: Viewer) -> list[SkillRow]:
     """Every skill with how much uses it, in a fixed number of queries."""
     _check(viewer, "manage_qualifications")
 
-    def counts(stmt):
-        return dict(db.session.execute(stmt).all())
+    def counts(stmt: Select[int, int]) -> dict[int, int]:
+        return dict(db.session.execute(stmt).tuples().all())
 
     grants = counts(
         select(Grant.skill_id, func.count())
@@ -517,12 +520,12 @@ def skill_rows(viewer) -> list[SkillRow]:
     return [SkillRow(s, grants.get(s.id, 0), positions.get(s.id, 0), courses.get(s.id, 0)) for s in list_skills()]
 
 
-def skill_for_edit(viewer, skill_id) -> Skill:
+def skill_for_edit(viewer: Viewer, skill_id: object) -> Skill:
     _check(viewer, "manage_qualifications")
     return get_skill(skill_id)
 
 
-def positions_for_admin(viewer) -> list[Position]:
+def positions_for_admin(viewer: Viewer) -> list[Position]:
     """Every position with its requirements and people loaded (three queries)."""
     _check(viewer, "manage_qualifications")
     return list(
@@ -537,7 +540,7 @@ def positions_for_admin(viewer) -> list[Position]:
     )
 
 
-def position_for_edit(viewer, position_id) -> tuple[Position, list[str]]:
+def position_for_edit(viewer: Viewer, position_id: object) -> tuple[Position, list[str]]:
     """The position and the e-mail addresses of its people."""
     _check(viewer, "manage_qualifications")
     position = get_position(position_id)
@@ -553,7 +556,7 @@ def list_positions() -> list[Position]:
 # --- grants ----------------------------------------------------------------------------
 
 
-def _person(user_id) -> User:
+def _person(user_id: object) -> User:
     user = db.session.get(User, user_id) if _is_id(user_id) else None
     if user is None:
         raise NotFound(_("No such person."))
@@ -561,7 +564,7 @@ def _person(user_id) -> User:
 
 
 @unit_of_work
-def grant(actor, user_id: int, data: dict, upload: evidence_files.Upload | None = None) -> Grant:
+def grant(actor: User, user_id: int, data: dict[str, Any], upload: evidence_files.Upload | None = None) -> Grant:
     """A manual grant or level-up by an assessor or an admin, with evidence (a note, an
     attached PDF or image, or both: at least one); audited. The file goes write-once into
     the document store before the row is written; a refusal stores nothing."""
@@ -580,6 +583,7 @@ def grant(actor, user_id: int, data: dict, upload: evidence_files.Upload | None 
     evidence = _text(data, "evidence", MAX_EVIDENCE, required=upload is None)
     today = org_today()
     valid_from = parse_date(data["valid_from"], "valid_from") if data.get("valid_from") not in (None, "") else today
+    valid_until: date | None
     if data.get("valid_until") not in (None, ""):
         valid_until = parse_date(data["valid_until"], "valid_until")
     else:
@@ -616,7 +620,7 @@ def grant(actor, user_id: int, data: dict, upload: evidence_files.Upload | None 
     return row
 
 
-def evidence_file(viewer, grant_id) -> tuple[Grant, bytes]:
+def evidence_file(viewer: Viewer, grant_id: object) -> tuple[Grant, bytes]:
     """A grant's attached file, for those who may see the person's qualifications."""
     row = db.session.get(Grant, grant_id) if _is_id(grant_id) else None
     if row is None:
@@ -634,7 +638,9 @@ def evidence_file(viewer, grant_id) -> tuple[Grant, bytes]:
     return row, data
 
 
-def _grants_query(user_ids=None, skill_ids=None, on: date | None = None):
+def _grants_query(
+    user_ids: Iterable[int] | None = None, skill_ids: Iterable[int] | None = None, on: date | None = None
+) -> Select[Grant]:
     stmt = select(Grant).where(Grant.replaced_by_id.is_(None))
     if user_ids is not None:
         stmt = stmt.where(Grant.user_id.in_(list(user_ids)))
@@ -648,7 +654,7 @@ def _grants_query(user_ids=None, skill_ids=None, on: date | None = None):
 @dataclass
 class Row:
     grant: Grant
-    state: QualificationState
+    state: QualificationState | None  # None: not valid yet on the date (renewals can list such a grant)
 
 
 def person_grants(user_id: int, on: date) -> list[Row]:
@@ -665,7 +671,7 @@ def person_grants(user_id: int, on: date) -> list[Row]:
     )
 
 
-def person_qualifications(viewer, user_id: int, on: date) -> tuple[User, list[Row]]:
+def person_qualifications(viewer: Viewer, user_id: int, on: date) -> tuple[User, list[Row]]:
     person = _person(user_id)
     _check(viewer, "view_qualifications", person)
     return person, person_grants(person.id, on)
@@ -693,9 +699,9 @@ class Cell:
         return None
 
 
-def _cells(grants, on: date, window: int) -> dict[tuple[int, int], Cell]:
+def _cells(grants: Iterable[GrantFacts], on: date, window: int) -> dict[tuple[int, int], Cell]:
     cells: dict[tuple[int, int], Cell] = {}
-    shown: dict[tuple[int, int], tuple] = {}
+    shown: dict[tuple[int, int], tuple[int, int, int, date, date]] = {}
     for g in grants:
         state = grant_state(g.valid_from, g.valid_until, g.revoked_at, on, window)
         if state is None:
@@ -720,22 +726,41 @@ def _cells(grants, on: date, window: int) -> dict[tuple[int, int], Cell]:
     return cells
 
 
-def _grant_columns():
+class GrantFacts(Protocol):
+    """What decides who holds what: a Grant, or a row of _grant_columns."""
+
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def skill_id(self) -> int: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def valid_from(self) -> date: ...
+    @property
+    def valid_until(self) -> date | None: ...
+    @property
+    def revoked_at(self) -> datetime | None: ...
+
+
+def _grant_columns() -> Select[int, int, int, date, date | None, datetime | None]:
     return select(
         Grant.user_id, Grant.skill_id, Grant.level, Grant.valid_from, Grant.valid_until, Grant.revoked_at
     ).where(Grant.replaced_by_id.is_(None))
 
 
-def cells_for(user_ids, skill_ids, on: date, min_level: int = 1) -> dict[tuple[int, int], Cell]:
-    user_ids, skill_ids = list(user_ids), list(skill_ids)
-    if not user_ids or not skill_ids:
+def cells_for(
+    user_ids: Iterable[int], skill_ids: Iterable[int], on: date, min_level: int = 1
+) -> dict[tuple[int, int], Cell]:
+    users, skills = list(user_ids), list(skill_ids)
+    if not users or not skills:
         return {}
-    stmt = _grant_columns().where(Grant.skill_id.in_(skill_ids), Grant.valid_from <= on)
-    if len(user_ids) <= 2000:
-        stmt = stmt.where(Grant.user_id.in_(user_ids))
+    stmt = _grant_columns().where(Grant.skill_id.in_(skills), Grant.valid_from <= on)
+    if len(users) <= 2000:
+        stmt = stmt.where(Grant.user_id.in_(users))
     if min_level > 1:
         stmt = stmt.where(Grant.level >= min_level)
-    wanted = set(user_ids)
+    wanted = set(users)
     rows = [r for r in db.session.execute(stmt) if r.user_id in wanted]
     return _cells(rows, on, expiring_window())
 
@@ -751,8 +776,8 @@ class Coverage:
         return max(0, self.requirement.min_people - len(self.qualified))
 
 
-def _coverage(positions: list[Position], cells: dict) -> dict[int, list[Coverage]]:
-    out = {}
+def _coverage(positions: list[Position], cells: dict[tuple[int, int], Cell]) -> dict[int, list[Coverage]]:
+    out: dict[int, list[Coverage]] = {}
     for position in positions:
         people = [p.user_id for p in position.people]
         items = []
@@ -770,7 +795,7 @@ def _coverage(positions: list[Position], cells: dict) -> dict[int, list[Coverage
     return out
 
 
-def position_coverage(viewer, position_id: int, on: date) -> tuple[Position, list[Coverage]]:
+def position_coverage(viewer: Viewer, position_id: int, on: date) -> tuple[Position, list[Coverage]]:
     """Per requirement: the position's people qualified on the date (expiring ones
     included, and also listed in ``expiring``) and the gap to ``min_people``."""
     _check(viewer, "view_matrix")
@@ -787,7 +812,7 @@ class Qualified:
     state: QualificationState
 
 
-def qualified_for_skill(viewer, skill: Skill, level: int, on: date) -> list[Qualified]:
+def qualified_for_skill(viewer: Viewer, skill: Skill, level: int, on: date) -> list[Qualified]:
     """Everyone qualified in the skill at ``level`` or higher on the date."""
     _check(viewer, "view_matrix")
     rows = list(
@@ -812,9 +837,9 @@ def qualified_for_skill(viewer, skill: Skill, level: int, on: date) -> list[Qual
             current = until.get(r.user_id, date.min)
             until[r.user_id] = None if r.valid_until is None or current is None else max(current, r.valid_until)
     out = [
-        Qualified(users[uid], cell.usable_level, until.get(uid), cell.qualifies(level))
+        Qualified(users[uid], cell.usable_level, until.get(uid), state)
         for uid, cell in qualified.items()
-        if uid in users
+        if uid in users and (state := cell.qualifies(level)) is not None  # not None: ``qualified`` holds those
     ]
     return sorted(out, key=lambda q: (q.state is QualificationState.expiring, q.user.display_name.casefold()))
 
@@ -856,7 +881,7 @@ class Matrix:
 
 
 def matrix(
-    viewer, *, site: str = "", department: str = "", position_id: int | None = None, on: date | None = None
+    viewer: Viewer, *, site: str = "", department: str = "", position_id: int | None = None, on: date | None = None
 ) -> Matrix:
     """People x skills for a site, a department or one position on a date, with
     coverage per skill and per position. A fixed number of queries whatever the size."""
@@ -967,7 +992,7 @@ def next_run_for(skill_id: int, level: int) -> Run | None:
     return None
 
 
-def person_view(viewer, user_id: int, on: date) -> PersonView:
+def person_view(viewer: Viewer, user_id: int, on: date) -> PersonView:
     person, rows = person_qualifications(viewer, user_id, on)
     positions = db.session.scalars(
         select(Position)
@@ -999,7 +1024,7 @@ def person_view(viewer, user_id: int, on: date) -> PersonView:
     return PersonView(person, on, rows, assigned, may_work, gaps, expiring)
 
 
-def enrol_for_gap(actor, user_id: int, skill_id, level) -> Enrolment:
+def enrol_for_gap(actor: User, user_id: int, skill_id: object, level: object) -> Enrolment:
     """One click from a gap: enrol the person in the next open run that grants
     the skill, through the enrolment service (every enrolment rule applies:
     deadlines, seats and waitlist, approvals, prerequisites). Trainees enrol
@@ -1035,7 +1060,7 @@ class WhoIsQualified:
 
 
 def who_is_qualified(
-    viewer, on: date, *, position_id: int | None = None, skill_id: int | None = None, level: int = 1
+    viewer: Viewer, on: date, *, position_id: int | None = None, skill_id: int | None = None, level: int = 1
 ) -> WhoIsQualified:
     """For a position: its coverage and everyone who meets all its requirements
     on the date; for a skill at a level: who is qualified (valid, expiring) and
@@ -1149,7 +1174,7 @@ def renewals(within_days: int = 90, today: date | None = None) -> list[Row]:
     return out
 
 
-def send_renewal_reminders(actor=None, today: date | None = None) -> int:
+def send_renewal_reminders(actor: User | None = None, today: date | None = None) -> int:
     """Remind the person and the admins 90, 30 and 7 days before a grant expires,
     each reminder once (a row per grant and stage, unique). When several stages are
     due at once (a grant made late), only the nearest is sent and the earlier ones
@@ -1158,7 +1183,11 @@ def send_renewal_reminders(actor=None, today: date | None = None) -> int:
     if actor is not None and not can(actor, "manage_qualifications"):
         raise Forbidden(_("Only an admin can send reminders."))
     today = today or org_today()
-    rows = [r for r in renewals(max(REMINDER_DAYS), today) if r.grant.valid_until >= today]
+    rows = [
+        r
+        for r in renewals(max(REMINDER_DAYS), today)
+        if r.grant.valid_until is not None and r.grant.valid_until >= today  # renewals() lists grants that end
+    ]
     if not rows:
         return 0
     done = set(
@@ -1172,7 +1201,9 @@ def send_renewal_reminders(actor=None, today: date | None = None) -> int:
     sent = 0
     for row in rows:
         g = row.grant
-        left = (g.valid_until - today).days
+        valid_until = g.valid_until
+        assert valid_until is not None  # rows above all have an end date
+        left = (valid_until - today).days
         stages = [d for d in REMINDER_DAYS if left <= d and (g.id, d) not in done]
         if not stages or not g.user.active:
             continue
@@ -1180,14 +1211,14 @@ def send_renewal_reminders(actor=None, today: date | None = None) -> int:
         recipients = [g.user] + [a for a in admins if a.id != g.user_id]
         for reader in recipients:
             locale = reader.locale or "en"
-            context = dict(
+            context: dict[str, Any] = dict(
                 person=g.user,
                 reader=reader,
                 grant=g,
                 days=left,
                 skill=g.skill.display_name(locale),
                 level=g.skill.level_code(g.level),
-                date=g.valid_until.isoformat(),
+                date=valid_until.isoformat(),
                 for_admin=reader.id != g.user_id,
                 url=_person_url(g.user_id),
             )
@@ -1239,8 +1270,9 @@ def _until(certificate: Certificate, skill: Skill) -> date | None:
 
 
 @signals.certificate_issued.connect
-def _on_certificate_issued(certificate: Certificate, **_kw) -> None:
+def _on_certificate_issued(certificate: Certificate, **_kw: object) -> None:
     enrolment = certificate.enrolment or db.session.get(Enrolment, certificate.enrolment_id)
+    assert enrolment is not None  # a certificate's enrolment is a foreign key
     for cs in course_skills(enrolment.run.course_id):
         db.session.add(
             Grant(
@@ -1258,7 +1290,7 @@ def _on_certificate_issued(certificate: Certificate, **_kw) -> None:
 
 
 @signals.certificate_revoked.connect
-def _on_certificate_revoked(certificate: Certificate, **_kw) -> None:
+def _on_certificate_revoked(certificate: Certificate, **_kw: object) -> None:
     for g in db.session.scalars(
         select(Grant).where(Grant.certificate_id == certificate.id, Grant.revoked_at.is_(None))
     ):
@@ -1270,7 +1302,7 @@ def _on_certificate_revoked(certificate: Certificate, **_kw) -> None:
 
 
 @signals.certificate_superseded.connect
-def _on_certificate_superseded(old: Certificate, new: Certificate | None = None, **_kw) -> None:
+def _on_certificate_superseded(old: Certificate, new: Certificate | None = None, **_kw: object) -> None:
     if new is None:
         return
     olds = list(db.session.scalars(select(Grant).where(Grant.certificate_id == old.id, Grant.revoked_at.is_(None))))
@@ -1293,7 +1325,7 @@ def _on_certificate_superseded(old: Certificate, new: Certificate | None = None,
 
 
 @signals.credential_alignment.connect
-def _credential_alignment(certificate: Certificate, **_kw) -> list[dict]:
+def _credential_alignment(certificate: Certificate, **_kw: object) -> list[dict[str, Any]]:
     """The skills a certificate grants, as Open Badges 3.0 alignments, so a skill
     travels with the person to another employer."""
     from ..urls import external_url

@@ -18,6 +18,7 @@ from tests.toolkit import BARRIER_SECONDS, join_all
 from training.certificates import codes, services
 from training.certificates.models import Certificate
 from training.extensions import db
+from training.types import local_date
 
 
 def _count() -> int:
@@ -141,7 +142,8 @@ def test_revoking_shows_on_the_verification_page_at_once(client, factory, admin)
     page = client.get(f"/verify/{code}")
     html = page.get_data(as_text=True)
     assert 'data-status="revoked"' in html and "Attendance sheet forged" in html
-    assert date.today().isoformat()[:4] in html
+    revoked_at = db.session.scalar(select(Certificate.revoked_at).where(Certificate.code == code))
+    assert local_date(revoked_at).isoformat() in html  # the day of the revocation, in the organisation's zone
     assert page.headers["Cache-Control"] == "no-store"
     assert api(client).get(f"/api/v1/certificates/{code}").get_json()["status"] == "revoked"
     again = api(client, admin).post(f"/api/v1/certificates/{code}/revoke", json={"reason": "again"})

@@ -50,9 +50,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Date, and_, case, cast, distinct, func, literal, or_, select
+from sqlalchemy import ColumnElement, Date, Select, and_, case, cast, distinct, func, literal, or_, select
 
 from ..accounts.models import User
 from ..attendance.models import Attendance, AttendanceStatus
@@ -92,12 +93,12 @@ def rate(part: float, whole: float) -> float | None:
 # --- meetings: cancelled and finalised (issue 10) ----------------------------
 
 
-def meeting_counts():
+def meeting_counts() -> ColumnElement[bool]:
     """A meeting that was not cancelled (cancelled meetings count nowhere)."""
     return Meeting.cancelled_at.is_(None)
 
 
-def _register_open():
+def _register_open() -> ColumnElement[bool]:
     """A meeting whose register has not been finalised (signed off) yet."""
     return Meeting.finalised_at.is_(None)
 
@@ -143,7 +144,7 @@ def _enrolment_filters(company_id: int | None) -> list:
     return [Enrolment.company_id == company_id] if company_id is not None else []
 
 
-def run_ids(scope: Scope, *, period: bool = True):
+def run_ids(scope: Scope, *, period: bool = True) -> Select[int]:
     """A subquery of the ids of the runs in scope."""
     return select(Run.id).where(*run_filters(scope, period=period))
 
@@ -330,7 +331,8 @@ def _by_local_day(stmt, column, keys: list) -> list[tuple]:
     if db.engine.dialect.name == "postgresql":
         day = cast(func.timezone(org_tz().key, column), Date)
         return [tuple(r) for r in db.session.execute(stmt.add_columns(day, func.count()).group_by(*keys, day))]
-    tz, out = org_tz(), defaultdict(int)
+    tz = org_tz()
+    out: defaultdict[tuple[Any, ...], int] = defaultdict(int)
     for *key, moment, n in db.session.execute(stmt.add_columns(column, func.count()).group_by(*keys, column)):
         out[(*key, moment.astimezone(tz).date())] += n
     return [(*k, n) for k, n in out.items()]

@@ -5,7 +5,8 @@ dates and rates as numbers formatted as percentages."""
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
 
 from flask_babel import lazy_gettext as _l
 
@@ -14,6 +15,11 @@ from ..types import org_tz
 
 if TYPE_CHECKING:
     from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
+
+    from ..accounts.models import User
+    from .feedback import RunRef
+    from .services import Dashboard
 
 # openpyxl is imported where a workbook is made: it costs every web worker about 12 MiB otherwise.
 PCT = "0.0%"
@@ -21,11 +27,17 @@ DATE = "yyyy-mm-dd"
 MONTH = "yyyy-mm"
 
 
-def _sheet(wb: Workbook, title: str, headers: list[str], rows, formats: dict[int, str] | None = None):
+def _sheet(
+    wb: Workbook,
+    title: object,
+    headers: list[object],
+    rows: Iterable[Iterable[Any]],
+    formats: dict[int, str] | None = None,
+) -> Worksheet:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    ws = wb.create_sheet(bilingual(title).replace(" / ", " ")[:31])
+    ws: Worksheet = wb.create_sheet(bilingual(title).replace(" / ", " ")[:31])
     ws.append([bilingual(h) for h in headers])
     header_font, header_fill = Font(bold=True, color="FFFFFF"), PatternFill("solid", fgColor="0B3C6E")
     for cell in ws[1]:
@@ -42,12 +54,14 @@ def _sheet(wb: Workbook, title: str, headers: list[str], rows, formats: dict[int
     return ws
 
 
-def workbook(d) -> bytes:
+def workbook(d: Dashboard) -> bytes:
     """The XLSX bytes of a reports.services.Dashboard."""
     from openpyxl import Workbook
 
     wb = Workbook()
-    wb.remove(wb.active)
+    first = wb.active
+    assert first is not None  # a new workbook has its one sheet
+    wb.remove(first)
     s, t, scope = d.summary, d.summary.totals, d.scope
     as_of = s.as_of.astimezone(org_tz()).replace(tzinfo=None, microsecond=0)
     ws = _sheet(
@@ -122,13 +136,19 @@ def workbook(d) -> bytes:
     )
     _sheet(wb, _l("Certificates expiring"), [_l("Month"), _l("Certificates expiring")], d.expiring, {1: MONTH})
     feedback = d.feedback
-    ratings = {s.key.id: s for s in (feedback.trainers if feedback else [])}
+    ratings = {cast("User", s.key).id: s for s in (feedback.trainers if feedback else [])}  # keyed by trainer
     trainer_rows = []
     for f in d.trainers:
         stat = ratings.get(f.trainer.id)
-        shown = stat is not None and feedback.shown(stat)
+        shown = stat is not None and feedback is not None and feedback.shown(stat)
         trainer_rows.append(
-            (f.trainer.display_name, f.runs, f.hours, stat.answers if stat else 0, stat.satisfaction if shown else None)
+            (
+                f.trainer.display_name,
+                f.runs,
+                f.hours,
+                stat.answers if stat else 0,
+                stat.satisfaction if shown and stat is not None else None,
+            )
         )
     _sheet(
         wb,
@@ -151,8 +171,8 @@ def workbook(d) -> bytes:
             ],
             [
                 (
-                    st.key.course.code,
-                    st.key.starts_on,
+                    cast("RunRef", st.key).course.code,  # the runs' figures are keyed by run
+                    cast("RunRef", st.key).starts_on,
                     st.invited,
                     st.answers,
                     st.response_rate,

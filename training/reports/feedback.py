@@ -15,13 +15,14 @@ Rules:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Select, Subquery, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -32,8 +33,11 @@ from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
 from ..figures import metrics
 from ..figures.metrics import Scope
-from ..permissions import can, is_admin
+from ..permissions import Viewer, can, is_admin
 from ..types import utcnow
+
+if TYPE_CHECKING:
+    from ..accounts.models import User
 from .models import FeedbackAnswer, FeedbackInvitation, FeedbackQuestion, FeedbackResponse, FeedbackStat, QuestionKind
 
 OPEN_DAYS = 14
@@ -107,7 +111,7 @@ def questions_for(course_id: int) -> list[FeedbackQuestion]:
     )
 
 
-def _question_fields(data: Mapping) -> tuple[str, str]:
+def _question_fields(data: Mapping[str, Any]) -> tuple[str, str]:
     en = str(data.get("text_en") or "").strip()
     zh = str(data.get("text_zh") or "").strip()
     if not en or not zh:
@@ -121,7 +125,7 @@ def _question_fields(data: Mapping) -> tuple[str, str]:
     return en, zh
 
 
-def add_question(actor, data: Mapping) -> FeedbackQuestion:
+def add_question(actor: User, data: Mapping[str, Any]) -> FeedbackQuestion:
     """Admins add a rating or free-text question, general or for one course."""
     from ..audit import record
 
@@ -144,7 +148,7 @@ def add_question(actor, data: Mapping) -> FeedbackQuestion:
     return question
 
 
-def update_question(actor, question_id: int, data: Mapping) -> FeedbackQuestion:
+def update_question(actor: User, question_id: int, data: Mapping[str, Any]) -> FeedbackQuestion:
     """Admins change a question's wording or switch it off (answers already given are kept)."""
     from ..audit import record
 
@@ -170,7 +174,7 @@ def update_question(actor, question_id: int, data: Mapping) -> FeedbackQuestion:
 # --- invitations -----------------------------------------------------------------------
 
 
-def _last_meeting_end():
+def _last_meeting_end() -> Subquery:
     return (
         select(Meeting.run_id.label("run_id"), func.max(Meeting.ends_at).label("ended"))
         .where(metrics.meeting_counts())
@@ -244,7 +248,7 @@ def send_due_surveys(now: datetime | None = None) -> int:
     return len(due)
 
 
-def open_surveys(user, now: datetime | None = None) -> list[FeedbackInvitation]:
+def open_surveys(user: Viewer, now: datetime | None = None) -> list[FeedbackInvitation]:
     """The user's surveys still waiting for an answer (for "My training")."""
     if user is None or not getattr(user, "is_authenticated", False):
         return []
@@ -279,7 +283,7 @@ class Survey:
         return self.invitation.answered_at is not None
 
 
-def get_survey(user, survey_token: str, now: datetime | None = None) -> Survey:
+def get_survey(user: Viewer, survey_token: str, now: datetime | None = None) -> Survey:
     """The survey behind an invitation, for the invited trainee only (a 404
     for anyone else, so a forwarded link is no use)."""
     invitation = db.session.scalar(
@@ -295,7 +299,7 @@ def get_survey(user, survey_token: str, now: datetime | None = None) -> Survey:
     return Survey(invitation, questions_for(invitation.run.course_id), now or utcnow())
 
 
-def _rating(raw, low: int, high: int, name: str) -> int | None:
+def _rating(raw: object, low: int, high: int, name: str) -> int | None:
     if raw is None or str(raw).strip() == "":
         return None
     text = str(raw).strip()
@@ -306,7 +310,9 @@ def _rating(raw, low: int, high: int, name: str) -> int | None:
     return int(text)
 
 
-def submit(user, survey_token: str, form: Mapping, *, locale: str = "en", now: datetime | None = None) -> None:
+def submit(
+    user: Viewer, survey_token: str, form: Mapping[str, Any], *, locale: str = "en", now: datetime | None = None
+) -> None:
     """Record one anonymous answer; a second answer (or one after the survey
     closed) is refused with 409 and changes nothing."""
     survey = get_survey(user, survey_token, now)
@@ -338,10 +344,13 @@ def submit(user, survey_token: str, form: Mapping, *, locale: str = "en", now: d
         raise ValidationFailed(_("Answer at least one question."), fields={})
     # The marker first, conditionally: of two answers at once, one finds it already set.
     day = datetime.combine(now.date(), time(0), UTC)
-    used = db.session.execute(
-        update(FeedbackInvitation)
-        .where(FeedbackInvitation.id == survey.invitation.id, FeedbackInvitation.answered_at.is_(None))
-        .values(answered_at=day)
+    used = cast(  # an UPDATE hands back a CursorResult, which has the row count
+        CursorResult[Any],
+        db.session.execute(
+            update(FeedbackInvitation)
+            .where(FeedbackInvitation.id == survey.invitation.id, FeedbackInvitation.answered_at.is_(None))
+            .values(answered_at=day)
+        ),
     ).rowcount
     if used != 1:
         db.session.rollback()
@@ -371,16 +380,16 @@ def submit(user, survey_token: str, form: Mapping, *, locale: str = "en", now: d
 STAT_COUNTS = ("invited", "answers", "total", "counted")
 
 
-def _bump(rows: list[dict]) -> None:
+def _bump(rows: list[dict[str, int]]) -> None:
     """Add to the FeedbackStat rows (created at 0), in the caller's transaction."""
     if not rows:
         return
     if db.engine.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same on-conflict API
     table = FeedbackStat.__table__
-    merged: dict[tuple[int, int], dict] = {}
+    merged: dict[tuple[int, int], dict[str, int]] = {}
     for row in rows:
         into = merged.setdefault((row["run_id"], row["question_id"]), dict.fromkeys(STAT_COUNTS, 0))
         for name in STAT_COUNTS:
@@ -436,7 +445,7 @@ class Stat:
     recommend_sum: float = 0.0
     recommend_n: int = 0
     min_answers: int = metrics.MIN_ANSWERS
-    key: object = None
+    key: RunRef | Course | User | None = None  # the run, course or trainer the figures are of
 
     @property
     def response_rate(self) -> float | None:
@@ -456,10 +465,10 @@ class QuestionStat:
 
 @dataclass
 class Comment:
-    run: Run
+    run: RunRef
     question: FeedbackQuestion
     text: str
-    submitted_on: object
+    submitted_on: date
 
 
 @dataclass
@@ -483,11 +492,11 @@ class RunRef:
 
     id: int
     course: Course
-    starts_on: object
-    trainers: list = field(default_factory=list)
+    starts_on: date
+    trainers: list[User] = field(default_factory=list)
 
 
-def _run_refs(ids, wanted: set[int]) -> dict[int, RunRef]:
+def _run_refs(ids: Select[int], wanted: set[int]) -> dict[int, RunRef]:
     """The runs ``wanted`` among the runs ``ids`` (a subquery), with their course and trainers, in three queries."""
     from ..accounts.models import User
     from ..catalogue.models import run_trainers
@@ -516,15 +525,16 @@ def _run_refs(ids, wanted: set[int]) -> dict[int, RunRef]:
     return refs
 
 
-def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
+def overview(viewer: Viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
     """Feedback of the runs in scope, from the counts kept with the answers
     (FeedbackStat) and the latest free-text answers. Coordinators get
     nothing (answers carry no company); trainers see only what ``can`` shows."""
     if not (is_admin(viewer) or getattr(viewer, "role", None) == "trainer"):
         return Overview(Stat(), viewer=viewer)
     ids = metrics.run_ids(scope)
-    invited, answered = {}, {}
-    for run_id, n_invited, n, total, counted in db.session.execute(
+    invited: dict[int, int] = {}
+    answered: dict[int, tuple[int, float, int]] = {}
+    for run_id, n_invited, n, rating_total, counted in db.session.execute(
         select(
             FeedbackStat.run_id, FeedbackStat.invited, FeedbackStat.answers, FeedbackStat.total, FeedbackStat.counted
         ).where(FeedbackStat.run_id.in_(ids), FeedbackStat.question_id == 0)
@@ -532,13 +542,16 @@ def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
         if n_invited:
             invited[run_id] = n_invited
         if n:
-            answered[run_id] = (n, float(total), counted)
+            answered[run_id] = (n, float(rating_total), counted)
     run_ids = set(invited) | set(answered)
     runs = _run_refs(ids, run_ids)
-    total, by_run, by_course, by_trainer = Stat(), {}, {}, {}
+    total = Stat()
+    by_run: dict[int, Stat] = {}
+    by_course: dict[int, Stat] = {}
+    by_trainer: dict[int, Stat] = {}
     for run_id, run in runs.items():
         n, s, rn = answered.get(run_id, (0, 0.0, 0))
-        groups = [
+        groups: list[Stat] = [
             total,
             by_run.setdefault(run_id, Stat(f"{run.course.code} {run.starts_on}", key=run)),
             by_course.setdefault(run.course.id, Stat(f"{run.course.code} {run.course.title}", key=run.course)),
@@ -551,7 +564,7 @@ def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
             stat.answers += n
             stat.recommend_sum += s
             stat.recommend_n += rn
-    questions = []
+    questions: list[QuestionStat] = []
     if runs:
         per_question = (
             select(
@@ -570,7 +583,7 @@ def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
             .order_by(FeedbackQuestion.course_id.is_not(None), FeedbackQuestion.position)
         ):
             questions.append(QuestionStat(question, int(count), float(rating_sum) / int(count)))
-    comments = []
+    comments: list[Comment] = []
     if runs and can(viewer, "view_feedback", total):
         for answer, run_id, day in db.session.execute(
             select(FeedbackAnswer, FeedbackResponse.run_id, FeedbackResponse.submitted_on)
@@ -586,7 +599,10 @@ def overview(viewer, scope: Scope, *, comments_limit: int = 500) -> Overview:
             .limit(comments_limit)
         ):
             comments.append(Comment(runs[run_id], answer.question, answer.text, day))
-    order = lambda stats: sorted(stats, key=lambda s: s.label.casefold())  # noqa: E731 - a sort key
+
+    def order(stats: Iterable[Stat]) -> list[Stat]:
+        return sorted(stats, key=lambda s: s.label.casefold())
+
     return Overview(
         total,
         order(by_run.values()),

@@ -40,7 +40,7 @@ def subscriptions() -> list[ReportSubscription]:
     )
 
 
-def subscribe(actor, email: str, frequency: str, course_id: int | None = None) -> ReportSubscription:
+def subscribe(actor: User, email: str, frequency: str, course_id: int | None = None) -> ReportSubscription:
     """An admin subscribes a person allowed to see reports (admin, trainer, coordinator)."""
     from ..audit import record
 
@@ -75,7 +75,7 @@ def subscribe(actor, email: str, frequency: str, course_id: int | None = None) -
     return subscription
 
 
-def unsubscribe(actor, subscription_id: int) -> None:
+def unsubscribe(actor: User, subscription_id: int) -> None:
     from ..audit import record
 
     subscription = db.session.get(ReportSubscription, subscription_id)
@@ -106,7 +106,9 @@ def send_scheduled(now: datetime | None = None) -> dict[str, int]:
     result = {"sent": 0, "skipped": 0}
     for subscription_id in list(db.session.scalars(select(ReportSubscription.id).order_by(ReportSubscription.id))):
         subscription = db.session.get(ReportSubscription, subscription_id)
-        user = subscription.user if subscription else None
+        if subscription is None:
+            continue
+        user = subscription.user
         if user is None or not user.active or report_limits(user) is None:
             continue
         key, first, last = last_period(subscription.frequency, today)

@@ -166,7 +166,7 @@ class Dashboard:
     expiring: list[tuple[date, int]]
     trainers: list[metrics.TrainerFigures]
     options: FilterOptions
-    feedback: object = None  # feedback.Overview: satisfaction per run, course and trainer
+    feedback: Overview | None = None  # satisfaction per run, course and trainer
     limits: dict[str, int] = field(default_factory=dict)
 
     @property

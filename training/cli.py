@@ -123,7 +123,7 @@ def scheduler_run(interval, once):
     from . import scheduler
 
     stop = threading.Event()
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the app behind the proxy, for the thread
     if once:
         scheduler.run_loop(app, interval=interval, stop=stop, max_ticks=1)
         return
@@ -223,5 +223,5 @@ def _refuse_links_without_base(group: click.Group) -> None:
             except PublicBaseUrlMissing as exc:
                 raise click.ClickException(str(exc)) from None
 
-        wrapped._refuses_without_base = True
+        wrapped._refuses_without_base = True  # type: ignore[attr-defined]  # our marker, read back with getattr above
         command.callback = wrapped

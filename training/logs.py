@@ -35,8 +35,9 @@ class ContextFilter(logging.Filter):
         record.request_id = getattr(record, "request_id", None) or fields.get("request_id")
         record.user_id = getattr(record, "user_id", None) or fields.get("user_id")
         record.client = getattr(record, "client", None) or fields.get("client")
-        record.job_id = getattr(record, "job_id", None) or job_id.get()
-        record.context = "".join(f" {k}={v}" for k, v in (("job", record.job_id),) if v)
+        job = getattr(record, "job_id", None) or job_id.get()
+        record.job_id = job
+        record.context = "".join(f" {k}={v}" for k, v in (("job", job),) if v)
         return True
 
 
@@ -73,7 +74,7 @@ def configure(app) -> None:
     if fmt == "json":
         if not ours:
             handler = logging.StreamHandler()
-            handler._training = True
+            handler._training = True  # type: ignore[attr-defined]  # our marker, read back with getattr above
             handler.addFilter(ContextFilter())
             handler.setFormatter(JsonFormatter())
             logger.addHandler(handler)
@@ -83,6 +84,6 @@ def configure(app) -> None:
 
         if default_handler in logger.handlers:
             default_handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-    for handler in logger.handlers:
-        if not any(isinstance(f, ContextFilter) for f in handler.filters):
-            handler.addFilter(ContextFilter())
+    for each in logger.handlers:
+        if not any(isinstance(f, ContextFilter) for f in each.filters):
+            each.addFilter(ContextFilter())

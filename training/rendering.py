@@ -125,7 +125,7 @@ def translations_locale():
 
 def init_app(app: Flask) -> None:
     """Install the fast callables; call after Flask-Babel and Bootstrap-Flask are set up."""
-    app.jinja_env.install_gettext_callables(
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n (Flask-Babel)
         gettext=gettext, ngettext=ngettext, pgettext=pgettext, npgettext=npgettext, newstyle=True
     )
     app.jinja_env.globals["icon"] = icon

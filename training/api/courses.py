@@ -89,5 +89,6 @@ def update_run(run_id):
 def cancel_run(run_id):
     actor = require("manage_catalogue")
     data = body()
-    count = cancel_run_service(actor, run_id, data.get("reason") if isinstance(data.get("reason"), str) else "")
+    reason = data.get("reason")
+    count = cancel_run_service(actor, run_id, reason if isinstance(reason, str) else "")
     return {"run_id": run_id, "status": "cancelled", "enrolments_cancelled": count}

@@ -6,6 +6,8 @@ server from the same data, with no script, so it cannot disagree with it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import render_template, request
 
 from . import bp
@@ -64,8 +66,9 @@ def _body_schema(operation: dict) -> dict | None:
 def _response(document: dict, response: dict) -> dict:
     if "$ref" in response:
         response = document["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
-    content = response.get("content", {})
-    media, schema = next(iter(content.items()), (None, {}))
+    content: dict[str, Any] = response.get("content", {})
+    first: tuple[str | None, Any] = next(iter(content.items()), (None, {}))
+    media, schema = first
     return {
         "description": response.get("description", ""),
         "media": media,

@@ -64,8 +64,8 @@ def get_enrolment(enrolment_id):
 def cancel_enrolment(enrolment_id):
     actor = caller()
     data = body()
-    reason = data.get("reason") if isinstance(data.get("reason"), str) else ""
-    enrolment = services.cancel(actor, enrolment_id, reason)
+    reason = data.get("reason")
+    enrolment = services.cancel(actor, enrolment_id, reason if isinstance(reason, str) else "")
     return enrolment_to_dict(enrolment)
 
 

@@ -24,7 +24,7 @@ def nullable(schema_type: str, **extra) -> dict:
 
 
 def obj(properties: dict, required: tuple[str, ...] | list[str] = (), *, extra: bool = True, **more) -> dict:
-    schema = {"type": "object", "properties": properties}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = list(required)
     if not extra:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from tests.toolkit import count_queries
 from training.catalogue.models import Category
 from training.catalogue.search import CatalogueQuery, rebuild_search_index, search_courses
 from training.errors import ValidationFailed
@@ -298,3 +299,28 @@ def test_plurals_and_verb_forms_find_the_word(catalogue, factory):
     assert codes(q="welding") == ["VIS-1"]
     assert codes(q="inspected") == ["VIS-1"]
     assert codes(q="seam") == ["VIS-1"]
+
+
+@pytest.mark.parametrize("q", ["welding", "焊接", "焊"])
+def test_a_search_counts_and_pages_its_matches_in_one_statement(factory, q):
+    for i in range(5):
+        factory.course(code=f"W-{i}", title=f"Welding cell {i} 焊接工作站")
+    factory.course(code="OTHER-1", title="Something else")
+    with count_queries() as counter:
+        page = search_courses(CatalogueQuery.from_args({"q": q, "per_page": "2", "page": "3", "sort": "title"}))
+    assert (page.total, [card.course.code for card in page.items]) == (5, ["W-4"])
+    # count and page together; then the page's courses, their runs (none: no seats to read)
+    assert len(counter.statements) == 3
+    past = search_courses(CatalogueQuery.from_args({"q": q, "per_page": "2", "page": "9"}))
+    assert (past.total, past.items) == (5, [])
+    first = search_courses(CatalogueQuery.from_args({"q": q, "per_page": "2"}))
+    assert first.total == 5 and [card.course.code for card in first.items] == ["W-0", "W-1"]
+    assert search_courses(CatalogueQuery.from_args({"q": f"{q} nowhere"})).total == 0
+
+
+def test_relevance_ignores_case_on_both_databases(catalogue, factory):
+    # The PostgreSQL index keeps its columns lower-cased: an upper-case code still ranks first.
+    factory.course(code="X-2", title="Intro", summary="About the OPC-150 course.")
+    assert codes(q="OPC-150")[0] == "OPC-150"
+    assert codes(q="opc-150")[0] == "OPC-150"
+    assert codes(q="Op")[0] == "OPC-150"  # a short term ranks by the code too

@@ -76,6 +76,9 @@ class Course(Model):
         Index("ix_courses_listing", "published", "archived", "category_id", "level", "language"),
         # Title order (the catalogue's undated courses, sort=title) read from the index, not sorted.
         Index("ix_courses_listing_title", "published", "archived", "title"),
+        # A search's matches (ids from the search index) joined to visibility and title without
+        # reading the course rows, whose descriptions make them wide (training/catalogue/search.py).
+        Index("ix_courses_id_listing", "id", "published", "archived", "title"),
         # "Courses that build on this one": almost every row has no prerequisite, so the plain
         # column index looks useless to SQLite's planner; this one holds only the rows that have one.
         Index(

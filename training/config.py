@@ -126,4 +126,6 @@ def load(instance: Path) -> dict:
         "CERT_SYNC_LIMIT": 50,
         # Anonymous catalogue pages are kept this many seconds (see training/pagecache.py); 0 turns it off.
         "PUBLIC_PAGE_CACHE_SECONDS": float(os.environ.get("PUBLIC_PAGE_CACHE_SECONDS", 10)),
+        # Rendered verification pages kept per process (see training/certificates/pages.py); 0 turns it off.
+        "VERIFY_PAGE_CACHE_SIZE": int(os.environ.get("VERIFY_PAGE_CACHE_SIZE", 256)),
     }

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from ..errors import NotFound
 from ..extensions import limiter
-from . import badges, codes, services
+from . import badges, codes, pages, services
 
 bp = Blueprint("certificates", __name__)
 
@@ -52,7 +52,7 @@ def verify(code: str):
         page = services.verification_page(code)
     except NotFound as exc:
         return render_template("certificates/verify_form.html", code_text=code[:80], error=exc.message), 404
-    response = Response(render_template("certificates/verify.html", **page))
+    response = pages.render_verification(page)
     response.headers["Cache-Control"] = "no-store"  # revocation shows at once
     return response
 

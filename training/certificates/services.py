@@ -188,15 +188,17 @@ def _issue_in_batches(
     return {"issued": issued, "skipped": skipped}
 
 
-def get_by_code(text: str) -> Certificate:
+def get_by_code(text: str, *, for_display: bool = False) -> Certificate:
+    """The certificate with this code (NotFound otherwise). ``for_display``: in
+    one statement, without the enrolment (the public pages show only the record;
+    a reissue's successor is read by its key only when the record names one)."""
     code = codes.normalise(text)
     if code is None:
         raise NotFound(_("This is not a valid certificate code: check it and try again."), code="invalid_code")
-    certificate = db.session.scalar(
-        select(Certificate)
-        .where(Certificate.code == code)
-        .options(selectinload(Certificate.superseded_by), selectinload(Certificate.enrolment))
-    )
+    query = select(Certificate).where(Certificate.code == code)
+    if not for_display:
+        query = query.options(selectinload(Certificate.superseded_by), selectinload(Certificate.enrolment))
+    certificate = db.session.scalar(query)
     if certificate is None:
         raise NotFound(_("No certificate has this code."))
     return certificate
@@ -482,7 +484,7 @@ def verification_page(code: str) -> dict[str, Any]:
     from ..urls import public_base_url
     from . import badges
 
-    certificate = get_by_code(code)
+    certificate = get_by_code(code, for_display=True)
     ensure_documents([certificate])
     return {
         "cert": public_view(certificate),

@@ -1,0 +1,268 @@
+"""The public verification page keeps rendered HTML per content and language
+(training/certificates/pages.py): a revocation, a reissue or an expiry shows at
+once on every app instance; signed-in visitors, unknown codes and headers never
+reach the cache; every visitor gets a CSRF token of their own."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import template_rendered
+from sqlalchemy import select
+
+from tests.certificates.conftest import completed_run
+from tests.conftest import api, login, make_test_app
+from tests.factories import Factory
+from tests.toolkit import count_queries
+from training import create_app
+from training.accounts.models import User
+from training.certificates import codes, pages, services
+from training.certificates.models import Certificate
+from training.extensions import db
+
+_SHARED = (
+    "TESTING",
+    "SECRET_KEY",
+    "WTF_CSRF_ENABLED",
+    "RATELIMIT_ENABLED",
+    "ARGON2_FAST",
+    "JOBS_MODE",
+    "PUBLIC_PAGE_CACHE_SECONDS",
+    "SERVER_NAME",
+    "PUBLIC_BASE_URL",
+    "MAIL_SERVER",
+    "MAIL_DIR",
+    "UPLOAD_DIR",
+    "SIGNING_DIR",
+    "DOCUMENT_DIR",
+    "SQLALCHEMY_DATABASE_URI",
+)
+
+
+@contextmanager
+def another_server(app):
+    """A second app on the same database: another worker process or server, with a cache of its own."""
+    other = create_app({name: app.config[name] for name in _SHARED})
+    try:
+        yield other
+    finally:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@contextmanager
+def templates_rendered(app):
+    names: list[str] = []
+
+    def seen(_sender, template, context, **_extra):
+        names.append(template.name)
+
+    template_rendered.connect(seen, app)
+    try:
+        yield names
+    finally:
+        template_rendered.disconnect(seen, app)
+
+
+def _status(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return re.search(r'class="cert-status [^"]*" data-status="(\w+)"', response.get_data(as_text=True)).group(1)
+
+
+def _issue(factory, admin, names=("Anna Müller",), **course) -> str:
+    course_row = factory.course(**course) if course else None
+    run, _ = completed_run(factory, list(names), course=course_row)
+    return services.issue_for_run(admin, run.id)["issued"][0]["code"]
+
+
+def test_a_second_anonymous_visit_is_served_without_rendering_and_with_one_statement(app, factory, admin):
+    code = _issue(factory, admin)
+    client = app.test_client()
+    first = client.get(f"/verify/{code}")
+    assert _status(first) == "valid" and first.headers["X-Page-Cache"] == "miss"
+    with templates_rendered(app) as rendered, count_queries() as queries:
+        again = client.get(f"/verify/{code}")
+    assert _status(again) == "valid" and again.headers["X-Page-Cache"] == "hit"
+    assert rendered == [] and queries.count == 1
+    assert again.headers["Cache-Control"] == "no-store"
+    assert again.get_data() == first.get_data()
+
+
+def test_a_revocation_shows_at_once_on_every_server(app, factory, admin):
+    code = _issue(factory, admin)
+    with another_server(app) as one, another_server(app) as two:
+        first, second = one.test_client(), two.test_client()
+        as_admin = api(first, admin)
+        db.session.remove()  # the servers below work in their own transactions (SQLite: one writer at a time)
+        for client in (first, second, first, second):
+            assert _status(client.get(f"/verify/{code}")) == "valid"
+        assert first.get(f"/verify/{code}").headers["X-Page-Cache"] == "hit"  # both caches hold the valid page
+        assert second.get(f"/verify/{code}").headers["X-Page-Cache"] == "hit"
+        response = as_admin.post(f"/api/v1/certificates/{code}/revoke", json={"reason": "Sheet forged"})
+        assert response.status_code == 200
+        for client in (second, first):
+            page = client.get(f"/verify/{code}")
+            assert _status(page) == "revoked" and "Sheet forged" in page.get_data(as_text=True)
+
+
+def test_a_revocation_committed_by_a_service_elsewhere_shows_at_once(app, factory, admin):
+    """Revoked through the service in this process (as the admin pages do) while
+    another server holds the valid page: its next request shows it revoked."""
+    code, admin_id = _issue(factory, admin), admin.id
+    db.session.remove()
+    with another_server(app) as other:
+        there = other.test_client()
+        assert _status(there.get(f"/verify/{code}")) == "valid"
+        assert there.get(f"/verify/{code}").headers["X-Page-Cache"] == "hit"
+        services.revoke(db.session.get(User, admin_id), code, "Issued to the wrong person")
+        db.session.remove()
+        page = there.get(f"/verify/{code}")
+        assert _status(page) == "revoked" and "Issued to the wrong person" in page.get_data(as_text=True)
+
+
+def test_a_reissue_shows_the_old_code_superseded_at_once(app, factory, admin):
+    code = _issue(factory, admin)
+    client = app.test_client()
+    client.get(f"/verify/{code}")
+    assert _status(client.get(f"/verify/{code}")) == "valid"
+    new = services.reissue(admin, code, "Anna Mueller")
+    page = client.get(f"/verify/{code}")
+    assert _status(page) == "superseded" and f"/verify/{new.code}" in page.get_data(as_text=True)
+    assert _status(client.get(f"/verify/{new.code}")) == "valid"
+
+
+def test_the_page_turns_expired_when_the_organisations_day_passes(app, factory, admin, monkeypatch):
+    code = _issue(factory, admin, validity_months=1)
+    certificate = db.session.scalar(select(Certificate).where(Certificate.code == code))
+    expires = certificate.expires_on
+    client = app.test_client()
+    # The last valid day, 23:59 in Shanghai (15:59 UTC), then one minute later.
+    last_minute = datetime(expires.year, expires.month, expires.day, 15, 59, tzinfo=UTC)
+    monkeypatch.setattr("training.types.utcnow", lambda: last_minute)
+    client.get(f"/verify/{code}")
+    assert _status(client.get(f"/verify/{code}")) == "valid"
+    monkeypatch.setattr("training.types.utcnow", lambda: last_minute + timedelta(minutes=1))
+    assert _status(client.get(f"/verify/{code}")) == "expired"
+
+
+def test_a_signed_in_visitor_gets_their_own_layout_and_the_anonymous_page_stays_anonymous(app, factory, admin):
+    code = _issue(factory, admin)
+    holder = db.session.scalar(select(Certificate).where(Certificate.code == code)).enrolment.user
+    anonymous, signed_in = app.test_client(), app.test_client()
+    anonymous.get(f"/verify/{code}")
+    assert anonymous.get(f"/verify/{code}").headers["X-Page-Cache"] == "hit"
+    login(signed_in, holder)
+    page = signed_in.get(f"/verify/{code}")
+    html = page.get_data(as_text=True)
+    assert _status(page) == "valid" and "X-Page-Cache" not in page.headers
+    assert holder.display_name in html and "Log out" in html and "/login" not in html
+    assert "My certificates" in html
+    again = anonymous.get(f"/verify/{code}").get_data(as_text=True)
+    assert "Log out" not in again and "My certificates" not in again and "/login" in again
+
+
+def test_the_language_is_part_of_the_key(app, factory, admin):
+    code = _issue(factory, admin)
+    client = app.test_client()
+    english = client.get(f"/verify/{code}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    chinese = client.get(f"/verify/{code}", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    again = client.get(f"/verify/{code}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Valid certificate" in english and "Valid certificate" not in chinese
+    assert '<html lang="zh-CN">' in chinese and again == english
+
+
+def test_unknown_codes_fill_nothing_and_the_cache_is_bounded(app, factory, admin):
+    app.config["VERIFY_PAGE_CACHE_SIZE"] = 2
+    client = app.test_client()
+    for _ in range(30):
+        assert client.get(f"/verify/{codes.generate()}").status_code == 404
+    assert len(pages.pages()) == 0
+    issued = [_issue(factory, admin, [f"Trainee {i}"]) for i in range(3)]
+    for code in issued:
+        assert _status(client.get(f"/verify/{code}")) == "valid"
+    assert len(pages.pages()) == 2
+    assert client.get(f"/verify/{issued[0]}").headers["X-Page-Cache"] == "miss"  # the oldest was dropped
+    app.config["VERIFY_PAGE_CACHE_SIZE"] = 0
+    assert "X-Page-Cache" not in client.get(f"/verify/{issued[0]}").headers
+
+
+def test_every_visitor_gets_a_csrf_token_of_their_own(app, factory, admin):
+    code = _issue(factory, admin)
+    db.session.remove()
+    with another_server(app) as server:  # an app context per request, as under gunicorn
+        server.config["WTF_CSRF_ENABLED"] = True
+        tokens = []
+        clients = [server.test_client(), server.test_client()]
+        for client in clients:
+            client.get(f"/verify/{code}")
+            page = client.get(f"/verify/{code}")
+            assert page.headers["X-Page-Cache"] == "hit"
+            tokens.append(re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1))
+        assert tokens[0] != tokens[1] and "csrf-" not in tokens[0]
+        # Each token works for its own visitor (a missing file is a 422), not for the other (400).
+        assert clients[0].post(f"/verify/{code}", data={"csrf_token": tokens[0]}).status_code == 422
+        assert clients[1].post(f"/verify/{code}", data={"csrf_token": tokens[0]}).status_code == 400
+
+
+def test_a_query_string_or_a_pending_message_is_rendered_afresh(app, factory, admin):
+    code = _issue(factory, admin)
+    client = app.test_client()
+    client.get(f"/verify/{code}")
+    assert "X-Page-Cache" not in client.get(f"/verify/{code}?lang=zh").headers
+    with client.session_transaction() as session:
+        session["_flashes"] = [("info", "A message for this visitor")]
+    page = client.get(f"/verify/{code}")
+    assert "A message for this visitor" in page.get_data(as_text=True) and "X-Page-Cache" not in page.headers
+
+
+@pytest.fixture
+def proxied_app(tmp_path, pg_database):
+    app = make_test_app(tmp_path, pg_database, PUBLIC_BASE_URL=None, TRUSTED_PROXIES="1", TRUSTED_PROXY_PREFIX="0")
+    ctx = app.app_context()
+    ctx.push()
+    yield app
+    db.session.remove()
+    ctx.pop()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_no_header_poisons_the_verification_page(proxied_app):
+    factory = Factory()
+    admin = factory.admin()
+    proxied_app.config["PUBLIC_BASE_URL"] = "http://localhost"  # issuing writes links outside a request
+    code = _issue(factory, admin)
+    proxied_app.config["PUBLIC_BASE_URL"] = None
+    client = proxied_app.test_client()
+    attacks = [
+        {"X-Forwarded-Prefix": "//attacker.example"},
+        {"X-Forwarded-Host": "attacker.example"},
+        {"Host": "attacker.example"},
+        {"X-Forwarded-Host": "127.0.0.1:5000"},
+        {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "localhost:8443"},
+        {"X-Original-URL": "/evil"},
+        {"Forwarded": "host=attacker.example"},
+        {"X-Host": "attacker.example"},
+    ]
+    for headers in attacks:
+        client.get(f"/verify/{code}", headers=headers)
+    clean = client.get(f"/verify/{code}")
+    body = clean.get_data(as_text=True)
+    assert clean.headers["X-Page-Cache"] == "hit"
+    for planted in ("attacker", "127.0.0.1", "localhost:8443", "/evil"):
+        assert planted not in body, planted
+    assert f"http://localhost/verify/{code}/badge.jwt" in body
+
+
+def test_the_page_still_shows_the_record_of_an_old_certificate_without_a_stored_document(app, factory, admin):
+    code = _issue(factory, admin)
+    certificate = db.session.scalar(select(Certificate).where(Certificate.code == code))
+    digest = certificate.document_sha256
+    certificate.document_sha256 = None
+    db.session.commit()
+    html = app.test_client().get(f"/verify/{code}").get_data(as_text=True)
+    assert digest and 'id="doc-sha256"' in html

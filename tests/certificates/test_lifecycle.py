@@ -115,6 +115,52 @@ def test_a_job_issues_in_committed_batches_and_counts_what_is_held(app, factory,
     assert seen == [(4, 5, 4), (5, 5, 5)]
 
 
+def test_a_job_renders_the_next_batch_on_the_workers_while_it_writes_this_one(app, factory, admin):
+    """Batches big enough for the render processes: the job hands the next batch
+    to the workers before it writes this one (a pipeline). Every certificate still
+    gets its own signed document, stored before its batch commits; progress is
+    counted per batch; the course's skill is granted to every holder."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from training.certificates import bulk, documents
+    from training.qualifications.models import CourseSkill, Grant, Skill
+
+    app.config.update(CERT_ISSUE_BATCH=bulk.SERIAL_BELOW, CERT_PROCESSES=2)
+    count = 2 * bulk.SERIAL_BELOW + 3
+    course = factory.course(code="PIPE-1", title="Pipelined batches")
+    skill = Skill(code="PIPE", name="Pipelines", name_zh="流水线")
+    db.session.add(skill)
+    db.session.flush()
+    db.session.add(CourseSkill(course_id=course.id, skill_id=skill.id, level=1))
+    db.session.commit()
+    run, enrolments = completed_run(factory, [f"Trainee {i}" for i in range(count)], course=course)
+    store = documents.store()
+    seen = []
+
+    def progress(done, total):
+        rows = list(db.session.scalars(select(Certificate)))
+        seen.append((done, total, len(rows), all(store.exists(c.document_sha256) for c in rows)))
+
+    try:
+        result = services.issue_for_run(admin, run.id, progress=progress)
+    finally:
+        bulk.shutdown_pool()
+    assert len(result["issued"]) == count and result["skipped"] == []
+    batch = bulk.SERIAL_BELOW
+    assert seen == [(0, count, 0, True), (batch, count, batch, True), (2 * batch, count, 2 * batch, True)] + [
+        (count, count, count, True)
+    ]
+    certificates = list(db.session.scalars(select(Certificate)))
+    assert len({c.document_sha256 for c in certificates}) == count
+    for certificate in (certificates[0], certificates[batch], certificates[-1]):
+        data = store.get(certificate.document_sha256)
+        assert services.signature_verdict(data)["state"] == "intact"
+        title = str(PdfFileReader(io.BytesIO(data), strict=False).trailer_view["/Info"]["/Title"])
+        assert codes.display(certificate.code) in title and certificate.holder_name in title
+    grants = db.session.scalar(select(func.count()).select_from(Grant).where(Grant.skill_id == skill.id))
+    assert grants == count
+
+
 def test_admin_issue_page_shows_reasons_and_issues_in_the_background(client, factory, admin, mailbox):
     run, _ = completed_run(factory, ["Anna Müller", "Absent Person"], absent=["Absent Person"])
     login(client, admin)

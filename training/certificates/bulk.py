@@ -9,6 +9,11 @@ Documents never travel back as bytes: whoever renders one signs it and puts it
 in the document store at once, and only its SHA-256 comes back. A bulk issue
 therefore holds a few chunks of work in memory whatever the run's size, and a
 ZIP is streamed from the store one document at a time (``zip_stream``).
+
+``submit_signed_stored`` hands a batch to the workers and returns at once, so
+the caller can write the previous batch's rows while this one renders (the
+job's pipeline); ``warm_pool`` starts the workers in the background while the
+caller still reads the database.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import threading
 import zipfile
 from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import IO, cast
 
 from . import documents, pdf, signing
@@ -30,6 +36,7 @@ CHUNK = 25
 _pool: ProcessPoolExecutor | None = None
 _pool_key: tuple | None = None
 _worker_signer: signing.PdfSigner | None = None
+_pool_lock = threading.Lock()
 
 
 def _init_worker(settings: dict, cjk_env: str | None) -> None:
@@ -63,6 +70,11 @@ def processes_wanted(config) -> int:
 
 def get_pool(settings: dict, processes: int) -> ProcessPoolExecutor:
     """The process's worker pool for these signing settings (made once)."""
+    with _pool_lock:  # a warm-up thread and the job may ask at the same time
+        return _get_pool(settings, processes)
+
+
+def _get_pool(settings: dict, processes: int) -> ProcessPoolExecutor:
     global _pool, _pool_key
     # The key ring's current key is part of the key: after `flask signing rotate`
     # a new pool starts, whose workers load the new key.
@@ -93,12 +105,74 @@ def get_pool(settings: dict, processes: int) -> ProcessPoolExecutor:
 
 def shutdown_pool() -> None:
     global _pool, _pool_key
-    if _pool is not None:
-        _pool.shutdown(wait=True, cancel_futures=True)
-    _pool, _pool_key = None, None
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+        _pool, _pool_key = None, None
+
+
+def _ready() -> bool:
+    return True
+
+
+def warm_pool(settings: dict, processes: int) -> threading.Thread | None:
+    """Start the worker processes in the background (the fork server's imports,
+    then each worker's fonts and key) so that they are ready when the first batch
+    comes; the caller goes on at once. Nothing to do for one process."""
+    if processes <= 1:
+        return None
+
+    def start() -> None:
+        try:
+            pool = get_pool(settings, processes)
+            for _ in range(processes):  # a worker is started per task waiting for one
+                pool.submit(_ready)
+        except Exception:  # a warm-up only: the real submission reports any error
+            pass
+
+    thread = threading.Thread(target=start, name="cert-pool-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 atexit.register(shutdown_pool)
+
+
+class Pending:
+    """Documents handed to the workers: ``result()`` waits for their SHA-256
+    digests (in order), ``cancel()`` drops what has not started yet."""
+
+    def __init__(self, futures: list[Future] | None = None, run: Callable[[], list[str]] | None = None):
+        self.futures, self.run = futures or [], run
+
+    def result(self) -> list[str]:
+        if self.run is not None:
+            return self.run()
+        try:
+            return [digest for future in self.futures for digest in future.result()]
+        finally:
+            self.cancel()  # after an error: what has not started yet is not made at all
+
+    def cancel(self) -> None:
+        for future in self.futures:
+            future.cancel()
+
+
+def submit_signed_stored(
+    items: list[tuple[pdf.CertificateDoc, pdf.Design]],
+    settings: dict,
+    store_config: dict,
+    processes: int = 1,
+) -> Pending:
+    """Start rendering, signing and storing every (doc, design) on the workers and
+    return at once (with one process, or few items, the work is done in the caller
+    when the result is asked for). Keep at most two of these in flight (memory)."""
+    if processes <= 1 or len(items) < SERIAL_BELOW:
+        return Pending(run=lambda: render_signed_stored(items, settings, store_config, 1))
+    pool = get_pool(settings, processes)
+    return Pending(
+        [pool.submit(_render_chunk, items[i : i + CHUNK], store_config) for i in range(0, len(items), CHUNK)]
+    )
 
 
 def render_signed_stored(

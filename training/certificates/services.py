@@ -19,7 +19,7 @@ from ..attendance.services import eligibility_for_run
 from ..audit import record
 from ..catalogue.models import Run, RunStatus
 from ..catalogue.services import get_run, run_end
-from ..enrolment.models import Enrolment
+from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..jobs import Job, Progress
@@ -95,7 +95,7 @@ def issue_for_run(
             certificate.issued_by_id = getattr(actor, "id", None)
             new.append(certificate)
     if progress:
-        return _issue_in_batches(actor, run_id, new, issued, skipped, progress)
+        return _issue_in_batches(actor, run_id, run.course_id, new, issued, skipped, progress)
     db.session.add_all(new)
     try:
         db.session.flush()
@@ -117,6 +117,7 @@ def issue_for_run(
 def _issue_in_batches(
     actor: User | None,
     run_id: int,
+    course_id: int | None,
     new: list[Certificate],
     issued: list[dict[str, Any]],
     skipped: list[dict[str, Any]],
@@ -125,6 +126,11 @@ def _issue_in_batches(
     """The job's way: ``CERT_ISSUE_BATCH`` certificates per transaction, each
     committed with its documents, so a runner killed halfway (``kill -9``)
     loses at most one batch and the job, run again, issues only what is left.
+
+    A pipeline: the next batch's documents are rendered on the workers while this
+    batch's rows, grants and audit entry are written (its documents, rendered
+    meanwhile, are stored before its commit). The run lock is held only while
+    a batch's rows are written, never while documents render.
 
     Progress counts the enrolments that hold a certificate, of those that are
     due one (already held + issued now), read from the database after each
@@ -147,11 +153,8 @@ def _issue_in_batches(
             )
         return min(count, total)
 
-    progress(holding(), total)  # commits: the run lock is taken again for each batch
-    size = max(1, int(current_app.config.get("CERT_ISSUE_BATCH", 100)))
-    for start in range(0, len(new), size):
-        run = get_run(run_id, lock=True)
-        batch = new[start : start + size]
+    def drop_taken(batch: list[Certificate]) -> None:
+        """Leave out the enrolments that another runner gave a certificate meanwhile."""
         taken = set(
             db.session.scalars(
                 select(Certificate.current_for_enrolment_id).where(
@@ -168,23 +171,54 @@ def _issue_in_batches(
                     "message": _("A certificate was already issued."),
                 }
             )
-        if batch:
-            db.session.add_all(batch)
-            try:
-                db.session.flush()
-            except IntegrityError:
-                db.session.rollback()
-                raise Conflict(
-                    _("Certificates for this run are being issued by someone else; try again."),
-                    code="issue_in_progress",
-                ) from None
-            _make_documents([(certificate, run.course_id) for certificate in batch])
-            for certificate in batch:
-                issued.append({"code": certificate.code, "enrolment_id": certificate.enrolment_id})
-                signals.certificate_issued.send(certificate)  # issue 14: subscribers write in this transaction
-            record(actor, "certificate.issue", run, f"{len(batch)} certificates")
-        db.session.commit()
-        progress(holding(), total)
+
+    designs = templates.designs_for_courses({course_id})
+    design = designs.get(course_id) or designs[None]
+
+    def start(batch: list[Certificate]) -> bulk.Pending:
+        drop_taken(batch)
+        issued_at = utcnow()  # the document shows the issue date: fixed before it is drawn
+        for certificate in batch:
+            certificate.issued_at = issued_at
+        return _submit_documents([(_issued_doc(c), design) for c in batch])
+
+    progress(holding(), total)  # commits: the run lock is taken again for each batch
+    size = max(1, int(current_app.config.get("CERT_ISSUE_BATCH", 100)))
+    batches = [new[i : i + size] for i in range(0, len(new), size)]
+    pending = [start(batches[0])] if batches else []
+    try:
+        for index, batch in enumerate(batches):
+            if index + 1 < len(batches):
+                pending.append(start(batches[index + 1]))  # renders while this batch is written
+            digests = _documents_of(pending.pop(0))
+            for certificate, digest in zip(batch, digests, strict=True):
+                certificate.document_sha256 = digest
+            run = get_run(run_id, lock=True)
+            drop_taken(batch)  # again, under the lock: a rendered document of a dropped one is never used
+            if batch:
+                db.session.add_all(batch)
+                try:
+                    db.session.flush()
+                except IntegrityError:
+                    db.session.rollback()
+                    raise Conflict(
+                        _("Certificates for this run are being issued by someone else; try again."),
+                        code="issue_in_progress",
+                    ) from None
+                # the holders' enrolments, in one query: the grant subscribers read them per certificate
+                enrolments = list(
+                    db.session.scalars(select(Enrolment).where(Enrolment.id.in_([c.enrolment_id for c in batch])))
+                )
+                for certificate in batch:
+                    issued.append({"code": certificate.code, "enrolment_id": certificate.enrolment_id})
+                    signals.certificate_issued.send(certificate)  # issue 14: subscribers write in this transaction
+                del enrolments
+                record(actor, "certificate.issue", run, f"{len(batch)} certificates")
+            db.session.commit()
+            progress(holding(), total)
+    finally:
+        for waiting in pending:
+            waiting.cancel()
     return {"issued": issued, "skipped": skipped}
 
 
@@ -388,6 +422,23 @@ def _make_documents(pairs: list[tuple[Certificate, int | None]]) -> None:
         raise _signing_failed(exc) from None
     for (certificate, _course), digest in zip(pairs, digests, strict=True):
         certificate.document_sha256 = digest
+
+
+def _submit_documents(items: list[tuple[pdf.CertificateDoc, pdf.Design]]) -> bulk.Pending:
+    """Start rendering, signing and storing each document on the workers (see bulk)."""
+    config = current_app.config
+    return bulk.submit_signed_stored(
+        items, signing.signer_settings(config), bulk.store_settings(config), bulk.processes_wanted(config)
+    )
+
+
+def _documents_of(pending: bulk.Pending) -> list[str]:
+    """The SHA-256 digests of submitted documents, once they are stored."""
+    try:
+        return pending.result()
+    except signing.SigningUnavailable as exc:
+        db.session.rollback()
+        raise _signing_failed(exc) from None
 
 
 def _render_stored(items: list[tuple[pdf.CertificateDoc, pdf.Design]]) -> list[str]:
@@ -709,11 +760,30 @@ def issue_run_job(progress: Progress, run_id: int, actor_id: int | None, email: 
     e-mailing skips who was e-mailed. Progress counts certificates of the stage
     at hand ("issuing", then "emailing"), never the two added up."""
     actor = db.session.get(User, actor_id) if actor_id else None
+    _warm_workers(run_id)
     result = issue_for_run(actor, run_id, progress=lambda done, total: progress(done, total, "issuing"))
     if email:
         result["emailed"] = email_holders(actor, run_id, progress=lambda done, total: progress(done, total, "emailing"))
         progress(result["emailed"], result["emailed"], "emailing")
     return result
+
+
+def _warm_workers(run_id: int) -> None:
+    """When the run has enough trainees without a certificate for the render
+    workers, start them now (in the background): they get ready while the
+    eligibility is read instead of after it."""
+    config = current_app.config
+    processes = bulk.processes_wanted(config)
+    if processes <= 1:
+        return
+    holds = select(Certificate.id).where(Certificate.current_for_enrolment_id == Enrolment.id).exists()
+    waiting = db.session.scalar(
+        select(func.count())
+        .select_from(Enrolment)
+        .where(Enrolment.run_id == run_id, Enrolment.status == EnrolmentStatus.confirmed.value, ~holds)
+    )
+    if (waiting or 0) >= bulk.SERIAL_BELOW:
+        bulk.warm_pool(signing.signer_settings(config), processes)
 
 
 @jobs.job("certificates.email_run")

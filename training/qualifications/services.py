@@ -1269,11 +1269,24 @@ def _until(certificate: Certificate, skill: Skill) -> date | None:
     return min(ends) if ends else None
 
 
+def _course_skills_in_transaction(course_id: int) -> list[CourseSkill]:
+    """``course_skills``, read once per course and transaction: a bulk issue sends
+    one signal per certificate, all of the same course, in one transaction."""
+    transaction = db.session().get_transaction()
+    cached = db.session.info.get("course_skills_of_transaction")
+    if cached is None or cached[0] is not transaction:
+        cached = db.session.info["course_skills_of_transaction"] = (transaction, {})
+    by_course: dict[int, list[CourseSkill]] = cached[1]
+    if course_id not in by_course:
+        by_course[course_id] = course_skills(course_id)
+    return by_course[course_id]
+
+
 @signals.certificate_issued.connect
 def _on_certificate_issued(certificate: Certificate, **_kw: object) -> None:
     enrolment = certificate.enrolment or db.session.get(Enrolment, certificate.enrolment_id)
     assert enrolment is not None  # a certificate's enrolment is a foreign key
-    for cs in course_skills(enrolment.run.course_id):
+    for cs in _course_skills_in_transaction(enrolment.run.course_id):
         db.session.add(
             Grant(
                 user_id=enrolment.user_id,

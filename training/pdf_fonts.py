@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont, TTFontMaker
 
@@ -66,6 +66,10 @@ def _register_ttf(name: str, path: str, index: int | None) -> bool:
 
 
 # --- slimmer subsets ----------------------------------------------------------------
+
+# Font subsets (and their compressed form) kept per font: the certificates of a run
+# share the text of the page and differ in a name, so most of their subsets repeat.
+SUBSETS_KEPT = 16
 
 _MORE_COMPONENTS, _ARGS_ARE_WORDS, _HAS_SCALE, _HAS_XY_SCALE, _HAS_2X2, _HAS_INSTRUCTIONS = (
     0x0020,
@@ -127,6 +131,7 @@ class SlimSubsetter:
         }
         self.hhea, self.maxp, self.head = face.get_table("hhea"), face.get_table("maxp"), face.get_table("head")
         self.glyphs: dict[int, tuple[bytes, list[tuple[int, int]]]] = {}
+        self.made: dict[tuple[int, ...], bytes] = {}
 
     def glyph(self, index: int) -> tuple[bytes, list[tuple[int, int]]]:
         cached = self.glyphs.get(index)
@@ -137,6 +142,17 @@ class SlimSubsetter:
         return cached
 
     def __call__(self, subset: Sequence[int]) -> bytes:
+        """The subset's font program; the same bytes object for the same subset
+        (kept for the last few subsets: certificates of one run mostly share theirs)."""
+        key = tuple(subset)
+        made = self.made.get(key)
+        if made is None:
+            made = self.made[key] = self._make(subset)
+            if len(self.made) > SUBSETS_KEPT:
+                del self.made[next(iter(self.made))]  # the oldest
+        return made
+
+    def _make(self, subset: Sequence[int]) -> bytes:
         char_to_glyph = self.face.charToGlyph
         glyph_map, glyph_set = [0], {0: 0}  # new index -> old; old -> new
         for code in subset:
@@ -195,8 +211,41 @@ class SlimSubsetter:
         return maker.makeStream()
 
 
+class _KeptFlate(pdfdoc.PDFStreamFilterZCompress):
+    """Flate like reportlab's filter, but a font program seen a moment ago is not
+    compressed again: the same subset gives the same bytes object (SlimSubsetter),
+    whose compressed form is kept (for the last few)."""
+
+    def __init__(self) -> None:
+        self.kept: dict[bytes, bytes] = {}
+
+    def encode(self, text: str | bytes) -> bytes:
+        if not isinstance(text, bytes):
+            return super().encode(text)
+        compressed = self.kept.get(text)
+        if compressed is None:
+            compressed = self.kept[text] = super().encode(text)
+            if len(self.kept) > SUBSETS_KEPT:
+                del self.kept[next(iter(self.kept))]
+        return compressed
+
+
+_KEPT_FLATE = _KeptFlate()
+
+
 def _slim_subsets_of(font: TTFont, family: str) -> None:
-    font.face.makeSubset = SlimSubsetter(font.face, family)  # type: ignore[method-assign]
+    face = font.face
+    face.makeSubset = SlimSubsetter(face, family)  # type: ignore[method-assign]
+    add_subset_objects: Callable[..., Any] = face.addSubsetObjects
+
+    def add_objects_kept(doc: Any, fontname: str, subset: Sequence[int]) -> Any:
+        reference = add_subset_objects(doc, fontname, subset)
+        stream = doc.idToObject.get(f"fontFile:{face.filename}({fontname})")
+        if isinstance(stream, pdfdoc.PDFStream) and stream.filters == [pdfdoc.PDFZCompress]:
+            stream.filters = [_KEPT_FLATE]
+        return reference
+
+    face.addSubsetObjects = add_objects_kept  # type: ignore[method-assign]
 
 
 @lru_cache(maxsize=1)

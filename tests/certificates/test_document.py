@@ -209,3 +209,25 @@ def test_holder_page_lists_and_downloads_certificates(client, factory, admin):
     assert codes.display(code) in page
     response = client.get(f"/certificates/{code}.pdf")
     assert response.status_code == 200 and response.data.startswith(b"%PDF")
+
+
+def test_the_fast_qr_matrix_is_exactly_the_qrcode_packages():
+    """certificates.qr makes the same modules as the qrcode package, for verification
+    URLs and for any text (every mode, many versions), and uses itself, not qrcode."""
+    import random
+    import string
+
+    from training.certificates import qr
+
+    assert qr._fast_is_exact()
+    rnd = random.Random(13)
+    texts = [f"https://training.example.com/verify/{codes.generate()}" for _ in range(60)]
+    texts += ["x", "0", "HTTPS://A.B/" + "7" * 40, "https://例子.中国/verify/" + codes.generate()]
+    alphabet = string.ascii_letters + string.digits + "/:.-_?=&% 证书"
+    for length in (*range(1, 200, 7), 400, 900):
+        texts.append("".join(rnd.choice(alphabet) for _ in range(length)))
+        texts.append("https://x.example/" + "".join(rnd.choice(string.digits) for _ in range(length)))
+        texts.append("HTTPS://X.EXAMPLE/" + "".join(rnd.choice(string.ascii_uppercase) for _ in range(length)))
+    for text in texts:
+        assert qr.fast(text) == qr.reference(text), text
+        assert qr.modules(text) == qr.reference(text)

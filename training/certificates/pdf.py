@@ -8,7 +8,8 @@ band, seal: a pre-computed string of PDF drawing operators per design), and
 images (logos and signatures, kept as JPEG files that reportlab embeds without
 decoding). The QR code is the ``qrcode`` package's module matrix drawn as one
 filled path (one rectangle per run of dark modules), with a fixed mask pattern
-so the encoder does not evaluate all eight.
+so the encoder does not evaluate all eight; ``certificates.qr`` makes that same
+matrix about eight times faster than the package does.
 
 Text never overflows: every line is fitted to its box (smaller font, then a
 second line, then smaller still) before it is drawn.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import re
 import tempfile
 import zlib
 from dataclasses import dataclass, field
@@ -26,8 +28,6 @@ from datetime import UTC, date
 from functools import lru_cache
 from pathlib import Path
 
-import qrcode
-from qrcode.constants import ERROR_CORRECT_M
 from reportlab import rl_config
 from reportlab.lib.colors import HexColor, white
 from reportlab.lib.pagesizes import A4, landscape
@@ -36,6 +36,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas as rl_canvas
 
 from ..pdf_fonts import fonts, needs_cjk
+from . import qr
 from .codes import display as display_code
 
 # Binary (Flate) streams: ASCII85 on top only makes files larger and slower to write.
@@ -338,31 +339,23 @@ def _circle_ops(cx, cy, r) -> str:
     )
 
 
-@lru_cache(maxsize=256)
 def qr_modules(url: str) -> tuple[tuple[bool, ...], ...]:
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=2)
-    qr.add_data(url)
-    qr.make(fit=True)
-    return tuple(tuple(row) for row in qr.modules)
+    return qr.modules(url)
+
+
+_DARK_RUN = re.compile("1+")
 
 
 def qr_path_ops(url: str, x: float, y: float, size: float, colour="#111111") -> str:
     """The QR code as ONE filled path, in module units under a scaling matrix:
     one rectangle per horizontal run of dark modules."""
-    modules = qr_modules(url)
-    n = len(modules)
-    rects = []
-    for row_index, row in enumerate(modules):
-        top = n - 1 - row_index
-        col = 0
-        while col < n:
-            if row[col]:
-                start = col
-                while col < n and row[col]:
-                    col += 1
-                rects.append(f"{start} {top} {col - start} 1 re")
-            else:
-                col += 1
+    rows = qr.rows(url)
+    n = len(rows)
+    rects = [
+        f"{run.start()} {n - 1 - row_index} {run.end() - run.start()} 1 re"
+        for row_index, row in enumerate(rows)
+        for run in _DARK_RUN.finditer(row)
+    ]
     s = size / n
     return f"q {_ops_colour(colour, False)} {s:.4f} 0 0 {s:.4f} {x:.2f} {y:.2f} cm {' '.join(rects)} f Q"
 

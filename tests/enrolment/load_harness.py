@@ -197,7 +197,9 @@ class Server:
         )
         self.base = f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 300) -> None:
+        """Return once /healthz answers; the bound is for a server that never starts, not a start-up budget
+        (a loaded machine can take minutes to import the app in each worker)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import secrets
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -125,22 +126,22 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
 
     trainer_for = {"plc": 0, "robotics": 1, "mes": 2, "iiot": 3, "vision": 4, "additive": 1, "safety": 5, "lean": 2}
     courses = []
-    for spec in COURSES:
-        if db.session.scalar(select(Course).where(Course.code == spec["code"])):
+    for course_spec in COURSES:
+        if db.session.scalar(select(Course).where(Course.code == course_spec["code"])):
             continue
         course = Course(
-            code=spec["code"],
-            category=categories[spec["category"]],
-            level=spec["level"],
-            hours=spec["hours"],
-            language=spec["language"],
-            validity_months=spec["validity_months"],
+            code=course_spec["code"],
+            category=categories[course_spec["category"]],
+            level=course_spec["level"],
+            hours=course_spec["hours"],
+            language=course_spec["language"],
+            validity_months=course_spec["validity_months"],
             published=True,
             min_attendance_pct=80,
         )
-        assign(course, {name: spec[name] for name in COURSE_FIELDS}, original=spec["original"])
+        assign(course, {name: course_spec[name] for name in COURSE_FIELDS}, original=course_spec["original"])
         db.session.add(course)
-        courses.append((course, trainers[trainer_for[spec["category"]]]))
+        courses.append((course, trainers[trainer_for[course_spec["category"]]]))
     db.session.flush()
 
     past_runs = []
@@ -327,7 +328,22 @@ def _demo_feedback(past_runs, rng) -> None:
 
 # Member companies (issue 15): code, names, credit code, the free-text spellings of their people, a coordinator,
 # staff without a password yet (they set one through the invitation), and seats to reserve on upcoming runs.
-MEMBER_COMPANIES = [
+
+
+class CompanySpec(TypedDict):
+    code: str
+    name: str
+    name_zh: str
+    credit_code: str
+    tier: str
+    address: str
+    spellings: tuple[str, ...]  # free-text company names of users that become this company
+    coordinator: tuple[str, str]  # e-mail, name
+    staff: list[tuple[str, str]]
+    seats: int
+
+
+MEMBER_COMPANIES: list[CompanySpec] = [
     {
         "code": "SZPP",
         "name": "Suzhou Precision Parts Co., Ltd.",

@@ -12,6 +12,19 @@ show in the demo. Plain data: ``training.demo`` writes it into the models.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
+
+class TrainerSpec(TypedDict):
+    email: str
+    name: str
+    original: str  # the language the texts were written in first
+    organisation: str
+    expertise: str
+    title: dict[str, str]  # language -> text
+    bio: dict[str, str]
+
+
 # slug, {"en", "zh"}; category names are written in both, the original is English.
 CATEGORIES = [
     ("plc", {"en": "PLC programming", "zh": "PLC 编程"}),
@@ -24,7 +37,7 @@ CATEGORIES = [
     ("lean", {"en": "Lean production and Industry 4.0", "zh": "精益生产与工业 4.0"}),
 ]
 
-TRAINERS = [
+TRAINERS: list[TrainerSpec] = [
     {
         "email": "li.wei@demo.smt-academy.cn",
         "name": "李伟",

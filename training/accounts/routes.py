@@ -57,7 +57,7 @@ def login():
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data, source=request.remote_addr)
+        user = services.authenticate(form.email.data or "", form.password.data or "", source=request.remote_addr)
         if user is None:
             flash(_("The e-mail or password is not right, or the account is locked for a while."), "danger")
         else:
@@ -95,9 +95,9 @@ def register():
         try:
             locale = str(request.accept_languages.best_match(["en", "zh"]) or "en")
             email = services.register(
-                email=form.email.data,
-                name=form.name.data,
-                password=form.password.data,
+                email=form.email.data or "",  # DataRequired: given
+                name=form.name.data or "",
+                password=form.password.data or "",
                 company=form.company.data or None,
                 locale=session.get("lang") or locale,
                 confirm_url_for=lambda token: external_url("accounts.confirm_registration", token=token),
@@ -159,13 +159,13 @@ def settings():
         try:
             services.update_settings(
                 current_user,
-                name=form.name.data,
+                name=form.name.data or "",  # DataRequired: given
                 company=form.company.data,
                 phone=form.phone.data,
                 locale=form.locale.data,
             )
         except DomainError as exc:
-            form.name.errors.append(_(exc.message))
+            form.name.errors.append(_(exc.message))  # type: ignore[attr-defined]  # a list at run time (the stubs say Sequence)
         else:
             if form.locale.data:
                 session["lang"] = form.locale.data
@@ -193,11 +193,11 @@ def settings():
 def change_password():
     form = PasswordForm()
     if form.validate_on_submit():
-        if services.authenticate(current_user.email, form.current.data, source=request.remote_addr) is None:
+        if services.authenticate(current_user.email, form.current.data or "", source=request.remote_addr) is None:
             flash(_("The current password is not right."), "danger")
         else:
             try:
-                services.set_password(current_user, form.password.data)
+                services.set_password(current_user, form.password.data or "")
             except DomainError as exc:
                 flash(_(exc.message), "danger")
             else:
@@ -246,7 +246,7 @@ def forgot_password():
     form = ResetRequestForm()
     if form.validate_on_submit():
         services.request_password_reset(
-            form.email.data, lambda token: external_url("accounts.reset_password", token=token)
+            form.email.data or "", lambda token: external_url("accounts.reset_password", token=token)
         )
         flash(_("If an account exists for this address, we have sent a link to reset the password."), "info")
         return redirect(url_for("accounts.login"))
@@ -263,9 +263,9 @@ def reset_password(token):
     form = ResetForm()
     if form.validate_on_submit():
         try:
-            services.set_password(user, form.password.data)
+            services.set_password(user, form.password.data or "")
         except DomainError as exc:
-            form.password.errors.append(_(exc.message))
+            form.password.errors.append(_(exc.message))  # type: ignore[attr-defined]  # a list at run time (the stubs say Sequence)
         else:
             flash(_("Your password is set. Please log in."), "success")
             return redirect(url_for("accounts.login"))

@@ -82,8 +82,8 @@ def user_new():
     if form.validate_on_submit():
         try:
             user = create_user(
-                email=form.email.data,
-                name=form.name.data,
+                email=form.email.data or "",  # DataRequired: given
+                name=form.name.data or "",
                 role=form.role.data,
                 password=form.password.data or None,
                 company=form.company.data or None,
@@ -116,7 +116,7 @@ def user_edit(user_id):
             services.update_user(
                 current_user,
                 user,
-                name=form.name.data,
+                name=form.name.data or "",  # DataRequired: given
                 role=form.role.data,
                 company=form.company.data,
                 phone=form.phone.data,

@@ -207,7 +207,7 @@ def rows_from_json(items) -> list[dict]:
         if not isinstance(item, dict):
             rows.append({"row": i, "email": "", "name": "", "invalid": _("Each trainee must be an object.")})
             continue
-        row = {"row": i}
+        row: dict[str, object] = {"row": i}
         for key in ("email", "name", "company", "phone"):
             value = item.get(key)
             if value is not None and not isinstance(value, str):
@@ -308,8 +308,8 @@ def plan(run: Run, raw_rows: list[dict], *, seats_free: int | None = None, known
     emails = [r.email for r in valid]
     users: dict[str, User] = {}
     for start in range(0, len(emails), 500):
-        for user in db.session.scalars(select(User).where(User.email.in_(emails[start : start + 500]))):
-            users[user.email] = user
+        for found in db.session.scalars(select(User).where(User.email.in_(emails[start : start + 500]))):
+            users[found.email] = found
     enrolments: dict[int, Enrolment] = {}
     user_ids = [u.id for u in users.values()]
     for start in range(0, len(user_ids), 500):
@@ -434,8 +434,8 @@ def commit(
     users: dict[str, User] = {}
     emails = [r.email for r in todo]
     for start in range(0, len(emails), 500):
-        for user in db.session.scalars(select(User).where(User.email.in_(emails[start : start + 500]))):
-            users[user.email] = user
+        for found in db.session.scalars(select(User).where(User.email.in_(emails[start : start + 500]))):
+            users[found.email] = found
     now = utcnow()
     created: list[Enrolment] = []
     for i, r in enumerate(todo):

@@ -39,6 +39,12 @@ from .models import Enrolment, EnrolmentStatus
 S = EnrolmentStatus
 
 
+def _expires(enrolment: Enrolment) -> datetime:
+    """When the seat offered to ``enrolment`` lapses (an offered enrolment has the moment)."""
+    assert enrolment.offer_expires_at is not None
+    return enrolment.offer_expires_at
+
+
 def offer_hours() -> int:
     return int(current_app.config.get("SEAT_OFFER_HOURS") or 48)
 
@@ -62,7 +68,7 @@ def _make_offer(enrolment: Enrolment, run: Run, now: datetime, actor: User | Non
         actor,
         "enrolment.offer",
         enrolment,
-        f"run {run.id} until {enrolment.offer_expires_at.isoformat(timespec='minutes')}",
+        f"run {run.id} until {_expires(enrolment).isoformat(timespec='minutes')}",
     )
     services._notify(
         enrolment,
@@ -138,7 +144,7 @@ def offer_seat(actor: User, enrolment_id: int, now: datetime | None = None) -> E
             Conflict(
                 _(
                     "A seat is already offered to this trainee, until %(until)s.",
-                    until=services.run_moment(enrolment.offer_expires_at, run),
+                    until=services.run_moment(_expires(enrolment), run),
                 ),
                 code="already_offered",
             )
@@ -193,12 +199,12 @@ def accept_offer(actor: User, enrolment_id: int, now: datetime | None = None) ->
                 enrolment_status=enrolment.status,
             )
         )
-    if now > enrolment.offer_expires_at or now >= run_end(run):
+    if now > _expires(enrolment) or now >= run_end(run):
         _fail(
             Conflict(
                 _(
                     "This offer expired at %(until)s; the seat has passed on.",
-                    until=services.run_moment(enrolment.offer_expires_at, run),
+                    until=services.run_moment(_expires(enrolment), run),
                 ),
                 code="offer_expired",
             )
@@ -250,9 +256,10 @@ def expire_offers(now: datetime | None = None) -> int:
     ended = 0
     for enrolment_id in ids:
         enrolment = db.session.get(Enrolment, enrolment_id)
+        assert enrolment is not None  # read a moment ago; enrolments are not deleted
         run = get_run(enrolment.run_id, lock=True)
         db.session.refresh(enrolment)
-        if enrolment.status != S.offered.value or enrolment.offer_expires_at >= now:
+        if enrolment.status != S.offered.value or _expires(enrolment) >= now:
             db.session.rollback()
             continue
         enrolment.end(S.offer_expired, now)

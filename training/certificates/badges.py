@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, tzinfo
+from typing import TYPE_CHECKING, Any, cast
 
 from ..catalogue.services import run_end, run_start
 from ..types import org_tz
 from ..urls import public_base_url
 from .models import Certificate
+
+if TYPE_CHECKING:
+    from asn1crypto import x509 as asn1_x509
 
 CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
 # Issue 18: the course title in every language it has, as a JSON-LD language map. OB 3.0 keeps
@@ -42,11 +46,11 @@ NAME_MAP_CONTEXT = {"nameMap": {"@id": "https://schema.org/name", "@container": 
 LANGUAGE_TAGS = {"en": "en", "zh": "zh-Hans"}
 
 
-def _iso(dt) -> str:
+def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _with_offset(dt, tz) -> str:
+def _with_offset(dt: datetime, tz: tzinfo) -> str:
     """A moment as ISO 8601 with the real UTC offset of ``tz`` at that moment
     (e.g. 2026-03-05T17:00:00+08:00), never a local time labelled UTC."""
     return dt.astimezone(tz).isoformat(timespec="seconds")
@@ -69,6 +73,7 @@ def _activity(certificate: Certificate) -> tuple[str, str]:
 def _valid_until(certificate: Certificate) -> str:
     """The end of the expiry date in the organisation's time zone (expiry is
     judged on the organisation's calendar)."""
+    assert certificate.expires_on is not None  # asked only of a certificate that expires
     tz = org_tz()
     return _with_offset(datetime.combine(certificate.expires_on, time(23, 59, 59), tzinfo=tz), tz)
 
@@ -88,7 +93,7 @@ def issuer_did(base: str | None = None) -> str:
     return ":".join(["did:web", host, *segments])
 
 
-def status_entry(certificate: Certificate, base: str) -> dict:
+def status_entry(certificate: Certificate, base: str) -> dict[str, Any]:
     number, index = certificate.id // LIST_BITS + 1, certificate.id % LIST_BITS
     url = f"{base}/credentials/status/{number}"
     return {
@@ -100,7 +105,7 @@ def status_entry(certificate: Certificate, base: str) -> dict:
     }
 
 
-def credential(certificate: Certificate) -> dict:
+def credential(certificate: Certificate) -> dict[str, Any]:
     base = public_base_url()
     did = issuer_did(base)
     verify = f"{base}/verify/{certificate.code}"
@@ -112,7 +117,7 @@ def credential(certificate: Certificate) -> dict:
     )
     started, ended = _activity(certificate)
     name_map = {LANGUAGE_TAGS[lang]: title for lang, title in certificate.course_titles.items() if title.strip()}
-    body = {
+    body: dict[str, Any] = {
         "@context": [*CONTEXT, NAME_MAP_CONTEXT],
         "id": f"{verify}/badge.json",
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
@@ -176,12 +181,12 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def sign_jwt(payload: dict, typ: str = "vc+jwt") -> str:
+def sign_jwt(payload: dict[str, Any], typ: str = "vc+jwt") -> str:
     """A VC-JOSE compact JWS (RS256 or ES256) with the current key; the header
     names the key (``kid``, a DID URL found in the DID document and the JWKS) and
     carries the signing certificate (``x5c``)."""
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
     from .signing import current_signer, key_id
 
@@ -200,9 +205,11 @@ def sign_jwt(payload: dict, typ: str = "vc+jwt") -> str:
         f"{_b64(json.dumps(payload, separators=(',', ':'), ensure_ascii=False).encode())}"
     )
     if alg == "RS256":
-        signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        # The signer holds an RSA or an EC key (PreloadedSigner refuses any other): not EC, so RSA.
+        signature = cast(rsa.RSAPrivateKey, key).sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
     else:
-        r, s = utils.decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        ec_key = cast(ec.EllipticCurvePrivateKey, key)
+        r, s = utils.decode_dss_signature(ec_key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return f"{signing_input}.{_b64(signature)}"
 
@@ -216,7 +223,7 @@ def credential_jwt(certificate: Certificate) -> str:
 # --- published keys ---------------------------------------------------------------
 
 
-def _jwk(cert, did: str) -> dict:
+def _jwk(cert: asn1_x509.Certificate, did: str) -> dict[str, Any]:
     from .signing import key_id, public_jwk
 
     jwk = public_jwk(cert)
@@ -229,7 +236,7 @@ def _jwk(cert, did: str) -> dict:
     }
 
 
-def jwks() -> dict:
+def jwks() -> dict[str, Any]:
     """Every key that signs or signed credentials here, current and retired."""
     from flask import current_app
 
@@ -239,7 +246,7 @@ def jwks() -> dict:
     return {"keys": [_jwk(cert, did) for cert in published_certificates(current_app.config)]}
 
 
-def did_document() -> dict:
+def did_document() -> dict[str, Any]:
     did = issuer_did()
     keys = jwks()["keys"]
     methods = [
@@ -297,7 +304,7 @@ def encoded_list(number: int) -> str:
     return "u" + _b64(gzip.compress(bytes(bits), mtime=0))
 
 
-def status_list_credential(number: int) -> dict:
+def status_list_credential(number: int) -> dict[str, Any]:
     from datetime import datetime
 
     base = public_base_url()

@@ -33,17 +33,32 @@ import asyncio
 import hashlib
 import os
 import re
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from pyhanko.sign.signers.pdf_cms import SimpleSigner
+    from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+
+T = TypeVar("T")
+# Settings read like Flask's config (a mapping), or None for the environment alone.
+Config: TypeAlias = "Mapping[str, Any] | None"
+# pyHanko's CMS container with where its digest and signature sit: (der, at_attrs, attrs_der, at_digest, at_sig,
+# signature length); see PdfSigner._prepare_template.
+CmsTemplate: TypeAlias = tuple[bytes, int, bytes, int, int, int]
 
 # Bytes kept for an RFC 3161 timestamp token (the TSA's signature and certificates).
 TIMESTAMP_RESERVE = 12_000
@@ -58,7 +73,7 @@ class SigningUnavailable(RuntimeError):
 
 
 @lru_cache(maxsize=1)
-def _preloaded_signer_class():
+def _preloaded_signer_class() -> Callable[..., SimpleSigner]:
     """Defined on first use: pyHanko costs a web worker about 28 MiB, and most
     workers never sign a PDF (they serve pages, keys and credentials)."""
     from pyhanko.sign.signers.pdf_cms import SimpleSigner
@@ -66,11 +81,11 @@ def _preloaded_signer_class():
     class PreloadedSigner(SimpleSigner):
         """pyHanko's SimpleSigner, but with the private key parsed once."""
 
-        def __init__(self, key, *args, **kwargs):
+        def __init__(self, key: PrivateKeyTypes, *args: Any, **kwargs: Any) -> None:
             self._key = key
             super().__init__(*args, **kwargs)
 
-        async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run=False) -> bytes:
+        async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
             return self.sign_raw(data, digest_algorithm)
 
         def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
@@ -86,7 +101,7 @@ def _preloaded_signer_class():
 
 @dataclass
 class KeyMaterial:
-    key: object  # a cryptography private key
+    key: PrivateKeyTypes
     cert: asn1_x509.Certificate
     chain: list[asn1_x509.Certificate]
     source: str
@@ -112,7 +127,9 @@ class PdfSigner:
             material.key,
             signing_cert=material.cert,
             signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
-            cert_registry=SimpleCertificateStore.from_certs([material.cert, *material.chain]),
+            cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]  # not annotated upstream
+                [material.cert, *material.chain]
+            ),
         )
         self._loop = asyncio.new_event_loop()
         self._template = self._prepare_template()
@@ -120,14 +137,16 @@ class PdfSigner:
         # (and room for the timestamp token with its TSA's certificates).
         sample = self._cms(b"\0" * 32)
         self.reserve = 2 * len(sample) + SIGNATURE_SLACK
-        self._timestamper = None
+        self._timestamper: RequestsHTTPTimeStamper | None = None
         if tsa_url:
             from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
-            self._timestamper = RequestsHTTPTimeStamper(tsa_url, timeout=int(os.environ.get("TSA_TIMEOUT", 15)))
+            self._timestamper = RequestsHTTPTimeStamper(  # type: ignore[no-untyped-call]  # not annotated upstream
+                tsa_url, timeout=int(os.environ.get("TSA_TIMEOUT", 15))
+            )
             self.reserve += 2 * TIMESTAMP_RESERVE
 
-    def _run(self, make_coroutine):
+    def _run(self, make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """Run one of pyHanko's coroutines to completion, also when the calling
         thread already runs an event loop (then on a short-lived thread)."""
         try:
@@ -141,9 +160,10 @@ class PdfSigner:
 
     def _pyhanko_cms(self, digest: bytes) -> bytes:
         content_info = self._run(lambda: self._signer.async_sign(digest, self.digest, use_pades=True))
-        return content_info.dump()
+        der: bytes = content_info.dump()
+        return der
 
-    def _prepare_template(self):
+    def _prepare_template(self) -> CmsTemplate | None:
         """pyHanko's CMS container for this key differs from one document to
         the next only in the message digest and the signature value (PAdES puts
         the signing time in the PDF, not in the CMS). So build it once, and per
@@ -168,7 +188,7 @@ class PdfSigner:
             return None
         return template
 
-    def _patched_cms(self, template, digest: bytes) -> bytes:
+    def _patched_cms(self, template: CmsTemplate, digest: bytes) -> bytes:
         der, at_attrs, attrs_der, at_digest, at_sig, sig_len = template
         attrs = attrs_der[:at_digest] + digest + attrs_der[at_digest + len(digest) :]
         # Signed attributes are signed as a DER SET OF (tag 0x31), stored as [0] IMPLICIT.
@@ -192,7 +212,8 @@ class PdfSigner:
                 )
             except (TimestampRequestError, OSError) as exc:
                 raise SigningUnavailable(f"the timestamp authority did not answer: {exc}") from exc
-            return content_info.dump()
+            der: bytes = content_info.dump()
+            return der
         if self._template is not None:
             return self._patched_cms(self._template, digest)
         return self._pyhanko_cms(digest)
@@ -203,7 +224,8 @@ class PdfSigner:
 
     @property
     def signer_name(self) -> str:
-        return self.material.cert.subject.human_friendly
+        name: str = self.material.cert.subject.human_friendly
+        return name
 
     def sign(self, pdf: bytes | bytearray) -> bytes:
         """Fill in the placeholder of a PDF written by certificates.pdf and return it signed."""
@@ -230,12 +252,12 @@ class PdfSigner:
 # --- key material -----------------------------------------------------------------
 
 
-def _setting(config, name: str) -> str | None:
+def _setting(config: Config, name: str) -> str | None:
     value = (config or {}).get(name) if config is not None else None
     return value or os.environ.get(name) or None
 
 
-def _load_private_key(data: bytes, passphrase: bytes | None):
+def _load_private_key(data: bytes, passphrase: bytes | None) -> PrivateKeyTypes:
     if b"-----BEGIN" in data:
         return serialization.load_pem_private_key(data, password=passphrase)
     return serialization.load_der_private_key(data, password=passphrase)
@@ -262,7 +284,7 @@ def key_id(cert: asn1_x509.Certificate) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def public_jwk(cert: asn1_x509.Certificate) -> dict:
+def public_jwk(cert: asn1_x509.Certificate) -> dict[str, str]:
     """The certificate's public key as a JWK (RFC 7517), without kid."""
     import base64
 
@@ -275,23 +297,27 @@ def public_jwk(cert: asn1_x509.Certificate) -> dict:
         numbers = public.public_numbers()
         return {"kty": "RSA", "n": b64(numbers.n), "e": b64(numbers.e)}
     if isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp256r1":
-        numbers = public.public_numbers()
-        return {"kty": "EC", "crv": "P-256", "x": b64(numbers.x, 32), "y": b64(numbers.y, 32)}
+        point = public.public_numbers()
+        return {"kty": "EC", "crv": "P-256", "x": b64(point.x, 32), "y": b64(point.y, 32)}
     raise SigningUnavailable(f"unsupported public key {type(public).__name__}")
 
 
-def load_material(config=None) -> KeyMaterial:
+def load_material(config: Config = None) -> KeyMaterial:
     """The key that signs new documents: configured files, or the current key of
     the key ring under ``SIGNING_DIR`` (made on first use: the embedded default)."""
-    passphrase = _setting(config, "SIGNING_KEY_PASSPHRASE")
-    passphrase = passphrase.encode() if passphrase else None
+    passphrase_text = _setting(config, "SIGNING_KEY_PASSPHRASE")
+    passphrase = passphrase_text.encode() if passphrase_text else None
     try:
         p12 = _setting(config, "SIGNING_PKCS12_FILE")
         if p12:
             from cryptography.hazmat.primitives.serialization import pkcs12
 
             key, cert, extra = pkcs12.load_key_and_certificates(Path(p12).read_bytes(), passphrase)
-            to_asn1 = lambda c: asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))  # noqa: E731 - a one-line local helper
+
+            def to_asn1(c: x509.Certificate) -> asn1_x509.Certificate:
+                return asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
+
+            assert key is not None and cert is not None, "the PKCS#12 file holds no key or no certificate"
             return KeyMaterial(key, to_asn1(cert), [to_asn1(c) for c in extra or []], f"pkcs12:{p12}")
         key_file, cert_file = _setting(config, "SIGNING_KEY_FILE"), _setting(config, "SIGNING_CERT_FILE")
         if key_file and cert_file:
@@ -306,7 +332,7 @@ def load_material(config=None) -> KeyMaterial:
     return KeyRing(config).current(create=True)
 
 
-def _file_passphrase(config) -> bytes | None:
+def _file_passphrase(config: Config) -> bytes | None:
     path = _setting(config, "SIGNING_KEY_PASSPHRASE_FILE")
     if not path:
         return None
@@ -327,7 +353,7 @@ class KeyRing:
     ``make run``), a random one is generated into ``signing-passphrase`` next to
     ``SIGNING_DIR`` when the first key is made (and only then)."""
 
-    def __init__(self, config=None):
+    def __init__(self, config: Config = None) -> None:
         self.config = config
         self.directory = Path(_setting(config, "SIGNING_DIR") or "instance/signing")
         self.keys = self.directory / "keys"
@@ -430,7 +456,7 @@ class KeyRing:
         with self._lock():
             return self._store(*_generate(self.org))
 
-    def _store(self, key, cert_pem: bytes) -> str:
+    def _store(self, key: PrivateKeyTypes, cert_pem: bytes) -> str:
         passphrase = self.passphrase(create=True)
         cert = _load_certs(cert_pem)[0]
         kid = key_id(cert)
@@ -445,12 +471,12 @@ class KeyRing:
         _write_new(self.directory / "current", kid.encode() + b"\n", 0o644, replace=True)
         return kid
 
-    def _lock(self):
+    def _lock(self) -> AbstractContextManager[None]:
         import contextlib
         import time
 
         @contextlib.contextmanager
-        def held():
+        def held() -> Iterator[None]:
             self.directory.mkdir(parents=True, exist_ok=True)
             lock = self.directory / ".generating"
             deadline = time.monotonic() + 60
@@ -486,7 +512,7 @@ def _write_new(path: Path, data: bytes, mode: int, replace: bool = False) -> Non
     tmp.replace(path)
 
 
-def _generate(org: str) -> tuple[object, bytes]:
+def _generate(org: str) -> tuple[PrivateKeyTypes, bytes]:
     """A new RSA-2048 key and a self-signed document-signing certificate (10 years)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name(
@@ -525,7 +551,7 @@ def _generate(org: str) -> tuple[object, bytes]:
     return key, cert.public_bytes(serialization.Encoding.PEM)
 
 
-def published_certificates(config=None) -> list[asn1_x509.Certificate]:
+def published_certificates(config: Config = None) -> list[asn1_x509.Certificate]:
     """Every certificate whose key signs or signed documents and credentials here:
     the key ring's (current and retired) and a configured key's."""
     certs = {key_id(c): c for c in KeyRing(config).certificates()}
@@ -552,7 +578,7 @@ def published_certificates(config=None) -> list[asn1_x509.Certificate]:
 
 # --- one signer per process ---------------------------------------------------------
 
-_signers: dict[tuple, PdfSigner] = {}
+_signers: dict[tuple[tuple[tuple[str, str | None], ...], str | None], PdfSigner] = {}  # (settings, kid)
 
 CONFIG_KEYS = (
     "SIGNING_PKCS12_FILE",
@@ -567,12 +593,12 @@ CONFIG_KEYS = (
 )
 
 
-def signer_settings(config) -> dict:
+def signer_settings(config: Config) -> dict[str, str | None]:
     """The settings that choose the key, as a plain dict (picklable for worker processes)."""
     return {k: _setting(config, k) for k in CONFIG_KEYS}
 
 
-def get_signer(config=None) -> PdfSigner:
+def get_signer(config: Config = None) -> PdfSigner:
     """The process's signer for these settings (key loaded once). After
     `flask signing rotate`, running processes pick up the new key when they
     see the key ring's ``current`` change."""
@@ -580,7 +606,7 @@ def get_signer(config=None) -> PdfSigner:
     external = bool(settings.get("SIGNING_PKCS12_FILE") or settings.get("SIGNING_KEY_FILE"))
     frozen = tuple(sorted(settings.items()))
 
-    def ring_kid():
+    def ring_kid() -> str | None:
         return None if external else KeyRing(settings).current_kid()
 
     signer = _signers.get((frozen, ring_kid()))

@@ -15,7 +15,7 @@ from ..catalogue.forms import CancelRunForm, CategoryForm, CourseForm, MeetingFo
 from ..catalogue.models import Meeting
 from ..catalogue.search import CatalogueQuery, search_courses
 from ..content_i18n import current_lang
-from ..errors import DomainError
+from ..errors import DomainError, ValidationFailed
 from ..extensions import db
 from ..web import page_arg, show_form_error
 from .routes import admin_required, bp
@@ -151,7 +151,7 @@ def _course_data(form: CourseForm, course=None) -> dict:
     if code:
         prereq = services.course_by_code(code)
         if prereq is None:
-            raise services.ValidationFailed(
+            raise ValidationFailed(
                 _("No course with code %(code)s.", code=code), fields={"prerequisite_course_id": "unknown"}
             )
         data["prerequisite_course_id"] = prereq.id
@@ -231,7 +231,8 @@ def course_delete(course_id):
 @bp.get("/runs")
 @admin_required
 def runs():
-    when = request.args.get("when") if request.args.get("when") in ("upcoming", "past", "all") else "upcoming"
+    when_arg = request.args.get("when", "")
+    when = when_arg if when_arg in ("upcoming", "past", "all") else "upcoming"
     status = request.args.get("status") or None
     page = page_arg()
     rows, total, counts = services.list_runs_for_admin(when, status, page, 50)
@@ -261,7 +262,7 @@ def _local(value: datetime | None) -> str | None:
 def _run_data(form: RunForm, emails: dict[int, str]) -> dict:
     unknown = [i for i in form.trainers.data or [] if i not in emails]
     if unknown:
-        raise services.ValidationFailed(_("Choose trainers from the list."), fields={"trainer_emails": "unknown"})
+        raise ValidationFailed(_("Choose trainers from the list."), fields={"trainer_emails": "unknown"})
     return {
         "starts_on": form.starts_on.data,
         "ends_on": form.ends_on.data,
@@ -283,9 +284,11 @@ def _daily_sessions(form: NewRunForm) -> list[dict]:
         return []
     starts, ends = form.day_starts.data or time(9, 0), form.day_ends.data or time(17, 0)
     if ends <= starts:
-        raise services.ValidationFailed(_("Sessions must end after they start."), fields={"day_ends": "order"})
-    sessions, day = [], form.starts_on.data
-    while day <= form.ends_on.data and len(sessions) < 100:
+        raise ValidationFailed(_("Sessions must end after they start."), fields={"day_ends": "order"})
+    day, last = form.starts_on.data, form.ends_on.data
+    assert day is not None and last is not None  # DataRequired: a validated form has both
+    sessions: list[dict[str, str]] = []
+    while day <= last and len(sessions) < 100:
         if not (form.skip_weekends.data and day.weekday() >= 5):
             sessions.append(
                 {
@@ -308,8 +311,10 @@ def run_new(course_id):
         form.original_language.data = content_i18n.original_language(course)
     if form.validate_on_submit():
         try:
-            if form.ends_on.data < form.starts_on.data:
-                raise services.ValidationFailed(_("The run ends before it starts."), fields={"ends_on": "order"})
+            first_day, last_day = form.starts_on.data, form.ends_on.data
+            assert first_day is not None and last_day is not None  # DataRequired: a validated form has both
+            if last_day < first_day:
+                raise ValidationFailed(_("The run ends before it starts."), fields={"ends_on": "order"})
             data = _run_data(form, emails)
             data["meetings"] = _daily_sessions(form)
             run = services.create_run(current_user, course, data)
@@ -382,15 +387,17 @@ def meeting_add(run_id):
     meeting_form = MeetingForm()
     if meeting_form.validate_on_submit():
         try:
+            day, starts, ends = meeting_form.day.data, meeting_form.starts.data, meeting_form.ends.data
+            assert day is not None and starts is not None and ends is not None  # DataRequired: given
             services.add_meeting(
                 current_user,
                 run.id,
-                datetime.combine(meeting_form.day.data, meeting_form.starts.data),
-                datetime.combine(meeting_form.day.data, meeting_form.ends.data),
+                datetime.combine(day, starts),
+                datetime.combine(day, ends),
                 meeting_form.title.data or "",
             )
         except DomainError as exc:
-            meeting_form.day.errors.append(exc.message)
+            meeting_form.day.errors.append(exc.message)  # type: ignore[attr-defined]  # a list at run time (the stubs say Sequence)
         else:
             flash(_("Session added."), "success")
             return redirect(url_for("admin.run_edit", run_id=run.id) + "#sessions")
@@ -431,9 +438,9 @@ def run_cancel(run_id):
     cancel_form = CancelRunForm()
     if cancel_form.validate_on_submit():
         try:
-            count = cancel_run(current_user, run.id, cancel_form.reason.data)
+            count = cancel_run(current_user, run.id, cancel_form.reason.data or "")  # DataRequired: given
         except DomainError as exc:
-            cancel_form.reason.errors.append(exc.message)
+            cancel_form.reason.errors.append(exc.message)  # type: ignore[attr-defined]  # a list at run time (the stubs say Sequence)
         else:
             flash(_("Run cancelled; %(n)s trainees are being told.", n=count), "success")
             return redirect(url_for("admin.run_edit", run_id=run.id))

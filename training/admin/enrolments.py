@@ -15,6 +15,7 @@ from flask_login import current_user
 from ..enrolment import imports, offers, services
 from ..enrolment.forms import AdminEnrolForm, ImportCommitForm, ImportForm, ReasonForm, StatusForm
 from ..errors import DomainError
+from ..types import utcnow
 from ..web import safe_next
 from .routes import admin_required, bp
 
@@ -53,7 +54,7 @@ def run_enrolments(run_id):
         status_form=StatusForm(),
         reason_form=ReasonForm(),
         enrol_form=AdminEnrolForm(),
-        now=services.utcnow(),
+        now=utcnow(),
         offering=offers.waitlist_for_offers(data.run),
     )
 
@@ -98,7 +99,12 @@ def add_enrolment(run_id):
         return redirect(_roster_url(run_id))
     try:
         enrolment, created = services.enrol_person(
-            current_user, run_id, form.email.data, form.name.data, company=form.company.data, phone=form.phone.data
+            current_user,
+            run_id,
+            form.email.data or "",  # DataRequired: given
+            form.name.data or "",
+            company=form.company.data,
+            phone=form.phone.data,
         )
     except DomainError as exc:
         flash(exc.message, "danger")
@@ -128,7 +134,9 @@ def enrolment_status(enrolment_id):
         flash(_("Choose a status and give a reason."), "danger")
         return redirect(_back(run_id))
     try:
-        enrolment = services.change_status(current_user, enrolment_id, form.status.data, form.reason.data)
+        enrolment = services.change_status(
+            current_user, enrolment_id, form.status.data, form.reason.data or ""
+        )  # DataRequired
     except DomainError as exc:
         flash(exc.message, "danger")
         return redirect(_back(run_id))
@@ -158,6 +166,7 @@ def enrolment_offer(enrolment_id):
     except DomainError as exc:
         flash(exc.message, "danger")
         return redirect(_back(run_id))
+    assert enrolment.offer_expires_at is not None  # an offered seat has its deadline
     flash(
         _(
             "Offered the seat to %(name)s until %(until)s; they have been e-mailed a link to accept it.",
@@ -253,12 +262,12 @@ def import_commit(run_id):
         flash(_("The form expired. Please upload the file again."), "danger")
         return redirect(url_for("admin.import_enrolments", run_id=run_id))
     try:
-        _filename, rows = imports.unstash(current_user, run_id, form.token.data)
+        _filename, rows = imports.unstash(current_user, run_id, form.token.data or "")
         result = imports.commit(current_user, run_id, rows, source="import")
     except DomainError as exc:
         flash(exc.message, "danger")
         return redirect(url_for("admin.import_enrolments", run_id=run_id))
-    imports.discard(form.token.data)
+    imports.discard(form.token.data or "")
     flash(
         _(
             "Import done: %(enrolled)s confirmed, %(waitlisted)s waitlisted, %(existing)s unchanged; "

@@ -14,6 +14,11 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger("training.limits")
 
@@ -28,7 +33,7 @@ def storage_is_shared(storage_uri: str | None) -> bool:
     return bool(storage_uri) and not str(storage_uri).startswith("memory://")
 
 
-def workers_from_environment(environ=None) -> int:
+def workers_from_environment(environ: Mapping[str, str] | None = None) -> int:
     """Worker processes named by WEB_CONCURRENCY or GUNICORN_CMD_ARGS (1 when neither says)."""
     environ = os.environ if environ is None else environ
     workers = 1
@@ -53,7 +58,9 @@ def workers_from_environment(environ=None) -> int:
     return workers
 
 
-def warn_if_not_shared(workers: int, storage_uri: str | None, enabled: bool = True, warn=None) -> bool:
+def warn_if_not_shared(
+    workers: int, storage_uri: str | None, enabled: bool = True, warn: Callable[..., None] | None = None
+) -> bool:
     """Say so (once) when several processes would count alone. Returns whether it warned."""
     if not enabled or workers <= 1 or storage_is_shared(storage_uri):
         return False
@@ -61,7 +68,7 @@ def warn_if_not_shared(workers: int, storage_uri: str | None, enabled: bool = Tr
     return True
 
 
-def check_app(app) -> None:
+def check_app(app: Flask) -> None:
     warn_if_not_shared(
         workers_from_environment(),
         app.config.get("RATELIMIT_STORAGE_URI"),

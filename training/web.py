@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from flask import flash, request
+from flask_wtf import FlaskForm
 
 from .errors import DomainError
 
@@ -38,7 +39,7 @@ def page_arg(name: str = "page") -> int:
         return 1
 
 
-def show_form_error(form, exc: DomainError, aliases: Mapping[str, str] | None = None) -> None:
+def show_form_error(form: FlaskForm, exc: DomainError, aliases: Mapping[str, str] | None = None) -> None:
     """A service's refusal beside the first field it names that the form has
     (``aliases`` maps service field names to form field names where they
     differ), else as a flash message at the top of the page."""

@@ -6,6 +6,7 @@ their own language with the updated event (same UID, SEQUENCE raised)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, NoReturn
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from .. import mail
+from ..accounts.models import User
 from ..audit import record
 from ..catalogue.calendar import meeting_calendar
 from ..catalogue.models import Meeting, RunStatus
@@ -35,12 +37,12 @@ SUBJECTS = {
 }
 
 
-def _fail(exc: DomainError):
+def _fail(exc: DomainError) -> NoReturn:
     db.session.rollback()
     raise exc
 
 
-def _load(actor, meeting_id: int, action: Action, message: str) -> Meeting:
+def _load(actor: User, meeting_id: int, action: Action, message: str) -> Meeting:
     meeting = services.get_meeting(meeting_id)
     if not can(actor, action, meeting):
         raise Forbidden(message)
@@ -52,7 +54,7 @@ def _load(actor, meeting_id: int, action: Action, message: str) -> Meeting:
     return meeting
 
 
-def _notify(meeting: Meeting, kind: str, **extra) -> int:
+def _notify(meeting: Meeting, kind: str, **extra: Any) -> int:
     """Queue one e-mail per confirmed trainee and trainer, in their language (sent after commit)."""
     base_url = public_base_url()
     calendars: dict[str, bytes] = {}  # one per language: the course title and room are in the reader's
@@ -94,7 +96,7 @@ def _notify(meeting: Meeting, kind: str, **extra) -> int:
     return sent
 
 
-def cancel(actor, meeting_id: int, reason) -> Meeting:
+def cancel(actor: User, meeting_id: int, reason: object) -> Meeting:
     """Cancel one meeting of a run: kept on record as cancelled, with the reason."""
     if not can(actor, "cancel_meeting", services.get_meeting(meeting_id)):
         raise Forbidden(_("Only an admin can cancel a meeting."))
@@ -111,7 +113,7 @@ def cancel(actor, meeting_id: int, reason) -> Meeting:
     return services.get_meeting(meeting_id)
 
 
-def move(actor, meeting_id: int, starts_at, ends_at) -> Meeting:
+def move(actor: User, meeting_id: int, starts_at: object, ends_at: object) -> Meeting:
     """New times for a meeting; the trainees and trainers get the updated event."""
     if not can(actor, "move_meeting", services.get_meeting(meeting_id)):
         raise Forbidden(_("Only an admin can move a meeting."))

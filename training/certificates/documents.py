@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,7 +43,7 @@ class DocumentStore(Protocol):
 
 
 class FileDocumentStore:
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
     def path(self, digest: str) -> Path:
@@ -148,12 +148,12 @@ def put_many(store: DocumentStore, items: list[bytes]) -> list[str]:
     return batch(items) if batch is not None else [store.put(data) for data in items]
 
 
-BACKENDS: dict[str, Callable[[dict], DocumentStore]] = {
+BACKENDS: dict[str, Callable[[Mapping[str, Any]], DocumentStore]] = {
     "file": lambda config: FileDocumentStore(config.get("DOCUMENT_DIR") or "instance/documents"),
 }
 
 
-def store(config=None) -> DocumentStore:
+def store(config: Mapping[str, Any] | None = None) -> DocumentStore:
     """The configured store (``DOCUMENT_STORE``, default ``file``)."""
     if config is None:
         from flask import current_app

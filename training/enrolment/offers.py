@@ -18,6 +18,7 @@ enrolment.services.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -123,7 +124,7 @@ def _load(enrolment_id: int) -> tuple[Enrolment, Run]:
     return enrolment, run
 
 
-def _fail(error: Exception):
+def _fail(error: Exception) -> NoReturn:
     db.session.rollback()
     raise error
 
@@ -273,7 +274,7 @@ def expire_offers(now: datetime | None = None) -> int:
 
 
 @jobs.job("expire_offers")
-def expire_offers_job(progress) -> int:
+def expire_offers_job(progress: jobs.Progress) -> int:
     return expire_offers()
 
 
@@ -297,7 +298,7 @@ def offer_for(actor: User, enrolment_id: int) -> Enrolment:
     return enrolment
 
 
-def waitlist_for_offers(run: Run) -> dict:
+def waitlist_for_offers(run: Run) -> dict[str, Any]:
     """What the roster shows about offers: whether seats are given out by
     offers now, how many waitlisted trainees free seats would go to, and the
     id of the next in line."""

@@ -7,15 +7,21 @@ here it is resolved once per request and locale and reused, still following
 same few SVG snippets on every page, built once per process, and dates shown
 by ``dateformat`` are formatted once per (date, format, locale).
 
+Rendered fragments that many pages repeat (a course card) are kept per
+process by ``fragment()``, keyed by every value they show, so a change shows at
+once without any invalidation step.
+
 Nothing here changes what is rendered, only how often it is computed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from datetime import date, datetime
 from functools import lru_cache
+from itertools import islice
 
-from flask import Flask, g, url_for
+from flask import Flask, current_app, g, request, url_for
 from flask_babel import format_date, get_translations
 from markupsafe import Markup, escape
 
@@ -123,6 +129,42 @@ def translations_locale():
     return locale if locale is not None else get_locale()
 
 
+FRAGMENT_LIMIT = 4000  # entries per process: a few MiB of HTML (a card is about 1.5 KB)
+_FRAGMENTS: dict[Hashable, Markup] = {}
+
+
+def fragment(key: Hashable, render: Callable[..., object], *args: object) -> Markup:
+    """``render(*args)`` as HTML, kept per process under ``key``.
+
+    Contract: ``key`` holds every value the fragment shows (not a version
+    number that someone must remember to bump), so a changed value is a new
+    key and an unchanged one the same HTML. What every fragment depends on is
+    added here: the locale (interface language and ``ltext`` content language)
+    and the script root (relative links). Nothing about the viewer is added:
+    a fragment that shows something about the viewer must put it in its key.
+    With template auto-reload on (development) nothing is kept, so an edited
+    template shows at once."""
+    if current_app.jinja_env.auto_reload:
+        return Markup(render(*args))
+    full = (key, str(translations_locale()), request.script_root if request else "")
+    found = _FRAGMENTS.get(full)
+    if found is None:
+        if len(_FRAGMENTS) >= FRAGMENT_LIMIT:
+            _evict_oldest(FRAGMENT_LIMIT // 4)
+        found = _FRAGMENTS[full] = Markup(render(*args))
+    return found
+
+
+def _evict_oldest(count: int) -> None:
+    try:
+        oldest = list(islice(iter(_FRAGMENTS), count))
+    except RuntimeError:  # changed by another thread while listed
+        _FRAGMENTS.clear()
+        return
+    for key in oldest:
+        _FRAGMENTS.pop(key, None)
+
+
 def init_app(app: Flask) -> None:
     """Install the fast callables; call after Flask-Babel and Bootstrap-Flask are set up."""
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n (Flask-Babel)
@@ -130,3 +172,4 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.globals["icon"] = icon
     app.jinja_env.filters["dateformat"] = dateformat
+    app.jinja_env.globals["fragment"] = fragment

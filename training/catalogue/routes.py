@@ -15,11 +15,15 @@ from ..permissions import is_admin
 from ..urls import external_url, public_base_url
 from . import services
 from .calendar import feed_calendar, run_calendar
+from .cards import card_key
 from .search import CatalogueQuery, catalogue_facets, search_courses
 
 bp = Blueprint("catalogue", __name__)
 
 PER_PAGE = 18  # three columns of cards on wide screens, two on tablets
+
+# A card's HTML is kept per process under everything it shows (training/rendering.py:fragment).
+bp.add_app_template_global(card_key, "course_card_key")
 
 
 @bp.get("/")

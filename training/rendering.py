@@ -165,6 +165,68 @@ def _evict_oldest(count: int) -> None:
         _FRAGMENTS.pop(key, None)
 
 
+def current_locale() -> str:
+    """The request's locale as a string ("en", "zh"), worked out once per request and locale."""
+    locale = translations_locale()
+    ctx = g.get("_flask_babel") if g else None
+    if ctx is not None:
+        cached = getattr(ctx, "rendering_locale_name", None)
+        if cached is not None and cached[0] is locale:
+            return cached[1]
+    name = str(locale or "en")
+    if ctx is not None:
+        ctx.rendering_locale_name = (locale, name)
+    return name
+
+
+# Built links, per process: the same dozen links (navigation, footer, static files) on every page.
+URL_LIMIT = 2000
+_URLS: dict[tuple, str] = {}
+_url_defaults: list[bool] = []  # [whether the app has url_defaults functions], filled on first use
+
+
+def cached_url_for(endpoint: str, **values: object) -> str:
+    """``url_for`` for templates, each (endpoint, arguments, script root, host) built once per process.
+
+    A relative link depends on nothing else unless the app registers ``url_defaults``
+    (they can add arguments from the request; then nothing is kept), and Flask refuses
+    new ones once requests are served. External links, anchors and methods are built
+    every time."""
+    if not request or any(name[0] == "_" for name in values):
+        return url_for(endpoint, **values)
+    if not _url_defaults:
+        _url_defaults.append(any(current_app.url_default_functions.values()))
+    if _url_defaults[0]:
+        return url_for(endpoint, **values)
+    blueprint = request.blueprint if endpoint[0] == "." else None
+    try:
+        key = (endpoint, blueprint, request.script_root, request.host, tuple(values.items()))
+        found = _URLS.get(key)
+    except TypeError:  # an argument that cannot be a key (a list): built every time
+        return url_for(endpoint, **values)
+    if found is None:
+        if len(_URLS) >= URL_LIMIT:
+            _URLS.clear()
+        found = _URLS[key] = url_for(endpoint, **values)
+    return found
+
+
+_ASSETS: dict[tuple, Markup] = {}
+
+
+def bootstrap_assets(kind: str) -> Markup:
+    """Bootstrap-Flask's ``load_css()`` / ``load_js()`` tags, built once per script root and host
+    (they depend only on the configuration and the static link)."""
+    key = (kind, request.script_root, request.host)
+    found = _ASSETS.get(key)
+    if found is None:
+        if len(_ASSETS) >= URL_LIMIT:
+            _ASSETS.clear()
+        bootstrap = current_app.extensions["bootstrap"]
+        found = _ASSETS[key] = Markup(bootstrap.load_css() if kind == "css" else bootstrap.load_js())
+    return found
+
+
 def init_app(app: Flask) -> None:
     """Install the fast callables; call after Flask-Babel and Bootstrap-Flask are set up."""
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # added by jinja2.ext.i18n (Flask-Babel)
@@ -173,3 +235,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["icon"] = icon
     app.jinja_env.filters["dateformat"] = dateformat
     app.jinja_env.globals["fragment"] = fragment
+    app.jinja_env.globals["current_locale"] = current_locale
+    app.jinja_env.globals["url_for"] = cached_url_for
+    app.jinja_env.globals["bootstrap_assets"] = bootstrap_assets

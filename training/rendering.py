@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable
 from datetime import date, datetime
 from functools import lru_cache
 from itertools import islice
+from typing import Any
 
 from flask import Flask, current_app, g, request, url_for
 from flask_babel import format_date, get_translations
@@ -185,7 +186,7 @@ _URLS: dict[tuple, str] = {}
 _url_defaults: list[bool] = []  # [whether the app has url_defaults functions], filled on first use
 
 
-def cached_url_for(endpoint: str, **values: object) -> str:
+def cached_url_for(endpoint: str, **values: Any) -> str:
     """``url_for`` for templates, each (endpoint, arguments, script root, host) built once per process.
 
     A relative link depends on nothing else unless the app registers ``url_defaults``

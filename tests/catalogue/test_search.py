@@ -324,3 +324,20 @@ def test_relevance_ignores_case_on_both_databases(catalogue, factory):
     assert codes(q="OPC-150")[0] == "OPC-150"
     assert codes(q="opc-150")[0] == "OPC-150"
     assert codes(q="Op")[0] == "OPC-150"  # a short term ranks by the code too
+
+
+def test_short_terms_rank_code_then_title_then_the_rest_and_follow_changes(factory):
+    in_summary = factory.course(code="S-1", title="Safety basics", summary="Covers the ZQ checklist.")
+    in_title = factory.course(code="T-1", title="ZQ for beginners", summary="Basics.")
+    in_code = factory.course(code="ZQ-1", title="Other things", summary="More.")
+    assert codes(q="zq") == ["ZQ-1", "T-1", "S-1"]  # the short-term index keeps each gram's rank
+    assert codes(q="z q") == ["ZQ-1", "T-1", "S-1"]
+    in_title.title = "Nothing here"
+    db.session.commit()
+    assert codes(q="zq") == ["ZQ-1", "S-1"]
+    in_summary.title = "ZQ safety"
+    db.session.commit()
+    assert codes(q="zq") == ["ZQ-1", "S-1"] and codes(q="zq", sort="title") == ["ZQ-1", "S-1"]
+    in_code.code = "C-1"
+    db.session.commit()
+    assert codes(q="zq") == ["S-1"]

@@ -6,10 +6,11 @@ its code, title, summary, description, category names and trainer names:
 
 * SQLite: an FTS5 virtual table ``course_search`` with the trigram tokenizer,
   so any substring of three or more characters matches, Chinese included
-  (Chinese has no spaces, so word splitting would not do). Terms of one or
-  two characters (``机器``, ``UA``) fall back to LIKE over the same table.
-* PostgreSQL: a table ``course_search`` with a lower-cased ``document`` column
-  and a pg_trgm GIN index, searched with LIKE (which the trigram index serves).
+  (Chinese has no spaces, so word splitting would not do).
+* PostgreSQL: a table ``course_search`` with lower-cased columns, a ``document``
+  column and a pg_trgm GIN index, searched with LIKE (which the trigram index serves).
+* Either way, terms of one or two characters (``机器``, ``UA``) alone are looked up
+  in the short-term index ``course_search_grams``, which also holds their rank.
 
 Either way the index is kept in sync by database triggers on courses,
 categories, runs, run_trainers and users, so every writer (services,
@@ -295,30 +296,32 @@ def _sqlite_matches(terms: list[str]):
     """Matching course ids with a rank (lower is better) from the FTS5 index."""
     long_terms = [t for t in terms if len(t) >= 3]
     short_terms = [t for t in terms if len(t) < 3]
-    where, params = [], {}
-    if long_terms:
-        where.append("course_search MATCH :fts")
-        params["fts"] = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
-        # Weights per column: code, title, summary, description, category, trainers.
-        rank = "bm25(course_search, 10.0, 6.0, 3.0, 1.0, 3.0, 3.0)"
-    else:
-        rank = (
-            "CASE WHEN code LIKE :s0 ESCAPE '\\' THEN -4 WHEN title LIKE :s0 ESCAPE '\\' THEN -3 "
-            "WHEN summary LIKE :s0 ESCAPE '\\' OR category LIKE :s0 ESCAPE '\\' "
-            "OR trainers LIKE :s0 ESCAPE '\\' THEN -2 ELSE -1 END"
+    if not long_terms:
+        # One or two characters cannot use the trigram index: they are looked up in
+        # the short-term index (code, title, summary, category, trainers), which also
+        # holds the rank (the best column the gram occurs in, of the first term).
+        joins = "".join(
+            f" JOIN course_search_grams g{i} ON g{i}.course_id = g0.course_id AND g{i}.gram = :g{i}"
+            for i in range(1, len(short_terms))
         )
+        sql = f"SELECT g0.course_id AS course_id, -g0.weight AS rank FROM course_search_grams g0{joins} WHERE g0.gram = :g0"
+        grams = {f"g{i}": term for i, term in enumerate(short_terms)}
+        return (
+            text(sql)
+            .bindparams(**grams)
+            .columns(course_id=Integer, rank=Float)
+            .cte("matches")
+            .prefix_with("MATERIALIZED")
+        )
+    where, params = ["course_search MATCH :fts"], {}
+    params["fts"] = " AND ".join('"' + t.replace('"', '""') + '"' for t in long_terms)
+    # Weights per column: code, title, summary, description, category, trainers.
+    rank = "bm25(course_search, 10.0, 6.0, 3.0, 1.0, 3.0, 3.0)"
     for i, term in enumerate(short_terms):
-        # One or two characters cannot use the trigram index. Alone they are
-        # looked up in the short-term index (code, title, summary, category,
-        # trainers); beside a longer term, whose match has narrowed the rows
-        # already, they are checked with LIKE, descriptions included.
-        if long_terms or i == 0:  # :s0 also ranks the rows when no longer term is given
-            params[f"s{i}"] = f"%{_like_escape(term)}%"
-        if long_terms:
-            where.append(f"{_SQLITE_ALL} LIKE :s{i} ESCAPE '\\'")
-        else:
-            where.append(f"rowid IN (SELECT course_id FROM course_search_grams WHERE gram = :g{i})")
-            params[f"g{i}"] = term
+        # Beside a longer term, whose match has narrowed the rows already, a short
+        # term is checked with LIKE, descriptions included.
+        params[f"s{i}"] = f"%{_like_escape(term)}%"
+        where.append(f"{_SQLITE_ALL} LIKE :s{i} ESCAPE '\\'")
     sql = f"SELECT rowid AS course_id, {rank} AS rank FROM course_search WHERE {' AND '.join(where)}"
     # MATERIALIZED: run the full-text match once. Left to itself, SQLite may
     # loop over courses and repeat the MATCH for each one (seconds, not ms).
@@ -344,14 +347,19 @@ def _postgresql_matches(terms: list[str]):
             f" + CASE WHEN category LIKE lower(:{name}) THEN 3 ELSE 0 END"
             f" + CASE WHEN trainers LIKE lower(:{name}) THEN 3 ELSE 0 END + 1)"
         )
-    if has_long:
-        patterns = ", ".join(f"lower(:p{i})" for i in range(len(terms)))
-        where = [f"course_id IN (SELECT course_search_ids(ARRAY[{patterns}]::text[]))"]
-    else:  # as on SQLite: short terms alone use the short-term index (no descriptions)
-        where = []
-        for i, term in enumerate(terms):
-            where.append(f"course_id IN (SELECT course_id FROM course_search_grams WHERE gram = lower(:g{i}))")
-            params[f"g{i}"] = term
+    if not has_long:
+        # As on SQLite: short terms alone use the short-term index (no descriptions),
+        # which holds each gram's score too (the same sum as below, per term).
+        joins = "".join(
+            f" JOIN course_search_grams g{i} ON g{i}.course_id = g0.course_id AND g{i}.gram = lower(:g{i})"
+            for i in range(1, len(terms))
+        )
+        total = " + ".join(f"g{i}.weight" for i in range(len(terms)))
+        sql = f"SELECT g0.course_id, -({total})::float AS rank FROM course_search_grams g0{joins} WHERE g0.gram = lower(:g0)"
+        grams = {f"g{i}": term for i, term in enumerate(terms)}
+        return text(sql).bindparams(**grams).columns(course_id=Integer, rank=Float).subquery("matches")
+    patterns = ", ".join(f"lower(:p{i})" for i in range(len(terms)))
+    where = [f"course_id IN (SELECT course_search_ids(ARRAY[{patterns}]::text[]))"]
     sql = f"SELECT course_id, -({' + '.join(scores)})::float AS rank FROM course_search WHERE {' AND '.join(where)}"
     return text(sql).bindparams(**params).columns(course_id=Integer, rank=Float).subquery("matches")
 
@@ -666,22 +674,31 @@ _SQLITE_COLUMNS = "code, title, summary, description, category, trainers"
 # cannot loop, so they cut the grams against a table of positions 1..N
 # (N = GRAM_POSITIONS; text beyond it is not in the short-term index).
 GRAM_POSITIONS = 3000
-_SQLITE_SHORT_DOC = "lower(code || ' ' || title || ' ' || summary || ' ' || category || ' ' || trainers)"
+# Each gram's weight ranks a short term: 4 if it occurs in the code, 3 in the title,
+# 2 in the summary, category or trainers (the best of them). PostgreSQL keeps its own
+# score there (see course_search_refresh).
+_SQLITE_GRAM_FIELDS = (
+    ("lower(code)", 4),
+    ("lower(title)", 3),
+    ("lower(summary || ' ' || category || ' ' || trainers)", 2),
+)
 
 
 def _sqlite_grams(course_ids_sql: str) -> str:
-    docs = (
-        f"(SELECT course_id, {_SQLITE_SHORT_DOC} AS doc FROM course_search_source "
-        f"WHERE course_id IN ({course_ids_sql}))"
+    fields = " UNION ALL ".join(
+        f"SELECT course_id, {expression} AS t, {weight} AS w FROM course_search_source "
+        f"WHERE course_id IN ({course_ids_sql})"
+        for expression, weight in _SQLITE_GRAM_FIELDS
     )
     return (
         f"DELETE FROM course_search_grams WHERE course_id IN ({course_ids_sql});\n"
-        f"  INSERT OR IGNORE INTO course_search_grams(gram, course_id) "
-        f"SELECT DISTINCT substr(d.doc, p.i, 2), d.course_id FROM {docs} d "
-        f"JOIN course_search_positions p ON p.i < length(d.doc) WHERE instr(substr(d.doc, p.i, 2), ' ') = 0;\n"
-        f"  INSERT OR IGNORE INTO course_search_grams(gram, course_id) "
-        f"SELECT DISTINCT substr(d.doc, p.i, 1), d.course_id FROM {docs} d "
-        f"JOIN course_search_positions p ON p.i <= length(d.doc) WHERE substr(d.doc, p.i, 1) <> ' ';"
+        f"  INSERT OR IGNORE INTO course_search_grams(gram, course_id, weight) "
+        f"SELECT gram, course_id, max(w) FROM ("
+        f"SELECT substr(f.t, p.i, 2) AS gram, f.course_id AS course_id, f.w AS w FROM ({fields}) f "
+        f"JOIN course_search_positions p ON p.i < length(f.t) WHERE instr(substr(f.t, p.i, 2), ' ') = 0 "
+        f"UNION ALL SELECT substr(f.t, p.i, 1), f.course_id, f.w FROM ({fields}) f "
+        f"JOIN course_search_positions p ON p.i <= length(f.t) WHERE substr(f.t, p.i, 1) <> ' '"
+        f") GROUP BY gram, course_id;"
     )
 
 
@@ -743,9 +760,10 @@ _SQLITE_TRIGGERS = {
 def _install_sqlite(connection) -> None:
     run = connection.exec_driver_sql
     run(f"CREATE VIRTUAL TABLE IF NOT EXISTS course_search USING fts5({_SQLITE_COLUMNS}, tokenize = 'trigram')")
+    _drop_grams_without_weight(connection)
     run(
         "CREATE TABLE IF NOT EXISTS course_search_grams (gram TEXT NOT NULL, course_id INTEGER NOT NULL, "
-        "PRIMARY KEY (gram, course_id)) WITHOUT ROWID"
+        "weight INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (gram, course_id)) WITHOUT ROWID"
     )
     run("CREATE TABLE IF NOT EXISTS course_search_positions (i INTEGER PRIMARY KEY)")
     run(
@@ -781,7 +799,7 @@ _PG_STATEMENTS = [
     "CREATE INDEX IF NOT EXISTS ix_course_search_document_trgm ON course_search USING gin (document gin_trgm_ops)",
     """CREATE TABLE IF NOT EXISTS course_search_grams (
         gram text NOT NULL, course_id integer NOT NULL REFERENCES courses(id) ON DELETE CASCADE,
-        PRIMARY KEY (gram, course_id))""",
+        weight integer NOT NULL DEFAULT 0, PRIMARY KEY (gram, course_id) INCLUDE (weight))""",
     """CREATE OR REPLACE VIEW course_search_source AS
     SELECT c.id AS course_id, c.code::text AS code, {title}::text AS title,
            {summary}::text AS summary, {description}::text AS description,
@@ -804,14 +822,20 @@ _PG_STATEMENTS = [
         description = EXCLUDED.description, category = EXCLUDED.category,
         trainers = EXCLUDED.trainers, document = EXCLUDED.document;
       DELETE FROM course_search_grams WHERE course_id = ANY(ids);
-      INSERT INTO course_search_grams (gram, course_id)
-      SELECT DISTINCT g.gram, d.course_id
-      FROM (SELECT course_id, lower(concat_ws(' ', code, title, summary, category, trainers)) AS doc
-            FROM course_search WHERE course_id = ANY(ids)) d
-      CROSS JOIN LATERAL (
-        SELECT substr(d.doc, i, 2) AS gram FROM generate_series(1, length(d.doc) - 1) AS i
-        UNION SELECT substr(d.doc, i, 1) FROM generate_series(1, length(d.doc)) AS i) g
-      WHERE position(' ' in g.gram) = 0 AND g.gram <> '';
+      -- A gram's weight is a short term's score: 10 for the code, 6 the title, 3 each for
+      -- the summary, category and trainers it occurs in, plus 1.
+      INSERT INTO course_search_grams (gram, course_id, weight)
+      SELECT x.gram, x.course_id, sum(x.w) + 1
+      FROM (SELECT DISTINCT g.gram, f.course_id, f.field, f.w
+            FROM (SELECT s.course_id, v.field, v.t, v.w FROM course_search s
+                  CROSS JOIN LATERAL (VALUES (1, s.code, 10), (2, s.title, 6), (3, s.summary, 3),
+                                             (4, s.category, 3), (5, s.trainers, 3)) AS v(field, t, w)
+                  WHERE s.course_id = ANY(ids)) f
+            CROSS JOIN LATERAL (
+              SELECT substr(f.t, i, 2) AS gram FROM generate_series(1, length(f.t) - 1) AS i
+              UNION SELECT substr(f.t, i, 1) FROM generate_series(1, length(f.t)) AS i) g
+            WHERE position(' ' in g.gram) = 0 AND g.gram <> '') x
+      GROUP BY x.gram, x.course_id;
     END $$""",
     # The courses whose document contains every pattern, through the trigram index. The
     # planner prices a LIKE over a whole description like one over a word and prefers
@@ -866,7 +890,19 @@ _PG_TRIGGERS = {
 }
 
 
+def _drop_grams_without_weight(connection) -> None:
+    """The short-term index before it kept weights: dropped, to be created and filled again."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(connection)
+    if inspector.has_table("course_search_grams") and "weight" not in {
+        c["name"] for c in inspector.get_columns("course_search_grams")
+    }:
+        connection.exec_driver_sql("DROP TABLE course_search_grams")
+
+
 def _install_postgresql(connection) -> None:
+    _drop_grams_without_weight(connection)
     bilingual = _bilingual(connection)
     cols = _BILINGUAL if bilingual else _SINGLE
     for statement in _PG_STATEMENTS:

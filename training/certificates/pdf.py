@@ -29,7 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from reportlab import rl_config
-from reportlab.lib.colors import HexColor, white
+from reportlab.lib.colors import Color, HexColor, white
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.pdfbase import pdfdoc
 from reportlab.pdfbase.pdfmetrics import stringWidth
@@ -171,6 +171,7 @@ def _split(text: str, parts: int) -> list[str]:
                 score = max(len(a), len(b))
                 if best_score is None or score < best_score:
                     best, best_score = [a, b], score
+            assert best is not None  # two words or more: a split was taken
             return best
         per = max(1, math.ceil(n / parts))
         return [" ".join(words[i : i + per]) for i in range(0, n, per)]
@@ -548,7 +549,7 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
     wide = CONTENT_W - 120
     title_first, title_second = course_titles(doc, design)
     # (text, size, min size, max lines, colour, bold, space before, max width)
-    spec = [
+    spec: list[tuple[str, float, float, int, Color | None, bool, float, float]] = [
         (intro, 12.5, 7, 1, muted, False, 0, wide),
         (doc.holder_name, 34, 14, 2, ink, True, 34, CONTENT_W - 140),
         ("—rule—", 0, 0, 0, None, False, 0, 0),
@@ -561,7 +562,8 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
     spec += [(line, 10.5, 6, 2, ink, False, 6 if i == 0 else 0, wide) for i, line in enumerate(details)]
     top, bottom = y, 222
     for scale in (1.0, 0.9, 0.8, 0.7, 0.6, 0.5):
-        blocks, height = [], 0.0
+        blocks: list[tuple[list[str], float, str, Color | None, float] | None] = []
+        height = 0.0
         for index, (text, size, min_size, max_lines, colour, bold, before, width) in enumerate(spec):
             if text == "—rule—":
                 blocks.append(None)
@@ -570,7 +572,9 @@ def draw_certificate(c, doc: CertificateDoc, design: Design, *, specimen: bool =
             font = _font(text, bold)
             wanted = size * scale if size > 14 else size
             if index == second_at:  # never as large as the title above it
-                wanted = min(wanted, blocks[-1][1] * 0.72)
+                above = blocks[-1]
+                assert above is not None  # the first title, not a rule
+                wanted = min(wanted, above[1] * 0.72)
             lines, fitted = fit_lines(text, font, width, wanted, min(min_size, wanted), max_lines)
             blocks.append((lines, fitted, font, colour, before * scale))
             height += before * scale + fitted * 1.2 * len(lines)

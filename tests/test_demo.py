@@ -21,7 +21,7 @@ def test_demo_load_builds_a_realistic_platform(runner):
 def test_demo_has_three_member_companies_with_coordinators_staff_and_reserved_seats(runner):
     from training.accounts.models import User
     from training.catalogue.models import SeatAllocation
-    from training.catalogue.services import seat_counts
+    from training.catalogue.seats import seat_counts
     from training.companies.models import Company
 
     result = runner.invoke(args=["demo", "load"])

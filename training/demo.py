@@ -390,7 +390,7 @@ MEMBER_COMPANIES: list[CompanySpec] = [
 def _load_companies(today: date) -> int:
     """Three member companies with coordinators, staff, their history and reserved seats."""
     from .catalogue.models import SeatAllocation
-    from .catalogue.services import seat_counts
+    from .catalogue.seats import seat_counts
     from .companies.models import Company, name_key
 
     upcoming = list(

@@ -10,6 +10,11 @@ change fail and roll back. Receivers never commit.
 - ``certificate_issued.send(certificate)``
 - ``certificate_revoked.send(certificate)``
 - ``certificate_superseded.send(old, new=new)``: a reissue replaced ``old`` by ``new``.
+- ``run_changed.send(run)``: the catalogue changed a run (capacity, dates, meetings,
+  deadlines) with the run locked; enrolment gives seats now free to the waitlist.
+- ``meetings_removing.send(run, meetings=[...])``: the catalogue is about to remove
+  these meetings of the run; a receiver raises a DomainError to refuse (attendance:
+  a meeting with attendance stays).
 
 A question a lower domain asks the higher ones (receivers answer, never write):
 
@@ -27,3 +32,5 @@ certificate_issued = _signals.signal("certificate-issued")
 certificate_revoked = _signals.signal("certificate-revoked")
 certificate_superseded = _signals.signal("certificate-superseded")
 credential_alignment = _signals.signal("credential-alignment")
+run_changed = _signals.signal("run-changed")
+meetings_removing = _signals.signal("meetings-removing")

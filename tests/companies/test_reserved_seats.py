@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from tests.conftest import api
 from training.attendance.models import Attendance
 from training.catalogue.models import SeatAllocation
-from training.catalogue.services import seat_counts, seats_by_run, seats_left
+from training.catalogue.seats import seat_counts, seats_by_run, seats_left
 from training.companies import services
 from training.enrolment.models import Enrolment
 from training.extensions import db

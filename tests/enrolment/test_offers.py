@@ -72,7 +72,7 @@ def test_an_offer_holds_the_seat_and_is_accepted(factory, mailbox, app):
     body = mail.get_body(("plain",)).get_content()
     assert f"/enrolments/{b.id}/offer" in body and run.timezone in body
     # the offered seat is held: no second offer, the course page shows no free seat
-    from training.catalogue.services import seats_left
+    from training.catalogue.seats import seats_left
 
     assert seats_left(run) == 0
     with pytest.raises(Conflict) as exc:

@@ -14,6 +14,7 @@ from ..catalogue import services
 from ..catalogue.forms import CancelRunForm, CategoryForm, CourseForm, MeetingForm, NewRunForm, RunForm
 from ..catalogue.models import Meeting
 from ..catalogue.search import CatalogueQuery, search_courses
+from ..catalogue.seats import confirmed_count
 from ..content_i18n import current_lang
 from ..errors import DomainError, ValidationFailed
 from ..extensions import db
@@ -359,7 +360,7 @@ def run_edit(run_id):
 
 
 def _run_page(run, form, meeting_form=None, cancel_form=None):
-    confirmed = services.confirmed_count(run.id)
+    confirmed = confirmed_count(run.id)
     if meeting_form is None:
         meeting_form = MeetingForm()
         if run.meetings:

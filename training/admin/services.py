@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from ..accounts.models import Role, TrainerProfile, User
 from ..accounts.services import clean_name
 from ..catalogue.models import Course, Run, RunStatus
-from ..catalogue.services import confirmed_counts, seats_by_run
+from ..catalogue.seats import confirmed_counts, seats_by_run
 from ..certificates.models import Certificate
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..enrolment.services import release_seats_of

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from ..catalogue import services
 from ..catalogue.search import CatalogueQuery, search_courses
+from ..catalogue.seats import seats_left
 from ..enrolment.models import Enrolment
 from ..enrolment.services import cancel_run as cancel_run_service
 from ..extensions import db
@@ -68,9 +69,7 @@ def _run_response(run):
         ).all()
     )
     confirmed = counts.get("confirmed", 0)
-    return run_to_dict(
-        run, services.seats_left(run, confirmed), confirmed=confirmed, waitlisted=counts.get("waitlisted", 0)
-    )
+    return run_to_dict(run, seats_left(run, confirmed), confirmed=confirmed, waitlisted=counts.get("waitlisted", 0))
 
 
 @bp.get("/runs/<int:run_id>")

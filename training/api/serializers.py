@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from .. import content_i18n
 from ..catalogue.models import Course, Meeting, Run
+from ..catalogue.services import cancel_cutoff, enrol_deadline
 from ..enrolment.models import Enrolment
 
 
@@ -68,7 +69,6 @@ def run_summary(run: Run, seats_left: int | None) -> dict:
 
 
 def run_to_dict(run: Run, seats_left: int, *, confirmed: int | None = None, waitlisted: int | None = None) -> dict:
-    from ..enrolment.services import cancel_cutoff, enrol_deadline
 
     data = {
         "id": run.id,

@@ -14,11 +14,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from .. import mail
+from .. import mail, signals
 from ..accounts.models import User
 from ..audit import record
 from ..catalogue.calendar import meeting_calendar
-from ..catalogue.models import Meeting, RunStatus
+from ..catalogue.models import Meeting, Run, RunStatus
 from ..content_i18n import localized, normalise_lang
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
@@ -35,6 +35,14 @@ SUBJECTS = {
     "meeting_cancelled": _l("A meeting was cancelled: %(course)s"),
     "meeting_moved": _l("A meeting was moved: %(course)s"),
 }
+
+
+@signals.meetings_removing.connect
+def _keep_meetings_with_attendance(run: Run, *, meetings: list[Meeting], **_kwargs: object) -> None:
+    """The catalogue removes no meeting that has attendance (such a meeting is cancelled here instead)."""
+    ids = [m.id for m in meetings if m.id is not None]
+    if ids and db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id.in_(ids))):
+        raise Conflict(_("A meeting with attendance cannot be removed."), code="meeting_has_attendance")
 
 
 def _fail(exc: DomainError) -> NoReturn:

@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..accounts.models import User
 from ..audit import record
 from ..catalogue.models import Course, Meeting, Run, RunStatus, run_trainers
+from ..catalogue.seats import confirmed_counts
 from ..enrolment.models import Enrolment, EnrolmentStatus
 from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
@@ -539,7 +540,6 @@ def _taught_meetings(user: User) -> Select[Meeting]:
 def teaching_day(user: User, *, now: datetime | None = None, upcoming_limit: int = 8) -> TeachingDay:
     """The meetings a trainer teaches today (in each run's time zone) and next,
     and the runs they teach. Admins see every run's meetings."""
-    from ..catalogue.services import confirmed_counts
 
     now = now or utcnow()
     near = list(

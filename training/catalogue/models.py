@@ -157,7 +157,7 @@ class Run(Model):
     location: Mapped[str] = mapped_column(String(300), default="")
     city: Mapped[str] = mapped_column(String(100), default="")
     capacity: Mapped[int] = mapped_column(Integer)
-    # None means "the start of the first meeting" (see enrolment.services.enrol_deadline).
+    # None means "the start of the first meeting" (see catalogue.services.enrol_deadline).
     enrol_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # After this, only an admin can cancel an enrolment. None: until the first meeting starts.
     cancel_cutoff: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -232,7 +232,7 @@ class SeatAllocation(Model):
 
     Until ``released_at`` the company's unused reserved seats (``seats`` minus
     the company's confirmed trainees in the run) are held back from the
-    public; catalogue.services.seat_counts is the one place that counts them.
+    public; catalogue.seats.seat_counts is the one place that counts them.
     A release (at ``release_at``, or by an admin) returns the unused seats to
     the public pool and records how many (``released_seats``)."""
 

@@ -55,7 +55,8 @@ from ..extensions import db
 from ..paging import Page
 from ..types import org_today
 from .models import Category, Course, Level, Mode, Run, RunStatus
-from .services import LANGUAGES, public_seats_left_sql, seats_by_run
+from .seats import public_seats_left_sql, seats_by_run
+from .services import LANGUAGES
 
 MAX_PER_PAGE = 100
 MAX_PAGE = 100000

@@ -11,14 +11,25 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from .. import content_i18n
+from .. import content_i18n, signals
 from ..accounts.models import User
+from ..accounts.services import new_calendar_token
 from ..audit import record
-from ..enrolment.models import SEAT_STATUSES, Enrolment, EnrolmentStatus
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
+from ..permissions import can, is_admin
 from ..transactions import unit_of_work
+from ..types import org_today, utcnow
 from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus, run_trainers
+from .seats import (
+    active_places,
+    confirmed_count,
+    confirmed_counts,
+    confirmed_run_ids,
+    places,
+    seats_by_run,
+    waitlist_position,
+)
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 LANGUAGES = ("en", "zh", "en+zh", "de")
@@ -313,163 +324,6 @@ def lock_run(run: Run) -> Run:
     return run
 
 
-def confirmed_count(run_id: int) -> int:
-    """Seats held in the run: confirmed trainees and seats on offer (an
-    offered seat is kept for its trainee until the offer ends)."""
-    return (
-        db.session.scalar(
-            select(func.count())
-            .select_from(Enrolment)
-            .where(Enrolment.run_id == run_id, Enrolment.status.in_(SEAT_STATUSES))
-        )
-        or 0
-    )
-
-
-def confirmed_counts(run_ids) -> dict[int, int]:
-    """Seats held per run (see confirmed_count), in one query, for list pages."""
-    run_ids = list(run_ids)
-    if not run_ids:
-        return {}
-    rows = db.session.execute(
-        select(Enrolment.run_id, func.count())
-        .where(Enrolment.run_id.in_(run_ids), Enrolment.status.in_(SEAT_STATUSES))
-        .group_by(Enrolment.run_id)
-    )
-    counts = {run_id: 0 for run_id in run_ids}
-    counts.update({run_id: n for run_id, n in rows})
-    return counts
-
-
-# --- seats: the one place that counts them ------------------------------------
-#
-# A run's ``capacity`` seats are held by confirmed enrolments and open seat
-# offers (enrolment SEAT_STATUSES). Seats reserved for
-# a member company (SeatAllocation, until released) and not yet used by the
-# company's confirmed trainees are held back from the public. Every page, the
-# API, enrolment and imports ask here; nobody computes seats another way.
-
-
-@dataclass(frozen=True)
-class RunSeats:
-    capacity: int
-    confirmed: int
-    reserved: dict[int, int]  # company id -> reserved seats the company has not used yet
-    overflow: dict[int, bool]  # company id -> may the company also take public seats
-
-    @property
-    def held(self) -> int:
-        """Reserved seats not yet used: not for the public."""
-        return sum(self.reserved.values())
-
-    @property
-    def public(self) -> int:
-        """Seats anyone may take."""
-        return max(self.capacity - self.confirmed - self.held, 0)
-
-    def reserved_for(self, company_id: int | None) -> int:
-        return self.reserved.get(company_id, 0) if company_id is not None else 0
-
-
-def unused_reserved(run_ids) -> tuple[dict[int, dict[int, int]], dict[int, dict[int, bool]]]:
-    """Per run: {company: unused reserved seats} and {company: overflow}, of
-    the allocations still held, in at most two queries."""
-    from .models import SeatAllocation
-
-    run_ids = list(run_ids)
-    reserved: dict[int, dict[int, int]] = {r: {} for r in run_ids}
-    overflow: dict[int, dict[int, bool]] = {r: {} for r in run_ids}
-    if not run_ids:
-        return reserved, overflow
-    allocations = db.session.execute(
-        select(SeatAllocation.run_id, SeatAllocation.company_id, SeatAllocation.seats, SeatAllocation.overflow).where(
-            SeatAllocation.run_id.in_(run_ids), SeatAllocation.released_at.is_(None)
-        )
-    ).all()
-    if not allocations:
-        return reserved, overflow
-    used = {
-        (r, c): n
-        for r, c, n in db.session.execute(
-            select(Enrolment.run_id, Enrolment.company_id, func.count())
-            .where(
-                Enrolment.run_id.in_({a.run_id for a in allocations}),
-                Enrolment.company_id.is_not(None),
-                Enrolment.status.in_(SEAT_STATUSES),
-            )
-            .group_by(Enrolment.run_id, Enrolment.company_id)
-        )
-    }
-    for run_id, company_id, seats, may_overflow in allocations:
-        reserved[run_id][company_id] = max(seats - used.get((run_id, company_id), 0), 0)
-        overflow[run_id][company_id] = bool(may_overflow)
-    return reserved, overflow
-
-
-def seat_counts(run: Run, confirmed: int | None = None) -> RunSeats:
-    """The run's seats right now (the caller holds the run lock when it acts on them)."""
-    if confirmed is None:
-        confirmed = confirmed_count(run.id)
-    reserved, overflow = unused_reserved([run.id])
-    return RunSeats(run.capacity, confirmed, reserved[run.id], overflow[run.id])
-
-
-def seats_left(run: Run, confirmed: int | None = None, held: int | None = None) -> int:
-    """Seats the public may take: capacity minus confirmed minus reserved seats
-    not yet used. List pages pass ``confirmed`` and ``held`` (see seats_by_run)."""
-    if confirmed is None:
-        confirmed = confirmed_count(run.id)
-    if held is None:
-        held = sum(unused_reserved([run.id])[0][run.id].values())
-    return max(run.capacity - confirmed - held, 0)
-
-
-def public_seats_left_sql():
-    """``seats_left`` as an SQL expression over ``Run`` (filters such as "open
-    seats only"): capacity minus confirmed minus unused reserved seats."""
-    from sqlalchemy import case
-
-    from .models import SeatAllocation
-
-    confirmed = (
-        select(func.count())
-        .select_from(Enrolment)
-        .where(Enrolment.run_id == Run.id, Enrolment.status.in_(SEAT_STATUSES))
-        .correlate(Run)
-        .scalar_subquery()
-    )
-    used = (
-        select(func.count())
-        .select_from(Enrolment)
-        .where(
-            Enrolment.run_id == SeatAllocation.run_id,
-            Enrolment.company_id == SeatAllocation.company_id,
-            Enrolment.status.in_(SEAT_STATUSES),
-        )
-        .correlate(SeatAllocation)
-        .scalar_subquery()
-    )
-    held = (
-        select(func.coalesce(func.sum(case((SeatAllocation.seats > used, SeatAllocation.seats - used), else_=0)), 0))
-        .where(SeatAllocation.run_id == Run.id, SeatAllocation.released_at.is_(None))
-        .correlate(Run)
-        .scalar_subquery()
-    )
-    return Run.capacity - confirmed - held
-
-
-def seats_by_run(runs, confirmed: dict[int, int] | None = None) -> dict[int, int]:
-    """Public seats left of many runs, in one query (list pages). ``confirmed``
-    is accepted for callers that have it, but the count is taken afresh."""
-    runs = list(runs)
-    if not runs:
-        return {}
-    rows = dict(
-        db.session.execute(select(Run.id, public_seats_left_sql()).where(Run.id.in_([r.id for r in runs]))).all()
-    )
-    return {r.id: max(int(rows.get(r.id) or 0), 0) for r in runs}
-
-
 def _trainers_by_email(emails) -> list[User]:
     if emails is None:
         return []
@@ -538,6 +392,18 @@ def run_start(run: Run) -> datetime:
     if run.meetings:
         return min(m.starts_at for m in run.meetings)
     return datetime.combine(run.starts_on, time(0, 0), tzinfo=run.tz)
+
+
+def enrol_deadline(run: Run) -> datetime:
+    """Trainees may enrol until this moment: the run's own deadline, else the
+    start of its first meeting."""
+    return run.enrol_deadline or run_start(run)
+
+
+def cancel_cutoff(run: Run) -> datetime:
+    """After this moment only an admin can cancel a confirmed place: the run's
+    own cut-off, else the start of its first meeting."""
+    return run.cancel_cutoff or run_start(run)
 
 
 RUN_FIELDS = (
@@ -639,9 +505,7 @@ def create_run(actor, course: Course, data: dict) -> Run:
 @unit_of_work
 def update_run(actor, run_id: int, data: dict) -> Run:
     """Edit a run; capacity never drops below the confirmed trainees, and added
-    seats promote the waitlist in the same transaction."""
-    from ..enrolment.services import promote_waitlist
-
+    seats promote the waitlist in the same transaction (``signals.run_changed``)."""
     run = get_run(run_id, lock=True)
     if run.status == RunStatus.cancelled.value:
         raise Conflict(_("This run is cancelled and can no longer be changed."), code="run_cancelled")
@@ -656,24 +520,24 @@ def update_run(actor, run_id: int, data: dict) -> Run:
         replace_meetings(run, _parse_meetings(data.get("meetings"), run.tz))
     _check_meetings_inside(run, [(m.starts_at, m.ends_at) for m in run.meetings])
     _check_deadline(run)
-    promote_waitlist(run)
+    signals.run_changed.send(run)
     record(actor, "run.update", run, ", ".join(sorted(k for k in data if k in RUN_FIELDS or k == "meetings")))
     db.session.commit()
     return run
 
 
 def replace_meetings(run: Run, meetings) -> None:
-    """Keep meetings that already have attendance; refuse to drop them."""
-    from ..attendance.models import Attendance
-
-    taken = set(db.session.scalars(select(Attendance.meeting_id).join(Meeting).where(Meeting.run_id == run.id)))
+    """Keep the meetings given again (their titles updated), drop the others
+    unless a higher domain refuses (``signals.meetings_removing``: attendance
+    keeps meetings that have attendance), add the new ones."""
     wanted = {(s, e): t for s, e, t in meetings}
+    dropped = [m for m in run.meetings if (m.starts_at, m.ends_at) not in wanted]
+    if dropped:
+        signals.meetings_removing.send(run, meetings=dropped)
     for meeting in list(run.meetings):
         key = (meeting.starts_at, meeting.ends_at)
         if key in wanted:
             meeting.title = wanted.pop(key)
-        elif meeting.id in taken:
-            raise Conflict(_("A meeting with attendance cannot be removed."), code="meeting_has_attendance")
         else:
             run.meetings.remove(meeting)
     for (s, e), t in wanted.items():
@@ -695,10 +559,8 @@ def add_meeting(actor, run_id: int, starts_at, ends_at, title: str = "") -> Meet
 
 @unit_of_work
 def delete_meeting(actor, meeting: Meeting) -> None:
-    from ..attendance.models import Attendance
-
-    if db.session.scalar(select(func.count()).select_from(Attendance).where(Attendance.meeting_id == meeting.id)):
-        raise Conflict(_("A meeting with attendance cannot be removed."), code="meeting_has_attendance")
+    """Remove a meeting, unless a higher domain refuses (``signals.meetings_removing``)."""
+    signals.meetings_removing.send(meeting.run, meetings=[meeting])
     record(actor, "meeting.delete", meeting, f"run {meeting.run_id}")
     db.session.delete(meeting)
     db.session.commit()
@@ -739,16 +601,9 @@ def run_state(run: Run, seats: int, enrolment=None, viewer=None) -> str:
     """What the course page offers for a run: enrolled, waitlisted, pending,
     offered (a seat waits for the viewer's answer), cancelled, closed, approval (request a place), full (join the waitlist)
     or open. Mirrors the rules enrolment.services.enrol applies."""
-    from ..enrolment.services import enrol_deadline
-    from ..types import utcnow
-
-    if enrolment is not None and enrolment.status in (
-        EnrolmentStatus.confirmed.value,
-        EnrolmentStatus.waitlisted.value,
-        EnrolmentStatus.pending.value,
-        EnrolmentStatus.offered.value,
-    ):
-        return {"confirmed": "enrolled"}.get(enrolment.status, enrolment.status)
+    p = places()
+    if enrolment is not None and enrolment.status in p.active_statuses:
+        return "enrolled" if enrolment.status == p.confirmed else enrolment.status
     if run.status == RunStatus.cancelled.value:
         return "cancelled"
     if run.status != RunStatus.open.value or utcnow() > enrol_deadline(run):
@@ -762,11 +617,6 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
     """The course page: the course, its upcoming runs with seats and the
     viewer's state in each, its trainers and the courses it opens the way to.
     Unpublished or archived courses exist only for admins."""
-    from ..enrolment.models import ACTIVE_STATUSES
-    from ..enrolment.services import waitlist_position
-    from ..permissions import can, is_admin
-    from ..types import org_today
-
     admin = is_admin(viewer)
     course = db.session.scalar(
         select(Course)
@@ -787,19 +637,8 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
     seats = seats_by_run(runs)
     enrolments: dict = {}
     if viewer is not None and getattr(viewer, "is_authenticated", False) and runs:
-        enrolments = {
-            e.run_id: e
-            for e in db.session.scalars(
-                select(Enrolment).where(
-                    Enrolment.user_id == viewer.id,
-                    Enrolment.run_id.in_(list(seats)),
-                    Enrolment.status.in_(ACTIVE_STATUSES),
-                )
-            )
-        }
-    positions = {
-        run_id: waitlist_position(e) for run_id, e in enrolments.items() if e.status == EnrolmentStatus.waitlisted.value
-    }
+        enrolments = active_places(viewer.id, seats)
+    positions = {run_id: waitlist_position(e) for run_id, e in enrolments.items() if e.status == places().waitlisted}
     states = {r.id: run_state(r, seats[r.id], enrolments.get(r.id), viewer) for r in runs}
     trainers: list[User] = []
     for run in runs:
@@ -827,8 +666,6 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
         ),
         key=lambda c: (c.title, c.id),
     )[:10]
-    from ..enrolment.services import enrol_deadline
-
     return CourseDetail(
         course=course,
         runs=runs,
@@ -845,8 +682,6 @@ def course_detail(course_id: int, viewer=None) -> CourseDetail:
 def visible_run(run_id: int, viewer=None) -> Run:
     """The run, loaded for a page, if ``viewer`` may see it (``view_run``):
     the run page, its calendar and the API load it here, so they cannot drift."""
-    from ..permissions import can
-
     run = load_run_for_page(run_id)
     if not can(viewer, "view_run", run):
         raise NotFound(_("No such run."))
@@ -856,14 +691,12 @@ def visible_run(run_id: int, viewer=None) -> Run:
 def calendar_feed_runs(token: str):
     """The owner of a calendar token and the runs in their personal feed: the
     runs they hold a confirmed place in, and for trainers the runs they teach."""
-    from ..enrolment.models import EnrolmentStatus as ES
-
     if not token or len(token) > 64:
         raise NotFound(_("No such calendar."))
     user = db.session.scalar(select(User).where(User.calendar_token == token))
     if user is None or not user.active:
         raise NotFound(_("No such calendar."))
-    confirmed = select(Enrolment.run_id).where(Enrolment.user_id == user.id, Enrolment.status == ES.confirmed.value)
+    confirmed = confirmed_run_ids(user.id)
     taught = select(run_trainers.c.run_id).where(run_trainers.c.user_id == user.id)
     runs = list(
         db.session.scalars(
@@ -879,8 +712,6 @@ def calendar_feed_runs(token: str):
 
 def reset_calendar_token(user: User) -> str:
     """A new secret feed URL; the old one stops working at once."""
-    from ..accounts.services import new_calendar_token
-
     record(user, "calendar.reset", user, "")
     return new_calendar_token(user)
 
@@ -1016,8 +847,6 @@ def list_runs_for_admin(
     when: str = "upcoming", status: str | None = None, page: int = 1, per_page: int = 50
 ) -> tuple[list[Run], int, dict[int, int]]:
     """Runs for the admin list: upcoming (not ended) or past, newest first for past."""
-    from ..types import org_today
-
     today = org_today()
     stmt = select(Run)
     if when == "upcoming":

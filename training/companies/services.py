@@ -15,7 +15,7 @@ or register (``link_invitations``), never silently. Moving a person changes
 
 Reserved seats. ``reserve_seats`` and ``release`` lock the run row like every
 change of who holds a seat; seats are counted by
-``catalogue.services.seat_counts`` and nowhere else.
+``catalogue.seats.seat_counts`` and nowhere else.
 
 Each public function is one unit of work: it commits once, or on a domain
 error rolls back and raises.
@@ -48,7 +48,8 @@ from ..accounts.services import (
 )
 from ..audit import record
 from ..catalogue.models import Run, RunStatus, SeatAllocation
-from ..catalogue.services import get_run, parse_datetime, seat_counts
+from ..catalogue.seats import seat_counts, seats_by_run, unused_reserved
+from ..catalogue.services import get_run, parse_datetime
 from ..content_i18n import localized
 from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment, EnrolmentStatus
@@ -1034,7 +1035,6 @@ class RunChoice:
 def runs_to_enrol(company_id: int, viewer: Viewer, limit: int = 100) -> list[RunChoice]:
     """Open runs still to start, with the company's reserved seats first."""
     from ..catalogue.models import Course
-    from ..catalogue.services import seats_by_run, unused_reserved
 
     company = visible_company(company_id, viewer)
     today = org_today()

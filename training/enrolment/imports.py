@@ -39,7 +39,8 @@ from ..accounts.models import User
 from ..accounts.services import ensure_trainees, normalise_email
 from ..audit import record
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import get_run, seats_left
+from ..catalogue.seats import seats_left
+from ..catalogue.services import get_run
 from ..errors import Conflict, EnrolmentClosed, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..permissions import can

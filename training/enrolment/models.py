@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
 from ..catalogue.models import Run
+from ..catalogue.seats import Places, register_places
 from ..extensions import Model
 from ..labels import ENROLMENT_STATUS_TITLES, LabelledEnum, labels_for
 from ..types import UTCDateTime, utcnow
@@ -118,3 +119,15 @@ class Enrolment(Model):
     @property
     def holds_seat(self) -> bool:
         return self.status in SEAT_STATUSES
+
+
+# The catalogue's seat read model counts seats and waitlist places from these rows.
+register_places(
+    Places(
+        row=Enrolment,
+        seat_statuses=SEAT_STATUSES,
+        active_statuses=ACTIVE_STATUSES,
+        confirmed=EnrolmentStatus.confirmed.value,
+        waitlisted=EnrolmentStatus.waitlisted.value,
+    )
+)

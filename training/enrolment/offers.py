@@ -28,7 +28,8 @@ from .. import jobs
 from ..accounts.models import User
 from ..audit import record
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import get_run, run_end, seat_counts
+from ..catalogue.seats import seat_counts
+from ..catalogue.services import enrol_deadline, get_run, run_end
 from ..errors import Conflict, Forbidden, NotFound
 from ..extensions import db
 from ..permissions import can
@@ -60,7 +61,7 @@ def can_offer(run: Run, now: datetime | None = None) -> bool:
     """Whether seats of this run are given out by offers now: after the
     enrolment deadline and before the run's end."""
     now = now or utcnow()
-    return run.status != RunStatus.cancelled.value and now > services.enrol_deadline(run) and now < run_end(run)
+    return run.status != RunStatus.cancelled.value and now > enrol_deadline(run) and now < run_end(run)
 
 
 def _make_offer(enrolment: Enrolment, run: Run, now: datetime, actor: User | None) -> None:
@@ -154,7 +155,7 @@ def offer_seat(actor: User, enrolment_id: int, now: datetime | None = None) -> E
         _fail(Conflict(_("Only someone on the waitlist can be offered a seat."), code="not_waitlisted"))
     if now >= run_end(run):
         _fail(Conflict(_("The run has ended; seats are no longer given out."), code="run_ended"))
-    if now <= services.enrol_deadline(run):
+    if now <= enrol_deadline(run):
         _fail(
             Conflict(
                 _("Until the enrolment deadline free seats go to the waitlist by themselves."), code="before_deadline"

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..catalogue.services import get_run, run_end, run_start
+from ..catalogue.services import cancel_cutoff, get_run, run_end, run_start
 from ..errors import DomainError
 from ..mail import local_date, local_time
 from ..types import utcnow
@@ -134,7 +134,7 @@ def my_training():
         run_start=run_start,
         run_end=run_end,
         can_self_cancel=services.can_self_cancel,
-        cancel_cutoff=services.cancel_cutoff,
+        cancel_cutoff=cancel_cutoff,
         status_label=services.status_label,
     )
 

@@ -48,12 +48,13 @@ from sqlalchemy import and_, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from .. import jobs, mail
+from .. import jobs, mail, signals
 from ..accounts.models import User
 from ..audit import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.services import get_run, lock_run, run_start, seat_counts, seats_left
+from ..catalogue.seats import seat_counts, seats_left, waitlist_position, waitlist_positions
+from ..catalogue.services import cancel_cutoff, enrol_deadline, get_run, lock_run, run_end, run_start
 from ..content_i18n import localized, normalise_lang
 from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
@@ -92,23 +93,9 @@ class RunFull(Conflict):
 # --- rules about time -------------------------------------------------------
 
 
-def enrol_deadline(run: Run) -> datetime:
-    """Trainees may enrol until this moment: the run's own deadline, else the
-    start of its first meeting."""
-    return run.enrol_deadline or run_start(run)
-
-
-def cancel_cutoff(run: Run) -> datetime:
-    """After this moment only an admin can cancel a confirmed place: the run's
-    own cut-off, else the start of its first meeting."""
-    return run.cancel_cutoff or run_start(run)
-
-
 def waitlist_moves(run: Run, now: datetime | None = None) -> bool:
     """Whether freed seats go to the waitlist by themselves: until the
     enrolment deadline, and never once the run has ended."""
-    from ..catalogue.services import run_end
-
     now = now or utcnow()
     return now <= enrol_deadline(run) and now < run_end(run)
 
@@ -585,40 +572,10 @@ def promote_waitlist(run: Run) -> list[Enrolment]:
     return promoted
 
 
-def waitlist_position(enrolment: Enrolment) -> int | None:
-    if enrolment.status != S.waitlisted.value or enrolment.waitlisted_at is None:
-        return None
-    ahead = db.session.scalar(
-        select(func.count())
-        .select_from(Enrolment)
-        .where(
-            Enrolment.run_id == enrolment.run_id,
-            Enrolment.status == S.waitlisted.value,
-            or_(
-                Enrolment.waitlisted_at < enrolment.waitlisted_at,
-                and_(Enrolment.waitlisted_at == enrolment.waitlisted_at, Enrolment.id < enrolment.id),
-            ),
-        )
-    )
-    return (ahead or 0) + 1
-
-
-def waitlist_positions(run_ids, *, session=None) -> dict[int, int]:
-    """Waitlist position of every waitlisted enrolment of these runs, in one query."""
-    run_ids = list(set(run_ids))
-    if not run_ids:
-        return {}
-    positions: dict[int, int] = {}
-    counters: dict[int, int] = {}
-    rows = (session or db.session).execute(
-        select(Enrolment.id, Enrolment.run_id)
-        .where(Enrolment.run_id.in_(run_ids), Enrolment.status == S.waitlisted.value)
-        .order_by(Enrolment.run_id, Enrolment.waitlisted_at, Enrolment.id)
-    )
-    for enrolment_id, run_id in rows:
-        counters[run_id] = counters.get(run_id, 0) + 1
-        positions[enrolment_id] = counters[run_id]
-    return positions
+@signals.run_changed.connect
+def _run_changed(run: Run, **_kwargs) -> None:
+    """Seats the catalogue freed by changing the run (capacity, dates) go to the waitlist."""
+    promote_waitlist(run)
 
 
 @unit_of_work

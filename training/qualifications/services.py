@@ -37,6 +37,7 @@ from .. import mail, signals
 from ..accounts.models import Role, User
 from ..audit import record
 from ..catalogue.models import Course, Run, RunStatus
+from ..catalogue.services import enrol_deadline
 from ..certificates.documents import DocumentMissing
 from ..certificates.models import Certificate
 from ..enrolment import services as enrolment_services
@@ -987,7 +988,7 @@ def next_run_for(skill_id: int, level: int) -> Run | None:
         .limit(20)
     )
     for run in candidates:
-        if run.meetings and enrolment_services.enrol_deadline(run) > now:
+        if run.meetings and enrol_deadline(run) > now:
             return run
     return None
 

@@ -273,6 +273,7 @@ def _register_blueprints(app: Flask) -> None:
     from .catalogue.routes import bp as catalogue_bp
     from .certificates.routes import bp as certificates_bp
     from .companies.routes import bp as companies_bp
+    from .dashboard.routes import bp as dashboard_bp
     from .enrolment.routes import bp as enrolment_bp
     from .qualifications.routes import bp as qualifications_bp
     from .reports.routes import bp as reports_bp
@@ -282,6 +283,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(trainers_bp)
     app.register_blueprint(enrolment_bp)
+    app.register_blueprint(dashboard_bp)
     app.register_blueprint(attendance_bp)
     app.register_blueprint(certificates_bp)
     app.register_blueprint(reports_bp)

@@ -217,3 +217,26 @@ def test_admin_page_cancels_and_moves(client, factory):
     assert m.cancelled_at is not None and m.sequence == 2
     assert "Strike" in client.get(f"/meetings/{m.id}/manage").get_data(as_text=True)
     assert "Cancelled" in client.get(f"/admin/runs/{run.id}/edit").get_data(as_text=True)
+
+
+def test_the_catalogue_does_not_remove_a_meeting_that_has_attendance(factory):
+    """Deleting a meeting, or leaving it out of a run's new meeting list, is refused once attendance is
+    marked in it (attendance vetoes through signals.meetings_removing); a meeting without marks goes."""
+    from training.catalogue import services as catalogue
+    from training.errors import Conflict
+
+    admin, trainer = factory.admin(), factory.trainer()
+    run = factory.past_run(meetings=3, trainers=[trainer], finalised=False)
+    anna = factory.enrolment(run)
+    marked, empty, kept = run.meetings
+    services.mark(trainer, marked.id, [{"enrolment_id": anna.id, "status": "present"}])
+    with pytest.raises(Conflict) as refused:
+        catalogue.delete_meeting(admin, marked)
+    assert refused.value.code == "meeting_has_attendance"
+    only_kept = [{"starts_at": m.starts_at.isoformat(), "ends_at": m.ends_at.isoformat()} for m in (kept,)]
+    with pytest.raises(Conflict) as refused:
+        catalogue.update_run(admin, run.id, {"meetings": only_kept})
+    assert refused.value.code == "meeting_has_attendance"
+    assert {m.id for m in db.session.get(type(run), run.id).meetings} == {marked.id, empty.id, kept.id}
+    catalogue.delete_meeting(admin, empty)
+    assert {m.id for m in db.session.get(type(run), run.id).meetings} == {marked.id, kept.id}

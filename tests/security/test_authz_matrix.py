@@ -106,7 +106,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "catalogue.my_calendar"): USER,
     ("POST", "catalogue.reset_calendar"): USER,
     ("GET", "certificates.mine"): USER,
-    ("GET", "enrolment.my_training"): USER,
+    ("GET", "dashboard.my_training"): USER,
     # --- trainees
     ("POST", "enrolment.enrol"): "LDODDO",  # trainees enrol themselves (tr is already enrolled:
     # refused); admins may enrol anyone, themselves too

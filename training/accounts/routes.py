@@ -74,7 +74,7 @@ def home():
         return redirect(url_for("admin.dashboard"))
     if current_user.role == "trainer":
         return redirect(url_for("attendance.today"))
-    return redirect(url_for("enrolment.my_training"))
+    return redirect(url_for("dashboard.my_training"))
 
 
 @bp.post("/logout")

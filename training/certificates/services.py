@@ -19,14 +19,37 @@ from ..attendance.services import eligibility_for_run
 from ..audit import record
 from ..catalogue.models import Run, RunStatus
 from ..catalogue.services import get_run, run_end
+from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment, EnrolmentStatus
-from ..errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from ..errors import Conflict, DomainError, Forbidden, NotEligible, NotFound, ValidationFailed
 from ..extensions import db
 from ..jobs import Job, Progress
 from ..permissions import Viewer, can
 from ..types import local_date, org_today, utcnow
 from . import bulk, codes, documents, pdf, signing, templates
 from .models import Certificate
+
+
+def check_prerequisite(run: Run, user: User) -> None:
+    """A course with a prerequisite takes only trainees who hold a valid
+    certificate of the prerequisite course (an enrolment rule this domain adds)."""
+    prereq = run.course.prerequisite_course
+    if prereq is None:
+        return
+    certs = db.session.scalars(
+        select(Certificate)
+        .join(Enrolment, Certificate.enrolment_id == Enrolment.id)
+        .where(Enrolment.user_id == user.id, Certificate.course_code == prereq.code)
+    )
+    if not any(c.status == "valid" for c in certs):
+        raise NotEligible(
+            _("This course requires a valid certificate of %(code)s %(title)s.", code=prereq.code, title=prereq.title),
+            code="prerequisite_missing",
+            prerequisite=prereq.code,
+        )
+
+
+enrolment_services.ENROL_CHECKS.append(check_prerequisite)
 
 
 def _snapshot(enrolment: Enrolment, percent: float | None) -> Certificate:

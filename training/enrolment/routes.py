@@ -1,4 +1,4 @@
-"""Enrolment pages for trainees: enrol, cancel, "My training"."""
+"""Enrolment pages for trainees: enrol, cancel, answer an offered seat ("My training" is in training.dashboard)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..catalogue.services import cancel_cutoff, get_run, run_end, run_start
+from ..catalogue.services import get_run
 from ..errors import DomainError
 from ..mail import local_date, local_time
 from ..types import utcnow
@@ -32,7 +32,7 @@ def _course_url(run_id: int) -> str:
     try:
         run = get_run(run_id)
     except DomainError:
-        return url_for("enrolment.my_training")
+        return url_for("dashboard.my_training")
     return url_for("catalogue.course", course_id=run.course_id, _anchor=f"run-{run.id}")
 
 
@@ -100,7 +100,7 @@ def cancel(enrolment_id):
         flash(exc.message, "danger")
         return redirect(
             safe_next(form.next.data)
-            or (_course_url(enrolment.run_id) if enrolment is not None else url_for("enrolment.my_training"))
+            or (_course_url(enrolment.run_id) if enrolment is not None else url_for("dashboard.my_training"))
         )
     course = enrolment.run.course.title
     if was == "waitlisted":
@@ -117,26 +117,6 @@ def cancel(enrolment_id):
             "success",
         )
     return redirect(back)
-
-
-@bp.get("/my/training")
-@login_required
-def my_training():
-    data = services.my_training(current_user)
-    now = utcnow()
-    next_meeting = {e.id: next((m for m in e.run.meetings if m.ends_at > now), None) for e in data.upcoming}
-    return render_template(
-        "enrolment/my_training.html",
-        data=data,
-        form=ActionForm(),
-        now=now,
-        next_meeting=next_meeting,
-        run_start=run_start,
-        run_end=run_end,
-        can_self_cancel=services.can_self_cancel,
-        cancel_cutoff=cancel_cutoff,
-        status_label=services.status_label,
-    )
 
 
 @bp.get("/enrolments/<int:enrolment_id>/offer")

@@ -38,7 +38,8 @@ and sent by a background job, never in the web request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -56,7 +57,7 @@ from ..catalogue.models import Run, RunStatus
 from ..catalogue.seats import seat_counts, seats_left, waitlist_position, waitlist_positions
 from ..catalogue.services import cancel_cutoff, enrol_deadline, get_run, lock_run, run_end, run_start
 from ..content_i18n import localized, normalise_lang
-from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotEligible, NotFound, ValidationFailed
+from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..labels import ENROLMENT_STATUS_TITLES
 from ..permissions import can, is_admin, is_coordinator
@@ -233,23 +234,10 @@ OFFER_KINDS = ("enrol_offered",)
 # --- rules about who may enrol -----------------------------------------------
 
 
-def _check_prerequisite(run: Run, user: User) -> None:
-    from ..certificates.models import Certificate
-
-    prereq = run.course.prerequisite_course
-    if prereq is None:
-        return
-    certs = db.session.scalars(
-        select(Certificate)
-        .join(Enrolment, Certificate.enrolment_id == Enrolment.id)
-        .where(Enrolment.user_id == user.id, Certificate.course_code == prereq.code)
-    )
-    if not any(c.status == "valid" for c in certs):
-        raise NotEligible(
-            _("This course requires a valid certificate of %(code)s %(title)s.", code=prereq.code, title=prereq.title),
-            code="prerequisite_missing",
-            prerequisite=prereq.code,
-        )
+# Refusals a domain built on this one adds to enrolling (certificates: a course's
+# prerequisite needs a valid certificate). Each is called with (run, trainee) before
+# the run lock is taken and raises a DomainError to refuse; admins skip them.
+ENROL_CHECKS: list[Callable[[Run, User], None]] = []
 
 
 def check_can_enrol(actor: User, run: Run, trainee: User, *, prerequisites: bool = True) -> None:
@@ -272,7 +260,8 @@ def check_can_enrol(actor: User, run: Run, trainee: User, *, prerequisites: bool
     if utcnow() > enrol_deadline(run):
         raise EnrolmentClosed(_("The enrolment deadline for this run has passed."), code="deadline_passed")
     if prerequisites:
-        _check_prerequisite(run, trainee)
+        for check in ENROL_CHECKS:
+            check(run, trainee)
 
 
 def _status_counts(run_id: int) -> dict[str, int]:
@@ -745,70 +734,6 @@ STATUS_LABELS = ENROLMENT_STATUS_TITLES  # the one wording of each state, in tra
 
 def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status))
-
-
-def my_enrolments(user: User) -> list[Enrolment]:
-    return list(
-        db.session.scalars(
-            select(Enrolment)
-            .where(Enrolment.user_id == user.id)
-            .options(
-                selectinload(Enrolment.run).selectinload(Run.course),
-                selectinload(Enrolment.run).selectinload(Run.meetings),
-                selectinload(Enrolment.run).selectinload(Run.trainers),
-            )
-            .order_by(Enrolment.created_at.desc())
-        )
-    )
-
-
-@dataclass
-class MyTraining:
-    upcoming: list
-    waitlisted: list
-    pending: list
-    past: list
-    ended: list  # cancelled, declined
-    positions: dict
-    progress: dict
-    certificates: dict
-    offers: list = field(default_factory=list)  # seats offered after the deadline
-
-
-def my_training(user: User) -> MyTraining:
-    """Everything the "My training" page shows, in a handful of queries."""
-    from ..attendance.services import load_progress
-    from ..catalogue.services import run_end
-    from ..certificates.models import Certificate
-
-    enrolments = my_enrolments(user)
-    now = utcnow()
-    upcoming, waitlisted, pending, past, ended, offers = [], [], [], [], [], []
-    for e in enrolments:
-        if e.status == S.offered.value:
-            offers.append(e)
-        elif e.status == S.waitlisted.value:
-            waitlisted.append(e)
-        elif e.status == S.pending.value:
-            pending.append(e)
-        elif e.status == S.confirmed.value:
-            (past if run_end(e.run) < now else upcoming).append(e)
-        else:
-            ended.append(e)
-    upcoming.sort(key=lambda e: run_start(e.run))
-    past.sort(key=lambda e: run_start(e.run), reverse=True)
-    positions = waitlist_positions({e.run_id for e in waitlisted})
-    confirmed = upcoming + past
-    progress = load_progress(confirmed)
-    certificates = {}
-    if confirmed:
-        for cert in db.session.scalars(
-            select(Certificate).where(
-                Certificate.enrolment_id.in_([e.id for e in confirmed]), Certificate.superseded_by_id.is_(None)
-            )
-        ):
-            certificates[cert.enrolment_id] = cert
-    return MyTraining(upcoming, waitlisted, pending, past, ended, positions, progress, certificates, offers)
 
 
 # --- reminders ----------------------------------------------------------------

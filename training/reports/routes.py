@@ -85,7 +85,7 @@ def survey(survey_token):
             flash(exc.message, "danger")
         else:
             flash(_("Thank you for your feedback."), "success")
-            return redirect(url_for("enrolment.my_training"))
+            return redirect(url_for("dashboard.my_training"))
     s = feedback.get_survey(current_user, survey_token)
     return render_template(
         "reports/survey.html", s=s, errors=errors, form=request.form, min_answers=metrics.MIN_ANSWERS

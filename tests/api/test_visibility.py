@@ -1,5 +1,5 @@
 """The API shows a course or a run to exactly the people the pages show it to:
-both load through ``catalogue.services.course_detail`` / ``visible_run`` and
+both load through ``catalogue.queries.course_detail`` / ``visible_run`` and
 the ``view_course`` / ``view_run`` permissions (they had drifted apart)."""
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from .. import content_forms, content_i18n
-from ..catalogue import services
+from ..catalogue import queries, services
 from ..catalogue.forms import CancelRunForm, CategoryForm, CourseForm, MeetingForm, NewRunForm, RunForm
 from ..catalogue.models import Meeting
 from ..catalogue.search import CatalogueQuery, search_courses
@@ -61,7 +61,7 @@ def categories():
             flash(_("Category %(name)s created.", name=category.label(current_lang())), "success")
             return redirect(url_for("admin.categories"))
     return render_template(
-        "admin/catalogue/categories.html", rows=services.list_categories(), form=form
+        "admin/catalogue/categories.html", rows=queries.list_categories(), form=form
     ), 422 if form.errors else 200
 
 
@@ -126,7 +126,7 @@ def _course_form(course=None) -> CourseForm:
     else:
         form = CourseForm()
     form.category.choices = [("", _("No category"))] + [
-        (c.slug, c.label(current_lang())) for c, _n in services.list_categories()
+        (c.slug, c.label(current_lang())) for c, _n in queries.list_categories()
     ]
     return form
 
@@ -150,7 +150,7 @@ def _course_data(form: CourseForm, course=None) -> dict:
     data["category"] = form.category.data or ""
     code = (form.prerequisite_code.data or "").strip()
     if code:
-        prereq = services.course_by_code(code)
+        prereq = queries.course_by_code(code)
         if prereq is None:
             raise ValidationFailed(
                 _("No course with code %(code)s.", code=code), fields={"prerequisite_course_id": "unknown"}
@@ -181,7 +181,7 @@ def course_new():
 @bp.route("/courses/<int:course_id>/edit", methods=["GET", "POST"])
 @admin_required
 def course_edit(course_id):
-    course, runs, counts = services.course_runs_for_admin(course_id)
+    course, runs, counts = queries.course_runs_for_admin(course_id)
     form = _course_form(course)
     if form.validate_on_submit():
         try:
@@ -236,7 +236,7 @@ def runs():
     when = when_arg if when_arg in ("upcoming", "past", "all") else "upcoming"
     status = request.args.get("status") or None
     page = page_arg()
-    rows, total, counts = services.list_runs_for_admin(when, status, page, 50)
+    rows, total, counts = queries.list_runs_for_admin(when, status, page, 50)
     return render_template(
         "admin/catalogue/runs.html",
         runs=rows,
@@ -250,7 +250,7 @@ def runs():
 
 
 def _trainer_choices(form) -> dict[int, str]:
-    people = services.trainer_choices()
+    people = queries.trainer_choices()
     form.trainers.choices = [(u.id, f"{u.display_name} ({u.email})") for u in people]
     return {u.id: u.email for u in people}
 
@@ -332,7 +332,7 @@ def run_new(course_id):
 @bp.route("/runs/<int:run_id>/edit", methods=["GET", "POST"])
 @admin_required
 def run_edit(run_id):
-    run = services.load_run_for_page(run_id)
+    run = queries.load_run_for_page(run_id)
     if request.method == "GET":
         form = RunForm(obj=run)
         content_forms.fill(form, run, RUN_TEXTS)
@@ -355,7 +355,7 @@ def run_edit(run_id):
         else:
             flash(_("Run saved."), "success")
             return redirect(url_for("admin.run_edit", run_id=run.id))
-        run = services.load_run_for_page(run_id)
+        run = queries.load_run_for_page(run_id)
     return _run_page(run, form), 422 if form.errors else 200
 
 
@@ -384,7 +384,7 @@ def _run_page(run, form, meeting_form=None, cancel_form=None):
 @bp.post("/runs/<int:run_id>/meetings")
 @admin_required
 def meeting_add(run_id):
-    run = services.load_run_for_page(run_id)
+    run = queries.load_run_for_page(run_id)
     meeting_form = MeetingForm()
     if meeting_form.validate_on_submit():
         try:
@@ -402,7 +402,7 @@ def meeting_add(run_id):
         else:
             flash(_("Session added."), "success")
             return redirect(url_for("admin.run_edit", run_id=run.id) + "#sessions")
-    run = services.load_run_for_page(run_id)
+    run = queries.load_run_for_page(run_id)
     form = _run_form_for(run)
     return _run_page(run, form, meeting_form=meeting_form), 422
 
@@ -435,7 +435,7 @@ def meeting_delete(meeting_id):
 def run_cancel(run_id):
     from ..enrolment.services import cancel_run
 
-    run = services.load_run_for_page(run_id)
+    run = queries.load_run_for_page(run_id)
     cancel_form = CancelRunForm()
     if cancel_form.validate_on_submit():
         try:
@@ -445,5 +445,5 @@ def run_cancel(run_id):
         else:
             flash(_("Run cancelled; %(n)s trainees are being told.", n=count), "success")
             return redirect(url_for("admin.run_edit", run_id=run.id))
-    run = services.load_run_for_page(run_id)
+    run = queries.load_run_for_page(run_id)
     return _run_page(run, _run_form_for(run), cancel_form=cancel_form), 422

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
+from ..catalogue.queries import load_run_for_page
 from ..enrolment import imports, offers, services
 from ..enrolment.forms import AdminEnrolForm, ImportCommitForm, ImportForm, ReasonForm, StatusForm
 from ..errors import DomainError
@@ -226,8 +227,6 @@ def _decide(enrolment_id: int, approve: bool):
 @bp.route("/runs/<int:run_id>/import", methods=["GET", "POST"])
 @admin_required
 def import_enrolments(run_id):
-    from ..catalogue.services import load_run_for_page
-
     run = load_run_for_page(run_id)
     form = ImportForm()
     if form.validate_on_submit():

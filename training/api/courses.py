@@ -6,7 +6,7 @@ from flask import request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from ..catalogue import services
+from ..catalogue import queries, services
 from ..catalogue.search import CatalogueQuery, search_courses
 from ..catalogue.seats import seats_left
 from ..enrolment.models import Enrolment
@@ -43,7 +43,7 @@ def list_courses():
 @bp.get("/courses/<int:course_id>")
 def get_course(course_id):
     # The same course and the same upcoming runs as the course page shows this viewer.
-    detail = services.course_detail(course_id, current_user)
+    detail = queries.course_detail(course_id, current_user)
     return course_to_dict(detail.course, upcoming_runs=detail.runs, seats=detail.seats)
 
 
@@ -74,14 +74,14 @@ def _run_response(run):
 
 @bp.get("/runs/<int:run_id>")
 def get_run(run_id):
-    return _run_response(services.visible_run(run_id, current_user))
+    return _run_response(queries.visible_run(run_id, current_user))
 
 
 @bp.patch("/runs/<int:run_id>")
 def update_run(run_id):
     actor = require("manage_catalogue")
     run = services.update_run(actor, run_id, body())
-    return _run_response(services.load_run_for_page(run.id))
+    return _run_response(queries.load_run_for_page(run.id))
 
 
 @bp.post("/runs/<int:run_id>/cancel")

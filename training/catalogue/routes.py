@@ -13,7 +13,7 @@ from ..markdown import plain_text
 from ..pagecache import cached_for_anonymous
 from ..permissions import is_admin
 from ..urls import external_url, public_base_url
-from . import services
+from . import queries, services
 from .calendar import feed_calendar, run_calendar
 from .cards import card_key
 from .search import CatalogueQuery, catalogue_facets, search_courses
@@ -39,7 +39,7 @@ def index():
 @bp.get("/courses/<int:course_id>")
 @cached_for_anonymous
 def course(course_id):
-    detail = services.course_detail(course_id, current_user)
+    detail = queries.course_detail(course_id, current_user)
     course = detail.course
     # ?content_lang=zh reads the course in the other language under the same interface
     # (a plain link; the page cache keys on the full query string).
@@ -81,7 +81,7 @@ def _course_json_ld(detail, description: str, title: content_i18n.Localized) -> 
     modes = {"in_person": "onsite", "online": "online", "blended": "blended"}
     instances = []
     for run in detail.runs:
-        if run.status not in services.PUBLIC_RUN_STATUSES:
+        if run.status not in queries.PUBLIC_RUN_STATUSES:
             continue
         instance = {
             "@type": "CourseInstance",
@@ -128,7 +128,7 @@ def _course_json_ld(detail, description: str, title: content_i18n.Localized) -> 
 
 @bp.get("/runs/<int:run_id>/calendar.ics")
 def run_ics(run_id):
-    run = services.visible_run(run_id, current_user)
+    run = queries.visible_run(run_id, current_user)
     body = run_calendar(run, public_base_url())
     return Response(
         body,
@@ -139,7 +139,7 @@ def run_ics(run_id):
 
 @bp.get("/calendar/<token>.ics")
 def feed(token):
-    user, runs = services.calendar_feed_runs(token)
+    user, runs = queries.calendar_feed_runs(token)
     # Fetched by calendar apps without the owner's session: in the owner's language.
     with force_locale(user.locale or "en"):
         name = _("%(name)s: training", name=user.display_name)

@@ -1,15 +1,18 @@
-"""Catalogue: courses, runs and meetings, and the rules that keep them possible."""
+"""Catalogue: courses, runs, meetings and categories, and the rules that keep
+them possible (the commands; each public one is a unit of work).
+
+Beside it: ``parsing`` (input checks shared by forms and the API), ``seats``
+(the seat read model), ``queries`` (what the pages show), ``search`` (the
+listing) and ``calendar`` (iCalendar)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from .. import content_i18n, signals
 from ..accounts.models import User
@@ -17,122 +20,15 @@ from ..accounts.services import new_calendar_token
 from ..audit import record
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can, is_admin
 from ..transactions import unit_of_work
-from ..types import org_today, utcnow
-from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus, run_trainers
+from .models import Category, Course, Level, Meeting, Mode, Run, RunStatus
+from .parsing import parse_date, parse_datetime, parse_int, parse_text, parse_timezone
 from .seats import (
-    active_places,
     confirmed_count,
-    confirmed_counts,
-    confirmed_run_ids,
-    places,
-    seats_by_run,
-    waitlist_position,
 )
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 LANGUAGES = ("en", "zh", "en+zh", "de")
-
-
-# --- parsing helpers shared by the API and forms ---------------------------
-
-# Training records start well after 1970 and are planned at most a few years ahead.
-YEARS = range(1970, 2201)
-
-
-def _check_year(value, field: str):
-    if value.year not in YEARS:
-        raise ValidationFailed(
-            _(
-                "%(field)s must lie between the years %(first)s and %(last)s.",
-                field=field,
-                first=YEARS[0],
-                last=YEARS[-1],
-            ),
-            fields={field: "out of range"},
-        )
-    return value
-
-
-def parse_date(value, field: str) -> date:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return _check_year(value, field)
-    try:
-        parsed = date.fromisoformat(str(value))
-    except (TypeError, ValueError):
-        raise ValidationFailed(
-            _("%(field)s must be a date like 2026-03-01.", field=field), fields={field: "invalid date"}
-        ) from None
-    return _check_year(parsed, field)
-
-
-def parse_datetime(value, field: str, tz: ZoneInfo | None = None) -> datetime:
-    """An aware datetime from ISO 8601. A time without offset is read in ``tz``."""
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except (TypeError, ValueError):
-            raise ValidationFailed(
-                _("%(field)s must be an ISO 8601 date-time with offset, like 2026-03-01T09:00:00+08:00.", field=field),
-                fields={field: "invalid datetime"},
-            ) from None
-    if parsed.tzinfo is None:
-        if tz is None:
-            raise ValidationFailed(_("%(field)s needs a UTC offset.", field=field), fields={field: "offset required"})
-        parsed = parsed.replace(tzinfo=tz)
-    return _check_year(parsed, field)
-
-
-def parse_timezone(name: str | None) -> str:
-    name = (name or "Asia/Shanghai").strip()
-    try:
-        if "/" not in name and name != "UTC":
-            raise ZoneInfoNotFoundError(name)
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed(
-            _("Unknown time zone %(name)s; use an IANA name like Asia/Shanghai.", name=name),
-            fields={"timezone": "unknown"},
-        ) from None
-    return name
-
-
-def _int(value, field: str, *, minimum: int = 0, maximum: int = 100000) -> int:
-    if isinstance(value, bool):
-        raise ValidationFailed(_("%(field)s must be a whole number.", field=field), fields={field: "not an integer"})
-    try:
-        number = int(value)
-        if isinstance(value, float) and value != number:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ValidationFailed(
-            _("%(field)s must be a whole number.", field=field), fields={field: "not an integer"}
-        ) from None
-    if not minimum <= number <= maximum:
-        raise ValidationFailed(
-            _("%(field)s must be between %(minimum)s and %(maximum)s.", field=field, minimum=minimum, maximum=maximum),
-            fields={field: "out of range"},
-        )
-    return number
-
-
-def _text(value, field: str, *, max_length: int, required: bool = False) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ValidationFailed(_("%(field)s must be text.", field=field), fields={field: "not a string"})
-    value = value.strip()
-    if required and not value:
-        raise ValidationFailed(_("%(field)s is required.", field=field), fields={field: "required"})
-    if len(value) > max_length:
-        raise ValidationFailed(
-            _("%(field)s is longer than %(max_length)s characters.", field=field, max_length=max_length),
-            fields={field: "too long"},
-        )
-    return value
 
 
 # --- courses ---------------------------------------------------------------
@@ -200,7 +96,7 @@ COURSE_TEXT_LIMITS = {
 
 def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
     if creating or "code" in data:
-        code = _text(data.get("code"), "code", max_length=32, required=True)
+        code = parse_text(data.get("code"), "code", max_length=32, required=True)
         if not CODE_RE.match(code):
             raise ValidationFailed(
                 _("code may hold letters, digits, dot, dash and underscore only."), fields={"code": "invalid"}
@@ -223,7 +119,7 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
             raise ValidationFailed(_("hours must be more than 0 and at most 10000."), fields={"hours": "out of range"})
         course.hours = hours
     if "category" in data or creating:
-        category = _text(data.get("category"), "category", max_length=120)
+        category = parse_text(data.get("category"), "category", max_length=120)
         course.category = category_by_slug_or_name(category)
     if "level" in data or creating:
         level = data.get("level") or Level.beginner.value
@@ -239,7 +135,7 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
         course.language = language
     if "min_attendance_pct" in data or creating:
         value = data.get("min_attendance_pct")
-        course.min_attendance_pct = 80 if value in (None, "") else _int(value, "min_attendance_pct", maximum=100)
+        course.min_attendance_pct = 80 if value in (None, "") else parse_int(value, "min_attendance_pct", maximum=100)
     for field in ("pass_mark", "validity_months"):
         if field in data:
             value = data.get(field)
@@ -248,7 +144,7 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
                 field,
                 None
                 if value in (None, "")
-                else _int(
+                else parse_int(
                     value, field, minimum=0 if field == "pass_mark" else 1, maximum=100 if field == "pass_mark" else 600
                 ),
             )
@@ -262,7 +158,7 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
         if value in (None, "", 0):
             course.prerequisite_course_id = None
         else:
-            prereq = db.session.get(Course, _int(value, "prerequisite_course_id", minimum=1, maximum=2**31))
+            prereq = db.session.get(Course, parse_int(value, "prerequisite_course_id", minimum=1, maximum=2**31))
             if prereq is None or prereq.id == course.id:
                 raise ValidationFailed(
                     _("The prerequisite course does not exist."), fields={"prerequisite_course_id": "unknown"}
@@ -366,7 +262,7 @@ def _parse_meetings(items, tz: ZoneInfo) -> list[tuple[datetime, datetime, str]]
             )
         if ends - starts > timedelta(hours=24):
             raise ValidationFailed(_("meetings[%(i)s] lasts more than 24 hours.", i=i), fields={"meetings": "too long"})
-        title = _text(item.get("title"), f"meetings[{i}].title", max_length=200)
+        title = parse_text(item.get("title"), f"meetings[{i}].title", max_length=200)
         parsed.append((starts, ends, title))
     return sorted(parsed)
 
@@ -438,14 +334,14 @@ def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
     if run.ends_on < run.starts_on:
         raise ValidationFailed(_("The run ends before it starts."), fields={"ends_on": "before starts_on"})
     if creating or "capacity" in data:
-        run.capacity = _int(data.get("capacity"), "capacity", minimum=1, maximum=100000)
+        run.capacity = parse_int(data.get("capacity"), "capacity", minimum=1, maximum=100000)
     if creating or "mode" in data:
         mode = data.get("mode") or Mode.in_person.value
         if mode not in {m.value for m in Mode}:
             raise ValidationFailed(_("mode must be in_person, online or blended."), fields={"mode": "unknown"})
         run.mode = mode
     if creating or "city" in data:
-        run.city = _text(data.get("city"), "city", max_length=100)
+        run.city = parse_text(data.get("city"), "city", max_length=100)
     # Location and notes: in both languages.
     content_i18n.apply_texts(run, data, RUN_TEXT_LIMITS, creating=creating)
     for field in ("enrol_deadline", "cancel_cutoff"):
@@ -566,148 +462,7 @@ def delete_meeting(actor, meeting: Meeting) -> None:
     db.session.commit()
 
 
-def load_run_for_page(run_id: int) -> Run:
-    run = db.session.scalar(
-        select(Run)
-        .where(Run.id == run_id)
-        .options(selectinload(Run.meetings), selectinload(Run.trainers), selectinload(Run.course))
-    )
-    if run is None:
-        raise NotFound(_("No such run."))
-    return run
-
-
-# --- pages: the course page, calendars, admin listings -------------------------
-# Each builds everything its page shows in a fixed number of queries, so
-# templates never load lazily in a loop.
-
-PUBLIC_RUN_STATUSES = (RunStatus.open.value, RunStatus.closed.value)
-
-
-@dataclass
-class CourseDetail:
-    course: Course
-    runs: list  # upcoming runs the viewer may see, meetings and trainers loaded
-    seats: dict  # run id -> seats left
-    states: dict  # run id -> what the viewer can do: see run_state()
-    enrolments: dict  # run id -> the viewer's active enrolment
-    positions: dict  # run id -> the viewer's waitlist position
-    trainers: list  # who teaches (or taught) the course, profiles loaded
-    leads_to: list  # published courses that require this one
-    deadlines: dict  # run id -> last moment to enrol (aware datetime)
-
-
-def run_state(run: Run, seats: int, enrolment=None, viewer=None) -> str:
-    """What the course page offers for a run: enrolled, waitlisted, pending,
-    offered (a seat waits for the viewer's answer), cancelled, closed, approval (request a place), full (join the waitlist)
-    or open. Mirrors the rules enrolment.services.enrol applies."""
-    p = places()
-    if enrolment is not None and enrolment.status in p.active_statuses:
-        return "enrolled" if enrolment.status == p.confirmed else enrolment.status
-    if run.status == RunStatus.cancelled.value:
-        return "cancelled"
-    if run.status != RunStatus.open.value or utcnow() > enrol_deadline(run):
-        return "closed"
-    if run.requires_approval:
-        return "approval"
-    return "open" if seats > 0 else "full"
-
-
-def course_detail(course_id: int, viewer=None) -> CourseDetail:
-    """The course page: the course, its upcoming runs with seats and the
-    viewer's state in each, its trainers and the courses it opens the way to.
-    Unpublished or archived courses exist only for admins."""
-    admin = is_admin(viewer)
-    course = db.session.scalar(
-        select(Course)
-        .where(Course.id == course_id)
-        .options(selectinload(Course.category), selectinload(Course.prerequisite_course))
-    )
-    if course is None or not can(viewer, "view_course", course):
-        raise NotFound(_("No such course."))
-    statuses = PUBLIC_RUN_STATUSES + ((RunStatus.draft.value, RunStatus.cancelled.value) if admin else ())
-    runs = list(
-        db.session.scalars(
-            select(Run)
-            .where(Run.course_id == course.id, Run.status.in_(statuses), Run.ends_on >= org_today())
-            .order_by(Run.starts_on, Run.id)
-            .options(selectinload(Run.meetings), selectinload(Run.trainers).selectinload(User.trainer_profile))
-        )
-    )
-    seats = seats_by_run(runs)
-    enrolments: dict = {}
-    if viewer is not None and getattr(viewer, "is_authenticated", False) and runs:
-        enrolments = active_places(viewer.id, seats)
-    positions = {run_id: waitlist_position(e) for run_id, e in enrolments.items() if e.status == places().waitlisted}
-    states = {r.id: run_state(r, seats[r.id], enrolments.get(r.id), viewer) for r in runs}
-    trainers: list[User] = []
-    for run in runs:
-        trainers.extend(t for t in run.trainers if t not in trainers)
-    if not trainers:  # nothing scheduled: who taught it before
-        trainers = list(
-            db.session.scalars(
-                select(User)
-                .join(run_trainers, run_trainers.c.user_id == User.id)
-                .join(Run, Run.id == run_trainers.c.run_id)
-                .where(Run.course_id == course.id, Run.status != RunStatus.cancelled.value)
-                .group_by(User.id)
-                .order_by(func.max(Run.starts_on).desc())
-                .limit(6)
-                .options(selectinload(User.trainer_profile))
-            )
-        )
-    # Filtered and sorted here, not in SQL: with "published ... ORDER BY title" the planner may walk
-    # the whole title index instead of the few rows of ix_courses_prerequisite_set.
-    leads_to = sorted(
-        (
-            c
-            for c in db.session.scalars(select(Course).where(Course.prerequisite_course_id == course.id))
-            if c.published and not c.archived
-        ),
-        key=lambda c: (c.title, c.id),
-    )[:10]
-    return CourseDetail(
-        course=course,
-        runs=runs,
-        seats=seats,
-        states=states,
-        enrolments=enrolments,
-        positions=positions,
-        trainers=trainers,
-        leads_to=leads_to,
-        deadlines={r.id: enrol_deadline(r) for r in runs},
-    )
-
-
-def visible_run(run_id: int, viewer=None) -> Run:
-    """The run, loaded for a page, if ``viewer`` may see it (``view_run``):
-    the run page, its calendar and the API load it here, so they cannot drift."""
-    run = load_run_for_page(run_id)
-    if not can(viewer, "view_run", run):
-        raise NotFound(_("No such run."))
-    return run
-
-
-def calendar_feed_runs(token: str):
-    """The owner of a calendar token and the runs in their personal feed: the
-    runs they hold a confirmed place in, and for trainers the runs they teach."""
-    if not token or len(token) > 64:
-        raise NotFound(_("No such calendar."))
-    user = db.session.scalar(select(User).where(User.calendar_token == token))
-    if user is None or not user.active:
-        raise NotFound(_("No such calendar."))
-    confirmed = confirmed_run_ids(user.id)
-    taught = select(run_trainers.c.run_id).where(run_trainers.c.user_id == user.id)
-    runs = list(
-        db.session.scalars(
-            select(Run)
-            .where((Run.id.in_(confirmed)) | (Run.id.in_(taught)), Run.status != RunStatus.draft.value)
-            .order_by(Run.starts_on)
-            .limit(500)
-            .options(selectinload(Run.meetings), selectinload(Run.course))
-        )
-    )
-    return user, runs
+# --- the personal calendar feed ------------------------------------------------
 
 
 def reset_calendar_token(user: User) -> str:
@@ -719,18 +474,6 @@ def reset_calendar_token(user: User) -> str:
 # --- categories --------------------------------------------------------------
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-
-
-def list_categories() -> list[tuple[Category, int]]:
-    """Every category with its number of courses (archived included)."""
-    return list(
-        db.session.execute(
-            select(Category, func.count(Course.id))
-            .outerjoin(Course, Course.category_id == Category.id)
-            .group_by(Category.id)
-            .order_by(Category.name)
-        ).all()
-    )
 
 
 def get_category(category_id: int) -> Category:
@@ -754,8 +497,8 @@ def save_category(actor, category: Category | None, data: dict) -> Category:
             fields={"name_i18n": "invalid"},
         )
     given = given or {}
-    name = _text(given["en"] if "en" in given else data.get("name"), "name", max_length=120)
-    name_zh = _text(given["zh"] if "zh" in given else data.get("name_zh"), "name_zh", max_length=120)
+    name = parse_text(given["en"] if "en" in given else data.get("name"), "name", max_length=120)
+    name_zh = parse_text(given["zh"] if "zh" in given else data.get("name_zh"), "name_zh", max_length=120)
     original = data.get("original_language")
     if original is None:
         original = category.original_language if not creating else ("zh" if name_zh and not name else "en")
@@ -771,7 +514,7 @@ def save_category(actor, category: Category | None, data: dict) -> Category:
             fields={"name" if original == "en" else "name_zh": "required"},
         )
     name_zh = name_zh or None
-    slug = _text(data.get("slug"), "slug", max_length=64) or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    slug = parse_text(data.get("slug"), "slug", max_length=64) or re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     if not SLUG_RE.match(slug or ""):
         raise ValidationFailed(
             _("The slug may hold lower-case letters, digits and dashes only."), fields={"slug": "invalid"}
@@ -826,59 +569,3 @@ def restore_course(actor, course: Course) -> Course:
     record(actor, "course.restore", course, course.code)
     db.session.commit()
     return course
-
-
-def course_runs_for_admin(course_id: int) -> tuple[Course, list[Run], dict[int, int]]:
-    course = db.session.scalar(select(Course).where(Course.id == course_id).options(selectinload(Course.category)))
-    if course is None:
-        raise NotFound(_("No such course."))
-    runs = list(
-        db.session.scalars(
-            select(Run)
-            .where(Run.course_id == course.id)
-            .order_by(Run.starts_on.desc())
-            .options(selectinload(Run.trainers), selectinload(Run.meetings))
-        )
-    )
-    return course, runs, confirmed_counts(r.id for r in runs)
-
-
-def list_runs_for_admin(
-    when: str = "upcoming", status: str | None = None, page: int = 1, per_page: int = 50
-) -> tuple[list[Run], int, dict[int, int]]:
-    """Runs for the admin list: upcoming (not ended) or past, newest first for past."""
-    today = org_today()
-    stmt = select(Run)
-    if when == "upcoming":
-        stmt = stmt.where(Run.ends_on >= today)
-    elif when == "past":
-        stmt = stmt.where(Run.ends_on < today)
-    if status in {s.value for s in RunStatus}:
-        stmt = stmt.where(Run.status == status)
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    order = Run.starts_on.desc() if when == "past" else Run.starts_on
-    runs = list(
-        db.session.scalars(
-            stmt.order_by(order, Run.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-            .options(selectinload(Run.course), selectinload(Run.trainers))
-        )
-    )
-    return runs, total, confirmed_counts(r.id for r in runs)
-
-
-def trainer_choices() -> list[User]:
-    """People who can be assigned to teach a run."""
-    return list(
-        db.session.scalars(
-            select(User).where(User.role.in_(("trainer", "admin")), User.active.is_(True)).order_by(User.display_name)
-        )
-    )
-
-
-def course_by_code(code: str) -> Course | None:
-    code = (code or "").strip()
-    if not code:
-        return None
-    return db.session.scalar(select(Course).where(func.lower(Course.code) == code.lower()))

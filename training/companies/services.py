@@ -48,8 +48,9 @@ from ..accounts.services import (
 )
 from ..audit import record
 from ..catalogue.models import Run, RunStatus, SeatAllocation
+from ..catalogue.parsing import parse_datetime
 from ..catalogue.seats import seat_counts, seats_by_run, unused_reserved
-from ..catalogue.services import get_run, parse_datetime
+from ..catalogue.services import get_run
 from ..content_i18n import localized
 from ..enrolment import services as enrolment_services
 from ..enrolment.models import Enrolment, EnrolmentStatus

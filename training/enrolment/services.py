@@ -54,6 +54,7 @@ from ..accounts.models import User
 from ..audit import record
 from ..catalogue.calendar import run_calendar
 from ..catalogue.models import Run, RunStatus
+from ..catalogue.queries import load_run_for_page
 from ..catalogue.seats import seat_counts, seats_left, waitlist_position, waitlist_positions
 from ..catalogue.services import cancel_cutoff, enrol_deadline, get_run, lock_run, run_end, run_start
 from ..content_i18n import localized, normalise_lang
@@ -831,8 +832,6 @@ class Roster:
 def roster(run_id: int, status: str | None = None, q: str = "") -> Roster:
     """A run's enrolments for the admin roster: seats at a glance, then the
     trainees (confirmed, pending, the waitlist in order, then the rest)."""
-    from ..catalogue.services import load_run_for_page
-
     run = load_run_for_page(run_id)
     counts = dict(
         db.session.execute(

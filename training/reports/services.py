@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from ..accounts.models import User
 from ..catalogue.models import Category, Course, Run, RunStatus, run_trainers
-from ..catalogue.services import parse_date
+from ..catalogue.parsing import parse_date
 from ..companies.models import Company
 from ..enrolment.models import Enrolment
 from ..errors import Forbidden, ValidationFailed

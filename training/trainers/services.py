@@ -20,9 +20,9 @@ from ..accounts.models import Role, TrainerProfile, User
 from ..accounts.services import clean_name
 from ..audit import record
 from ..catalogue.models import Course, Run, RunStatus, run_trainers
+from ..catalogue.queries import PUBLIC_RUN_STATUSES
 from ..catalogue.search import _like_escape
 from ..catalogue.seats import confirmed_counts, seats_by_run
-from ..catalogue.services import PUBLIC_RUN_STATUSES
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
 from ..paging import Page

@@ -96,3 +96,57 @@ def test_the_known_cycles_are_still_there_or_are_removed_from_the_list():
     still = set(cyclic_edges())
     gone = KNOWN - still
     assert not gone, f"these cycles were cut; remove them from KNOWN: {sorted(gone)}"
+
+
+WIRING_PROBE = """
+import json, sys
+from training import create_app
+from training import signals
+from training.catalogue import seats
+from training.enrolment import services as enrolment_services
+
+create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+def name(f):
+    return f"{f.__module__}.{f.__qualname__}"
+
+print(json.dumps({
+    "places": name(seats.places().row),
+    "enrol_checks": sorted(name(f) for f in enrolment_services.ENROL_CHECKS),
+    "cancel_checks": sorted(name(f) for f in enrolment_services.CANCEL_CHECKS),
+    "receivers": {
+        s: sorted(name(r) for r in getattr(signals, s).receivers_for(object()))
+        for s in ("certificate_issued", "certificate_revoked", "certificate_superseded",
+                  "credential_alignment", "run_changed", "meetings_removing")
+    },
+}))
+"""
+
+
+def test_the_ports_upward_are_wired_by_create_app_alone():
+    """A lower domain reaches a higher one only through what the higher one
+    registers (signals, checks, the seats read model). Those registrations
+    happen when the higher package is imported: this proves, in a fresh process
+    that imports nothing but ``create_app``, that every one is in place, so
+    removing an import from the app factory fails here and not in production."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", WIRING_PROBE],
+        cwd=ROOT.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    wiring = json.loads(out.strip().splitlines()[-1])
+    assert wiring["places"] == "training.enrolment.models.Enrolment"
+    assert "training.certificates.services.check_prerequisite" in wiring["enrol_checks"]
+    assert "training.companies.services._guard_cancel" in wiring["cancel_checks"]
+    receivers = wiring["receivers"]
+    for signal in ("certificate_issued", "certificate_revoked", "certificate_superseded", "credential_alignment"):
+        assert any(r.startswith("training.qualifications.") for r in receivers[signal]), signal
+    assert any(r.startswith("training.enrolment.") for r in receivers["run_changed"])
+    assert any(r.startswith("training.attendance.") for r in receivers["meetings_removing"])

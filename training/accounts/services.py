@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from ..audit import record
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from ..transactions import keeping_loaded_objects, unit_of_work
+from ..transactions import unit_of_work
 from ..types import utcnow
 from . import throttle
 from .models import ApiToken, LoginSession, Role, TrainerProfile, User
@@ -421,23 +421,120 @@ def create_token(user: User, name: str = "") -> str:
     return token
 
 
-@unit_of_work
 def user_for_token(token: str) -> User | None:
+    """The active user a bearer token belongs to (token and user in one query),
+    or None. Reading it writes nothing: when the token was last used is noted
+    in memory and written later (``_TokenUses``)."""
     if not token or len(token) > 200:
         return None
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
-    if row is None or row.revoked_at is not None or not row.user.active:
+    found = db.session.execute(
+        select(ApiToken.id, ApiToken.last_used_at, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None), User.active.is_(True))
+    ).first()
+    if found is None:
         return None
-    now = utcnow()
-    user = row.user
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
-        row.last_used_at = now
-        # A hint for the token list, not a record: no one waits for the disk for it.
-        if db.session.get_bind().dialect.name == "postgresql":
-            db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        with keeping_loaded_objects():  # the request goes on with the user just read
-            db.session.commit()
+    token_id, last_used_at, user = found
+    _token_uses.note(token_id, last_used_at)
     return user
+
+
+class _TokenUses:
+    """When each token was last used: a hint (no page or API shows it; kept to
+    five minutes' precision) that no request waits for. A use is noted in this
+    process and written, with every other noted since, in one UPDATE without
+    waiting for the disk, at most every ``FLUSH_SECONDS`` by the next request
+    that reads a token (in a thread of its own), and ``flush_token_uses``. A
+    process that stops loses at most that many seconds of hints."""
+
+    PRECISION = timedelta(minutes=5)
+    FLUSH_SECONDS = 2.0
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._pending: dict[Any, dict[int, datetime]] = {}  # per database (engine): tests run several
+        self._next_flush = 0.0
+        self._executor: Any = None
+        self._seen: dict[tuple[Any, int], datetime] = {}  # written lately: no need to note again within PRECISION
+
+    def note(self, token_id: int, last_used_at: datetime | None) -> None:
+        import time
+
+        now = utcnow()
+        engine = db.engine
+        with self._lock:
+            latest = self._seen.get((engine, token_id)) or last_used_at
+            if latest is None or now - latest > self.PRECISION:
+                self._pending.setdefault(engine, {})[token_id] = now
+                self._seen[(engine, token_id)] = now
+                if len(self._seen) > 10_000:
+                    self._seen.clear()
+            due = engine in self._pending and time.monotonic() >= self._next_flush
+            if due:
+                self._next_flush = time.monotonic() + self.FLUSH_SECONDS
+        if due:
+            self._flush_in_background()
+
+    def _flush_in_background(self) -> None:
+        # Not on the request's connection, and not waiting for it: on SQLite the
+        # request's transaction holds the write lock until it ends.
+        from concurrent.futures import ThreadPoolExecutor
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's object
+
+        def target() -> None:
+            with app.app_context():
+                try:
+                    self.flush()
+                finally:
+                    db.session.remove()
+
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="token-uses")
+            executor = self._executor
+        try:
+            executor.submit(target)
+        except RuntimeError:  # interpreter shutting down
+            pass
+
+    def flush(self) -> None:
+        import time
+
+        engine = db.engine
+        with self._lock:
+            pending = self._pending.pop(engine, {})
+            self._next_flush = time.monotonic() + self.FLUSH_SECONDS
+        if not pending:
+            return
+        from sqlalchemy import bindparam, update
+
+        table = ApiToken.__table__
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("token_id"))
+            .where((table.c.last_used_at.is_(None)) | (table.c.last_used_at < bindparam("used_at")))
+            .values(last_used_at=bindparam("used_at"))
+        )
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SET LOCAL synchronous_commit TO OFF"))  # a hint: nobody waits for the disk
+                conn.execute(statement, [{"token_id": k, "used_at": v} for k, v in sorted(pending.items())])
+        except Exception:  # noqa: BLE001 - a hint is not worth a failed request
+            import logging
+
+            logging.getLogger(__name__).warning("could not note when %s API tokens were used", len(pending))
+
+
+_token_uses = _TokenUses()
+
+
+def flush_token_uses() -> None:
+    """Write the noted token uses now (at exit; tests)."""
+    _token_uses.flush()
 
 
 @unit_of_work

@@ -119,6 +119,48 @@ def queue(message: EmailMessage) -> None:
     db.session.info.setdefault(_KEY, []).append(message["Message-ID"])
 
 
+Renderer = Callable[[dict[str, Any]], EmailMessage | None]
+_renderers: dict[str, Renderer] = {}
+
+
+def renderer(name: str) -> Callable[[Renderer], Renderer]:
+    """Register the function that renders e-mails queued with
+    ``queue_rendered_later(name, ...)``: it gets the parameters and returns the
+    message, or None when there is nobody left to write to."""
+
+    def register(fn: Renderer) -> Renderer:
+        _renderers[name] = fn
+        return fn
+
+    return register
+
+
+def queue_rendered_later(name: str, params: dict[str, Any], *, recipient: str) -> None:
+    """Like ``queue``, for a message the relay renders after the commit, not the
+    request: the outbox row (written in the current transaction, dropped with
+    it on rollback, delivered once under its key) holds ``params`` (JSON), and
+    the renderer registered under ``name`` builds the message when it is
+    delivered, from what the database says then."""
+    import json
+
+    from . import outbox
+
+    key = f"mail:{name}:{uuid.uuid4().hex}"
+    outbox.add_mail(json.dumps(params).encode("utf-8"), key=key, recipient=recipient, name=name)
+    db.session.info.setdefault(_KEY, []).append(key)
+
+
+def render_later(name: str, payload: bytes) -> bytes | None:
+    """The relay's side of ``queue_rendered_later``: the message's bytes, or None."""
+    import json
+
+    fn = _renderers.get(name)
+    if fn is None:
+        raise LookupError(f"no e-mail renderer {name!r} in this process")
+    message = fn(json.loads(bytes(payload).decode("utf-8")))
+    return None if message is None else message.as_bytes()
+
+
 def _key_of(message: EmailMessage) -> str:
     mid = str(message["Message-ID"] or "").strip("<> ")
     return f"mail:{mid}" if mid else f"mail:{uuid.uuid4().hex}"

@@ -44,11 +44,13 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from .extensions import Model, db
+from .transactions import after_durable, commits_before_flush
 from .types import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -100,13 +102,17 @@ def backoff(attempts: int) -> timedelta:
 # --- writing -------------------------------------------------------------------------
 
 
-def add_mail(raw: bytes, *, key: str, recipient: str | None, session: Session | None = None) -> OutboxMessage:
-    """An e-mail, written in the session's current transaction."""
+def add_mail(
+    raw: bytes, *, key: str, recipient: str | None, session: Session | None = None, name: str = "mail"
+) -> OutboxMessage:
+    """An e-mail, written in the session's current transaction: the message
+    itself, or (``name`` other than "mail") what the relay needs to render it
+    (see ``mail.queue_rendered_later``)."""
     session = session or db.session()
     row = OutboxMessage(
         key=key[:255],
         kind="mail",
-        name="mail",
+        name=name,
         recipient=(recipient or "")[:320] or None,
         payload=raw,
         next_attempt_at=utcnow(),
@@ -267,7 +273,16 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
     # pool: relaying inside after_commit held that connection while taking a
     # second one, and as many threads as the pool is large then waited for
     # each other until the pool timed out.
-    if transaction.parent is None and session.info.pop(_KICK, False):
+    if transaction.parent is None and session.info.get(_KICK):
+        if commits_before_flush(session, transaction):
+            return  # relayed once the commit is durable (_kick_when_durable)
+        session.info.pop(_KICK, None)
+        kick()
+
+
+@after_durable
+def _kick_when_durable(session: Session) -> None:
+    if session.info.pop(_KICK, False):
         kick()
 
 
@@ -347,20 +362,36 @@ def due_ids(now: datetime | None = None, limit: int = BATCH) -> list[int]:
 
 def claim(row_id: int, now: datetime | None = None, lease: timedelta = LEASE) -> bool:
     """Take the row for this relay: true for exactly one caller."""
+    return claim_row(row_id, now, lease) is not None
+
+
+def claim_row(row_id: int, now: datetime | None = None, lease: timedelta = LEASE) -> dict[str, Any] | None:
+    """Take the row for this relay and return it as it is now taken (one
+    statement), or None when another relay has it or it is not due. The claim
+    does not wait for the disk: until ``mark_done`` (which does, and so makes
+    the claim durable too) a claim lost in a crash of the database only lets
+    the row be delivered again, as a crash before ``mark_done`` does anyway."""
     now = now or utcnow()
     table = OutboxMessage.__table__
     with db.engine.begin() as conn:
-        result = conn.execute(
-            update(table)
-            .where(
-                table.c.id == row_id,
-                table.c.state == OutboxState.pending,
-                table.c.next_attempt_at <= now,
-                (table.c.lease_until.is_(None)) | (table.c.lease_until < now),
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        row = (
+            conn.execute(
+                update(table)
+                .where(
+                    table.c.id == row_id,
+                    table.c.state == OutboxState.pending,
+                    table.c.next_attempt_at <= now,
+                    (table.c.lease_until.is_(None)) | (table.c.lease_until < now),
+                )
+                .values(lease_until=now + lease, attempts=table.c.attempts + 1)
+                .returning(*table.c)
             )
-            .values(lease_until=now + lease, attempts=table.c.attempts + 1)
+            .mappings()
+            .first()
         )
-    return result.rowcount == 1
+    return dict(row) if row is not None else None
 
 
 def mark_done(row_id: int) -> None:
@@ -412,16 +443,16 @@ def relay(now: datetime | None = None, limit: int = BATCH) -> dict[str, int]:
     smtp = mail.Connection()
     try:
         for row_id in ids:
-            if not claim(row_id, now):
-                continue
-            row = _load(row_id)
+            row = claim_row(row_id, now)
             if row is None:
                 continue
             try:
                 if row["kind"] == "mail":
-                    smtp.send(row["payload"], row["key"])
-                    counts["sent"] += 1
-                    _metric("mail", "sent")
+                    raw = row["payload"] if row["name"] == "mail" else mail.render_later(row["name"], row["payload"])
+                    if raw is not None:  # None: nobody left to write to
+                        smtp.send(raw, row["key"])
+                        counts["sent"] += 1
+                        _metric("mail", "sent")
                 else:
                     _deliver_job(row)
                     counts["dispatched"] += 1

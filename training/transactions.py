@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
+from sqlalchemy.orm import Session, SessionTransaction
+
 from .extensions import db
 
 P = ParamSpec("P")
@@ -59,25 +61,62 @@ def keeping_loaded_objects() -> Iterator[None]:
         session.expire_on_commit = previous
 
 
-def commit_releasing_locks_early() -> None:
-    """Commit the session's transaction; on PostgreSQL without waiting for its
-    WAL to reach the disk (``synchronous_commit = off`` for this transaction).
+_EARLY = "training_commit_releasing_locks_early"
+_after_durable: list[Callable[[Session], None]] = []
 
-    A row lock (the run lock of an enrolment) is held until the commit returns,
-    and a synchronous commit returns after a disk flush: milliseconds during
-    which every other enrolment into the run waits. Committed this way the lock
-    is released at once and the change is visible to everyone at once; it is
-    *durable* once the WAL is flushed past it. The caller must not report
-    success before that: any later synchronous commit that writes (an outbox
-    row, say) flushes the WAL in order and so makes this one durable too, and
-    ``wait_until_durable`` does it explicitly. Other databases commit normally.
-    """
+
+def release_locks_before_flush() -> None:
+    """Let the current transaction's commit return without waiting for its WAL
+    to reach the disk (PostgreSQL: ``synchronous_commit = off`` for this
+    transaction; elsewhere nothing). Called at its start, before any lock is
+    taken, so that the locked part of the transaction carries no extra round
+    trip; ``commit_releasing_locks_early`` then commits it."""
     session = db.session()
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy import text
 
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        session.info[_EARLY] = session.get_transaction()
+
+
+def commits_before_flush(session: Session, transaction: SessionTransaction) -> bool:
+    """Whether ``transaction`` is one whose commit returns before it is durable
+    (for after-commit work that must wait: see ``after_durable``)."""
+    return session.info.get(_EARLY) is transaction
+
+
+def after_durable(hook: Callable[[Session], None]) -> Callable[[Session], None]:
+    """Register ``hook(session)``, run once a transaction committed by
+    ``commit_releasing_locks_early`` is durable (the outbox relays its rows
+    then, not before: nothing is sent about a change a crash could still undo)."""
+    _after_durable.append(hook)
+    return hook
+
+
+def commit_releasing_locks_early() -> None:
+    """Commit the session's transaction; on PostgreSQL its locks are released
+    before the disk flush, and this returns once the commit is durable.
+
+    A row lock (the run lock of an enrolment) is held until the commit returns,
+    and a synchronous commit returns after a disk flush: milliseconds during
+    which every other enrolment into the run waits. Committed with
+    ``synchronous_commit = off`` the lock is released at once and the change is
+    visible to everyone at once; it is *durable* once the WAL is flushed past
+    it, which ``wait_until_durable`` then does (a flush that concurrent callers
+    share), before the caller reports success and before the rows it wrote to
+    the outbox are relayed (``after_durable``). Other databases commit normally.
+    """
+    session = db.session()
+    if session.get_bind().dialect.name != "postgresql":
+        session.commit()
+        return
+    if session.info.get(_EARLY) is not session.get_transaction():
+        release_locks_before_flush()
     session.commit()
+    wait_until_durable()
+    session.info.pop(_EARLY, None)
+    for hook in _after_durable:
+        hook(session)
 
 
 def wait_until_durable() -> None:

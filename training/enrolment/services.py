@@ -41,13 +41,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from .. import jobs, mail, signals
 from ..accounts.models import User
@@ -62,7 +62,12 @@ from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotF
 from ..extensions import db
 from ..labels import ENROLMENT_STATUS_TITLES
 from ..permissions import can, is_admin, is_coordinator
-from ..transactions import commit_releasing_locks_early, keeping_loaded_objects, unit_of_work, wait_until_durable
+from ..transactions import (
+    commit_releasing_locks_early,
+    keeping_loaded_objects,
+    release_locks_before_flush,
+    unit_of_work,
+)
 from ..types import utcnow
 from ..urls import public_base_url  # noqa: F401 - the one place links come from
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
@@ -110,7 +115,9 @@ def run_moment(moment: datetime, run: Run) -> str:
 # --- notifications ----------------------------------------------------------
 
 
-def _message(enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, **extra):
+def _message(
+    enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, base_url: str | None = None, **extra
+) -> EmailMessage:
     user, run = enrolment.user, enrolment.run
     attachments = []
     if calendar is not None:
@@ -128,7 +135,7 @@ def _message(enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, 
         course=run.course,
         enrolment=enrolment,
         kind=kind,
-        base_url=public_base_url(),
+        base_url=base_url or public_base_url(),
         cutoff=cancel_cutoff(run),
         **extra,
     )
@@ -336,16 +343,27 @@ def enrol(
     rendered after it, so simultaneous enrolments queue for as short as
     possible."""
     trainee = trainee or actor
+    if commit:
+        release_locks_before_flush()  # said now, so that it is not one more round trip under the run lock
     run = get_run(run_id)
     check_can_enrol(actor, run, trainee)
-    if not commit:
-        run = get_run(run_id, lock=True)  # part of a larger unit of work: everything read again under the lock
-    else:
+    enrolment = None
+    if commit:
+        # Looked up before the lock: a newcomer (the usual case) is not looked up
+        # again under it. Two requests of one trainee at once both find nothing
+        # here; the second one's INSERT then meets the unique (run, trainee)
+        # constraint and answers 409 like any repeat.
+        enrolment = _existing(run.id, trainee.id)
+        if enrolment is not None and enrolment.is_active:
+            raise _already(enrolment)
         lock_run(run)  # the seat-relevant columns read again under the lock; course and meetings are not
+    else:
+        run = get_run(run_id, lock=True)  # part of a larger unit of work: everything read again under the lock
     check_can_enrol(actor, run, trainee, prerequisites=False)
-    enrolment = _existing(run.id, trainee.id)
-    if enrolment is not None and enrolment.is_active:
-        raise _already(enrolment)
+    if not commit or enrolment is not None:
+        enrolment = _existing(run.id, trainee.id)  # a cancelled enrolment taken up again: as it is now
+        if enrolment is not None and enrolment.is_active:
+            raise _already(enrolment)
     now = utcnow()
     if run.requires_approval and not is_admin(actor):
         status, position = S.pending.value, None
@@ -378,7 +396,8 @@ def enrol(
     try:
         db.session.flush()
     except IntegrityError:
-        # Only reachable if the row lock was bypassed; a duplicate is a conflict, not a crash.
+        # Two requests of one trainee at once (see above), or the row lock bypassed:
+        # a duplicate is a conflict, not a crash.
         db.session.rollback()
         existing = _existing(run_id, trainee.id)
         if existing is not None:
@@ -389,27 +408,43 @@ def enrol(
     if not commit:
         _notify(enrolment, kind, with_calendar=status == S.confirmed.value, position=position)
         return enrolment
-    # The run lock ends here, without waiting for the disk: the enrolment is made
-    # durable below, before anyone is told (the caller's 201, the e-mail).
-    with keeping_loaded_objects():  # the e-mail says what was just read under the lock and written
+    # The e-mail is written to the outbox with the enrolment (one e-mail exactly
+    # when the enrolment stands) and rendered by the relay, not in this request.
+    mail.queue_rendered_later(
+        "enrolment",
+        {"enrolment_id": enrolment.id, "kind": kind, "position": position, "base_url": public_base_url()},
+        recipient=trainee.email,
+    )
+    # The run lock ends here, without waiting for the disk; the commit is durable
+    # when this returns (before the caller's 201 and before the e-mail is relayed).
+    with keeping_loaded_objects():  # the caller answers with what was just written
         commit_releasing_locks_early()
-    # Rendered after the commit, outside the lock (the calendar is built once per
-    # change of the run), and written to the outbox in a transaction of its own,
-    # committed synchronously: that flush makes the enrolment durable too.
-    try:
-        calendar = (
-            run_calendar(enrolment.run, public_base_url(), trainee.locale or "en")
-            if status == S.confirmed.value
-            else None
-        )
-        mail.queue(_message(enrolment, kind, calendar=calendar, position=position))
-        with keeping_loaded_objects():
-            db.session.commit()
-    except Exception:  # noqa: BLE001 - the enrolment stands; its e-mail is logged as lost
-        db.session.rollback()
-        current_app.logger.exception("enrolment %s: the %s e-mail could not be queued", enrolment.id, kind)
-        wait_until_durable()
     return enrolment
+
+
+@mail.renderer("enrolment")
+def _render_enrolment_mail(params: dict) -> EmailMessage | None:
+    """The e-mail of one enrolment (``enrol``), rendered when the relay delivers
+    it, in the trainee's language, with the run's calendar when confirmed."""
+    with Session(db.engine) as session:  # the relay may run inside the commit that wrote the row
+        enrolment = session.scalar(
+            select(Enrolment)
+            .where(Enrolment.id == params["enrolment_id"])
+            .options(
+                joinedload(Enrolment.user),
+                joinedload(Enrolment.run).joinedload(Run.course),
+                joinedload(Enrolment.run).selectinload(Run.meetings),
+            )
+        )
+        if enrolment is None:  # deleted with its trainee before the relay came
+            return None
+        kind, base_url = params["kind"], params["base_url"]
+        calendar = (
+            run_calendar(enrolment.run, base_url, enrolment.user.locale or "en") if kind in CALENDAR_KINDS else None
+        )
+        message = _message(enrolment, kind, calendar=calendar, base_url=base_url, position=params.get("position"))
+        session.rollback()
+    return message
 
 
 def get_enrolment(enrolment_id: int) -> Enrolment:

@@ -47,4 +47,6 @@ def test_revoked_tokens_and_deactivated_accounts_are_refused(app, client, factor
     other_token = services.create_token(other, "cli")
     other.active = False
     db.session.commit()
-    assert client.get("/api/v1/enrolments/999999", headers={"Authorization": f"Bearer {other_token}"}).status_code == 401
+    assert (
+        client.get("/api/v1/enrolments/999999", headers={"Authorization": f"Bearer {other_token}"}).status_code == 401
+    )

@@ -191,5 +191,8 @@ class ApiClient:
     def put(self, path, json=None, **kw):
         return self._call("PUT", path, json=json, **kw)
 
+    def patch(self, path, json=None, **kw):
+        return self._call("PATCH", path, json=json, **kw)
+
     def delete(self, path, **kw):
         return self._call("DELETE", path, **kw)

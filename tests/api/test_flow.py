@@ -90,12 +90,19 @@ def test_run_refusals(client, factory):
         {"meetings": [{"starts_at": "2031-04-02T09:00:00+08:00", "ends_at": "2031-04-02T10:00:00+08:00"}]},
         {"meetings": [{"starts_at": "yesterday", "ends_at": "today"}]},
         {"enrol_deadline": "2032-01-01T00:00:00+08:00"},
+        # a list or an object where a state is expected: refused, not a TypeError (found by the fuzz test)
+        {"status": ["open"]},
+        {"mode": {"online": True}},
     ]
     for extra in cases:
         response = api(client, admin).post(url, json=_run_body(trainer, **extra))
         assert response.status_code == 422, (extra, response.json)
         assert response.json["error"]["message"]
     assert api(client, admin).post("/api/v1/courses/424242/runs", json=_run_body(trainer)).status_code == 404
+    run_id = api(client, admin).post(url, json=_run_body(trainer)).json["id"]
+    for change in ({"status": ["open"]}, {"mode": ["online"]}, {"status": {"x": 1}}):
+        response = api(client, admin).patch(f"/api/v1/runs/{run_id}", json=change)
+        assert response.status_code == 422, (change, response.json)
 
 
 def test_enrol_waitlist_cancel_promote(client, factory):

@@ -143,7 +143,7 @@ def create_user(
     earlier, when a registration was confirmed by e-mail."""
     email = normalise_email(email)
     name = clean_name(name)
-    if role not in {r.value for r in Role}:
+    if not isinstance(role, str) or role not in {r.value for r in Role}:
         raise ValidationFailed(_("Unknown role %(role)s.", role=role), fields={"role": "unknown"})
     if password is not None and check_strength:
         problem = password_problem(password, email=email, name=name)

@@ -52,7 +52,7 @@ def get_user(user_id: int) -> User:
 def update_user(
     actor: User, user: User, *, name: str, role: str, company: str | None, phone: str | None, active: bool
 ) -> User:
-    if role not in {r.value for r in Role}:
+    if not isinstance(role, str) or role not in {r.value for r in Role}:
         raise ValidationFailed(_("Unknown role."), fields={"role": "unknown"})
     if user.id == actor.id and (role != Role.admin.value or not active):
         raise Conflict(_("You cannot remove your own admin rights or deactivate yourself."), code="self_demotion")

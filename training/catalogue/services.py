@@ -337,7 +337,7 @@ def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
         run.capacity = parse_int(data.get("capacity"), "capacity", minimum=1, maximum=100000)
     if creating or "mode" in data:
         mode = data.get("mode") or Mode.in_person.value
-        if mode not in {m.value for m in Mode}:
+        if not isinstance(mode, str) or mode not in {m.value for m in Mode}:
             raise ValidationFailed(_("mode must be in_person, online or blended."), fields={"mode": "unknown"})
         run.mode = mode
     if creating or "city" in data:
@@ -354,7 +354,7 @@ def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
         run.requires_approval = False
     if "status" in data or creating:
         status = data.get("status") or RunStatus.open.value
-        if status not in {s.value for s in RunStatus}:
+        if not isinstance(status, str) or status not in {s.value for s in RunStatus}:
             raise ValidationFailed(_("status must be draft, open, closed or cancelled."), fields={"status": "unknown"})
         if status == RunStatus.cancelled.value and run.status != RunStatus.cancelled.value and not creating:
             raise ValidationFailed(

@@ -197,7 +197,7 @@ def _apply(company: Company, data: dict[str, Any], *, creating: bool) -> None:
         email = _text(data, "contact_email", 254)
         company.contact_email = normalise_email(email) if email else ""
     if "tier" in data:
-        if data["tier"] not in {t.value for t in MembershipTier}:
+        if not isinstance(data["tier"], str) or data["tier"] not in {t.value for t in MembershipTier}:
             raise ValidationFailed(_("Unknown membership tier."), fields={"tier": "unknown"})
         company.tier = data["tier"]
 
@@ -719,7 +719,7 @@ def company_enrolments(company_id: int, viewer: Viewer, *, status: str | None = 
         .order_by(Run.starts_on.desc(), Enrolment.id)
     )
     if status:
-        if status not in {s.value for s in S}:
+        if not isinstance(status, str) or status not in {s.value for s in S}:
             raise ValidationFailed(_("Unknown status."), fields={"status": "unknown"})
         stmt = stmt.where(Enrolment.status == status)
     return list(db.session.scalars(stmt))

@@ -21,3 +21,13 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """Once the worker has loaded the app, move everything start-up made (modules, routes, templates, the
+    mapped models: some 200,000 objects) out of the garbage collector's reach: full collections then walk only
+    what requests create, instead of pausing a request for tens of milliseconds now and then (p99)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

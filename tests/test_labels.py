@@ -6,7 +6,7 @@ import pytest
 from flask_babel import force_locale
 
 from training.attendance.models import AttendanceStatus
-from training.enrolment import services as enrolment_services
+from training.enrolment import queries as enrolment_queries
 from training.enrolment.models import EnrolmentStatus
 from training.labels import LabelledEnum, labels_for
 
@@ -20,7 +20,7 @@ def test_every_state_has_its_label_in_both_languages(app):
             assert AttendanceStatus.late.label == "迟到"
         # The services' and the pages' wording is the enum's: one dictionary, not three.
         for status in EnrolmentStatus:
-            assert enrolment_services.status_label(status.value) == status.label
+            assert enrolment_queries.status_label(status.value) == status.label
 
 
 def test_an_enum_without_a_label_for_a_state_fails_at_definition():

@@ -75,7 +75,7 @@ def test_simultaneous_cancellations_enrolments_and_capacity_change_keep_the_orde
     import threading
 
     from training.catalogue.services import update_run
-    from training.enrolment import services
+    from training.enrolment import queries, services
     from training.enrolment.models import Enrolment
     from training.extensions import db
 
@@ -125,5 +125,5 @@ def test_simultaneous_cancellations_enrolments_and_capacity_change_keep_the_orde
     rows = {e.user_id: e for e in db.session.query(Enrolment).filter_by(run_id=ids["run"])}
     now_confirmed = sorted(uid for uid, e in rows.items() if e.status == "confirmed")
     assert now_confirmed == sorted(ids["waiting"][:8])
-    order = [e.user_id for e in db.session.scalars(services.waitlist_query(ids["run"]))]
+    order = [e.user_id for e in db.session.scalars(queries.waitlist_query(ids["run"]))]
     assert order[:2] == ids["waiting"][8:] and sorted(order[2:]) == sorted(ids["new"])

@@ -77,7 +77,7 @@ def test_preview_outcomes_then_commit_then_reimport_changes_nothing(factory):
     assert users_before == 3 and _count(Enrolment) == 1  # the preview saved nothing
     result = imports.commit(admin, run.id, rows)
     assert (result.enrolled, result.waitlisted, result.existing, result.accounts_created) == (1, 2, 1, 2)
-    from training.enrolment.services import waitlist_positions
+    from training.catalogue.seats import waitlist_positions
 
     positions = waitlist_positions([run.id])
     by_email = {e.user.email: e for e in db.session.scalars(select(Enrolment))}

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from training.catalogue import seats
 from training.catalogue.services import update_run
 from training.certificates.models import Certificate
 from training.enrolment import services
@@ -21,8 +22,8 @@ def test_capacity_then_waitlist_in_order(factory):
     run = factory.run(capacity=2)
     got = _enrol_many(run, 5, factory)
     assert [e.status for e in got] == ["confirmed", "confirmed", "waitlisted", "waitlisted", "waitlisted"]
-    assert [services.waitlist_position(e) for e in got[2:]] == [1, 2, 3]
-    assert services.waitlist_positions([run.id]) == {got[2].id: 1, got[3].id: 2, got[4].id: 3}
+    assert [seats.waitlist_position(e) for e in got[2:]] == [1, 2, 3]
+    assert seats.waitlist_positions([run.id]) == {got[2].id: 1, got[3].id: 2, got[4].id: 3}
 
 
 def test_enrolling_twice_is_a_conflict_naming_the_enrolment(factory):
@@ -39,7 +40,7 @@ def test_cancellation_promotes_first_waitlisted(factory, mailbox):
     services.cancel(a.user, a.id)
     db.session.expire_all()
     assert (a.status, b.status, c.status) == ("cancelled", "confirmed", "waitlisted")
-    assert services.waitlist_position(c) == 1
+    assert seats.waitlist_position(c) == 1
     promoted = [m for m in mailbox() if m["To"] == b.user.email and "became free" in m["Subject"]]
     assert promoted and any(p.get_filename() == "course.ics" for p in promoted[0].iter_attachments())
 
@@ -153,7 +154,7 @@ def test_pending_holds_no_seat_and_approval_places(factory, mailbox):
     direct = services.enrol_person(admin, run.id, "boss@example.com", "Boss")[0]
     assert direct.status == "confirmed"  # the pending requests held no seat
     approved = services.decide(admin, p1.id, True)
-    assert approved.status == "waitlisted" and services.waitlist_position(approved) == 1
+    assert approved.status == "waitlisted" and seats.waitlist_position(approved) == 1
     with pytest.raises(ValidationFailed):
         services.decide(admin, p2.id, False, "  ")
     rejected = services.decide(admin, p2.id, False, "No budget code from your employer")
@@ -259,7 +260,7 @@ def test_admin_status_changes_keep_seats_exact(factory):
     db.session.expire_all()
     # a's seat went to the first waiting (b); a goes to the end of the waitlist
     assert (a.status, b.status, c.status) == ("waitlisted", "confirmed", "waitlisted")
-    assert services.waitlist_position(c) == 1 and services.waitlist_position(a) == 2
+    assert seats.waitlist_position(c) == 1 and seats.waitlist_position(a) == 2
     services.change_status(admin, c.id, "cancelled", "Duplicate")
     db.session.expire_all()
     assert c.status == "cancelled" and c.reason == "Duplicate"

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from tests.conftest import api, login
+from training.catalogue.seats import waitlist_position
 from training.enrolment import offers, services
 from training.enrolment.models import Enrolment
 from training.errors import Conflict, Forbidden, NotFound
@@ -57,7 +58,7 @@ def test_after_the_deadline_a_freed_seat_waits_for_an_offer(factory, mailbox):
     assert len(_mails_to(mailbox, b.user)) == before  # nobody told "a place became free"
     # an admin enrolling someone now joins the end of the waitlist: the waitlist comes first
     late, _created = services.enrol_person(admin, run.id, "late@example.com", "Late")
-    assert late.status == "waitlisted" and services.waitlist_position(late) == 3
+    assert late.status == "waitlisted" and waitlist_position(late) == 3
 
 
 def test_an_offer_holds_the_seat_and_is_accepted(factory, mailbox, app):
@@ -94,7 +95,7 @@ def test_a_declined_offer_passes_to_the_next_in_line(factory, mailbox):
     offers.offer_seat(admin, b.id)
     declined = offers.decline_offer(b.user, b.id)
     _refresh()
-    assert declined.status == "offer_declined" and services.waitlist_position(b) is None
+    assert declined.status == "offer_declined" and waitlist_position(b) is None
     assert c.status == "offered"
     assert len(_mails_to(mailbox, c.user, "offered to you")) == 1
     with pytest.raises(Conflict) as exc:

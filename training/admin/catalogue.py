@@ -16,6 +16,7 @@ from ..catalogue.models import Meeting
 from ..catalogue.search import CatalogueQuery, search_courses
 from ..catalogue.seats import confirmed_count
 from ..content_i18n import current_lang
+from ..enrolment.services import cancel_run
 from ..errors import DomainError, ValidationFailed
 from ..extensions import db
 from ..web import page_arg, show_form_error
@@ -433,8 +434,6 @@ def meeting_delete(meeting_id):
 @bp.post("/runs/<int:run_id>/cancel")
 @admin_required
 def run_cancel(run_id):
-    from ..enrolment.services import cancel_run
-
     run = queries.load_run_for_page(run_id)
     cancel_form = CancelRunForm()
     if cancel_form.validate_on_submit():

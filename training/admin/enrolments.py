@@ -13,8 +13,10 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from ..catalogue.queries import load_run_for_page
-from ..enrolment import imports, offers, services
+from ..catalogue.seats import waitlist_position
+from ..enrolment import exports, imports, offers, queries, services
 from ..enrolment.forms import AdminEnrolForm, ImportCommitForm, ImportForm, ReasonForm, StatusForm
+from ..enrolment.notifications import run_moment
 from ..errors import DomainError
 from ..types import utcnow
 from ..web import safe_next
@@ -34,7 +36,7 @@ def _back(run_id: int) -> str:
 @bp.get("/enrolments")
 @admin_required
 def enrolments():
-    return render_template("admin/enrolments/index.html", runs=services.runs_overview())
+    return render_template("admin/enrolments/index.html", runs=queries.runs_overview())
 
 
 @bp.get("/runs/<int:run_id>/enrolments")
@@ -44,14 +46,14 @@ def run_enrolments(run_id):
     if status not in (None, *STATUS_FILTERS):
         status = None
     q = request.args.get("q", "")[:100]
-    data = services.roster(run_id, status, q)
+    data = queries.roster(run_id, status, q)
     return render_template(
         "admin/enrolments/roster.html",
         r=data,
         status=status,
         q=q,
         filters=STATUS_FILTERS,
-        status_labels=services.STATUS_LABELS,
+        status_labels=queries.STATUS_LABELS,
         status_form=StatusForm(),
         reason_form=ReasonForm(),
         enrol_form=AdminEnrolForm(),
@@ -63,7 +65,7 @@ def run_enrolments(run_id):
 @bp.get("/runs/<int:run_id>/enrolments.csv")
 @admin_required
 def export_enrolments(run_id):
-    rows = services.export_rows(run_id)
+    rows = exports.export_rows(run_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in rows:
@@ -110,7 +112,7 @@ def add_enrolment(run_id):
     except DomainError as exc:
         flash(exc.message, "danger")
         return redirect(_roster_url(run_id))
-    label = services.status_label(enrolment.status)
+    label = queries.status_label(enrolment.status)
     if created:
         flash(
             _(
@@ -129,7 +131,7 @@ def add_enrolment(run_id):
 @admin_required
 def enrolment_status(enrolment_id):
     form = StatusForm()
-    enrolment = services.get_enrolment(enrolment_id)
+    enrolment = queries.get_enrolment(enrolment_id)
     run_id = enrolment.run_id
     if not form.validate_on_submit():
         flash(_("Choose a status and give a reason."), "danger")
@@ -145,7 +147,7 @@ def enrolment_status(enrolment_id):
         _(
             "%(name)s is now %(status)s.",
             name=enrolment.user.display_name,
-            status=services.status_label(enrolment.status),
+            status=queries.status_label(enrolment.status),
         ),
         "success",
     )
@@ -157,7 +159,7 @@ def enrolment_status(enrolment_id):
 def enrolment_offer(enrolment_id):
     """Offer a free seat (after the enrolment deadline) to the next on the waitlist."""
     form = ReasonForm()
-    enrolment = services.get_enrolment(enrolment_id)
+    enrolment = queries.get_enrolment(enrolment_id)
     run_id = enrolment.run_id
     if not form.validate_on_submit():
         flash(_("The form expired. Please try again."), "danger")
@@ -172,7 +174,7 @@ def enrolment_offer(enrolment_id):
         _(
             "Offered the seat to %(name)s until %(until)s; they have been e-mailed a link to accept it.",
             name=enrolment.user.display_name,
-            until=services.run_moment(enrolment.offer_expires_at, enrolment.run),
+            until=run_moment(enrolment.offer_expires_at, enrolment.run),
         ),
         "success",
     )
@@ -193,7 +195,7 @@ def enrolment_reject(enrolment_id):
 
 def _decide(enrolment_id: int, approve: bool):
     form = ReasonForm()
-    enrolment = services.get_enrolment(enrolment_id)
+    enrolment = queries.get_enrolment(enrolment_id)
     run_id = enrolment.run_id
     if not form.validate_on_submit():
         flash(_("The form expired. Please try again."), "danger")
@@ -214,7 +216,7 @@ def _decide(enrolment_id: int, approve: bool):
             _(
                 "Approved, but the run is full: %(name)s is on the waitlist at position %(n)s.",
                 name=enrolment.user.display_name,
-                n=services.waitlist_position(enrolment),
+                n=waitlist_position(enrolment),
             ),
             "warning",
         )

@@ -7,8 +7,9 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ..catalogue.seats import waitlist_position
 from ..catalogue.services import get_run
-from ..enrolment import offers, services
+from ..enrolment import offers, queries, services
 from ..enrolment.models import Enrolment
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
@@ -45,7 +46,7 @@ def enrol(run_id):
         "status": enrolment.status,
         "company_id": enrolment.company_id,
     }
-    position = services.waitlist_position(enrolment)
+    position = waitlist_position(enrolment)
     if position is not None:
         result["waitlist_position"] = position
     return result, 201, {"Location": url_for("api.get_enrolment", enrolment_id=enrolment.id)}
@@ -54,10 +55,10 @@ def enrol(run_id):
 @bp.get("/enrolments/<int:enrolment_id>")
 def get_enrolment(enrolment_id):
     actor = caller()
-    enrolment = services.get_enrolment(enrolment_id)
+    enrolment = queries.get_enrolment(enrolment_id)
     if not can(actor, "view_enrolment", enrolment):
         raise Forbidden(_("You cannot see this enrolment."))
-    return enrolment_to_dict(enrolment, position=services.waitlist_position(enrolment))
+    return enrolment_to_dict(enrolment, position=waitlist_position(enrolment))
 
 
 @bp.delete("/enrolments/<int:enrolment_id>")
@@ -102,7 +103,7 @@ def list_enrolments(run_id):
 
     status = request.args.get("status")
     if status:
-        if status not in set(services.STATUS_LABELS):
+        if status not in set(queries.STATUS_LABELS):
             raise ValidationFailed(_("Unknown status filter."), fields={"status": "unknown"})
         stmt = stmt.where(Enrolment.status == status)
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -116,7 +117,7 @@ def list_enrolments(run_id):
     )
     # Waitlist positions for the page in one pass over the ordered waitlist.
     order = (
-        [e.id for e in db.session.scalars(services.waitlist_query(run.id))]
+        [e.id for e in db.session.scalars(queries.waitlist_query(run.id))]
         if any(e.status == "waitlisted" for e in rows)
         else []
     )

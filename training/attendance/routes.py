@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
+from ..enrolment.queries import get_enrolment
 from ..errors import DomainError, Forbidden
 from ..extensions import limiter
 from ..labels import ATTENDANCE_STATUS_TITLES
@@ -512,8 +513,6 @@ def register_pdf(run_id: int):
 @bp.get("/my/attendance/<int:enrolment_id>")
 @login_required
 def my_attendance(enrolment_id: int):
-    from ..enrolment.services import get_enrolment
-
     enrolment = get_enrolment(enrolment_id)
     _require("view_enrolment", enrolment)
     meetings, verdict = services.enrolment_attendance(enrolment)

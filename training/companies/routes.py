@@ -11,6 +11,8 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, user_logged_in
 
+from ..enrolment.imports import MAX_BYTES
+from ..enrolment.queries import status_label
 from ..errors import DomainError
 from ..permissions import can, is_admin, is_coordinator
 from . import reports, services
@@ -37,8 +39,6 @@ def _join_invited_company(_app, user, **_extra):
 
 @bp.context_processor
 def _helpers():
-    from ..enrolment.services import status_label
-
     return {"can": can, "status_label": status_label}
 
 
@@ -161,8 +161,6 @@ def import_people(company_id):
         services.visible_company(company_id, current_user, "manage_company_people")
         flash(_("Choose a CSV file to import."), "warning")
         return redirect(url_for("companies.people", company_id=company_id))
-    from ..enrolment.imports import MAX_BYTES
-
     data = upload.stream.read(MAX_BYTES + 1)
     try:
         outcome = services.import_people(current_user, company_id, data)
@@ -226,18 +224,12 @@ def enrol(company_id):
             company_id=company.id,
         )
         flash(
-            _("%(name)s is %(status)s.", name=enrolment.user.display_name, status=_status_label(enrolment.status)),
+            _("%(name)s is %(status)s.", name=enrolment.user.display_name, status=status_label(enrolment.status)),
             "success",
         )
     except DomainError as exc:
         _fail(exc)
     return redirect(url_for("companies.enrolments", company_id=company.id))
-
-
-def _status_label(status: str) -> str:
-    from ..enrolment.services import status_label
-
-    return status_label(status)
 
 
 @bp.post("/companies/<int:company_id>/enrolments/<int:enrolment_id>/cancel")

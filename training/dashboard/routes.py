@@ -7,7 +7,8 @@ from flask_login import current_user, login_required
 
 from ..catalogue.services import cancel_cutoff, run_end, run_start
 from ..enrolment.forms import ActionForm
-from ..enrolment.services import can_self_cancel, status_label
+from ..enrolment.queries import status_label
+from ..enrolment.services import can_self_cancel
 from ..types import utcnow
 from . import services
 

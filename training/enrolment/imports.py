@@ -45,7 +45,7 @@ from ..errors import Conflict, EnrolmentClosed, Forbidden, NotFound, ValidationF
 from ..extensions import db
 from ..permissions import can
 from ..types import utcnow
-from . import services
+from . import notifications, services
 from .models import Enrolment, EnrolmentStatus
 
 S = EnrolmentStatus
@@ -468,8 +468,8 @@ def commit(
     waitlisted = [e for e in created if e.status == S.waitlisted.value]
     new_ids = {users[email].id for email in new_emails if email in users}
     for group, kind in ((confirmed, "enrol_confirmed"), (waitlisted, "enrol_waitlisted")):
-        services._notify_later([e.id for e in group if e.user_id in new_ids], kind, new_account=True)
-        services._notify_later([e.id for e in group if e.user_id not in new_ids], kind)
+        notifications.notify_later([e.id for e in group if e.user_id in new_ids], kind, new_account=True)
+        notifications.notify_later([e.id for e in group if e.user_id not in new_ids], kind)
     unchanged = result.counts["existing"] + result.counts["cancelled_before"]
     record(
         actor,

@@ -1,7 +1,7 @@
 """Seats after the enrolment deadline: offered, accepted, declined, expired.
 
 Until a run's enrolment deadline a freed seat goes to the first on the
-waitlist at once (services.promote_waitlist). After the deadline that would
+waitlist at once (waitlist.promote_waitlist). After the deadline that would
 confirm someone who may no longer be able to come at a day's notice, so the
 seat waits: an admin sees the waitlist and *offers* the seat to the next in
 line. The offer holds the seat (it counts as taken) until it expires
@@ -28,15 +28,17 @@ from .. import jobs
 from ..accounts.models import User
 from ..audit import record
 from ..catalogue.models import Run, RunStatus
-from ..catalogue.seats import seat_counts
+from ..catalogue.seats import seat_counts, waitlist_position
 from ..catalogue.services import enrol_deadline, get_run, run_end
 from ..errors import Conflict, Forbidden, NotFound
 from ..extensions import db
 from ..permissions import can
 from ..types import utcnow
 from ..urls import public_base_url
-from . import services
 from .models import Enrolment, EnrolmentStatus
+from .notifications import notify, run_moment
+from .queries import get_enrolment, status_label, waitlist_query
+from .waitlist import promote_waitlist, waitlist_moves
 
 S = EnrolmentStatus
 
@@ -72,7 +74,7 @@ def _make_offer(enrolment: Enrolment, run: Run, now: datetime, actor: User | Non
         enrolment,
         f"run {run.id} until {_expires(enrolment).isoformat(timespec='minutes')}",
     )
-    services._notify(
+    notify(
         enrolment,
         "enrol_offered",
         expires_at=enrolment.offer_expires_at,
@@ -88,8 +90,8 @@ def pass_on(run: Run, now: datetime | None = None) -> list[Enrolment]:
     db.session.flush()
     if run.status == RunStatus.cancelled.value or now >= run_end(run):
         return []
-    if services.waitlist_moves(run, now):
-        return services.promote_waitlist(run)
+    if waitlist_moves(run, now):
+        return promote_waitlist(run)
     offered = in_line(run)
     for enrolment in offered:
         _make_offer(enrolment, run, now, None)
@@ -100,12 +102,12 @@ def pass_on(run: Run, now: datetime | None = None) -> list[Enrolment]:
 def in_line(run: Run) -> list[Enrolment]:
     """The waitlisted enrolments the run's free seats would go to now, in
     waitlist order: a company's people to its unused reserved seats, anyone
-    to the public seats (the same rule as services.promote_waitlist)."""
+    to the public seats (the same rule as waitlist.promote_waitlist)."""
     db.session.flush()
     seats = seat_counts(run)
     free, reserved = seats.public, dict(seats.reserved)
     chosen = []
-    for enrolment in db.session.scalars(services.waitlist_query(run.id).execution_options(populate_existing=True)):
+    for enrolment in db.session.scalars(waitlist_query(run.id).execution_options(populate_existing=True)):
         if reserved.get(enrolment.company_id, 0) > 0:
             reserved[enrolment.company_id] -= 1
         elif free > 0:
@@ -119,7 +121,7 @@ def in_line(run: Run) -> list[Enrolment]:
 
 
 def _load(enrolment_id: int) -> tuple[Enrolment, Run]:
-    enrolment = services.get_enrolment(enrolment_id)
+    enrolment = get_enrolment(enrolment_id)
     run = get_run(enrolment.run_id, lock=True)
     db.session.refresh(enrolment)
     return enrolment, run
@@ -146,7 +148,7 @@ def offer_seat(actor: User, enrolment_id: int, now: datetime | None = None) -> E
             Conflict(
                 _(
                     "A seat is already offered to this trainee, until %(until)s.",
-                    until=services.run_moment(_expires(enrolment), run),
+                    until=run_moment(_expires(enrolment), run),
                 ),
                 code="already_offered",
             )
@@ -169,13 +171,13 @@ def offer_seat(actor: User, enrolment_id: int, now: datetime | None = None) -> E
             Conflict(
                 _(
                     "Offer the seat to the first on the waitlist first (this trainee is number %(n)s).",
-                    n=services.waitlist_position(enrolment),
+                    n=waitlist_position(enrolment),
                 ),
                 code="not_next_in_line",
             )
         )
     _make_offer(enrolment, run, now, actor)
-    services._commit()
+    db.session.commit()
     return enrolment
 
 
@@ -195,7 +197,7 @@ def accept_offer(actor: User, enrolment_id: int, now: datetime | None = None) ->
             Conflict(
                 _(
                     "There is no open offer for this enrolment (it is %(status)s).",
-                    status=services.status_label(enrolment.status),
+                    status=status_label(enrolment.status),
                 ),
                 code="no_offer",
                 enrolment_status=enrolment.status,
@@ -206,15 +208,15 @@ def accept_offer(actor: User, enrolment_id: int, now: datetime | None = None) ->
             Conflict(
                 _(
                     "This offer expired at %(until)s; the seat has passed on.",
-                    until=services.run_moment(_expires(enrolment), run),
+                    until=run_moment(_expires(enrolment), run),
                 ),
                 code="offer_expired",
             )
         )
     enrolment.confirm(now)
     record(actor, "enrolment.accept_offer", enrolment, f"run {run.id}")
-    services._notify(enrolment, "enrol_confirmed", with_calendar=True)
-    services._commit()
+    notify(enrolment, "enrol_confirmed", with_calendar=True)
+    db.session.commit()
     return enrolment
 
 
@@ -229,7 +231,7 @@ def decline_offer(actor: User, enrolment_id: int, now: datetime | None = None) -
             Conflict(
                 _(
                     "There is no open offer for this enrolment (it is %(status)s).",
-                    status=services.status_label(enrolment.status),
+                    status=status_label(enrolment.status),
                 ),
                 code="no_offer",
                 enrolment_status=enrolment.status,
@@ -238,7 +240,7 @@ def decline_offer(actor: User, enrolment_id: int, now: datetime | None = None) -
     enrolment.end(S.offer_declined, now)
     record(actor, "enrolment.decline_offer", enrolment, f"run {run.id}")
     pass_on(run, now)
-    services._commit()
+    db.session.commit()
     return enrolment
 
 
@@ -267,9 +269,9 @@ def expire_offers(now: datetime | None = None) -> int:
         enrolment.end(S.offer_expired, now)
         record(None, "enrolment.offer_expired", enrolment, f"run {run.id}")
         if now < run_end(run):
-            services._notify(enrolment, "enrol_offer_expired")
+            notify(enrolment, "enrol_offer_expired")
         pass_on(run, now)
-        services._commit()
+        db.session.commit()
         ended += 1
     return ended
 

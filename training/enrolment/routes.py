@@ -6,12 +6,13 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..catalogue.seats import waitlist_position
 from ..catalogue.services import get_run
 from ..errors import DomainError
 from ..mail import local_date, local_time
 from ..types import utcnow
 from ..web import safe_next
-from . import offers, services
+from . import offers, queries, services
 from .forms import ActionForm, CancelForm
 
 bp = Blueprint("enrolment", __name__)
@@ -53,7 +54,7 @@ def _flash_enrolled(enrolment) -> None:
                 "%(course)s is full: you are on the waitlist at position %(position)s. We will write to you as "
                 "soon as a place is yours.",
                 course=course,
-                position=services.waitlist_position(enrolment),
+                position=waitlist_position(enrolment),
             ),
             "info",
         )
@@ -89,7 +90,7 @@ def cancel(enrolment_id):
     form = CancelForm()
     enrolment = None
     try:
-        enrolment = services.get_enrolment(enrolment_id)
+        enrolment = queries.get_enrolment(enrolment_id)
         back = safe_next(form.next.data) or _course_url(enrolment.run_id)
         if not form.validate_on_submit():
             flash(_("The form expired. Please try again."), "danger")
@@ -130,7 +131,7 @@ def offer(enrolment_id):
         run=enrolment.run,
         form=ActionForm(),
         now=utcnow(),
-        status_label=services.status_label,
+        status_label=queries.status_label,
     )
 
 

@@ -33,34 +33,32 @@ nobody is written to.
 
 Notifications are queued in the transaction and sent after it commits
 (training.mail); many at once (a cancelled run, a bulk import) are rendered
-and sent by a background job, never in the web request.
+and sent by a background job, never in the web request (notifications.py).
+
+This module holds the commands. The waitlist's movement is in waitlist.py,
+offers after the deadline in offers.py, what the e-mails say in
+notifications.py, the read models (labels, roster, lists) in queries.py and
+the CSV export in exports.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, event, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, selectinload
 
-from .. import jobs, mail, signals
+from .. import jobs, mail
 from ..accounts.models import User
+from ..accounts.services import clean_name, ensure_trainees, normalise_email
 from ..audit import record
-from ..catalogue.calendar import run_calendar
-from ..catalogue.models import Run, RunStatus
-from ..catalogue.queries import load_run_for_page
-from ..catalogue.seats import seat_counts, seats_left, waitlist_position, waitlist_positions
-from ..catalogue.services import cancel_cutoff, enrol_deadline, get_run, lock_run, run_end, run_start
-from ..content_i18n import localized, normalise_lang
-from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotFound, ValidationFailed
+from ..catalogue.models import Meeting, Run, RunStatus
+from ..catalogue.seats import seat_counts, seats_left, waitlist_position
+from ..catalogue.services import cancel_cutoff, enrol_deadline, get_run, lock_run, run_start
+from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, ValidationFailed
 from ..extensions import db
-from ..labels import ENROLMENT_STATUS_TITLES
 from ..permissions import can, is_admin, is_coordinator
 from ..transactions import (
     commit_releasing_locks_early,
@@ -69,174 +67,18 @@ from ..transactions import (
     unit_of_work,
 )
 from ..types import utcnow
-from ..urls import public_base_url  # noqa: F401 - the one place links come from
+from ..urls import public_base_url
+from . import notifications, offers
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
+from .queries import get_enrolment, held_seats, status_counts, status_label
+from .waitlist import promote_waitlist
 
 S = EnrolmentStatus
 MAX_REASON = 2000
 
-# Mail subjects: marked for translation here, rendered in the recipient's language by mail.build.
-SUBJECTS = {
-    "enrol_confirmed": _l("Your place is confirmed: %(course)s"),
-    "enrol_waitlisted": _l("You are on the waitlist: %(course)s"),
-    "enrol_pending": _l("Your enrolment request was received: %(course)s"),
-    "enrol_promoted": _l("A place became free, you are confirmed: %(course)s"),
-    "enrol_offered": _l("A place is offered to you: %(course)s"),
-    "enrol_offer_expired": _l("The offered place has passed on: %(course)s"),
-    "enrol_approved": _l("Your enrolment request was approved: %(course)s"),
-    "enrol_rejected": _l("Your enrolment request was declined: %(course)s"),
-    "enrol_cancelled": _l("Your enrolment was cancelled: %(course)s"),
-    "run_cancelled": _l("Course run cancelled: %(course)s"),
-    "reminder": _l("Reminder: %(course)s starts soon"),
-}
-# Which template renders each notification (approval reuses the confirmation/waitlist bodies).
-TEMPLATES = {"enrol_approved": "enrol_confirmed"}
-
 
 class RunFull(Conflict):
     code = "run_full"
-
-
-# --- rules about time -------------------------------------------------------
-
-
-def waitlist_moves(run: Run, now: datetime | None = None) -> bool:
-    """Whether freed seats go to the waitlist by themselves: until the
-    enrolment deadline, and never once the run has ended."""
-    now = now or utcnow()
-    return now <= enrol_deadline(run) and now < run_end(run)
-
-
-def run_moment(moment: datetime, run: Run) -> str:
-    """A moment as trainees of the run read it: in the run's time zone, named."""
-    return f"{mail.local_time(moment, run.tz)} ({run.timezone})"
-
-
-# --- notifications ----------------------------------------------------------
-
-
-def _message(
-    enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, base_url: str | None = None, **extra
-) -> EmailMessage:
-    user, run = enrolment.user, enrolment.run
-    attachments = []
-    if calendar is not None:
-        attachments.append(("course.ics", "text/calendar", calendar))
-    subject = SUBJECTS[kind]
-    return mail.build(
-        user.email,
-        subject,
-        TEMPLATES.get(kind, kind),
-        locale=user.locale,
-        attachments=attachments,
-        subject_args={"course": localized(run.course, "title", user.locale or "en")},
-        user=user,
-        run=run,
-        course=run.course,
-        enrolment=enrolment,
-        kind=kind,
-        base_url=base_url or public_base_url(),
-        cutoff=cancel_cutoff(run),
-        **extra,
-    )
-
-
-def _notify(enrolment: Enrolment, kind: str, *, with_calendar: bool = False, **extra) -> None:
-    """Queue one notification in the current transaction (sent after commit)."""
-    calendar = run_calendar(enrolment.run, public_base_url(), enrolment.user.locale or "en") if with_calendar else None
-    mail.queue(_message(enrolment, kind, calendar=calendar, **extra))
-
-
-def _notify_later(enrolment_ids: list[int], kind: str, **extra) -> None:
-    """Many notifications: rendered and sent by a background job once the
-    current transaction has committed (whoever commits it), dropped if it
-    rolls back."""
-    if enrolment_ids:
-        db.session.info.setdefault(_BULK_KEY, []).append(
-            {"enrolment_ids": list(enrolment_ids), "kind": kind, "extra": extra}
-        )
-
-
-_BULK_KEY = "enrolment_bulk_notify"
-_BULK_READY = "enrolment_bulk_notify_committed"
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session):
-    committed = session.info.pop(_BULK_KEY, None)
-    if committed:
-        session.info.setdefault(_BULK_READY, []).extend(committed)
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _after_transaction_end(session, transaction):
-    # Only once the committed transaction has given its connection back to the pool
-    # (fire_and_forget writes its outbox row on a connection of its own).
-    if transaction.parent is None:
-        for item in session.info.pop(_BULK_READY, None) or []:
-            jobs.fire_and_forget("enrolment_notify", **item)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session, previous_transaction):
-    if previous_transaction.parent is None:
-        session.info.pop(_BULK_KEY, None)
-
-
-def _commit() -> None:
-    db.session.commit()
-
-
-@jobs.job("enrolment_notify")
-def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None = None) -> int:
-    """Render and send one notification per enrolment, in batches. Uses a
-    session of its own: it may run inside the commit that queued it."""
-    extra = extra or {}
-    calendars: dict[tuple[int, str], bytes] = {}
-    sent = 0
-    batch_size = 200
-    total = len(enrolment_ids)
-    with Session(db.engine) as session:
-        for start in range(0, total, batch_size):
-            ids = enrolment_ids[start : start + batch_size]
-            rows = list(
-                session.scalars(
-                    select(Enrolment)
-                    .where(Enrolment.id.in_(ids))
-                    .options(
-                        selectinload(Enrolment.user),
-                        selectinload(Enrolment.run).selectinload(Run.course),
-                        selectinload(Enrolment.run).selectinload(Run.meetings),
-                        selectinload(Enrolment.run).selectinload(Run.trainers),
-                    )
-                )
-            )
-            positions = {}
-            if kind == "enrol_waitlisted":
-                positions = waitlist_positions({e.run_id for e in rows}, session=session)
-            messages = []
-            for enrolment in rows:
-                calendar = None
-                if kind in CALENDAR_KINDS and enrolment.status == S.confirmed.value:
-                    # One calendar per run and language: course titles and rooms are in the reader's.
-                    key = (enrolment.run_id, normalise_lang(enrolment.user.locale))
-                    if key not in calendars:
-                        calendars[key] = run_calendar(enrolment.run, public_base_url(), key[1])
-                    calendar = calendars[key]
-                messages.append(
-                    _message(
-                        enrolment, kind, calendar=calendar, position=positions.get(enrolment.id), **extra
-                    ).as_bytes()
-                )
-            mail.send_messages(lambda *_a: None, messages)
-            sent += len(messages)
-            progress(sent, total)
-        session.rollback()
-    return sent
-
-
-CALENDAR_KINDS = ("enrol_confirmed", "enrol_promoted", "enrol_approved", "reminder")
-OFFER_KINDS = ("enrol_offered",)
 
 
 # --- rules about who may enrol -----------------------------------------------
@@ -270,18 +112,6 @@ def check_can_enrol(actor: User, run: Run, trainee: User, *, prerequisites: bool
     if prerequisites:
         for check in ENROL_CHECKS:
             check(run, trainee)
-
-
-def _status_counts(run_id: int) -> dict[str, int]:
-    return dict(
-        db.session.execute(
-            select(Enrolment.status, func.count()).where(Enrolment.run_id == run_id).group_by(Enrolment.status)
-        ).all()
-    )
-
-
-def _held(counts: dict[str, int]) -> int:
-    return sum(counts.get(status, 0) for status in SEAT_STATUSES)
 
 
 def _existing(run_id: int, user_id: int) -> Enrolment | None:
@@ -368,12 +198,12 @@ def enrol(
     if run.requires_approval and not is_admin(actor):
         status, position = S.pending.value, None
     else:
-        counts = _status_counts(run.id)
-        confirmed, waiting = _held(counts), counts.get(S.waitlisted.value, 0)
+        counts = status_counts(run.id)
+        confirmed, waiting = held_seats(counts), counts.get(S.waitlisted.value, 0)
         if waiting and seats_left(run, confirmed) > 0:  # free seats while people wait: they come first
             promote_waitlist(run)
-            counts = _status_counts(run.id)
-            confirmed, waiting = _held(counts), counts.get(S.waitlisted.value, 0)
+            counts = status_counts(run.id)
+            confirmed, waiting = held_seats(counts), counts.get(S.waitlisted.value, 0)
         # The company's reserved seats first (the public waitlist has no claim on them), then public seats.
         seats = seat_counts(run, confirmed)
         by_coordinator = is_coordinator(actor) and trainee.id != actor.id
@@ -406,7 +236,7 @@ def enrol(
     record(actor, f"enrolment.{status}", enrolment, f"{trainee.email} run {run.id} via {source}")
     kind = {S.pending.value: "enrol_pending", S.confirmed.value: "enrol_confirmed"}.get(status, "enrol_waitlisted")
     if not commit:
-        _notify(enrolment, kind, with_calendar=status == S.confirmed.value, position=position)
+        notifications.notify(enrolment, kind, with_calendar=status == S.confirmed.value, position=position)
         return enrolment
     # The e-mail is written to the outbox with the enrolment (one e-mail exactly
     # when the enrolment stands) and rendered by the relay, not in this request.
@@ -419,38 +249,6 @@ def enrol(
     # when this returns (before the caller's 201 and before the e-mail is relayed).
     with keeping_loaded_objects():  # the caller answers with what was just written
         commit_releasing_locks_early()
-    return enrolment
-
-
-@mail.renderer("enrolment")
-def _render_enrolment_mail(params: dict) -> EmailMessage | None:
-    """The e-mail of one enrolment (``enrol``), rendered when the relay delivers
-    it, in the trainee's language, with the run's calendar when confirmed."""
-    with Session(db.engine) as session:  # the relay may run inside the commit that wrote the row
-        enrolment = session.scalar(
-            select(Enrolment)
-            .where(Enrolment.id == params["enrolment_id"])
-            .options(
-                joinedload(Enrolment.user),
-                joinedload(Enrolment.run).joinedload(Run.course),
-                joinedload(Enrolment.run).selectinload(Run.meetings),
-            )
-        )
-        if enrolment is None:  # deleted with its trainee before the relay came
-            return None
-        kind, base_url = params["kind"], params["base_url"]
-        calendar = (
-            run_calendar(enrolment.run, base_url, enrolment.user.locale or "en") if kind in CALENDAR_KINDS else None
-        )
-        message = _message(enrolment, kind, calendar=calendar, base_url=base_url, position=params.get("position"))
-        session.rollback()
-    return message
-
-
-def get_enrolment(enrolment_id: int) -> Enrolment:
-    enrolment = db.session.get(Enrolment, enrolment_id)
-    if enrolment is None:
-        raise NotFound(_("No such enrolment."))
     return enrolment
 
 
@@ -504,10 +302,10 @@ def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = T
         raise
     enrolment.cancel(utcnow(), reason)
     if notify:
-        _notify(enrolment, "enrol_cancelled", reason=reason, by_admin=actor.id != enrolment.user_id)
+        notifications.notify(enrolment, "enrol_cancelled", reason=reason, by_admin=actor.id != enrolment.user_id)
     record(actor, "enrolment.cancel", enrolment, reason)
     seat_freed(run, was)
-    _commit()
+    db.session.commit()
     return enrolment
 
 
@@ -517,9 +315,7 @@ def seat_freed(run: Run, was: str) -> None:
     admin's offer, except that a seat that was on offer passes on to the next
     in line; after the run's end nothing moves. The caller holds the run lock."""
     if was == S.offered.value:
-        from .offers import pass_on
-
-        pass_on(run)
+        offers.pass_on(run)
     elif was in SEAT_STATUSES:
         promote_waitlist(run)
 
@@ -553,56 +349,6 @@ def release_seats_of(actor: User | None, user: User, now: datetime | None = None
     return released
 
 
-def waitlist_query(run_id: int):
-    return (
-        select(Enrolment)
-        .where(Enrolment.run_id == run_id, Enrolment.status == S.waitlisted.value)
-        .order_by(Enrolment.waitlisted_at, Enrolment.id)
-    )
-
-
-def promote_waitlist(run: Run) -> list[Enrolment]:
-    """Fill free seats from the waitlist, first come first served, until the
-    enrolment deadline (after it seats are offered, see offers.py; after the
-    run's end nothing moves). The caller holds the run lock and commits."""
-    db.session.flush()
-    if run.status == RunStatus.cancelled.value or not waitlist_moves(run):
-        return []
-    seats = seat_counts(run)
-    free, reserved = seats.public, dict(seats.reserved)
-    if free <= 0 and not seats.held:
-        return []
-    promoted = []
-    # In waitlist order: a company's people take its unused reserved seats, anyone the public seats.
-    for enrolment in list(db.session.scalars(waitlist_query(run.id).execution_options(populate_existing=True))):
-        if reserved.get(enrolment.company_id, 0) > 0:
-            reserved[enrolment.company_id] -= 1
-        elif free > 0:
-            free -= 1
-        else:
-            if not any(reserved.values()):
-                break
-            continue
-        promoted.append(enrolment)
-    now = utcnow()
-    for enrolment in promoted:
-        enrolment.confirm(now)
-        record(None, "enrolment.promote", enrolment, f"run {run.id}")
-    db.session.flush()
-    if len(promoted) > 20:
-        _notify_later([e.id for e in promoted], "enrol_promoted")
-    else:
-        for enrolment in promoted:
-            _notify(enrolment, "enrol_promoted", with_calendar=True)
-    return promoted
-
-
-@signals.run_changed.connect
-def _run_changed(run: Run, **_kwargs) -> None:
-    """Seats the catalogue freed by changing the run (capacity, dates) go to the waitlist."""
-    promote_waitlist(run)
-
-
 @unit_of_work
 def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> Enrolment:
     """Approve or reject a pending request (admins). A rejection needs a reason,
@@ -619,7 +365,7 @@ def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> E
         raise Conflict(_("This run has been cancelled."), code="run_cancelled")
     if not approve:
         enrolment.reject(reason)
-        _notify(enrolment, "enrol_rejected", reason=reason)
+        notifications.notify(enrolment, "enrol_rejected", reason=reason)
         record(actor, "enrolment.reject", enrolment, reason)
     else:
         enrolment.reason = reason
@@ -627,7 +373,7 @@ def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> E
         db.session.flush()
         _place(enrolment, run, utcnow(), seat_free=free_seats(run, enrolment.company_id) > 0)
         confirmed = enrolment.status == S.confirmed.value
-        _notify(
+        notifications.notify(
             enrolment,
             "enrol_approved" if confirmed else "enrol_waitlisted",
             with_calendar=confirmed,
@@ -635,7 +381,7 @@ def decide(actor: User, enrolment_id: int, approve: bool, reason: str = "") -> E
             position=waitlist_position(enrolment),
         )
         record(actor, "enrolment.approve", enrolment, f"{enrolment.status}; {reason}".strip("; "))
-    _commit()
+    db.session.commit()
     return enrolment
 
 
@@ -681,7 +427,7 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
     if old in SEAT_STATUSES and enrolment.status not in SEAT_STATUSES:
         seat_freed(run, old)
         db.session.refresh(enrolment)
-    _notify(
+    notifications.notify(
         enrolment,
         kind,
         with_calendar=enrolment.status == S.confirmed.value,
@@ -689,7 +435,7 @@ def change_status(actor: User, enrolment_id: int, status: str, reason: str) -> E
         position=waitlist_position(enrolment),
     )
     record(actor, "enrolment.status", enrolment, f"{old} -> {enrolment.status}: {reason}")
-    _commit()
+    db.session.commit()
     return enrolment
 
 
@@ -711,8 +457,8 @@ def cancel_run(actor: User, run_id: int, reason: str) -> int:
     for enrolment in enrolments:
         enrolment.cancel(now, reason)
     record(actor, "run.cancel", run, f"{len(enrolments)} enrolments; {reason}")
-    _notify_later([e.id for e in enrolments], "run_cancelled", reason=reason)
-    _commit()
+    notifications.notify_later([e.id for e in enrolments], "run_cancelled", reason=reason)
+    db.session.commit()
     return len(enrolments)
 
 
@@ -735,8 +481,6 @@ def enrol_person(
     run lock is taken, and every later caller gets AlreadyEnrolled (409) naming
     the enrolment. Refusals known before the lock (bad input, a cancelled
     run) save nothing."""
-    from ..accounts.services import clean_name, ensure_trainees, normalise_email
-
     if not is_admin(actor):
         raise Forbidden(_("Only an admin can enrol someone else."))
     email = normalise_email(email)
@@ -763,15 +507,6 @@ def _optional(value, field: str, limit: int) -> str | None:
     return value or None
 
 
-# --- reading ----------------------------------------------------------------
-
-STATUS_LABELS = ENROLMENT_STATUS_TITLES  # the one wording of each state, in training/labels.py
-
-
-def status_label(status: str) -> str:
-    return str(STATUS_LABELS.get(status, status))
-
-
 # --- reminders ----------------------------------------------------------------
 
 
@@ -780,8 +515,6 @@ def send_reminders(hours_before: int = 48, now: datetime | None = None) -> dict[
     """Remind every confirmed trainee of runs whose first meeting starts within
     ``hours_before`` hours. Each run is reminded once (``reminder_sent_at``),
     even when two schedulers call this at the same time. Returns {run_id: mails}."""
-    from ..catalogue.models import Meeting
-
     now = now or utcnow()
     horizon = now + timedelta(hours=hours_before)
     first = select(Meeting.run_id, func.min(Meeting.starts_at).label("first")).group_by(Meeting.run_id).subquery()
@@ -814,8 +547,8 @@ def send_reminders(hours_before: int = 48, now: datetime | None = None) -> dict[
         )
         run.reminder_sent_at = now
         record(None, "run.reminders", run, f"{len(ids)} trainees")
-        _notify_later(ids, "reminder")
-        _commit()
+        notifications.notify_later(ids, "reminder")
+        db.session.commit()
         result[run_id] = len(ids)
     return result
 
@@ -823,140 +556,3 @@ def send_reminders(hours_before: int = 48, now: datetime | None = None) -> dict[
 @jobs.job("send_reminders")
 def reminders_job(progress, hours_before: int = 48) -> dict:
     return {str(k): v for k, v in send_reminders(hours_before).items()}
-
-
-# --- admin views ----------------------------------------------------------------
-
-ROSTER_ORDER = {
-    "confirmed": 0,
-    "offered": 1,
-    "pending": 2,
-    "waitlisted": 3,
-    "rejected": 4,
-    "cancelled": 5,
-    "offer_declined": 6,
-    "offer_expired": 7,
-}
-
-
-@dataclass
-class Roster:
-    run: Run
-    enrolments: list
-    counts: dict
-    positions: dict
-
-    @property
-    def confirmed(self) -> int:
-        return self.counts.get("confirmed", 0)
-
-    @property
-    def held(self) -> int:
-        """Seats held: confirmed trainees and open offers."""
-        return _held(self.counts)
-
-    @property
-    def seats_left(self) -> int:
-        return seats_left(self.run, self.held)
-
-    @property
-    def fill_pct(self) -> float:
-        return round(100 * self.held / self.run.capacity, 1) if self.run.capacity else 100.0
-
-
-def roster(run_id: int, status: str | None = None, q: str = "") -> Roster:
-    """A run's enrolments for the admin roster: seats at a glance, then the
-    trainees (confirmed, pending, the waitlist in order, then the rest)."""
-    run = load_run_for_page(run_id)
-    counts = dict(
-        db.session.execute(
-            select(Enrolment.status, func.count()).where(Enrolment.run_id == run.id).group_by(Enrolment.status)
-        ).all()
-    )
-    stmt = select(Enrolment).where(Enrolment.run_id == run.id).options(selectinload(Enrolment.user))
-    if status:
-        if status not in STATUS_LABELS:
-            raise ValidationFailed(_("Unknown status."), fields={"status": "unknown"})
-        stmt = stmt.where(Enrolment.status == status)
-    q = (q or "").strip().lower()[:100]
-    if q:
-        like = f"%{q}%"
-        stmt = stmt.join(User, User.id == Enrolment.user_id).where(
-            or_(
-                func.lower(User.email).like(like),
-                func.lower(User.display_name).like(like),
-                func.lower(func.coalesce(Enrolment.company, "")).like(like),
-            )
-        )
-    rows = list(db.session.scalars(stmt))
-    positions = waitlist_positions([run.id])
-    rows.sort(key=lambda e: (ROSTER_ORDER.get(e.status, 9), positions.get(e.id, 0), e.user.display_name.casefold()))
-    return Roster(run, rows, counts, positions)
-
-
-def runs_overview(limit: int = 200) -> list[tuple[Run, dict]]:
-    """Runs that are running or to come (and those ended in the last 30 days),
-    with their enrolment counts, for the admin enrolments index."""
-    from ..catalogue.models import Meeting
-
-    since = utcnow() - timedelta(days=30)
-    last = select(Meeting.run_id, func.max(Meeting.ends_at).label("last")).group_by(Meeting.run_id).subquery()
-    runs = list(
-        db.session.scalars(
-            select(Run)
-            .outerjoin(last, last.c.run_id == Run.id)
-            .where(or_(last.c.last >= since, and_(last.c.last.is_(None), Run.ends_on >= since.date())))
-            .options(selectinload(Run.course), selectinload(Run.trainers))
-            .order_by(Run.starts_on, Run.id)
-            .limit(limit)
-        )
-    )
-    counts: dict[int, dict] = {r.id: {} for r in runs}
-    if runs:
-        for run_id, status, n in db.session.execute(
-            select(Enrolment.run_id, Enrolment.status, func.count())
-            .where(Enrolment.run_id.in_(list(counts)))
-            .group_by(Enrolment.run_id, Enrolment.status)
-        ):
-            counts[run_id][status] = n
-    for run in runs:
-        counts[run.id]["seats_left"] = seats_left(run, _held(counts[run.id]))
-    return [(r, counts[r.id]) for r in runs]
-
-
-def export_rows(run_id: int) -> list[list]:
-    """The roster as rows for a CSV (header first)."""
-    data = roster(run_id)
-    header = [
-        "enrolment_id",
-        "status",
-        "waitlist_position",
-        "name",
-        "email",
-        "company",
-        "phone",
-        "source",
-        "enrolled_at",
-        "confirmed_at",
-        "cancelled_at",
-        "reason",
-    ]
-    out = [header]
-    for e in data.enrolments:
-        out.append(
-            [
-                e.id,
-                e.status,
-                data.positions.get(e.id, ""),
-                e.user.display_name,
-                e.user.email,
-                e.company or e.user.company or "",
-                e.user.phone or "",
-                e.source,
-                e.created_at.isoformat(timespec="seconds") if e.created_at else "",
-                e.confirmed_at.isoformat(timespec="seconds") if e.confirmed_at else "",
-                e.cancelled_at.isoformat(timespec="seconds") if e.cancelled_at else "",
-                e.reason or "",
-            ]
-        )
-    return out

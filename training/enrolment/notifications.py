@@ -1,0 +1,199 @@
+"""Enrolment notifications: what each e-mail to a trainee says and how it
+is queued.
+
+One message is queued in the transaction that changes the enrolment and sent
+after it commits (training.mail); a rollback drops it. The confirmation,
+waitlist and approval e-mail of ``enrol`` is written to the outbox in the
+enrolment's transaction and rendered by the outbox relay (``render_enrolment``,
+registered with ``mail.renderer``), not in the request. Many at once (a
+cancelled run, a bulk import, reminders) are rendered and sent by a background
+job (``notify_job``) once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.message import EmailMessage
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from .. import jobs, mail
+from ..catalogue.calendar import run_calendar
+from ..catalogue.models import Run
+from ..catalogue.seats import waitlist_positions
+from ..catalogue.services import cancel_cutoff
+from ..content_i18n import localized, normalise_lang
+from ..extensions import db
+from ..urls import public_base_url
+from .models import Enrolment, EnrolmentStatus
+
+S = EnrolmentStatus
+
+# Mail subjects: marked for translation here, rendered in the recipient's language by mail.build.
+SUBJECTS = {
+    "enrol_confirmed": _l("Your place is confirmed: %(course)s"),
+    "enrol_waitlisted": _l("You are on the waitlist: %(course)s"),
+    "enrol_pending": _l("Your enrolment request was received: %(course)s"),
+    "enrol_promoted": _l("A place became free, you are confirmed: %(course)s"),
+    "enrol_offered": _l("A place is offered to you: %(course)s"),
+    "enrol_offer_expired": _l("The offered place has passed on: %(course)s"),
+    "enrol_approved": _l("Your enrolment request was approved: %(course)s"),
+    "enrol_rejected": _l("Your enrolment request was declined: %(course)s"),
+    "enrol_cancelled": _l("Your enrolment was cancelled: %(course)s"),
+    "run_cancelled": _l("Course run cancelled: %(course)s"),
+    "reminder": _l("Reminder: %(course)s starts soon"),
+}
+# Which template renders each notification (approval reuses the confirmation/waitlist bodies).
+TEMPLATES = {"enrol_approved": "enrol_confirmed"}
+
+
+def run_moment(moment: datetime, run: Run) -> str:
+    """A moment as trainees of the run read it: in the run's time zone, named."""
+    return f"{mail.local_time(moment, run.tz)} ({run.timezone})"
+
+
+def message(
+    enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, base_url: str | None = None, **extra
+) -> EmailMessage:
+    user, run = enrolment.user, enrolment.run
+    attachments = []
+    if calendar is not None:
+        attachments.append(("course.ics", "text/calendar", calendar))
+    subject = SUBJECTS[kind]
+    return mail.build(
+        user.email,
+        subject,
+        TEMPLATES.get(kind, kind),
+        locale=user.locale,
+        attachments=attachments,
+        subject_args={"course": localized(run.course, "title", user.locale or "en")},
+        user=user,
+        run=run,
+        course=run.course,
+        enrolment=enrolment,
+        kind=kind,
+        base_url=base_url or public_base_url(),
+        cutoff=cancel_cutoff(run),
+        **extra,
+    )
+
+
+def notify(enrolment: Enrolment, kind: str, *, with_calendar: bool = False, **extra) -> None:
+    """Queue one notification in the current transaction (sent after commit)."""
+    calendar = run_calendar(enrolment.run, public_base_url(), enrolment.user.locale or "en") if with_calendar else None
+    mail.queue(message(enrolment, kind, calendar=calendar, **extra))
+
+
+def notify_later(enrolment_ids: list[int], kind: str, **extra) -> None:
+    """Many notifications: rendered and sent by a background job once the
+    current transaction has committed (whoever commits it), dropped if it
+    rolls back."""
+    if enrolment_ids:
+        db.session.info.setdefault(_BULK_KEY, []).append(
+            {"enrolment_ids": list(enrolment_ids), "kind": kind, "extra": extra}
+        )
+
+
+_BULK_KEY = "enrolment_bulk_notify"
+_BULK_READY = "enrolment_bulk_notify_committed"
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session):
+    committed = session.info.pop(_BULK_KEY, None)
+    if committed:
+        session.info.setdefault(_BULK_READY, []).extend(committed)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session, transaction):
+    # Only once the committed transaction has given its connection back to the pool
+    # (fire_and_forget writes its outbox row on a connection of its own).
+    if transaction.parent is None:
+        for item in session.info.pop(_BULK_READY, None) or []:
+            jobs.fire_and_forget("enrolment_notify", **item)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session, previous_transaction):
+    if previous_transaction.parent is None:
+        session.info.pop(_BULK_KEY, None)
+
+
+@jobs.job("enrolment_notify")
+def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None = None) -> int:
+    """Render and send one notification per enrolment, in batches. Uses a
+    session of its own: it may run inside the commit that queued it."""
+    extra = extra or {}
+    calendars: dict[tuple[int, str], bytes] = {}
+    sent = 0
+    batch_size = 200
+    total = len(enrolment_ids)
+    with Session(db.engine) as session:
+        for start in range(0, total, batch_size):
+            ids = enrolment_ids[start : start + batch_size]
+            rows = list(
+                session.scalars(
+                    select(Enrolment)
+                    .where(Enrolment.id.in_(ids))
+                    .options(
+                        selectinload(Enrolment.user),
+                        selectinload(Enrolment.run).selectinload(Run.course),
+                        selectinload(Enrolment.run).selectinload(Run.meetings),
+                        selectinload(Enrolment.run).selectinload(Run.trainers),
+                    )
+                )
+            )
+            positions = {}
+            if kind == "enrol_waitlisted":
+                positions = waitlist_positions({e.run_id for e in rows}, session=session)
+            messages = []
+            for enrolment in rows:
+                calendar = None
+                if kind in CALENDAR_KINDS and enrolment.status == S.confirmed.value:
+                    # One calendar per run and language: course titles and rooms are in the reader's.
+                    key = (enrolment.run_id, normalise_lang(enrolment.user.locale))
+                    if key not in calendars:
+                        calendars[key] = run_calendar(enrolment.run, public_base_url(), key[1])
+                    calendar = calendars[key]
+                messages.append(
+                    message(
+                        enrolment, kind, calendar=calendar, position=positions.get(enrolment.id), **extra
+                    ).as_bytes()
+                )
+            mail.send_messages(lambda *_a: None, messages)
+            sent += len(messages)
+            progress(sent, total)
+        session.rollback()
+    return sent
+
+
+CALENDAR_KINDS = ("enrol_confirmed", "enrol_promoted", "enrol_approved", "reminder")
+OFFER_KINDS = ("enrol_offered",)
+
+
+@mail.renderer("enrolment")
+def render_enrolment(params: dict) -> EmailMessage | None:
+    """The e-mail of one enrolment (``enrol``), rendered when the relay delivers
+    it, in the trainee's language, with the run's calendar when confirmed."""
+    with Session(db.engine) as session:  # the relay may run inside the commit that wrote the row
+        enrolment = session.scalar(
+            select(Enrolment)
+            .where(Enrolment.id == params["enrolment_id"])
+            .options(
+                joinedload(Enrolment.user),
+                joinedload(Enrolment.run).joinedload(Run.course),
+                joinedload(Enrolment.run).selectinload(Run.meetings),
+            )
+        )
+        if enrolment is None:  # deleted with its trainee before the relay came
+            return None
+        kind, base_url = params["kind"], params["base_url"]
+        calendar = (
+            run_calendar(enrolment.run, base_url, enrolment.user.locale or "en") if kind in CALENDAR_KINDS else None
+        )
+        rendered = message(enrolment, kind, calendar=calendar, base_url=base_url, position=params.get("position"))
+        session.rollback()
+    return rendered

@@ -8,7 +8,9 @@ listing) and ``calendar`` (iCalendar)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -94,7 +96,7 @@ COURSE_TEXT_LIMITS = {
 }
 
 
-def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
+def _apply_course(course: Course, data: dict[str, Any], *, creating: bool) -> None:
     if creating or "code" in data:
         code = parse_text(data.get("code"), "code", max_length=32, required=True)
         if not CODE_RE.match(code):
@@ -110,9 +112,9 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
     # Title, summary, description, outcomes, prerequisites, audience: in both languages.
     content_i18n.apply_texts(course, data, COURSE_TEXT_LIMITS, creating=creating)
     if creating or "hours" in data:
-        hours = data.get("hours")
+        given_hours: Any = data.get("hours")  # a number, or text from a form: float() decides
         try:
-            hours = float(hours)
+            hours = float(given_hours)
         except (TypeError, ValueError):
             raise ValidationFailed(_("hours must be a number."), fields={"hours": "not a number"}) from None
         if isinstance(data.get("hours"), bool) or not 0 < hours <= 10000:
@@ -167,7 +169,7 @@ def _apply_course(course: Course, data: dict, *, creating: bool) -> None:
 
 
 @unit_of_work
-def create_course(actor, data: dict) -> Course:
+def create_course(actor: User, data: dict[str, Any]) -> Course:
     course = Course()
     _apply_course(course, data, creating=True)
     db.session.add(course)
@@ -178,7 +180,7 @@ def create_course(actor, data: dict) -> Course:
 
 
 @unit_of_work
-def update_course(actor, course: Course, data: dict) -> Course:
+def update_course(actor: User, course: Course, data: dict[str, Any]) -> Course:
     _apply_course(course, data, creating=False)
     record(actor, "course.update", course, ", ".join(sorted(k for k in data if k in COURSE_FIELDS)))
     db.session.commit()
@@ -186,7 +188,7 @@ def update_course(actor, course: Course, data: dict) -> Course:
 
 
 @unit_of_work
-def archive_course(actor, course: Course) -> Course:
+def archive_course(actor: User, course: Course) -> Course:
     """Courses with history are archived, never deleted."""
     course.archived = True
     course.published = False
@@ -220,7 +222,7 @@ def lock_run(run: Run) -> Run:
     return run
 
 
-def _trainers_by_email(emails) -> list[User]:
+def _trainers_by_email(emails: object) -> list[User]:
     if emails is None:
         return []
     if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
@@ -243,7 +245,7 @@ def _trainers_by_email(emails) -> list[User]:
     return trainers
 
 
-def _parse_meetings(items, tz: ZoneInfo) -> list[tuple[datetime, datetime, str]]:
+def _parse_meetings(items: object, tz: ZoneInfo) -> list[tuple[datetime, datetime, str]]:
     if items is None:
         return []
     if not isinstance(items, list):
@@ -267,7 +269,9 @@ def _parse_meetings(items, tz: ZoneInfo) -> list[tuple[datetime, datetime, str]]
     return sorted(parsed)
 
 
-def _check_meetings_inside(run: Run, meetings) -> None:
+def _check_meetings_inside(
+    run: Run, meetings: Iterable[tuple[datetime, datetime] | tuple[datetime, datetime, str]]
+) -> None:
     tz = run.tz
     for starts, ends, *_rest in meetings:
         if starts.astimezone(tz).date() < run.starts_on or ends.astimezone(tz).date() > run.ends_on:
@@ -323,7 +327,7 @@ RUN_FIELDS = (
 RUN_TEXT_LIMITS = {"location": 300, "notes": 5000}
 
 
-def _apply_run(run: Run, data: dict, *, creating: bool) -> None:
+def _apply_run(run: Run, data: dict[str, Any], *, creating: bool) -> None:
     if creating or "timezone" in data:
         run.timezone = parse_timezone(data.get("timezone"))
     tz = run.tz
@@ -373,7 +377,7 @@ def _check_deadline(run: Run) -> None:
 
 
 @unit_of_work
-def create_run(actor, course: Course, data: dict) -> Run:
+def create_run(actor: User, course: Course, data: dict[str, Any]) -> Run:
     if course.archived:
         raise Conflict(_("This course is archived; runs cannot be added."), code="course_archived")
     run = Run(course_id=course.id)
@@ -399,7 +403,7 @@ def create_run(actor, course: Course, data: dict) -> Run:
 
 
 @unit_of_work
-def update_run(actor, run_id: int, data: dict) -> Run:
+def update_run(actor: User, run_id: int, data: dict[str, Any]) -> Run:
     """Edit a run; capacity never drops below the confirmed trainees, and added
     seats promote the waitlist in the same transaction (``signals.run_changed``)."""
     run = get_run(run_id, lock=True)
@@ -422,7 +426,7 @@ def update_run(actor, run_id: int, data: dict) -> Run:
     return run
 
 
-def replace_meetings(run: Run, meetings) -> None:
+def replace_meetings(run: Run, meetings: Iterable[tuple[datetime, datetime, str]]) -> None:
     """Keep the meetings given again (their titles updated), drop the others
     unless a higher domain refuses (``signals.meetings_removing``: attendance
     keeps meetings that have attendance), add the new ones."""
@@ -441,7 +445,7 @@ def replace_meetings(run: Run, meetings) -> None:
 
 
 @unit_of_work
-def add_meeting(actor, run_id: int, starts_at, ends_at, title: str = "") -> Meeting:
+def add_meeting(actor: User, run_id: int, starts_at: object, ends_at: object, title: str = "") -> Meeting:
     run = get_run(run_id, lock=True)
     ((s, e, t),) = _parse_meetings([{"starts_at": starts_at, "ends_at": ends_at, "title": title}], run.tz)
     _check_meetings_inside(run, [(s, e)])
@@ -454,7 +458,7 @@ def add_meeting(actor, run_id: int, starts_at, ends_at, title: str = "") -> Meet
 
 
 @unit_of_work
-def delete_meeting(actor, meeting: Meeting) -> None:
+def delete_meeting(actor: User, meeting: Meeting) -> None:
     """Remove a meeting, unless a higher domain refuses (``signals.meetings_removing``)."""
     signals.meetings_removing.send(meeting.run, meetings=[meeting])
     record(actor, "meeting.delete", meeting, f"run {meeting.run_id}")
@@ -484,7 +488,7 @@ def get_category(category_id: int) -> Category:
 
 
 @unit_of_work
-def save_category(actor, category: Category | None, data: dict) -> Category:
+def save_category(actor: User, category: Category | None, data: dict[str, Any]) -> Category:
     """Create (category None) or edit a category: a unique slug and a name in its
     original language (``name`` is the English name, ``name_zh`` the Chinese one;
     ``name_i18n`` {"en", "zh"} and ``original_language`` may be given instead)."""
@@ -498,7 +502,7 @@ def save_category(actor, category: Category | None, data: dict) -> Category:
         )
     given = given or {}
     name = parse_text(given["en"] if "en" in given else data.get("name"), "name", max_length=120)
-    name_zh = parse_text(given["zh"] if "zh" in given else data.get("name_zh"), "name_zh", max_length=120)
+    name_zh: str | None = parse_text(given["zh"] if "zh" in given else data.get("name_zh"), "name_zh", max_length=120)
     original = data.get("original_language")
     if original is None:
         original = category.original_language if not creating else ("zh" if name_zh and not name else "en")
@@ -535,7 +539,7 @@ def save_category(actor, category: Category | None, data: dict) -> Category:
 
 
 @unit_of_work
-def delete_category(actor, category: Category) -> None:
+def delete_category(actor: User, category: Category) -> None:
     """Only a category no course uses can go."""
     used = db.session.scalar(select(func.count()).select_from(Course).where(Course.category_id == category.id))
     if used:
@@ -549,11 +553,11 @@ def delete_category(actor, category: Category) -> None:
 
 
 def course_has_history(course: Course) -> bool:
-    return db.session.scalar(select(func.count()).select_from(Run).where(Run.course_id == course.id)) > 0
+    return (db.session.scalar(select(func.count()).select_from(Run).where(Run.course_id == course.id)) or 0) > 0
 
 
 @unit_of_work
-def delete_course(actor, course: Course) -> None:
+def delete_course(actor: User, course: Course) -> None:
     """A course that never had a run may be deleted; one with history is archived."""
     if course_has_history(course):
         raise Conflict(_("This course has runs; archive it instead."), code="course_has_history")
@@ -563,7 +567,7 @@ def delete_course(actor, course: Course) -> None:
 
 
 @unit_of_work
-def restore_course(actor, course: Course) -> Course:
+def restore_course(actor: User, course: Course) -> Course:
     """Bring an archived course back, unpublished, for an admin to review."""
     course.archived = False
     record(actor, "course.restore", course, course.code)

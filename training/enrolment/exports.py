@@ -5,7 +5,7 @@ from __future__ import annotations
 from .queries import roster
 
 
-def export_rows(run_id: int) -> list[list]:
+def export_rows(run_id: int) -> list[list[object]]:
     """The roster as rows for a CSV (header first)."""
     data = roster(run_id)
     header = [
@@ -22,7 +22,7 @@ def export_rows(run_id: int) -> list[list]:
         "cancelled_at",
         "reason",
     ]
-    out = [header]
+    out: list[list[object]] = [list(header)]
     for e in data.enrolments:
         out.append(
             [

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.message import EmailMessage
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, SessionTransaction, joinedload, selectinload
 
 from .. import jobs, mail
 from ..catalogue.calendar import run_calendar
@@ -55,10 +56,10 @@ def run_moment(moment: datetime, run: Run) -> str:
 
 
 def message(
-    enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, base_url: str | None = None, **extra
+    enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, base_url: str | None = None, **extra: Any
 ) -> EmailMessage:
     user, run = enrolment.user, enrolment.run
-    attachments = []
+    attachments: list[tuple[str, str, bytes]] = []
     if calendar is not None:
         attachments.append(("course.ics", "text/calendar", calendar))
     subject = SUBJECTS[kind]
@@ -80,13 +81,13 @@ def message(
     )
 
 
-def notify(enrolment: Enrolment, kind: str, *, with_calendar: bool = False, **extra) -> None:
+def notify(enrolment: Enrolment, kind: str, *, with_calendar: bool = False, **extra: Any) -> None:
     """Queue one notification in the current transaction (sent after commit)."""
     calendar = run_calendar(enrolment.run, public_base_url(), enrolment.user.locale or "en") if with_calendar else None
     mail.queue(message(enrolment, kind, calendar=calendar, **extra))
 
 
-def notify_later(enrolment_ids: list[int], kind: str, **extra) -> None:
+def notify_later(enrolment_ids: list[int], kind: str, **extra: Any) -> None:
     """Many notifications: rendered and sent by a background job once the
     current transaction has committed (whoever commits it), dropped if it
     rolls back."""
@@ -101,14 +102,14 @@ _BULK_READY = "enrolment_bulk_notify_committed"
 
 
 @event.listens_for(Session, "after_commit")
-def _after_commit(session):
+def _after_commit(session: Session) -> None:
     committed = session.info.pop(_BULK_KEY, None)
     if committed:
         session.info.setdefault(_BULK_READY, []).extend(committed)
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _after_transaction_end(session, transaction):
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     # Only once the committed transaction has given its connection back to the pool
     # (fire_and_forget writes its outbox row on a connection of its own).
     if transaction.parent is None:
@@ -117,13 +118,15 @@ def _after_transaction_end(session, transaction):
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session, previous_transaction):
+def _after_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_BULK_KEY, None)
 
 
 @jobs.job("enrolment_notify")
-def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None = None) -> int:
+def notify_job(
+    progress: jobs.Progress, enrolment_ids: list[int], kind: str, extra: dict[str, Any] | None = None
+) -> int:
     """Render and send one notification per enrolment, in batches. Uses a
     session of its own: it may run inside the commit that queued it."""
     extra = extra or {}
@@ -146,10 +149,10 @@ def notify_job(progress, enrolment_ids: list[int], kind: str, extra: dict | None
                     )
                 )
             )
-            positions = {}
+            positions: dict[int, int] = {}
             if kind == "enrol_waitlisted":
                 positions = waitlist_positions({e.run_id for e in rows}, session=session)
-            messages = []
+            messages: list[bytes] = []
             for enrolment in rows:
                 calendar = None
                 if kind in CALENDAR_KINDS and enrolment.status == S.confirmed.value:
@@ -175,7 +178,7 @@ OFFER_KINDS = ("enrol_offered",)
 
 
 @mail.renderer("enrolment")
-def render_enrolment(params: dict) -> EmailMessage | None:
+def render_enrolment(params: dict[str, Any]) -> EmailMessage | None:
     """The e-mail of one enrolment (``enrol``), rendered when the relay delivers
     it, in the trainee's language, with the run's calendar when confirmed."""
     with Session(db.engine) as session:  # the relay may run inside the commit that wrote the row

@@ -108,8 +108,9 @@ def in_line(run: Run) -> list[Enrolment]:
     free, reserved = seats.public, dict(seats.reserved)
     chosen = []
     for enrolment in db.session.scalars(waitlist_query(run.id).execution_options(populate_existing=True)):
-        if reserved.get(enrolment.company_id, 0) > 0:
-            reserved[enrolment.company_id] -= 1
+        company_id = enrolment.company_id  # None (no company) holds no reserved seat
+        if company_id is not None and reserved.get(company_id, 0) > 0:
+            reserved[company_id] -= 1
         elif free > 0:
             free -= 1
         elif not any(reserved.values()):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
@@ -37,7 +37,8 @@ def get_enrolment(enrolment_id: int) -> Enrolment:
     return enrolment
 
 
-def waitlist_query(run_id: int):
+def waitlist_query(run_id: int) -> Select[Enrolment]:
+    """The run's waitlist in order: first come, first served, the id breaking ties."""
     return (
         select(Enrolment)
         .where(Enrolment.run_id == run_id, Enrolment.status == S.waitlisted.value)
@@ -72,9 +73,9 @@ ROSTER_ORDER = {
 @dataclass
 class Roster:
     run: Run
-    enrolments: list
-    counts: dict
-    positions: dict
+    enrolments: list[Enrolment]
+    counts: dict[str, int]  # status -> enrolments
+    positions: dict[int, int]  # enrolment id -> waitlist position
 
     @property
     def confirmed(self) -> int:
@@ -124,7 +125,7 @@ def roster(run_id: int, status: str | None = None, q: str = "") -> Roster:
     return Roster(run, rows, counts, positions)
 
 
-def runs_overview(limit: int = 200) -> list[tuple[Run, dict]]:
+def runs_overview(limit: int = 200) -> list[tuple[Run, dict[str, int]]]:
     """Runs that are running or to come (and those ended in the last 30 days),
     with their enrolment counts, for the admin enrolments index."""
     since = utcnow() - timedelta(days=30)
@@ -139,7 +140,7 @@ def runs_overview(limit: int = 200) -> list[tuple[Run, dict]]:
             .limit(limit)
         )
     )
-    counts: dict[int, dict] = {r.id: {} for r in runs}
+    counts: dict[int, dict[str, int]] = {r.id: {} for r in runs}
     if runs:
         for run_id, status, n in db.session.execute(
             select(Enrolment.run_id, Enrolment.status, func.count())

@@ -207,7 +207,9 @@ def enrol(
         # The company's reserved seats first (the public waitlist has no claim on them), then public seats.
         seats = seat_counts(run, confirmed)
         by_coordinator = is_coordinator(actor) and trainee.id != actor.id
-        may_take_public = not by_coordinator or seats.overflow.get(trainee.company_id, True)
+        may_take_public = (
+            not by_coordinator or trainee.company_id is None or seats.overflow.get(trainee.company_id, True)
+        )
         seat_free = seats.reserved_for(trainee.company_id) > 0 or (may_take_public and seats.public > 0 and not waiting)
         if not seat_free and by_coordinator:
             raise RunFull(_("No seat is left for your company in this run."), code="no_company_seat")
@@ -266,7 +268,7 @@ def _clean_reason(reason: str | None, *, required: bool = False) -> str:
 # Refusals a domain built on this one adds to ``cancel`` (companies: a company
 # seat whose trainee has attendance marked is not given back). Each is called
 # with (actor, enrolment) on the locked run and raises a DomainError to refuse.
-CANCEL_CHECKS: list = []
+CANCEL_CHECKS: list[Callable[[User, Enrolment], None]] = []
 
 
 def can_self_cancel(enrolment: Enrolment, now: datetime | None = None) -> bool:
@@ -338,6 +340,7 @@ def release_seats_of(actor: User | None, user: User, now: datetime | None = None
     for enrolment_id, run_id in rows:
         run = get_run(run_id, lock=True)
         enrolment = db.session.get(Enrolment, enrolment_id)
+        assert enrolment is not None  # read a moment ago; enrolments are not deleted while their run is locked
         db.session.refresh(enrolment)
         if not enrolment.is_active or run_start(run) <= now:
             continue
@@ -498,7 +501,7 @@ def enrol_person(
         raise
 
 
-def _optional(value, field: str, limit: int) -> str | None:
+def _optional(value: object, field: str, limit: int) -> str | None:
     value = " ".join(str(value or "").split())
     if len(value) > limit:
         raise ValidationFailed(
@@ -554,5 +557,5 @@ def send_reminders(hours_before: int = 48, now: datetime | None = None) -> dict[
 
 
 @jobs.job("send_reminders")
-def reminders_job(progress, hours_before: int = 48) -> dict:
+def reminders_job(progress: jobs.Progress, hours_before: int = 48) -> dict[str, int]:
     return {str(k): v for k, v in send_reminders(hours_before).items()}

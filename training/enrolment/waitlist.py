@@ -40,8 +40,9 @@ def promote_waitlist(run: Run) -> list[Enrolment]:
     promoted = []
     # In waitlist order: a company's people take its unused reserved seats, anyone the public seats.
     for enrolment in list(db.session.scalars(waitlist_query(run.id).execution_options(populate_existing=True))):
-        if reserved.get(enrolment.company_id, 0) > 0:
-            reserved[enrolment.company_id] -= 1
+        company_id = enrolment.company_id  # None (no company) holds no reserved seat
+        if company_id is not None and reserved.get(company_id, 0) > 0:
+            reserved[company_id] -= 1
         elif free > 0:
             free -= 1
         else:
@@ -63,6 +64,6 @@ def promote_waitlist(run: Run) -> list[Enrolment]:
 
 
 @signals.run_changed.connect
-def _run_changed(run: Run, **_kwargs) -> None:
+def _run_changed(run: Run, **_kwargs: object) -> None:
     """Seats the catalogue freed by changing the run (capacity, dates) go to the waitlist."""
     promote_waitlist(run)

@@ -20,8 +20,9 @@ import ipaddress
 import logging
 import os
 import time
+from contextlib import nullcontext
 
-from flask import Flask, Response, abort, current_app, g, request
+from flask import Flask, Response, abort, current_app, g, has_app_context, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import event
@@ -105,7 +106,10 @@ class BacklogCollector:
         up = GaugeMetricFamily(
             "training_dependency_up", "1 when a dependency answered the scrape.", labels=["dependency"]
         )
-        with self.app.app_context():
+        # Inside /metrics: the request's own context and session (a second one would wait, on SQLite, for the
+        # lock the request's session may hold); a scrape from elsewhere gets a context of its own.
+        own_context = not has_app_context()
+        with self.app.app_context() if own_context else nullcontext():
             try:
                 b = outbox.backlog()
                 pending.add_metric([], b["pending"])
@@ -124,7 +128,8 @@ class BacklogCollector:
                 log.warning("metrics: database not readable: %s", exc)
                 up.add_metric(["database"], 0)
             finally:
-                db.session.remove()
+                if own_context:
+                    db.session.remove()  # the request's session is the request's to end
             if self.app.config.get("REDIS_URL"):
                 try:
                     for q in jobs.queue_stats():

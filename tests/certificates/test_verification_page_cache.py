@@ -266,3 +266,22 @@ def test_the_page_still_shows_the_record_of_an_old_certificate_without_a_stored_
     db.session.commit()
     html = app.test_client().get(f"/verify/{code}").get_data(as_text=True)
     assert digest and 'id="doc-sha256"' in html
+
+
+def test_a_script_nonce_in_the_cached_page_is_each_responses_own(app, factory, admin, monkeypatch):
+    """Should the page ever carry an inline script, its nonce must match the
+    Content-Security-Policy of the response serving it, not of the first one."""
+    from flask import render_template_string
+
+    code = _issue(factory, admin)
+    monkeypatch.setattr(
+        pages,
+        "render_template",
+        lambda _name, **ctx: render_template_string('<script nonce="{{ csp_nonce() }}">', **ctx),
+    )
+    client = app.test_client()
+    for expected_state in ("miss", "hit"):
+        response = client.get(f"/verify/{code}")
+        assert response.headers["X-Page-Cache"] == expected_state
+        nonce = re.search(r'<script nonce="([^"]+)">', response.get_data(as_text=True)).group(1)
+        assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]

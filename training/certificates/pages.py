@@ -16,8 +16,8 @@ menu), pages with a query string or pending flash messages, unknown codes (a
 404 before any key is made; an attacker enumerating codes fills nothing). The
 cache holds at most ``VERIFY_PAGE_CACHE_SIZE`` pages per process (least
 recently used dropped first; 0 turns it off), as UTF-8 (about 10 KB a page).
-The form's CSRF token is the visitor's own: the cached HTML holds a
-placeholder that is replaced on every response.
+The form's CSRF token is the visitor's own and the script nonce the
+response's own: the cached HTML holds placeholders replaced on every response.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import secrets
 import threading
 from collections import OrderedDict
 
-from flask import Response, current_app, render_template, request, session
+from flask import Response, current_app, g, render_template, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -40,6 +40,8 @@ DEFAULT_SIZE = 256
 # Random per process: no certificate text can contain it by chance or design.
 _CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
 _CSRF_PLACEHOLDER_BYTES = _CSRF_PLACEHOLDER.encode()
+# Likewise the script nonce: it changes with every response's Content-Security-Policy.
+_NONCE_PLACEHOLDER_BYTES = f"nonce-{secrets.token_hex(16)}".encode()
 
 PageKey = tuple[str, str, str, str, str]
 
@@ -106,9 +108,16 @@ def render_verification(page: dict) -> Response:
     body = cache.get(key)
     state = "hit"
     if body is None:
-        body = render_template(TEMPLATE, csrf_token=lambda: _CSRF_PLACEHOLDER, **page).encode()
+        body = render_template(
+            TEMPLATE,
+            csrf_token=lambda: _CSRF_PLACEHOLDER,
+            csp_nonce=lambda: _NONCE_PLACEHOLDER_BYTES.decode(),
+            **page,
+        ).encode()
         cache.put(key, body, _size())
         state = "miss"
-    response = Response(body.replace(_CSRF_PLACEHOLDER_BYTES, generate_csrf().encode()), mimetype="text/html")
+    body = body.replace(_CSRF_PLACEHOLDER_BYTES, generate_csrf().encode())
+    body = body.replace(_NONCE_PLACEHOLDER_BYTES, str(g.get("csp_nonce", "")).encode())
+    response = Response(body, mimetype="text/html")
     response.headers["X-Page-Cache"] = state
     return response

@@ -213,6 +213,10 @@ def _init_database(app: Flask) -> None:
         engine = db.engine
         if engine.dialect.name == "sqlite":
             _sqlite_setup(engine)
+        if not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_pre_ping"):
+            from .dbpool import ping_idle_connections
+
+            ping_idle_connections(engine, float(app.config.get("DB_PING_IDLE_SECONDS", 5)))
 
 
 def _sqlite_setup(engine: Engine) -> None:
@@ -412,6 +416,10 @@ def _register_handlers(app: Flask) -> None:
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the connection is gone already
             db.session.remove()
+        # The signed-in user's row cannot be read again now (the rollback expired it, or it was never
+        # loaded): the page and the request log treat this response as a visitor's, rather than failing
+        # once more (a 500) on the layout's menu.
+        g._login_user = login_manager.anonymous_user()
         app.logger.warning(
             "database unavailable (%s), request id %s: %s",
             type(exc).__name__,

@@ -48,7 +48,10 @@ def load(instance: Path) -> dict:
     return {
         "SECRET_KEY": _secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": _database_url(instance),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {},
+        # A pooled connection is pinged before use only after this many idle seconds, or when its
+        # server closed it meanwhile (see training/dbpool.py), not on every checkout.
+        "DB_PING_IDLE_SECONDS": float(os.environ.get("DB_PING_IDLE_SECONDS", 5)),
         "REDIS_URL": redis_url,
         # Background jobs: "thread" runs them in this process, "rq" on RQ workers,
         # "inline" runs them at once (tests).

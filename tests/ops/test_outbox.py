@@ -281,6 +281,36 @@ def test_database_errors_answer_503_not_500(tmp_path):
     assert client.post("/login", data={"email": "a@example.com", "password": "x"}).status_code == 503
 
 
+def test_a_signed_in_visitor_gets_the_503_page_when_the_database_goes_away_mid_request(
+    tmp_path, pg_database, monkeypatch
+):
+    """The database fails after the user was read (a restart during the request): the 503 page's layout
+    and the request log do not read the user again (which failed once more and made it a 500)."""
+    from sqlalchemy.exc import OperationalError
+
+    from training.catalogue import routes as catalogue_routes
+
+    app = make_test_app(tmp_path, pg_database, CATCH_IN_TESTS=True, RAISE_UNEXPECTED_ERRORS=False)
+    with app.app_context():
+        user = Factory().trainee()
+        client = login(app.test_client(), user)
+        assert client.get("/").status_code == 200
+
+        def database_gone(*_args, **_kwargs):
+            def refused():
+                raise OperationalError("connect", {}, OSError("connection refused"))
+
+            db.session.rollback()  # what a failed statement leaves behind: the user's row expired
+            monkeypatch.setattr(db.engine.pool, "connect", refused)  # and the server gone
+            raise OperationalError("SELECT", {}, OSError("terminating connection due to administrator command"))
+
+        monkeypatch.setattr(catalogue_routes, "render_template", database_gone)
+        page = client.get("/")
+        assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+        assert b"briefly unavailable" in page.data
+        db.session.remove()
+
+
 def test_production_refuses_to_start_without_shared_state(monkeypatch, pg_database):
     from training import create_app
 

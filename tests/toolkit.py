@@ -77,3 +77,37 @@ def wait_until(condition, what: str, seconds: float = JOIN_SECONDS, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not reached within {seconds:.0f} s")
         time.sleep(interval)
+
+
+# Settings a second app on the test's database takes from the test's app.
+_SHARED = (
+    "TESTING",
+    "SECRET_KEY",
+    "WTF_CSRF_ENABLED",
+    "RATELIMIT_ENABLED",
+    "ARGON2_FAST",
+    "JOBS_MODE",
+    "PUBLIC_PAGE_CACHE_SECONDS",
+    "SERVER_NAME",
+    "PUBLIC_BASE_URL",
+    "MAIL_SERVER",
+    "MAIL_DIR",
+    "UPLOAD_DIR",
+    "SIGNING_DIR",
+    "DOCUMENT_DIR",
+    "SQLALCHEMY_DATABASE_URI",
+)
+
+
+@contextmanager
+def another_server(app):
+    """A second app on the same database: another worker process or server, with caches of its own."""
+    from training import create_app
+
+    other = create_app({name: app.config[name] for name in _SHARED})
+    try:
+        yield other
+    finally:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()

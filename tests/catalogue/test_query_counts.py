@@ -80,6 +80,7 @@ def test_course_and_trainer_pages_are_bounded(client, factory, busy_catalogue):
 
 
 def test_query_count_does_not_grow_with_the_page_size(client, busy_catalogue):
+    client.get("/")  # the listing summary of this version (training/catalogue/listing.py) is built once
     small = _count(client, "/?per_page=2")
     large = _count(client, "/?per_page=30")
     assert small == large

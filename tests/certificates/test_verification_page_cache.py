@@ -16,42 +16,11 @@ from sqlalchemy import select
 from tests.certificates.conftest import completed_run
 from tests.conftest import api, login, make_test_app
 from tests.factories import Factory
-from tests.toolkit import count_queries
-from training import create_app
+from tests.toolkit import another_server, count_queries
 from training.accounts.models import User
 from training.certificates import codes, pages, services
 from training.certificates.models import Certificate
 from training.extensions import db
-
-_SHARED = (
-    "TESTING",
-    "SECRET_KEY",
-    "WTF_CSRF_ENABLED",
-    "RATELIMIT_ENABLED",
-    "ARGON2_FAST",
-    "JOBS_MODE",
-    "PUBLIC_PAGE_CACHE_SECONDS",
-    "SERVER_NAME",
-    "PUBLIC_BASE_URL",
-    "MAIL_SERVER",
-    "MAIL_DIR",
-    "UPLOAD_DIR",
-    "SIGNING_DIR",
-    "DOCUMENT_DIR",
-    "SQLALCHEMY_DATABASE_URI",
-)
-
-
-@contextmanager
-def another_server(app):
-    """A second app on the same database: another worker process or server, with a cache of its own."""
-    other = create_app({name: app.config[name] for name in _SHARED})
-    try:
-        yield other
-    finally:
-        with other.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 @contextmanager

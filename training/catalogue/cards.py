@@ -9,13 +9,18 @@ there are. A card that starts to show something else adds it here;
 ``tests/catalogue/test_card_cache.py`` changes every column of the course, its
 category and its runs and fails when a change shows on the uncached card but
 not in the key.
+
+The catalogue's search hero and filter sidebar (``templates/catalogue/_filters.html``)
+are kept the same way: ``filters_key`` is the query's every field but the page
+number, and what the facets show.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import fields
 
-from .search import CourseCard
+from .search import CatalogueQuery, CourseCard, Facets
 
 _COURSE = (
     "id",
@@ -45,3 +50,10 @@ def card_key(card: CourseCard) -> Hashable:
         None if run is None else card.seats.get(run.id),
         len(card.upcoming_runs),
     )
+
+
+_QUERY_FIELDS = tuple(f.name for f in fields(CatalogueQuery) if f.name not in ("page", "strict"))
+
+
+def filters_key(part: str, query: CatalogueQuery, facets: Facets) -> Hashable:
+    return ("catalogue_filters", part, tuple(getattr(query, name) for name in _QUERY_FIELDS), facets.key())

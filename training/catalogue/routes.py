@@ -15,8 +15,9 @@ from ..permissions import is_admin
 from ..urls import external_url, public_base_url
 from . import queries, services
 from .calendar import feed_calendar, run_calendar
-from .cards import card_key
-from .search import CatalogueQuery, catalogue_facets, search_courses
+from .cards import card_key, filters_key
+from .listing import catalogue_page
+from .search import CatalogueQuery
 
 bp = Blueprint("catalogue", __name__)
 
@@ -24,6 +25,7 @@ PER_PAGE = 18  # three columns of cards on wide screens, two on tablets
 
 # A card's HTML is kept per process under everything it shows (training/rendering.py:fragment).
 bp.add_app_template_global(card_key, "course_card_key")
+bp.add_app_template_global(filters_key, "catalogue_filters_key")
 
 
 @bp.get("/")
@@ -31,8 +33,7 @@ bp.add_app_template_global(card_key, "course_card_key")
 def index():
     query = CatalogueQuery.from_args(request.args, default_per_page=PER_PAGE)
     admin = is_admin(current_user)
-    page = search_courses(query, include_unpublished=False)
-    facets = catalogue_facets()
+    page, facets = catalogue_page(query)
     return render_template("catalogue/index.html", query=query, page=page, facets=facets, admin=admin)
 
 

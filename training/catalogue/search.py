@@ -55,7 +55,7 @@ from ..extensions import db
 from ..paging import Page
 from ..types import org_today
 from .models import Category, Course, Level, Mode, Run, RunStatus
-from .seats import public_seats_left_sql, seats_by_run
+from .seats import public_seats, public_seats_left_sql
 from .services import LANGUAGES
 
 MAX_PER_PAGE = 100
@@ -270,7 +270,7 @@ def _today() -> date:
     return org_today()
 
 
-def _run_conditions(query: CatalogueQuery) -> list:
+def run_conditions(query: CatalogueQuery) -> list:
     """What makes a run count for the catalogue: open, not over, and matching
     the run filters (mode, city, month, open seats)."""
     conditions = [Run.status == RunStatus.open.value, Run.ends_on >= _today()]
@@ -412,32 +412,35 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
     if query.missing:
         stmt = stmt.where(missing_language_sql(query.missing))
 
-    run_conditions = _run_conditions(query)
+    conditions = run_conditions(query)
     offset, limit = (query.page - 1) * query.per_page, query.per_page
     if query.sort == "next" and not query.has_run_filters:
-        total, ids = _page_by_next_start(stmt, run_conditions, offset, limit)
+        total, ids = _page_by_next_start(stmt, conditions, offset, limit)
     else:
-        total, ids = _page(stmt, query, matches, run_conditions, offset, limit)
-    courses: list[Course] = []
-    if ids:
-        loaded = {
-            c.id: c
-            for c in db.session.scalars(select(Course).where(Course.id.in_(ids)).options(joinedload(Course.category)))
-        }
-        courses = [loaded[i] for i in ids if i in loaded]
+        total, ids = _page(stmt, query, matches, conditions, offset, limit)
+    return Page(items=course_cards(ids, conditions), page=query.page, per_page=query.per_page, total=total)
 
-    cards = {c.id: CourseCard(c) for c in courses}
-    if courses:
-        runs = list(
-            db.session.scalars(
-                select(Run).where(Run.course_id.in_(list(cards)), *run_conditions).order_by(Run.starts_on, Run.id)
-            )
-        )
-        seats = seats_by_run(runs)
-        for run in runs:
+
+def course_cards(ids: list[int], run_conditions: list) -> list[CourseCard]:
+    """The cards of these courses, in this order: each course with its category,
+    its runs that meet ``run_conditions`` and their seats left (two queries)."""
+    if not ids:
+        return []
+    loaded = {
+        c.id: c
+        for c in db.session.scalars(select(Course).where(Course.id.in_(ids)).options(joinedload(Course.category)))
+    }
+    cards = {i: CourseCard(loaded[i]) for i in ids if i in loaded}
+    if cards:
+        runs = db.session.execute(
+            select(Run, public_seats_left_sql())
+            .where(Run.course_id.in_(list(cards)), *run_conditions)
+            .order_by(Run.starts_on, Run.id)
+        ).all()
+        for run, left in runs:
             cards[run.course_id].upcoming_runs.append(run)
-            cards[run.course_id].seats[run.id] = seats[run.id]
-    return Page(items=[cards[c.id] for c in courses], page=query.page, per_page=query.per_page, total=total)
+            cards[run.course_id].seats[run.id] = public_seats(left)
+    return list(cards.values())
 
 
 def _page(stmt, query: CatalogueQuery, matches, run_conditions, offset: int, limit: int) -> tuple[int, list[int]]:
@@ -448,12 +451,12 @@ def _page(stmt, query: CatalogueQuery, matches, run_conditions, offset: int, lim
     next_start = None
     counted = stmt
     if query.has_run_filters or query.sort == "next":
-        upcoming = _upcoming(run_conditions)
+        soonest = upcoming(run_conditions)
         if query.has_run_filters:
-            stmt = counted = stmt.join(upcoming, upcoming.c.course_id == Course.id)
+            stmt = counted = stmt.join(soonest, soonest.c.course_id == Course.id)
         else:
-            stmt = stmt.outerjoin(upcoming, upcoming.c.course_id == Course.id)
-        next_start = upcoming.c.next_on
+            stmt = stmt.outerjoin(soonest, soonest.c.course_id == Course.id)
+        next_start = soonest.c.next_on
     order: list[tuple[Any, bool]]  # (key, descending)
     if query.sort == "relevance" and matches is not None:
         order = [(matches.c.rank, False), (Course.title, False)]
@@ -465,7 +468,8 @@ def _page(stmt, query: CatalogueQuery, matches, run_conditions, offset: int, lim
         order = [(next_start.is_(None), False), (next_start, False), (Course.title, False)]
     else:
         order = [(Course.title, False)]
-    if matches is not None:
+    if matches is not None or query.has_run_filters:
+        # A search or run filters: a few hundred courses at most, found once for both.
         return _count_and_page(stmt, order, offset, limit)
     total = db.session.scalar(select(func.count()).select_from(counted.with_only_columns(Course.id).subquery())) or 0
     if not total or offset >= total:
@@ -511,7 +515,7 @@ def _count_and_page(stmt, order: list[tuple[Any, bool]], offset: int, limit: int
     return total or 0, [row.id for row in rows if row.id is not None]
 
 
-def _upcoming(run_conditions):
+def upcoming(run_conditions):
     return (
         select(Run.course_id.label("course_id"), func.min(Run.starts_on).label("next_on"))
         .where(*run_conditions)
@@ -529,8 +533,8 @@ def _page_by_next_start(stmt, run_conditions, offset: int, limit: int) -> tuple[
     runs (a few hundred) are sorted by date, the courses without are read in
     title order from the listing index, and one query takes the page's slice
     of each: both counts first, then both slices in one UNION ALL."""
-    upcoming = _upcoming(run_conditions)
-    dated = stmt.join(upcoming, upcoming.c.course_id == Course.id)
+    soonest = upcoming(run_conditions)
+    dated = stmt.join(soonest, soonest.c.course_id == Course.id)
     undated = stmt.where(~select(Run.id).where(Run.course_id == Course.id, *run_conditions).exists())
     total, with_dates = db.session.execute(
         select(
@@ -549,10 +553,10 @@ def _page_by_next_start(stmt, run_conditions, offset: int, limit: int) -> tuple[
             dated.with_only_columns(
                 Course.id.label("id"),
                 literal(0).label("part"),
-                upcoming.c.next_on.label("next_on"),
+                soonest.c.next_on.label("next_on"),
                 Course.title.label("title"),
             )
-            .order_by(upcoming.c.next_on, Course.title, Course.id)
+            .order_by(soonest.c.next_on, Course.title, Course.id)
             .limit(dated_limit)
             .offset(dated_offset)
             .subquery()
@@ -587,6 +591,14 @@ class Facets:
     def category(self, slug: str | None) -> Category | None:
         return next((cat for s, cat, _n in self.categories if s == slug), None)
 
+    def key(self) -> tuple:
+        """Everything the facets show, as a key for their rendered HTML."""
+        return (
+            tuple((s, cat.id, cat.name, cat.name_zh, cat.original_language, n) for s, cat, n in self.categories),
+            tuple(self.cities),
+            tuple(m for m, _first in self.months),
+        )
+
 
 def catalogue_facets(*, include_unpublished: bool = False) -> Facets:
     """What the filter sidebar offers: categories with their course counts,
@@ -608,25 +620,36 @@ def catalogue_facets(*, include_unpublished: bool = False) -> Facets:
     rows = db.session.execute(
         select(Category, counts.c.n).join(counts, counts.c.category_id == Category.id).order_by(Category.name)
     ).all()
-    cities = sorted(
+    today = _today()
+    return Facets(
+        categories=[(cat.slug, cat, n) for cat, n in rows], cities=facet_cities(today), months=facet_months(today)
+    )
+
+
+def facet_cities(today: date) -> list[str]:
+    """The cities of open runs that are not over, sorted (at most 200)."""
+    return sorted(
         {
             c
             for c in db.session.scalars(
                 select(Run.city)
-                .where(Run.status == RunStatus.open.value, Run.ends_on >= _today(), Run.city != "")
+                .where(Run.status == RunStatus.open.value, Run.ends_on >= today, Run.city != "")
                 .distinct()
                 .limit(200)
             )
             if c
         }
     )
-    today = _today()
+
+
+def facet_months(today: date) -> list[tuple[str, date]]:
+    """The next twelve months as (YYYY-MM, first day), this one first."""
     months = []
     year, month = today.year, today.month
     for _ in range(12):
         months.append((f"{year:04d}-{month:02d}", date(year, month, 1)))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return Facets(categories=[(cat.slug, cat, n) for cat, n in rows], cities=cities, months=months)
+    return months
 
 
 # --- the search index: DDL, triggers and rebuild ---------------------------------

@@ -208,7 +208,13 @@ def seats_by_run(runs: Iterable[Run], confirmed: dict[int, int] | None = None) -
     rows = dict(
         db.session.execute(select(Run.id, public_seats_left_sql()).where(Run.id.in_([r.id for r in runs]))).all()
     )
-    return {r.id: max(int(rows.get(r.id) or 0), 0) for r in runs}
+    return {r.id: public_seats(rows.get(r.id)) for r in runs}
+
+
+def public_seats(value: int | None) -> int:
+    """A value of ``public_seats_left_sql`` as shown: never below zero (a run over
+    capacity, after an admin lowered it, has no seats left, not fewer)."""
+    return max(int(value or 0), 0)
 
 
 # --- waitlist positions -----------------------------------------------------------

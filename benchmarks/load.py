@@ -393,6 +393,7 @@ def measure(port, scenario, params, clients, seconds, max_requests, processes=2,
     everything = [r for _start, rs in parts for r in rs]
     results = [r[:3] for r in everything if not r[3]]
     warmup_201 = sum(1 for r in everything if r[3] and r[0] == 201)
+    warmup_requests = sum(1 for r in everything if r[3])
     began = min(start for start, _rs in parts)
     window = max((r[2] for r in results), default=began + seconds) - began
     ok = [r for r in results if 200 <= r[0] < 400]
@@ -407,6 +408,7 @@ def measure(port, scenario, params, clients, seconds, max_requests, processes=2,
         "errors": errors,
         "statuses": statuses,
         "warmup_201": warmup_201,
+        "warmup_requests": warmup_requests,
         "rps": len(results) / window if results and window > 0 else 0.0,
         "p50": 1000 * latencies[len(latencies) // 2] if latencies else float("nan"),
         "p99": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan"),
@@ -440,6 +442,114 @@ def check_enrolments(url: str, run_id: int, created: int) -> str:
         f"enrolment check: {created} answered 201; {confirmed} confirmed (expected {expected}: capacity "
         f"{ENROL_CAPACITY}), {waitlisted} waitlisted, {duplicates} duplicates: {verdict}"
     )
+
+
+# --- where the CPU went -------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_cpu(pids) -> float:
+    """CPU seconds (user + system, every thread) the processes have used so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def _workers(server: subprocess.Popen) -> list[str]:
+    try:
+        return Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+def _backends(url: str) -> list[int]:
+    """The PostgreSQL server processes serving this database (the workers' pooled connections)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_psycopg_url(url))
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalars()
+            )
+    except Exception:  # noqa: BLE001 - a figure for the report, not a reason to stop
+        return []
+    finally:
+        engine.dispose()
+
+
+def _machine_busy() -> tuple[float, float]:
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values) - idle) / _TICK, sum(values) / _TICK
+
+
+class CpuAccount:
+    """CPU seconds per request over one scenario, by who spent them: the gunicorn
+    workers (request and, in the embedded set-up, the outbox relay's thread), the
+    PostgreSQL backends of this database, the load client's processes, and how
+    busy the whole machine was (other work included). Linux only; on a machine
+    without /proc every figure reads 0."""
+
+    def __init__(self, server: subprocess.Popen, url: str) -> None:
+        self.server, self.url = server, url
+
+    def start(self) -> None:
+        import resource
+
+        self.workers = _workers(self.server)
+        self.backends = _backends(self.url)
+        self.web0 = _proc_cpu(self.workers)
+        self.pg0 = _proc_cpu(self.backends)
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.client0 = usage.ru_utime + usage.ru_stime
+        self.busy0, self.all0 = _machine_busy()
+        self.wall0 = time.perf_counter()
+
+    def stop(self, requests: int) -> dict:
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        busy, everything = _machine_busy()
+        backends = set(self.backends) | set(_backends(self.url))
+        n = max(1, requests)
+        return {
+            "web": 1000 * (_proc_cpu(self.workers) - self.web0) / n,
+            "pg": 1000 * (_proc_cpu(backends) - self.pg0) / n,
+            "client": 1000 * (usage.ru_utime + usage.ru_stime - self.client0) / n,
+            "machine": 1000 * (busy - self.busy0) / n,
+            "busy": (busy - self.busy0) / max(1e-9, everything - self.all0),
+        }
+
+
+def wait_for_outbox(url: str, limit: float = 60.0) -> float:
+    """Seconds until the outbox has no pending row (the e-mails of the burst relayed), at most ``limit``."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(_psycopg_url(url))
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < limit:
+            with engine.connect() as conn:
+                if not conn.scalar(text("SELECT count(*) FROM outbox WHERE state = 'pending'")):
+                    break
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    return time.perf_counter() - started
 
 
 def worker_memory(server: subprocess.Popen) -> str:
@@ -504,7 +614,12 @@ def main() -> int:
         chosen = [s for s in SCENARIOS if s == "healthz" or not args.only or s in args.only]
         for scenario in chosen:
             limit = min(args.max_requests, TRAINEES) if scenario == "enrolment" else args.max_requests
+            account = CpuAccount(server, url)
+            account.start()
             row = measure(port, scenario, params, args.clients, args.seconds, limit)
+            if scenario == "enrolment":
+                row["drain"] = wait_for_outbox(url)  # the relay's CPU belongs to these enrolments too
+            row["cpu"] = account.stop(row["requests"] + row["warmup_requests"])
             row["load"] = os.getloadavg()[0]
             rows.append(row)
         ceiling = rows[0]["rps"] or 1.0
@@ -521,9 +636,21 @@ def main() -> int:
             "\n(load avg: the machine's 1-minute load average after each scenario, on "
             f"{os.cpu_count()} cores; other work on the machine shares them)"
         )
+        print(
+            "\nCPU ms per request (warm-up included), by who spent it: gunicorn workers (with the outbox "
+            "relay's thread), this database's PostgreSQL backends, the load client; all cores of the machine "
+            "(other work included) and how busy they were"
+        )
+        for r in rows:
+            c = r["cpu"]
+            print(
+                f"  {r['scenario']:<24} web {c['web']:6.2f}  postgres {c['pg']:6.2f}  client {c['client']:5.2f}"
+                f"  machine {c['machine']:6.2f}  ({100 * c['busy']:.0f}% busy)"
+            )
         enrolment = next((r for r in rows if r["scenario"] == "enrolment"), None)
         if enrolment is not None:
             print(check_enrolments(url, params["run_id"], enrolment["statuses"].get(201, 0) + enrolment["warmup_201"]))
+            print(f"outbox: every e-mail of the burst relayed {enrolment['drain']:.2f} s after the last answer")
         print(worker_memory(server))
         odd = {r["scenario"]: r["statuses"] for r in rows if r["errors"]}
         if odd:

@@ -120,7 +120,9 @@ def queue(message: EmailMessage) -> None:
 
 
 Renderer = Callable[[dict[str, Any]], EmailMessage | None]
+BatchRenderer = Callable[[list[dict[str, Any]]], list[EmailMessage | None | Exception]]
 _renderers: dict[str, Renderer] = {}
+_batch_renderers: dict[str, BatchRenderer] = {}
 
 
 def renderer(name: str) -> Callable[[Renderer], Renderer]:
@@ -130,6 +132,19 @@ def renderer(name: str) -> Callable[[Renderer], Renderer]:
 
     def register(fn: Renderer) -> Renderer:
         _renderers[name] = fn
+        return fn
+
+    return register
+
+
+def batch_renderer(name: str) -> Callable[[BatchRenderer], BatchRenderer]:
+    """Register, beside ``renderer(name)``, a function that renders many such
+    e-mails at once (one read of the database for all): it gets a list of
+    parameters and returns, in the same order, each message, None, or the
+    exception that one message met (the others still go out)."""
+
+    def register(fn: BatchRenderer) -> BatchRenderer:
+        _batch_renderers[name] = fn
         return fn
 
     return register
@@ -159,6 +174,37 @@ def render_later(name: str, payload: bytes) -> bytes | None:
         raise LookupError(f"no e-mail renderer {name!r} in this process")
     message = fn(json.loads(bytes(payload).decode("utf-8")))
     return None if message is None else message.as_bytes()
+
+
+def render_many(name: str, payloads: list[bytes]) -> list[bytes | None | Exception]:
+    """``render_later`` for many rows of one renderer (the relay's batch): with
+    a batch renderer in one go, else one by one; an exception stands in for a
+    message that could not be rendered, so that only that one is retried."""
+    import json
+
+    fn = _batch_renderers.get(name)
+    if fn is None:
+        results: list[bytes | None | Exception] = []
+        for payload in payloads:
+            try:
+                results.append(render_later(name, payload))
+            except Exception as exc:  # noqa: BLE001 - this message is retried, the others go out
+                results.append(exc)
+        return results
+    try:
+        messages = fn([json.loads(bytes(payload).decode("utf-8")) for payload in payloads])
+    except Exception as exc:  # noqa: BLE001 - every message of the batch is retried
+        return [exc for _ in payloads]
+    out: list[bytes | None | Exception] = []
+    for message in messages:
+        if message is None or isinstance(message, Exception):
+            out.append(message)
+            continue
+        try:
+            out.append(message.as_bytes())
+        except Exception as exc:  # noqa: BLE001 - this message is retried, the others go out
+            out.append(exc)
+    return out
 
 
 def _key_of(message: EmailMessage) -> str:

@@ -181,22 +181,47 @@ OFFER_KINDS = ("enrol_offered",)
 def render_enrolment(params: dict[str, Any]) -> EmailMessage | None:
     """The e-mail of one enrolment (``enrol``), rendered when the relay delivers
     it, in the trainee's language, with the run's calendar when confirmed."""
+    result = render_enrolments([params])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+@mail.batch_renderer("enrolment")
+def render_enrolments(many: list[dict[str, Any]]) -> list[EmailMessage | None | Exception]:
+    """``render_enrolment`` for the relay's batch: every enrolment, its trainee,
+    run, course and meetings read in two statements, not two per e-mail."""
     with Session(db.engine) as session:  # the relay may run inside the commit that wrote the row
-        enrolment = session.scalar(
-            select(Enrolment)
-            .where(Enrolment.id == params["enrolment_id"])
-            .options(
-                joinedload(Enrolment.user),
-                joinedload(Enrolment.run).joinedload(Run.course),
-                joinedload(Enrolment.run).selectinload(Run.meetings),
-            )
-        )
-        if enrolment is None:  # deleted with its trainee before the relay came
-            return None
-        kind, base_url = params["kind"], params["base_url"]
-        calendar = (
-            run_calendar(enrolment.run, base_url, enrolment.user.locale or "en") if kind in CALENDAR_KINDS else None
-        )
-        rendered = message(enrolment, kind, calendar=calendar, base_url=base_url, position=params.get("position"))
+        ids = {params["enrolment_id"] for params in many}
+        found = {
+            enrolment.id: enrolment
+            for enrolment in session.scalars(
+                select(Enrolment)
+                .where(Enrolment.id.in_(ids))
+                .options(
+                    joinedload(Enrolment.user),
+                    joinedload(Enrolment.run).joinedload(Run.course),
+                    joinedload(Enrolment.run).selectinload(Run.meetings),
+                )
+            ).unique()
+        }
+        results: list[EmailMessage | None | Exception] = []
+        for params in many:
+            enrolment = found.get(params["enrolment_id"])
+            if enrolment is None:  # deleted with its trainee before the relay came
+                results.append(None)
+                continue
+            try:
+                kind, base_url = params["kind"], params["base_url"]
+                calendar = (
+                    run_calendar(enrolment.run, base_url, enrolment.user.locale or "en")
+                    if kind in CALENDAR_KINDS
+                    else None
+                )
+                results.append(
+                    message(enrolment, kind, calendar=calendar, base_url=base_url, position=params.get("position"))
+                )
+            except Exception as exc:  # noqa: BLE001 - this e-mail is retried, the others go out
+                results.append(exc)
         session.rollback()
-    return rendered
+    return results

@@ -71,7 +71,7 @@ class Counter:
             key = " ".join(statement.split())[:110]
             self.statements[key] = self.statements.get(key, 0) + 1
         head = statement.lstrip()[:40].upper()
-        if head.startswith(("INSERT", "UPDATE", "DELETE", "SELECT PG_CURRENT_XACT_ID")):
+        if head.startswith(("INSERT", "UPDATE", "DELETE")) or "PG_CURRENT_XACT_ID" in statement.upper():
             conn.info["wrote"] = True
         elif head.startswith("SET LOCAL SYNCHRONOUS_COMMIT TO OFF"):
             conn.info["async"] = True

@@ -30,10 +30,11 @@ from flask import Flask, Response, current_app, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_login import current_user
-from sqlalchemy import BigInteger, Engine, String, event, select, text, update
+from sqlalchemy import BigInteger, Connection, Engine, String, event, select, text, update
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from .extensions import Model, db
+from .transactions import commits_before_flush, while_durable
 
 # What a cached page depends on: the endpoint, language, link base, script root and full path.
 CacheKey = tuple[str | None, str, str, str, str]
@@ -84,6 +85,36 @@ def bump_version(engine: Engine) -> None:
             import logging
 
             logging.getLogger(__name__).warning("could not bump the page cache version", exc_info=True)
+
+
+# The bump after an early commit (transactions.commit_releasing_locks_early), in one statement
+# of the synchronous transaction that makes that commit durable. The row is skipped while
+# another such transaction holds it (it is waiting for the same flush): that one's bump commits
+# after this commit was visible, so a page rendered before this change is stale once it lands,
+# and nobody waits for the row. Also says whether the row exists (a new database has none).
+_BUMP_WHILE_DURABLE = text(
+    "WITH bumped AS (UPDATE cache_versions SET version = version + 1 WHERE name = :name AND name IN "
+    "(SELECT name FROM cache_versions WHERE name = :name FOR UPDATE SKIP LOCKED) RETURNING 1) "
+    "SELECT pg_current_xact_id(), (SELECT count(*) FROM bumped), "
+    "EXISTS (SELECT 1 FROM cache_versions WHERE name = :name)"
+)
+
+
+@while_durable
+def _bump_while_durable(session: Session, conn: Connection) -> bool:
+    if not session.info.get("page_cache_bump"):
+        return False
+    _xid, bumped, exists = conn.execute(_BUMP_WHILE_DURABLE, {"name": VERSION_NAME}).one()
+    if not bumped and not exists:
+        conn.execute(
+            text(
+                "INSERT INTO cache_versions (name, version) VALUES (:name, 1) "
+                "ON CONFLICT (name) DO UPDATE SET version = cache_versions.version + 1"
+            ),
+            {"name": VERSION_NAME},
+        )
+    session.info.pop("page_cache_bump", None)  # kept on failure: the next transaction's end bumps
+    return True
 
 
 class PageCache:
@@ -183,12 +214,19 @@ def _tell_other_servers(session: Session, transaction: SessionTransaction) -> No
     # After the committed transaction has given its connection back: bumping
     # inside after_commit held it while taking a second one from the pool,
     # and threads as many as the pool then waited on each other.
-    if transaction.parent is None and session.info.pop("page_cache_bump", False):
-        try:
-            engine = session.get_bind()
-        except Exception:  # noqa: BLE001 - no app context: nothing shared to tell
-            return
-        bump_version(cast(Engine, engine))  # the app's sessions are bound to the engine
+    if transaction.parent is None and session.info.get("page_cache_bump"):
+        if commits_before_flush(session, transaction):
+            return  # bumped in the transaction that makes this commit durable (_bump_while_durable)
+        session.info.pop("page_cache_bump", None)
+        _bump_now(session)
+
+
+def _bump_now(session: Session) -> None:
+    try:
+        engine = session.get_bind()
+    except Exception:  # noqa: BLE001 - no app context: nothing shared to tell
+        return
+    bump_version(cast(Engine, engine))  # the app's sessions are bound to the engine
 
 
 @event.listens_for(Session, "after_soft_rollback")

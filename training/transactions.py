@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, SessionTransaction
 
 from .extensions import db
@@ -63,6 +64,7 @@ def keeping_loaded_objects() -> Iterator[None]:
 
 _EARLY = "training_commit_releasing_locks_early"
 _after_durable: list[Callable[[Session], None]] = []
+_while_durable: list[Callable[[Session, Connection], bool]] = []
 
 
 def release_locks_before_flush() -> None:
@@ -93,6 +95,18 @@ def after_durable(hook: Callable[[Session], None]) -> Callable[[Session], None]:
     return hook
 
 
+def while_durable(hook: Callable[[Session, Connection], bool]) -> Callable[[Session, Connection], bool]:
+    """Register ``hook(session, connection)``, run inside the small synchronous
+    transaction that makes a commit of ``commit_releasing_locks_early`` durable
+    (after the commit is visible to everyone, before it is durable): a short
+    write that must follow the commit rides on that flush instead of a
+    transaction of its own. It returns whether it wrote (then the transaction
+    has an ID and needs no statement of its own to get one); it may raise, and
+    the wait is then done again without it."""
+    _while_durable.append(hook)
+    return hook
+
+
 def commit_releasing_locks_early() -> None:
     """Commit the session's transaction; on PostgreSQL its locks are released
     before the disk flush, and this returns once the commit is durable.
@@ -113,21 +127,35 @@ def commit_releasing_locks_early() -> None:
     if session.info.get(_EARLY) is not session.get_transaction():
         release_locks_before_flush()
     session.commit()
-    wait_until_durable()
+    wait_until_durable(session)
     session.info.pop(_EARLY, None)
     for hook in _after_durable:
         hook(session)
 
 
-def wait_until_durable() -> None:
+def wait_until_durable(session: Session | None = None) -> None:
     """Return once everything this process committed is on disk (PostgreSQL:
     a transaction with an ID commits synchronously, and the WAL is flushed in
     order, so every earlier commit is flushed with it; concurrent callers share
-    one flush). Nothing to do elsewhere."""
+    one flush). Nothing to do elsewhere. With the ``session`` whose commit this
+    follows, the ``while_durable`` hooks write in that same transaction."""
     engine = db.engine
     if engine.dialect.name != "postgresql":
         return
     from sqlalchemy import text
 
+    if session is not None and _while_durable:
+        try:
+            with engine.begin() as conn:
+                wrote = False
+                for hook in _while_durable:
+                    wrote = hook(session, conn) or wrote
+                if not wrote:
+                    conn.execute(text("SELECT pg_current_xact_id()"))
+            return
+        except Exception:  # noqa: BLE001 - a hook failed: the flush is still owed, without it
+            import logging
+
+            logging.getLogger(__name__).warning("a write after an early commit failed", exc_info=True)
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_current_xact_id()"))

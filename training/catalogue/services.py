@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from .. import content_i18n, signals
 from ..accounts.models import User
@@ -200,13 +201,17 @@ def archive_course(actor: User, course: Course) -> Course:
 # --- runs --------------------------------------------------------------------
 
 
-def get_run(run_id: int, *, lock: bool = False) -> Run:
+def get_run(run_id: int, *, lock: bool = False, with_course_and_meetings: bool = False) -> Run:
+    """The run, or NotFound. ``with_course_and_meetings``: its course and meetings
+    read in the same statement (for checks that read all three: one query, not three)."""
     stmt = select(Run).where(Run.id == run_id)
+    if with_course_and_meetings:
+        stmt = stmt.options(joinedload(Run.course), joinedload(Run.meetings))
     if lock:
         # Serialises everything that counts this run's seats (PostgreSQL row lock;
         # SQLite transactions here are BEGIN IMMEDIATE, which serialises writers).
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
-    run = db.session.scalar(stmt)
+    run = db.session.execute(stmt).unique().scalar_one_or_none()
     if run is None:
         raise NotFound(_("No such run."))
     return run

@@ -175,7 +175,7 @@ def enrol(
     trainee = trainee or actor
     if commit:
         release_locks_before_flush()  # said now, so that it is not one more round trip under the run lock
-    run = get_run(run_id)
+    run = get_run(run_id, with_course_and_meetings=commit)  # what the checks read, in one statement
     check_can_enrol(actor, run, trainee)
     enrolment = None
     if commit:

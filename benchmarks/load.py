@@ -14,7 +14,10 @@ What it does, all on this machine (loopback only):
    warm-up) and prints requests per second, p50 and p99 latency and errors:
 
    - /healthz: a trivial endpoint, the machine's own ceiling in this run;
-   - the catalogue (/), a course page, the certificate verification page;
+   - the catalogue (/), anonymous and signed in (300 courses), a course page, the
+     certificate verification page; "catalogue (signed in, rendered)" asks a
+     second gunicorn with the page caches off, so that every request renders the
+     listing (what a signed-in trainee got before the listing was shared);
    - enrolment: POST /api/v1/runs/<id>/enrolments, each request a different
      trainee (so every one writes: a locked seat count and a new row).
 
@@ -48,7 +51,18 @@ HOST = "127.0.0.1"
 TRAINEES = 3000
 CATALOGUE_COURSES = 300  # the signed-in catalogue scenario of issue 13
 ENROL_CAPACITY = 600  # fewer seats than enrolments: the rest must be waitlisted, not one seat too many
-SCENARIOS = ("healthz", "catalogue", "catalogue (signed in)", "course page", "verify", "enrolment")
+SCENARIOS = (
+    "healthz",
+    "catalogue",
+    "catalogue (signed in)",
+    "catalogue (signed in, rendered)",
+    "course page",
+    "verify",
+    "enrolment",
+)
+# Served by a second gunicorn with the page caches off (PUBLIC_PAGE_CACHE_SECONDS=0): every
+# request renders the listing (the summary and card fragments still count, as in catalogue_bench).
+UNCACHED = {"catalogue (signed in, rendered)"}
 
 
 # --- the database -------------------------------------------------------------------
@@ -355,7 +369,7 @@ def make_requests(scenario: str, params: dict):
     if scenario == "catalogue":
         payload = _request_bytes("GET", "/", {}, b"")
         return lambda i: payload
-    if scenario == "catalogue (signed in)":
+    if scenario in ("catalogue (signed in)", "catalogue (signed in, rendered)"):
         payload = _request_bytes("GET", "/", {"Cookie": params["cookie"]}, b"")
         return lambda i: payload
     if scenario == "course page":
@@ -614,22 +628,30 @@ def main() -> int:
         chosen = [s for s in SCENARIOS if s == "healthz" or not args.only or s in args.only]
         for scenario in chosen:
             limit = min(args.max_requests, TRAINEES) if scenario == "enrolment" else args.max_requests
-            account = CpuAccount(server, url)
-            account.start()
-            row = measure(port, scenario, params, args.clients, args.seconds, limit)
-            if scenario == "enrolment":
-                row["drain"] = wait_for_outbox(url)  # the relay's CPU belongs to these enrolments too
-            row["cpu"] = account.stop(row["requests"] + row["warmup_requests"])
+            target, target_port, uncached = server, port, None
+            if scenario in UNCACHED:
+                target_port = free_port()
+                target = uncached = start_gunicorn(dict(env, PUBLIC_PAGE_CACHE_SECONDS="0"), target_port, args.workers)
+            try:
+                account = CpuAccount(target, url)
+                account.start()
+                row = measure(target_port, scenario, params, args.clients, args.seconds, limit)
+                if scenario == "enrolment":
+                    row["drain"] = wait_for_outbox(url)  # the relay's CPU belongs to these enrolments too
+                row["cpu"] = account.stop(row["requests"] + row["warmup_requests"])
+            finally:
+                if uncached is not None:
+                    stop(uncached)
             row["load"] = os.getloadavg()[0]
             rows.append(row)
         ceiling = rows[0]["rps"] or 1.0
         print(
-            f"{'scenario':<24}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'of /healthz':>13}"
+            f"{'scenario':<32}{'requests':>9}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'of /healthz':>13}"
             f"{'load avg':>10}"
         )
         for r in rows:
             print(
-                f"{r['scenario']:<24}{r['requests']:>9}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}"
+                f"{r['scenario']:<32}{r['requests']:>9}{r['errors']:>8}{r['rps']:>9.0f}{r['p50']:>9.1f}"
                 f"{r['p99']:>9.1f}{100 * r['rps'] / ceiling:>12.0f}%{r['load']:>10.2f}"
             )
         print(

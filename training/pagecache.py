@@ -8,7 +8,12 @@ copy is dropped as soon as it commits a change to courses, runs, meetings,
 enrolments, categories or users. Other worker processes see the change when
 their copy expires, so "seats left" shown to anonymous visitors may lag by at
 most that many seconds; enrolling always checks seats in the locked
-transaction, and logged-in visitors always get a fresh page.
+transaction, and logged-in visitors always get a fresh page frame.
+
+The part of a page that does not depend on the viewer (the catalogue's
+listing) is kept the same way for every visitor, signed in or not
+(``shared_part``): the frame around it (navigation, the viewer's name and
+forms) is rendered per visitor.
 
 Several app servers: each copy is kept with the version of the shared counter
 ``cache_versions.pages`` it was rendered under. A commit that changes a
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from functools import wraps
 from typing import Any, cast
 
@@ -30,6 +35,7 @@ from flask import Flask, Response, current_app, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import BigInteger, Connection, Engine, String, event, select, text, update
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, UOWTransaction, mapped_column
 
@@ -40,7 +46,9 @@ from .transactions import commits_before_flush, while_durable
 CacheKey = tuple[str | None, str, str, str, str]
 _View = Callable[..., ResponseReturnValue]
 
-_WATCHED = {"Course", "Run", "Meeting", "Enrolment", "Category", "User", "TrainerProfile"}
+# What public pages show: courses, runs and their dates, seats (enrolments and the seats
+# member companies hold), categories, trainers' names and profiles.
+_WATCHED = {"Course", "Run", "Meeting", "Enrolment", "SeatAllocation", "Category", "User", "TrainerProfile"}
 _MAX_ENTRIES = 2000
 
 
@@ -56,14 +64,30 @@ class CacheVersion(Model):
     version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+_UNREAD = object()
+_REQUEST_KEY = "training.pages_version"
+
+
 def current_version() -> int | None:
-    """The shared version, or None if it cannot be read (then nothing is served from the cache)."""
+    """The shared version, or None if it cannot be read (then nothing is served from the cache).
+
+    Read once per request (every cache a page uses compares with the same value, read
+    before anything it shows), afresh outside requests."""
+    environ = request.environ if request else None
+    if environ is not None:
+        found = environ.get(_REQUEST_KEY, _UNREAD)
+        if found is not _UNREAD:
+            return cast(int | None, found)
     table = CacheVersion.__table__
+    version: int | None
     try:
-        return db.session.scalar(select(table.c.version).where(table.c.name == VERSION_NAME)) or 0
+        version = db.session.scalar(select(table.c.version).where(table.c.name == VERSION_NAME)) or 0
     except Exception:  # noqa: BLE001 - an old schema or a database hiccup: render afresh
         db.session.rollback()
-        return None
+        version = None
+    if environ is not None:
+        environ[_REQUEST_KEY] = version
+    return version
 
 
 def bump_version(engine: Engine) -> None:
@@ -120,9 +144,9 @@ def _bump_while_durable(session: Session, conn: Connection) -> bool:
 class PageCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[CacheKey, tuple[float, bytes, int | None]] = {}
+        self._entries: dict[Hashable, tuple[float, Any, int | None]] = {}
 
-    def get(self, key: CacheKey, version: int | None = None) -> bytes | None:
+    def get(self, key: Hashable, version: int | None = None) -> Any:
         entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic():
             return None
@@ -130,7 +154,7 @@ class PageCache:
             return None
         return entry[1]
 
-    def put(self, key: CacheKey, body: bytes, seconds: float, version: int | None = None) -> None:
+    def put(self, key: Hashable, body: Any, seconds: float, version: int | None = None) -> None:
         with self._lock:
             if len(self._entries) >= _MAX_ENTRIES:
                 now = time.monotonic()
@@ -148,9 +172,10 @@ _caches: list[PageCache] = []
 
 
 def init_app(app: Flask) -> None:
-    cache = PageCache()
-    app.extensions["page_cache"] = cache
-    _caches.append(cache)
+    for name in ("page_cache", "shared_parts"):
+        cache = PageCache()
+        app.extensions[name] = cache
+        _caches.append(cache)
 
 
 def cached_for_anonymous(view: _View) -> _View:
@@ -181,6 +206,30 @@ def cached_for_anonymous(view: _View) -> _View:
     return wrapped
 
 
+def shared_part(name: str, render: Callable[[], str]) -> Markup:
+    """The part of this page that is the same for every visitor, signed in or not.
+
+    A page such as the catalogue shows the viewer only in its frame (navigation, name,
+    forms with their CSRF token); its listing depends on the query, the language and
+    the data. That part is kept like an anonymous page (same key, same lifetime, same
+    shared version, dropped when this process commits a change) and served to everyone,
+    while the frame is rendered for each visitor. ``render`` must not show anything
+    about the viewer."""
+    seconds = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 0)
+    if not seconds or request.method != "GET":
+        return Markup(render())
+    cache: PageCache = current_app.extensions["shared_parts"]
+    key = (name, *cache_key())
+    version = current_version()
+    if version is None:
+        return Markup(render())
+    found = cache.get(key, version)
+    if found is None:
+        found = Markup(render())
+        cache.put(key, found, seconds, version)
+    return cast(Markup, found)
+
+
 def cache_key() -> CacheKey:
     """Everything a cached page depends on, and nothing a client can choose
     beyond the path and query: the language (from the query, session or
@@ -207,6 +256,8 @@ def _drop_stale_pages(session: Session) -> None:
         for cache in _caches:
             cache.clear()
         session.info["page_cache_bump"] = True
+        if request:
+            request.environ.pop(_REQUEST_KEY, None)  # read again: this request changed the data
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -10,8 +10,7 @@ from flask_login import current_user, login_required
 
 from .. import content_i18n
 from ..markdown import plain_text
-from ..pagecache import cached_for_anonymous
-from ..permissions import is_admin
+from ..pagecache import cached_for_anonymous, shared_part
 from ..urls import external_url, public_base_url
 from . import queries, services
 from .calendar import feed_calendar, run_calendar
@@ -32,9 +31,13 @@ bp.add_app_template_global(filters_key, "catalogue_filters_key")
 @cached_for_anonymous
 def index():
     query = CatalogueQuery.from_args(request.args, default_per_page=PER_PAGE)
-    admin = is_admin(current_user)
+    listing = shared_part("catalogue", lambda: _listing(query))
+    return render_template("catalogue/index.html", query=query, listing=listing)
+
+
+def _listing(query: CatalogueQuery) -> str:
     page, facets = catalogue_page(query)
-    return render_template("catalogue/index.html", query=query, page=page, facets=facets, admin=admin)
+    return render_template("catalogue/_listing.html", query=query, page=page, facets=facets)
 
 
 @bp.get("/courses/<int:course_id>")

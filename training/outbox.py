@@ -61,7 +61,7 @@ MAX_ATTEMPTS = 25
 LEASE = timedelta(minutes=5)
 BATCH = 200
 # The relay thread waits this long after a kick before it looks for rows (see _start_thread_relay).
-GATHER_SECONDS = 0.05
+GATHER_SECONDS = 0.2
 
 # The outbox key of the job running in this context: e-mails a job sends in
 # bulk get keys derived from it, so a job that is run again sends nothing twice.

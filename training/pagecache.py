@@ -53,6 +53,11 @@ _MAX_ENTRIES = 2000
 
 
 VERSION_NAME = "pages"
+# A second counter for what changes the catalogue's order and facets (courses, runs, their
+# meetings, categories), not seats: the listing summary (training/catalogue/listing.py) is
+# kept under it, so enrolments do not rebuild it.
+CATALOGUE_VERSION = "catalogue"
+_CATALOGUE_WATCHED = {"Course", "Run", "Meeting", "Category"}
 
 
 class CacheVersion(Model):
@@ -68,29 +73,35 @@ _UNREAD = object()
 _REQUEST_KEY = "training.pages_version"
 
 
-def current_version() -> int | None:
-    """The shared version, or None if it cannot be read (then nothing is served from the cache).
+def current_version(name: str = VERSION_NAME) -> int | None:
+    """A shared version (``pages`` by default), or None if it cannot be read (then nothing
+    is served from the cache).
 
-    Read once per request (every cache a page uses compares with the same value, read
-    before anything it shows), afresh outside requests."""
+    Both counters are read in one statement once per request (every cache a page uses
+    compares with the same value, read before anything it shows), afresh outside requests."""
     environ = request.environ if request else None
     if environ is not None:
         found = environ.get(_REQUEST_KEY, _UNREAD)
         if found is not _UNREAD:
-            return cast(int | None, found)
+            return None if found is None else cast(dict[str, int], found).get(name, 0)
     table = CacheVersion.__table__
-    version: int | None
+    versions: dict[str, int] | None
     try:
-        version = db.session.scalar(select(table.c.version).where(table.c.name == VERSION_NAME)) or 0
+        versions = {
+            row.name: row.version or 0
+            for row in db.session.execute(
+                select(table.c.name, table.c.version).where(table.c.name.in_((VERSION_NAME, CATALOGUE_VERSION)))
+            )
+        }
     except Exception:  # noqa: BLE001 - an old schema or a database hiccup: render afresh
         db.session.rollback()
-        version = None
+        versions = None
     if environ is not None:
-        environ[_REQUEST_KEY] = version
-    return version
+        environ[_REQUEST_KEY] = versions
+    return None if versions is None else versions.get(name, 0)
 
 
-def bump_version(engine: Engine) -> None:
+def bump_version(engine: Engine, name: str = VERSION_NAME) -> None:
     table = CacheVersion.__table__
     try:
         with engine.begin() as conn:
@@ -98,13 +109,13 @@ def bump_version(engine: Engine) -> None:
                 # Seen by every server at once; no one waits for the disk: a lost bump
                 # (a crash in the next moment) costs at most one cache lifetime of a stale page.
                 conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            result = conn.execute(update(table).where(table.c.name == VERSION_NAME).values(version=table.c.version + 1))
+            result = conn.execute(update(table).where(table.c.name == name).values(version=table.c.version + 1))
             if result.rowcount == 0:
-                conn.execute(table.insert().values(name=VERSION_NAME, version=1))
+                conn.execute(table.insert().values(name=name, version=1))
     except Exception:  # noqa: BLE001 - two first inserts at once, or the table is missing
         try:
             with engine.begin() as conn:
-                conn.execute(update(table).where(table.c.name == VERSION_NAME).values(version=table.c.version + 1))
+                conn.execute(update(table).where(table.c.name == name).values(version=table.c.version + 1))
         except Exception:  # noqa: BLE001 - any failure here is logged and must not stop the caller
             import logging
 
@@ -245,9 +256,12 @@ def cache_key() -> CacheKey:
 @event.listens_for(Session, "before_flush")
 def _note_changes(session: Session, _flush_context: UOWTransaction, _instances: object) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if type(obj).__name__ in _WATCHED:
+        kind = type(obj).__name__
+        if kind in _WATCHED:
             session.info["page_cache_stale"] = True
-            return
+            if kind in _CATALOGUE_WATCHED:
+                session.info["catalogue_stale"] = True
+                return
 
 
 @event.listens_for(Session, "after_commit")
@@ -280,7 +294,26 @@ def _bump_now(session: Session) -> None:
     bump_version(cast(Engine, engine))  # the app's sessions are bound to the engine
 
 
+@event.listens_for(Session, "after_commit")
+def _catalogue_changed(session: Session) -> None:
+    if session.info.pop("catalogue_stale", False):
+        session.info["catalogue_bump"] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _tell_other_servers_of_the_catalogue(session: Session, transaction: SessionTransaction) -> None:
+    # Courses, runs and categories change by an admin's hand, not on the enrolment path:
+    # a statement of its own after the commit, as the page version was bumped before.
+    if transaction.parent is None and session.info.pop("catalogue_bump", False):
+        try:
+            engine = session.get_bind()
+        except Exception:  # noqa: BLE001 - no app context: nothing shared to tell
+            return
+        bump_version(cast(Engine, engine), CATALOGUE_VERSION)
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _forget(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:
         session.info.pop("page_cache_stale", None)
+        session.info.pop("catalogue_stale", None)

@@ -113,7 +113,7 @@ def test_the_order_follows_the_day(app, client, catalogue, monkeypatch):
 
 
 def test_without_a_readable_version_the_page_is_built_from_the_queries(app, catalogue, monkeypatch):
-    monkeypatch.setattr(listing, "current_version", lambda: None)
+    monkeypatch.setattr(listing, "current_version", lambda *_names: None)
     with app.test_request_context("/"):
         page, facets = listing.catalogue_page(CatalogueQuery(per_page=50))
         assert _ids(page) == _ids(search_courses(CatalogueQuery(per_page=50)))
@@ -173,3 +173,22 @@ def test_the_cached_hero_and_sidebar_are_what_a_fresh_rendering_shows(app, clien
     after = both()
     assert "Robot cells" in after or "机器人单元" in after
     assert before != after
+
+
+def test_an_enrolment_changes_seats_not_the_summary(app, client, factory, catalogue):
+    from training.pagecache import CATALOGUE_VERSION, VERSION_NAME, current_version
+
+    client.get("/")
+    pages, summary = current_version(VERSION_NAME), current_version(CATALOGUE_VERSION)
+    kept = dict(app.extensions["catalogue_listing"])
+    run = catalogue[0].runs[0]
+    before = client.get("/?per_page=50").get_data(as_text=True)
+    factory.enrolment(run)
+    assert current_version(VERSION_NAME) > pages and current_version(CATALOGUE_VERSION) == summary
+    after = client.get("/?per_page=50").get_data(as_text=True)
+    assert app.extensions["catalogue_listing"] == kept  # not rebuilt
+    assert after != before  # the card shows one seat fewer
+    run.city = "Ningbo"
+    db.session.commit()
+    assert current_version(CATALOGUE_VERSION) > summary
+    assert "Ningbo" in client.get("/").get_data(as_text=True)  # the sidebar's cities

@@ -7,14 +7,15 @@ rest by title). Working these out reads every visible course: two counts, a
 grouping of all upcoming runs and an anti-join, about 5 ms at 10,000 courses on
 each page, and more the deeper the page.
 
-They change only when the data does: a commit that changes a course, run,
-meeting, category, enrolment, user or trainer profile bumps the shared counter
-``cache_versions.pages`` (``training.pagecache``), on every server. So the
-summary is built once per version (and per day, since "upcoming" is relative
-to today) and kept in this process: a page reads the version (one primary-key
-read) and then takes its slice of the order in Python. A change made on
-another server is seen by the next page here, as the anonymous page cache sees
-it; nothing is served from a summary older than the version the page reads.
+They change only when courses, runs, their meetings or categories do: a commit
+that changes one bumps the shared counter ``cache_versions.catalogue``
+(``training.pagecache``), on every server; enrolments do not (seats are read
+for each page's cards). So the summary is built once per version (and per day,
+since "upcoming" is relative to today) and kept in this process: a page reads
+the version (one primary-key read, with the page version) and takes its slice
+of the order in Python. A change made on another server is seen by the next
+page here; nothing is served from a summary older than the version the page
+reads.
 
 A search, the run filters (mode, city, month, open seats), another sort or an
 admin's view of unpublished courses are not summarised: they go to the
@@ -32,7 +33,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
-from ..pagecache import current_version
+from ..pagecache import CATALOGUE_VERSION, current_version
 from ..paging import Page
 from ..types import org_today
 from .models import Category, Course
@@ -98,7 +99,7 @@ def catalogue_page(query: CatalogueQuery) -> tuple[Page, Facets]:
 
 
 def _summary() -> ListingSummary | None:
-    version = current_version()
+    version = current_version(CATALOGUE_VERSION)
     if version is None:
         return None
     today = org_today()

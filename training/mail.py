@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, tzinfo
 from email import policy
-from email.contentmanager import raw_data_manager
+from email.contentmanager import ContentManager, raw_data_manager
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, getaddresses, make_msgid
@@ -71,19 +71,27 @@ def build(
     # The compat32 policy with headers encoded here: the same message as the default policy
     # makes (what a reader parses is identical), in about a quarter of the CPU (the default
     # policy parses every header it is given and again when it writes it).
-    msg = EmailMessage(policy=policy.compat32)
-    msg["From"] = _address_header(current_app.config["MAIL_FROM"])
-    msg["To"] = _address_header(to)
-    msg["Subject"] = _text_header("Subject", str(subject))
+    sender = current_app.config["MAIL_FROM"]
+    manager: ContentManager | None = raw_data_manager
+    try:
+        msg = EmailMessage(policy=policy.compat32)
+        msg["From"] = _address_header(sender)
+        msg["To"] = _address_header(to)
+    except UnicodeError:
+        # A mailbox that is not ASCII itself (an internationalised address): written as the default policy does.
+        msg, manager = EmailMessage(), None
+        msg["From"] = " ".join(str(sender).splitlines())
+        msg["To"] = " ".join(str(to).splitlines())
+    msg["Subject"] = _text_header("Subject", str(subject)) if manager else " ".join(str(subject).splitlines())
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="training.local")
-    msg.set_content(body, content_manager=raw_data_manager)
+    msg.set_content(body, content_manager=manager)
     for filename, mimetype, data in attachments:
         maintype, subtype = mimetype.split("/", 1)
         # Text attachments (calendars) are UTF-8: say so, or readers fall back to ASCII on Chinese titles.
         params = {"charset": "utf-8"} if maintype == "text" else None
         msg.add_attachment(
-            data, maintype=maintype, subtype=subtype, filename=filename, params=params, content_manager=raw_data_manager
+            data, maintype=maintype, subtype=subtype, filename=filename, params=params, content_manager=manager
         )
     return msg
 
@@ -95,7 +103,8 @@ def _text_header(name: str, value: str) -> str:
 
 
 def _address_header(value: str) -> str:
-    """Addresses with their display names encoded when those are not ASCII (the addresses never are)."""
+    """Addresses with their display names encoded when those are not ASCII; UnicodeError when an
+    address itself is not ASCII."""
     value = " ".join(str(value).splitlines())
     if value.isascii():
         return value

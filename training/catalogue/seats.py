@@ -170,8 +170,23 @@ def seats_left(run: Run, confirmed: int | None = None, held: int | None = None) 
 
 def public_seats_left_sql() -> ColumnElement[int]:
     """``seats_left`` as an SQL expression over ``Run`` (filters such as "open
-    seats only"): capacity minus confirmed minus unused reserved seats."""
+    seats only"): capacity minus confirmed minus unused reserved seats.
+
+    Built once per registered place model (SQL expressions are immutable and can
+    be shared by any number of statements): building it took about 0.3 ms, on
+    every catalogue page."""
     p = places()
+    if _seats_left_sql and _seats_left_sql[0][0] is p:
+        return _seats_left_sql[0][1]
+    expression = _build_public_seats_left_sql(p)
+    _seats_left_sql[:] = [(p, expression)]
+    return expression
+
+
+_seats_left_sql: list[tuple[Places, ColumnElement[int]]] = []
+
+
+def _build_public_seats_left_sql(p: Places) -> ColumnElement[int]:
     confirmed = (
         select(func.count())
         .select_from(p.row)

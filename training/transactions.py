@@ -11,11 +11,11 @@ and Indico commits or rolls back once per request.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Executable, Row
 from sqlalchemy.orm import Session, SessionTransaction
 
 from .extensions import db
@@ -43,6 +43,29 @@ def unit_of_work(fn: Callable[P, R]) -> Callable[P, R]:
             raise
 
     return wrapper
+
+
+# --- a read on its own -----------------------------------------------------------------------
+
+
+def read_alone(statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
+    """The rows of ``statement``, which only reads (no write, no lock), in one round trip.
+
+    When the session has a transaction open (the request read something already), in that transaction:
+    what it read and locked stays in view. Otherwise, on PostgreSQL, on a pooled connection in autocommit:
+    no BEGIN before the statement and no ROLLBACK after it, two round trips of three (a statement alone
+    is a transaction of its own, with the snapshot a READ COMMITTED transaction would give it anyway),
+    and the session is left without a transaction. Elsewhere (SQLite), in the session, as any read.
+    """
+    session = db.session() if db.session.registry.has() else None
+    if session is not None and session.in_transaction():
+        return session.execute(statement, params).all()
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        return db.session.execute(statement, params).all()
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")  # reset when it goes back to the pool
+        return connection.execute(statement, params).all()
 
 
 # --- commits that release row locks before the disk flush -------------------------------

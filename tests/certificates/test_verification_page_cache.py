@@ -254,3 +254,84 @@ def test_a_script_nonce_in_the_cached_page_is_each_responses_own(app, factory, a
         assert response.headers["X-Page-Cache"] == expected_state
         nonce = re.search(r'<script nonce="([^"]+)">', response.get_data(as_text=True)).group(1)
         assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+
+
+def _without_nonces(html: str) -> str:
+    return re.sub(r'nonce="[^"]*"', 'nonce=""', html)
+
+
+def test_every_column_of_the_certificate_is_in_the_key(app, factory, admin):
+    """Each column of the certificate's row changed on its own (in the database, as another server would)
+    gives a new key: the next visit renders afresh (a miss), and the kept page is what an uncached
+    rendering shows. No column can change without the page following."""
+    from datetime import date
+
+    from sqlalchemy import Date, Float, Integer, String, Text, update
+
+    from training.types import UTCDateTime
+
+    run, enrolments = completed_run(factory, ["Anna Müller", "Li Wei"])
+    issued = services.issue_for_run(admin, run.id)["issued"]
+    code, other_code = issued[0]["code"], issued[1]["code"]
+    table = Certificate.__table__
+    other = db.session.scalar(select(Certificate).where(Certificate.code == other_code))
+    other_id, other_enrolment_id, admin_id = other.id, other.enrolment_id, admin.id
+    db.session.remove()
+    client = app.test_client()
+
+    def fresh() -> str:
+        app.config["VERIFY_PAGE_CACHE_SIZE"] = 0
+        try:
+            return _without_nonces(client.get(f"/verify/{code}").get_data(as_text=True))
+        finally:
+            app.config["VERIFY_PAGE_CACHE_SIZE"] = 256
+
+    client.get(f"/verify/{code}")
+    assert client.get(f"/verify/{code}").headers["X-Page-Cache"] == "hit"
+    changed = []
+    for column in table.columns:
+        if column.name in ("id", "code"):  # the key of the lookup itself
+            continue
+        current = db.session.execute(select(column).where(table.c.code == code)).scalar_one()
+        db.session.remove()
+        kind = column.type
+        if column.name == "enrolment_id":
+            value: object = other_enrolment_id
+        elif column.name == "superseded_by_id":
+            value = other_id
+        elif column.name in ("issued_by_id", "revoked_by_id"):
+            value = admin_id if current is None else None
+        elif column.name == "course_title_language":
+            value = "zh" if current == "en" else "en"
+        elif isinstance(kind, UTCDateTime):
+            value = datetime(2024, 5, 6, 7, 8, tzinfo=UTC) if current is None else current + timedelta(hours=1)
+        elif isinstance(kind, Date):
+            value = date(2031, 1, 2) if current is None else current + timedelta(days=1)
+        elif isinstance(kind, Float):
+            value = 1.5 if current is None else current + 1
+        elif isinstance(kind, Integer):
+            value = 999_999 if current is None else current + 1_000_000
+        elif isinstance(kind, (String, Text)):
+            value = ("a" * 64 if column.name == "document_sha256" else "Changed") if not current else current[:-1] + "Z"
+        else:
+            raise AssertionError(f"no new value for {column.name} ({kind!r}): add one to this test")
+        db.session.execute(update(table).where(table.c.code == code).values({column.name: value}))
+        db.session.commit()
+        db.session.remove()
+        first = client.get(f"/verify/{code}")
+        assert first.headers["X-Page-Cache"] == "miss", column.name
+        again = client.get(f"/verify/{code}")
+        assert again.headers["X-Page-Cache"] == "hit", column.name
+        assert _without_nonces(again.get_data(as_text=True)) == fresh(), column.name
+        changed.append(column.name)
+    assert "revoked_at" in changed and "holder_name" in changed and "superseded_by_id" in changed
+
+
+def test_the_successors_code_is_in_the_key(app, factory, admin):
+    code = _issue(factory, admin)
+    new = services.reissue(admin, code, "Anna Mueller")
+    record = services.page_record(code)
+    assert record is not None and record[-1] == new.code
+    certificate = db.session.scalar(select(Certificate).where(Certificate.code == code))
+    assert services.page_record_of(certificate) == record
+    db.session.remove()

@@ -2,14 +2,15 @@
 
 Rendering the page (layout, translations, links) costs several times more
 than reading the certificate. The page an anonymous visitor gets is a pure
-function of what ``services.verification_page`` returns (the record with its
-status as of today in ORG_TIMEZONE) and of the language, link base and path;
-so the rendered HTML is kept under a key made of exactly those. There is
-nothing to invalidate: every request reads the certificate from the database
-first (one statement), and a revocation, a reissue, a stored document or an
-expiry date passing changes the record, hence the key, in the same
-transaction that changes the row. Every worker and every server shows the
-change on its next request.
+function of the certificate's row (every column), the code of its successor
+(a code never changes), the organisation's date (ORG_TIMEZONE: the status),
+the language, the link base and the path; so the rendered HTML is kept under
+a key made of exactly those. There is nothing to invalidate: every request
+reads the row first (``services.page_record``: one statement, one round
+trip), and a revocation, a reissue, a stored document or an expiry date
+passing changes the row or the date, hence the key, in the same transaction
+that changes the row. Every worker and every server shows the change on its
+next request. A hit renders nothing and loads no ORM object.
 
 What is not cached: signed-in visitors (the layout shows their name and
 menu), pages with a query string or pending flash messages, unknown codes (a
@@ -22,17 +23,20 @@ response's own: the cached HTML holds placeholders replaced on every response.
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 from collections import OrderedDict
+from datetime import date
+from typing import Any
 
 from flask import Response, current_app, g, render_template, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from ..types import org_today
 from ..urls import public_base_url
+from . import services
 
 TEMPLATE = "certificates/verify.html"
 DEFAULT_SIZE = 256
@@ -43,7 +47,7 @@ _CSRF_PLACEHOLDER_BYTES = _CSRF_PLACEHOLDER.encode()
 # Likewise the script nonce: it changes with every response's Content-Security-Policy.
 _NONCE_PLACEHOLDER_BYTES = f"nonce-{secrets.token_hex(16)}".encode()
 
-PageKey = tuple[str, str, str, str, str]
+PageKey = tuple[str, str, str, str, date, tuple[Any, ...]]
 
 
 class RenderedPages:
@@ -90,31 +94,39 @@ def _cacheable() -> bool:
     )
 
 
-def page_key(page: dict) -> PageKey:
-    """Everything the anonymous page depends on: the content (status included),
-    the language, the base of its links, the script root and the path. No other
-    header counts (forged Host and X-Forwarded-* are refused or ignored before)."""
-    content = json.dumps(page, sort_keys=True, default=str, ensure_ascii=False)
-    return (str(get_locale() or "en"), public_base_url(), request.script_root, request.path, content)
+def page_key(record: services.PageRecord, today: date) -> PageKey:
+    """Everything the anonymous page depends on: the certificate's record (every column of its row and its
+    successor's code), the organisation's date (for the status), the language, the base of its links, the
+    script root and the path. No other header counts (forged Host and X-Forwarded-* are refused or ignored
+    before)."""
+    return (str(get_locale() or "en"), public_base_url(), request.script_root, request.path, today, record)
 
 
-def render_verification(page: dict) -> Response:
-    """The verification page for ``page`` (from ``services.verification_page``);
-    ``X-Page-Cache`` says whether it came from the cache (hit) or was kept (miss)."""
+def verification_response(code: str) -> Response:
+    """The verification page of ``code`` (``NotFound`` for an unknown code); ``X-Page-Cache`` says whether
+    it came from the cache (hit) or was kept (miss).
+
+    A hit costs one statement (``services.page_record``) and no rendering. On a miss the page is made
+    as without the cache and kept under the key of the record it was made from (if the certificate
+    changed between the two reads, the newer page goes under the newer record's key). A certificate whose
+    document is not stored yet never hits: its document is made on the miss, so the page is kept under
+    the record with the document's hash."""
     if not _cacheable():
-        return Response(render_template(TEMPLATE, **page))
+        return Response(render_template(TEMPLATE, **services.verification_page(code)))
+    today = org_today()
+    record = services.page_record(code)
     cache = pages()
-    key = page_key(page)
-    body = cache.get(key)
+    body = cache.get(page_key(record, today)) if record is not None else None
     state = "hit"
     if body is None:
+        page, record = services.verification_page_and_record(code, today)
         body = render_template(
             TEMPLATE,
             csrf_token=lambda: _CSRF_PLACEHOLDER,
             csp_nonce=lambda: _NONCE_PLACEHOLDER_BYTES.decode(),
             **page,
         ).encode()
-        cache.put(key, body, _size())
+        cache.put(page_key(record, today), body, _size())
         state = "miss"
     body = body.replace(_CSRF_PLACEHOLDER_BYTES, generate_csrf().encode())
     body = body.replace(_NONCE_PLACEHOLDER_BYTES, str(g.get("csp_nonce", "")).encode())

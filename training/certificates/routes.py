@@ -49,10 +49,9 @@ def verify(code: str):
     if canonical is not None and canonical != code:
         return redirect(url_for("certificates.verify", code=canonical), 301)
     try:
-        page = services.verification_page(code)
+        response = pages.verification_response(code)
     except NotFound as exc:
         return render_template("certificates/verify_form.html", code_text=code[:80], error=exc.message), 404
-    response = pages.render_verification(page)
     response.headers["Cache-Control"] = "no-store"  # revocation shows at once
     return response
 

@@ -9,7 +9,8 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -25,6 +26,7 @@ from ..errors import Conflict, DomainError, Forbidden, NotEligible, NotFound, Va
 from ..extensions import db
 from ..jobs import Job, Progress
 from ..permissions import Viewer, can
+from ..transactions import read_alone
 from ..types import local_date, org_today, utcnow
 from . import bulk, codes, documents, pdf, signing, templates
 from .models import Certificate
@@ -552,20 +554,63 @@ def status_pdf_for(actor: Viewer, code: str) -> tuple[str, bytes]:
     return filename_for(certificate).replace(".pdf", f"-{doc.status}.pdf"), data
 
 
-def verification_page(code: str) -> dict[str, Any]:
+def verification_page(code: str, today: date | None = None) -> dict[str, Any]:
     """What the public verification page shows: the record (with the document's
     SHA-256) and, for relying parties, the issuer's DID and the credential's status entry."""
+    return verification_page_and_record(code, today)[0]
+
+
+def verification_page_and_record(code: str, today: date | None = None) -> tuple[dict[str, Any], PageRecord]:
+    """``verification_page`` and the ``page_record`` it was made from."""
     from ..urls import public_base_url
     from . import badges
 
     certificate = get_by_code(code, for_display=True)
     ensure_documents([certificate])
-    return {
-        "cert": public_view(certificate),
+    page = {
+        "cert": public_view(certificate, today),
         "issuer_did": badges.issuer_did(),
         "status_entry": badges.status_entry(certificate, public_base_url()),
         "check": None,
     }
+    return page, page_record_of(certificate)
+
+
+# Every column of the certificate's row, in the mapper's order, then the code of its successor (a reissue's
+# code never changes): everything ``public_view`` and the verification page are made from, besides the date,
+# the language and the links' base.
+PageRecord = tuple[Any, ...]
+_RECORD_STATEMENT: list[Select[Any]] = []
+
+
+def _record_statement() -> Select[Any]:
+    if not _RECORD_STATEMENT:
+        table = Certificate.__table__
+        successor = table.alias("successor")
+        columns = [prop.columns[0] for prop in sa_inspect(Certificate).column_attrs]
+        _RECORD_STATEMENT.append(
+            select(*columns, successor.c.code.label("successor_code"))
+            .select_from(table.outerjoin(successor, successor.c.id == table.c.superseded_by_id))
+            .where(table.c.code == bindparam("code"))
+        )
+    return _RECORD_STATEMENT[0]
+
+
+def page_record(code: str) -> PageRecord | None:
+    """The ``PageRecord`` of the certificate with this code (None: no such certificate), read in one
+    statement, alone (``read_alone``: no transaction of its own unless the request has one open)."""
+    canonical = codes.normalise(code)
+    if canonical is None:
+        return None
+    rows = read_alone(_record_statement(), {"code": canonical})
+    return tuple(rows[0]) if rows else None
+
+
+def page_record_of(certificate: Certificate) -> PageRecord:
+    """The ``PageRecord`` of a loaded certificate: equal to ``page_record`` of its code while nothing changed."""
+    values = [getattr(certificate, prop.key) for prop in sa_inspect(Certificate).column_attrs]
+    successor = certificate.superseded_by if certificate.superseded_by_id is not None else None
+    return (*values, successor.code if successor is not None else None)
 
 
 def check_document(code: str, data: bytes) -> dict[str, Any]:

@@ -1,0 +1,67 @@
+"""``read_alone`` (training/transactions.py): a read on its own costs one round trip on PostgreSQL, sees
+what the request's open transaction sees, and leaves nothing behind in the pool or the session."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, text
+
+from training.accounts.models import User
+from training.extensions import db
+from training.transactions import read_alone
+
+
+@pytest.fixture
+def wire(app, tmp_path):
+    """What the client sends PostgreSQL (libpq's trace of the one pooled connection): the messages' lines."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("round trips to PostgreSQL")
+    db.session.remove()
+    db.engine.dispose()
+    pooled = db.engine.raw_connection()  # the pool's only connection from here on
+    driver = pooled.driver_connection
+    pooled.close()
+    path = tmp_path / "trace"
+    with path.open("w") as handle:
+        driver.pgconn.trace(handle.fileno())
+        yield lambda: [line.split("\t", 3)[3] for line in path.read_text().splitlines() if "\tF\t" in line]
+        driver.pgconn.untrace()
+
+
+def test_alone_it_is_one_round_trip_without_a_transaction_on_postgresql(app, factory, wire):
+    factory.trainee(name="Alone Reader")
+    db.session.remove()
+    before = len(wire())
+    rows = read_alone(select(User.display_name).where(User.display_name == "Alone Reader"))
+    assert [row.display_name for row in rows] == ["Alone Reader"]
+    sent = wire()[before:]
+    assert not any("BEGIN" in line or "ROLLBACK" in line for line in sent), sent
+    assert sum(1 for line in sent if line.startswith(("Sync", "Query"))) == 1, sent  # one wait for the server
+    assert not db.session.registry.has() or not db.session().in_transaction()
+
+
+def test_inside_an_open_transaction_it_reads_in_that_transaction(app, factory):
+    factory.trainee(name="Committed")
+    db.session.remove()
+    db.session.add(User(email="pending@example.com", display_name="Not committed", role="trainee"))
+    db.session.flush()  # the request's transaction holds a row nobody else sees yet
+    names = {row.display_name for row in read_alone(select(User.display_name))}
+    assert {"Committed", "Not committed"} <= names
+    db.session.rollback()
+    assert "Not committed" not in {row.display_name for row in read_alone(select(User.display_name))}
+
+
+def test_the_pooled_connection_is_transactional_again_afterwards(app, factory):
+    """The connection read in autocommit goes back to the pool as it was: the next unit of work on it is
+    a transaction (its rollback undoes its writes)."""
+    read_alone(select(func.count()).select_from(User))
+    db.session.add(User(email="rolled-back@example.com", display_name="Rolled back", role="trainee"))
+    db.session.flush()
+    db.session.rollback()
+    db.session.remove()
+    assert db.session.scalar(select(func.count()).where(User.email == "rolled-back@example.com")) == 0
+    if db.engine.dialect.name == "postgresql":
+        connection = db.session.connection()
+        assert connection.connection.driver_connection.autocommit is False
+        assert connection.execute(text("SELECT 1")).scalar_one() == 1
+    db.session.remove()

@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable
 from datetime import date, datetime
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app, g, request, url_for
 from flask_babel import format_date, get_translations
@@ -31,18 +31,27 @@ _BOOTSTRAP_COLOURS = frozenset(
 )
 
 
+def _globals() -> Any:
+    """This app context's ``g`` itself (one context look-up instead of one per attribute), or None."""
+    try:
+        return g._get_current_object()
+    except RuntimeError:  # no app context
+        return None
+
+
 def translations():
     """The translations of the current request's locale, resolved once.
 
     Keyed by the locale object Flask-Babel holds on its context, so
     ``force_locale`` (which swaps that object and restores it) is honoured."""
-    ctx = g.get("_flask_babel") if g else None
+    here = _globals()
+    ctx = here.get("_flask_babel") if here is not None else None
     if ctx is not None:
         cached = getattr(ctx, "rendering_translations", None)
         if cached is not None and cached[0] is getattr(ctx, "babel_locale", None):
             return cached[1]
     found = get_translations()
-    ctx = g.get("_flask_babel") if g else None
+    ctx = here.get("_flask_babel") if here is not None else None
     if ctx is not None and getattr(ctx, "babel_locale", None) is not None:
         ctx.rendering_translations = (ctx.babel_locale, found)
     return found
@@ -125,7 +134,8 @@ _DATES: dict = {}
 def translations_locale():
     from flask_babel import get_locale
 
-    ctx = g.get("_flask_babel") if g else None
+    here = _globals()
+    ctx = here.get("_flask_babel") if here is not None else None
     locale = getattr(ctx, "babel_locale", None) if ctx is not None else None
     return locale if locale is not None else get_locale()
 
@@ -169,7 +179,8 @@ def _evict_oldest(count: int) -> None:
 def current_locale() -> str:
     """The request's locale as a string ("en", "zh"), worked out once per request and locale."""
     locale = translations_locale()
-    ctx = g.get("_flask_babel") if g else None
+    here = _globals()
+    ctx = here.get("_flask_babel") if here is not None else None
     if ctx is not None:
         cached = getattr(ctx, "rendering_locale_name", None)
         if cached is not None and cached[0] is locale:
@@ -184,6 +195,7 @@ def current_locale() -> str:
 URL_LIMIT = 2000
 _URLS: dict[tuple, str] = {}
 _url_defaults: list[bool] = []  # [whether the app has url_defaults functions], filled on first use
+_LINK_BASE = "_training_link_base"
 
 
 def cached_url_for(endpoint: str, **values: Any) -> str:
@@ -193,15 +205,23 @@ def cached_url_for(endpoint: str, **values: Any) -> str:
     (they can add arguments from the request; then nothing is kept), and Flask refuses
     new ones once requests are served. External links, anchors and methods are built
     every time."""
-    if not request or any(name[0] == "_" for name in values):
+    try:
+        current = cast(Any, request)._get_current_object()  # the proxy's object: one context look-up
+    except RuntimeError:  # no request
+        return url_for(endpoint, **values)
+    if values and any(name[0] == "_" for name in values):
         return url_for(endpoint, **values)
     if not _url_defaults:
         _url_defaults.append(any(current_app.url_default_functions.values()))
     if _url_defaults[0]:
         return url_for(endpoint, **values)
-    blueprint = request.blueprint if endpoint[0] == "." else None
+    blueprint = current.blueprint if endpoint[0] == "." else None
+    # The script root and host, worked out once per request (the host re-checks TRUSTED_HOSTS each time).
+    base = current.__dict__.get(_LINK_BASE)
+    if base is None:
+        base = current.__dict__[_LINK_BASE] = (current.script_root, current.host)
     try:
-        key = (endpoint, blueprint, request.script_root, request.host, tuple(values.items()))
+        key = (endpoint, blueprint, base, tuple(values.items()))
         found = _URLS.get(key)
     except TypeError:  # an argument that cannot be a key (a list): built every time
         return url_for(endpoint, **values)

@@ -40,7 +40,7 @@ from sqlalchemy import BigInteger, Connection, Engine, String, event, select, te
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from .extensions import Model, db
-from .transactions import commits_before_flush, while_durable
+from .transactions import commits_before_flush, read_alone, while_durable
 
 # What a cached page depends on: the endpoint, language, link base, script root and full path.
 CacheKey = tuple[str | None, str, str, str, str]
@@ -69,6 +69,9 @@ class CacheVersion(Model):
     version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+_READ_VERSIONS = select(CacheVersion.__table__.c.name, CacheVersion.__table__.c.version).where(
+    CacheVersion.__table__.c.name.in_((VERSION_NAME, CATALOGUE_VERSION))
+)
 _UNREAD = object()
 _REQUEST_KEY = "training.pages_version"
 
@@ -84,15 +87,10 @@ def current_version(name: str = VERSION_NAME) -> int | None:
         found = environ.get(_REQUEST_KEY, _UNREAD)
         if found is not _UNREAD:
             return None if found is None else cast(dict[str, int], found).get(name, 0)
-    table = CacheVersion.__table__
     versions: dict[str, int] | None
     try:
-        versions = {
-            row.name: row.version or 0
-            for row in db.session.execute(
-                select(table.c.name, table.c.version).where(table.c.name.in_((VERSION_NAME, CATALOGUE_VERSION)))
-            )
-        }
+        # On its own when it is the request's first read (PostgreSQL: no BEGIN and ROLLBACK around it).
+        versions = {row.name: row.version or 0 for row in read_alone(_READ_VERSIONS)}
     except Exception:  # noqa: BLE001 - an old schema or a database hiccup: render afresh
         db.session.rollback()
         versions = None

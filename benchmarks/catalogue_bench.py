@@ -289,6 +289,7 @@ def measure(app, requests: int, deadline: float) -> list[tuple]:
                 if time.monotonic() > deadline:
                     break
                 if label == AFTER_CHANGE:
+                    db.session.remove()  # (SQLite: no read transaction of this process in the writer's way)
                     bump_version(db.engine, CATALOGUE_VERSION)
                 counter["n"] = 0
                 started = time.perf_counter()

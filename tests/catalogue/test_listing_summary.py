@@ -192,3 +192,24 @@ def test_an_enrolment_changes_seats_not_the_summary(app, client, factory, catalo
     db.session.commit()
     assert current_version(CATALOGUE_VERSION) > summary
     assert "Ningbo" in client.get("/").get_data(as_text=True)  # the sidebar's cities
+
+
+def test_a_kept_summary_never_shows_a_course_that_is_no_longer_public(app, catalogue, monkeypatch):
+    """A bump that failed leaves a stale summary: its hidden courses are still not shown,
+    and it is rebuilt after LIFETIME_SECONDS whatever the counter says."""
+    from training import pagecache
+
+    with app.test_request_context("/"):
+        first = _ids(listing.catalogue_page(CatalogueQuery(per_page=50))[0])[0]
+    monkeypatch.setattr(pagecache, "bump_version", lambda *args, **kwargs: None)  # the bump is lost
+    hidden = db.session.get(Course, first[0])
+    hidden.published = False
+    db.session.commit()
+    with app.test_request_context("/"):
+        ids, _total = _ids(listing.catalogue_page(CatalogueQuery(per_page=50))[0])
+    assert first[0] not in ids and ids == first[1:]
+    clock = listing.time.monotonic() + listing.LIFETIME_SECONDS + 1
+    monkeypatch.setattr(listing.time, "monotonic", lambda: clock)
+    with app.test_request_context("/"):
+        page = listing.catalogue_page(CatalogueQuery(per_page=50))[0]
+    assert _ids(page) == (first[1:], len(first) - 1)

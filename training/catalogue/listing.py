@@ -25,6 +25,7 @@ queries in ``training.catalogue.search``, which count and page in SQL.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
@@ -52,12 +53,16 @@ from .search import (
 # (course id, category id, level, language) of each visible course, in the default order.
 _Row = tuple[int, int | None, str, str]
 _KEPT = 4  # summaries per process (per version and day); older ones are dropped
+# A summary is also rebuilt after this long whatever the counter says: a bump that failed
+# (logged by training.pagecache) leaves the order stale for at most this long.
+LIFETIME_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
 class ListingSummary:
     version: int
     today: date
+    built_at: float  # time.monotonic()
     rows: tuple[_Row, ...]
     categories: tuple[tuple[str, Category, int], ...]  # (slug, category, visible courses), by name
     cities: tuple[str, ...]
@@ -94,7 +99,7 @@ def catalogue_page(query: CatalogueQuery) -> tuple[Page, Facets]:
         )
     offset = (query.page - 1) * query.per_page
     ids = [row[0] for row in rows[offset : offset + query.per_page]]
-    items = course_cards(ids, run_conditions(query))
+    items = course_cards(ids, run_conditions(query), visible_only=True)
     return Page(items=items, page=query.page, per_page=query.per_page, total=len(rows)), facets
 
 
@@ -105,7 +110,7 @@ def _summary() -> ListingSummary | None:
     today = org_today()
     kept: dict[tuple[int, date], ListingSummary] = current_app.extensions.setdefault("catalogue_listing", {})
     found = kept.get((version, today))
-    if found is None:
+    if found is None or time.monotonic() - found.built_at > LIFETIME_SECONDS:
         found = _build(version, today)
         with _lock:
             if len(kept) >= _KEPT:
@@ -138,6 +143,7 @@ def _build(version: int, today: date) -> ListingSummary:
     return ListingSummary(
         version=version,
         today=today,
+        built_at=time.monotonic(),
         rows=rows,
         categories=categories,
         cities=tuple(facet_cities(today)),

@@ -421,15 +421,16 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
     return Page(items=course_cards(ids, conditions), page=query.page, per_page=query.per_page, total=total)
 
 
-def course_cards(ids: list[int], run_conditions: list) -> list[CourseCard]:
+def course_cards(ids: list[int], run_conditions: list, *, visible_only: bool = False) -> list[CourseCard]:
     """The cards of these courses, in this order: each course with its category,
-    its runs that meet ``run_conditions`` and their seats left (two queries)."""
+    its runs that meet ``run_conditions`` and their seats left (two queries).
+    ``visible_only`` leaves out a course that is no longer published (ids from a kept summary)."""
     if not ids:
         return []
-    loaded = {
-        c.id: c
-        for c in db.session.scalars(select(Course).where(Course.id.in_(ids)).options(joinedload(Course.category)))
-    }
+    stmt = select(Course).where(Course.id.in_(ids)).options(joinedload(Course.category))
+    if visible_only:
+        stmt = stmt.where(Course.published.is_(True), Course.archived.is_(False))
+    loaded = {c.id: c for c in db.session.scalars(stmt)}
     cards = {i: CourseCard(loaded[i]) for i in ids if i in loaded}
     if cards:
         runs = db.session.execute(

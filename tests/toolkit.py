@@ -111,3 +111,31 @@ def another_server(app):
         with other.app_context():
             db.session.remove()
             db.engine.dispose()
+
+
+@contextmanager
+def templates_rendered(app):
+    """The names of the templates rendered while inside, in order (Flask's template_rendered signal)."""
+    from flask import template_rendered
+
+    names: list[str] = []
+
+    def seen(_sender, template, context, **_extra):
+        names.append(template.name)
+
+    template_rendered.connect(seen, app)
+    try:
+        yield names
+    finally:
+        template_rendered.disconnect(seen, app)
+
+
+@contextmanager
+def fragments_uncached(app):
+    """Every kept fragment (training/rendering.py: fragment) rendered afresh while inside."""
+    kept = app.jinja_env.globals["fragment"]
+    app.jinja_env.globals["fragment"] = lambda key, render, *args: render(*args)
+    try:
+        yield
+    finally:
+        app.jinja_env.globals["fragment"] = kept

@@ -3,13 +3,13 @@ training/catalogue/cards.py): whatever changes, the catalogue shows exactly what
 uncached rendering shows, at once, to every viewer, in every language."""
 
 import re
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import inspect, select
 
 from tests.conftest import login
+from tests.toolkit import fragments_uncached
 from training import rendering
 from training.catalogue.models import Category, Course, Run
 from training.enrolment.models import Enrolment
@@ -24,19 +24,8 @@ def _cards(client, url="/", **kw) -> list[str]:
     return CARD.findall(response.get_data(as_text=True))
 
 
-@contextmanager
-def _uncached(app):
-    """Every card rendered afresh, as before the cache existed."""
-    kept = app.jinja_env.globals["fragment"]
-    app.jinja_env.globals["fragment"] = lambda key, render, *args: render(*args)
-    try:
-        yield
-    finally:
-        app.jinja_env.globals["fragment"] = kept
-
-
 def _fresh(app, client, url="/", **kw) -> list[str]:
-    with _uncached(app):
+    with fragments_uncached(app):
         return _cards(client, url, **kw)
 
 

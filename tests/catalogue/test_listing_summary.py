@@ -2,7 +2,6 @@
 sidebar (templates/catalogue/_filters.html): a page built from them is exactly the page
 the queries build, and a change shows on the next page, whichever server made it."""
 
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qsl
 
@@ -10,7 +9,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from tests.conftest import login
-from tests.toolkit import another_server, count_queries
+from tests.toolkit import another_server, count_queries, fragments_uncached
 from training.catalogue import listing, search
 from training.catalogue.models import Category, Course
 from training.catalogue.search import CatalogueQuery, catalogue_facets, search_courses
@@ -136,16 +135,6 @@ def test_summarised_pages_take_fewer_queries_and_the_summary_is_built_once(clien
     assert first.count <= again.count + 3  # the summary: the order, the categories, the cities
 
 
-@contextmanager
-def _uncached(app):
-    kept = app.jinja_env.globals["fragment"]
-    app.jinja_env.globals["fragment"] = lambda key, render, *args: render(*args)
-    try:
-        yield
-    finally:
-        app.jinja_env.globals["fragment"] = kept
-
-
 @pytest.mark.parametrize(
     "url",
     [
@@ -161,7 +150,7 @@ def test_the_cached_hero_and_sidebar_are_what_a_fresh_rendering_shows(app, clien
     def both():
         db.session.expire_all()
         cached = client.get(url).get_data(as_text=True)
-        with _uncached(app):
+        with fragments_uncached(app):
             fresh = client.get(url).get_data(as_text=True)
         assert cached == fresh
         return cached

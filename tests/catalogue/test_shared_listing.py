@@ -4,14 +4,12 @@ of the data, while the frame around it (navigation, the viewer's name, the logou
 with its CSRF token) is each visitor's own. A change shows on the next page, whichever
 server made it."""
 
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import template_rendered
 
 from tests.conftest import login
-from tests.toolkit import another_server
+from tests.toolkit import another_server, templates_rendered
 from training.catalogue import services
 from training.catalogue.models import Course
 from training.extensions import db
@@ -25,20 +23,6 @@ def cached(app):
     return app
 
 
-@contextmanager
-def listings_rendered(app):
-    names: list[str] = []
-
-    def seen(_sender, template, context, **_extra):
-        names.append(template.name)
-
-    template_rendered.connect(seen, app)
-    try:
-        yield names
-    finally:
-        template_rendered.disconnect(seen, app)
-
-
 def _page(client, url="/"):
     response = client.get(url)
     assert response.status_code == 200, url
@@ -50,7 +34,7 @@ def test_signed_in_visitors_share_the_listing_and_keep_their_own_frame(cached, f
     ada, bo = factory.trainee(name="Ada Lovelace"), factory.trainee(name="王博")
     first, second = login(cached.test_client(), ada), login(cached.test_client(), bo)
     anonymous = cached.test_client()
-    with listings_rendered(cached) as rendered:
+    with templates_rendered(cached) as rendered:
         one, two, three = _page(first), _page(second), _page(anonymous)
     assert rendered.count(LISTING) == 1
     assert "Ada Lovelace" in one and "王博" not in one
@@ -66,7 +50,7 @@ def test_signed_in_visitors_share_the_listing_and_keep_their_own_frame(cached, f
 def test_another_query_language_or_script_root_is_another_listing(cached, factory):
     factory.course(title="PLC fundamentals", title_translation="PLC 基础")
     client = login(cached.test_client(), factory.trainee())
-    with listings_rendered(cached) as rendered:
+    with templates_rendered(cached) as rendered:
         _page(client)
         _page(client, "/?q=PLC")
         zh = _page(client, "/?lang=zh")
@@ -130,7 +114,7 @@ def test_without_the_page_cache_every_listing_is_rendered(app, factory):
     assert not app.config["PUBLIC_PAGE_CACHE_SECONDS"]
     factory.course()
     client = login(app.test_client(), factory.trainee())
-    with listings_rendered(app) as rendered:
+    with templates_rendered(app) as rendered:
         _page(client)
         _page(client)
     assert rendered.count(LISTING) == 2

@@ -6,35 +6,19 @@ reach the cache; every visitor gets a CSRF token of their own."""
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import template_rendered
 from sqlalchemy import select
 
 from tests.certificates.conftest import completed_run
 from tests.conftest import api, login, make_test_app
 from tests.factories import Factory
-from tests.toolkit import another_server, count_queries
+from tests.toolkit import another_server, count_queries, templates_rendered
 from training.accounts.models import User
 from training.certificates import codes, pages, services
 from training.certificates.models import Certificate
 from training.extensions import db
-
-
-@contextmanager
-def templates_rendered(app):
-    names: list[str] = []
-
-    def seen(_sender, template, context, **_extra):
-        names.append(template.name)
-
-    template_rendered.connect(seen, app)
-    try:
-        yield names
-    finally:
-        template_rendered.disconnect(seen, app)
 
 
 def _status(response) -> str:

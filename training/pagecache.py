@@ -50,6 +50,7 @@ _View = Callable[..., ResponseReturnValue]
 # member companies hold), categories, trainers' names and profiles.
 _WATCHED = {"Course", "Run", "Meeting", "Enrolment", "SeatAllocation", "Category", "User", "TrainerProfile"}
 _MAX_ENTRIES = 2000
+_MAX_BYTES = 16 * 1024 * 1024  # per cache and process: well under a worker's memory target
 
 
 VERSION_NAME = "pages"
@@ -151,9 +152,15 @@ def _bump_while_durable(session: Session, conn: Connection) -> bool:
 
 
 class PageCache:
-    def __init__(self) -> None:
+    """Bodies kept per key until their lifetime ends, at most ``max_entries`` of them and
+    ``max_bytes`` of text in all: every distinct query string is a new key, so a client
+    that asks for thousands of them fills the cache, never the worker's memory."""
+
+    def __init__(self, max_entries: int = _MAX_ENTRIES, max_bytes: int = _MAX_BYTES) -> None:
         self._lock = threading.Lock()
         self._entries: dict[Hashable, tuple[float, Any, int | None]] = {}
+        self._bytes = 0
+        self.max_entries, self.max_bytes = max_entries, max_bytes
 
     def get(self, key: Hashable, version: int | None = None) -> Any:
         entry = self._entries.get(key)
@@ -164,17 +171,32 @@ class PageCache:
         return entry[1]
 
     def put(self, key: Hashable, body: Any, seconds: float, version: int | None = None) -> None:
+        size = len(body)
+        if size > self.max_bytes // 4:
+            return  # one body may not take a quarter of the budget
         with self._lock:
-            if len(self._entries) >= _MAX_ENTRIES:
+            if len(self._entries) >= self.max_entries or self._bytes + size > self.max_bytes:
                 now = time.monotonic()
                 self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
-                if len(self._entries) >= _MAX_ENTRIES:
+                self._bytes = sum(len(v[1]) for v in self._entries.values())
+                if len(self._entries) >= self.max_entries or self._bytes + size > self.max_bytes:
                     self._entries.clear()
+                    self._bytes = 0
+            previous = self._entries.get(key)
+            if previous is not None:
+                self._bytes -= len(previous[1])
             self._entries[key] = (time.monotonic() + seconds, body, version)
+            self._bytes += size
+
+    @property
+    def size(self) -> int:
+        """The length of the bodies kept, in bytes (str: characters)."""
+        return self._bytes
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
 
 
 _caches: list[PageCache] = []

@@ -34,3 +34,23 @@ def test_logged_in_visitors_and_flash_messages_bypass_the_cache(app, client, fac
     login(client, factory.trainee())
     assert "X-Page-Cache" not in client.get("/").headers
     db.session.rollback()
+
+
+def test_the_caches_keep_their_memory_bound_whatever_clients_ask(app):
+    """Every distinct query string is a new key: thousands of them fill the cache's byte
+    budget, never the worker's memory."""
+    from training.pagecache import PageCache
+
+    cache = PageCache(max_entries=1000, max_bytes=100_000)
+    page = b"x" * 9_000
+    for i in range(500):
+        cache.put(("catalogue.index", "en", "", "", f"/?q={i}"), page, 60, 1)
+        assert cache.size <= 100_000
+    assert cache.get(("catalogue.index", "en", "", "", "/?q=499"), 1) == page
+    cache.put("huge", b"y" * 30_000, 60, 1)  # over a quarter of the budget: not kept
+    assert cache.get("huge", 1) is None and cache.size <= 100_000
+    before = cache.size
+    cache.put(("catalogue.index", "en", "", "", "/?q=499"), b"z", 60, 1)  # replaced, not counted twice
+    assert cache.size == before - 9_000 + 1
+    cache.clear()
+    assert cache.size == 0

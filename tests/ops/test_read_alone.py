@@ -28,6 +28,7 @@ def wire(app, tmp_path):
         driver.pgconn.untrace()
 
 
+@pytest.mark.postgres  # deselected in the SQLite run, run in the PostgreSQL one
 def test_alone_it_is_one_round_trip_without_a_transaction_on_postgresql(app, factory, wire):
     factory.trainee(name="Alone Reader")
     db.session.remove()

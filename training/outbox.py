@@ -359,37 +359,12 @@ def claim_row(row_id: int, now: datetime | None = None, lease: timedelta = LEASE
     does not wait for the disk: until ``mark_done`` (which does, and so makes
     the claim durable too) a claim lost in a crash of the database only lets
     the row be delivered again, as a crash before ``mark_done`` does anyway."""
-    now = now or utcnow()
-    table = OutboxMessage.__table__
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        row = (
-            conn.execute(
-                update(table)
-                .where(
-                    table.c.id == row_id,
-                    table.c.state == OutboxState.pending,
-                    table.c.next_attempt_at <= now,
-                    (table.c.lease_until.is_(None)) | (table.c.lease_until < now),
-                )
-                .values(lease_until=now + lease, attempts=table.c.attempts + 1)
-                .returning(*table.c)
-            )
-            .mappings()
-            .first()
-        )
-    return dict(row) if row is not None else None
+    rows = claim_rows([row_id], now, lease)
+    return rows[0] if rows else None
 
 
 def mark_done(row_id: int) -> None:
-    table = OutboxMessage.__table__
-    with db.engine.begin() as conn:
-        conn.execute(
-            update(table)
-            .where(table.c.id == row_id)
-            .values(state=OutboxState.done, done_at=utcnow(), lease_until=None, last_error=None)
-        )
+    mark_all_done([row_id])
 
 
 def mark_failed(row_id: int, error: str, attempts: int) -> None:

@@ -166,6 +166,7 @@ def main() -> int:
             "course page": _environ(f"/courses/{params['course_id']}", {}),
             "catalogue (cached)": _environ("/", {}),
             "verify (signed in)": _environ(f"/verify/{params['code']}", {"Cookie": params["cookie"]}),
+            "catalogue (signed in)": _environ("/", {"Cookie": params["cookie"]}),
         }
         for environ in pages.values():
             for _ in range(3):  # warm: templates compiled, caches filled, connection open

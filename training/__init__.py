@@ -8,11 +8,14 @@ import time
 from pathlib import Path
 
 from flask import Flask, g, jsonify, render_template, request, session
+from flask import Request as FlaskRequest
 from flask_babel import get_locale
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.datastructures import MultiDict
 from werkzeug.routing import IntegerConverter
+from werkzeug.utils import cached_property
 
 from . import config as config_module
 from .extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -32,6 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .json_provider import StrictJSONProvider
 
     app.json = StrictJSONProvider(app)
+    app.request_class = _Request
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.url_map.converters["int"] = _DatabaseInt
     app.config.update(config_module.load(Path(app.instance_path)))
@@ -176,6 +180,29 @@ def _configure_logging(app: Flask) -> None:
         level = str(app.config.get("LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO").upper()
         logger.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
     _ = app.logger  # Flask adds its stderr handler to "training" when nothing handles these records yet
+
+
+class _Request(FlaskRequest):
+    """A query string with bytes that are not UTF-8 (``?q=\\xff``, sent raw by a client)
+    read as Werkzeug reads ``%FF``: the bad bytes stay percent-encoded. Werkzeug decodes
+    the raw string strictly, so ``args`` and ``full_path`` raised on every page (the
+    language is chosen from ``args``, the page caches key on ``full_path``): a 500, and
+    the error page itself failed the same way."""
+
+    def _query(self) -> str:
+        return self.query_string.decode("utf-8", "werkzeug.url_quote")
+
+    @cached_property
+    def args(self) -> MultiDict[str, str]:
+        from urllib.parse import parse_qsl
+
+        return self.parameter_storage_class(
+            parse_qsl(self._query(), keep_blank_values=True, errors="werkzeug.url_quote")
+        )
+
+    @property
+    def full_path(self) -> str:
+        return f"{self.path}?{self._query()}"
 
 
 class _DatabaseInt(IntegerConverter):

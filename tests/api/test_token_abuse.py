@@ -1,0 +1,115 @@
+"""Trying to keep using an API token after it should have stopped working: when a token
+was last used is noted in memory (accounts.services._TokenUses), but whether it works
+is read afresh on every request, on every server, and the late write of that hint never
+brings a revoked token or a deactivated account back."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from sqlalchemy import select
+
+from tests.toolkit import another_server
+from training.accounts import services
+from training.accounts.models import ApiToken, User
+from training.admin import services as admin_services
+from training.extensions import db
+
+PROBE = "/api/v1/enrolments/999999"  # signed in: 404 (no such enrolment); a refused token: 401
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def held_hints(monkeypatch):
+    """Uses noted but not written until the test says so (as between two flushes)."""
+    services.flush_token_uses()
+    monkeypatch.setattr(services._token_uses, "_next_flush", math.inf)
+
+
+def _token_row(user_id: int) -> ApiToken:
+    (row,) = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)).all()
+    return row
+
+
+def test_a_token_revoked_on_another_server_is_refused_here_at_once_and_stays_refused(app, factory, held_hints):
+    trainee = factory.trainee()
+    token, trainee_id = services.create_token(trainee, "cli"), trainee.id
+    token_id = _token_row(trainee_id).id
+    db.session.remove()
+    with another_server(app) as other:
+        here = app.test_client()
+        assert here.get(PROBE, headers=_bearer(token)).status_code == 404
+        assert token_id in services._token_uses._pending.get(db.engine, {})  # noted, not written
+        db.session.remove()
+        with other.app_context():
+            services.revoke_token(db.session.get(User, trainee_id), token_id)
+        assert here.get(PROBE, headers=_bearer(token)).status_code == 401
+        db.session.remove()  # that request ran in this session (SQLite: its read would hold off the write)
+        services.flush_token_uses()  # the late hint is written over the revoked row
+        db.session.remove()
+        row = db.session.get(ApiToken, token_id)
+        assert row.revoked_at is not None and row.last_used_at is not None
+        for server in (app, other):
+            assert server.test_client().get(PROBE, headers=_bearer(token)).status_code == 401
+            db.session.remove()
+
+
+def test_a_deactivated_account_is_refused_at_once_for_reads_and_writes(app, client, factory, held_hints):
+    admin = factory.admin()
+    trainee = factory.trainee()
+    run = factory.run(capacity=5)
+    token = services.create_token(trainee, "cli")
+    assert client.get(PROBE, headers=_bearer(token)).status_code == 404
+    admin_services.update_user(
+        admin, trainee, name=trainee.display_name, role="trainee", company=None, phone=None, active=False
+    )
+    assert client.get(PROBE, headers=_bearer(token)).status_code == 401
+    enrol = client.post(f"/api/v1/runs/{run.id}/enrolments", json={}, headers=_bearer(token))
+    assert enrol.status_code == 401
+    db.session.remove()
+    services.flush_token_uses()
+    assert client.get(PROBE, headers=_bearer(token)).status_code == 401
+
+
+def test_a_demoted_admins_token_loses_admin_rights_at_once(app, client, factory, held_hints):
+    boss, former = factory.admin(), factory.admin(name="Former Admin")
+    token = services.create_token(former, "cli")
+    body = {"code": "TOK-1", "title": "Made by token", "hours": 8}
+    assert client.post("/api/v1/courses", json=body, headers=_bearer(token)).status_code == 201
+    admin_services.update_user(
+        boss, former, name=former.display_name, role="trainee", company=None, phone=None, active=True
+    )
+    body["code"] = "TOK-2"
+    assert client.post("/api/v1/courses", json=body, headers=_bearer(token)).status_code == 403
+
+
+def test_a_hint_for_a_token_deleted_since_is_dropped_without_harm(app, client, factory, held_hints):
+    trainee = factory.trainee()
+    token = services.create_token(trainee, "cli")
+    assert client.get(PROBE, headers=_bearer(token)).status_code == 404
+    db.session.delete(_token_row(trainee.id))
+    db.session.commit()
+    services.flush_token_uses()  # updates no row, raises nothing
+    assert services._token_uses._pending.get(db.engine, {}) == {}
+    assert client.get(PROBE, headers=_bearer(token)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer ",
+        "Bearer " + "x" * 201,
+        "Bearer \x00",
+        "Bearer token with spaces",
+        "bearer lowercase-scheme",
+        "Basic dXNlcjpwYXNz",
+        "Bearer " + "证" * 50,
+    ],
+)
+def test_a_malformed_bearer_header_is_anonymous_not_an_error(client, header):
+    response = client.get(PROBE, headers={"Authorization": header})
+    assert response.status_code == 401, response.status_code

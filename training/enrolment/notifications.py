@@ -12,13 +12,14 @@ job (``notify_job``) once the transaction has committed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, select
-from sqlalchemy.orm import Session, SessionTransaction, joinedload, selectinload
+from sqlalchemy.orm import Session, SessionTransaction, joinedload
 
 from .. import jobs, mail
 from ..catalogue.calendar import run_calendar
@@ -137,18 +138,7 @@ def notify_job(
     with Session(db.engine) as session:
         for start in range(0, total, batch_size):
             ids = enrolment_ids[start : start + batch_size]
-            rows = list(
-                session.scalars(
-                    select(Enrolment)
-                    .where(Enrolment.id.in_(ids))
-                    .options(
-                        selectinload(Enrolment.user),
-                        selectinload(Enrolment.run).selectinload(Run.course),
-                        selectinload(Enrolment.run).selectinload(Run.meetings),
-                        selectinload(Enrolment.run).selectinload(Run.trainers),
-                    )
-                )
-            )
+            rows = _enrolments_for_mail(session, ids, with_trainers=True)  # reminders name the trainers
             positions: dict[int, int] = {}
             if kind == "enrol_waitlisted":
                 positions = waitlist_positions({e.run_id for e in rows}, session=session)
@@ -173,6 +163,17 @@ def notify_job(
     return sent
 
 
+def _enrolments_for_mail(session: Session, ids: Iterable[int], *, with_trainers: bool = False) -> list[Enrolment]:
+    """The enrolments with what their e-mails show (the trainee, the run with its course and
+    meetings for the calendar, and its trainers when asked), in two or three statements."""
+    run = joinedload(Enrolment.run)
+    options = [joinedload(Enrolment.user), run.joinedload(Run.course), run.selectinload(Run.meetings)]
+    if with_trainers:
+        options.append(run.selectinload(Run.trainers))
+    statement = select(Enrolment).where(Enrolment.id.in_(list(ids))).options(*options)
+    return list(session.scalars(statement).unique())
+
+
 CALENDAR_KINDS = ("enrol_confirmed", "enrol_promoted", "enrol_approved", "reminder")
 OFFER_KINDS = ("enrol_offered",)
 
@@ -193,18 +194,7 @@ def render_enrolments(many: list[dict[str, Any]]) -> list[EmailMessage | None | 
     run, course and meetings read in two statements, not two per e-mail."""
     with Session(db.engine) as session:  # the relay may run inside the commit that wrote the row
         ids = {params["enrolment_id"] for params in many}
-        found = {
-            enrolment.id: enrolment
-            for enrolment in session.scalars(
-                select(Enrolment)
-                .where(Enrolment.id.in_(ids))
-                .options(
-                    joinedload(Enrolment.user),
-                    joinedload(Enrolment.run).joinedload(Run.course),
-                    joinedload(Enrolment.run).selectinload(Run.meetings),
-                )
-            ).unique()
-        }
+        found = {enrolment.id: enrolment for enrolment in _enrolments_for_mail(session, ids)}
         results: list[EmailMessage | None | Exception] = []
         for params in many:
             enrolment = found.get(params["enrolment_id"])

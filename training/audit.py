@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text, insert
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import Model, db
@@ -37,14 +37,26 @@ class AuditEntry(Model):
     actor: Mapped[User | None] = relationship("User")
 
 
+def _values(actor: object, action: str, target: object, detail: str) -> dict[str, object]:
+    return {
+        "actor_id": getattr(actor, "id", None),
+        "action": action,
+        "target_type": type(target).__name__ if target is not None else "",
+        "target_id": getattr(target, "id", None),
+        "detail": detail[:2000],
+    }
+
+
 def record(actor: object, action: str, target: object, detail: str = "") -> AuditEntry:
     """Add an audit entry to the current transaction (the caller commits)."""
-    entry = AuditEntry(
-        actor_id=getattr(actor, "id", None),
-        action=action,
-        target_type=type(target).__name__ if target is not None else "",
-        target_id=getattr(target, "id", None),
-        detail=detail[:2000],
-    )
+    entry = AuditEntry(**_values(actor, action, target, detail))
     db.session.add(entry)
     return entry
+
+
+def record_now(actor: object, action: str, target: object, detail: str = "") -> None:
+    """``record``, written at once with one INSERT in the current transaction
+    instead of at the next flush: for a hot path whose target is already
+    written (it has its id) and that has nothing else to flush (the unit of
+    work's flush costs several times the statement)."""
+    db.session.execute(insert(AuditEntry.__table__), _values(actor, action, target, detail))

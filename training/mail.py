@@ -192,7 +192,7 @@ def queue_rendered_later(name: str, params: dict[str, Any], *, recipient: str) -
     from . import outbox
 
     key = f"mail:{name}:{uuid.uuid4().hex}"
-    outbox.add_mail(json.dumps(params).encode("utf-8"), key=key, recipient=recipient, name=name)
+    outbox.insert_mail(json.dumps(params).encode("utf-8"), key=key, recipient=recipient, name=name)
     db.session.info.setdefault(_KEY, []).append(key)
 
 

@@ -276,12 +276,20 @@ def cache_key() -> CacheKey:
 @event.listens_for(Session, "before_flush")
 def _note_changes(session: Session, _flush_context: UOWTransaction, _instances: object) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
-        kind = type(obj).__name__
-        if kind in _WATCHED:
-            session.info["page_cache_stale"] = True
-            if kind in _CATALOGUE_WATCHED:
-                session.info["catalogue_stale"] = True
-                return
+        if note_written(session, type(obj).__name__):
+            return
+
+
+def note_written(session: Session, kind: str) -> bool:
+    """Note that the session's transaction changed rows of the mapped class named ``kind``
+    (done by the flush; a service that writes with a statement of its own says it here):
+    cached pages are dropped after the commit. True when the catalogue's order changed too."""
+    if kind in _WATCHED:
+        session.info["page_cache_stale"] = True
+        if kind in _CATALOGUE_WATCHED:
+            session.info["catalogue_stale"] = True
+            return True
+    return False
 
 
 @event.listens_for(Session, "after_commit")

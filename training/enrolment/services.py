@@ -43,17 +43,19 @@ the CSV export in exports.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import jobs, mail
+from .. import jobs, mail, pagecache
 from ..accounts.models import User
 from ..accounts.services import clean_name, ensure_trainees, normalise_email
-from ..audit import record
+from ..audit import record, record_now
 from ..catalogue.models import Meeting, Run, RunStatus
 from ..catalogue.seats import seat_counts, seats_left, waitlist_position
 from ..catalogue.services import cancel_cutoff, enrol_deadline, get_run, lock_run, run_start
@@ -157,6 +159,33 @@ def _place(enrolment: Enrolment, run: Run, now: datetime, *, seat_free: bool) ->
         enrolment.waitlist(now)
 
 
+def _write_newcomer(run: Run, trainee: User, values: Mapping[str, object], now: datetime) -> Enrolment:
+    """A newcomer's enrolment, written with one INSERT and given back as the session's loaded,
+    unchanged object, as a flush would leave it. Under the run lock: the unit of work's flush
+    (its bookkeeping and hooks) cost several times the statement; what those hooks note (the
+    report's change row, stale cached pages) is noted here or by the statement's own event."""
+    table = Enrolment.__table__
+    row = {
+        "run_id": run.id,
+        "user_id": trainee.id,
+        "created_at": now,
+        "updated_at": now,
+        "offered_at": None,
+        "offer_expires_at": None,
+        "assessment_score": None,
+        **values,
+    }
+    # Parameters given to execute (not .values()): the report's change row is noted from them.
+    row["id"] = db.session.execute(insert(table).returning(table.c.id), row).scalar_one()
+    enrolment = Enrolment(**row)
+    make_transient_to_detached(enrolment)
+    db.session.add(enrolment)
+    set_committed_value(enrolment, "run", run)
+    set_committed_value(enrolment, "user", trainee)
+    pagecache.note_written(db.session(), "Enrolment")
+    return enrolment
+
+
 # --- enrol, cancel, decide --------------------------------------------------
 
 
@@ -214,19 +243,26 @@ def enrol(
         if not seat_free and by_coordinator:
             raise RunFull(_("No seat is left for your company in this run."), code="no_company_seat")
         status, position = (S.confirmed.value, None) if seat_free else (S.waitlisted.value, waiting + 1)
-    if enrolment is None:
-        enrolment = Enrolment(run_id=run.id, user_id=trainee.id, run=run, user=trainee, status=status)
-        db.session.add(enrolment)
-    enrolment.status = status
-    enrolment.source = source
-    enrolment.cancelled_at = None
-    enrolment.reason = ""
-    enrolment.company = trainee.company
-    enrolment.company_id = trainee.company_id
-    enrolment.confirmed_at = now if status == S.confirmed.value else None
-    enrolment.waitlisted_at = now if status == S.waitlisted.value else None
+    values = {
+        "status": status,
+        "source": source,
+        "cancelled_at": None,
+        "reason": "",
+        "company": trainee.company,
+        "company_id": trainee.company_id,
+        "confirmed_at": now if status == S.confirmed.value else None,
+        "waitlisted_at": now if status == S.waitlisted.value else None,
+    }
     try:
-        db.session.flush()
+        if enrolment is None and commit:
+            enrolment = _write_newcomer(run, trainee, values, now)
+        else:
+            if enrolment is None:
+                enrolment = Enrolment(run_id=run.id, user_id=trainee.id, run=run, user=trainee, status=status)
+                db.session.add(enrolment)
+            for name, value in values.items():
+                setattr(enrolment, name, value)
+            db.session.flush()
     except IntegrityError:
         # Two requests of one trainee at once (see above), or the row lock bypassed:
         # a duplicate is a conflict, not a crash.
@@ -235,11 +271,13 @@ def enrol(
         if existing is not None:
             raise _already(existing) from None
         raise AlreadyEnrolled(_("Already enrolled in this run.")) from None
-    record(actor, f"enrolment.{status}", enrolment, f"{trainee.email} run {run.id} via {source}")
+    detail = f"{trainee.email} run {run.id} via {source}"
     kind = {S.pending.value: "enrol_pending", S.confirmed.value: "enrol_confirmed"}.get(status, "enrol_waitlisted")
     if not commit:
+        record(actor, f"enrolment.{status}", enrolment, detail)
         notifications.notify(enrolment, kind, with_calendar=status == S.confirmed.value, position=position)
         return enrolment
+    record_now(actor, f"enrolment.{status}", enrolment, detail)
     # The e-mail is written to the outbox with the enrolment (one e-mail exactly
     # when the enrolment stands) and rendered by the relay, not in this request.
     mail.queue_rendered_later(

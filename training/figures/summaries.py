@@ -165,7 +165,10 @@ def _write_changes(session):
     keys = session.info.pop(_INFO, None)
     if keys:
         # One executemany for all of them: a bulk change (200 marks) must not cost a statement per row.
-        session.execute(insert(SummaryChange), [{"kind": kind, "key": int(key)} for kind, key in sorted(keys)])
+        # Core, not the ORM's bulk insert: nothing reads these rows back as objects.
+        session.execute(
+            insert(SummaryChange.__table__), [{"kind": kind, "key": int(key)} for kind, key in sorted(keys)]
+        )
 
 
 def forget_noted_changes(session) -> None:

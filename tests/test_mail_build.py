@@ -49,3 +49,30 @@ def test_a_calendar_attachment_keeps_its_type_charset_and_bytes(app):
     (part,) = list(_parsed(sent).iter_attachments())
     assert part.get_content_type() == "text/calendar" and part.get_param("charset") == "utf-8"
     assert part.get_filename() == "course.ics" and part.get_payload(decode=True) == calendar
+
+
+def test_a_message_is_written_as_the_compat32_policy_writes_it(app):
+    """mail.build's policy writes ASCII headers folded within 78 columns as they are; every
+    message must come out byte for byte as compat32 (which folds each header itself) writes it."""
+    app.config["MAIL_FROM"] = "智能制造培训联盟 <training@example.com>"
+    calendar = "BEGIN:VCALENDAR\r\nSUMMARY:OPC UA 入门\r\nEND:VCALENDAR\r\n".encode()
+    subjects = [
+        "Reset your password",
+        "Your place is confirmed: OPC UA 入门",
+        "您的名额已确认：" + "智能制造与工业机器人高级培训课程" * 4,
+        "An ASCII subject long enough to be folded by the policy itself, over more than one line of text",
+        "Mixed 培训 and trailing space ",
+    ]
+    for subject in subjects:
+        for attachments in ([], [("course.ics", "text/calendar", calendar)]):
+            sent = mail.build(
+                "学员 <anna@example.com>",
+                subject,
+                "password_reset",
+                attachments=attachments,
+                user=None,
+                url="http://localhost/x",
+            )
+            assert sent.as_bytes() == sent.as_bytes(policy=policy.compat32)
+            assert str(_parsed(sent)["Subject"]) == subject
+            assert all(len(line) <= 78 for line in sent.as_bytes().split(b"\n") if b":" in line[:30])

@@ -9,16 +9,17 @@ otherwise they are written as .eml files under instance/mail.
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import logging
 import smtplib
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, tzinfo
-from email import policy
 from email.contentmanager import ContentManager, raw_data_manager
-from email.header import Header
 from email.message import EmailMessage
+from email.policy import Compat32
 from email.utils import formataddr, formatdate, getaddresses, make_msgid
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def build(
     sender = current_app.config["MAIL_FROM"]
     manager: ContentManager | None = raw_data_manager
     try:
-        msg = EmailMessage(policy=policy.compat32)
+        msg = EmailMessage(policy=_POLICY)
         msg["From"] = _address_header(sender)
         msg["To"] = _address_header(to)
     except UnicodeError:
@@ -86,6 +87,10 @@ def build(
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="training.local")
     msg.set_content(body, content_manager=manager)
+    if attachments:
+        # A boundary of our own, random and unguessable: the generator otherwise makes one and
+        # compiles a regular expression per message to check that no line of the text is it.
+        msg.make_mixed(boundary=f"==============={uuid.uuid4().hex}==")
     for filename, mimetype, data in attachments:
         maintype, subtype = mimetype.split("/", 1)
         # Text attachments (calendars) are UTF-8: say so, or readers fall back to ASCII on Chinese titles.
@@ -96,12 +101,47 @@ def build(
     return msg
 
 
+class _Compat32(Compat32):
+    """The compat32 policy, writing a header that is ASCII and already folded within 78 columns
+    as it is: every header ``build`` sets (encoded words included) and the MIME headers. That is
+    what compat32 writes for such a header (tested), without the ``email.header.Header`` it builds
+    and encodes for each header of each message (about a quarter of the relay's CPU per e-mail)."""
+
+    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
+        if isinstance(value, str) and value.isascii() and "\r" not in value:
+            first, *rest = value.split("\n")
+            if (
+                len(name) + 2 + len(first) <= 78
+                and not (rest and first[-1:] in (" ", "\t"))
+                and all(len(line) <= 78 and line[:1] in (" ", "\t") and line[-1] not in " \t" for line in rest)
+            ):
+                return f"{name}: {self.linesep.join([first, *rest])}{self.linesep}"
+        return str(super()._fold(name, value, sanitize))  # type: ignore[misc]  # compat32's own folding, not in the stubs
+
+
+_POLICY = _Compat32()
+_WORD_BYTES = 39  # UTF-8 bytes per encoded word: "Subject: " and the word fit in 78 columns
+
+
 def _text_header(name: str, value: str) -> str:
-    """A header's text as it goes on the wire: RFC 2047 encoded words when it is not ASCII."""
+    """A header's text as it goes on the wire: RFC 2047 encoded words (UTF-8, base64, whole
+    characters in each, one per line) when it is not ASCII."""
     value = " ".join(value.splitlines())  # a line break in a header would end it
-    return value if value.isascii() else Header(value, "utf-8", header_name=name).encode()
+    if value.isascii():
+        return value
+    words: list[bytes] = []
+    word = b""
+    for char in value:
+        data = char.encode("utf-8")
+        if len(word) + len(data) > _WORD_BYTES:
+            words.append(word)
+            word = b""
+        word += data
+    words.append(word)
+    return "\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
 
 
+@functools.lru_cache(maxsize=256)  # the sender is the same on every message
 def _address_header(value: str) -> str:
     """Addresses with their display names encoded when those are not ASCII; UnicodeError when an
     address itself is not ASCII."""

@@ -20,7 +20,7 @@ from tests.toolkit import another_server, fragments_uncached
 from training import types
 from training.accounts.models import User
 from training.catalogue import services as catalogue
-from training.catalogue.models import Course, Run
+from training.catalogue.models import Course
 from training.enrolment import services as enrolment
 from training.extensions import db
 
@@ -236,6 +236,7 @@ def test_a_full_cancelled_unpublished_or_archived_course_shows_at_once_to_everyo
     archived = factory.course(code="ARCH-1", title="Soon archived course")
     factory.run(archived)
     signed_in = login(cached.test_client(), factory.trainee())
+    taker_id = factory.trainee(name="Seat Taker").id
     tight, hidden, archived, admin_id = tight.id, hidden.id, archived.id, admin.id
     tight_run, cancelled_run = tight_run.id, cancelled_run.id
     db.session.remove()
@@ -260,12 +261,18 @@ def test_a_full_cancelled_unpublished_or_archived_course_shows_at_once_to_everyo
                 assert _card(html, course)
         pages()  # now every page and listing is kept
 
-        factory.enrolment(db.session.get(Run, tight_run))
+        # the enrolment service itself (the path trainees take), not a row written by the test
+        taken = enrolment.enrol(db.session.get(User, taker_id), tight_run)
+        taken_id = taken.id
         db.session.remove()
         for who, html in pages().items():
             assert "Full · waitlist" in _card(html, tight) and "1 seat left" not in _card(html, tight), who
         for who, html in pages(f"/courses/{tight}").items():
             assert "Full · waitlist" in html, who
+        enrolment.cancel(db.session.get(User, taker_id), taken_id, "Plans changed")
+        db.session.remove()
+        for who, html in pages().items():
+            assert "1 seat left" in _card(html, tight), who  # the seat is back at once
 
         enrolment.cancel_run(db.session.get(User, admin_id), cancelled_run, "Trainer ill")
         db.session.remove()

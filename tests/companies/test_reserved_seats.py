@@ -206,3 +206,29 @@ def test_a_coordinator_cannot_enrol_a_person_of_another_company(client, factory,
     r = _enrol_as(client, coordinator, run, stranger.email)
     assert r.status_code == 404
     assert db.session.scalar(select(func.count()).select_from(Enrolment)) == 0
+
+
+def test_a_run_without_held_allocations_reads_its_seats_in_one_statement(client, factory, setup):
+    """Whether a run has allocations is read with its enrolment counts: without any held (none
+    made, or all released) no statement reads allocations; with one held they are read and kept."""
+    from tests.toolkit import count_queries
+
+    admin, company, _coordinator, run = setup
+    api(client, factory.trainee()).post(f"/api/v1/runs/{run.id}/enrolments")  # the run has enrolments now
+    allocation = factory.allocation(run, company, 4)
+    db.session.commit()
+
+    def enrol_one():
+        with count_queries() as queries:
+            answer = api(client, factory.trainee()).post(f"/api/v1/runs/{run.id}/enrolments").json
+        return answer["status"], sum("seat_allocations" in q and "EXISTS" not in q.upper() for q in queries)
+
+    assert enrol_one() == ("confirmed", 1)  # 1 + 1 of 6 taken, 4 reserved
+    assert enrol_one() == ("waitlisted", 1)  # the reserved seats stay held back
+    allocation.released_at = utcnow()
+    db.session.commit()
+    # Released: the public may take those seats, the waiting trainee first (promoted), then newcomers.
+    assert enrol_one()[0] == "confirmed"
+    assert enrol_one() == ("confirmed", 0)
+    statuses = db.session.scalars(select(Enrolment.status).where(Enrolment.run_id == run.id)).all()
+    assert sorted(statuses) == ["confirmed"] * 5

@@ -150,10 +150,25 @@ def unused_reserved(run_ids: Iterable[int]) -> tuple[dict[int, dict[int, int]], 
     return reserved, overflow
 
 
-def seat_counts(run: Run, confirmed: int | None = None) -> RunSeats:
-    """The run's seats right now (the caller holds the run lock when it acts on them)."""
+def allocations_held_sql(run_id: int) -> ColumnElement[bool]:
+    """Whether the run has seat allocations still held, as a column to read with another
+    statement of the same moment: without any (the usual case) ``seat_counts`` needs no query
+    of its own (``allocations=False``)."""
+    return (
+        select(SeatAllocation.run_id)
+        .where(SeatAllocation.run_id == run_id, SeatAllocation.released_at.is_(None))
+        .exists()
+    )
+
+
+def seat_counts(run: Run, confirmed: int | None = None, *, allocations: bool | None = None) -> RunSeats:
+    """The run's seats right now (the caller holds the run lock when it acts on them).
+    ``allocations``: whether the run has allocations still held, when the caller read it
+    (``allocations_held_sql``) in the statement that counted ``confirmed``; None: look."""
     if confirmed is None:
         confirmed = confirmed_count(run.id)
+    if allocations is False:
+        return RunSeats(run.capacity, confirmed, {}, {})
     reserved, overflow = unused_reserved([run.id])
     return RunSeats(run.capacity, confirmed, reserved[run.id], overflow[run.id])
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 from ..accounts.models import User
 from ..catalogue.models import Meeting, Run
 from ..catalogue.queries import load_run_for_page
-from ..catalogue.seats import seats_left, waitlist_positions
+from ..catalogue.seats import allocations_held_sql, seats_left, waitlist_positions
 from ..errors import NotFound, ValidationFailed
 from ..extensions import db
 from ..labels import ENROLMENT_STATUS_TITLES
@@ -46,12 +46,16 @@ def waitlist_query(run_id: int) -> Select[Enrolment]:
     )
 
 
-def status_counts(run_id: int) -> dict[str, int]:
-    return dict(
-        db.session.execute(
-            select(Enrolment.status, func.count()).where(Enrolment.run_id == run_id).group_by(Enrolment.status)
-        ).all()
-    )
+def status_counts_and_allocations(run_id: int) -> tuple[dict[str, int], bool | None]:
+    """The run's enrolments per status and, read in the same statement, whether the run has seat
+    allocations still held (``seats.allocations_held_sql``); None when the run has no
+    enrolment yet (no row to read it from)."""
+    rows = db.session.execute(
+        select(Enrolment.status, func.count(), allocations_held_sql(run_id))
+        .where(Enrolment.run_id == run_id)
+        .group_by(Enrolment.status)
+    ).all()
+    return {status: n for status, n, _held in rows}, (bool(rows[0][2]) if rows else None)
 
 
 def held_seats(counts: dict[str, int]) -> int:

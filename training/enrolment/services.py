@@ -72,7 +72,7 @@ from ..types import utcnow
 from ..urls import public_base_url
 from . import notifications, offers
 from .models import ACTIVE_STATUSES, SEAT_STATUSES, Enrolment, EnrolmentStatus
-from .queries import get_enrolment, held_seats, status_counts, status_label
+from .queries import get_enrolment, held_seats, status_counts_and_allocations, status_label
 from .waitlist import promote_waitlist
 
 S = EnrolmentStatus
@@ -227,14 +227,15 @@ def enrol(
     if run.requires_approval and not is_admin(actor):
         status, position = S.pending.value, None
     else:
-        counts = status_counts(run.id)
+        # Whether the run has seat allocations is read with the counts: without any, one statement fewer.
+        counts, allocations = status_counts_and_allocations(run.id)
         confirmed, waiting = held_seats(counts), counts.get(S.waitlisted.value, 0)
         if waiting and seats_left(run, confirmed) > 0:  # free seats while people wait: they come first
             promote_waitlist(run)
-            counts = status_counts(run.id)
+            counts, allocations = status_counts_and_allocations(run.id)
             confirmed, waiting = held_seats(counts), counts.get(S.waitlisted.value, 0)
         # The company's reserved seats first (the public waitlist has no claim on them), then public seats.
-        seats = seat_counts(run, confirmed)
+        seats = seat_counts(run, confirmed, allocations=allocations)
         by_coordinator = is_coordinator(actor) and trainee.id != actor.id
         may_take_public = (
             not by_coordinator or trainee.company_id is None or seats.overflow.get(trainee.company_id, True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from functools import wraps
 from typing import Any, cast
@@ -154,11 +155,13 @@ def _bump_while_durable(session: Session, conn: Connection) -> bool:
 class PageCache:
     """Bodies kept per key until their lifetime ends, at most ``max_entries`` of them and
     ``max_bytes`` of text in all: every distinct query string is a new key, so a client
-    that asks for thousands of them fills the cache, never the worker's memory."""
+    that asks for thousands of them fills the cache, never the worker's memory. When full,
+    the least recently used bodies make room (expired ones first), so a flood of one-off
+    query strings does not push out the pages everyone asks for."""
 
     def __init__(self, max_entries: int = _MAX_ENTRIES, max_bytes: int = _MAX_BYTES) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[Hashable, tuple[float, Any, int | None]] = {}
+        self._entries: OrderedDict[Hashable, tuple[float, Any, int | None]] = OrderedDict()
         self._bytes = 0
         self.max_entries, self.max_bytes = max_entries, max_bytes
 
@@ -168,6 +171,9 @@ class PageCache:
             return None
         if version is not None and entry[2] != version:
             return None
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
         return entry[1]
 
     def put(self, key: Hashable, body: Any, seconds: float, version: int | None = None) -> None:
@@ -175,16 +181,15 @@ class PageCache:
         if size > self.max_bytes // 4:
             return  # one body may not take a quarter of the budget
         with self._lock:
-            if len(self._entries) >= self.max_entries or self._bytes + size > self.max_bytes:
-                now = time.monotonic()
-                self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
-                self._bytes = sum(len(v[1]) for v in self._entries.values())
-                if len(self._entries) >= self.max_entries or self._bytes + size > self.max_bytes:
-                    self._entries.clear()
-                    self._bytes = 0
-            previous = self._entries.get(key)
+            previous = self._entries.pop(key, None)
             if previous is not None:
                 self._bytes -= len(previous[1])
+            if len(self._entries) >= self.max_entries or self._bytes + size > self.max_bytes:
+                now = time.monotonic()
+                for stale in [k for k, v in self._entries.items() if v[0] < now]:
+                    self._bytes -= len(self._entries.pop(stale)[1])
+                while self._entries and (len(self._entries) >= self.max_entries or self._bytes + size > self.max_bytes):
+                    self._bytes -= len(self._entries.popitem(last=False)[1][1])
             self._entries[key] = (time.monotonic() + seconds, body, version)
             self._bytes += size
 

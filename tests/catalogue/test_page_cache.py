@@ -54,3 +54,21 @@ def test_the_caches_keep_their_memory_bound_whatever_clients_ask(app):
     assert cache.size == before - 9_000 + 1
     cache.clear()
     assert cache.size == 0
+
+
+def test_a_flood_of_one_off_keys_does_not_push_out_the_page_everyone_asks_for():
+    """Full caches make room from the least recently used end: a page read between the
+    one-off keys stays, and expired bodies go before live ones."""
+    from training.pagecache import PageCache
+
+    cache = PageCache(max_entries=20, max_bytes=100_000)
+    cache.put("popular", b"p" * 1_000, 60, 1)
+    cache.put("expired", b"e" * 1_000, -1, 1)
+    for i in range(200):
+        cache.put(f"/?utm={i}", b"x" * 3_000, 60, 1)
+        assert cache.get("popular", 1) == b"p" * 1_000
+        assert len(cache._entries) <= 20 and cache.size <= 100_000
+    assert "expired" not in cache._entries
+    assert cache.get("/?utm=0", 1) is None  # an old one-off key made room
+    assert cache.get("/?utm=199", 1) == b"x" * 3_000
+    assert cache.size == sum(len(body) for _expires, body, _version in cache._entries.values())

@@ -32,7 +32,7 @@ from collections.abc import Callable, Hashable
 from functools import wraps
 from typing import Any, cast
 
-from flask import Flask, Response, current_app, request, session
+from flask import Flask, Response, current_app, g, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_login import current_user
@@ -232,14 +232,28 @@ def cached_for_anonymous(view: _View) -> _View:
             response = current_app.make_response(view(*args, **kwargs))
             if response.status_code != 200 or response.direct_passthrough:
                 return response
-            cache.put(key, response.get_data(), seconds, version)
+            cache.put(key, _without_nonce(response.get_data()), seconds, version)
             response.headers["X-Page-Cache"] = "miss"
             return response
-        response = Response(body, mimetype="text/html")
+        response = Response(_with_nonce(body), mimetype="text/html")
         response.headers["X-Page-Cache"] = "hit"
         return response
 
     return wrapped
+
+
+_NONCE_SLOT = b"\x00csp-nonce\x00"  # no page has a NUL byte
+
+
+def _without_nonce(body: bytes) -> bytes:
+    """A page to keep: this response's script nonce (each response has its own, see the
+    Content-Security-Policy header) marked so that each copy served gets its response's."""
+    nonce = g.get("csp_nonce")
+    return body.replace(nonce.encode(), _NONCE_SLOT) if nonce else body
+
+
+def _with_nonce(body: bytes) -> bytes:
+    return body.replace(_NONCE_SLOT, str(g.get("csp_nonce", "")).encode())
 
 
 def shared_part(name: str, render: Callable[[], str]) -> Markup:

@@ -370,3 +370,21 @@ def test_many_distinct_query_strings_keep_every_cache_bounded(cached, factory):
         assert len(page_cache._entries) <= 50 and len(shared._entries) <= 50
         assert page_cache.size <= page_cache.max_bytes and shared.size <= shared.max_bytes
     assert len(cached.extensions["catalogue_listing"]) <= 4
+
+
+def test_a_kept_course_page_carries_each_responses_own_script_nonce(cached, factory):
+    """The course page's JSON-LD has the nonce of the Content-Security-Policy it is sent
+    with, whether the page was rendered now or served from the anonymous cache."""
+    course = factory.course(title="OPC UA information models")
+    factory.run(course)
+    client = cached.test_client()
+    nonces = set()
+    for expected in ("miss", "hit", "hit"):
+        response = client.get(f"/courses/{course.id}")
+        assert response.headers["X-Page-Cache"] == expected
+        header = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"]).group(1)
+        page = re.search(r'<script type="application/ld\+json" nonce="([^"]+)">', response.get_data(as_text=True))
+        assert page and page.group(1) == header
+        assert "\x00" not in response.get_data(as_text=True)
+        nonces.add(header)
+    assert len(nonces) == 3

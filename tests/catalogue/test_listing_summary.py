@@ -119,9 +119,94 @@ def test_without_a_readable_version_the_page_is_built_from_the_queries(app, cata
         assert facets.key() == catalogue_facets().key()
 
 
-def test_a_search_and_run_filters_are_not_summarised(app, catalogue):
-    for args in ({"q": "course"}, {"city": "Suzhou"}, {"open_only": "1"}, {"sort": "title"}, {"missing": "zh"}):
+def test_a_search_another_sort_and_the_missing_language_list_are_not_summarised(app, catalogue):
+    for args in ({"q": "course"}, {"sort": "title"}, {"missing": "zh"}, {"q": "course", "city": "Suzhou"}):
         assert not listing.summarisable(CatalogueQuery.from_args(args))
+
+
+@pytest.fixture
+def runs_catalogue(factory, catalogue):
+    """The catalogue with more to filter runs on: a second run of another mode and city, two
+    courses whose first matching run starts on the same day (then title decides), a full run,
+    a run of a hidden course, a closed run and one that is over."""
+    now = datetime.now(UTC)
+    factory.run(catalogue[0], start=now + timedelta(days=45), city="Ningbo", mode="blended")
+    factory.run(catalogue[3], start=now + timedelta(days=26), city="Ningbo", mode="online")
+    factory.run(catalogue[7], start=now + timedelta(days=26), city="ningbo", mode="online")
+    full = factory.run(catalogue[4], start=now + timedelta(days=40), city="Wuxi", capacity=1)
+    factory.enrolment(full)
+    factory.run(catalogue[5], start=now + timedelta(days=12), city="Wuxi", status="closed")
+    factory.run(catalogue[8], start=now - timedelta(days=20), city="Wuxi")  # over
+    hidden = db.session.scalar(db.select(Course).where(Course.code == "LS-HIDDEN"))
+    factory.run(hidden, start=now + timedelta(days=10), city="Ningbo", mode="online")
+    return catalogue
+
+
+def _month(days: int) -> str:
+    return (date.today() + timedelta(days=days)).strftime("%Y-%m")
+
+
+RUN_FILTERS = [
+    "city=Ningbo",
+    "city=NINGBO&per_page=1&page=2",
+    "city=Wuxi",
+    "city=nowhere",
+    "mode=online",
+    "mode=in_person&level=beginner",
+    "mode=blended&category=robots",
+    "open_only=1",
+    "open_only=1&category=safety&per_page=2&page=2",
+    "open_only=1&city=Wuxi",
+    "month={soon}",
+    "month={later}&open_only=1&language=zh",
+    "month=2099-01",
+    "city=Ningbo&page=7",
+    "category=empty&city=Ningbo",
+]
+
+
+@pytest.mark.parametrize("args", RUN_FILTERS)
+def test_a_page_with_run_filters_is_the_page_the_queries_build(app, runs_catalogue, monkeypatch, args):
+    args = args.format(soon=_month(20), later=_month(45))
+    query = CatalogueQuery.from_args(MultiDict(parse_qsl(args)), default_per_page=18)
+    assert listing.summarisable(query) and query.has_run_filters
+    with app.test_request_context(f"/?{args}"):
+        expected = search_courses(query)
+        listing.catalogue_page(CatalogueQuery())  # the summary is built
+        with count_queries() as sent:
+            page, facets = listing.catalogue_page(query)
+        assert _ids(page) == _ids(expected)
+        assert [[r.id for r in card.upcoming_runs] for card in page.items] == [
+            [r.id for r in card.upcoming_runs] for card in expected.items
+        ]
+        assert [card.seats for card in page.items] == [card.seats for card in expected.items]
+        assert facets.key() == catalogue_facets().key()
+    # the version, the courses with a matching run, then the page's courses and their runs
+    assert sent.count <= 4
+
+
+def test_run_filters_order_by_the_first_matching_run_then_title(app, runs_catalogue):
+    with app.test_request_context("/"):
+        page = listing.catalogue_page(CatalogueQuery(city="ningbo", per_page=50))[0]
+    titles = [card.course.title for card in page.items]
+    # Two courses' runs start on the same day ("B course 3" and "A course 7": by title), then the blended run.
+    assert titles == [runs_catalogue[7].title, runs_catalogue[3].title, runs_catalogue[0].title]
+    assert "A hidden course" not in titles
+
+
+def test_a_run_that_fills_up_leaves_the_open_seats_page_at_once(app, client, factory, runs_catalogue):
+    from training.pagecache import CATALOGUE_VERSION, current_version
+
+    course = runs_catalogue[6]  # its one run starts in 18 days, in Suzhou
+    assert course.title in client.get("/?open_only=1&per_page=50").get_data(as_text=True)
+    version = current_version(CATALOGUE_VERSION)
+    run = course.runs[0]
+    for _ in range(run.capacity):
+        factory.enrolment(run)
+    assert current_version(CATALOGUE_VERSION) == version  # the summary is kept; seats are read live
+    html = client.get("/?open_only=1&per_page=50").get_data(as_text=True)
+    assert course.title not in html
+    assert course.title in client.get("/?per_page=50").get_data(as_text=True)
 
 
 def test_summarised_pages_take_fewer_queries_and_the_summary_is_built_once(client, factory, catalogue):

@@ -74,8 +74,10 @@ class Course(Model):
         CheckConstraint(one_of("level", Level), name="level_known"),
         # The catalogue's filters and facet counts read only these columns.
         Index("ix_courses_listing", "published", "archived", "category_id", "level", "language"),
-        # Title order (the catalogue's undated courses, sort=title) read from the index, not sorted.
-        Index("ix_courses_listing_title", "published", "archived", "title"),
+        # Title order (the catalogue's undated courses, sort=title) read from the index, not sorted;
+        # with id and the summary's columns, the listing summary (training/catalogue/listing.py)
+        # reads every visible course in title order from the index alone.
+        Index("ix_courses_title_order", "published", "archived", "title", "id", "category_id", "level", "language"),
         # A search's matches (ids from the search index) joined to visibility and title without
         # reading the course rows, whose descriptions make them wide (training/catalogue/search.py).
         Index("ix_courses_id_listing", "id", "published", "archived", "title"),

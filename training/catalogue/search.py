@@ -270,10 +270,11 @@ def _today() -> date:
     return org_today()
 
 
-def run_conditions(query: CatalogueQuery) -> list:
-    """What makes a run count for the catalogue: open, not over, and matching
-    the run filters (mode, city, month, open seats)."""
-    conditions = [Run.status == RunStatus.open.value, Run.ends_on >= _today()]
+def run_conditions(query: CatalogueQuery, today: date | None = None) -> list:
+    """What makes a run count for the catalogue: open, not over (on ``today``, the
+    organisation's date unless given), and matching the run filters (mode, city,
+    month, open seats)."""
+    conditions = [Run.status == RunStatus.open.value, Run.ends_on >= (today or _today())]
     if query.mode:
         conditions.append(Run.mode == query.mode)
     if query.city:
@@ -604,6 +605,17 @@ class Facets:
 def catalogue_facets(*, include_unpublished: bool = False) -> Facets:
     """What the filter sidebar offers: categories with their course counts,
     the cities of upcoming runs, and the next twelve months (two queries)."""
+    today = _today()
+    return Facets(
+        categories=[(cat.slug, cat, n) for cat, n in facet_categories(include_unpublished=include_unpublished)],
+        cities=facet_cities(today),
+        months=facet_months(today),
+    )
+
+
+def facet_categories(*, include_unpublished: bool = False) -> list[tuple[Category, int]]:
+    """The categories that have courses (visible ones unless ``include_unpublished``),
+    with how many, by name (one query)."""
     visible = (
         [Course.archived.is_(False)]
         if include_unpublished
@@ -621,14 +633,15 @@ def catalogue_facets(*, include_unpublished: bool = False) -> Facets:
     rows = db.session.execute(
         select(Category, counts.c.n).join(counts, counts.c.category_id == Category.id).order_by(Category.name)
     ).all()
-    today = _today()
-    return Facets(
-        categories=[(cat.slug, cat, n) for cat, n in rows], cities=facet_cities(today), months=facet_months(today)
-    )
+    return [(cat, n) for cat, n in rows]
+
+
+MAX_CITIES = 200  # in the filter sidebar
 
 
 def facet_cities(today: date) -> list[str]:
-    """The cities of open runs that are not over, sorted (at most 200)."""
+    """The cities of open runs that are not over, sorted (the first MAX_CITIES);
+    training.catalogue.listing reads them with each course's next start."""
     return sorted(
         {
             c
@@ -636,11 +649,10 @@ def facet_cities(today: date) -> list[str]:
                 select(Run.city)
                 .where(Run.status == RunStatus.open.value, Run.ends_on >= today, Run.city != "")
                 .distinct()
-                .limit(200)
             )
             if c
         }
-    )
+    )[:MAX_CITIES]
 
 
 def facet_months(today: date) -> list[tuple[str, date]]:

@@ -424,25 +424,29 @@ def search_courses(query: CatalogueQuery, *, include_unpublished: bool = False) 
 
 def course_cards(ids: list[int], run_conditions: list, *, visible_only: bool = False) -> list[CourseCard]:
     """The cards of these courses, in this order: each course with its category,
-    its runs that meet ``run_conditions`` and their seats left (two queries).
+    its runs that meet ``run_conditions`` and their seats left, in one statement
+    (a course's row comes once per run; a page's courses have a run or two each).
     ``visible_only`` leaves out a course that is no longer published (ids from a kept summary)."""
     if not ids:
         return []
-    stmt = select(Course).where(Course.id.in_(ids)).options(joinedload(Course.category))
+    stmt = (
+        select(Course, Run, public_seats_left_sql())
+        .outerjoin(Run, and_(Run.course_id == Course.id, *run_conditions))
+        .where(Course.id.in_(ids))
+        .options(joinedload(Course.category))
+        .order_by(Run.starts_on, Run.id)
+    )
     if visible_only:
         stmt = stmt.where(Course.published.is_(True), Course.archived.is_(False))
-    loaded = {c.id: c for c in db.session.scalars(stmt)}
-    cards = {i: CourseCard(loaded[i]) for i in ids if i in loaded}
-    if cards:
-        runs = db.session.execute(
-            select(Run, public_seats_left_sql())
-            .where(Run.course_id.in_(list(cards)), *run_conditions)
-            .order_by(Run.starts_on, Run.id)
-        ).all()
-        for run, left in runs:
-            cards[run.course_id].upcoming_runs.append(run)
-            cards[run.course_id].seats[run.id] = public_seats(left)
-    return list(cards.values())
+    cards: dict[int, CourseCard] = {}
+    for course, run, left in db.session.execute(stmt):
+        card = cards.get(course.id)
+        if card is None:
+            card = cards[course.id] = CourseCard(course)
+        if run is not None:
+            card.upcoming_runs.append(run)
+            card.seats[run.id] = public_seats(left)
+    return [cards[i] for i in ids if i in cards]
 
 
 def _page(stmt, query: CatalogueQuery, matches, run_conditions, offset: int, limit: int) -> tuple[int, list[int]]:

@@ -236,15 +236,22 @@ def _fill_catalogue(db, like) -> None:
 
 
 def _signed_in_cookie(url: str) -> str:
-    """A demo trainee's session cookie, from a real login through the app."""
+    """A demo trainee's session cookie, from a real login through the app and a first page."""
     from training import create_app
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False})
     client = app.test_client()
+    # As the load clients send it (no User-Agent): the login's fingerprint (Flask-Login's session
+    # protection) is theirs, so their requests do not mark the session "not fresh" (a new cookie) each time.
+    client.environ_base.pop("HTTP_USER_AGENT", None)
     response = client.post(
         "/login", data={"email": "ouyang.xiaoyan@demo.smt-academy.cn", "password": "demo-password-2026"}
     )
     assert response.status_code == 302, response.status_code
+    # A browser keeps the cookie its first page sets (the welcome message shown and gone, the session's CSRF
+    # secret made for the logout form): replaying the login's own cookie would show the welcome message and
+    # sign a new cookie on every request of the run.
+    assert client.get("/").status_code == 200
     cookie = client.get_cookie(app.config.get("SESSION_COOKIE_NAME", "session"))
     assert cookie is not None, "no session cookie after login"
     return f"{cookie.key}={cookie.value}"

@@ -37,7 +37,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import BigInteger, Connection, Engine, String, event, select, text, update
+from sqlalchemy import BigInteger, Connection, Engine, Row, Select, String, event, select, text, update
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from .extensions import Model, db
@@ -99,6 +99,31 @@ def current_version(name: str = VERSION_NAME) -> int | None:
     if environ is not None:
         environ[_REQUEST_KEY] = versions
     return None if versions is None else versions.get(name, 0)
+
+
+def with_versions(statement: Select[Any]) -> Select[Any]:
+    """``statement`` with both shared counters as two more columns (NULL: not created yet), for a request's
+    first read to carry them (``keep_versions``): one statement and one round trip instead of two."""
+    table = CacheVersion.__table__
+    return statement.add_columns(
+        *(
+            select(table.c.version).where(table.c.name == name).scalar_subquery().label(f"_version_{name}")
+            for name in (VERSION_NAME, CATALOGUE_VERSION)
+        )
+    )
+
+
+def versions_unread() -> bool:
+    """Whether this request has not read the shared counters yet (``current_version`` would read them)."""
+    return bool(request) and _REQUEST_KEY not in request.environ
+
+
+def keep_versions(row: Row[Any]) -> None:
+    """The counters a statement of ``with_versions`` read, as this request's (what ``current_version`` returns)."""
+    values = row._mapping
+    request.environ[_REQUEST_KEY] = {
+        name: values[f"_version_{name}"] or 0 for name in (VERSION_NAME, CATALOGUE_VERSION)
+    }
 
 
 def bump_version(engine: Engine, name: str = VERSION_NAME) -> None:

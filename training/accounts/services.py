@@ -15,13 +15,16 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import Insert, delete, select, text
+from sqlalchemy import Insert, Select, bindparam, delete, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
+from .. import pagecache
 from ..audit import record
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..extensions import db
-from ..transactions import unit_of_work
+from ..transactions import read_alone, unit_of_work
 from ..types import utcnow
 from . import throttle
 from .models import ApiToken, LoginSession, Role, TrainerProfile, User
@@ -383,6 +386,12 @@ def end_session(user: User) -> None:
 
 
 def load_session_user(session_id: str) -> User | None:
+    """The active user of the login session a cookie names (``<user id>:<version>:<key>``), or None.
+
+    Read on every signed-in request, so that a logout or a version bump ends the session at once: one
+    statement, alone (``read_alone``: on PostgreSQL no BEGIN and ROLLBACK around it), which also carries
+    the shared page counters when the request has not read them yet (``pagecache.with_versions``). The
+    user is made from that row as if the session had loaded it (persistent, nothing to flush)."""
     try:
         raw_id, raw_version, key = session_id.split(":", 2)
         user_id, version = int(raw_id), int(raw_version)
@@ -390,18 +399,63 @@ def load_session_user(session_id: str) -> User | None:
         return None
     if not key or len(key) > 100:
         return None
-    user: User | None = db.session.scalar(
-        select(User)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(
-            User.id == user_id,
-            LoginSession.key_hash == _token_hash(key),
-            LoginSession.created_at > utcnow() - _session_lifetime(),
-        )
-    )
-    if user is None or user.session_version != version or not user.active:
+    params = {"user_id": user_id, "key_hash": _token_hash(key), "since": utcnow() - _session_lifetime()}
+    with_versions = pagecache.versions_unread()
+    rows = read_alone(_session_user_statement(with_versions), params)
+    if not rows:
         return None
+    row = rows[0]
+    if with_versions:
+        pagecache.keep_versions(row)
+    values = dict(zip(_user_attributes(), row, strict=False))  # the counters, if any, come after
+    if values["session_version"] != version or not values["active"]:
+        return None
+    user = _persistent_user(values)
     user.login_session_key = key
+    return user
+
+
+_SESSION_USER: dict[bool, Select[Any]] = {}
+_USER_ATTRIBUTES: list[str] = []
+
+
+def _user_attributes() -> list[str]:
+    if not _USER_ATTRIBUTES:
+        _USER_ATTRIBUTES.extend(prop.key for prop in sa_inspect(User).column_attrs)
+    return _USER_ATTRIBUTES
+
+
+def _session_user_statement(with_versions: bool) -> Select[Any]:
+    """Every column of the user (in ``_user_attributes`` order) whose login session is live, built once."""
+    statement = _SESSION_USER.get(with_versions)
+    if statement is None:
+        columns = [prop.columns[0] for prop in sa_inspect(User).column_attrs]
+        statement = (
+            select(*columns)
+            .join(LoginSession, LoginSession.user_id == User.id)
+            .where(
+                User.id == bindparam("user_id"),
+                LoginSession.key_hash == bindparam("key_hash"),
+                LoginSession.created_at > bindparam("since"),
+            )
+        )
+        if with_versions:
+            statement = pagecache.with_versions(statement)
+        statement = _SESSION_USER[with_versions] = statement
+    return statement
+
+
+def _persistent_user(values: dict[str, Any]) -> User:
+    """The user whose every column is ``values``, in the session as if loaded there (no SQL, no change to
+    flush); the session's own copy, refreshed from ``values``, when it holds one already."""
+    session = db.session()
+    mapper = sa_inspect(User)
+    user = mapper.class_manager.new_instance()
+    user.__dict__.update(values)
+    make_transient_to_detached(user)
+    if mapper.identity_key_from_primary_key((values["id"],)) in session.identity_map:
+        return session.merge(user, load=False)
+    session.add(user)
     return user
 
 

@@ -232,6 +232,20 @@ def cached_url_for(endpoint: str, **values: Any) -> str:
     return found
 
 
+def render_blocks(name: str, **context: Any) -> dict[str, Markup]:
+    """Each block the template ``name`` defines, rendered on its own with ``context`` (and what
+    ``render_template`` adds: the context processors' values), for ``templates/_blocks.html`` to put
+    into the layout. A page whose blocks show nothing about the viewer can keep them and render only
+    the layout (navigation, the viewer's name and forms) for each visitor. The blocks may use only
+    what is given or imported inside them: the template's top level (its ``extends``, imports and
+    sets outside blocks) is not run."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's object
+    template = app.jinja_env.get_template(name)
+    app.update_template_context(context)
+    rendered = template.new_context(context)
+    return {block: Markup("".join(render(rendered))) for block, render in template.blocks.items()}
+
+
 _ASSETS: dict[tuple, Markup] = {}
 
 

@@ -9,12 +9,14 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask import render_template
 from sqlalchemy import select
 
 from tests.certificates.conftest import completed_run
 from tests.conftest import api, login, make_test_app
 from tests.factories import Factory
 from tests.toolkit import another_server, count_queries, templates_rendered
+from training.accounts import services as services_accounts
 from training.accounts.models import User
 from training.certificates import codes, pages, services
 from training.certificates.models import Certificate
@@ -111,11 +113,63 @@ def test_a_signed_in_visitor_gets_their_own_layout_and_the_anonymous_page_stays_
     login(signed_in, holder)
     page = signed_in.get(f"/verify/{code}")
     html = page.get_data(as_text=True)
-    assert _status(page) == "valid" and "X-Page-Cache" not in page.headers
+    assert _status(page) == "valid" and page.headers["X-Page-Cache"] == "miss"  # the blocks, not the page
     assert holder.display_name in html and "Log out" in html and "/login" not in html
     assert "My certificates" in html
     again = anonymous.get(f"/verify/{code}").get_data(as_text=True)
     assert "Log out" not in again and "My certificates" not in again and "/login" in again
+
+
+def test_signed_in_visitors_share_the_pages_blocks_and_each_keeps_their_own_layout(app, factory, admin):
+    """Two people (different names and roles) on the same page: the certificate's part is rendered once,
+    each sees their own name, menu and CSRF token and nothing of the other's; a logout shows at once."""
+    code = _issue(factory, admin)
+    admin_name = admin.display_name
+    trainee = factory.trainee(name="Bo Wang 王博")
+    for person in (admin, trainee):
+        services_accounts.start_session(person)
+    with app.test_request_context():
+        whole = render_template("certificates/verify.html", **services.verification_page(code))
+    admin_session, trainee_session = admin.get_id(), trainee.get_id()
+    db.session.remove()
+    with another_server(app) as server:  # an app context per request, as under gunicorn
+        server.config["WTF_CSRF_ENABLED"] = True
+        first, second = server.test_client(), server.test_client()
+        for client, session_id in ((first, admin_session), (second, trainee_session)):
+            with client.session_transaction() as session:
+                session["_user_id"], session["_fresh"] = session_id, True
+        plain = first.get(f"/verify/{code}").get_data(as_text=True)  # kept
+        with templates_rendered(server) as rendered:
+            one = first.get(f"/verify/{code}")
+            two = second.get(f"/verify/{code}")
+        assert one.headers["X-Page-Cache"] == two.headers["X-Page-Cache"] == "hit"
+        assert rendered == ["_blocks.html", "_blocks.html"]  # the layout alone, the page's blocks kept
+        one_html, two_html = one.get_data(as_text=True), two.get_data(as_text=True)
+        assert admin_name in one_html and "Bo Wang 王博" not in one_html and 'href="/admin/"' in one_html
+        assert "Bo Wang 王博" in two_html and admin_name not in two_html and 'href="/admin/"' not in two_html
+        tokens = [re.findall(r'name="csrf_token" value="([^"]+)"', html) for html in (one_html, two_html)]
+        assert len(set(tokens[0])) == 1 and len(set(tokens[1])) == 1 and tokens[0][0] != tokens[1][0]
+        assert "csrf-" not in tokens[0][0] and "nonce-" not in one_html
+        # the certificate's part is exactly what the page rendered whole shows
+        content = _main(whole)
+        assert content == _main(plain) == _main(one_html) == _main(two_html)
+        assert "<title>" + whole.split("<title>")[1].split("</title>")[0] in one_html
+        # logged out: the old cookie opens the anonymous page
+        cookie = first.get_cookie("session").value
+        assert first.post("/logout", data={"csrf_token": tokens[0][0]}).status_code in (302, 303)
+        replayed = server.test_client()
+        replayed.set_cookie("session", cookie)
+        html = replayed.get(f"/verify/{code}").get_data(as_text=True)
+        assert admin_name not in html and "Log out" not in html and "/login" in html and _status_of(html) == "valid"
+
+
+def _main(html: str) -> str:
+    """The page's own part (inside <main>), without the visitor's CSRF token."""
+    return re.sub(r'name="csrf_token" value="[^"]*"', "", html.split('<main id="main"')[1].split("</main>")[0])
+
+
+def _status_of(html: str) -> str:
+    return re.search(r'class="cert-status [^"]*" data-status="(\w+)"', html).group(1)
 
 
 def test_the_language_is_part_of_the_key(app, factory, admin):

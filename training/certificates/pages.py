@@ -12,9 +12,14 @@ passing changes the row or the date, hence the key, in the same transaction
 that changes the row. Every worker and every server shows the change on its
 next request. A hit renders nothing and loads no ORM object.
 
-What is not cached: signed-in visitors (the layout shows their name and
-menu), pages with a query string or pending flash messages, unknown codes (a
-404 before any key is made; an attacker enumerating codes fills nothing). The
+A signed-in visitor's layout shows their name and menu: for them the page's
+own blocks (title, content, scripts: nothing about the viewer) are kept under
+the same key (``rendering.render_blocks``) and only the layout is rendered
+(``templates/_blocks.html``).
+
+What is not cached: pages with a query string or pending flash messages,
+unknown codes (a 404 before any key is made; an attacker enumerating codes
+fills nothing). The
 cache holds at most ``VERIFY_PAGE_CACHE_SIZE`` pages per process (least
 recently used dropped first; 0 turns it off), as UTF-8 (about 10 KB a page).
 The form's CSRF token is the visitor's own and the script nonce the
@@ -33,7 +38,9 @@ from flask import Response, current_app, g, render_template, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 
+from ..rendering import render_blocks
 from ..types import org_today
 from ..urls import public_base_url
 from . import services
@@ -48,6 +55,8 @@ _CSRF_PLACEHOLDER_BYTES = _CSRF_PLACEHOLDER.encode()
 _NONCE_PLACEHOLDER_BYTES = f"nonce-{secrets.token_hex(16)}".encode()
 
 PageKey = tuple[str, str, str, str, date, tuple[Any, ...]]
+# A whole page (anonymous visitors) or its blocks (signed-in visitors, who get a layout of their own).
+Kept = bytes | dict[str, Markup]
 
 
 class RenderedPages:
@@ -55,16 +64,16 @@ class RenderedPages:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pages: OrderedDict[PageKey, bytes] = OrderedDict()
+        self._pages: OrderedDict[tuple[bool, PageKey], Kept] = OrderedDict()
 
-    def get(self, key: PageKey) -> bytes | None:
+    def get(self, key: tuple[bool, PageKey]) -> Kept | None:
         with self._lock:
             body = self._pages.get(key)
             if body is not None:
                 self._pages.move_to_end(key)
             return body
 
-    def put(self, key: PageKey, body: bytes, size: int) -> None:
+    def put(self, key: tuple[bool, PageKey], body: Kept, size: int) -> None:
         with self._lock:
             self._pages[key] = body
             self._pages.move_to_end(key)
@@ -89,9 +98,7 @@ def _size() -> int:
 
 
 def _cacheable() -> bool:
-    return (
-        _size() > 0 and not request.query_string and not current_user.is_authenticated and not session.get("_flashes")
-    )
+    return _size() > 0 and not request.query_string and not session.get("_flashes")
 
 
 def page_key(record: services.PageRecord, today: date) -> PageKey:
@@ -116,18 +123,19 @@ def verification_response(code: str) -> Response:
     today = org_today()
     record = services.page_record(code)
     cache = pages()
-    body = cache.get(page_key(record, today)) if record is not None else None
+    signed_in = bool(current_user.is_authenticated)  # the key's first part: whole page or blocks
+    kept = cache.get((signed_in, page_key(record, today))) if record is not None else None
     state = "hit"
-    if body is None:
+    if kept is None:
         page, record = services.verification_page_and_record(code, today)
-        body = render_template(
-            TEMPLATE,
-            csrf_token=lambda: _CSRF_PLACEHOLDER,
-            csp_nonce=lambda: _NONCE_PLACEHOLDER_BYTES.decode(),
-            **page,
-        ).encode()
-        cache.put(page_key(record, today), body, _size())
+        placeholders = {"csrf_token": lambda: _CSRF_PLACEHOLDER, "csp_nonce": lambda: _NONCE_PLACEHOLDER_BYTES.decode()}
+        if signed_in:
+            kept = render_blocks(TEMPLATE, **placeholders, **page)
+        else:
+            kept = render_template(TEMPLATE, **placeholders, **page).encode()
+        cache.put((signed_in, page_key(record, today)), kept, _size())
         state = "miss"
+    body = render_template("_blocks.html", blocks=kept).encode() if isinstance(kept, dict) else kept
     body = body.replace(_CSRF_PLACEHOLDER_BYTES, generate_csrf().encode())
     body = body.replace(_NONCE_PLACEHOLDER_BYTES, str(g.get("csp_nonce", "")).encode())
     response = Response(body, mimetype="text/html")

@@ -16,6 +16,7 @@ Nothing here changes what is rendered, only how often it is computed.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Hashable
 from datetime import date, datetime
 from functools import lru_cache
@@ -166,6 +167,17 @@ def fragment(key: Hashable, render: Callable[..., object], *args: object) -> Mar
     return found
 
 
+# Stands for the session's CSRF token in a kept fragment (random per process: no text shown can hold it).
+CSRF_TOKEN_SLOT = f"csrf-slot-{secrets.token_hex(16)}"
+
+
+def with_csrf_token(html: Markup) -> Markup:
+    """A kept fragment with this session's CSRF token in place of ``csrf_token_slot``."""
+    from flask_wtf.csrf import generate_csrf
+
+    return Markup(html.replace(CSRF_TOKEN_SLOT, generate_csrf()))
+
+
 def _evict_oldest(count: int) -> None:
     try:
         oldest = list(islice(iter(_FRAGMENTS), count))
@@ -270,6 +282,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["icon"] = icon
     app.jinja_env.filters["dateformat"] = dateformat
     app.jinja_env.globals["fragment"] = fragment
+    app.jinja_env.globals["with_csrf_token"] = with_csrf_token
+    app.jinja_env.globals["csrf_token_slot"] = CSRF_TOKEN_SLOT
     app.jinja_env.globals["current_locale"] = current_locale
     app.jinja_env.globals["url_for"] = cached_url_for
     app.jinja_env.globals["bootstrap_assets"] = bootstrap_assets

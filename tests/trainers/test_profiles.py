@@ -130,3 +130,31 @@ def test_api_lists_trainers_without_emails(client, factory):
     assert api(client).get("/api/v1/trainers/99999").status_code == 404
     assert api(client).get("/api/v1/trainers?page=0").status_code == 422
     assert api(client).get("/api/v1/trainers?per_page=1000").status_code == 422
+
+
+def test_profile_counts_past_runs_per_course_newest_first(app, factory):
+    """Courses taught: one line per published course with the number of past runs and the last one's
+    date, newest first; cancelled runs, archived courses and runs still to come are left out, and the
+    next runs never include an archived course's."""
+    from training.catalogue.models import RunStatus
+    from training.trainers.services import trainer_detail
+
+    anna = _trainer(factory)
+    plc, robots, old = factory.course(title="PLC"), factory.course(title="Robots"), factory.course(title="Old")
+    now = datetime.now(UTC).replace(microsecond=0)
+    factory.run(plc, trainers=[anna], start=now - timedelta(days=40))
+    factory.run(plc, trainers=[anna], start=now - timedelta(days=30))
+    last_robots = factory.run(robots, trainers=[anna], start=now - timedelta(days=20))
+    cancelled = factory.run(robots, trainers=[anna], start=now - timedelta(days=12))
+    cancelled.status = RunStatus.cancelled.value
+    factory.run(old, trainers=[anna], start=now - timedelta(days=15))
+    factory.run(old, trainers=[anna], start=now + timedelta(days=5))
+    old.archived = True
+    factory.run(plc, trainers=[anna], start=now + timedelta(days=9))
+    factory.run(robots, trainers=[_trainer(factory, name="Other")], start=now - timedelta(days=5))
+    db.session.commit()
+
+    detail = trainer_detail(anna.id)
+    assert [(t.course.title, t.runs) for t in detail.courses_taught] == [("Robots", 1), ("PLC", 2)]
+    assert detail.courses_taught[0].last == last_robots.ends_on
+    assert [r.course.title for r in detail.upcoming] == ["PLC"]

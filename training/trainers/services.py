@@ -53,7 +53,11 @@ def _upcoming_run_conditions() -> list[ColumnElement[bool]]:
     return [
         Run.status.in_(PUBLIC_RUN_STATUSES),
         Run.ends_on >= org_today(),
-        Run.course_id.in_(select(Course.id).where(Course.published.is_(True), Course.archived.is_(False))),
+        # Correlated, so that each of the trainer's few runs looks up its course by key (an IN list would
+        # first gather every published course: 10,000 of them in catalogue_bench).
+        select(Course.id)
+        .where(Course.id == Run.course_id, Course.published.is_(True), Course.archived.is_(False))
+        .exists(),
     ]
 
 
@@ -153,18 +157,19 @@ def trainer_detail(user_id: int, viewer: Viewer = None) -> TrainerDetail:
         )
     )
     counts = confirmed_counts(r.id for r in upcoming)
+    # Their past runs grouped by course first, then the courses: starting from the trainer's runs, not
+    # from every published course (SQLite would otherwise walk the whole catalogue).
+    past = (
+        select(Run.course_id, func.count(Run.id).label("runs"), func.max(Run.ends_on).label("last"))
+        .where(Run.id.in_(taught), Run.ends_on < org_today(), Run.status != RunStatus.cancelled.value)
+        .group_by(Run.course_id)
+        .subquery()
+    )
     rows = db.session.execute(
-        select(Course, func.count(Run.id), func.max(Run.ends_on))
-        .join(Run, Run.course_id == Course.id)
-        .where(
-            Run.id.in_(taught),
-            Run.ends_on < org_today(),
-            Run.status != RunStatus.cancelled.value,
-            Course.published.is_(True),
-            Course.archived.is_(False),
-        )
-        .group_by(Course.id)
-        .order_by(func.max(Run.ends_on).desc())
+        select(Course, past.c.runs, past.c.last)
+        .join(past, past.c.course_id == Course.id)
+        .where(Course.published.is_(True), Course.archived.is_(False))
+        .order_by(past.c.last.desc(), Course.id)
         .limit(50)
     ).all()
     return TrainerDetail(

@@ -187,12 +187,7 @@ def _check_trainee(actor: User, enrolment: Enrolment) -> None:
         _fail(Forbidden(_("This offer is not yours.")))
 
 
-def accept_offer(actor: User, enrolment_id: int, now: datetime | None = None) -> Enrolment:
-    """The trainee (or an admin for them) takes the offered seat: confirmed,
-    with the calendar by e-mail. Refusals (409): no open offer, expired."""
-    enrolment, run = _load(enrolment_id)
-    _check_trainee(actor, enrolment)
-    now = now or utcnow()
+def _check_offered(enrolment: Enrolment) -> None:
     if enrolment.status != S.offered.value:
         _fail(
             Conflict(
@@ -204,6 +199,15 @@ def accept_offer(actor: User, enrolment_id: int, now: datetime | None = None) ->
                 enrolment_status=enrolment.status,
             )
         )
+
+
+def accept_offer(actor: User, enrolment_id: int, now: datetime | None = None) -> Enrolment:
+    """The trainee (or an admin for them) takes the offered seat: confirmed,
+    with the calendar by e-mail. Refusals (409): no open offer, expired."""
+    enrolment, run = _load(enrolment_id)
+    _check_trainee(actor, enrolment)
+    now = now or utcnow()
+    _check_offered(enrolment)
     if now > _expires(enrolment) or now >= run_end(run):
         _fail(
             Conflict(
@@ -227,17 +231,7 @@ def decline_offer(actor: User, enrolment_id: int, now: datetime | None = None) -
     enrolment, run = _load(enrolment_id)
     _check_trainee(actor, enrolment)
     now = now or utcnow()
-    if enrolment.status != S.offered.value:
-        _fail(
-            Conflict(
-                _(
-                    "There is no open offer for this enrolment (it is %(status)s).",
-                    status=status_label(enrolment.status),
-                ),
-                code="no_offer",
-                enrolment_status=enrolment.status,
-            )
-        )
+    _check_offered(enrolment)
     enrolment.end(S.offer_declined, now)
     record(actor, "enrolment.decline_offer", enrolment, f"run {run.id}")
     pass_on(run, now)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, String, Text, insert
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import Model, db
+from .transactions import insert_with_commit
 from .types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -55,8 +56,10 @@ def record(actor: object, action: str, target: object, detail: str = "") -> Audi
 
 
 def record_now(actor: object, action: str, target: object, detail: str = "") -> None:
-    """``record``, written at once with one INSERT in the current transaction
-    instead of at the next flush: for a hot path whose target is already
-    written (it has its id) and that has nothing else to flush (the unit of
-    work's flush costs several times the statement)."""
-    db.session.execute(insert(AuditEntry.__table__), _values(actor, action, target, detail))
+    """``record``, written with a Core INSERT in the current transaction instead
+    of at the next flush: for a hot path whose target is already written (it has
+    its id) and that has nothing else to flush (the unit of work's flush costs
+    several times the statement). On PostgreSQL the row goes with the commit, in
+    one statement with the transaction's other such rows
+    (``transactions.insert_with_commit``); nothing reads it back before then."""
+    insert_with_commit(AuditEntry.__table__, [_values(actor, action, target, detail)])

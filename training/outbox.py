@@ -44,7 +44,6 @@ from sqlalchemy import (
     Text,
     event,
     func,
-    insert,
     select,
     text,
     update,
@@ -52,7 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from .extensions import Model, db
-from .transactions import after_durable, commits_before_flush
+from .transactions import after_durable, commits_before_flush, insert_with_commit
 from .types import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -127,21 +126,24 @@ def add_mail(
 
 
 def insert_mail(payload: bytes, *, key: str, recipient: str | None, name: str) -> None:
-    """``add_mail``, written at once with one INSERT in the session's current
+    """``add_mail``, written with a Core INSERT in the session's current
     transaction instead of at the next flush (for a hot path with nothing else
-    to flush): dropped with the transaction on rollback, relayed after its
-    commit like any other row."""
+    to flush; on PostgreSQL with the commit, in one statement with the
+    transaction's other such rows: ``transactions.insert_with_commit``): dropped
+    with the transaction on rollback, relayed after its commit like any other row."""
     session = db.session()
-    session.execute(
-        insert(OutboxMessage.__table__),
-        {
-            "key": key[:255],
-            "kind": "mail",
-            "name": name,
-            "recipient": (recipient or "")[:320] or None,
-            "payload": payload,
-            "next_attempt_at": utcnow(),
-        },
+    insert_with_commit(
+        OutboxMessage.__table__,
+        [
+            {
+                "key": key[:255],
+                "kind": "mail",
+                "name": name,
+                "recipient": (recipient or "")[:320] or None,
+                "payload": payload,
+                "next_attempt_at": utcnow(),
+            }
+        ],
     )
     session.info.setdefault(_KEY, []).append(key)
     session.info[_WROTE] = True

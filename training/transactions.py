@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Executable, Row
+from sqlalchemy import Connection, Executable, Insert, Row, Table, bindparam, event, insert
 from sqlalchemy.orm import Session, SessionTransaction
 
 from .extensions import db
@@ -182,3 +182,93 @@ def wait_until_durable(session: Session | None = None) -> None:
             logging.getLogger(__name__).warning("a write after an early commit failed", exc_info=True)
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_current_xact_id()"))
+
+
+# --- rows written with the commit ------------------------------------------------------------
+
+_WITH_COMMIT = "training_rows_with_commit"
+_before_commit: list[Callable[[Session], None]] = []
+_TOGETHER: dict[tuple[tuple[str, tuple[str, ...]], ...], Insert] = {}
+
+
+def before_commit(hook: Callable[[Session], None]) -> Callable[[Session], None]:
+    """Register ``hook(session)``, run before every commit and before the rows of
+    ``insert_with_commit`` are written (so that rows it notes that way go with them)."""
+    _before_commit.append(hook)
+    return hook
+
+
+def insert_with_commit(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` into ``table`` in the session's current transaction; nothing may read them
+    back before it commits (an audit entry, an outbox row, a report's change row on a hot path).
+
+    On PostgreSQL they are kept and written just before the commit, every table's single row in one
+    statement (each INSERT a data-modifying CTE of it: one round trip instead of one per table);
+    a table with several rows gets one executemany of its own. A failure there fails the commit, and
+    the caller's rollback leaves nothing; a rollback drops what was kept. Elsewhere (SQLite) the rows
+    are written at once, one INSERT per call, as before."""
+    if not rows:
+        return
+    session = db.session()
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), list(rows))
+        return
+    session.info.setdefault(_WITH_COMMIT, []).append((table, [dict(row) for row in rows]))
+
+
+@event.listens_for(Session, "before_commit")
+def _write_with_commit(session: Session) -> None:
+    for hook in _before_commit:
+        hook(session)
+    kept: list[tuple[Table, list[dict[str, Any]]]] | None = session.info.pop(_WITH_COMMIT, None)
+    if not kept:
+        return
+    single: list[tuple[Table, dict[str, Any]]] = []
+    connection = session.connection()  # Core, not the ORM's execute: no ORM hook wants these rows
+    for table, rows in kept:
+        if len(rows) == 1:
+            single.append((table, _with_defaults(table, rows[0])))
+        else:
+            connection.execute(insert(table), [_with_defaults(table, row) for row in rows])
+    if len(single) == 1:
+        table, row = single[0]
+        connection.execute(insert(table), row)
+    elif single:
+        statement, params = _together(single)
+        connection.execute(statement, params)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_with_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_WITH_COMMIT, None)
+
+
+def _with_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with the Python-side default of every column it leaves out (a data-modifying CTE gets
+    none from SQLAlchemy); the primary key and server defaults are the database's."""
+    for column in table.columns:
+        if column.key in row or column.primary_key or column.default is None:
+            continue
+        default: Any = column.default
+        if default.is_scalar:
+            row[column.key] = default.arg
+        elif default.is_callable:
+            row[column.key] = default.arg(None)
+    return row
+
+
+def _together(rows: list[tuple[Table, dict[str, Any]]]) -> tuple[Insert, dict[str, Any]]:
+    """One statement inserting one row into each table: ``WITH w0 AS (INSERT ...), ... INSERT ...``,
+    built once per shape (tables and columns), and its parameters."""
+    shape = tuple((table.name, tuple(sorted(row))) for table, row in rows)
+    statement = _TOGETHER.get(shape)
+    if statement is None:
+        inserts = [
+            insert(table).values({name: bindparam(f"w{i}_{name}", type_=table.c[name].type) for name in names})
+            for i, ((_name, names), (table, _row)) in enumerate(zip(shape, rows, strict=True))
+        ]
+        statement = inserts[-1].add_cte(*(part.cte(f"w{i}") for i, part in enumerate(inserts[:-1])))
+        _TOGETHER[shape] = statement
+    params = {f"w{i}_{name}": value for i, (_table, row) in enumerate(rows) for name, value in row.items()}
+    return statement, params

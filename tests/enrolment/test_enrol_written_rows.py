@@ -139,3 +139,75 @@ def test_a_failure_after_the_insert_leaves_no_enrolment_no_audit_entry_and_no_ma
     assert _rows(run.id) == ([], [], [], [])
     monkeypatch.undo()
     assert services.enrol(trainee, run.id).status == "confirmed"  # nothing half-written blocks a retry
+
+
+def test_on_postgresql_the_audit_entry_mail_and_report_change_are_one_statement_with_the_commit(app, factory):
+    """PostgreSQL: the three rows that go with a newcomer's enrolment are written in one statement
+    (data-modifying CTEs) just before the commit; SQLite writes each with an INSERT of its own."""
+    from tests.toolkit import count_queries
+
+    run = factory.run()
+    trainee = factory.trainee()
+    db.session.commit()
+    db.session.execute(SummaryChange.__table__.delete())
+    db.session.commit()
+
+    with count_queries() as queries:
+        enrolment = services.enrol(trainee, run.id, source="api")
+
+    inserts = [s for s in queries if s.lstrip().upper().startswith(("INSERT", "WITH"))]
+    written = [s for s in inserts if "audit_log" in s or "outbox" in s or "report_summary_changes" in s]
+    if db.engine.dialect.name == "postgresql":
+        assert len(written) == 1
+        assert all(table in written[0] for table in ("audit_log", "outbox", "report_summary_changes"))
+    else:
+        assert len(written) == 3
+    enrolments, audit, mails, changes = _rows(run.id)
+    assert [(a.action, a.target_id, a.actor_id) for a in audit] == [("enrolment.confirmed", enrolment.id, trainee.id)]
+    assert audit[0].at is not None and audit[0].detail == f"{trainee.email} run {run.id} via api"
+    assert [(m.kind, m.name, m.recipient, m.state) for m in mails] == [("mail", "enrolment", trainee.email, "done")]
+    assert mails[0].created_at is not None and mails[0].next_attempt_at is not None
+    assert json.loads(bytes(mails[0].payload))["enrolment_id"] == enrolment.id
+    assert changes == [("run", run.id)]
+
+
+def test_a_row_the_database_refuses_at_the_commit_leaves_nothing_written(app, factory, monkeypatch):
+    """The outbox refuses the e-mail's row (its key is taken): on PostgreSQL that happens at the commit,
+    in the statement that carries the audit entry and the change row too; the enrolment goes with them."""
+    import uuid
+
+    from sqlalchemy.exc import IntegrityError
+
+    from training import mail, outbox
+    from training.types import utcnow
+
+    run = factory.run()
+    trainee = factory.trainee()
+    db.session.commit()
+    taken = uuid.uuid4()
+    db.session.execute(
+        OutboxMessage.__table__.insert(),
+        {
+            "key": f"mail:enrolment:{taken.hex}",
+            "kind": "mail",
+            "name": "enrolment",
+            "payload": b"{}",
+            "state": outbox.OutboxState.done,
+            "attempts": 1,
+            "next_attempt_at": utcnow(),
+            "created_at": utcnow(),
+        },
+    )
+    db.session.commit()
+    db.session.execute(SummaryChange.__table__.delete())
+    db.session.commit()
+    before = _rows(run.id)
+    monkeypatch.setattr(mail.uuid, "uuid4", lambda: taken)
+
+    with pytest.raises(IntegrityError):
+        services.enrol(trainee, run.id)
+
+    assert _rows(run.id) == before
+    assert before[0] == [] and before[3] == []
+    monkeypatch.undo()
+    assert services.enrol(trainee, run.id).status == "confirmed"  # nothing half-written blocks a retry

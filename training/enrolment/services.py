@@ -47,9 +47,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import jobs, mail, pagecache
@@ -182,8 +182,29 @@ def _write_newcomer(run: Run, trainee: User, values: Mapping[str, object], now: 
     db.session.add(enrolment)
     set_committed_value(enrolment, "run", run)
     set_committed_value(enrolment, "user", trainee)
-    pagecache.note_written(db.session(), "Enrolment")
+    session = db.session()
+    pagecache.note_written(session, "Enrolment")
+    session.info.setdefault(_NEWCOMERS, []).append(enrolment)
     return enrolment
+
+
+_NEWCOMERS = "enrolment_newcomers_written"
+
+
+@event.listens_for(Session, "after_commit")
+def _newcomers_committed(session: Session) -> None:
+    session.info.pop(_NEWCOMERS, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _newcomers_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """A newcomer written by ``_write_newcomer`` entered the session as loaded, not as new: a rollback
+    would only expire it, and a later INSERT given the same id (SQLite reuses a rolled-back rowid)
+    could not be put in its place. It goes, as a flushed new object would."""
+    if previous_transaction.parent is None:
+        for enrolment in session.info.pop(_NEWCOMERS, None) or []:
+            if enrolment in session:
+                session.expunge(enrolment)
 
 
 # --- enrol, cancel, decide --------------------------------------------------

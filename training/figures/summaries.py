@@ -39,6 +39,7 @@ from ..catalogue.models import Course, Meeting, Run
 from ..certificates.models import Certificate
 from ..enrolment.models import Enrolment
 from ..extensions import db
+from ..transactions import before_commit, insert_with_commit
 from ..types import utcnow
 from . import metrics
 from .models import ALL, DaySummary, RunSummary, SummaryChange, SummaryState
@@ -159,16 +160,15 @@ def _bulk(state):
     _note(state.session, keys)
 
 
-@event.listens_for(Session, "before_commit")
+@before_commit
 def _write_changes(session):
     session.flush()  # the commit's own flush comes after this hook: its changes must be noted first
     keys = session.info.pop(_INFO, None)
     if keys:
         # One executemany for all of them: a bulk change (200 marks) must not cost a statement per row.
-        # Core, not the ORM's bulk insert: nothing reads these rows back as objects.
-        session.execute(
-            insert(SummaryChange.__table__), [{"kind": kind, "key": int(key)} for kind, key in sorted(keys)]
-        )
+        # Core, not the ORM's bulk insert: nothing reads these rows back as objects. On PostgreSQL
+        # a single row goes with the transaction's other rows written with the commit, in one statement.
+        insert_with_commit(SummaryChange.__table__, [{"kind": kind, "key": int(key)} for kind, key in sorted(keys)])
 
 
 def forget_noted_changes(session) -> None:

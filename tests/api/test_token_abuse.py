@@ -113,3 +113,37 @@ def test_a_hint_for_a_token_deleted_since_is_dropped_without_harm(app, client, f
 def test_a_malformed_bearer_header_is_anonymous_not_an_error(client, header):
     response = client.get(PROBE, headers={"Authorization": header})
     assert response.status_code == 401, response.status_code
+
+
+def test_the_token_user_is_the_stored_account_as_loaded_and_a_change_shows_on_the_next_request(
+    app, factory, held_hints
+):
+    """The token's user is made from its row, not loaded through the ORM: it must be the account as
+    stored (every column), in the session with nothing to write, and a change made elsewhere (a new
+    name, a role taken away, a deactivation) must show on the very next request."""
+    from sqlalchemy import inspect
+
+    trainee = factory.trainee(company="ACME 制造")
+    token, trainee_id = services.create_token(trainee, "cli"), trainee.id
+    db.session.remove()
+
+    user = services.user_for_token(token)
+    stored = db.session.execute(select(User.__table__).where(User.id == trainee_id)).one()._asdict()
+    assert {attr.key: getattr(user, attr.key) for attr in inspect(User).column_attrs} == stored
+    assert inspect(user).persistent and not db.session.dirty and not db.session.new
+    assert user is db.session.get(User, trainee_id)  # the session's own copy: no second load
+    db.session.remove()
+
+    with another_server(app) as other, other.app_context():
+        account = db.session.get(User, trainee_id)
+        account.display_name, account.role = "改名", "trainer"
+        db.session.commit()
+    again = services.user_for_token(token)
+    assert (again.display_name, again.role) == ("改名", "trainer")
+    db.session.remove()
+
+    with another_server(app) as other, other.app_context():
+        db.session.get(User, trainee_id).active = False
+        db.session.commit()
+    assert services.user_for_token(token) is None
+    assert services.user_for_token(token + "x") is None

@@ -481,16 +481,35 @@ def user_for_token(token: str) -> User | None:
     in memory and written later (``_TokenUses``)."""
     if not token or len(token) > 200:
         return None
-    found = db.session.execute(
-        select(ApiToken.id, ApiToken.last_used_at, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked_at.is_(None), User.active.is_(True))
-    ).first()
+    found = db.session.execute(_token_user_statement(), {"token_hash": _token_hash(token)}).first()
     if found is None:
         return None
-    token_id, last_used_at, user = found
+    token_id, last_used_at, *columns = found
+    # Made from the row as the session would have loaded it (as the session user is): the ORM's
+    # loading of an entity cost several times the statement.
+    user = _persistent_user(dict(zip(_user_attributes(), columns, strict=True)))
     _token_uses.note(token_id, last_used_at)
     return user
+
+
+_TOKEN_USER: list[Select[Any]] = []
+
+
+def _token_user_statement() -> Select[Any]:
+    """The token's id and last use, then every column of its user (in ``_user_attributes`` order), for a
+    token not revoked whose user is active; built once."""
+    if not _TOKEN_USER:
+        columns = [prop.columns[0] for prop in sa_inspect(User).column_attrs]
+        _TOKEN_USER.append(
+            select(ApiToken.id, ApiToken.last_used_at, *columns)
+            .join(User, User.id == ApiToken.user_id)
+            .where(
+                ApiToken.token_hash == bindparam("token_hash"),
+                ApiToken.revoked_at.is_(None),
+                User.active.is_(True),
+            )
+        )
+    return _TOKEN_USER[0]
 
 
 class _TokenUses:

@@ -137,7 +137,7 @@ def _columns(obj) -> tuple:
     return tuple(getattr(obj, attr.key) for attr in sa_inspect(type(obj)).column_attrs)
 
 
-def _run_fingerprint(run, base_url: str, lang: str | None) -> tuple:
+def run_fingerprint(run, base_url: str, lang: str | None) -> tuple:
     """Everything a run's calendar can say (every column of the run, its course and
     its meetings, in the language it is written in): a change to any makes a new one."""
     language = normalise_lang(lang) if lang else str(get_locale() or "en")
@@ -148,7 +148,7 @@ def run_calendar(run, base_url: str, lang: str | None = None) -> bytes:
     """The run's calendar in ``lang``, built once per change of the run (its course,
     meetings, place or status) and kept per process: every confirmation e-mail of a
     run carries the same one (its DTSTAMP is when it was built)."""
-    key = _run_fingerprint(run, base_url, lang)
+    key = run_fingerprint(run, base_url, lang)
     with _run_calendars_lock:
         cached = _RUN_CALENDARS.get(key)
         if cached is not None:

@@ -12,17 +12,21 @@ job (``notify_job``) once the transaction has committed.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
+from flask import current_app
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction, joinedload
 
 from .. import jobs, mail
-from ..catalogue.calendar import run_calendar
+from ..catalogue.calendar import run_calendar, run_fingerprint
 from ..catalogue.models import Run
 from ..catalogue.seats import waitlist_positions
 from ..catalogue.services import cancel_cutoff
@@ -56,10 +60,46 @@ def run_moment(moment: datetime, run: Run) -> str:
     return f"{mail.local_time(moment, run.tz)} ({run.timezone})"
 
 
+_RUN_TEXTS: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+_RUN_TEXTS_MAX = 256
+_run_texts_lock = threading.Lock()
+
+
+def run_text(run: Run, locale: str) -> str:
+    """The run's part of its e-mails (``templates/email/_run.txt``: course, dates, place, meetings) in
+    ``locale``, rendered once per change of the run and kept per process, as its calendar is: the key is
+    every column of the run, its course and its meetings (``run_fingerprint``), so a change to any of
+    them renders it again and an e-mail never shows an old one."""
+    key = (locale, run_fingerprint(run, "", locale))
+    with _run_texts_lock:
+        text = _RUN_TEXTS.get(key)
+        if text is not None:
+            _RUN_TEXTS.move_to_end(key)
+            return text
+    with force_locale(locale):
+        text = current_app.jinja_env.get_template("email/_run.txt").render(
+            run=run, course=run.course, local_time=mail.local_time, local_date=mail.local_date
+        )
+    with _run_texts_lock:
+        _RUN_TEXTS[key] = text
+        while len(_RUN_TEXTS) > _RUN_TEXTS_MAX:
+            _RUN_TEXTS.popitem(last=False)
+    return text
+
+
 def message(
-    enrolment: Enrolment, kind: str, *, calendar: bytes | None = None, base_url: str | None = None, **extra: Any
+    enrolment: Enrolment,
+    kind: str,
+    *,
+    calendar: bytes | None = None,
+    base_url: str | None = None,
+    run_part: str | None = None,
+    **extra: Any,
 ) -> EmailMessage:
+    """The e-mail ``kind`` about ``enrolment``; ``run_part`` is ``run_text(run, locale)`` when the
+    caller has it already (the relay's batch: once per run and language)."""
     user, run = enrolment.user, enrolment.run
+    locale = user.locale or "en"
     attachments: list[tuple[str, str, bytes]] = []
     if calendar is not None:
         attachments.append(("course.ics", "text/calendar", calendar))
@@ -70,9 +110,10 @@ def message(
         TEMPLATES.get(kind, kind),
         locale=user.locale,
         attachments=attachments,
-        subject_args={"course": localized(run.course, "title", user.locale or "en")},
+        subject_args={"course": localized(run.course, "title", locale)},
         user=user,
         run=run,
+        run_text=run_part if run_part is not None else run_text(run, locale),
         course=run.course,
         enrolment=enrolment,
         kind=kind,
@@ -196,6 +237,9 @@ def render_enrolments(many: list[dict[str, Any]]) -> list[EmailMessage | None | 
         ids = {params["enrolment_id"] for params in many}
         found = {enrolment.id: enrolment for enrolment in _enrolments_for_mail(session, ids)}
         results: list[EmailMessage | None | Exception] = []
+        # The run's part and calendar once per run and language of the batch (one snapshot of each run).
+        texts: dict[tuple[int, str], str] = {}
+        calendars: dict[tuple[int, str, str], bytes] = {}
         for params in many:
             enrolment = found.get(params["enrolment_id"])
             if enrolment is None:  # deleted with its trainee before the relay came
@@ -203,13 +247,26 @@ def render_enrolments(many: list[dict[str, Any]]) -> list[EmailMessage | None | 
                 continue
             try:
                 kind, base_url = params["kind"], params["base_url"]
-                calendar = (
-                    run_calendar(enrolment.run, base_url, enrolment.user.locale or "en")
-                    if kind in CALENDAR_KINDS
-                    else None
-                )
+                locale = enrolment.user.locale or "en"
+                text = texts.get((enrolment.run_id, locale))
+                if text is None:
+                    text = texts[enrolment.run_id, locale] = run_text(enrolment.run, locale)
+                calendar = None
+                if kind in CALENDAR_KINDS:
+                    calendar = calendars.get((enrolment.run_id, locale, base_url))
+                    if calendar is None:
+                        calendar = calendars[enrolment.run_id, locale, base_url] = run_calendar(
+                            enrolment.run, base_url, locale
+                        )
                 results.append(
-                    message(enrolment, kind, calendar=calendar, base_url=base_url, position=params.get("position"))
+                    message(
+                        enrolment,
+                        kind,
+                        calendar=calendar,
+                        base_url=base_url,
+                        run_part=text,
+                        position=params.get("position"),
+                    )
                 )
             except Exception as exc:  # noqa: BLE001 - this e-mail is retried, the others go out
                 results.append(exc)

@@ -98,19 +98,19 @@ def test_an_insert_that_meets_an_existing_enrolment_is_a_409_and_writes_nothing(
     first = services.enrol(trainee, run.id)
     before = _rows(run.id)
     looked_up = []
-    real_existing = services._existing
 
-    def existing_as_before_the_first_committed(run_id, user_id):
+    def enrolled_as_before_the_first_committed(run_id, user_id):
         looked_up.append(run_id)
-        return None if len(looked_up) == 1 else real_existing(run_id, user_id)
+        return None
 
-    monkeypatch.setattr(services, "_existing", existing_as_before_the_first_committed)
+    monkeypatch.setattr(services, "_enrolled", enrolled_as_before_the_first_committed)
 
     with pytest.raises(AlreadyEnrolled) as refused:
         services.enrol(trainee, run.id)
 
     assert refused.value.status == 409
     assert f"enrolment {first.id}" in refused.value.message
+    assert looked_up == [run.id]
     assert _rows(run.id) == before
 
 

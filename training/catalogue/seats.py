@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..extensions import db
@@ -150,7 +150,7 @@ def unused_reserved(run_ids: Iterable[int]) -> tuple[dict[int, dict[int, int]], 
     return reserved, overflow
 
 
-def allocations_held_sql(run_id: int) -> ColumnElement[bool]:
+def allocations_held_sql(run_id: int | BindParameter[int]) -> ColumnElement[bool]:
     """Whether the run has seat allocations still held, as a column to read with another
     statement of the same moment: without any (the usual case) ``seat_counts`` needs no query
     of its own (``allocations=False``)."""

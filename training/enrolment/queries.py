@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
@@ -50,12 +50,18 @@ def status_counts_and_allocations(run_id: int) -> tuple[dict[str, int], bool | N
     """The run's enrolments per status and, read in the same statement, whether the run has seat
     allocations still held (``seats.allocations_held_sql``); None when the run has no
     enrolment yet (no row to read it from)."""
-    rows = db.session.execute(
-        select(Enrolment.status, func.count(), allocations_held_sql(run_id))
-        .where(Enrolment.run_id == run_id)
-        .group_by(Enrolment.status)
-    ).all()
+    if not _STATUS_COUNTS:  # built once: it is read under the run lock of every enrolment
+        run = bindparam("run_id", type_=Integer)
+        _STATUS_COUNTS.append(
+            select(Enrolment.status, func.count(), allocations_held_sql(run))
+            .where(Enrolment.run_id == run)
+            .group_by(Enrolment.status)
+        )
+    rows = db.session.execute(_STATUS_COUNTS[0], {"run_id": run_id}).all()
     return {status: n for status, n, _held in rows}, (bool(rows[0][2]) if rows else None)
+
+
+_STATUS_COUNTS: list[Select[str, int, bool]] = []
 
 
 def held_seats(counts: dict[str, int]) -> int:

@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import Select, bindparam, event, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -122,6 +122,21 @@ def _existing(run_id: int, user_id: int) -> Enrolment | None:
         .where(Enrolment.run_id == run_id, Enrolment.user_id == user_id)
         .execution_options(populate_existing=True)
     )
+
+
+_ENROLLED: list[Select[int, str]] = []
+
+
+def _enrolled(run_id: int, user_id: int) -> tuple[int, str] | None:
+    """The id and status of the trainee's enrolment in the run, if any (one prebuilt statement, no object)."""
+    if not _ENROLLED:
+        _ENROLLED.append(
+            select(Enrolment.id, Enrolment.status).where(
+                Enrolment.run_id == bindparam("run_id"), Enrolment.user_id == bindparam("user_id")
+            )
+        )
+    row = db.session.execute(_ENROLLED[0], {"run_id": run_id, "user_id": user_id}).first()
+    return None if row is None else (row[0], row[1])
 
 
 def _already(enrolment: Enrolment) -> AlreadyEnrolled:
@@ -227,20 +242,20 @@ def enrol(
         release_locks_before_flush()  # said now, so that it is not one more round trip under the run lock
     run = get_run(run_id, with_course_and_meetings=commit)  # what the checks read, in one statement
     check_can_enrol(actor, run, trainee)
-    enrolment = None
+    enrolment, earlier = None, None
     if commit:
-        # Looked up before the lock: a newcomer (the usual case) is not looked up
-        # again under it. Two requests of one trainee at once both find nothing
-        # here; the second one's INSERT then meets the unique (run, trainee)
-        # constraint and answers 409 like any repeat.
-        enrolment = _existing(run.id, trainee.id)
-        if enrolment is not None and enrolment.is_active:
-            raise _already(enrolment)
+        # Looked up before the lock (its id and status only): a newcomer (the usual
+        # case) is not looked up again under it. Two requests of one trainee at once
+        # both find nothing here; the second one's INSERT then meets the unique
+        # (run, trainee) constraint and answers 409 like any repeat.
+        earlier = _enrolled(run.id, trainee.id)
+        if earlier is not None and earlier[1] in ACTIVE_STATUSES:
+            raise _already(Enrolment(id=earlier[0], status=earlier[1]))
         lock_run(run)  # the seat-relevant columns read again under the lock; course and meetings are not
     else:
         run = get_run(run_id, lock=True)  # part of a larger unit of work: everything read again under the lock
     check_can_enrol(actor, run, trainee, prerequisites=False)
-    if not commit or enrolment is not None:
+    if not commit or earlier is not None:
         enrolment = _existing(run.id, trainee.id)  # a cancelled enrolment taken up again: as it is now
         if enrolment is not None and enrolment.is_active:
             raise _already(enrolment)

@@ -132,10 +132,17 @@ def templates_rendered(app):
 
 @contextmanager
 def fragments_uncached(app):
-    """Every kept fragment (training/rendering.py: fragment) rendered afresh while inside."""
-    kept = app.jinja_env.globals["fragment"]
+    """Every kept fragment (training/rendering.py: fragment) rendered afresh while inside, the layout's
+    viewer parts (rendering.viewer_part) included."""
+    from markupsafe import Markup
+
+    from training import rendering
+
+    kept, kept_here = app.jinja_env.globals["fragment"], rendering.fragment
     app.jinja_env.globals["fragment"] = lambda key, render, *args: render(*args)
+    rendering.fragment = lambda key, render, *args: Markup(render(*args))  # type: ignore[assignment]
     try:
         yield
     finally:
         app.jinja_env.globals["fragment"] = kept
+        rendering.fragment = kept_here  # type: ignore[assignment]

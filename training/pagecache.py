@@ -8,12 +8,15 @@ copy is dropped as soon as it commits a change to courses, runs, meetings,
 enrolments, categories or users. Other worker processes see the change when
 their copy expires, so "seats left" shown to anonymous visitors may lag by at
 most that many seconds; enrolling always checks seats in the locked
-transaction, and logged-in visitors always get a fresh page frame.
+transaction.
 
 The part of a page that does not depend on the viewer (the catalogue's
 listing) is kept the same way for every visitor, signed in or not
-(``shared_part``): the frame around it (navigation, the viewer's name and
-forms) is rendered per visitor.
+(``shared_part``). A page that shows nothing about the viewer but the
+layout's viewer parts (navigation, name, menu, the logout form's CSRF token)
+is kept whole for signed-in visitors too (``cached_for_everyone``): one copy
+for all of them with stand-ins for those parts, each response getting its
+visitor's own, made from the user read on every request.
 
 Several app servers: each copy is kept with the version of the shared counter
 ``cache_versions.pages`` it was rendered under. A commit that changes a
@@ -29,6 +32,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from contextlib import nullcontext
 from functools import wraps
 from typing import Any, cast
 
@@ -41,6 +45,7 @@ from sqlalchemy import BigInteger, Connection, Engine, Row, Select, String, even
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, UOWTransaction, mapped_column
 
 from .extensions import Model, db
+from .rendering import viewer_slots, with_viewer
 from .transactions import commits_before_flush, read_alone, while_durable
 
 # What a cached page depends on: the endpoint, language, link base, script root and full path.
@@ -241,26 +246,46 @@ def init_app(app: Flask) -> None:
 
 def cached_for_anonymous(view: _View) -> _View:
     """Serve the view from the cache to anonymous visitors without pending flash messages."""
+    return _cached(view, signed_in=False)
 
+
+def cached_for_everyone(view: _View) -> _View:
+    """``cached_for_anonymous``, and signed-in visitors too, for a view whose page shows nothing about the
+    viewer but the layout's viewer parts (``rendering.viewer_part``: their navigation, name, menu and CSRF
+    token). Their copy is kept apart from the anonymous one (the layout differs), rendered once with those
+    parts as stand-ins (``rendering.viewer_slots``) and shared by every signed-in visitor; each response
+    gets its visitor's own parts, read from the user the request loaded (a logout, a new name or role shows
+    on the next page)."""
+    return _cached(view, signed_in=True)
+
+
+def _cached(view: _View, signed_in: bool) -> _View:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         seconds = current_app.config.get("PUBLIC_PAGE_CACHE_SECONDS", 0)
-        if not seconds or request.method != "GET" or current_user.is_authenticated or session.get("_flashes"):
+        if not seconds or request.method != "GET" or session.get("_flashes"):
+            return view(*args, **kwargs)
+        viewer = bool(current_user.is_authenticated)  # signed in: reads the shared counters too
+        if viewer and not signed_in:
             return view(*args, **kwargs)
         cache: PageCache = current_app.extensions["page_cache"]
-        key = cache_key()
+        key = (*cache_key(), viewer)
         version = current_version()  # read before rendering: a change after it makes the copy stale
         if version is None:
             return view(*args, **kwargs)
         body = cache.get(key, version)
         if body is None:
-            response = current_app.make_response(view(*args, **kwargs))
-            if response.status_code != 200 or response.direct_passthrough:
+            with viewer_slots() if viewer else nullcontext():
+                response = current_app.make_response(view(*args, **kwargs))
+            if response.direct_passthrough:
                 return response
-            cache.put(key, _without_nonce(response.get_data()), seconds, version)
-            response.headers["X-Page-Cache"] = "miss"
+            if response.status_code == 200:
+                cache.put(key, _without_nonce(response.get_data()), seconds, version)
+                response.headers["X-Page-Cache"] = "miss"
+            if viewer:
+                response.set_data(with_viewer(response.get_data()))
             return response
-        response = Response(_with_nonce(body), mimetype="text/html")
+        response = Response(_with_nonce(with_viewer(body) if viewer else body), mimetype="text/html")
         response.headers["X-Page-Cache"] = "hit"
         return response
 

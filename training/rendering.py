@@ -17,7 +17,8 @@ Nothing here changes what is rendered, only how often it is computed.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from functools import lru_cache
 from itertools import islice
@@ -244,18 +245,59 @@ def cached_url_for(endpoint: str, **values: Any) -> str:
     return found
 
 
-def render_blocks(name: str, **context: Any) -> dict[str, Markup]:
-    """Each block the template ``name`` defines, rendered on its own with ``context`` (and what
-    ``render_template`` adds: the context processors' values), for ``templates/_blocks.html`` to put
-    into the layout. A page whose blocks show nothing about the viewer can keep them and render only
-    the layout (navigation, the viewer's name and forms) for each visitor. The blocks may use only
-    what is given or imported inside them: the template's top level (its ``extends``, imports and
-    sets outside blocks) is not run."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's object
-    template = app.jinja_env.get_template(name)
-    app.update_template_context(context)
-    rendered = template.new_context(context)
-    return {block: Markup("".join(render(rendered))) for block, render in template.blocks.items()}
+# The signed-in visitor's parts of the layout (templates/_viewer.html). While a page is rendered to be kept
+# for every signed-in visitor (``viewer_slots``) the layout holds these stand-ins (random per process: no text
+# shown can hold them), and ``with_viewer`` puts each visitor's own parts in per response.
+_VIEWER_SLOTS = {name: f"viewer-{name}-{secrets.token_hex(16)}" for name in ("links", "menu")}
+_VIEWER_SLOTS_BYTES = {name: slot.encode() for name, slot in _VIEWER_SLOTS.items()}
+_SLOTTING = "_training_viewer_slots"
+
+
+def viewer_part(name: str) -> Markup:
+    """The signed-in visitor's ``links`` (navigation under their role and the two permissions it depends
+    on) or ``menu`` (their name and menu, with the session's CSRF token in the logout form), each kept per
+    process under the values it shows (``fragment``); its stand-in while ``viewer_slots`` is on."""
+    here = _globals()
+    if here is not None and here.get(_SLOTTING):
+        return Markup(_VIEWER_SLOTS[name])
+    return _viewer_part(name)
+
+
+def _viewer_part(name: str) -> Markup:
+    from flask_login import current_user
+
+    from .permissions import can
+
+    macros: Any = current_app.jinja_env.get_template("_viewer.html").module  # its macros
+    user = current_user
+    if name == "links":
+        role, reports, matrix = user.role, can(user, "view_reports"), can(user, "view_matrix")
+        return fragment(
+            ("layout.signed_in_links", role, reports, matrix), macros.signed_in_links, role, reports, matrix
+        )
+    key = ("layout.user_menu", user.id, user.display_name, user.role)
+    return with_csrf_token(fragment(key, macros.user_menu, user.id, user.display_name, user.role))
+
+
+@contextmanager
+def viewer_slots() -> Iterator[None]:
+    """Render the layout's viewer parts as stand-ins inside this block: the page made is the same for every
+    signed-in visitor (when nothing else on it is about the viewer) and ``with_viewer`` makes it theirs."""
+    here = _globals()
+    previous = here.get(_SLOTTING)
+    setattr(here, _SLOTTING, True)
+    try:
+        yield
+    finally:
+        setattr(here, _SLOTTING, previous)
+
+
+def with_viewer(body: bytes) -> bytes:
+    """A page rendered under ``viewer_slots`` with this request's signed-in visitor's parts put in."""
+    for name, slot in _VIEWER_SLOTS_BYTES.items():
+        if slot in body:
+            body = body.replace(slot, _viewer_part(name).encode())
+    return body
 
 
 _ASSETS: dict[tuple, Markup] = {}
@@ -282,7 +324,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["icon"] = icon
     app.jinja_env.filters["dateformat"] = dateformat
     app.jinja_env.globals["fragment"] = fragment
-    app.jinja_env.globals["with_csrf_token"] = with_csrf_token
+    app.jinja_env.globals["viewer_part"] = viewer_part
     app.jinja_env.globals["csrf_token_slot"] = CSRF_TOKEN_SLOT
     app.jinja_env.globals["current_locale"] = current_locale
     app.jinja_env.globals["url_for"] = cached_url_for

@@ -1,5 +1,6 @@
-"""The anonymous catalogue cache: served again while fresh, dropped on change,
-never used for logged-in visitors or pages carrying a message."""
+"""The catalogue cache: served again while fresh, dropped on change, never used for
+pages carrying a message; signed-in visitors get a copy of their own kind, never the
+anonymous one."""
 
 from tests.conftest import login
 from training.catalogue import services
@@ -22,7 +23,7 @@ def test_anonymous_catalogue_is_cached_and_dropped_on_change(app, client, factor
     assert third.headers["X-Page-Cache"] == "miss" and b"2nd edition" in third.data
 
 
-def test_logged_in_visitors_and_flash_messages_bypass_the_cache(app, client, factory):
+def test_flash_messages_bypass_the_cache_and_signed_in_visitors_never_get_the_anonymous_copy(app, client, factory):
     app.config["PUBLIC_PAGE_CACHE_SECONDS"] = 60
     factory.course()
     client.get("/")
@@ -31,8 +32,18 @@ def test_logged_in_visitors_and_flash_messages_bypass_the_cache(app, client, fac
         sess["_flashes"] = [("info", "You are logged out.")]
     response = client.get("/")
     assert "X-Page-Cache" not in response.headers and b"You are logged out." in response.data
-    login(client, factory.trainee())
-    assert "X-Page-Cache" not in client.get("/").headers
+    login(client, factory.trainee(name="Wei Zhang"))
+    signed_in = client.get("/")
+    assert (
+        signed_in.headers["X-Page-Cache"] == "miss"
+        and b"Wei Zhang" in signed_in.data
+        and b"/login" not in signed_in.data
+    )
+    with client.session_transaction() as sess:
+        sess["_flashes"] = [("info", "Welcome back.")]
+    response = client.get("/")
+    assert "X-Page-Cache" not in response.headers and b"Welcome back." in response.data
+    assert client.get("/").headers["X-Page-Cache"] == "hit"
     db.session.rollback()
 
 

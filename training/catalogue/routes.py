@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from .. import content_i18n
 from ..markdown import plain_text
-from ..pagecache import cached_for_anonymous, shared_part
+from ..pagecache import cached_for_anonymous, cached_for_everyone, shared_part
 from ..urls import external_url, public_base_url
 from . import queries, services
 from .calendar import feed_calendar, run_calendar
@@ -28,7 +28,7 @@ bp.add_app_template_global(filters_key, "catalogue_filters_key")
 
 
 @bp.get("/")
-@cached_for_anonymous
+@cached_for_everyone
 def index():
     query = CatalogueQuery.from_args(request.args, default_per_page=PER_PAGE)
     listing = shared_part("catalogue", lambda: _listing(query))

@@ -12,10 +12,11 @@ passing changes the row or the date, hence the key, in the same transaction
 that changes the row. Every worker and every server shows the change on its
 next request. A hit renders nothing and loads no ORM object.
 
-A signed-in visitor's layout shows their name and menu: for them the page's
-own blocks (title, content, scripts: nothing about the viewer) are kept under
-the same key (``rendering.render_blocks``) and only the layout is rendered
-(``templates/_blocks.html``).
+A signed-in visitor's layout shows their navigation, name and menu, and
+nothing else on the page is about the viewer: for every signed-in visitor one
+page is kept under the same key, rendered with those parts as stand-ins
+(``rendering.viewer_slots``), and each response gets its visitor's own
+(``rendering.with_viewer``, from the user read on this request).
 
 What is not cached: pages with a query string or pending flash messages,
 unknown codes (a 404 before any key is made; an attacker enumerating codes
@@ -31,6 +32,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
+from contextlib import nullcontext
 from datetime import date
 from typing import Any
 
@@ -38,9 +40,8 @@ from flask import Response, current_app, g, render_template, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from markupsafe import Markup
 
-from ..rendering import render_blocks
+from ..rendering import viewer_slots, with_viewer
 from ..types import org_today
 from ..urls import public_base_url
 from . import services
@@ -55,8 +56,8 @@ _CSRF_PLACEHOLDER_BYTES = _CSRF_PLACEHOLDER.encode()
 _NONCE_PLACEHOLDER_BYTES = f"nonce-{secrets.token_hex(16)}".encode()
 
 PageKey = tuple[str, str, str, str, date, tuple[Any, ...]]
-# A whole page (anonymous visitors) or its blocks (signed-in visitors, who get a layout of their own).
-Kept = bytes | dict[str, Markup]
+# A whole page; a signed-in visitor's with stand-ins for their parts of the layout.
+Kept = bytes
 
 
 class RenderedPages:
@@ -123,19 +124,17 @@ def verification_response(code: str) -> Response:
     today = org_today()
     record = services.page_record(code)
     cache = pages()
-    signed_in = bool(current_user.is_authenticated)  # the key's first part: whole page or blocks
+    signed_in = bool(current_user.is_authenticated)  # the key's first part: the layout differs
     kept = cache.get((signed_in, page_key(record, today))) if record is not None else None
     state = "hit"
     if kept is None:
         page, record = services.verification_page_and_record(code, today)
         placeholders = {"csrf_token": lambda: _CSRF_PLACEHOLDER, "csp_nonce": lambda: _NONCE_PLACEHOLDER_BYTES.decode()}
-        if signed_in:
-            kept = render_blocks(TEMPLATE, **placeholders, **page)
-        else:
+        with viewer_slots() if signed_in else nullcontext():
             kept = render_template(TEMPLATE, **placeholders, **page).encode()
         cache.put((signed_in, page_key(record, today)), kept, _size())
         state = "miss"
-    body = render_template("_blocks.html", blocks=kept).encode() if isinstance(kept, dict) else kept
+    body = with_viewer(kept) if signed_in else kept
     body = body.replace(_CSRF_PLACEHOLDER_BYTES, generate_csrf().encode())
     body = body.replace(_NONCE_PLACEHOLDER_BYTES, str(g.get("csp_nonce", "")).encode())
     response = Response(body, mimetype="text/html")

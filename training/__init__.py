@@ -36,6 +36,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.json = StrictJSONProvider(app)
     app.request_class = _Request
+    from .sessions import SessionInterface
+
+    app.session_interface = SessionInterface()  # Flask's cookie, decoded once per process
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.url_map.converters["int"] = _DatabaseInt
     app.config.update(config_module.load(Path(app.instance_path)))

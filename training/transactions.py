@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Executable, Insert, Row, Table, bindparam, event, insert
+from sqlalchemy import Connection, Executable, Insert, Row, Table, bindparam, event, insert, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from .extensions import db
@@ -98,10 +98,11 @@ def release_locks_before_flush() -> None:
     trip; ``commit_releasing_locks_early`` then commits it."""
     session = db.session()
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        session.execute(_SYNCHRONOUS_COMMIT_OFF)
         session.info[_EARLY] = session.get_transaction()
+
+
+_SYNCHRONOUS_COMMIT_OFF = text("SET LOCAL synchronous_commit TO OFF")
 
 
 def commits_before_flush(session: Session, transaction: SessionTransaction) -> bool:
@@ -165,8 +166,6 @@ def wait_until_durable(session: Session | None = None) -> None:
     engine = db.engine
     if engine.dialect.name != "postgresql":
         return
-    from sqlalchemy import text
-
     if session is not None and _while_durable:
         try:
             with engine.begin() as conn:

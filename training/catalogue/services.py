@@ -205,6 +205,11 @@ def archive_course(actor: User, course: Course) -> Course:
 def get_run(run_id: int, *, lock: bool = False, with_course_and_meetings: bool = False) -> Run:
     """The run, or NotFound. ``with_course_and_meetings``: its course and meetings
     read in the same statement (for checks that read all three: one query, not three)."""
+    if with_course_and_meetings and not lock:  # every enrolment's first read: built once
+        run = db.session.execute(_run_course_meetings(), {"run_id": run_id}).unique().scalar_one_or_none()
+        if run is None:
+            raise NotFound(_("No such run."))
+        return run
     stmt = select(Run).where(Run.id == run_id)
     if with_course_and_meetings:
         stmt = stmt.options(joinedload(Run.course), joinedload(Run.meetings))
@@ -216,6 +221,17 @@ def get_run(run_id: int, *, lock: bool = False, with_course_and_meetings: bool =
     if run is None:
         raise NotFound(_("No such run."))
     return run
+
+
+_RUN_COURSE_MEETINGS: list[Select[Run]] = []
+
+
+def _run_course_meetings() -> Select[Run]:
+    if not _RUN_COURSE_MEETINGS:
+        _RUN_COURSE_MEETINGS.append(
+            select(Run).where(Run.id == bindparam("run_id")).options(joinedload(Run.course), joinedload(Run.meetings))
+        )
+    return _RUN_COURSE_MEETINGS[0]
 
 
 def lock_run(run: Run) -> Run:

@@ -78,3 +78,18 @@ def test_demo_content_is_written_in_both_languages_with_a_few_on_purpose_in_one(
     assert any(r["en"] and r["zh"] for r in rooms)
     assert any(r["en"] and not r["zh"] for r in rooms)  # the Stuttgart room
     assert all(not cjk.search(r["en"]) for r in rooms)
+
+
+def test_demo_load_without_a_public_address_refuses_before_writing_anything(app, runner):
+    """Its certificates carry links: without PUBLIC_BASE_URL the load stops at once with the reason,
+    instead of failing at the certificates with half a demo committed (which a second load then skipped)."""
+    from training.accounts.models import User
+
+    app.config["PUBLIC_BASE_URL"] = None
+    result = runner.invoke(args=["demo", "load"])
+    assert result.exit_code != 0 and "PUBLIC_BASE_URL is not set" in result.output
+    assert db.session.scalar(select(func.count()).select_from(Course)) == 0
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+    app.config["PUBLIC_BASE_URL"] = "http://127.0.0.1:5000"
+    result = runner.invoke(args=["demo", "load"])
+    assert result.exit_code == 0 and "already present" not in result.output

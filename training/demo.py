@@ -74,6 +74,9 @@ def _meetings(start: date, days: int, tz: ZoneInfo) -> list[Meeting]:
 def load_demo(force: bool = False, seed: int = 2026) -> str:
     if not force and db.session.scalar(select(func.count()).select_from(Course)):
         return "Demo data already present: nothing loaded (use --force to add anyway)."
+    from .urls import require_public_base_url
+
+    require_public_base_url()  # its certificates carry links: refuse before writing anything, not half-way
     rng = random.Random(seed)
     today = utcnow().date()
 

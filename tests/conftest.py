@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.toolkit import app_pushed
 from training import create_app
 from training.extensions import db
 
@@ -95,14 +96,8 @@ def _truncate():
 
 @pytest.fixture
 def app(tmp_path, pg_database):
-    app = make_test_app(tmp_path, pg_database)
-    ctx = app.app_context()
-    ctx.push()
-    yield app
-    db.session.remove()
-    ctx.pop()
-    with app.app_context():
-        db.engine.dispose()
+    with app_pushed(make_test_app(tmp_path, pg_database)) as app:
+        yield app
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ guard on list pages and bulk services); transaction control (BEGIN, COMMIT,
 SAVEPOINT, PRAGMA) is not counted. Factories live in ``tests/factories.py``,
 logging in and API clients in ``tests/conftest.py``.
 
+``app_pushed()`` holds a test app's context for a fixture and closes what the app opened.
+
 ``wait_until()`` waits for a condition another thread or process brings about (a relay that
 delivers after the response, a server that starts); ``join_all()`` waits for the threads of a
 concurrency test; ``BARRIER_SECONDS`` is how long
@@ -49,6 +51,22 @@ def count_queries():
         yield counter
     finally:
         event.remove(engine, "before_cursor_execute", before)
+
+
+@contextmanager
+def app_pushed(app):
+    """``app`` with its application context pushed while inside (what a test's ``app`` fixture yields);
+    on the way out its session is removed, the context popped and its engine's pooled connections
+    closed, so a test leaves no connection open on the test database (PostgreSQL drops it at the end)."""
+    ctx = app.app_context()
+    ctx.push()
+    try:
+        yield app
+    finally:
+        db.session.remove()
+        ctx.pop()
+        with app.app_context():
+            db.engine.dispose()
 
 
 # How long threads of one test wait for each other at a barrier, and for each other to end.

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import login, make_test_app
 from tests.factories import Factory
-from tests.toolkit import another_server, fragments_uncached
+from tests.toolkit import another_server, app_pushed, fragments_uncached
 from training import types
 from training.accounts.models import User
 from training.catalogue import services as catalogue
@@ -71,13 +71,8 @@ def proxied(tmp_path, pg_database):
         TRUSTED_PROXY_PREFIX="1",
         PUBLIC_PAGE_CACHE_SECONDS=60,
     )
-    ctx = app.app_context()
-    ctx.push()
-    yield app
-    db.session.remove()
-    ctx.pop()
-    with app.app_context():
-        db.engine.dispose()
+    with app_pushed(app):
+        yield app
 
 
 ATTACKS = [

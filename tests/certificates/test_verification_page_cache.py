@@ -15,7 +15,7 @@ from sqlalchemy import select
 from tests.certificates.conftest import completed_run
 from tests.conftest import api, login, make_test_app
 from tests.factories import Factory
-from tests.toolkit import another_server, count_queries, templates_rendered
+from tests.toolkit import another_server, app_pushed, count_queries, templates_rendered
 from training.accounts import services as services_accounts
 from training.accounts.models import User
 from training.certificates import codes, pages, services
@@ -229,13 +229,8 @@ def test_a_query_string_or_a_pending_message_is_rendered_afresh(app, factory, ad
 @pytest.fixture
 def proxied_app(tmp_path, pg_database):
     app = make_test_app(tmp_path, pg_database, PUBLIC_BASE_URL=None, TRUSTED_PROXIES="1", TRUSTED_PROXY_PREFIX="0")
-    ctx = app.app_context()
-    ctx.push()
-    yield app
-    db.session.remove()
-    ctx.pop()
-    with app.app_context():
-        db.engine.dispose()
+    with app_pushed(app):
+        yield app
 
 
 def test_no_header_poisons_the_verification_page(proxied_app):

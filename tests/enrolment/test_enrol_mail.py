@@ -8,6 +8,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import make_test_app
+from tests.toolkit import app_pushed
 from training.enrolment import services
 from training.extensions import db
 
@@ -33,16 +34,11 @@ def smtp_app(tmp_path, pg_database):
     controller = Controller(inbox, hostname="127.0.0.1", port=_port())
     controller.start()
     app = make_test_app(tmp_path, pg_database, MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port)
-    ctx = app.app_context()
-    ctx.push()
     try:
-        yield app, inbox
+        with app_pushed(app):
+            yield app, inbox
     finally:
-        db.session.remove()
-        ctx.pop()
         controller.stop()
-        with app.app_context():
-            db.engine.dispose()
 
 
 def test_confirmation_arrives_over_smtp_with_calendar(smtp_app):

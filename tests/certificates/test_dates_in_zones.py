@@ -142,11 +142,12 @@ def test_pages_show_the_organisations_today_not_the_servers(app, client, factory
 
 def test_no_code_reads_the_servers_local_date_or_clock():
     """date.today(), naive datetime.now()/utcnow() and time.localtime() take the
-    server's zone (or none); every date comes from training.types instead."""
+    server's zone (or none), and a moment's .date() is its UTC date; every date
+    comes from training.types instead (org_today, local_date)."""
     root = Path(__file__).resolve().parents[2]
     banned = re.compile(
         r"date\.today\(\)|datetime\.now\(\)|datetime\.utcnow\(\)|time\.localtime\(|"
-        r"utcnow\(\)\.date\(\)|_at\.date\(\)|fromtimestamp\([^,()]*\)"
+        r"utcnow\(\)\.date\(\)|\bnow\.date\(\)|_at\.date\(\)|fromtimestamp\([^,()]*\)"
     )
     offenders = []
     for folder in ("training", "templates"):

@@ -4,7 +4,7 @@ enrolment, results shown to trainers only from MIN_ANSWERS answers."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -76,6 +76,29 @@ def test_an_answer_is_anonymous_and_counts_once(app, client, factory):
     db.session.refresh(invitation)
     assert invitation.answered_at is not None
     assert invitation.answered_at.hour == 0 and invitation.answered_at.minute == 0  # the day only
+
+
+@pytest.mark.parametrize(
+    ("moment", "day"),
+    [
+        (datetime(2027, 2, 28, 15, 50, tzinfo=UTC), date(2027, 2, 28)),  # 23:50 on 28 February in Shanghai
+        (datetime(2027, 2, 28, 16, 10, tzinfo=UTC), date(2027, 3, 1)),  # 00:10 on 1 March there, still February in UTC
+    ],
+)
+def test_an_answer_is_dated_on_the_organisations_day(app, factory, moment, day):
+    """The date beside a comment on the reports page (and in the export) is the organisation's, so an
+    answer just after midnight in Shanghai belongs to the new day and the new month; the invitation's
+    day-only marker names the same day, so the two cannot be paired by the hour."""
+    _run, enrolments = _ended_run(factory, factory.trainer(), n=1)
+    feedback.send_due_surveys()
+    invitation = db.session.scalar(select(FeedbackInvitation))
+    invitation.closes_at = moment + timedelta(days=1)
+    db.session.commit()
+    survey = feedback.get_survey(enrolments[0].user, invitation.token, now=moment)
+    feedback.submit(enrolments[0].user, invitation.token, _answer_form(survey), now=moment)
+    assert db.session.scalar(select(FeedbackResponse.submitted_on)) == day
+    db.session.refresh(invitation)
+    assert invitation.answered_at == datetime.combine(day, datetime.min.time(), UTC)
 
 
 def test_only_the_invited_trainee_may_open_or_answer(app, client, factory):

@@ -34,7 +34,7 @@ from ..extensions import db
 from ..figures import metrics
 from ..figures.metrics import Scope
 from ..permissions import Viewer, can, is_admin
-from ..types import utcnow
+from ..types import org_today, utcnow
 
 if TYPE_CHECKING:
     from ..accounts.models import User
@@ -321,7 +321,9 @@ def submit(
         raise Conflict(_("You have already answered this survey. Thank you!"), code="already_answered")
     if not survey.is_open:
         raise Conflict(_("This survey has closed."), code="survey_closed")
-    response = FeedbackResponse(run_id=survey.invitation.run_id, submitted_on=now.date())
+    # The organisation's date, as every date a report shows (in Shanghai the UTC date is yesterday's until 08:00).
+    answered_on = org_today(now)
+    response = FeedbackResponse(run_id=survey.invitation.run_id, submitted_on=answered_on)
     answered = 0
     for question in survey.questions:
         name = f"q{question.id}"
@@ -343,7 +345,8 @@ def submit(
     if not answered:
         raise ValidationFailed(_("Answer at least one question."), fields={})
     # The marker first, conditionally: of two answers at once, one finds it already set.
-    day = datetime.combine(now.date(), time(0), UTC)
+    # The day only, and the same day as the response's, so the two cannot be paired by the hour.
+    day = datetime.combine(answered_on, time(0), UTC)
     used = cast(  # an UPDATE hands back a CursorResult, which has the row count
         CursorResult[Any],
         db.session.execute(

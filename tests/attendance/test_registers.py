@@ -184,7 +184,7 @@ def test_today_lists_the_trainers_open_registers_and_admins_see_those_of_ended_r
     factory.finalise(ended.meetings[:1])
     running = factory.run(
         factory.course(title="Running course"), meetings=2, trainers=[trainer], start=now() - timedelta(hours=20)
-    )  # the first meeting is over, the second later today
+    )  # the first meeting is over, the second starts in four hours
     assert [m.id for m in services.open_registers(trainer)] == [ended.meetings[1].id, running.meetings[0].id]
     assert services.open_registers(other) == []
     assert [m.id for m in services.open_registers(admin)] == [ended.meetings[1].id]  # ended runs only

@@ -14,8 +14,6 @@ recipient's language, so callers that reuse a calendar key it by language too.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from contextlib import nullcontext
 from datetime import timedelta
 from functools import lru_cache
@@ -26,6 +24,7 @@ from icalendar import Calendar, Event, Timezone
 from sqlalchemy import inspect as sa_inspect
 
 from ..content_i18n import localized, normalise_lang
+from ..lru import LRU
 from ..types import utcnow
 
 
@@ -128,9 +127,7 @@ def _add_run(
         cal.add_component(ev)
 
 
-_RUN_CALENDARS: OrderedDict[tuple, bytes] = OrderedDict()
-_RUN_CALENDARS_MAX = 256
-_run_calendars_lock = threading.Lock()
+_RUN_CALENDARS: LRU[bytes] = LRU(256)
 
 
 def _columns(obj) -> tuple:
@@ -149,20 +146,15 @@ def run_calendar(run, base_url: str, lang: str | None = None) -> bytes:
     meetings, place or status) and kept per process: every confirmation e-mail of a
     run carries the same one (its DTSTAMP is when it was built)."""
     key = run_fingerprint(run, base_url, lang)
-    with _run_calendars_lock:
-        cached = _RUN_CALENDARS.get(key)
-        if cached is not None:
-            _RUN_CALENDARS.move_to_end(key)
-            return cached
+    cached = _RUN_CALENDARS.get(key)
+    if cached is not None:
+        return cached
     with _in(lang):
         cal = _calendar(_title(run, lang))
         _add_run(cal, run, base_url, lang=lang)
     add_timezones(cal)
     data = cal.to_ical()
-    with _run_calendars_lock:
-        _RUN_CALENDARS[key] = data
-        while len(_RUN_CALENDARS) > _RUN_CALENDARS_MAX:
-            _RUN_CALENDARS.popitem(last=False)
+    _RUN_CALENDARS.put(key, data)
     return data
 
 

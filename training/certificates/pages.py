@@ -30,8 +30,6 @@ response's own: the cached HTML holds placeholders replaced on every response.
 from __future__ import annotations
 
 import secrets
-import threading
-from collections import OrderedDict
 from contextlib import nullcontext
 from datetime import date
 from typing import Any
@@ -41,6 +39,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
+from ..lru import LRU
 from ..rendering import viewer_slots, with_viewer
 from ..types import org_today
 from ..urls import public_base_url
@@ -60,38 +59,13 @@ PageKey = tuple[str, str, str, str, date, tuple[Any, ...]]
 Kept = bytes
 
 
-class RenderedPages:
-    """At most ``size`` rendered pages, least recently used dropped first."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pages: OrderedDict[tuple[bool, PageKey], Kept] = OrderedDict()
-
-    def get(self, key: tuple[bool, PageKey]) -> Kept | None:
-        with self._lock:
-            body = self._pages.get(key)
-            if body is not None:
-                self._pages.move_to_end(key)
-            return body
-
-    def put(self, key: tuple[bool, PageKey], body: Kept, size: int) -> None:
-        with self._lock:
-            self._pages[key] = body
-            self._pages.move_to_end(key)
-            while len(self._pages) > size:
-                self._pages.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._pages)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._pages.clear()
+# At most ``VERIFY_PAGE_CACHE_SIZE`` pages, least recently used dropped first.
+RenderedPages = LRU[Kept]
 
 
 def pages() -> RenderedPages:
     """This app's cache (one per app, per process)."""
-    return current_app.extensions.setdefault("verify_pages", RenderedPages())
+    return current_app.extensions.setdefault("verify_pages", LRU[Kept](_size()))
 
 
 def _size() -> int:

@@ -12,8 +12,6 @@ job (``notify_job``) once the transaction has committed.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime
 from email.message import EmailMessage
@@ -32,6 +30,7 @@ from ..catalogue.seats import waitlist_positions
 from ..catalogue.services import cancel_cutoff
 from ..content_i18n import localized, normalise_lang
 from ..extensions import db
+from ..lru import LRU
 from ..urls import public_base_url
 from .models import Enrolment, EnrolmentStatus
 
@@ -60,9 +59,7 @@ def run_moment(moment: datetime, run: Run) -> str:
     return f"{mail.local_time(moment, run.tz)} ({run.timezone})"
 
 
-_RUN_TEXTS: OrderedDict[tuple[Any, ...], str] = OrderedDict()
-_RUN_TEXTS_MAX = 256
-_run_texts_lock = threading.Lock()
+_RUN_TEXTS: LRU[str] = LRU(256)
 
 
 def run_text(run: Run, locale: str) -> str:
@@ -71,19 +68,14 @@ def run_text(run: Run, locale: str) -> str:
     every column of the run, its course and its meetings (``run_fingerprint``), so a change to any of
     them renders it again and an e-mail never shows an old one."""
     key = (locale, run_fingerprint(run, "", locale))
-    with _run_texts_lock:
-        text = _RUN_TEXTS.get(key)
-        if text is not None:
-            _RUN_TEXTS.move_to_end(key)
-            return text
+    text = _RUN_TEXTS.get(key)
+    if text is not None:
+        return text
     with force_locale(locale):
         text = current_app.jinja_env.get_template("email/_run.txt").render(
             run=run, course=run.course, local_time=mail.local_time, local_date=mail.local_date
         )
-    with _run_texts_lock:
-        _RUN_TEXTS[key] = text
-        while len(_RUN_TEXTS) > _RUN_TEXTS_MAX:
-            _RUN_TEXTS.popitem(last=False)
+    _RUN_TEXTS.put(key, text)
     return text
 
 

@@ -54,6 +54,23 @@ def count_queries():
 
 
 @contextmanager
+def postgres_wire(path):
+    """What this process sends PostgreSQL from here on, as a callable giving the message lines so far
+    (libpq's trace of the pool's one connection, written to ``path``). PostgreSQL only."""
+    db.session.remove()
+    db.engine.dispose()
+    pooled = db.engine.raw_connection()  # the pool's only connection from here on
+    driver = pooled.driver_connection
+    pooled.close()
+    with path.open("w") as handle:
+        driver.pgconn.trace(handle.fileno())
+        try:
+            yield lambda: [line.split("\t", 3)[3] for line in path.read_text().splitlines() if "\tF\t" in line]
+        finally:
+            driver.pgconn.untrace()
+
+
+@contextmanager
 def app_pushed(app):
     """``app`` with its application context pushed while inside (what a test's ``app`` fixture yields);
     on the way out its session is removed, the context popped and its engine's pooled connections

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, text
 
+from tests.toolkit import postgres_wire
 from training.accounts.models import User
 from training.extensions import db
 from training.transactions import read_alone
@@ -16,16 +17,8 @@ def wire(app, tmp_path):
     """What the client sends PostgreSQL (libpq's trace of the one pooled connection): the messages' lines."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("round trips to PostgreSQL")
-    db.session.remove()
-    db.engine.dispose()
-    pooled = db.engine.raw_connection()  # the pool's only connection from here on
-    driver = pooled.driver_connection
-    pooled.close()
-    path = tmp_path / "trace"
-    with path.open("w") as handle:
-        driver.pgconn.trace(handle.fileno())
-        yield lambda: [line.split("\t", 3)[3] for line in path.read_text().splitlines() if "\tF\t" in line]
-        driver.pgconn.untrace()
+    with postgres_wire(tmp_path / "trace") as sent:
+        yield sent
 
 
 @pytest.mark.postgres  # deselected in the SQLite run, run in the PostgreSQL one

@@ -20,6 +20,15 @@ def _with_cookie(app, value: str):
     return client
 
 
+def _kept_cookie(app, factory) -> str:
+    """Mei Lin's signed-in cookie, after a request with it alone read (and kept) it."""
+    client = login(app.test_client(), factory.trainee(name="Mei Lin"))
+    client.get("/")
+    cookie = _cookie(client)
+    assert "Mei Lin" in _with_cookie(app, cookie).get("/").get_data(as_text=True)
+    return cookie
+
+
 def test_the_same_cookie_gives_the_same_session_and_no_request_changes_what_the_next_gets(app, factory):
     person = factory.trainee(name="Mei Lin")
     client = login(app.test_client(), person)
@@ -44,11 +53,7 @@ def test_the_same_cookie_gives_the_same_session_and_no_request_changes_what_the_
 
 
 def test_an_altered_or_forged_cookie_is_refused_after_the_genuine_one_was_read(app, factory):
-    person = factory.trainee(name="Mei Lin")
-    client = login(app.test_client(), person)
-    client.get("/")
-    cookie = _cookie(client)
-    assert "Mei Lin" in _with_cookie(app, cookie).get("/").get_data(as_text=True)
+    cookie = _kept_cookie(app, factory)
     payload, stamp, signature = cookie.rsplit(".", 2)
     altered = f"{payload}.{stamp}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
     other_stamp = f"{payload}.{stamp[:-1]}{'A' if stamp[-1] != 'A' else 'B'}.{signature}"
@@ -58,11 +63,7 @@ def test_an_altered_or_forged_cookie_is_refused_after_the_genuine_one_was_read(a
 
 
 def test_an_expired_cookie_is_refused_even_when_it_was_kept(app, factory, monkeypatch):
-    person = factory.trainee(name="Mei Lin")
-    client = login(app.test_client(), person)
-    client.get("/")
-    cookie = _cookie(client)
-    assert "Mei Lin" in _with_cookie(app, cookie).get("/").get_data(as_text=True)  # kept now
+    cookie = _kept_cookie(app, factory)
     lifetime = app.permanent_session_lifetime.total_seconds()
     now = time.time()
     later = now + lifetime + 60
@@ -91,11 +92,7 @@ def test_a_session_holding_messages_is_read_afresh_and_shows_them_once(app, fact
 
 
 def test_a_cookie_of_another_secret_key_is_refused(app, factory):
-    person = factory.trainee(name="Mei Lin")
-    client = login(app.test_client(), person)
-    client.get("/")
-    cookie = _cookie(client)
-    assert "Mei Lin" in _with_cookie(app, cookie).get("/").get_data(as_text=True)
+    cookie = _kept_cookie(app, factory)
     app.config["SECRET_KEY"] = app.secret_key = "another-secret"
     html = _with_cookie(app, cookie).get("/").get_data(as_text=True)
     assert "Mei Lin" not in html and "/login" in html

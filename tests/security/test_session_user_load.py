@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, update
 
 from tests.conftest import login
-from tests.toolkit import count_queries
+from tests.toolkit import count_queries, postgres_wire
 from training.accounts import services
 from training.accounts.models import LoginSession, User
 from training.extensions import db
@@ -137,18 +137,8 @@ def test_on_postgresql_a_kept_signed_in_page_is_one_round_trip_without_a_transac
     factory.course(title="Vision systems")
     client = login(cached.test_client(), factory.trainee())
     assert client.get("/").status_code == 200
-    db.session.remove()
-    db.engine.dispose()
-    pooled = db.engine.raw_connection()  # the pool's only connection from here on
-    driver = pooled.driver_connection
-    pooled.close()
-    path = tmp_path / "trace"
-    with path.open("w") as handle:
-        driver.pgconn.trace(handle.fileno())
-        try:
-            assert client.get("/").status_code == 200
-        finally:
-            driver.pgconn.untrace()
-    sent = [line.split("\t", 3)[3] for line in path.read_text().splitlines() if "\tF\t" in line]
+    with postgres_wire(tmp_path / "trace") as wire:
+        assert client.get("/").status_code == 200
+        sent = wire()
     assert not any("BEGIN" in line or "ROLLBACK" in line for line in sent), sent
     assert sum(1 for line in sent if line.startswith(("Sync", "Query"))) == 1, sent

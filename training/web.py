@@ -3,12 +3,15 @@ where a service's refusal is shown on a form.
 
 Routes parse the request, call one service and render; these helpers are the
 parsing and rendering half that would otherwise be written once per blueprint.
-Nothing here decides a rule: rules live in the services.
+Nothing here decides a rule: rules live in the services (``same_origin_only`` is the
+request's own check, as CSRF is).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import flash, request
@@ -53,3 +56,40 @@ def show_form_error(form: FlaskForm, exc: DomainError, aliases: Mapping[str, str
             field.errors = [*field.errors, exc.message]
         return
     flash(exc.message, "danger")
+
+
+def same_origin_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """For a form that changes nothing and acts for no one (the verification pages' PDF check): it carries
+    no CSRF token, so showing it creates no session and its page sets no cookie; a browser's post from
+    another site is refused all the same (403, before the view runs).
+
+    A CSRF token guards what a request may do with the visitor's cookies; such a form does nothing with
+    them. The browser's own word decides: ``Sec-Fetch-Site`` (sent by every current browser) must be
+    ``same-origin`` (or ``none``: typed by the user); without it, an ``Origin`` must name this site's host
+    (the request's, already checked against TRUSTED_HOSTS, or PUBLIC_BASE_URL's). A client that sends
+    neither (curl, a script) is no browser carrying someone's cookies and is served."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if not _from_this_site():
+            from flask_babel import gettext as _
+
+            from .errors import Forbidden
+
+            raise Forbidden(_("This form can only be sent from this site's own pages."))
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def _from_this_site() -> bool:
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    from .urls import public_base_url
+
+    host = urlsplit(origin).netloc.lower() if origin != "null" else ""
+    return bool(host) and host in (request.host.lower(), urlsplit(public_base_url()).netloc.lower())

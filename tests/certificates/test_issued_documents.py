@@ -355,3 +355,56 @@ def test_a_pdf_dropped_on_the_verify_form_is_found_by_hash_or_by_the_code_it_nam
     assert unknown.status_code == 200
     assert 'data-verdict="unknown"' in unknown.get_data(as_text=True)
     assert client.post("/verify", data={}, content_type="multipart/form-data").status_code == 422
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Origin": "https://attacker.example"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://evil.localhost"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://attacker.example"},
+        {"Origin": "null"},  # a sandboxed frame or a file opened in the browser
+        {"Origin": "http://localhost.attacker.example"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "http://localhost"},  # the browser's word wins
+    ],
+)
+def test_a_pdf_check_posted_from_another_site_is_refused(client, factory, admin, headers):
+    """The PDF check carries no CSRF token (it changes nothing and acts for no one); a browser's post from
+    another site is refused before the file is read, on both forms."""
+    run, _ = completed_run(factory, ["Huang Lei"])
+    (code,) = _issue(client, admin, run)
+    genuine = api(client, admin).get(f"/api/v1/certificates/{code}/pdf").data
+    for url in (f"/verify/{code}", "/verify"):
+        refused = client.post(
+            url, data={"document": (io.BytesIO(genuine), "c.pdf")}, content_type="multipart/form-data", headers=headers
+        )
+        assert refused.status_code == 403, (url, refused.status_code)
+        assert "doc-check-result" not in refused.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
+        {"Origin": "http://localhost"},  # an older browser: no Fetch Metadata
+        {"Sec-Fetch-Site": "none"},
+        {},  # no browser (a script, curl): no one's cookies to abuse
+    ],
+)
+def test_a_pdf_check_from_this_sites_own_page_works_without_a_token(app, client, factory, admin, headers):
+    run, _ = completed_run(factory, ["Huang Lei"])
+    (code,) = _issue(client, admin, run)
+    genuine = api(client, admin).get(f"/api/v1/certificates/{code}/pdf").data
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        checked = client.post(
+            f"/verify/{code}",
+            data={"document": (io.BytesIO(genuine), "c.pdf")},
+            content_type="multipart/form-data",
+            headers=headers,
+        )
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert checked.status_code == 200
+    assert _verdict(checked.get_data(as_text=True))["verdict"] == "genuine"

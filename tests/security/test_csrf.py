@@ -38,16 +38,52 @@ def csrf_app(tmp_path, pg_database):
         db.session.remove()
 
 
+# Posts that change nothing and act for no one: the verification pages' PDF check (web.same_origin_only:
+# a post from another site is refused; tests/certificates/test_issued_documents.py). Nothing else.
+NO_TOKEN = {("POST", "/verify"), ("POST", "/verify/<code>")}
+
+
 def state_changing_rules(app):
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/"):
             continue  # bearer tokens only (tests/security/test_api_bearer_only.py)
+        if any((method, rule.rule) in NO_TOKEN for method in rule.methods):
+            continue
         for method in sorted(rule.methods & STATE_CHANGING):
             yield method, rule
 
 
 def test_there_are_forms_to_check(csrf_app):
     assert len(list(state_changing_rules(csrf_app))) >= 20
+
+
+def _location(view) -> str:
+    return f"{view.__module__}.{view.__name__}"  # how Flask-WTF names an exempt view
+
+
+def test_only_the_pdf_check_goes_without_a_token_and_it_refuses_other_sites(csrf_app):
+    from flask_wtf.csrf import CSRFProtect
+
+    from training.extensions import csrf
+
+    assert isinstance(csrf, CSRFProtect)
+    exempt = {
+        (method, rule.rule)
+        for rule in csrf_app.url_map.iter_rules()
+        for method in rule.methods & STATE_CHANGING
+        if not rule.rule.startswith("/api/") and _location(csrf_app.view_functions[rule.endpoint]) in csrf._exempt_views
+    }
+    assert exempt == NO_TOKEN
+    world = build_world(Factory())
+    before = snapshot()
+    client = csrf_app.test_client()
+    login(client, world.admin)
+    for _method, rule in sorted(NO_TOKEN):
+        url = rule.replace("<code>", "7SDS8N91PMN6SEE7TRTQ1QXZR15G")
+        assert client.post(url, data=FORM, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+        assert client.post(url, data=FORM, headers={"Origin": "https://attacker.example"}).status_code == 403
+    db.session.expire_all()
+    assert snapshot() == before
 
 
 @pytest.mark.parametrize("who", ["admin", "trainer", "trainee", None])

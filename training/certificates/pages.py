@@ -6,11 +6,14 @@ function of the certificate's row (every column), the code of its successor
 (a code never changes), the organisation's date (ORG_TIMEZONE: the status),
 the language, the link base and the path; so the rendered HTML is kept under
 a key made of exactly those. There is nothing to invalidate: every request
-reads the row first (``services.page_record``: one statement, one round
+reads the row first (``services.page_version``: one statement, one round
 trip), and a revocation, a reissue, a stored document or an expiry date
 passing changes the row or the date, hence the key, in the same transaction
 that changes the row. Every worker and every server shows the change on its
-next request. A hit renders nothing and loads no ORM object.
+next request. A hit renders nothing and loads no ORM object. On PostgreSQL
+the row is stood for by its version (``services.page_version``: the xmin and
+an MD5 of every column, three short values read through the driver), else by
+its columns.
 
 A signed-in visitor's layout shows their navigation, name and menu, and
 nothing else on the page is about the viewer: for every signed-in visitor one
@@ -23,16 +26,19 @@ unknown codes (a 404 before any key is made; an attacker enumerating codes
 fills nothing). The
 cache holds at most ``VERIFY_PAGE_CACHE_SIZE`` pages per process (least
 recently used dropped first; 0 turns it off), as UTF-8 (about 10 KB a page).
-The form's CSRF token is the visitor's own and the script nonce the
-response's own: the cached HTML holds placeholders replaced on every response.
+The page's PDF check form carries no CSRF token (it changes nothing and acts
+for no one: ``web.same_origin_only``), so an anonymous visit creates no
+session and sets no cookie; a signed-in visitor's logout form gets their own
+token, and the script nonce is the response's own: the cached HTML holds
+placeholders replaced on every response.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Hashable
 from contextlib import nullcontext
 from datetime import date
-from typing import Any
 
 from flask import Response, current_app, g, render_template, request, session
 from flask_babel import get_locale
@@ -54,7 +60,7 @@ _CSRF_PLACEHOLDER_BYTES = _CSRF_PLACEHOLDER.encode()
 # Likewise the script nonce: it changes with every response's Content-Security-Policy.
 _NONCE_PLACEHOLDER_BYTES = f"nonce-{secrets.token_hex(16)}".encode()
 
-PageKey = tuple[str, str, str, str, date, tuple[Any, ...]]
+PageKey = tuple[str, str, str, str, date, Hashable]
 # A whole page; a signed-in visitor's with stand-ins for their parts of the layout.
 Kept = bytes
 
@@ -76,40 +82,43 @@ def _cacheable() -> bool:
     return _size() > 0 and not request.query_string and not session.get("_flashes")
 
 
-def page_key(record: services.PageRecord, today: date) -> PageKey:
-    """Everything the anonymous page depends on: the certificate's record (every column of its row and its
-    successor's code), the organisation's date (for the status), the language, the base of its links, the
-    script root and the path. No other header counts (forged Host and X-Forwarded-* are refused or ignored
-    before)."""
-    return (str(get_locale() or "en"), public_base_url(), request.script_root, request.path, today, record)
+def page_key(version: Hashable, today: date) -> PageKey:
+    """Everything the anonymous page depends on: the certificate's version (``services.page_version``: its
+    row's, which holds its successor's id; a code never changes), the organisation's date (for the status),
+    the language, the base of its links, the script root and the path. No other header counts (forged Host
+    and X-Forwarded-* are refused or ignored before)."""
+    return (str(get_locale() or "en"), public_base_url(), request.script_root, request.path, today, version)
 
 
 def verification_response(code: str) -> Response:
     """The verification page of ``code`` (``NotFound`` for an unknown code); ``X-Page-Cache`` says whether
     it came from the cache (hit) or was kept (miss).
 
-    A hit costs one statement (``services.page_record``) and no rendering. On a miss the page is made
-    as without the cache and kept under the key of the record it was made from (if the certificate
-    changed between the two reads, the newer page goes under the newer record's key). A certificate whose
-    document is not stored yet never hits: its document is made on the miss, so the page is kept under
-    the record with the document's hash."""
+    A hit costs one statement (``services.page_version``) and no rendering. On a miss the page is made
+    as without the cache and kept under ``services.version_to_keep``: never under a version older than
+    what the page shows. A certificate whose document is not stored yet is kept under the version read
+    before its document was made, which no later request reads: the next one renders afresh and keeps
+    the page under the version with the document's hash."""
     if not _cacheable():
         return Response(render_template(TEMPLATE, **services.verification_page(code)))
     today = org_today()
-    record = services.page_record(code)
+    version = services.page_version(code)
     cache = pages()
     signed_in = bool(current_user.is_authenticated)  # the key's first part: the layout differs
-    kept = cache.get((signed_in, page_key(record, today))) if record is not None else None
+    kept = cache.get((signed_in, page_key(version, today))) if version is not None else None
     state = "hit"
     if kept is None:
         page, record = services.verification_page_and_record(code, today)
         placeholders = {"csrf_token": lambda: _CSRF_PLACEHOLDER, "csp_nonce": lambda: _NONCE_PLACEHOLDER_BYTES.decode()}
         with viewer_slots() if signed_in else nullcontext():
             kept = render_template(TEMPLATE, **placeholders, **page).encode()
-        cache.put((signed_in, page_key(record, today)), kept, _size())
+        keep_under = services.version_to_keep(version, record)
+        if keep_under is not None:
+            cache.put((signed_in, page_key(keep_under, today)), kept, _size())
         state = "miss"
     body = with_viewer(kept) if signed_in else kept
-    body = body.replace(_CSRF_PLACEHOLDER_BYTES, generate_csrf().encode())
+    if _CSRF_PLACEHOLDER_BYTES in body:  # none today: the PDF check needs no token (web.same_origin_only)
+        body = body.replace(_CSRF_PLACEHOLDER_BYTES, generate_csrf().encode())
     body = body.replace(_NONCE_PLACEHOLDER_BYTES, str(g.get("csp_nonce", "")).encode())
     response = Response(body, mimetype="text/html")
     response.headers["X-Page-Cache"] = state

@@ -9,7 +9,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from ..errors import NotFound
-from ..extensions import limiter
+from ..extensions import csrf, limiter
+from ..web import same_origin_only
 from . import badges, codes, pages, services
 
 bp = Blueprint("certificates", __name__)
@@ -72,6 +73,8 @@ def _uploaded_pdf() -> tuple[bytes, str, str | None]:
 
 @bp.post("/verify")
 @limiter.limit(LOOKUP_LIMIT)
+@csrf.exempt  # changes nothing and acts for no one: see web.same_origin_only
+@same_origin_only
 def check_any_document():
     """A PDF dropped on the verification form, without a code: found by its hash
     (or by the code it names), then checked as on the certificate's page."""
@@ -88,6 +91,8 @@ def check_any_document():
 
 @bp.post("/verify/<code>")
 @limiter.limit(LOOKUP_LIMIT)
+@csrf.exempt  # changes nothing and acts for no one: see web.same_origin_only
+@same_origin_only
 def check_document(code: str):
     """A PDF dropped onto (or chosen on) the verification page: compared with the
     issued document and its signature checked, here; the file is not kept."""

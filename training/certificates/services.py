@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from ..errors import Conflict, DomainError, Forbidden, NotEligible, NotFound, Va
 from ..extensions import db
 from ..jobs import Job, Progress
 from ..permissions import Viewer, can
-from ..transactions import read_alone
+from ..transactions import fetch_row_alone, read_alone
 from ..types import local_date, org_today, utcnow
 from . import bulk, codes, documents, pdf, signing, templates
 from .models import Certificate
@@ -604,6 +604,40 @@ def page_record(code: str) -> PageRecord | None:
         return None
     rows = read_alone(_record_statement(), {"code": canonical})
     return tuple(rows[0]) if rows else None
+
+
+# On PostgreSQL the version of a certificate's row is its xmin (the transaction that wrote this version: a
+# new one with every change, never an earlier one again) and an MD5 of its text (every column): three short
+# values, read in a fraction of the cost of the 28 columns (``benchmarks/request_cost.py``). The successor's
+# code is not needed: ``superseded_by_id`` is in the row and a code never changes.
+_VERSION_SQL = "SELECT xmin::text, md5(certificates::text) FROM certificates WHERE code = %(code)s"
+
+
+def page_version(code: str) -> Hashable | None:
+    """What the kept verification page of ``code`` is keyed on (None: no such certificate), in one statement
+    read alone: on PostgreSQL the row version (``_VERSION_SQL``, through the driver: ``fetch_row_alone``),
+    elsewhere the ``page_record``. ``version_to_keep`` says under which version a page made afterwards is kept."""
+    canonical = codes.normalise(code)
+    if canonical is None:
+        return None
+    if db.engine.dialect.name != "postgresql":
+        return page_record(canonical)
+    row = fetch_row_alone(_VERSION_SQL, {"code": canonical})
+    return None if row is None else ("row", *row)
+
+
+def version_to_keep(read_before: Hashable | None, record: PageRecord) -> Hashable | None:
+    """The version a page made from ``record`` is kept under (None: not kept), ``read_before`` being the
+    ``page_version`` read before the page was made.
+
+    PostgreSQL: ``read_before``. The page was made from that version of the row or a newer one; a newer one
+    has another xmin, and xmin never comes back, so whoever reads ``read_before`` later reads the very row the
+    page was made from, and whoever read it just before a change gets the newer page. Elsewhere: the record the
+    page was made from (a record's values can come back, say a field changed and changed back, so the page
+    goes under exactly the values it shows)."""
+    if db.engine.dialect.name != "postgresql":
+        return record
+    return read_before
 
 
 def page_record_of(certificate: Certificate) -> PageRecord:

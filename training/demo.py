@@ -21,7 +21,7 @@ from .content_i18n import assign, original_language
 from .demo_content import CATEGORIES, COURSES, RUN_NOTES, TRAINERS, VENUES
 from .enrolment.models import Enrolment
 from .extensions import db
-from .types import utcnow
+from .types import org_today, utcnow
 
 DEMO_PASSWORD = "demo-password-2026"
 COURSE_FIELDS = ("title", "summary", "description", "outcomes", "prerequisites", "audience")
@@ -78,7 +78,7 @@ def load_demo(force: bool = False, seed: int = 2026) -> str:
 
     require_public_base_url()  # its certificates carry links: refuse before writing anything, not half-way
     rng = random.Random(seed)
-    today = utcnow().date()
+    today = org_today()  # the organisation's day: past and coming runs as its office counts them
 
     admin = find_user_by_email("admin@demo.smt-academy.cn") or create_user(
         email="admin@demo.smt-academy.cn",

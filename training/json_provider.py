@@ -6,12 +6,17 @@
   OverflowError deep inside a service. They are refused here.
 - A body nested thousands of levels deep makes the parser (or any code walking
   the value) raise RecursionError. Nesting is limited to ``MAX_DEPTH``.
+- ``"\\ud800"`` (a lone surrogate escape) is not a character: Python's parser
+  gives a string that no database driver can encode (UnicodeEncodeError at the
+  INSERT). A key or value holding one is refused here.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
+from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
 
@@ -29,16 +34,33 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def check_depth(value, limit: int = MAX_DEPTH) -> None:
-    """Raise ValueError when ``value`` nests deeper than ``limit`` (without recursion)."""
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                "JSON text holds a lone surrogate (an escape such as \\ud800 that is no character)"
+            ) from None
+
+
+def check_value(value, limit: int = MAX_DEPTH) -> None:
+    """Raise ValueError when ``value`` nests deeper than ``limit`` or holds text
+    that is not valid Unicode (without recursion)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, (dict, list)):
             if depth > limit:
                 raise ValueError(f"JSON nested deeper than {limit} levels")
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+            children: Iterable[Any] = item
+            if isinstance(item, dict):
+                for key in item:
+                    _check_text(key)
+                children = item.values()
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (str, dict, list)))
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -49,5 +71,5 @@ class StrictJSONProvider(DefaultJSONProvider):
             value = json.loads(s, **kwargs)
         except RecursionError:
             raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
-        check_depth(value)
+        check_value(value)
         return value

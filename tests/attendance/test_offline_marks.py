@@ -4,6 +4,7 @@ server decides the source, and bad input in any field is a 4xx."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -207,3 +208,38 @@ def test_roster_page_has_the_offline_worker_and_the_conflict_panel(client, live)
     assert worker.status_code == 200 and worker.headers["Content-Type"].startswith("text/javascript")
     assert worker.headers["Service-Worker-Allowed"] == "/meetings/"
     assert "caches.open" in worker.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"note": "late\x00bus"}, {"idempotency_key": "offline-\x00-0001"}],
+    ids=["nul-in-note", "nul-in-key"],
+)
+def test_a_nul_in_a_roster_json_mark_is_a_422_that_changes_nothing(client, live, extra):
+    """The roster's script posts its own JSON (not through the API's body check); PostgreSQL stores no NUL,
+    so the mark is refused in words instead of failing at the INSERT."""
+    e = live.enrolments[0]
+    login(client, live.trainer)
+    response = client.post(
+        f"/meetings/{live.meeting.id}/attendance.json",
+        json={"records": [{"enrolment_id": e.id, "status": "present", **extra}]},
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.get_json()["error"]["code"] == "nul_character"
+    assert db.session.scalar(select(Attendance).where(Attendance.meeting_id == live.meeting.id)) is None
+    assert db.session.scalar(select(AttendanceChange).where(AttendanceChange.meeting_id == live.meeting.id)) is None
+
+
+def test_a_lone_surrogate_escape_in_a_mark_is_a_400_on_the_roster_and_the_api(client, live):
+    """``"\\ud800"`` is valid JSON syntax but no character: no driver can store it, so the body is refused."""
+    e = live.enrolments[0]
+    body = json.dumps({"records": [{"enrolment_id": e.id, "status": "present", "note": "NOTE"}]})
+    body = body.replace("NOTE", "\\ud800").encode()  # the escape as a client sends it
+    response = api(client, live.trainer).put(
+        f"/api/v1/meetings/{live.meeting.id}/attendance", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "bad_json"
+    login(client, live.trainer)
+    page = client.post(f"/meetings/{live.meeting.id}/attendance.json", data=body, content_type="application/json")
+    assert page.status_code == 400 and page.get_json()["error"]["code"] == "bad_json"
+    assert db.session.scalar(select(Attendance).where(Attendance.meeting_id == live.meeting.id)) is None

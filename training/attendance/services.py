@@ -234,6 +234,14 @@ def _parse_records(records: object, enrolment_ids: set[int]) -> list[_Wanted]:
                 _("records[%(i)s]: idempotency_key must be 8 to 64 characters.", i=i),
                 fields={f"records[{i}].idempotency_key": "invalid"},
             )
+        # PostgreSQL stores no NUL: the roster's own JSON comes here without the API's body check.
+        for name, text in (("note", note), ("idempotency_key", key)):
+            if text is not None and "\x00" in text:
+                raise ValidationFailed(
+                    _("records[%(i)s]: %(field)s must not contain NUL characters.", i=i, field=name),
+                    code="nul_character",
+                    fields={f"records[{i}].{name}": "invalid"},
+                )
         recorded_at = parse_moment(item.get("recorded_at"), f"records[{i}].recorded_at")
         wanted.append(_Wanted(enrolment_id, status, note.strip(), key or None, recorded_at, i))
     return wanted

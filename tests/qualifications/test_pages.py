@@ -225,3 +225,29 @@ def test_assessor_grants_through_the_page_with_evidence(plant, client):
         ).status_code
         == 403
     )
+
+
+def test_text_in_the_matrix_workbook_is_never_a_formula(plant, client):
+    """The scope lines (the site and department asked for, the position's name), the skill heads and the
+    coverage sheet are text: openpyxl wrote a string starting with = as a formula."""
+    from openpyxl import load_workbook
+
+    from training.qualifications.models import Position
+
+    evil = '=HYPERLINK("http://evil.example","Click")'
+    plant.position.name, plant.position.department = evil, "-2+3"
+    plant.skill.name = "@SUM(A1)"
+    db.session.commit()
+    login(client, plant.admin)
+    for query in (
+        {"position": plant.position.id},
+        {"site": evil},
+        {"site": "Suzhou", "department": "+cmd|' /C calc'!A0"},
+    ):
+        response = client.get("/qualifications/matrix.xlsx", query_string=query)
+        assert response.status_code == 200, query
+        book = load_workbook(io.BytesIO(response.data))
+        cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row]
+        assert not [c.coordinate for c in cells if c.data_type == "f"], query
+        assert not [c.value for c in cells if isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@"))]
+    assert db.session.get(Position, plant.position.id).name == evil

@@ -285,3 +285,31 @@ def test_the_xlsx_holds_the_feedback_results_and_free_text(app, client, factory)
     row = [c.value for c in book.worksheets[names.index("Feedback")][2]]
     assert row[3] == metrics.MIN_ANSWERS - 1 and row[5] is None
     assert book.worksheets[names.index("Comments")].max_row == 1
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","Click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)"]
+
+
+@pytest.mark.parametrize("evil", FORMULAS)
+def test_text_people_typed_is_never_a_formula_in_the_workbook(app, client, factory, evil):
+    """A trainee's free-text answer, a trainer's name and a course's title go into the XLSX as text: openpyxl
+    wrote any string starting with = as a formula (the comment ran when the report was opened)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    trainer, admin = factory.trainer(name=evil), factory.admin()
+    run, enrolments = _ended_run(factory, trainer, n=metrics.MIN_ANSWERS, course=factory.course(title=evil))
+    feedback.send_due_surveys()
+    for e in enrolments:
+        token = db.session.scalar(select(FeedbackInvitation.token).where(FeedbackInvitation.enrolment_id == e.id))
+        feedback.submit(e.user, token, _answer_form(feedback.get_survey(e.user, token), text=evil))
+    args = {"from": (run.starts_on - timedelta(days=1)).isoformat(), "to": run.ends_on.isoformat()}
+    login(client, admin)
+    book = load_workbook(io.BytesIO(client.get("/reports/export.xlsx", query_string=args).data))
+    cells = [cell for sheet in book.worksheets for row in sheet.iter_rows() for cell in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    texts = [c.value for c in cells if isinstance(c.value, str)]
+    assert not [t for t in texts if t.startswith(("=", "+", "-", "@"))]
+    # still there, readable, with the apostrophe a spreadsheet shows as text
+    assert texts.count("'" + evil) >= metrics.MIN_ANSWERS + 2  # the comments, the course, the trainer

@@ -18,6 +18,7 @@ from ..enrolment import exports, imports, offers, queries, services
 from ..enrolment.forms import AdminEnrolForm, ImportCommitForm, ImportForm, ReasonForm, StatusForm
 from ..enrolment.notifications import run_moment
 from ..errors import DomainError
+from ..spreadsheets import safe_cell
 from ..types import utcnow
 from ..web import safe_next
 from .routes import admin_required, bp
@@ -69,7 +70,7 @@ def export_enrolments(run_id):
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for row in rows:
-        writer.writerow([csv_cell(v) for v in row])
+        writer.writerow([safe_cell(v) for v in row])
     # BOM: Excel (also Chinese Excel) opens UTF-8 CSV correctly only with it.
     data = "\ufeff" + buffer.getvalue()
     return Response(
@@ -80,15 +81,6 @@ def export_enrolments(run_id):
             "Cache-Control": "no-store",
         },
     )
-
-
-def csv_cell(value) -> str:
-    """A cell that a spreadsheet shows as text, never runs as a formula
-    (CSV injection): cells starting with = + - @ (or tab/CR) get a quote."""
-    text = "" if value is None else str(value)
-    if text and text[0] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
 
 
 @bp.post("/runs/<int:run_id>/enrolments/add")

@@ -26,6 +26,7 @@ from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate
 
 from ..catalogue.models import Meeting, Run
 from ..pdf_fonts import font_for
+from ..spreadsheets import safe_cell
 from .services import Register
 
 STATUS_LETTER = {"present": "P", "late": "L", "absent": "A", "excused": "E"}
@@ -193,15 +194,6 @@ def register_csv(register: Register) -> bytes:
         ]
         writer.writerow([safe_cell(c) for c in cells])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def safe_cell(value) -> str:
-    """Defuse spreadsheet formulas: a cell starting with = + - @ (or a tab or
-    carriage return) is prefixed with an apostrophe."""
-    text = "" if value is None else str(value)
-    if text and text[0] in "=+-@\t\r":
-        return "'" + text
-    return text
 
 
 def meeting_label_short(meeting: Meeting, run: Run) -> str:

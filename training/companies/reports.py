@@ -294,13 +294,14 @@ def to_xlsx(company: Company, report: Figures) -> bytes:
     from openpyxl import Workbook
 
     from ..labels import bilingual
+    from ..spreadsheets import safe_value
 
     book = Workbook()
     sheet = book.active
     assert sheet is not None  # a new workbook has its one sheet
     sheet.title = bilingual(_l("Report")).replace(" / ", " ")[:31]
     for label, value, number_format in rows_for_export(company, report):
-        sheet.append([bilingual(label), value])
+        sheet.append([bilingual(label), safe_value(value)])  # the company's name stays text
         if number_format:
             sheet.cell(sheet.max_row, 2).number_format = number_format
     months = book.create_sheet(bilingual(_l("Months")).replace(" / ", " ")[:31])

@@ -20,10 +20,10 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import BaseDocTemplate, Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from ..attendance.sheets import safe_cell
 from ..certificates.pdf import draw_qr
 from ..certificates.services import verify_url
 from ..pdf_fonts import font_for, fonts
+from ..spreadsheets import safe_cell, safe_value
 from .models import STATE_GLYPHS, QualificationState, Skill
 from .services import Cell, Matrix, PersonView
 
@@ -102,10 +102,10 @@ def matrix_xlsx(m: Matrix) -> bytes:
     ws.title = HEAD["matrix"]
     bold = Font(bold=True)
     for row in _scope_line(m):
-        ws.append(row)
+        ws.append([safe_cell(value) for value in row])
     ws.append([])
     header_row = ws.max_row + 1
-    ws.append([HEAD["person"], HEAD["positions"], *[_skill_head(c.skill) for c in m.columns]])
+    ws.append([HEAD["person"], HEAD["positions"], *[safe_cell(_skill_head(c.skill)) for c in m.columns]])
     for xl_cell in ws[header_row]:
         xl_cell.font = bold
         xl_cell.alignment = Alignment(wrap_text=True, vertical="top")
@@ -114,7 +114,7 @@ def matrix_xlsx(m: Matrix) -> bytes:
             [
                 safe_cell(person.display_name),
                 safe_cell(", ".join(p.code for p in m.positions_of.get(person.id, []))),
-                *[cell_text(c.skill, m.cell(person.id, c.skill.id)) for c in m.columns],
+                *[safe_cell(cell_text(c.skill, m.cell(person.id, c.skill.id))) for c in m.columns],
             ]
         )
         row_no = ws.max_row
@@ -130,7 +130,7 @@ def matrix_xlsx(m: Matrix) -> bytes:
         ("gap", [c.gap for c in m.columns]),
         ("level", [c.skill.level_code(c.level) for c in m.columns]),
     ):
-        ws.append([HEAD[key], "", *values])
+        ws.append([HEAD[key], "", *[safe_value(v) for v in values]])
         for xl_cell in ws[ws.max_row]:
             xl_cell.font = bold
     ws.append([])
@@ -167,7 +167,7 @@ def matrix_xlsx(m: Matrix) -> bytes:
                     safe_cell(position.site),
                     safe_cell(position.department),
                     safe_cell(_skill_head(skill)),
-                    skill.level_code(c.requirement.level),
+                    safe_cell(skill.level_code(c.requirement.level)),
                     c.requirement.min_people,
                     len(c.qualified),
                     len(c.expiring),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from flask_babel import lazy_gettext as _l
 
 from ..labels import bilingual
+from ..spreadsheets import safe_value
 from ..types import org_tz
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def _sheet(
         cell.font, cell.fill = header_font, header_fill
         cell.alignment = Alignment(wrap_text=True, vertical="top")
     for row in rows:
-        ws.append(list(row))
+        ws.append([safe_value(value) for value in row])  # titles, names and comments stay text
     for col, fmt in (formats or {}).items():
         for (cell,) in ws.iter_rows(min_row=2, min_col=col, max_col=col):
             cell.number_format = fmt

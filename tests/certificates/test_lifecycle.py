@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 
 from tests.certificates.conftest import completed_run
 from tests.conftest import api, login
-from tests.toolkit import BARRIER_SECONDS, join_all
+from tests.toolkit import BARRIER_SECONDS, join_all, wait_until
+from training.accounts.models import User
+from training.audit import AuditEntry
 from training.certificates import codes, services
 from training.certificates.models import Certificate
 from training.extensions import db
@@ -196,6 +198,126 @@ def test_revoking_shows_on_the_verification_page_at_once(client, factory, admin)
     assert again.status_code == 409
     no_reason = api(client, admin).post(f"/api/v1/certificates/{codes.generate()}/revoke", json={})
     assert no_reason.status_code == 422
+
+
+def _lock_waiters() -> int:
+    """Connections to this test's database waiting for a lock another transaction holds (PostgreSQL)."""
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        return conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+
+
+def _while_revoking(app, code, reason, second):
+    """Revoke ``code`` and, with the revocation written but not committed, run ``second`` (a callable
+    taking the app) in another thread until it ends or waits for a lock; then commit. Returns what the
+    revocation and ``second`` gave (a certificate's code or a refusal's code)."""
+    from training import signals
+    from training.errors import DomainError
+
+    results: dict[str, str] = {}
+    first = threading.current_thread()
+
+    def run_second():
+        with app.app_context():
+            try:
+                results["second"] = second()
+            except DomainError as exc:
+                results["second"] = exc.code
+            finally:
+                db.session.remove()
+
+    other = threading.Thread(target=run_second)
+
+    def meanwhile(certificate, **_kw):
+        if threading.current_thread() is not first or other.ident is not None:
+            return
+        db.session.flush()  # the revocation's row written (and locked) in this open transaction
+        other.start()
+        wait_until(lambda: not other.is_alive() or _lock_waiters() > 0, "the second request ends or waits")
+
+    signals.certificate_revoked.connect(meanwhile)
+    try:
+        actor = db.session.get(User, _admin_id(app))
+        try:
+            results["first"] = services.revoke(actor, code, reason).code
+        except DomainError as exc:
+            results["first"] = exc.code
+    finally:
+        signals.certificate_revoked.disconnect(meanwhile)
+        join_all([other] if other.ident is not None else [])
+    return results
+
+
+def _admin_id(app) -> int:
+    return db.session.scalar(select(User.id).where(User.role == "admin").order_by(User.id))
+
+
+def _revoke_as_other_admin(code, reason):
+    def second():
+        actor = db.session.scalar(select(User).where(User.role == "admin").order_by(User.id.desc()))
+        return services.revoke(actor, code, reason).code
+
+    return second
+
+
+def _reissue_as_other_admin(code):
+    def second():
+        actor = db.session.scalar(select(User).where(User.role == "admin").order_by(User.id.desc()))
+        return services.reissue(actor, code, "Anna Mueller").code
+
+    return second
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions",
+)
+def test_two_admins_revoking_at_once_revoke_it_once_on_postgresql(app, factory):
+    """The second revocation read the certificate before the first committed: both passed the
+    'already revoked' check, the second overwrote the first's reason and date, and the audit log and
+    the qualifications' subscribers saw two revocations."""
+    run, _ = completed_run(factory, ["Anna Müller"])
+    first_admin, _second_admin = factory.admin(), factory.admin()
+    code = services.issue_for_run(first_admin, run.id)["issued"][0]["code"]
+
+    results = _while_revoking(app, code, "Attendance sheet forged", _revoke_as_other_admin(code, "Exam fraud"))
+
+    assert results == {"first": code, "second": "already_revoked"}
+    db.session.expire_all()
+    certificate = db.session.scalar(select(Certificate).where(Certificate.code == code))
+    assert certificate.revoked_reason == "Attendance sheet forged"
+    assert (
+        db.session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "certificate.revoke"))
+        == 1
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions",
+)
+def test_a_reissue_during_a_revocation_is_refused_on_postgresql(app, factory):
+    """A reissue that read the certificate while a revocation was being written went on after the
+    revocation committed: the revoked certificate got a valid successor with a new code."""
+    run, _ = completed_run(factory, ["Anna Müller"])
+    first_admin, _second_admin = factory.admin(), factory.admin()
+    code = services.issue_for_run(first_admin, run.id)["issued"][0]["code"]
+
+    results = _while_revoking(app, code, "Attendance sheet forged", _reissue_as_other_admin(code))
+
+    assert results == {"first": code, "second": "already_revoked"}
+    db.session.expire_all()
+    assert _count() == 1
+    certificate = db.session.scalar(select(Certificate).where(Certificate.code == code))
+    assert certificate.status == "revoked" and certificate.superseded_by_id is None
+    assert certificate.current_for_enrolment_id == certificate.enrolment_id
 
 
 def test_reissue_after_name_correction_supersedes_the_old_one(client, factory, admin):

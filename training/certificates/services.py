@@ -26,7 +26,7 @@ from ..errors import Conflict, DomainError, Forbidden, NotEligible, NotFound, Va
 from ..extensions import db
 from ..jobs import Job, Progress
 from ..permissions import Viewer, can
-from ..transactions import fetch_row_alone, read_alone
+from ..transactions import fetch_row_alone, read_alone, unit_of_work
 from ..types import local_date, org_today, utcnow
 from . import bulk, codes, documents, pdf, signing, templates
 from .models import Certificate
@@ -247,22 +247,26 @@ def _issue_in_batches(
     return {"issued": issued, "skipped": skipped}
 
 
-def get_by_code(text: str, *, for_display: bool = False) -> Certificate:
+def get_by_code(text: str, *, for_display: bool = False, lock: bool = False) -> Certificate:
     """The certificate with this code (NotFound otherwise). ``for_display``: in
     one statement, without the enrolment (the public pages show only the record;
-    a reissue's successor is read by its key only when the record names one)."""
+    a reissue's successor is read by its key only when the record names one).
+    ``lock``: its row locked until the transaction ends and read afresh (revoke)."""
     code = codes.normalise(text)
     if code is None:
         raise NotFound(_("This is not a valid certificate code: check it and try again."), code="invalid_code")
     query = select(Certificate).where(Certificate.code == code)
     if not for_display:
         query = query.options(selectinload(Certificate.superseded_by), selectinload(Certificate.enrolment))
+    if lock:
+        query = query.with_for_update(of=Certificate).execution_options(populate_existing=True)
     certificate = db.session.scalar(query)
     if certificate is None:
         raise NotFound(_("No certificate has this code."))
     return certificate
 
 
+@unit_of_work
 def revoke(actor: User, code: str, reason: object) -> Certificate:
     if not can(actor, "revoke_certificate"):
         raise Forbidden(_("Only an admin can revoke certificates."))
@@ -270,7 +274,8 @@ def revoke(actor: User, code: str, reason: object) -> Certificate:
         raise ValidationFailed(_("Give a reason for revoking."), fields={"reason": _("Give a reason for revoking.")})
     if len(reason) > 2000:
         raise ValidationFailed(_("The reason is longer than 2000 characters."), fields={"reason": "too long"})
-    certificate = get_by_code(code)
+    # Locked before the check: a second revocation (or a reissue) waits for this one and then sees it.
+    certificate = get_by_code(code, lock=True)
     if certificate.revoked_at is not None:
         raise Conflict(_("This certificate is already revoked."), code="already_revoked")
     certificate.revoked_at = utcnow()
@@ -282,6 +287,7 @@ def revoke(actor: User, code: str, reason: object) -> Certificate:
     return certificate
 
 
+@unit_of_work
 def reissue(actor: User, code: str, holder_name: str | None = None) -> Certificate:
     """A new certificate for the same completion (e.g. after a name correction):
     new code, the original completion date, the old one marked superseded."""
@@ -292,7 +298,8 @@ def reissue(actor: User, code: str, holder_name: str | None = None) -> Certifica
     templates.default_template()
     old = get_by_code(code)
     get_run(old.enrolment.run_id, lock=True)
-    db.session.refresh(old)
+    # Locked and read afresh, as revoke locks it: a revocation being written is waited for, then seen.
+    db.session.refresh(old, with_for_update=True)
     if old.superseded_by_id is not None:
         raise Conflict(_("This certificate was already superseded."), code="superseded")
     if old.revoked_at is not None:

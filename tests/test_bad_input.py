@@ -64,3 +64,41 @@ def test_a_lone_surrogate_escape_in_a_json_body_is_a_400_that_writes_nothing(cli
         content_type="application/json",
     )
     assert fine.status_code == 201 and fine.json["title"] == "机器人 🤖"
+
+
+def test_a_revocation_or_reissue_with_a_lone_surrogate_is_a_400_that_changes_nothing(client, factory):
+    """``"\\ud800"`` is valid JSON syntax but no Unicode text: no database stores it (SQLite and
+    PostgreSQL both failed to encode it: a 500 after the checks had passed). Escaped or sent as the
+    raw bytes of a surrogate, in a value or a key: a 400 in the one error format, nothing changed;
+    a real pair (an emoji) is text like any other."""
+    from tests.certificates.conftest import completed_run
+    from training.audit import AuditEntry
+    from training.certificates.models import Certificate
+    from training.extensions import db
+
+    admin = factory.admin()
+    run, _ = completed_run(factory, ["Anna Müller"])
+    caller = api(client, admin)
+    (issued,) = caller.post(f"/api/v1/runs/{run.id}/certificates").get_json()["issued"]
+    code = issued["code"]
+    entries = db.session.query(AuditEntry).count()
+    bodies = [
+        b'{"reason": "\\ud800"}',
+        b'{"reason": "Fraud \\udcff"}',
+        b'{"reason": "Fraud \xed\xa0\x80"}',  # the surrogate's own UTF-8 bytes
+        b'{"reason": "Fraud", "\\ud800": 1}',
+    ]
+    for raw in bodies:
+        for path in (f"/api/v1/certificates/{code}/revoke", f"/api/v1/certificates/{code}/reissue"):
+            response = caller.post(path, data=raw, headers={"Content-Type": "application/json"})
+            assert response.status_code == 400, (raw, path, response.status_code)
+            assert response.get_json()["error"]["code"] == "bad_json"
+    named = caller.post(f"/api/v1/certificates/{code}/reissue", json={"holder_name": "Anna \ud800"})
+    assert named.status_code == 400
+    db.session.expire_all()
+    assert db.session.query(Certificate).count() == 1
+    assert db.session.query(Certificate).one().revoked_at is None
+    assert db.session.query(AuditEntry).count() == entries
+
+    revoked = caller.post(f"/api/v1/certificates/{code}/revoke", json={"reason": "Forged sheet \U0001f600"})
+    assert revoked.status_code == 200 and revoked.get_json()["revoked_reason"] == "Forged sheet \U0001f600"

@@ -136,7 +136,7 @@ def test_admin_moves_a_meeting_and_everyone_gets_the_updated_event(client, facto
     run = factory.run(meetings=2, trainers=[trainer])
     zh = factory.enrolment(run, factory.trainee(name="王芳", locale="zh"))
     meeting = run.meetings[1]
-    starts = (meeting.starts_at + timedelta(days=2)).astimezone(run.tz)
+    starts = (meeting.starts_at + timedelta(days=1)).astimezone(run.tz)  # still within the run's dates
     body = {"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()}
     response = api(client, admin).post(f"/api/v1/meetings/{meeting.id}/move", json=body)
     assert response.status_code == 200
@@ -240,3 +240,43 @@ def test_the_catalogue_does_not_remove_a_meeting_that_has_attendance(factory):
     assert {m.id for m in db.session.get(type(run), run.id).meetings} == {marked.id, empty.id, kept.id}
     catalogue.delete_meeting(admin, empty)
     assert {m.id for m in db.session.get(type(run), run.id).meetings} == {marked.id, kept.id}
+
+
+def test_a_meeting_is_not_moved_outside_its_runs_dates_or_before_its_enrolment_deadline(client, factory, mailbox):
+    """Adding a meeting outside the run's dates is refused; moving one there was not: the catalogue then showed
+    dates the meetings contradicted, and every later edit of the run failed on the meeting left outside."""
+    admin = factory.admin()
+    run = factory.run(meetings=2, timezone_name="Europe/Berlin")
+    first, last = run.meetings
+    run.enrol_deadline = last.starts_at  # enrolment stays open until the last meeting starts
+    db.session.commit()
+    before = [(m.starts_at, m.ends_at, m.sequence) for m in run.meetings]
+
+    def move(meeting, starts):
+        body = {"starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()}
+        return api(client, admin).post(f"/api/v1/meetings/{meeting.id}/move", json=body)
+
+    after_the_run = datetime.combine(run.ends_on + timedelta(days=1), datetime.min.time(), run.tz).replace(hour=9)
+    before_the_run = datetime.combine(run.starts_on - timedelta(days=1), datetime.min.time(), run.tz).replace(hour=9)
+    for meeting, starts in ((last, after_the_run), (first, before_the_run)):
+        response = move(meeting, starts)
+        assert response.status_code == 422, response.get_json()
+        assert "outside the run's dates" in response.get_json()["error"]["message"]
+    # the last meeting moved before the enrolment deadline would end the run before enrolment closes
+    response = move(last, first.starts_at.astimezone(run.tz) + timedelta(hours=3))
+    assert response.status_code == 422 and "enrol_deadline" in response.get_json()["error"]["fields"]
+    db.session.expire_all()
+    assert [(m.starts_at, m.ends_at, m.sequence) for m in run.meetings] == before
+    assert mailbox() == []
+    # the admin page says so in words, in Chinese too
+    admin.locale = "zh"
+    db.session.commit()
+    login(client, admin)
+    local = after_the_run
+    page = client.post(
+        f"/meetings/{last.id}/move", data={"day": local.date().isoformat(), "starts": "09:00", "ends": "11:00"}
+    )
+    assert page.status_code == 422 and "不在该期班的日期" in page.get_data(as_text=True)
+    # inside the dates it moves, and the run can still be edited afterwards
+    assert move(last, last.starts_at.astimezone(run.tz) + timedelta(hours=1)).status_code == 200
+    assert api(client, admin).patch(f"/api/v1/runs/{run.id}", json={"capacity": 12}).status_code == 200

@@ -19,6 +19,7 @@ from ..accounts.models import User
 from ..audit import record
 from ..catalogue.calendar import meeting_calendar
 from ..catalogue.models import Meeting, Run, RunStatus
+from ..catalogue.services import check_meeting_times
 from ..content_i18n import localized, normalise_lang
 from ..enrolment.models import Enrolment
 from ..errors import Conflict, DomainError, Forbidden, ValidationFailed
@@ -144,6 +145,10 @@ def move(actor: User, meeting_id: int, starts_at: object, ends_at: object) -> Me
         return services.get_meeting(meeting_id)
     old = (meeting.starts_at, meeting.ends_at)
     meeting.starts_at, meeting.ends_at = starts, ends
+    try:
+        check_meeting_times(meeting.run)  # as when a meeting is added: inside the run's dates
+    except DomainError as exc:
+        _fail(exc)
     meeting.sequence = (meeting.sequence or 0) + 1
     record(
         actor,

@@ -313,8 +313,12 @@ def _check_meetings_inside(
     for starts, ends, *_rest in meetings:
         if starts.astimezone(tz).date() < run.starts_on or ends.astimezone(tz).date() > run.ends_on:
             raise ValidationFailed(
-                f"A meeting on {starts.astimezone(tz):%Y-%m-%d %H:%M} lies outside the run's dates "
-                f"({run.starts_on} to {run.ends_on}).",
+                _(
+                    "A meeting on %(when)s lies outside the run's dates (%(first)s to %(last)s).",
+                    when=f"{starts.astimezone(tz):%Y-%m-%d %H:%M}",
+                    first=run.starts_on.isoformat(),
+                    last=run.ends_on.isoformat(),
+                ),
                 fields={"meetings": "outside the run"},
             )
 
@@ -413,6 +417,13 @@ def _check_deadline(run: Run) -> None:
         )
 
 
+def check_meeting_times(run: Run) -> None:
+    """The run's meetings as they are now (one just moved, say) lie within its dates and
+    end no earlier than its enrolment deadline: the same rules as adding or editing them."""
+    _check_meetings_inside(run, [(m.starts_at, m.ends_at) for m in run.meetings])
+    _check_deadline(run)
+
+
 @unit_of_work
 def create_run(actor: User, course: Course, data: dict[str, Any]) -> Run:
     if course.archived:
@@ -455,8 +466,7 @@ def update_run(actor: User, run_id: int, data: dict[str, Any]) -> Run:
         )
     if "meetings" in data:
         replace_meetings(run, _parse_meetings(data.get("meetings"), run.tz))
-    _check_meetings_inside(run, [(m.starts_at, m.ends_at) for m in run.meetings])
-    _check_deadline(run)
+    check_meeting_times(run)
     signals.run_changed.send(run)
     record(actor, "run.update", run, ", ".join(sorted(k for k in data if k in RUN_FIELDS or k == "meetings")))
     db.session.commit()

@@ -7,6 +7,9 @@ logging in and API clients in ``tests/conftest.py``.
 
 ``app_pushed()`` holds a test app's context for a fixture and closes what the app opened.
 
+``lock_waiters()`` counts the PostgreSQL connections of the test's database waiting for a lock: a test
+that holds a transaction open until a second request has either ended or queued behind it.
+
 ``wait_until()`` waits for a condition another thread or process brings about (a relay that
 delivers after the response, a server that starts); ``join_all()`` waits for the threads of a
 concurrency test; ``BARRIER_SECONDS`` is how long
@@ -112,6 +115,18 @@ def wait_until(condition, what: str, seconds: float = JOIN_SECONDS, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not reached within {seconds:.0f} s")
         time.sleep(interval)
+
+
+def lock_waiters() -> int:
+    """Connections to this test's database waiting for a lock another transaction holds (PostgreSQL)."""
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        return conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
 
 
 # Settings a second app on the test's database takes from the test's app.

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from tests.certificates.conftest import completed_run
 from tests.conftest import api, login
-from tests.toolkit import BARRIER_SECONDS, join_all, wait_until
+from tests.toolkit import BARRIER_SECONDS, join_all, lock_waiters, wait_until
 from training.accounts.models import User
 from training.audit import AuditEntry
 from training.certificates import codes, services
@@ -200,18 +200,6 @@ def test_revoking_shows_on_the_verification_page_at_once(client, factory, admin)
     assert no_reason.status_code == 422
 
 
-def _lock_waiters() -> int:
-    """Connections to this test's database waiting for a lock another transaction holds (PostgreSQL)."""
-    from sqlalchemy import text
-
-    with db.engine.connect() as conn:
-        return conn.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
-
-
 def _while_revoking(app, code, reason, second):
     """Revoke ``code`` and, with the revocation written but not committed, run ``second`` (a callable
     taking the app) in another thread until it ends or waits for a lock; then commit. Returns what the
@@ -238,7 +226,7 @@ def _while_revoking(app, code, reason, second):
             return
         db.session.flush()  # the revocation's row written (and locked) in this open transaction
         other.start()
-        wait_until(lambda: not other.is_alive() or _lock_waiters() > 0, "the second request ends or waits")
+        wait_until(lambda: not other.is_alive() or lock_waiters() > 0, "the second request ends or waits")
 
     signals.certificate_revoked.connect(meanwhile)
     try:

@@ -4,7 +4,9 @@ passwords, and revoking sessions and tokens."""
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,6 +14,7 @@ from sqlalchemy import select
 
 from tests.conftest import api
 from tests.factories import PASSWORD
+from tests.toolkit import join_all, lock_waiters, wait_until
 from training.accounts import services, throttle
 from training.accounts.models import ApiToken, User
 from training.extensions import db
@@ -187,6 +190,50 @@ def test_password_reset_by_emailed_single_use_token(app, client, factory, mailbo
     assert _post_login(app.test_client(), user.email, new).status_code == 302
     # The reset ended the sessions that were open.
     assert other_device.get("/my/training").status_code == 302
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions",
+)
+def test_one_reset_link_used_twice_at_once_sets_one_password_on_postgresql(app, factory, mailbox, monkeypatch):
+    """The link is single use also when it is replayed while the first use is being written: the second
+    read the account before the first committed, passed the link's check and set its own password after
+    the first (both people were told 'Your password is set'; only the second one's worked)."""
+    user = factory.trainee()
+    app.test_client().post("/password/forgot", data={"email": user.email})
+    link = _reset_link(mailbox)
+    first_password, second_password = "the first new passphrase 1", "the second new passphrase 2"
+    responses: dict[str, object] = {}
+    first = threading.current_thread()
+
+    def replay():
+        responses["second"] = app.test_client().post(
+            link, data={"password": second_password, "confirm": second_password}
+        )
+
+    second = threading.Thread(target=replay)
+    forget_account = throttle.forget_account
+
+    def meanwhile(key):  # inside the first reset: the new password written, not committed
+        forget_account(key)
+        if threading.current_thread() is first and second.ident is None:
+            db.session.flush()
+            second.start()
+            wait_until(lambda: not second.is_alive() or lock_waiters() > 0, "the replay ends or waits")
+
+    monkeypatch.setattr(throttle, "forget_account", meanwhile)
+    try:
+        responses["first"] = app.test_client().post(link, data={"password": first_password, "confirm": first_password})
+    finally:
+        join_all([second] if second.ident is not None else [])
+    monkeypatch.undo()
+
+    assert responses["first"].status_code == 302 and responses["first"].location.endswith("/login")
+    assert responses["second"].status_code == 302 and "/password/forgot" in responses["second"].location
+    assert _post_login(app.test_client(), user.email, first_password).status_code == 302
+    assert _post_login(app.test_client(), user.email, second_password).status_code == 200
 
 
 def test_password_reset_link_expires(client, factory, mailbox, monkeypatch):

@@ -263,8 +263,11 @@ def reset_password(token):
     form = ResetForm()
     if form.validate_on_submit():
         try:
-            services.set_password(user, form.password.data or "")
+            services.reset_password(token, form.password.data or "")
         except DomainError as exc:
+            if exc.code == "invalid_link":  # spent meanwhile (the same link used at the same moment)
+                flash(_(exc.message), "danger")
+                return redirect(url_for("accounts.forgot_password"))
             form.password.errors.append(_(exc.message))  # type: ignore[attr-defined]  # a list at run time (the stubs say Sequence)
         else:
             flash(_("Your password is set. Please log in."), "success")

@@ -633,14 +633,38 @@ def password_reset_token(user: User) -> str:
     return _reset_serializer().dumps({"u": user.id, "h": (user.password_hash or "")[-16:]})
 
 
-def user_for_reset_token(token: str) -> User | None:
+def user_for_reset_token(token: str, *, lock: bool = False) -> User | None:
+    """The active user a reset link is for while it is unspent, or None. ``lock``: the user's row locked
+    until the transaction ends and read afresh (``reset_password``)."""
     try:
         data = _reset_serializer().loads(token, max_age=RESET_MAX_AGE)
     except (BadSignature, SignatureExpired):
         return None
-    user = db.session.get(User, data.get("u")) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+        return None
+    user: User | None
+    if lock:
+        user = db.session.scalar(
+            select(User).where(User.id == data["u"]).with_for_update().execution_options(populate_existing=True)
+        )
+    else:
+        user = db.session.get(User, data["u"])
     if user is None or (user.password_hash or "")[-16:] != data.get("h") or not user.active:
         return None
+    return user
+
+
+@unit_of_work
+def reset_password(token: str, password: str) -> User:
+    """Set the password a reset link was sent for, once: the link is checked again with the user's row
+    locked, so the same link used twice at once sets one password and the other use is refused
+    (``invalid_link``), as it is once the first has committed."""
+    user = user_for_reset_token(token, lock=True)
+    if user is None:
+        raise ValidationFailed(
+            _("This reset link is invalid, used or expired. Ask for a new one."), code="invalid_link"
+        )
+    set_password(user, password)
     return user
 
 

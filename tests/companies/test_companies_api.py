@@ -158,6 +158,34 @@ def test_an_existing_account_is_invited_and_joins_when_signing_in(client, factor
     assert db.session.scalar(select(CompanyInvitation.status)) == "linked"
 
 
+@pytest.mark.parametrize("role", ["trainee", "coordinator"])
+def test_a_coordinators_invitation_does_not_take_a_person_out_of_another_company(client, factory, role):
+    """Signing in joined the newest invited company whatever company the person was in: a coordinator of A
+    took a trainee of B (their people, enrolments and qualifications then showed to A, no longer to B) by
+    adding their address, and B's own coordinator, invited as a person, became a coordinator of A. Only an
+    admin moves people between companies; such an invitation stays pending (A is told nothing more)."""
+    a, b = factory.company(), factory.company()
+    person = factory.coordinator(b) if role == "coordinator" else factory.member(b)
+    caller = api(client, factory.coordinator(a))
+    r = caller.post(f"/api/v1/companies/{a.id}/people", json={"email": person.email, "name": "Li Lei"})
+    assert r.status_code == 201 and r.json["status"] == "pending"  # as for any existing account
+    signed_in = client.post("/login", data={"email": person.email, "password": "correct horse battery staple"})
+    assert signed_in.status_code == 302
+    db.session.expire_all()
+    stayed = db.session.get(User, person.id)
+    assert (stayed.company_id, stayed.role) == (b.id, role)
+    assert db.session.scalar(select(CompanyInvitation.status)) == "pending"
+    assert caller.get(f"/api/v1/companies/{a.id}/people").json["items"][-1]["status"] == "pending"
+    assert api(client, person).get(f"/api/v1/companies/{a.id}").status_code in (403, 404)
+    # an admin's invitation is the admin moving them: it is taken up on sign-in
+    client.post("/logout")
+    api(client, factory.admin()).post(f"/api/v1/companies/{a.id}/people", json={"email": person.email, "name": "Li"})
+    client.post("/login", data={"email": person.email, "password": "correct horse battery staple"})
+    db.session.expire_all()
+    moved = db.session.get(User, person.id)
+    assert (moved.company_id, moved.role) == (a.id, "trainee")  # B's coordinator is not A's
+
+
 def test_an_invited_address_without_account_joins_on_registration(client, factory):
     company = factory.company()
     from training.companies.services import add_person

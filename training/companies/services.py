@@ -452,7 +452,7 @@ def _add(actor: User, company: Company, email: str, name: str, role: str) -> tup
         )
         db.session.add(invitation)
     invitation.name, invitation.role, invitation.status = name, role, Inv.pending.value
-    invitation.created_at = utcnow()
+    invitation.created_at, invitation.invited_by_id = utcnow(), getattr(actor, "id", None)
     created = False
     if user is None:
         user = create_user(
@@ -515,6 +515,8 @@ def _require_text(value: object, field: str) -> str:
 
 
 def _link(invitation: CompanyInvitation, user: User) -> None:
+    if user.role == Role.coordinator.value and user.company_id != invitation.company_id:
+        user.role = Role.trainee.value  # as move_person: a coordinator of one company does not carry the role elsewhere
     user.company_id = invitation.company_id
     if invitation.role == Role.coordinator.value and user.role == Role.trainee.value:
         user.role = Role.coordinator.value
@@ -525,7 +527,10 @@ def _link(invitation: CompanyInvitation, user: User) -> None:
 
 def link_invitations(user: User) -> CompanyInvitation | None:
     """On sign-in or registration: the newest pending invitation of the
-    address makes the person one of that company's people."""
+    address makes the person one of that company's people. A person already
+    in another company is not taken out of it by a coordinator's invitation
+    (only an admin moves people between companies, as ``move_person``): it
+    stays pending."""
     invitation = db.session.scalar(
         select(CompanyInvitation)
         .where(CompanyInvitation.email == user.email, CompanyInvitation.status == Inv.pending.value)
@@ -536,6 +541,10 @@ def link_invitations(user: User) -> CompanyInvitation | None:
         return None
     if user.role in (Role.admin.value, Role.trainer.value):
         return None
+    if user.company_id is not None and user.company_id != invitation.company_id:
+        inviter = db.session.get(User, invitation.invited_by_id) if invitation.invited_by_id else None
+        if not is_admin(inviter):
+            return None
     _link(invitation, user)
     record(user, "company.join", invitation.company, user.email)
     db.session.commit()

@@ -12,7 +12,7 @@ passing changes the row or the date, hence the key, in the same transaction
 that changes the row. Every worker and every server shows the change on its
 next request. A hit renders nothing and loads no ORM object. On PostgreSQL
 the row is stood for by its version (``services.page_version``: the xmin and
-an MD5 of every column, three short values read through the driver), else by
+a SHA-256 of every column, two short values read through the driver), else by
 its columns.
 
 A signed-in visitor's layout shows their navigation, name and menu, and

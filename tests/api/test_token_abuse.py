@@ -75,6 +75,45 @@ def test_a_deactivated_account_is_refused_at_once_for_reads_and_writes(app, clie
     assert client.get(PROBE, headers=_bearer(token)).status_code == 401
 
 
+def test_reactivating_an_account_brings_back_none_of_its_logins_or_tokens(app, client, factory, held_hints):
+    """Deactivating ends every login and revokes every token, as logging out everywhere does: a token
+    stolen (or a laptop kept) before the account was closed opens nothing once it is reopened. Only
+    the API tokens came back to life: the logins had ended with the session version."""
+    from tests.factories import PASSWORD
+    from training.accounts.models import LoginSession
+
+    admin = factory.admin()
+    trainee = factory.trainee()
+    token, trainee_id, email = services.create_token(trainee, "cli"), trainee.id, trainee.email
+    browser = app.test_client()
+    assert browser.post("/login", data={"email": email, "password": PASSWORD, "remember": "y"}).status_code == 302
+    remember = browser.get_cookie("remember_token").value
+    assert (
+        client.get(PROBE, headers=_bearer(token)).status_code == 404 and browser.get("/my/training").status_code == 200
+    )
+
+    for active in (False, True):
+        admin_services.update_user(
+            admin, trainee, name=trainee.display_name, role="trainee", company=None, phone=None, active=active
+        )
+    db.session.remove()
+    services.flush_token_uses()
+
+    assert client.get(PROBE, headers=_bearer(token)).status_code == 401
+    assert browser.get("/my/training").status_code == 302
+    returning = app.test_client()
+    returning.set_cookie("remember_token", remember)
+    assert returning.get("/my/training").status_code == 302
+    assert _token_row(trainee_id).revoked_at is not None
+    assert db.session.scalars(select(LoginSession).where(LoginSession.user_id == trainee_id)).all() == []
+    # the reopened account signs in and makes tokens as any other
+    fresh = app.test_client()
+    assert fresh.post("/login", data={"email": email, "password": PASSWORD}).status_code == 302
+    assert fresh.get("/my/training").status_code == 200
+    new_token = services.create_token(db.session.get(User, trainee_id), "new")
+    assert client.get(PROBE, headers=_bearer(new_token)).status_code == 404
+
+
 def test_a_demoted_admins_token_loses_admin_rights_at_once(app, client, factory, held_hints):
     boss, former = factory.admin(), factory.admin(name="Former Admin")
     token = services.create_token(former, "cli")

@@ -341,14 +341,16 @@ def set_password(user: User, password: str, *, end_sessions: bool = True) -> Non
 
 
 @unit_of_work
-def end_all_sessions(user: User) -> None:
-    """Log the user out everywhere and revoke every API token."""
+def end_all_sessions(user: User, *, commit: bool = True) -> None:
+    """Log the user out everywhere and revoke every API token (logging out everywhere; deactivating an
+    account: reopening it brings none of them back). ``commit=False``: a step of the caller's unit."""
     user.session_version = (user.session_version or 1) + 1
     db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
     now = utcnow()
     for token in db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
         token.revoked_at = now
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 # --- login sessions ------------------------------------------------------------

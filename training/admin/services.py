@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.models import Role, TrainerProfile, User
-from ..accounts.services import clean_name
+from ..accounts.services import clean_name, end_all_sessions
 from ..catalogue.models import Course, Run, RunStatus
 from ..catalogue.seats import confirmed_counts, seats_by_run
 from ..certificates.models import Certificate
@@ -71,7 +71,9 @@ def update_user(
     if role == Role.trainer.value and user.trainer_profile is None:
         user.trainer_profile = TrainerProfile(bio="", expertise="")
     deactivated = user.active is False and any(c.startswith("active:") for c in changes)
-    if not active:
+    if deactivated:
+        end_all_sessions(user, commit=False)  # every login and API token, for good (not only while closed)
+    elif not active:
         user.session_version = (user.session_version or 1) + 1  # ends their sessions at once
     if changes:
         record(actor, "user.update", user, "; ".join(changes))

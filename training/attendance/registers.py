@@ -49,12 +49,14 @@ def reason_text(reason: object, field_name: str = "reason") -> str:
 
 def finalise(actor: User, meeting_id: int, *, now: datetime | None = None) -> Meeting:
     """Sign the register off. From the meeting's start; finalising a finalised
-    register again changes nothing (a double tap)."""
-    now = now or utcnow()
+    register again changes nothing (a double tap). The moment of sign-off is
+    read once the meeting is locked: a mark that held the lock meanwhile is
+    part of the register, so it was finalised after that mark."""
     meeting = services.get_meeting(meeting_id)
     if not can(actor, "finalise_register", meeting):
         raise Forbidden(_("Only the run's trainers and admins can finalise this register."))
     meeting = services.lock_meeting(meeting_id)
+    now = now or utcnow()
     if meeting.finalised_at is not None:
         db.session.rollback()
         return services.get_meeting(meeting_id)

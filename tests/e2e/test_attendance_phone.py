@@ -103,3 +103,29 @@ def test_marks_left_offline_are_sent_on_the_next_visit(page, live_server, factor
     assert len(services.history(meeting)) == 1
     db.session.rollback()
     assert page.locator(f"#note-{enrolment_id}").input_value() == "flight delayed"
+
+
+def test_logging_out_leaves_no_roster_and_no_marks_for_the_next_person(page, live_server, factory):
+    """The training room's shared laptop: after the trainer logs out, the roster the service worker kept
+    (to open offline) and a mark still waiting to be sent are gone, so the next person can neither read
+    the roster offline nor send the mark as theirs."""
+    trainer = factory.trainer(name="Zhao Min")
+    run = factory.run(trainers=[trainer], start=datetime.now(UTC) - timedelta(minutes=1), meetings=1)
+    enrolment = factory.enrolment(run, factory.trainee(name="周杰"))
+    meeting_id, enrolment_id, email = run.meetings[0].id, enrolment.id, trainer.email
+    db.session.commit()
+    log_in(page, email, PASSWORD)
+    page.goto(f"/meetings/{meeting_id}/roster")
+    page.evaluate("navigator.serviceWorker.ready")
+    page.reload()  # now under the worker's control: the roster is kept
+    page.wait_for_function("caches.keys().then((k) => k.length > 0)")
+    page.evaluate(
+        """([m, e]) => localStorage.setItem('attendance-outbox:' + m, JSON.stringify([
+        {enrolment_id: e, status: 'absent', note: '', idempotency_key: 'left-behind-0001'}]))""",
+        [meeting_id, enrolment_id],
+    )
+    page.evaluate("document.querySelector('form[action$=\"/logout\"]').submit()")
+    page.wait_for_url("**/")
+    assert page.evaluate("caches.keys()") == []
+    assert page.evaluate("localStorage.length") == 0
+    assert page.evaluate("navigator.serviceWorker.getRegistrations().then((r) => r.length)") == 0

@@ -54,6 +54,20 @@ def test_logout_ends_the_session_and_the_remember_cookie(app, client, factory):
     assert db.session.scalar(select(func.count()).select_from(LoginSession)) == 0
 
 
+def test_logout_clears_what_this_browser_kept_for_the_account(client, factory):
+    """A training room's shared computer: the roster's service worker keeps the last roster (names, notes,
+    marks) to open it offline, and unsent marks wait in localStorage for whoever opens that roster next,
+    sent as theirs. Logging out tells the browser to drop both (Clear-Site-Data), not the cookies: the
+    check-in device id stays, so one browser still checks in one account per meeting."""
+    trainer = factory.trainer()
+    assert _sign_in(client, trainer.email).status_code == 302
+    response = client.post("/logout")
+    assert response.status_code == 302
+    directives = {d.strip() for d in response.headers.get("Clear-Site-Data", "").split(",")}
+    assert {'"cache"', '"storage"'} <= directives and '"cookies"' not in directives
+    assert "Clear-Site-Data" not in _sign_in(client, trainer.email).headers  # only a logout clears
+
+
 def test_remember_cookie_restores_a_login_until_logout(app, client, factory):
     user = factory.trainee()
     _sign_in(client, user.email, remember="y")

@@ -82,7 +82,11 @@ def home():
 def logout():
     _logout()
     flash(_("You are logged out."), "info")
-    return redirect(url_for("catalogue.index"))
+    response = redirect(url_for("catalogue.index"))
+    # A shared computer: the next person must not open the last roster the service worker kept (offline),
+    # nor send the marks still waiting in localStorage as theirs. Cookies stay (the check-in device id).
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
+    return response
 
 
 @bp.route("/register", methods=["GET", "POST"])

@@ -329,3 +329,81 @@ def test_logout_everywhere_ends_sessions_and_tokens(app, client, factory):
     assert thief.get("/my/training").status_code == 302
     assert caller.get("/api/v1/enrolments/999").status_code == 401
     assert _post_login(app.test_client(), user.email).status_code == 302  # the password still works
+
+
+# --- names: what certificates print ---------------------------------------------------------
+
+INVISIBLE_OR_CONTROL_NAMES = [
+    "\u200f\u200b",  # a right-to-left mark and a zero-width space: nothing to read
+    "\u200d\u2060\ufeff",
+    "Anna\x07 Müller",  # a control character (the bell)
+    "Anna\x7f",
+    "Anna\x9bx",  # a C1 control
+    "\u202eAnna Müller",  # right-to-left override: the name would print reversed
+    "Li \u2066Lei\u2069",  # an isolate
+    "\u202aAnna",
+]
+READABLE_NAMES = ["欧阳晓燕", "محمد عبد الله", "Zoë O'Brien-Łukasz", "\u200fمحمد", "می\u200cخواهم", "Nguyễn Văn An"]
+
+
+@pytest.mark.parametrize("name", INVISIBLE_OR_CONTROL_NAMES)
+def test_a_name_without_a_readable_character_or_with_control_characters_is_refused_everywhere(client, factory, name):
+    """The holder's name is printed on certificates and shown on the public verification page: one of
+    only invisible characters printed a blank name, control characters went into the PDF, and a
+    direction override showed another name than the one stored. The account settings, registration, an
+    admin's edit and a certificate's reissue all refuse it (one rule: accounts.services.clean_name)."""
+    from tests.certificates.conftest import completed_run
+    from tests.conftest import login
+    from training.admin import services as admin_services
+    from training.certificates import services as certificates
+    from training.certificates.models import Certificate
+    from training.errors import ValidationFailed
+
+    with pytest.raises(ValidationFailed):
+        services.clean_name(name)
+    admin = factory.admin()
+    run, (enrolment,) = completed_run(factory, ["Anna Müller"])
+    trainee = enrolment.user
+    login(client, trainee)
+    page = client.post("/account", data={"name": name, "company": "", "phone": "", "locale": ""})
+    assert page.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(User, trainee.id).display_name == "Anna Müller"
+    registered = app_client = client.application.test_client()
+    registered = app_client.post(
+        "/register",
+        data={
+            "name": name,
+            "email": "newcomer@example.com",
+            "password": "a long passphrase 42",
+            "confirm": "a long passphrase 42",
+        },
+    )
+    assert registered.status_code == 200
+    with pytest.raises(ValidationFailed):
+        admin_services.update_user(admin, trainee, name=name, role="trainee", company=None, phone=None, active=True)
+    (issued,) = certificates.issue_for_run(admin, run.id)["issued"]
+    reissue = api(client, admin).post(f"/api/v1/certificates/{issued['code']}/reissue", json={"holder_name": name})
+    assert reissue.status_code == 422 and "holder_name" in reissue.get_json()["error"]["fields"]
+    db.session.expire_all()
+    assert [c.holder_name for c in db.session.scalars(select(Certificate))] == ["Anna Müller"]
+
+
+def test_names_in_every_script_with_their_joiners_and_marks_are_kept(client, factory):
+    from tests.certificates.conftest import completed_run
+
+    admin = factory.admin()
+    run, _ = completed_run(factory, ["Anna Müller"])
+    (issued,) = services_issue(admin, run)
+    code = issued["code"]
+    for name in READABLE_NAMES:
+        assert services.clean_name(f"  {name}  ") == name
+        response = api(client, admin).post(f"/api/v1/certificates/{code}/reissue", json={"holder_name": name})
+        assert response.status_code == 201 and response.get_json()["holder_name"] == name
+        code = response.get_json()["code"]
+
+
+def services_issue(admin, run):
+    from training.certificates import services as certificates
+
+    return certificates.issue_for_run(admin, run.id)["issued"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -94,12 +95,23 @@ def normalise_email(email: str) -> str:
     return result.normalized.lower()
 
 
+# Text-direction embeddings, overrides and isolates: in a name they show it as another string than the one
+# stored (on certificates and the public verification page). The marks (U+200E, U+200F) stay allowed.
+_DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def clean_name(name: str) -> str:
+    """A person's name as certificates print it: runs of white space made one space; refused without a
+    letter or digit of any script (only marks, joiners or spaces), with a control character, or with a
+    text-direction override."""
     name = " ".join((name or "").split())
-    if not name:
+    if not any(unicodedata.category(c)[0] in "LN" for c in name):
         raise ValidationFailed(_("A name is required."), fields={"name": "required"})
     if len(name) > 200:
         raise ValidationFailed(_("The name is longer than 200 characters."), fields={"name": "too long"})
+    if any(unicodedata.category(c) in ("Cc", "Cs") or c in _DIRECTION_CONTROLS for c in name):
+        message = _("The name contains a control or text-direction character; type it again without it.")
+        raise ValidationFailed(message, fields={"name": "invalid character"})
     return name
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from .. import content_i18n, mail, signals
 from ..accounts.models import User
+from ..accounts.services import clean_name
 from ..attendance.services import eligibility_for_run
 from ..audit import record
 from ..catalogue.models import Run, RunStatus
@@ -305,10 +306,10 @@ def reissue(actor: User, code: str, holder_name: str | None = None) -> Certifica
     if old.revoked_at is not None:
         raise Conflict(_("A revoked certificate cannot be reissued."), code="already_revoked")
     enrolment = old.enrolment
-    name = " ".join((holder_name or enrolment.user.display_name).split())
-    if not name or len(name) > 200:
-        message = _("The name must be 1 to 200 characters.")
-        raise ValidationFailed(message, fields={"holder_name": message})
+    try:
+        name = clean_name(holder_name or enrolment.user.display_name)  # the one rule for a person's name
+    except ValidationFailed as exc:
+        raise ValidationFailed(exc.message, fields={"holder_name": exc.message}) from None
     old.current_for_enrolment_id = None
     db.session.flush()
     new = Certificate(

@@ -251,3 +251,16 @@ def test_text_in_the_matrix_workbook_is_never_a_formula(plant, client):
         assert not [c.coordinate for c in cells if c.data_type == "f"], query
         assert not [c.value for c in cells if isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@"))]
     assert db.session.get(Position, plant.position.id).name == evil
+
+
+def test_control_characters_in_the_matrix_filters_do_not_break_the_workbook(plant, client):
+    """The site and department asked for are written on the sheet: a control character in the query
+    string made openpyxl refuse the workbook (a 500)."""
+    from openpyxl import load_workbook
+
+    login(client, plant.admin)
+    for query in ({"site": "Suzhou\x00"}, {"department": "SMT\x0b2"}, {"site": "\x1b[31m"}):
+        response = client.get("/qualifications/matrix.xlsx", query_string=query)
+        assert response.status_code == 200, query
+        load_workbook(io.BytesIO(response.data))
+    assert api(client, plant.admin).get("/api/v1/matrix.xlsx", query_string={"site": "\x07"}).status_code in (200, 422)

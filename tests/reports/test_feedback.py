@@ -313,3 +313,31 @@ def test_text_people_typed_is_never_a_formula_in_the_workbook(app, client, facto
     assert not [t for t in texts if t.startswith(("=", "+", "-", "@"))]
     # still there, readable, with the apostrophe a spreadsheet shows as text
     assert texts.count("'" + evil) >= metrics.MIN_ANSWERS + 2  # the comments, the course, the trainer
+
+
+def test_control_characters_in_typed_text_do_not_break_the_workbook(app, client, factory):
+    """A comment pasted from Word carries a vertical tab for each soft line break (and other text may carry
+    control characters): openpyxl refused the whole workbook (a 500 for every reader of the report). The
+    break becomes a line break, characters no spreadsheet holds are dropped, the rest is kept."""
+    import io
+
+    from openpyxl import load_workbook
+
+    trainer, admin = factory.trainer(name="Trainer\x1b Wu"), factory.admin()
+    run, enrolments = _ended_run(factory, trainer, n=metrics.MIN_ANSWERS)
+    feedback.send_due_surveys()
+    for e in enrolments:
+        token = db.session.scalar(select(FeedbackInvitation.token).where(FeedbackInvitation.enrolment_id == e.id))
+        feedback.submit(
+            e.user, token, _answer_form(feedback.get_survey(e.user, token), text="Line one\x0bline two\x07")
+        )
+    args = {"from": (run.starts_on - timedelta(days=1)).isoformat(), "to": run.ends_on.isoformat()}
+    login(client, admin)
+    response = client.get("/reports/export.xlsx", query_string=args)
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.data))
+    names = [n.split(" ")[0] for n in book.sheetnames]
+    comments = [r[4] for r in book.worksheets[names.index("Comments")].iter_rows(min_row=2, values_only=True)]
+    assert comments == ["Line one\nline two"] * metrics.MIN_ANSWERS
+    trainers = [r[0] for r in book.worksheets[names.index("Trainers")].iter_rows(min_row=2, values_only=True)]
+    assert trainers == ["Trainer Wu"]

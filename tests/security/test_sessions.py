@@ -3,7 +3,9 @@ the owner out; registration says nothing about who has an account."""
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,6 +13,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import make_test_app
 from tests.factories import PASSWORD
+from tests.toolkit import join_all, wait_until
 from training.accounts import throttle
 from training.accounts.models import LoginFailure, LoginSession
 from training.extensions import db
@@ -117,6 +120,55 @@ def test_a_strangers_failed_logins_do_not_stop_the_owner(client, factory, clock,
     assert _sign_in(client, user.email, environ=OWNER).status_code == 302
     assert client.get("/my/training").status_code == 200
     assert mailbox() == []  # one source is no distributed attack: nothing to tell
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="needs PostgreSQL (set TEST_DATABASE_URL) for truly concurrent transactions",
+)
+def test_guesses_sent_at_once_get_no_more_free_tries_than_one_after_another_on_postgresql(app, factory, monkeypatch):
+    """Each attempt read the source's failures before the (slow) password check and recorded its own
+    only after it: guesses sent at the same moment all saw none, so a burst had every one of them
+    checked instead of FREE_FAILURES. Now an attempt counts before its check; a success takes it back."""
+    from training.accounts import services
+
+    user = factory.trainee()
+    email, stored_hash = user.email, user.password_hash
+    guesses = throttle.FREE_FAILURES + 3
+    checked: list[str] = []  # the guesses whose password was compared with the account's
+    arrived: set[int] = set()
+    finished: set[int] = set()
+    real_verify = services._hasher.verify
+
+    def verify(hashed, password):
+        if hashed == stored_hash:
+            checked.append(password)
+            arrived.add(threading.get_ident())
+            # hold this check until every other guess is at its own check or answered
+            wait_until(lambda: len(arrived | finished) == guesses, "every guess checked or answered")
+        return real_verify(hashed, password)
+
+    monkeypatch.setattr(services._hasher, "verify", verify)
+    statuses: list[int] = []
+
+    def guess(n):
+        try:
+            statuses.append(_sign_in(app.test_client(), email, f"wrong guess {n}!", environ=STRANGER).status_code)
+        finally:
+            finished.add(threading.get_ident())
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(guesses)]
+    for thread in threads:
+        thread.start()
+    join_all(threads)
+
+    assert statuses == [200] * guesses  # every guess refused
+    assert len(checked) == throttle.FREE_FAILURES
+    assert db.session.scalar(select(func.count()).select_from(LoginFailure)) == throttle.FREE_FAILURES
+    monkeypatch.undo()
+    assert _sign_in(app.test_client(), email, environ=STRANGER).status_code == 200  # this source waits now
+    assert _sign_in(app.test_client(), email, environ=OWNER).status_code == 302  # the owner does not
 
 
 def test_delays_grow_for_the_source_that_keeps_guessing(client, factory, clock):

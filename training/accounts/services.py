@@ -280,26 +280,34 @@ def _spend_a_verification(password: str | None) -> None:
 def authenticate(email: str, password: str, source: str | None = None) -> User | None:
     """The user, or None. Never says whether the e-mail exists or why it was
     refused; throttles by account and source (see accounts.throttle)."""
-    now = utcnow()
     key, origin = throttle.account_key(email), throttle.source_of(source)
+    throttle.hold(key, origin)  # this source's other attempts on this account wait until the commit below
+    now = utcnow()  # after the wait: never before an attempt that went first
     user = find_user_by_email(email)
     if throttle.source_wait(key, origin, now):
+        db.session.commit()
         _spend_a_verification(password)
         return None
     if throttle.account_locked(key, now):
+        db.session.commit()
         _spend_a_verification(password)
         _failed(key, origin, now, user)  # the attack goes on: so does the lock
         return None
+    # Counted before the slow check, so that attempts at the same moment see it; a success takes it back.
+    attempt = throttle.record_failure(key, origin, now)
+    db.session.commit()
     if user is None or not user.password_hash:
         _spend_a_verification(password)
-        _failed(key, origin, now, None)
+        _failed(key, origin, now, None, recorded=True)
         return None
     try:
         _hasher.verify(user.password_hash, password or "")
     except (VerificationError, InvalidHashError):
-        _failed(key, origin, now, user)
+        _failed(key, origin, now, user, recorded=True)
         return None
     if not user.active:
+        db.session.delete(attempt)  # the right password: no failure, but no login either
+        db.session.commit()
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -312,11 +320,12 @@ def authenticate(email: str, password: str, source: str | None = None) -> User |
 LOCK_NOTICE_EVERY = timedelta(days=1)
 
 
-def _failed(key: str, source: str, now: datetime, user: User | None) -> None:
-    """Record a failure; when it makes a distributed attack, lock the account
-    and tell its owner (with a way in: a password-reset link)."""
-    throttle.record_failure(key, source, now)
-    db.session.flush()
+def _failed(key: str, source: str, now: datetime, user: User | None, *, recorded: bool = False) -> None:
+    """Record a failure (``recorded``: it was, before the check); when it makes a distributed attack, lock
+    the account and tell its owner (with a way in: a password-reset link)."""
+    if not recorded:
+        throttle.record_failure(key, source, now)
+        db.session.flush()
     if user is not None and user.active and throttle.account_locked(key, now):
         user.locked_until = now + throttle.LOCK_WINDOW
         if user.lock_notified_at is None or user.lock_notified_at < now - LOCK_NOTICE_EVERY:

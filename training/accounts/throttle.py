@@ -15,6 +15,10 @@ machine holds a whole /64).
   lasts. The owner is told by e-mail (at most once a day) and gets in through a
   password-reset link, which ends the lock.
 
+An attempt counts as a failure before its password is checked (the check is slow), and a success
+takes it back: attempts sent at the same moment each see the ones before them, so a burst gets no
+more free tries than attempts one after another (``hold`` makes them read one at a time).
+
 Each process also has Flask-Limiter's per-address limits on the login form.
 """
 
@@ -24,7 +28,7 @@ import hashlib
 import ipaddress
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from ..extensions import db
 from .models import LoginFailure
@@ -73,7 +77,7 @@ def source_wait(key: str, source: str, now: datetime) -> timedelta:
             .order_by(LoginFailure.created_at)
         )
     )
-    if not times:
+    if len(times) < FREE_FAILURES:
         return timedelta(0)
     until = times[-1] + delay_after(len(times))
     return max(until - now, timedelta(0))
@@ -89,10 +93,22 @@ def account_locked(key: str, now: datetime) -> bool:
     return (sources or 0) >= DISTRIBUTED_SOURCES
 
 
-def record_failure(key: str, source: str, now: datetime) -> None:
+def hold(key: str, source: str) -> None:
+    """Until the caller's transaction ends, other attempts of this source on this account wait here
+    (PostgreSQL: a transaction-level advisory lock), so that between them each reads the failures
+    of the one before. SQLite runs one writer at a time anyway."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    number = int.from_bytes(hashlib.sha256(f"login:{key}:{source}".encode()).digest()[:8], "big", signed=True)
+    db.session.execute(text("SELECT pg_advisory_xact_lock(:number)"), {"number": number})
+
+
+def record_failure(key: str, source: str, now: datetime) -> LoginFailure:
     """In the caller's transaction; also forgets failures nobody looks at any more."""
-    db.session.add(LoginFailure(account_key=key, source=source, created_at=now))
+    failure = LoginFailure(account_key=key, source=source, created_at=now)
+    db.session.add(failure)
     db.session.execute(delete(LoginFailure).where(LoginFailure.created_at < now - KEEP))
+    return failure
 
 
 def forget_source(key: str, source: str) -> None:

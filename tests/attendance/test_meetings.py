@@ -280,3 +280,29 @@ def test_a_meeting_is_not_moved_outside_its_runs_dates_or_before_its_enrolment_d
     # inside the dates it moves, and the run can still be edited afterwards
     assert move(last, last.starts_at.astimezone(run.tz) + timedelta(hours=1)).status_code == 200
     assert api(client, admin).patch(f"/api/v1/runs/{run.id}", json={"capacity": 12}).status_code == 200
+
+
+def test_moving_a_meeting_to_a_time_the_clocks_skip_is_refused(client, factory):
+    """On the admin page the new times are read in the run's zone: 02:30 on the morning Berlin's clocks go
+    from 02:00 to 03:00 does not exist there (it was stored as 03:30 without a word)."""
+    from datetime import date
+
+    admin = factory.admin()
+    start = datetime(2027, 3, 27, 8, 0, tzinfo=UTC)
+    run = factory.run(
+        meetings=2, start=start, timezone_name="Europe/Berlin", starts_on=date(2027, 3, 26), ends_on=date(2027, 3, 30)
+    )
+    m = run.meetings[0]
+    before = (m.starts_at, m.ends_at, m.sequence)
+    login(client, admin)
+    page = client.post(f"/meetings/{m.id}/move", data={"day": "2027-03-28", "starts": "02:30", "ends": "04:00"})
+    assert page.status_code == 422 and "Europe/Berlin" in page.get_data(as_text=True)
+    db.session.expire_all()
+    assert (m.starts_at, m.ends_at, m.sequence) == before
+    moved = client.post(f"/meetings/{m.id}/move", data={"day": "2027-03-28", "starts": "03:00", "ends": "04:30"})
+    assert moved.status_code == 302
+    db.session.expire_all()
+    assert (m.starts_at, m.ends_at) == (
+        datetime(2027, 3, 28, 1, 0, tzinfo=UTC),
+        datetime(2027, 3, 28, 2, 30, tzinfo=UTC),
+    )

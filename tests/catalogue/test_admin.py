@@ -197,3 +197,32 @@ def test_admin_course_list_searches_unpublished(admin_client, factory):
     factory.course(code="SEC-1", title="Secret draft course", published=False)
     html = admin_client.get("/admin/courses?q=secret").get_data(as_text=True)
     assert "Secret draft course" in html and "Unpublished" in html
+
+
+def test_a_local_time_the_clocks_skip_is_refused_and_one_they_repeat_is_kept(admin_client, factory):
+    """Berlin's clocks go from 02:00 to 03:00 on 28 March 2027: a session typed as 02:30-04:00 that day was
+    stored as 03:30-04:00 (half an hour, not ninety minutes) without a word. It is refused, saying why; on
+    31 October 2027 (03:00 back to 02:00) 01:30-02:30 is the first 02:30, and lasts two hours. Over
+    midnight and over the change, a meeting's times are kept as typed, in the run's zone."""
+    from datetime import UTC, datetime
+
+    from training.catalogue import services
+    from training.errors import ValidationFailed
+
+    run = factory.run(meetings=0, timezone_name="Europe/Berlin", starts_on=date(2027, 3, 1), ends_on=date(2027, 11, 30))
+    skipped = admin_client.post(
+        f"/admin/runs/{run.id}/meetings", data={"day": "2027-03-28", "starts": "02:30", "ends": "04:00"}
+    )
+    assert skipped.status_code == 422
+    assert "02:30" in skipped.get_data(as_text=True) and "Europe/Berlin" in skipped.get_data(as_text=True)
+    assert db.session.scalars(select(Meeting).where(Meeting.run_id == run.id)).all() == []
+    api_meetings = [{"starts_at": "2027-03-28T02:15:00", "ends_at": "2027-03-28T05:00:00"}]
+    with pytest.raises(ValidationFailed):
+        services.update_run(factory.admin(), run.id, {"meetings": api_meetings})
+    repeated = admin_client.post(
+        f"/admin/runs/{run.id}/meetings", data={"day": "2027-10-31", "starts": "01:30", "ends": "02:30"}
+    )
+    assert repeated.status_code == 302
+    (meeting,) = db.session.scalars(select(Meeting).where(Meeting.run_id == run.id)).all()
+    assert meeting.starts_at == datetime(2027, 10, 30, 23, 30, tzinfo=UTC)  # 01:30 CEST
+    assert meeting.ends_at == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)  # the first 02:30, still CEST

@@ -12,6 +12,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, StringField, TextAreaField, TimeField
 from wtforms.validators import DataRequired, Length
 
+from ..catalogue.parsing import parse_datetime
 from ..errors import ValidationFailed
 from .services import STATUSES
 
@@ -62,12 +63,12 @@ class MoveMeetingForm(FlaskForm):
     ends = TimeField(_l("Ends"), validators=[DataRequired()])
 
     def moments(self, tz: ZoneInfo) -> tuple[datetime, datetime]:
-        """The new times, read in the run's time zone."""
+        """The new times, read in the run's time zone (a time the clocks skip there is refused)."""
         # DataRequired: a validated form has all three.
         assert self.day.data is not None and self.starts.data is not None and self.ends.data is not None
         return (
-            datetime.combine(self.day.data, self.starts.data, tz),
-            datetime.combine(self.day.data, self.ends.data, tz),
+            parse_datetime(datetime.combine(self.day.data, self.starts.data), _("Starts"), tz),
+            parse_datetime(datetime.combine(self.day.data, self.ends.data), _("Ends"), tz),
         )
 
 

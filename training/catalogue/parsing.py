@@ -4,7 +4,7 @@ refused with a ValidationFailed that names its field."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,7 +58,19 @@ def parse_datetime(value: object, field: str, tz: ZoneInfo | None = None) -> dat
     if parsed.tzinfo is None:
         if tz is None:
             raise ValidationFailed(_("%(field)s needs a UTC offset.", field=field), fields={field: "offset required"})
-        parsed = parsed.replace(tzinfo=tz)
+        parsed = _check_year(parsed, field).replace(tzinfo=tz)
+        # A wall time the clocks skip (02:30 when they go from 02:00 to 03:00) would silently become another
+        # one; a repeated one (when they go back) is its first occurrence.
+        if parsed.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != parsed.replace(tzinfo=None):
+            raise ValidationFailed(
+                _(
+                    "%(field)s: %(time)s does not exist in %(zone)s (the clocks go forward then).",
+                    field=field,
+                    time=parsed.strftime("%Y-%m-%d %H:%M"),
+                    zone=getattr(tz, "key", str(tz)),
+                ),
+                fields={field: "no such local time"},
+            )
     return _check_year(parsed, field)
 
 

@@ -182,3 +182,26 @@ def test_expired_credentials_are_reported_as_expired(client, factory, admin):
     result = _script().verify(token, _fetcher(client), scheme="http", now=far)
     assert result["expired"] is ("validUntil" in credential)
     assert signing.current_signer().material.kid in _parts(token)[0]["kid"]
+
+
+def test_a_reissue_ends_the_old_credential_and_the_new_one_verifies(client, factory, admin):
+    """A name correction supersedes the old certificate: its credential, fetched before, fails any
+    verifier from then on (its bit is set), while the successor's verifies; a second reissue of the
+    old code is refused and no bit of a third certificate moves."""
+    run, _ = completed_run(factory, ["Ouyang Xiaoyn", "Li Lei"])
+    old, bystander = _issue(client, admin, run)
+    before = client.get(f"/verify/{old}/badge.jwt").get_data(as_text=True)
+    bystander_entry = client.get(f"/verify/{bystander}/badge.json").get_json()["credentialStatus"]
+
+    reissued = api(client, admin).post(f"/api/v1/certificates/{old}/reissue", json={"holder_name": "欧阳晓燕"})
+    assert reissued.status_code == 201
+    new = reissued.get_json()["code"]
+    verifier = _script()
+    stale = verifier.verify(before, _fetcher(client), scheme="http")
+    assert stale["revoked"] is True and stale["valid"] is False
+    fresh_token = client.get(f"/verify/{new}/badge.jwt").get_data(as_text=True)
+    fresh = verifier.verify(fresh_token, _fetcher(client), scheme="http")
+    assert fresh["valid"] is True and fresh["revoked"] is False
+    assert _parts(fresh_token)[1]["credentialSubject"]["identifier"][0]["identityHash"] == "欧阳晓燕"
+    assert api(client, admin).post(f"/api/v1/certificates/{old}/reissue", json={}).status_code == 409
+    assert _bit(client, bystander_entry) == 0

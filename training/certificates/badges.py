@@ -209,7 +209,11 @@ def sign_jwt(payload: dict[str, Any], typ: str = "vc+jwt") -> str:
         signature = cast(rsa.RSAPrivateKey, key).sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
     else:
         ec_key = cast(ec.EllipticCurvePrivateKey, key)
-        r, s = utils.decode_dss_signature(ec_key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        # Deterministic ECDSA (RFC 6979), as RS256 is by nature: the same credential and key give the same
+        # bytes on every fetch, so a revoked certificate's credential is the one handed out before, never a
+        # freshly signed one (its status list entry says revoked).
+        ecdsa = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+        r, s = utils.decode_dss_signature(ec_key.sign(signing_input.encode(), ecdsa))
         signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return f"{signing_input}.{_b64(signature)}"
 

@@ -11,8 +11,9 @@ every page alike). Per request it prints:
 
 - CPU of this process (``time.process_time``) and of the PostgreSQL backends serving it (from /proc):
   wall-clock figures on a shared machine are noise, CPU is what a page takes from the cores;
-- SQL statements (SQLAlchemy's cursor events) and round trips to PostgreSQL (the client's protocol
-  messages, counted with libpq's trace on a separate pass: every Sync or simple Query waits for an answer);
+- SQL statements and round trips to PostgreSQL (the client's protocol messages, counted with libpq's trace
+  on a separate pass: every Execute or simple Query is a statement, whether SQLAlchemy or the driver sent it,
+  and every Sync or simple Query waits for an answer);
 - with ``--profile PAGE``, a cProfile of that page (top functions by own time).
 
 Figures are printed beside /healthz of the same run, never asserted.
@@ -89,8 +90,9 @@ def _call(app, environ: dict) -> int:
     return int(status[0][:3])
 
 
-def _round_trips(app, environ: dict, count: int) -> float:
-    """Client protocol messages that wait for the server, per request (libpq trace of every pooled connection)."""
+def _wire(app, environ: dict, count: int) -> tuple[float, float]:
+    """Statements sent (Execute or simple Query) and client protocol messages that wait for the server, per
+    request (libpq trace of every pooled connection): what reached PostgreSQL, whichever way it was sent."""
     from sqlalchemy import event
 
     from training.extensions import db
@@ -115,7 +117,7 @@ def _round_trips(app, environ: dict, count: int) -> float:
             _call(app, environ)
     finally:
         event.remove(engine.pool, "connect", _trace)
-    waits = 0
+    waits = statements = 0
     for connection, handle in traces:
         try:
             connection.pgconn.untrace()
@@ -125,12 +127,13 @@ def _round_trips(app, environ: dict, count: int) -> float:
         for line in handle.read().decode(errors="replace").splitlines():
             parts = line.split("\t")
             # "<time>\tF\t<length>\t<message> ...": a Sync or a simple Query waits for the server
-            if len(parts) > 3 and parts[1] == "F" and parts[3].split(" ")[0] in ("Sync", "Query"):
-                waits += 1
+            message = parts[3].split(" ")[0].split("\t")[0] if len(parts) > 3 and parts[1] == "F" else ""
+            waits += message in ("Sync", "Query")
+            statements += message in ("Execute", "Query")
         handle.close()
     with app.app_context():
         engine.dispose()
-    return waits / count
+    return statements / count, waits / count
 
 
 def main() -> int:
@@ -153,7 +156,7 @@ def main() -> int:
     try:
         params = load.prepare(url, env)
         os.environ.update(env)
-        from sqlalchemy import create_engine, event
+        from sqlalchemy import create_engine
 
         from training import create_app
         from training.extensions import db
@@ -171,21 +174,12 @@ def main() -> int:
         for environ in pages.values():
             for _ in range(3):  # warm: templates compiled, caches filled, connection open
                 _call(app, environ)
-        statements = {"n": 0}
-
-        def _count(*_args):
-            statements["n"] += 1
-
-        with app.app_context():
-            event.listen(db.engine, "before_cursor_execute", _count)
         admin = create_engine(load._psycopg_url(args.postgres), isolation_level="AUTOCOMMIT").connect()
         results: dict[str, dict[str, list[float]]] = {p: {"app": [], "db": []} for p in pages}
-        counts = {}
         for _ in range(args.rounds):
             for page, environ in pages.items():
                 db_before = _backend_cpu(admin, name)
                 before = time.process_time()
-                statements["n"] = 0
                 for _ in range(args.requests):
                     status = _call(app, environ)
                 app_cpu = time.process_time() - before
@@ -193,10 +187,7 @@ def main() -> int:
                 assert status < 400, (page, status)
                 results[page]["app"].append(1000 * app_cpu / args.requests)
                 results[page]["db"].append(1000 * db_cpu / args.requests)
-                counts[page] = statements["n"] / args.requests
-        with app.app_context():
-            event.remove(db.engine, "before_cursor_execute", _count)
-        trips = {page: _round_trips(app, environ, 50) for page, environ in pages.items()}
+        wire = {page: _wire(app, environ, 50) for page, environ in pages.items()}
         admin.close()
         base = statistics.median(results["healthz"]["app"]) + statistics.median(results["healthz"]["db"])
         print(
@@ -210,7 +201,7 @@ def main() -> int:
             app_ms, db_ms = statistics.median(row["app"]), statistics.median(row["db"])
             print(
                 f"{page:<22}{app_ms:>9.3f}{db_ms:>9.3f}{app_ms + db_ms:>9.3f}{app_ms + db_ms - base:>11.3f}"
-                f"{counts[page]:>12.1f}{trips[page]:>13.1f}"
+                f"{wire[page][0]:>12.1f}{wire[page][1]:>13.1f}"
             )
         if args.profile:
             environ = pages[args.profile]

@@ -245,3 +245,28 @@ def test_an_ec_key_signs_the_same_credential_with_the_same_bytes_every_time(app,
     raw = _b64(signature)
     r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
     key.public_key().verify(utils.encode_dss_signature(r, s), signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+
+
+def test_after_a_key_rotation_a_revoked_or_superseded_certificate_gets_its_old_credential_not_a_new_one(
+    app, client, factory, admin, tmp_path
+):
+    """A certificate revoked (or superseded) after `flask signing rotate` keeps the credential its own key
+    signed, byte for byte: no key that came after it signs anything for it. A valid certificate's
+    credential is signed by the current key."""
+    app.config["SIGNING_DIR"] = str(tmp_path / "ring")
+    run, _ = completed_run(factory, ["Chen Jie", "Wang Fang", "Li Lei"])
+    revoked, superseded, valid = _issue(client, admin, run)
+    before = {code: client.get(f"/verify/{code}/badge.jwt").get_data(as_text=True) for code in (revoked, superseded)}
+    old_kid = _parts(before[revoked])[0]["kid"]
+    assert app.test_cli_runner().invoke(args=["signing", "rotate"]).exit_code == 0
+    as_admin = api(client, admin)
+    assert as_admin.post(f"/api/v1/certificates/{revoked}/revoke", json={"reason": "Exam fraud"}).status_code == 200
+    assert as_admin.post(f"/api/v1/certificates/{superseded}/reissue", json={"holder_name": "王芳"}).status_code == 201
+    for code in (revoked, superseded):
+        after = client.get(f"/verify/{code}/badge.jwt")
+        assert after.status_code == 200
+        assert after.get_data(as_text=True) == before[code], code
+        assert _script().verify(before[code], _fetcher(client), scheme="http")["revoked"] is True
+    current = client.get(f"/verify/{valid}/badge.jwt").get_data(as_text=True)
+    assert _parts(current)[0]["kid"] != old_kid
+    assert _script().verify(current, _fetcher(client), scheme="http")["valid"] is True

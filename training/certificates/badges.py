@@ -35,6 +35,8 @@ from .models import Certificate
 if TYPE_CHECKING:
     from asn1crypto import x509 as asn1_x509
 
+    from .signing import KeyMaterial
+
 CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
 # Issue 18: the course title in every language it has, as a JSON-LD language map. OB 3.0 keeps
 # ``name`` a plain string (its JSON Schema says so: it carries the title in its original language)
@@ -181,24 +183,25 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def sign_jwt(payload: dict[str, Any], typ: str = "vc+jwt") -> str:
-    """A VC-JOSE compact JWS (RS256 or ES256) with the current key; the header
-    names the key (``kid``, a DID URL found in the DID document and the JWKS) and
-    carries the signing certificate (``x5c``)."""
+def sign_jwt(payload: dict[str, Any], typ: str = "vc+jwt", material: KeyMaterial | None = None) -> str:
+    """A VC-JOSE compact JWS (RS256 or ES256) with ``material``'s key (default: the current key); the
+    header names the key (``kid``, a DID URL found in the DID document and the JWKS) and carries the
+    signing certificate (``x5c``)."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
     from .signing import current_signer, key_id
 
-    signer = current_signer()
-    key = signer.material.key
+    if material is None:
+        material = current_signer().material
+    key = material.key
     alg = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
     header = {
         "alg": alg,
         "typ": typ,
         "cty": "vc",
-        "kid": f"{issuer_did()}#{key_id(signer.material.cert)}",
-        "x5c": [base64.b64encode(c.dump()).decode() for c in [signer.material.cert, *signer.material.chain]],
+        "kid": f"{issuer_did()}#{key_id(material.cert)}",
+        "x5c": [base64.b64encode(c.dump()).decode() for c in [material.cert, *material.chain]],
     }
     signing_input = (
         f"{_b64(json.dumps(header, separators=(',', ':')).encode())}."
@@ -218,10 +221,11 @@ def sign_jwt(payload: dict[str, Any], typ: str = "vc+jwt") -> str:
     return f"{signing_input}.{_b64(signature)}"
 
 
-def credential_jwt(certificate: Certificate) -> str:
-    """The credential as a VC-JOSE compact JWS. A revoked certificate still gets
-    its credential: its status entry says revoked."""
-    return sign_jwt(credential(certificate))
+def credential_jwt(certificate: Certificate, material: KeyMaterial | None = None) -> str:
+    """The credential as a VC-JOSE compact JWS, signed with ``material`` (default: the current key). A
+    revoked certificate still gets its credential: its status entry says revoked
+    (``services.credential_jwt`` signs it with the key that signed its document)."""
+    return sign_jwt(credential(certificate), material=material)
 
 
 # --- published keys ---------------------------------------------------------------

@@ -119,9 +119,8 @@ def badge(code: str):
 @bp.get("/verify/<code>/badge.jwt")
 @limiter.limit(LOOKUP_LIMIT)
 def badge_jwt(code: str):
-    certificate = services.get_by_code(code)
     return Response(
-        badges.credential_jwt(certificate),
+        services.credential_jwt(code),
         mimetype="application/vc+jwt",
         headers={**PUBLIC_DOCUMENT, "Cache-Control": "no-store"},
     )

@@ -717,6 +717,40 @@ def certificate_code_for_document(data: bytes) -> str | None:
     return None
 
 
+def credential_jwt(code: str) -> str:
+    """The certificate's credential as a VC-JWT. A revoked or superseded certificate's is signed with the
+    key that signed its issued document, while the key ring holds it: the credential handed out before,
+    byte for byte (signatures are deterministic), never one freshly signed by a key that came after it
+    (``flask signing rotate``). Its status list entry says revoked."""
+    from . import badges
+
+    certificate = get_by_code(code)
+    material = None
+    if certificate.revoked_at is not None or certificate.superseded_by_id is not None:
+        material = _document_key(certificate)
+    return badges.credential_jwt(certificate, material)
+
+
+def _document_key(certificate: Certificate) -> signing.KeyMaterial | None:
+    """The ring's key that signed the certificate's stored document (None: no stored document, no
+    readable signature, or a key the ring does not hold)."""
+    import io
+    import logging
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    if certificate.document_sha256 is None:
+        return None
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    try:
+        data = documents.store().get(certificate.document_sha256)
+        signatures = PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures
+        signer = signatures[-1].signer_cert if signatures else None
+    except Exception:  # noqa: BLE001 - a missing or unreadable document: the current key signs
+        return None
+    return signing.ring_key(signing.key_id(signer), current_app.config) if signer is not None else None
+
+
 def signature_verdict(data: bytes) -> dict[str, Any]:
     """The PDF's signature as a verifier sees it: ``state`` is intact, broken,
     unsigned or unreadable; ``ours`` whether a key of this issuer made it."""

@@ -616,6 +616,28 @@ def get_signer(config: Config = None) -> PdfSigner:
     return signer
 
 
+_ring_keys: dict[tuple[str, str], KeyMaterial] = {}  # (SIGNING_DIR, kid): decrypted once per process
+
+
+def ring_key(kid: str, config: Config = None) -> KeyMaterial | None:
+    """The key ring's key ``kid`` (current or retired), or None when the ring has no such key (an external
+    key signs, or the key was removed) or it cannot be loaded."""
+    settings = signer_settings(config)
+    if settings.get("SIGNING_PKCS12_FILE") or settings.get("SIGNING_KEY_FILE"):
+        return None
+    ring = KeyRing(settings)
+    found = _ring_keys.get((str(ring.directory), kid))
+    if found is None:
+        if kid not in ring.kids():
+            return None
+        try:
+            found = ring.load(kid)
+        except SigningUnavailable:
+            return None
+        _ring_keys[(str(ring.directory), kid)] = found
+    return found
+
+
 def current_signer() -> PdfSigner:
     from flask import current_app
 

@@ -52,6 +52,13 @@ def coordinates(user: Any, company_id: int | None) -> bool:
     return company_id is not None and is_coordinator(user) and user.company_id == company_id
 
 
+def not_found_when_refused(user: Any) -> bool:
+    """Whether a refusal is told to ``user`` as "not found" (404) rather than "forbidden" (403): a
+    coordinator is scoped to one company, and another company's people and enrolments answer as what does
+    not exist, so that an id tells them nothing."""
+    return is_coordinator(user)
+
+
 def teaches(user: Any, run: Run) -> bool:
     return is_trainer(user) and run.is_taught_by(user)
 

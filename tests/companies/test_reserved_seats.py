@@ -232,3 +232,26 @@ def test_a_run_without_held_allocations_reads_its_seats_in_one_statement(client,
     assert enrol_one() == ("confirmed", 0)
     statuses = db.session.scalars(select(Enrolment.status).where(Enrolment.run_id == run.id)).all()
     assert sorted(statuses) == ["confirmed"] * 5
+
+
+def test_another_companys_enrolment_is_not_found_for_a_coordinator_and_stays(client, factory, setup):
+    """A coordinator is scoped to one company (README: another company's enrolments answer 404): reading or
+    cancelling another company's enrolment is a 404, as for an id that does not exist, and changes nothing;
+    an admin cancelling through another company's page gets a 404 too."""
+    from tests.conftest import login
+
+    admin, company, coordinator, run = setup
+    other = factory.company(code="WEBER-SZ")
+    stranger = factory.coordinator(other, name="HR Weber")
+    enrolment_id = _enrol_as(client, coordinator, run, "kept@sz-auto.example").json["id"]
+    missing = api(client, stranger).get("/api/v1/enrolments/999999")
+    assert missing.status_code == 404
+    seen = api(client, stranger).get(f"/api/v1/enrolments/{enrolment_id}")
+    assert seen.status_code == 404 and seen.json["error"]["code"] == missing.json["error"]["code"]
+    assert api(client, stranger).delete(f"/api/v1/enrolments/{enrolment_id}", json={"reason": "x"}).status_code == 404
+    page = login(client, admin).post(f"/companies/{other.id}/enrolments/{enrolment_id}/cancel", data={"reason": "x"})
+    assert page.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Enrolment, enrolment_id).status == "confirmed"
+    trainee = factory.trainee()
+    assert api(client, trainee).get(f"/api/v1/enrolments/{enrolment_id}").status_code == 403  # not scoped: as before

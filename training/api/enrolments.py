@@ -11,9 +11,9 @@ from ..catalogue.seats import waitlist_position
 from ..catalogue.services import get_run
 from ..enrolment import offers, queries, services
 from ..enrolment.models import Enrolment
-from ..errors import Forbidden, ValidationFailed
+from ..errors import Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can, is_admin, is_coordinator
+from ..permissions import can, is_admin, is_coordinator, not_found_when_refused
 from . import bp
 from .helpers import body, caller, page_args, page_body
 from .serializers import enrolment_to_dict
@@ -57,6 +57,8 @@ def get_enrolment(enrolment_id):
     actor = caller()
     enrolment = queries.get_enrolment(enrolment_id)
     if not can(actor, "view_enrolment", enrolment):
+        if not_found_when_refused(actor):
+            raise NotFound(_("No such enrolment."))
         raise Forbidden(_("You cannot see this enrolment."))
     return enrolment_to_dict(enrolment, position=waitlist_position(enrolment))
 

@@ -237,7 +237,7 @@ def enrol(company_id):
 def cancel(company_id, enrolment_id):
     company = services.visible_company(company_id, current_user)
     try:
-        services.cancel_for_company(current_user, enrolment_id, request.form.get("reason", ""))
+        services.cancel_for_company(current_user, enrolment_id, request.form.get("reason", ""), company.id)
         flash(_("The enrolment was cancelled."), "success")
     except DomainError as exc:
         if exc.status == 404:

@@ -741,9 +741,12 @@ def visible_enrolment(enrolment_id: int, viewer: Viewer) -> Enrolment:
     return enrolment
 
 
-def cancel_for_company(actor: User, enrolment_id: int, reason: str = "") -> Enrolment:
-    """A coordinator cancels a company enrolment within the usual rules."""
-    visible_enrolment(enrolment_id, actor)
+def cancel_for_company(actor: User, enrolment_id: int, reason: str = "", company_id: int | None = None) -> Enrolment:
+    """A coordinator cancels a company enrolment within the usual rules (``company_id``: the company whose
+    page asked, which must be the enrolment's: 404 otherwise, for admins too)."""
+    enrolment = visible_enrolment(enrolment_id, actor)
+    if company_id is not None and enrolment.company_id != company_id:
+        raise NotFound(_("No such enrolment."))
     db.session.rollback()
     return enrolment_services.cancel(actor, enrolment_id, reason)
 

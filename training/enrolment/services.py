@@ -59,9 +59,9 @@ from ..audit import record, record_now
 from ..catalogue.models import Meeting, Run, RunStatus
 from ..catalogue.seats import seat_counts, seats_left, waitlist_position
 from ..catalogue.services import cancel_cutoff, enrol_deadline, get_run, lock_run, run_start
-from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, ValidationFailed
+from ..errors import AlreadyEnrolled, Conflict, EnrolmentClosed, Forbidden, NotFound, ValidationFailed
 from ..extensions import db
-from ..permissions import can, is_admin, is_coordinator
+from ..permissions import can, is_admin, is_coordinator, not_found_when_refused
 from ..transactions import (
     commit_releasing_locks_early,
     keeping_loaded_objects,
@@ -360,6 +360,8 @@ def cancel(actor: User, enrolment_id: int, reason: str = "", *, notify: bool = T
     """Cancel an enrolment; a freed seat goes to the first on the waitlist."""
     enrolment = get_enrolment(enrolment_id)
     if not can(actor, "cancel_enrolment", enrolment):
+        if not_found_when_refused(actor):
+            raise NotFound(_("No such enrolment."))
         raise Forbidden(_("You cannot cancel this enrolment."))
     reason = _clean_reason(reason)
     run = get_run(enrolment.run_id, lock=True)

@@ -74,9 +74,9 @@ def fetch_row_alone(sql: str, params: Mapping[str, Any]) -> tuple[Any, ...] | No
 
     For the busiest public read (the verification page's version, ``certificates.services.page_version``):
     SQLAlchemy's connection and result objects cost more there than the database does (0.10 against 0.05 ms
-    of CPU per read, measured in process). The connection is the pool's, with its
-    checkout checks (``dbpool``); a connection found broken is invalidated, and every driver error reaches
-    the caller as SQLAlchemy's (``DBAPIError.instance``: an unreachable database is a 503 as everywhere).
+    of CPU per read, measured in process). The connection is the pool's, with its checkout checks
+    (``dbpool``); a connection found broken is invalidated, and every driver error reaches the caller as
+    SQLAlchemy's (``DBAPIError.instance``: an unreachable database is a 503 as everywhere).
     The statement does not pass SQLAlchemy's cursor events: tests count it on the wire (``postgres_wire``).
     """
     session = db.session() if db.session.registry.has() else None

@@ -15,9 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import flash, request
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
-from .errors import DomainError
+from .errors import DomainError, Forbidden
+from .urls import public_base_url
 
 MAX_PAGE = 100_000
 
@@ -72,10 +74,6 @@ def same_origin_only(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         if not _from_this_site():
-            from flask_babel import gettext as _
-
-            from .errors import Forbidden
-
             raise Forbidden(_("This form can only be sent from this site's own pages."))
         return view(*args, **kwargs)
 
@@ -89,7 +87,5 @@ def _from_this_site() -> bool:
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    from .urls import public_base_url
-
     host = urlsplit(origin).netloc.lower() if origin != "null" else ""
     return bool(host) and host in (request.host.lower(), urlsplit(public_base_url()).netloc.lower())
